@@ -1,0 +1,90 @@
+"""create_app: builds every part once and wires them together explicitly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from orderchat import __version__
+from orderchat.api import errors
+from orderchat.api.routes import auth, conversations, health, users, ws
+from orderchat.api.runtime import Runtime
+from orderchat.realtime.bus import MemoryBus
+from orderchat.realtime.connection import ConnectionConfig
+from orderchat.realtime.hub import Hub
+from orderchat.services.accounts import Accounts
+from orderchat.services.conversations import Conversations
+from orderchat.services.messaging import Messaging
+from orderchat.services.ports import Clock, SystemClock
+from orderchat.services.writer import GroupCommitWriter
+from orderchat.settings import Settings
+from orderchat.storage.engine import Database
+
+logger = logging.getLogger(__name__)
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    db = Database(settings.resolved_database_url)
+    hub = Hub()
+    bus = MemoryBus(hub)
+    writer = GroupCommitWriter(db, bus, clock, settings.max_batch)
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        db=db,
+        hub=hub,
+        writer=writer,
+        accounts=Accounts(
+            db, bus, clock, session_ttl_s=settings.session_ttl_s, rate_limits=settings.rate_limits
+        ),
+        conversations=Conversations(db, writer),
+        messaging=Messaging(
+            db,
+            writer,
+            bus,
+            clock,
+            recall_window_s=settings.recall_window_s,
+            rate_limits=settings.rate_limits,
+        ),
+        connection_config=ConnectionConfig(
+            queue_frames=settings.ws_queue_frames,
+            hello_timeout_s=settings.hello_timeout_s,
+            resume_page=settings.resume_page,
+        ),
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.db.migrate()
+        runtime.writer.start()
+        if settings.demo:
+            from orderchat.services.demo import seed_demo
+
+            await seed_demo(runtime.accounts, runtime.conversations, runtime.messaging, runtime.db)
+        logger.info("serving on http://%s:%d", settings.host, settings.port)
+        try:
+            yield
+        finally:
+            await runtime.writer.stop()
+            await runtime.db.close()
+
+    app = FastAPI(
+        title="OrderChat",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    for module in (health, auth, users, conversations, ws):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,74 @@
+"""Every failure leaves as `{"error": {"code", "message"}}` with a fitting status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from orderchat.api.responses import Json
+from orderchat.core.errors import DomainError, ErrorCode, RateLimited
+
+logger = logging.getLogger(__name__)
+
+STATUS = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.CURSOR_EXPIRED: 410,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INTERNAL: 500,
+}
+_BY_STATUS = {status: code for code, status in STATUS.items()}
+
+
+def error_response(code: ErrorCode, message: str, headers: dict[str, str] | None = None) -> Json:
+    return Json(
+        {"error": {"code": code.value, "message": message}},
+        status_code=STATUS[code],
+        headers=headers,
+    )
+
+
+async def _domain(_: Request, exc: Exception) -> Json:
+    assert isinstance(exc, DomainError)
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    if exc.code is ErrorCode.UNAUTHORIZED:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return error_response(exc.code, exc.message, headers)
+
+
+async def _validation(_: Request, exc: Exception) -> Json:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        problems.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg"))
+    return error_response(ErrorCode.BAD_REQUEST, "; ".join(map(str, problems)) or "invalid request")
+
+
+async def _http(_: Request, exc: Exception) -> Json:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _BY_STATUS.get(exc.status_code, ErrorCode.BAD_REQUEST)
+    response = error_response(code, str(exc.detail))
+    response.status_code = exc.status_code
+    return response
+
+
+async def _unexpected(_: Request, exc: Exception) -> Json:
+    logger.error("unhandled error", exc_info=exc)
+    return error_response(ErrorCode.INTERNAL, "internal error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

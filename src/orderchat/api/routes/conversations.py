@@ -1,0 +1,103 @@
+"""Conversations, their members and their history over HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict
+
+from orderchat.api.responses import Json
+from orderchat.api.routes.views import summary_view
+from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.errors import BadRequest
+from orderchat.protocol.codec import message_fields
+from orderchat.services.conversations import conversation_fields
+
+router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+
+MAX_PAGE = 200
+MAX_SEQ = 2**62
+
+
+class NewConversationBody(BaseModel):
+    model_config = ConfigDict(strict=True)
+    kind: str
+    title: str | None = None
+    members: list[str] = []
+
+
+class MembersBody(BaseModel):
+    model_config = ConfigDict(strict=True)
+    members: list[str]
+
+
+@router.post("", status_code=201)
+async def create_conversation(
+    body: NewConversationBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    view = await runtime.conversations.create(auth.user, body.kind, body.title, body.members)
+    return Json(
+        conversation_fields(view.conv, view.members), status_code=201 if view.created else 200
+    )
+
+
+@router.get("")
+async def list_conversations(auth: AuthDep, runtime: RuntimeDep) -> Json:
+    summaries = await runtime.conversations.list_for(auth.user)
+    return Json({"conversations": [summary_view(s) for s in summaries]})
+
+
+@router.get("/{conv_id}")
+async def get_conversation(conv_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    summary, reads = await runtime.conversations.get(auth.user, conv_id)
+    return Json({**summary_view(summary), "member_reads": reads})
+
+
+@router.get("/{conv_id}/messages")
+async def messages(
+    conv_id: str,
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    after: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> Json:
+    if after is not None and before is not None:
+        raise BadRequest("give 'after' or 'before', not both")
+    found = await runtime.conversations.history(auth.user, conv_id, after, before, limit)
+    return Json({"messages": [message_fields(m) for m in found]})
+
+
+@router.get("/{conv_id}/messages/{seq}/audit")
+async def audit_message(conv_id: str, seq: int, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    stored = await runtime.conversations.audit_message(auth.user, conv_id, seq)
+    # message_fields hides a recalled message's content; the audit trail must not.
+    original = message_fields(replace(stored.message, recalled=False))
+    return Json(
+        {
+            "message": {**original, "recalled": stored.message.recalled},
+            "recalled_by": stored.recalled_by,
+            "recalled_ts": stored.recalled_at_ms,
+            "hash": stored.hash,
+        }
+    )
+
+
+@router.post("/{conv_id}/members")
+async def add_members(conv_id: str, body: MembersBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    view = await runtime.conversations.add_members(auth.user, conv_id, body.members)
+    return Json(conversation_fields(view.conv, view.members))
+
+
+@router.delete("/{conv_id}/members/{user_id}")
+async def remove_member(conv_id: str, user_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    view = await runtime.conversations.remove_member(auth.user, conv_id, user_id)
+    return Json(conversation_fields(view.conv, view.members))
+
+
+@router.post("/{conv_id}/leave", status_code=204)
+async def leave(conv_id: str, auth: AuthDep, runtime: RuntimeDep) -> Response:
+    await runtime.conversations.remove_member(auth.user, conv_id, auth.user.id)
+    return Response(status_code=204)

@@ -1,0 +1,51 @@
+"""The running server's parts, wired once in `create_app` and reached by routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from orderchat.core.errors import Unauthorized
+from orderchat.realtime.connection import ConnectionConfig
+from orderchat.realtime.hub import Hub
+from orderchat.services.accounts import Accounts, Authenticated
+from orderchat.services.conversations import Conversations
+from orderchat.services.messaging import Messaging
+from orderchat.services.ports import Clock
+from orderchat.services.writer import GroupCommitWriter
+from orderchat.settings import Settings
+from orderchat.storage.engine import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    clock: Clock
+    db: Database
+    hub: Hub
+    writer: GroupCommitWriter
+    accounts: Accounts
+    conversations: Conversations
+    messaging: Messaging
+    connection_config: ConnectionConfig
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def authenticate(
+    runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None
+) -> Authenticated:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthorized("send 'Authorization: Bearer TOKEN'")
+    return await runtime.accounts.authenticate(authorization[len("Bearer ") :].strip())
+
+
+AuthDep = Annotated[Authenticated, Depends(authenticate)]

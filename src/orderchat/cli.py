@@ -1,0 +1,123 @@
+"""The `orderchat` command: serve, user add, chat."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from orderchat.core.errors import DomainError
+from orderchat.settings import Settings
+
+WS_MAX_FRAME_BYTES = 1024 * 1024
+
+
+def _on_off(value: str) -> bool:
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError("expected 'on' or 'off'")
+    return value == "on"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orderchat", description="OrderChat server and tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
+    serve.add_argument("--database", help="SQLAlchemy URL; default: SQLite under --data-dir")
+    serve.add_argument("--redis", help="redis:// URL for fan-out across processes")
+    serve.add_argument("--demo", action="store_true", help="seed demo staff and chats")
+    serve.add_argument("--rate-limits", type=_on_off, default=True, metavar="on|off")
+    serve.add_argument("--recall-window-s", type=float, default=120.0)
+    serve.add_argument("--session-ttl-s", type=float, default=30 * 24 * 3600.0)
+    serve.add_argument("--ws-queue-frames", type=int, default=4096)
+    serve.add_argument("--log-level", default="info")
+
+    users = commands.add_parser("user", help="manage staff users")
+    user_commands = users.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser("add", help="create a staff user; prints its id")
+    add.add_argument("username")
+    add.add_argument("--password", required=True)
+    add.add_argument("--role", required=True, help="ROLE[,ROLE...]")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
+    add.add_argument("--database")
+
+    commands.add_parser("chat", help="a terminal chat client", add_help=False)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from orderchat.api.app import create_app
+
+    if args.redis:
+        print("orderchat: --redis is not available in this version", file=sys.stderr)
+        return 2
+    settings = Settings(
+        data_dir=args.data_dir,
+        database_url=args.database,
+        host=args.host,
+        port=args.port,
+        demo=args.demo,
+        rate_limits=args.rate_limits,
+        recall_window_s=args.recall_window_s,
+        session_ttl_s=args.session_ttl_s,
+        ws_queue_frames=args.ws_queue_frames,
+    )
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=WS_MAX_FRAME_BYTES,
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+async def _add_user(args: argparse.Namespace) -> str:
+    from orderchat.api.app import build_runtime
+
+    settings = Settings(data_dir=args.data_dir, database_url=args.database)
+    runtime = build_runtime(settings)
+    try:
+        await runtime.db.migrate()
+        user = await runtime.accounts.create_user(
+            args.username, args.password, args.role, args.name
+        )
+    finally:
+        await runtime.db.close()
+    return user.id
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["chat"]:
+        from orderchat.client.terminal import main as chat_main
+
+        return chat_main(argv[1:])
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    try:
+        user_id = asyncio.run(_add_user(args))
+    except DomainError as exc:
+        print(f"orderchat: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"created user {args.username}")
+    print(user_id)
+    return 0

@@ -1,0 +1,51 @@
+"""Typed, time-sortable identifiers made without asking the database.
+
+Ids are minted in the process (not by an autoincrement column) so that several
+server processes sharing one PostgreSQL never coordinate for them, and so that
+a row's id is known before its transaction commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import NewType
+
+UserId = NewType("UserId", str)
+ConversationId = NewType("ConversationId", str)
+MessageId = NewType("MessageId", str)
+SessionId = NewType("SessionId", str)
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+_TIME_CHARS = 9  # 45 bits of milliseconds: good until the year 3084
+_RANDOM_CHARS = 12  # 60 random bits: collisions are not a practical concern
+
+
+def _encode(value: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        value, digit = divmod(value, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str, now_ms: int | None = None) -> str:
+    """Return `prefix_` followed by a lexicographically time-ordered token."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return f"{prefix}_{_encode(ms, _TIME_CHARS)}{_encode(secrets.randbits(60), _RANDOM_CHARS)}"
+
+
+def new_user_id() -> UserId:
+    return UserId(new_id("u"))
+
+
+def new_conversation_id() -> ConversationId:
+    return ConversationId(new_id("c"))
+
+
+def new_message_id() -> MessageId:
+    return MessageId(new_id("m"))
+
+
+def new_session_id() -> SessionId:
+    return SessionId(new_id("s"))

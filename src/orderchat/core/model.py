@@ -1,0 +1,153 @@
+"""The values the messaging core works with, and the limits on them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from orderchat.core.errors import BadRequest, TooLarge
+from orderchat.core.ids import ConversationId, MessageId, UserId
+
+MAX_TEXT_CHARS = 10_000
+MAX_TITLE_CHARS = 200
+MAX_DISPLAY_NAME_CHARS = 100
+MAX_MEMBERS_PER_REQUEST = 5_000
+MAX_MENTIONS = 100
+
+_USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CUSTOMER_SERVICE = "customer_service"
+    SALES = "sales"
+    PURCHASING = "purchasing"
+    WAREHOUSE = "warehouse"
+    LOGISTICS = "logistics"
+    FINANCE = "finance"
+    PRODUCTION = "production"
+    QC = "qc"
+
+
+class UserKind(StrEnum):
+    STAFF = "staff"
+    CUSTOMER = "customer"
+
+
+class ConversationKind(StrEnum):
+    CHANNEL = "channel"
+    DIRECT = "direct"
+    ORDER = "order"
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    VOICE = "voice"
+    VIDEO = "video"
+    FILE = "file"
+    SYSTEM = "system"
+    ORDER_EVENT = "order_event"
+    CALL = "call"
+
+
+# Kinds a client may send itself; the others are written by the server.
+CLIENT_KINDS = frozenset({MessageKind.TEXT})
+
+
+class MemberAction(StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    LEFT = "left"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UserId
+    username: str
+    display_name: str
+    roles: tuple[Role, ...]
+    kind: UserKind = UserKind.STAFF
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: MessageId
+    conv: ConversationId
+    seq: int
+    ref: str | None
+    sender: UserId
+    kind: MessageKind
+    text: str
+    attachments: tuple[object, ...]
+    mentions: tuple[str, ...]
+    reply_to: int | None
+    ts: int
+    recalled: bool
+    meta: dict[str, object] | None = field(default=None)
+
+
+def validate_username(username: object) -> str:
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+        raise BadRequest("username must be 1-64 letters, digits, '.', '_' or '-'")
+    return username
+
+
+def parse_roles(raw: str | list[str] | tuple[str, ...]) -> tuple[Role, ...]:
+    """Parse `a,b` or a list into known roles, keeping the order given, without repeats."""
+    names = raw.split(",") if isinstance(raw, str) else list(raw)
+    roles: list[Role] = []
+    for name in names:
+        name = name.strip()
+        try:
+            role = Role(name)
+        except ValueError:
+            known = ", ".join(r.value for r in Role)
+            raise BadRequest(f"unknown role {name!r}; known roles: {known}") from None
+        if role not in roles:
+            roles.append(role)
+    if not roles:
+        raise BadRequest("a staff user needs at least one role")
+    return tuple(roles)
+
+
+def validate_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise BadRequest("text must be a string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise TooLarge(f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    if not text.strip():
+        raise BadRequest("text must not be empty")
+    return text
+
+
+def validate_title(title: object, *, required: bool) -> str | None:
+    if title is None or title == "":
+        if required:
+            raise BadRequest("a channel needs a title")
+        return None
+    if not isinstance(title, str):
+        raise BadRequest("title must be a string")
+    title = title.strip()
+    if not title and required:
+        raise BadRequest("a channel needs a title")
+    if len(title) > MAX_TITLE_CHARS:
+        raise TooLarge(f"title is longer than {MAX_TITLE_CHARS} characters")
+    return title or None
+
+
+def direct_key(a: UserId, b: UserId) -> str:
+    """The key that makes one direct conversation per pair, whoever creates it."""
+    first, second = sorted((a, b))
+    return f"{first}|{second}"
+
+
+def preview(text: str, limit: int = 80) -> str:
+    """A one-line preview of a message for conversation lists."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

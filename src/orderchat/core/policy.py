@@ -1,0 +1,50 @@
+"""Who may do what to messages and conversations.
+
+Each rule is a function that returns nothing or raises a DomainError saying
+why not; services call it inside the transaction with the rows it read.
+"""
+
+from __future__ import annotations
+
+from orderchat.core.errors import Conflict, Forbidden
+from orderchat.core.ids import UserId
+from orderchat.core.model import ConversationKind, MessageKind, User
+
+DEFAULT_RECALL_WINDOW_S = 120.0
+
+
+def check_recall(
+    actor: User,
+    sender: UserId,
+    kind: MessageKind,
+    sent_at_ms: int,
+    now_ms: int,
+    window_s: float,
+) -> None:
+    """A sender may recall within the window; an admin may recall any time."""
+    if actor.is_admin:
+        return
+    if actor.id != sender:
+        raise Forbidden("only the sender or an admin may recall a message")
+    if kind in (MessageKind.SYSTEM, MessageKind.ORDER_EVENT):
+        raise Forbidden("system and order messages cannot be recalled")
+    if now_ms - sent_at_ms > window_s * 1000:
+        raise Forbidden(f"messages can be recalled within {window_s:g} seconds of sending")
+
+
+def check_add_members(actor: User, kind: ConversationKind, is_member: bool) -> None:
+    if kind is ConversationKind.DIRECT:
+        raise Conflict("a direct conversation always has exactly its two members")
+    if not (is_member or actor.is_admin):
+        raise Forbidden("only members or an admin may add members")
+
+
+def check_remove_member(
+    actor: User, kind: ConversationKind, created_by: UserId | None, target: UserId
+) -> None:
+    if kind is ConversationKind.DIRECT:
+        raise Conflict("a direct conversation always has exactly its two members")
+    if target == actor.id:
+        return  # leaving is always allowed
+    if not (actor.is_admin or actor.id == created_by):
+        raise Forbidden("only the conversation's creator or an admin may remove members")

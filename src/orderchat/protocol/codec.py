@@ -1,0 +1,241 @@
+"""JSON text <-> frames, with every check a frame needs before it means anything.
+
+Decoding raises `FrameError` carrying the contract's error code and, when the
+frame had a usable one, its `ref`, so the answer can be matched by the client.
+Server frames are plain dicts encoded once with orjson: the same bytes go to
+every recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from orderchat.core.errors import BadRequest, DomainError, ErrorCode, TooLarge
+from orderchat.core.model import CLIENT_KINDS, MAX_MENTIONS, Message, MessageKind, validate_text
+from orderchat.protocol.frames import (
+    ClientFrame,
+    Hello,
+    MarkRead,
+    Ping,
+    PostMessage,
+    RecallMessage,
+    Typing,
+)
+
+MAX_FRAME_BYTES = 1024 * 1024
+MAX_ID_CHARS = 64
+MAX_TOKEN_CHARS = 256
+MAX_CURSOR_CHARS = 64
+MAX_ATTACHMENTS = 20
+
+JsonObject = dict[str, Any]
+
+
+class FrameError(Exception):
+    """The peer sent a frame we cannot act on; the connection stays usable."""
+
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+def _is_ref(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and 1 <= len(value) <= MAX_ID_CHARS
+        and all(" " <= ch <= "~" for ch in value)
+    )
+
+
+def _string(obj: JsonObject, name: str, max_chars: int) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"'{name}' must be a non-empty string")
+    if len(value) > max_chars:
+        raise BadRequest(f"'{name}' is longer than {max_chars} characters")
+    return value
+
+
+def _seq(obj: JsonObject, name: str) -> int:
+    value = obj.get(name)
+    # bool is an int in Python; JSON true is not a sequence number.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 2**62:
+        raise BadRequest(f"'{name}' must be a positive integer")
+    return value
+
+
+def _ref(obj: JsonObject) -> str:
+    value = obj.get("ref")
+    if not _is_ref(value):
+        raise BadRequest("'ref' must be 1-64 printable ASCII characters")
+    assert isinstance(value, str)
+    return value
+
+
+def _list(obj: JsonObject, name: str, max_items: int) -> tuple[object, ...]:
+    value = obj.get(name, [])
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadRequest(f"'{name}' must be a list")
+    if len(value) > max_items:
+        raise BadRequest(f"'{name}' has more than {max_items} items")
+    return tuple(value)
+
+
+def _hello(obj: JsonObject) -> Hello:
+    cursor = obj.get("cursor")
+    if cursor is not None and (not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS):
+        raise BadRequest("'cursor' must be a string or null")
+    return Hello(
+        token=_string(obj, "token", MAX_TOKEN_CHARS),
+        device=_string(obj, "device", MAX_ID_CHARS),
+        cursor=cursor,
+    )
+
+
+def _send(obj: JsonObject) -> PostMessage:
+    ref = _ref(obj)
+    kind_name = obj.get("kind", "text")
+    try:
+        kind = MessageKind(kind_name)
+    except (ValueError, TypeError):
+        raise BadRequest(f"unknown message kind {kind_name!r}") from None
+    if kind not in CLIENT_KINDS:
+        raise BadRequest(f"messages of kind {kind.value!r} cannot be sent by clients")
+    attachments = _list(obj, "attachments", MAX_ATTACHMENTS)
+    if attachments and kind is MessageKind.TEXT:
+        raise BadRequest("a text message carries no attachments")
+    reply_to = obj.get("reply_to")
+    return PostMessage(
+        ref=ref,
+        conv=_string(obj, "conv", MAX_ID_CHARS),
+        kind=kind,
+        text=validate_text(obj.get("text")),
+        attachments=attachments,
+        mentions=_list(obj, "mentions", MAX_MENTIONS),
+        reply_to=None if reply_to is None else _seq(obj, "reply_to"),
+    )
+
+
+def _read(obj: JsonObject) -> MarkRead:
+    return MarkRead(conv=_string(obj, "conv", MAX_ID_CHARS), seq=_seq(obj, "seq"))
+
+
+def _recall(obj: JsonObject) -> RecallMessage:
+    return RecallMessage(
+        ref=_ref(obj), conv=_string(obj, "conv", MAX_ID_CHARS), seq=_seq(obj, "seq")
+    )
+
+
+def _typing(obj: JsonObject) -> Typing:
+    return Typing(conv=_string(obj, "conv", MAX_ID_CHARS))
+
+
+def _ping(obj: JsonObject) -> Ping:
+    return Ping()
+
+
+_DECODERS: dict[str, Callable[[JsonObject], ClientFrame]] = {
+    "hello": _hello,
+    "send": _send,
+    "read": _read,
+    "recall": _recall,
+    "typing": _typing,
+    "ping": _ping,
+}
+
+
+def decode_client_frame(data: str | bytes) -> ClientFrame:
+    """Parse one text frame from a client.
+
+    Raises:
+        FrameError: malformed JSON, not an object, unknown op, or invalid fields.
+    """
+    if len(data) > MAX_FRAME_BYTES:
+        raise FrameError(ErrorCode.TOO_LARGE, f"frames are limited to {MAX_FRAME_BYTES} bytes")
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise FrameError(ErrorCode.BAD_REQUEST, "frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise FrameError(ErrorCode.BAD_REQUEST, "frame must be a JSON object")
+    raw_ref = obj.get("ref")
+    ref = raw_ref if _is_ref(raw_ref) else None
+    op = obj.get("op")
+    decoder = _DECODERS.get(op) if isinstance(op, str) else None
+    if decoder is None:
+        raise FrameError(ErrorCode.BAD_REQUEST, f"unknown op {op!r}", ref)
+    try:
+        return decoder(obj)
+    except (BadRequest, TooLarge) as exc:
+        raise FrameError(exc.code, exc.message, ref) from exc
+
+
+def encode(frame: JsonObject) -> bytes:
+    return orjson.dumps(frame)
+
+
+def encode_client_frame(frame: ClientFrame) -> bytes:
+    """The JSON a client sends for a frame; the SDK's only way to speak."""
+    match frame:
+        case Hello(token=token, device=device, cursor=cursor):
+            return encode({"op": "hello", "token": token, "device": device, "cursor": cursor})
+        case PostMessage():
+            return encode(
+                {
+                    "op": "send",
+                    "ref": frame.ref,
+                    "conv": frame.conv,
+                    "kind": frame.kind.value,
+                    "text": frame.text,
+                    "attachments": list(frame.attachments),
+                    "mentions": list(frame.mentions),
+                    "reply_to": frame.reply_to,
+                }
+            )
+        case MarkRead(conv=conv, seq=seq):
+            return encode({"op": "read", "conv": conv, "seq": seq})
+        case RecallMessage(ref=ref, conv=conv, seq=seq):
+            return encode({"op": "recall", "ref": ref, "conv": conv, "seq": seq})
+        case Typing(conv=conv):
+            return encode({"op": "typing", "conv": conv})
+        case Ping():
+            return encode({"op": "ping"})
+
+
+def message_fields(message: Message) -> JsonObject:
+    """A message as the contract shows it; a recalled one keeps only its place."""
+    fields: JsonObject = {
+        "id": message.id,
+        "conv": message.conv,
+        "seq": message.seq,
+        "ref": message.ref,
+        "sender": message.sender,
+        "kind": message.kind.value,
+        "text": "" if message.recalled else message.text,
+        "attachments": [] if message.recalled else list(message.attachments),
+        "mentions": [] if message.recalled else list(message.mentions),
+        "reply_to": message.reply_to,
+        "ts": message.ts,
+        "recalled": message.recalled,
+    }
+    if message.meta is not None and not message.recalled:
+        fields["meta"] = message.meta
+    return fields
+
+
+def error_frame(code: ErrorCode | str, message: str, ref: str | None = None) -> JsonObject:
+    frame: JsonObject = {"op": "error", "code": str(code), "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def error_frame_for(exc: DomainError, ref: str | None = None) -> JsonObject:
+    return error_frame(exc.code, exc.message, ref)

@@ -1,0 +1,353 @@
+"""One WebSocket connection: thin glue between the socket, the protocol session
+and the services.
+
+Two tasks per connection: the receiver reads frames and calls services; the
+sender is the only one that writes to the socket, draining a bounded queue.
+Durable events carry their stream position; the sender skips any at or below
+the last position it sent, which is what makes "resume, then go live" free of
+both gaps and duplicates:
+
+    attach to hub (live events are held)  ->  backlog from the database
+    -> synced (floor = head)  ->  release held events (those <= floor skipped)
+
+A connection that cannot keep up (queue full) is dropped with close code 4008;
+its client reconnects with its cursor and catches up from the database (G7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket
+
+from orderchat.core.cursor import decode_cursor, encode_cursor
+from orderchat.core.errors import DomainError, ErrorCode
+from orderchat.core.ids import SessionId, UserId, new_id
+from orderchat.core.model import User
+from orderchat.protocol.codec import FrameError, error_frame, error_frame_for
+from orderchat.protocol.frames import (
+    ClientFrame,
+    Hello,
+    MarkRead,
+    Ping,
+    PostMessage,
+    RecallMessage,
+    Typing,
+)
+from orderchat.protocol.session import ServerSession
+from orderchat.realtime.hub import Hub
+from orderchat.services.accounts import Accounts, Authenticated
+from orderchat.services.messaging import Ack, Backlog, Messaging
+from orderchat.services.ports import Clock
+
+logger = logging.getLogger(__name__)
+
+CLOSE_POLICY = 1008
+CLOSE_UNAUTHORIZED = 4001
+CLOSE_TOO_SLOW = 4008
+# Sends a connection may have waiting for commit before we stop reading from it:
+# TCP then pushes back on the client instead of our memory growing.
+MAX_INFLIGHT_SENDS = 1000
+CLOSE_TIMEOUT_S = 2.0
+
+_PONG = orjson.dumps({"op": "pong"})
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionConfig:
+    queue_frames: int
+    hello_timeout_s: float
+    resume_page: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Out:
+    pos: int  # stream position of a durable event, 0 for anything else
+    data: bytes
+    floor: int = 0  # after sending, skip durable events at or below this
+
+
+class Connection:
+    def __init__(
+        self,
+        ws: WebSocket,
+        hub: Hub,
+        accounts: Accounts,
+        messaging: Messaging,
+        clock: Clock,
+        config: ConnectionConfig,
+    ) -> None:
+        self.id = new_id("w")
+        self.user_id = UserId("")
+        self.session_id = SessionId("")
+        self._ws = ws
+        self._hub = hub
+        self._accounts = accounts
+        self._messaging = messaging
+        self._clock = clock
+        self._config = config
+        self._protocol = ServerSession()
+        self._auth: Authenticated | None = None
+        self._queue: asyncio.Queue[_Out] = asyncio.Queue(config.queue_frames)
+        self._held: deque[_Out] = deque()
+        self._syncing = False
+        self._sent_pos = 0
+        self._inflight = asyncio.Semaphore(MAX_INFLIGHT_SENDS)
+        self._close_code: int | None = None
+        self._closed = asyncio.Event()
+
+    # --- the hub's side (Sink) ----------------------------------------------------
+
+    def offer(self, pos: int, data: bytes) -> None:
+        if self._close_code is not None:
+            return
+        item = _Out(pos, data)
+        if self._syncing:
+            if len(self._held) >= self._config.queue_frames:
+                self._drop(CLOSE_TOO_SLOW, "too far behind; reconnect with your cursor")
+            else:
+                self._held.append(item)
+            return
+        self._enqueue(item)
+
+    def revoke(self) -> None:
+        self._drop(CLOSE_UNAUTHORIZED, "signed out")
+
+    def _enqueue(self, item: _Out) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            logger.warning("connection %s of user %s too slow; dropping", self.id, self.user_id)
+            self._drop(CLOSE_TOO_SLOW, "too far behind; reconnect with your cursor")
+
+    def _drop(self, code: int, reason: str) -> None:
+        if self._close_code is None:
+            self._close_code = code
+            self._close_reason = reason
+            self._closed.set()
+
+    def _reply(self, frame: dict[str, Any]) -> None:
+        self._enqueue(_Out(0, orjson.dumps(frame)))
+
+    # --- the connection's life -----------------------------------------------------
+
+    async def run(self) -> None:
+        await self._ws.accept()
+        receiver = asyncio.create_task(self._receive_loop(), name=f"ws-recv-{self.id}")
+        sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{self.id}")
+        closed = asyncio.create_task(self._closed.wait(), name=f"ws-closed-{self.id}")
+        try:
+            done, _ = await asyncio.wait(
+                {receiver, sender, closed}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task is not closed and not task.cancelled() and task.exception():
+                    logger.error("connection %s failed", self.id, exc_info=task.exception())
+        finally:
+            self._hub.detach(self)
+            for task in (receiver, sender, closed):
+                task.cancel()
+            for task in (receiver, sender, closed):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if self._close_code is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        self._ws.close(self._close_code, self._close_reason), CLOSE_TIMEOUT_S
+                    )
+            logger.info("disconnected connection=%s user=%s", self.id, self.user_id or "-")
+
+    async def _send_loop(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if 0 < item.pos <= self._sent_pos:
+                continue  # already sent from the backlog
+            await self._ws.send_text(item.data.decode())
+            if item.pos:
+                self._sent_pos = item.pos
+            if item.floor:
+                self._sent_pos = max(self._sent_pos, item.floor)
+
+    async def _receive_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        hello_deadline = loop.time() + self._config.hello_timeout_s
+        while True:
+            if self._auth is None:
+                timeout = hello_deadline - loop.time()
+                if timeout <= 0:
+                    self._drop(CLOSE_POLICY, "no hello in time")
+                    return
+                try:
+                    message = await asyncio.wait_for(self._ws.receive(), timeout)
+                except TimeoutError:
+                    self._drop(CLOSE_POLICY, "no hello in time")
+                    return
+            else:
+                message = await self._ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            await self._handle(data)
+
+    async def _handle(self, data: str | bytes) -> None:
+        try:
+            frame = self._protocol.receive(data)
+        except FrameError as exc:
+            self._reply(error_frame(exc.code, exc.message, exc.ref))
+            return
+        if self._auth is not None and self._auth.session.expires_at_ms <= self._clock.now_ms():
+            self._reply(error_frame(ErrorCode.UNAUTHORIZED, "this session has expired"))
+            self._drop(CLOSE_UNAUTHORIZED, "session expired")
+            return
+        try:
+            await self._dispatch(frame)
+        except DomainError as exc:
+            self._reply(error_frame_for(exc, getattr(frame, "ref", None)))
+
+    async def _dispatch(self, frame: ClientFrame) -> None:
+        match frame:
+            case Hello():
+                await self._hello(frame)
+            case PostMessage():
+                await self._inflight.acquire()
+                try:
+                    future = self._messaging.post(self._user, frame)
+                except DomainError:
+                    self._inflight.release()
+                    raise
+                future.add_done_callback(partial(self._answer, ref=frame.ref))
+            case RecallMessage():
+                future = self._messaging.recall(self._user, frame)
+                future.add_done_callback(partial(self._answer, ref=frame.ref, release=False))
+            case MarkRead():
+                self._messaging.mark_read(self._user, frame).add_done_callback(self._read_done)
+            case Typing():
+                await self._messaging.typing(self._user, frame.conv, self.id)
+            case Ping():
+                self._enqueue(_Out(0, _PONG))
+
+    @property
+    def _user(self) -> User:
+        assert self._auth is not None, "frames past hello need a session"
+        return self._auth.user
+
+    def _answer(self, future: asyncio.Future[Ack], ref: str, release: bool = True) -> None:
+        if release:
+            self._inflight.release()
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if isinstance(exc, DomainError):
+            self._reply(error_frame_for(exc, ref))
+        elif exc is not None:
+            logger.error("send failed on connection %s", self.id, exc_info=exc)
+            self._reply(error_frame(ErrorCode.INTERNAL, "the message could not be stored", ref))
+        else:
+            ack = future.result()
+            self._reply(
+                {
+                    "op": "ack",
+                    "ref": ref,
+                    "conv": ack.conv,
+                    "seq": ack.seq,
+                    "id": ack.id,
+                    "ts": ack.ts,
+                }
+            )
+
+    def _read_done(self, future: asyncio.Future[int | None]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if isinstance(exc, DomainError):
+            self._reply(error_frame_for(exc))
+        elif exc is not None:
+            logger.error("read mark failed on connection %s", self.id, exc_info=exc)
+            self._reply(error_frame(ErrorCode.INTERNAL, "the read mark could not be stored"))
+
+    async def _hello(self, hello: Hello) -> None:
+        auth = await self._accounts.authenticate(hello.token)
+        after = None if hello.cursor is None else decode_cursor(hello.cursor)
+        self.user_id = auth.user.id
+        self.session_id = auth.session.id
+        self._syncing = True
+        self._hub.attach(self)  # before reading the database: nothing falls in between
+        try:
+            if after is None:
+                head = await self._messaging.head()
+                backlog = None
+            else:
+                backlog = await self._messaging.backlog(auth.user, after, self._config.resume_page)
+        except DomainError:
+            self._hub.detach(self)
+            self._held.clear()
+            self._syncing = False
+            raise
+        self._auth = auth
+        self._protocol.accept_hello()
+        logger.info(
+            "connected connection=%s user=%s device=%s resume=%s",
+            self.id,
+            auth.user.id,
+            hello.device,
+            after is not None,
+        )
+        welcome_cursor = hello.cursor if hello.cursor is not None else encode_cursor(head)
+        await self._put(
+            _Out(
+                0,
+                orjson.dumps(
+                    {
+                        "op": "welcome",
+                        "user": _user_fields(auth),
+                        "cursor": welcome_cursor,
+                        "server_ts": self._clock.now_ms(),
+                    }
+                ),
+                floor=0 if backlog is not None else head,
+            )
+        )
+        if backlog is not None:
+            await self._send_backlog(auth, backlog)
+        await self._release_held()
+
+    async def _send_backlog(self, auth: Authenticated, backlog: Backlog) -> None:
+        while True:
+            for pos, data in backlog.events:
+                await self._put(_Out(pos, data))
+            if backlog.complete:
+                break
+            backlog = await self._messaging.backlog(
+                auth.user, backlog.last_pos, self._config.resume_page
+            )
+        synced = orjson.dumps({"op": "synced", "cursor": encode_cursor(backlog.last_pos)})
+        await self._put(_Out(0, synced, floor=backlog.last_pos))
+
+    async def _put(self, item: _Out) -> None:
+        """Queue a frame, waiting for room: used for our own backlog, never for the hub."""
+        await self._queue.put(item)
+
+    async def _release_held(self) -> None:
+        while self._held:
+            await self._queue.put(self._held.popleft())
+        self._syncing = False  # no await since the loop saw `_held` empty
+
+
+def _user_fields(auth: Authenticated) -> dict[str, Any]:
+    user = auth.user
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "roles": [r.value for r in user.roles],
+        "kind": user.kind.value,
+    }

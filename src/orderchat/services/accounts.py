@@ -1,0 +1,199 @@
+"""Staff accounts, sign-in and sessions.
+
+Tokens are 256 random bits handed to the client once; only their SHA-256 is
+stored, so a copy of the database signs nobody in. Each sign-in is a session of
+its own (one per device), with an expiry, revocable alone or all together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from orderchat.core.errors import BadRequest, Forbidden, Unauthorized
+from orderchat.core.ids import SessionId, new_session_id, new_user_id
+from orderchat.core.model import (
+    MAX_DISPLAY_NAME_CHARS,
+    Role,
+    User,
+    UserKind,
+    parse_roles,
+    validate_username,
+)
+from orderchat.core.ratelimit import Rate, RateLimiter
+from orderchat.services.ports import Clock, Publisher, Revocation
+from orderchat.storage import accounts as store
+from orderchat.storage.accounts import SessionRow
+from orderchat.storage.engine import Database
+
+logger = logging.getLogger(__name__)
+
+# Five quick tries, then one every 12 s, per username; an office behind one
+# address gets more before it is slowed down.
+LOGIN_PER_USERNAME = Rate(burst=5, per_s=5 / 60)
+LOGIN_PER_ADDRESS = Rate(burst=30, per_s=30 / 60)
+MAX_PASSWORD_CHARS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    user: User
+    session: SessionRow
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    token: str
+    user: User
+    session_id: SessionId
+    expires_at_ms: int
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _validate_password(password: object) -> str:
+    if not isinstance(password, str) or not password:
+        raise BadRequest("password must be a non-empty string")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise BadRequest(f"password is longer than {MAX_PASSWORD_CHARS} characters")
+    return password
+
+
+def _validate_display_name(name: object, fallback: str) -> str:
+    if name is None or name == "":
+        return fallback
+    if not isinstance(name, str) or len(name) > MAX_DISPLAY_NAME_CHARS or not name.strip():
+        raise BadRequest(f"display name must be 1-{MAX_DISPLAY_NAME_CHARS} characters")
+    return name.strip()
+
+
+class Accounts:
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        clock: Clock,
+        *,
+        session_ttl_s: float,
+        rate_limits: bool,
+    ) -> None:
+        self._db = db
+        self._publisher = publisher
+        self._clock = clock
+        self._ttl_ms = int(session_ttl_s * 1000)
+        self._hasher = PasswordHasher()
+        # Verifying against this when the username is unknown keeps the answer's
+        # timing from telling which usernames exist.
+        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        self._by_username = RateLimiter(LOGIN_PER_USERNAME, enabled=rate_limits)
+        self._by_address = RateLimiter(LOGIN_PER_ADDRESS, enabled=rate_limits)
+
+    async def create_user(
+        self,
+        username: object,
+        password: object,
+        roles: str | list[str] | tuple[str, ...],
+        display_name: object = None,
+    ) -> User:
+        name = validate_username(username)
+        if not isinstance(roles, str | list | tuple) or not all(isinstance(r, str) for r in roles):
+            raise BadRequest("roles must be a list of role names")
+        user = User(
+            id=new_user_id(),
+            username=name,
+            display_name=_validate_display_name(display_name, name),
+            roles=parse_roles(roles),
+            kind=UserKind.STAFF,
+        )
+        hashed = await asyncio.to_thread(self._hasher.hash, _validate_password(password))
+        async with self._db.write("create_user") as conn:
+            await store.insert_user_txn(conn, user, hashed, self._clock.now_ms())
+        logger.info("user created id=%s roles=%s", user.id, ",".join(user.roles))
+        return user
+
+    async def login(
+        self, username: object, password: object, address: str, device: object = None
+    ) -> SignedIn:
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise BadRequest("username and password must be strings")
+        if not isinstance(device, str | None) or (
+            device is not None and not 1 <= len(device) <= 64
+        ):
+            raise BadRequest("device must be 1-64 characters")
+        now_s = self._clock.monotonic_s()
+        self._by_address.hit(address, now_s, "sign-in attempts from this address")
+        self._by_username.hit(username.lower(), now_s, "sign-in attempts for this user")
+        async with self._db.read() as conn:
+            found = await store.find_login(conn, username)
+        stored_hash = found[1] if found and found[1] else self._dummy_hash
+        ok = await asyncio.to_thread(self._verify, stored_hash, password[:MAX_PASSWORD_CHARS])
+        if found is None or not ok:
+            logger.info("sign-in refused")
+            raise Unauthorized("wrong username or password")
+        user = found[0]
+        token = secrets.token_urlsafe(32)
+        now_ms = self._clock.now_ms()
+        session_id = new_session_id()
+        expires = now_ms + self._ttl_ms
+        async with self._db.write("create_session") as conn:
+            await store.insert_session_txn(
+                conn, session_id, user.id, token_hash(token), device or "web", now_ms, expires
+            )
+        logger.info("signed in user=%s session=%s", user.id, session_id)
+        return SignedIn(token, user, session_id, expires)
+
+    def _verify(self, stored_hash: str, password: str) -> bool:
+        try:
+            return bool(self._hasher.verify(stored_hash, password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def authenticate(self, token: object) -> Authenticated:
+        if not isinstance(token, str) or not token or len(token) > 256:
+            raise Unauthorized("a session token is required")
+        async with self._db.read() as conn:
+            found = await store.find_session(conn, token_hash(token))
+        if found is None:
+            raise Unauthorized("unknown session token")
+        session, user = found
+        if session.revoked_at_ms is not None:
+            raise Unauthorized("this session was signed out")
+        if session.expires_at_ms <= self._clock.now_ms():
+            raise Unauthorized("this session has expired; sign in again")
+        return Authenticated(user, session)
+
+    async def logout(self, auth: Authenticated) -> None:
+        await self._revoke(auth, only_this=True)
+
+    async def logout_everywhere(self, auth: Authenticated) -> int:
+        return await self._revoke(auth, only_this=False)
+
+    async def _revoke(self, auth: Authenticated, *, only_this: bool) -> int:
+        async with self._db.write("revoke_sessions") as conn:
+            revoked = await store.revoke_sessions_txn(
+                conn,
+                auth.user.id,
+                self._clock.now_ms(),
+                auth.session.id if only_this else None,
+            )
+        if revoked:
+            self._publisher.publish([Revocation(frozenset(revoked))])
+        logger.info("signed out user=%s sessions=%d", auth.user.id, len(revoked))
+        return len(revoked)
+
+    async def list_staff(self) -> list[User]:
+        async with self._db.read() as conn:
+            return await store.list_users(conn, UserKind.STAFF)
+
+    @staticmethod
+    def require_admin(user: User) -> None:
+        if Role.ADMIN not in user.roles:
+            raise Forbidden("only an admin may do this")

@@ -1,0 +1,291 @@
+"""Creating conversations, changing who is in them, and reading them back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orderchat.core.chain import GENESIS
+from orderchat.core.errors import BadRequest, Forbidden, NotFound, TooLarge
+from orderchat.core.ids import UserId, new_conversation_id
+from orderchat.core.model import (
+    MAX_MEMBERS_PER_REQUEST,
+    ConversationKind,
+    MemberAction,
+    Message,
+    MessageKind,
+    User,
+    direct_key,
+    validate_title,
+)
+from orderchat.core.policy import check_add_members, check_remove_member
+from orderchat.services.writer import GroupCommitWriter, WriteTxn
+from orderchat.storage import accounts as account_store
+from orderchat.storage import conversations as conv_store
+from orderchat.storage import messages as msg_store
+from orderchat.storage.conversations import ConversationRow
+from orderchat.storage.engine import Database
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    conv: ConversationRow
+    members: list[UserId]
+    created: bool = True
+
+
+def conversation_fields(conv: ConversationRow, members: list[UserId]) -> dict[str, Any]:
+    return {
+        "id": conv.id,
+        "kind": conv.kind.value,
+        "title": conv.title,
+        "members": list(members),
+        "last_seq": conv.last_seq,
+        "created_by": conv.created_by,
+        "created_ts": conv.created_at_ms,
+    }
+
+
+def _member_ids(raw: object) -> list[UserId]:
+    if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
+        raise BadRequest("'members' must be a list of user ids")
+    if len(raw) > MAX_MEMBERS_PER_REQUEST:
+        raise TooLarge(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
+    return list(dict.fromkeys(UserId(m) for m in raw))
+
+
+async def _check_users_exist(tx: WriteTxn, ids: list[UserId]) -> None:
+    known = await account_store.existing_user_ids(tx.conn, ids)
+    unknown = [u for u in ids if u not in known]
+    if unknown:
+        raise BadRequest(f"unknown users: {', '.join(unknown[:5])}")
+
+
+def _member_event(
+    tx: WriteTxn,
+    conv: ConversationRow,
+    action: MemberAction,
+    users: list[UserId],
+    by: UserId,
+    members_after: list[UserId],
+    recipients: frozenset[UserId],
+    pos: int | None = None,
+) -> int:
+    payload = {
+        "conv": conv.id,
+        "action": action.value,
+        "users": list(users),
+        "by": by,
+        "ts": tx.now_ms,
+        "conversation": conversation_fields(conv, members_after),
+    }
+    return tx.append_event(conv.id, "member", payload, recipients, pos)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateConversation:
+    user: User
+    kind: ConversationKind
+    title: object
+    members: object
+
+    async def apply(self, tx: WriteTxn) -> ConversationView:
+        if self.kind not in (ConversationKind.CHANNEL, ConversationKind.DIRECT):
+            raise BadRequest("kind must be 'channel' or 'direct'")
+        title = validate_title(self.title, required=self.kind is ConversationKind.CHANNEL)
+        member_ids = _member_ids(self.members)
+        everyone = list(dict.fromkeys([self.user.id, *member_ids]))
+        await _check_users_exist(tx, everyone)
+        key = None
+        if self.kind is ConversationKind.DIRECT:
+            if len(everyone) != 2:
+                raise BadRequest("a direct conversation has exactly two members")
+            key = direct_key(everyone[0], everyone[1])
+            existing = await conv_store.find_direct(tx.conn, key)
+            if existing is not None:
+                conv = await tx.conversation(existing)
+                members = (await conv_store.member_lists(tx.conn, [conv.id])).get(conv.id, [])
+                return ConversationView(conv, members, created=False)
+        conv = ConversationRow(
+            id=new_conversation_id(),
+            kind=self.kind,
+            title=title,
+            created_by=self.user.id,
+            created_at_ms=tx.now_ms,
+            last_seq=0,
+            last_activity_ms=tx.now_ms,
+            last_hash=GENESIS,
+        )
+        await conv_store.insert_conversation_txn(tx.conn, conv, key)
+        pos = tx.next_pos()
+        await conv_store.add_members_txn(tx.conn, conv.id, everyone, pos, tx.now_ms)
+        tx.convs[conv.id] = conv
+        tx.members_changed(conv.id)
+        _member_event(
+            tx,
+            conv,
+            MemberAction.ADDED,
+            everyone,
+            self.user.id,
+            everyone,
+            frozenset(everyone),
+            pos,
+        )
+        return ConversationView(conv, everyone)
+
+
+@dataclass(frozen=True, slots=True)
+class AddMembers:
+    user: User
+    conv_id: str
+    members: object
+
+    async def apply(self, tx: WriteTxn) -> ConversationView:
+        conv = await tx.conversation(self.conv_id)
+        current = await tx.member_set(conv.id)
+        check_add_members(self.user, conv.kind, self.user.id in current.roles)
+        wanted = _member_ids(self.members)
+        await _check_users_exist(tx, wanted)
+        fresh = [u for u in wanted if u not in current.roles]
+        if not fresh:
+            return ConversationView(conv, list(current.roles), created=False)
+        after = [*current.roles, *fresh]
+        pos = tx.next_pos()
+        await conv_store.add_members_txn(tx.conn, conv.id, fresh, pos, tx.now_ms)
+        tx.members_changed(conv.id)
+        _member_event(
+            tx, conv, MemberAction.ADDED, fresh, self.user.id, after, frozenset(after), pos
+        )
+        await tx.member_set(conv.id)
+        meta: dict[str, object] = {
+            "event": "members_added",
+            "users": list(fresh),
+            "by": self.user.id,
+        }
+        tx.append_message(conv, self.user.id, MessageKind.SYSTEM, "members added", meta=meta)
+        return ConversationView(tx.convs[conv.id], after)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember:
+    user: User
+    conv_id: str
+    target: UserId
+
+    async def apply(self, tx: WriteTxn) -> ConversationView:
+        conv = await tx.conversation(self.conv_id)
+        current = await tx.member_set(conv.id)
+        if self.user.id not in current.roles and not self.user.is_admin:
+            raise Forbidden("you are not a member of this conversation")
+        check_remove_member(self.user, conv.kind, conv.created_by, self.target)
+        if self.target not in current.roles:
+            raise NotFound("that user is not a member of this conversation")
+        leaving = self.target == self.user.id
+        action = MemberAction.LEFT if leaving else MemberAction.REMOVED
+        before = list(current.roles)
+        after = [u for u in before if u != self.target]
+        # The system message comes first, so the member who goes still sees it.
+        meta: dict[str, object] = {
+            "event": f"member_{action.value}",
+            "users": [self.target],
+            "by": self.user.id,
+        }
+        tx.append_message(
+            conv, self.user.id, MessageKind.SYSTEM, f"member {action.value}", meta=meta
+        )
+        pos = tx.next_pos()
+        await conv_store.remove_member_txn(tx.conn, conv.id, self.target, pos)
+        tx.members_changed(conv.id)
+        _member_event(
+            tx,
+            tx.convs[conv.id],
+            action,
+            [self.target],
+            self.user.id,
+            after,
+            frozenset(before),
+            pos,
+        )
+        return ConversationView(tx.convs[conv.id], after)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    conv: ConversationRow
+    members: list[UserId]
+    read_seq: int
+    last_message: Message | None
+
+    @property
+    def unread(self) -> int:
+        return max(0, self.conv.last_seq - self.read_seq)
+
+
+class Conversations:
+    """Reads of conversations; writes go through the group-commit writer."""
+
+    def __init__(self, db: Database, writer: GroupCommitWriter) -> None:
+        self._db = db
+        self._writer = writer
+
+    async def create(
+        self, user: User, kind: str, title: object, members: object
+    ) -> ConversationView:
+        try:
+            conv_kind = ConversationKind(kind)
+        except ValueError:
+            raise BadRequest("kind must be 'channel' or 'direct'") from None
+        view: ConversationView = await self._writer.submit(
+            CreateConversation(user, conv_kind, title, members)
+        )
+        return view
+
+    async def add_members(self, user: User, conv_id: str, members: object) -> ConversationView:
+        view: ConversationView = await self._writer.submit(AddMembers(user, conv_id, members))
+        return view
+
+    async def remove_member(self, user: User, conv_id: str, target: str) -> ConversationView:
+        view: ConversationView = await self._writer.submit(
+            RemoveMember(user, conv_id, UserId(target))
+        )
+        return view
+
+    async def list_for(self, user: User) -> list[ConversationSummary]:
+        async with self._db.read() as conn:
+            listed = await conv_store.list_for_user(conn, user.id)
+            lasts = await msg_store.last_messages(conn, [c.conv.id for c in listed])
+        return [
+            ConversationSummary(c.conv, c.members, c.read_seq, lasts.get(c.conv.id)) for c in listed
+        ]
+
+    async def get(self, user: User, conv_id: str) -> tuple[ConversationSummary, dict[UserId, int]]:
+        async with self._db.read() as conn:
+            conv = await self._visible(conn, user, conv_id)
+            reads = await conv_store.list_member_reads(conn, conv.id)
+            lasts = await msg_store.last_messages(conn, [conv.id])
+        summary = ConversationSummary(conv, list(reads), reads[user.id], lasts.get(conv.id))
+        return summary, reads
+
+    async def history(
+        self, user: User, conv_id: str, after: int | None, before: int | None, limit: int
+    ) -> list[Message]:
+        async with self._db.read() as conn:
+            conv = await self._visible(conn, user, conv_id)
+            return await msg_store.history(conn, conv.id, after=after, before=before, limit=limit)
+
+    async def audit_message(self, user: User, conv_id: str, seq: int) -> msg_store.StoredMessage:
+        if not user.is_admin:
+            raise Forbidden("only an admin may read the audit trail")
+        async with self._db.read() as conn:
+            await conv_store.get_conversation(conn, conv_id)
+            return await msg_store.get_stored_message(conn, conv_id, seq)
+
+    @staticmethod
+    async def _visible(conn: AsyncConnection, user: User, conv_id: str) -> ConversationRow:
+        conv = await conv_store.get_conversation(conn, conv_id)
+        membership = await conv_store.find_membership(conn, conv.id, user.id)
+        if membership is None or membership.left_pos is not None:
+            raise Forbidden("you are not a member of this conversation")
+        return conv

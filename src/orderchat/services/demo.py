@@ -1,0 +1,81 @@
+"""Demo data for `orderchat serve --demo`: a small outdoor-gear shop's staff and chats.
+
+Seeded once, into an empty database; a restart keeps what people did since.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from orderchat.core.ids import new_id
+from orderchat.core.model import MessageKind, User
+from orderchat.protocol.frames import PostMessage
+from orderchat.services.accounts import Accounts
+from orderchat.services.conversations import Conversations
+from orderchat.services.messaging import Messaging
+from orderchat.storage import accounts as account_store
+from orderchat.storage.engine import Database
+
+logger = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "demo1234"
+
+STAFF = [
+    ("boss", "老板 王建国", "admin"),
+    ("amy", "客服 李小美", "customer_service"),
+    ("sam", "销售 张伟", "sales"),
+    ("pat", "采购 刘洋", "purchasing"),
+    ("wes", "仓库 陈强", "warehouse"),
+    ("leo", "物流 赵磊", "logistics"),
+    ("fay", "财务 孙芳", "finance"),
+    ("pete", "生产 周鹏", "production"),
+    ("quinn", "质检 吴青", "qc"),
+]
+
+CHANNELS = [
+    ("全员 All staff", [u for u, _, _ in STAFF]),
+    ("仓库 #warehouse", ["boss", "wes", "leo", "amy"]),
+    ("采购 #purchasing", ["boss", "pat", "wes"]),
+    ("财务 #finance", ["boss", "fay", "sam"]),
+]
+
+CHATTER = [
+    ("全员 All staff", "boss", "早上好！今天双十一预售开始，大家辛苦了 💪"),
+    ("全员 All staff", "amy", "收到，客服这边已经排好班了。"),
+    ("仓库 #warehouse", "amy", "@warehouse 订单 OD-10023 客户备注：去西藏，请检查防水性能。"),
+    ("仓库 #warehouse", "wes", "好的，拣货时会逐件检查防水涂层。"),
+    ("采购 #purchasing", "wes", "@purchasing 65L 登山包（黑色）库存只剩 3 个了。"),
+    ("采购 #purchasing", "pat", "已联系供应商，下周二到货 200 个。"),
+    ("财务 #finance", "sam", "@fay 户外俱乐部的团购尾款今天到账了吗？"),
+]
+
+
+async def seed_demo(
+    accounts: Accounts, conversations: Conversations, messaging: Messaging, db: Database
+) -> None:
+    async with db.read() as conn:
+        if await account_store.list_users(conn):
+            logger.info("demo data already present")
+            return
+    users: dict[str, User] = {}
+    for username, name, role in STAFF:
+        users[username] = await accounts.create_user(username, DEMO_PASSWORD, [role], name)
+    boss = users["boss"]
+    channels: dict[str, str] = {}
+    for title, names in CHANNELS:
+        view = await conversations.create(boss, "channel", title, [users[n].id for n in names])
+        channels[title] = view.conv.id
+    direct = await conversations.create(users["amy"], "direct", None, [users["sam"].id])
+    script: list[tuple[str | None, str, str]] = [
+        *CHATTER,
+        (None, "sam", "这个客户想要 20 顶帐篷，能给批发价吗？"),
+    ]
+    for channel, sender, text in script:
+        conv: str = channels[channel] if channel is not None else direct.conv.id
+        frame = PostMessage(new_id("demo"), conv, MessageKind.TEXT, text, (), (), None)
+        await messaging.post(users[sender], frame)
+    logger.info(
+        "demo data seeded: sign in as %s with password %s",
+        ", ".join(u for u, _, _ in STAFF),
+        DEMO_PASSWORD,
+    )

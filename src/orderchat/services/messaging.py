@@ -1,0 +1,245 @@
+"""Sending, reading and recalling messages: the writes that happen most.
+
+Sends are applied as a group (`SendMessage.apply_many`): one look-up of prior
+idempotency keys, one load of the conversations and members the batch touches,
+then every message in memory, written by the writer's flush in a few
+multi-row statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from orderchat.core.errors import (
+    BadRequest,
+    CursorExpired,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+)
+from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.mentions import resolve_mentions
+from orderchat.core.model import User
+from orderchat.core.policy import check_recall
+from orderchat.core.ratelimit import Rate, RateLimiter
+from orderchat.protocol.codec import message_fields
+from orderchat.protocol.frames import MarkRead, PostMessage, RecallMessage
+from orderchat.services.ports import Clock, Delivery, Publisher
+from orderchat.services.writer import GroupCommitWriter, WriteTxn, encode_event
+from orderchat.storage import conversations as conv_store
+from orderchat.storage import messages as msg_store
+from orderchat.storage.engine import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    conv: ConversationId
+    seq: int
+    id: MessageId
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    user: User
+    frame: PostMessage
+
+    async def apply(self, tx: WriteTxn) -> Ack | DomainError:
+        return (await SendMessage.apply_many(tx, [self]))[0]
+
+    @staticmethod
+    async def apply_many(tx: WriteTxn, ops: Sequence[SendMessage]) -> list[Ack | DomainError]:
+        keys = [(op.user.id, op.frame.ref) for op in ops]
+        prior = await msg_store.find_prior_acks(tx.conn, keys)
+        acked: dict[tuple[UserId, str], Ack] = {
+            key: Ack(p.conv, p.seq, p.id, p.ts) for key, p in prior.items()
+        }
+        conv_ids = sorted(
+            {op.frame.conv for op, key in zip(ops, keys, strict=True) if key not in acked}
+        )
+        await tx.conversations(conv_ids)
+        await tx.members([c for c in map(ConversationId, conv_ids) if c in tx.convs])
+        outcomes: list[Ack | DomainError] = []
+        for op, key in zip(ops, keys, strict=True):
+            if key in acked:  # G2: the same ref again gets the first answer
+                outcomes.append(acked[key])
+                continue
+            try:
+                ack = op._append(tx)
+            except DomainError as exc:
+                outcomes.append(exc)
+                continue
+            acked[key] = ack
+            outcomes.append(ack)
+        return outcomes
+
+    def _append(self, tx: WriteTxn) -> Ack:
+        frame = self.frame
+        conv = tx.convs.get(ConversationId(frame.conv))
+        if conv is None:
+            raise _no_conversation(frame.conv)
+        members = tx.member_cache[conv.id]
+        if self.user.id not in members.roles:
+            raise Forbidden("you are not a member of this conversation")
+        if frame.reply_to is not None and frame.reply_to > conv.last_seq:
+            raise BadRequest(f"reply_to {frame.reply_to} names no message in this conversation")
+        mentions = resolve_mentions(frame.text, frame.mentions, members.roles, members.usernames)
+        message = tx.append_message(
+            conv,
+            self.user.id,
+            frame.kind,
+            frame.text,
+            ref=frame.ref,
+            attachments=frame.attachments,
+            mentions=mentions,
+            reply_to=frame.reply_to,
+        )
+        return Ack(conv.id, message.seq, message.id, message.ts)
+
+
+def _no_conversation(conv_id: str) -> DomainError:
+    return NotFound(f"no conversation {conv_id!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class MarkReadOp:
+    """Move a read mark forward; a mark that does not advance changes nothing."""
+
+    user: User
+    frame: MarkRead
+
+    async def apply(self, tx: WriteTxn) -> int | None:
+        conv = await tx.conversation(self.frame.conv)
+        membership = await conv_store.find_membership(tx.conn, conv.id, self.user.id)
+        if membership is None or membership.left_pos is not None:
+            raise Forbidden("you are not a member of this conversation")
+        if self.frame.seq > conv.last_seq:
+            raise BadRequest(f"seq {self.frame.seq} is beyond the last message ({conv.last_seq})")
+        if self.frame.seq <= tx.read_mark(conv.id, self.user.id, membership.read_seq):
+            return None
+        tx.advance_read(conv.id, self.user.id, self.frame.seq)
+        members = await tx.member_set(conv.id)
+        payload = {"conv": conv.id, "user": self.user.id, "seq": self.frame.seq, "ts": tx.now_ms}
+        return tx.append_event(conv.id, "read", payload, frozenset(members.roles))
+
+
+@dataclass(frozen=True, slots=True)
+class RecallOp:
+    user: User
+    frame: RecallMessage
+    window_s: float
+
+    async def apply(self, tx: WriteTxn) -> Ack:
+        conv = await tx.conversation(self.frame.conv)
+        members = await tx.member_set(conv.id)
+        if self.user.id not in members.roles and not self.user.is_admin:
+            raise Forbidden("you are not a member of this conversation")
+        stored = await msg_store.get_stored_message(tx.conn, conv.id, self.frame.seq)
+        message = stored.message
+        if stored.recalled_at_ms is not None:  # recalling twice answers like the first time
+            return Ack(conv.id, message.seq, message.id, stored.recalled_at_ms)
+        check_recall(self.user, message.sender, message.kind, message.ts, tx.now_ms, self.window_s)
+        await msg_store.mark_recalled_txn(tx.conn, message.id, self.user.id, tx.now_ms)
+        payload = {"conv": conv.id, "seq": message.seq, "by": self.user.id, "ts": tx.now_ms}
+        tx.append_event(conv.id, "recalled", payload, frozenset(members.roles))
+        return Ack(conv.id, message.seq, message.id, tx.now_ms)
+
+
+# Per user: bursts of 100 sends, 30 a second sustained, far above any person
+# and low enough that one runaway script cannot starve a shop's server.
+SEND_RATE = Rate(burst=100, per_s=30)
+# Typing notices are advisory; more than a few a second per user is noise.
+TYPING_RATE = Rate(burst=5, per_s=2)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    events: list[tuple[int, bytes]]  # (stream position, encoded frame)
+    last_pos: int
+    complete: bool
+
+
+class Messaging:
+    """The real-time use cases a connection calls."""
+
+    def __init__(
+        self,
+        db: Database,
+        writer: GroupCommitWriter,
+        publisher: Publisher,
+        clock: Clock,
+        *,
+        recall_window_s: float,
+        rate_limits: bool,
+    ) -> None:
+        self._db = db
+        self._writer = writer
+        self._publisher = publisher
+        self._clock = clock
+        self._recall_window_s = recall_window_s
+        self._send_limiter = RateLimiter(SEND_RATE, enabled=rate_limits)
+        self._typing_limiter = RateLimiter(TYPING_RATE, enabled=True)
+
+    def post(self, user: User, frame: PostMessage) -> asyncio.Future[Ack]:
+        """Queue a send; the future resolves with the ack after commit.
+
+        Raises:
+            RateLimited: the user is sending too fast; nothing was queued.
+        """
+        self._send_limiter.hit(user.id, self._clock.monotonic_s(), "messages")
+        return self._writer.submit_nowait(SendMessage(user, frame))
+
+    def mark_read(self, user: User, frame: MarkRead) -> asyncio.Future[int | None]:
+        return self._writer.submit_nowait(MarkReadOp(user, frame))
+
+    def recall(self, user: User, frame: RecallMessage) -> asyncio.Future[Ack]:
+        return self._writer.submit_nowait(RecallOp(user, frame, self._recall_window_s))
+
+    async def typing(self, user: User, conv_id: str, connection_id: str) -> None:
+        """Tell the other members someone is typing; dropped quietly when too frequent."""
+        try:
+            self._typing_limiter.hit(user.id, self._clock.monotonic_s(), "typing notices")
+        except RateLimited:
+            return
+        async with self._db.read() as conn:
+            await conv_store.get_conversation(conn, conv_id)
+            members = await conv_store.list_member_reads(conn, conv_id)
+        if user.id not in members:
+            raise Forbidden("you are not a member of this conversation")
+        data = orjson.dumps({"op": "typing", "conv": conv_id, "user": user.id})
+        self._publisher.publish([Delivery(0, frozenset(members), data, connection_id)])
+
+    async def head(self) -> int:
+        async with self._db.read() as conn:
+            return await msg_store.read_head(conn)
+
+    async def backlog(self, user: User, after: int, page: int) -> Backlog:
+        """The next page of durable events after `after` that the user may see.
+
+        Raises:
+            CursorExpired: `after` is past the head: the cursor is from another
+                database (or one restored from an older backup).
+        """
+        async with self._db.read() as conn:
+            # The head is read first: every event at or below it has committed,
+            # because positions are handed out under a lock held until commit.
+            head = await msg_store.read_head(conn)
+            if after > head:
+                raise CursorExpired("this cursor is ahead of the server; reload and reconnect")
+            rows = await msg_store.events_for_user(conn, user.id, after, head, page)
+        frames = [(r.pos, encode_event(r.kind, _event_fields(r), r.pos)) for r in rows]
+        complete = len(rows) < page
+        last = head if complete else rows[-1].pos
+        return Backlog(frames, last, complete)
+
+
+def _event_fields(row: msg_store.EventRow) -> dict[str, object]:
+    if row.message is not None:
+        return message_fields(row.message)
+    assert row.payload is not None, f"event {row.pos} has neither message nor payload"
+    return row.payload

@@ -1,0 +1,335 @@
+"""The group-commit writer: every write that makes a durable event passes here.
+
+Operations queue up while a transaction is being committed; the writer then
+takes all that are waiting (up to `max_batch`) and applies them in one
+transaction, so one fsync serves the whole batch. Only after the commit are the
+operations' futures resolved (so an ack is never sent for something that could
+still be lost) and their events published, in stream order.
+
+Rules for an operation's `apply`:
+- Raise a DomainError only before its first write. Buffered writes (messages,
+  events, heads, reads) are undone by the writer on such an error; direct
+  writes are not.
+- Never await anything but the transaction's connection.
+
+If a batch's transaction fails for a reason that is not the operations' fault
+(a constraint race with another server process, a lost connection), the batch
+is retried one operation per transaction, so one bad operation cannot sink the
+others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orderchat.core.chain import chain_hash
+from orderchat.core.cursor import encode_cursor
+from orderchat.core.errors import DomainError, NotFound
+from orderchat.core.ids import ConversationId, UserId, new_message_id
+from orderchat.core.model import Message, MessageKind
+from orderchat.protocol.codec import message_fields
+from orderchat.services.ports import Clock, Delivery, Publisher
+from orderchat.storage import conversations as conv_store
+from orderchat.storage import messages as msg_store
+from orderchat.storage.conversations import ConversationRow, MemberSet
+from orderchat.storage.engine import Database
+
+logger = logging.getLogger(__name__)
+
+
+class Op(Protocol):
+    """One write. Consecutive ops of a class with `apply_many` are applied together."""
+
+    async def apply(self, tx: WriteTxn) -> object: ...
+
+
+@dataclass
+class _Pending:
+    op: Op
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class _Checkpoint:
+    head: int
+    messages: int
+    events: int
+    deliveries: int
+    convs: dict[ConversationId, ConversationRow]
+    reads: dict[tuple[ConversationId, UserId], int]
+
+
+@dataclass
+class WriteTxn:
+    """The state of one group-commit transaction, shared by the ops in it."""
+
+    conn: AsyncConnection
+    now_ms: int
+    head: int
+    member_cache: dict[ConversationId, MemberSet]
+    convs: dict[ConversationId, ConversationRow] = field(default_factory=dict)
+    message_rows: list[dict[str, Any]] = field(default_factory=list)
+    event_rows: list[dict[str, Any]] = field(default_factory=list)
+    reads: dict[tuple[ConversationId, UserId], int] = field(default_factory=dict)
+    deliveries: list[Delivery] = field(default_factory=list)
+    dirty_members: set[ConversationId] = field(default_factory=set)
+
+    def next_pos(self) -> int:
+        self.head += 1
+        return self.head
+
+    async def conversations(self, ids: Sequence[str]) -> None:
+        """Load and lock the conversations not yet in this transaction."""
+        missing = [i for i in ids if i not in self.convs]
+        if missing:
+            self.convs.update(await conv_store.lock_conversations_txn(self.conn, missing))
+
+    async def conversation(self, conv_id: str) -> ConversationRow:
+        await self.conversations([conv_id])
+        conv = self.convs.get(ConversationId(conv_id))
+        if conv is None:
+            raise NotFound(f"no conversation {conv_id!r}")
+        return conv
+
+    async def members(self, ids: Sequence[ConversationId]) -> None:
+        missing = [i for i in ids if i not in self.member_cache]
+        if missing:
+            found = await conv_store.member_sets(self.conn, missing)
+            for conv_id in missing:
+                self.member_cache[conv_id] = found.get(conv_id, MemberSet({}, {}))
+
+    async def member_set(self, conv_id: ConversationId) -> MemberSet:
+        await self.members([conv_id])
+        return self.member_cache[conv_id]
+
+    def members_changed(self, conv_id: ConversationId) -> None:
+        """Forget the cached members: the next look-up reads this transaction's writes."""
+        self.member_cache.pop(conv_id, None)
+        self.dirty_members.add(conv_id)
+
+    def read_mark(self, conv_id: ConversationId, user_id: UserId, stored: int) -> int:
+        return max(stored, self.reads.get((conv_id, user_id), 0))
+
+    def advance_read(self, conv_id: ConversationId, user_id: UserId, seq: int) -> None:
+        key = (conv_id, user_id)
+        if seq > self.reads.get(key, 0):
+            self.reads[key] = seq
+
+    def append_message(
+        self,
+        conv: ConversationRow,
+        sender: UserId,
+        kind: MessageKind,
+        text: str,
+        *,
+        ref: str | None = None,
+        attachments: tuple[object, ...] = (),
+        mentions: tuple[str, ...] = (),
+        reply_to: int | None = None,
+        meta: dict[str, object] | None = None,
+    ) -> Message:
+        """Give a message the conversation's next seq and the stream's next position."""
+        message = Message(
+            id=new_message_id(),
+            conv=conv.id,
+            seq=conv.last_seq + 1,
+            ref=ref,
+            sender=sender,
+            kind=kind,
+            text=text,
+            attachments=attachments,
+            mentions=mentions,
+            reply_to=reply_to,
+            ts=self.now_ms,
+            recalled=False,
+            meta=meta,
+        )
+        hash_ = chain_hash(conv.last_hash, message)
+        self.convs[conv.id] = ConversationRow(
+            id=conv.id,
+            kind=conv.kind,
+            title=conv.title,
+            created_by=conv.created_by,
+            created_at_ms=conv.created_at_ms,
+            last_seq=message.seq,
+            last_activity_ms=self.now_ms,
+            last_hash=hash_,
+        )
+        pos = self.next_pos()
+        self.message_rows.append(msg_store.message_row(message, hash_))
+        self.event_rows.append(
+            msg_store.event_row(pos, conv.id, "message", self.now_ms, message_id=message.id)
+        )
+        self.advance_read(conv.id, sender, message.seq)
+        recipients = frozenset(self.member_cache[conv.id].roles)
+        self.deliveries.append(
+            Delivery(pos, recipients, encode_event("message", message_fields(message), pos))
+        )
+        return message
+
+    def append_event(
+        self,
+        conv_id: ConversationId,
+        kind: str,
+        payload: dict[str, Any],
+        recipients: frozenset[UserId],
+        pos: int | None = None,
+    ) -> int:
+        """Store and deliver a non-message durable event (read, recalled, member)."""
+        pos = self.next_pos() if pos is None else pos
+        self.event_rows.append(
+            msg_store.event_row(pos, conv_id, kind, self.now_ms, payload=payload)
+        )
+        self.deliveries.append(Delivery(pos, recipients, encode_event(kind, payload, pos)))
+        return pos
+
+    def checkpoint(self) -> _Checkpoint:
+        return _Checkpoint(
+            self.head,
+            len(self.message_rows),
+            len(self.event_rows),
+            len(self.deliveries),
+            dict(self.convs),
+            dict(self.reads),
+        )
+
+    def rollback_to(self, mark: _Checkpoint) -> None:
+        self.head = mark.head
+        del self.message_rows[mark.messages :]
+        del self.event_rows[mark.events :]
+        del self.deliveries[mark.deliveries :]
+        self.convs = mark.convs
+        self.reads = mark.reads
+
+    async def flush(self, touched: set[ConversationId]) -> None:
+        await msg_store.insert_messages_txn(self.conn, self.message_rows)
+        await msg_store.insert_events_txn(self.conn, self.event_rows)
+        await conv_store.set_heads_txn(self.conn, [self.convs[c] for c in touched])
+        await conv_store.advance_reads_txn(
+            self.conn, [(c, u, s) for (c, u), s in self.reads.items()]
+        )
+        await msg_store.set_head_txn(self.conn, self.head)
+
+
+def encode_event(op: str, fields: dict[str, Any], pos: int) -> bytes:
+    """A durable event's frame: its fields, its op and the cursor after it."""
+    return orjson.dumps({"op": op, **fields, "cursor": encode_cursor(pos)})
+
+
+class GroupCommitWriter:
+    def __init__(
+        self, db: Database, publisher: Publisher, clock: Clock, max_batch: int = 1000
+    ) -> None:
+        self._db = db
+        self._publisher = publisher
+        self._clock = clock
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        # Members per conversation, kept across batches. Exact while this
+        # process is the only writer; the scale-out bus must invalidate it.
+        self._member_cache: dict[ConversationId, MemberSet] = {}
+        self.batches = 0
+        self.ops = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit-writer")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    def submit_nowait(self, op: Op) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(op, future))
+        return future
+
+    async def submit(self, op: Op) -> Any:
+        return await self.submit_nowait(op)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except Exception:  # a bug: fail the batch, keep serving
+                logger.exception("group commit failed for %d ops", len(batch))
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(RuntimeError("write failed"))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            outcomes, deliveries = await self._transaction(batch)
+        except Exception:
+            if len(batch) == 1:
+                raise
+            logger.warning("batch of %d failed; retrying one by one", len(batch), exc_info=True)
+            for pending in batch:
+                await self._commit([pending])
+            return
+        self.batches += 1
+        self.ops += len(batch)
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():  # the submitter went away
+                continue
+            if isinstance(outcome, DomainError):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+        if deliveries:
+            self._publisher.publish(deliveries)
+
+    async def _transaction(self, batch: list[_Pending]) -> tuple[list[object], list[Delivery]]:
+        async with self._db.write("group_commit") as conn:
+            head = await msg_store.lock_head_txn(conn)
+            tx = WriteTxn(conn, self._clock.now_ms(), head, self._member_cache)
+            try:
+                outcomes = await _apply_all(tx, [p.op for p in batch])
+                touched = {ConversationId(r["conv_id"]) for r in tx.message_rows}
+                await tx.flush(touched)
+            finally:
+                for conv_id in tx.dirty_members:
+                    self._member_cache.pop(conv_id, None)
+        return outcomes, tx.deliveries
+
+
+async def _apply_all(tx: WriteTxn, ops: list[Op]) -> list[object]:
+    outcomes: list[object] = []
+    i = 0
+    while i < len(ops):
+        apply_many = getattr(type(ops[i]), "apply_many", None)
+        if apply_many is None:
+            mark = tx.checkpoint()
+            try:
+                outcomes.append(await ops[i].apply(tx))
+            except DomainError as exc:
+                tx.rollback_to(mark)
+                outcomes.append(exc)
+            i += 1
+            continue
+        j = i
+        while j < len(ops) and type(ops[j]) is type(ops[i]):
+            j += 1
+        outcomes.extend(await apply_many(tx, ops[i:j]))
+        i = j
+    return outcomes

@@ -1,0 +1,34 @@
+"""One frozen Settings object, read once at startup and passed down explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("orderchat-data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    demo: bool = False
+    rate_limits: bool = True
+    recall_window_s: float = 120.0
+    session_ttl_s: float = 30 * 24 * 3600.0
+    # A connection may fall this many frames behind before it is dropped and
+    # told to resync; 4096 frames of ~300 bytes is ~1.2 MB at worst.
+    ws_queue_frames: int = 4096
+    # A client must say hello within this long, or the socket is closed.
+    hello_timeout_s: float = 10.0
+    # Group commit: at most this many operations in one transaction.
+    max_batch: int = 1000
+    # Events the resume query fetches per page.
+    resume_page: int = 1000
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'orderchat.db').resolve()}"

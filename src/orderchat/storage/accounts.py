@@ -1,0 +1,143 @@
+"""Users and their sign-in sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orderchat.core.errors import Conflict, NotFound
+from orderchat.core.ids import SessionId, UserId
+from orderchat.core.model import Role, User, UserKind
+from orderchat.storage.schema import sessions, users
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: SessionId
+    user_id: UserId
+    device: str
+    expires_at_ms: int
+    revoked_at_ms: int | None
+
+
+def _user(row: Row[Any], user_id: str | None = None) -> User:
+    return User(
+        id=UserId(user_id or row.id),
+        username=row.username,
+        display_name=row.display_name,
+        roles=tuple(Role(r) for r in row.roles.split(",") if r),
+        kind=UserKind(row.kind),
+    )
+
+
+async def insert_user_txn(
+    conn: AsyncConnection, user: User, password_hash: str | None, now_ms: int
+) -> None:
+    """Raises Conflict when the username is taken."""
+    try:
+        await conn.execute(
+            users.insert().values(
+                id=user.id,
+                username=user.username,
+                display_name=user.display_name,
+                password_hash=password_hash,
+                roles=",".join(r.value for r in user.roles),
+                kind=user.kind.value,
+                created_at_ms=now_ms,
+                disabled=False,
+            )
+        )
+    except IntegrityError as exc:
+        raise Conflict(f"username {user.username!r} is taken") from exc
+
+
+async def find_login(conn: AsyncConnection, username: str) -> tuple[User, str | None] | None:
+    row = (
+        await conn.execute(
+            select(users).where(users.c.username == username, users.c.disabled.is_(False))
+        )
+    ).first()
+    return None if row is None else (_user(row), row.password_hash)
+
+
+async def get_user(conn: AsyncConnection, user_id: UserId) -> User:
+    row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+    if row is None:
+        raise NotFound(f"no user {user_id!r}")
+    return _user(row)
+
+
+async def list_users(conn: AsyncConnection, kind: UserKind | None = None) -> list[User]:
+    query = select(users).where(users.c.disabled.is_(False)).order_by(users.c.username)
+    if kind is not None:
+        query = query.where(users.c.kind == kind.value)
+    return [_user(row) for row in await conn.execute(query)]
+
+
+async def existing_user_ids(conn: AsyncConnection, ids: list[UserId]) -> set[UserId]:
+    if not ids:
+        return set()
+    rows = await conn.execute(
+        select(users.c.id).where(users.c.id.in_(ids), users.c.disabled.is_(False))
+    )
+    return {UserId(row.id) for row in rows}
+
+
+async def insert_session_txn(
+    conn: AsyncConnection,
+    session_id: SessionId,
+    user_id: UserId,
+    token_hash: str,
+    device: str,
+    now_ms: int,
+    expires_at_ms: int,
+) -> None:
+    await conn.execute(
+        sessions.insert().values(
+            id=session_id,
+            user_id=user_id,
+            token_hash=token_hash,
+            device=device,
+            created_at_ms=now_ms,
+            expires_at_ms=expires_at_ms,
+            revoked_at_ms=None,
+        )
+    )
+
+
+async def find_session(conn: AsyncConnection, token_hash: str) -> tuple[SessionRow, User] | None:
+    query = (
+        select(sessions, users)
+        .join(users, users.c.id == sessions.c.user_id)
+        .where(sessions.c.token_hash == token_hash, users.c.disabled.is_(False))
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    session = SessionRow(
+        id=SessionId(row.id),
+        user_id=UserId(row.user_id),
+        device=row.device,
+        expires_at_ms=row.expires_at_ms,
+        revoked_at_ms=row.revoked_at_ms,
+    )
+    return session, _user(row, row.user_id)
+
+
+async def revoke_sessions_txn(
+    conn: AsyncConnection, user_id: UserId, now_ms: int, session_id: SessionId | None = None
+) -> list[SessionId]:
+    """Revoke one session, or every live session of the user; return those revoked."""
+    condition = [sessions.c.user_id == user_id, sessions.c.revoked_at_ms.is_(None)]
+    if session_id is not None:
+        condition.append(sessions.c.id == session_id)
+    ids = [SessionId(r.id) for r in await conn.execute(select(sessions.c.id).where(*condition))]
+    if ids:
+        await conn.execute(
+            update(sessions).where(sessions.c.id.in_(ids)).values(revoked_at_ms=now_ms)
+        )
+    return ids

@@ -1,0 +1,265 @@
+"""Conversations and their members."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orderchat.core.errors import Conflict, NotFound
+from orderchat.core.ids import ConversationId, UserId
+from orderchat.core.model import ConversationKind, Role
+from orderchat.storage.schema import conversations, members, users
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    id: ConversationId
+    kind: ConversationKind
+    title: str | None
+    created_by: UserId | None
+    created_at_ms: int
+    last_seq: int
+    last_activity_ms: int
+    last_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSet:
+    """The current members of one conversation, with what mentions need to know."""
+
+    roles: dict[UserId, tuple[Role, ...]]
+    usernames: dict[str, UserId]
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    read_seq: int
+    left_pos: int | None
+
+
+def _conversation(row: Row[Any]) -> ConversationRow:
+    return ConversationRow(
+        id=ConversationId(row.id),
+        kind=ConversationKind(row.kind),
+        title=row.title,
+        created_by=None if row.created_by is None else UserId(row.created_by),
+        created_at_ms=row.created_at_ms,
+        last_seq=row.last_seq,
+        last_activity_ms=row.last_activity_ms,
+        last_hash=row.last_hash,
+    )
+
+
+async def insert_conversation_txn(
+    conn: AsyncConnection, conv: ConversationRow, direct_key: str | None
+) -> None:
+    """Raises Conflict when the direct pair already has its conversation."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                conversations.insert().values(
+                    id=conv.id,
+                    kind=conv.kind.value,
+                    title=conv.title,
+                    created_by=conv.created_by,
+                    created_at_ms=conv.created_at_ms,
+                    last_seq=conv.last_seq,
+                    last_activity_ms=conv.last_activity_ms,
+                    direct_key=direct_key,
+                    last_hash=conv.last_hash,
+                )
+            )
+    except IntegrityError as exc:
+        raise Conflict("that direct conversation exists already") from exc
+
+
+async def find_direct(conn: AsyncConnection, key: str) -> ConversationId | None:
+    row = (
+        await conn.execute(select(conversations.c.id).where(conversations.c.direct_key == key))
+    ).first()
+    return None if row is None else ConversationId(row.id)
+
+
+async def get_conversation(conn: AsyncConnection, conv_id: str) -> ConversationRow:
+    row = (await conn.execute(select(conversations).where(conversations.c.id == conv_id))).first()
+    if row is None:
+        raise NotFound(f"no conversation {conv_id!r}")
+    return _conversation(row)
+
+
+async def lock_conversations_txn(
+    conn: AsyncConnection, conv_ids: Iterable[str]
+) -> dict[ConversationId, ConversationRow]:
+    """Read the conversations a batch writes to, locking their rows until commit.
+
+    The lock is what keeps per-conversation sequence numbers gapless when
+    several server processes write to one PostgreSQL; SQLite's single writer
+    gives the same for free.
+    """
+    query = (
+        select(conversations)
+        .where(conversations.c.id.in_(list(conv_ids)))
+        .order_by(conversations.c.id)  # one lock order everywhere: no deadlocks
+        .with_for_update()
+    )
+    return {ConversationId(r.id): _conversation(r) for r in await conn.execute(query)}
+
+
+async def set_heads_txn(conn: AsyncConnection, heads: Sequence[ConversationRow]) -> None:
+    if not heads:
+        return
+    await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == bindparam("b_id"))
+        .values(
+            last_seq=bindparam("b_seq"),
+            last_activity_ms=bindparam("b_ms"),
+            last_hash=bindparam("b_hash"),
+        ),
+        [
+            {"b_id": c.id, "b_seq": c.last_seq, "b_ms": c.last_activity_ms, "b_hash": c.last_hash}
+            for c in heads
+        ],
+    )
+
+
+async def member_sets(
+    conn: AsyncConnection, conv_ids: Iterable[str]
+) -> dict[ConversationId, MemberSet]:
+    query = (
+        select(members.c.conv_id, users.c.id, users.c.username, users.c.roles)
+        .join(users, users.c.id == members.c.user_id)
+        .where(members.c.conv_id.in_(list(conv_ids)), members.c.left_pos.is_(None))
+    )
+    found: dict[ConversationId, MemberSet] = defaultdict(lambda: MemberSet({}, {}))
+    for row in await conn.execute(query):
+        entry = found[ConversationId(row.conv_id)]
+        user_id = UserId(row.id)
+        entry.roles[user_id] = tuple(Role(r) for r in row.roles.split(",") if r)
+        entry.usernames[row.username] = user_id
+    return dict(found)
+
+
+async def find_membership(
+    conn: AsyncConnection, conv_id: str, user_id: UserId
+) -> Membership | None:
+    row = (
+        await conn.execute(
+            select(members.c.read_seq, members.c.left_pos).where(
+                members.c.conv_id == conv_id, members.c.user_id == user_id
+            )
+        )
+    ).first()
+    return None if row is None else Membership(row.read_seq, row.left_pos)
+
+
+async def add_members_txn(
+    conn: AsyncConnection, conv_id: str, user_ids: Sequence[UserId], pos: int, now_ms: int
+) -> None:
+    """Make users members from stream position `pos` on; former members rejoin."""
+    former = {
+        UserId(r.user_id)
+        for r in await conn.execute(
+            select(members.c.user_id).where(
+                members.c.conv_id == conv_id, members.c.user_id.in_(list(user_ids))
+            )
+        )
+    }
+    fresh = [u for u in user_ids if u not in former]
+    if fresh:
+        await conn.execute(
+            members.insert(),
+            [
+                {
+                    "conv_id": conv_id,
+                    "user_id": u,
+                    "joined_pos": pos,
+                    "left_pos": None,
+                    "read_seq": 0,
+                    "joined_at_ms": now_ms,
+                }
+                for u in fresh
+            ],
+        )
+    if former:
+        await conn.execute(
+            update(members)
+            .where(members.c.conv_id == conv_id, members.c.user_id.in_(list(former)))
+            .values(joined_pos=pos, left_pos=None, joined_at_ms=now_ms)
+        )
+
+
+async def remove_member_txn(conn: AsyncConnection, conv_id: str, user_id: UserId, pos: int) -> None:
+    await conn.execute(
+        update(members)
+        .where(members.c.conv_id == conv_id, members.c.user_id == user_id)
+        .values(left_pos=pos)
+    )
+
+
+async def advance_reads_txn(
+    conn: AsyncConnection, reads: Sequence[tuple[str, UserId, int]]
+) -> None:
+    """Move read marks forward (never back) for (conversation, user, seq) triples."""
+    if not reads:
+        return
+    await conn.execute(
+        update(members)
+        .where(
+            and_(
+                members.c.conv_id == bindparam("b_conv"),
+                members.c.user_id == bindparam("b_user"),
+                members.c.read_seq < bindparam("b_seq"),
+            )
+        )
+        .values(read_seq=bindparam("b_seq")),
+        [{"b_conv": c, "b_user": u, "b_seq": s} for c, u, s in reads],
+    )
+
+
+async def list_member_reads(conn: AsyncConnection, conv_id: str) -> dict[UserId, int]:
+    rows = await conn.execute(
+        select(members.c.user_id, members.c.read_seq).where(
+            members.c.conv_id == conv_id, members.c.left_pos.is_(None)
+        )
+    )
+    return {UserId(r.user_id): r.read_seq for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class ListedConversation:
+    conv: ConversationRow
+    read_seq: int
+    members: list[UserId]
+
+
+async def list_for_user(conn: AsyncConnection, user_id: UserId) -> list[ListedConversation]:
+    """The user's conversations, most recent activity first."""
+    query = (
+        select(conversations, members.c.read_seq)
+        .join(members, members.c.conv_id == conversations.c.id)
+        .where(members.c.user_id == user_id, members.c.left_pos.is_(None))
+        .order_by(conversations.c.last_activity_ms.desc(), conversations.c.id)
+    )
+    rows = list(await conn.execute(query))
+    everyone = await member_lists(conn, [r.id for r in rows])
+    return [ListedConversation(_conversation(r), r.read_seq, everyone.get(r.id, [])) for r in rows]
+
+
+async def member_lists(conn: AsyncConnection, conv_ids: list[str]) -> dict[str, list[UserId]]:
+    found: dict[str, list[UserId]] = defaultdict(list)
+    if conv_ids:
+        query = (
+            select(members.c.conv_id, members.c.user_id)
+            .where(members.c.conv_id.in_(conv_ids), members.c.left_pos.is_(None))
+            .order_by(members.c.joined_at_ms, members.c.user_id)
+        )
+        for row in await conn.execute(query):
+            found[row.conv_id].append(UserId(row.user_id))
+    return found

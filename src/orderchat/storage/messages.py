@@ -1,0 +1,259 @@
+"""Messages and the durable event stream that clients resume from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, and_, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orderchat.core.errors import NotFound
+from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.model import Message, MessageKind
+from orderchat.storage.schema import conversations, counters, events, members, messages
+
+_HEAD = "events"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message with what only the server sees: who recalled it, and its hash."""
+
+    message: Message
+    recalled_at_ms: int | None
+    recalled_by: UserId | None
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    pos: int
+    conv_id: ConversationId
+    kind: str
+    ts: int
+    message: Message | None
+    payload: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PriorAck:
+    id: MessageId
+    conv: ConversationId
+    seq: int
+    ts: int
+
+
+def _message(row: Row[Any]) -> Message:
+    return Message(
+        id=MessageId(row.id),
+        conv=ConversationId(row.conv_id),
+        seq=row.seq,
+        ref=row.ref,
+        sender=UserId(row.sender_id),
+        kind=MessageKind(row.kind),
+        text=row.text,
+        attachments=tuple(orjson.loads(row.attachments)),
+        mentions=tuple(orjson.loads(row.mentions)),
+        reply_to=row.reply_to,
+        ts=row.ts,
+        recalled=row.recalled_at_ms is not None,
+        meta=None if row.meta is None else orjson.loads(row.meta),
+    )
+
+
+def message_row(message: Message, hash_: str) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "conv_id": message.conv,
+        "seq": message.seq,
+        "sender_id": message.sender,
+        "ref": message.ref,
+        "kind": message.kind.value,
+        "text": message.text,
+        "attachments": orjson.dumps(list(message.attachments)).decode(),
+        "mentions": orjson.dumps(list(message.mentions)).decode(),
+        "reply_to": message.reply_to,
+        "meta": None if message.meta is None else orjson.dumps(message.meta).decode(),
+        "ts": message.ts,
+        "recalled_at_ms": None,
+        "recalled_by": None,
+        "hash": hash_,
+    }
+
+
+async def insert_messages_txn(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(messages.insert(), list(rows))
+
+
+async def find_prior_acks(
+    conn: AsyncConnection, keys: Sequence[tuple[UserId, str]]
+) -> dict[tuple[UserId, str], PriorAck]:
+    """Messages already stored under these (sender, ref) idempotency keys."""
+    if not keys:
+        return {}
+    query = select(
+        messages.c.sender_id,
+        messages.c.ref,
+        messages.c.id,
+        messages.c.conv_id,
+        messages.c.seq,
+        messages.c.ts,
+    ).where(tuple_(messages.c.sender_id, messages.c.ref).in_(list(keys)))
+    return {
+        (UserId(r.sender_id), r.ref): PriorAck(
+            MessageId(r.id), ConversationId(r.conv_id), r.seq, r.ts
+        )
+        for r in await conn.execute(query)
+    }
+
+
+async def get_stored_message(conn: AsyncConnection, conv_id: str, seq: int) -> StoredMessage:
+    row = (
+        await conn.execute(
+            select(messages).where(messages.c.conv_id == conv_id, messages.c.seq == seq)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no message {seq} in this conversation")
+    return StoredMessage(
+        message=_message(row),
+        recalled_at_ms=row.recalled_at_ms,
+        recalled_by=None if row.recalled_by is None else UserId(row.recalled_by),
+        hash=row.hash,
+    )
+
+
+async def mark_recalled_txn(
+    conn: AsyncConnection, message_id: MessageId, by: UserId, now_ms: int
+) -> None:
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(recalled_at_ms=now_ms, recalled_by=by)
+    )
+
+
+async def history(
+    conn: AsyncConnection, conv_id: str, *, after: int | None, before: int | None, limit: int
+) -> list[Message]:
+    """A page of messages in ascending seq: after a seq, before one, or the newest."""
+    query = select(messages).where(messages.c.conv_id == conv_id)
+    if after is not None:
+        query = query.where(messages.c.seq > after).order_by(messages.c.seq).limit(limit)
+        return [_message(r) for r in await conn.execute(query)]
+    if before is not None:
+        query = query.where(messages.c.seq < before)
+    query = query.order_by(messages.c.seq.desc()).limit(limit)
+    return [_message(r) for r in reversed(list(await conn.execute(query)))]
+
+
+async def last_messages(
+    conn: AsyncConnection, conv_ids: Sequence[str]
+) -> dict[ConversationId, Message]:
+    if not conv_ids:
+        return {}
+    query = (
+        select(messages)
+        .join(
+            conversations,
+            and_(
+                conversations.c.id == messages.c.conv_id,
+                conversations.c.last_seq == messages.c.seq,
+            ),
+        )
+        .where(conversations.c.id.in_(list(conv_ids)))
+    )
+    return {ConversationId(r.conv_id): _message(r) for r in await conn.execute(query)}
+
+
+# --- the event stream -----------------------------------------------------------
+
+
+async def lock_head_txn(conn: AsyncConnection) -> int:
+    """The stream's head, locked until commit so positions commit in order."""
+    query = select(counters.c.value).where(counters.c.name == _HEAD).with_for_update()
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def set_head_txn(conn: AsyncConnection, head: int) -> None:
+    await conn.execute(update(counters).where(counters.c.name == _HEAD).values(value=head))
+
+
+async def read_head(conn: AsyncConnection) -> int:
+    query = select(counters.c.value).where(counters.c.name == _HEAD)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def insert_events_txn(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(events.insert(), list(rows))
+
+
+def event_row(
+    pos: int,
+    conv_id: str,
+    kind: str,
+    ts: int,
+    *,
+    message_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "pos": pos,
+        "conv_id": conv_id,
+        "kind": kind,
+        "message_id": message_id,
+        "payload": None if payload is None else orjson.dumps(payload).decode(),
+        "ts": ts,
+    }
+
+
+async def events_for_user(
+    conn: AsyncConnection, user_id: UserId, after: int, upto: int, limit: int
+) -> list[EventRow]:
+    """Durable events in (after, upto] the user may see, oldest first.
+
+    A member sees a conversation's events from the one that added them to the
+    one that removed them, so a removed member still learns of the removal and
+    of everything before it, and nothing after.
+    """
+    query = (
+        select(
+            events.c.pos.label("e_pos"),
+            events.c.conv_id.label("e_conv"),
+            events.c.kind.label("e_kind"),
+            events.c.ts.label("e_ts"),
+            events.c.payload.label("e_payload"),
+            messages,
+        )
+        .join(
+            members,
+            and_(members.c.conv_id == events.c.conv_id, members.c.user_id == user_id),
+        )
+        .outerjoin(messages, messages.c.id == events.c.message_id)
+        .where(
+            events.c.pos > after,
+            events.c.pos <= upto,
+            events.c.pos >= members.c.joined_pos,
+            or_(members.c.left_pos.is_(None), events.c.pos <= members.c.left_pos),
+        )
+        .order_by(events.c.pos)
+        .limit(limit)
+    )
+    found = []
+    for row in await conn.execute(query):
+        found.append(
+            EventRow(
+                pos=row.e_pos,
+                conv_id=ConversationId(row.e_conv),
+                kind=row.e_kind,
+                ts=row.e_ts,
+                message=None if row.id is None else _message(row),
+                payload=None if row.e_payload is None else orjson.loads(row.e_payload),
+            )
+        )
+    return found

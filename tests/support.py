@@ -1,0 +1,598 @@
+"""A real `orderchat serve` process on a free loopback port, and a raw WebSocket peer.
+
+Tests talk to the server exactly as clients do: HTTP over httpx, WebSocket
+frames over the `websockets` client. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+START_TIMEOUT_S = 20.0
+_usernames = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the `orderchat` command as a user would, with this interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "orderchat", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+    )
+
+
+@dataclass
+class Account:
+    id: str
+    username: str
+    password: str
+    token: str
+    roles: list[str]
+
+
+@dataclass
+class ServerProcess:
+    data_dir: Path
+    extra_args: tuple[str, ...] = ()
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    admin: Account | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "orderchat.db"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> None:
+        self.log_path = self.data_dir / f"server-{time.monotonic_ns()}.log"
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "orderchat",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=20)
+        self.proc = None
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    # --- accounts -------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        resp = httpx.post(
+            f"{self.base_url}/api/auth/login",
+            json={"username": username, "password": password},
+            timeout=10,
+        )
+        resp.raise_for_status()
+        body: dict[str, Any] = resp.json()
+        return body
+
+    def create_admin(self) -> Account:
+        """The first admin comes from the CLI, as it does for a real shop."""
+        username = f"admin{next(_usernames)}"
+        out = run_cli(
+            "user",
+            "add",
+            username,
+            "--password",
+            "admin-pw",
+            "--role",
+            "admin",
+            "--data-dir",
+            str(self.data_dir),
+        )
+        user_id = out.stdout.strip().splitlines()[-1]
+        token = self.login(username, "admin-pw")["token"]
+        self.admin = Account(user_id, username, "admin-pw", token, ["admin"])
+        return self.admin
+
+    def user(self, *roles: str, name: str | None = None) -> Account:
+        """A new staff user with a fresh session token, made through the admin API."""
+        assert self.admin is not None, "create_admin() first"
+        username = name or f"user{next(_usernames)}"
+        password = f"pw-{username}"
+        role_list = list(roles) or ["customer_service"]
+        resp = httpx.post(
+            f"{self.base_url}/api/users",
+            json={"username": username, "password": password, "roles": role_list},
+            headers=self.auth(self.admin.token),
+            timeout=10,
+        )
+        resp.raise_for_status()
+        token = self.login(username, password)["token"]
+        return Account(resp.json()["id"], username, password, token, role_list)
+
+    @staticmethod
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def http(self, token: str | None = None) -> httpx.Client:
+        headers = self.auth(token) if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
+
+    def conversation(
+        self, owner: Account, kind: str, members: list[Account], title: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": kind, "members": [m.id for m in members]}
+        if title is not None:
+            body["title"] = title
+        with self.http(owner.token) as client:
+            resp = client.post("/api/conversations", json=body)
+        assert resp.status_code in (200, 201), resp.text
+        conv: dict[str, Any] = resp.json()
+        return conv
+
+    # --- the database, read back as evidence -----------------------------------
+
+    def db_rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+        """Read the real SQLite file, bypassing the server entirely."""
+        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
+    def db_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table the messaging core writes, for 'changes nothing' checks."""
+        tables = ["users", "conversations", "members", "messages", "events", "counters"]
+        return {t: sorted(self.db_rows(f"SELECT * FROM {t}"), key=repr) for t in tables}
+
+
+class Peer:
+    """One WebSocket connection speaking raw JSON frames."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.welcome: dict[str, Any] = {}
+
+    @classmethod
+    async def open(
+        cls,
+        server: ServerProcess,
+        token: str,
+        device: str = "test",
+        cursor: str | None = None,
+        *,
+        hello: bool = True,
+    ) -> Peer:
+        ws = await connect(server.ws_url, max_size=None, open_timeout=10)
+        peer = cls(ws)
+        if hello:
+            peer.welcome = await peer.hello(token, device, cursor)
+        return peer
+
+    async def hello(
+        self, token: str, device: str = "test", cursor: str | None = None
+    ) -> dict[str, Any]:
+        await self.send({"op": "hello", "token": token, "device": device, "cursor": cursor})
+        return await self.recv_op("welcome")
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(orjson.dumps(frame).decode())
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+        data = await asyncio.wait_for(self.ws.recv(), timeout)
+        frame: dict[str, Any] = orjson.loads(data)
+        return frame
+
+    async def recv_op(self, op: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+        """The next frame with this op, skipping others (typing, pongs, events)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = await self.recv(max(remaining, 0.001))
+            if frame["op"] == op:
+                return frame
+            if frame["op"] == "error" and op != "error":
+                raise AssertionError(f"expected {op}, got error {frame}")
+
+    async def expect_silence(self, seconds: float = 0.3) -> None:
+        try:
+            frame = await asyncio.wait_for(self.ws.recv(), seconds)
+        except TimeoutError:
+            return
+        raise AssertionError(f"expected nothing, got {frame!r}")
+
+    async def send_text(self, conv: str, text: str, ref: str, **extra: Any) -> dict[str, Any]:
+        await self.send(
+            {"op": "send", "ref": ref, "conv": conv, "kind": "text", "text": text, **extra}
+        )
+        return await self.recv_ack(ref)
+
+    async def recv_ack(self, ref: str, timeout: float = 10.0) -> dict[str, Any]:  # noqa: ASYNC109
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = await self.recv(max(remaining, 0.001))
+            if frame.get("ref") == ref and frame["op"] in ("ack", "error"):
+                return frame
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+# --- helpers for guarantee, bad-input and adversity tests ---------------------
+
+DURABLE_OPS = frozenset({"message", "recalled", "read", "member"})
+Frame = dict[str, Any]
+
+
+def durable(frames: list[Frame]) -> list[Frame]:
+    """The durable events among frames (those a resume must replay)."""
+    return [f for f in frames if f.get("op") in DURABLE_OPS]
+
+
+def start_server(data_dir: Path, *args: str) -> ServerProcess:
+    """A started server with an admin, for tests that need their own flags."""
+    proc = ServerProcess(data_dir, tuple(args))
+    proc.start()
+    proc.create_admin()
+    return proc
+
+
+def messages(server: ServerProcess, token: str, conv: str) -> list[Frame]:
+    """A conversation's whole history over HTTP, page by page, ascending seq."""
+    found: list[Frame] = []
+    after = 0
+    with server.http(token) as client:
+        for _ in range(10_000):
+            resp = client.get(
+                f"/api/conversations/{conv}/messages", params={"after": after, "limit": 200}
+            )
+            assert resp.status_code == 200, resp.text
+            page: list[Frame] = resp.json()["messages"]
+            found.extend(page)
+            if len(page) < 200:
+                return found
+            after = page[-1]["seq"]
+    raise AssertionError("history did not end")
+
+
+async def barrier(peer: Peer, timeout_s: float = 5.0) -> list[Frame]:
+    """Ping, and return every frame that arrived before the pong.
+
+    The server answers one connection's frames in order, so when the pong comes
+    every earlier frame of this connection has been handled.
+    """
+    await peer.send({"op": "ping"})
+    frames: list[Frame] = []
+    async with asyncio.timeout(timeout_s):
+        while True:
+            frame = await peer.recv(timeout_s)
+            if frame.get("op") == "pong":
+                return frames
+            frames.append(frame)
+
+
+async def collect_until(
+    peer: Peer, stop: Callable[[Frame], bool], timeout_s: float = 10.0
+) -> list[Frame]:
+    """Frames up to and including the first one `stop` accepts."""
+    frames: list[Frame] = []
+    async with asyncio.timeout(timeout_s):
+        while True:
+            frame = await peer.recv(timeout_s)
+            frames.append(frame)
+            if stop(frame):
+                return frames
+
+
+async def wait_closed(peer: Peer, timeout_s: float = 5.0) -> int | None:
+    """Read until the server closes the connection; return its close code."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                await peer.ws.recv()
+    except ConnectionClosed:
+        return peer.ws.close_code
+
+
+class PeerPool:
+    """Opens peers for one test and closes every one of them afterwards."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self._peers: list[Peer] = []
+        self._recorders: list[Recorder] = []
+
+    async def open(
+        self, token: str, device: str = "test", cursor: str | None = None, *, hello: bool = True
+    ) -> Peer:
+        peer = await Peer.open(self.server, token, device, cursor, hello=hello)
+        self._peers.append(peer)
+        return peer
+
+    async def record(self, token: str, device: str = "test", cursor: str | None = None) -> Recorder:
+        recorder = Recorder(await self.open(token, device, cursor))
+        self._recorders.append(recorder)
+        return recorder
+
+    async def __aenter__(self) -> PeerPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for recorder in self._recorders:
+            await recorder.stop()
+        for peer in self._peers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(peer.close(), 5)
+
+
+class Recorder:
+    """Reads every frame of a peer in the background, so it never falls behind.
+
+    A connection that is not read makes the server drop it (G7); tests that
+    push many frames record every receiver this way and look at the list later.
+    """
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.frames: list[Frame] = []
+        self.close_code: int | None = None
+        self.closed = False
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                data = await self.peer.ws.recv()
+                self.frames.append(orjson.loads(data))
+                self._changed.set()
+        except ConnectionClosed:
+            self.close_code = self.peer.ws.close_code
+        finally:
+            self.closed = True
+            self._changed.set()
+
+    async def send(self, frame: Frame) -> None:
+        await self.peer.send(frame)
+
+    async def wait_for(
+        self, match: Callable[[Frame], bool], timeout_s: float = 10.0, start: int = 0
+    ) -> Frame:
+        """The first recorded frame from index `start` on that `match` accepts."""
+        index = start
+        async with asyncio.timeout(timeout_s):
+            while True:
+                while index < len(self.frames):
+                    frame = self.frames[index]
+                    index += 1
+                    if match(frame):
+                        return frame
+                if self.closed:
+                    raise AssertionError(f"connection closed ({self.close_code}) while waiting")
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_count(
+        self, match: Callable[[Frame], bool], count: int, timeout_s: float = 30.0
+    ) -> None:
+        async with asyncio.timeout(timeout_s):
+            while sum(1 for f in self.frames if match(f)) < count:
+                if self.closed:
+                    raise AssertionError(f"connection closed ({self.close_code}) while waiting")
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def barrier(self, timeout_s: float = 5.0) -> list[Frame]:
+        """Ping; return the frames recorded between now and the pong."""
+        start = len(self.frames)
+        await self.send({"op": "ping"})
+        pong = await self.wait_for(lambda f: f.get("op") == "pong", timeout_s, start)
+        end = next(i for i in range(start, len(self.frames)) if self.frames[i] is pong)
+        return self.frames[start:end]
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+
+class RawWebSocket:
+    """A WebSocket client spoken by hand over a plain blocking socket.
+
+    The test decides when, and whether, it reads: with a small receive buffer
+    and no reads it is the slow consumer that G7 is about.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buf = bytearray()
+
+    @classmethod
+    def connect(cls, port: int, rcvbuf: int | None = None, timeout_s: float = 10.0) -> RawWebSocket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(timeout_s)
+        sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            (
+                "GET /ws HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{port}\r\n"
+                "Upgrade: websocket\r\n"
+                "Connection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        raw = cls(sock)
+        while b"\r\n\r\n" not in raw._buf:
+            raw._fill()
+        head, _, rest = bytes(raw._buf).partition(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise AssertionError(f"handshake refused: {head!r}")
+        raw._buf = bytearray(rest)
+        return raw
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("server closed the socket")
+        self._buf.extend(chunk)
+
+    def _take(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            self._fill()
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    def send_text(self, text: str) -> None:
+        payload = text.encode()
+        mask = os.urandom(4)
+        length = len(payload)
+        if length < 126:
+            header = bytes([0x81, 0x80 | length])
+        elif length < 65536:
+            header = bytes([0x81, 0x80 | 126]) + length.to_bytes(2, "big")
+        else:
+            header = bytes([0x81, 0x80 | 127]) + length.to_bytes(8, "big")
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(header + mask + masked)
+
+    def recv_frame(self) -> tuple[int, bytes]:
+        """The next (opcode, payload); continuation frames are joined."""
+        opcode = -1
+        parts: list[bytes] = []
+        while True:
+            first, second = self._take(2)
+            length = second & 0x7F
+            if length == 126:
+                length = int.from_bytes(self._take(2), "big")
+            elif length == 127:
+                length = int.from_bytes(self._take(8), "big")
+            mask = self._take(4) if second & 0x80 else b""
+            payload = self._take(length)
+            if mask:
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            if first & 0x0F:
+                opcode = first & 0x0F
+            parts.append(payload)
+            if first & 0x80:
+                return opcode, b"".join(parts)
+
+    def recv_json(self) -> Frame:
+        while True:
+            opcode, payload = self.recv_frame()
+            if opcode == 0x1:
+                frame: Frame = orjson.loads(payload)
+                return frame
+            if opcode == 0x8:
+                raise EOFError(f"server closed: {payload!r}")
+
+    def read_to_end(self, timeout_s: float) -> tuple[list[Frame], int | None]:
+        """Read everything the server still sends, until it closes or `timeout_s` passes.
+
+        Returns the text frames and the close code (None when the socket ended
+        without a close frame).
+
+        Raises:
+            TimeoutError: the server kept the connection open.
+        """
+        deadline = time.monotonic() + timeout_s
+        frames: list[Frame] = []
+        while True:
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                opcode, payload = self.recv_frame()
+            except (EOFError, ConnectionResetError):
+                return frames, None
+            except TimeoutError:
+                raise TimeoutError(
+                    f"still open after {timeout_s} s and {len(frames)} frames"
+                ) from None
+            if opcode == 0x1:
+                frames.append(orjson.loads(payload))
+            elif opcode == 0x8:
+                return frames, int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
