@@ -22,16 +22,20 @@ _TOKEN = re.compile(r"(?<![\w.])@([\w.\-]+)")
 _ROLE_NAMES = frozenset(r.value for r in Role)
 
 
-def _normalize_explicit(entry: object, members: Mapping[UserId, tuple[Role, ...]]) -> str:
+def _normalize_explicit(
+    entry: object, members: Mapping[UserId, tuple[Role, ...]], usernames: Mapping[str, UserId]
+) -> str:
     if not isinstance(entry, str) or not entry:
-        raise BadRequest("each mention must be a user id, '@<role>' or '@all'")
+        raise BadRequest("each mention must be a user id, '@<role>', '@<username>' or '@all'")
     if entry.startswith("@"):
         name = entry[1:]
         if name in _ALL_WORDS:
             return ALL
         if name in _ROLE_NAMES:
             return entry
-        raise BadRequest(f"unknown role mention {entry!r}")
+        if name in usernames:
+            return usernames[name]
+        raise BadRequest(f"{entry!r} is neither a role nor a member of this conversation")
     if UserId(entry) not in members:
         raise BadRequest(f"mentioned user {entry!r} is not a member of this conversation")
     return entry
@@ -67,7 +71,7 @@ def resolve_mentions(
     """
     tokens: list[str] = []
     for entry in explicit:
-        token = _normalize_explicit(entry, members)
+        token = _normalize_explicit(entry, members, usernames)
         if token not in tokens:
             tokens.append(token)
     for token in _found_in_text(text, usernames):

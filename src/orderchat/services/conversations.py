@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Forbidden, NotFound, TooLarge
 from orderchat.core.ids import UserId, new_conversation_id
@@ -26,7 +24,7 @@ from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import messages as msg_store
 from orderchat.storage.conversations import ConversationRow
-from orderchat.storage.engine import Database
+from orderchat.storage.engine import Connection, Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +281,7 @@ class Conversations:
             return await msg_store.get_stored_message(conn, conv_id, seq)
 
     @staticmethod
-    async def _visible(conn: AsyncConnection, user: User, conv_id: str) -> ConversationRow:
+    async def _visible(conn: Connection, user: User, conv_id: str) -> ConversationRow:
         conv = await conv_store.get_conversation(conn, conv_id)
         membership = await conv_store.find_membership(conn, conv.id, user.id)
         if membership is None or membership.left_pos is not None:

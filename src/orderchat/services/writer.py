@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.chain import chain_hash
 from orderchat.core.cursor import encode_cursor
@@ -40,7 +39,7 @@ from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import messages as msg_store
 from orderchat.storage.conversations import ConversationRow, MemberSet
-from orderchat.storage.engine import Database
+from orderchat.storage.engine import Connection, Database
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class _Checkpoint:
 class WriteTxn:
     """The state of one group-commit transaction, shared by the ops in it."""
 
-    conn: AsyncConnection
+    conn: Connection
     now_ms: int
     head: int
     member_cache: dict[ConversationId, MemberSet]

@@ -17,10 +17,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, make_url
+from sqlalchemy import Connection as SyncConnection
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 logger = logging.getLogger(__name__)
+
+# What stores take: services pass it along without knowing what is underneath.
+Connection = AsyncConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,7 +47,7 @@ def _make_engine(url: str, *, begin: str | None, pool_size: int) -> AsyncEngine:
     if begin is not None:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
 
-        def _begin(conn: Connection) -> None:
+        def _begin(conn: SyncConnection) -> None:
             conn.exec_driver_sql(begin)
 
         event.listen(engine.sync_engine, "begin", _begin)
@@ -90,7 +94,7 @@ class Database:
             await self._reader.dispose()
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: SyncConnection) -> None:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from orderchat.core.errors import ErrorCode
+from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.model import Message, MessageKind
+from orderchat.protocol.codec import (
+    MAX_FRAME_BYTES,
+    FrameError,
+    decode_client_frame,
+    encode_client_frame,
+    message_fields,
+)
+from orderchat.protocol.frames import (
+    ClientFrame,
+    Hello,
+    MarkRead,
+    Ping,
+    PostMessage,
+    RecallMessage,
+    Typing,
+)
+from orderchat.protocol.session import ServerSession, SessionState
+
+FRAMES: list[ClientFrame] = [
+    Hello("tok", "phone", None),
+    Hello("tok", "phone", "v1.42"),
+    PostMessage("r-1", "c_1", MessageKind.TEXT, "你好 @warehouse", (), ("@warehouse",), 3),
+    PostMessage("r-2", "c_1", MessageKind.TEXT, "x", (), (), None),
+    MarkRead("c_1", 7),
+    RecallMessage("r-3", "c_1", 7),
+    Typing("c_1"),
+    Ping(),
+]
+
+
+@pytest.mark.parametrize("frame", FRAMES, ids=lambda f: type(f).__name__)
+def test_client_frames_round_trip(frame: ClientFrame) -> None:
+    assert decode_client_frame(encode_client_frame(frame)) == frame
+
+
+def _error(raw: object) -> FrameError:
+    data = raw if isinstance(raw, str | bytes) else orjson.dumps(raw)
+    with pytest.raises(FrameError) as info:
+        decode_client_frame(data)
+    return info.value
+
+
+SEND = {"op": "send", "ref": "r1", "conv": "c_1", "kind": "text", "text": "hi"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{not json",
+        "[1, 2]",
+        '"send"',
+        {"no": "op"},
+        {"op": 5},
+        {"op": "explode"},
+        {"op": "hello", "token": "", "device": "d"},
+        {"op": "hello", "token": "t", "device": "d" * 65},
+        {"op": "hello", "token": "t", "device": "d", "cursor": 5},
+        {**SEND, "conv": 12},
+        {**SEND, "conv": ""},
+        {**SEND, "text": 12},
+        {**SEND, "text": "   "},
+        {**SEND, "kind": "order_event"},
+        {**SEND, "kind": "hologram"},
+        {**SEND, "attachments": [{"upload": "x"}]},
+        {**SEND, "attachments": "none"},
+        {**SEND, "mentions": "@all"},
+        {**SEND, "reply_to": "3"},
+        {**SEND, "reply_to": 0},
+        {**SEND, "reply_to": True},
+        {**SEND, "ref": ""},
+        {**SEND, "ref": "r" * 65},
+        {**SEND, "ref": "réf"},
+        {**SEND, "ref": 7},
+        {"op": "read", "conv": "c_1", "seq": -1},
+        {"op": "read", "conv": "c_1", "seq": "1"},
+        {"op": "read", "conv": "c_1", "seq": False},
+        {"op": "read", "conv": "c_1"},
+        {"op": "recall", "conv": "c_1", "seq": 1},
+        {"op": "typing"},
+    ],
+)
+def test_malformed_frames_are_bad_requests(raw: object) -> None:
+    assert _error(raw).code is ErrorCode.BAD_REQUEST
+
+
+def test_error_keeps_a_usable_ref_and_drops_an_unusable_one() -> None:
+    assert _error({**SEND, "conv": 1}).ref == "r1"
+    assert _error({**SEND, "ref": "r" * 65}).ref is None
+    assert _error({"op": "nope", "ref": "r9"}).ref == "r9"
+
+
+def test_overlong_text_is_too_large() -> None:
+    error = _error({**SEND, "text": "x" * 10_001})
+    assert (error.code, error.ref) == (ErrorCode.TOO_LARGE, "r1")
+
+
+def test_oversize_frame_is_too_large() -> None:
+    assert _error(b" " * (MAX_FRAME_BYTES + 1)).code is ErrorCode.TOO_LARGE
+
+
+def test_send_defaults() -> None:
+    frame = decode_client_frame(orjson.dumps({"op": "send", "ref": "r", "conv": "c", "text": "t"}))
+    assert frame == PostMessage("r", "c", MessageKind.TEXT, "t", (), (), None)
+
+
+def test_recalled_message_shows_only_its_place() -> None:
+    message = Message(
+        MessageId("m_1"),
+        ConversationId("c_1"),
+        4,
+        "r",
+        UserId("u_1"),
+        MessageKind.TEXT,
+        "secret",
+        (),
+        ("@all",),
+        2,
+        99,
+        True,
+        {"k": "v"},
+    )
+    fields = message_fields(message)
+    assert fields["recalled"] is True and fields["seq"] == 4 and fields["reply_to"] == 2
+    assert fields["text"] == "" and fields["mentions"] == [] and "meta" not in fields
+    assert "secret" not in orjson.dumps(fields).decode()
+
+
+def test_session_wants_hello_first() -> None:
+    session = ServerSession()
+    send = orjson.dumps(SEND)
+    with pytest.raises(FrameError) as info:
+        session.receive(send)
+    assert (info.value.code, info.value.ref) == (ErrorCode.UNAUTHORIZED, "r1")
+    assert session.receive(b'{"op": "ping"}') == Ping()
+    assert isinstance(session.receive(encode_client_frame(FRAMES[0])), Hello)
+    assert session.state is SessionState.AWAITING_HELLO  # until the server accepts it
+
+
+def test_session_refuses_second_hello_and_closed_state() -> None:
+    session = ServerSession()
+    session.accept_hello()
+    assert isinstance(session.receive(orjson.dumps(SEND)), PostMessage)
+    with pytest.raises(FrameError):
+        session.receive(encode_client_frame(FRAMES[0]))
+    session.close()
+    with pytest.raises(FrameError):
+        session.receive(b'{"op": "ping"}')
