@@ -102,6 +102,7 @@ class Connection:
         self._inflight = asyncio.Semaphore(MAX_INFLIGHT_SENDS)
         self._close_code: int | None = None
         self._closed = asyncio.Event()
+        self._expiry: asyncio.TimerHandle | None = None
 
     # --- the hub's side (Sink) ----------------------------------------------------
 
@@ -152,6 +153,8 @@ class Connection:
                     logger.error("connection %s failed", self.id, exc_info=task.exception())
         finally:
             self._hub.detach(self)
+            if self._expiry is not None:
+                self._expiry.cancel()
             for task in (receiver, sender, closed):
                 task.cancel()
             for task in (receiver, sender, closed):
@@ -294,6 +297,10 @@ class Connection:
             raise
         self._auth = auth
         self._protocol.accept_hello()
+        expires_in_s = (auth.session.expires_at_ms - self._clock.now_ms()) / 1000
+        self._expiry = asyncio.get_running_loop().call_later(
+            max(0.0, expires_in_s), self._drop, CLOSE_UNAUTHORIZED, "session expired"
+        )
         logger.info(
             "connected connection=%s user=%s device=%s resume=%s",
             self.id,
