@@ -153,3 +153,11 @@ def test_session_refuses_second_hello_and_closed_state() -> None:
     session.close()
     with pytest.raises(FrameError):
         session.receive(b'{"op": "ping"}')
+
+
+def test_any_string_cursor_passes_the_codec_to_be_judged_by_the_server() -> None:
+    long_cursor = "v1." + "9" * 80
+    frame = decode_client_frame(
+        orjson.dumps({"op": "hello", "token": "t", "device": "d", "cursor": long_cursor})
+    )
+    assert frame == Hello("t", "d", long_cursor)

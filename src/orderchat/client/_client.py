@@ -66,6 +66,7 @@ from orderchat.client._models import (
     parse_durable,
     parse_typing,
 )
+from orderchat.core.errors import ErrorCode
 from orderchat.core.ids import ConversationId
 from orderchat.core.model import MessageKind
 from orderchat.protocol.codec import encode_client_frame
@@ -86,6 +87,7 @@ CLOSE_TOO_SLOW = 4008
 # The server's own frames are small (a 10,000-character message is at most
 # ~40 kB of UTF-8), but the limit must never be what drops a connection.
 MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024
+MAX_DEVICE_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +116,25 @@ class ClientOptions:
     # and the server eventually drops it (4008) to be resumed later (G7).
     max_buffered_events: int = 10_000
 
+    def __post_init__(self) -> None:
+        # Caught here, a bad device name is a clear error; sent in hello, it
+        # would be refused again on every reconnect.
+        if not 1 <= len(self.device) <= MAX_DEVICE_CHARS:
+            raise ValueError(f"device must be 1-{MAX_DEVICE_CHARS} characters")
+        if self.max_buffered_events < 1:
+            raise ValueError("max_buffered_events must be at least 1")
+
 
 class _Reconnect(Exception):
     """This connection is over; open another after the backoff."""
+
+
+class _Stop(Exception):
+    """Reconnecting cannot help; the client stops with `error`."""
+
+    def __init__(self, error: ClientError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,14 +442,18 @@ class Client:
     async def _supervise(self) -> None:
         try:
             while True:
+                reason = "the connection ended"
                 try:
                     await self._run_connection()
                 except UnauthorizedError:
                     raise
                 except _Reconnect as exc:
-                    logger.info("connection ended: %s", exc)
+                    reason = str(exc)
                 except (OSError, TimeoutError, WebSocketException, ClientError) as exc:
-                    logger.warning("connection failed: %r", exc)
+                    reason = repr(exc)
+                # Loud once per outage; the retries that follow are routine.
+                level = logging.WARNING if self._attempt == 0 else logging.INFO
+                logger.log(level, "connection lost (%s); reconnecting", reason)
                 delay_s = backoff_delay_s(
                     self._attempt, self._options.backoff_initial_s, self._options.backoff_max_s
                 )
@@ -442,6 +464,10 @@ class Client:
             logger.warning("the server refused this session: %s", exc)
             self._fatal = exc
             self._end(exc, stream_error=exc)
+        except _Stop as stop:
+            logger.warning("the server refused this client: %s", stop.error)
+            self._fatal = stop.error
+            self._end(stop.error, stream_error=stop.error)
         except Exception as exc:
             logger.exception("the client connection task failed")
             error = ClientError(f"the connection task failed: {exc!r}")
@@ -479,7 +505,7 @@ class Client:
         await self._write(ws, hello)
         welcome = await self._receive(ws, self._options.connect_timeout_s)
         if welcome.get("op") == "error":
-            self._on_error(welcome)
+            self._on_hello_refused(welcome, resumed=resume_from is not None)
         if welcome.get("op") != "welcome":
             raise ProtocolError(f"expected welcome, got {welcome.get('op')!r}")
         logger.info(
@@ -499,6 +525,24 @@ class Client:
         await self._flush(ws)
         self._live = ws
         self._wakeup.set()
+
+    def _on_hello_refused(self, frame: JsonObject, *, resumed: bool) -> None:
+        """Decide what a hello answered with an error leads to; always raises."""
+        code = str(frame.get("code", "internal"))
+        error = server_error(code, str(frame.get("message", "")))
+        if isinstance(error, UnauthorizedError):
+            raise error
+        if code in (ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL):
+            raise _Reconnect(f"hello refused for now ({error})")
+        if resumed or code == ErrorCode.CURSOR_EXPIRED:
+            # The cursor is the only part of hello that changes between tries,
+            # so without it the next hello may pass: reload as for cursor_expired.
+            logger.warning("the server cannot resume from this cursor (%s); reloading", error)
+            self._resume_cursor = None
+            self._needs_resync = True
+            raise _Reconnect("cursor refused")
+        # The same hello would be refused again: retrying would loop for ever.
+        raise _Stop(error)
 
     async def _flush(self, ws: ClientConnection) -> None:
         """Write every pending request not yet written on this connection, oldest
@@ -588,8 +632,15 @@ class Client:
             logger.debug("ignoring a frame with op %r", op)
 
     async def _on_durable(self, frame: JsonObject) -> None:
-        event = parse_durable(frame)
         cursor = str(frame["cursor"])
+        try:
+            event = parse_durable(frame)
+        except ProtocolError as exc:
+            # Retrying cannot help: the replay would bring the same bytes back,
+            # and the stream would stop here for good. Skip it, loudly.
+            logger.error("skipping an unreadable %r event at %s: %s", frame.get("op"), cursor, exc)
+            await self._hand_on(None, cursor)
+            return
         if isinstance(event, MessageReceived):
             message = event.message
             last_seq = self._ledger.gap_before(message.conv, message.seq)

@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 
 from orderchat.client._client import Client, ClientOptions
@@ -434,7 +434,10 @@ class _StdinLines:
     A thread works the same for a terminal, a pipe and a regular file (the
     event loop's pipe reader refuses files, and would switch a shared terminal
     to non-blocking mode); being a daemon, it never holds up exit while
-    blocked in a read. The queue is small, so a fast pipe waits for the sends.
+    blocked in a read. It reads the raw descriptor with `os.read`: a thread
+    blocked inside `sys.stdin`'s buffered reader holds its lock, and the
+    interpreter aborts when it finds that lock taken at shutdown. The queue is
+    small, so a fast pipe waits for the sends.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -449,16 +452,36 @@ class _StdinLines:
         return await self._queue.get()
 
     def _pump(self) -> None:
-        stream = sys.stdin.buffer if sys.stdin is not None else None
-        while True:
-            raw = stream.readline() if stream is not None else b""
-            line = raw.decode("utf-8", errors="replace") if raw else None
+        for line in _raw_lines():
             try:
                 asyncio.run_coroutine_threadsafe(self._queue.put(line), self._loop).result()
             except (RuntimeError, concurrent.futures.CancelledError):
                 return  # the loop is gone: the chat has ended
             if line is None:
                 return
+
+
+def _raw_lines() -> Iterator[str | None]:
+    """Decoded lines from file descriptor 0, then None once at the end."""
+    try:
+        fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    except (OSError, ValueError):
+        fd = -1
+    pending = b""
+    while fd >= 0:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            yield raw.decode("utf-8", errors="replace")
+    if pending:
+        yield pending.decode("utf-8", errors="replace")
+    yield None
 
 
 def _out(text: str) -> None:

@@ -28,7 +28,6 @@ from orderchat.protocol.frames import (
 MAX_FRAME_BYTES = 1024 * 1024
 MAX_ID_CHARS = 64
 MAX_TOKEN_CHARS = 256
-MAX_CURSOR_CHARS = 64
 MAX_ATTACHMENTS = 20
 
 JsonObject = dict[str, Any]
@@ -90,7 +89,9 @@ def _list(obj: JsonObject, name: str, max_items: int) -> tuple[object, ...]:
 
 def _hello(obj: JsonObject) -> Hello:
     cursor = obj.get("cursor")
-    if cursor is not None and (not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS):
+    # Any string is a cursor here; one the server cannot serve (too long
+    # included) is answered with cursor_expired when it is decoded.
+    if cursor is not None and not isinstance(cursor, str):
         raise BadRequest("'cursor' must be a string or null")
     return Hello(
         token=_string(obj, "token", MAX_TOKEN_CHARS),
