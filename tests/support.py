@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -335,8 +336,9 @@ def messages(server: ServerProcess, token: str, conv: str) -> list[Frame]:
 async def barrier(peer: Peer, timeout_s: float = 5.0) -> list[Frame]:
     """Ping, and return every frame that arrived before the pong.
 
-    The server answers one connection's frames in order, so when the pong comes
-    every earlier frame of this connection has been handled.
+    The pong proves the connection is open and that frames sent to it before
+    the ping have been delivered. Answers that wait for the database (acks,
+    errors found in a transaction) may still come after it.
     """
     await peer.send({"op": "ping"})
     frames: list[Frame] = []
@@ -524,7 +526,8 @@ class RawWebSocket:
         del self._buf[:n]
         return data
 
-    def send_text(self, text: str) -> None:
+    def send_text(self, text: str, *, cut_after: int | None = None) -> None:
+        """Send one masked text frame; with `cut_after`, only that many bytes of it."""
         payload = text.encode()
         mask = os.urandom(4)
         length = len(payload)
@@ -535,7 +538,7 @@ class RawWebSocket:
         else:
             header = bytes([0x81, 0x80 | 127]) + length.to_bytes(8, "big")
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
+        self.sock.sendall((header + mask + masked)[:cut_after])
 
     def recv_frame(self) -> tuple[int, bytes]:
         """The next (opcode, payload); continuation frames are joined."""
@@ -593,8 +596,11 @@ class RawWebSocket:
             elif opcode == 0x8:
                 return frames, int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
 
-    def close(self) -> None:
+    def close(self, *, reset: bool = False) -> None:
+        """Close the socket; with `reset`, abort it with a TCP RST instead of a FIN."""
         with contextlib.suppress(OSError):
+            if reset:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.sock.close()
 
 

@@ -53,7 +53,9 @@ CLOSE_POLICY = 1008
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_TOO_SLOW = 4008
 # Sends a connection may have waiting for commit before we stop reading from it:
-# TCP then pushes back on the client instead of our memory growing.
+# TCP then pushes back on the client instead of our memory growing. Never more
+# than a quarter of the queue, so that one commit's acks and echoes for a client
+# that pipelines its sends cannot by themselves fill its queue.
 MAX_INFLIGHT_SENDS = 1000
 CLOSE_TIMEOUT_S = 2.0
 
@@ -99,7 +101,9 @@ class Connection:
         self._held: deque[_Out] = deque()
         self._syncing = False
         self._sent_pos = 0
-        self._inflight = asyncio.Semaphore(MAX_INFLIGHT_SENDS)
+        self._inflight = asyncio.Semaphore(
+            max(1, min(MAX_INFLIGHT_SENDS, config.queue_frames // 4))
+        )
         self._close_code: int | None = None
         self._closed = asyncio.Event()
         self._expiry: asyncio.TimerHandle | None = None

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 
 class LoginBody(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
     username: str
     password: str
     device: str | None = None

@@ -22,14 +22,14 @@ MAX_SEQ = 2**62
 
 
 class NewConversationBody(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
     kind: str
     title: str | None = None
     members: list[str] = []
 
 
 class MembersBody(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
     members: list[str]
 
 

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api", tags=["users"])
 
 
 class NewUserBody(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
     username: str
     password: str
     roles: list[str]
