@@ -72,6 +72,7 @@ from orderchat.core.model import MessageKind
 from orderchat.protocol.codec import encode_client_frame
 from orderchat.protocol.frames import (
     ClientFrame,
+    CloseCode,
     Hello,
     MarkRead,
     Ping,
@@ -82,8 +83,6 @@ from orderchat.protocol.frames import (
 
 logger = logging.getLogger(__name__)
 
-CLOSE_SESSION_REVOKED = 4001
-CLOSE_TOO_SLOW = 4008
 # The server's own frames are small (a 10,000-character message is at most
 # ~40 kB of UTF-8), but the limit must never be what drops a connection.
 MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024
@@ -598,9 +597,9 @@ class Client:
     def _closed_reason(self, exc: ConnectionClosed) -> Exception:
         code = exc.rcvd.code if exc.rcvd is not None else None
         reason = exc.rcvd.reason if exc.rcvd is not None else ""
-        if code == CLOSE_SESSION_REVOKED:
+        if code == CloseCode.SESSION_ENDED:
             return SessionRevokedError(reason or "the session was revoked or expired")
-        if code == CLOSE_TOO_SLOW:
+        if code == CloseCode.TOO_SLOW:
             logger.warning("the server dropped this connection as too slow; resuming")
             self._attempt = 0
         return _Reconnect(f"closed with code {code} {reason!r}")

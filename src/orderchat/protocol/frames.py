@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 from orderchat.core.model import MessageKind
 
@@ -49,3 +50,12 @@ class Ping:
 
 
 ClientFrame = Hello | PostMessage | MarkRead | RecallMessage | Typing | Ping
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses, and what a client should do on each."""
+
+    POLICY = 1008  # no hello in time: reconnect and say hello promptly
+    TOO_LARGE = 1009  # a frame over 1 MiB: do not send it again
+    SESSION_ENDED = 4001  # signed out or expired: sign in again, do not retry the token
+    TOO_SLOW = 4008  # fell too far behind: reconnect with the last cursor

@@ -34,6 +34,7 @@ from orderchat.core.model import User
 from orderchat.protocol.codec import FrameError, error_frame, error_frame_for
 from orderchat.protocol.frames import (
     ClientFrame,
+    CloseCode,
     Hello,
     MarkRead,
     Ping,
@@ -49,9 +50,6 @@ from orderchat.services.ports import Clock
 
 logger = logging.getLogger(__name__)
 
-CLOSE_POLICY = 1008
-CLOSE_UNAUTHORIZED = 4001
-CLOSE_TOO_SLOW = 4008
 # Sends a connection may have waiting for commit before we stop reading from it:
 # TCP then pushes back on the client instead of our memory growing. Never more
 # than a quarter of the queue, so that one commit's acks and echoes for a client
@@ -116,21 +114,21 @@ class Connection:
         item = _Out(pos, data)
         if self._syncing:
             if len(self._held) >= self._config.queue_frames:
-                self._drop(CLOSE_TOO_SLOW, "too far behind; reconnect with your cursor")
+                self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
             else:
                 self._held.append(item)
             return
         self._enqueue(item)
 
     def revoke(self) -> None:
-        self._drop(CLOSE_UNAUTHORIZED, "signed out")
+        self._drop(CloseCode.SESSION_ENDED, "signed out")
 
     def _enqueue(self, item: _Out) -> None:
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             logger.warning("connection %s of user %s too slow; dropping", self.id, self.user_id)
-            self._drop(CLOSE_TOO_SLOW, "too far behind; reconnect with your cursor")
+            self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
 
     def _drop(self, code: int, reason: str) -> None:
         if self._close_code is None:
@@ -189,12 +187,12 @@ class Connection:
             if self._auth is None:
                 timeout = hello_deadline - loop.time()
                 if timeout <= 0:
-                    self._drop(CLOSE_POLICY, "no hello in time")
+                    self._drop(CloseCode.POLICY, "no hello in time")
                     return
                 try:
                     message = await asyncio.wait_for(self._ws.receive(), timeout)
                 except TimeoutError:
-                    self._drop(CLOSE_POLICY, "no hello in time")
+                    self._drop(CloseCode.POLICY, "no hello in time")
                     return
             else:
                 message = await self._ws.receive()
@@ -213,7 +211,7 @@ class Connection:
             return
         if self._auth is not None and self._auth.session.expires_at_ms <= self._clock.now_ms():
             self._reply(error_frame(ErrorCode.UNAUTHORIZED, "this session has expired"))
-            self._drop(CLOSE_UNAUTHORIZED, "session expired")
+            self._drop(CloseCode.SESSION_ENDED, "session expired")
             return
         try:
             await self._dispatch(frame)
@@ -303,7 +301,7 @@ class Connection:
         self._protocol.accept_hello()
         expires_in_s = (auth.session.expires_at_ms - self._clock.now_ms()) / 1000
         self._expiry = asyncio.get_running_loop().call_later(
-            max(0.0, expires_in_s), self._drop, CLOSE_UNAUTHORIZED, "session expired"
+            max(0.0, expires_in_s), self._drop, CloseCode.SESSION_ENDED, "session expired"
         )
         logger.info(
             "connected connection=%s user=%s device=%s resume=%s",
