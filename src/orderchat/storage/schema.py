@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -71,6 +72,8 @@ conversations = Table(
     Column("direct_key", String(80), nullable=True, unique=True),
     # Head of the conversation's hash chain: each message's hash covers the previous one.
     Column("last_hash", String(64), nullable=False),
+    # The role whose channel this is (#warehouse …): routed events land here.
+    Column("role_channel", String(32), nullable=True, unique=True),
 )
 
 members = Table(
@@ -104,6 +107,8 @@ messages = Table(
     Column("recalled_at_ms", BigInteger, nullable=True),
     Column("recalled_by", ID, nullable=True),
     Column("hash", String(64), nullable=False),
+    # Staff-only: never delivered to, listed for or replayed to a customer.
+    Column("internal", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("conv_id", "seq"),
     # The idempotency key of sends (G2); system messages have no ref.
     UniqueConstraint("sender_id", "ref"),
@@ -126,4 +131,199 @@ counters = Table(
     metadata,
     Column("name", String(32), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+
+# --- orders (migration 0002) ----------------------------------------------------
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("phone", String(40), nullable=True),
+    Column("email", String(200), nullable=True),
+    Column("company", String(200), nullable=True),
+    Column("segment", String(16), nullable=False),  # retail | wholesale | brand
+    Column("language", String(8), nullable=False),  # zh-CN | en
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("order_id", ID, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("customer_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("created_by", ID, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("revoked_at_ms", BigInteger, nullable=True),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("number", String(64), nullable=False, unique=True),
+    Column("customer_id", ID, ForeignKey("users.id"), nullable=False, index=True),
+    Column("conv_id", ID, ForeignKey("conversations.id"), nullable=False, unique=True),
+    Column("workflow", String(64), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("payment_status", String(16), nullable=False),
+    Column("invoice_status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total_cents", BigInteger, nullable=False),
+    Column("paid_cents", BigInteger, nullable=False),
+    Column("address", Text, nullable=False),  # JSON object
+    Column("note", Text, nullable=False),
+    Column("carrier", String(64), nullable=True),
+    Column("tracking_no", String(64), nullable=True),
+    Column("eta_ms", BigInteger, nullable=True),
+    Column("sample_round", BigInteger, nullable=False),
+    Column("ship_approved_by", ID, nullable=True),
+    Column("created_by", ID, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Column("shipped_at_ms", BigInteger, nullable=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("order_id", ID, ForeignKey("orders.id"), primary_key=True),
+    Column("line", BigInteger, primary_key=True),
+    Column("sku", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("unit_price_cents", BigInteger, nullable=False),
+)
+
+# Open order exceptions (address change, defect …) and how each was settled.
+order_issues = Table(
+    "order_issues",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("order_id", ID, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON object
+    Column("raised_by", ID, nullable=False),
+    Column("raised_at_ms", BigInteger, nullable=False),
+    Column("outcome", String(32), nullable=True),
+    Column("outcome_detail", Text, nullable=True),  # JSON object
+    Column("settled_by", ID, nullable=True),
+    Column("settled_at_ms", BigInteger, nullable=True),
+)
+
+skus = Table(
+    "skus",
+    metadata,
+    Column("sku", String(64), primary_key=True),
+    Column("name_zh", String(200), nullable=False),
+    Column("name_en", String(200), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("unit_price_cents", BigInteger, nullable=False),
+    Column("low_stock_threshold", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("sku", String(64), ForeignKey("skus.sku"), primary_key=True),
+    Column("location", String(64), primary_key=True),
+    Column("on_hand", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+)
+
+stock_movements = Table(
+    "stock_movements",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("sku", String(64), ForeignKey("skus.sku"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("from_location", String(64), nullable=True),
+    Column("to_location", String(64), nullable=True),
+    Column("quantity", BigInteger, nullable=False),
+    Column("order_id", ID, nullable=True, index=True),
+    Column("reason", Text, nullable=False),
+    Column("by", ID, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("order_id", ID, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # payment | refund
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("reference", String(128), nullable=False),
+    Column("by", ID, nullable=False),
+    Column("ts", BigInteger, nullable=False, index=True),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("order_id", ID, ForeignKey("orders.id"), primary_key=True),
+    Column("status", String(16), nullable=False),  # requested | issued
+    Column("title", String(200), nullable=False),
+    Column("tax_id", String(64), nullable=True),
+    Column("number", String(64), nullable=True),
+    Column("requested_by", ID, nullable=False),
+    Column("requested_at_ms", BigInteger, nullable=False),
+    Column("issued_by", ID, nullable=True),
+    Column("issued_at_ms", BigInteger, nullable=True),
+)
+
+confirmation_items = Table(
+    "confirmation_items",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("order_id", ID, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("required", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # open | proposed | approved | rejected
+    Column("approved_version", BigInteger, nullable=True),
+    Column("created_by", ID, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+confirmation_versions = Table(
+    "confirmation_versions",
+    metadata,
+    Column("item_id", ID, ForeignKey("confirmation_items.id"), primary_key=True),
+    Column("number", BigInteger, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("attachments", Text, nullable=False),  # JSON list
+    Column("proposed_by", ID, nullable=False),
+    Column("proposed_at_ms", BigInteger, nullable=False),
+    Column("decision", String(16), nullable=True),  # approved | rejected
+    Column("comment", Text, nullable=True),
+    Column("decided_by", ID, nullable=True),
+    Column("decided_at_ms", BigInteger, nullable=True),
+)
+
+# Answers to creating calls, kept so that a retried request gets the same answer.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", BigInteger, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+# Inbound webhook deliveries already accepted: a replay is refused.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("signature", String(64), primary_key=True),
+    Column("received_at_ms", BigInteger, nullable=False),
 )

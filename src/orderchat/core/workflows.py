@@ -1,0 +1,227 @@
+"""Order workflows as data: states, transitions, who may move them, who is told.
+
+A workflow is parsed from TOML text (the built-in ones ship as files beside the
+package; a shop adds its own without touching code). This module only parses
+and decides; loading files happens at the edge.
+
+Per transition:
+- `from`: the states it leaves (several allowed), `to`: the state it reaches;
+- `roles`: staff roles that may perform it (`admin` always may);
+- `notify`: roles told (mentioned in the order conversation and posted to
+  their channels); `customer`: whether the customer is told, with `text`
+  in each language; `photos`: whether the step takes photos;
+- `guards`: named conditions checked against the order (see GUARDS);
+- `effects`: named side effects the services carry out (see EFFECTS).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from orderchat.core.errors import BadRequest, Conflict, Forbidden
+from orderchat.core.model import Role
+
+LANGUAGES = ("zh-CN", "en")
+
+# Guards a transition may name; services evaluate them from the order's facts.
+GUARDS = frozenset(
+    {
+        "paid_or_ship_approved",  # unpaid orders ship only with finance's approval
+        "confirmations_approved",  # every required confirmation item approved
+        "has_tracking",  # a carrier and tracking number are recorded
+    }
+)
+EFFECTS = frozenset(
+    {
+        "reserve_stock",  # reserve the items at the default location
+        "release_stock",  # give reservations back
+        "ship_stock",  # turn reservations into sale_out movements
+        "next_sample_round",  # count one more sample round
+        "return_stock",  # returned items go back on the shelf (return_in)
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    sources: frozenset[str]
+    target: str
+    roles: frozenset[Role]
+    notify: frozenset[Role]
+    customer: bool
+    text: Mapping[str, str]
+    photos: bool
+    guards: tuple[str, ...]
+    effects: tuple[str, ...]
+
+    def customer_text(self, language: str) -> str:
+        return self.text.get(language) or self.text.get("zh-CN") or self.target
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    name: str
+    title: Mapping[str, str]
+    initial: str
+    states: tuple[str, ...]
+    labels: Mapping[str, Mapping[str, str]]
+    terminal: frozenset[str]
+    staff_roles: frozenset[Role]
+    transitions: tuple[Transition, ...]
+
+    def label(self, state: str, language: str) -> str:
+        return self.labels.get(state, {}).get(language) or state
+
+    def transition(self, source: str, target: str) -> Transition:
+        """The transition from `source` to `target`.
+
+        Raises:
+            Conflict: no such transition: the order cannot go there from here.
+        """
+        for transition in self.transitions:
+            if source in transition.sources and transition.target == target:
+                return transition
+        allowed = ", ".join(self.next_states(source)) or "none"
+        raise Conflict(f"an order that is {source!r} cannot become {target!r}; next: {allowed}")
+
+    def next_states(self, source: str) -> list[str]:
+        return [t.target for t in self.transitions if source in t.sources]
+
+
+def check_actor(transition: Transition, roles: tuple[Role, ...]) -> None:
+    if Role.ADMIN in roles or transition.roles.intersection(roles):
+        return
+    needed = ", ".join(sorted(r.value for r in transition.roles))
+    raise Forbidden(f"moving an order to {transition.target!r} needs one of: {needed}")
+
+
+@dataclass(frozen=True, slots=True)
+class GuardFacts:
+    """What guards look at, gathered by the service from the order."""
+
+    paid: bool
+    ship_approved: bool
+    required_confirmations_open: int
+    has_tracking: bool
+
+
+def check_guards(transition: Transition, facts: GuardFacts) -> None:
+    for guard in transition.guards:
+        if guard == "paid_or_ship_approved" and not (facts.paid or facts.ship_approved):
+            raise Conflict("this order is not paid: finance must approve shipping it first")
+        if guard == "confirmations_approved" and facts.required_confirmations_open:
+            raise Conflict(
+                f"{facts.required_confirmations_open} required confirmation item(s) "
+                "are not approved yet"
+            )
+        if guard == "has_tracking" and not facts.has_tracking:
+            raise Conflict("record the carrier and tracking number first")
+
+
+# --- parsing ----------------------------------------------------------------------
+
+
+def _texts(raw: object, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise BadRequest(f"{where}: expected a table of language = text")
+    return {str(k): v for k, v in raw.items()}
+
+
+def _roles(raw: object, where: str) -> frozenset[Role]:
+    if not isinstance(raw, list):
+        raise BadRequest(f"{where}: expected a list of roles")
+    try:
+        return frozenset(Role(r) for r in raw)
+    except ValueError as exc:
+        raise BadRequest(f"{where}: {exc}") from None
+
+
+def _names(raw: object, known: frozenset[str], where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise BadRequest(f"{where}: expected a list of names")
+    unknown = [n for n in raw if n not in known]
+    if unknown:
+        raise BadRequest(f"{where}: unknown {unknown}; known: {sorted(known)}")
+    return tuple(raw)
+
+
+def _transition(raw: object, states: set[str], index: int) -> Transition:
+    where = f"transitions[{index}]"
+    if not isinstance(raw, dict):
+        raise BadRequest(f"{where}: expected a table")
+    sources = raw.get("from")
+    target = raw.get("to")
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, list) or not sources or not isinstance(target, str):
+        raise BadRequest(f"{where}: needs 'from' (state or list) and 'to'")
+    for state in [*sources, target]:
+        if state not in states:
+            raise BadRequest(f"{where}: unknown state {state!r}")
+    return Transition(
+        sources=frozenset(sources),
+        target=target,
+        roles=_roles(raw.get("roles", []), f"{where}.roles"),
+        notify=_roles(raw.get("notify", []), f"{where}.notify"),
+        customer=bool(raw.get("customer", False)),
+        text=_texts(raw.get("text"), f"{where}.text"),
+        photos=bool(raw.get("photos", False)),
+        guards=_names(raw.get("guards", []), GUARDS, f"{where}.guards"),
+        effects=_names(raw.get("effects", []), EFFECTS, f"{where}.effects"),
+    )
+
+
+def parse_workflow(text: str) -> Workflow:
+    """Parse and check a workflow written in TOML.
+
+    Raises:
+        BadRequest: the TOML is invalid or the workflow is inconsistent.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadRequest(f"workflow is not valid TOML: {exc}") from None
+    name = raw.get("name")
+    initial = raw.get("initial")
+    states_raw = raw.get("states")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise BadRequest("workflow needs a 'name' made of letters, digits and '_'")
+    if not isinstance(states_raw, dict) or not states_raw:
+        raise BadRequest("workflow needs a [states] table")
+    states = list(states_raw)
+    if initial not in states_raw:
+        raise BadRequest("workflow 'initial' must be one of its states")
+    labels = {
+        s: _texts(v.get("label") if isinstance(v, dict) else None, f"states.{s}")
+        for s, v in states_raw.items()
+    }
+    terminal = frozenset(
+        s for s, v in states_raw.items() if isinstance(v, dict) and v.get("terminal")
+    )
+    transitions_raw = raw.get("transitions", [])
+    if not isinstance(transitions_raw, list) or not transitions_raw:
+        raise BadRequest("workflow needs [[transitions]]")
+    transitions = tuple(_transition(t, set(states), i) for i, t in enumerate(transitions_raw))
+    reachable = {initial} | {t.target for t in transitions}
+    unreachable = [s for s in states if s not in reachable]
+    if unreachable:
+        raise BadRequest(f"states no transition reaches: {unreachable}")
+    for transition in transitions:
+        if transition.sources & terminal:
+            raise BadRequest(
+                f"a transition leaves terminal state(s) {sorted(transition.sources & terminal)}"
+            )
+    return Workflow(
+        name=name,
+        title=_texts(raw.get("title"), "title"),
+        initial=str(initial),
+        states=tuple(states),
+        labels=labels,
+        terminal=terminal,
+        staff_roles=_roles(raw.get("staff_roles", []), "staff_roles"),
+        transitions=transitions,
+    )

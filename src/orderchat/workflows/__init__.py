@@ -1,0 +1,1 @@
+"""Built-in order workflows, as TOML files read by services at start-up."""
