@@ -26,6 +26,16 @@ class Settings:
     max_batch: int = 1000
     # Events the resume query fetches per page.
     resume_page: int = 1000
+    # How long a customer's invitation link keeps working.
+    invitation_ttl_s: float = 30 * 24 * 3600.0
+    # When the daily reconciliation digest is posted to #finance (local time, HH:MM).
+    digest_time: str = "08:00"
+    # Shared secret for inbound order webhooks; None turns the endpoint off.
+    webhook_secret: str | None = None
+
+    @property
+    def workflows_dir(self) -> Path:
+        return self.data_dir / "workflows"
 
     @property
     def resolved_database_url(self) -> str:

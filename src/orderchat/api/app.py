@@ -10,15 +10,30 @@ from fastapi import FastAPI
 
 from orderchat import __version__
 from orderchat.api import errors
-from orderchat.api.routes import auth, conversations, health, users, ws
+from orderchat.api.routes import (
+    auth,
+    confirmations,
+    conversations,
+    finance,
+    health,
+    inventory,
+    orders,
+    users,
+    ws,
+)
 from orderchat.api.runtime import Runtime
 from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.services.accounts import Accounts
+from orderchat.services.confirmations import Confirmations
 from orderchat.services.conversations import Conversations
+from orderchat.services.finance import Finance
+from orderchat.services.inventory import Inventory
 from orderchat.services.messaging import Messaging
+from orderchat.services.orders import Orders
 from orderchat.services.ports import Clock, SystemClock
+from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
 from orderchat.storage.engine import Database
@@ -32,6 +47,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     hub = Hub()
     bus = MemoryBus(hub)
     writer = GroupCommitWriter(db, bus, clock, settings.max_batch)
+    workflows = Workflows.load(settings.workflows_dir)
     return Runtime(
         settings=settings,
         clock=clock,
@@ -55,6 +71,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             hello_timeout_s=settings.hello_timeout_s,
             resume_page=settings.resume_page,
         ),
+        workflows=workflows,
+        orders=Orders(db, writer, clock, workflows),
+        inventory=Inventory(db, writer, clock),
+        finance=Finance(db, writer, clock, workflows),
+        confirmations=Confirmations(db, writer, clock, workflows),
     )
 
 
@@ -85,6 +106,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    for module in (health, auth, users, conversations, ws):
+    for module in (
+        health,
+        auth,
+        users,
+        conversations,
+        orders,
+        inventory,
+        finance,
+        confirmations,
+        ws,
+    ):
         app.include_router(module.router)
     return app

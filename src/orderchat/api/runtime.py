@@ -11,9 +11,14 @@ from orderchat.core.errors import Unauthorized
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.services.accounts import Accounts, Authenticated
+from orderchat.services.confirmations import Confirmations
 from orderchat.services.conversations import Conversations
+from orderchat.services.finance import Finance
+from orderchat.services.inventory import Inventory
 from orderchat.services.messaging import Messaging
+from orderchat.services.orders import Orders
 from orderchat.services.ports import Clock
+from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
 from orderchat.storage.engine import Database
@@ -30,6 +35,11 @@ class Runtime:
     conversations: Conversations
     messaging: Messaging
     connection_config: ConnectionConfig
+    workflows: Workflows
+    orders: Orders
+    inventory: Inventory
+    finance: Finance
+    confirmations: Confirmations
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -90,6 +90,7 @@ class Message:
     ts: int
     recalled: bool
     meta: dict[str, object] | None = field(default=None)
+    internal: bool = False  # staff only: never shown to a customer
 
 
 def validate_username(username: object) -> str:

@@ -113,6 +113,9 @@ def _send(obj: JsonObject) -> PostMessage:
     if attachments and kind is MessageKind.TEXT:
         raise BadRequest("a text message carries no attachments")
     reply_to = obj.get("reply_to")
+    internal = obj.get("internal", False)
+    if not isinstance(internal, bool):
+        raise BadRequest("'internal' must be true or false")
     return PostMessage(
         ref=ref,
         conv=_string(obj, "conv", MAX_ID_CHARS),
@@ -121,6 +124,7 @@ def _send(obj: JsonObject) -> PostMessage:
         attachments=attachments,
         mentions=_list(obj, "mentions", MAX_MENTIONS),
         reply_to=None if reply_to is None else _seq(obj, "reply_to"),
+        internal=internal,
     )
 
 
@@ -198,6 +202,7 @@ def encode_client_frame(frame: ClientFrame) -> bytes:
                     "attachments": list(frame.attachments),
                     "mentions": list(frame.mentions),
                     "reply_to": frame.reply_to,
+                    "internal": frame.internal,
                 }
             )
         case MarkRead(conv=conv, seq=seq):
@@ -228,6 +233,8 @@ def message_fields(message: Message) -> JsonObject:
     }
     if message.meta is not None and not message.recalled:
         fields["meta"] = message.meta
+    if message.internal:
+        fields["internal"] = True
     return fields
 
 

@@ -24,6 +24,7 @@ class PostMessage:
     attachments: tuple[object, ...]
     mentions: tuple[object, ...]
     reply_to: int | None
+    internal: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,11 @@ from orderchat.core.model import (
     Message,
     MessageKind,
     User,
+    UserKind,
     direct_key,
     validate_title,
 )
+from orderchat.core.permissions import require_staff
 from orderchat.core.policy import check_add_members, check_remove_member
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
@@ -215,10 +217,7 @@ class ConversationSummary:
     members: list[UserId]
     read_seq: int
     last_message: Message | None
-
-    @property
-    def unread(self) -> int:
-        return max(0, self.conv.last_seq - self.read_seq)
+    unread: int
 
 
 class Conversations:
@@ -231,6 +230,7 @@ class Conversations:
     async def create(
         self, user: User, kind: str, title: object, members: object
     ) -> ConversationView:
+        require_staff(user)
         try:
             conv_kind = ConversationKind(kind)
         except ValueError:
@@ -241,10 +241,12 @@ class Conversations:
         return view
 
     async def add_members(self, user: User, conv_id: str, members: object) -> ConversationView:
+        require_staff(user)
         view: ConversationView = await self._writer.submit(AddMembers(user, conv_id, members))
         return view
 
     async def remove_member(self, user: User, conv_id: str, target: str) -> ConversationView:
+        require_staff(user)
         view: ConversationView = await self._writer.submit(
             RemoveMember(user, conv_id, UserId(target))
         )
@@ -253,25 +255,48 @@ class Conversations:
     async def list_for(self, user: User) -> list[ConversationSummary]:
         async with self._db.read() as conn:
             listed = await conv_store.list_for_user(conn, user.id)
-            lasts = await msg_store.last_messages(conn, [c.conv.id for c in listed])
-        return [
-            ConversationSummary(c.conv, c.members, c.read_seq, lasts.get(c.conv.id)) for c in listed
-        ]
+            rows = [(c.conv, c.members, c.read_seq) for c in listed]
+            return await self._summaries(conn, user, rows)
 
     async def get(self, user: User, conv_id: str) -> tuple[ConversationSummary, dict[UserId, int]]:
         async with self._db.read() as conn:
             conv = await self._visible(conn, user, conv_id)
             reads = await conv_store.list_member_reads(conn, conv.id)
-            lasts = await msg_store.last_messages(conn, [conv.id])
-        summary = ConversationSummary(conv, list(reads), reads[user.id], lasts.get(conv.id))
+            [summary] = await self._summaries(conn, user, [(conv, list(reads), reads[user.id])])
         return summary, reads
+
+    @staticmethod
+    async def _summaries(
+        conn: Connection,
+        user: User,
+        rows: list[tuple[ConversationRow, list[UserId], int]],
+    ) -> list[ConversationSummary]:
+        """Staff see everything; a customer's previews and counts skip staff-only notes."""
+        staff = user.kind is UserKind.STAFF
+        lasts = await msg_store.last_messages(conn, [c.id for c, _, _ in rows], staff)
+        unread: dict[str, int]
+        if staff:
+            unread = {c.id: max(0, c.last_seq - read) for c, _, read in rows}
+        else:
+            unread = await msg_store.count_public_after(conn, {c.id: r for c, _, r in rows})
+        return [
+            ConversationSummary(conv, members, read, lasts.get(conv.id), unread[conv.id])
+            for conv, members, read in rows
+        ]
 
     async def history(
         self, user: User, conv_id: str, after: int | None, before: int | None, limit: int
     ) -> list[Message]:
         async with self._db.read() as conn:
             conv = await self._visible(conn, user, conv_id)
-            return await msg_store.history(conn, conv.id, after=after, before=before, limit=limit)
+            return await msg_store.history(
+                conn,
+                conv.id,
+                after=after,
+                before=before,
+                limit=limit,
+                include_internal=user.kind is UserKind.STAFF,
+            )
 
     async def audit_message(self, user: User, conv_id: str, seq: int) -> msg_store.StoredMessage:
         if not user.is_admin:

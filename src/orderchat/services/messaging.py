@@ -24,11 +24,12 @@ from orderchat.core.errors import (
 )
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.mentions import resolve_mentions
-from orderchat.core.model import User
+from orderchat.core.model import User, UserKind
 from orderchat.core.policy import check_recall
 from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.protocol.codec import message_fields
 from orderchat.protocol.frames import MarkRead, PostMessage, RecallMessage
+from orderchat.services.inventory import answer_stock_query_txn
 from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.services.writer import GroupCommitWriter, WriteTxn, encode_event
 from orderchat.storage import conversations as conv_store
@@ -65,6 +66,7 @@ class SendMessage:
         await tx.conversations(conv_ids)
         await tx.members([c for c in map(ConversationId, conv_ids) if c in tx.convs])
         outcomes: list[Ack | DomainError] = []
+        commands: list[tuple[SendMessage, Ack]] = []
         for op, key in zip(ops, keys, strict=True):
             if key in acked:  # G2: the same ref again gets the first answer
                 outcomes.append(acked[key])
@@ -76,6 +78,11 @@ class SendMessage:
                 continue
             acked[key] = ack
             outcomes.append(ack)
+            if op.user.kind is UserKind.STAFF and _stock_query(op.frame.text) is not None:
+                commands.append((op, ack))
+        for op, ack in commands:
+            query = _stock_query(op.frame.text) or ""
+            await answer_stock_query_txn(tx, tx.convs[ack.conv], query, op.user, ack.seq)
         return outcomes
 
     def _append(self, tx: WriteTxn) -> Ack:
@@ -86,6 +93,8 @@ class SendMessage:
         members = tx.member_cache[conv.id]
         if self.user.id not in members.roles:
             raise Forbidden("you are not a member of this conversation")
+        if frame.internal and self.user.id in members.customers:
+            raise Forbidden("customers cannot write staff-only notes")
         if frame.reply_to is not None and frame.reply_to > conv.last_seq:
             raise BadRequest(f"reply_to {frame.reply_to} names no message in this conversation")
         mentions = resolve_mentions(frame.text, frame.mentions, members.roles, members.usernames)
@@ -98,8 +107,17 @@ class SendMessage:
             attachments=frame.attachments,
             mentions=mentions,
             reply_to=frame.reply_to,
+            internal=frame.internal,
         )
         return Ack(conv.id, message.seq, message.id, message.ts)
+
+
+def _stock_query(text: str) -> str | None:
+    """The query of a `/stock QUERY` command, or None when the text is not one."""
+    stripped = text.strip()
+    if stripped == "/stock" or stripped.startswith(("/stock ", "/库存 ", "/库存")):
+        return stripped.split(maxsplit=1)[1] if " " in stripped else ""
+    return None
 
 
 def _no_conversation(conv_id: str) -> DomainError:
@@ -146,7 +164,8 @@ class RecallOp:
         check_recall(self.user, message.sender, message.kind, message.ts, tx.now_ms, self.window_s)
         await msg_store.mark_recalled_txn(tx.conn, message.id, self.user.id, tx.now_ms)
         payload = {"conv": conv.id, "seq": message.seq, "by": self.user.id, "ts": tx.now_ms}
-        tx.append_event(conv.id, "recalled", payload, frozenset(members.roles))
+        audience = members.staff if message.internal else frozenset(members.roles)
+        tx.append_event(conv.id, "recalled", payload, audience)
         return Ack(conv.id, message.seq, message.id, tx.now_ms)
 
 
@@ -231,7 +250,9 @@ class Messaging:
             head = await msg_store.read_head(conn)
             if after > head:
                 raise CursorExpired("this cursor is ahead of the server; reload and reconnect")
-            rows = await msg_store.events_for_user(conn, user.id, after, head, page)
+            rows = await msg_store.events_for_user(
+                conn, user.id, after, head, page, include_internal=user.kind is UserKind.STAFF
+            )
         frames = [(r.pos, encode_event(r.kind, _event_fields(r), r.pos)) for r in rows]
         complete = len(rows) < page
         last = head if complete else rows[-1].pos

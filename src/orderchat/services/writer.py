@@ -134,6 +134,7 @@ class WriteTxn:
         mentions: tuple[str, ...] = (),
         reply_to: int | None = None,
         meta: dict[str, object] | None = None,
+        internal: bool = False,
     ) -> Message:
         """Give a message the conversation's next seq and the stream's next position."""
         message = Message(
@@ -150,6 +151,7 @@ class WriteTxn:
             ts=self.now_ms,
             recalled=False,
             meta=meta,
+            internal=internal,
         )
         hash_ = chain_hash(conv.last_hash, message)
         self.convs[conv.id] = ConversationRow(
@@ -168,7 +170,8 @@ class WriteTxn:
             msg_store.event_row(pos, conv.id, "message", self.now_ms, message_id=message.id)
         )
         self.advance_read(conv.id, sender, message.seq)
-        recipients = frozenset(self.member_cache[conv.id].roles)
+        members = self.member_cache[conv.id]
+        recipients = members.staff if internal else frozenset(members.roles)
         self.deliveries.append(
             Delivery(pos, recipients, encode_event("message", message_fields(message), pos))
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,3 +142,16 @@ async def revoke_sessions_txn(
             update(sessions).where(sessions.c.id.in_(ids)).values(revoked_at_ms=now_ms)
         )
     return ids
+
+
+async def staff_with_roles(conn: AsyncConnection, roles: Iterable[Role]) -> list[UserId]:
+    """Active staff holding any of these roles (admins only when asked for)."""
+    wanted = {r.value for r in roles}
+    query = select(users.c.id, users.c.roles).where(
+        users.c.kind == UserKind.STAFF.value, users.c.disabled.is_(False)
+    )
+    return [
+        UserId(r.id)
+        for r in await conn.execute(query.order_by(users.c.created_at_ms, users.c.id))
+        if wanted.intersection(r.roles.split(","))
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, select, update
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import ConversationId, UserId
-from orderchat.core.model import ConversationKind, Role
+from orderchat.core.model import ConversationKind, Role, UserKind
 from orderchat.storage.schema import conversations, members, users
 
 
@@ -35,6 +35,11 @@ class MemberSet:
 
     roles: dict[UserId, tuple[Role, ...]]
     usernames: dict[str, UserId]
+    customers: set[UserId] = field(default_factory=set)
+
+    @property
+    def staff(self) -> frozenset[UserId]:
+        return frozenset(u for u in self.roles if u not in self.customers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,10 @@ def _conversation(row: Row[Any]) -> ConversationRow:
 
 
 async def insert_conversation_txn(
-    conn: AsyncConnection, conv: ConversationRow, direct_key: str | None
+    conn: AsyncConnection,
+    conv: ConversationRow,
+    direct_key: str | None,
+    role_channel: str | None = None,
 ) -> None:
     """Raises Conflict when the direct pair already has its conversation."""
     try:
@@ -73,6 +81,7 @@ async def insert_conversation_txn(
                     last_activity_ms=conv.last_activity_ms,
                     direct_key=direct_key,
                     last_hash=conv.last_hash,
+                    role_channel=role_channel,
                 )
             )
     except IntegrityError as exc:
@@ -83,6 +92,12 @@ async def find_direct(conn: AsyncConnection, key: str) -> ConversationId | None:
     row = (
         await conn.execute(select(conversations.c.id).where(conversations.c.direct_key == key))
     ).first()
+    return None if row is None else ConversationId(row.id)
+
+
+async def find_role_channel(conn: AsyncConnection, role: str) -> ConversationId | None:
+    query = select(conversations.c.id).where(conversations.c.role_channel == role)
+    row = (await conn.execute(query)).first()
     return None if row is None else ConversationId(row.id)
 
 
@@ -133,7 +148,7 @@ async def member_sets(
     conn: AsyncConnection, conv_ids: Iterable[str]
 ) -> dict[ConversationId, MemberSet]:
     query = (
-        select(members.c.conv_id, users.c.id, users.c.username, users.c.roles)
+        select(members.c.conv_id, users.c.id, users.c.username, users.c.roles, users.c.kind)
         .join(users, users.c.id == members.c.user_id)
         .where(members.c.conv_id.in_(list(conv_ids)), members.c.left_pos.is_(None))
     )
@@ -143,6 +158,8 @@ async def member_sets(
         user_id = UserId(row.id)
         entry.roles[user_id] = tuple(Role(r) for r in row.roles.split(",") if r)
         entry.usernames[row.username] = user_id
+        if row.kind == UserKind.CUSTOMER.value:
+            entry.customers.add(user_id)
     return dict(found)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, or_, select, tuple_, update
+from sqlalchemy import Row, and_, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import NotFound
@@ -61,6 +61,7 @@ def _message(row: Row[Any]) -> Message:
         ts=row.ts,
         recalled=row.recalled_at_ms is not None,
         meta=None if row.meta is None else orjson.loads(row.meta),
+        internal=bool(row.internal),
     )
 
 
@@ -81,6 +82,7 @@ def message_row(message: Message, hash_: str) -> dict[str, Any]:
         "recalled_at_ms": None,
         "recalled_by": None,
         "hash": hash_,
+        "internal": message.internal,
     }
 
 
@@ -138,10 +140,18 @@ async def mark_recalled_txn(
 
 
 async def history(
-    conn: AsyncConnection, conv_id: str, *, after: int | None, before: int | None, limit: int
+    conn: AsyncConnection,
+    conv_id: str,
+    *,
+    after: int | None,
+    before: int | None,
+    limit: int,
+    include_internal: bool = True,
 ) -> list[Message]:
     """A page of messages in ascending seq: after a seq, before one, or the newest."""
     query = select(messages).where(messages.c.conv_id == conv_id)
+    if not include_internal:
+        query = query.where(messages.c.internal.is_(False))
     if after is not None:
         query = query.where(messages.c.seq > after).order_by(messages.c.seq).limit(limit)
         return [_message(r) for r in await conn.execute(query)]
@@ -152,10 +162,12 @@ async def history(
 
 
 async def last_messages(
-    conn: AsyncConnection, conv_ids: Sequence[str]
+    conn: AsyncConnection, conv_ids: Sequence[str], include_internal: bool = True
 ) -> dict[ConversationId, Message]:
     if not conv_ids:
         return {}
+    if not include_internal:
+        return await _last_public_messages(conn, conv_ids)
     query = (
         select(messages)
         .join(
@@ -168,6 +180,34 @@ async def last_messages(
         .where(conversations.c.id.in_(list(conv_ids)))
     )
     return {ConversationId(r.conv_id): _message(r) for r in await conn.execute(query)}
+
+
+async def _last_public_messages(
+    conn: AsyncConnection, conv_ids: Sequence[str]
+) -> dict[ConversationId, Message]:
+    newest = (
+        select(messages.c.conv_id, func.max(messages.c.seq).label("seq"))
+        .where(messages.c.conv_id.in_(list(conv_ids)), messages.c.internal.is_(False))
+        .group_by(messages.c.conv_id)
+        .subquery()
+    )
+    query = select(messages).join(
+        newest, and_(newest.c.conv_id == messages.c.conv_id, newest.c.seq == messages.c.seq)
+    )
+    return {ConversationId(r.conv_id): _message(r) for r in await conn.execute(query)}
+
+
+async def count_public_after(conn: AsyncConnection, reads: Mapping[str, int]) -> dict[str, int]:
+    """Per conversation, the messages a customer can see that are past their read mark."""
+    found: dict[str, int] = {}
+    for conv_id, read_seq in reads.items():
+        query = select(func.count()).where(
+            messages.c.conv_id == conv_id,
+            messages.c.seq > read_seq,
+            messages.c.internal.is_(False),
+        )
+        found[conv_id] = int((await conn.execute(query)).scalar_one())
+    return found
 
 
 # --- the event stream -----------------------------------------------------------
@@ -213,7 +253,12 @@ def event_row(
 
 
 async def events_for_user(
-    conn: AsyncConnection, user_id: UserId, after: int, upto: int, limit: int
+    conn: AsyncConnection,
+    user_id: UserId,
+    after: int,
+    upto: int,
+    limit: int,
+    include_internal: bool = True,
 ) -> list[EventRow]:
     """Durable events in (after, upto] the user may see, oldest first.
 
@@ -244,6 +289,8 @@ async def events_for_user(
         .order_by(events.c.pos)
         .limit(limit)
     )
+    if not include_internal:
+        query = query.where(or_(events.c.message_id.is_(None), messages.c.internal.is_(False)))
     found = []
     for row in await conn.execute(query):
         found.append(

@@ -1,0 +1,158 @@
+"""Orders as values: items, addresses, money, and what the order view shows.
+
+Money is integer minor units (fen, cents) everywhere; floats never hold money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from orderchat.core.errors import BadRequest, TooLarge
+
+MAX_ITEMS = 500
+MAX_QUANTITY = 1_000_000
+MAX_PRICE_CENTS = 10**11
+MAX_NOTE_CHARS = 2000
+ADDRESS_FIELDS = (
+    "name",
+    "phone",
+    "country",
+    "region",
+    "city",
+    "district",
+    "line1",
+    "line2",
+    "postcode",
+)
+CURRENCIES = frozenset({"CNY", "USD", "EUR", "HKD", "GBP", "JPY"})
+_SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$", "GBP": "£", "JPY": "¥"}
+
+
+class PaymentStatus(StrEnum):
+    UNPAID = "unpaid"
+    PARTIAL = "partial"
+    PAID = "paid"
+    REFUNDED = "refunded"
+
+
+class InvoiceStatus(StrEnum):
+    NONE = "none"
+    REQUESTED = "requested"
+    ISSUED = "issued"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItem:
+    sku: str
+    name: str
+    quantity: int
+    unit_price_cents: int
+
+    @property
+    def amount_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+def _text(raw: object, what: str, max_chars: int, *, required: bool = True) -> str:
+    if raw is None and not required:
+        return ""
+    if not isinstance(raw, str) or (required and not raw.strip()):
+        raise BadRequest(f"{what} must be a non-empty string")
+    if len(raw) > max_chars:
+        raise TooLarge(f"{what} is longer than {max_chars} characters")
+    return raw.strip()
+
+
+def positive_int(raw: object, what: str, maximum: int) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
+        raise BadRequest(f"{what} must be a positive whole number")
+    if raw > maximum:
+        raise BadRequest(f"{what} is larger than {maximum}")
+    return raw
+
+
+def cents(raw: object, what: str) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0 or raw > MAX_PRICE_CENTS:
+        raise BadRequest(f"{what} must be a whole number of cents from 0 to {MAX_PRICE_CENTS}")
+    return raw
+
+
+def parse_items(raw: object) -> tuple[OrderItem, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("an order needs at least one item")
+    if len(raw) > MAX_ITEMS:
+        raise TooLarge(f"an order has at most {MAX_ITEMS} items")
+    items = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise BadRequest(f"items[{i}] must be an object")
+        items.append(
+            OrderItem(
+                sku=_text(entry.get("sku"), f"items[{i}].sku", 64),
+                name=_text(entry.get("name", entry.get("sku")), f"items[{i}].name", 200),
+                quantity=positive_int(entry.get("quantity"), f"items[{i}].quantity", MAX_QUANTITY),
+                unit_price_cents=cents(
+                    entry.get("unit_price_cents"), f"items[{i}].unit_price_cents"
+                ),
+            )
+        )
+    return tuple(items)
+
+
+def parse_address(raw: object) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise BadRequest("address must be an object")
+    unknown = sorted(set(raw) - set(ADDRESS_FIELDS))
+    if unknown:
+        raise BadRequest(f"unknown address fields {unknown}; known: {list(ADDRESS_FIELDS)}")
+    return {k: _text(v, f"address.{k}", 200) for k, v in raw.items() if v not in (None, "")}
+
+
+def parse_note(raw: object) -> str:
+    return _text(raw, "note", MAX_NOTE_CHARS, required=False)
+
+
+def parse_currency(raw: object) -> str:
+    if raw not in CURRENCIES:
+        raise BadRequest(f"currency must be one of {sorted(CURRENCIES)}")
+    assert isinstance(raw, str)
+    return raw
+
+
+def order_number(raw: object) -> str:
+    number = _text(raw, "number", 64)
+    if not all(ch.isalnum() or ch in "-_./#" for ch in number):
+        raise BadRequest("number may hold letters, digits and - _ . / #")
+    return number
+
+
+def total_cents(items: tuple[OrderItem, ...]) -> int:
+    return sum(item.amount_cents for item in items)
+
+
+def payment_status(total: int, paid: int, refunded: int) -> PaymentStatus:
+    net = paid - refunded
+    if refunded and net <= 0:
+        return PaymentStatus.REFUNDED
+    if total > 0 and net >= total:
+        return PaymentStatus.PAID
+    return PaymentStatus.PARTIAL if net > 0 else PaymentStatus.UNPAID
+
+
+def format_amount(amount_cents: int, currency: str) -> str:
+    sign = "-" if amount_cents < 0 else ""
+    whole, frac = divmod(abs(amount_cents), 100)
+    return f"{sign}{_SYMBOLS.get(currency, currency + ' ')}{whole:,}.{frac:02d}"
+
+
+def format_address(address: Mapping[str, str]) -> str:
+    parts = [
+        address.get(k, "") for k in ("country", "region", "city", "district", "line1", "line2")
+    ]
+    where = " ".join(p for p in parts if p)
+    who = " ".join(p for p in (address.get("name", ""), address.get("phone", "")) if p)
+    return f"{where} ({who})" if who else where

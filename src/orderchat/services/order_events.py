@@ -1,0 +1,183 @@
+"""Posting order events: into the order's conversation, the role channels, and the
+durable `order` event that carries the order's new state.
+
+Every service that changes an order calls these inside its group-commit
+transaction, so the order row, the messages and the events commit together and
+are delivered only after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from orderchat.core.chain import GENESIS
+from orderchat.core.ids import ConversationId, UserId, new_conversation_id
+from orderchat.core.model import ConversationKind, MessageKind, Role
+from orderchat.core.orders import format_address
+from orderchat.core.routing import ROLE_CHANNEL_TITLES, ROUTES, render_texts
+from orderchat.core.workflows import Workflow
+from orderchat.services.conversations import conversation_fields
+from orderchat.services.writer import WriteTxn
+from orderchat.storage import accounts as account_store
+from orderchat.storage import conversations as conv_store
+from orderchat.storage.conversations import ConversationRow
+from orderchat.storage.orders import OrderRow
+
+
+def order_fields(order: OrderRow, workflow: Workflow) -> dict[str, Any]:
+    """The order as clients see it: the same for the customer and for staff."""
+    return {
+        "id": order.id,
+        "number": order.number,
+        "customer": order.customer_id,
+        "conv": order.conv_id,
+        "workflow": order.workflow,
+        "status": order.status,
+        "status_label": {lang: workflow.label(order.status, lang) for lang in ("zh-CN", "en")},
+        "next": workflow.next_states(order.status),
+        "payment_status": order.payment_status.value,
+        "invoice_status": order.invoice_status.value,
+        "currency": order.currency,
+        "total_cents": order.total_cents,
+        "paid_cents": order.paid_cents,
+        "items": [
+            {
+                "sku": i.sku,
+                "name": i.name,
+                "quantity": i.quantity,
+                "unit_price_cents": i.unit_price_cents,
+            }
+            for i in order.items
+        ],
+        "address": order.address,
+        "note": order.note,
+        "carrier": order.carrier,
+        "tracking_no": order.tracking_no,
+        "eta_ts": order.eta_ms,
+        "sample_round": order.sample_round,
+        "ship_approved": order.ship_approved_by is not None,
+        "created_ts": order.created_at_ms,
+        "updated_ts": order.updated_at_ms,
+        "shipped_ts": order.shipped_at_ms,
+        "version": order.version,
+    }
+
+
+def emit_order_txn(tx: WriteTxn, order: OrderRow, workflow: Workflow) -> None:
+    """The durable `order` event: every member's devices get the order's new state."""
+    members = tx.member_cache.get(order.conv_id)
+    recipients = frozenset(members.roles) if members else frozenset()
+    payload = {"conv": order.conv_id, "order": order_fields(order, workflow), "ts": tx.now_ms}
+    tx.append_event(order.conv_id, "order", payload, recipients)
+
+
+def order_details(order: OrderRow) -> dict[str, object]:
+    """Placeholders every order text may use."""
+    return {
+        "number": order.number,
+        "carrier": order.carrier or "",
+        "tracking_no": order.tracking_no or "",
+        "round": order.sample_round,
+        "address": format_address(order.address),
+    }
+
+
+async def post_event_txn(
+    tx: WriteTxn,
+    order: OrderRow,
+    event: str,
+    details: Mapping[str, Any],
+    by: UserId,
+    *,
+    language: str,
+    roles: Iterable[Role] | None = None,
+    customer: bool | None = None,
+    texts: Mapping[str, str] | None = None,
+) -> None:
+    """Post one order event where it must be seen.
+
+    By default the event routes by `core.routing.ROUTES[event]`; a status change
+    passes its transition's roles, customer flag and texts instead.
+    """
+    route = ROUTES.get(event)
+    notify = frozenset(roles if roles is not None else (route.roles if route else ()))
+    visible = customer if customer is not None else bool(route and route.customer)
+    template = texts if texts is not None else (route.text if route else {})
+    filled = render_texts(template, {**order_details(order), **details})
+    mentions = tuple(f"@{r.value}" for r in sorted(notify))
+    meta: dict[str, object] = {
+        "event": event,
+        "order": order.id,
+        "number": order.number,
+        "by": by,
+        "details": dict(details),
+        "text": filled,
+    }
+    conv = await tx.conversation(order.conv_id)
+    await tx.member_set(conv.id)
+    # Staff-only notes read in Chinese; what the customer sees is in their language.
+    shown = filled.get(language if visible else "zh-CN") or filled.get("zh-CN") or event
+    tx.append_message(
+        conv,
+        by,
+        MessageKind.ORDER_EVENT,
+        shown,
+        mentions=mentions,
+        meta=meta,
+        internal=not visible,
+    )
+    for role in sorted(notify):
+        channel = await role_channel_txn(tx, role)
+        await tx.member_set(channel.id)
+        tx.append_message(
+            channel,
+            by,
+            MessageKind.ORDER_EVENT,
+            f"[{order.number}] {filled.get('zh-CN', event)}",
+            mentions=(f"@{role.value}",),
+            meta={**meta, "order_conv": order.conv_id},
+        )
+
+
+async def role_channel_txn(tx: WriteTxn, role: Role) -> ConversationRow:
+    """The role's channel, made on first use; everyone holding the role is in it."""
+    holders = await account_store.staff_with_roles(tx.conn, [role])
+    conv_id = await conv_store.find_role_channel(tx.conn, role.value)
+    if conv_id is None:
+        conv = ConversationRow(
+            id=new_conversation_id(),
+            kind=ConversationKind.CHANNEL,
+            title=ROLE_CHANNEL_TITLES[role],
+            created_by=None,
+            created_at_ms=tx.now_ms,
+            last_seq=0,
+            last_activity_ms=tx.now_ms,
+            last_hash=GENESIS,
+        )
+        await conv_store.insert_conversation_txn(tx.conn, conv, None, role_channel=role.value)
+        tx.convs[conv.id] = conv
+        await _join_txn(tx, conv.id, holders)
+        return conv
+    current = await tx.member_set(conv_id)
+    await _join_txn(tx, conv_id, [u for u in holders if u not in current.roles])
+    return await tx.conversation(conv_id)
+
+
+async def _join_txn(tx: WriteTxn, conv_id: ConversationId, users: list[UserId]) -> None:
+    if not users:
+        return
+    pos = tx.next_pos()
+    await conv_store.add_members_txn(tx.conn, conv_id, users, pos, tx.now_ms)
+    tx.members_changed(conv_id)
+    members = await tx.member_set(conv_id)
+    conv = await tx.conversation(conv_id)
+    payload = {
+        "conv": conv_id,
+        "action": "added",
+        "users": list(users),
+        "by": None,
+        "ts": tx.now_ms,
+        "conversation": conversation_fields(conv, list(members.roles)),
+    }
+    tx.append_event(conv_id, "member", payload, frozenset(members.roles), pos)
