@@ -72,7 +72,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             resume_page=settings.resume_page,
         ),
         workflows=workflows,
-        orders=Orders(db, writer, clock, workflows),
+        orders=Orders(db, writer, clock, workflows, settings.invitation_ttl_s),
         inventory=Inventory(db, writer, clock),
         finance=Finance(db, writer, clock, workflows),
         confirmations=Confirmations(db, writer, clock, workflows),

@@ -29,6 +29,7 @@ from orderchat.core.model import (
 from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.services.ports import Clock, Publisher, Revocation
 from orderchat.storage import accounts as store
+from orderchat.storage import orders as order_store
 from orderchat.storage.accounts import SessionRow
 from orderchat.storage.engine import Database
 
@@ -138,14 +139,38 @@ class Accounts:
         if found is None or not ok:
             logger.info("sign-in refused")
             raise Unauthorized("wrong username or password")
-        user = found[0]
-        token = secrets.token_urlsafe(32)
+        return await self._new_session(found[0], device or "web", self._clock.now_ms())
+
+    async def sign_in_with_invitation(
+        self, token: object, address: str, device: object = None
+    ) -> SignedIn:
+        """A customer opens their invitation link: they get a session of their own."""
+        if not isinstance(token, str) or not 1 <= len(token) <= 256:
+            raise BadRequest("an invitation token is required")
+        if not isinstance(device, str | None) or (
+            device is not None and not 1 <= len(device) <= 64
+        ):
+            raise BadRequest("device must be 1-64 characters")
+        self._by_address.hit(
+            address, self._clock.monotonic_s(), "sign-in attempts from this address"
+        )
         now_ms = self._clock.now_ms()
+        async with self._db.read() as conn:
+            invitation = await order_store.find_invitation(conn, token_hash(token))
+            if invitation is None or invitation.revoked_at_ms is not None:
+                raise Unauthorized("this invitation link is not valid")
+            if invitation.expires_at_ms <= now_ms:
+                raise Unauthorized("this invitation link has expired; ask the shop for a new one")
+            user = await store.get_user(conn, invitation.customer_id)
+        return await self._new_session(user, device or "invitation", now_ms)
+
+    async def _new_session(self, user: User, device: str, now_ms: int) -> SignedIn:
+        token = secrets.token_urlsafe(32)
         session_id = new_session_id()
         expires = now_ms + self._ttl_ms
         async with self._db.write("create_session") as conn:
             await store.insert_session_txn(
-                conn, session_id, user.id, token_hash(token), device or "web", now_ms, expires
+                conn, session_id, user.id, token_hash(token), device, now_ms, expires
             )
         logger.info("signed in user=%s session=%s", user.id, session_id)
         return SignedIn(token, user, session_id, expires)

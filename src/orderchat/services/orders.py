@@ -7,18 +7,49 @@ commit together, and are delivered only after the commit.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import logging
+import secrets
+from dataclasses import dataclass, replace
+from typing import Any
 
-from orderchat.core.errors import Forbidden
-from orderchat.core.model import User, UserKind
-from orderchat.core.workflows import Workflow
-from orderchat.services.order_events import emit_order_txn
+from orderchat.core.chain import GENESIS
+from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from orderchat.core.ids import UserId, new_conversation_id, new_id, new_user_id
+from orderchat.core.model import ConversationKind, Role, User, UserKind
+from orderchat.core.orders import (
+    InvoiceStatus,
+    OrderItem,
+    PaymentStatus,
+    format_address,
+    format_amount,
+    order_number,
+    parse_address,
+    parse_currency,
+    parse_items,
+    parse_note,
+    total_cents,
+)
+from orderchat.core.permissions import Action, check, require_staff
+from orderchat.core.routing import EXCEPTION_REPORTERS
+from orderchat.core.workflows import GuardFacts, Workflow, check_actor, check_guards
+from orderchat.services import inventory
+from orderchat.services.accounts import token_hash
+from orderchat.services.conversations import conversation_fields
+from orderchat.services.inventory import Shortage
+from orderchat.services.order_events import emit_order_txn, post_event_txn
 from orderchat.services.ports import Clock
 from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
+from orderchat.storage import accounts as account_store
+from orderchat.storage import confirmations as confirmation_store
+from orderchat.storage import conversations as conv_store
+from orderchat.storage import inventory as inventory_store
 from orderchat.storage import orders as order_store
+from orderchat.storage.conversations import ConversationRow
 from orderchat.storage.engine import Database
 from orderchat.storage.orders import OrderRow
+
+logger = logging.getLogger(__name__)
 
 
 async def load_order_txn(
@@ -53,13 +84,712 @@ async def customer_language_txn(tx: WriteTxn, order: OrderRow) -> str:
     return customer.language
 
 
+# --- creating an order ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomer:
+    name: str
+    phone: str | None
+    email: str | None
+    company: str | None
+    segment: str
+    language: str
+
+
+SEGMENTS = frozenset({"retail", "wholesale", "brand"})
+LANGUAGES = frozenset({"zh-CN", "en"})
+
+
+def parse_new_customer(raw: object) -> NewCustomer:
+    if not isinstance(raw, dict):
+        raise BadRequest("customer must be an object with at least a name")
+    unknown = sorted(set(raw) - {"name", "phone", "email", "company", "segment", "language"})
+    if unknown:
+        raise BadRequest(f"unknown customer fields {unknown}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise BadRequest("customer.name must be 1-100 characters")
+    segment = raw.get("segment", "retail")
+    language = raw.get("language", "zh-CN")
+    if segment not in SEGMENTS:
+        raise BadRequest(f"customer.segment must be one of {sorted(SEGMENTS)}")
+    if language not in LANGUAGES:
+        raise BadRequest(f"customer.language must be one of {sorted(LANGUAGES)}")
+    optional: dict[str, str | None] = {}
+    for key in ("phone", "email", "company"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > 200):
+            raise BadRequest(f"customer.{key} must be a string of at most 200 characters")
+        optional[key] = value or None
+    return NewCustomer(
+        name.strip(), optional["phone"], optional["email"], optional["company"], segment, language
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSpec:
+    number: str
+    workflow: str
+    customer_id: UserId | None
+    new_customer: NewCustomer | None
+    items: tuple[OrderItem, ...]
+    address: dict[str, str]
+    note: str
+    currency: str
+    eta_ms: int | None
+
+
+def parse_order_spec(raw: dict[str, Any], workflows: Workflows) -> OrderSpec:
+    known = {
+        "number",
+        "workflow",
+        "customer",
+        "customer_id",
+        "items",
+        "address",
+        "note",
+        "currency",
+        "eta_ts",
+    }
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise BadRequest(f"unknown order fields {unknown}")
+    workflow = raw.get("workflow", "retail")
+    if not isinstance(workflow, str):
+        raise BadRequest("workflow must be a string")
+    workflows.get(workflow)
+    customer_id = raw.get("customer_id")
+    if (customer_id is None) == (raw.get("customer") is None):
+        raise BadRequest("give either 'customer_id' or a new 'customer', not both")
+    if customer_id is not None and not isinstance(customer_id, str):
+        raise BadRequest("customer_id must be a string")
+    eta = raw.get("eta_ts")
+    if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
+        raise BadRequest("eta_ts must be milliseconds since the epoch")
+    return OrderSpec(
+        number=order_number(raw.get("number")),
+        workflow=workflow,
+        customer_id=None if customer_id is None else UserId(customer_id),
+        new_customer=None if raw.get("customer") is None else parse_new_customer(raw["customer"]),
+        items=parse_items(raw.get("items")),
+        address=parse_address(raw.get("address")),
+        note=parse_note(raw.get("note")),
+        currency=parse_currency(raw.get("currency", "CNY")),
+        eta_ms=eta,
+    )
+
+
+async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> tuple[UserId, str]:
+    """The order's customer (existing or new) and the language they read."""
+    if spec.customer_id is not None:
+        customer = await order_store.get_customer(tx.conn, spec.customer_id)
+        return customer.user_id, customer.language
+    assert spec.new_customer is not None
+    new = spec.new_customer
+    user = User(
+        id=new_user_id(),
+        username="",
+        display_name=new.name,
+        roles=(),
+        kind=UserKind.CUSTOMER,
+    )
+    user = replace(user, username=f"customer-{user.id[2:]}")
+    await account_store.insert_user_txn(tx.conn, user, None, tx.now_ms)
+    await order_store.insert_customer_txn(
+        tx.conn,
+        order_store.CustomerRow(
+            user.id, new.name, new.phone, new.email, new.company, new.segment, new.language
+        ),
+        tx.now_ms,
+    )
+    return user.id, new.language
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOrder:
+    user: User
+    spec: OrderSpec
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> OrderRow:
+        check(self.user, Action.CREATE_ORDER)
+        spec = self.spec
+        workflow = self.workflows.get(spec.workflow)
+        if await order_store.find_order_id(tx.conn, number=spec.number) is not None:
+            raise Conflict(f"order number {spec.number!r} exists already")
+        unknown = {i.sku for i in spec.items} - await inventory_store.known_skus(
+            tx.conn, [i.sku for i in spec.items]
+        )
+        if unknown:
+            raise BadRequest(f"unknown SKU(s): {', '.join(sorted(unknown))}")
+        customer_id, language = await _customer_txn(tx, spec)
+        staff = await account_store.staff_with_roles(tx.conn, [*workflow.staff_roles, Role.ADMIN])
+        members = list(dict.fromkeys([customer_id, *staff, self.user.id]))
+        conv = ConversationRow(
+            id=new_conversation_id(),
+            kind=ConversationKind.ORDER,
+            title=f"{spec.number} · {spec.new_customer.name if spec.new_customer else ''}".rstrip(
+                " ·"
+            ),
+            created_by=self.user.id,
+            created_at_ms=tx.now_ms,
+            last_seq=0,
+            last_activity_ms=tx.now_ms,
+            last_hash=GENESIS,
+        )
+        await conv_store.insert_conversation_txn(tx.conn, conv, None)
+        tx.convs[conv.id] = conv
+        pos = tx.next_pos()
+        await conv_store.add_members_txn(tx.conn, conv.id, members, pos, tx.now_ms)
+        tx.members_changed(conv.id)
+        member_set = await tx.member_set(conv.id)
+        tx.append_event(
+            conv.id,
+            "member",
+            {
+                "conv": conv.id,
+                "action": "added",
+                "users": members,
+                "by": self.user.id,
+                "ts": tx.now_ms,
+                "conversation": conversation_fields(conv, members),
+            },
+            frozenset(member_set.roles),
+            pos,
+        )
+        order = OrderRow(
+            id=new_id("o"),
+            number=spec.number,
+            customer_id=customer_id,
+            conv_id=conv.id,
+            workflow=workflow.name,
+            status=workflow.initial,
+            payment_status=PaymentStatus.UNPAID,
+            invoice_status=InvoiceStatus.NONE,
+            currency=spec.currency,
+            total_cents=total_cents(spec.items),
+            paid_cents=0,
+            address=spec.address,
+            note=spec.note,
+            carrier=None,
+            tracking_no=None,
+            eta_ms=spec.eta_ms,
+            sample_round=0,
+            ship_approved_by=None,
+            created_by=self.user.id,
+            created_at_ms=tx.now_ms,
+            updated_at_ms=tx.now_ms,
+            shipped_at_ms=None,
+            version=1,
+            items=spec.items,
+        )
+        await order_store.insert_order_txn(tx.conn, order)
+        texts = {
+            "zh-CN": "订单 {number} 已创建，共 {count} 件商品，合计 {total}。",
+            "en": "Order {number} was created: {count} item(s), {total} in total.",
+        }
+        details = {
+            "count": sum(i.quantity for i in order.items),
+            "total": format_amount(order.total_cents, order.currency),
+        }
+        await post_event_txn(
+            tx,
+            order,
+            "order_created",
+            details,
+            self.user.id,
+            language=language,
+            roles=(),
+            customer=True,
+            texts=texts,
+        )
+        emit_order_txn(tx, order, workflow)
+        return order
+
+
+# --- moving an order ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    to: str
+    note: str
+    photos: tuple[object, ...]
+    carrier: str | None
+    tracking_no: str | None
+
+
+def parse_status_change(raw: dict[str, Any]) -> StatusChange:
+    unknown = sorted(set(raw) - {"to", "note", "photos", "carrier", "tracking_no"})
+    if unknown:
+        raise BadRequest(f"unknown fields {unknown}")
+    to = raw.get("to")
+    if not isinstance(to, str) or not to:
+        raise BadRequest("'to' must name the next status")
+    photos = raw.get("photos", [])
+    if not isinstance(photos, list) or len(photos) > 20:
+        raise BadRequest("'photos' must be a list of at most 20 attachments")
+    carrier, tracking = raw.get("carrier"), raw.get("tracking_no")
+    for name, value in (("carrier", carrier), ("tracking_no", tracking)):
+        if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
+            raise BadRequest(f"'{name}' must be 1-64 characters")
+    return StatusChange(to, parse_note(raw.get("note")), tuple(photos), carrier, tracking)
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceOrder:
+    user: User
+    order_id: str
+    change: StatusChange
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> OrderRow:
+        require_staff(self.user)
+        order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        transition = workflow.transition(order.status, self.change.to)
+        check_actor(transition, self.user.roles)
+        updated = replace(
+            order,
+            status=transition.target,
+            carrier=self.change.carrier or order.carrier,
+            tracking_no=self.change.tracking_no or order.tracking_no,
+        )
+        facts = GuardFacts(
+            paid=order.payment_status is PaymentStatus.PAID,
+            ship_approved=order.ship_approved_by is not None,
+            required_confirmations_open=await confirmation_store.count_required_open(
+                tx.conn, order.id
+            ),
+            has_tracking=bool(updated.carrier and updated.tracking_no),
+        )
+        check_guards(transition, facts)
+        if "next_sample_round" in transition.effects:
+            updated = replace(updated, sample_round=order.sample_round + 1)
+        if transition.target in ("shipped",) and order.shipped_at_ms is None:
+            updated = replace(updated, shipped_at_ms=tx.now_ms)
+        language = await customer_language_txn(tx, order)
+        shortages = await _apply_effects(tx, transition.effects, updated, self.user.id)
+        saved = await save_order_txn(tx, updated, workflow)
+        details = {
+            "from": order.status,
+            "to": transition.target,
+            "note": self.change.note,
+            "photos": list(self.change.photos),
+        }
+        await post_event_txn(
+            tx,
+            saved,
+            "status_changed",
+            details,
+            self.user.id,
+            language=language,
+            roles=transition.notify,
+            customer=transition.customer,
+            texts=transition.text,
+        )
+        for shortage in shortages:
+            await post_event_txn(
+                tx,
+                saved,
+                "out_of_stock",
+                {
+                    "sku": shortage.sku,
+                    "name": shortage.name,
+                    "needed": shortage.needed,
+                    "available": shortage.available,
+                },
+                self.user.id,
+                language=language,
+            )
+        if transition.target == "picking" and saved.note:
+            await post_event_txn(
+                tx, saved, "customer_note", {"note": saved.note}, self.user.id, language=language
+            )
+        return saved
+
+
+async def _apply_effects(
+    tx: WriteTxn, effects: tuple[str, ...], order: OrderRow, by: UserId
+) -> list[Shortage]:
+    shortages: list[Shortage] = []
+    for effect in effects:
+        if effect == "reserve_stock":
+            shortages.extend(await inventory.reserve_for_order_txn(tx, order, by))
+        elif effect == "release_stock":
+            await inventory.release_for_order_txn(tx, order, by)
+        elif effect == "ship_stock":
+            await inventory.ship_for_order_txn(tx, order, by)
+        elif effect == "return_stock":
+            await inventory.return_for_order_txn(tx, order, by)
+    return shortages
+
+
+# --- exceptions --------------------------------------------------------------------
+
+ISSUE_FIELDS: dict[str, tuple[str, ...]] = {
+    "out_of_stock": ("sku", "needed", "available", "note"),
+    "address_change_requested": ("address", "note"),
+    "delay_risk": ("reason", "eta"),
+    "delay_notice": ("reason", "eta"),
+    "defect_found": ("description", "photos"),
+}
+REMEDIES = frozenset({"exchange", "refund"})
+INTERCEPTION_OUTCOMES = frozenset({"intercepted", "not_intercepted"})
+
+
+def _issue_details(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+    allowed = ISSUE_FIELDS.get(kind)
+    if allowed is None:
+        raise BadRequest(f"unknown exception kind {kind!r}; known: {sorted(ISSUE_FIELDS)}")
+    unknown = sorted(set(raw) - set(allowed) - {"kind"})
+    if unknown:
+        raise BadRequest(f"unknown fields for {kind}: {unknown}")
+    details: dict[str, Any] = {}
+    for key in allowed:
+        value = raw.get(key)
+        if value is None:
+            continue
+        if key == "address":
+            details[key] = parse_address(value)
+        elif key in ("needed", "available"):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise BadRequest(f"'{key}' must be a whole number ≥ 0")
+            details[key] = value
+        elif key == "photos":
+            if not isinstance(value, list) or len(value) > 20:
+                raise BadRequest("'photos' must be a list of at most 20 attachments")
+            details[key] = value
+        else:
+            details[key] = parse_note(value)
+    required = {
+        "address_change_requested": "address",
+        "delay_risk": "reason",
+        "delay_notice": "reason",
+        "defect_found": "description",
+        "out_of_stock": "sku",
+    }
+    if required[kind] not in details:
+        raise BadRequest(f"{kind} needs '{required[kind]}'")
+    return details
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseIssue:
+    user: User
+    order_id: str
+    kind: str
+    raw: dict[str, Any]
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
+        require_staff(self.user)
+        details = _issue_details(self.kind, self.raw)
+        reporters = EXCEPTION_REPORTERS[self.kind]
+        if Role.ADMIN not in self.user.roles and not reporters.intersection(self.user.roles):
+            raise Forbidden(f"your roles may not report {self.kind}")
+        order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        if order.status in workflow.terminal:
+            raise Conflict(f"the order is {order.status}; nothing more can be reported on it")
+        language = await customer_language_txn(tx, order)
+        shown = dict(details)
+        if self.kind == "address_change_requested":
+            shipped = order.shipped_at_ms is not None
+            shown["stage"] = (
+                "已发货，需拦截 shipped: interception needed"
+                if shipped
+                else ("未发货，可直接修改 not shipped: change it")
+            )
+            shown["address"] = format_address(details["address"])
+            details["shipped"] = shipped
+        issue = order_store.IssueRow(
+            id=new_id("i"),
+            order_id=order.id,
+            kind=self.kind,
+            detail=details,
+            raised_by=self.user.id,
+            raised_at_ms=tx.now_ms,
+            outcome=None,
+            outcome_detail=None,
+            settled_by=None,
+            settled_at_ms=None,
+        )
+        await order_store.insert_issue_txn(tx.conn, issue)
+        shown["issue"] = issue.id
+        await post_event_txn(tx, order, self.kind, shown, self.user.id, language=language)
+        return issue
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeAddress:
+    """Logistics changes the address of an order not yet shipped."""
+
+    user: User
+    order_id: str
+    address: object
+    issue_id: str | None
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> OrderRow:
+        check(self.user, Action.CHANGE_ADDRESS)
+        address = parse_address(self.address)
+        if not address:
+            raise BadRequest("the new address is empty")
+        order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        if order.shipped_at_ms is not None or order.status in workflow.terminal:
+            raise Conflict("the order has shipped: request an interception instead")
+        issue = await self._issue(tx, order.id)
+        language = await customer_language_txn(tx, order)
+        saved = await save_order_txn(tx, replace(order, address=address), workflow)
+        if issue is not None:
+            await order_store.settle_issue_txn(
+                tx.conn, issue.id, "changed", {"address": address}, self.user.id, tx.now_ms
+            )
+        await post_event_txn(
+            tx,
+            saved,
+            "address_changed",
+            {"address": format_address(address)},
+            self.user.id,
+            language=language,
+        )
+        return saved
+
+    async def _issue(self, tx: WriteTxn, order_id: str) -> order_store.IssueRow | None:
+        if self.issue_id is None:
+            return None
+        issue = await order_store.get_issue(tx.conn, self.issue_id)
+        if issue.order_id != order_id or issue.kind != "address_change_requested":
+            raise BadRequest("that issue is not an address change of this order")
+        if issue.outcome is not None:
+            raise Conflict("that address change was settled already")
+        return issue
+
+
+@dataclass(frozen=True, slots=True)
+class SettleIssue:
+    """Record how an exception ended: an interception's outcome, a defect's remedy."""
+
+    user: User
+    order_id: str
+    issue_id: str
+    outcome: object
+    note: object
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
+        order, _ = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        issue = await order_store.get_issue(tx.conn, self.issue_id)
+        if issue.order_id != order.id:
+            raise NotFound("no such issue on this order")
+        if issue.outcome is not None:
+            raise Conflict(f"this issue was settled already: {issue.outcome}")
+        note = parse_note(self.note)
+        if issue.kind == "defect_found":
+            check(self.user, Action.CHOOSE_DEFECT_REMEDY)
+            if self.outcome not in REMEDIES:
+                raise BadRequest(f"choose one of {sorted(REMEDIES)}")
+            event, details = "defect_resolved", {"choice": _remedy_label(str(self.outcome))}
+        elif issue.kind == "address_change_requested" and issue.detail.get("shipped"):
+            check(self.user, Action.SETTLE_INTERCEPTION)
+            if self.outcome not in INTERCEPTION_OUTCOMES:
+                raise BadRequest(f"outcome must be one of {sorted(INTERCEPTION_OUTCOMES)}")
+            event, details = (
+                "interception_settled",
+                {"outcome": _interception_label(str(self.outcome)), "note": note},
+            )
+        else:
+            require_staff(self.user)
+            if not isinstance(self.outcome, str) or not 1 <= len(self.outcome) <= 32:
+                raise BadRequest("outcome must be 1-32 characters")
+            event, details = "", {}
+        outcome = str(self.outcome)
+        await order_store.settle_issue_txn(
+            tx.conn, issue.id, outcome, {"note": note}, self.user.id, tx.now_ms
+        )
+        if event:
+            language = await customer_language_txn(tx, order)
+            await post_event_txn(
+                tx, order, event, {**details, "issue": issue.id}, self.user.id, language=language
+            )
+        return await order_store.get_issue(tx.conn, issue.id)
+
+
+def _remedy_label(choice: str) -> str:
+    return {"exchange": "换货 exchange", "refund": "退款 refund"}[choice]
+
+
+def _interception_label(outcome: str) -> str:
+    return {"intercepted": "已拦截 intercepted", "not_intercepted": "未能拦截 not intercepted"}[
+        outcome
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateOrder:
+    """Carrier, tracking number, ETA and note: facts that are not a status change."""
+
+    user: User
+    order_id: str
+    raw: dict[str, Any]
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> OrderRow:
+        check(self.user, Action.UPDATE_ORDER)
+        unknown = sorted(set(self.raw) - {"carrier", "tracking_no", "eta_ts", "note"})
+        if unknown or not self.raw:
+            raise BadRequest(f"give carrier, tracking_no, eta_ts or note; unknown: {unknown}")
+        changes: dict[str, Any] = {}
+        for key in ("carrier", "tracking_no"):
+            if key in self.raw:
+                value = self.raw[key]
+                if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
+                    raise BadRequest(f"'{key}' must be 1-64 characters or null")
+                changes[key] = value
+        if "eta_ts" in self.raw:
+            eta = self.raw["eta_ts"]
+            if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
+                raise BadRequest("eta_ts must be milliseconds since the epoch or null")
+            changes["eta_ms"] = eta
+        if "note" in self.raw:
+            changes["note"] = parse_note(self.raw["note"])
+        order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        return await save_order_txn(tx, replace(order, **changes), workflow)
+
+
+# --- invitations ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    token: str
+    order_id: str
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class InviteCustomer:
+    user: User
+    order_id: str
+    ttl_ms: int
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> Invitation:
+        check(self.user, Action.INVITE_CUSTOMER)
+        order, _ = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        token = secrets.token_urlsafe(32)
+        expires = tx.now_ms + self.ttl_ms
+        await order_store.insert_invitation_txn(
+            tx.conn,
+            token_hash(token),
+            order.id,
+            order.customer_id,
+            self.user.id,
+            tx.now_ms,
+            expires,
+        )
+        return Invitation(token, order.id, expires)
+
+
+# --- the facade the routes call -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDetail:
+    order: OrderRow
+    workflow: Workflow
+    issues: list[order_store.IssueRow]
+
+
 class Orders:
     """Order use cases; writes go through the group-commit writer."""
 
     def __init__(
-        self, db: Database, writer: GroupCommitWriter, clock: Clock, workflows: Workflows
+        self,
+        db: Database,
+        writer: GroupCommitWriter,
+        clock: Clock,
+        workflows: Workflows,
+        invitation_ttl_s: float = 30 * 24 * 3600.0,
     ) -> None:
         self._db = db
         self._writer = writer
         self._clock = clock
         self.workflows = workflows
+        self._invitation_ttl_ms = int(invitation_ttl_s * 1000)
+
+    async def _submit(self, op: Any) -> Any:
+        return await self._writer.submit(op)
+
+    async def create(self, user: User, raw: dict[str, Any]) -> OrderRow:
+        spec = parse_order_spec(raw, self.workflows)
+        order: OrderRow = await self._submit(CreateOrder(user, spec, self.workflows))
+        logger.info("order created id=%s workflow=%s by=%s", order.id, order.workflow, user.id)
+        return order
+
+    async def advance(self, user: User, order_id: str, raw: dict[str, Any]) -> OrderRow:
+        change = parse_status_change(raw)
+        order: OrderRow = await self._submit(AdvanceOrder(user, order_id, change, self.workflows))
+        logger.info("order %s is now %s (by %s)", order.id, order.status, user.id)
+        return order
+
+    async def update(self, user: User, order_id: str, raw: dict[str, Any]) -> OrderRow:
+        order: OrderRow = await self._submit(UpdateOrder(user, order_id, raw, self.workflows))
+        return order
+
+    async def raise_issue(
+        self, user: User, order_id: str, raw: dict[str, Any]
+    ) -> order_store.IssueRow:
+        kind = raw.get("kind")
+        if not isinstance(kind, str):
+            raise BadRequest("'kind' names the exception")
+        issue: order_store.IssueRow = await self._submit(
+            RaiseIssue(user, order_id, kind, raw, self.workflows)
+        )
+        return issue
+
+    async def change_address(
+        self, user: User, order_id: str, address: object, issue_id: str | None
+    ) -> OrderRow:
+        order: OrderRow = await self._submit(
+            ChangeAddress(user, order_id, address, issue_id, self.workflows)
+        )
+        return order
+
+    async def settle_issue(
+        self, user: User, order_id: str, issue_id: str, outcome: object, note: object
+    ) -> order_store.IssueRow:
+        issue: order_store.IssueRow = await self._submit(
+            SettleIssue(user, order_id, issue_id, outcome, note, self.workflows)
+        )
+        return issue
+
+    async def invite(self, user: User, order_id: str) -> Invitation:
+        invitation: Invitation = await self._submit(
+            InviteCustomer(user, order_id, self._invitation_ttl_ms, self.workflows)
+        )
+        return invitation
+
+    async def get(self, user: User, order_id: str) -> OrderDetail:
+        async with self._db.read() as conn:
+            order = await order_store.get_order(conn, order_id)
+            check_can_see(user, order)
+            staff = user.kind is UserKind.STAFF
+            issues = await order_store.list_issues(conn, order.id) if staff else []
+        return OrderDetail(order, self.workflows.get(order.workflow), issues)
+
+    async def list(
+        self, user: User, *, status: str | None, workflow: str | None, limit: int
+    ) -> list[tuple[OrderRow, Workflow]]:
+        mine = user.id if user.kind is UserKind.CUSTOMER else None
+        async with self._db.read() as conn:
+            found = await order_store.list_orders(
+                conn, customer_id=mine, status=status, workflow=workflow, limit=limit
+            )
+        return [(o, self.workflows.get(o.workflow)) for o in found]
+
+    async def customer(self, user: User, customer_id: str) -> order_store.CustomerRow:
+        if user.kind is UserKind.CUSTOMER and user.id != customer_id:
+            raise Forbidden("you may only see your own record")
+        async with self._db.read() as conn:
+            return await order_store.get_customer(conn, customer_id)

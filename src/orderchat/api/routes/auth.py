@@ -28,6 +28,24 @@ async def login(body: LoginBody, request: Request, runtime: RuntimeDep) -> Json:
     )
 
 
+class InvitationBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    token: str
+    device: str | None = None
+
+
+@router.post("/auth/invitation")
+async def sign_in_with_invitation(
+    body: InvitationBody, request: Request, runtime: RuntimeDep
+) -> Json:
+    """A customer opens the link the shop sent: a session of their own, for their orders."""
+    address = request.client.host if request.client else "unknown"
+    signed = await runtime.accounts.sign_in_with_invitation(body.token, address, body.device)
+    return Json(
+        {"token": signed.token, "user": user_view(signed.user), "expires_ts": signed.expires_at_ms}
+    )
+
+
 @router.post("/auth/logout", status_code=204)
 async def logout(auth: AuthDep, runtime: RuntimeDep) -> Response:
     await runtime.accounts.logout(auth)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import user_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.permissions import require_staff
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -22,6 +23,7 @@ class NewUserBody(BaseModel):
 
 @router.get("/users")
 async def list_users(auth: AuthDep, runtime: RuntimeDep) -> Json:
+    require_staff(auth.user)
     return Json({"users": [user_view(u) for u in await runtime.accounts.list_staff()]})
 
 
