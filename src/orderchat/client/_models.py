@@ -133,6 +133,22 @@ class MembersChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderChanged:
+    """An order's new state, delivered in its conversation after every change.
+
+    `order` is the order as the server shows it (see docs/orders.md); `status`
+    and `number` are lifted out because every application wants them.
+    """
+
+    conv: ConversationId
+    number: str
+    status: str
+    order: Mapping[str, object]
+    ts: int
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
 class UserTyping:
     """Ephemeral: `user` is typing in `conv`. Never replayed after a reconnect."""
 
@@ -140,7 +156,7 @@ class UserTyping:
     user: UserId
 
 
-Event = MessageReceived | MessageRecalled | ReadMarked | MembersChanged | UserTyping
+Event = MessageReceived | MessageRecalled | ReadMarked | MembersChanged | OrderChanged | UserTyping
 
 
 # --- parsing -------------------------------------------------------------------
@@ -285,6 +301,18 @@ def parse_durable(obj: JsonObject) -> Event | None:
             by=None if by is None else UserId(by),
             ts=_int(obj, "ts"),
             conversation=None if conversation is None else parse_conversation(conversation),
+            cursor=cursor,
+        )
+    if op == "order":
+        order = obj.get("order")
+        if not isinstance(order, dict):
+            raise ProtocolError("an order event without its order")
+        return OrderChanged(
+            conv=ConversationId(_str(obj, "conv")),
+            number=_str(order, "number"),
+            status=_str(order, "status"),
+            order=order,
+            ts=_int(obj, "ts"),
             cursor=cursor,
         )
     return None

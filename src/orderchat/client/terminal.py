@@ -31,6 +31,7 @@ from orderchat.client._models import (
     Message,
     MessageRecalled,
     MessageReceived,
+    OrderChanged,
     ReadMarked,
     User,
     UserTyping,
@@ -200,6 +201,8 @@ class _Chat:
                 if self.me.id in users:
                     label = await self._label_of(event.conv)
                     _out(f"-- you were {action} {'to' if action == 'added' else 'from'} {label}")
+            case OrderChanged(number=number, status=status):
+                _out(f"-- order {number} is now {status}")
             case UserTyping(conv=conv, user=user) if self.show_typing and conv == current:
                 now = time.monotonic()
                 if now - self.typing_shown_at.get(user, 0.0) >= TYPING_SHOW_EVERY_S:

@@ -180,11 +180,10 @@ def parse_order_spec(raw: dict[str, Any], workflows: Workflows) -> OrderSpec:
     )
 
 
-async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> tuple[UserId, str]:
-    """The order's customer (existing or new) and the language they read."""
+async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> order_store.CustomerRow:
+    """The order's customer: an existing record, or a new one made now."""
     if spec.customer_id is not None:
-        customer = await order_store.get_customer(tx.conn, spec.customer_id)
-        return customer.user_id, customer.language
+        return await order_store.get_customer(tx.conn, spec.customer_id)
     assert spec.new_customer is not None
     new = spec.new_customer
     user = User(
@@ -196,14 +195,11 @@ async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> tuple[UserId, str]:
     )
     user = replace(user, username=f"customer-{user.id[2:]}")
     await account_store.insert_user_txn(tx.conn, user, None, tx.now_ms)
-    await order_store.insert_customer_txn(
-        tx.conn,
-        order_store.CustomerRow(
-            user.id, new.name, new.phone, new.email, new.company, new.segment, new.language
-        ),
-        tx.now_ms,
+    customer = order_store.CustomerRow(
+        user.id, new.name, new.phone, new.email, new.company, new.segment, new.language
     )
-    return user.id, new.language
+    await order_store.insert_customer_txn(tx.conn, customer, tx.now_ms)
+    return customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,15 +219,14 @@ class CreateOrder:
         )
         if unknown:
             raise BadRequest(f"unknown SKU(s): {', '.join(sorted(unknown))}")
-        customer_id, language = await _customer_txn(tx, spec)
+        customer = await _customer_txn(tx, spec)
+        customer_id, language = customer.user_id, customer.language
         staff = await account_store.staff_with_roles(tx.conn, [*workflow.staff_roles, Role.ADMIN])
         members = list(dict.fromkeys([customer_id, *staff, self.user.id]))
         conv = ConversationRow(
             id=new_conversation_id(),
             kind=ConversationKind.ORDER,
-            title=f"{spec.number} · {spec.new_customer.name if spec.new_customer else ''}".rstrip(
-                " ·"
-            ),
+            title=f"{spec.number} · {customer.name}",
             created_by=self.user.id,
             created_at_ms=tx.now_ms,
             last_seq=0,
