@@ -113,10 +113,17 @@ class SendMessage:
 
 
 def _stock_query(text: str) -> str | None:
-    """The query of a `/stock QUERY` command, or None when the text is not one."""
+    """The query of a `/stock QUERY` command, or None when the text is not one.
+
+    Chinese is typed without spaces, so `/库存帐篷` asks for 帐篷; `/stock`
+    needs a space after it, so that `/stocktake` is not a question.
+    """
     stripped = text.strip()
-    if stripped == "/stock" or stripped.startswith(("/stock ", "/库存 ", "/库存")):
-        return stripped.split(maxsplit=1)[1] if " " in stripped else ""
+    if stripped.startswith("/库存"):
+        return stripped[len("/库存") :].strip()
+    head = stripped.split(maxsplit=1)
+    if head and head[0] == "/stock":
+        return head[1].strip() if len(head) > 1 else ""
     return None
 
 

@@ -1,7 +1,207 @@
-"""HTTP routes: inventory."""
+"""HTTP routes: the SKU catalogue (JSON and CSV), stock levels and movements."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict
+
+from orderchat.api.responses import Json
+from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.errors import BadRequest, TooLarge
+from orderchat.core.stock import Movement, StockLevel
+from orderchat.services.inventory import SkuStock
 
 router = APIRouter(prefix="/api", tags=["inventory"])
+
+# A catalogue of 50,000 SKUs with long bilingual names fits well inside this.
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+MAX_SKU_PAGE = 500
+MAX_LEVEL_PAGE = 5000
+MAX_MOVEMENT_PAGE = 1000
+
+
+class NewSkuBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    sku: str
+    name_zh: str = ""
+    name_en: str = ""
+    category: str = ""
+    unit_price_cents: int
+    low_stock_threshold: int = 0
+    active: bool = True
+
+
+class SkuChangesBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    name_zh: str | None = None
+    name_en: str | None = None
+    category: str | None = None
+    unit_price_cents: int | None = None
+    low_stock_threshold: int | None = None
+    active: bool | None = None
+
+
+class MovementBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    sku: str
+    kind: str
+    quantity: int
+    reason: str
+    from_location: str | None = None
+    to_location: str | None = None
+    order_id: str | None = None
+
+
+def level_view(level: StockLevel) -> dict[str, Any]:
+    return {
+        "sku": level.sku,
+        "location": level.location,
+        "on_hand": level.on_hand,
+        "reserved": level.reserved,
+        "available": level.available,
+    }
+
+
+def sku_view(stock: SkuStock) -> dict[str, Any]:
+    sku = stock.sku
+    return {
+        "sku": sku.sku,
+        "name_zh": sku.name_zh,
+        "name_en": sku.name_en,
+        "category": sku.category,
+        "unit_price_cents": sku.unit_price_cents,
+        "low_stock_threshold": sku.low_stock_threshold,
+        "active": sku.active,
+        "on_hand": stock.on_hand,
+        "reserved": stock.reserved,
+        "available": stock.available,
+        "levels": [level_view(level) for level in stock.levels],
+    }
+
+
+def movement_view(movement: Movement) -> dict[str, Any]:
+    return {
+        "id": movement.id,
+        "sku": movement.sku,
+        "kind": movement.kind.value,
+        "from_location": movement.from_location,
+        "to_location": movement.to_location,
+        "quantity": movement.quantity,
+        "order_id": movement.order_id,
+        "reason": movement.reason,
+        "by": movement.by,
+        "ts": movement.ts_ms,
+    }
+
+
+@router.post("/skus", status_code=201)
+async def create_sku(body: NewSkuBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    stock = await runtime.inventory.create_sku(auth.user, body.model_dump())
+    return Json(sku_view(stock), status_code=201)
+
+
+@router.get("/skus")
+async def list_skus(
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_SKU_PAGE)] = 50,
+) -> Json:
+    found = await runtime.inventory.list_skus(auth.user, q, category, limit)
+    return Json({"skus": [sku_view(s) for s in found]})
+
+
+@router.get("/skus/export")
+async def export_skus(auth: AuthDep, runtime: RuntimeDep) -> Response:
+    text = await runtime.inventory.export_csv(auth.user)
+    return Response(
+        text.encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="skus.csv"'},
+    )
+
+
+@router.post("/skus/import")
+async def import_skus(request: Request, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    """Import a catalogue CSV (text/csv body): all rows, or none and a 400 naming the line."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+    raw = await request.body()
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+    result = await runtime.inventory.import_csv(auth.user, _decode_csv(raw))
+    return Json(
+        {
+            "rows": result.rows,
+            "created": result.created,
+            "updated": result.updated,
+            "stock_changes": result.stock_changes,
+        }
+    )
+
+
+def _decode_csv(raw: bytes) -> str:
+    """UTF-8 (with or without a BOM), or GB18030, which Excel in Chinese saves CSV as."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise BadRequest("the CSV must be UTF-8 (or GB18030) text")
+
+
+@router.get("/skus/{sku}")
+async def get_sku(sku: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    return Json(sku_view(await runtime.inventory.get_sku(auth.user, sku)))
+
+
+@router.patch("/skus/{sku}")
+async def update_sku(sku: str, body: SkuChangesBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    changes = body.model_dump(exclude_unset=True)
+    stock = await runtime.inventory.update_sku(auth.user, sku, changes)
+    return Json(sku_view(stock))
+
+
+@router.post("/stock/movements", status_code=201)
+async def record_movement(body: MovementBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    result = await runtime.inventory.record_movement(auth.user, body.model_dump())
+    return Json(
+        {
+            "movement": movement_view(result.movement),
+            "sku": sku_view(result.stock),
+            "levels": [level_view(level) for level in result.stock.levels],
+        },
+        status_code=201,
+    )
+
+
+@router.get("/stock/movements")
+async def list_movements(
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    sku: Annotated[str | None, Query(max_length=64)] = None,
+    order_id: Annotated[str | None, Query(max_length=32)] = None,
+    kind: Annotated[str | None, Query(max_length=16)] = None,
+    before: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_MOVEMENT_PAGE)] = 100,
+) -> Json:
+    found = await runtime.inventory.list_movements(
+        auth.user, sku=sku, order_id=order_id, kind=kind, before=before, limit=limit
+    )
+    return Json({"movements": [movement_view(m) for m in found]})
+
+
+@router.get("/stock")
+async def list_levels(
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    sku: Annotated[str | None, Query(max_length=64)] = None,
+    location: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LEVEL_PAGE)] = 500,
+) -> Json:
+    found = await runtime.inventory.list_levels(auth.user, sku, location, limit)
+    return Json({"levels": [level_view(level) for level in found]})
