@@ -215,9 +215,79 @@ class ServerProcess:
             con.close()
 
     def db_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table the messaging core writes, for 'changes nothing' checks."""
-        tables = ["users", "conversations", "members", "messages", "events", "counters"]
+        """Every row of every table the messaging core and the order services write,
+        for 'changes nothing' checks. Sessions are left out: signing in writes one."""
+        tables = [
+            "users",
+            "conversations",
+            "members",
+            "messages",
+            "events",
+            "counters",
+            "orders",
+            "order_items",
+            "order_issues",
+            "customers",
+            "invitations",
+            "skus",
+            "stock_levels",
+            "stock_movements",
+            "payments",
+            "invoices",
+            "confirmation_items",
+            "confirmation_versions",
+            "idempotency_keys",
+            "webhook_deliveries",
+        ]
         return {t: sorted(self.db_rows(f"SELECT * FROM {t}"), key=repr) for t in tables}
+
+    def db_execute(self, sql: str, *params: object) -> int:
+        """Write the real SQLite file behind the server's back; returns the rows changed.
+
+        Only for setting up facts whose API does not exist yet (see `seed_skus`).
+        """
+        con = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            with con:
+                return con.execute(sql, params).rowcount
+        finally:
+            con.close()
+
+
+def seed_skus(
+    server: ServerProcess,
+    *codes: str,
+    unit_price_cents: int = 9900,
+    category: str = "test",
+    low_stock_threshold: int = 0,
+    stock: int | None = None,
+    location: str = "main",
+) -> None:
+    """Put SKUs in the catalogue straight into the server's SQLite file.
+
+    Stands in for POST /api/skus until the catalogue API exists. A code that is
+    there already is left as it is. With `stock`, the SKU's level at `location`
+    is set to that many on hand and none reserved.
+    """
+    for code in codes:
+        server.db_execute(
+            "INSERT OR IGNORE INTO skus (sku, name_zh, name_en, category, unit_price_cents,"
+            " low_stock_threshold, active) VALUES (?, ?, ?, ?, ?, ?, 1)",
+            code,
+            f"商品 {code}",
+            f"Item {code}",
+            category,
+            unit_price_cents,
+            low_stock_threshold,
+        )
+        if stock is not None:
+            server.db_execute(
+                "INSERT OR REPLACE INTO stock_levels (sku, location, on_hand, reserved)"
+                " VALUES (?, ?, ?, 0)",
+                code,
+                location,
+                stock,
+            )
 
 
 class Peer:

@@ -1,14 +1,332 @@
-"""Confirmation items of factory orders: versions proposed, approved or rejected."""
+"""Confirmation items of factory orders: versions proposed, approved or rejected.
+
+The rules, which the workflow guard `confirmations_approved` relies on:
+- An item starts `open`. Proposing a version makes it `proposed`, whatever it
+  was before: a new proposal re-opens an approved or rejected item, because
+  what the customer approved is no longer what will be made.
+- Only the newest version can be decided. An older undecided one is
+  *superseded* and can no longer be approved or rejected.
+- A decision is made once, by the order's customer (or an admin acting for
+  them), on one named version, and is never overwritten: the version rows are
+  the record of who decided what, and when.
+
+Every write is a group-commit operation that checks everything before its
+first write, so a refused request changes nothing.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from orderchat.core.errors import BadRequest, Conflict, NotFound, TooLarge
+from orderchat.core.ids import new_id
+from orderchat.core.model import User
+from orderchat.core.permissions import Action, check
+from orderchat.core.routing import ROUTES
+from orderchat.core.workflows import Workflow
+from orderchat.services.order_events import post_event_txn
+from orderchat.services.orders import check_can_see, customer_language_txn, load_order_txn
 from orderchat.services.ports import Clock
 from orderchat.services.workflows import Workflows
-from orderchat.services.writer import GroupCommitWriter
+from orderchat.services.writer import GroupCommitWriter, WriteTxn
+from orderchat.storage import confirmations as store
+from orderchat.storage import orders as order_store
+from orderchat.storage.confirmations import Decision, ItemRow, ItemStatus, VersionRow
 from orderchat.storage.engine import Database
+from orderchat.storage.orders import OrderRow
+
+logger = logging.getLogger(__name__)
+
+KINDS = frozenset(
+    {
+        "material",
+        "colour",
+        "size",
+        "logo_process",
+        "packaging",
+        "lead_time",
+        "shipping_method",
+        "custom",
+    }
+)
+MAX_TITLE_CHARS = 200
+# The version text is also the chat message the customer reads, which must
+# stay under the message limit together with the surrounding sentence.
+MAX_VERSION_TEXT_CHARS = 5000
+MAX_COMMENT_CHARS = 2000
+MAX_ITEMS_PER_ORDER = 100
+MAX_VERSIONS_PER_ITEM = 200
+# Attachments are references (blob ids, names, sizes) for now, not the files.
+MAX_ATTACHMENTS = 20
+MAX_ATTACHMENTS_BYTES = 32 * 1024
+# The guard that makes a workflow's production wait for its confirmations.
+GUARD = "confirmations_approved"
+
+_DECISION_WORDS = {
+    Decision.APPROVED: {"zh-CN": "已确认", "en": "approved"},
+    Decision.REJECTED: {"zh-CN": "已驳回", "en": "rejected"},
+}
+
+
+def _text(raw: object, what: str, max_chars: int, *, required: bool = True) -> str:
+    if not isinstance(raw, str):
+        raise BadRequest(f"{what} must be a string")
+    text = raw.strip()
+    if required and not text:
+        raise BadRequest(f"{what} must not be empty")
+    if len(text) > max_chars:
+        raise TooLarge(f"{what} is longer than {max_chars} characters")
+    return text
+
+
+def parse_attachments(raw: object) -> list[dict[str, Any]]:
+    """Attachments are opaque JSON objects; only their number and size are bounded."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw):
+        raise BadRequest("attachments must be a list of objects")
+    if len(raw) > MAX_ATTACHMENTS:
+        raise TooLarge(f"at most {MAX_ATTACHMENTS} attachments per version")
+    if len(orjson.dumps(raw)) > MAX_ATTACHMENTS_BYTES:
+        raise TooLarge(f"attachments take more than {MAX_ATTACHMENTS_BYTES} bytes")
+    return list(raw)
+
+
+def version_state(item: ItemRow, version: VersionRow) -> str:
+    """pending, approved, rejected or superseded: what a client shows."""
+    if version.decision is not None:
+        return version.decision.value
+    return "pending" if version.number == item.latest_version else "superseded"
+
+
+def version_fields(item: ItemRow, version: VersionRow) -> dict[str, Any]:
+    return {
+        "item": version.item_id,
+        "number": version.number,
+        "text": version.text,
+        "attachments": version.attachments,
+        "proposed_by": version.proposed_by,
+        "proposed_ts": version.proposed_at_ms,
+        "state": version_state(item, version),
+        "decision": None if version.decision is None else version.decision.value,
+        "comment": version.comment,
+        "decided_by": version.decided_by,
+        "decided_ts": version.decided_at_ms,
+    }
+
+
+def item_fields(item: ItemRow) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "order": item.order_id,
+        "kind": item.kind,
+        "title": item.title,
+        "required": item.required,
+        "status": item.status.value,
+        "approved_version": item.approved_version,
+        "created_by": item.created_by,
+        "created_ts": item.created_at_ms,
+        "versions": [version_fields(item, v) for v in item.versions],
+    }
+
+
+def _check_open_order(order: OrderRow, workflow: Workflow) -> None:
+    if order.status in workflow.terminal:
+        raise Conflict(f"order {order.number} is {order.status}; its confirmations are closed")
+
+
+async def _load_item_txn(
+    tx: WriteTxn, workflows: Workflows, item_id: str, user: User
+) -> tuple[ItemRow, OrderRow, Workflow]:
+    """The item, read again after its order is locked, so that two writes to one
+    order's confirmations never interleave (the order row is the lock)."""
+    found = await store.get_item(tx.conn, item_id)
+    order, workflow = await load_order_txn(tx, workflows, found.order_id, user)
+    return await store.get_item(tx.conn, item_id), order, workflow
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    kind: str
+    title: str
+    required: bool
+
+
+def parse_new_item(kind: object, title: object, required: object) -> NewItem:
+    if kind not in KINDS:
+        raise BadRequest(f"kind must be one of {sorted(KINDS)}")
+    if not isinstance(required, bool):
+        raise BadRequest("required must be true or false")
+    assert isinstance(kind, str)
+    return NewItem(kind, _text(title, "title", MAX_TITLE_CHARS), required)
+
+
+@dataclass(frozen=True, slots=True)
+class AddItem:
+    user: User
+    order_id: str
+    item: NewItem
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> ItemRow:
+        check(self.user, Action.MANAGE_CONFIRMATIONS)
+        order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        if not any(GUARD in t.guards for t in workflow.transitions):
+            raise Conflict(f"{workflow.name} orders have no confirmation items")
+        _check_open_order(order, workflow)
+        if len(await store.list_items(tx.conn, order.id)) >= MAX_ITEMS_PER_ORDER:
+            raise Conflict(f"an order has at most {MAX_ITEMS_PER_ORDER} confirmation items")
+        item = ItemRow(
+            id=new_id("cf", tx.now_ms),
+            order_id=order.id,
+            kind=self.item.kind,
+            title=self.item.title,
+            required=self.item.required,
+            status=ItemStatus.OPEN,
+            approved_version=None,
+            created_by=self.user.id,
+            created_at_ms=tx.now_ms,
+        )
+        await store.insert_item_txn(tx.conn, item)
+        return item
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeVersion:
+    user: User
+    item_id: str
+    text: str
+    attachments: list[dict[str, Any]]
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> tuple[ItemRow, VersionRow]:
+        check(self.user, Action.PROPOSE_VERSION)
+        item, order, workflow = await _load_item_txn(tx, self.workflows, self.item_id, self.user)
+        _check_open_order(order, workflow)
+        if len(item.versions) >= MAX_VERSIONS_PER_ITEM:
+            raise Conflict(f"an item has at most {MAX_VERSIONS_PER_ITEM} versions")
+        language = await customer_language_txn(tx, order)
+        version = VersionRow(
+            item_id=item.id,
+            number=item.latest_version + 1,
+            text=self.text,
+            attachments=self.attachments,
+            proposed_by=self.user.id,
+            proposed_at_ms=tx.now_ms,
+            decision=None,
+            comment=None,
+            decided_by=None,
+            decided_at_ms=None,
+        )
+        await store.insert_version_txn(tx.conn, version)
+        await store.set_item_status_txn(tx.conn, item.id, ItemStatus.PROPOSED, None)
+        details = {
+            "item": item.id,
+            "kind": item.kind,
+            "title": item.title,
+            "version": version.number,
+            "text": version.text,
+            "attachments": version.attachments,
+        }
+        await post_event_txn(
+            tx, order, "confirmation_proposed", details, self.user.id, language=language
+        )
+        return await store.get_item(tx.conn, item.id), version
+
+
+@dataclass(frozen=True, slots=True)
+class DecideVersion:
+    user: User
+    item_id: str
+    number: int
+    decision: Decision
+    comment: str
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> tuple[ItemRow, VersionRow]:
+        check(self.user, Action.DECIDE_VERSION)
+        item, order, workflow = await _load_item_txn(tx, self.workflows, self.item_id, self.user)
+        version = _decidable(item, self.number)
+        _check_open_order(order, workflow)
+        language = await customer_language_txn(tx, order)
+        await store.decide_version_txn(
+            tx.conn, item.id, version.number, self.decision, self.comment, self.user.id, tx.now_ms
+        )
+        approved = self.decision is Decision.APPROVED
+        await store.set_item_status_txn(
+            tx.conn,
+            item.id,
+            ItemStatus.APPROVED if approved else ItemStatus.REJECTED,
+            version.number if approved else None,
+        )
+        details = {
+            "item": item.id,
+            "kind": item.kind,
+            "title": item.title,
+            "version": version.number,
+            "decision": self.decision.value,
+            "comment": self.comment,
+        }
+        # The decision word is translated per language; the details keep the code.
+        words = _DECISION_WORDS[self.decision]
+        texts = {
+            lang: text.replace("{decision}", words.get(lang, self.decision.value))
+            for lang, text in ROUTES["confirmation_decided"].text.items()
+        }
+        await post_event_txn(
+            tx,
+            order,
+            "confirmation_decided",
+            details,
+            self.user.id,
+            language=language,
+            texts=texts,
+        )
+        decided = await store.get_item(tx.conn, item.id)
+        return decided, next(v for v in decided.versions if v.number == version.number)
+
+
+def _decidable(item: ItemRow, number: int) -> VersionRow:
+    """The version, if it is the newest one and nobody has decided it yet."""
+    version = next((v for v in item.versions if v.number == number), None)
+    if version is None:
+        raise NotFound(f"item {item.id!r} has no version {number}")
+    if version.decision is not None:
+        raise Conflict(
+            f"version {number} was already {version.decision.value} by {version.decided_by}"
+        )
+    if number != item.latest_version:
+        raise Conflict(f"version {number} was superseded by version {item.latest_version}")
+    return version
+
+
+def parse_decision(decision: object, comment: object) -> tuple[Decision, str]:
+    if decision not in (Decision.APPROVED.value, Decision.REJECTED.value):
+        raise BadRequest("decision must be 'approved' or 'rejected'")
+    parsed = Decision(str(decision))
+    text = _text(comment, "comment", MAX_COMMENT_CHARS, required=False)
+    if parsed is Decision.REJECTED and not text:
+        raise BadRequest("say in the comment what should change")
+    return parsed, text
+
+
+@dataclass(frozen=True, slots=True)
+class OrderConfirmations:
+    items: list[ItemRow]
+
+    @property
+    def required_open(self) -> int:
+        """Counted like `storage.confirmations.count_required_open` (the guard)."""
+        return sum(1 for i in self.items if i.required and i.status is not ItemStatus.APPROVED)
 
 
 class Confirmations:
+    """Confirmation use cases; writes go through the group-commit writer."""
+
     def __init__(
         self, db: Database, writer: GroupCommitWriter, clock: Clock, workflows: Workflows
     ) -> None:
@@ -16,3 +334,40 @@ class Confirmations:
         self._writer = writer
         self._clock = clock
         self._workflows = workflows
+
+    async def add_item(
+        self, user: User, order_id: str, kind: object, title: object, required: object
+    ) -> ItemRow:
+        new = parse_new_item(kind, title, required)
+        item: ItemRow = await self._writer.submit(AddItem(user, order_id, new, self._workflows))
+        logger.info("confirmation item %s added to order %s by %s", item.id, order_id, user.id)
+        return item
+
+    async def propose(
+        self, user: User, item_id: str, text: object, attachments: object
+    ) -> tuple[ItemRow, VersionRow]:
+        op = ProposeVersion(
+            user,
+            item_id,
+            _text(text, "text", MAX_VERSION_TEXT_CHARS),
+            parse_attachments(attachments),
+            self._workflows,
+        )
+        result: tuple[ItemRow, VersionRow] = await self._writer.submit(op)
+        logger.info("version %d of item %s proposed by %s", result[1].number, item_id, user.id)
+        return result
+
+    async def decide(
+        self, user: User, item_id: str, number: int, decision: object, comment: object
+    ) -> tuple[ItemRow, VersionRow]:
+        parsed, text = parse_decision(decision, comment)
+        op = DecideVersion(user, item_id, number, parsed, text, self._workflows)
+        result: tuple[ItemRow, VersionRow] = await self._writer.submit(op)
+        logger.info("version %d of item %s %s by %s", number, item_id, parsed.value, user.id)
+        return result
+
+    async def list_for_order(self, user: User, order_id: str) -> OrderConfirmations:
+        async with self._db.read() as conn:
+            order = await order_store.get_order(conn, order_id)
+            check_can_see(user, order)
+            return OrderConfirmations(await store.list_items(conn, order.id))

@@ -1,7 +1,77 @@
-"""HTTP routes: confirmations."""
+"""Confirmation items over HTTP: add, list, propose a version, decide one version."""
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+
+from orderchat.api.responses import Json
+from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.services.confirmations import item_fields, version_fields
+from orderchat.storage.confirmations import ItemRow, VersionRow
 
 router = APIRouter(prefix="/api", tags=["confirmations"])
+
+
+class NewItemBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    kind: str
+    title: str
+    required: bool = True
+
+
+class VersionBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    text: str
+    attachments: list[dict[str, Any]] = []
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    decision: Literal["approved", "rejected"]
+    comment: str
+
+
+def _item_and_version(item: ItemRow, version: VersionRow, status_code: int) -> Json:
+    return Json(
+        {"item": item_fields(item), "version": version_fields(item, version)},
+        status_code=status_code,
+    )
+
+
+@router.post("/orders/{order_id}/confirmations", status_code=201)
+async def add_item(order_id: str, body: NewItemBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    item = await runtime.confirmations.add_item(
+        auth.user, order_id, body.kind, body.title, body.required
+    )
+    return Json(item_fields(item), status_code=201)
+
+
+@router.get("/orders/{order_id}/confirmations")
+async def list_items(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    found = await runtime.confirmations.list_for_order(auth.user, order_id)
+    return Json(
+        {"items": [item_fields(i) for i in found.items], "required_open": found.required_open}
+    )
+
+
+@router.post("/confirmations/{item_id}/versions", status_code=201)
+async def propose_version(
+    item_id: str, body: VersionBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    item, version = await runtime.confirmations.propose(
+        auth.user, item_id, body.text, body.attachments
+    )
+    return _item_and_version(item, version, 201)
+
+
+@router.post("/confirmations/{item_id}/versions/{number}/decision")
+async def decide_version(
+    item_id: str, number: int, body: DecisionBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    item, version = await runtime.confirmations.decide(
+        auth.user, item_id, number, body.decision, body.comment
+    )
+    return _item_and_version(item, version, 200)

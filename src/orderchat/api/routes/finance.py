@@ -1,7 +1,122 @@
-"""HTTP routes: finance."""
+"""Money over HTTP: payments, refunds, shipping approvals, invoices, the daily digest."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+
+from orderchat.api.responses import Json
+from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.services.finance import (
+    InvoiceResult,
+    Recorded,
+    digest_fields,
+    invoice_fields,
+    parse_day,
+    payment_fields,
+)
+from orderchat.services.order_events import order_fields
 
 router = APIRouter(prefix="/api", tags=["finance"])
+
+
+class MoneyBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    amount_cents: int
+    method: str
+    reference: str
+
+
+class ShipApprovalBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    note: str = ""
+
+
+class InvoiceRequestBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    title: str
+    tax_id: str | None = None
+
+
+class InvoiceIssueBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    number: str
+
+
+def _recorded(done: Recorded) -> Json:
+    return Json(
+        {
+            "payment": payment_fields(done.payment, done.order.currency),
+            "order": order_fields(done.order, done.workflow),
+        },
+        status_code=201,
+    )
+
+
+def _invoice(done: InvoiceResult, status_code: int) -> Json:
+    return Json(
+        {"invoice": invoice_fields(done.invoice), "order": order_fields(done.order, done.workflow)},
+        status_code=status_code,
+    )
+
+
+@router.post("/orders/{order_id}/payments", status_code=201)
+async def record_payment(
+    order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    done = await runtime.finance.record_payment(
+        auth.user, order_id, body.amount_cents, body.method, body.reference
+    )
+    return _recorded(done)
+
+
+@router.post("/orders/{order_id}/refunds", status_code=201)
+async def record_refund(order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    done = await runtime.finance.record_refund(
+        auth.user, order_id, body.amount_cents, body.method, body.reference
+    )
+    return _recorded(done)
+
+
+@router.get("/orders/{order_id}/payments")
+async def order_money(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    found = await runtime.finance.money(auth.user, order_id)
+    currency = found.order.currency
+    return Json(
+        {
+            "payments": [payment_fields(p, currency) for p in found.payments],
+            "invoice": None if found.invoice is None else invoice_fields(found.invoice),
+            "order": order_fields(found.order, found.workflow),
+        }
+    )
+
+
+@router.post("/orders/{order_id}/ship-approval")
+async def approve_shipping(
+    order_id: str, body: ShipApprovalBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    order, workflow = await runtime.finance.approve_shipping(auth.user, order_id, body.note)
+    return Json(order_fields(order, workflow))
+
+
+@router.post("/orders/{order_id}/invoice", status_code=201)
+async def request_invoice(
+    order_id: str, body: InvoiceRequestBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    done = await runtime.finance.request_invoice(auth.user, order_id, body.title, body.tax_id)
+    return _invoice(done, 201)
+
+
+@router.post("/orders/{order_id}/invoice/issue")
+async def issue_invoice(
+    order_id: str, body: InvoiceIssueBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    done = await runtime.finance.issue_invoice(auth.user, order_id, body.number)
+    return _invoice(done, 200)
+
+
+@router.get("/finance/digest")
+async def digest(auth: AuthDep, runtime: RuntimeDep, date: str | None = None) -> Json:
+    """The reconciliation digest of `date` (YYYY-MM-DD, default yesterday), not posted."""
+    day = None if date is None else parse_day(date)
+    return Json(digest_fields(await runtime.finance.digest(day, user=auth.user)))

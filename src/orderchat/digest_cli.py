@@ -1,0 +1,57 @@
+"""`orderchat digest`: the daily reconciliation digest, printed (and with --post, posted).
+
+For a finance clerk or a cron job on the server's machine: it reads the
+database directly, so it works while the server is stopped too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import orjson
+
+from orderchat.core.errors import DomainError
+from orderchat.services.finance import digest_command, digest_fields, parse_day
+from orderchat.settings import Settings
+
+LANGUAGES = ("zh-CN", "en")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orderchat digest",
+        description="Print the reconciliation digest: a day's receipts and refunds, "
+        "and shipped orders not yet paid.",
+    )
+    parser.add_argument("--date", help="YYYY-MM-DD, local time (default: yesterday)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
+    where.add_argument("--database", help="SQLAlchemy URL instead of SQLite under --data-dir")
+    parser.add_argument("--post", action="store_true", help="also post it to #finance")
+    parser.add_argument("--lang", choices=LANGUAGES, default="zh-CN")
+    parser.add_argument("--json", action="store_true", help="print the structured digest")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run the command; returns the exit status (2 for bad input)."""
+    args = _parser().parse_args(argv)
+    settings = Settings(data_dir=args.data_dir, database_url=args.database)
+    if args.database is None and not (args.data_dir / "orderchat.db").is_file():
+        # Migrating would create an empty store and print an empty digest.
+        print(f"orderchat digest: no database in {args.data_dir}", file=sys.stderr)
+        return 2
+    try:
+        day = None if args.date is None else parse_day(args.date)
+        digest = asyncio.run(digest_command(settings, day, post=args.post))
+    except DomainError as exc:
+        print(f"orderchat digest: {exc.message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(orjson.dumps(digest_fields(digest), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(digest.text[args.lang])
+    return 0
