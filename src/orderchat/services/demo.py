@@ -12,6 +12,7 @@ from orderchat.core.model import MessageKind, User
 from orderchat.protocol.frames import PostMessage
 from orderchat.services.accounts import Accounts
 from orderchat.services.conversations import Conversations
+from orderchat.services.demo_orders import DemoServices, seed_orders
 from orderchat.services.messaging import Messaging
 from orderchat.storage import accounts as account_store
 from orderchat.storage.engine import Database
@@ -30,6 +31,7 @@ STAFF = [
     ("fay", "财务 孙芳", "finance"),
     ("pete", "生产 周鹏", "production"),
     ("quinn", "质检 吴青", "qc"),
+    ("lily", "外贸业务 林莉", "sales"),
 ]
 
 CHANNELS = [
@@ -51,7 +53,11 @@ CHATTER = [
 
 
 async def seed_demo(
-    accounts: Accounts, conversations: Conversations, messaging: Messaging, db: Database
+    accounts: Accounts,
+    conversations: Conversations,
+    messaging: Messaging,
+    db: Database,
+    business: DemoServices | None = None,
 ) -> None:
     async with db.read() as conn:
         if await account_store.list_users(conn):
@@ -74,6 +80,8 @@ async def seed_demo(
         conv: str = channels[channel] if channel is not None else direct.conv.id
         frame = PostMessage(new_id("demo"), conv, MessageKind.TEXT, text, (), (), None)
         await messaging.post(users[sender], frame)
+    if business is not None:
+        await seed_orders(business, users)
     logger.info(
         "demo data seeded: sign in as %s with password %s",
         ", ".join(u for u, _, _ in STAFF),
