@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,17 @@ def _on_off(value: str) -> bool:
     if value not in ("on", "off"):
         raise argparse.ArgumentTypeError("expected 'on' or 'off'")
     return value == "on"
+
+
+def _hhmm(value: str) -> str:
+    from orderchat.core.errors import BadRequest
+    from orderchat.services.finance import parse_hhmm
+
+    try:
+        parse_hhmm(value)
+    except BadRequest as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--recall-window-s", type=float, default=120.0)
     serve.add_argument("--session-ttl-s", type=float, default=30 * 24 * 3600.0)
     serve.add_argument("--ws-queue-frames", type=int, default=4096)
+    serve.add_argument(
+        "--digest-time",
+        type=_hhmm,
+        default="08:00",
+        metavar="HH:MM",
+        help="local time the daily reconciliation digest is posted to #finance",
+    )
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("ORDERCHAT_WEBHOOK_SECRET"),
+        help="shared secret for signed order webhooks (default: $ORDERCHAT_WEBHOOK_SECRET); "
+        "without one, /api/webhooks/orders answers 404",
+    )
 
     users = commands.add_parser("user", help="manage staff users")
     user_commands = users.add_subparsers(dest="user_command", required=True)
@@ -48,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--database")
 
     commands.add_parser("chat", help="a terminal chat client", add_help=False)
+    commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
     return parser
 
 
@@ -69,6 +95,8 @@ def _serve(args: argparse.Namespace) -> int:
         recall_window_s=args.recall_window_s,
         session_ttl_s=args.session_ttl_s,
         ws_queue_frames=args.ws_queue_frames,
+        webhook_secret=args.webhook_secret or None,
+        digest_time=args.digest_time,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -106,6 +134,10 @@ async def _add_user(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["digest"]:
+        from orderchat.digest_cli import main as digest_main
+
+        return digest_main(argv[1:])
     if argv[:1] == ["chat"]:
         from orderchat.client.terminal import main as chat_main
 

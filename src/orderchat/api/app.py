@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from orderchat import __version__
-from orderchat.api import errors
+from orderchat.api import errors, idempotency
 from orderchat.api.routes import (
     auth,
     confirmations,
@@ -19,6 +21,7 @@ from orderchat.api.routes import (
     inventory,
     orders,
     users,
+    webhooks,
     ws,
 )
 from orderchat.api.runtime import Runtime
@@ -29,10 +32,12 @@ from orderchat.services.accounts import Accounts
 from orderchat.services.confirmations import Confirmations
 from orderchat.services.conversations import Conversations
 from orderchat.services.finance import Finance
+from orderchat.services.idempotency import IdempotencyKeys
 from orderchat.services.inventory import Inventory
 from orderchat.services.messaging import Messaging
 from orderchat.services.orders import Orders
 from orderchat.services.ports import Clock, SystemClock
+from orderchat.services.webhooks import Webhooks
 from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
@@ -48,15 +53,16 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     bus = MemoryBus(hub)
     writer = GroupCommitWriter(db, bus, clock, settings.max_batch)
     workflows = Workflows.load(settings.workflows_dir)
+    accounts = Accounts(
+        db, bus, clock, session_ttl_s=settings.session_ttl_s, rate_limits=settings.rate_limits
+    )
     return Runtime(
         settings=settings,
         clock=clock,
         db=db,
         hub=hub,
         writer=writer,
-        accounts=Accounts(
-            db, bus, clock, session_ttl_s=settings.session_ttl_s, rate_limits=settings.rate_limits
-        ),
+        accounts=accounts,
         conversations=Conversations(db, writer),
         messaging=Messaging(
             db,
@@ -76,6 +82,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         inventory=Inventory(db, writer, clock),
         finance=Finance(db, writer, clock, workflows),
         confirmations=Confirmations(db, writer, clock, workflows),
+        webhooks=Webhooks(db, writer, clock, accounts, workflows, settings.webhook_secret),
     )
 
 
@@ -88,12 +95,32 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.writer.start()
         if settings.demo:
             from orderchat.services.demo import seed_demo
+            from orderchat.services.demo_orders import DemoServices
 
-            await seed_demo(runtime.accounts, runtime.conversations, runtime.messaging, runtime.db)
+            business = DemoServices(
+                runtime.db,
+                runtime.orders,
+                runtime.inventory,
+                runtime.finance,
+                runtime.confirmations,
+            )
+            await seed_demo(
+                runtime.accounts, runtime.conversations, runtime.messaging, runtime.db, business
+            )
+        # One process posts the daily digest; a scale-out set-up must pick one.
+        stop_digest = asyncio.Event()
+        digest = asyncio.create_task(
+            runtime.finance.run_daily_digest(settings.digest_time, stop_digest),
+            name="daily-digest",
+        )
         logger.info("serving on http://%s:%d", settings.host, settings.port)
         try:
             yield
         finally:
+            stop_digest.set()
+            digest.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await digest
             await runtime.writer.stop()
             await runtime.db.close()
 
@@ -106,6 +133,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
+    idempotency.install(
+        app, IdempotencyKeys(runtime.db, runtime.clock), runtime.accounts.authenticate
+    )
     for module in (
         health,
         auth,
@@ -115,6 +145,7 @@ def create_app(settings: Settings) -> FastAPI:
         inventory,
         finance,
         confirmations,
+        webhooks,
         ws,
     ):
         app.include_router(module.router)

@@ -18,6 +18,7 @@ from orderchat.services.inventory import Inventory
 from orderchat.services.messaging import Messaging
 from orderchat.services.orders import Orders
 from orderchat.services.ports import Clock
+from orderchat.services.webhooks import Webhooks
 from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
@@ -40,6 +41,7 @@ class Runtime:
     inventory: Inventory
     finance: Finance
     confirmations: Confirmations
+    webhooks: Webhooks
 
 
 def get_runtime(request: Request) -> Runtime:

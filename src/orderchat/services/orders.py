@@ -158,7 +158,10 @@ def parse_order_spec(raw: dict[str, Any], workflows: Workflows) -> OrderSpec:
     workflow = raw.get("workflow", "retail")
     if not isinstance(workflow, str):
         raise BadRequest("workflow must be a string")
-    workflows.get(workflow)
+    try:
+        workflows.get(workflow)
+    except NotFound as exc:
+        raise BadRequest(exc.message) from None
     customer_id = raw.get("customer_id")
     if (customer_id is None) == (raw.get("customer") is None):
         raise BadRequest("give either 'customer_id' or a new 'customer', not both")
@@ -183,7 +186,10 @@ def parse_order_spec(raw: dict[str, Any], workflows: Workflows) -> OrderSpec:
 async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> order_store.CustomerRow:
     """The order's customer: an existing record, or a new one made now."""
     if spec.customer_id is not None:
-        return await order_store.get_customer(tx.conn, spec.customer_id)
+        try:
+            return await order_store.get_customer(tx.conn, spec.customer_id)
+        except NotFound as exc:
+            raise BadRequest(exc.message) from None
     assert spec.new_customer is not None
     new = spec.new_customer
     user = User(
@@ -488,6 +494,8 @@ class RaiseIssue:
             raise Conflict(f"the order is {order.status}; nothing more can be reported on it")
         language = await customer_language_txn(tx, order)
         shown = dict(details)
+        if self.kind == "out_of_stock":
+            shown["name"] = await _item_name_txn(tx, order, details["sku"])
         if self.kind == "address_change_requested":
             shipped = order.shipped_at_ms is not None
             shown["stage"] = (
@@ -513,6 +521,17 @@ class RaiseIssue:
         shown["issue"] = issue.id
         await post_event_txn(tx, order, self.kind, shown, self.user.id, language=language)
         return issue
+
+
+async def _item_name_txn(tx: WriteTxn, order: OrderRow, sku: str) -> str:
+    """The name the alert shows: the order's own line, else the catalogue's."""
+    for item in order.items:
+        if item.sku == sku:
+            return item.name
+    found = await inventory_store.skus_by_code(tx.conn, [sku])
+    if sku not in found:
+        raise BadRequest(f"unknown SKU {sku!r}")
+    return found[sku].name_zh
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,6 +153,8 @@ async def invite_customer(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> 
             "expires_ts": invitation.expires_at_ms,
         },
         status_code=201,
+        # The link signs the customer in: never cached, never kept by idempotency keys.
+        headers={"Cache-Control": "no-store"},
     )
 
 
