@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.order_support import Shop
 from tests.support import ServerProcess
 
 
@@ -24,3 +25,19 @@ def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path, ("--rate-limits", "off"))
     yield proc
     proc.kill()
+
+
+@pytest.fixture(scope="session")
+def order_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """One server with a staff user for every role, shared by the order test modules.
+
+    Signing staff in costs two password hashes each; doing it once for all the
+    order modules keeps them fast. Every order test makes orders of its own.
+    """
+    proc = ServerProcess(tmp_path_factory.mktemp("orders"), ("--rate-limits", "off"))
+    proc.start()
+    proc.create_admin()
+    shop = Shop.open(proc)
+    yield shop
+    shop.close()
+    proc.stop()

@@ -148,6 +148,16 @@ EXCEPTION_REPORTERS: Mapping[str, frozenset[Role]] = {
     "defect_found": frozenset({R.QC, R.WAREHOUSE, R.CUSTOMER_SERVICE}),
 }
 
+# Who may close each exception without a remedy of its own (an interception's
+# outcome and a defect's remedy have their own actions).
+ISSUE_SETTLERS: Mapping[str, frozenset[Role]] = {
+    "out_of_stock": frozenset({R.PURCHASING, R.CUSTOMER_SERVICE}),
+    "address_change_requested": frozenset({R.LOGISTICS}),
+    "delay_risk": frozenset({R.CUSTOMER_SERVICE}),
+    "delay_notice": frozenset({R.CUSTOMER_SERVICE}),
+    "defect_found": frozenset({R.CUSTOMER_SERVICE}),
+}
+
 ROLE_CHANNEL_TITLES: Mapping[Role, str] = {
     R.ADMIN: "管理 #admin",
     R.CUSTOMER_SERVICE: "客服 #customer_service",

@@ -30,7 +30,7 @@ from orderchat.core.orders import (
     total_cents,
 )
 from orderchat.core.permissions import Action, check, require_staff
-from orderchat.core.routing import EXCEPTION_REPORTERS
+from orderchat.core.routing import EXCEPTION_REPORTERS, ISSUE_SETTLERS
 from orderchat.core.workflows import GuardFacts, Workflow, check_actor, check_guards
 from orderchat.services import inventory
 from orderchat.services.accounts import token_hash
@@ -614,6 +614,10 @@ class SettleIssue:
             )
         else:
             require_staff(self.user)
+            settlers = ISSUE_SETTLERS[issue.kind]
+            if Role.ADMIN not in self.user.roles and not settlers.intersection(self.user.roles):
+                needed = ", ".join(sorted(r.value for r in settlers))
+                raise Forbidden(f"closing a {issue.kind} needs one of: {needed}")
             if not isinstance(self.outcome, str) or not 1 <= len(self.outcome) <= 32:
                 raise BadRequest("outcome must be 1-32 characters")
             event, details = "", {}
