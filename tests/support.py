@@ -263,31 +263,44 @@ def seed_skus(
     stock: int | None = None,
     location: str = "main",
 ) -> None:
-    """Put SKUs in the catalogue straight into the server's SQLite file.
+    """Put SKUs in the catalogue through the API, as the shop's admin.
 
-    Stands in for POST /api/skus until the catalogue API exists. A code that is
-    there already is left as it is. With `stock`, the SKU's level at `location`
-    is set to that many on hand and none reserved.
+    A code that is there already is left as it is. With `stock`, the SKU's
+    on-hand count at `location` is brought to that many by an adjustment.
     """
-    for code in codes:
-        server.db_execute(
-            "INSERT OR IGNORE INTO skus (sku, name_zh, name_en, category, unit_price_cents,"
-            " low_stock_threshold, active) VALUES (?, ?, ?, ?, ?, ?, 1)",
-            code,
-            f"商品 {code}",
-            f"Item {code}",
-            category,
-            unit_price_cents,
-            low_stock_threshold,
-        )
-        if stock is not None:
-            server.db_execute(
-                "INSERT OR REPLACE INTO stock_levels (sku, location, on_hand, reserved)"
-                " VALUES (?, ?, ?, 0)",
-                code,
-                location,
-                stock,
+    assert server.admin is not None, "create_admin() first"
+    with server.http(server.admin.token) as client:
+        for code in codes:
+            created = client.post(
+                "/api/skus",
+                json={
+                    "sku": code,
+                    "name_zh": f"商品 {code}",
+                    "name_en": f"Item {code}",
+                    "category": category,
+                    "unit_price_cents": unit_price_cents,
+                    "low_stock_threshold": low_stock_threshold,
+                },
             )
+            assert created.status_code in (201, 409), created.text
+            if stock is None:
+                continue
+            levels = client.get(f"/api/skus/{code}").json()["levels"]
+            on_hand = sum(lv["on_hand"] for lv in levels if lv["location"] == location)
+            delta = stock - on_hand
+            if delta:
+                side = "to_location" if delta > 0 else "from_location"
+                moved = client.post(
+                    "/api/stock/movements",
+                    json={
+                        "sku": code,
+                        "kind": "adjustment",
+                        side: location,
+                        "quantity": abs(delta),
+                        "reason": "test stock count",
+                    },
+                )
+                assert moved.status_code == 201, moved.text
 
 
 class Peer:

@@ -289,6 +289,7 @@ def test_secret_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     proc = ServerProcess(tmp_path, ("--rate-limits", "off"))
     proc.start()
     try:
+        proc.create_admin()
         seed_skus(proc, SKU)
         body = _created(_number())
         assert _post(proc, body, _signed(body, secret="from-the-env")).status_code == 201
