@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.order_support import call, ok, stock_sku
 from tests.support import Account, ServerProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -42,38 +43,6 @@ def staff(server: ServerProcess) -> Staff:
         warehouse=server.user("warehouse"),
         qc=server.user("qc"),
     )
-
-
-def call(
-    server: ServerProcess, token: str, method: str, path: str, body: object = None
-) -> httpx.Response:
-    with server.http(token) as client:
-        if body is None:
-            return client.request(method, path)
-        return client.request(
-            method, path, content=orjson.dumps(body), headers={"Content-Type": "application/json"}
-        )
-
-
-def ok(resp: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    body: dict[str, Any] = resp.json()
-    return body
-
-
-def stock_sku(server: ServerProcess, sku: str, unit_price_cents: int) -> None:
-    """Put the SKU in the catalogue with plenty on the shelf, as purchasing would."""
-    buyer = server.user("purchasing")
-    body = {"sku": sku, "name_zh": sku, "name_en": sku, "unit_price_cents": unit_price_cents}
-    ok(call(server, buyer.token, "POST", "/api/skus", body), 201)
-    receipt = {
-        "sku": sku,
-        "kind": "purchase_in",
-        "to_location": "main",
-        "quantity": 100_000,
-        "reason": "opening stock",
-    }
-    ok(call(server, buyer.token, "POST", "/api/stock/movements", receipt), 201)
 
 
 def refused(
