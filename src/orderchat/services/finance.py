@@ -43,13 +43,13 @@ from orderchat.core.orders import (
 )
 from orderchat.core.permissions import Action, check
 from orderchat.core.workflows import Workflow
-from orderchat.services.order_events import post_event_txn, role_channel_txn
-from orderchat.services.orders import (
+from orderchat.services.order_access import (
     check_can_see,
     customer_language_txn,
     load_order_txn,
     save_order_txn,
 )
+from orderchat.services.order_events import post_event_txn, role_channel_txn
 from orderchat.services.ports import Clock, Publication, SystemClock
 from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter, WriteTxn

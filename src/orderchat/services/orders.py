@@ -1,4 +1,7 @@
-"""Orders: creating them, moving them through their workflow, and their exceptions.
+"""Orders: creating them, moving them through their workflow, inviting their customers.
+
+Exceptions live in `order_issues.py`; loading and saving an order inside a
+write in `order_access.py`.
 
 Every write here is a group-commit operation: the order row, its messages in
 the order's conversation and the role channels, and the durable `order` event
@@ -20,7 +23,6 @@ from orderchat.core.orders import (
     InvoiceStatus,
     OrderItem,
     PaymentStatus,
-    format_address,
     format_amount,
     order_number,
     parse_address,
@@ -30,13 +32,19 @@ from orderchat.core.orders import (
     total_cents,
 )
 from orderchat.core.permissions import Action, check, require_staff
-from orderchat.core.routing import EXCEPTION_REPORTERS, ISSUE_SETTLERS
 from orderchat.core.workflows import GuardFacts, Workflow, check_actor, check_guards
 from orderchat.services import inventory
 from orderchat.services.accounts import token_hash
 from orderchat.services.conversations import conversation_fields
 from orderchat.services.inventory import Shortage
+from orderchat.services.order_access import (
+    check_can_see,
+    customer_language_txn,
+    load_order_txn,
+    save_order_txn,
+)
 from orderchat.services.order_events import emit_order_txn, post_event_txn
+from orderchat.services.order_issues import ChangeAddress, RaiseIssue, SettleIssue
 from orderchat.services.ports import Clock
 from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
@@ -50,38 +58,6 @@ from orderchat.storage.engine import Database
 from orderchat.storage.orders import OrderRow
 
 logger = logging.getLogger(__name__)
-
-
-async def load_order_txn(
-    tx: WriteTxn, workflows: Workflows, order_id: str, user: User
-) -> tuple[OrderRow, Workflow]:
-    """The order, locked for this transaction, if the user may see it.
-
-    Raises:
-        NotFound: no such order.
-        Forbidden: a customer asking for someone else's order.
-    """
-    order = await order_store.get_order(tx.conn, order_id, lock=True)
-    check_can_see(user, order)
-    return order, workflows.get(order.workflow)
-
-
-def check_can_see(user: User, order: OrderRow) -> None:
-    if user.kind is UserKind.CUSTOMER and order.customer_id != user.id:
-        raise Forbidden("this is not your order")
-
-
-async def save_order_txn(tx: WriteTxn, order: OrderRow, workflow: Workflow) -> OrderRow:
-    """Store the order's new state and send it to every member's devices."""
-    saved = await order_store.update_order_txn(tx.conn, replace(order, updated_at_ms=tx.now_ms))
-    await tx.member_set(saved.conv_id)
-    emit_order_txn(tx, saved, workflow)
-    return saved
-
-
-async def customer_language_txn(tx: WriteTxn, order: OrderRow) -> str:
-    customer = await order_store.get_customer(tx.conn, order.customer_id)
-    return customer.language
 
 
 # --- creating an order ------------------------------------------------------------
@@ -424,223 +400,6 @@ async def _apply_effects(
         elif effect == "return_stock":
             await inventory.return_for_order_txn(tx, order, by)
     return shortages
-
-
-# --- exceptions --------------------------------------------------------------------
-
-ISSUE_FIELDS: dict[str, tuple[str, ...]] = {
-    "out_of_stock": ("sku", "needed", "available", "note"),
-    "address_change_requested": ("address", "note"),
-    "delay_risk": ("reason", "eta"),
-    "delay_notice": ("reason", "eta"),
-    "defect_found": ("description", "photos"),
-}
-REMEDIES = frozenset({"exchange", "refund"})
-INTERCEPTION_OUTCOMES = frozenset({"intercepted", "not_intercepted"})
-
-
-def _issue_details(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
-    allowed = ISSUE_FIELDS.get(kind)
-    if allowed is None:
-        raise BadRequest(f"unknown exception kind {kind!r}; known: {sorted(ISSUE_FIELDS)}")
-    unknown = sorted(set(raw) - set(allowed) - {"kind"})
-    if unknown:
-        raise BadRequest(f"unknown fields for {kind}: {unknown}")
-    details: dict[str, Any] = {}
-    for key in allowed:
-        value = raw.get(key)
-        if value is None:
-            continue
-        if key == "address":
-            details[key] = parse_address(value)
-        elif key in ("needed", "available"):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise BadRequest(f"'{key}' must be a whole number ≥ 0")
-            details[key] = value
-        elif key == "photos":
-            if not isinstance(value, list) or len(value) > 20:
-                raise BadRequest("'photos' must be a list of at most 20 attachments")
-            details[key] = value
-        else:
-            details[key] = parse_note(value)
-    required = {
-        "address_change_requested": "address",
-        "delay_risk": "reason",
-        "delay_notice": "reason",
-        "defect_found": "description",
-        "out_of_stock": "sku",
-    }
-    if required[kind] not in details:
-        raise BadRequest(f"{kind} needs '{required[kind]}'")
-    return details
-
-
-@dataclass(frozen=True, slots=True)
-class RaiseIssue:
-    user: User
-    order_id: str
-    kind: str
-    raw: dict[str, Any]
-    workflows: Workflows
-
-    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
-        require_staff(self.user)
-        details = _issue_details(self.kind, self.raw)
-        reporters = EXCEPTION_REPORTERS[self.kind]
-        if Role.ADMIN not in self.user.roles and not reporters.intersection(self.user.roles):
-            raise Forbidden(f"your roles may not report {self.kind}")
-        order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
-        if order.status in workflow.terminal:
-            raise Conflict(f"the order is {order.status}; nothing more can be reported on it")
-        language = await customer_language_txn(tx, order)
-        shown = dict(details)
-        if self.kind == "out_of_stock":
-            shown["name"] = await _item_name_txn(tx, order, details["sku"])
-        if self.kind == "address_change_requested":
-            shipped = order.shipped_at_ms is not None
-            shown["stage"] = (
-                "已发货，需拦截 shipped: interception needed"
-                if shipped
-                else ("未发货，可直接修改 not shipped: change it")
-            )
-            shown["address"] = format_address(details["address"])
-            details["shipped"] = shipped
-        issue = order_store.IssueRow(
-            id=new_id("i"),
-            order_id=order.id,
-            kind=self.kind,
-            detail=details,
-            raised_by=self.user.id,
-            raised_at_ms=tx.now_ms,
-            outcome=None,
-            outcome_detail=None,
-            settled_by=None,
-            settled_at_ms=None,
-        )
-        await order_store.insert_issue_txn(tx.conn, issue)
-        shown["issue"] = issue.id
-        await post_event_txn(tx, order, self.kind, shown, self.user.id, language=language)
-        return issue
-
-
-async def _item_name_txn(tx: WriteTxn, order: OrderRow, sku: str) -> str:
-    """The name the alert shows: the order's own line, else the catalogue's."""
-    for item in order.items:
-        if item.sku == sku:
-            return item.name
-    found = await inventory_store.skus_by_code(tx.conn, [sku])
-    if sku not in found:
-        raise BadRequest(f"unknown SKU {sku!r}")
-    return found[sku].name_zh
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeAddress:
-    """Logistics changes the address of an order not yet shipped."""
-
-    user: User
-    order_id: str
-    address: object
-    issue_id: str | None
-    workflows: Workflows
-
-    async def apply(self, tx: WriteTxn) -> OrderRow:
-        check(self.user, Action.CHANGE_ADDRESS)
-        address = parse_address(self.address)
-        if not address:
-            raise BadRequest("the new address is empty")
-        order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
-        if order.shipped_at_ms is not None or order.status in workflow.terminal:
-            raise Conflict("the order has shipped: request an interception instead")
-        issue = await self._issue(tx, order.id)
-        language = await customer_language_txn(tx, order)
-        saved = await save_order_txn(tx, replace(order, address=address), workflow)
-        if issue is not None:
-            await order_store.settle_issue_txn(
-                tx.conn, issue.id, "changed", {"address": address}, self.user.id, tx.now_ms
-            )
-        await post_event_txn(
-            tx,
-            saved,
-            "address_changed",
-            {"address": format_address(address)},
-            self.user.id,
-            language=language,
-        )
-        return saved
-
-    async def _issue(self, tx: WriteTxn, order_id: str) -> order_store.IssueRow | None:
-        if self.issue_id is None:
-            return None
-        issue = await order_store.get_issue(tx.conn, self.issue_id)
-        if issue.order_id != order_id or issue.kind != "address_change_requested":
-            raise BadRequest("that issue is not an address change of this order")
-        if issue.outcome is not None:
-            raise Conflict("that address change was settled already")
-        return issue
-
-
-@dataclass(frozen=True, slots=True)
-class SettleIssue:
-    """Record how an exception ended: an interception's outcome, a defect's remedy."""
-
-    user: User
-    order_id: str
-    issue_id: str
-    outcome: object
-    note: object
-    workflows: Workflows
-
-    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
-        order, _ = await load_order_txn(tx, self.workflows, self.order_id, self.user)
-        issue = await order_store.get_issue(tx.conn, self.issue_id)
-        if issue.order_id != order.id:
-            raise NotFound("no such issue on this order")
-        if issue.outcome is not None:
-            raise Conflict(f"this issue was settled already: {issue.outcome}")
-        note = parse_note(self.note)
-        if issue.kind == "defect_found":
-            check(self.user, Action.CHOOSE_DEFECT_REMEDY)
-            if self.outcome not in REMEDIES:
-                raise BadRequest(f"choose one of {sorted(REMEDIES)}")
-            event, details = "defect_resolved", {"choice": _remedy_label(str(self.outcome))}
-        elif issue.kind == "address_change_requested" and issue.detail.get("shipped"):
-            check(self.user, Action.SETTLE_INTERCEPTION)
-            if self.outcome not in INTERCEPTION_OUTCOMES:
-                raise BadRequest(f"outcome must be one of {sorted(INTERCEPTION_OUTCOMES)}")
-            event, details = (
-                "interception_settled",
-                {"outcome": _interception_label(str(self.outcome)), "note": note},
-            )
-        else:
-            require_staff(self.user)
-            settlers = ISSUE_SETTLERS[issue.kind]
-            if Role.ADMIN not in self.user.roles and not settlers.intersection(self.user.roles):
-                needed = ", ".join(sorted(r.value for r in settlers))
-                raise Forbidden(f"closing a {issue.kind} needs one of: {needed}")
-            if not isinstance(self.outcome, str) or not 1 <= len(self.outcome) <= 32:
-                raise BadRequest("outcome must be 1-32 characters")
-            event, details = "", {}
-        outcome = str(self.outcome)
-        await order_store.settle_issue_txn(
-            tx.conn, issue.id, outcome, {"note": note}, self.user.id, tx.now_ms
-        )
-        if event:
-            language = await customer_language_txn(tx, order)
-            await post_event_txn(
-                tx, order, event, {**details, "issue": issue.id}, self.user.id, language=language
-            )
-        return await order_store.get_issue(tx.conn, issue.id)
-
-
-def _remedy_label(choice: str) -> str:
-    return {"exchange": "换货 exchange", "refund": "退款 refund"}[choice]
-
-
-def _interception_label(outcome: str) -> str:
-    return {"intercepted": "已拦截 intercepted", "not_intercepted": "未能拦截 not intercepted"}[
-        outcome
-    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,51 @@
+"""Reaching an order from inside a write: load it locked, check who may see it, save it.
+
+Every service that changes an order (orders, finance, confirmations, webhooks)
+goes through these, so the visibility rule and the durable `order` event are
+applied the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from orderchat.core.errors import Forbidden
+from orderchat.core.model import User, UserKind
+from orderchat.core.workflows import Workflow
+from orderchat.services.order_events import emit_order_txn
+from orderchat.services.workflows import Workflows
+from orderchat.services.writer import WriteTxn
+from orderchat.storage import orders as order_store
+from orderchat.storage.orders import OrderRow
+
+
+async def load_order_txn(
+    tx: WriteTxn, workflows: Workflows, order_id: str, user: User
+) -> tuple[OrderRow, Workflow]:
+    """The order, locked for this transaction, if the user may see it.
+
+    Raises:
+        NotFound: no such order.
+        Forbidden: a customer asking for someone else's order.
+    """
+    order = await order_store.get_order(tx.conn, order_id, lock=True)
+    check_can_see(user, order)
+    return order, workflows.get(order.workflow)
+
+
+def check_can_see(user: User, order: OrderRow) -> None:
+    if user.kind is UserKind.CUSTOMER and order.customer_id != user.id:
+        raise Forbidden("this is not your order")
+
+
+async def save_order_txn(tx: WriteTxn, order: OrderRow, workflow: Workflow) -> OrderRow:
+    """Store the order's new state and send it to every member's devices."""
+    saved = await order_store.update_order_txn(tx.conn, replace(order, updated_at_ms=tx.now_ms))
+    await tx.member_set(saved.conv_id)
+    emit_order_txn(tx, saved, workflow)
+    return saved
+
+
+async def customer_language_txn(tx: WriteTxn, order: OrderRow) -> str:
+    customer = await order_store.get_customer(tx.conn, order.customer_id)
+    return customer.language

@@ -1,0 +1,240 @@
+"""Order exceptions: out of stock, address changes and interceptions, delays, defects.
+
+Each is raised by the roles that may report it, routed to the roles that must
+act (core/routing.py), and settled with a recorded outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from orderchat.core.ids import new_id
+from orderchat.core.model import Role, User
+from orderchat.core.orders import format_address, parse_address, parse_note
+from orderchat.core.permissions import Action, check, require_staff
+from orderchat.core.routing import EXCEPTION_REPORTERS, ISSUE_SETTLERS
+from orderchat.services.order_access import customer_language_txn, load_order_txn, save_order_txn
+from orderchat.services.order_events import post_event_txn
+from orderchat.services.workflows import Workflows
+from orderchat.services.writer import WriteTxn
+from orderchat.storage import inventory as inventory_store
+from orderchat.storage import orders as order_store
+from orderchat.storage.orders import OrderRow
+
+# --------------------------------------------------------------------
+
+ISSUE_FIELDS: dict[str, tuple[str, ...]] = {
+    "out_of_stock": ("sku", "needed", "available", "note"),
+    "address_change_requested": ("address", "note"),
+    "delay_risk": ("reason", "eta"),
+    "delay_notice": ("reason", "eta"),
+    "defect_found": ("description", "photos"),
+}
+REMEDIES = frozenset({"exchange", "refund"})
+INTERCEPTION_OUTCOMES = frozenset({"intercepted", "not_intercepted"})
+
+
+def _issue_details(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+    allowed = ISSUE_FIELDS.get(kind)
+    if allowed is None:
+        raise BadRequest(f"unknown exception kind {kind!r}; known: {sorted(ISSUE_FIELDS)}")
+    unknown = sorted(set(raw) - set(allowed) - {"kind"})
+    if unknown:
+        raise BadRequest(f"unknown fields for {kind}: {unknown}")
+    details: dict[str, Any] = {}
+    for key in allowed:
+        value = raw.get(key)
+        if value is None:
+            continue
+        if key == "address":
+            details[key] = parse_address(value)
+        elif key in ("needed", "available"):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise BadRequest(f"'{key}' must be a whole number ≥ 0")
+            details[key] = value
+        elif key == "photos":
+            if not isinstance(value, list) or len(value) > 20:
+                raise BadRequest("'photos' must be a list of at most 20 attachments")
+            details[key] = value
+        else:
+            details[key] = parse_note(value)
+    required = {
+        "address_change_requested": "address",
+        "delay_risk": "reason",
+        "delay_notice": "reason",
+        "defect_found": "description",
+        "out_of_stock": "sku",
+    }
+    if required[kind] not in details:
+        raise BadRequest(f"{kind} needs '{required[kind]}'")
+    return details
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseIssue:
+    user: User
+    order_id: str
+    kind: str
+    raw: dict[str, Any]
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
+        require_staff(self.user)
+        details = _issue_details(self.kind, self.raw)
+        reporters = EXCEPTION_REPORTERS[self.kind]
+        if Role.ADMIN not in self.user.roles and not reporters.intersection(self.user.roles):
+            raise Forbidden(f"your roles may not report {self.kind}")
+        order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        if order.status in workflow.terminal:
+            raise Conflict(f"the order is {order.status}; nothing more can be reported on it")
+        language = await customer_language_txn(tx, order)
+        shown = dict(details)
+        if self.kind == "out_of_stock":
+            shown["name"] = await _item_name_txn(tx, order, details["sku"])
+        if self.kind == "address_change_requested":
+            shipped = order.shipped_at_ms is not None
+            shown["stage"] = (
+                "已发货，需拦截 shipped: interception needed"
+                if shipped
+                else ("未发货，可直接修改 not shipped: change it")
+            )
+            shown["address"] = format_address(details["address"])
+            details["shipped"] = shipped
+        issue = order_store.IssueRow(
+            id=new_id("i"),
+            order_id=order.id,
+            kind=self.kind,
+            detail=details,
+            raised_by=self.user.id,
+            raised_at_ms=tx.now_ms,
+            outcome=None,
+            outcome_detail=None,
+            settled_by=None,
+            settled_at_ms=None,
+        )
+        await order_store.insert_issue_txn(tx.conn, issue)
+        shown["issue"] = issue.id
+        await post_event_txn(tx, order, self.kind, shown, self.user.id, language=language)
+        return issue
+
+
+async def _item_name_txn(tx: WriteTxn, order: OrderRow, sku: str) -> str:
+    """The name the alert shows: the order's own line, else the catalogue's."""
+    for item in order.items:
+        if item.sku == sku:
+            return item.name
+    found = await inventory_store.skus_by_code(tx.conn, [sku])
+    if sku not in found:
+        raise BadRequest(f"unknown SKU {sku!r}")
+    return found[sku].name_zh
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeAddress:
+    """Logistics changes the address of an order not yet shipped."""
+
+    user: User
+    order_id: str
+    address: object
+    issue_id: str | None
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> OrderRow:
+        check(self.user, Action.CHANGE_ADDRESS)
+        address = parse_address(self.address)
+        if not address:
+            raise BadRequest("the new address is empty")
+        order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        if order.shipped_at_ms is not None or order.status in workflow.terminal:
+            raise Conflict("the order has shipped: request an interception instead")
+        issue = await self._issue(tx, order.id)
+        language = await customer_language_txn(tx, order)
+        saved = await save_order_txn(tx, replace(order, address=address), workflow)
+        if issue is not None:
+            await order_store.settle_issue_txn(
+                tx.conn, issue.id, "changed", {"address": address}, self.user.id, tx.now_ms
+            )
+        await post_event_txn(
+            tx,
+            saved,
+            "address_changed",
+            {"address": format_address(address)},
+            self.user.id,
+            language=language,
+        )
+        return saved
+
+    async def _issue(self, tx: WriteTxn, order_id: str) -> order_store.IssueRow | None:
+        if self.issue_id is None:
+            return None
+        issue = await order_store.get_issue(tx.conn, self.issue_id)
+        if issue.order_id != order_id or issue.kind != "address_change_requested":
+            raise BadRequest("that issue is not an address change of this order")
+        if issue.outcome is not None:
+            raise Conflict("that address change was settled already")
+        return issue
+
+
+@dataclass(frozen=True, slots=True)
+class SettleIssue:
+    """Record how an exception ended: an interception's outcome, a defect's remedy."""
+
+    user: User
+    order_id: str
+    issue_id: str
+    outcome: object
+    note: object
+    workflows: Workflows
+
+    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
+        order, _ = await load_order_txn(tx, self.workflows, self.order_id, self.user)
+        issue = await order_store.get_issue(tx.conn, self.issue_id)
+        if issue.order_id != order.id:
+            raise NotFound("no such issue on this order")
+        if issue.outcome is not None:
+            raise Conflict(f"this issue was settled already: {issue.outcome}")
+        note = parse_note(self.note)
+        if issue.kind == "defect_found":
+            check(self.user, Action.CHOOSE_DEFECT_REMEDY)
+            if self.outcome not in REMEDIES:
+                raise BadRequest(f"choose one of {sorted(REMEDIES)}")
+            event, details = "defect_resolved", {"choice": _remedy_label(str(self.outcome))}
+        elif issue.kind == "address_change_requested" and issue.detail.get("shipped"):
+            check(self.user, Action.SETTLE_INTERCEPTION)
+            if self.outcome not in INTERCEPTION_OUTCOMES:
+                raise BadRequest(f"outcome must be one of {sorted(INTERCEPTION_OUTCOMES)}")
+            event, details = (
+                "interception_settled",
+                {"outcome": _interception_label(str(self.outcome)), "note": note},
+            )
+        else:
+            require_staff(self.user)
+            settlers = ISSUE_SETTLERS[issue.kind]
+            if Role.ADMIN not in self.user.roles and not settlers.intersection(self.user.roles):
+                needed = ", ".join(sorted(r.value for r in settlers))
+                raise Forbidden(f"closing a {issue.kind} needs one of: {needed}")
+            if not isinstance(self.outcome, str) or not 1 <= len(self.outcome) <= 32:
+                raise BadRequest("outcome must be 1-32 characters")
+            event, details = "", {}
+        outcome = str(self.outcome)
+        await order_store.settle_issue_txn(
+            tx.conn, issue.id, outcome, {"note": note}, self.user.id, tx.now_ms
+        )
+        if event:
+            language = await customer_language_txn(tx, order)
+            await post_event_txn(
+                tx, order, event, {**details, "issue": issue.id}, self.user.id, language=language
+            )
+        return await order_store.get_issue(tx.conn, issue.id)
+
+
+def _remedy_label(choice: str) -> str:
+    return {"exchange": "换货 exchange", "refund": "退款 refund"}[choice]
+
+
+def _interception_label(outcome: str) -> str:
+    return {"intercepted": "已拦截 intercepted", "not_intercepted": "未能拦截 not intercepted"}[
+        outcome
+    ]
