@@ -9,13 +9,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import orjson
 
 from orderchat.core.errors import DomainError
-from orderchat.services.finance import digest_command, digest_fields, parse_day
+from orderchat.services.digest import Digest, digest_fields, parse_day
+from orderchat.services.finance import Finance
+from orderchat.services.ports import Clock, Publication, SystemClock
+from orderchat.services.workflows import Workflows
+from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
+from orderchat.storage.engine import Database
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -55,3 +62,35 @@ def main(argv: list[str]) -> int:
     else:
         print(digest.text[args.lang])
     return 0
+
+
+# --- the `orderchat digest` command ---------------------------------------------------
+
+
+class _NoLiveDelivery:
+    """The command runs outside the server: its message is stored, and devices
+    receive it from the database when they next resume, not pushed live."""
+
+    def publish(self, items: Sequence[Publication]) -> None:
+        pass
+
+
+async def digest_command(
+    settings: Settings, day: date | None, *, post: bool, clock: Clock | None = None
+) -> Digest:
+    """The digest read straight from the database; with `post`, also posted to #finance."""
+    clock = clock or SystemClock()
+    db = Database(settings.resolved_database_url)
+    writer = GroupCommitWriter(db, _NoLiveDelivery(), clock)
+    try:
+        await db.migrate()
+        finance = Finance(db, writer, clock, Workflows.load(settings.workflows_dir))
+        if not post:
+            return await finance.digest(day)
+        writer.start()
+        try:
+            return await finance.post_digest(day)
+        finally:
+            await writer.stop()
+    finally:
+        await db.close()

@@ -24,9 +24,9 @@ from orderchat.core.orders import (
     positive_int,
     total_cents,
 )
-from orderchat.services.finance import (
+from orderchat.services.digest import (
     CurrencyTotals,
-    _totals,
+    currency_totals,
     day_bounds_ms,
     next_run_ms,
     parse_day,
@@ -214,7 +214,7 @@ def test_digest_totals_and_text_in_both_languages() -> None:
         _line("US-1", PaymentKind.PAYMENT, 700, "USD"),
     ]
     receivables = [_due("SO-9", 30_000, 10_000, 0, approved=True)]
-    totals = _totals(ledger, receivables)
+    totals = currency_totals(ledger, receivables)
     assert totals == (
         CurrencyTotals("CNY", 12_550, 2, 500, 1, 20_000, 1),
         CurrencyTotals("USD", 700, 1, 0, 0, 0, 0),
@@ -240,7 +240,7 @@ def test_an_empty_digest_says_so() -> None:
 
 def test_a_long_digest_is_capped_but_its_totals_are_not() -> None:
     ledger = [_line(f"SO-{i}", PaymentKind.PAYMENT, 100) for i in range(120)]
-    totals = _totals(ledger, [])
+    totals = currency_totals(ledger, [])
     text = render_digest(date(2026, 6, 1), ledger, [], totals, 0, "en")
     assert "120 receipt(s), ¥120.00 in total" in text
     assert "… and 70 more" in text

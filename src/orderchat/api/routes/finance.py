@@ -7,14 +7,8 @@ from pydantic import BaseModel, ConfigDict
 
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.services.finance import (
-    InvoiceResult,
-    Recorded,
-    digest_fields,
-    invoice_fields,
-    parse_day,
-    payment_fields,
-)
+from orderchat.services.digest import digest_fields, parse_day, payment_fields
+from orderchat.services.finance import InvoiceResult, Recorded, invoice_fields
 from orderchat.services.order_events import order_fields
 
 router = APIRouter(prefix="/api", tags=["finance"])
