@@ -172,3 +172,41 @@ def test_demo_seeds_the_store_and_the_factory(tmp_path: Path) -> None:
     assert sum(counts.values()) >= 1000
     assert {"tents", "backpacks", "footwear", "clothing", "climbing"} <= set(counts)
     assert items[0][0] >= 5
+
+
+async def test_recalling_a_staff_note_is_never_replayed_to_the_customer(
+    server: ServerProcess,
+) -> None:
+    seed_skus(server, "FIX-1")
+    desk = server.user("customer_service")
+    order = _order(server, desk.token, "RECALL-1", "retail")
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        invite = (
+            await http.post(
+                f"/api/orders/{order['id']}/invitations", headers=server.auth(desk.token)
+            )
+        ).json()
+        signed = await http.post("/api/auth/invitation", json={"token": invite["token"]})
+    customer = signed.json()["token"]
+    phone = await Peer.open(server, customer, "phone")
+    customer_cursor = phone.welcome["cursor"]
+    await phone.close()
+
+    staff = await Peer.open(server, desk.token, "desk")
+    staff_cursor = staff.welcome["cursor"]
+    note = await staff.send_text(str(order["conv"]), "margin is thin", "note-1", internal=True)
+    await staff.send({"op": "recall", "ref": "recall-1", "conv": order["conv"], "seq": note["seq"]})
+    assert (await staff.recv_ack("recall-1"))["op"] == "ack"
+    await staff.close()
+
+    async def replay(token: str, cursor: str) -> list[dict[str, object]]:
+        peer = await Peer.open(server, token, "again", cursor)
+        frames = []
+        while (frame := await peer.recv())["op"] != "synced":
+            frames.append(frame)
+        await peer.close()
+        return frames
+
+    seen_by_staff = await replay(desk.token, staff_cursor)
+    assert [f["op"] for f in seen_by_staff] == ["message", "recalled"]
+    assert await replay(customer, customer_cursor) == []

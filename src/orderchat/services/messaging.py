@@ -172,7 +172,7 @@ class RecallOp:
         await msg_store.mark_recalled_txn(tx.conn, message.id, self.user.id, tx.now_ms)
         payload = {"conv": conv.id, "seq": message.seq, "by": self.user.id, "ts": tx.now_ms}
         audience = members.staff if message.internal else frozenset(members.roles)
-        tx.append_event(conv.id, "recalled", payload, audience)
+        tx.append_event(conv.id, "recalled", payload, audience, about=message.id)
         return Ack(conv.id, message.seq, message.id, tx.now_ms)
 
 
@@ -267,7 +267,8 @@ class Messaging:
 
 
 def _event_fields(row: msg_store.EventRow) -> dict[str, object]:
-    if row.message is not None:
-        return message_fields(row.message)
-    assert row.payload is not None, f"event {row.pos} has neither message nor payload"
-    return row.payload
+    """A message event shows the message as it is now; any other event, its payload."""
+    if row.payload is not None:
+        return row.payload
+    assert row.message is not None, f"event {row.pos} has neither message nor payload"
+    return message_fields(row.message)

@@ -32,7 +32,7 @@ import orjson
 from orderchat.core.chain import chain_hash
 from orderchat.core.cursor import encode_cursor
 from orderchat.core.errors import DomainError, NotFound
-from orderchat.core.ids import ConversationId, UserId, new_message_id
+from orderchat.core.ids import ConversationId, MessageId, UserId, new_message_id
 from orderchat.core.model import Message, MessageKind
 from orderchat.protocol.codec import message_fields
 from orderchat.services.ports import Clock, Delivery, Publisher
@@ -184,11 +184,16 @@ class WriteTxn:
         payload: dict[str, Any],
         recipients: frozenset[UserId],
         pos: int | None = None,
+        about: MessageId | None = None,
     ) -> int:
-        """Store and deliver a non-message durable event (read, recalled, member)."""
+        """Store and deliver a non-message durable event (read, recalled, member).
+
+        `about` names the message an event concerns (a recall), so that resume
+        shows the event only to those who may see that message.
+        """
         pos = self.next_pos() if pos is None else pos
         self.event_rows.append(
-            msg_store.event_row(pos, conv_id, kind, self.now_ms, payload=payload)
+            msg_store.event_row(pos, conv_id, kind, self.now_ms, message_id=about, payload=payload)
         )
         self.deliveries.append(Delivery(pos, recipients, encode_event(kind, payload, pos)))
         return pos
