@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 import httpx
 import pytest
 
+from orderchat.client import Client, ClientOptions, MessageReceived, Session, User
 from tests.support import Peer, ServerProcess, seed_skus
 
 REPAIR_FLOW = """
@@ -210,3 +213,41 @@ async def test_recalling_a_staff_note_is_never_replayed_to_the_customer(
     seen_by_staff = await replay(desk.token, staff_cursor)
     assert [f["op"] for f in seen_by_staff] == ["message", "recalled"]
     assert await replay(customer, customer_cursor) == []
+
+
+async def test_a_customers_client_does_not_chase_gaps_left_by_staff_notes(
+    server: ServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_skus(server, "FIX-1")
+    desk = server.user("customer_service")
+    order = _order(server, desk.token, "GAPS-1", "retail")
+    conv = str(order["conv"])
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        invite = (
+            await http.post(
+                f"/api/orders/{order['id']}/invitations", headers=server.auth(desk.token)
+            )
+        ).json()
+        signed = (await http.post("/api/auth/invitation", json={"token": invite["token"]})).json()
+    me = signed["user"]
+    session = Session(
+        server.base_url,
+        signed["token"],
+        User(me["id"], me["username"], me["display_name"], (), me["kind"]),
+    )
+    staff = await Peer.open(server, desk.token, "desk")
+    caplog.set_level(logging.WARNING, logger="orderchat.client")
+    async with Client(session, options=ClientOptions(device="phone")) as client:
+        for i in range(3):
+            await staff.send_text(conv, f"note {i}", f"gap-note-{i}", internal=True)
+            await staff.send_text(conv, f"reply {i}", f"gap-reply-{i}")
+        seen: list[str] = []
+        async with asyncio.timeout(10):
+            async for event in client.events():
+                if isinstance(event, MessageReceived) and event.message.conv == conv:
+                    seen.append(event.message.text)
+                    if len(seen) == 3:
+                        break
+    await staff.close()
+    assert seen == ["reply 0", "reply 1", "reply 2"]
+    assert "skipped from seq" not in caplog.text

@@ -181,6 +181,7 @@ class Client:
         self._cursor = cursor
         self._app_seqs: dict[ConversationId, int] = dict(last_seqs or {})
         self._needs_resync = False
+        self._sees_staff_notes = True  # until a welcome says this is a customer
         self._buffer: asyncio.Queue[_Item] = asyncio.Queue()
         self._room = asyncio.Event()
         self._pending: dict[str, _Pending] = {}
@@ -507,6 +508,8 @@ class Client:
             self._on_hello_refused(welcome, resumed=resume_from is not None)
         if welcome.get("op") != "welcome":
             raise ProtocolError(f"expected welcome, got {welcome.get('op')!r}")
+        me = welcome.get("user")
+        self._sees_staff_notes = not (isinstance(me, dict) and me.get("kind") == "customer")
         logger.info(
             "connected as %s (device %s, connection %d, resumed %s)",
             self.session.user.id,
@@ -643,7 +646,9 @@ class Client:
         if isinstance(event, MessageReceived):
             message = event.message
             last_seq = self._ledger.gap_before(message.conv, message.seq)
-            if last_seq is not None:
+            # A customer's view of an order thread skips the staff-only notes:
+            # gaps there are expected, and fetching them would return nothing.
+            if last_seq is not None and self._sees_staff_notes:
                 logger.warning(
                     "conversation %s skipped from seq %d to %d; fetching the gap",
                     message.conv,

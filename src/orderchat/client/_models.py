@@ -25,6 +25,7 @@ class User:
     username: str
     display_name: str
     roles: tuple[str, ...]
+    kind: str = "staff"  # or "customer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +221,7 @@ def parse_user(value: object) -> User:
         username=_str(obj, "username"),
         display_name=_opt_str(obj, "display_name") or _str(obj, "username"),
         roles=tuple(str(role) for role in _list(obj, "roles")),
+        kind=_opt_str(obj, "kind") or "staff",
     )
 
 
