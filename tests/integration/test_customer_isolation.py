@@ -1,0 +1,181 @@
+"""A customer reaches nothing of anyone else's, through any route the server has.
+
+The routes come from the server's own OpenAPI document, so a route added
+later is covered without touching this test; one the test cannot fill in
+fails it until someone decides what a customer may do there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.order_support import SKU, Customer, Shop, assert_unchanged
+
+Json = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def shop(order_shop: Shop) -> Shop:
+    return order_shop
+
+
+# Routes a customer uses for themselves; checked below to answer only with their own data.
+OWN = {
+    ("GET", "/api/me"),
+    ("GET", "/api/conversations"),
+    ("GET", "/api/orders"),
+    ("GET", "/api/workflows"),
+    ("GET", "/healthz"),
+}
+# Routes with no customer in play: signing in and out, and the platforms' signed webhook.
+NOT_APPLICABLE = {
+    ("POST", "/api/auth/invitation"),
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/logout"),
+    ("POST", "/api/auth/logout-all"),
+    ("POST", "/api/webhooks/orders"),
+}
+# Plausible bodies, so that a refusal comes from who is asking, not only from the shape.
+BODIES: dict[tuple[str, str], object] = {
+    ("POST", "/api/conversations"): {"kind": "channel", "title": "mine", "members": []},
+    ("POST", "/api/conversations/{conv_id}/members"): {"members": []},
+    ("PATCH", "/api/orders/{order_id}"): {"note": "mine now"},
+    ("POST", "/api/orders/{order_id}/status"): {"to": "in_transit"},
+    ("POST", "/api/orders/{order_id}/issues"): {"kind": "delay_notice", "reason": "x"},
+    ("POST", "/api/orders/{order_id}/issues/{issue_id}/settle"): {"outcome": "refund"},
+    ("POST", "/api/orders/{order_id}/address"): {"address": {"city": "Nowhere", "line1": "1"}},
+    ("POST", "/api/orders/{order_id}/payments"): {
+        "amount_cents": 100,
+        "method": "cash",
+        "reference": "r",
+    },
+    ("POST", "/api/orders/{order_id}/refunds"): {
+        "amount_cents": 100,
+        "method": "cash",
+        "reference": "r",
+    },
+    ("POST", "/api/orders/{order_id}/invoice"): {"title": "Mine Ltd"},
+    ("POST", "/api/orders/{order_id}/invoice/issue"): {"number": "INV-1"},
+    ("POST", "/api/orders/{order_id}/confirmations"): {"kind": "colour", "title": "c"},
+    ("POST", "/api/confirmations/{item_id}/versions"): {"text": "v"},
+    ("POST", "/api/confirmations/{item_id}/versions/{number}/decision"): {
+        "decision": "approved",
+        "comment": "ok",
+    },
+    ("POST", "/api/skus"): {
+        "sku": "X-1",
+        "name_zh": "x",
+        "name_en": "x",
+        "category": "x",
+        "unit_price_cents": 1,
+        "low_stock_threshold": 0,
+    },
+    ("PATCH", "/api/skus/{sku}"): {"name_en": "renamed"},
+    ("POST", "/api/stock/movements"): {
+        "sku": SKU,
+        "kind": "purchase_in",
+        "quantity": 1,
+        "reason": "r",
+    },
+    ("POST", "/api/users"): {"username": "sneaky", "password": "pw", "roles": ["admin"]},
+    ("POST", "/api/orders"): {
+        "number": "MINE-1",
+        "customer": {"name": "me"},
+        "items": [{"sku": SKU, "quantity": 1, "unit_price_cents": 1}],
+    },
+}
+
+
+def _routes(shop: Shop) -> list[tuple[str, str]]:
+    spec = shop.call("admin", "GET", "/openapi.json").json()
+    return sorted((m.upper(), p) for p, ops in spec["paths"].items() for m in ops)
+
+
+def _someone_elses(shop: Shop) -> tuple[Json, dict[str, str]]:
+    """An oem order of another customer's, with an issue and a confirmation item."""
+    theirs = shop.create_order("oem")
+    issue = shop.call(
+        "production",
+        "POST",
+        f"/api/orders/{theirs['id']}/issues",
+        {"kind": "delay_risk", "reason": "a late hide"},
+    )
+    item = shop.call(
+        "sales",
+        "POST",
+        f"/api/orders/{theirs['id']}/confirmations",
+        {"kind": "colour", "title": "colour"},
+    )
+    version = shop.call(
+        "sales", "POST", f"/api/confirmations/{item.json()['id']}/versions", {"text": "caramel"}
+    )
+    assert {issue.status_code, item.status_code, version.status_code} == {201}, (
+        issue.text,
+        item.text,
+        version.text,
+    )
+    ids = {
+        "order_id": theirs["id"],
+        "conv_id": theirs["conv"],
+        "customer_id": theirs["customer"],
+        "user_id": theirs["customer"],
+        "issue_id": issue.json()["id"],
+        "item_id": item.json()["id"],
+        "number": "1",
+        "seq": "1",
+        "sku": SKU,
+    }
+    return theirs, ids
+
+
+def _fill(path: str, ids: dict[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in ids, f"no value for {{{name}}} in {path}: teach this test about it"
+        return ids[name]
+
+    return re.sub(r"\{(\w+)\}", one, path)
+
+
+def test_every_route_refuses_a_customer_anything_of_someone_elses(shop: Shop) -> None:
+    mine = shop.create_order("retail")
+    me: Customer = shop.customer(mine)
+    theirs, ids = _someone_elses(shop)
+    routes = _routes(shop)
+    unknown = [
+        r
+        for r in routes
+        if r not in OWN | NOT_APPLICABLE and r[0] not in ("GET", "POST", "PATCH", "DELETE")
+    ]
+    assert unknown == []
+
+    before = shop.server.db_snapshot()
+    answered: dict[tuple[str, str], int] = {}
+    for method, path in routes:
+        if (method, path) in OWN | NOT_APPLICABLE:
+            continue
+        body = BODIES.get((method, path), {} if method != "GET" else None)
+        resp = shop.call(me, method, _fill(path, ids), body)
+        answered[(method, path)] = resp.status_code
+        assert theirs["number"] not in resp.text, f"{method} {path} leaked: {resp.text[:200]}"
+    assert_unchanged(before, shop.server.db_snapshot())
+    # Refused for who is asking, not for the shape of the request.
+    wrong = {k: v for k, v in answered.items() if v not in (403, 404)}
+    assert wrong == {}, f"routes that did not refuse a customer outright: {wrong}"
+    assert len(answered) >= 30
+
+
+def test_a_customers_own_routes_show_only_their_own(shop: Shop) -> None:
+    mine = shop.create_order("retail")
+    me = shop.customer(mine)
+    theirs, _ = _someone_elses(shop)
+    for method, path in sorted(OWN):
+        resp = shop.call(me, method, path)
+        assert resp.status_code == 200, (path, resp.text)
+        assert theirs["number"] not in resp.text, f"{path} leaked another customer's order"
+        assert theirs["conv"] not in resp.text
+    listed = shop.call(me, "GET", "/api/orders").json()["orders"]
+    assert [o["id"] for o in listed] == [mine["id"]]
