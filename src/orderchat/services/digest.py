@@ -34,25 +34,9 @@ logger = logging.getLogger(__name__)
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
-MAX_METHOD_CHARS = 32  # payments.method
-MAX_REFERENCE_CHARS = 128  # payments.reference
-MAX_INVOICE_TITLE_CHARS = 200  # invoices.title
-MAX_INVOICE_CODE_CHARS = 64  # invoices.tax_id, invoices.number
-# States where an order ended without a sale (the names both built-in workflows
-# use): it takes no new payments and no invoice, but may still be refunded.
-CLOSED_STATES = frozenset({"cancelled", "refunded"})
-# Shipped orders in these states owe nothing any more: the goods came back.
-NOT_RECEIVABLE_STATES = frozenset({"cancelled", "returned", "refunded"})
 DAY_MS = 24 * 3600 * 1000
 # A digest lists at most this many lines per section; the totals cover all.
 DIGEST_LINES = 50
-# The scheduler re-reads the wall clock at least this often, so a suspended
-# machine or a clock that was set while it slept does not move the digest.
-MAX_NAP_S = 60.0
-# Posting the digest is one read and one write; longer means the database is stuck.
-DIGEST_POST_TIMEOUT_S = 120.0
-# The sender of messages nobody caused (the scheduled digest).
-SYSTEM_SENDER = UserId("system")
 
 
 def payment_fields(payment: PaymentRow, currency: str) -> dict[str, Any]:

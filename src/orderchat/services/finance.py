@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from orderchat.core.errors import BadRequest, Conflict, TooLarge
+from orderchat.core.errors import Conflict
 from orderchat.core.ids import UserId, new_id
-from orderchat.core.model import Message, User
+from orderchat.core.model import Message, User, text_field
 from orderchat.core.orders import (
     MAX_PRICE_CENTS,
     InvoiceStatus,
@@ -76,7 +75,6 @@ from orderchat.storage.payments import (
 
 logger = logging.getLogger(__name__)
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 MAX_METHOD_CHARS = 32  # payments.method
 MAX_REFERENCE_CHARS = 128  # payments.reference
@@ -87,9 +85,6 @@ MAX_INVOICE_CODE_CHARS = 64  # invoices.tax_id, invoices.number
 CLOSED_STATES = frozenset({"cancelled", "refunded"})
 # Shipped orders in these states owe nothing any more: the goods came back.
 NOT_RECEIVABLE_STATES = frozenset({"cancelled", "returned", "refunded"})
-DAY_MS = 24 * 3600 * 1000
-# A digest lists at most this many lines per section; the totals cover all.
-DIGEST_LINES = 50
 # The scheduler re-reads the wall clock at least this often, so a suspended
 # machine or a clock that was set while it slept does not move the digest.
 MAX_NAP_S = 60.0
@@ -97,17 +92,6 @@ MAX_NAP_S = 60.0
 DIGEST_POST_TIMEOUT_S = 120.0
 # The sender of messages nobody caused (the scheduled digest).
 SYSTEM_SENDER = UserId("system")
-
-
-def _text(raw: object, what: str, max_chars: int, *, required: bool = True) -> str:
-    if not isinstance(raw, str):
-        raise BadRequest(f"{what} must be a string")
-    text = raw.strip()
-    if required and not text:
-        raise BadRequest(f"{what} must not be empty")
-    if len(text) > max_chars:
-        raise TooLarge(f"{what} is longer than {max_chars} characters")
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +108,8 @@ def parse_money(kind: PaymentKind, amount: object, method: object, reference: ob
     return Money(
         kind,
         positive_int(amount, "amount_cents", MAX_PRICE_CENTS),
-        _text(method, "method", MAX_METHOD_CHARS),
-        _text(reference, "reference", MAX_REFERENCE_CHARS),
+        text_field(method, "method", MAX_METHOD_CHARS),
+        text_field(reference, "reference", MAX_REFERENCE_CHARS),
     )
 
 
@@ -384,8 +368,8 @@ class Finance:
         op = RequestInvoice(
             user,
             order_id,
-            _text(title, "title", MAX_INVOICE_TITLE_CHARS),
-            None if tax_id is None else _text(tax_id, "tax_id", MAX_INVOICE_CODE_CHARS),
+            text_field(title, "title", MAX_INVOICE_TITLE_CHARS),
+            None if tax_id is None else text_field(tax_id, "tax_id", MAX_INVOICE_CODE_CHARS),
             self._workflows,
         )
         done: InvoiceResult = await self._writer.submit(op)
@@ -394,7 +378,7 @@ class Finance:
 
     async def issue_invoice(self, user: User, order_id: str, number: object) -> InvoiceResult:
         op = IssueInvoice(
-            user, order_id, _text(number, "number", MAX_INVOICE_CODE_CHARS), self._workflows
+            user, order_id, text_field(number, "number", MAX_INVOICE_CODE_CHARS), self._workflows
         )
         done: InvoiceResult = await self._writer.submit(op)
         logger.info("invoice issued for order %s by %s", order_id, user.id)
