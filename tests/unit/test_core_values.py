@@ -14,6 +14,7 @@ from orderchat.core.model import (
     direct_key,
     parse_roles,
     preview,
+    text_field,
     validate_text,
     validate_title,
     validate_username,
@@ -110,3 +111,14 @@ def test_hash_chain_covers_content_and_predecessor() -> None:
     assert first == chain_hash(GENESIS, _message("hello"))
     assert first != chain_hash(GENESIS, _message("hellp"))
     assert chain_hash(first, _message("next", 2)) != chain_hash(GENESIS, _message("next", 2))
+
+
+def test_text_fields_are_stripped_bounded_and_optional_only_when_allowed() -> None:
+    assert text_field("  SF  ", "carrier", 10) == "SF"
+    assert text_field(None, "note", 10, required=False) == ""
+    assert text_field("  ", "note", 10, required=False) == ""
+    for raw in (None, 5, "   "):
+        with pytest.raises(BadRequest):
+            text_field(raw, "title", 10)
+    with pytest.raises(TooLarge):
+        text_field("x" * 11, "title", 10)

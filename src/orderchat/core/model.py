@@ -127,6 +127,20 @@ def validate_text(text: object) -> str:
     return text
 
 
+def text_field(raw: object, what: str, max_chars: int, *, required: bool = True) -> str:
+    """A short text field of a request, stripped; optional ones may be missing (null)."""
+    if raw is None and not required:
+        return ""
+    if not isinstance(raw, str):
+        raise BadRequest(f"{what} must be a string")
+    text = raw.strip()
+    if required and not text:
+        raise BadRequest(f"{what} must not be empty")
+    if len(text) > max_chars:
+        raise TooLarge(f"{what} is longer than {max_chars} characters")
+    return text
+
+
 def validate_title(title: object, *, required: bool) -> str | None:
     if title is None or title == "":
         if required:

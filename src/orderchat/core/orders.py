@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from orderchat.core.errors import BadRequest, TooLarge
+from orderchat.core.model import text_field
 
 MAX_ITEMS = 500
 MAX_QUANTITY = 1_000_000
@@ -55,16 +56,6 @@ class OrderItem:
         return self.quantity * self.unit_price_cents
 
 
-def _text(raw: object, what: str, max_chars: int, *, required: bool = True) -> str:
-    if raw is None and not required:
-        return ""
-    if not isinstance(raw, str) or (required and not raw.strip()):
-        raise BadRequest(f"{what} must be a non-empty string")
-    if len(raw) > max_chars:
-        raise TooLarge(f"{what} is longer than {max_chars} characters")
-    return raw.strip()
-
-
 def positive_int(raw: object, what: str, maximum: int) -> int:
     if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
         raise BadRequest(f"{what} must be a positive whole number")
@@ -90,8 +81,8 @@ def parse_items(raw: object) -> tuple[OrderItem, ...]:
             raise BadRequest(f"items[{i}] must be an object")
         items.append(
             OrderItem(
-                sku=_text(entry.get("sku"), f"items[{i}].sku", 64),
-                name=_text(entry.get("name", entry.get("sku")), f"items[{i}].name", 200),
+                sku=text_field(entry.get("sku"), f"items[{i}].sku", 64),
+                name=text_field(entry.get("name", entry.get("sku")), f"items[{i}].name", 200),
                 quantity=positive_int(entry.get("quantity"), f"items[{i}].quantity", MAX_QUANTITY),
                 unit_price_cents=cents(
                     entry.get("unit_price_cents"), f"items[{i}].unit_price_cents"
@@ -109,11 +100,11 @@ def parse_address(raw: object) -> dict[str, str]:
     unknown = sorted(set(raw) - set(ADDRESS_FIELDS))
     if unknown:
         raise BadRequest(f"unknown address fields {unknown}; known: {list(ADDRESS_FIELDS)}")
-    return {k: _text(v, f"address.{k}", 200) for k, v in raw.items() if v not in (None, "")}
+    return {k: text_field(v, f"address.{k}", 200) for k, v in raw.items() if v not in (None, "")}
 
 
 def parse_note(raw: object) -> str:
-    return _text(raw, "note", MAX_NOTE_CHARS, required=False)
+    return text_field(raw, "note", MAX_NOTE_CHARS, required=False)
 
 
 def parse_currency(raw: object) -> str:
@@ -124,7 +115,7 @@ def parse_currency(raw: object) -> str:
 
 
 def order_number(raw: object) -> str:
-    number = _text(raw, "number", 64)
+    number = text_field(raw, "number", 64)
     if not all(ch.isalnum() or ch in "-_./#" for ch in number):
         raise BadRequest("number may hold letters, digits and - _ . / #")
     return number

@@ -32,6 +32,7 @@ from enum import StrEnum
 
 from orderchat.core.errors import BadRequest, Conflict, DomainError, TooLarge
 from orderchat.core.ids import UserId
+from orderchat.core.model import text_field
 from orderchat.core.orders import OrderItem, cents
 
 DEFAULT_LOCATION = "main"  # where orders reserve and ship from
@@ -158,24 +159,11 @@ def quantity(raw: object, what: str = "quantity", *, zero: bool = False) -> int:
     return raw
 
 
-def _text(raw: object, what: str, max_chars: int, *, required: bool) -> str:
-    if raw is None and not required:
-        return ""
-    if not isinstance(raw, str):
-        raise BadRequest(f"{what} must be a string")
-    text = raw.strip()
-    if required and not text:
-        raise BadRequest(f"{what} must not be empty")
-    if len(text) > max_chars:
-        raise TooLarge(f"{what} is longer than {max_chars} characters")
-    return text
-
-
 def validate_sku(raw: Mapping[str, object]) -> Sku:
     """A catalogue entry from its fields (JSON body or CSV row)."""
     code = validate_sku_code(raw.get("sku"))
-    name_zh = _text(raw.get("name_zh"), "name_zh", MAX_NAME_CHARS, required=False)
-    name_en = _text(raw.get("name_en"), "name_en", MAX_NAME_CHARS, required=False)
+    name_zh = text_field(raw.get("name_zh"), "name_zh", MAX_NAME_CHARS, required=False)
+    name_en = text_field(raw.get("name_en"), "name_en", MAX_NAME_CHARS, required=False)
     if not name_zh and not name_en:
         raise BadRequest(f"SKU {code} needs a name: give name_zh, name_en or both")
     active = raw.get("active", True)
@@ -185,7 +173,7 @@ def validate_sku(raw: Mapping[str, object]) -> Sku:
         sku=code,
         name_zh=name_zh,
         name_en=name_en,
-        category=_text(raw.get("category"), "category", MAX_CATEGORY_CHARS, required=False),
+        category=text_field(raw.get("category"), "category", MAX_CATEGORY_CHARS, required=False),
         unit_price_cents=cents(raw.get("unit_price_cents"), "unit_price_cents"),
         low_stock_threshold=quantity(
             raw.get("low_stock_threshold", 0), "low_stock_threshold", zero=True
@@ -232,7 +220,7 @@ def parse_movement(raw: Mapping[str, object]) -> MovementRequest:
         from_location=source,
         to_location=target,
         quantity=quantity(raw.get("quantity")),
-        reason=_text(raw.get("reason"), "reason", MAX_REASON_CHARS, required=True),
+        reason=text_field(raw.get("reason"), "reason", MAX_REASON_CHARS, required=True),
         order_id=order_id,
     )
 

@@ -24,7 +24,7 @@ import orjson
 
 from orderchat.core.errors import BadRequest, Conflict, NotFound, TooLarge
 from orderchat.core.ids import new_id
-from orderchat.core.model import User
+from orderchat.core.model import User, text_field
 from orderchat.core.permissions import Action, check
 from orderchat.core.routing import ROUTES
 from orderchat.core.workflows import Workflow
@@ -70,17 +70,6 @@ _DECISION_WORDS = {
     Decision.APPROVED: {"zh-CN": "已确认", "en": "approved"},
     Decision.REJECTED: {"zh-CN": "已驳回", "en": "rejected"},
 }
-
-
-def _text(raw: object, what: str, max_chars: int, *, required: bool = True) -> str:
-    if not isinstance(raw, str):
-        raise BadRequest(f"{what} must be a string")
-    text = raw.strip()
-    if required and not text:
-        raise BadRequest(f"{what} must not be empty")
-    if len(text) > max_chars:
-        raise TooLarge(f"{what} is longer than {max_chars} characters")
-    return text
 
 
 def parse_attachments(raw: object) -> list[dict[str, Any]]:
@@ -162,7 +151,7 @@ def parse_new_item(kind: object, title: object, required: object) -> NewItem:
     if not isinstance(required, bool):
         raise BadRequest("required must be true or false")
     assert isinstance(kind, str)
-    return NewItem(kind, _text(title, "title", MAX_TITLE_CHARS), required)
+    return NewItem(kind, text_field(title, "title", MAX_TITLE_CHARS), required)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +297,7 @@ def parse_decision(decision: object, comment: object) -> tuple[Decision, str]:
     if decision not in (Decision.APPROVED.value, Decision.REJECTED.value):
         raise BadRequest("decision must be 'approved' or 'rejected'")
     parsed = Decision(str(decision))
-    text = _text(comment, "comment", MAX_COMMENT_CHARS, required=False)
+    text = text_field(comment, "comment", MAX_COMMENT_CHARS, required=False)
     if parsed is Decision.REJECTED and not text:
         raise BadRequest("say in the comment what should change")
     return parsed, text
@@ -349,7 +338,7 @@ class Confirmations:
         op = ProposeVersion(
             user,
             item_id,
-            _text(text, "text", MAX_VERSION_TEXT_CHARS),
+            text_field(text, "text", MAX_VERSION_TEXT_CHARS),
             parse_attachments(attachments),
             self._workflows,
         )
