@@ -251,3 +251,35 @@ async def test_a_customers_client_does_not_chase_gaps_left_by_staff_notes(
     await staff.close()
     assert seen == ["reply 0", "reply 1", "reply 2"]
     assert "skipped from seq" not in caplog.text
+
+
+async def test_a_customers_unread_count_skips_staff_notes_past_their_read_mark(
+    server: ServerProcess,
+) -> None:
+    seed_skus(server, "FIX-1")
+    desk = server.user("customer_service")
+    order = _order(server, desk.token, "UNREAD-1", "retail")
+    conv = str(order["conv"])
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        invite = (
+            await http.post(
+                f"/api/orders/{order['id']}/invitations", headers=server.auth(desk.token)
+            )
+        ).json()
+        signed = (await http.post("/api/auth/invitation", json={"token": invite["token"]})).json()
+        customer = signed["token"]
+        staff = await Peer.open(server, desk.token, "desk")
+        first = await staff.send_text(conv, "hello", "unread-1")
+        await staff.send_text(conv, "staff only", "unread-2", internal=True)
+        await staff.send_text(conv, "your parcel", "unread-3")
+        await staff.send_text(conv, "staff only again", "unread-4", internal=True)
+        await staff.close()
+
+        phone = await Peer.open(server, customer, "phone")
+        await phone.send({"op": "read", "conv": conv, "seq": first["seq"]})
+        await phone.recv_op("read")  # delivered only once the read mark is committed
+        listed = (await http.get("/api/conversations", headers=server.auth(customer))).json()
+        await phone.close()
+    [summary] = listed["conversations"]
+    assert summary["read_seq"] == first["seq"]
+    assert summary["unread"] == 1  # "your parcel"; the two staff notes do not count

@@ -278,7 +278,7 @@ class Conversations:
         if staff:
             unread = {c.id: max(0, c.last_seq - read) for c, _, read in rows}
         else:
-            unread = await msg_store.count_public_after(conn, {c.id: r for c, _, r in rows})
+            unread = await msg_store.count_public_after(conn, user.id, [c.id for c, _, _ in rows])
         return [
             ConversationSummary(conv, members, read, lasts.get(conv.id), unread[conv.id])
             for conv, members, read in rows

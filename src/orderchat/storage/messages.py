@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,16 +197,27 @@ async def _last_public_messages(
     return {ConversationId(r.conv_id): _message(r) for r in await conn.execute(query)}
 
 
-async def count_public_after(conn: AsyncConnection, reads: Mapping[str, int]) -> dict[str, int]:
+async def count_public_after(
+    conn: AsyncConnection, user_id: UserId, conv_ids: Sequence[str]
+) -> dict[str, int]:
     """Per conversation, the messages a customer can see that are past their read mark."""
-    found: dict[str, int] = {}
-    for conv_id, read_seq in reads.items():
-        query = select(func.count()).where(
-            messages.c.conv_id == conv_id,
-            messages.c.seq > read_seq,
+    if not conv_ids:
+        return {}
+    query = (
+        select(messages.c.conv_id, func.count().label("unread"))
+        .join(
+            members,
+            and_(members.c.conv_id == messages.c.conv_id, members.c.user_id == user_id),
+        )
+        .where(
+            messages.c.conv_id.in_(list(conv_ids)),
+            messages.c.seq > members.c.read_seq,
             messages.c.internal.is_(False),
         )
-        found[conv_id] = int((await conn.execute(query)).scalar_one())
+        .group_by(messages.c.conv_id)
+    )
+    found = {c: 0 for c in conv_ids}
+    found.update({r.conv_id: int(r.unread) for r in await conn.execute(query)})
     return found
 
 
