@@ -15,6 +15,7 @@ import pytest
 from tests.support import (
     Account,
     Frame,
+    Peer,
     PeerPool,
     Recorder,
     ServerProcess,
@@ -65,6 +66,25 @@ def staff(server: ServerProcess) -> list[Account]:
 
 
 # --- G2 idempotent send -------------------------------------------------------
+
+
+async def _resume(
+    pool: PeerPool, token: str, cursor: str, device: str = "phone"
+) -> tuple[Peer, list[Frame], Frame]:
+    """Reconnect with a cursor: the connection, the events replayed, and `synced`."""
+    peer = await pool.open(token, device, cursor)
+    replay = await collect_until(peer, lambda f: f.get("op") in ("synced", "error"))
+    assert replay[-1]["op"] == "synced", replay[-1]
+    return peer, replay[:-1], replay[-1]
+
+
+async def _arrives_live_once(resumed: Peer, sender: Peer, conv: str, ref: str) -> Frame:
+    """After a replay, a new message arrives live exactly once, and nothing follows it."""
+    after = await sender.send_text(conv, f"live {ref}", ref)
+    live = await collect_until(resumed, _is_message(ref))
+    assert [f["seq"] for f in durable(live)] == [after["seq"]]
+    assert durable(await barrier(resumed)) == []
+    return after
 
 
 async def test_same_ref_twice_returns_first_ack_and_stores_one_message(
@@ -282,14 +302,9 @@ async def test_resume_delivers_exactly_the_missed_events_then_synced(
         await desk.barrier()
         expected = durable(desk.frames[mark:])
 
-        resumed = await pool.open(alice.token, "phone", cursor)
-        replay = await collect_until(resumed, lambda f: f.get("op") in ("synced", "error"))
-        assert replay[-1]["op"] == "synced", replay[-1]
-        assert isinstance(replay[-1].get("cursor"), str)
-        assert [
-            f for f in replay[:-1] if f["op"] not in ("message", "recalled", "read", "member")
-        ] == []
-        got = replay[:-1]
+        resumed, got, synced = await _resume(pool, alice.token, cursor)
+        assert isinstance(synced.get("cursor"), str)
+        assert [f for f in got if f["op"] not in ("message", "recalled", "read", "member")] == []
 
         assert [_event_key(f) for f in got] == [_event_key(f) for f in expected]
         ops = [(f["op"], f.get("seq"), f.get("user")) for f in got]
@@ -303,10 +318,7 @@ async def test_resume_delivers_exactly_the_missed_events_then_synced(
         assert not replayed_m1.get("text"), "a recalled message was replayed with its content"
 
         assert durable(await barrier(resumed)) == [], "events delivered twice after synced"
-        after = await bob_conn.send_text(conv, "after resume", "g4-after")
-        live = await collect_until(resumed, _is_message("g4-after"))
-        assert [f["seq"] for f in durable(live)] == [after["seq"]]
-        assert durable(await barrier(resumed)) == []
+        await _arrives_live_once(resumed, bob_conn, conv, "g4-after")
 
 
 async def test_resume_from_synced_cursor_replays_nothing(
@@ -319,12 +331,10 @@ async def test_resume_from_synced_cursor_replays_nothing(
         bob_conn = await pool.open(bob.token)
         await bob_conn.send_text(conv, "one", "g4-sync-1")
         first = await pool.open(alice.token, "phone")
-        resumed = await pool.open(alice.token, "phone", first.welcome["cursor"])
-        replay = await collect_until(resumed, lambda f: f.get("op") in ("synced", "error"))
-        assert [f["op"] for f in replay] == ["synced"], replay
-        again = await pool.open(alice.token, "tablet", replay[-1]["cursor"])
-        replay = await collect_until(again, lambda f: f.get("op") in ("synced", "error"))
-        assert [f["op"] for f in replay] == ["synced"]
+        _, replay, synced = await _resume(pool, alice.token, first.welcome["cursor"])
+        assert replay == []
+        _, replay, _ = await _resume(pool, alice.token, synced["cursor"], "tablet")
+        assert replay == []
 
 
 async def test_resume_after_restart_delivers_missed_events_once(
@@ -357,18 +367,13 @@ async def test_resume_after_restart_delivers_missed_events_once(
     server.restart()
 
     async with PeerPool(server) as pool:
-        resumed = await pool.open(alice.token, "phone", cursor)
-        replay = await collect_until(resumed, lambda f: f.get("op") in ("synced", "error"))
-        assert replay[-1]["op"] == "synced", replay[-1]
-        assert [_event_key(f) for f in replay[:-1]] == [_event_key(f) for f in expected]
+        resumed, replay, _ = await _resume(pool, alice.token, cursor)
+        assert [_event_key(f) for f in replay] == [_event_key(f) for f in expected]
         assert durable(await barrier(resumed)) == []
 
         bob_conn = await pool.open(bob.token)
-        after = await bob_conn.send_text(conv, "after restart", "g4r-after")
+        after = await _arrives_live_once(resumed, bob_conn, conv, "g4r-after")
         assert after["seq"] == acks[-1]["seq"] + 1, "seq continues without a gap after restart"
-        live = await collect_until(resumed, _is_message("g4r-after"))
-        assert [f["seq"] for f in durable(live)] == [after["seq"]]
-        assert durable(await barrier(resumed)) == []
 
 
 async def test_resume_while_messages_flow_has_no_gap_or_repeat(
@@ -427,9 +432,7 @@ async def test_resume_after_removal_replays_the_removal_but_nothing_later(
             assert client.delete(f"/api/conversations/{conv}/members/{bob.id}").status_code == 200
         await alice_conn.send_text(conv, "bob must not see this", "rm-after")
 
-        resumed = await pool.open(bob.token, "phone", cursor)
-        replay = await collect_until(resumed, lambda f: f.get("op") in ("synced", "error"))
-        assert replay[-1]["op"] == "synced", replay[-1]
+        resumed, replay, _ = await _resume(pool, bob.token, cursor)
         in_conv = [
             (f["op"], f.get("ref"), f.get("action")) for f in replay if f.get("conv") == conv
         ]
