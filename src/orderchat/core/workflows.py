@@ -40,6 +40,7 @@ EFFECTS = frozenset(
         "ship_stock",  # turn reservations into sale_out movements
         "next_sample_round",  # count one more sample round
         "return_stock",  # returned items go back on the shelf (return_in)
+        "record_shipped",  # the goods left: the digest counts the order as a receivable
     }
 )
 

@@ -343,7 +343,7 @@ class AdvanceOrder:
         check_guards(transition, facts)
         if "next_sample_round" in transition.effects:
             updated = replace(updated, sample_round=order.sample_round + 1)
-        if transition.target in ("shipped",) and order.shipped_at_ms is None:
+        if "record_shipped" in transition.effects and order.shipped_at_ms is None:
             updated = replace(updated, shipped_at_ms=tx.now_ms)
         language = await customer_language_txn(tx, order)
         shortages = await _apply_effects(tx, transition.effects, updated, self.user.id)
