@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test system-deps
 
 ## Debian packages the tests need, installed only when missing.
-SYSTEM_PACKAGES :=
+SYSTEM_PACKAGES := libmagic1
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

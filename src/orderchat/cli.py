@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HH:MM",
         help="local time the daily reconciliation digest is posted to #finance",
     )
+    serve.add_argument(
+        "--max-upload-bytes", type=_positive, default=2 * 1024**3, help="largest file (2 GiB)"
+    )
+    serve.add_argument(
+        "--upload-quota-bytes",
+        type=_positive,
+        default=20 * 1024**3,
+        help="all of one user's uploads together (20 GiB)",
+    )
+    serve.add_argument("--preview-timeout-s", type=float, default=120.0)
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--webhook-secret",
@@ -77,6 +87,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -97,6 +117,9 @@ def _serve(args: argparse.Namespace) -> int:
         ws_queue_frames=args.ws_queue_frames,
         webhook_secret=args.webhook_secret or None,
         digest_time=args.digest_time,
+        max_upload_bytes=args.max_upload_bytes,
+        upload_quota_bytes=args.upload_quota_bytes,
+        preview_timeout_s=args.preview_timeout_s,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

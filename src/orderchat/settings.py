@@ -32,6 +32,13 @@ class Settings:
     digest_time: str = "08:00"
     # Shared secret for inbound order webhooks; None turns the endpoint off.
     webhook_secret: str | None = None
+    # The largest file one upload may be, and all of one user's uploads together.
+    max_upload_bytes: int = 2 * 1024**3
+    upload_quota_bytes: int = 20 * 1024**3
+    # An upload that is not finished within this long is deleted.
+    upload_ttl_s: float = 24 * 3600.0
+    # Making the previews of one file may take this long before it is given up.
+    preview_timeout_s: float = 120.0
 
     @property
     def workflows_dir(self) -> Path:

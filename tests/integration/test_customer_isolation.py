@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests import media_samples
+from tests.media_support import metadata, raw_upload
 from tests.order_support import SKU, Customer, Shop, assert_unchanged
 
 Json = dict[str, Any]
@@ -37,6 +39,7 @@ NOT_APPLICABLE = {
     ("POST", "/api/auth/logout"),
     ("POST", "/api/auth/logout-all"),
     ("POST", "/api/webhooks/orders"),
+    ("OPTIONS", "/api/uploads"),  # what the upload protocol supports: the same for all
 }
 # Plausible bodies, so that a refusal comes from who is asking, not only from the shape.
 BODIES: dict[tuple[str, str], object] = {
@@ -117,7 +120,11 @@ def _someone_elses(shop: Shop) -> tuple[Json, dict[str, str]]:
         item.text,
         version.text,
     )
+    with shop.server.http(shop.staff["sales"].token) as http:
+        upload_id = raw_upload(http, theirs["conv"], media_samples.png(), "theirs.png", "image/png")
     ids = {
+        "upload_id": upload_id,
+        "media_id": upload_id,
         "order_id": theirs["id"],
         "conv_id": theirs["conv"],
         "customer_id": theirs["customer"],
@@ -140,6 +147,18 @@ def _fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", one, path)
 
 
+def _upload_headers(method: str, conv: str) -> dict[str, str]:
+    """Well-formed upload requests, so that a refusal is about whose upload it is."""
+    headers = {"Tus-Resumable": "1.0.0"}
+    if method == "POST":
+        headers["Upload-Length"] = "10"
+        headers["Upload-Metadata"] = metadata(conv=conv, filename="mine.txt")
+    if method == "PATCH":
+        headers["Upload-Offset"] = "0"
+        headers["Content-Type"] = "application/offset+octet-stream"
+    return headers
+
+
 def test_every_route_refuses_a_customer_anything_of_someone_elses(shop: Shop) -> None:
     mine = shop.create_order("retail")
     me: Customer = shop.customer(mine)
@@ -148,7 +167,7 @@ def test_every_route_refuses_a_customer_anything_of_someone_elses(shop: Shop) ->
     unknown = [
         r
         for r in routes
-        if r not in OWN | NOT_APPLICABLE and r[0] not in ("GET", "POST", "PATCH", "DELETE")
+        if r not in OWN | NOT_APPLICABLE and r[0] not in ("GET", "HEAD", "POST", "PATCH", "DELETE")
     ]
     assert unknown == []
 
@@ -157,8 +176,12 @@ def test_every_route_refuses_a_customer_anything_of_someone_elses(shop: Shop) ->
     for method, path in routes:
         if (method, path) in OWN | NOT_APPLICABLE:
             continue
-        body = BODIES.get((method, path), {} if method != "GET" else None)
-        resp = shop.call(me, method, _fill(path, ids), body)
+        if path.startswith("/api/uploads"):  # the upload protocol speaks in headers
+            headers = _upload_headers(method, theirs["conv"])
+            resp = shop.client(me).request(method, _fill(path, ids), headers=headers)
+        else:
+            body = BODIES.get((method, path), {} if method not in ("GET", "HEAD") else None)
+            resp = shop.call(me, method, _fill(path, ids), body)
         answered[(method, path)] = resp.status_code
         assert theirs["number"] not in resp.text, f"{method} {path} leaked: {resp.text[:200]}"
     assert_unchanged(before, shop.server.db_snapshot())

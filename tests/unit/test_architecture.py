@@ -27,6 +27,7 @@ FORBIDDEN = {
     "core": IO_LIBRARIES
     | {
         "orderchat.protocol",
+        "orderchat.media",
         "orderchat.storage",
         "orderchat.services",
         "orderchat.realtime",
@@ -35,6 +36,7 @@ FORBIDDEN = {
     },
     "protocol": IO_LIBRARIES
     | {
+        "orderchat.media",
         "orderchat.storage",
         "orderchat.services",
         "orderchat.realtime",
@@ -58,11 +60,23 @@ FORBIDDEN = {
         "orderchat.client",
     },
     "realtime": {"orderchat.api", "orderchat.storage", "sqlalchemy"},
+    # Files on disk and child processes: no database, no web framework, no use cases.
+    "media": {
+        "sqlalchemy",
+        "starlette",
+        "fastapi",
+        "orderchat.storage",
+        "orderchat.services",
+        "orderchat.realtime",
+        "orderchat.api",
+        "orderchat.client",
+    },
     "client": {
         "orderchat.storage",
         "orderchat.services",
         "orderchat.realtime",
         "orderchat.api",
+        "orderchat.media",
         "sqlalchemy",
         "starlette",
         "fastapi",

@@ -71,6 +71,15 @@ SEND = {"op": "send", "ref": "r1", "conv": "c_1", "kind": "text", "text": "hi"}
         {**SEND, "kind": "hologram"},
         {**SEND, "attachments": [{"upload": "x"}]},
         {**SEND, "attachments": "none"},
+        {**SEND, "kind": "image"},
+        {**SEND, "kind": "image", "attachments": []},
+        {**SEND, "kind": "image", "attachments": [{"upload": "x"}]},
+        {**SEND, "kind": "image", "attachments": [{"id": 5}]},
+        {**SEND, "kind": "image", "attachments": [{"id": ""}]},
+        {**SEND, "kind": "file", "attachments": [{"id": "u" * 65}]},
+        {**SEND, "kind": "file", "attachments": [{"id": "up_1"}, {"id": "up_1"}]},
+        {**SEND, "kind": "file", "attachments": [{"id": f"up_{i}"} for i in range(21)]},
+        {**SEND, "kind": "voice", "attachments": [{"id": "up_1"}], "text": 5},
         {**SEND, "mentions": "@all"},
         {**SEND, "reply_to": "3"},
         {**SEND, "reply_to": 0},
@@ -104,6 +113,18 @@ def test_overlong_text_is_too_large() -> None:
 
 def test_oversize_frame_is_too_large() -> None:
     assert _error(b" " * (MAX_FRAME_BYTES + 1)).code is ErrorCode.TOO_LARGE
+
+
+def test_media_sends_name_their_uploads_and_may_have_no_caption() -> None:
+    raw = {**SEND, "kind": "image", "text": "", "attachments": [{"id": "up_1"}, "up_2"]}
+    frame = decode_client_frame(orjson.dumps(raw))
+    assert isinstance(frame, PostMessage)
+    assert frame.kind is MessageKind.IMAGE
+    assert frame.attachments == ("up_1", "up_2")
+    assert frame.text == ""
+    encoded = orjson.loads(encode_client_frame(frame))
+    assert encoded["attachments"] == [{"id": "up_1"}, {"id": "up_2"}]
+    assert decode_client_frame(encode_client_frame(frame)) == frame
 
 
 def test_send_defaults() -> None:

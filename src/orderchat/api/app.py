@@ -19,12 +19,17 @@ from orderchat.api.routes import (
     finance,
     health,
     inventory,
+    media,
     orders,
+    uploads,
     users,
     webhooks,
     ws,
 )
 from orderchat.api.runtime import Runtime
+from orderchat.media.blobstore import LocalBlobStore
+from orderchat.media.partials import PartialFiles
+from orderchat.media.processor import PreviewLimits
 from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
@@ -34,6 +39,7 @@ from orderchat.services.conversations import Conversations
 from orderchat.services.finance import Finance
 from orderchat.services.idempotency import IdempotencyKeys
 from orderchat.services.inventory import Inventory
+from orderchat.services.media import Media, MediaLimits
 from orderchat.services.messaging import Messaging
 from orderchat.services.orders import Orders
 from orderchat.services.ports import Clock, SystemClock
@@ -83,6 +89,21 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         finance=Finance(db, writer, clock, workflows),
         confirmations=Confirmations(db, writer, clock, workflows),
         webhooks=Webhooks(db, writer, clock, accounts, workflows, settings.webhook_secret),
+        media=Media(
+            db,
+            writer,
+            clock,
+            LocalBlobStore(settings.data_dir),
+            PartialFiles(settings.data_dir),
+            settings.data_dir / "work",
+            MediaLimits(
+                max_upload_bytes=settings.max_upload_bytes,
+                quota_bytes=settings.upload_quota_bytes,
+                upload_ttl_s=settings.upload_ttl_s,
+                preview=PreviewLimits(timeout_s=settings.preview_timeout_s),
+            ),
+            rate_limits=settings.rate_limits,
+        ),
     )
 
 
@@ -93,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.db.migrate()
         runtime.writer.start()
+        await runtime.media.start()
         if settings.demo:
             from orderchat.services.demo import seed_demo
             from orderchat.services.demo_orders import DemoServices
@@ -121,6 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
             digest.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await digest
+            await runtime.media.stop()
             await runtime.writer.stop()
             await runtime.db.close()
 
@@ -146,6 +169,8 @@ def create_app(settings: Settings) -> FastAPI:
         finance,
         confirmations,
         webhooks,
+        uploads,
+        media,
         ws,
     ):
         app.include_router(module.router)

@@ -10,6 +10,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orderchat.api.responses import Json
 from orderchat.core.errors import DomainError, ErrorCode, RateLimited
+from orderchat.core.media import (
+    TUS_VERSION,
+    ChecksumMismatch,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    UnsupportedMediaType,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +42,16 @@ def error_response(code: ErrorCode, message: str, headers: dict[str, str] | None
     )
 
 
+# Errors whose HTTP status is more precise than their code's: the upload
+# protocol and Range requests have statuses of their own.
+_OWN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (UnsupportedMediaType, 415),
+    (ChecksumMismatch, 460),
+    (PreconditionFailed, 412),
+    (RangeNotSatisfiable, 416),
+)
+
+
 async def _domain(_: Request, exc: Exception) -> Json:
     assert isinstance(exc, DomainError)
     headers = None
@@ -42,7 +59,13 @@ async def _domain(_: Request, exc: Exception) -> Json:
         headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
     if exc.code is ErrorCode.UNAUTHORIZED:
         headers = {"WWW-Authenticate": "Bearer"}
-    return error_response(exc.code, exc.message, headers)
+    if isinstance(exc, PreconditionFailed):
+        headers = {"Tus-Version": TUS_VERSION}
+    response = error_response(exc.code, exc.message, headers)
+    for kind, status in _OWN_STATUS:
+        if isinstance(exc, kind):
+            response.status_code = status
+    return response
 
 
 async def _validation(_: Request, exc: Exception) -> Json:

@@ -8,6 +8,8 @@ do. Routes need no change to be covered.
 Which requests: POST and PATCH under `/api/` that carry both a bearer token
 and the header. Sign-in (`/api/auth/`) and webhooks (`/api/webhooks/`) have no
 bearer token to scope a key to; webhooks refuse replays by signature instead.
+Uploads (`/api/uploads`) are idempotent by their own protocol: a retried
+append names its offset.
 A request whose token does not authenticate passes through untouched, and the
 route answers 401 as it would without a key.
 
@@ -37,7 +39,8 @@ from orderchat.services.idempotency import Answer, IdempotencyKeys
 logger = logging.getLogger(__name__)
 
 METHODS = frozenset({"POST", "PATCH"})
-UNKEYED_PREFIXES = ("/api/auth/", "/api/webhooks/")
+# Uploads resume by offset (tus) and must stream their bodies, never buffer them.
+UNKEYED_PREFIXES = ("/api/auth/", "/api/webhooks/", "/api/uploads")
 REPLAYED_HEADER = "Idempotent-Replayed"
 # A keyed body is held in memory to hash it. This is above the largest body
 # any route takes (the SKU CSV import's 20 MiB), so a key never refuses a call

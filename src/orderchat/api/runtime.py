@@ -15,6 +15,7 @@ from orderchat.services.confirmations import Confirmations
 from orderchat.services.conversations import Conversations
 from orderchat.services.finance import Finance
 from orderchat.services.inventory import Inventory
+from orderchat.services.media import Media
 from orderchat.services.messaging import Messaging
 from orderchat.services.orders import Orders
 from orderchat.services.ports import Clock
@@ -42,6 +43,7 @@ class Runtime:
     finance: Finance
     confirmations: Confirmations
     webhooks: Webhooks
+    media: Media
 
 
 def get_runtime(request: Request) -> Runtime:

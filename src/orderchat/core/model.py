@@ -53,7 +53,11 @@ class MessageKind(StrEnum):
 
 
 # Kinds a client may send itself; the others are written by the server.
-CLIENT_KINDS = frozenset({MessageKind.TEXT})
+CLIENT_KINDS = frozenset(
+    {MessageKind.TEXT, MessageKind.IMAGE, MessageKind.VOICE, MessageKind.VIDEO, MessageKind.FILE}
+)
+# Kinds whose message carries uploaded files.
+MEDIA_KINDS = CLIENT_KINDS - {MessageKind.TEXT}
 
 
 class MemberAction(StrEnum):

@@ -14,7 +14,14 @@ from typing import Any
 import orjson
 
 from orderchat.core.errors import BadRequest, DomainError, ErrorCode, TooLarge
-from orderchat.core.model import CLIENT_KINDS, MAX_MENTIONS, Message, MessageKind, validate_text
+from orderchat.core.model import (
+    CLIENT_KINDS,
+    MAX_MENTIONS,
+    MAX_TEXT_CHARS,
+    Message,
+    MessageKind,
+    validate_text,
+)
 from orderchat.protocol.frames import (
     ClientFrame,
     Hello,
@@ -109,9 +116,7 @@ def _send(obj: JsonObject) -> PostMessage:
         raise BadRequest(f"unknown message kind {kind_name!r}") from None
     if kind not in CLIENT_KINDS:
         raise BadRequest(f"messages of kind {kind.value!r} cannot be sent by clients")
-    attachments = _list(obj, "attachments", MAX_ATTACHMENTS)
-    if attachments and kind is MessageKind.TEXT:
-        raise BadRequest("a text message carries no attachments")
+    attachments = _attachment_ids(obj, kind)
     reply_to = obj.get("reply_to")
     internal = obj.get("internal", False)
     if not isinstance(internal, bool):
@@ -120,12 +125,44 @@ def _send(obj: JsonObject) -> PostMessage:
         ref=ref,
         conv=_string(obj, "conv", MAX_ID_CHARS),
         kind=kind,
-        text=validate_text(obj.get("text")),
+        text=validate_text(obj.get("text")) if kind is MessageKind.TEXT else _caption(obj),
         attachments=attachments,
         mentions=_list(obj, "mentions", MAX_MENTIONS),
         reply_to=None if reply_to is None else _seq(obj, "reply_to"),
         internal=internal,
     )
+
+
+def _attachment_ids(obj: JsonObject, kind: MessageKind) -> tuple[str, ...]:
+    """The uploads a message carries, by id: `[{"id": "up_…"}]` (a bare id string is fine)."""
+    items = _list(obj, "attachments", MAX_ATTACHMENTS)
+    if kind is MessageKind.TEXT:
+        if items:
+            raise BadRequest("a text message carries no attachments")
+        return ()
+    if not items:
+        raise BadRequest(f"a {kind.value} message needs at least one attachment")
+    ids: list[str] = []
+    for item in items:
+        upload_id = item.get("id") if isinstance(item, dict) else item
+        if not isinstance(upload_id, str) or not 1 <= len(upload_id) <= MAX_ID_CHARS:
+            raise BadRequest('each attachment must be {"id": UPLOAD_ID}')
+        if upload_id in ids:
+            raise BadRequest(f"attachment {upload_id!r} is listed twice")
+        ids.append(upload_id)
+    return tuple(ids)
+
+
+def _caption(obj: JsonObject) -> str:
+    """A file's message may say something about it, or nothing."""
+    text = obj.get("text")
+    if text is None or text == "":
+        return ""
+    if not isinstance(text, str):
+        raise BadRequest("text must be a string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise TooLarge(f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    return text
 
 
 def _read(obj: JsonObject) -> MarkRead:
@@ -199,7 +236,7 @@ def encode_client_frame(frame: ClientFrame) -> bytes:
                     "conv": frame.conv,
                     "kind": frame.kind.value,
                     "text": frame.text,
-                    "attachments": list(frame.attachments),
+                    "attachments": [{"id": upload_id} for upload_id in frame.attachments],
                     "mentions": list(frame.mentions),
                     "reply_to": frame.reply_to,
                     "internal": frame.internal,

@@ -21,7 +21,7 @@ class PostMessage:
     conv: str
     kind: MessageKind
     text: str
-    attachments: tuple[object, ...]
+    attachments: tuple[str, ...]  # upload ids
     mentions: tuple[object, ...]
     reply_to: int | None
     internal: bool = False

@@ -16,6 +16,7 @@ import orjson
 
 from orderchat.core.errors import (
     BadRequest,
+    Conflict,
     CursorExpired,
     DomainError,
     Forbidden,
@@ -23,6 +24,7 @@ from orderchat.core.errors import (
     RateLimited,
 )
 from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.media import check_attachment_kind
 from orderchat.core.mentions import resolve_mentions
 from orderchat.core.model import User, UserKind
 from orderchat.core.policy import check_recall
@@ -30,11 +32,14 @@ from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.protocol.codec import message_fields
 from orderchat.protocol.frames import MarkRead, PostMessage, RecallMessage
 from orderchat.services.inventory import answer_stock_query_txn
+from orderchat.services.media_views import upload_descriptor
 from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.services.writer import GroupCommitWriter, WriteTxn, encode_event
 from orderchat.storage import conversations as conv_store
+from orderchat.storage import media as media_store
 from orderchat.storage import messages as msg_store
 from orderchat.storage.engine import Database
+from orderchat.storage.media import UploadRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,13 @@ class SendMessage:
         )
         await tx.conversations(conv_ids)
         await tx.members([c for c in map(ConversationId, conv_ids) if c in tx.convs])
+        upload_ids = [
+            i
+            for op, key in zip(ops, keys, strict=True)
+            if key not in acked
+            for i in op.frame.attachments
+        ]
+        uploads = await media_store.get_uploads(tx.conn, upload_ids)
         outcomes: list[Ack | DomainError] = []
         commands: list[tuple[SendMessage, Ack]] = []
         for op, key in zip(ops, keys, strict=True):
@@ -72,7 +84,7 @@ class SendMessage:
                 outcomes.append(acked[key])
                 continue
             try:
-                ack = op._append(tx)
+                ack = op._append(tx, uploads)
             except DomainError as exc:
                 outcomes.append(exc)
                 continue
@@ -85,7 +97,7 @@ class SendMessage:
             await answer_stock_query_txn(tx, tx.convs[ack.conv], query, op.user, ack.seq)
         return outcomes
 
-    def _append(self, tx: WriteTxn) -> Ack:
+    def _append(self, tx: WriteTxn, uploads: dict[str, UploadRow]) -> Ack:
         frame = self.frame
         conv = tx.convs.get(ConversationId(frame.conv))
         if conv is None:
@@ -97,6 +109,7 @@ class SendMessage:
             raise Forbidden("customers cannot write staff-only notes")
         if frame.reply_to is not None and frame.reply_to > conv.last_seq:
             raise BadRequest(f"reply_to {frame.reply_to} names no message in this conversation")
+        files = [self._sendable(tx, uploads.get(i), i, conv.id) for i in frame.attachments]
         mentions = resolve_mentions(frame.text, frame.mentions, members.roles, members.usernames)
         message = tx.append_message(
             conv,
@@ -104,12 +117,31 @@ class SendMessage:
             frame.kind,
             frame.text,
             ref=frame.ref,
-            attachments=frame.attachments,
+            attachments=tuple(upload_descriptor(f) for f in files),
             mentions=mentions,
             reply_to=frame.reply_to,
             internal=frame.internal,
         )
+        for upload in files:
+            tx.attach(upload.id, message)
         return Ack(conv.id, message.seq, message.id, message.ts)
+
+    def _sendable(
+        self, tx: WriteTxn, upload: UploadRow | None, upload_id: str, conv_id: ConversationId
+    ) -> UploadRow:
+        """An upload this message may carry: the sender's own, finished, for here, unsent."""
+        if upload is None:
+            raise NotFound(f"no upload {upload_id!r}")
+        if upload.owner_id != self.user.id:
+            raise Forbidden(f"upload {upload_id!r} is not yours to send")
+        if not upload.finished:
+            raise Conflict(f"upload {upload_id!r} is not finished")
+        if upload.conv_id != conv_id:
+            raise BadRequest(f"upload {upload_id!r} was made for another conversation")
+        if upload.message_id is not None or tx.attached_here(upload.id):
+            raise Conflict(f"upload {upload_id!r} was already sent")
+        check_attachment_kind(self.frame.kind, upload.type)
+        return upload
 
 
 def _stock_query(text: str) -> str | None:

@@ -37,6 +37,7 @@ from orderchat.core.model import Message, MessageKind
 from orderchat.protocol.codec import message_fields
 from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.storage import conversations as conv_store
+from orderchat.storage import media as media_store
 from orderchat.storage import messages as msg_store
 from orderchat.storage.conversations import ConversationRow, MemberSet
 from orderchat.storage.engine import Connection, Database
@@ -62,6 +63,7 @@ class _Checkpoint:
     messages: int
     events: int
     deliveries: int
+    links: int
     convs: dict[ConversationId, ConversationRow]
     reads: dict[tuple[ConversationId, UserId], int]
 
@@ -80,6 +82,8 @@ class WriteTxn:
     reads: dict[tuple[ConversationId, UserId], int] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     dirty_members: set[ConversationId] = field(default_factory=set)
+    # (upload id, message id, seq) of the files sent in this transaction.
+    attachment_links: list[tuple[str, MessageId, int]] = field(default_factory=list)
 
     def next_pos(self) -> int:
         self.head += 1
@@ -177,6 +181,13 @@ class WriteTxn:
         )
         return message
 
+    def attach(self, upload_id: str, message: Message) -> None:
+        self.attachment_links.append((upload_id, message.id, message.seq))
+
+    def attached_here(self, upload_id: str) -> bool:
+        """Whether an earlier send of this transaction already carries the upload."""
+        return any(link[0] == upload_id for link in self.attachment_links)
+
     def append_event(
         self,
         conv_id: ConversationId,
@@ -204,6 +215,7 @@ class WriteTxn:
             len(self.message_rows),
             len(self.event_rows),
             len(self.deliveries),
+            len(self.attachment_links),
             dict(self.convs),
             dict(self.reads),
         )
@@ -213,12 +225,14 @@ class WriteTxn:
         del self.message_rows[mark.messages :]
         del self.event_rows[mark.events :]
         del self.deliveries[mark.deliveries :]
+        del self.attachment_links[mark.links :]
         self.convs = mark.convs
         self.reads = mark.reads
 
     async def flush(self, touched: set[ConversationId]) -> None:
         await msg_store.insert_messages_txn(self.conn, self.message_rows)
         await msg_store.insert_events_txn(self.conn, self.event_rows)
+        await media_store.attach_txn(self.conn, self.attachment_links)
         await conv_store.set_heads_txn(self.conn, [self.convs[c] for c in touched])
         await conv_store.advance_reads_txn(
             self.conn, [(c, u, s) for (c, u), s in self.reads.items()]

@@ -327,3 +327,40 @@ webhook_deliveries = Table(
     Column("signature", String(64), primary_key=True),
     Column("received_at_ms", BigInteger, nullable=False),
 )
+
+
+# --- media (migration 0003) -----------------------------------------------------
+
+# One row per distinct content: the same bytes sent any number of times are one
+# blob. Previews belong to the content, so they are made once too.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("preview_status", String(16), nullable=False),  # PreviewStatus
+    Column("preview_error", Text, nullable=True),
+    Column("preview", Text, nullable=True),  # JSON: sizes, duration, peaks, file names
+)
+
+# An upload is one user's file for one conversation: receiving until its last
+# byte arrives, then finished (sha256 set), then attached to at most one message.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("users.id"), nullable=False, index=True),
+    Column("conv_id", ID, ForeignKey("conversations.id"), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("finished_at_ms", BigInteger, nullable=True),
+    Column("sha256", String(64), nullable=True, index=True),
+    Column("message_id", ID, nullable=True, unique=True),
+    Column("seq", BigInteger, nullable=True),
+    Index(None, "conv_id", "seq"),
+)

@@ -1,0 +1,142 @@
+"""Downloads of sent files and their previews, and the file library.
+
+Everything uploaded is served so that a browser can show it but never run it:
+`attachment` disposition, `nosniff`, a sandboxing CSP, and active types as
+opaque bytes. Range requests (seeking in a video, resuming a download) and
+conditional requests are answered by Starlette's FileResponse, after the
+headers are checked here so that bad ones get the API's JSON errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from starlette.responses import FileResponse
+
+from orderchat.api.responses import Json
+from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.errors import BadRequest
+from orderchat.core.media import parse_ranges
+from orderchat.core.model import MessageKind
+from orderchat.services.media import MAX_LIBRARY_PAGE, Download, Variant
+
+router = APIRouter(tags=["media"])
+
+OptionalHeader = Annotated[str | None, Header()]
+SANDBOX = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+MAX_SEQ = 2**62
+
+
+def _serve(download: Download, request: Request, if_none_match: str | None) -> Response:
+    etag = f'"{download.etag}"'
+    headers = {
+        "ETag": etag,
+        # The bytes behind a media id never change; only access can.
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": SANDBOX,
+        "Cross-Origin-Resource-Policy": "same-origin",
+    }
+    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    size = download.path.stat().st_size
+    range_header = request.headers.get("range")
+    if range_header is not None:
+        parse_ranges(range_header, size)  # a bad range gets a JSON error, not plain text
+    return FileResponse(
+        download.path,
+        media_type=download.type,
+        filename=download.filename,
+        content_disposition_type="attachment",
+        headers=headers,
+    )
+
+
+@router.get("/api/media/{media_id}")
+async def original(
+    media_id: str,
+    request: Request,
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    if_none_match: OptionalHeader = None,
+) -> Response:
+    download = await runtime.media.download(auth.user, media_id, Variant.ORIGINAL)
+    return _serve(download, request, if_none_match)
+
+
+@router.get("/api/media/{media_id}/preview")
+async def preview(
+    media_id: str,
+    request: Request,
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    if_none_match: OptionalHeader = None,
+) -> Response:
+    download = await runtime.media.download(auth.user, media_id, Variant.PREVIEW)
+    return _serve(download, request, if_none_match)
+
+
+@router.get("/api/media/{media_id}/playback")
+async def playback(
+    media_id: str,
+    request: Request,
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    if_none_match: OptionalHeader = None,
+) -> Response:
+    download = await runtime.media.download(auth.user, media_id, Variant.PLAYBACK)
+    return _serve(download, request, if_none_match)
+
+
+@router.get("/api/media/{media_id}/info")
+async def info(media_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    return Json(await runtime.media.info(auth.user, media_id))
+
+
+def _kinds(raw: str | None) -> list[MessageKind]:
+    if not raw:
+        return []
+    kinds: list[MessageKind] = []
+    for name in raw.split(","):
+        try:
+            kind = MessageKind(name.strip())
+        except ValueError:
+            raise BadRequest(f"kind must be image, voice, video or file, not {name!r}") from None
+        if kind not in (MessageKind.IMAGE, MessageKind.VOICE, MessageKind.VIDEO, MessageKind.FILE):
+            raise BadRequest(f"kind must be image, voice, video or file, not {name!r}")
+        kinds.append(kind)
+    return kinds
+
+
+LibraryLimit = Annotated[int, Query(ge=1, le=MAX_LIBRARY_PAGE)]
+Before = Annotated[int | None, Query(ge=1, le=MAX_SEQ)]
+
+
+@router.get("/api/conversations/{conv_id}/files")
+async def conversation_files(
+    conv_id: str,
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    kind: str | None = None,
+    before: Before = None,
+    limit: LibraryLimit = 50,
+) -> Json:
+    found = await runtime.media.library(auth.user, conv_id, _kinds(kind), before, limit)
+    return Json(found)
+
+
+@router.get("/api/orders/{order_id}/files")
+async def order_files(
+    order_id: str,
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    kind: str | None = None,
+    before: Before = None,
+    limit: LibraryLimit = 50,
+) -> Json:
+    detail = await runtime.orders.get(auth.user, order_id)
+    found = await runtime.media.library(
+        auth.user, detail.order.conv_id, _kinds(kind), before, limit
+    )
+    return Json(found)

@@ -1,0 +1,1 @@
+"""Files: the content-addressed blob store, resumable uploads and previews."""
