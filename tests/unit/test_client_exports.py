@@ -19,6 +19,7 @@ EXPORTED = {
     "ForbiddenError",
     "HttpApi",
     "InternalServerError",
+    "MediaUpdated",
     "MembersChanged",
     "Message",
     "MessageRecalled",

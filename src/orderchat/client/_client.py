@@ -327,6 +327,32 @@ class Client:
         )
         return await self._request(frame, timeout_s)
 
+    async def send_files(
+        self,
+        conv: str,
+        upload_ids: Sequence[str],
+        kind: str = "file",
+        text: str = "",
+        *,
+        ref: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Ack:
+        """Send finished uploads (see `HttpApi.upload`) as an image, voice, video or file message.
+
+        Raises:
+            ServerError: refused, e.g. `ConflictError` for an upload sent before.
+        """
+        frame = PostMessage(
+            ref=ref or _new_ref(),
+            conv=conv,
+            kind=MessageKind(kind),
+            text=text,
+            attachments=tuple(upload_ids),
+            mentions=(),
+            reply_to=None,
+        )
+        return await self._request(frame, timeout_s)
+
     async def recall(
         self, conv: str, seq: int, *, ref: str | None = None, timeout_s: float | None = None
     ) -> Ack:

@@ -9,7 +9,8 @@ only the caller knows whether a retry is safe. httpx errors are translated to
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -150,6 +151,33 @@ class HttpApi:
             after = page[-1].seq
         return found
 
+    async def upload(
+        self,
+        conv: str,
+        source: bytes | Path,
+        *,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Upload a file for a conversation (resuming after network cuts); its id.
+
+        Send it with `Client.send_files`. See `orderchat.client.upload`.
+        """
+        from orderchat.client._uploads import upload
+
+        return await upload(self._http, conv, source, filename=filename, content_type=content_type)
+
+    async def files(self, conv: str, kind: str | None = None, limit: int = 50) -> list[JsonObject]:
+        """The newest files sent in a conversation, as the server describes them."""
+        params: dict[str, int | str] = {"limit": limit}
+        if kind:
+            params["kind"] = kind
+        body = await _request(self._http, "GET", _conv_path(conv) + "/files", params=params)
+        files = body.get("files")
+        if not isinstance(files, list):
+            raise ProtocolError("the file library answered without a list of files")
+        return [f for f in files if isinstance(f, dict)]
+
     async def logout(self) -> None:
         """Revoke this session's token; its live WebSockets are closed with 4001."""
         await _request(self._http, "POST", "/api/auth/logout")
@@ -172,7 +200,7 @@ async def _request(
     path: str,
     *,
     json: JsonObject | None = None,
-    params: dict[str, int] | None = None,
+    params: Mapping[str, int | str] | None = None,
 ) -> JsonObject:
     """One call; the decoded JSON object, or the mapped error."""
     try:
@@ -183,7 +211,7 @@ async def _request(
         if response.status_code == 204 or not response.content:
             return {}
         return _decode(response)
-    raise _error_for(response)
+    raise error_for(response)
 
 
 def _decode(response: httpx.Response) -> JsonObject:
@@ -196,7 +224,7 @@ def _decode(response: httpx.Response) -> JsonObject:
     return body
 
 
-def _error_for(response: httpx.Response) -> ServerError:
+def error_for(response: httpx.Response) -> ServerError:
     code, message = _status_code_name(response.status_code), response.reason_phrase
     try:
         error = orjson.loads(response.content).get("error")

@@ -134,6 +134,20 @@ class MembersChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaUpdated:
+    """A sent file's previews are ready (or failed) after its message went out.
+
+    `preview` is the `preview` part of the file's descriptor (docs/media.md).
+    """
+
+    conv: ConversationId
+    seq: int
+    id: str
+    preview: Mapping[str, object]
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderChanged:
     """An order's new state, delivered in its conversation after every change.
 
@@ -157,7 +171,15 @@ class UserTyping:
     user: UserId
 
 
-Event = MessageReceived | MessageRecalled | ReadMarked | MembersChanged | OrderChanged | UserTyping
+Event = (
+    MessageReceived
+    | MessageRecalled
+    | ReadMarked
+    | MembersChanged
+    | OrderChanged
+    | MediaUpdated
+    | UserTyping
+)
 
 
 # --- parsing -------------------------------------------------------------------
@@ -303,6 +325,15 @@ def parse_durable(obj: JsonObject) -> Event | None:
             by=None if by is None else UserId(by),
             ts=_int(obj, "ts"),
             conversation=None if conversation is None else parse_conversation(conversation),
+            cursor=cursor,
+        )
+    if op == "media":
+        preview = obj.get("preview")
+        return MediaUpdated(
+            conv=ConversationId(_str(obj, "conv")),
+            seq=_int(obj, "seq"),
+            id=_str(obj, "id"),
+            preview=preview if isinstance(preview, dict) else {},
             cursor=cursor,
         )
     if op == "order":
