@@ -143,8 +143,16 @@ def test_demo_seeds_the_store_and_the_factory(tmp_path: Path) -> None:
         factory = {o["status"] for o in orders if o["workflow"] == "oem"}
         skus = demo.db_rows("SELECT category, count(*) FROM skus GROUP BY category")
         items = demo.db_rows("SELECT count(*) FROM confirmation_items")
+        lune = next(o for o in orders if o["number"] == "PO-2026-031")
+        with demo.http(boss) as client:
+            files = client.get(f"/api/orders/{lune['id']}/files").json()["files"]
+            drawing = next(f for f in files if f["type"] == "application/pdf")
+            drawing_bytes = client.get(drawing["url"]).content
     finally:
         demo.stop()
+    # The factory's order shows its sample photos and its drawing, in original quality.
+    assert sorted(f["message_kind"] for f in files) == ["file", "image", "image"]
+    assert drawing_bytes.startswith(b"%PDF")
     assert retail == {
         "placed",
         "confirmed",

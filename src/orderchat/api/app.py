@@ -127,7 +127,12 @@ def create_app(settings: Settings) -> FastAPI:
                 runtime.confirmations,
             )
             await seed_demo(
-                runtime.accounts, runtime.conversations, runtime.messaging, runtime.db, business
+                runtime.accounts,
+                runtime.conversations,
+                runtime.messaging,
+                runtime.db,
+                business,
+                runtime.media,
             )
         # One process posts the daily digest; a scale-out set-up must pick one.
         stop_digest = asyncio.Event()

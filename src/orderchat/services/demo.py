@@ -12,7 +12,9 @@ from orderchat.core.model import MessageKind, User
 from orderchat.protocol.frames import PostMessage
 from orderchat.services.accounts import Accounts
 from orderchat.services.conversations import Conversations
+from orderchat.services.demo_media import seed_media
 from orderchat.services.demo_orders import DemoServices, seed_orders
+from orderchat.services.media import Media
 from orderchat.services.messaging import Messaging
 from orderchat.storage import accounts as account_store
 from orderchat.storage.engine import Database
@@ -58,6 +60,7 @@ async def seed_demo(
     messaging: Messaging,
     db: Database,
     business: DemoServices | None = None,
+    media: Media | None = None,
 ) -> None:
     async with db.read() as conn:
         if await account_store.list_users(conn):
@@ -82,6 +85,8 @@ async def seed_demo(
         await messaging.post(users[sender], frame)
     if business is not None:
         await seed_orders(business, users)
+    if media is not None:
+        await seed_media(media, messaging, db, users, channels)
     logger.info(
         "demo data seeded: sign in as %s with password %s",
         ", ".join(u for u, _, _ in STAFF),

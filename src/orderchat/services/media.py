@@ -617,6 +617,7 @@ class PreviewDone:
                 "message": upload.message_id,
                 "id": upload.id,
                 "preview": upload_descriptor(upload)["preview"],
+                "ts": tx.now_ms,
             }
             audience = members.staff if sent.internal else frozenset(members.roles)
             tx.append_event(upload.conv_id, "media", payload, audience, about=upload.message_id)

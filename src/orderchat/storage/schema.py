@@ -346,7 +346,8 @@ blobs = Table(
 )
 
 # An upload is one user's file for one conversation: receiving until its last
-# byte arrives, then finished (sha256 set), then attached to at most one message.
+# byte arrives, then finished (sha256 set), then sent in one message (which may
+# carry several uploads).
 uploads = Table(
     "uploads",
     metadata,
@@ -360,7 +361,7 @@ uploads = Table(
     Column("expires_at_ms", BigInteger, nullable=False),
     Column("finished_at_ms", BigInteger, nullable=True),
     Column("sha256", String(64), nullable=True, index=True),
-    Column("message_id", ID, nullable=True, unique=True),
+    Column("message_id", ID, nullable=True, index=True),
     Column("seq", BigInteger, nullable=True),
     Index(None, "conv_id", "seq"),
 )

@@ -46,9 +46,9 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_uploads_owner_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_uploads")),
-        sa.UniqueConstraint("message_id", name=op.f("uq_uploads_message_id")),
     )
     op.create_index(op.f("ix_uploads_conv_id_seq"), "uploads", ["conv_id", "seq"], unique=False)
+    op.create_index(op.f("ix_uploads_message_id"), "uploads", ["message_id"], unique=False)
     op.create_index(op.f("ix_uploads_owner_id"), "uploads", ["owner_id"], unique=False)
     op.create_index(op.f("ix_uploads_sha256"), "uploads", ["sha256"], unique=False)
 
@@ -56,6 +56,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_uploads_sha256"), table_name="uploads")
     op.drop_index(op.f("ix_uploads_owner_id"), table_name="uploads")
+    op.drop_index(op.f("ix_uploads_message_id"), table_name="uploads")
     op.drop_index(op.f("ix_uploads_conv_id_seq"), table_name="uploads")
     op.drop_table("uploads")
     op.drop_table("blobs")

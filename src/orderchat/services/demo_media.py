@@ -1,0 +1,104 @@
+"""The demo's files: sample photos and a drawing in the handbag factory's order,
+a packing photo in the warehouse channel. Sent the way any client sends them:
+an upload first, then a message that carries it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from orderchat.core.ids import new_id
+from orderchat.core.model import MessageKind, User
+from orderchat.media import demo_files
+from orderchat.protocol.frames import PostMessage
+from orderchat.services.media import Media
+from orderchat.services.messaging import Messaging
+from orderchat.storage import orders as order_store
+from orderchat.storage.engine import Database
+
+
+async def seed_media(
+    media: Media,
+    messaging: Messaging,
+    db: Database,
+    users: dict[str, User],
+    channels: dict[str, str],
+) -> None:
+    async with db.read() as conn:
+        order_id = await order_store.find_order_id(conn, number="PO-2026-031")
+        lune = None if order_id is None else await order_store.get_order(conn, order_id)
+    if lune is not None:
+        pete, lily = users["pete"], users["lily"]
+        photos = [
+            await _upload(
+                media,
+                pete,
+                lune.conv_id,
+                "样品-第一轮-焦糖色.jpg",
+                "image/jpeg",
+                demo_files.sample_photo((176, 110, 60), "Sample round 1 - caramel"),
+            ),
+            await _upload(
+                media,
+                pete,
+                lune.conv_id,
+                "样品-第二轮-深焦糖色.jpg",
+                "image/jpeg",
+                demo_files.sample_photo((128, 74, 38), "Sample round 2 - dark caramel"),
+            ),
+        ]
+        await _send(
+            messaging,
+            pete,
+            lune.conv_id,
+            MessageKind.IMAGE,
+            photos,
+            "第二轮样品：左为第一轮焦糖色，右为加深后的颜色 Round 2: dark caramel (right)",
+        )
+        drawing = await _upload(
+            media,
+            lily,
+            lune.conv_id,
+            "设计图 TOTE BAG-0423.pdf",
+            "application/pdf",
+            demo_files.design_drawing(),
+        )
+        await _send(
+            messaging,
+            lily,
+            lune.conv_id,
+            MessageKind.FILE,
+            [drawing],
+            "最新设计图，请确认尺寸 Latest drawing: please confirm the sizes",
+        )
+    warehouse = channels.get("仓库 #warehouse")
+    if warehouse is not None:
+        wes = users["wes"]
+        parcel = await _upload(
+            media, wes, warehouse, "OD-10024-打包.jpg", "image/jpeg", demo_files.parcel_photo()
+        )
+        await _send(messaging, wes, warehouse, MessageKind.IMAGE, [parcel], "OD-10024 已打包")
+
+
+async def _upload(media: Media, user: User, conv: str, name: str, mime: str, data: bytes) -> str:
+    started = await media.create_upload(
+        user, len(data), {"conv": conv, "filename": name, "filetype": mime}
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        yield data
+
+    await media.append(user, started.id, 0, None, body())
+    return started.id
+
+
+async def _send(
+    messaging: Messaging,
+    user: User,
+    conv: str,
+    kind: MessageKind,
+    upload_ids: list[str],
+    caption: str,
+) -> None:
+    frame = PostMessage(new_id("demo"), conv, kind, caption, tuple(upload_ids), (), None)
+    await messaging.post(user, frame)
