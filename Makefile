@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= ./orderchat-data
 PORT ?= 8000
 
-.PHONY: run test lint unit install install-test system-deps clean
+.PHONY: run test lint unit bench install install-test system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ unit: install-test
 
 test: install-test lint
 	$(BIN)/pytest -q
+
+## Benchmarks against a real server, with their references measured in the same run.
+bench: install-test
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
