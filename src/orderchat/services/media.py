@@ -337,6 +337,12 @@ class Media:
 
     async def _finish(self, row: UploadRow) -> Progress:
         async with self._finish_lock:
+            async with self._db.read() as conn:  # another request may have finished it
+                now_row = await media_store.get_upload(conn, row.id)
+            if now_row is None:
+                raise NotFound(f"no upload {row.id!r}")
+            if now_row.finished:
+                return Progress(row.id, row.length, row.length, None)
             known = self._hashes.pop(row.id, None)
             if known is not None and known[0] == row.length:
                 await self._partials.flush(row.id)
