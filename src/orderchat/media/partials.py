@@ -95,7 +95,7 @@ class Appender:
     def __init__(self, handle: BinaryIO) -> None:
         self._handle = handle
 
-    async def write(self, data: bytes, hashers: Sequence[Any]) -> None:
+    async def write(self, data: bytes | bytearray, hashers: Sequence[Any]) -> None:
         def run() -> None:
             self._handle.write(data)
             for hasher in hashers:  # hashlib releases the GIL on large buffers

@@ -277,16 +277,34 @@ class Media:
         request_hash = None if checksum is None else hashlib.new(checksum.algorithm)
         hashers = [h for h in (content, request_hash) if h is not None]
         appender = await self._partials.appender(row.id, start)
-        received = 0
         head = b""
         buffer = bytearray()
+        received = 0  # bytes handed to the writer
         cut = False
         failure: DomainError | None = None
+        # One write (and its hashing) runs in a thread while the next bytes arrive.
+        writing: asyncio.Future[None] | None = None
+
+        async def settle() -> None:
+            nonlocal writing
+            if writing is not None:
+                done, writing = writing, None
+                await done
+
+        async def hand_over(data: bytearray) -> None:
+            nonlocal writing, received, head
+            await settle()
+            if start == 0 and not head:
+                head = bytes(data[:SNIFF_BYTES])
+            writing = asyncio.ensure_future(appender.write(data, hashers))
+            received += len(data)
+
         try:
             chunks = aiter(body)
             while True:
                 try:
-                    chunk = await asyncio.wait_for(anext(chunks), BODY_IDLE_S)
+                    async with asyncio.timeout(BODY_IDLE_S):
+                        chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
                 except (ConnectionCut, TimeoutError):
@@ -296,16 +314,16 @@ class Media:
                     failure = TooLargeBody(row.length - start)
                     break
                 buffer += chunk
-                if start == 0 and len(head) < SNIFF_BYTES:
-                    head = bytes(buffer[:SNIFF_BYTES]) if not received else head
                 if len(buffer) >= WRITE_BYTES:
-                    await appender.write(bytes(buffer), hashers)
-                    received += len(buffer)
-                    buffer.clear()
-            if buffer:
-                await appender.write(bytes(buffer), hashers)
-                received += len(buffer)
+                    await hand_over(buffer)
+                    buffer = bytearray()
+            if buffer and failure is None:
+                await hand_over(buffer)
+            await settle()
         finally:
+            if writing is not None:  # an error on the way: let the thread finish first
+                with contextlib.suppress(Exception):
+                    await writing
             await appender.close()
         if failure is None and checksum is not None:
             assert request_hash is not None

@@ -24,8 +24,14 @@ from orderchat.services.media import MAX_LIBRARY_PAGE, Download, Variant
 router = APIRouter(tags=["media"])
 
 OptionalHeader = Annotated[str | None, Header()]
-SANDBOX = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+SANDBOX = "default-src 'none'; sandbox"
 MAX_SEQ = 2**62
+
+
+class BlobResponse(FileResponse):
+    """Starlette's file response, reading 1 MiB per thread hop instead of 64 KiB."""
+
+    chunk_size = 1024 * 1024
 
 
 def _serve(download: Download, request: Request, if_none_match: str | None) -> Response:
@@ -44,7 +50,7 @@ def _serve(download: Download, request: Request, if_none_match: str | None) -> R
     range_header = request.headers.get("range")
     if range_header is not None:
         parse_ranges(range_header, size)  # a bad range gets a JSON error, not plain text
-    return FileResponse(
+    return BlobResponse(
         download.path,
         media_type=download.type,
         filename=download.filename,
