@@ -37,8 +37,8 @@ run: install
 	$(BIN)/orderchat serve --demo --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: install-test
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 unit: install-test
