@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from tusclient import client as tus
@@ -369,6 +369,25 @@ async def send_media(
     return await peer.recv_ack(ref)
 
 
+def disposition(header: str) -> tuple[str, str]:
+    """(type, name) of a Content-Disposition: the name from `filename*` (RFC 5987,
+    percent-encoded UTF-8) when there is one, else from a plain quoted `filename`,
+    which can only carry an ASCII name."""
+    kind = header.split(";", 1)[0].strip().lower()
+    plain = None
+    for part in header.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename*":
+            charset, _, encoded = value.partition("''")
+            assert charset.lower() == "utf-8", header
+            assert encoded.isascii(), f"filename* is not percent-encoded: {header!r}"
+            return kind, unquote(encoded, encoding="utf-8", errors="strict")
+        if key.lower() == "filename":
+            plain = value.strip('"')
+    assert plain is not None and plain.isascii(), f"no filename* in {header!r}"
+    return kind, plain
+
+
 # --- evidence from the data directory and the database ------------------------------
 
 
@@ -506,8 +525,9 @@ class Cut:
     body_bytes: int | None
     total_bytes: int | None
     skip: int = 0
-    linger_s: float = 0.3
-    done: threading.Event = field(default_factory=threading.Event)
+    linger_s: float = 0.5
+    reached: threading.Event = field(default_factory=threading.Event)  # the bytes are through
+    done: threading.Event = field(default_factory=threading.Event)  # and the connection closed
     forwarded_body: int = -1
 
 
@@ -568,7 +588,7 @@ class CuttingProxy:
         total_bytes: int | None = None,
         method: str | None = "PATCH",
         skip: int = 0,
-        linger_s: float = 0.3,
+        linger_s: float = 0.5,
     ) -> Cut:
         assert (body_bytes is None) != (total_bytes is None), "one of body_bytes, total_bytes"
         armed = Cut(method, body_bytes, total_bytes, skip, linger_s)
@@ -672,6 +692,7 @@ class CuttingProxy:
                 assert armed is not None
                 armed.forwarded_body = max(sent - header_len, 0)
                 cut_flag.set()
+                armed.reached.set()
                 self._stop.wait(armed.linger_s)
                 # Every byte forwarded so far is delivered before the FIN.
                 with contextlib.suppress(OSError):

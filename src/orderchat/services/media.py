@@ -72,6 +72,8 @@ WRITE_BYTES = 4 * 1024 * 1024
 # A request body that sends nothing for this long is treated as cut off.
 BODY_IDLE_S = 60.0
 SWEEP_EVERY_S = 600.0
+# The first bytes are sniffed as soon as this many are in (or the whole file).
+HEAD_CHECK_BYTES = 1024
 MAX_LIBRARY_PAGE = 200
 
 
@@ -131,6 +133,7 @@ class Media:
         self.limits = limits
         self._create_limiter = RateLimiter(UPLOAD_RATE, enabled=rate_limits)
         self._busy: set[str] = set()  # uploads with a PATCH running
+        self._head_checked: set[str] = set()  # uploads whose first bytes were sniffed
         # The running SHA-256 of uploads received in this process: (bytes hashed, state).
         self._hashes: dict[str, tuple[int, Any]] = {}
         self._finish_lock = asyncio.Lock()
@@ -256,20 +259,21 @@ class Media:
         try:
             start = await self._offset(row)
             check_offset(offset, start, row.length)
-            received, head = await self._receive(row, start, checksum, body)
+            received = await self._receive(row, start, checksum, body)
         finally:
             self._busy.discard(upload_id)
         end = start + received
-        if start == 0 and len(head) >= min(row.length, 4096):
-            await self._check_head(row, head)
+        if row.id not in self._head_checked and end >= min(row.length, HEAD_CHECK_BYTES):
+            self._head_checked.add(row.id)
+            await self._check_head(row, await self._partials.head(row.id, SNIFF_BYTES))
         if end == row.length:
             return await self._finish(row)
         return Progress(row.id, end, row.length, row.expires_at_ms)
 
     async def _receive(
         self, row: UploadRow, start: int, checksum: Checksum | None, body: AsyncIterator[bytes]
-    ) -> tuple[int, bytes]:
-        """Write the body after `start`; (bytes kept, the first bytes when `start` is 0)."""
+    ) -> int:
+        """Write the body after `start`; how many bytes were kept."""
         remaining = row.length - start
         known = self._hashes.get(row.id)
         content = known[1] if known is not None and known[0] == start else None
@@ -277,7 +281,6 @@ class Media:
         request_hash = None if checksum is None else hashlib.new(checksum.algorithm)
         hashers = [h for h in (content, request_hash) if h is not None]
         appender = await self._partials.appender(row.id, start)
-        head = b""
         buffer = bytearray()
         received = 0  # bytes handed to the writer
         cut = False
@@ -292,10 +295,8 @@ class Media:
                 await done
 
         async def hand_over(data: bytearray) -> None:
-            nonlocal writing, received, head
+            nonlocal writing, received
             await settle()
-            if start == 0 and not head:
-                head = bytes(data[:SNIFF_BYTES])
             writing = asyncio.ensure_future(appender.write(data, hashers))
             received += len(data)
 
@@ -340,7 +341,7 @@ class Media:
             raise failure
         if content is not None:
             self._hashes[row.id] = (start + received, content)
-        return received, head
+        return received
 
     async def _check_head(self, row: UploadRow, head: bytes) -> None:
         """Refuse a lie as soon as its first bytes show it, not after a gigabyte."""
@@ -383,6 +384,7 @@ class Media:
             # Recorded first, moved second: a crash in between is finished by
             # `_recover`, and the blob is never visible half-written.
             await self._store.put(sha256, part)
+            self._head_checked.discard(row.id)
         if new_blob and status is PreviewStatus.PENDING:
             self._previews.put_nowait(sha256)
         return Progress(row.id, row.length, row.length, None)
@@ -412,6 +414,7 @@ class Media:
                     await media_store.delete_blob_txn(conn, row.sha256)
             await self._partials.delete(row.id)
             self._hashes.pop(row.id, None)
+            self._head_checked.discard(row.id)
             if orphan and row.sha256 is not None:
                 await self._store.delete(row.sha256)
 
