@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         default=20 * 1024**3,
         help="all of one user's uploads together (20 GiB)",
     )
+    serve.add_argument(
+        "--upload-ttl-s",
+        type=float,
+        default=24 * 3600.0,
+        help="an unfinished upload is deleted after this long (24 h)",
+    )
     serve.add_argument("--preview-timeout-s", type=float, default=120.0)
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
@@ -120,6 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_upload_bytes=args.max_upload_bytes,
         upload_quota_bytes=args.upload_quota_bytes,
         preview_timeout_s=args.preview_timeout_s,
+        upload_ttl_s=args.upload_ttl_s,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -584,9 +584,6 @@ class Media:
             done = PreviewDone(sha256, PreviewStatus.FAILED, outcome.error, None)
         await self._writer.submit(done)
 
-    async def wait_previews(self) -> None:  # pragma: no cover - for maintenance scripts
-        await self._previews.join()
-
     # --- housekeeping --------------------------------------------------------------
 
     async def sweep(self) -> int:
