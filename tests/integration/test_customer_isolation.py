@@ -125,6 +125,7 @@ def _someone_elses(shop: Shop) -> tuple[Json, dict[str, str]]:
     ids = {
         "upload_id": upload_id,
         "media_id": upload_id,
+        "made": "preview",
         "order_id": theirs["id"],
         "conv_id": theirs["conv"],
         "customer_id": theirs["customer"],

@@ -90,8 +90,7 @@ def _upload(row: Row[Any]) -> UploadRow:
     )
 
 
-_UPLOAD_COLUMNS = (
-    uploads,
+_BLOB_COLUMNS = (
     blobs.c.sha256.label("blob_sha256"),
     blobs.c.size.label("blob_size"),
     blobs.c.type.label("blob_type"),
@@ -99,6 +98,7 @@ _UPLOAD_COLUMNS = (
     blobs.c.preview_error,
     blobs.c.preview,
 )
+_UPLOAD_COLUMNS = (uploads, *_BLOB_COLUMNS)
 
 
 def _uploads_with_blobs() -> Any:
@@ -165,14 +165,7 @@ async def ensure_blob_txn(
 
 
 async def get_blob(conn: AsyncConnection, sha256: str) -> BlobRow | None:
-    query = select(
-        blobs.c.sha256.label("blob_sha256"),
-        blobs.c.size.label("blob_size"),
-        blobs.c.type.label("blob_type"),
-        blobs.c.preview_status,
-        blobs.c.preview_error,
-        blobs.c.preview,
-    ).where(blobs.c.sha256 == sha256)
+    query = select(*_BLOB_COLUMNS).where(blobs.c.sha256 == sha256)
     row = (await conn.execute(query)).first()
     return None if row is None else _blob(row)
 
@@ -196,14 +189,7 @@ async def set_preview_txn(
 
 
 async def pending_previews(conn: AsyncConnection) -> list[BlobRow]:
-    query = select(
-        blobs.c.sha256.label("blob_sha256"),
-        blobs.c.size.label("blob_size"),
-        blobs.c.type.label("blob_type"),
-        blobs.c.preview_status,
-        blobs.c.preview_error,
-        blobs.c.preview,
-    ).where(blobs.c.preview_status == PreviewStatus.PENDING.value)
+    query = select(*_BLOB_COLUMNS).where(blobs.c.preview_status == PreviewStatus.PENDING.value)
     return [b for b in map(_blob, await conn.execute(query)) if b is not None]
 
 

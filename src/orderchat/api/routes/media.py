@@ -9,7 +9,7 @@ headers are checked here so that bad ones get the API's JSON errors.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.responses import FileResponse
@@ -71,33 +71,23 @@ async def original(
     return _serve(download, request, if_none_match)
 
 
-@router.get("/api/media/{media_id}/preview")
-async def preview(
-    media_id: str,
-    request: Request,
-    auth: AuthDep,
-    runtime: RuntimeDep,
-    if_none_match: OptionalHeader = None,
-) -> Response:
-    download = await runtime.media.download(auth.user, media_id, Variant.PREVIEW)
-    return _serve(download, request, if_none_match)
-
-
-@router.get("/api/media/{media_id}/playback")
-async def playback(
-    media_id: str,
-    request: Request,
-    auth: AuthDep,
-    runtime: RuntimeDep,
-    if_none_match: OptionalHeader = None,
-) -> Response:
-    download = await runtime.media.download(auth.user, media_id, Variant.PLAYBACK)
-    return _serve(download, request, if_none_match)
-
-
 @router.get("/api/media/{media_id}/info")
 async def info(media_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(await runtime.media.info(auth.user, media_id))
+
+
+@router.get("/api/media/{media_id}/{made}")
+async def made_from(
+    media_id: str,
+    made: Literal["preview", "playback"],
+    request: Request,
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    if_none_match: OptionalHeader = None,
+) -> Response:
+    """A file made from the original: its preview image, or a voice message's playback copy."""
+    download = await runtime.media.download(auth.user, media_id, Variant(made))
+    return _serve(download, request, if_none_match)
 
 
 def _kinds(raw: str | None) -> list[MessageKind]:
