@@ -192,7 +192,8 @@ def test_body_changed_after_signing_is_refused(shop: ServerProcess, placed: Json
     _refused(shop, _status(placed["number"], "cancelled"), headers, 401, "unauthorized")
 
 
-@pytest.mark.parametrize("offset_s", [-301, -3600, 301])
+# Ten seconds past the 300 s window: a loaded machine may take seconds to deliver it.
+@pytest.mark.parametrize("offset_s", [-310, -3600, 310])
 def test_stale_or_future_timestamp_is_refused_even_when_signed(
     shop: ServerProcess, placed: Json, offset_s: int
 ) -> None:
