@@ -1,8 +1,10 @@
 """One WebSocket connection: thin glue between the socket, the protocol session
 and the services.
 
-Two tasks per connection: the receiver reads frames and calls services; the
-sender is the only one that writes to the socket, draining a bounded queue.
+The connection's own task reads frames and calls services. Writing is done by
+a sender task that exists only while frames are waiting: it drains a bounded
+queue and ends, so an idle connection costs one task and no buffers. Memory
+per idle connection is what lets one small machine hold thousands of them.
 Durable events carry their stream position; the sender skips any at or below
 the last position it sent, which is what makes "resume, then go live" free of
 both gaps and duplicates:
@@ -57,7 +59,7 @@ logger = logging.getLogger(__name__)
 MAX_INFLIGHT_SENDS = 1000
 CLOSE_TIMEOUT_S = 2.0
 
-_PONG = orjson.dumps({"op": "pong"})
+_PONG = '{"op":"pong"}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +72,35 @@ class ConnectionConfig:
 @dataclass(frozen=True, slots=True)
 class _Out:
     pos: int  # stream position of a durable event, 0 for anything else
-    data: bytes
+    data: str
     floor: int = 0  # after sending, skip durable events at or below this
 
 
 class Connection:
+    __slots__ = (
+        "_accounts",
+        "_auth",
+        "_clock",
+        "_close_code",
+        "_close_reason",
+        "_config",
+        "_expiry",
+        "_held",
+        "_hub",
+        "_inflight",
+        "_messaging",
+        "_out",
+        "_protocol",
+        "_room",
+        "_sender",
+        "_sent_pos",
+        "_task",
+        "_ws",
+        "id",
+        "session_id",
+        "user_id",
+    )
+
     def __init__(
         self,
         ws: WebSocket,
@@ -95,24 +121,28 @@ class Connection:
         self._config = config
         self._protocol = ServerSession()
         self._auth: Authenticated | None = None
-        self._queue: asyncio.Queue[_Out] = asyncio.Queue(config.queue_frames)
-        self._held: deque[_Out] = deque()
-        self._syncing = False
+        # Frames waiting for the socket, and the task writing them: both only while needed.
+        self._out: deque[_Out] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._room: asyncio.Event | None = None  # set when the queue has room again
+        # Live events held while the backlog is sent; None when not syncing.
+        self._held: deque[_Out] | None = None
         self._sent_pos = 0
         self._inflight = asyncio.Semaphore(
             max(1, min(MAX_INFLIGHT_SENDS, config.queue_frames // 4))
         )
         self._close_code: int | None = None
-        self._closed = asyncio.Event()
+        self._close_reason = ""
+        self._task: asyncio.Task[Any] | None = None
         self._expiry: asyncio.TimerHandle | None = None
 
     # --- the hub's side (Sink) ----------------------------------------------------
 
-    def offer(self, pos: int, data: bytes) -> None:
+    def offer(self, pos: int, data: str) -> None:
         if self._close_code is not None:
             return
         item = _Out(pos, data)
-        if self._syncing:
+        if self._held is not None:
             if len(self._held) >= self._config.queue_frames:
                 self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
             else:
@@ -124,66 +154,89 @@ class Connection:
         self._drop(CloseCode.SESSION_ENDED, "signed out")
 
     def _enqueue(self, item: _Out) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if self._close_code is not None:
+            return
+        out = self._out
+        if out is None:
+            out = self._out = deque()
+        if len(out) >= self._config.queue_frames:
             logger.warning("connection %s of user %s too slow; dropping", self.id, self.user_id)
             self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
+            return
+        out.append(item)
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._drain(out))
 
     def _drop(self, code: int, reason: str) -> None:
-        if self._close_code is None:
-            self._close_code = code
-            self._close_reason = reason
-            self._closed.set()
+        """Close the connection with `code`: the reading task ends and closes the socket."""
+        if self._close_code is not None:
+            return
+        self._close_code = code
+        self._close_reason = reason
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()  # it may be waiting for a frame that never comes
 
     def _reply(self, frame: dict[str, Any]) -> None:
-        self._enqueue(_Out(0, orjson.dumps(frame)))
+        self._enqueue(_Out(0, orjson.dumps(frame).decode()))
 
     # --- the connection's life -----------------------------------------------------
 
     async def run(self) -> None:
+        self._task = task = asyncio.current_task()
         await self._ws.accept()
-        receiver = asyncio.create_task(self._receive_loop(), name=f"ws-recv-{self.id}")
-        sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{self.id}")
-        closed = asyncio.create_task(self._closed.wait(), name=f"ws-closed-{self.id}")
         try:
-            done, _ = await asyncio.wait(
-                {receiver, sender, closed}, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
-                if task is not closed and not task.cancelled() and task.exception():
-                    logger.error("connection %s failed", self.id, exc_info=task.exception())
+            await self._receive_loop()
+        except asyncio.CancelledError:
+            if self._close_code is None:  # not ours: the server is stopping
+                raise
+            if task is not None:
+                task.uncancel()
+        except Exception:
+            logger.exception("connection %s failed", self.id)
         finally:
-            self._hub.detach(self)
-            if self._expiry is not None:
-                self._expiry.cancel()
-            for task in (receiver, sender, closed):
-                task.cancel()
-            for task in (receiver, sender, closed):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            if self._close_code is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(
-                        self._ws.close(self._close_code, self._close_reason), CLOSE_TIMEOUT_S
-                    )
-            logger.info("disconnected connection=%s user=%s", self.id, self.user_id or "-")
+            await self._finish()
 
-    async def _send_loop(self) -> None:
-        while True:
-            item = await self._queue.get()
-            if 0 < item.pos <= self._sent_pos:
-                continue  # already sent from the backlog
-            await self._ws.send_text(item.data.decode())
-            if item.pos:
-                self._sent_pos = item.pos
-            if item.floor:
-                self._sent_pos = max(self._sent_pos, item.floor)
+    async def _finish(self) -> None:
+        self._hub.detach(self)
+        if self._expiry is not None:
+            self._expiry.cancel()
+        sender = self._sender
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+        if self._close_code is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self._ws.close(self._close_code, self._close_reason), CLOSE_TIMEOUT_S
+                )
+        logger.info("disconnected connection=%s user=%s", self.id, self.user_id or "-")
+
+    async def _drain(self, out: deque[_Out]) -> None:
+        """Write what is queued, in order, then end: a new frame starts a new sender."""
+        try:
+            while out:
+                item = out.popleft()
+                if self._room is not None:
+                    self._room.set()
+                if 0 < item.pos <= self._sent_pos:
+                    continue  # already sent from the backlog
+                await self._ws.send_text(item.data)
+                if item.pos:
+                    self._sent_pos = item.pos
+                if item.floor:
+                    self._sent_pos = max(self._sent_pos, item.floor)
+        except Exception:  # the socket is gone: reading ends the connection
+            logger.debug("connection %s could not write", self.id, exc_info=True)
+            out.clear()
+        finally:
+            self._sender = None
 
     async def _receive_loop(self) -> None:
         loop = asyncio.get_running_loop()
         hello_deadline = loop.time() + self._config.hello_timeout_s
-        while True:
+        while self._close_code is None:
             if self._auth is None:
                 timeout = hello_deadline - loop.time()
                 if timeout <= 0:
@@ -284,7 +337,7 @@ class Connection:
         after = None if hello.cursor is None else decode_cursor(hello.cursor)
         self.user_id = auth.user.id
         self.session_id = auth.session.id
-        self._syncing = True
+        self._held = deque()
         self._hub.attach(self)  # before reading the database: nothing falls in between
         try:
             if after is None:
@@ -294,8 +347,7 @@ class Connection:
                 backlog = await self._messaging.backlog(auth.user, after, self._config.resume_page)
         except DomainError:
             self._hub.detach(self)
-            self._held.clear()
-            self._syncing = False
+            self._held = None
             raise
         self._auth = auth
         self._protocol.accept_hello()
@@ -321,7 +373,7 @@ class Connection:
                         "cursor": welcome_cursor,
                         "server_ts": self._clock.now_ms(),
                     }
-                ),
+                ).decode(),
                 floor=0 if backlog is not None else head,
             )
         )
@@ -339,16 +391,23 @@ class Connection:
                 auth.user, backlog.last_pos, self._config.resume_page
             )
         synced = orjson.dumps({"op": "synced", "cursor": encode_cursor(backlog.last_pos)})
-        await self._put(_Out(0, synced, floor=backlog.last_pos))
+        await self._put(_Out(0, synced.decode(), floor=backlog.last_pos))
 
     async def _put(self, item: _Out) -> None:
         """Queue a frame, waiting for room: used for our own backlog, never for the hub."""
-        await self._queue.put(item)
+        while self._out is not None and len(self._out) >= self._config.queue_frames:
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            await self._room.wait()
+        self._enqueue(item)
 
     async def _release_held(self) -> None:
-        while self._held:
-            await self._queue.put(self._held.popleft())
-        self._syncing = False  # no await since the loop saw `_held` empty
+        held = self._held
+        while held:
+            await self._put(held.popleft())
+        self._held = None  # no await since the loop saw it empty: nothing is left behind
+        self._room = None
 
 
 def _user_fields(auth: Authenticated) -> dict[str, Any]:

@@ -25,7 +25,7 @@ class Sink(Protocol):
     user_id: UserId
     session_id: SessionId
 
-    def offer(self, pos: int, data: bytes) -> None:
+    def offer(self, pos: int, data: str) -> None:
         """Take a frame without waiting, or drop the connection if it cannot."""
 
     def revoke(self) -> None:

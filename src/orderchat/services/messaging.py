@@ -217,7 +217,7 @@ TYPING_RATE = Rate(burst=5, per_s=2)
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    events: list[tuple[int, bytes]]  # (stream position, encoded frame)
+    events: list[tuple[int, str]]  # (stream position, encoded frame)
     last_pos: int
     complete: bool
 
@@ -269,7 +269,7 @@ class Messaging:
             members = await conv_store.list_member_reads(conn, conv_id)
         if user.id not in members:
             raise Forbidden("you are not a member of this conversation")
-        data = orjson.dumps({"op": "typing", "conv": conv_id, "user": user.id})
+        data = orjson.dumps({"op": "typing", "conv": conv_id, "user": user.id}).decode()
         self._publisher.publish([Delivery(0, frozenset(members), data, connection_id)])
 
     async def head(self) -> int:

@@ -20,7 +20,7 @@ class Delivery:
 
     pos: int
     recipients: frozenset[UserId]
-    data: bytes
+    data: str
     skip_connection: str | None = None
 
 

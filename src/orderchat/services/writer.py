@@ -240,9 +240,13 @@ class WriteTxn:
         await msg_store.set_head_txn(self.conn, self.head)
 
 
-def encode_event(op: str, fields: dict[str, Any], pos: int) -> bytes:
-    """A durable event's frame: its fields, its op and the cursor after it."""
-    return orjson.dumps({"op": op, **fields, "cursor": encode_cursor(pos)})
+def encode_event(op: str, fields: dict[str, Any], pos: int) -> str:
+    """A durable event's frame: its fields, its op and the cursor after it.
+
+    Text, decoded once here: WebSocket text frames take a str, and the same
+    object then goes to every recipient.
+    """
+    return orjson.dumps({"op": op, **fields, "cursor": encode_cursor(pos)}).decode()
 
 
 class GroupCommitWriter:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocket
 
 from orderchat.api.runtime import Runtime
 from orderchat.realtime.connection import Connection
 
-router = APIRouter()
+PATH = "/ws"
 
 
-@router.websocket("/ws")
-async def websocket(ws: WebSocket) -> None:
-    runtime: Runtime = ws.app.state.runtime
+async def serve_websocket(ws: WebSocket, runtime: Runtime) -> None:
     connection = Connection(
         ws,
         runtime.hub,
