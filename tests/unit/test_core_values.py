@@ -21,6 +21,19 @@ from orderchat.core.model import (
 )
 
 
+def _crockford(value: int, width: int) -> str:
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(width)))
+
+
+def test_ids_are_milliseconds_then_random_bits_in_crockford_base32(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for ms, random_bits in [(0, 0), (1_795_378_490_016, 2**60 - 1), (2**45 - 1, 123_456_789)]:
+        monkeypatch.setattr("orderchat.core.ids.secrets.randbits", lambda _bits, r=random_bits: r)
+        assert new_id("m", now_ms=ms) == "m_" + _crockford(ms, 9) + _crockford(random_bits, 12)
+
+
 def test_ids_carry_prefix_and_sort_by_time() -> None:
     early, late = new_id("m", now_ms=1_000), new_id("m", now_ms=2_000)
     assert early.startswith("m_") and early < late
