@@ -1,0 +1,77 @@
+"""The steady and idle benchmarks run end to end against a real server and the relays.
+
+Correctness only: a few seconds of load say nothing about speed, so nothing here
+looks at latencies or memory figures, only that every target was measured, that
+every message reached every other member of its conversation exactly once, and
+that the plots were drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_steady_and_idle_quick_run(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "steady",
+            "idle",
+            "--quick",
+            "--steady-step-s",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-6000:]}"
+
+    steady = json.loads((tmp_path / "steady-latest.json").read_text(encoding="utf-8"))
+    assert steady["errors"] == []
+    steps = steady["samples"]["steps"]
+    targets = {"orderchat", "relay", "durable relay"}
+    assert {step["target"] for step in steps} == targets
+    for step in steps:
+        assert step["sent"] > 0, step
+        assert step["unique"] == step["expected"] > 0, step
+        assert step["losses"] == 0, step
+        assert step["duplicates"] == 0, step
+        assert step["closed"] == 0, step
+    rows = {row["metric"]: row for row in steady["rows"]}
+    for target in targets:
+        assert f"{target} best R (p99<200 ms, no loss)" in rows
+        assert rows[f"{target} R=50 losses"]["value"] == 0
+        assert rows[f"{target} R=50 duplicates"]["value"] == 0
+    assert rows["orderchat p99 at 200 msg/s"]["reference"] == "durable relay p99 at 200 msg/s"
+    assert rows["load generator processes"]["value"] >= 2
+
+    idle = json.loads((tmp_path / "idle-latest.json").read_text(encoding="utf-8"))
+    assert idle["errors"] == []
+    assert {step["target"] for step in idle["samples"]["steps"]} == {"orderchat", "relay"}
+    assert idle["checks"]["orderchat"]["connections"] == 200
+    assert idle["checks"]["relay"]["connections"] == 200
+    idle_rows = {row["metric"]: row for row in idle["rows"]}
+    assert (
+        idle_rows["orderchat KiB per idle connection at 200"]["reference"]
+        == "relay KiB per idle connection at 200"
+    )
+
+    for picture in ("steady-latency.png", "idle-memory.png"):
+        data = (tmp_path / picture).read_bytes()
+        assert data.startswith(b"\x89PNG"), picture
