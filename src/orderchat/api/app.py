@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from orderchat import __version__
 from orderchat.api import errors, idempotency
@@ -35,6 +34,7 @@ from orderchat.media.processor import PreviewLimits
 from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
+from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
 from orderchat.services.confirmations import Confirmations
 from orderchat.services.conversations import Conversations
@@ -120,7 +120,7 @@ class OrderChatApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == ws.PATH:
-            await ws.serve_websocket(WebSocket(scope, receive, send), self.state.runtime)
+            await ws.serve_websocket(AsgiSocket(receive, send), self.state.runtime)
             return
         await super().__call__(scope, receive, send)
 

@@ -27,7 +27,6 @@ from functools import partial
 from typing import Any
 
 import orjson
-from starlette.websockets import WebSocket
 
 from orderchat.core.cursor import decode_cursor, encode_cursor
 from orderchat.core.errors import DomainError, ErrorCode
@@ -46,6 +45,7 @@ from orderchat.protocol.frames import (
 )
 from orderchat.protocol.session import ServerSession
 from orderchat.realtime.hub import Hub
+from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts, Authenticated
 from orderchat.services.messaging import Ack, Backlog, Messaging
 from orderchat.services.ports import Clock
@@ -103,7 +103,7 @@ class Connection:
 
     def __init__(
         self,
-        ws: WebSocket,
+        ws: AsgiSocket,
         hub: Hub,
         accounts: Accounts,
         messaging: Messaging,
@@ -184,7 +184,8 @@ class Connection:
 
     async def run(self) -> None:
         self._task = task = asyncio.current_task()
-        await self._ws.accept()
+        if not await self._ws.accept():
+            return
         try:
             await self._receive_loop()
         except asyncio.CancelledError:

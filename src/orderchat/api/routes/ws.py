@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from starlette.websockets import WebSocket
-
 from orderchat.api.runtime import Runtime
 from orderchat.realtime.connection import Connection
+from orderchat.realtime.socket import AsgiSocket
 
 PATH = "/ws"
 
 
-async def serve_websocket(ws: WebSocket, runtime: Runtime) -> None:
+async def serve_websocket(ws: AsgiSocket, runtime: Runtime) -> None:
     connection = Connection(
         ws,
         runtime.hub,
