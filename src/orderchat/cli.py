@@ -139,7 +139,11 @@ def _serve(args: argparse.Namespace) -> int:
         http="httptools",
         ws="websockets-sansio",
         ws_max_size=WS_MAX_FRAME_BYTES,
-        log_level=args.log_level,
+        # Chat frames are a few hundred bytes: compressing each costs more CPU, and
+        # a zlib context per connection more memory, than the bytes it saves.
+        ws_per_message_deflate=False,
+        # uvicorn says "connection open/closed" for every WebSocket at info.
+        log_level="warning" if args.log_level == "info" else args.log_level,
         access_log=False,
         lifespan="on",
     )

@@ -212,7 +212,8 @@ class Connection:
                 await asyncio.wait_for(
                     self._ws.close(self._close_code, self._close_reason), CLOSE_TIMEOUT_S
                 )
-        logger.info("disconnected connection=%s user=%s", self.id, self.user_id or "-")
+        # Per-connection lines are debug: a reconnect storm must not be a logging storm.
+        logger.debug("disconnected connection=%s user=%s", self.id, self.user_id or "-")
 
     async def _drain(self, out: deque[_Out]) -> None:
         """Write what is queued, in order, then end: a new frame starts a new sender."""
@@ -356,7 +357,7 @@ class Connection:
         self._expiry = asyncio.get_running_loop().call_later(
             max(0.0, expires_in_s), self._drop, CloseCode.SESSION_ENDED, "session expired"
         )
-        logger.info(
+        logger.debug(
             "connected connection=%s user=%s device=%s resume=%s",
             self.id,
             auth.user.id,

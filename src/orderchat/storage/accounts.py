@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -110,13 +110,15 @@ async def insert_session_txn(
     )
 
 
+_FIND_SESSION = (
+    select(sessions, users)
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.token_hash == bindparam("token_hash"), users.c.disabled.is_(False))
+)
+
+
 async def find_session(conn: AsyncConnection, token_hash: str) -> tuple[SessionRow, User] | None:
-    query = (
-        select(sessions, users)
-        .join(users, users.c.id == sessions.c.user_id)
-        .where(sessions.c.token_hash == token_hash, users.c.disabled.is_(False))
-    )
-    row = (await conn.execute(query)).first()
+    row = (await conn.execute(_FIND_SESSION, {"token_hash": token_hash})).first()
     if row is None:
         return None
     session = SessionRow(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, func, or_, select, tuple_, update
+from sqlalchemy import Row, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import NotFound
@@ -234,9 +234,11 @@ async def set_head_txn(conn: AsyncConnection, head: int) -> None:
     await conn.execute(update(counters).where(counters.c.name == _HEAD).values(value=head))
 
 
+_READ_HEAD = select(counters.c.value).where(counters.c.name == _HEAD)
+
+
 async def read_head(conn: AsyncConnection) -> int:
-    query = select(counters.c.value).where(counters.c.name == _HEAD)
-    return int((await conn.execute(query)).scalar_one())
+    return int((await conn.execute(_READ_HEAD)).scalar_one())
 
 
 async def insert_events_txn(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -263,6 +265,44 @@ def event_row(
     }
 
 
+def _events_for_user_query(include_internal: bool) -> Any:
+    query = (
+        select(
+            events.c.pos.label("e_pos"),
+            events.c.conv_id.label("e_conv"),
+            events.c.kind.label("e_kind"),
+            events.c.ts.label("e_ts"),
+            events.c.payload.label("e_payload"),
+            messages,
+        )
+        .join(
+            members,
+            and_(
+                members.c.conv_id == events.c.conv_id,
+                members.c.user_id == bindparam("user_id"),
+            ),
+        )
+        .outerjoin(messages, messages.c.id == events.c.message_id)
+        .where(
+            events.c.pos > bindparam("after"),
+            events.c.pos <= bindparam("upto"),
+            events.c.pos >= members.c.joined_pos,
+            or_(members.c.left_pos.is_(None), events.c.pos <= members.c.left_pos),
+        )
+        .order_by(events.c.pos)
+        .limit(bindparam("limit"))
+    )
+    if not include_internal:
+        query = query.where(or_(events.c.message_id.is_(None), messages.c.internal.is_(False)))
+    return query
+
+
+# Built once: every reconnect runs one, and building a statement costs more
+# than running it on SQLite.
+_EVENTS_FOR_STAFF = _events_for_user_query(include_internal=True)
+_EVENTS_FOR_CUSTOMER = _events_for_user_query(include_internal=False)
+
+
 async def events_for_user(
     conn: AsyncConnection,
     user_id: UserId,
@@ -277,33 +317,10 @@ async def events_for_user(
     one that removed them, so a removed member still learns of the removal and
     of everything before it, and nothing after.
     """
-    query = (
-        select(
-            events.c.pos.label("e_pos"),
-            events.c.conv_id.label("e_conv"),
-            events.c.kind.label("e_kind"),
-            events.c.ts.label("e_ts"),
-            events.c.payload.label("e_payload"),
-            messages,
-        )
-        .join(
-            members,
-            and_(members.c.conv_id == events.c.conv_id, members.c.user_id == user_id),
-        )
-        .outerjoin(messages, messages.c.id == events.c.message_id)
-        .where(
-            events.c.pos > after,
-            events.c.pos <= upto,
-            events.c.pos >= members.c.joined_pos,
-            or_(members.c.left_pos.is_(None), events.c.pos <= members.c.left_pos),
-        )
-        .order_by(events.c.pos)
-        .limit(limit)
-    )
-    if not include_internal:
-        query = query.where(or_(events.c.message_id.is_(None), messages.c.internal.is_(False)))
+    query = _EVENTS_FOR_STAFF if include_internal else _EVENTS_FOR_CUSTOMER
+    params = {"user_id": user_id, "after": after, "upto": upto, "limit": limit}
     found = []
-    for row in await conn.execute(query):
+    for row in await conn.execute(query, params):
         found.append(
             EventRow(
                 pos=row.e_pos,
