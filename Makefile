@@ -49,7 +49,8 @@ test: install-test lint
 
 ## Benchmarks against a real server, with their references measured in the same run.
 bench: install-test
-	$(BIN)/python -m bench
+	ulimit -n $$(ulimit -Hn); $(BIN)/python -m bench; status=$$?; \
+	$(BIN)/python -m bench.render; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
