@@ -51,6 +51,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`; the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT_S)
+    return proc.returncode
+
+
 class ServerError(RuntimeError):
     """The server could not be started or set up; the message carries its log."""
 
@@ -120,15 +132,8 @@ class BenchServer:
         raise ServerError(f"the server did not become healthy:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
     def log_tail(self, lines: int = 40) -> str:

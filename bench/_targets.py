@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,10 +19,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._server import free_port, scratch_dir
+from bench._server import free_port, scratch_dir, stop_process
 
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
 
 
 class RelayError(RuntimeError):
@@ -98,17 +96,10 @@ class RunningRelay:
         raise RelayError(f"the relay did not print ready:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`; nothing when it already stopped."""
+        """SIGTERM, then SIGKILL after a timeout; nothing when it already stopped."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-        self.returncode = self.proc.returncode
+        self.returncode = stop_process(self.proc)
         self.proc = None
 
     def log_tail(self, lines: int = 40) -> str:
