@@ -4,14 +4,15 @@ SQLite allows one writer at a time. Write transactions therefore start with
 `BEGIN IMMEDIATE`, which takes the write lock up front (waiting up to the busy
 timeout) instead of failing half-way when a read turns into a write. Reads use
 a separate pool with plain deferred transactions, which in WAL mode never wait
-for the writer. On PostgreSQL both are the same engine.
+for the writer. On SQLite, statements run on the event loop (see
+`LoopConnection`); on PostgreSQL, one async engine serves both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 Connection = AsyncConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READERS = 8
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -61,8 +63,8 @@ class LoopConnection:
     commit cost several milliseconds. The writer's statements run here
     directly instead; only what waits on the disk (BEGIN IMMEDIATE, which may
     wait for another process's lock, and COMMIT's fsync) goes to a thread.
-    It offers what the stores use of an AsyncConnection: `execute` and
-    `begin_nested`.
+    It offers what is used of an AsyncConnection: `execute`, `exec_driver_sql`,
+    `run_sync` and `begin_nested`.
     """
 
     def __init__(self, sync: SyncConnection) -> None:
@@ -72,6 +74,12 @@ class LoopConnection:
         if parameters is None:
             return self._sync.execute(statement)
         return self._sync.execute(statement, parameters)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        return self._sync.exec_driver_sql(statement, parameters)
+
+    async def run_sync(self, fn: Callable[[SyncConnection], Any]) -> Any:
+        return fn(self._sync)
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[None]:
@@ -97,7 +105,7 @@ class Database:
             if parsed.database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self._writer = _make_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
-            self._reader = _make_engine(url, begin="BEGIN", pool_size=8)
+            self._reader = self._writer  # only migrations use the async engine here
             sync_url = parsed.set(drivername="sqlite")
             self._loop_writer: Engine | None = create_engine(
                 sync_url,
@@ -106,11 +114,21 @@ class Database:
                 connect_args={"check_same_thread": False},
             )
             _hook_sqlite(self._loop_writer, "BEGIN IMMEDIATE")
+            self._loop_reader: Engine | None = create_engine(
+                sync_url,
+                pool_size=READERS,
+                max_overflow=0,
+                connect_args={"check_same_thread": False},
+            )
+            _hook_sqlite(self._loop_reader, "BEGIN")
         else:
             self._writer = _make_engine(url, begin=None, pool_size=10)
             self._reader = self._writer
             self._loop_writer = None
+            self._loop_reader = None
         self._write_lock = asyncio.Lock()
+        # A free pooled connection for every read let in: taking one never blocks.
+        self._read_slots = asyncio.Semaphore(READERS)
         self._loop_conn: SyncConnection | None = None
 
     @asynccontextmanager
@@ -135,9 +153,22 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read transaction: every query inside sees one snapshot."""
-        async with self._reader.connect() as conn, conn.begin():
-            yield conn
+        """A read transaction: every query inside sees one snapshot.
+
+        On SQLite the statements run on the loop, like the writer's: in WAL mode
+        a reader never waits for a lock, and the reads are indexed.
+        """
+        if self._loop_reader is None:
+            async with self._reader.connect() as conn, conn.begin():
+                yield conn
+            return
+        async with self._read_slots:
+            sync = self._loop_reader.connect()
+            try:
+                with sync.begin():
+                    yield cast(AsyncConnection, LoopConnection(sync))
+            finally:
+                sync.close()
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration."""
@@ -151,6 +182,8 @@ class Database:
                 self._loop_conn = None
             if self._loop_writer is not None:
                 self._loop_writer.dispose()
+            if self._loop_reader is not None:
+                self._loop_reader.dispose()
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
