@@ -748,3 +748,20 @@ class TcpRelay:
             pass
         finally:
             writer.close()
+
+
+def run_bench(out: Path, *args: str, timeout_s: float = 120) -> str:
+    """Run `python -m bench ARGS --out OUT` from the repository root; its stdout.
+
+    Fails the test with the command's output when it does not exit 0.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *args, "--out", str(out)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-6000:]}"
+    return proc.stdout

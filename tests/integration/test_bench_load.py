@@ -9,38 +9,17 @@ that the plots were drawn.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import run_bench
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_steady_and_idle_quick_run(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "steady",
-            "idle",
-            "--quick",
-            "--steady-step-s",
-            "1",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=200,
-        check=False,
-    )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-6000:]}"
+    run_bench(tmp_path, "steady", "idle", "--quick", "--steady-step-s", "1", timeout_s=200)
 
     steady = json.loads((tmp_path / "steady-latest.json").read_text(encoding="utf-8"))
     assert steady["errors"] == []

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import pytest
 from bench._targets import RunningRelay, running_relay
 from websockets.asyncio.client import ClientConnection, connect
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import run_bench
 
 MEMBERS = {
     "chan": ["alice", "bob", "carol"],
@@ -217,15 +215,7 @@ async def test_durable_relay_stores_before_acking() -> None:
 
 @pytest.mark.timeout(120)
 def test_sqlite_workload_quick_run(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "sqlite", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
+    run_bench(tmp_path, "sqlite", "--quick", timeout_s=90)
     document = json.loads((tmp_path / "sqlite-latest.json").read_text(encoding="utf-8"))
     assert document["workload"] == "sqlite"
     assert document["errors"] == []

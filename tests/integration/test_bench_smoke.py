@@ -8,13 +8,11 @@ something, and that the server gave back exactly the bytes it was given.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import run_bench
 
 THROUGHPUTS = (
     "copy+fsync",
@@ -28,26 +26,8 @@ THROUGHPUTS = (
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_media_bench_quick_run(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "media",
-            "--quick",
-            "--size-mib",
-            "4",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-6000:]}"
-    assert "upload tus best" in proc.stdout  # the table
+    stdout = run_bench(tmp_path, "media", "--quick", "--size-mib", "4", timeout_s=120)
+    assert "upload tus best" in stdout  # the table
 
     stamped = sorted(tmp_path.glob("media-2*.json"))
     assert len(stamped) == 1

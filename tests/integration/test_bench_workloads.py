@@ -8,14 +8,12 @@ out of order, and every history page held the messages it names.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import run_bench
 
 
 def _document(out: Path, workload: str) -> dict[str, Any]:
@@ -35,26 +33,8 @@ def _rows(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_fanout_reconnect_history_quick_run(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "fanout",
-            "reconnect",
-            "history",
-            "--quick",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-6000:]}"
-    assert "last member p50" in proc.stdout  # the table
+    stdout = run_bench(tmp_path, "fanout", "reconnect", "history", "--quick", timeout_s=120)
+    assert "last member p50" in stdout  # the table
 
     fanout = _document(tmp_path, "fanout")
     rows = _rows(fanout)
