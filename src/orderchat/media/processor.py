@@ -60,7 +60,10 @@ async def run_preview(
         preexec_fn=limit_child,
     )
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), limits.timeout_s)
+        # Not asyncio.wait_for: on Python 3.11 it loses a cancellation that arrives as
+        # the child finishes, and then a shutdown waits for the preview task forever.
+        async with asyncio.timeout(limits.timeout_s):
+            stdout, stderr = await process.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()

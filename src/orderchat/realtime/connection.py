@@ -209,9 +209,8 @@ class Connection:
                 await sender
         if self._close_code is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self._ws.close(self._close_code, self._close_reason), CLOSE_TIMEOUT_S
-                )
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await self._ws.close(self._close_code, self._close_reason)
         # Per-connection lines are debug: a reconnect storm must not be a logging storm.
         logger.debug("disconnected connection=%s user=%s", self.id, self.user_id or "-")
 
@@ -245,7 +244,8 @@ class Connection:
                     self._drop(CloseCode.POLICY, "no hello in time")
                     return
                 try:
-                    message = await asyncio.wait_for(self._ws.receive(), timeout)
+                    async with asyncio.timeout(timeout):
+                        message = await self._ws.receive()
                 except TimeoutError:
                     self._drop(CloseCode.POLICY, "no hello in time")
                     return

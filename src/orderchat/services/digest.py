@@ -317,7 +317,8 @@ def next_run_ms(now_ms: int, hour: int, minute: int) -> int:
 
 async def stopped_within(stop: asyncio.Event, timeout_s: float) -> bool:
     try:
-        await asyncio.wait_for(stop.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await stop.wait()
     except TimeoutError:
         return False
     return True

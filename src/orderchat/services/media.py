@@ -139,6 +139,9 @@ class Media:
         self._finish_lock = asyncio.Lock()
         self._previews: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        # Checked as well as cancelling: a cancellation swallowed deep in a
+        # library must not leave a shutdown waiting for this loop forever.
+        self._stopping = False
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -154,6 +157,7 @@ class Media:
         ]
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -555,7 +559,7 @@ class Media:
     # --- previews ----------------------------------------------------------------
 
     async def _make_previews(self) -> None:
-        while True:
+        while not self._stopping:
             sha256 = await self._previews.get()
             try:
                 await self._make_preview(sha256)
