@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 
 from orderchat.core.chain import GENESIS, chain_hash
 from orderchat.storage.engine import Database
-from orderchat.storage.messages import history
+from orderchat.storage.messages import _sqlite_prior_acks, history
 from orderchat.storage.schema import metadata
 from tests.support import Peer, ServerProcess
 
@@ -57,3 +57,19 @@ async def test_stored_hash_chain_verifies(server: ServerProcess) -> None:
         previous = stored[message.seq]
     head = server.db_rows("SELECT last_hash FROM conversations WHERE id = ?", conv["id"])
     assert head == [(previous,)]
+
+
+async def test_the_resend_check_searches_the_index_not_the_table(tmp_path: Path) -> None:
+    """Every group commit looks up its refs; a table scan there grows with history."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
+    await db.migrate()
+    async with db.read() as conn:
+        plan = (
+            await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + _sqlite_prior_acks(3), ("u", "r1", "u", "r2", "v", "r3")
+            )
+        ).all()
+    await db.close()
+    steps = [row[-1] for row in plan]
+    assert any(s.startswith("SEARCH m USING INDEX") for s in steps), steps
+    assert not any(s.startswith("SCAN m") for s in steps), steps

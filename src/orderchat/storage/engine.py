@@ -20,7 +20,7 @@ from typing import Any, cast
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection as SyncConnection
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Dialect, Engine, create_engine, event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,10 @@ class LoopConnection:
 
     def __init__(self, sync: SyncConnection) -> None:
         self._sync = sync
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._sync.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         if parameters is None:
