@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 # that pipelines its sends cannot by themselves fill its queue.
 MAX_INFLIGHT_SENDS = 1000
 CLOSE_TIMEOUT_S = 2.0
+# Frames framed together into one write to the socket, at most.
+WRITE_BATCH_FRAMES = 64
 
 _PONG = '{"op":"pong"}'
 
@@ -215,19 +217,26 @@ class Connection:
         logger.debug("disconnected connection=%s user=%s", self.id, self.user_id or "-")
 
     async def _drain(self, out: deque[_Out]) -> None:
-        """Write what is queued, in order, then end: a new frame starts a new sender."""
+        """Write what is queued, in order, then end: a new frame starts a new sender.
+
+        Whatever has piled up since the last write goes out in one write.
+        """
         try:
             while out:
-                item = out.popleft()
+                frames: list[str] = []
+                while out and len(frames) < WRITE_BATCH_FRAMES:
+                    item = out.popleft()
+                    if 0 < item.pos <= self._sent_pos:
+                        continue  # already sent from the backlog
+                    frames.append(item.data)
+                    if item.pos:
+                        self._sent_pos = item.pos
+                    if item.floor:
+                        self._sent_pos = max(self._sent_pos, item.floor)
                 if self._room is not None:
                     self._room.set()
-                if 0 < item.pos <= self._sent_pos:
-                    continue  # already sent from the backlog
-                await self._ws.send_text(item.data)
-                if item.pos:
-                    self._sent_pos = item.pos
-                if item.floor:
-                    self._sent_pos = max(self._sent_pos, item.floor)
+                if frames:
+                    await self._ws.send_texts(frames)
         except Exception:  # the socket is gone: reading ends the connection
             logger.debug("connection %s could not write", self.id, exc_info=True)
             out.clear()
