@@ -8,7 +8,8 @@ a row's id is known before its transaction commits.
 from __future__ import annotations
 
 import base64
-import secrets
+import os
+import random
 import time
 from typing import NewType
 
@@ -24,12 +25,17 @@ _RANDOM_CHARS = 12  # 60 random bits: collisions are not a practical concern
 # over 15 bytes (the first three characters carry only zero padding), then
 # mapped from RFC 4648's alphabet to Crockford's.
 _TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+# Ids need to be unique, not secret (tokens come from `secrets`): a generator
+# seeded from the OS saves a getrandom() system call per id. A forked process
+# reseeds, so that two processes never mint the same sequence.
+_random = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:
     """Return `prefix_` followed by a lexicographically time-ordered token."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms % (1 << 45)) << 60 | secrets.randbits(60)
+    value = (ms % (1 << 45)) << 60 | _random.getrandbits(60)
     token = base64.b32encode(value.to_bytes(15, "big"))[3:].translate(_TO_CROCKFORD)
     return f"{prefix}_{token.decode()}"
 
