@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= ./orderchat-data
 PORT ?= 8000
 
-.PHONY: run test lint unit bench install install-test system-deps clean
+.PHONY: run test lint unit browser screenshots bench install install-test system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,10 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test system-deps
 
-## Debian packages the tests need, installed only when missing.
-SYSTEM_PACKAGES := libmagic1
+## Debian packages the tests need, installed only when missing: libmagic for
+## upload type checks, Chromium for the browser tests (Playwright drives it)
+## and a CJK font so that its screenshots show Chinese.
+SYSTEM_PACKAGES := libmagic1 chromium fonts-wqy-microhei
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -46,6 +48,13 @@ unit: install-test
 
 test: install-test lint
 	$(BIN)/pytest -q
+
+browser: install-test
+	$(BIN)/pytest tests/browser -q
+
+## Screenshots of the staff workspace and the customer page for the README.
+screenshots: install-test
+	$(BIN)/python scripts/screenshots.py --out docs/screenshots
 
 ## Benchmarks against a real server, with their references measured in the same run.
 bench: install-test

@@ -24,6 +24,7 @@ from orderchat.api.routes import (
     orders,
     uploads,
     users,
+    web,
     webhooks,
     ws,
 )
@@ -194,6 +195,8 @@ def create_app(settings: Settings) -> FastAPI:
         webhooks,
         uploads,
         media,
+        web,
     ):
         app.include_router(module.router)
+    app.mount("/assets", web.assets(), name="assets")
     return app

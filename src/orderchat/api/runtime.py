@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Cookie, Depends, Header, Request
 
 from orderchat.core.errors import Unauthorized
 from orderchat.realtime.connection import ConnectionConfig
@@ -63,3 +63,25 @@ async def authenticate(
 
 
 AuthDep = Annotated[Authenticated, Depends(authenticate)]
+
+MEDIA_COOKIE = "orderchat_media"
+MEDIA_COOKIE_PATH = "/api/media"
+
+
+async def authenticate_media(
+    runtime: RuntimeDep,
+    authorization: Annotated[str | None, Header()] = None,
+    orderchat_media: Annotated[str | None, Cookie()] = None,
+) -> Authenticated:
+    """The bearer header, or the media cookie a browser's <img> and <video> carry.
+
+    The cookie is accepted on these read-only routes alone: it is HttpOnly,
+    SameSite=Strict and scoped to the media path, so another site can neither
+    read it nor make a browser send it, and it can change nothing.
+    """
+    if authorization or not orderchat_media:
+        return await authenticate(runtime, authorization)
+    return await runtime.accounts.authenticate(orderchat_media)
+
+
+MediaAuthDep = Annotated[Authenticated, Depends(authenticate_media)]

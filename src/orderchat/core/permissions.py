@@ -80,3 +80,12 @@ def check(user: User, action: Action) -> None:
 def require_staff(user: User) -> None:
     if user.kind is not UserKind.STAFF:
         raise Forbidden("only staff may do this")
+
+
+def allowed_actions(user: User) -> list[str]:
+    """The actions, other than moving the order, that a client should offer this user.
+
+    The server checks each one again when it is taken; this list only keeps the
+    app from showing buttons that would be refused.
+    """
+    return [action.value for action in Action if can(user, action)]

@@ -90,9 +90,17 @@ class Workflow:
     def next_states(self, source: str) -> list[str]:
         return [t.target for t in self.transitions if source in t.sources]
 
+    def moves_for(self, source: str, roles: tuple[Role, ...]) -> list[Transition]:
+        """The transitions out of `source` that holders of `roles` may make."""
+        return [t for t in self.transitions if source in t.sources and may_move(t, roles)]
+
+
+def may_move(transition: Transition, roles: tuple[Role, ...]) -> bool:
+    return Role.ADMIN in roles or bool(transition.roles.intersection(roles))
+
 
 def check_actor(transition: Transition, roles: tuple[Role, ...]) -> None:
-    if Role.ADMIN in roles or transition.roles.intersection(roles):
+    if may_move(transition, roles):
         return
     needed = ", ".join(sorted(r.value for r in transition.roles))
     raise Forbidden(f"moving an order to {transition.target!r} needs one of: {needed}")

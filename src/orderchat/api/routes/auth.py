@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import user_view
-from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.api.runtime import MEDIA_COOKIE, MEDIA_COOKIE_PATH, AuthDep, RuntimeDep
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -46,15 +46,49 @@ async def sign_in_with_invitation(
     )
 
 
+@router.post("/auth/cookie", status_code=204)
+async def set_media_cookie(auth: AuthDep, request: Request, runtime: RuntimeDep) -> Response:
+    """Let a browser's <img>, <video> and <audio> fetch this session's media.
+
+    Those elements cannot send an Authorization header, and a token in their
+    URLs would end up in histories and logs; the cookie goes to the media
+    routes only, and only from this site's own pages.
+    """
+    response = Response(status_code=204)
+    left_s = (auth.session.expires_at_ms - runtime.clock.now_ms()) // 1000
+    response.set_cookie(
+        MEDIA_COOKIE,
+        _bearer(request),
+        max_age=max(int(left_s), 0),
+        path=MEDIA_COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+def _bearer(request: Request) -> str:
+    return request.headers["authorization"][len("Bearer ") :].strip()
+
+
+def _forget_media_cookie(response: Response) -> None:
+    response.delete_cookie(MEDIA_COOKIE, path=MEDIA_COOKIE_PATH, httponly=True, samesite="strict")
+
+
 @router.post("/auth/logout", status_code=204)
 async def logout(auth: AuthDep, runtime: RuntimeDep) -> Response:
     await runtime.accounts.logout(auth)
-    return Response(status_code=204)
+    response = Response(status_code=204)
+    _forget_media_cookie(response)
+    return response
 
 
 @router.post("/auth/logout-all")
 async def logout_everywhere(auth: AuthDep, runtime: RuntimeDep) -> Json:
-    return Json({"revoked": await runtime.accounts.logout_everywhere(auth)})
+    response = Json({"revoked": await runtime.accounts.logout_everywhere(auth)})
+    _forget_media_cookie(response)
+    return response
 
 
 @router.get("/me")

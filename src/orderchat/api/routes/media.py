@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.responses import FileResponse
 
 from orderchat.api.responses import Json
-from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.api.runtime import AuthDep, MediaAuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
 from orderchat.core.media import parse_ranges
 from orderchat.core.model import MessageKind
@@ -63,7 +63,7 @@ def _serve(download: Download, request: Request, if_none_match: str | None) -> R
 async def original(
     media_id: str,
     request: Request,
-    auth: AuthDep,
+    auth: MediaAuthDep,
     runtime: RuntimeDep,
     if_none_match: OptionalHeader = None,
 ) -> Response:
@@ -81,7 +81,7 @@ async def made_from(
     media_id: str,
     made: Literal["preview", "playback"],
     request: Request,
-    auth: AuthDep,
+    auth: MediaAuthDep,
     runtime: RuntimeDep,
     if_none_match: OptionalHeader = None,
 ) -> Response:

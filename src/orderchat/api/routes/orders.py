@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.affordances import order_affordances
 from orderchat.core.workflows import Workflow
 from orderchat.services.order_events import order_fields
 from orderchat.storage.orders import CustomerRow, IssueRow
@@ -102,6 +103,7 @@ async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     view = order_fields(detail.order, detail.workflow)
     if detail.issues:
         view["issues"] = [issue_view(i) for i in detail.issues]
+    view["allowed"] = order_affordances(auth.user, detail.workflow, detail.order.status)
     return Json(view)
 
 
