@@ -380,6 +380,7 @@ class Shop:
         assert resp.status_code == 200, resp.text
         body = resp.json()
         assert body["user"]["id"] == order["customer"], body
+        assert body["order"] == order["id"], body
         return Customer(body["user"]["id"], body["token"], order["id"])
 
     # --- the database, read back ---------------------------------------------------------

@@ -29,11 +29,13 @@ OWN = {
     ("GET", "/api/me"),
     ("GET", "/api/conversations"),
     ("GET", "/api/orders"),
+    ("GET", "/api/users"),
     ("GET", "/api/workflows"),
     ("GET", "/healthz"),
 }
 # Routes with no customer in play: signing in and out, and the platforms' signed webhook.
 NOT_APPLICABLE = {
+    ("POST", "/api/auth/cookie"),
     ("POST", "/api/auth/invitation"),
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/logout"),
@@ -203,3 +205,16 @@ def test_a_customers_own_routes_show_only_their_own(shop: Shop) -> None:
         assert theirs["conv"] not in resp.text
     listed = shop.call(me, "GET", "/api/orders").json()["orders"]
     assert [o["id"] for o in listed] == [mine["id"]]
+
+
+def test_a_customer_knows_the_names_of_the_people_they_talk_to_only(shop: Shop) -> None:
+    mine = shop.create_order("retail")
+    me = shop.customer(mine)
+    theirs, _ = _someone_elses(shop)
+    conv = shop.call("admin", "GET", f"/api/conversations/{mine['conv']}").json()
+    listed = shop.call(me, "GET", "/api/users").json()["users"]
+    assert {u["id"] for u in listed} == set(conv["members"])
+    assert theirs["customer"] not in {u["id"] for u in listed}
+    assert all("username" not in u and u["display_name"] for u in listed)
+    staff = shop.call("sales", "GET", "/api/users").json()["users"]
+    assert all(u["kind"] == "staff" and u["username"] for u in staff)

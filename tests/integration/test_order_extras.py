@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -148,6 +149,16 @@ def test_demo_seeds_the_store_and_the_factory(tmp_path: Path) -> None:
             files = client.get(f"/api/orders/{lune['id']}/files").json()["files"]
             drawing = next(f for f in files if f["type"] == "application/pdf")
             drawing_bytes = client.get(drawing["url"]).content
+        # The log offers a customer link to the factory's order that opens it.
+        link = re.search(
+            rf"customer page of PO-2026-031: {re.escape(demo.base_url)}/c#(\S+)",
+            demo.log_path.read_text(),
+        )
+        assert link is not None
+        with demo.http() as anonymous:
+            signed = anonymous.post("/api/auth/invitation", json={"token": link[1]})
+        assert signed.status_code == 200
+        assert signed.json()["user"]["id"] == lune["customer"]
     finally:
         demo.stop()
     # The factory's order shows its sample photos and its drawing, in original quality.

@@ -135,7 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.writer.start()
         await runtime.media.start()
         if settings.demo:
-            from orderchat.services.demo import seed_demo
+            from orderchat.services.demo import demo_invitations, seed_demo
             from orderchat.services.demo_orders import DemoServices
 
             business = DemoServices(
@@ -153,6 +153,14 @@ def create_app(settings: Settings) -> FastAPI:
                 business,
                 runtime.media,
             )
+            for number, token in await demo_invitations(runtime.db, runtime.orders):
+                logger.info(
+                    "customer page of %s: http://%s:%d/c#%s",
+                    number,
+                    settings.host,
+                    settings.port,
+                    token,
+                )
         # One process posts the daily digest; a scale-out set-up must pick one.
         stop_digest = asyncio.Event()
         digest = asyncio.create_task(

@@ -8,6 +8,7 @@ its own (one per device), with an expiry, revocable alone or all together.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import secrets
@@ -54,6 +55,7 @@ class SignedIn:
     user: User
     session_id: SessionId
     expires_at_ms: int
+    order_id: str | None = None  # the order an invitation link was for
 
 
 def token_hash(token: str) -> str:
@@ -162,7 +164,8 @@ class Accounts:
             if invitation.expires_at_ms <= now_ms:
                 raise Unauthorized("this invitation link has expired; ask the shop for a new one")
             user = await store.get_user(conn, invitation.customer_id)
-        return await self._new_session(user, device or "invitation", now_ms)
+        signed = await self._new_session(user, device or "invitation", now_ms)
+        return dataclasses.replace(signed, order_id=invitation.order_id)
 
     async def _new_session(self, user: User, device: str, now_ms: int) -> SignedIn:
         token = secrets.token_urlsafe(32)
@@ -217,6 +220,13 @@ class Accounts:
     async def list_staff(self) -> list[User]:
         async with self._db.read() as conn:
             return await store.list_users(conn, UserKind.STAFF)
+
+    async def directory(self, user: User) -> list[User]:
+        """The people `user` may look up: all staff for staff, a customer's own contacts."""
+        if user.kind is UserKind.STAFF:
+            return await self.list_staff()
+        async with self._db.read() as conn:
+            return await store.contacts(conn, user.id)
 
     @staticmethod
     def require_admin(user: User) -> None:

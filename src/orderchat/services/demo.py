@@ -16,7 +16,9 @@ from orderchat.services.demo_media import seed_media
 from orderchat.services.demo_orders import DemoServices, seed_orders
 from orderchat.services.media import Media
 from orderchat.services.messaging import Messaging
+from orderchat.services.orders import Orders
 from orderchat.storage import accounts as account_store
+from orderchat.storage import orders as order_store
 from orderchat.storage.engine import Database
 
 logger = logging.getLogger(__name__)
@@ -92,3 +94,25 @@ async def seed_demo(
         ", ".join(u for u, _, _ in STAFF),
         DEMO_PASSWORD,
     )
+
+
+# Orders whose customer page `serve --demo` opens a fresh link to, and who invites.
+DEMO_LINKS = (("PO-2026-031", "lily"), ("OD-10041", "amy"))
+
+
+async def demo_invitations(db: Database, orders: Orders) -> list[tuple[str, str]]:
+    """Fresh customer links (order number, token) to try the customer page at once.
+
+    Made at every start, since a link's token is stored hashed and cannot be
+    shown again.
+    """
+    links: list[tuple[str, str]] = []
+    for number, inviter in DEMO_LINKS:
+        async with db.read() as conn:
+            order_id = await order_store.find_order_id(conn, number=number)
+            login = await account_store.find_login(conn, inviter)
+        if order_id is None or login is None:
+            continue
+        invitation = await orders.invite(login[0], order_id)
+        links.append((number, invitation.token))
+    return links

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import SessionId, UserId
 from orderchat.core.model import Role, User, UserKind
-from orderchat.storage.schema import sessions, users
+from orderchat.storage.schema import members, sessions, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,22 @@ async def list_users(conn: AsyncConnection, kind: UserKind | None = None) -> lis
     query = select(users).where(users.c.disabled.is_(False)).order_by(users.c.username)
     if kind is not None:
         query = query.where(users.c.kind == kind.value)
+    return [_user(row) for row in await conn.execute(query)]
+
+
+async def contacts(conn: AsyncConnection, user_id: UserId) -> list[User]:
+    """Everyone who is now in a conversation with `user_id` (a customer's shop staff)."""
+    mine = select(members.c.conv_id).where(
+        members.c.user_id == user_id, members.c.left_pos.is_(None)
+    )
+    theirs = select(members.c.user_id).where(
+        members.c.conv_id.in_(mine), members.c.left_pos.is_(None)
+    )
+    query = (
+        select(users)
+        .where(users.c.id.in_(theirs), users.c.disabled.is_(False))
+        .order_by(users.c.display_name)
+    )
     return [_user(row) for row in await conn.execute(query)]
 
 

@@ -42,7 +42,12 @@ async def sign_in_with_invitation(
     address = request.client.host if request.client else "unknown"
     signed = await runtime.accounts.sign_in_with_invitation(body.token, address, body.device)
     return Json(
-        {"token": signed.token, "user": user_view(signed.user), "expires_ts": signed.expires_at_ms}
+        {
+            "token": signed.token,
+            "user": user_view(signed.user),
+            "expires_ts": signed.expires_at_ms,
+            "order": signed.order_id,
+        }
     )
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import user_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.core.permissions import require_staff
+from orderchat.core.model import UserKind
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -23,8 +23,14 @@ class NewUserBody(BaseModel):
 
 @router.get("/users")
 async def list_users(auth: AuthDep, runtime: RuntimeDep) -> Json:
-    require_staff(auth.user)
-    return Json({"users": [user_view(u) for u in await runtime.accounts.list_staff()]})
+    """Staff get the staff directory; a customer, the names of the people they talk to."""
+    found = await runtime.accounts.directory(auth.user)
+    if auth.user.kind is UserKind.STAFF:
+        return Json({"users": [user_view(u) for u in found]})
+    # A customer needs names to read the chat, not the login names of the staff.
+    return Json(
+        {"users": [{k: v for k, v in user_view(u).items() if k != "username"} for u in found]}
+    )
 
 
 @router.post("/users", status_code=201)
