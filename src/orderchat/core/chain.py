@@ -18,20 +18,20 @@ GENESIS = "0" * 64
 
 
 def chain_hash(previous: str, message: Message) -> str:
-    canonical = orjson.dumps(
-        [
-            message.id,
-            message.conv,
-            message.seq,
-            message.sender,
-            message.kind.value,
-            message.text,
-            list(message.attachments),
-            list(message.mentions),
-            message.reply_to,
-            message.ts,
-            message.meta,
-        ],
-        option=orjson.OPT_SORT_KEYS,
-    )
+    fields: list[object] = [
+        message.id,
+        message.conv,
+        message.seq,
+        message.sender,
+        message.kind.value,
+        message.text,
+        list(message.attachments),
+        list(message.mentions),
+        message.reply_to,
+        message.ts,
+        message.meta,
+    ]
+    if message.urgent:  # only when set, so that every earlier hash still holds
+        fields.append({"urgent": True})
+    canonical = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(previous.encode() + canonical).hexdigest()

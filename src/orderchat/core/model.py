@@ -95,6 +95,7 @@ class Message:
     recalled: bool
     meta: dict[str, object] | None = field(default=None)
     internal: bool = False  # staff only: never shown to a customer
+    urgent: bool = False  # the sender asked members to deal with it first
 
 
 def validate_username(username: object) -> str:

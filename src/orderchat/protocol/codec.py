@@ -124,6 +124,9 @@ def _send(obj: JsonObject) -> PostMessage:
     internal = obj.get("internal", False)
     if not isinstance(internal, bool):
         raise BadRequest("'internal' must be true or false")
+    urgent = obj.get("urgent", False)
+    if not isinstance(urgent, bool):
+        raise BadRequest("'urgent' must be true or false")
     return PostMessage(
         ref=ref,
         conv=_string(obj, "conv", MAX_ID_CHARS),
@@ -133,6 +136,7 @@ def _send(obj: JsonObject) -> PostMessage:
         mentions=_list(obj, "mentions", MAX_MENTIONS),
         reply_to=None if reply_to is None else _seq(obj, "reply_to"),
         internal=internal,
+        urgent=urgent,
     )
 
 
@@ -275,6 +279,8 @@ def message_fields(message: Message) -> JsonObject:
         fields["meta"] = message.meta
     if message.internal:
         fields["internal"] = True
+    if message.urgent:
+        fields["urgent"] = True
     return fields
 
 

@@ -25,6 +25,7 @@ class PostMessage:
     mentions: tuple[object, ...]
     reply_to: int | None
     internal: bool = False
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,6 +218,7 @@ class ConversationSummary:
     read_seq: int
     last_message: Message | None
     unread: int
+    unread_urgent: int = 0
 
 
 class Conversations:
@@ -279,8 +280,13 @@ class Conversations:
             unread = {c.id: max(0, c.last_seq - read) for c, _, read in rows}
         else:
             unread = await msg_store.count_public_after(conn, user.id, [c.id for c, _, _ in rows])
+        # Only conversations with something unread can hold an unread urgent message.
+        behind = [c.id for c, _, _ in rows if unread[c.id]]
+        urgent = await msg_store.count_urgent_after(conn, user.id, behind, staff)
         return [
-            ConversationSummary(conv, members, read, lasts.get(conv.id), unread[conv.id])
+            ConversationSummary(
+                conv, members, read, lasts.get(conv.id), unread[conv.id], urgent.get(conv.id, 0)
+            )
             for conv, members, read in rows
         ]
 

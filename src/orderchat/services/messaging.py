@@ -121,6 +121,7 @@ class SendMessage:
             mentions=mentions,
             reply_to=frame.reply_to,
             internal=frame.internal,
+            urgent=frame.urgent,
         )
         for upload in files:
             tx.attach(upload.id, message)

@@ -139,6 +139,7 @@ class WriteTxn:
         reply_to: int | None = None,
         meta: dict[str, object] | None = None,
         internal: bool = False,
+        urgent: bool = False,
     ) -> Message:
         """Give a message the conversation's next seq and the stream's next position."""
         message = Message(
@@ -156,6 +157,7 @@ class WriteTxn:
             recalled=False,
             meta=meta,
             internal=internal,
+            urgent=urgent,
         )
         hash_ = chain_hash(conv.last_hash, message)
         self.convs[conv.id] = ConversationRow(

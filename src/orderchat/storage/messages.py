@@ -63,6 +63,7 @@ def _message(row: Row[Any]) -> Message:
         recalled=row.recalled_at_ms is not None,
         meta=None if row.meta is None else orjson.loads(row.meta),
         internal=bool(row.internal),
+        urgent=bool(row.urgent),
     )
 
 
@@ -84,6 +85,7 @@ def message_row(message: Message, hash_: str) -> dict[str, Any]:
         "recalled_by": None,
         "hash": hash_,
         "internal": message.internal,
+        "urgent": message.urgent,
     }
 
 
@@ -248,6 +250,37 @@ async def _last_public_messages(
         newest, and_(newest.c.conv_id == messages.c.conv_id, newest.c.seq == messages.c.seq)
     )
     return {ConversationId(r.conv_id): _message(r) for r in await conn.execute(query)}
+
+
+async def count_urgent_after(
+    conn: AsyncConnection, user_id: UserId, conv_ids: Sequence[str], include_internal: bool
+) -> dict[str, int]:
+    """Per conversation, the urgent messages past the user's read mark, recalled ones aside.
+
+    Only the unread range is read: the (conv_id, seq) index bounds it.
+    """
+    if not conv_ids:
+        return {}
+    query = (
+        select(messages.c.conv_id, func.count().label("urgent"))
+        .join(
+            members,
+            and_(members.c.conv_id == messages.c.conv_id, members.c.user_id == user_id),
+        )
+        .where(
+            messages.c.conv_id.in_(list(conv_ids)),
+            messages.c.seq > members.c.read_seq,
+            messages.c.urgent.is_(True),
+            messages.c.recalled_at_ms.is_(None),
+            messages.c.sender_id != user_id,
+        )
+        .group_by(messages.c.conv_id)
+    )
+    if not include_internal:
+        query = query.where(messages.c.internal.is_(False))
+    found = {c: 0 for c in conv_ids}
+    found.update({r.conv_id: int(r.urgent) for r in await conn.execute(query)})
+    return found
 
 
 async def count_public_after(

@@ -109,6 +109,8 @@ messages = Table(
     Column("hash", String(64), nullable=False),
     # Staff-only: never delivered to, listed for or replayed to a customer.
     Column("internal", Boolean, nullable=False, server_default=false()),
+    # Marked urgent by its sender: counted apart until read.
+    Column("urgent", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("conv_id", "seq"),
     # The idempotency key of sends (G2); system messages have no ref.
     UniqueConstraint("sender_id", "ref"),

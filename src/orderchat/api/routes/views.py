@@ -24,6 +24,7 @@ def summary_view(summary: ConversationSummary) -> dict[str, Any]:
     view.update(
         read_seq=summary.read_seq,
         unread=summary.unread,
+        unread_urgent=summary.unread_urgent,
         last_message=None if summary.last_message is None else message_fields(summary.last_message),
         last_activity_ts=summary.conv.last_activity_ms,
     )
