@@ -859,3 +859,14 @@ def test_invitations_for_a_missing_order(shop: Shop) -> None:
     resp = shop.call("sales", "POST", "/api/orders/o_nosuchorder000000000/invitations")
     expect_error(resp, 404, "not_found")
     assert_unchanged(before, shop.server.db_snapshot())
+
+
+def test_an_orders_thread_names_its_order(shop: Shop) -> None:
+    order = shop.create_order("retail")
+    customer = shop.customer(order)
+    for who in ("customer_service", customer):
+        summary = shop.call(who, "GET", f"/api/conversations/{order['conv']}").json()
+        assert summary["order"] == order["id"]
+        listed = shop.call(who, "GET", "/api/conversations").json()["conversations"]
+        assert next(c for c in listed if c["id"] == order["conv"])["order"] == order["id"]
+        assert all("order" not in c for c in listed if c["kind"] != "order")

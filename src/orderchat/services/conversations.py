@@ -25,6 +25,7 @@ from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import messages as msg_store
+from orderchat.storage import orders as order_store
 from orderchat.storage.conversations import ConversationRow
 from orderchat.storage.engine import Connection, Database
 
@@ -219,6 +220,7 @@ class ConversationSummary:
     last_message: Message | None
     unread: int
     unread_urgent: int = 0
+    order_id: str | None = None  # for an order's thread
 
 
 class Conversations:
@@ -283,9 +285,17 @@ class Conversations:
         # Only conversations with something unread can hold an unread urgent message.
         behind = [c.id for c, _, _ in rows if unread[c.id]]
         urgent = await msg_store.count_urgent_after(conn, user.id, behind, staff)
+        threads = [c.id for c, _, _ in rows if c.kind is ConversationKind.ORDER]
+        orders = await order_store.order_ids_by_conversation(conn, threads)
         return [
             ConversationSummary(
-                conv, members, read, lasts.get(conv.id), unread[conv.id], urgent.get(conv.id, 0)
+                conv,
+                members,
+                read,
+                lasts.get(conv.id),
+                unread[conv.id],
+                urgent.get(conv.id, 0),
+                orders.get(conv.id),
             )
             for conv, members, read in rows
         ]

@@ -165,6 +165,16 @@ async def get_order(conn: AsyncConnection, order_id: str, *, lock: bool = False)
     return _order(row, tuple((await _items(conn, [row.id]))[row.id]))
 
 
+async def order_ids_by_conversation(
+    conn: AsyncConnection, conv_ids: Sequence[str]
+) -> dict[str, str]:
+    """The order behind each of these conversations that is an order's thread."""
+    if not conv_ids:
+        return {}
+    query = select(orders.c.conv_id, orders.c.id).where(orders.c.conv_id.in_(list(conv_ids)))
+    return {str(r.conv_id): str(r.id) for r in await conn.execute(query)}
+
+
 async def find_order_id(
     conn: AsyncConnection, *, number: str | None = None, conv_id: str | None = None
 ) -> str | None:

@@ -28,4 +28,6 @@ def summary_view(summary: ConversationSummary) -> dict[str, Any]:
         last_message=None if summary.last_message is None else message_fields(summary.last_message),
         last_activity_ts=summary.conv.last_activity_ms,
     )
+    if summary.order_id is not None:
+        view["order"] = summary.order_id
     return view
