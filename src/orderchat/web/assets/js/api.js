@@ -1,0 +1,178 @@
+/**
+ * The HTTP API: one function that adds the bearer token, speaks JSON, and turns the
+ * server's error body into an exception the views can branch on by `code`.
+ */
+
+import { clearSession, deviceLabel, getSession, setSession } from "./session.js";
+import { t } from "./i18n.js";
+
+/** An HTTP failure, with the server's `code` (docs/protocol.md §1.1) to branch on. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status, or 0 when the server could not be reached
+   * @param {string} code e.g. "forbidden", "conflict", "network"
+   * @param {string} message the server's explanation, for people
+   * @param {number|null} [retryAfter] seconds, from `Retry-After`
+   */
+  constructor(status, code, message, retryAfter = null) {
+    super(message || code);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/**
+ * A sentence for a person about a failed call, in the interface language.
+ * @param {unknown} err
+ * @returns {string}
+ */
+export function errorText(err) {
+  if (err instanceof ApiError) {
+    const known = {
+      network: "err.network",
+      unauthorized: "err.unauthorized",
+      forbidden: "err.forbidden",
+      not_found: "err.not_found",
+      conflict: "err.conflict",
+      rate_limited: "err.rate_limited",
+      too_large: "err.too_large",
+    };
+    if (known[err.code]) return t(known[err.code], { message: err.message });
+    return t("err.generic", { message: err.message });
+  }
+  return t("err.generic", { message: err && err.message ? err.message : String(err) });
+}
+
+/**
+ * Build an ApiError from a response whose status says it failed, reading the
+ * `{"error": {code, message}}` body when there is one.
+ * @param {number} status
+ * @param {string} bodyText
+ * @param {string|null} retryAfterHeader
+ * @returns {ApiError}
+ */
+export function errorFromBody(status, bodyText, retryAfterHeader = null) {
+  let code = status === 401 ? "unauthorized" : status === 404 ? "not_found" : status >= 500 ? "internal" : "bad_request";
+  let message = `HTTP ${status}`;
+  try {
+    const body = JSON.parse(bodyText);
+    if (body && body.error) {
+      code = body.error.code || code;
+      message = body.error.message || message;
+    }
+  } catch {
+    // Not JSON (a proxy's error page): keep the status-derived code.
+  }
+  const retry = retryAfterHeader ? Number(retryAfterHeader) : null;
+  return new ApiError(status, code, message, Number.isFinite(retry) ? retry : null);
+}
+
+/**
+ * Call the HTTP API. A 401 also forgets the session, because the token is dead and
+ * every view must go back to signing in.
+ * @param {string} path e.g. "/api/orders/o_1"
+ * @param {{method?: string, body?: *, headers?: Object<string,string>, signal?: AbortSignal,
+ *          auth?: boolean, idempotencyKey?: string}} [options]
+ *   `body` objects are sent as JSON; `auth: false` leaves the token off (sign-in calls).
+ * @returns {Promise<*>} the parsed JSON, or null for an empty answer (204)
+ * @throws {ApiError}
+ */
+export async function api(path, options = {}) {
+  const { method = options.body === undefined ? "GET" : "POST", body, headers = {}, signal, auth = true, idempotencyKey } = options;
+  const sendHeaders = { Accept: "application/json", ...headers };
+  const session = auth ? getSession() : null;
+  if (session) sendHeaders.Authorization = `Bearer ${session.token}`;
+  if (idempotencyKey) sendHeaders["Idempotency-Key"] = idempotencyKey;
+  let payload = body;
+  if (body !== undefined && body !== null && !(body instanceof Blob) && !(body instanceof FormData) && typeof body !== "string") {
+    payload = JSON.stringify(body);
+    sendHeaders["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers: sendHeaders, body: payload, signal, credentials: "same-origin" });
+  } catch (err) {
+    if (err && err.name === "AbortError") throw err;
+    throw new ApiError(0, "network", err && err.message ? err.message : "network error");
+  }
+  const text = response.status === 204 ? "" : await response.text();
+  if (!response.ok) {
+    const error = errorFromBody(response.status, text, response.headers.get("Retry-After"));
+    if (response.status === 401 && auth && session) clearSession();
+    throw error;
+  }
+  if (!text) return null;
+  const type = response.headers.get("Content-Type") || "";
+  if (type.includes("json")) return JSON.parse(text);
+  return text;
+}
+
+/**
+ * Staff sign-in: keeps the session and sets the media cookie so pictures load.
+ * @param {string} username
+ * @param {string} password
+ * @returns {Promise<{token: string, user: object, expires_ts: number}>}
+ */
+export async function login(username, password) {
+  const session = await api("/api/auth/login", {
+    method: "POST",
+    body: { username, password, device: deviceLabel() },
+    auth: false,
+  });
+  setSession(session);
+  await setMediaCookie().catch((err) => console.warn("media cookie not set", err));
+  return session;
+}
+
+/**
+ * A customer's invitation link: exchange its token for a session of their own.
+ * @param {string} token the part of `/c#TOKEN` after the `#`
+ * @returns {Promise<{token: string, user: object, expires_ts: number}>}
+ */
+export async function signInWithInvitation(token) {
+  const session = await api("/api/auth/invitation", {
+    method: "POST",
+    body: { token, device: deviceLabel() },
+    auth: false,
+  });
+  setSession(session);
+  await setMediaCookie().catch((err) => console.warn("media cookie not set", err));
+  return session;
+}
+
+/**
+ * Sign out this device. The session is forgotten locally even if the server cannot be
+ * reached, because the person asked to leave.
+ * @returns {Promise<void>}
+ */
+export async function logout() {
+  try {
+    await api("/api/auth/logout", { method: "POST" });
+  } finally {
+    clearSession();
+  }
+}
+
+/**
+ * Sign out every device of this user (a lost phone).
+ * @returns {Promise<{revoked: number}>}
+ */
+export async function logoutEverywhere() {
+  try {
+    return await api("/api/auth/logout-all", { method: "POST" });
+  } finally {
+    clearSession();
+  }
+}
+
+/**
+ * Let `<img>`, `<video>` and download links fetch `/api/media/...`, which cannot carry a
+ * bearer header: the server sets an HttpOnly cookie scoped to the media routes.
+ * Call after sign-in and on every page load with a stored session.
+ * @returns {Promise<void>}
+ */
+export async function setMediaCookie() {
+  await api("/api/auth/cookie", { method: "POST" });
+}

@@ -1,0 +1,429 @@
+/**
+ * Writing into a conversation: text with @ completion, pictures, videos and files
+ * (button, drag and drop, paste), voice messages, replies, and for staff the urgent
+ * flag and staff-only notes. Files are uploaded first and then sent as a message that
+ * names the upload (docs/media.md §3).
+ */
+
+import { h, clear } from "../dom.js";
+import { t } from "../i18n.js";
+import { errorText } from "../api.js";
+import { getSession } from "../session.js";
+import { fmtBytes, fmtDuration } from "../format.js";
+import { uploadFile } from "../upload.js";
+import { VoiceRecorder } from "../recorder.js";
+import { icon } from "./icons.js";
+import { MentionPopup } from "./mentions.js";
+import { isStaff, kindForFile, newRef, onLang, previewText, roleLabel, toast, userName } from "./util.js";
+import "./strings.js";
+
+const TYPING_EVERY_MS = 3000;
+const MAX_TEXT = 10000;
+const drafts = new Map();
+
+export class Composer {
+  /**
+   * @param {{conv: object, realtime: object, members: Map<string, object>, roles?: string[],
+   *          onSent?: (frame: object, ack: Promise<object>) => void, me?: object}} options
+   *   `roles` are the role names offered as @mentions (staff only).
+   */
+  constructor({ conv, realtime, members, roles, onSent, me }) {
+    const session = getSession();
+    this.me = me || (session && session.user) || { id: "", roles: [] };
+    this.staff = isStaff(this.me);
+    this.conv = conv;
+    this.realtime = realtime;
+    this.members = members instanceof Map ? members : new Map();
+    this.roles = Array.isArray(roles) ? roles : [];
+    this.onSent = onSent || null;
+    this.reply = null;
+    this.lastTyping = 0;
+    this.recorder = null;
+    this.recTimer = null;
+    this.dropTargets = [];
+
+    this.input = h("textarea", {
+      class: "comp-input",
+      testid: "composer-input",
+      rows: "1",
+      maxlength: String(MAX_TEXT),
+      "aria-label": t("comp.placeholderShort"),
+      placeholder: t(window.matchMedia("(max-width: 899px)").matches ? "comp.placeholderShort" : "comp.placeholder"),
+      "aria-autocomplete": "list",
+      enterkeyhint: "send",
+    });
+    this.input.value = drafts.get(conv.id) || "";
+    this.mentions = new MentionPopup({ input: this.input, getOptions: () => this.mentionOptions() });
+
+    this.fileInput = h("input", { type: "file", multiple: true, class: "visually-hidden-input", testid: "composer-file", tabindex: "-1", "aria-hidden": "true" });
+    this.attachBtn = h("button", { type: "button", class: "icon-btn", title: t("comp.attach"), "aria-label": t("comp.attach"), testid: "composer-attach" }, icon("clip"));
+    this.voiceBtn = h("button", { type: "button", class: "icon-btn", testid: "composer-voice", title: t("comp.voice"), "aria-label": t("comp.voice"), "aria-pressed": "false" }, icon("mic"));
+    if (!VoiceRecorder.supported()) this.voiceBtn.hidden = true;
+    this.sendBtn = h("button", { type: "button", class: "btn btn-primary comp-send", testid: "composer-send", "aria-label": t("comp.send") }, icon("send"), h("span", { class: "comp-send-label" }, t("comp.send")));
+
+    this.urgent = h("input", { type: "checkbox", testid: "composer-urgent", class: "toggle-input" });
+    this.urgentLabel = h("label", { class: "chip-toggle chip-urgent", title: t("comp.urgentHint") }, this.urgent, icon("alert"), h("span", t("comp.urgent")));
+    this.internal = h("input", { type: "checkbox", testid: "composer-internal", class: "toggle-input" });
+    this.internalLabel = h("label", { class: "chip-toggle chip-internal", title: t("comp.internalHint") }, this.internal, icon("lock"), h("span", t("comp.internal")));
+    const showInternal = this.staff && conv.kind === "order";
+    if (!this.staff) this.urgentLabel.hidden = true;
+    if (!showInternal) this.internalLabel.hidden = true;
+
+    this.replyBox = h("div", { class: "reply-preview", testid: "reply-preview", hidden: true });
+    this.uploads = h("div", { class: "uploads" });
+    this.recTime = h("span", { class: "rec-time" }, "0:00");
+    this.recCancel = h("button", { type: "button", class: "btn btn-small", testid: "composer-voice-cancel", hidden: true }, icon("close"), h("span", t("comp.voiceCancel")));
+    this.recBar = h("div", { class: "rec-bar", hidden: true, role: "status" }, h("span", { class: "rec-dot", "aria-hidden": "true" }), h("span", { class: "rec-label" }, t("comp.recording", { time: "" })), this.recTime, this.recCancel);
+
+    this.flags = h("div", { class: "comp-flags", hidden: !this.staff }, this.urgentLabel, this.internalLabel);
+    this.el = h(
+      "div",
+      { class: "composer", testid: "composer" },
+      this.replyBox,
+      this.uploads,
+      this.recBar,
+      this.mentions.el,
+      h("div", { class: "comp-row" }, h("div", { class: "comp-tools" }, this.attachBtn, this.voiceBtn, this.fileInput), h("div", { class: "comp-field" }, this.input), this.sendBtn),
+      this.flags,
+    );
+
+    this.attachBtn.addEventListener("click", () => this.fileInput.click());
+    this.fileInput.addEventListener("change", () => {
+      const files = Array.from(this.fileInput.files || []);
+      this.fileInput.value = "";
+      this.sendFiles(files);
+    });
+    this.sendBtn.addEventListener("click", () => this.sendText());
+    this.voiceBtn.addEventListener("click", () => this.toggleVoice());
+    this.recCancel.addEventListener("click", () => this.cancelVoice());
+    this.input.addEventListener("keydown", (event) => this.onKey(event));
+    this.input.addEventListener("input", () => this.onInput());
+    this.input.addEventListener("paste", (event) => this.onPaste(event));
+    this.urgent.addEventListener("change", () => this.el.classList.toggle("is-urgent", this.urgent.checked));
+    this.internal.addEventListener("change", () => this.el.classList.toggle("is-internal", this.internal.checked));
+    this.attachDropTarget(this.el);
+    this.offLang = onLang(() => this.relabel());
+    this.autosize();
+  }
+
+  /** Release the microphone and listeners when the conversation closes. */
+  destroy() {
+    this.cancelVoice();
+    this.offLang();
+    for (const off of this.dropTargets) off();
+    this.dropTargets = [];
+  }
+
+  relabel() {
+    this.input.placeholder = t(window.matchMedia("(max-width: 899px)").matches ? "comp.placeholderShort" : "comp.placeholder");
+    this.input.setAttribute("aria-label", t("comp.placeholderShort"));
+    this.attachBtn.title = t("comp.attach");
+    this.attachBtn.setAttribute("aria-label", t("comp.attach"));
+    this.voiceBtn.title = this.recorder ? t("comp.voiceStop") : t("comp.voice");
+    this.voiceBtn.setAttribute("aria-label", this.voiceBtn.title);
+    this.sendBtn.setAttribute("aria-label", t("comp.send"));
+    this.sendBtn.querySelector(".comp-send-label").textContent = t("comp.send");
+    this.urgentLabel.title = t("comp.urgentHint");
+    this.urgentLabel.querySelector("span").textContent = t("comp.urgent");
+    this.internalLabel.title = t("comp.internalHint");
+    this.internalLabel.querySelector("span").textContent = t("comp.internal");
+    this.recCancel.querySelector("span").textContent = t("comp.voiceCancel");
+    this.setReply(this.reply);
+  }
+
+  /** Put the caret in the text box (after picking a conversation). */
+  focus() {
+    this.input.focus();
+  }
+
+  /**
+   * Reply to a message (shown above the box) or stop replying.
+   * @param {object|null} message
+   */
+  setReply(message) {
+    this.reply = message && message.seq ? message : null;
+    clear(this.replyBox);
+    if (!this.reply) {
+      this.replyBox.hidden = true;
+      return;
+    }
+    const name = this.reply.sender === this.me.id ? this.me.display_name || t("user.me") : userName(this.members, this.reply.sender);
+    this.replyBox.append(
+      icon("reply"),
+      h("span", { class: "reply-label" }, t("comp.replyTo", { name })),
+      h("span", { class: "reply-text" }, previewText(this.reply)),
+      h("button", { type: "button", class: "icon-btn", "aria-label": t("comp.cancelReply"), title: t("comp.cancelReply"), on: { click: () => this.setReply(null) } }, icon("close")),
+    );
+    this.replyBox.hidden = false;
+    this.input.focus();
+  }
+
+  /**
+   * Also accept files dropped anywhere on this element (the whole conversation view).
+   * @param {HTMLElement} target
+   */
+  attachDropTarget(target) {
+    let depth = 0;
+    const hasFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types || []).includes("Files");
+    const enter = (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      depth += 1;
+      target.classList.add("dropping");
+    };
+    const over = (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+    };
+    const leave = () => {
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) target.classList.remove("dropping");
+    };
+    const drop = (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      event.stopPropagation();
+      depth = 0;
+      target.classList.remove("dropping");
+      this.sendFiles(Array.from(event.dataTransfer.files || []));
+    };
+    target.addEventListener("dragenter", enter);
+    target.addEventListener("dragover", over);
+    target.addEventListener("dragleave", leave);
+    target.addEventListener("drop", drop);
+    this.dropTargets.push(() => {
+      target.removeEventListener("dragenter", enter);
+      target.removeEventListener("dragover", over);
+      target.removeEventListener("dragleave", leave);
+      target.removeEventListener("drop", drop);
+      target.classList.remove("dropping");
+    });
+  }
+
+  mentionOptions() {
+    const out = [];
+    for (const id of this.conv.members || []) {
+      if (id === this.me.id) continue;
+      const user = this.members.get(id);
+      if (!user) continue;
+      const name = user.display_name || user.username || id;
+      const roles = (user.roles || []).map(roleLabel);
+      out.push({
+        type: "user",
+        token: id,
+        user,
+        insert: name,
+        label: name,
+        sub: user.kind === "customer" ? t("user.customer") : [user.username ? `@${user.username}` : "", roles.join(" ")].filter(Boolean).join(" · "),
+        search: [name, user.username || "", ...roles, ...(user.roles || [])],
+      });
+    }
+    if (!this.staff) return out;
+    const present = new Set();
+    for (const id of this.conv.members || []) for (const r of (this.members.get(id) || {}).roles || []) present.add(r);
+    const roles = this.roles.filter((r) => present.size === 0 || present.has(r));
+    for (const role of roles) {
+      out.push({ type: "role", token: `@${role}`, insert: role, label: roleLabel(role), sub: `@${role}`, search: [role, roleLabel(role)] });
+    }
+    out.push({ type: "all", token: "@all", insert: "all", label: t("role.all"), sub: t("comp.mentionAll"), search: ["all", "everyone", "所有人", "全体成员", t("role.all")] });
+    return out;
+  }
+
+  onKey(event) {
+    if (this.mentions.handleKey(event)) return;
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      this.sendText();
+    } else if (event.key === "Escape" && this.reply) {
+      this.setReply(null);
+    }
+  }
+
+  onInput() {
+    drafts.set(this.conv.id, this.input.value);
+    this.autosize();
+    const now = Date.now();
+    if (this.input.value.trim() && now - this.lastTyping > TYPING_EVERY_MS && this.realtime) {
+      this.lastTyping = now;
+      Promise.resolve(this.realtime.op({ op: "typing", conv: this.conv.id })).catch(() => {});
+    }
+  }
+
+  autosize() {
+    this.input.style.height = "auto";
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 180)}px`;
+  }
+
+  onPaste(event) {
+    const files = Array.from((event.clipboardData && event.clipboardData.files) || []);
+    if (files.length === 0) return;
+    event.preventDefault();
+    this.sendFiles(files);
+  }
+
+  flagsFor(frame) {
+    if (this.staff && this.urgent.checked) frame.urgent = true;
+    if (this.staff && this.conv.kind === "order" && this.internal.checked) frame.internal = true;
+    return frame;
+  }
+
+  resetFlags() {
+    this.urgent.checked = false;
+    this.el.classList.remove("is-urgent");
+  }
+
+  dispatch(frame) {
+    const ack = this.realtime.send(frame);
+    ack.catch((err) => {
+      const message = err && err.message ? err.message : errorText(err);
+      if (err && err.code === "cancelled") return;
+      toast(t("comp.sendFailed", { message }), "error");
+    });
+    if (this.onSent) this.onSent(frame, ack);
+    return ack;
+  }
+
+  /** Send what is in the box as a text message. */
+  sendText() {
+    const text = this.input.value;
+    if (!text.trim()) {
+      this.input.focus();
+      return;
+    }
+    if (text.length > MAX_TEXT) {
+      toast(t("comp.tooLong"), "error");
+      return;
+    }
+    const frame = this.flagsFor({
+      op: "send",
+      ref: newRef(),
+      conv: this.conv.id,
+      kind: "text",
+      text,
+      attachments: [],
+      mentions: this.mentions.tokensFor(text),
+      reply_to: this.reply ? this.reply.seq : null,
+    });
+    this.input.value = "";
+    drafts.delete(this.conv.id);
+    this.mentions.reset();
+    this.setReply(null);
+    this.resetFlags();
+    this.autosize();
+    this.input.focus();
+    this.dispatch(frame);
+  }
+
+  /**
+   * Upload files and send each as its own message (picture, video, voice or file).
+   * @param {File[]} files
+   */
+  sendFiles(files) {
+    for (const file of files) {
+      if (!file || file.size === 0) continue;
+      this.uploadAndSend(file, kindForFile(file));
+    }
+  }
+
+  async uploadAndSend(file, kind) {
+    const controller = new AbortController();
+    const bar = h("progress", { class: "upload-bar", testid: "upload-progress", max: "100", value: "0", "aria-label": t("comp.uploading", { name: file.name }) });
+    const pct = h("span", { class: "upload-pct" }, "0%");
+    const row = h(
+      "div",
+      { class: "upload-row", dataset: { name: file.name } },
+      icon(kind === "image" ? "image" : kind === "video" ? "video" : kind === "voice" ? "mic" : "file"),
+      h("span", { class: "upload-name" }, file.name),
+      h("span", { class: "upload-size" }, fmtBytes(file.size)),
+      bar,
+      pct,
+      h("button", { type: "button", class: "icon-btn", "aria-label": t("comp.cancelUpload"), title: t("comp.cancelUpload"), on: { click: () => controller.abort() } }, icon("close")),
+    );
+    this.uploads.appendChild(row);
+    const reply = this.reply;
+    const flags = this.flagsFor({});
+    try {
+      const id = await uploadFile(file, this.conv.id, {
+        signal: controller.signal,
+        onProgress: (loaded, total) => {
+          const p = total ? Math.round((loaded / total) * 100) : 0;
+          bar.value = p;
+          pct.textContent = `${p}%`;
+        },
+      });
+      row.remove();
+      const frame = { op: "send", ref: newRef(), conv: this.conv.id, kind, text: "", attachments: [{ id }], mentions: [], reply_to: reply ? reply.seq : null, ...flags };
+      if (reply && this.reply === reply) this.setReply(null);
+      this.resetFlags();
+      this.dispatch(frame);
+    } catch (err) {
+      row.remove();
+      if (err && err.name === "AbortError") return;
+      toast(t("upload.failed", { message: err && err.message ? err.message : errorText(err) }), "error");
+    }
+  }
+
+  // ---- voice ---------------------------------------------------------------------
+
+  async toggleVoice() {
+    if (this.recorder) {
+      await this.finishVoice();
+      return;
+    }
+    const recorder = new VoiceRecorder();
+    this.recorder = recorder;
+    this.setRecording(true);
+    try {
+      await recorder.start();
+    } catch (err) {
+      this.recorder = null;
+      this.setRecording(false);
+      const denied = err && (err.name === "NotAllowedError" || err.name === "NotFoundError" || err.name === "SecurityError");
+      toast(t(denied ? "recorder.denied" : "recorder.unsupported"), "error");
+      return;
+    }
+    if (this.recorder !== recorder) {
+      recorder.cancel();
+      return;
+    }
+    this.recTimer = setInterval(() => {
+      this.recTime.textContent = fmtDuration(recorder.elapsedMs);
+    }, 250);
+  }
+
+  async finishVoice() {
+    const recorder = this.recorder;
+    this.recorder = null;
+    this.setRecording(false);
+    if (!recorder) return;
+    try {
+      const file = await recorder.stop();
+      this.uploadAndSend(file, "voice");
+    } catch (err) {
+      console.warn("recording not sent", err);
+    }
+  }
+
+  /** Throw the current recording away. */
+  cancelVoice() {
+    const recorder = this.recorder;
+    this.recorder = null;
+    if (recorder) recorder.cancel();
+    this.setRecording(false);
+  }
+
+  setRecording(on) {
+    clearInterval(this.recTimer);
+    this.recTimer = null;
+    this.recTime.textContent = "0:00";
+    this.recBar.hidden = !on;
+    this.recCancel.hidden = !on;
+    this.el.classList.toggle("recording", on);
+    this.voiceBtn.setAttribute("aria-pressed", on ? "true" : "false");
+    clear(this.voiceBtn).append(icon(on ? "stop" : "mic"));
+    this.voiceBtn.title = on ? t("comp.voiceStop") : t("comp.voice");
+    this.voiceBtn.setAttribute("aria-label", this.voiceBtn.title);
+    this.recBar.querySelector(".rec-label").textContent = t("comp.recording", { time: "" }).trim();
+  }
+}

@@ -1,0 +1,355 @@
+/**
+ * The list of conversations: orders, team channels and direct chats, newest activity
+ * first, with unread counts, urgent markers and a filter. Counts follow docs/protocol.md
+ * §11: unread = last_seq - read_seq, kept current from `message` and own `read` events.
+ */
+
+import { h, clear } from "../dom.js";
+import { t } from "../i18n.js";
+import { icon } from "./icons.js";
+import { mentionsMe } from "./mentions.js";
+import { avatar, onLang, pickText, previewText, shortWhen, userName } from "./util.js";
+import "./strings.js";
+
+const TABS = [
+  ["all", "list.all"],
+  ["order", "list.orders"],
+  ["channel", "list.channels"],
+  ["direct", "list.direct"],
+  ["unread", "list.unread"],
+];
+
+function serverUrgent(c) {
+  const n = c.unread_urgent ?? c.urgent_unread ?? c.urgent_count ?? (typeof c.urgent === "number" ? c.urgent : 0);
+  return typeof n === "number" ? n : 0;
+}
+
+export class ConvList {
+  /**
+   * @param {{me: object, members: Map<string, object>, onSelect: (id: string) => void,
+   *          onNewDirect?: () => void}} options
+   */
+  constructor({ me, members, onSelect, onNewDirect }) {
+    this.me = me;
+    this.members = members;
+    this.onSelect = onSelect;
+    this.convs = new Map();
+    this.orders = new Map();
+    this.nodes = new Map();
+    this.active = null;
+    this.tab = "all";
+    this.query = "";
+    this.loaded = false;
+    this.error = null;
+    this.frame = 0;
+
+    this.filter = h("input", { type: "search", class: "conv-filter", testid: "conv-filter", placeholder: t("list.filter"), "aria-label": t("list.filter"), autocomplete: "off", enterkeyhint: "search" });
+    this.filter.addEventListener("input", () => {
+      this.query = this.filter.value.trim().toLowerCase();
+      this.render();
+    });
+    this.tabs = h("div", { class: "conv-tabs", role: "tablist" });
+    this.list = h("ul", { class: "conv-list", testid: "conv-list", role: "list" });
+    this.empty = h("p", { class: "conv-empty", hidden: true });
+    this.newBtn = onNewDirect
+      ? h("button", { type: "button", class: "icon-btn", testid: "new-direct", title: t("list.newDirect"), "aria-label": t("list.newDirect"), on: { click: onNewDirect } }, icon("plus"))
+      : null;
+    this.heading = h("h2", { class: "pane-title" }, t("list.title"));
+    this.el = h(
+      "section",
+      { class: "convs", "aria-label": t("list.title") },
+      h("div", { class: "convs-head" }, this.heading, this.newBtn),
+      h("div", { class: "conv-search" }, icon("search", "search-icon"), this.filter),
+      this.tabs,
+      h("div", { class: "conv-scroll" }, this.list, this.empty),
+    );
+    this.renderTabs();
+    this.render();
+    this.offLang = onLang(() => {
+      this.filter.placeholder = t("list.filter");
+      this.filter.setAttribute("aria-label", t("list.filter"));
+      this.heading.textContent = t("list.title");
+      if (this.newBtn) {
+        this.newBtn.title = t("list.newDirect");
+        this.newBtn.setAttribute("aria-label", t("list.newDirect"));
+      }
+      this.renderTabs();
+      this.nodes.clear();
+      this.render();
+    });
+  }
+
+  renderTabs() {
+    clear(this.tabs);
+    for (const [key, label] of TABS) {
+      this.tabs.appendChild(
+        h(
+          "button",
+          {
+            type: "button",
+            role: "tab",
+            class: key === this.tab ? "tab active" : "tab",
+            "aria-selected": key === this.tab ? "true" : "false",
+            testid: `conv-tab-${key}`,
+            on: {
+              click: () => {
+                this.tab = key;
+                this.renderTabs();
+                this.render();
+              },
+            },
+          },
+          t(label),
+        ),
+      );
+    }
+  }
+
+  /**
+   * Replace the whole list (after sign-in or a reconnect that lost the cursor).
+   * @param {object[]} list conversation summaries
+   */
+  setConversations(list) {
+    const old = this.convs;
+    this.convs = new Map();
+    for (const c of list || []) {
+      const prev = old.get(c.id);
+      this.convs.set(c.id, this.decorate(c, prev));
+    }
+    this.loaded = true;
+    this.error = null;
+    this.nodes.clear();
+    this.render();
+  }
+
+  decorate(c, prev) {
+    const item = { ...c, urgentSeqs: new Set(), mentionSeqs: new Set(), serverUrgent: serverUrgent(c) };
+    if (prev) {
+      for (const s of prev.urgentSeqs) if (s > (c.read_seq || 0)) item.urgentSeqs.add(s);
+      for (const s of prev.mentionSeqs) if (s > (c.read_seq || 0)) item.mentionSeqs.add(s);
+    }
+    const lm = c.last_message;
+    if (lm && lm.sender !== this.me.id && lm.seq > (c.read_seq || 0)) {
+      if (lm.urgent) item.urgentSeqs.add(lm.seq);
+      if (mentionsMe(lm.mentions, this.me)) item.mentionSeqs.add(lm.seq);
+    }
+    return item;
+  }
+
+  /**
+   * Show that loading failed, with the reason.
+   * @param {string} text
+   */
+  setError(text) {
+    this.error = text;
+    this.render();
+  }
+
+  /**
+   * Add or refresh one conversation from a summary (a new direct chat, an `added` event).
+   * @param {object} summary
+   */
+  upsert(summary) {
+    const prev = this.convs.get(summary.id);
+    const merged = prev ? { ...prev, ...summary } : summary;
+    this.convs.set(summary.id, this.decorate(merged, prev));
+    this.nodes.delete(summary.id);
+    this.render();
+  }
+
+  /**
+   * Drop a conversation (this user was removed or left).
+   * @param {string} id
+   */
+  remove(id) {
+    this.convs.delete(id);
+    this.nodes.delete(id);
+    this.render();
+  }
+
+  /**
+   * @param {string} id
+   * @returns {object|undefined} the summary as currently known
+   */
+  get(id) {
+    return this.convs.get(id);
+  }
+
+  /**
+   * Highlight the open conversation.
+   * @param {string|null} id
+   */
+  setActive(id) {
+    this.active = id;
+    for (const [cid, node] of this.nodes) {
+      const button = node.firstChild;
+      button.classList.toggle("active", cid === id);
+      if (cid === id) button.setAttribute("aria-current", "true");
+      else button.removeAttribute("aria-current");
+    }
+  }
+
+  /**
+   * Show an order's status beside its conversation.
+   * @param {object} order
+   */
+  setOrder(order) {
+    if (!order || !order.conv) return;
+    this.orders.set(order.conv, order);
+    this.nodes.delete(order.conv);
+    this.render();
+  }
+
+  /**
+   * Keep counts and previews current from a live event.
+   * @param {object} frame
+   * @returns {boolean} false when the conversation is not known yet (the caller fetches it)
+   */
+  applyFrame(frame) {
+    const c = this.convs.get(frame.conv);
+    if (!c) return false;
+    if (frame.op === "message") {
+      if (frame.seq > (c.last_seq || 0)) {
+        c.last_seq = frame.seq;
+        const m = { ...frame };
+        delete m.op;
+        delete m.cursor;
+        c.last_message = m;
+        c.last_activity_ts = Math.max(c.last_activity_ts || 0, frame.ts || 0);
+      }
+      if (frame.sender === this.me.id) {
+        c.read_seq = Math.max(c.read_seq || 0, frame.seq);
+      } else if (frame.seq > (c.read_seq || 0)) {
+        if (frame.urgent) c.urgentSeqs.add(frame.seq);
+        if (mentionsMe(frame.mentions, this.me)) c.mentionSeqs.add(frame.seq);
+      }
+      c.unread = Math.max(0, (c.last_seq || 0) - (c.read_seq || 0));
+    } else if (frame.op === "read" && frame.user === this.me.id) {
+      c.read_seq = Math.max(c.read_seq || 0, frame.seq);
+      c.unread = Math.max(0, (c.last_seq || 0) - c.read_seq);
+      for (const s of Array.from(c.urgentSeqs)) if (s <= c.read_seq) c.urgentSeqs.delete(s);
+      for (const s of Array.from(c.mentionSeqs)) if (s <= c.read_seq) c.mentionSeqs.delete(s);
+      if (c.read_seq >= (c.last_seq || 0)) c.serverUrgent = 0;
+    } else if (frame.op === "recalled") {
+      if (c.last_message && c.last_message.seq === frame.seq) c.last_message = { ...c.last_message, recalled: true, text: "", attachments: [] };
+      c.urgentSeqs.delete(frame.seq);
+      c.mentionSeqs.delete(frame.seq);
+    } else if (frame.op === "member" && frame.conversation) {
+      c.members = frame.conversation.members;
+      if (frame.conversation.title !== undefined) c.title = frame.conversation.title;
+    } else {
+      return true;
+    }
+    this.nodes.delete(c.id);
+    this.render();
+    return true;
+  }
+
+  /** Redraw rows whose names depend on the directory (after it loads). */
+  refresh() {
+    this.nodes.clear();
+    this.render();
+  }
+
+  /**
+   * The title people see for a conversation (a direct chat is named after the other person).
+   * @param {object} c
+   * @returns {string}
+   */
+  titleOf(c) {
+    if (c.kind === "direct") {
+      const other = (c.members || []).find((id) => id !== this.me.id);
+      return c.title || (other ? userName(this.members, other) : t("list.direct"));
+    }
+    return c.title || t("list.channels");
+  }
+
+  render() {
+    cancelAnimationFrame(this.frame);
+    this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  matches(c) {
+    if (this.tab === "unread" && !(c.unread > 0)) return false;
+    if (this.tab !== "all" && this.tab !== "unread" && c.kind !== this.tab) return false;
+    if (!this.query) return true;
+    const order = this.orders.get(c.id);
+    const hay = [this.titleOf(c), c.last_message ? previewText(c.last_message) : "", order ? order.number : "", order ? pickText(order.status_label, order.status) : ""].join(" ").toLowerCase();
+    return hay.includes(this.query);
+  }
+
+  draw() {
+    const items = Array.from(this.convs.values())
+      .filter((c) => this.matches(c))
+      .sort((a, b) => (b.last_activity_ts || b.created_ts || 0) - (a.last_activity_ts || a.created_ts || 0));
+    const keep = new Set(items.map((c) => c.id));
+    for (const id of Array.from(this.nodes.keys())) if (!keep.has(id)) this.nodes.delete(id);
+    for (const li of Array.from(this.list.children)) if (this.nodes.get(li.dataset.conv) !== li) li.remove();
+    let cursor = this.list.firstChild;
+    for (const c of items) {
+      let node = this.nodes.get(c.id);
+      if (!node) {
+        node = this.row(c);
+        this.nodes.set(c.id, node);
+      }
+      if (node === cursor) cursor = cursor.nextSibling;
+      else this.list.insertBefore(node, cursor);
+    }
+    const total = this.convs.size;
+    this.empty.hidden = items.length > 0;
+    this.empty.textContent = this.error ? t("list.loadFailed", { message: this.error }) : !this.loaded ? t("list.loading") : total === 0 ? t("list.empty") : t("list.noMatch");
+  }
+
+  row(c) {
+    const title = this.titleOf(c);
+    const order = this.orders.get(c.id);
+    const lm = c.last_message;
+    let preview = lm ? previewText(lm) : t("list.noMessages");
+    if (lm && c.kind !== "direct" && lm.kind !== "system" && lm.kind !== "order_event" && !lm.recalled) {
+      const who = lm.sender === this.me.id ? t("user.me") : userName(this.members, lm.sender);
+      if (who !== t("user.unknown")) preview = `${who}: ${preview}`;
+    }
+    const unread = c.unread || 0;
+    const urgent = unread > 0 && (c.urgentSeqs.size > 0 || c.serverUrgent > 0);
+    const mentioned = unread > 0 && c.mentionSeqs.size > 0;
+    let badge;
+    if (c.kind === "order") badge = h("span", { class: "conv-avatar conv-avatar-order", "aria-hidden": "true" }, icon("order"));
+    else if (c.kind === "channel") badge = h("span", { class: "conv-avatar conv-avatar-channel", "aria-hidden": "true" }, icon("hash"));
+    else {
+      const other = (c.members || []).find((id) => id !== this.me.id);
+      badge = avatar(this.members.get(other), other || c.id, "lg");
+    }
+    const button = h(
+      "button",
+      {
+        type: "button",
+        class: ["conv-item", c.id === this.active ? "active" : null, unread > 0 ? "has-unread" : null, urgent ? "is-urgent" : null],
+        testid: "conv-item",
+        dataset: { convId: c.id, kind: c.kind },
+        "aria-current": c.id === this.active ? "true" : null,
+        on: { click: () => this.onSelect(c.id) },
+      },
+      badge,
+      h(
+        "span",
+        { class: "conv-body" },
+        h(
+          "span",
+          { class: "conv-line" },
+          h("span", { class: "conv-title", testid: "conv-title" }, title),
+          h("span", { class: "conv-time" }, shortWhen(c.last_activity_ts || (lm && lm.ts) || c.created_ts)),
+        ),
+        h(
+          "span",
+          { class: "conv-line" },
+          urgent ? h("span", { class: "conv-urgent", testid: "conv-urgent", title: t("list.urgent") }, icon("alert"), h("span", t("list.urgent"))) : null,
+          mentioned ? h("span", { class: "conv-mention" }, t("list.mentionedMe")) : null,
+          order ? h("span", { class: "status-chip", dataset: { status: order.status } }, pickText(order.status_label, order.status)) : null,
+          h("span", { class: "conv-preview" }, preview),
+          unread > 0 ? h("span", { class: "conv-unread", testid: "conv-unread", "aria-label": `${t("list.unread")} ${unread}` }, String(unread)) : null,
+        ),
+      ),
+    );
+    return h("li", { dataset: { conv: c.id } }, button);
+  }
+}
