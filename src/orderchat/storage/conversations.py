@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import ConversationKind, Role, UserKind
+from orderchat.storage import prebuilt
 from orderchat.storage.schema import conversations, members, users
 
 
@@ -117,26 +119,43 @@ async def lock_conversations_txn(
     several server processes write to one PostgreSQL; SQLite's single writer
     gives the same for free.
     """
-    query = (
-        select(conversations)
-        .where(conversations.c.id.in_(list(conv_ids)))
-        .order_by(conversations.c.id)  # one lock order everywhere: no deadlocks
-        .with_for_update()
+    ids = list(conv_ids)
+    if conn.dialect.name == "sqlite":  # the writer's hottest read: straight to the driver
+        rows = await conn.exec_driver_sql(_sqlite_lock_conversations(len(ids)), tuple(ids))
+    else:
+        rows = await conn.execute(
+            select(conversations)
+            .where(conversations.c.id.in_(ids))
+            .order_by(conversations.c.id)  # one lock order everywhere: no deadlocks
+            .with_for_update()
+        )
+    return {ConversationId(r.id): _conversation(r) for r in rows}
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_lock_conversations(count: int) -> str:
+    columns = ", ".join(c.name for c in conversations.columns)
+    marks = ", ".join(["?"] * count)
+    return f"SELECT {columns} FROM conversations WHERE id IN ({marks}) ORDER BY id"
+
+
+_SET_HEAD = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("b_id"))
+    .values(
+        last_seq=bindparam("b_seq"),
+        last_activity_ms=bindparam("b_ms"),
+        last_hash=bindparam("b_hash"),
     )
-    return {ConversationId(r.id): _conversation(r) for r in await conn.execute(query)}
+)
 
 
 async def set_heads_txn(conn: AsyncConnection, heads: Sequence[ConversationRow]) -> None:
     if not heads:
         return
-    await conn.execute(
-        update(conversations)
-        .where(conversations.c.id == bindparam("b_id"))
-        .values(
-            last_seq=bindparam("b_seq"),
-            last_activity_ms=bindparam("b_ms"),
-            last_hash=bindparam("b_hash"),
-        ),
+    await prebuilt.run(
+        conn,
+        _SET_HEAD,
         [
             {"b_id": c.id, "b_seq": c.last_seq, "b_ms": c.last_activity_ms, "b_hash": c.last_hash}
             for c in heads
@@ -226,18 +245,22 @@ async def advance_reads_txn(
     """Move read marks forward (never back) for (conversation, user, seq) triples."""
     if not reads:
         return
-    await conn.execute(
-        update(members)
-        .where(
-            and_(
-                members.c.conv_id == bindparam("b_conv"),
-                members.c.user_id == bindparam("b_user"),
-                members.c.read_seq < bindparam("b_seq"),
-            )
-        )
-        .values(read_seq=bindparam("b_seq")),
-        [{"b_conv": c, "b_user": u, "b_seq": s} for c, u, s in reads],
+    await prebuilt.run(
+        conn, _ADVANCE_READ, [{"b_conv": c, "b_user": u, "b_seq": s} for c, u, s in reads]
     )
+
+
+_ADVANCE_READ = (
+    update(members)
+    .where(
+        and_(
+            members.c.conv_id == bindparam("b_conv"),
+            members.c.user_id == bindparam("b_user"),
+            members.c.read_seq < bindparam("b_seq"),
+        )
+    )
+    .values(read_seq=bindparam("b_seq"))
+)
 
 
 async def list_member_reads(conn: AsyncConnection, conv_id: str) -> dict[UserId, int]:

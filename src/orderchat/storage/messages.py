@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.errors import NotFound
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
+from orderchat.storage import prebuilt
 from orderchat.storage.schema import conversations, counters, events, members, messages
 
 _HEAD = "events"
@@ -310,14 +311,23 @@ async def count_public_after(
 # --- the event stream -----------------------------------------------------------
 
 
+_LOCK_COUNTER = (
+    select(counters.c.value).where(counters.c.name == bindparam("b_name")).with_for_update()
+)
+_SET_COUNTER = (
+    update(counters)
+    .where(counters.c.name == bindparam("b_name"))
+    .values(value=bindparam("b_value"))
+)
+
+
 async def lock_head_txn(conn: AsyncConnection) -> int:
     """The stream's head, locked until commit so positions commit in order."""
-    query = select(counters.c.value).where(counters.c.name == _HEAD).with_for_update()
-    return int((await conn.execute(query)).scalar_one())
+    return int((await prebuilt.run(conn, _LOCK_COUNTER, {"b_name": _HEAD})).scalar_one())
 
 
 async def set_head_txn(conn: AsyncConnection, head: int) -> None:
-    await conn.execute(update(counters).where(counters.c.name == _HEAD).values(value=head))
+    await prebuilt.run(conn, _SET_COUNTER, {"b_name": _HEAD, "b_value": head})
 
 
 _READ_HEAD = select(counters.c.value).where(counters.c.name == _HEAD)
