@@ -247,3 +247,22 @@ async def test_socket_cut_mid_frame_stores_nothing_and_server_carries_on(
         alice_again = await pool.open(alice.token, "cut")
         ack = await alice_again.send_text(conv, "whole this time", "cut-after")
         assert ack["op"] == "ack", ack
+
+
+async def test_a_client_pipelining_past_its_send_window_gets_every_answer(
+    small_queue_server: ServerProcess,
+) -> None:
+    """Past the sends a connection may have in flight, reading pauses; nothing is lost."""
+    server = small_queue_server
+    alice, bob = server.user(), server.user()
+    conv = server.conversation(alice, "channel", [bob], title="window")["id"]
+    sends = 10 * (QUEUE_FRAMES // 4)  # ten times the window of this queue size
+    async with PeerPool(server) as pool:
+        sender = await pool.record(alice.token, "pipeliner")
+        for i in range(sends):
+            await sender.send(_send_frame(conv, f"w-{i:04d}", f"{i}"))
+        await sender.wait_count(_is_answer, sends, 30)
+        assert not sender.closed
+    acks = [f for f in sender.frames if f.get("op") == "ack"]
+    assert sorted(a["ref"] for a in acks) == [f"w-{i:04d}" for i in range(sends)]
+    assert sorted(a["seq"] for a in acks) == list(range(acks[0]["seq"], acks[0]["seq"] + sends))

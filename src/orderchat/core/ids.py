@@ -7,7 +7,6 @@ a row's id is known before its transaction commits.
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 import time
@@ -21,10 +20,9 @@ SessionId = NewType("SessionId", str)
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 _TIME_CHARS = 9  # 45 bits of milliseconds: good until the year 3084
 _RANDOM_CHARS = 12  # 60 random bits: collisions are not a practical concern
-# Every message needs an id, so the 105 bits are encoded in C: base64's base32
-# over 15 bytes (the first three characters carry only zero padding), then
-# mapped from RFC 4648's alphabet to Crockford's.
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+# Every message needs an id, so the 105 bits are spelled ten bits (two
+# characters) at a time from a table, most significant first.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 # Ids need to be unique, not secret (tokens come from `secrets`): a generator
 # seeded from the OS saves a getrandom() system call per id. A forked process
 # reseeds, so that two processes never mint the same sequence.
@@ -36,8 +34,24 @@ def new_id(prefix: str, now_ms: int | None = None) -> str:
     """Return `prefix_` followed by a lexicographically time-ordered token."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     value = (ms % (1 << 45)) << 60 | _random.getrandbits(60)
-    token = base64.b32encode(value.to_bytes(15, "big"))[3:].translate(_TO_CROCKFORD)
-    return f"{prefix}_{token.decode()}"
+    pairs = _PAIRS
+    return "".join(
+        (
+            prefix,
+            "_",
+            _ALPHABET[value >> 100],
+            pairs[(value >> 90) & 1023],
+            pairs[(value >> 80) & 1023],
+            pairs[(value >> 70) & 1023],
+            pairs[(value >> 60) & 1023],
+            pairs[(value >> 50) & 1023],
+            pairs[(value >> 40) & 1023],
+            pairs[(value >> 30) & 1023],
+            pairs[(value >> 20) & 1023],
+            pairs[(value >> 10) & 1023],
+            pairs[value & 1023],
+        )
+    )
 
 
 def new_user_id() -> UserId:

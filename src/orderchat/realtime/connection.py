@@ -89,12 +89,13 @@ class Connection:
         "_expiry",
         "_held",
         "_hub",
-        "_inflight",
         "_messaging",
         "_out",
         "_protocol",
         "_room",
+        "_send_slot",
         "_sender",
+        "_sends_left",
         "_sent_pos",
         "_task",
         "_ws",
@@ -130,9 +131,11 @@ class Connection:
         # Live events held while the backlog is sent; None when not syncing.
         self._held: deque[_Out] | None = None
         self._sent_pos = 0
-        self._inflight = asyncio.Semaphore(
-            max(1, min(MAX_INFLIGHT_SENDS, config.queue_frames // 4))
-        )
+        # Sends this connection may still start before one of them commits. A count
+        # and one waiter, not a Semaphore: only the reading task ever waits, and
+        # asyncio's Semaphore scans its waiters on every acquire.
+        self._sends_left = max(1, min(MAX_INFLIGHT_SENDS, config.queue_frames // 4))
+        self._send_slot: asyncio.Future[None] | None = None
         self._close_code: int | None = None
         self._close_reason = ""
         self._task: asyncio.Task[Any] | None = None
@@ -287,11 +290,14 @@ class Connection:
             case Hello():
                 await self._hello(frame)
             case PostMessage():
-                await self._inflight.acquire()
+                while self._sends_left <= 0:  # TCP pushes back on the client meanwhile
+                    self._send_slot = asyncio.get_running_loop().create_future()
+                    await self._send_slot
+                self._sends_left -= 1
                 try:
                     future = self._messaging.post(self._user, frame)
                 except DomainError:
-                    self._inflight.release()
+                    self._free_send_slot()
                     raise
                 future.add_done_callback(partial(self._answer, ref=frame.ref))
             case RecallMessage():
@@ -309,9 +315,15 @@ class Connection:
         assert self._auth is not None, "frames past hello need a session"
         return self._auth.user
 
+    def _free_send_slot(self) -> None:
+        self._sends_left += 1
+        waiter, self._send_slot = self._send_slot, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     def _answer(self, future: asyncio.Future[Ack], ref: str, release: bool = True) -> None:
         if release:
-            self._inflight.release()
+            self._free_send_slot()
         if future.cancelled():
             return
         exc = future.exception()
