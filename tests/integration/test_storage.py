@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -73,3 +74,26 @@ async def test_the_resend_check_searches_the_index_not_the_table(tmp_path: Path)
     steps = [row[-1] for row in plan]
     assert any(s.startswith("SEARCH m USING INDEX") for s in steps), steps
     assert not any(s.startswith("SCAN m") for s in steps), steps
+
+
+async def test_commits_reach_the_database_file_through_background_checkpoints(
+    tmp_path: Path,
+) -> None:
+    """The writer never checkpoints inside a commit; a background one copies the WAL back."""
+    path = tmp_path / "c.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    await db.migrate()
+    async with db.write("probe") as conn:
+        await conn.exec_driver_sql("INSERT INTO counters (name, value) VALUES ('probe', 7)")
+        assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+    running = db._checkpointing
+    assert running is not None
+    await running
+    # `immutable` reads the database file alone, ignoring the WAL.
+    file_only = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    try:
+        row = file_only.execute("SELECT value FROM counters WHERE name = 'probe'").fetchone()
+    finally:
+        file_only.close()
+    await db.close()
+    assert row == (7,)

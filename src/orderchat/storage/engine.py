@@ -11,7 +11,10 @@ for the writer. On SQLite, statements run on the event loop (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +33,8 @@ Connection = AsyncConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READERS = 8
+# How often, at most, the WAL is copied back into the database in the background.
+CHECKPOINT_EVERY_S = 0.5
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -118,6 +123,11 @@ class Database:
                 connect_args={"check_same_thread": False},
             )
             _hook_sqlite(self._loop_writer, "BEGIN IMMEDIATE")
+            # The writer never checkpoints as part of a commit (SQLite's default
+            # every 1,000 pages), which made every few hundredth commit wait for
+            # the whole WAL to be copied and the database file synced; a
+            # background connection checkpoints instead (see _checkpoint).
+            event.listen(self._loop_writer, "connect", _no_autocheckpoint)
             self._loop_reader: Engine | None = create_engine(
                 sync_url,
                 pool_size=READERS,
@@ -131,6 +141,10 @@ class Database:
             self._loop_writer = None
             self._loop_reader = None
         self._write_lock = asyncio.Lock()
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._last_checkpoint = 0.0
+        on_disk = self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:")
+        self._database_path = parsed.database if on_disk else None
         # A free pooled connection for every read let in: taking one never blocks.
         self._read_slots = asyncio.Semaphore(READERS)
         self._loop_conn: SyncConnection | None = None
@@ -154,6 +168,33 @@ class Database:
                 transaction.rollback()
                 raise
             await asyncio.to_thread(transaction.commit)
+        self._maybe_checkpoint()
+
+    def _maybe_checkpoint(self) -> None:
+        if self._database_path is None or self._checkpointing is not None:
+            return
+        now = time.monotonic()
+        if now - self._last_checkpoint < CHECKPOINT_EVERY_S:
+            return
+        self._last_checkpoint = now
+        self._checkpointing = asyncio.get_running_loop().create_task(
+            self._checkpoint(), name="sqlite-checkpoint"
+        )
+
+    async def _checkpoint(self) -> None:
+        """Copy committed WAL pages into the database without holding up writers.
+
+        PASSIVE never waits for a lock: it copies what no reader still needs,
+        and the next writer then starts the WAL over from its beginning.
+        """
+        path = self._database_path
+        assert path is not None
+        try:
+            await asyncio.to_thread(_passive_checkpoint, path)
+        except Exception:
+            logger.warning("background checkpoint failed", exc_info=True)
+        finally:
+            self._checkpointing = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -180,6 +221,9 @@ class Database:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpointing
         async with self._write_lock:
             if self._loop_conn is not None:
                 self._loop_conn.close()
@@ -191,6 +235,15 @@ class Database:
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def _passive_checkpoint(path: str) -> None:
+    with contextlib.closing(sqlite3.connect(path, timeout=0)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
 
 def _upgrade(connection: SyncConnection) -> None:
