@@ -121,20 +121,46 @@ async def lock_conversations_txn(
     """
     ids = list(conv_ids)
     if conn.dialect.name == "sqlite":  # the writer's hottest read: straight to the driver
-        rows = await conn.exec_driver_sql(_sqlite_lock_conversations(len(ids)), tuple(ids))
-    else:
-        rows = await conn.execute(
-            select(conversations)
-            .where(conversations.c.id.in_(ids))
-            .order_by(conversations.c.id)  # one lock order everywhere: no deadlocks
-            .with_for_update()
-        )
+        found = await prebuilt.fetch(conn, _sqlite_lock_conversations(len(ids)), tuple(ids))
+        return {ConversationId(r[0]): _conversation_of(r) for r in found}
+    rows = await conn.execute(
+        select(conversations)
+        .where(conversations.c.id.in_(ids))
+        .order_by(conversations.c.id)  # one lock order everywhere: no deadlocks
+        .with_for_update()
+    )
     return {ConversationId(r.id): _conversation(r) for r in rows}
+
+
+_HEAD_COLUMNS = (
+    "id",
+    "kind",
+    "title",
+    "created_by",
+    "created_at_ms",
+    "last_seq",
+    "last_activity_ms",
+    "last_hash",
+)
+
+
+def _conversation_of(row: Sequence[Any]) -> ConversationRow:
+    conv_id, kind, title, created_by, created_at_ms, last_seq, last_activity_ms, last_hash = row
+    return ConversationRow(
+        id=ConversationId(conv_id),
+        kind=ConversationKind(kind),
+        title=title,
+        created_by=None if created_by is None else UserId(created_by),
+        created_at_ms=created_at_ms,
+        last_seq=last_seq,
+        last_activity_ms=last_activity_ms,
+        last_hash=last_hash,
+    )
 
 
 @functools.lru_cache(maxsize=64)
 def _sqlite_lock_conversations(count: int) -> str:
-    columns = ", ".join(c.name for c in conversations.columns)
+    columns = ", ".join(_HEAD_COLUMNS)
     marks = ", ".join(["?"] * count)
     return f"SELECT {columns} FROM conversations WHERE id IN ({marks}) ORDER BY id"
 

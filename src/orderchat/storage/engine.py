@@ -79,6 +79,13 @@ class LoopConnection:
     def dialect(self) -> Dialect:
         return self._sync.dialect
 
+    @property
+    def driver(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, inside this same transaction."""
+        driver = self._sync.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        return driver
+
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         if parameters is None:
             return self._sync.execute(statement)

@@ -113,7 +113,7 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        await conn.exec_driver_sql(_named_insert(table), list(rows))
+        await prebuilt.execute(conn, _named_insert(table), list(rows))
     else:
         await conn.execute(table.insert(), list(rows))
 
@@ -148,9 +148,11 @@ async def find_prior_acks(
         for start in range(0, len(keys), _PRIOR_ACK_CHUNK):
             chunk = keys[start : start + _PRIOR_ACK_CHUNK]
             params = tuple(value for key in chunk for value in key)
-            for r in await conn.exec_driver_sql(_sqlite_prior_acks(len(chunk)), params):
-                found[(UserId(r.sender_id), r.ref)] = PriorAck(
-                    MessageId(r.id), ConversationId(r.conv_id), r.seq, r.ts
+            for sender, ref, id_, conv, seq, ts in await prebuilt.fetch(
+                conn, _sqlite_prior_acks(len(chunk)), params
+            ):
+                found[(UserId(sender), ref)] = PriorAck(
+                    MessageId(id_), ConversationId(conv), seq, ts
                 )
         return found
     query = select(
@@ -323,7 +325,7 @@ _SET_COUNTER = (
 
 async def lock_head_txn(conn: AsyncConnection) -> int:
     """The stream's head, locked until commit so positions commit in order."""
-    return int((await prebuilt.run(conn, _LOCK_COUNTER, {"b_name": _HEAD})).scalar_one())
+    return int(await prebuilt.scalar(conn, _LOCK_COUNTER, {"b_name": _HEAD}))
 
 
 async def set_head_txn(conn: AsyncConnection, head: int) -> None:

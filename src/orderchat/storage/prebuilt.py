@@ -4,13 +4,15 @@ Executing a Core statement costs tens of microseconds of Python (building the
 expression, its cache key, parameter processing) around a SQLite call of a few
 microseconds; a one-message group commit runs ten of them. The writer's hot
 statements are built once, with explicit bind parameters only, compiled once
-for SQLite with named parameters, and then handed to the driver as they are.
-PostgreSQL executes the same statements through SQLAlchemy as usual.
+for SQLite with named parameters, and then handed to the sqlite3 connection
+under the transaction, past SQLAlchemy's result machinery. PostgreSQL executes
+the same statements through SQLAlchemy as usual.
 """
 
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,10 +42,48 @@ def sqlite_sql(statement: ClauseElement) -> str:
     return str(compiled)
 
 
-async def run(conn: AsyncConnection, statement: Executable, params: Params) -> Any:
+def _driver(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under the writer's or a reader's transaction, if it is one."""
+    driver = getattr(conn, "driver", None)  # only a LoopConnection has one
+    return driver if isinstance(driver, sqlite3.Connection) else None
+
+
+async def execute(conn: AsyncConnection, sql: str, params: Params) -> None:
+    """SQLite text with `:name` (or `?`) parameters; a list of rows runs as executemany."""
+    driver = _driver(conn)
+    many = isinstance(params, list)
+    if driver is not None:
+        if many:
+            driver.executemany(sql, params)
+        else:
+            driver.execute(sql, params)
+        return
+    await conn.exec_driver_sql(sql, params)
+
+
+async def fetch(conn: AsyncConnection, sql: str, params: Any) -> list[Sequence[Any]]:
+    """The rows of a SQLite query, as tuples."""
+    driver = _driver(conn)
+    if driver is not None:
+        rows: list[Sequence[Any]] = driver.execute(sql, params).fetchall()
+        return rows
+    return list((await conn.exec_driver_sql(sql, params)).all())
+
+
+async def run(conn: AsyncConnection, statement: Executable, params: Params) -> None:
     """Execute a prebuilt statement: on SQLite by the driver, elsewhere by SQLAlchemy."""
     if conn.dialect.name == "sqlite":
         assert isinstance(statement, ClauseElement)
         rows = list(params) if isinstance(params, Sequence) else params
-        return await conn.exec_driver_sql(sqlite_sql(statement), rows)
-    return await conn.execute(statement, params)
+        await execute(conn, sqlite_sql(statement), rows)
+        return
+    await conn.execute(statement, params)
+
+
+async def scalar(conn: AsyncConnection, statement: Executable, params: Mapping[str, Any]) -> Any:
+    """The one value a prebuilt query returns."""
+    if conn.dialect.name == "sqlite":
+        assert isinstance(statement, ClauseElement)
+        [row] = await fetch(conn, sqlite_sql(statement), params)
+        return row[0]
+    return (await conn.execute(statement, params)).scalar_one()
