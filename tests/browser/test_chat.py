@@ -108,6 +108,33 @@ def test_recall_shows_as_recalled_to_the_other_member(pages: Pages, shop: ShopAp
     assert stored["recalled"] is True
 
 
+def test_an_urgent_message_flags_the_conversation_until_it_is_read(
+    pages: Pages, shop: ShopApi
+) -> None:
+    conv = shop.channel("amy", unique("加急测试"), ["wes"])
+    amy, wes = pages.page(), pages.page()
+    sign_in(amy, "amy")
+    sign_in(wes, "wes")
+    open_conv(amy, conv)
+    expect(conv_item(wes, conv)).to_be_visible()
+    expect(conv_item(wes, conv).get_by_test_id("conv-urgent")).to_have_count(0)
+
+    amy.get_by_test_id("composer-urgent").check()
+    text = unique("客户在门口等货")
+    sent = send_text(amy, text)
+    expect(sent.get_by_test_id("msg-urgent")).to_be_visible()
+    stored = next(m for m in shop.history("amy", conv) if m["text"] == text)
+    assert stored["urgent"] is True
+
+    # Live, and again from the server's count after a reload.
+    expect(conv_item(wes, conv).get_by_test_id("conv-urgent")).to_be_visible()
+    wes.reload()
+    expect(conv_item(wes, conv).get_by_test_id("conv-urgent")).to_be_visible()
+    open_conv(wes, conv)
+    expect(message(wes, text).get_by_test_id("msg-urgent")).to_be_visible()
+    expect(conv_item(wes, conv).get_by_test_id("conv-urgent")).to_have_count(0)
+
+
 def _sent_media(page: Page, kind: str) -> str:
     """The id of the one message of this kind in the open conversation, once acked."""
     msg = page.get_by_test_id("timeline").locator(f'[data-testid="msg"][data-kind="{kind}"]')

@@ -20,7 +20,7 @@ const TABS = [
 ];
 
 function serverUrgent(c) {
-  const n = c.unread_urgent ?? c.urgent_unread ?? c.urgent_count ?? (typeof c.urgent === "number" ? c.urgent : 0);
+  const n = c.unread_urgent || 0;
   return typeof n === "number" ? n : 0;
 }
 
