@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, Table, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import NotFound
@@ -258,42 +258,38 @@ async def _last_public_messages(
 async def count_urgent_after(
     conn: AsyncConnection, user_id: UserId, conv_ids: Sequence[str], include_internal: bool
 ) -> dict[str, int]:
-    """Per conversation, the urgent messages past the user's read mark, recalled ones aside.
-
-    Only the unread range is read: the (conv_id, seq) index bounds it.
-    """
-    if not conv_ids:
-        return {}
-    query = (
-        select(messages.c.conv_id, func.count().label("urgent"))
-        .join(
-            members,
-            and_(members.c.conv_id == messages.c.conv_id, members.c.user_id == user_id),
-        )
-        .where(
-            messages.c.conv_id.in_(list(conv_ids)),
-            messages.c.seq > members.c.read_seq,
-            messages.c.urgent.is_(True),
-            messages.c.recalled_at_ms.is_(None),
-            messages.c.sender_id != user_id,
-        )
-        .group_by(messages.c.conv_id)
-    )
+    """Per conversation, others' urgent messages past the user's read mark, recalled aside."""
+    where = [
+        messages.c.urgent.is_(True),
+        messages.c.recalled_at_ms.is_(None),
+        messages.c.sender_id != user_id,
+    ]
     if not include_internal:
-        query = query.where(messages.c.internal.is_(False))
-    found = {c: 0 for c in conv_ids}
-    found.update({r.conv_id: int(r.urgent) for r in await conn.execute(query)})
-    return found
+        where.append(messages.c.internal.is_(False))
+    return await _count_unread(conn, user_id, conv_ids, where)
 
 
 async def count_public_after(
     conn: AsyncConnection, user_id: UserId, conv_ids: Sequence[str]
 ) -> dict[str, int]:
     """Per conversation, the messages a customer can see that are past their read mark."""
+    return await _count_unread(conn, user_id, conv_ids, [messages.c.internal.is_(False)])
+
+
+async def _count_unread(
+    conn: AsyncConnection,
+    user_id: UserId,
+    conv_ids: Sequence[str],
+    where: Sequence[ColumnElement[bool]],
+) -> dict[str, int]:
+    """Per conversation, the messages past the user's read mark that match `where`.
+
+    Only the unread range is read: the (conv_id, seq) index bounds it.
+    """
     if not conv_ids:
         return {}
     query = (
-        select(messages.c.conv_id, func.count().label("unread"))
+        select(messages.c.conv_id, func.count().label("n"))
         .join(
             members,
             and_(members.c.conv_id == messages.c.conv_id, members.c.user_id == user_id),
@@ -301,12 +297,12 @@ async def count_public_after(
         .where(
             messages.c.conv_id.in_(list(conv_ids)),
             messages.c.seq > members.c.read_seq,
-            messages.c.internal.is_(False),
+            *where,
         )
         .group_by(messages.c.conv_id)
     )
     found = {c: 0 for c in conv_ids}
-    found.update({r.conv_id: int(r.unread) for r in await conn.execute(query)})
+    found.update({r.conv_id: int(r.n) for r in await conn.execute(query)})
     return found
 
 
