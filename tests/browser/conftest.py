@@ -44,7 +44,7 @@ if HAVE_PLAYWRIGHT:
 
     expect.set_options(timeout=TIMEOUT_MS)
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture(scope="package")
     def browser() -> Iterator[Browser]:
         if not CHROMIUM.exists():
             reason = f"{CHROMIUM} is missing (Debian package `chromium`; `make test` installs it)"
@@ -56,7 +56,7 @@ if HAVE_PLAYWRIGHT:
             yield launched
             launched.close()
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture(scope="package")
     def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         """The demo shop, shared: each test makes its own conversations and orders."""
         proc = ServerProcess(
@@ -66,7 +66,7 @@ if HAVE_PLAYWRIGHT:
         yield proc
         proc.stop()
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture(scope="package")
     def shop(demo: ServerProcess) -> ShopApi:
         return ShopApi(demo)
 
