@@ -65,7 +65,10 @@ def test_staff_step_shows_live_on_the_customer_page(pages: Pages, shop: ShopApi)
     expect(status).to_have_attribute("data-status", "confirmed")
     expect(status).to_contain_text("已确认")
     expect(steps.filter(has_text="已确认")).to_have_count(1)
-    # The customer is told in the conversation too, in their language.
+    # The customer is told in the conversation too, in their language, by name.
+    expect(customer.get_by_test_id("timeline").get_by_test_id("msg-sender").first).to_contain_text(
+        shop.display_name("amy")
+    )
     expect(customer.get_by_test_id("timeline")).to_contain_text(
         f"您的订单 {order['number']} 已确认"
     )

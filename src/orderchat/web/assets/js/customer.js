@@ -844,9 +844,16 @@ async function mountChat(messages, generation) {
     clear(v.chat).append(h("p", { class: "c-empty" }, t("c.chatUnavailable")));
     return;
   }
+  // The names of the shop's people on this order; without them, "Shop" stands in.
+  let contacts = [];
+  try {
+    contacts = (await api("/api/users")).users || [];
+  } catch (err) {
+    console.warn("the shop's names are unavailable", err);
+  }
   if (generation !== state.generation) return;
   const me = state.session.user;
-  const members = new ShopMembers([[me.id, me]]);
+  const members = new ShopMembers([[me.id, me], ...contacts.map((u) => [u.id, u])]);
   const timeline = new Timeline({
     me,
     members,
