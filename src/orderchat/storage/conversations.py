@@ -51,16 +51,7 @@ class Membership:
 
 
 def _conversation(row: Row[Any]) -> ConversationRow:
-    return ConversationRow(
-        id=ConversationId(row.id),
-        kind=ConversationKind(row.kind),
-        title=row.title,
-        created_by=None if row.created_by is None else UserId(row.created_by),
-        created_at_ms=row.created_at_ms,
-        last_seq=row.last_seq,
-        last_activity_ms=row.last_activity_ms,
-        last_hash=row.last_hash,
-    )
+    return _conversation_of([getattr(row, name) for name in _HEAD_COLUMNS])
 
 
 async def insert_conversation_txn(
