@@ -122,7 +122,7 @@ export async function login(username, password) {
     auth: false,
   });
   setSession(session);
-  await setMediaCookie().catch((err) => console.warn("media cookie not set", err));
+  // The workspace sets the media cookie when it opens, after a sign-in or a reload.
   return session;
 }
 
