@@ -23,6 +23,12 @@ Row = dict[str, Any]
 COLUMNS = ("workload", "metric", "value", "unit", "reference", "ratio")
 
 
+def row(workload: str, metric: str, value: float, unit: str, **extra: Any) -> Row:
+    """One table row; a float is kept to three decimals."""
+    rounded = round(value, 3) if isinstance(value, float) else value
+    return {"workload": workload, "metric": metric, "value": rounded, "unit": unit, **extra}
+
+
 def machine_info() -> dict[str, Any]:
     """The facts about this machine that figures depend on."""
     return {

@@ -42,7 +42,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as sync_connect
 
-from bench._report import Progress, Row
+from bench._report import Progress, Row, row
 from bench._seed import seed_users
 from bench._server import BenchServer, rss_kib, scratch_dir
 from orderchat.core.model import MessageKind
@@ -485,12 +485,13 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     rows: list[Row] = []
     if last:
         rows += [
-            _row("last member p50", statistics.median(last), "ms"),
-            _row("last member max", max(last), "ms", target_ms=TARGET_MS),
-            _row("median member p50", statistics.median(median_member), "ms"),
-            _row("sender ack p50", statistics.median(acks) if acks else math.nan, "ms"),
+            row(NAME, "last member p50", statistics.median(last), "ms"),
+            row(NAME, "last member max", max(last), "ms", target_ms=TARGET_MS),
+            row(NAME, "median member p50", statistics.median(median_member), "ms"),
+            row(NAME, "sender ack p50", statistics.median(acks) if acks else math.nan, "ms"),
         ]
-    rows.append(_row("server RSS connected", settings["server_rss_connected_kib"] / 1024, "MiB"))
+    rss_mib = settings["server_rss_connected_kib"] / 1024
+    rows.append(row(NAME, "server RSS connected", rss_mib, "MiB"))
     checks = {
         "target_ms": TARGET_MS,
         "target_met": bool(last) and max(last) < TARGET_MS,
@@ -506,10 +507,6 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "samples": samples,
         "errors": errors,
     }
-
-
-def _row(metric: str, value: float, unit: str, **extra: Any) -> Row:
-    return {"workload": NAME, "metric": metric, "value": round(value, 3), "unit": unit, **extra}
 
 
 def _rounds(

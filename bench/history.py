@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench._report import Progress, Row
+from bench._report import Progress, Row, row
 from bench._seed import SeededUser, seed_users
 from bench._server import rss_kib, scratch_dir
 from bench.fanout import percentile, started_server
@@ -221,15 +221,15 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         if not times:
             continue
         rows += [
-            _row(f"{kind} page p50", statistics.median(times), "ms"),
-            _row(f"{kind} page p99", percentile(times, 99), "ms", target_ms=TARGET_P99_MS),
-            _row(f"{kind} page max", max(times), "ms"),
+            row(NAME, f"{kind} page p50", statistics.median(times), "ms"),
+            row(NAME, f"{kind} page p99", percentile(times, 99), "ms", target_ms=TARGET_P99_MS),
+            row(NAME, f"{kind} page max", max(times), "ms"),
         ]
     rows += [
-        _row("seeding", settings["seed_s"], "s"),
-        _row("seeding rate", count / max(settings["seed_s"], 1e-9), "msg/s"),
-        _row("database size", settings["db_bytes"] / 2**20, "MiB"),
-        _row("database bytes per message", settings["db_bytes"] / count, "B"),
+        row(NAME, "seeding", settings["seed_s"], "s"),
+        row(NAME, "seeding rate", count / max(settings["seed_s"], 1e-9), "msg/s"),
+        row(NAME, "database size", settings["db_bytes"] / 2**20, "MiB"),
+        row(NAME, "database bytes per message", settings["db_bytes"] / count, "B"),
     ]
     worst = max((percentile(t, 99) for t in samples.values() if t), default=float("nan"))
     checks = {
@@ -289,7 +289,3 @@ def _check_page(resp: httpx.Response, expected: range) -> str | None:
         if message.get("text") != message_text(int(message["seq"])):
             return f"message {message['seq']} has the wrong text"
     return None
-
-
-def _row(metric: str, value: float, unit: str, **extra: Any) -> Row:
-    return {"workload": NAME, "metric": metric, "value": round(value, 3), "unit": unit, **extra}

@@ -38,7 +38,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench._report import Progress, Row
+from bench._report import Progress, Row, row
 from bench._seed import seed_users
 from bench._server import rss_kib, scratch_dir
 from bench.fanout import (
@@ -556,14 +556,15 @@ def _result(
     count: int,
 ) -> dict[str, Any]:
     storms = [float(r["all_synced_s"]) for r in records if r["all_synced_s"] is not None]
+    synced_p50s = [r["synced_p50_s"] for r in records]
     rows: list[Row] = []
     if storms:
         rows += [
-            _row("all synced p50", statistics.median(storms), "s"),
-            _row("all synced max", max(storms), "s", target_s=TARGET_S),
-            _row("client synced p50", statistics.median(r["synced_p50_s"] for r in records), "s"),
-            _row("client synced p99", max(r["synced_p99_s"] for r in records), "s"),
-            _row("client socket open max", max(r["opened_max_s"] or 0 for r in records), "s"),
+            row(NAME, "all synced p50", statistics.median(storms), "s"),
+            row(NAME, "all synced max", max(storms), "s", target_s=TARGET_S),
+            row(NAME, "client synced p50", statistics.median(synced_p50s), "s"),
+            row(NAME, "client synced p99", max(r["synced_p99_s"] for r in records), "s"),
+            row(NAME, "client socket open max", max(r["opened_max_s"] or 0 for r in records), "s"),
         ]
     totals = {
         key: sum(int(r["counts"].get(key, 0)) for r in records)
@@ -571,13 +572,16 @@ def _result(
     }
     replayed = sum(int(r["replayed"]) for r in records)
     rows += [
-        _row("messages replayed", replayed, "msgs"),
-        _row("lost", totals["lost"], "msgs"),
-        _row("duplicated", totals["duplicated"] + totals["after_synced"], "msgs"),
-        _row(
-            "away send rate p50", statistics.median(r["away_rate_per_s"] for r in records), "msg/s"
+        row(NAME, "messages replayed", replayed, "msgs"),
+        row(NAME, "lost", totals["lost"], "msgs"),
+        row(NAME, "duplicated", totals["duplicated"] + totals["after_synced"], "msgs"),
+        row(
+            NAME,
+            "away send rate p50",
+            statistics.median(r["away_rate_per_s"] for r in records),
+            "msg/s",
         ),
-        _row("server RSS", max(r["server_rss_kib"] for r in records) / 1024, "MiB"),
+        row(NAME, "server RSS", max(r["server_rss_kib"] for r in records) / 1024, "MiB"),
     ]
     expected = count * MISSED * len(records)
     if replayed != expected:
@@ -596,8 +600,3 @@ def _result(
         "samples": samples,
         "errors": errors,
     }
-
-
-def _row(metric: str, value: float, unit: str, **extra: Any) -> Row:
-    rounded: float = round(value, 3) if isinstance(value, float) else value
-    return {"workload": NAME, "metric": metric, "value": rounded, "unit": unit, **extra}
