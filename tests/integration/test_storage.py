@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -97,3 +98,36 @@ async def test_commits_reach_the_database_file_through_background_checkpoints(
         file_only.close()
     await db.close()
     assert row == (7,)
+
+
+async def test_a_write_waits_off_the_loop_while_another_process_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    """BEGIN is tried on the loop without waiting; a held lock is waited for in a thread."""
+    path = tmp_path / "w.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    await db.migrate()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with db.write("probe") as conn:
+            await conn.exec_driver_sql("INSERT INTO counters (name, value) VALUES ('probe', 1)")
+
+    writing = asyncio.create_task(write())
+    ticks = 0
+    for _ in range(10):  # the loop keeps running while the write waits
+        await asyncio.sleep(0.01)
+        ticks += 1
+    still_waiting = not writing.done()
+    other.execute("COMMIT")
+    await asyncio.wait_for(writing, 30)
+    async with db.write("again") as conn:  # and the next write begins on the loop again
+        await conn.exec_driver_sql("UPDATE counters SET value = 2 WHERE name = 'probe'")
+        busy_timeout = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+    value = other.execute("SELECT value FROM counters WHERE name = 'probe'").fetchone()
+    other.close()
+    await db.close()
+    assert (ticks, still_waiting) == (10, True)
+    assert value == (2,)
+    assert busy_timeout == 0

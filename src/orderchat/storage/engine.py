@@ -23,7 +23,8 @@ from typing import Any, cast
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection as SyncConnection
-from sqlalchemy import Dialect, Engine, create_engine, event, make_url
+from sqlalchemy import Dialect, Engine, RootTransaction, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ class LoopConnection:
     (cursor, execute, fetch, close): about half a millisecond of CPU for a
     statement SQLite runs in microseconds, which made a one-message group
     commit cost several milliseconds. The writer's statements run here
-    directly instead; only what waits on the disk (BEGIN IMMEDIATE, which may
-    wait for another process's lock, and COMMIT's fsync) goes to a thread.
+    directly instead; only what waits on the disk (COMMIT's fsync, and BEGIN
+    IMMEDIATE when another process holds the lock) goes to a thread.
     It offers what is used of an AsyncConnection: `execute`, `exec_driver_sql`,
     `run_sync` and `begin_nested`.
     """
@@ -134,7 +135,7 @@ class Database:
             # every 1,000 pages), which made every few hundredth commit wait for
             # the whole WAL to be copied and the database file synced; a
             # background connection checkpoints instead (see _checkpoint).
-            event.listen(self._loop_writer, "connect", _no_autocheckpoint)
+            event.listen(self._loop_writer, "connect", _writer_pragmas)
             self._loop_reader: Engine | None = create_engine(
                 sync_url,
                 pool_size=READERS,
@@ -168,7 +169,9 @@ class Database:
             if self._loop_conn is None:
                 self._loop_conn = await asyncio.to_thread(self._loop_writer.connect)
             sync = self._loop_conn
-            transaction = await asyncio.to_thread(sync.begin)
+            transaction = _begin_at_once(sync)
+            if transaction is None:
+                transaction = await asyncio.to_thread(_begin_waiting, sync)
             try:
                 yield cast(AsyncConnection, LoopConnection(sync))
             except BaseException:
@@ -244,8 +247,36 @@ class Database:
             await self._reader.dispose()
 
 
-def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+def _writer_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+    # BEGIN IMMEDIATE is tried on the event loop first, where it must never wait.
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+
+def _begin_at_once(sync: SyncConnection) -> RootTransaction | None:
+    """BEGIN IMMEDIATE on the event loop; None if another process holds the write lock.
+
+    While the server runs nobody else takes that lock but, now and then, a
+    command-line tool, so BEGIN is a few microseconds. In a thread it cost the
+    busy loop about 3 ms per group commit, waiting for the GIL both ways.
+    """
+    try:
+        return sync.begin()
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+            return None
+        raise
+
+
+def _begin_waiting(sync: SyncConnection) -> RootTransaction:
+    """BEGIN IMMEDIATE that waits out another process's write lock, in a thread."""
+    driver = sync.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    try:
+        return sync.begin()
+    finally:
+        driver.execute("PRAGMA busy_timeout=0")
 
 
 def _passive_checkpoint(path: str) -> None:
