@@ -251,6 +251,16 @@ def encode_event(op: str, fields: dict[str, Any], pos: int) -> str:
     return orjson.dumps({"op": op, **fields, "cursor": encode_cursor(pos)}).decode()
 
 
+# Under load, a group commit first waits a moment for more operations. Much of
+# a transaction's cost is the same whatever its size (BEGIN, the look-ups, the
+# commit's round trip to a thread, and above all one write per connection for
+# what it publishes), so fewer, larger transactions leave the loop more time;
+# at 4,000 msg/s this cut the tail latency. A quiet server, whose transactions
+# carry a send or two, never waits.
+LINGER_S = 0.003
+LINGER_AFTER_BATCH = 8
+
+
 class GroupCommitWriter:
     def __init__(
         self, db: Database, publisher: Publisher, clock: Clock, max_batch: int = 1000
@@ -289,8 +299,11 @@ class GroupCommitWriter:
         return await self.submit_nowait(op)
 
     async def _run(self) -> None:
+        last_batch = 0
         while True:
             batch = [await self._queue.get()]
+            if last_batch >= LINGER_AFTER_BATCH:
+                await asyncio.sleep(LINGER_S)
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
@@ -301,6 +314,7 @@ class GroupCommitWriter:
                     if not pending.future.done():
                         pending.future.set_exception(RuntimeError("write failed"))
             finally:
+                last_batch = len(batch)
                 for _ in batch:
                     self._queue.task_done()
 
