@@ -28,9 +28,14 @@ async def test_migrations_build_exactly_the_declared_schema(tmp_path: Path) -> N
     assert diff == []
 
 
-async def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+async def _migrated(path: Path) -> Database:
+    db = Database(f"sqlite+aiosqlite:///{path}")
     await db.migrate()
+    return db
+
+
+async def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
+    db = await _migrated(tmp_path / "p.db")
     async with db.read() as conn:
         journal = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
         synchronous = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
@@ -82,8 +87,7 @@ async def test_commits_reach_the_database_file_through_background_checkpoints(
 ) -> None:
     """The writer never checkpoints inside a commit; a background one copies the WAL back."""
     path = tmp_path / "c.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    await db.migrate()
+    db = await _migrated(path)
     async with db.write("probe") as conn:
         await conn.exec_driver_sql("INSERT INTO counters (name, value) VALUES ('probe', 7)")
         assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
@@ -105,8 +109,7 @@ async def test_a_write_waits_off_the_loop_while_another_process_holds_the_lock(
 ) -> None:
     """BEGIN is tried on the loop without waiting; a held lock is waited for in a thread."""
     path = tmp_path / "w.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    await db.migrate()
+    db = await _migrated(path)
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
 
