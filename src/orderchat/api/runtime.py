@@ -54,12 +54,17 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer TOKEN` header."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthorized("send 'Authorization: Bearer TOKEN'")
+    return authorization[len("Bearer ") :].strip()
+
+
 async def authenticate(
     runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None
 ) -> Authenticated:
-    if not authorization or not authorization.startswith("Bearer "):
-        raise Unauthorized("send 'Authorization: Bearer TOKEN'")
-    return await runtime.accounts.authenticate(authorization[len("Bearer ") :].strip())
+    return await runtime.accounts.authenticate(bearer_token(authorization))
 
 
 AuthDep = Annotated[Authenticated, Depends(authenticate)]

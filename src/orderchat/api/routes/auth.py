@@ -7,7 +7,13 @@ from pydantic import BaseModel, ConfigDict
 
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import user_view
-from orderchat.api.runtime import MEDIA_COOKIE, MEDIA_COOKIE_PATH, AuthDep, RuntimeDep
+from orderchat.api.runtime import (
+    MEDIA_COOKIE,
+    MEDIA_COOKIE_PATH,
+    AuthDep,
+    RuntimeDep,
+    bearer_token,
+)
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -63,7 +69,7 @@ async def set_media_cookie(auth: AuthDep, request: Request, runtime: RuntimeDep)
     left_s = (auth.session.expires_at_ms - runtime.clock.now_ms()) // 1000
     response.set_cookie(
         MEDIA_COOKIE,
-        _bearer(request),
+        bearer_token(request.headers.get("authorization")),
         max_age=max(int(left_s), 0),
         path=MEDIA_COOKIE_PATH,
         secure=request.url.scheme == "https",
@@ -71,10 +77,6 @@ async def set_media_cookie(auth: AuthDep, request: Request, runtime: RuntimeDep)
         samesite="strict",
     )
     return response
-
-
-def _bearer(request: Request) -> str:
-    return request.headers["authorization"][len("Bearer ") :].strip()
 
 
 def _forget_media_cookie(response: Response) -> None:
