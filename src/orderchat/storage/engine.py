@@ -83,9 +83,7 @@ class LoopConnection:
     @property
     def driver(self) -> sqlite3.Connection:
         """The sqlite3 connection itself, inside this same transaction."""
-        driver = self._sync.connection.driver_connection
-        assert isinstance(driver, sqlite3.Connection)
-        return driver
+        return _sqlite_driver(self._sync)
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         if parameters is None:
@@ -134,7 +132,8 @@ class Database:
             # The writer never checkpoints as part of a commit (SQLite's default
             # every 1,000 pages), which made every few hundredth commit wait for
             # the whole WAL to be copied and the database file synced; a
-            # background connection checkpoints instead (see _checkpoint).
+            # background connection checkpoints instead (see _checkpoint). Nor
+            # does it wait for a lock on the loop (see _begin_at_once).
             event.listen(self._loop_writer, "connect", _writer_pragmas)
             self._loop_reader: Engine | None = create_engine(
                 sync_url,
@@ -270,13 +269,18 @@ def _begin_at_once(sync: SyncConnection) -> RootTransaction | None:
 
 def _begin_waiting(sync: SyncConnection) -> RootTransaction:
     """BEGIN IMMEDIATE that waits out another process's write lock, in a thread."""
-    driver = sync.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
+    driver = _sqlite_driver(sync)
     driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     try:
         return sync.begin()
     finally:
         driver.execute("PRAGMA busy_timeout=0")
+
+
+def _sqlite_driver(sync: SyncConnection) -> sqlite3.Connection:
+    driver = sync.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
 
 
 def _passive_checkpoint(path: str) -> None:
