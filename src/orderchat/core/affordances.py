@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orderchat.core.model import Role, User, UserKind
+from orderchat.core.model import User, UserKind
 from orderchat.core.permissions import allowed_actions
-from orderchat.core.routing import EXCEPTION_REPORTERS
+from orderchat.core.routing import EXCEPTION_REPORTERS, may_report
 from orderchat.core.workflows import Workflow
 
 REPORT_ISSUE = "report_issue"
@@ -29,11 +29,7 @@ def order_affordances(user: User, workflow: Workflow, status: str) -> dict[str, 
         }
         for move in workflow.moves_for(status, user.roles)
     ]
-    kinds = [
-        kind
-        for kind, reporters in EXCEPTION_REPORTERS.items()
-        if Role.ADMIN in user.roles or reporters.intersection(user.roles)
-    ]
+    kinds = [kind for kind in EXCEPTION_REPORTERS if may_report(kind, user.roles)]
     if kinds and status not in workflow.terminal:
         actions.append(REPORT_ISSUE)
     else:

@@ -148,6 +148,12 @@ EXCEPTION_REPORTERS: Mapping[str, frozenset[Role]] = {
     "defect_found": frozenset({R.QC, R.WAREHOUSE, R.CUSTOMER_SERVICE}),
 }
 
+
+def may_report(kind: str, roles: tuple[Role, ...]) -> bool:
+    """Whether holders of `roles` may raise an exception of this kind."""
+    return Role.ADMIN in roles or bool(EXCEPTION_REPORTERS[kind].intersection(roles))
+
+
 # Who may close each exception without a remedy of its own (an interception's
 # outcome and a defect's remedy have their own actions).
 ISSUE_SETTLERS: Mapping[str, frozenset[Role]] = {

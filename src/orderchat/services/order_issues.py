@@ -14,7 +14,7 @@ from orderchat.core.ids import new_id
 from orderchat.core.model import Role, User
 from orderchat.core.orders import format_address, parse_address, parse_note
 from orderchat.core.permissions import Action, check, require_staff
-from orderchat.core.routing import EXCEPTION_REPORTERS, ISSUE_SETTLERS
+from orderchat.core.routing import ISSUE_SETTLERS, may_report
 from orderchat.services.order_access import customer_language_txn, load_order_txn, save_order_txn
 from orderchat.services.order_events import post_event_txn
 from orderchat.services.workflows import Workflows
@@ -83,8 +83,7 @@ class RaiseIssue:
     async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
         require_staff(self.user)
         details = _issue_details(self.kind, self.raw)
-        reporters = EXCEPTION_REPORTERS[self.kind]
-        if Role.ADMIN not in self.user.roles and not reporters.intersection(self.user.roles):
+        if not may_report(self.kind, self.user.roles):
             raise Forbidden(f"your roles may not report {self.kind}")
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.status in workflow.terminal:
