@@ -118,48 +118,49 @@ class ShopApi:
 
     def retail_order(self, creator: str = "amy", customer: str = "测试客户") -> Json:
         sku = self.any_sku(creator)
-        number = unique("WEB").upper()
-        order: Json = self.call(
+        return self._new_order(
             creator,
-            "POST",
-            "/api/orders",
-            {
-                "number": number,
-                "workflow": "retail",
-                "customer": {"name": customer, "phone": "13800000000", "language": "zh-CN"},
-                "items": [
-                    {
-                        "sku": sku["sku"],
-                        "name": sku["name_zh"],
-                        "quantity": 1,
-                        "unit_price_cents": sku["unit_price_cents"],
-                    }
-                ],
-                "address": {"name": customer, "city": "杭州", "line1": "文三路 90 号"},
+            "WEB",
+            "retail",
+            customer={"name": customer, "phone": "13800000000", "language": "zh-CN"},
+            item={
+                "sku": sku["sku"],
+                "name": sku["name_zh"],
+                "quantity": 1,
+                "unit_price_cents": sku["unit_price_cents"],
             },
-            201,
+            address={"name": customer, "city": "杭州", "line1": "文三路 90 号"},
         )
-        return order
 
     def oem_order(self, creator: str = "lily") -> Json:
-        number = unique("OEM").upper()
+        return self._new_order(
+            creator,
+            "OEM",
+            "oem",
+            customer={"name": "Atelier Test", "segment": "brand", "language": "zh-CN"},
+            item={
+                "sku": "HB-TOTE-01",
+                "name": "真皮托特包",
+                "quantity": 100,
+                "unit_price_cents": 68000,
+            },
+            address={"city": "上海", "line1": "南京西路 1 号"},
+        )
+
+    def _new_order(
+        self, creator: str, prefix: str, workflow: str, *, customer: Json, item: Json, address: Json
+    ) -> Json:
+        """A one-line order with a number of its own; the order as created."""
         order: Json = self.call(
             creator,
             "POST",
             "/api/orders",
             {
-                "number": number,
-                "workflow": "oem",
-                "customer": {"name": "Atelier Test", "segment": "brand", "language": "zh-CN"},
-                "items": [
-                    {
-                        "sku": "HB-TOTE-01",
-                        "name": "真皮托特包",
-                        "quantity": 100,
-                        "unit_price_cents": 68000,
-                    }
-                ],
-                "address": {"city": "上海", "line1": "南京西路 1 号"},
+                "number": unique(prefix).upper(),
+                "workflow": workflow,
+                "customer": customer,
+                "items": [item],
+                "address": address,
             },
             201,
         )
@@ -292,6 +293,11 @@ def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
     """Sign in on the staff workspace and wait until the app is live."""
     page.goto("/")
     submit_login(page, username, password)
+    expect_signed_in(page)
+
+
+def expect_signed_in(page: Page) -> None:
+    """The staff workspace shows who is signed in and is connected."""
     expect(page.get_by_test_id("me")).to_be_visible()
     expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "online")
 
@@ -317,6 +323,16 @@ def open_conv(page: Page, conv_id: str) -> Locator:
     view = page.locator(f'[data-testid="conv-view"][data-conv-id="{conv_id}"]')
     expect(view).to_be_visible()
     return view
+
+
+def both_in_conv(pages: Pages, conv_id: str, first: str, second: str) -> tuple[Page, Page]:
+    """Two users, each signed in in a browser of their own, with the conversation open."""
+    one, other = pages.page(), pages.page()
+    sign_in(one, first)
+    sign_in(other, second)
+    open_conv(one, conv_id)
+    open_conv(other, conv_id)
+    return one, other
 
 
 def messages(page: Page) -> Locator:

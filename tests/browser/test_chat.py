@@ -10,6 +10,7 @@ from tests.browser.helpers import (
     SENT,
     Pages,
     ShopApi,
+    both_in_conv,
     by_id,
     by_seq,
     conv_item,
@@ -84,11 +85,7 @@ def test_sign_in_send_receive_unread_and_read_receipt(pages: Pages, shop: ShopAp
 
 def test_recall_shows_as_recalled_to_the_other_member(pages: Pages, shop: ShopApi) -> None:
     conv = shop.channel("amy", unique("撤回测试"), ["sam"])
-    amy, sam = pages.page(), pages.page()
-    sign_in(amy, "amy")
-    sign_in(sam, "sam")
-    open_conv(amy, conv)
-    open_conv(sam, conv)
+    amy, sam = both_in_conv(pages, conv, "amy", "sam")
     text = unique("这条发错了")
     sent = send_text(amy, text)
     seq = sent.get_attribute("data-seq")
@@ -149,11 +146,7 @@ def _sent_media(page: Page, kind: str) -> str:
 
 def test_picture_reaches_both_sides_with_its_preview(pages: Pages, shop: ShopApi) -> None:
     conv = shop.direct("amy", "wes")
-    amy, wes = pages.page(), pages.page()
-    sign_in(amy, "amy")
-    sign_in(wes, "wes")
-    open_conv(amy, conv)
-    open_conv(wes, conv)
+    amy, wes = both_in_conv(pages, conv, "amy", "wes")
 
     amy.get_by_test_id("composer-file").set_input_files(
         files=[{"name": "样品照片.jpg", "mimeType": "image/jpeg", "buffer": jpeg(640, 480)}]
@@ -167,11 +160,7 @@ def test_picture_reaches_both_sides_with_its_preview(pages: Pages, shop: ShopApi
 
 def test_voice_message_recorded_and_played(pages: Pages, shop: ShopApi) -> None:
     conv = shop.direct("amy", "leo")
-    amy, leo = pages.page(), pages.page()
-    sign_in(amy, "amy")
-    sign_in(leo, "leo")
-    open_conv(amy, conv)
-    open_conv(leo, conv)
+    amy, leo = both_in_conv(pages, conv, "amy", "leo")
     assert amy.evaluate("MediaRecorder.isTypeSupported('audio/webm;codecs=opus')")
 
     # The fake microphone plays a tone; record a little over a second of it.

@@ -13,11 +13,10 @@ from tests.browser.helpers import (
     SENT,
     Pages,
     ShopApi,
+    both_in_conv,
     message,
     messages,
-    open_conv,
     send_text,
-    sign_in,
     type_and_send,
     unique,
 )
@@ -39,11 +38,7 @@ def test_reconnects_after_a_restart_and_delivers_the_pending_message_once(
 ) -> None:
     shop = ShopApi(own_demo)
     conv = shop.direct("amy", "sam")
-    amy, sam = own_pages.page(), own_pages.page()
-    sign_in(amy, "amy")
-    sign_in(sam, "sam")
-    open_conv(amy, conv)
-    open_conv(sam, conv)
+    amy, sam = both_in_conv(own_pages, conv, "amy", "sam")
     before = unique("重启前 before")
     send_text(amy, before)
     expect(message(sam, before)).to_have_count(1)

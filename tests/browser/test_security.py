@@ -12,9 +12,11 @@ from playwright.sync_api import expect
 from tests.browser.helpers import (
     Pages,
     ShopApi,
+    both_in_conv,
+    expect_signed_in,
     message,
-    open_conv,
     send_text,
+    session_in_storage,
     sign_in,
     submit_dialog_if_shown,
     unique,
@@ -63,11 +65,7 @@ def test_markup_in_a_message_stays_text_and_nothing_breaks_the_policy(
     pages: Pages, shop: ShopApi
 ) -> None:
     conv = shop.direct("amy", "fay")
-    amy, fay = pages.page(), pages.page()
-    sign_in(amy, "amy")
-    sign_in(fay, "fay")
-    open_conv(amy, conv)
-    open_conv(fay, conv)
+    amy, fay = both_in_conv(pages, conv, "amy", "fay")
 
     text = f"{XSS} {unique('看看这个')}"
     send_text(amy, text)
@@ -94,8 +92,7 @@ def test_sign_out_everywhere_signs_out_every_tab_and_device(pages: Pages) -> Non
     sign_in(first, "quinn")
     second = pages.tab(laptop)
     second.goto("/")  # the same browser: the stored session signs this tab in too
-    expect(second.get_by_test_id("me")).to_be_visible()
-    expect(second.get_by_test_id("connection")).to_have_attribute("data-state", "online")
+    expect_signed_in(second)
     phone = pages.page()
     sign_in(phone, "quinn")
 
@@ -104,7 +101,7 @@ def test_sign_out_everywhere_signs_out_every_tab_and_device(pages: Pages) -> Non
     for page in (first, second, phone):
         expect(page.get_by_test_id("login-form")).to_be_visible()
         expect(page.get_by_test_id("me")).to_be_hidden()
-        assert page.evaluate("localStorage.getItem('orderchat.session')") is None
+        assert session_in_storage(page) is None
     for page in (first, second, phone):
         watch = pages.watch(page)
         assert watch.csp_violations(page) == [], "Content-Security-Policy violations"
