@@ -70,7 +70,6 @@ async def test_uvicorns_protocol_is_recognised() -> None:
 async def test_queued_frames_go_out_in_one_write_in_order() -> None:
     server, transport = _uvicorn_socket()
     socket = AsgiSocket(server.receive, server.send)
-    assert socket.writes_batched
     frames = [f'{{"op":"message","seq":{i},"text":"你好"}}' for i in range(20)]
     await socket.send_texts(frames)
     assert len(transport.writes) == 1

@@ -74,10 +74,6 @@ class AsgiSocket:
         self._send = send
         self._direct = sans_io_server(send)
 
-    @property
-    def writes_batched(self) -> bool:
-        return self._direct is not None
-
     async def accept(self) -> bool:
         """Complete the handshake; False when the client left before it."""
         message = await self._receive()
