@@ -5,7 +5,7 @@
  */
 
 import { clear, h } from "./dom.js";
-import { addStrings, getLang, langSwitcher, pickLang, t } from "./i18n.js";
+import { addStrings, getLang, langSwitcher, pickLang, t, tOr } from "./i18n.js";
 import { fmtBytes, fmtDateTime, fmtMoney } from "./format.js";
 import { clearSession, deviceLabel, getSession, onSessionChange } from "./session.js";
 import { ApiError, api, errorText, setMediaCookie, signInWithInvitation } from "./api.js";
@@ -223,7 +223,6 @@ const state = {
   filesNext: null,
   timeline: null,
   composer: null,
-  maxSeq: 0,
   ready: false,
   buffered: [],
   generation: 0,
@@ -231,9 +230,10 @@ const state = {
   progressOpen: false,
 };
 
-function translated(key, fallbackKey) {
-  const text = t(key);
-  return text === key ? t(fallbackKey) : text;
+/** What the shop lets this customer do on the open order (`allowed.actions`). */
+function allowedActions() {
+  const order = state.order;
+  return (order && order.allowed && order.allowed.actions) || [];
 }
 
 /** A customer reads staff names they cannot look up: everyone from the shop is "the shop". */
@@ -419,7 +419,6 @@ async function openOrder(orderId) {
   state.confirmations = [];
   state.files = [];
   state.filesNext = null;
-  state.maxSeq = 0;
   if (state.timeline) state.timeline.destroy();
   if (state.composer) state.composer.destroy();
   state.timeline = null;
@@ -489,7 +488,6 @@ async function reloadAll() {
 }
 
 function noteMessage(m) {
-  if (m.seq > state.maxSeq) state.maxSeq = m.seq;
   if (m.kind === "order_event" && m.meta) {
     state.progress.set(m.seq, m);
     if (m.meta.event === "defect_resolved" && m.meta.details && m.meta.details.issue) {
@@ -526,9 +524,6 @@ function applyFrame(frame) {
       if (frame.attachments && frame.attachments.length) refreshFilesSoon();
       break;
     case "recalled":
-      if (state.timeline) state.timeline.applyFrame(frame);
-      refreshFilesSoon();
-      break;
     case "media":
       if (state.timeline) state.timeline.applyFrame(frame);
       refreshFilesSoon();
@@ -568,60 +563,47 @@ function simpleHeader() {
   return h("header", { class: "c-header" }, h("div", { class: "c-header-main" }, h("span", { class: "c-brand" }, "OrderChat")), h("div", { class: "c-header-tools" }, langSwitcher()));
 }
 
-function showLoading() {
-  document.title = "OrderChat";
-  const draw = () => page(simpleHeader(), h("main", { class: "c-center" }, h("p", { class: "c-loading", role: "status" }, t("c.loading"))));
+/** A page of one centred notice; `content()` builds it again when the language changes. */
+function showCentered(content) {
+  const draw = () => page(simpleHeader(), h("main", { class: "c-center" }, content()));
   draw();
   state.redraw = draw;
+}
+
+function showLoading() {
+  document.title = "OrderChat";
+  showCentered(() => h("p", { class: "c-loading", role: "status" }, t("c.loading")));
 }
 
 function showExpired() {
   state.generation += 1;
   state.ready = false;
   document.title = "OrderChat";
-  const draw = () =>
-    page(
-      simpleHeader(),
-      h(
-        "main",
-        { class: "c-center" },
-        h(
-          "section",
-          { class: "c-notice", testid: "link-expired", role: "alert" },
-          h("div", { class: "c-notice-icon", "aria-hidden": "true" }, "⌛"),
-          h("h1", null, t("c.expired.title")),
-          h("p", null, t("c.expired.text")),
-        ),
-      ),
-    );
-  draw();
-  state.redraw = draw;
+  showCentered(() =>
+    h(
+      "section",
+      { class: "c-notice", testid: "link-expired", role: "alert" },
+      h("div", { class: "c-notice-icon", "aria-hidden": "true" }, "⌛"),
+      h("h1", null, t("c.expired.title")),
+      h("p", null, t("c.expired.text")),
+    ),
+  );
 }
 
 function showError(err, retry) {
-  const draw = () =>
-    page(
-      simpleHeader(),
-      h(
-        "main",
-        { class: "c-center" },
-        h(
-          "section",
-          { class: "c-notice", role: "alert" },
-          h("h1", null, t("c.error.title")),
-          h("p", null, errorText(err)),
-          h("button", { class: "btn btn-primary", type: "button", on: { click: () => { showLoading(); retry(); } } }, t("common.retry")),
-        ),
-      ),
-    );
-  draw();
-  state.redraw = draw;
+  showCentered(() =>
+    h(
+      "section",
+      { class: "c-notice", role: "alert" },
+      h("h1", null, t("c.error.title")),
+      h("p", null, errorText(err)),
+      h("button", { class: "btn btn-primary", type: "button", on: { click: () => { showLoading(); retry(); } } }, t("common.retry")),
+    ),
+  );
 }
 
 function showMessage(text) {
-  const draw = () => page(simpleHeader(), h("main", { class: "c-center" }, h("section", { class: "c-notice" }, h("p", null, text))));
-  draw();
-  state.redraw = draw;
+  showCentered(() => h("section", { class: "c-notice" }, h("p", null, text)));
 }
 
 function buildView() {
@@ -738,8 +720,7 @@ function renderSummary() {
       ),
     ),
   );
-  const payKey = `c.pay.${order.payment_status}`;
-  const payText = t(payKey) === payKey ? order.payment_status : t(payKey);
+  const payText = tOr(`c.pay.${order.payment_status}`, order.payment_status);
   const rows = [
     row(t("c.total"), h("strong", null, fmtMoney(order.total_cents, order.currency))),
     row(
@@ -754,10 +735,8 @@ function renderSummary() {
   if (order.eta_ts) rows.push(row(t("c.eta"), fmtDateTime(order.eta_ts)));
   const address = formatAddress(order.address);
   if (address) rows.push(row(t("c.address"), address));
-  const invKey = `c.inv.${order.invoice_status}`;
-  const allowed = (order.allowed && order.allowed.actions) || [];
-  const invoiceParts = [h("span", { testid: "order-invoice", dataset: { status: order.invoice_status } }, t(invKey) === invKey ? order.invoice_status : t(invKey))];
-  if (allowed.includes("request_invoice") && order.invoice_status === "none") {
+  const invoiceParts = [h("span", { testid: "order-invoice", dataset: { status: order.invoice_status } }, tOr(`c.inv.${order.invoice_status}`, order.invoice_status))];
+  if (allowedActions().includes("request_invoice") && order.invoice_status === "none") {
     invoiceParts.push(" ", h("button", { class: "btn btn-small", type: "button", testid: "request-invoice", on: { click: requestInvoice } }, t("c.requestInvoice")));
   }
   rows.push(row(t("c.invoice"), ...invoiceParts));
@@ -767,7 +746,7 @@ function renderSummary() {
 function eventTitle(m) {
   const event = m.meta.event;
   if (event === "status_changed" && m.meta.details && m.meta.details.to) return statusLabel(m.meta.details.to);
-  return translated(`c.ev.${event}`, "c.ev.other");
+  return tOr(`c.ev.${event}`, t("c.ev.other"));
 }
 
 function renderProgress() {
@@ -780,7 +759,7 @@ function renderProgress() {
     v.progress.append(h("li", { class: "c-empty" }, t("c.progressEmpty")));
     return;
   }
-  const allowed = (state.order && state.order.allowed && state.order.allowed.actions) || [];
+  const allowed = allowedActions();
   const collapsed = !state.progressOpen && events.length > PROGRESS_SHOWN;
   events.forEach((m, index) => {
     const details = m.meta.details || {};
@@ -940,9 +919,9 @@ function renderConfirmations() {
   }
   section.hidden = false;
   section.setAttribute("data-testid", "confirmations");
-  const allowed = (state.order && state.order.allowed && state.order.allowed.actions) || [];
-  const canDecide = !state.order.allowed || allowed.includes("decide_version");
-  const open = items.filter((item) => item.versions.some((ver) => ver.state === "pending")).length;
+  const canDecide = !state.order.allowed || allowedActions().includes("decide_version");
+  const pending = (item) => item.versions.some((ver) => ver.state === "pending");
+  const open = items.filter(pending).length;
   // Decisions the customer owes move to the top of the order column.
   section.classList.toggle("c-has-open", open > 0);
   section.append(
@@ -950,10 +929,9 @@ function renderConfirmations() {
   );
   const list = h("ul", { class: "c-conf-list" });
   // What waits for the customer comes first; the rest keep the shop's order.
-  const waiting = (item) => (item.versions.some((ver) => ver.state === "pending") ? 0 : 1);
+  const waiting = (item) => (pending(item) ? 0 : 1);
   const ordered = items.map((item, index) => ({ item, index })).sort((a, b) => waiting(a.item) - waiting(b.item) || a.index - b.index);
   for (const { item } of ordered) {
-    const kindKey = `c.kind.${item.kind}`;
     const versions = [...item.versions].sort((a, b) => b.number - a.number);
     list.append(
       h(
@@ -963,9 +941,9 @@ function renderConfirmations() {
           "div",
           { class: "c-conf-head" },
           h("h3", { class: "c-conf-title" }, item.title),
-          h("span", { class: "c-tag" }, t(kindKey) === kindKey ? item.kind : t(kindKey)),
+          h("span", { class: "c-tag" }, tOr(`c.kind.${item.kind}`, item.kind)),
           h("span", { class: "c-tag" }, item.required ? t("c.required") : t("c.optional")),
-          h("span", { class: ["c-pill", `c-pill-${item.status}`] }, translated(`c.istate.${item.status}`, "c.istate.open")),
+          h("span", { class: ["c-pill", `c-pill-${item.status}`] }, tOr(`c.istate.${item.status}`, t("c.istate.open"))),
         ),
         h(
           "ol",
@@ -985,7 +963,7 @@ function renderVersion(item, ver, canDecide) {
       "div",
       { class: "c-version-head" },
       h("strong", null, t("c.version", { n: ver.number })),
-      h("span", { class: ["c-pill", `c-pill-${vstate}`] }, translated(`c.vstate.${vstate}`, "c.vstate.proposed")),
+      h("span", { class: ["c-pill", `c-pill-${vstate}`] }, tOr(`c.vstate.${vstate}`, t("c.vstate.proposed"))),
       h("time", { class: "c-muted" }, t("c.proposedAt", { time: fmtDateTime(ver.proposed_ts) })),
     ),
     h("p", { class: "c-version-text" }, ver.text),
@@ -996,7 +974,7 @@ function renderVersion(item, ver, canDecide) {
       h(
         "p",
         { class: "c-version-decision" },
-        t("c.decidedBy", { decision: translated(`c.vstate.${ver.decision}`, "c.vstate.approved"), time: ver.decided_ts ? fmtDateTime(ver.decided_ts) : "" }),
+        t("c.decidedBy", { decision: tOr(`c.vstate.${ver.decision}`, t("c.vstate.approved")), time: ver.decided_ts ? fmtDateTime(ver.decided_ts) : "" }),
         ver.comment ? h("q", null, ver.comment) : null,
       ),
     );

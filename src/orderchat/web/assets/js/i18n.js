@@ -104,6 +104,18 @@ export function t(key, params) {
 }
 
 /**
+ * The text for a key built from a server value (a status, a kind), or `fallback` when
+ * neither language has one: a value newer than this page still reads sensibly.
+ * @param {string} key
+ * @param {string} fallback
+ * @returns {string}
+ */
+export function tOr(key, fallback) {
+  const text = t(key);
+  return text === key ? fallback : text;
+}
+
+/**
  * Let each page or component bring its own strings, keeping this module small.
  * @param {{"zh-CN"?: Object<string,string>, en?: Object<string,string>}} table
  */

@@ -170,13 +170,21 @@ async function boot(session) {
   setConnection(s, realtime.state);
   s.offs.push(onLang(() => relabel(s)));
 
+  if (await loadAndCatchUp(s)) route(s);
+}
+
+/**
+ * Load the starting state, then apply the frames that arrived meanwhile.
+ * @returns {Promise<boolean>} false when the session ended while loading
+ */
+async function loadAndCatchUp(s) {
   await loadAll(s);
-  if (ws !== s) return;
+  if (ws !== s) return false;
   s.ready = true;
   const queued = s.queue;
   s.queue = [];
   for (const f of queued) onFrame(s, f);
-  route(s);
+  return true;
 }
 
 async function loadAll(s) {
@@ -205,13 +213,7 @@ async function loadAll(s) {
 
 async function reload(s) {
   s.ready = false;
-  await loadAll(s);
-  if (ws !== s) return;
-  s.ready = true;
-  const queued = s.queue;
-  s.queue = [];
-  for (const f of queued) onFrame(s, f);
-  if (s.open) openConversation(s, s.open.id, { keepRoute: true });
+  if ((await loadAndCatchUp(s)) && s.open) openConversation(s, s.open.id, { keepRoute: true });
 }
 
 function buildShell(s) {
@@ -356,10 +358,6 @@ function closeConversation(s, quiet) {
   if (!quiet && s.list) s.list.setActive(null);
 }
 
-function convTitle(s, conv) {
-  return s.list.titleOf(conv);
-}
-
 function renderHeader(s) {
   const o = s.open;
   if (!o || !o.header) return;
@@ -379,7 +377,7 @@ function renderHeader(s) {
     h(
       "div",
       { class: "conv-head-text" },
-      h("h2", { class: "conv-header", testid: "conv-header" }, convTitle(s, conv)),
+      h("h2", { class: "conv-header", testid: "conv-header" }, s.list.titleOf(conv)),
       h("p", { class: "conv-sub" }, order ? h("span", { class: "status-chip", dataset: { status: order.status } }, pickText(order.status_label, order.status)) : null, sub.join(" · ")),
     ),
     conv.kind === "order"

@@ -88,10 +88,8 @@ export function formDialog(spec) {
       }
       const { id, input } = control(field);
       const label = h("label", { for: id }, field.label, field.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null);
-      const row =
-        field.type === "checkbox"
-          ? h("div", { class: "dlg-row dlg-check" }, input, label, field.hint ? h("p", { class: "hint", id: `${id}-hint` }, field.hint) : null)
-          : h("div", { class: "dlg-row" }, label, input, field.hint ? h("p", { class: "hint", id: `${id}-hint` }, field.hint) : null);
+      const hint = field.hint ? h("p", { class: "hint", id: `${id}-hint` }, field.hint) : null;
+      const row = field.type === "checkbox" ? h("div", { class: "dlg-row dlg-check" }, input, label, hint) : h("div", { class: "dlg-row" }, label, input, hint);
       rows.push({ field, row, input });
     }
     const form = h(
@@ -177,6 +175,27 @@ export async function confirmDialog(title, text) {
 }
 
 /**
+ * Open a modal that closes from its close button or from a click on its backdrop
+ * (any click whose target `isBackdrop` accepts), and leaves the page however it closes.
+ * @param {HTMLDialogElement} dialog
+ * @param {HTMLElement} closeButton
+ * @param {(target: EventTarget) => boolean} isBackdrop
+ */
+function showDismissable(dialog, closeButton, isBackdrop) {
+  const done = () => {
+    if (dialog.open) dialog.close();
+    dialog.remove();
+  };
+  closeButton.addEventListener("click", done);
+  dialog.addEventListener("close", () => dialog.remove());
+  dialog.addEventListener("click", (event) => {
+    if (isBackdrop(event.target)) done();
+  });
+  document.body.appendChild(dialog);
+  dialog.showModal();
+}
+
+/**
  * Show some content with a single close button (a list of readers, an invitation link).
  * @param {string} title
  * @param {Node|Node[]} content
@@ -189,17 +208,7 @@ export function infoDialog(title, content) {
     { class: "dlg", testid: "dialog", "aria-label": title },
     h("div", { class: "dlg-form" }, h("header", { class: "dlg-head" }, h("h2", { class: "dlg-title" }, title)), h("div", { class: "dlg-body" }, content), h("footer", { class: "dlg-foot" }, close)),
   );
-  const done = () => {
-    if (dialog.open) dialog.close();
-    dialog.remove();
-  };
-  close.addEventListener("click", done);
-  dialog.addEventListener("close", () => dialog.remove());
-  dialog.addEventListener("click", (event) => {
-    if (event.target === dialog) done();
-  });
-  document.body.appendChild(dialog);
-  dialog.showModal();
+  showDismissable(dialog, close, (target) => target === dialog);
   return dialog;
 }
 
@@ -212,15 +221,5 @@ export function lightbox(media) {
   const close = h("button", { type: "button", class: "icon-btn lightbox-close", "aria-label": t("dlg.close"), testid: "dialog-cancel" }, icon("close"));
   const download = h("a", { href: media.url, download: media.name || "", class: "btn btn-ghost-light" }, icon("download"), h("span", t("tl.downloadOriginal")));
   const dialog = h("dialog", { class: "lightbox", testid: "lightbox", "aria-label": media.name || t("tl.openOriginal") }, h("div", { class: "lightbox-bar" }, h("span", { class: "lightbox-name" }, media.name || ""), download, close), h("div", { class: "lightbox-stage" }, img));
-  const done = () => {
-    if (dialog.open) dialog.close();
-    dialog.remove();
-  };
-  close.addEventListener("click", done);
-  dialog.addEventListener("close", () => dialog.remove());
-  dialog.addEventListener("click", (event) => {
-    if (event.target === dialog || event.target.classList.contains("lightbox-stage")) done();
-  });
-  document.body.appendChild(dialog);
-  dialog.showModal();
+  showDismissable(dialog, close, (target) => target === dialog || target.classList.contains("lightbox-stage"));
 }

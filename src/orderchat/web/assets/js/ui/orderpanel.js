@@ -6,7 +6,7 @@
  */
 
 import { h, clear } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, tOr } from "../i18n.js";
 import { api, errorText } from "../api.js";
 import { fmtDateTime, fmtMoney } from "../format.js";
 import { uploadFile } from "../upload.js";
@@ -310,7 +310,7 @@ export class OrderPanel {
   }
 
   actionsView(o) {
-    const { transitions, actions } = this.allowed();
+    const { transitions, actions, issueKinds } = this.allowed();
     const buttons = [];
     for (const tr of transitions) {
       const label = pickText(tr.label, this.stateLabel(tr.to));
@@ -326,7 +326,7 @@ export class OrderPanel {
     const add = (action, testid, label, fn, when = true) => {
       if (actions.includes(action) && when) buttons.push(h("button", { type: "button", class: "btn", testid, on: { click: fn } }, label));
     };
-    add("report_issue", "action-issue", t("act.issue"), () => this.doIssue(), this.allowed().issueKinds.length > 0);
+    add("report_issue", "action-issue", t("act.issue"), () => this.doIssue(), issueKinds.length > 0);
     add("record_payment", "action-payment", t("act.payment"), () => this.doMoney("payments"));
     add("record_refund", "action-refund", t("act.refund"), () => this.doMoney("refunds"), (o.paid_cents || 0) > 0);
     add("approve_shipping", "action-ship-approval", t("act.shipApproval"), () => this.doShipApproval(), o.payment_status !== "paid" && !o.ship_approved);
@@ -474,11 +474,10 @@ export class OrderPanel {
             settle = h("button", { type: "button", class: "btn btn-small", testid: "action-settle", on: { click: () => this.doSettle(issue, null) } }, t("act.settle"));
           }
         }
-        const outcome = issue.outcome ? t(`outcome.${issue.outcome}`) : "";
         return h(
           "li",
           { class: issue.outcome ? "issue settled" : "issue open", testid: "order-issue", dataset: { kind: issue.kind, id: issue.id } },
-          h("div", { class: "issue-head" }, icon("alert"), h("span", { class: "issue-kind" }, t(`issue.${issue.kind}`)), h("span", { class: "op-muted" }, issue.outcome ? t("order.issueSettled", { outcome: outcome.startsWith("outcome.") ? issue.outcome : outcome }) : t("order.issueOpen"))),
+          h("div", { class: "issue-head" }, icon("alert"), h("span", { class: "issue-kind" }, t(`issue.${issue.kind}`)), h("span", { class: "op-muted" }, issue.outcome ? t("order.issueSettled", { outcome: tOr(`outcome.${issue.outcome}`, issue.outcome) }) : t("order.issueOpen"))),
           summary ? h("div", { class: "issue-text" }, summary) : null,
           h("div", { class: "op-muted" }, `${fmtDateTime(issue.raised_ts)} · ${userName(this.members, issue.raised_by)}`),
           settle,
@@ -499,7 +498,7 @@ export class OrderPanel {
           { class: "conf-head" },
           h("span", { class: "conf-title" }, item.title),
           h("span", { class: "op-muted" }, `${t(`ckind.${item.kind}`)} · ${item.required ? t("order.confRequired") : t("order.confOptional")}`),
-          h("span", { class: `ver-chip ver-${item.status}` }, t(`conf.status.${item.status}`) === `conf.status.${item.status}` ? item.status : t(`conf.status.${item.status}`)),
+          h("span", { class: `ver-chip ver-${item.status}` }, tOr(`conf.status.${item.status}`, item.status)),
         ),
         (item.versions || []).length === 0
           ? h("p", { class: "op-muted" }, t("order.noVersions"))
@@ -543,9 +542,8 @@ export class OrderPanel {
 
   // ---- actions -------------------------------------------------------------------
 
-  async post(path, body, key, method = "POST") {
-    const result = await api(path, { method, body, idempotencyKey: key });
-    return result;
+  post(path, body, key, method = "POST") {
+    return api(path, { method, body, idempotencyKey: key });
   }
 
   async uploadAll(files) {
@@ -554,10 +552,22 @@ export class OrderPanel {
     return ids;
   }
 
+  /** Send uploaded files into the order's conversation as one message of `kind`. */
+  sendFiles(kind, ids, text) {
+    return this.realtime.send({ op: "send", ref: newRef(), conv: this.order.conv, kind, text, attachments: ids.map((id) => ({ id })), mentions: [], reply_to: null });
+  }
+
   /** Photos taken for a step are also posted in the conversation so everyone sees them. */
   sharePhotos(ids, caption) {
     if (!ids.length || !this.realtime) return;
-    this.realtime.send({ op: "send", ref: newRef(), conv: this.order.conv, kind: "image", text: caption, attachments: ids.map((id) => ({ id })), mentions: [], reply_to: null }).catch((err) => toast(errorText(err), "error"));
+    this.sendFiles("image", ids, caption).catch((err) => toast(errorText(err), "error"));
+  }
+
+  /** After a change to the confirmations: show them fresh and say it is done. */
+  async confirmationsChanged() {
+    await this.loadConfirmations();
+    this.render();
+    toast(t("act.done"));
   }
 
   async afterChange(order) {
@@ -813,9 +823,7 @@ export class OrderPanel {
       ],
       onSubmit: async (v) => {
         await this.post(`/api/orders/${encodeURIComponent(o.id)}/confirmations`, { kind: v.kind, title: v.title, required: Boolean(v.required) }, key);
-        await this.loadConfirmations();
-        this.render();
-        toast(t("act.done"));
+        await this.confirmationsChanged();
       },
     });
   }
@@ -837,16 +845,16 @@ export class OrderPanel {
           const ids = await this.uploadAll(files);
           body.attachments = ids.map((id, i) => ({ id, name: files[i].name, type: files[i].type || "application/octet-stream", size: files[i].size }));
           if (this.realtime) {
-            const images = ids.filter((id, i) => (files[i].type || "").startsWith("image/"));
-            const others = ids.filter((id, i) => !(files[i].type || "").startsWith("image/"));
-            if (images.length) this.realtime.send({ op: "send", ref: newRef(), conv: this.order.conv, kind: "image", text: v.text.slice(0, 200), attachments: images.map((id) => ({ id })), mentions: [], reply_to: null }).catch(() => {});
-            if (others.length) this.realtime.send({ op: "send", ref: newRef(), conv: this.order.conv, kind: "file", text: v.text.slice(0, 200), attachments: others.map((id) => ({ id })), mentions: [], reply_to: null }).catch(() => {});
+            const isImage = (i) => (files[i].type || "").startsWith("image/");
+            const images = ids.filter((id, i) => isImage(i));
+            const others = ids.filter((id, i) => !isImage(i));
+            for (const [kind, group] of [["image", images], ["file", others]]) {
+              if (group.length) this.sendFiles(kind, group, v.text.slice(0, 200)).catch(() => {});
+            }
           }
         }
         await this.post(`/api/confirmations/${encodeURIComponent(v.item)}/versions`, body, key);
-        await this.loadConfirmations();
-        this.render();
-        toast(t("act.done"));
+        await this.confirmationsChanged();
       },
     });
   }
@@ -860,9 +868,7 @@ export class OrderPanel {
       danger: decision === "rejected",
       onSubmit: async (v) => {
         await this.post(`/api/confirmations/${encodeURIComponent(item.id)}/versions/${version.number}/decision`, { decision, comment: v.comment || "" }, key);
-        await this.loadConfirmations();
-        this.render();
-        toast(t("act.done"));
+        await this.confirmationsChanged();
       },
     });
   }

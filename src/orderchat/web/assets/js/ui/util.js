@@ -3,7 +3,7 @@
  */
 
 import { h } from "../dom.js";
-import { getLang, t } from "../i18n.js";
+import { getLang, t, tOr } from "../i18n.js";
 import { fmtDay, fmtTime } from "../format.js";
 import "./strings.js";
 
@@ -26,9 +26,7 @@ export function userName(members, id) {
  * @returns {string}
  */
 export function roleLabel(role) {
-  const key = `role.${role}`;
-  const text = t(key);
-  return text === key ? role : text;
+  return tOr(`role.${role}`, role);
 }
 
 /**
