@@ -11,7 +11,6 @@ from orderchat.protocol.codec import (
     FrameError,
     decode_client_frame,
     encode_client_frame,
-    message_fields,
 )
 from orderchat.protocol.frames import (
     ClientFrame,
@@ -22,13 +21,14 @@ from orderchat.protocol.frames import (
     RecallMessage,
     Typing,
 )
-from orderchat.protocol.session import ServerSession, SessionState
+from orderchat.protocol.server_codec import message_fields
 
 FRAMES: list[ClientFrame] = [
     Hello("tok", "phone", None),
     Hello("tok", "phone", "v1.42"),
     PostMessage("r-1", "c_1", MessageKind.TEXT, "你好 @warehouse", (), ("@warehouse",), 3),
     PostMessage("r-2", "c_1", MessageKind.TEXT, "x", (), (), None),
+    PostMessage("r-4", "c_1", MessageKind.TEXT, "now", (), (), None, internal=True, urgent=True),
     MarkRead("c_1", 7),
     RecallMessage("r-3", "c_1", 7),
     Typing("c_1"),
@@ -152,28 +152,6 @@ def test_recalled_message_shows_only_its_place() -> None:
     assert fields["recalled"] is True and fields["seq"] == 4 and fields["reply_to"] == 2
     assert fields["text"] == "" and fields["mentions"] == [] and "meta" not in fields
     assert "secret" not in orjson.dumps(fields).decode()
-
-
-def test_session_wants_hello_first() -> None:
-    session = ServerSession()
-    send = orjson.dumps(SEND)
-    with pytest.raises(FrameError) as info:
-        session.receive(send)
-    assert (info.value.code, info.value.ref) == (ErrorCode.UNAUTHORIZED, "r1")
-    assert session.receive(b'{"op": "ping"}') == Ping()
-    assert isinstance(session.receive(encode_client_frame(FRAMES[0])), Hello)
-    assert session.state is SessionState.AWAITING_HELLO  # until the server accepts it
-
-
-def test_session_refuses_second_hello_and_closed_state() -> None:
-    session = ServerSession()
-    session.accept_hello()
-    assert isinstance(session.receive(orjson.dumps(SEND)), PostMessage)
-    with pytest.raises(FrameError):
-        session.receive(encode_client_frame(FRAMES[0]))
-    session.close()
-    with pytest.raises(FrameError):
-        session.receive(b'{"op": "ping"}')
 
 
 def test_any_string_cursor_passes_the_codec_to_be_judged_by_the_server() -> None:

@@ -62,14 +62,13 @@ from orderchat.client._models import (
     MessageReceived,
     Session,
     User,
-    parse_ack,
-    parse_durable,
-    parse_typing,
+    strict,
 )
 from orderchat.core.errors import ErrorCode
 from orderchat.core.ids import ConversationId
 from orderchat.core.model import MessageKind
 from orderchat.protocol.codec import encode_client_frame
+from orderchat.protocol.events import ErrorReport, Pong, ServerFrame, Synced, UserTyping, Welcome
 from orderchat.protocol.frames import (
     ClientFrame,
     CloseCode,
@@ -80,6 +79,7 @@ from orderchat.protocol.frames import (
     RecallMessage,
     Typing,
 )
+from orderchat.protocol.server_codec import MalformedFrame, decode_server_frame, frame_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -529,13 +529,15 @@ class Client:
         resume_from = self._resume_cursor
         hello = Hello(token=self.session.token, device=self._options.device, cursor=resume_from)
         await self._write(ws, hello)
-        welcome = await self._receive(ws, self._options.connect_timeout_s)
-        if welcome.get("op") == "error":
-            self._on_hello_refused(welcome, resumed=resume_from is not None)
-        if welcome.get("op") != "welcome":
-            raise ProtocolError(f"expected welcome, got {welcome.get('op')!r}")
-        me = welcome.get("user")
-        self._sees_staff_notes = not (isinstance(me, dict) and me.get("kind") == "customer")
+        answer = strict(
+            decode_server_frame, await self._receive(ws, self._options.connect_timeout_s)
+        )
+        if isinstance(answer, ErrorReport):
+            self._on_hello_refused(answer, resumed=resume_from is not None)
+        if not isinstance(answer, Welcome):
+            raise ProtocolError(f"expected welcome, got {answer!r}")
+        welcome = answer
+        self._sees_staff_notes = welcome.user.kind != "customer"
         logger.info(
             "connected as %s (device %s, connection %d, resumed %s)",
             self.session.user.id,
@@ -547,17 +549,16 @@ class Client:
         if self._needs_resync:
             await self._resync()
             self._needs_resync = False
-        head = welcome.get("cursor")
-        if resume_from is None and isinstance(head, str):
-            await self._hand_on(None, head)
+        if resume_from is None:
+            await self._hand_on(None, welcome.cursor)
         await self._flush(ws)
         self._live = ws
         self._wakeup.set()
 
-    def _on_hello_refused(self, frame: JsonObject, *, resumed: bool) -> None:
+    def _on_hello_refused(self, frame: ErrorReport, *, resumed: bool) -> None:
         """Decide what a hello answered with an error leads to; always raises."""
-        code = str(frame.get("code", "internal"))
-        error = server_error(code, str(frame.get("message", "")))
+        code = frame.code
+        error = server_error(code, frame.message)
         if isinstance(error, UnauthorizedError):
             raise error
         if code in (ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL):
@@ -635,72 +636,68 @@ class Client:
 
     # --- frames from the server --------------------------------------------------------
 
-    async def _dispatch(self, frame: JsonObject) -> None:
-        op = frame.get("op")
-        if op == "ack":
-            ack = parse_ack(frame)
-            entry = self._pending.get(ack.ref)
-            if entry is not None and not entry.future.done():
-                entry.future.set_result(ack)
-        elif op == "error":
-            self._on_error(frame)
-        elif op == "pong":
-            pass
-        elif op == "typing":
-            if self._buffer.qsize() < self._options.max_buffered_events:
-                self._buffer.put_nowait((parse_typing(frame), None))
-        elif op == "synced":
-            cursor = frame.get("cursor")
-            await self._hand_on(None, cursor if isinstance(cursor, str) else None)
-        elif op == "welcome":
-            raise ProtocolError("a second welcome on one connection")
-        elif "cursor" in frame:
-            await self._on_durable(frame)
-        else:
-            logger.debug("ignoring a frame with op %r", op)
-
-    async def _on_durable(self, frame: JsonObject) -> None:
-        cursor = str(frame["cursor"])
+    async def _dispatch(self, obj: JsonObject) -> None:
+        cursor = frame_cursor(obj)
         try:
-            event = parse_durable(frame)
-        except ProtocolError as exc:
+            frame = decode_server_frame(obj)
+        except MalformedFrame as exc:
+            if cursor is None:
+                raise ProtocolError(str(exc)) from exc
             # Retrying cannot help: the replay would bring the same bytes back,
             # and the stream would stop here for good. Skip it, loudly.
-            logger.error("skipping an unreadable %r event at %s: %s", frame.get("op"), cursor, exc)
+            logger.error("skipping an unreadable %r event at %s: %s", obj.get("op"), cursor, exc)
             await self._hand_on(None, cursor)
             return
-        if isinstance(event, MessageReceived):
-            message = event.message
-            last_seq = self._ledger.gap_before(message.conv, message.seq)
-            # A customer's view of an order thread skips the staff-only notes:
-            # gaps there are expected, and fetching them would return nothing.
-            if last_seq is not None and self._sees_staff_notes:
-                logger.warning(
-                    "conversation %s skipped from seq %d to %d; fetching the gap",
-                    message.conv,
-                    last_seq,
-                    message.seq,
-                )
-                await self._hand_on_missed(message.conv, last_seq, until=message.seq)
-            fresh = self._ledger.admit_message(message.conv, message.seq)
-        else:
-            fresh = event is not None and self._ledger.admit_cursor(cursor)
-        await self._hand_on(event if fresh else None, cursor)
+        await self._on_frame(frame, cursor)
 
-    def _on_error(self, frame: JsonObject) -> None:
-        code = str(frame.get("code", "internal"))
-        message = str(frame.get("message", ""))
-        ref = frame.get("ref")
-        entry = self._pending.get(ref) if isinstance(ref, str) else None
+    async def _on_frame(self, frame: ServerFrame | None, cursor: str | None) -> None:
+        match frame:
+            case Ack():
+                entry = self._pending.get(frame.ref)
+                if entry is not None and not entry.future.done():
+                    entry.future.set_result(frame)
+            case ErrorReport():
+                self._on_error(frame)
+            case Pong():
+                pass
+            case UserTyping():
+                if self._buffer.qsize() < self._options.max_buffered_events:
+                    self._buffer.put_nowait((frame, None))
+            case Synced():
+                await self._hand_on(None, frame.cursor)
+            case Welcome():
+                raise ProtocolError("a second welcome on one connection")
+            case MessageReceived(message=message):
+                last_seq = self._ledger.gap_before(message.conv, message.seq)
+                # A customer's view of an order thread skips the staff-only notes:
+                # gaps there are expected, and fetching them would return nothing.
+                if last_seq is not None and self._sees_staff_notes:
+                    logger.warning(
+                        "conversation %s skipped from seq %d to %d; fetching the gap",
+                        message.conv,
+                        last_seq,
+                        message.seq,
+                    )
+                    await self._hand_on_missed(message.conv, last_seq, until=message.seq)
+                fresh = self._ledger.admit_message(message.conv, message.seq)
+                await self._hand_on(frame if fresh else None, cursor)
+            case None if cursor is not None:  # a newer server's event: its cursor still counts
+                await self._hand_on(None, cursor)
+            case None:
+                logger.debug("ignoring a frame of an op this version does not know")
+            case _:
+                assert cursor is not None, "every other frame is a durable event"
+                fresh = self._ledger.admit_cursor(cursor)
+                await self._hand_on(frame if fresh else None, cursor)
+
+    def _on_error(self, frame: ErrorReport) -> None:
+        code, message = frame.code, frame.message
+        entry = self._pending.get(frame.ref) if frame.ref is not None else None
         if entry is not None:
             if not entry.future.done():
-                retry = frame.get("retry_after_s")
                 entry.future.set_exception(
                     server_error(
-                        code,
-                        message,
-                        ref=entry.frame.ref,
-                        retry_after_s=float(retry) if isinstance(retry, int | float) else None,
+                        code, message, ref=entry.frame.ref, retry_after_s=frame.retry_after_s
                     )
                 )
             return

@@ -147,3 +147,44 @@ def format_address(address: Mapping[str, str]) -> str:
     where = " ".join(p for p in parts if p)
     who = " ".join(p for p in (address.get("name", ""), address.get("phone", "")) if p)
     return f"{where} ({who})" if who else where
+
+
+# What an order's customer sees of it: a list of what may be shown rather than
+# of what must be hidden, so that a field added for staff stays with staff
+# until someone decides otherwise. Not here: `ship_approved`, finance's
+# decision to let an unpaid order ship, which staff hear of in a staff-only note.
+CUSTOMER_ORDER_FIELDS = frozenset(
+    {
+        "id",
+        "number",
+        "customer",
+        "conv",
+        "workflow",
+        "status",
+        "status_label",
+        "next",
+        "payment_status",
+        "invoice_status",
+        "currency",
+        "total_cents",
+        "paid_cents",
+        "items",
+        "address",
+        "note",
+        "carrier",
+        "tracking_no",
+        "eta_ts",
+        "sample_round",
+        "created_ts",
+        "updated_ts",
+        "shipped_ts",
+        "version",
+        "issues",
+        "allowed",
+    }
+)
+
+
+def customer_order_view(view: Mapping[str, object]) -> dict[str, object]:
+    """The customer's projection of an order view: the one place it is defined."""
+    return {name: value for name, value in view.items() if name in CUSTOMER_ORDER_FIELDS}

@@ -1,9 +1,8 @@
-"""JSON text <-> frames, with every check a frame needs before it means anything.
+"""Client frames <-> JSON, with every check a frame needs before it means anything.
 
 Decoding raises `FrameError` carrying the contract's error code and, when the
 frame had a usable one, its `ref`, so the answer can be matched by the client.
-Server frames are plain dicts encoded once with orjson: the same bytes go to
-every recipient.
+Server frames have their own codec, `protocol.server_codec`.
 """
 
 from __future__ import annotations
@@ -13,17 +12,17 @@ from typing import Any
 
 import orjson
 
-from orderchat.core.errors import BadRequest, DomainError, ErrorCode, TooLarge
+from orderchat.core.errors import BadRequest, ErrorCode, TooLarge
 from orderchat.core.model import (
     CLIENT_KINDS,
     MAX_MENTIONS,
     MAX_TEXT_CHARS,
-    Message,
     MessageKind,
     validate_text,
 )
 from orderchat.protocol.frames import (
     ClientFrame,
+    ClientOp,
     Hello,
     MarkRead,
     Ping,
@@ -191,12 +190,12 @@ def _ping(obj: JsonObject) -> Ping:
 
 
 _DECODERS: dict[str, Callable[[JsonObject], ClientFrame]] = {
-    "hello": _hello,
-    "send": _send,
-    "read": _read,
-    "recall": _recall,
-    "typing": _typing,
-    "ping": _ping,
+    ClientOp.HELLO: _hello,
+    ClientOp.SEND: _send,
+    ClientOp.READ: _read,
+    ClientOp.RECALL: _recall,
+    ClientOp.TYPING: _typing,
+    ClientOp.PING: _ping,
 }
 
 
@@ -226,70 +225,34 @@ def decode_client_frame(data: str | bytes) -> ClientFrame:
         raise FrameError(exc.code, exc.message, ref) from exc
 
 
-def encode(frame: JsonObject) -> bytes:
-    return orjson.dumps(frame)
+def client_frame_json(frame: ClientFrame) -> JsonObject:
+    """The JSON object a client sends for a frame: every field, so nothing is dropped."""
+    match frame:
+        case Hello(token=token, device=device, cursor=cursor):
+            return {"op": ClientOp.HELLO, "token": token, "device": device, "cursor": cursor}
+        case PostMessage():
+            return {
+                "op": ClientOp.SEND,
+                "ref": frame.ref,
+                "conv": frame.conv,
+                "kind": frame.kind.value,
+                "text": frame.text,
+                "attachments": [{"id": upload_id} for upload_id in frame.attachments],
+                "mentions": list(frame.mentions),
+                "reply_to": frame.reply_to,
+                "internal": frame.internal,
+                "urgent": frame.urgent,
+            }
+        case MarkRead(conv=conv, seq=seq):
+            return {"op": ClientOp.READ, "conv": conv, "seq": seq}
+        case RecallMessage(ref=ref, conv=conv, seq=seq):
+            return {"op": ClientOp.RECALL, "ref": ref, "conv": conv, "seq": seq}
+        case Typing(conv=conv):
+            return {"op": ClientOp.TYPING, "conv": conv}
+        case Ping():
+            return {"op": ClientOp.PING}
 
 
 def encode_client_frame(frame: ClientFrame) -> bytes:
     """The JSON a client sends for a frame; the SDK's only way to speak."""
-    match frame:
-        case Hello(token=token, device=device, cursor=cursor):
-            return encode({"op": "hello", "token": token, "device": device, "cursor": cursor})
-        case PostMessage():
-            return encode(
-                {
-                    "op": "send",
-                    "ref": frame.ref,
-                    "conv": frame.conv,
-                    "kind": frame.kind.value,
-                    "text": frame.text,
-                    "attachments": [{"id": upload_id} for upload_id in frame.attachments],
-                    "mentions": list(frame.mentions),
-                    "reply_to": frame.reply_to,
-                    "internal": frame.internal,
-                }
-            )
-        case MarkRead(conv=conv, seq=seq):
-            return encode({"op": "read", "conv": conv, "seq": seq})
-        case RecallMessage(ref=ref, conv=conv, seq=seq):
-            return encode({"op": "recall", "ref": ref, "conv": conv, "seq": seq})
-        case Typing(conv=conv):
-            return encode({"op": "typing", "conv": conv})
-        case Ping():
-            return encode({"op": "ping"})
-
-
-def message_fields(message: Message) -> JsonObject:
-    """A message as the contract shows it; a recalled one keeps only its place."""
-    fields: JsonObject = {
-        "id": message.id,
-        "conv": message.conv,
-        "seq": message.seq,
-        "ref": message.ref,
-        "sender": message.sender,
-        "kind": message.kind.value,
-        "text": "" if message.recalled else message.text,
-        "attachments": [] if message.recalled else list(message.attachments),
-        "mentions": [] if message.recalled else list(message.mentions),
-        "reply_to": message.reply_to,
-        "ts": message.ts,
-        "recalled": message.recalled,
-    }
-    if message.meta is not None and not message.recalled:
-        fields["meta"] = message.meta
-    if message.internal:
-        fields["internal"] = True
-    if message.urgent:
-        fields["urgent"] = True
-    return fields
-
-
-def error_frame(code: ErrorCode | str, message: str, ref: str | None = None) -> JsonObject:
-    frame: JsonObject = {"op": "error", "code": str(code), "message": message}
-    if ref is not None:
-        frame["ref"] = ref
-    return frame
-
-
-def error_frame_for(exc: DomainError, ref: str | None = None) -> JsonObject:
-    return error_frame(exc.code, exc.message, ref)
+    return orjson.dumps(client_frame_json(frame))

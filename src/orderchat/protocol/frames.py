@@ -1,15 +1,29 @@
-"""Client frames as values. Server frames are built by `codec` as JSON objects."""
+"""Everything a client sends over the WebSocket, as values; `protocol.events` has
+what the server sends. `protocol.codec` is their one encoder and decoder."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from orderchat.core.model import MessageKind
 
 
+class ClientOp(StrEnum):
+    """The `op` of every frame a client may send."""
+
+    HELLO = "hello"
+    SEND = "send"
+    READ = "read"
+    RECALL = "recall"
+    TYPING = "typing"
+    PING = "ping"
+
+
 @dataclass(frozen=True, slots=True)
 class Hello:
+    """The first frame: who is connecting, from which device, resuming from where."""
+
     token: str
     device: str
     cursor: str | None
@@ -17,6 +31,12 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class PostMessage:
+    """Send a message; `ref` is the sender's idempotency key for it.
+
+    `attachments` name finished uploads; `mentions` are user ids or role and
+    everyone mentions as docs/protocol.md describes, checked by the server.
+    """
+
     ref: str
     conv: str
     kind: MessageKind
@@ -30,12 +50,16 @@ class PostMessage:
 
 @dataclass(frozen=True, slots=True)
 class MarkRead:
+    """Mark `conv` read up to `seq`."""
+
     conv: str
     seq: int
 
 
 @dataclass(frozen=True, slots=True)
 class RecallMessage:
+    """Recall message `seq` of `conv`."""
+
     ref: str
     conv: str
     seq: int
@@ -43,15 +67,27 @@ class RecallMessage:
 
 @dataclass(frozen=True, slots=True)
 class Typing:
+    """Tell the other members of `conv` that this user is typing."""
+
     conv: str
 
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    pass
+    """Ask for a `pong`: the client's heartbeat."""
 
 
 ClientFrame = Hello | PostMessage | MarkRead | RecallMessage | Typing | Ping
+
+# The op of each frame class: one table, read by the encoder, the decoder and the docs.
+CLIENT_OP_OF: dict[type[ClientFrame], ClientOp] = {
+    Hello: ClientOp.HELLO,
+    PostMessage: ClientOp.SEND,
+    MarkRead: ClientOp.READ,
+    RecallMessage: ClientOp.RECALL,
+    Typing: ClientOp.TYPING,
+    Ping: ClientOp.PING,
+}
 
 
 class CloseCode(IntEnum):

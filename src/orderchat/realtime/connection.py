@@ -26,27 +26,32 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import orjson
-
 from orderchat.core.cursor import decode_cursor, encode_cursor
-from orderchat.core.errors import DomainError, ErrorCode
+from orderchat.core.errors import DomainError, ErrorCode, RateLimited
 from orderchat.core.ids import SessionId, UserId, new_id
 from orderchat.core.model import User
-from orderchat.protocol.codec import FrameError, error_frame, error_frame_for
+from orderchat.protocol import events as wire
 from orderchat.protocol.frames import (
     ClientFrame,
     CloseCode,
     Hello,
     MarkRead,
-    Ping,
     PostMessage,
     RecallMessage,
     Typing,
 )
-from orderchat.protocol.session import ServerSession
+from orderchat.protocol.server_codec import encode_server_frame, wire_user
+from orderchat.protocol.session import (
+    Authenticate,
+    Close,
+    Perform,
+    Reply,
+    ServerSession,
+    SessionState,
+)
 from orderchat.realtime.hub import Hub
 from orderchat.realtime.socket import AsgiSocket
-from orderchat.services.accounts import Accounts, Authenticated
+from orderchat.services.accounts import Accounts
 from orderchat.services.messaging import Ack, Backlog, Messaging
 from orderchat.services.ports import Clock
 
@@ -60,8 +65,6 @@ MAX_INFLIGHT_SENDS = 1000
 CLOSE_TIMEOUT_S = 2.0
 # Frames framed together into one write to the socket, at most.
 WRITE_BATCH_FRAMES = 64
-
-_PONG = '{"op":"pong"}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,24 +82,24 @@ class _Out:
 
 
 class Connection:
+    """The socket, the outgoing queue and the timers of one client; the protocol's
+    rules live in `protocol.session.ServerSession`."""
+
     __slots__ = (
         "_accounts",
-        "_auth",
         "_clock",
-        "_close_code",
-        "_close_reason",
         "_config",
         "_expiry",
         "_held",
         "_hub",
         "_messaging",
         "_out",
-        "_protocol",
         "_room",
         "_send_slot",
         "_sender",
         "_sends_left",
         "_sent_pos",
+        "_session",
         "_task",
         "_ws",
         "id",
@@ -122,44 +125,39 @@ class Connection:
         self._messaging = messaging
         self._clock = clock
         self._config = config
-        self._protocol = ServerSession()
-        self._auth: Authenticated | None = None
+        self._session = ServerSession()
         # Frames waiting for the socket, and the task writing them: both only while needed.
         self._out: deque[_Out] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._room: asyncio.Event | None = None  # set when the queue has room again
-        # Live events held while the backlog is sent; None when not syncing.
-        self._held: deque[_Out] | None = None
+        # Live events that arrive while SYNCING wait here, behind the backlog.
+        self._held: deque[_Out] = deque()
         self._sent_pos = 0
         # Sends this connection may still start before one of them commits. A count
         # and one waiter, not a Semaphore: only the reading task ever waits, and
         # asyncio's Semaphore scans its waiters on every acquire.
         self._sends_left = max(1, min(MAX_INFLIGHT_SENDS, config.queue_frames // 4))
         self._send_slot: asyncio.Future[None] | None = None
-        self._close_code: int | None = None
-        self._close_reason = ""
         self._task: asyncio.Task[Any] | None = None
         self._expiry: asyncio.TimerHandle | None = None
 
     # --- the hub's side (Sink) ----------------------------------------------------
 
     def offer(self, pos: int, data: str) -> None:
-        if self._close_code is not None:
-            return
-        item = _Out(pos, data)
-        if self._held is not None:
+        state = self._session.state
+        if state is SessionState.LIVE:
+            self._enqueue(_Out(pos, data))
+        elif state is SessionState.SYNCING:
             if len(self._held) >= self._config.queue_frames:
                 self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
             else:
-                self._held.append(item)
-            return
-        self._enqueue(item)
+                self._held.append(_Out(pos, data))
 
     def revoke(self) -> None:
         self._drop(CloseCode.SESSION_ENDED, "signed out")
 
     def _enqueue(self, item: _Out) -> None:
-        if self._close_code is not None:
+        if self._session.state is SessionState.CLOSING:
             return
         out = self._out
         if out is None:
@@ -172,18 +170,18 @@ class Connection:
         if self._sender is None:
             self._sender = asyncio.get_running_loop().create_task(self._drain(out))
 
-    def _drop(self, code: int, reason: str) -> None:
-        """Close the connection with `code`: the reading task ends and closes the socket."""
-        if self._close_code is not None:
-            return
-        self._close_code = code
-        self._close_reason = reason
+    def _drop(self, code: CloseCode, reason: str) -> None:
+        if self._session.close(code, reason) is not None:
+            self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        """The reading task ends and closes the socket with the session's close code."""
         task = self._task
         if task is not None and task is not asyncio.current_task():
             task.cancel()  # it may be waiting for a frame that never comes
 
-    def _reply(self, frame: dict[str, Any]) -> None:
-        self._enqueue(_Out(0, orjson.dumps(frame).decode()))
+    def _reply(self, frame: wire.ServerFrame) -> None:
+        self._enqueue(_Out(0, encode_server_frame(frame)))
 
     # --- the connection's life -----------------------------------------------------
 
@@ -194,7 +192,7 @@ class Connection:
         try:
             await self._receive_loop()
         except asyncio.CancelledError:
-            if self._close_code is None:  # not ours: the server is stopping
+            if self._session.close_code is None:  # not ours: the server is stopping
                 raise
             if task is not None:
                 task.uncancel()
@@ -212,10 +210,11 @@ class Connection:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
-        if self._close_code is not None:
+        code = self._session.close_code
+        if code is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                    await self._ws.close(self._close_code, self._close_reason)
+                    await self._ws.close(code, self._session.close_reason)
         # Per-connection lines are debug: a reconnect storm must not be a logging storm.
         logger.debug("disconnected connection=%s user=%s", self.id, self.user_id or "-")
 
@@ -249,17 +248,14 @@ class Connection:
     async def _receive_loop(self) -> None:
         loop = asyncio.get_running_loop()
         hello_deadline = loop.time() + self._config.hello_timeout_s
-        while self._close_code is None:
-            if self._auth is None:
-                timeout = hello_deadline - loop.time()
-                if timeout <= 0:
-                    self._drop(CloseCode.POLICY, "no hello in time")
-                    return
+        session = self._session
+        while session.state is not SessionState.CLOSING:
+            if session.user is None:
                 try:
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout_at(hello_deadline):
                         message = await self._ws.receive()
                 except TimeoutError:
-                    self._drop(CloseCode.POLICY, "no hello in time")
+                    session.hello_overdue()
                     return
             else:
                 message = await self._ws.receive()
@@ -268,52 +264,48 @@ class Connection:
             data = message.get("text")
             if data is None:
                 data = message.get("bytes") or b""
-            await self._handle(data)
+            for action in session.receive(data, self._clock.now_ms()):
+                await self._act(action)
 
-    async def _handle(self, data: str | bytes) -> None:
-        try:
-            frame = self._protocol.receive(data)
-        except FrameError as exc:
-            self._reply(error_frame(exc.code, exc.message, exc.ref))
-            return
-        if self._auth is not None and self._auth.session.expires_at_ms <= self._clock.now_ms():
-            self._reply(error_frame(ErrorCode.UNAUTHORIZED, "this session has expired"))
-            self._drop(CloseCode.SESSION_ENDED, "session expired")
-            return
-        try:
-            await self._dispatch(frame)
-        except DomainError as exc:
-            self._reply(error_frame_for(exc, getattr(frame, "ref", None)))
+    async def _act(self, action: Reply | Authenticate | Perform | Close) -> None:
+        match action:
+            case Perform(frame=frame):
+                try:
+                    await self._perform(frame)
+                except DomainError as exc:
+                    self._reply(_error_report(exc, getattr(frame, "ref", None)))
+            case Reply(frame=frame):
+                self._reply(frame)
+            case Authenticate(hello=hello):
+                try:
+                    await self._hello(hello)
+                except DomainError as exc:
+                    self._session.refuse_hello()
+                    self._reply(_error_report(exc))
+            case Close():
+                self._stop_reading()
 
-    async def _dispatch(self, frame: ClientFrame) -> None:
+    async def _perform(self, frame: ClientFrame) -> None:
+        user = self._session.signed_in_user
         match frame:
-            case Hello():
-                await self._hello(frame)
             case PostMessage():
                 while self._sends_left <= 0:  # TCP pushes back on the client meanwhile
                     self._send_slot = asyncio.get_running_loop().create_future()
                     await self._send_slot
                 self._sends_left -= 1
                 try:
-                    future = self._messaging.post(self._user, frame)
+                    future = self._messaging.post(user, frame)
                 except DomainError:
                     self._free_send_slot()
                     raise
                 future.add_done_callback(partial(self._answer, ref=frame.ref))
             case RecallMessage():
-                future = self._messaging.recall(self._user, frame)
+                future = self._messaging.recall(user, frame)
                 future.add_done_callback(partial(self._answer, ref=frame.ref, release=False))
             case MarkRead():
-                self._messaging.mark_read(self._user, frame).add_done_callback(self._read_done)
+                self._messaging.mark_read(user, frame).add_done_callback(self._read_done)
             case Typing():
-                await self._messaging.typing(self._user, frame.conv, self.id)
-            case Ping():
-                self._enqueue(_Out(0, _PONG))
-
-    @property
-    def _user(self) -> User:
-        assert self._auth is not None, "frames past hello need a session"
-        return self._auth.user
+                await self._messaging.typing(user, frame.conv, self.id)
 
     def _free_send_slot(self) -> None:
         self._sends_left += 1
@@ -328,39 +320,32 @@ class Connection:
             return
         exc = future.exception()
         if isinstance(exc, DomainError):
-            self._reply(error_frame_for(exc, ref))
+            self._reply(_error_report(exc, ref))
         elif exc is not None:
             logger.error("send failed on connection %s", self.id, exc_info=exc)
-            self._reply(error_frame(ErrorCode.INTERNAL, "the message could not be stored", ref))
+            self._reply(
+                wire.ErrorReport(ErrorCode.INTERNAL, "the message could not be stored", ref)
+            )
         else:
             ack = future.result()
-            self._reply(
-                {
-                    "op": "ack",
-                    "ref": ref,
-                    "conv": ack.conv,
-                    "seq": ack.seq,
-                    "id": ack.id,
-                    "ts": ack.ts,
-                }
-            )
+            self._reply(wire.Ack(ref, ack.conv, ack.seq, ack.id, ack.ts))
 
     def _read_done(self, future: asyncio.Future[int | None]) -> None:
         if future.cancelled():
             return
         exc = future.exception()
         if isinstance(exc, DomainError):
-            self._reply(error_frame_for(exc))
+            self._reply(_error_report(exc))
         elif exc is not None:
             logger.error("read mark failed on connection %s", self.id, exc_info=exc)
-            self._reply(error_frame(ErrorCode.INTERNAL, "the read mark could not be stored"))
+            self._reply(wire.ErrorReport(ErrorCode.INTERNAL, "the read mark could not be stored"))
 
     async def _hello(self, hello: Hello) -> None:
         auth = await self._accounts.authenticate(hello.token)
         after = None if hello.cursor is None else decode_cursor(hello.cursor)
         self.user_id = auth.user.id
         self.session_id = auth.session.id
-        self._held = deque()
+        self._session.accept_hello(auth.user, auth.session.expires_at_ms)
         self._hub.attach(self)  # before reading the database: nothing falls in between
         try:
             if after is None:
@@ -370,10 +355,8 @@ class Connection:
                 backlog = await self._messaging.backlog(auth.user, after, self._config.resume_page)
         except DomainError:
             self._hub.detach(self)
-            self._held = None
+            self._held.clear()
             raise
-        self._auth = auth
-        self._protocol.accept_hello()
         expires_in_s = (auth.session.expires_at_ms - self._clock.now_ms()) / 1000
         self._expiry = asyncio.get_running_loop().call_later(
             max(0.0, expires_in_s), self._drop, CloseCode.SESSION_ENDED, "session expired"
@@ -385,36 +368,29 @@ class Connection:
             hello.device,
             after is not None,
         )
-        welcome_cursor = hello.cursor if hello.cursor is not None else encode_cursor(head)
+        welcome = wire.Welcome(
+            user=wire_user(auth.user),
+            cursor=hello.cursor if hello.cursor is not None else encode_cursor(head),
+            server_ts=self._clock.now_ms(),
+        )
         await self._put(
-            _Out(
-                0,
-                orjson.dumps(
-                    {
-                        "op": "welcome",
-                        "user": _user_fields(auth),
-                        "cursor": welcome_cursor,
-                        "server_ts": self._clock.now_ms(),
-                    }
-                ).decode(),
-                floor=0 if backlog is not None else head,
-            )
+            _Out(0, encode_server_frame(welcome), floor=0 if backlog is not None else head)
         )
         if backlog is not None:
-            await self._send_backlog(auth, backlog)
+            await self._send_backlog(auth.user, backlog)
         await self._release_held()
 
-    async def _send_backlog(self, auth: Authenticated, backlog: Backlog) -> None:
+    async def _send_backlog(self, user: User, backlog: Backlog) -> None:
         while True:
             for pos, data in backlog.events:
                 await self._put(_Out(pos, data))
             if backlog.complete:
                 break
             backlog = await self._messaging.backlog(
-                auth.user, backlog.last_pos, self._config.resume_page
+                user, backlog.last_pos, self._config.resume_page
             )
-        synced = orjson.dumps({"op": "synced", "cursor": encode_cursor(backlog.last_pos)})
-        await self._put(_Out(0, synced.decode(), floor=backlog.last_pos))
+        synced = wire.Synced(encode_cursor(backlog.last_pos))
+        await self._put(_Out(0, encode_server_frame(synced), floor=backlog.last_pos))
 
     async def _put(self, item: _Out) -> None:
         """Queue a frame, waiting for room: used for our own backlog, never for the hub."""
@@ -429,16 +405,11 @@ class Connection:
         held = self._held
         while held:
             await self._put(held.popleft())
-        self._held = None  # no await since the loop saw it empty: nothing is left behind
+        # No await since the loop saw it empty: nothing is left behind.
+        self._session.synced()
         self._room = None
 
 
-def _user_fields(auth: Authenticated) -> dict[str, Any]:
-    user = auth.user
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "roles": [r.value for r in user.roles],
-        "kind": user.kind.value,
-    }
+def _error_report(exc: DomainError, ref: str | None = None) -> wire.ErrorReport:
+    retry = exc.retry_after_s if isinstance(exc, RateLimited) else None
+    return wire.ErrorReport(exc.code, exc.message, ref, retry)

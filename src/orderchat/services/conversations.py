@@ -21,6 +21,8 @@ from orderchat.core.model import (
 )
 from orderchat.core.permissions import require_staff
 from orderchat.core.policy import check_add_members, check_remove_member
+from orderchat.protocol import events as wire
+from orderchat.protocol.server_codec import conversation_json
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
@@ -38,15 +40,8 @@ class ConversationView:
 
 
 def conversation_fields(conv: ConversationRow, members: list[UserId]) -> dict[str, Any]:
-    return {
-        "id": conv.id,
-        "kind": conv.kind.value,
-        "title": conv.title,
-        "members": list(members),
-        "last_seq": conv.last_seq,
-        "created_by": conv.created_by,
-        "created_ts": conv.created_at_ms,
-    }
+    """A conversation as HTTP answers show it: the same fields as its member events."""
+    return conversation_json(wire_conversation(conv, members))
 
 
 def _member_ids(raw: object) -> list[UserId]:
@@ -64,25 +59,42 @@ async def _check_users_exist(tx: WriteTxn, ids: list[UserId]) -> None:
         raise BadRequest(f"unknown users: {', '.join(unknown[:5])}")
 
 
-def _member_event(
+def wire_conversation(conv: ConversationRow, members: list[UserId]) -> wire.Conversation:
+    """A conversation as member events show it."""
+    return wire.Conversation(
+        id=conv.id,
+        kind=conv.kind.value,
+        title=conv.title,
+        members=tuple(members),
+        last_seq=conv.last_seq,
+        created_by=conv.created_by,
+        created_ts=conv.created_at_ms,
+    )
+
+
+def member_event(
     tx: WriteTxn,
     conv: ConversationRow,
     action: MemberAction,
     users: list[UserId],
-    by: UserId,
+    by: UserId | None,
     members_after: list[UserId],
-    recipients: frozenset[UserId],
-    pos: int | None = None,
-) -> int:
-    payload = {
-        "conv": conv.id,
-        "action": action.value,
-        "users": list(users),
-        "by": by,
-        "ts": tx.now_ms,
-        "conversation": conversation_fields(conv, members_after),
-    }
-    return tx.append_event(conv.id, "member", payload, recipients, pos)
+) -> wire.MembersChanged:
+    """The `member` event of a change: who, by whom, and the conversation after it."""
+    return wire.MembersChanged(
+        conv=conv.id,
+        action=action.value,
+        users=tuple(users),
+        by=by,
+        ts=tx.now_ms,
+        conversation=wire_conversation(conv, members_after),
+    )
+
+
+def members_added(
+    tx: WriteTxn, conv: ConversationRow, users: list[UserId], by: UserId | None, after: list[UserId]
+) -> wire.MembersChanged:
+    return member_event(tx, conv, MemberAction.ADDED, users, by, after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,16 +136,8 @@ class CreateConversation:
         await conv_store.add_members_txn(tx.conn, conv.id, everyone, pos, tx.now_ms)
         tx.convs[conv.id] = conv
         tx.members_changed(conv.id)
-        _member_event(
-            tx,
-            conv,
-            MemberAction.ADDED,
-            everyone,
-            self.user.id,
-            everyone,
-            frozenset(everyone),
-            pos,
-        )
+        event = members_added(tx, conv, everyone, self.user.id, everyone)
+        tx.append_event(conv.id, event, frozenset(everyone), pos)
         return ConversationView(conv, everyone)
 
 
@@ -156,9 +160,8 @@ class AddMembers:
         pos = tx.next_pos()
         await conv_store.add_members_txn(tx.conn, conv.id, fresh, pos, tx.now_ms)
         tx.members_changed(conv.id)
-        _member_event(
-            tx, conv, MemberAction.ADDED, fresh, self.user.id, after, frozenset(after), pos
-        )
+        event = members_added(tx, conv, fresh, self.user.id, after)
+        tx.append_event(conv.id, event, frozenset(after), pos)
         await tx.member_set(conv.id)
         meta: dict[str, object] = {
             "event": "members_added",
@@ -199,16 +202,8 @@ class RemoveMember:
         pos = tx.next_pos()
         await conv_store.remove_member_txn(tx.conn, conv.id, self.target, pos)
         tx.members_changed(conv.id)
-        _member_event(
-            tx,
-            tx.convs[conv.id],
-            action,
-            [self.target],
-            self.user.id,
-            after,
-            frozenset(before),
-            pos,
-        )
+        event = member_event(tx, tx.convs[conv.id], action, [self.target], self.user.id, after)
+        tx.append_event(conv.id, event, frozenset(before), pos)
         return ConversationView(tx.convs[conv.id], after)
 
 

@@ -55,6 +55,7 @@ from orderchat.media.blobstore import BlobStore
 from orderchat.media.partials import PartialFiles
 from orderchat.media.processor import PreviewLimits, run_preview
 from orderchat.media.sniff import SNIFF_BYTES, sniff_bytes, sniff_file
+from orderchat.protocol.events import MediaUpdated
 from orderchat.services.media_views import upload_descriptor
 from orderchat.services.ports import Clock
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
@@ -638,17 +639,21 @@ class PreviewDone:
             if sent.recalled:
                 continue
             upload = sent.upload
+            preview = upload_descriptor(upload)["preview"]
+            # A sent file always has its message; the checks narrow the row's types.
+            if upload.seq is None or upload.message_id is None or not isinstance(preview, dict):
+                continue
             members = await tx.member_set(upload.conv_id)
-            payload = {
-                "conv": upload.conv_id,
-                "seq": upload.seq,
-                "message": upload.message_id,
-                "id": upload.id,
-                "preview": upload_descriptor(upload)["preview"],
-                "ts": tx.now_ms,
-            }
+            event = MediaUpdated(
+                conv=upload.conv_id,
+                seq=upload.seq,
+                message=upload.message_id,
+                id=upload.id,
+                preview=preview,
+                ts=tx.now_ms,
+            )
             audience = members.staff if sent.internal else frozenset(members.roles)
-            tx.append_event(upload.conv_id, "media", payload, audience, about=upload.message_id)
+            tx.append_event(upload.conv_id, event, audience, about=upload.message_id)
 
 
 def _library_entry(sent: SentFile) -> dict[str, object]:

@@ -12,8 +12,6 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import orjson
-
 from orderchat.core.errors import (
     BadRequest,
     Conflict,
@@ -29,12 +27,25 @@ from orderchat.core.mentions import resolve_mentions
 from orderchat.core.model import User, UserKind
 from orderchat.core.policy import check_recall
 from orderchat.core.ratelimit import Rate, RateLimiter
-from orderchat.protocol.codec import message_fields
+from orderchat.protocol.events import (
+    DurableEvent,
+    MessageRecalled,
+    MessageReceived,
+    ReadMarked,
+    UserTyping,
+)
 from orderchat.protocol.frames import MarkRead, PostMessage, RecallMessage
+from orderchat.protocol.server_codec import (
+    customer_projection,
+    decode_event,
+    encode_event,
+    encode_server_frame,
+    wire_message,
+)
 from orderchat.services.inventory import answer_stock_query_txn
 from orderchat.services.media_views import upload_descriptor
 from orderchat.services.ports import Clock, Delivery, Publisher
-from orderchat.services.writer import GroupCommitWriter, WriteTxn, encode_event
+from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store
 from orderchat.storage import messages as msg_store
@@ -182,8 +193,8 @@ class MarkReadOp:
             return None
         tx.advance_read(conv.id, self.user.id, self.frame.seq)
         members = await tx.member_set(conv.id)
-        payload = {"conv": conv.id, "user": self.user.id, "seq": self.frame.seq, "ts": tx.now_ms}
-        return tx.append_event(conv.id, "read", payload, frozenset(members.roles))
+        event = ReadMarked(conv.id, self.user.id, self.frame.seq, tx.now_ms)
+        return tx.append_event(conv.id, event, frozenset(members.roles))
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +214,9 @@ class RecallOp:
             return Ack(conv.id, message.seq, message.id, stored.recalled_at_ms)
         check_recall(self.user, message.sender, message.kind, message.ts, tx.now_ms, self.window_s)
         await msg_store.mark_recalled_txn(tx.conn, message.id, self.user.id, tx.now_ms)
-        payload = {"conv": conv.id, "seq": message.seq, "by": self.user.id, "ts": tx.now_ms}
+        event = MessageRecalled(conv.id, message.seq, self.user.id, tx.now_ms)
         audience = members.staff if message.internal else frozenset(members.roles)
-        tx.append_event(conv.id, "recalled", payload, audience, about=message.id)
+        tx.append_event(conv.id, event, audience, about=message.id)
         return Ack(conv.id, message.seq, message.id, tx.now_ms)
 
 
@@ -270,7 +281,7 @@ class Messaging:
             members = await conv_store.list_member_reads(conn, conv_id)
         if user.id not in members:
             raise Forbidden("you are not a member of this conversation")
-        data = orjson.dumps({"op": "typing", "conv": conv_id, "user": user.id}).decode()
+        data = encode_server_frame(UserTyping(ConversationId(conv_id), user.id))
         self._publisher.publish([Delivery(0, frozenset(members), data, connection_id)])
 
     async def head(self) -> int:
@@ -293,15 +304,18 @@ class Messaging:
             rows = await msg_store.events_for_user(
                 conn, user.id, after, head, page, include_internal=user.kind is UserKind.STAFF
             )
-        frames = [(r.pos, encode_event(r.kind, _event_fields(r), r.pos)) for r in rows]
+        customer = user.kind is UserKind.CUSTOMER
+        frames = [(r.pos, encode_event(_stored_event(r, customer), r.pos)) for r in rows]
         complete = len(rows) < page
         last = head if complete else rows[-1].pos
         return Backlog(frames, last, complete)
 
 
-def _event_fields(row: msg_store.EventRow) -> dict[str, object]:
-    """A message event shows the message as it is now; any other event, its payload."""
-    if row.payload is not None:
-        return row.payload
-    assert row.message is not None, f"event {row.pos} has neither message nor payload"
-    return message_fields(row.message)
+def _stored_event(row: msg_store.EventRow, customer: bool) -> DurableEvent:
+    """A message event shows the message as it is now; any other event, as stored,
+    through the customer's projection when a customer asks."""
+    if row.payload is None:
+        assert row.message is not None, f"event {row.pos} has neither message nor payload"
+        return MessageReceived(wire_message(row.message))
+    event = decode_event(row.kind, row.payload, None)
+    return customer_projection(event) if customer else event

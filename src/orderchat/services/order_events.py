@@ -17,7 +17,9 @@ from orderchat.core.model import ConversationKind, MessageKind, Role
 from orderchat.core.orders import format_address
 from orderchat.core.routing import ROLE_CHANNEL_TITLES, ROUTES, render_texts
 from orderchat.core.workflows import Workflow
-from orderchat.services.conversations import conversation_fields
+from orderchat.protocol.events import OrderChanged
+from orderchat.protocol.server_codec import customer_projection
+from orderchat.services.conversations import members_added
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
@@ -68,8 +70,8 @@ def emit_order_txn(tx: WriteTxn, order: OrderRow, workflow: Workflow) -> None:
     """The durable `order` event: every member's devices get the order's new state."""
     members = tx.member_cache.get(order.conv_id)
     recipients = frozenset(members.roles) if members else frozenset()
-    payload = {"conv": order.conv_id, "order": order_fields(order, workflow), "ts": tx.now_ms}
-    tx.append_event(order.conv_id, "order", payload, recipients)
+    event = OrderChanged(order.conv_id, order_fields(order, workflow), tx.now_ms)
+    tx.append_event(order.conv_id, event, recipients, customers_see=customer_projection(event))
 
 
 def order_details(order: OrderRow) -> dict[str, object]:
@@ -172,12 +174,5 @@ async def _join_txn(tx: WriteTxn, conv_id: ConversationId, users: list[UserId]) 
     tx.members_changed(conv_id)
     members = await tx.member_set(conv_id)
     conv = await tx.conversation(conv_id)
-    payload = {
-        "conv": conv_id,
-        "action": "added",
-        "users": list(users),
-        "by": None,
-        "ts": tx.now_ms,
-        "conversation": conversation_fields(conv, list(members.roles)),
-    }
-    tx.append_event(conv_id, "member", payload, frozenset(members.roles), pos)
+    event = members_added(tx, conv, users, None, list(members.roles))
+    tx.append_event(conv_id, event, frozenset(members.roles), pos)

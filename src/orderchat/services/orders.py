@@ -35,7 +35,7 @@ from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.workflows import GuardFacts, Workflow, check_actor, check_guards
 from orderchat.services import inventory
 from orderchat.services.accounts import token_hash
-from orderchat.services.conversations import conversation_fields
+from orderchat.services.conversations import members_added
 from orderchat.services.inventory import Shortage
 from orderchat.services.order_access import (
     check_can_see,
@@ -221,20 +221,8 @@ class CreateOrder:
         await conv_store.add_members_txn(tx.conn, conv.id, members, pos, tx.now_ms)
         tx.members_changed(conv.id)
         member_set = await tx.member_set(conv.id)
-        tx.append_event(
-            conv.id,
-            "member",
-            {
-                "conv": conv.id,
-                "action": "added",
-                "users": members,
-                "by": self.user.id,
-                "ts": tx.now_ms,
-                "conversation": conversation_fields(conv, members),
-            },
-            frozenset(member_set.roles),
-            pos,
-        )
+        event = members_added(tx, conv, members, self.user.id, members)
+        tx.append_event(conv.id, event, frozenset(member_set.roles), pos)
         order = OrderRow(
             id=new_id("o"),
             number=spec.number,

@@ -27,14 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
-
 from orderchat.core.chain import chain_hash
-from orderchat.core.cursor import encode_cursor
 from orderchat.core.errors import DomainError, NotFound
 from orderchat.core.ids import ConversationId, MessageId, UserId, new_message_id
 from orderchat.core.model import Message, MessageKind
-from orderchat.protocol.codec import message_fields
+from orderchat.protocol.events import OP_OF, DurableEvent, MessageReceived
+from orderchat.protocol.server_codec import encode_event, event_payload, wire_message
 from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store
@@ -178,9 +176,8 @@ class WriteTxn:
         self.advance_read(conv.id, sender, message.seq)
         members = self.member_cache[conv.id]
         recipients = members.staff if internal else frozenset(members.roles)
-        self.deliveries.append(
-            Delivery(pos, recipients, encode_event("message", message_fields(message), pos))
-        )
+        event = MessageReceived(wire_message(message))
+        self.deliveries.append(Delivery(pos, recipients, encode_event(event, pos)))
         return message
 
     def attach(self, upload_id: str, message: Message) -> None:
@@ -193,22 +190,33 @@ class WriteTxn:
     def append_event(
         self,
         conv_id: ConversationId,
-        kind: str,
-        payload: dict[str, Any],
+        event: DurableEvent,
         recipients: frozenset[UserId],
         pos: int | None = None,
         about: MessageId | None = None,
+        customers_see: DurableEvent | None = None,
     ) -> int:
-        """Store and deliver a non-message durable event (read, recalled, member).
+        """Store and deliver a non-message durable event (read, recalled, member …).
 
         `about` names the message an event concerns (a recall), so that resume
-        shows the event only to those who may see that message.
+        shows the event only to those who may see that message. `customers_see`
+        is what the customers among the recipients get instead of `event` (their
+        projection of it); resume applies the same projection.
         """
         pos = self.next_pos() if pos is None else pos
+        kind = OP_OF[type(event)].value
         self.event_rows.append(
-            msg_store.event_row(pos, conv_id, kind, self.now_ms, message_id=about, payload=payload)
+            msg_store.event_row(
+                pos, conv_id, kind, self.now_ms, message_id=about, payload=event_payload(event)
+            )
         )
-        self.deliveries.append(Delivery(pos, recipients, encode_event(kind, payload, pos)))
+        if customers_see is None:
+            self.deliveries.append(Delivery(pos, recipients, encode_event(event, pos)))
+            return pos
+        customers = recipients & self.member_cache[conv_id].customers
+        self.deliveries.append(Delivery(pos, recipients - customers, encode_event(event, pos)))
+        if customers:
+            self.deliveries.append(Delivery(pos, customers, encode_event(customers_see, pos)))
         return pos
 
     def checkpoint(self) -> _Checkpoint:
@@ -240,15 +248,6 @@ class WriteTxn:
             self.conn, [(c, u, s) for (c, u), s in self.reads.items()]
         )
         await msg_store.set_head_txn(self.conn, self.head)
-
-
-def encode_event(op: str, fields: dict[str, Any], pos: int) -> str:
-    """A durable event's frame: its fields, its op and the cursor after it.
-
-    Text, decoded once here: WebSocket text frames take a str, and the same
-    object then goes to every recipient.
-    """
-    return orjson.dumps({"op": op, **fields, "cursor": encode_cursor(pos)}).decode()
 
 
 # Under load, a group commit first waits a moment for more operations. Much of

@@ -5,18 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from orderchat.core.model import User
-from orderchat.protocol.codec import message_fields
+from orderchat.protocol.server_codec import message_fields, user_json, wire_user
 from orderchat.services.conversations import ConversationSummary, conversation_fields
 
 
 def user_view(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "roles": [r.value for r in user.roles],
-        "kind": user.kind.value,
-    }
+    return user_json(wire_user(user))
 
 
 def summary_view(summary: ConversationSummary) -> dict[str, Any]:

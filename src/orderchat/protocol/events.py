@@ -1,0 +1,277 @@
+"""Everything the server sends over the WebSocket, as values.
+
+The server builds these and `protocol.server_codec` turns them into JSON; the
+SDK decodes the same JSON back into the same classes, so there is one model of
+the wire, not one per side. `docs/protocol.md` has a reference section rendered
+from these definitions (`protocol.reference`), which a test keeps in step.
+
+Rules:
+- Every field is part of the contract. A field that may be absent on the wire
+  has a default; the encoder leaves it out while it holds that default, so
+  adding an optional field never changes the bytes of frames that do not use it.
+- Values are the contract's view: a `Message` here is what a member may see of
+  a stored message (a recalled one has no content), not the stored row.
+- Kinds that the contract may grow (message kinds, roles, member actions)
+  stay plain strings, so an older SDK reads a newer server.
+- Durable events carry `cursor`, the stream position after them. The server
+  builds them without one (`None`) and the writer's encoder adds it once the
+  event has its position; a decoded event always has it, except messages the
+  SDK recovered over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from orderchat.core.ids import ConversationId, MessageId, UserId
+
+
+class ServerOp(StrEnum):
+    """The `op` of every frame the server sends."""
+
+    WELCOME = "welcome"
+    SYNCED = "synced"
+    ACK = "ack"
+    ERROR = "error"
+    PONG = "pong"
+    TYPING = "typing"
+    # Durable events: each carries a cursor and is replayed on resume.
+    MESSAGE = "message"
+    RECALLED = "recalled"
+    READ = "read"
+    MEMBER = "member"
+    MEDIA = "media"
+    ORDER = "order"
+
+
+# --- values carried inside frames ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A signed-in person as the wire shows them; `kind` is `staff` or `customer`."""
+
+    id: UserId
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+    kind: str = "staff"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored message. `kind` is one of the contract's kinds (`text`,
+    `system`, ...); a recalled message keeps its `seq` and has no content.
+
+    `meta` is structured content of server-made messages (order events, stock
+    answers); `internal` marks a staff-only note; `urgent` asks members to deal
+    with it first.
+    """
+
+    id: MessageId
+    conv: ConversationId
+    seq: int
+    ref: str | None
+    sender: UserId
+    kind: str
+    text: str
+    attachments: tuple[object, ...]
+    mentions: tuple[str, ...]
+    reply_to: int | None
+    ts: int
+    recalled: bool
+    meta: Mapping[str, object] | None = None
+    internal: bool = False
+    urgent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A conversation as listed or fetched; fields that only some answers carry
+    (a list's unread counts, a member event's creation details) are None elsewhere."""
+
+    id: ConversationId
+    kind: str
+    title: str | None
+    members: tuple[UserId, ...]
+    last_seq: int
+    created_by: UserId | None = None
+    created_ts: int | None = None
+    read_seq: int | None = None
+    unread: int | None = None
+    unread_urgent: int | None = None
+    last_message: Message | None = None
+    last_activity_ts: int | None = None
+    order: str | None = None
+
+
+# --- answers and notices (not replayed) --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """The answer to `hello`: who the connection belongs to and where the stream is.
+
+    `cursor` is the hello's own cursor when it resumed, else the stream's head.
+    """
+
+    user: User
+    cursor: str
+    server_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """Every event missed since the hello's cursor has been sent; live ones follow."""
+
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The server stored a send (or a recall) under `ref`."""
+
+    ref: str
+    conv: ConversationId
+    seq: int
+    id: MessageId
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReport:
+    """A request failed and changed nothing; `ref` names it when it had a usable one.
+
+    `retry_after_s` comes with `rate_limited`: when trying again may succeed.
+    """
+
+    code: str
+    message: str
+    ref: str | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """The answer to `ping`."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserTyping:
+    """Ephemeral: `user` is typing in `conv`. Never replayed after a reconnect."""
+
+    conv: ConversationId
+    user: UserId
+
+
+# --- durable events ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """A message was posted. `cursor` is None when it was recovered over HTTP."""
+
+    message: Message
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecalled:
+    """`by` recalled message `seq` of `conv`; members now see it without content."""
+
+    conv: ConversationId
+    seq: int
+    by: UserId
+    ts: int
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMarked:
+    """`user` has read `conv` up to `seq` (any member, the client's user included)."""
+
+    conv: ConversationId
+    user: UserId
+    seq: int
+    ts: int
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MembersChanged:
+    """Members were `added`, `removed`, or `left`; `conversation` is its new state.
+
+    `by` is None when the server itself changed the members (an order routed
+    to a role channel).
+    """
+
+    conv: ConversationId
+    action: str
+    users: tuple[UserId, ...]
+    by: UserId | None
+    ts: int
+    conversation: Conversation | None
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaUpdated:
+    """A sent file's previews are ready (or failed) after its message went out.
+
+    `id` is the upload, `message` the message carrying it; `preview` is the
+    `preview` part of the file's descriptor (docs/media.md).
+    """
+
+    conv: ConversationId
+    seq: int
+    message: MessageId
+    id: str
+    preview: Mapping[str, object]
+    ts: int
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChanged:
+    """An order's new state, delivered in its conversation after every change.
+
+    `order` is the order as its audience may see it (docs/orders.md): staff get
+    the staff view, the order's customer the customer's projection.
+    """
+
+    conv: ConversationId
+    order: Mapping[str, object]
+    ts: int
+    cursor: str | None = None
+
+    @property
+    def number(self) -> str:
+        return str(self.order["number"])
+
+    @property
+    def status(self) -> str:
+        return str(self.order["status"])
+
+
+DurableEvent = (
+    MessageReceived | MessageRecalled | ReadMarked | MembersChanged | MediaUpdated | OrderChanged
+)
+ServerFrame = Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | DurableEvent
+
+# The op of each frame class: one table, read by the encoder, the decoder and the docs.
+OP_OF: dict[type[ServerFrame], ServerOp] = {
+    Welcome: ServerOp.WELCOME,
+    Synced: ServerOp.SYNCED,
+    Ack: ServerOp.ACK,
+    ErrorReport: ServerOp.ERROR,
+    Pong: ServerOp.PONG,
+    UserTyping: ServerOp.TYPING,
+    MessageReceived: ServerOp.MESSAGE,
+    MessageRecalled: ServerOp.RECALLED,
+    ReadMarked: ServerOp.READ,
+    MembersChanged: ServerOp.MEMBER,
+    MediaUpdated: ServerOp.MEDIA,
+    OrderChanged: ServerOp.ORDER,
+}
