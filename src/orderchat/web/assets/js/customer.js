@@ -264,7 +264,7 @@ async function main() {
 }
 
 async function begin(token) {
-  let session = null;
+  let session;
   if (token) {
     try {
       session = await signInWithInvitation(token);
@@ -533,7 +533,10 @@ function applyFrame(frame) {
       break;
     case "member":
       if (frame.conversation) state.conv = { ...state.conv, members: frame.conversation.members };
-      if ((frame.action === "removed" || frame.action === "left") && (frame.users || []).includes(state.session.user.id)) {
+      if (
+        (frame.action === "removed" || frame.action === "left") &&
+        (frame.users || []).includes(state.session.user.id)
+      ) {
         stopRealtime();
         showExpired();
       } else if (state.timeline) {
@@ -560,7 +563,12 @@ function page(...children) {
 }
 
 function simpleHeader() {
-  return h("header", { class: "c-header" }, h("div", { class: "c-header-main" }, h("span", { class: "c-brand" }, "OrderChat")), h("div", { class: "c-header-tools" }, langSwitcher()));
+  return h(
+    "header",
+    { class: "c-header" },
+    h("div", { class: "c-header-main" }, h("span", { class: "c-brand" }, "OrderChat")),
+    h("div", { class: "c-header-tools" }, langSwitcher()),
+  );
 }
 
 /** A page of one centred notice; `content()` builds it again when the language changes. */
@@ -597,7 +605,20 @@ function showError(err, retry) {
       { class: "c-notice", role: "alert" },
       h("h1", null, t("c.error.title")),
       h("p", null, errorText(err)),
-      h("button", { class: "btn btn-primary", type: "button", on: { click: () => { showLoading(); retry(); } } }, t("common.retry")),
+      h(
+        "button",
+        {
+          class: "btn btn-primary",
+          type: "button",
+          on: {
+            click: () => {
+              showLoading();
+              retry();
+            },
+          },
+        },
+        t("common.retry"),
+      ),
     ),
   );
 }
@@ -634,7 +655,9 @@ function buildView() {
   const main = h(
     "main",
     { class: "c-main", testid: "customer-page" },
-    h("div", { class: "c-side" },
+    h(
+      "div",
+      { class: "c-side" },
       h("section", { class: "c-section c-summary" }, v.summaryTitle, v.me, v.summary),
       h("section", { class: "c-section c-progress-section" }, v.progressTitle, v.progress),
       v.confSection,
@@ -661,7 +684,10 @@ function renderConnection() {
   const s = state.realtime.state;
   v.connection.dataset.state = s;
   v.connection.title = t(`conn.${s}`);
-  clear(v.connection).append(h("span", { class: "c-dot", "aria-hidden": "true" }), h("span", { class: "c-connection-text" }, t(`conn.${s}`)));
+  clear(v.connection).append(
+    h("span", { class: "c-dot", "aria-hidden": "true" }),
+    h("span", { class: "c-connection-text" }, t(`conn.${s}`)),
+  );
 }
 
 function statusLabel(status) {
@@ -685,7 +711,17 @@ function renderHeader() {
   if (state.orders.length > 1) {
     const select = h(
       "select",
-      { class: "c-order-switch", testid: "order-switch", "aria-label": t("c.switchOrder"), on: { change: (e) => { showLoading(); openOrder(e.target.value); } } },
+      {
+        class: "c-order-switch",
+        testid: "order-switch",
+        "aria-label": t("c.switchOrder"),
+        on: {
+          change: (e) => {
+            showLoading();
+            openOrder(e.target.value);
+          },
+        },
+      },
       state.orders.map((o) => h("option", { value: o.id, selected: o.id === order.id }, o.number)),
     );
     select.value = order.id;
@@ -700,7 +736,10 @@ function row(label, ...value) {
 function formatAddress(address) {
   if (!address || typeof address !== "object") return "";
   const parts = ["name", "phone", "country", "region", "city", "district", "line1", "line2", "postcode"];
-  return parts.map((k) => address[k]).filter((x) => x !== null && x !== undefined && x !== "").join(" ");
+  return parts
+    .map((k) => address[k])
+    .filter((x) => x !== null && x !== undefined && x !== "")
+    .join(" ");
 }
 
 function renderSummary() {
@@ -716,7 +755,11 @@ function renderSummary() {
         "li",
         { class: "c-item", testid: "order-item" },
         h("span", { class: "c-item-name" }, item.name || item.sku),
-        h("span", { class: "c-item-qty" }, t("c.qtyPrice", { qty: item.quantity, price: fmtMoney(item.unit_price_cents, order.currency) })),
+        h(
+          "span",
+          { class: "c-item-qty" },
+          t("c.qtyPrice", { qty: item.quantity, price: fmtMoney(item.unit_price_cents, order.currency) }),
+        ),
       ),
     ),
   );
@@ -726,7 +769,9 @@ function renderSummary() {
     row(
       t("c.payment"),
       h("span", { class: "c-pill", testid: "order-payment", dataset: { status: order.payment_status } }, payText),
-      order.payment_status === "partial" ? ` ${t("c.paidOf", { paid: fmtMoney(order.paid_cents, order.currency) })}` : null,
+      order.payment_status === "partial"
+        ? ` ${t("c.paidOf", { paid: fmtMoney(order.paid_cents, order.currency) })}`
+        : null,
     ),
   ];
   if (order.carrier || order.tracking_no) {
@@ -735,9 +780,22 @@ function renderSummary() {
   if (order.eta_ts) rows.push(row(t("c.eta"), fmtDateTime(order.eta_ts)));
   const address = formatAddress(order.address);
   if (address) rows.push(row(t("c.address"), address));
-  const invoiceParts = [h("span", { testid: "order-invoice", dataset: { status: order.invoice_status } }, tOr(`c.inv.${order.invoice_status}`, order.invoice_status))];
+  const invoiceParts = [
+    h(
+      "span",
+      { testid: "order-invoice", dataset: { status: order.invoice_status } },
+      tOr(`c.inv.${order.invoice_status}`, order.invoice_status),
+    ),
+  ];
   if (allowedActions().includes("request_invoice") && order.invoice_status === "none") {
-    invoiceParts.push(" ", h("button", { class: "btn btn-small", type: "button", testid: "request-invoice", on: { click: requestInvoice } }, t("c.requestInvoice")));
+    invoiceParts.push(
+      " ",
+      h(
+        "button",
+        { class: "btn btn-small", type: "button", testid: "request-invoice", on: { click: requestInvoice } },
+        t("c.requestInvoice"),
+      ),
+    );
   }
   rows.push(row(t("c.invoice"), ...invoiceParts));
   clear(v.summary).append(items, h("dl", { class: "c-facts" }, rows));
@@ -753,7 +811,9 @@ function renderProgress() {
   const v = state.view;
   if (!v) return;
   v.progressTitle.textContent = t("c.progress");
-  const events = Array.from(state.progress.values()).filter((m) => !m.recalled).sort((a, b) => b.seq - a.seq);
+  const events = Array.from(state.progress.values())
+    .filter((m) => !m.recalled)
+    .sort((a, b) => b.seq - a.seq);
   clear(v.progress);
   if (!events.length) {
     v.progress.append(h("li", { class: "c-empty" }, t("c.progressEmpty")));
@@ -768,14 +828,28 @@ function renderProgress() {
       h("div", { class: "c-step-text" }, pickLang(m.meta.text) || m.text),
       h("time", { class: "c-step-time", datetime: new Date(m.ts).toISOString() }, fmtDateTime(m.ts)),
     ];
-    if (m.meta.event === "defect_found" && details.issue && !state.settledIssues.has(details.issue) && allowed.includes("choose_defect_remedy")) {
+    if (
+      m.meta.event === "defect_found" &&
+      details.issue &&
+      !state.settledIssues.has(details.issue) &&
+      allowed.includes("choose_defect_remedy")
+    ) {
       body.push(
         h(
           "div",
           { class: "c-step-actions" },
           h("span", null, t("c.defect.choose")),
           ["exchange", "refund"].map((outcome) =>
-            h("button", { class: "btn btn-small", type: "button", testid: `defect-${outcome}`, on: { click: () => chooseRemedy(details.issue, outcome) } }, t(`c.defect.${outcome}`)),
+            h(
+              "button",
+              {
+                class: "btn btn-small",
+                type: "button",
+                testid: `defect-${outcome}`,
+                on: { click: () => chooseRemedy(details.issue, outcome) },
+              },
+              t(`c.defect.${outcome}`),
+            ),
           ),
         ),
       );
@@ -803,7 +877,17 @@ function renderProgress() {
       h(
         "li",
         { class: "c-step-toggle" },
-        h("button", { class: "btn btn-small", type: "button", testid: "order-timeline-more", "aria-expanded": String(Boolean(state.progressOpen)), on: { click: toggle } }, state.progressOpen ? t("c.showLess") : t("c.showAll", { count: events.length })),
+        h(
+          "button",
+          {
+            class: "btn btn-small",
+            type: "button",
+            testid: "order-timeline-more",
+            "aria-expanded": String(Boolean(state.progressOpen)),
+            on: { click: toggle },
+          },
+          state.progressOpen ? t("c.showLess") : t("c.showAll", { count: events.length }),
+        ),
       ),
     );
   }
@@ -925,12 +1009,24 @@ function renderConfirmations() {
   // Decisions the customer owes move to the top of the order column.
   section.classList.toggle("c-has-open", open > 0);
   section.append(
-    h("h2", null, t("c.confirmations"), " ", h("span", { class: ["c-badge", open ? "c-badge-open" : "c-badge-done"] }, open ? t("c.confOpen", { count: open }) : t("c.confAllDone"))),
+    h(
+      "h2",
+      null,
+      t("c.confirmations"),
+      " ",
+      h(
+        "span",
+        { class: ["c-badge", open ? "c-badge-open" : "c-badge-done"] },
+        open ? t("c.confOpen", { count: open }) : t("c.confAllDone"),
+      ),
+    ),
   );
   const list = h("ul", { class: "c-conf-list" });
   // What waits for the customer comes first; the rest keep the shop's order.
   const waiting = (item) => (pending(item) ? 0 : 1);
-  const ordered = items.map((item, index) => ({ item, index })).sort((a, b) => waiting(a.item) - waiting(b.item) || a.index - b.index);
+  const ordered = items
+    .map((item, index) => ({ item, index }))
+    .sort((a, b) => waiting(a.item) - waiting(b.item) || a.index - b.index);
   for (const { item } of ordered) {
     const versions = [...item.versions].sort((a, b) => b.number - a.number);
     list.append(
@@ -974,7 +1070,10 @@ function renderVersion(item, ver, canDecide) {
       h(
         "p",
         { class: "c-version-decision" },
-        t("c.decidedBy", { decision: tOr(`c.vstate.${ver.decision}`, t("c.vstate.approved")), time: ver.decided_ts ? fmtDateTime(ver.decided_ts) : "" }),
+        t("c.decidedBy", {
+          decision: tOr(`c.vstate.${ver.decision}`, t("c.vstate.approved")),
+          time: ver.decided_ts ? fmtDateTime(ver.decided_ts) : "",
+        }),
         ver.comment ? h("q", null, ver.comment) : null,
       ),
     );
@@ -984,12 +1083,38 @@ function renderVersion(item, ver, canDecide) {
       h(
         "div",
         { class: "c-version-actions" },
-        h("button", { class: "btn btn-primary", type: "button", testid: "approve-version", on: { click: () => decide(item, ver, "approved") } }, t("c.approve")),
-        h("button", { class: "btn btn-danger", type: "button", testid: "reject-version", on: { click: () => decide(item, ver, "rejected") } }, t("c.reject")),
+        h(
+          "button",
+          {
+            class: "btn btn-primary",
+            type: "button",
+            testid: "approve-version",
+            on: { click: () => decide(item, ver, "approved") },
+          },
+          t("c.approve"),
+        ),
+        h(
+          "button",
+          {
+            class: "btn btn-danger",
+            type: "button",
+            testid: "reject-version",
+            on: { click: () => decide(item, ver, "rejected") },
+          },
+          t("c.reject"),
+        ),
       ),
     );
   }
-  return h("li", { class: ["c-version", `c-version-${vstate}`], testid: "confirmation-version", dataset: { state: vstate, version: ver.number } }, parts);
+  return h(
+    "li",
+    {
+      class: ["c-version", `c-version-${vstate}`],
+      testid: "confirmation-version",
+      dataset: { state: vstate, version: ver.number },
+    },
+    parts,
+  );
 }
 
 /**
@@ -1002,13 +1127,39 @@ function formDialog({ title, fields, submitLabel, submit, danger = false }) {
     const id = `c-field-${f.name}`;
     const input =
       f.type === "textarea"
-        ? h("textarea", { id, name: f.name, rows: 3, maxlength: f.maxlength || 2000, placeholder: f.placeholder || null, required: f.required || false })
-        : h("input", { id, name: f.name, type: "text", maxlength: f.maxlength || 200, placeholder: f.placeholder || null, required: f.required || false, autocomplete: "off" });
+        ? h("textarea", {
+            id,
+            name: f.name,
+            rows: 3,
+            maxlength: f.maxlength || 2000,
+            placeholder: f.placeholder || null,
+            required: f.required || false,
+          })
+        : h("input", {
+            id,
+            name: f.name,
+            type: "text",
+            maxlength: f.maxlength || 200,
+            placeholder: f.placeholder || null,
+            required: f.required || false,
+            autocomplete: "off",
+          });
     return { f, input, el: h("label", { class: "c-field", for: id }, h("span", null, f.label), input) };
   });
-  const submitBtn = h("button", { class: ["btn", danger ? "btn-danger" : "btn-primary"], type: "submit", testid: "dialog-submit" }, submitLabel);
+  const submitBtn = h(
+    "button",
+    { class: ["btn", danger ? "btn-danger" : "btn-primary"], type: "submit", testid: "dialog-submit" },
+    submitLabel,
+  );
   const cancelBtn = h("button", { class: "btn", type: "button", testid: "dialog-cancel" }, t("common.cancel"));
-  const form = h("form", { class: "c-dialog-form", novalidate: true }, h("h2", null, title), inputs.map((i) => i.el), error, h("div", { class: "c-dialog-buttons" }, cancelBtn, submitBtn));
+  const form = h(
+    "form",
+    { class: "c-dialog-form", novalidate: true },
+    h("h2", null, title),
+    inputs.map((i) => i.el),
+    error,
+    h("div", { class: "c-dialog-buttons" }, cancelBtn, submitBtn),
+  );
   const dialog = h("dialog", { class: "c-dialog", testid: "dialog" }, form);
   const close = () => {
     if (dialog.open) dialog.close();
@@ -1133,10 +1284,15 @@ async function loadFiles(more) {
 
 function fileThumb(file) {
   const preview = file.preview && file.preview.status === "ready" && file.preview.url;
-  if (file.kind === "image") return h("img", { class: "c-file-thumb", src: preview || file.url, alt: file.name, loading: "lazy" });
+  if (file.kind === "image")
+    return h("img", { class: "c-file-thumb", src: preview || file.url, alt: file.name, loading: "lazy" });
   if (preview) return h("img", { class: "c-file-thumb", src: preview, alt: file.name, loading: "lazy" });
   const ext = (file.name.split(".").pop() || "").slice(0, 4).toUpperCase();
-  return h("span", { class: ["c-file-icon", `c-file-icon-${file.kind}`], "aria-hidden": "true" }, file.kind === "voice" ? "♪" : file.kind === "video" ? "▶" : ext || "FILE");
+  return h(
+    "span",
+    { class: ["c-file-icon", `c-file-icon-${file.kind}`], "aria-hidden": "true" },
+    file.kind === "voice" ? "♪" : file.kind === "video" ? "▶" : ext || "FILE",
+  );
 }
 
 function renderFiles() {
@@ -1154,19 +1310,29 @@ function renderFiles() {
       h(
         "li",
         { class: ["c-file", `c-file-${file.kind}`], testid: "order-file", dataset: { kind: file.kind, id: file.id } },
-        h("a", { class: "c-file-open", href: file.url, target: "_blank", rel: "noopener", title: file.name }, fileThumb(file)),
+        h(
+          "a",
+          { class: "c-file-open", href: file.url, target: "_blank", rel: "noopener", title: file.name },
+          fileThumb(file),
+        ),
         h(
           "div",
           { class: "c-file-meta" },
           h("span", { class: "c-file-name" }, file.name),
           h("span", { class: "c-muted" }, `${fmtBytes(file.size)} · ${fmtDateTime(file.ts)}`),
         ),
-        h("a", { class: "c-file-download", href: file.url, download: file.name, testid: "order-file-download" }, t("common.download")),
+        h(
+          "a",
+          { class: "c-file-download", href: file.url, download: file.name, testid: "order-file-download" },
+          t("common.download"),
+        ),
       ),
     );
   }
   if (state.filesNext) {
-    v.filesMore.append(h("button", { class: "btn btn-small", type: "button", on: { click: () => loadFiles(true) } }, t("c.moreFiles")));
+    v.filesMore.append(
+      h("button", { class: "btn btn-small", type: "button", on: { click: () => loadFiles(true) } }, t("c.moreFiles")),
+    );
   }
 }
 

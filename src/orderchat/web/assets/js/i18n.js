@@ -100,7 +100,9 @@ export function t(key, params) {
   }
   if (text === undefined) return key;
   if (!params) return text;
-  return text.replace(/\{(\w+)\}/g, (match, name) => (name in params && params[name] !== null && params[name] !== undefined ? String(params[name]) : match));
+  return text.replace(/\{(\w+)\}/g, (match, name) =>
+    name in params && params[name] !== null && params[name] !== undefined ? String(params[name]) : match,
+  );
 }
 
 /**
@@ -172,7 +174,10 @@ export function langSwitcher() {
   select.setAttribute("data-testid", "lang");
   select.className = "lang-switcher";
   select.setAttribute("aria-label", t("lang.label"));
-  for (const [value, label] of [["zh-CN", "中文"], ["en", "English"]]) {
+  for (const [value, label] of [
+    ["zh-CN", "中文"],
+    ["en", "English"],
+  ]) {
     const option = document.createElement("option");
     option.value = value;
     option.textContent = label;

@@ -67,7 +67,11 @@ export function avatar(user, id, size = "md") {
   const last = parts[parts.length - 1] || "?";
   const isCjk = /[\u3400-\u9fff]/.test(last);
   const letter = isCjk ? last.slice(-1) : last.slice(0, 1).toUpperCase();
-  return h("span", { class: `avatar avatar-${size}`, "aria-hidden": "true", style: { "--hue": String(hue(id)) } }, letter);
+  return h(
+    "span",
+    { class: `avatar avatar-${size}`, "aria-hidden": "true", style: { "--hue": String(hue(id)) } },
+    letter,
+  );
 }
 
 /**
@@ -87,8 +91,13 @@ export function newRef() {
 export function previewText(message) {
   if (!message) return "";
   if (message.recalled) return t("kind.recalled");
-  const label = { image: "kind.image", voice: "kind.voice", video: "kind.video", file: "kind.file", call: "kind.call" }[message.kind];
-  const text = message.kind === "order_event" && message.meta && message.meta.text ? pickText(message.meta.text, message.text) : message.text || "";
+  const label = { image: "kind.image", voice: "kind.voice", video: "kind.video", file: "kind.file", call: "kind.call" }[
+    message.kind
+  ];
+  const text =
+    message.kind === "order_event" && message.meta && message.meta.text
+      ? pickText(message.meta.text, message.text)
+      : message.text || "";
   if (label) {
     const names = (message.attachments || []).map((a) => a.name).filter(Boolean);
     const caption = text || (message.kind === "file" ? names.join(" ") : "");
