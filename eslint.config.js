@@ -10,7 +10,7 @@ export default [
   {
     files: ["src/orderchat/web/assets/js/**/*.js"],
     languageOptions: {
-      ecmaVersion: 2022,
+      ecmaVersion: "latest",
       sourceType: "module",
       globals: globals.browser,
     },

@@ -153,15 +153,17 @@ export function setLang(lang) {
 }
 
 /**
- * Pick the text for the current language from a server-provided label such as
- * `{"zh-CN": "已打包", "en": "Packed"}`, which the server sends in both languages.
+ * The text for the current language from a server label such as
+ * `{"zh-CN": "已打包", "en": "Packed"}` (the server sends both), or `fallback` when
+ * there is none. The one place a server label becomes the reader's language.
  * @param {Object<string,string>|string|null} label
+ * @param {string} [fallback]
  * @returns {string}
  */
-export function pickLang(label) {
-  if (!label) return "";
+export function pickText(label, fallback = "") {
+  if (!label) return fallback;
   if (typeof label === "string") return label;
-  return label[current] || label["zh-CN"] || label.en || Object.values(label)[0] || "";
+  return label[current] || label["zh-CN"] || label.en || Object.values(label)[0] || fallback;
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 
 import { getSession } from "./session.js";
+import { newRef } from "./ref.js";
 
 const PING_MS = 25000;
 // Nothing heard for this long (pongs included) means the connection is dead.
@@ -22,13 +23,6 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 // `rate_limited` and `internal` are worth retrying with the same ref (§16.7).
 const RETRYABLE = new Set(["rate_limited", "internal"]);
-
-function newRef() {
-  if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 function readJson(key, fallback) {
   try {

@@ -5,7 +5,7 @@
  */
 
 import { h, clear } from "./dom.js";
-import { langSwitcher, t } from "./i18n.js";
+import { langSwitcher, pickText, t } from "./i18n.js";
 import { ApiError, api, errorText, login, logout, logoutEverywhere, setMediaCookie } from "./api.js";
 import { clearSession, deviceLabel, getSession, onSessionChange } from "./session.js";
 import { Realtime } from "./socket.js";
@@ -15,7 +15,7 @@ import { Timeline } from "./ui/timeline.js";
 import { Composer } from "./ui/composer.js";
 import { OrderPanel } from "./ui/orderpanel.js";
 import { confirmDialog, formDialog } from "./ui/dialogs.js";
-import { avatar, onLang, pickText, roleLabel, toast } from "./ui/util.js";
+import { avatar, onLang, roleLabel, toast } from "./ui/util.js";
 import { ROLES } from "./ui/strings.js";
 
 const root = document.getElementById("app");

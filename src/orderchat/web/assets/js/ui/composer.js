@@ -14,7 +14,8 @@ import { uploadFile } from "../upload.js";
 import { VoiceRecorder } from "../recorder.js";
 import { icon } from "./icons.js";
 import { MentionPopup } from "./mentions.js";
-import { isStaff, kindForFile, newRef, onLang, previewText, roleLabel, toast, userName } from "./util.js";
+import { isStaff, kindForFile, onLang, previewText, roleLabel, toast, userName } from "./util.js";
+import { newRef } from "../ref.js";
 import "./strings.js";
 
 const TYPING_EVERY_MS = 3000;

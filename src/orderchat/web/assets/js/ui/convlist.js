@@ -5,10 +5,10 @@
  */
 
 import { h, clear } from "../dom.js";
-import { t } from "../i18n.js";
+import { pickText, t } from "../i18n.js";
 import { icon } from "./icons.js";
 import { mentionsMe } from "./mentions.js";
-import { avatar, onLang, pickText, previewText, shortWhen, userName } from "./util.js";
+import { avatar, onLang, previewText, shortWhen, userName } from "./util.js";
 import "./strings.js";
 
 const TABS = [

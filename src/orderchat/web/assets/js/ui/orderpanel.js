@@ -6,13 +6,16 @@
  */
 
 import { h, clear } from "../dom.js";
-import { t, tOr } from "../i18n.js";
+import { pickText, t, tOr } from "../i18n.js";
 import { api, errorText } from "../api.js";
-import { fmtDateTime, fmtMoney } from "../format.js";
+import { fmtAddress, fmtDateTime, fmtMoney } from "../format.js";
+import { newRef } from "../ref.js";
 import { uploadFile } from "../upload.js";
+import { leavesPath, stateLabel, transitionOf, workflowOf } from "../workflow.js";
 import { icon } from "./icons.js";
 import { formDialog, infoDialog } from "./dialogs.js";
-import { isAdmin, newRef, onLang, pickText, toast, userName } from "./util.js";
+import { orderProgress } from "./progress.js";
+import { isAdmin, onLang, toast, userName } from "./util.js";
 import "./strings.js";
 
 const ADDRESS_FIELDS = ["name", "phone", "country", "region", "city", "district", "line1", "postcode"];
@@ -34,24 +37,6 @@ const ISSUE_SETTLERS = {
   delay_notice: ["customer_service"],
   defect_found: ["customer_service"],
 };
-
-let workflowsCache = null;
-
-/**
- * The workflows (states, labels, transitions), fetched once per page.
- * @returns {Promise<Map<string, object>>}
- */
-export async function loadWorkflows() {
-  if (!workflowsCache) {
-    workflowsCache = api("/api/workflows")
-      .then((body) => new Map(((body && body.workflows) || []).map((w) => [w.name, w])))
-      .catch((err) => {
-        workflowsCache = null;
-        throw err;
-      });
-  }
-  return workflowsCache;
-}
 
 function digitsOf(currency) {
   try {
@@ -93,14 +78,6 @@ function dl(rows) {
   );
 }
 
-function addressText(address) {
-  if (!address) return "";
-  const a = address;
-  const place = [a.country, a.region, a.city, a.district, a.line1, a.line2].filter(Boolean).join(" ");
-  const who = [a.name, a.phone].filter(Boolean).join(" ");
-  return [who, place, a.postcode].filter(Boolean).join(" · ");
-}
-
 export class OrderPanel {
   /**
    * @param {{me: object, orderId: string|null, conv: object, members: Map<string, object>,
@@ -114,7 +91,6 @@ export class OrderPanel {
     this.realtime = realtime || null;
     this.onClose = onClose || null;
     this.order = null;
-    this.workflow = null;
     this.confirmations = [];
     this.stock = new Map();
     this.history = [];
@@ -159,13 +135,9 @@ export class OrderPanel {
         this.render();
         return;
       }
-      const [order, workflows] = await Promise.all([
-        api(`/api/orders/${encodeURIComponent(this.orderId)}`),
-        loadWorkflows().catch(() => new Map()),
-      ]);
+      const order = await api(`/api/orders/${encodeURIComponent(this.orderId)}`);
       if (this.destroyed) return;
       this.order = order;
-      this.workflow = workflows.get(order.workflow) || null;
       this.render();
       await Promise.all([this.loadConfirmations(), this.loadStock(), this.loadHistory(), this.loadCustomer()]);
       if (!this.destroyed) this.render();
@@ -267,14 +239,16 @@ export class OrderPanel {
   }
 
   /**
-   * A new copy of the order from an `order` event; the per-user `allowed` is fetched again.
+   * A new copy of the order from an `order` event. The event leaves out what only
+   * `GET /api/orders/{id}` carries (`allowed`, `issues`, `workflow_detail`): the copy
+   * keeps the last of those until the refetch brings them.
    * @param {object} order
    */
   applyOrder(order) {
     if (!order || (this.orderId && order.id !== this.orderId)) return;
     this.orderId = order.id;
     const prev = this.order || {};
-    this.order = { ...order, allowed: order.allowed || prev.allowed, issues: order.issues || prev.issues };
+    this.order = { ...prev, ...order };
     this.render();
     clearTimeout(this.refetchTimer);
     this.refetchTimer = setTimeout(() => {
@@ -310,11 +284,7 @@ export class OrderPanel {
   }
 
   stateLabel(name) {
-    if (!name) return "";
-    if (this.order && name === this.order.status && this.order.status_label)
-      return pickText(this.order.status_label, name);
-    const s = this.workflow && this.workflow.states.find((x) => x.name === name);
-    return s ? pickText(s.label, name) : name;
+    return stateLabel(this.order, name);
   }
 
   // ---- rendering -------------------------------------------------------------------
@@ -365,7 +335,7 @@ export class OrderPanel {
       ),
       dl([
         [t("order.customer"), customerName],
-        [t("order.workflow"), this.workflow ? pickText(this.workflow.title, o.workflow) : o.workflow],
+        [t("order.workflow"), workflowOf(o) ? pickText(workflowOf(o).title, o.workflow) : o.workflow],
         [t("order.total"), fmtMoney(o.total_cents, o.currency)],
       ]),
     );
@@ -381,7 +351,7 @@ export class OrderPanel {
           "button",
           {
             type: "button",
-            class: tr.to === "cancelled" ? "btn btn-danger-outline" : "btn btn-primary",
+            class: leavesPath(workflowOf(o), o.status, tr.to) ? "btn btn-danger-outline" : "btn btn-primary",
             testid: "action-transition",
             dataset: { to: tr.to },
             on: { click: () => this.doTransition(tr) },
@@ -432,92 +402,11 @@ export class OrderPanel {
   }
 
   progressView(o) {
-    const steps = [];
-    const seen = new Set();
-    const history = this.history.slice().sort((a, b) => a.seq - b.seq);
-    for (const m of history) {
-      const ev = m.meta && m.meta.event;
-      const d = (m.meta && m.meta.details) || {};
-      if (ev === "order_created")
-        steps.push({
-          state: this.workflow ? this.workflow.initial : null,
-          ts: m.ts,
-          by: m.meta.by || m.sender,
-          note: "",
-        });
-      else if (ev === "status_changed")
-        steps.push({ state: d.to, ts: m.ts, by: m.meta.by || m.sender, note: d.note || "" });
-    }
-    if (steps.length === 0 || steps[steps.length - 1].state !== o.status)
-      steps.push({ state: o.status, ts: o.updated_ts, by: null, note: "" });
-    for (const s of steps) seen.add(s.state);
-    const items = steps.map((s, i) =>
-      h(
-        "li",
-        {
-          class: i === steps.length - 1 ? "ot-item current" : "ot-item done",
-          testid: "order-timeline-item",
-          dataset: { status: s.state || "" },
-        },
-        h("span", { class: "ot-dot", "aria-hidden": "true" }),
-        h(
-          "div",
-          { class: "ot-body" },
-          h("span", { class: "ot-label" }, this.stateLabel(s.state)),
-          h(
-            "span",
-            { class: "ot-meta" },
-            [s.ts ? fmtDateTime(s.ts) : "", s.by ? userName(this.members, s.by) : ""].filter(Boolean).join(" · "),
-          ),
-          s.note ? h("span", { class: "ot-note" }, s.note) : null,
-        ),
-      ),
-    );
-    for (const state of this.upcoming(o.status, seen)) {
-      items.push(
-        h(
-          "li",
-          { class: "ot-item upcoming", testid: "order-timeline-next", dataset: { status: state } },
-          h("span", { class: "ot-dot", "aria-hidden": "true" }),
-          h("div", { class: "ot-body" }, h("span", { class: "ot-label" }, this.stateLabel(state))),
-        ),
-      );
-    }
     return section(
       t("order.timeline"),
       "order-progress",
-      h("ol", { class: "order-timeline", testid: "order-timeline" }, items),
+      orderProgress({ audience: "staff", order: o, events: this.history, members: this.members }),
     );
-  }
-
-  /** The likely path ahead: follow the first forward move that is not a cancellation. */
-  upcoming(status, seen) {
-    const out = [];
-    if (!this.workflow) return out;
-    const terminal = new Set(this.workflow.states.filter((s) => s.terminal).map((s) => s.name));
-    let cur = status;
-    const visited = new Set(seen);
-    for (let i = 0; i < 12 && !terminal.has(cur); i += 1) {
-      const next = this.workflow.transitions.find(
-        (tr) =>
-          tr.from.includes(cur) &&
-          tr.to !== cur &&
-          tr.to !== "cancelled" &&
-          !visited.has(tr.to) &&
-          !(this.workflow.states.find((s) => s.name === tr.to) || {}).terminal,
-      );
-      const end =
-        next ||
-        this.workflow.transitions.find(
-          (tr) => tr.from.includes(cur) && tr.to !== cur && tr.to !== "cancelled" && !visited.has(tr.to),
-        );
-      if (!end) break;
-      out.push(end.to);
-      visited.add(end.to);
-      cur = end.to;
-      if (["delivered", "refunded"].includes(cur)) break;
-    }
-    return out;
   }
 
   itemsView(o) {
@@ -615,7 +504,7 @@ export class OrderPanel {
       t("order.shipping"),
       "order-shipping",
       dl([
-        [t("order.address"), addressText(o.address)],
+        [t("order.address"), fmtAddress(o.address)],
         [t("order.carrier"), o.carrier],
         [t("order.tracking"), o.tracking_no],
         [t("order.eta"), o.eta_ts ? fmtDateTime(o.eta_ts) : null],
@@ -637,7 +526,7 @@ export class OrderPanel {
         const summary =
           d.description ||
           d.reason ||
-          (d.address ? addressText(d.address) : "") ||
+          (d.address ? fmtAddress(d.address) : "") ||
           (d.sku ? `${d.sku} ${d.needed ?? ""}/${d.available ?? ""}` : "") ||
           d.note ||
           "";
@@ -873,8 +762,7 @@ export class OrderPanel {
   }
 
   async afterChange(order) {
-    if (order && order.id === this.orderId)
-      this.order = { ...this.order, ...order, allowed: order.allowed || this.order.allowed };
+    if (order && order.id === this.orderId) this.order = { ...this.order, ...order };
     toast(t("act.done"));
     await this.refetch();
   }
@@ -882,7 +770,7 @@ export class OrderPanel {
   async doTransition(tr) {
     const o = this.order;
     const label = pickText(tr.label, this.stateLabel(tr.to));
-    const def = this.workflow && this.workflow.transitions.find((x) => x.to === tr.to && x.from.includes(o.status));
+    const def = transitionOf(workflowOf(o), o.status, tr.to);
     const tracking = Boolean(def && (def.guards || []).includes("has_tracking"));
     const key = newRef();
     const fields = [];
@@ -904,7 +792,7 @@ export class OrderPanel {
     await formDialog({
       title: t("act.transitionTitle", { label }),
       fields,
-      danger: tr.to === "cancelled",
+      danger: leavesPath(workflowOf(o), o.status, tr.to),
       onSubmit: async (v) => {
         const ids = tr.photos ? await this.uploadAll(v.photos) : [];
         const body = { to: tr.to };

@@ -6,7 +6,7 @@
  */
 
 import { h, clear } from "../dom.js";
-import { t } from "../i18n.js";
+import { pickText, t } from "../i18n.js";
 import { api, errorText } from "../api.js";
 import { getSession } from "../session.js";
 import { fmtDay, fmtTime } from "../format.js";
@@ -14,7 +14,8 @@ import { icon } from "./icons.js";
 import { infoDialog } from "./dialogs.js";
 import { renderAttachment } from "./players.js";
 import { richText } from "./mentions.js";
-import { avatar, isAdmin, newRef, onLang, pickText, previewText, toast, userName } from "./util.js";
+import { avatar, isAdmin, onLang, previewText, toast, userName } from "./util.js";
+import { newRef } from "../ref.js";
 import "./strings.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;

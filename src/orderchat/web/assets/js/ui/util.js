@@ -3,7 +3,7 @@
  */
 
 import { h } from "../dom.js";
-import { getLang, t, tOr } from "../i18n.js";
+import { pickText, t, tOr } from "../i18n.js";
 import { fmtDay, fmtTime } from "../format.js";
 import "./strings.js";
 
@@ -75,15 +75,6 @@ export function avatar(user, id, size = "md") {
 }
 
 /**
- * A fresh client id for a send or recall (docs/protocol.md §7.1).
- * @returns {string}
- */
-export function newRef() {
-  if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
-  return `r-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
-}
-
-/**
  * One line that stands for a message in lists and quotes ("[图片] 样品" …).
  * @param {object|null} message
  * @returns {string}
@@ -104,19 +95,6 @@ export function previewText(message) {
     return caption ? `${t(label)} ${caption}` : t(label);
   }
   return text.replace(/\s+/g, " ").trim();
-}
-
-/**
- * Text from a server label in both languages, in the reader's language.
- * @param {object|string|null} label
- * @param {string} [fallback]
- * @returns {string}
- */
-export function pickText(label, fallback = "") {
-  if (!label) return fallback;
-  if (typeof label === "string") return label;
-  const lang = getLang();
-  return label[lang] || label["zh-CN"] || label.en || fallback;
 }
 
 /**
