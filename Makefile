@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= ./orderchat-data
 PORT ?= 8000
+WEB := src/orderchat/web
 
-.PHONY: run test lint unit browser screenshots bench install install-test system-deps clean
+.PHONY: run test lint unit browser screenshots bench install install-test system-deps node-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +22,28 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test system-deps
+install-test: $(VENV)/.installed-test system-deps node-deps
+
+## The browser app's formatter and linter (prettier, eslint), at the versions the
+## lockfile pins. npm ci runs only when node_modules is missing or older than the lockfile.
+node_modules/.package-lock.json: package-lock.json package.json | system-deps
+	npm ci --no-audit --no-fund
+	touch $@
+
+node-deps: node_modules/.package-lock.json
 
 ## Debian packages the tests need, installed only when missing: libmagic for
 ## upload type checks, Chromium for the browser tests (Playwright drives it)
-## and a CJK font so that its screenshots show Chinese.
-SYSTEM_PACKAGES := libmagic1 chromium fonts-wqy-microhei
+## a CJK font so that its screenshots show Chinese, and Node.js with npm for the
+## browser app's formatter and linter.
+SYSTEM_PACKAGES := libmagic1 chromium fonts-wqy-microhei nodejs npm
+# What installed packages provide: NodeSource's nodejs provides npm, and installing
+# Debian's npm beside it would conflict.
+PROVIDED := dpkg-query -W -f '$${Provides}\n' 2>/dev/null | tr ',' '\n' | sed 's/^ *//; s/ .*//' | sed '/^$$/d'
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || $(PROVIDED) | grep -qx "$$p" || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -42,6 +57,8 @@ lint: install-test
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
+	npx prettier --check $(WEB)
+	npx eslint $(WEB)/assets/js
 
 unit: install-test
 	$(BIN)/pytest tests/unit -q
@@ -62,4 +79,4 @@ bench: install-test
 	$(BIN)/python -m bench.render; exit $$status
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -39,6 +39,7 @@ if HAVE_PLAYWRIGHT:
         TIMEOUT_MS,
         Pages,
         ShopApi,
+        watched_pages,
     )
     from tests.support import ServerProcess
 
@@ -78,21 +79,12 @@ if HAVE_PLAYWRIGHT:
         yield proc
         proc.kill()
 
-    def _pages(browser: Browser, server: ServerProcess) -> Iterator[Pages]:
-        pages = Pages(browser, server.base_url)
-        try:
-            yield pages
-            uncaught = pages.uncaught()
-        finally:
-            pages.close()
-        assert not uncaught, "uncaught errors in the app:\n" + "\n".join(uncaught)
-
     @pytest.fixture
     def pages(browser: Browser, demo: ServerProcess) -> Iterator[Pages]:
         """Browser contexts on the shared demo server; any uncaught error in the app
         fails the test that caused it."""
-        yield from _pages(browser, demo)
+        yield from watched_pages(browser, demo)
 
     @pytest.fixture
     def own_pages(browser: Browser, own_demo: ServerProcess) -> Iterator[Pages]:
-        yield from _pages(browser, own_demo)
+        yield from watched_pages(browser, own_demo)

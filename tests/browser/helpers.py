@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,17 @@ class Pages:
 
     def uncaught(self) -> list[str]:
         return [f"{p.url}: {e}" for p, w in self.watches.items() for e in w.page_errors]
+
+
+def watched_pages(browser: Browser, server: ServerProcess) -> Iterator[Pages]:
+    """Pages on `server` for one test; any uncaught error in the app fails the test."""
+    pages = Pages(browser, server.base_url)
+    try:
+        yield pages
+        uncaught = pages.uncaught()
+    finally:
+        pages.close()
+    assert not uncaught, "uncaught errors in the app:\n" + "\n".join(uncaught)
 
 
 # --- steps through the staff workspace ----------------------------------------------

@@ -104,6 +104,9 @@ async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     if detail.issues:
         view["issues"] = [issue_view(i) for i in detail.issues]
     view["allowed"] = order_affordances(auth.user, detail.workflow, detail.order.status)
+    # The states and moves the order's pages draw its progress from, so a page needs
+    # no state names of its own and no second call (customers included).
+    view["workflow_detail"] = workflow_view(detail.workflow)
     return Json(view)
 
 

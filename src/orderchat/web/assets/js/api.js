@@ -54,7 +54,8 @@ export function errorText(err) {
  * @returns {ApiError}
  */
 export function errorFromBody(status, bodyText, retryAfterHeader = null) {
-  let code = status === 401 ? "unauthorized" : status === 404 ? "not_found" : status >= 500 ? "internal" : "bad_request";
+  let code =
+    status === 401 ? "unauthorized" : status === 404 ? "not_found" : status >= 500 ? "internal" : "bad_request";
   let message = `HTTP ${status}`;
   try {
     const body = JSON.parse(bodyText);
@@ -80,13 +81,26 @@ export function errorFromBody(status, bodyText, retryAfterHeader = null) {
  * @throws {ApiError}
  */
 export async function api(path, options = {}) {
-  const { method = options.body === undefined ? "GET" : "POST", body, headers = {}, signal, auth = true, idempotencyKey } = options;
+  const {
+    method = options.body === undefined ? "GET" : "POST",
+    body,
+    headers = {},
+    signal,
+    auth = true,
+    idempotencyKey,
+  } = options;
   const sendHeaders = { Accept: "application/json", ...headers };
   const session = auth ? getSession() : null;
   if (session) sendHeaders.Authorization = `Bearer ${session.token}`;
   if (idempotencyKey) sendHeaders["Idempotency-Key"] = idempotencyKey;
   let payload = body;
-  if (body !== undefined && body !== null && !(body instanceof Blob) && !(body instanceof FormData) && typeof body !== "string") {
+  if (
+    body !== undefined &&
+    body !== null &&
+    !(body instanceof Blob) &&
+    !(body instanceof FormData) &&
+    typeof body !== "string"
+  ) {
     payload = JSON.stringify(body);
     sendHeaders["Content-Type"] = "application/json";
   }

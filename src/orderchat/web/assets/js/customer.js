@@ -2,237 +2,58 @@
  * The customer's page, opened from the shop's invitation link `/c#TOKEN`: the order's
  * status and progress, the conversation with the shop, the confirmations waiting for
  * the customer's decision, and the order's files. Everything updates live.
+ *
+ * Like the staff workspace, the page keeps its state in one object made at start
+ * (`newPage`) and passed to every step; nothing here is a module-level variable.
  */
 
 import { clear, h } from "./dom.js";
-import { addStrings, getLang, langSwitcher, pickLang, t, tOr } from "./i18n.js";
-import { fmtBytes, fmtDateTime, fmtMoney } from "./format.js";
+import { getLang, langSwitcher, t, tOr } from "./i18n.js";
+import { fmtAddress, fmtBytes, fmtDateTime, fmtMoney } from "./format.js";
 import { clearSession, deviceLabel, getSession, onSessionChange } from "./session.js";
 import { ApiError, api, errorText, setMediaCookie, signInWithInvitation } from "./api.js";
+import { newRef } from "./ref.js";
 import { Realtime } from "./socket.js";
-
-addStrings({
-  "zh-CN": {
-    "c.title": "订单 {number}",
-    "c.loading": "正在打开您的订单…",
-    "c.expired.title": "链接已失效",
-    "c.expired.text": "这个订单链接已过期或已失效。请联系商家，重新发送一个链接给您。",
-    "c.error.title": "暂时无法打开订单",
-    "c.noOrder": "没有找到与此链接对应的订单，请联系商家。",
-    "c.hello": "您好，{name}",
-    "c.switchOrder": "切换订单",
-    "c.summary": "订单详情",
-    "c.items": "商品",
-    "c.qtyPrice": "{qty} × {price}",
-    "c.total": "合计",
-    "c.payment": "付款",
-    "c.pay.unpaid": "未付款",
-    "c.pay.partial": "部分付款",
-    "c.pay.paid": "已付款",
-    "c.pay.refunded": "已退款",
-    "c.pay.partially_refunded": "部分退款",
-    "c.paidOf": "已付 {paid}",
-    "c.shipping": "物流",
-    "c.carrier": "承运商",
-    "c.tracking": "运单号",
-    "c.eta": "预计送达",
-    "c.address": "收货地址",
-    "c.note": "备注",
-    "c.invoice": "发票",
-    "c.inv.none": "未申请",
-    "c.inv.requested": "已申请",
-    "c.inv.issued": "已开具",
-    "c.requestInvoice": "申请发票",
-    "c.invoiceTitle": "发票抬头",
-    "c.invoiceTaxId": "税号（可选）",
-    "c.invoiceRequested": "已提交发票申请。",
-    "c.progress": "订单进度",
-    "c.progressEmpty": "暂无进度。",
-    "c.showAll": "查看全部 {count} 条",
-    "c.showLess": "收起",
-    "c.ev.order_created": "订单已创建",
-    "c.ev.status_changed": "状态更新",
-    "c.ev.address_changed": "地址已修改",
-    "c.ev.interception_settled": "拦截结果",
-    "c.ev.delay_notice": "延迟通知",
-    "c.ev.defect_found": "发现问题",
-    "c.ev.defect_resolved": "问题处理方案",
-    "c.ev.refund_recorded": "退款",
-    "c.ev.invoice_issued": "发票已开具",
-    "c.ev.confirmation_proposed": "待您确认",
-    "c.ev.confirmation_decided": "确认结果",
-    "c.ev.other": "订单动态",
-    "c.defect.exchange": "换货",
-    "c.defect.refund": "退款",
-    "c.defect.choose": "请选择处理方式：",
-    "c.defect.confirm": "确定选择“{choice}”吗？",
-    "c.chat": "与商家沟通",
-    "c.chatUnavailable": "对话暂时无法加载，请刷新页面。",
-    "c.shop": "商家",
-    "c.confirmations": "待确认事项",
-    "c.confOpen": "{count} 项待您确认",
-    "c.confAllDone": "全部已确认",
-    "c.required": "必需",
-    "c.optional": "可选",
-    "c.version": "第 {n} 版",
-    "c.vstate.proposed": "待确认",
-    "c.vstate.approved": "已确认",
-    "c.vstate.rejected": "已驳回",
-    "c.vstate.superseded": "已被新版本替代",
-    "c.istate.open": "待提交",
-    "c.istate.proposed": "待确认",
-    "c.istate.approved": "已确认",
-    "c.istate.rejected": "已驳回",
-    "c.approve": "确认",
-    "c.reject": "驳回",
-    "c.approveTitle": "确认“{title}”第 {n} 版",
-    "c.rejectTitle": "驳回“{title}”第 {n} 版",
-    "c.comment": "意见",
-    "c.commentOptional": "意见（可选）",
-    "c.commentRequired": "请写明需要修改的地方。",
-    "c.commentPlaceholder": "例如：颜色再深一点",
-    "c.submit": "提交",
-    "c.decidedBy": "{decision} · {time}",
-    "c.proposedAt": "提交于 {time}",
-    "c.files": "订单文件",
-    "c.filesEmpty": "还没有文件。",
-    "c.moreFiles": "加载更多",
-    "c.open": "打开",
-    "c.kind.material": "面料",
-    "c.kind.colour": "颜色",
-    "c.kind.logo_process": "Logo 工艺",
-    "c.kind.size_chart": "尺码表",
-    "c.kind.print": "印花",
-    "c.kind.packaging": "包装",
-    "c.kind.sample": "样品",
-    "c.kind.other": "其他",
-  },
-  en: {
-    "c.title": "Order {number}",
-    "c.loading": "Opening your order…",
-    "c.expired.title": "This link has expired",
-    "c.expired.text": "This order link is no longer valid. Please ask the shop to send you a new one.",
-    "c.error.title": "The order cannot be opened right now",
-    "c.noOrder": "No order was found for this link. Please contact the shop.",
-    "c.hello": "Hello, {name}",
-    "c.switchOrder": "Switch order",
-    "c.summary": "Order details",
-    "c.items": "Items",
-    "c.qtyPrice": "{qty} × {price}",
-    "c.total": "Total",
-    "c.payment": "Payment",
-    "c.pay.unpaid": "Unpaid",
-    "c.pay.partial": "Partly paid",
-    "c.pay.paid": "Paid",
-    "c.pay.refunded": "Refunded",
-    "c.pay.partially_refunded": "Partly refunded",
-    "c.paidOf": "{paid} paid",
-    "c.shipping": "Shipping",
-    "c.carrier": "Carrier",
-    "c.tracking": "Tracking number",
-    "c.eta": "Estimated delivery",
-    "c.address": "Delivery address",
-    "c.note": "Note",
-    "c.invoice": "Invoice",
-    "c.inv.none": "Not requested",
-    "c.inv.requested": "Requested",
-    "c.inv.issued": "Issued",
-    "c.requestInvoice": "Request an invoice",
-    "c.invoiceTitle": "Invoice title",
-    "c.invoiceTaxId": "Tax ID (optional)",
-    "c.invoiceRequested": "Your invoice request was sent.",
-    "c.progress": "Progress",
-    "c.progressEmpty": "No progress yet.",
-    "c.showAll": "Show all {count}",
-    "c.showLess": "Show less",
-    "c.ev.order_created": "Order placed",
-    "c.ev.status_changed": "Status update",
-    "c.ev.address_changed": "Address changed",
-    "c.ev.interception_settled": "Interception result",
-    "c.ev.delay_notice": "Delay",
-    "c.ev.defect_found": "A problem was found",
-    "c.ev.defect_resolved": "Remedy chosen",
-    "c.ev.refund_recorded": "Refund",
-    "c.ev.invoice_issued": "Invoice issued",
-    "c.ev.confirmation_proposed": "Waiting for your review",
-    "c.ev.confirmation_decided": "Review result",
-    "c.ev.other": "Order update",
-    "c.defect.exchange": "Exchange",
-    "c.defect.refund": "Refund",
-    "c.defect.choose": "Please choose what you would like:",
-    "c.defect.confirm": "Choose “{choice}”?",
-    "c.chat": "Talk to the shop",
-    "c.chatUnavailable": "The conversation could not be loaded. Please reload the page.",
-    "c.shop": "Shop",
-    "c.confirmations": "For your approval",
-    "c.confOpen": "{count} waiting for you",
-    "c.confAllDone": "All approved",
-    "c.required": "Required",
-    "c.optional": "Optional",
-    "c.version": "Version {n}",
-    "c.vstate.proposed": "Waiting for you",
-    "c.vstate.approved": "Approved",
-    "c.vstate.rejected": "Rejected",
-    "c.vstate.superseded": "Replaced by a newer version",
-    "c.istate.open": "Not proposed yet",
-    "c.istate.proposed": "Waiting for you",
-    "c.istate.approved": "Approved",
-    "c.istate.rejected": "Rejected",
-    "c.approve": "Approve",
-    "c.reject": "Reject",
-    "c.approveTitle": "Approve “{title}”, version {n}",
-    "c.rejectTitle": "Reject “{title}”, version {n}",
-    "c.comment": "Comment",
-    "c.commentOptional": "Comment (optional)",
-    "c.commentRequired": "Please say what should change.",
-    "c.commentPlaceholder": "For example: a little darker, please",
-    "c.submit": "Submit",
-    "c.decidedBy": "{decision} · {time}",
-    "c.proposedAt": "Proposed {time}",
-    "c.files": "Files",
-    "c.filesEmpty": "No files yet.",
-    "c.moreFiles": "Load more",
-    "c.open": "Open",
-    "c.kind.material": "Material",
-    "c.kind.colour": "Colour",
-    "c.kind.logo_process": "Logo process",
-    "c.kind.size_chart": "Size chart",
-    "c.kind.print": "Print",
-    "c.kind.packaging": "Packaging",
-    "c.kind.sample": "Sample",
-    "c.kind.other": "Other",
-  },
-});
+import { stateLabel } from "./workflow.js";
+import { formDialog } from "./ui/dialogs.js";
+import { orderProgress } from "./ui/progress.js";
+import "./ui/customer-strings.js";
 
 const ORDER_KEY = "orderchat.customer.order";
-// Progress shows the newest steps; the rest open on request, so the conversation stays near.
-const PROGRESS_SHOWN = 4;
 const root = document.getElementById("app");
 
-const state = {
-  session: null,
-  realtime: null,
-  orders: [],
-  order: null,
-  workflow: null,
-  conv: null,
-  progress: new Map(),
-  settledIssues: new Set(),
-  confirmations: [],
-  files: [],
-  filesNext: null,
-  timeline: null,
-  composer: null,
-  ready: false,
-  buffered: [],
-  generation: 0,
-  view: null,
-  progressOpen: false,
-};
+/**
+ * Everything the page holds; one per page load, passed along as `c`.
+ * `generation` counts the orders opened, so an answer for an order no longer open is dropped.
+ */
+function newPage() {
+  return {
+    session: null,
+    realtime: null,
+    watching: false,
+    orders: [],
+    order: null,
+    conv: null,
+    events: new Map(),
+    settledIssues: new Set(),
+    confirmations: [],
+    files: [],
+    filesNext: null,
+    filesTimer: null,
+    timeline: null,
+    composer: null,
+    ready: false,
+    buffered: [],
+    generation: 0,
+    view: null,
+    progressOpen: false,
+    redraw: null,
+  };
+}
 
 /** What the shop lets this customer do on the open order (`allowed.actions`). */
-function allowedActions() {
-  const order = state.order;
+function allowedActions(c) {
+  const order = c.order;
   return (order && order.allowed && order.allowed.actions) || [];
 }
 
@@ -257,129 +78,140 @@ function takeFragmentToken() {
   }
 }
 
-async function main() {
-  showLoading();
-  const token = takeFragmentToken();
-  await begin(token);
+function main() {
+  const c = newPage();
+  window.addEventListener("langchange", () => {
+    if (c.redraw) c.redraw();
+    document.documentElement.lang = getLang();
+  });
+  // A new invitation link opened in this tab only changes the fragment: start over with it.
+  window.addEventListener("hashchange", () => {
+    if (location.hash.length > 1) location.reload();
+  });
+  showLoading(c);
+  begin(c, takeFragmentToken()).catch((err) => {
+    console.warn("the page failed to start", err);
+    showError(c, err, () => begin(c, null));
+  });
 }
 
-async function begin(token) {
-  let session = null;
+async function begin(c, token) {
+  let session;
   if (token) {
     try {
       session = await signInWithInvitation(token);
       rememberOrder(session.order || null);
     } catch (err) {
       if (err instanceof ApiError && err.code === "network") {
-        showError(err, () => begin(token));
+        showError(c, err, () => begin(c, token));
       } else {
-        showExpired();
+        showExpired(c);
       }
       return;
     }
   } else {
     session = getSession();
     if (!session || !session.user || session.user.kind !== "customer") {
-      showExpired();
+      showExpired(c);
       return;
     }
     try {
       await setMediaCookie();
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
-        showExpired();
+        showExpired(c);
         return;
       }
       console.warn("media cookie not set", err);
     }
   }
-  state.session = session;
-  if (!state.watching) {
-    state.watching = true;
-    watchSession();
+  c.session = session;
+  if (!c.watching) {
+    c.watching = true;
+    watchSession(c);
   }
-  startRealtime();
-  await loadOrders();
+  if (!c.realtime) startRealtime(c);
+  await loadOrders(c);
 }
 
-function watchSession() {
+function watchSession(c) {
   onSessionChange((next) => {
-    if (!state.session) return;
+    if (!c.session) return;
     if (!next) {
-      stopRealtime();
-      showExpired();
-    } else if (next.user.id !== state.session.user.id) {
+      stopRealtime(c);
+      showExpired(c);
+    } else if (next.user.id !== c.session.user.id) {
       // Another customer's link was opened in another tab: show theirs here too.
       location.reload();
     }
   });
 }
 
-function startRealtime() {
+function startRealtime(c) {
   const realtime = new Realtime({
-    getToken: () => (state.session ? state.session.token : null),
-    getUserId: () => (state.session ? state.session.user.id : null),
+    getToken: () => (c.session ? c.session.token : null),
+    getUserId: () => (c.session ? c.session.user.id : null),
     device: deviceLabel(),
   });
-  state.realtime = realtime;
-  realtime.addEventListener("state", () => renderConnection());
+  c.realtime = realtime;
+  realtime.addEventListener("state", () => renderConnection(c));
   realtime.addEventListener("frame", (event) => {
-    if (state.ready) applyFrame(event.detail);
-    else state.buffered.push(event.detail);
+    if (c.ready) applyFrame(c, event.detail);
+    else c.buffered.push(event.detail);
   });
   let welcomed = false;
   let stale = false;
   realtime.addEventListener("welcome", () => {
     // A connection that could not resume (no backlog follows) may have missed events.
-    if (state.ready && (stale || (welcomed && !realtime.resumed))) reloadAll();
+    if (c.ready && (stale || (welcomed && !realtime.resumed))) reloadAll(c);
     welcomed = true;
     stale = false;
   });
   realtime.addEventListener("reset", () => {
     stale = true;
   });
-  realtime.addEventListener("outbox", () => showPending());
+  realtime.addEventListener("outbox", () => showPending(c));
   realtime.addEventListener("signedout", () => {
     clearSession();
-    showExpired();
+    showExpired(c);
   });
   realtime.start();
 }
 
-function stopRealtime() {
-  if (state.realtime) state.realtime.stop();
+function stopRealtime(c) {
+  if (c.realtime) c.realtime.stop();
 }
 
-async function loadOrders() {
+async function loadOrders(c) {
   let orders;
   try {
     const found = await api("/api/orders?limit=100");
     orders = found.orders || [];
   } catch (err) {
-    handleLoadError(err, () => loadOrders());
+    handleLoadError(c, err, () => loadOrders(c));
     return;
   }
-  state.orders = orders;
+  c.orders = orders;
   if (!orders.length) {
-    showMessage(t("c.noOrder"));
+    showMessage(c, t("c.noOrder"));
     return;
   }
-  let chosen = null;
+  let chosen;
   try {
     chosen = sessionStorage.getItem(ORDER_KEY);
   } catch {
     chosen = null;
   }
   const order = orders.find((o) => o.id === chosen) || orders[0];
-  await openOrder(order.id);
+  await openOrder(c, order.id);
 }
 
-function handleLoadError(err, retry) {
+function handleLoadError(c, err, retry) {
   if (err instanceof ApiError && err.status === 401) {
-    stopRealtime();
-    showExpired();
+    stopRealtime(c);
+    showExpired(c);
   } else {
-    showError(err, retry);
+    showError(c, err, retry);
   }
 }
 
@@ -395,54 +227,50 @@ function rememberOrder(orderId) {
 
 // --- one order --------------------------------------------------------------------
 
-async function openOrder(orderId) {
-  state.generation += 1;
-  const generation = state.generation;
-  state.ready = false;
+async function openOrder(c, orderId) {
+  c.generation += 1;
+  const generation = c.generation;
+  c.ready = false;
   rememberOrder(orderId);
   let order;
-  let workflows;
   try {
-    [order, workflows] = await Promise.all([
-      api(`/api/orders/${encodeURIComponent(orderId)}`),
-      api("/api/workflows").catch(() => ({ workflows: [] })),
-    ]);
+    // The order carries its workflow (`workflow_detail`): the progress needs nothing else.
+    order = await api(`/api/orders/${encodeURIComponent(orderId)}`);
   } catch (err) {
-    handleLoadError(err, () => openOrder(orderId));
+    handleLoadError(c, err, () => openOrder(c, orderId));
     return;
   }
-  if (generation !== state.generation) return;
-  state.order = order;
-  state.workflow = (workflows.workflows || []).find((w) => w.name === order.workflow) || null;
-  state.progress = new Map();
-  state.settledIssues = new Set();
-  state.confirmations = [];
-  state.files = [];
-  state.filesNext = null;
-  if (state.timeline) state.timeline.destroy();
-  if (state.composer) state.composer.destroy();
-  state.timeline = null;
-  state.composer = null;
-  buildView();
+  if (generation !== c.generation) return;
+  c.order = order;
+  c.events = new Map();
+  c.settledIssues = new Set();
+  c.confirmations = [];
+  c.files = [];
+  c.filesNext = null;
+  if (c.timeline) c.timeline.destroy();
+  if (c.composer) c.composer.destroy();
+  c.timeline = null;
+  c.composer = null;
+  buildView(c);
   const [conv, messages] = await Promise.all([
     api(`/api/conversations/${encodeURIComponent(order.conv)}`).catch((err) => {
       console.warn("conversation not loaded", err);
       return null;
     }),
     loadHistory(order.conv),
-    loadConfirmations(),
-    loadFiles(false),
+    loadConfirmations(c),
+    loadFiles(c, false),
   ]);
-  if (generation !== state.generation) return;
-  state.conv = conv || { id: order.conv, kind: "order", members: [], member_reads: {}, read_seq: 0 };
-  for (const m of messages) noteMessage(m);
-  renderProgress();
-  await mountChat(messages, generation);
-  if (generation !== state.generation) return;
-  state.ready = true;
-  const buffered = state.buffered;
-  state.buffered = [];
-  for (const frame of buffered) applyFrame(frame);
+  if (generation !== c.generation) return;
+  c.conv = conv || { id: order.conv, kind: "order", members: [], member_reads: {}, read_seq: 0 };
+  for (const m of messages) noteMessage(c, m);
+  renderProgress(c);
+  await mountChat(c, messages, generation);
+  if (generation !== c.generation) return;
+  c.ready = true;
+  const buffered = c.buffered;
+  c.buffered = [];
+  for (const frame of buffered) applyFrame(c, frame);
 }
 
 /** The order's whole history: progress needs every order event, not just the newest page. */
@@ -465,121 +293,131 @@ async function loadHistory(convId) {
   return all;
 }
 
-async function reloadAll() {
-  if (!state.order) return;
-  const generation = state.generation;
+async function refetchOrder(c) {
+  const order = await api(`/api/orders/${encodeURIComponent(c.order.id)}`);
+  if (c.order && order.id === c.order.id) c.order = order;
+}
+
+async function reloadAll(c) {
+  if (!c.order) return;
+  const generation = c.generation;
   try {
-    const order = await api(`/api/orders/${encodeURIComponent(state.order.id)}`);
-    if (generation !== state.generation) return;
-    state.order = order;
+    await refetchOrder(c);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
   }
-  const messages = await loadHistory(state.order.conv);
-  if (generation !== state.generation) return;
-  state.progress = new Map();
-  state.settledIssues = new Set();
-  for (const m of messages) noteMessage(m);
-  if (state.timeline) state.timeline.setMessages(messages);
-  renderHeader();
-  renderSummary();
-  renderProgress();
-  await Promise.all([loadConfirmations(), loadFiles(false)]);
+  if (generation !== c.generation) return;
+  const messages = await loadHistory(c.order.conv);
+  if (generation !== c.generation) return;
+  c.events = new Map();
+  c.settledIssues = new Set();
+  for (const m of messages) noteMessage(c, m);
+  if (c.timeline) c.timeline.setMessages(messages);
+  renderHeader(c);
+  renderSummary(c);
+  renderProgress(c);
+  await Promise.all([loadConfirmations(c), loadFiles(c, false)]);
 }
 
-function noteMessage(m) {
+function noteMessage(c, m) {
   if (m.kind === "order_event" && m.meta) {
-    state.progress.set(m.seq, m);
+    c.events.set(m.seq, m);
     if (m.meta.event === "defect_resolved" && m.meta.details && m.meta.details.issue) {
-      state.settledIssues.add(m.meta.details.issue);
+      c.settledIssues.add(m.meta.details.issue);
     }
   }
 }
 
 // --- live events --------------------------------------------------------------------
 
-function applyFrame(frame) {
-  const order = state.order;
+function applyFrame(c, frame) {
+  const order = c.order;
   if (!order) return;
   if (frame.op === "order") {
     if (frame.order && frame.order.id === order.id) {
-      state.order = { ...frame.order, allowed: order.allowed };
-      renderHeader();
-      renderSummary();
+      // The event leaves out `allowed` and `workflow_detail`: keep the last ones.
+      c.order = { ...order, ...frame.order };
+      renderHeader(c);
+      renderSummary(c);
+      renderProgress(c);
     } else if (frame.order) {
-      state.orders = state.orders.map((o) => (o.id === frame.order.id ? frame.order : o));
+      c.orders = c.orders.map((o) => (o.id === frame.order.id ? frame.order : o));
     }
     return;
   }
   if (frame.conv !== order.conv) return;
   switch (frame.op) {
     case "message":
-      if (state.timeline) state.timeline.add(frame);
-      noteMessage(frame);
+      if (c.timeline) c.timeline.add(frame);
+      noteMessage(c, frame);
       if (frame.kind === "order_event") {
-        renderProgress();
+        renderProgress(c);
         const event = frame.meta && frame.meta.event;
-        if (event && event.startsWith("confirmation_")) loadConfirmations();
+        if (event && event.startsWith("confirmation_")) loadConfirmations(c);
       }
-      if (frame.attachments && frame.attachments.length) refreshFilesSoon();
+      if (frame.attachments && frame.attachments.length) refreshFilesSoon(c);
       break;
     case "recalled":
     case "media":
-      if (state.timeline) state.timeline.applyFrame(frame);
-      refreshFilesSoon();
+      if (c.timeline) c.timeline.applyFrame(frame);
+      refreshFilesSoon(c);
       break;
     case "read":
-      if (state.timeline) state.timeline.applyFrame(frame);
+      if (c.timeline) c.timeline.applyFrame(frame);
       break;
     case "member":
-      if (frame.conversation) state.conv = { ...state.conv, members: frame.conversation.members };
-      if ((frame.action === "removed" || frame.action === "left") && (frame.users || []).includes(state.session.user.id)) {
-        stopRealtime();
-        showExpired();
-      } else if (state.timeline) {
-        state.timeline.applyFrame(frame);
+      if (frame.conversation) c.conv = { ...c.conv, members: frame.conversation.members };
+      if ((frame.action === "removed" || frame.action === "left") && (frame.users || []).includes(c.session.user.id)) {
+        stopRealtime(c);
+        showExpired(c);
+      } else if (c.timeline) {
+        c.timeline.applyFrame(frame);
       }
       break;
     default:
-      if (state.timeline) state.timeline.applyFrame(frame);
+      if (c.timeline) c.timeline.applyFrame(frame);
   }
 }
 
-let filesTimer = null;
-function refreshFilesSoon() {
-  clearTimeout(filesTimer);
-  filesTimer = setTimeout(() => loadFiles(false), 600);
+function refreshFilesSoon(c) {
+  clearTimeout(c.filesTimer);
+  c.filesTimer = setTimeout(() => loadFiles(c, false), 600);
 }
 
 // --- page views ---------------------------------------------------------------------
 
-function page(...children) {
+function page(c, ...children) {
   clear(root);
-  state.view = null;
+  c.view = null;
   root.append(...children);
 }
 
 function simpleHeader() {
-  return h("header", { class: "c-header" }, h("div", { class: "c-header-main" }, h("span", { class: "c-brand" }, "OrderChat")), h("div", { class: "c-header-tools" }, langSwitcher()));
+  return h(
+    "header",
+    { class: "c-header" },
+    h("div", { class: "c-header-main" }, h("span", { class: "c-brand" }, "OrderChat")),
+    h("div", { class: "c-header-tools" }, langSwitcher()),
+  );
 }
 
 /** A page of one centred notice; `content()` builds it again when the language changes. */
-function showCentered(content) {
-  const draw = () => page(simpleHeader(), h("main", { class: "c-center" }, content()));
+function showCentered(c, content) {
+  const draw = () => page(c, simpleHeader(), h("main", { class: "c-center" }, content()));
   draw();
-  state.redraw = draw;
+  c.redraw = draw;
 }
 
-function showLoading() {
+function showLoading(c) {
   document.title = "OrderChat";
-  showCentered(() => h("p", { class: "c-loading", role: "status" }, t("c.loading")));
+  showCentered(c, () => h("p", { class: "c-loading", role: "status" }, t("c.loading")));
 }
 
-function showExpired() {
-  state.generation += 1;
-  state.ready = false;
+function showExpired(c) {
+  c.generation += 1;
+  c.ready = false;
   document.title = "OrderChat";
-  showCentered(() =>
+  showCentered(c, () =>
     h(
       "section",
       { class: "c-notice", testid: "link-expired", role: "alert" },
@@ -590,23 +428,27 @@ function showExpired() {
   );
 }
 
-function showError(err, retry) {
-  showCentered(() =>
+function showError(c, err, retry) {
+  const again = () => {
+    showLoading(c);
+    retry();
+  };
+  showCentered(c, () =>
     h(
       "section",
       { class: "c-notice", role: "alert" },
       h("h1", null, t("c.error.title")),
       h("p", null, errorText(err)),
-      h("button", { class: "btn btn-primary", type: "button", on: { click: () => { showLoading(); retry(); } } }, t("common.retry")),
+      h("button", { class: "btn btn-primary", type: "button", on: { click: again } }, t("common.retry")),
     ),
   );
 }
 
-function showMessage(text) {
-  showCentered(() => h("section", { class: "c-notice" }, h("p", null, text)));
+function showMessage(c, text) {
+  showCentered(c, () => h("section", { class: "c-notice" }, h("p", null, text)));
 }
 
-function buildView() {
+function buildView(c) {
   const v = {
     number: h("h1", { class: "c-number", testid: "order-number" }),
     status: h("span", { class: "c-status", testid: "order-status" }),
@@ -616,7 +458,7 @@ function buildView() {
     summary: h("div", { class: "c-summary-body" }),
     summaryTitle: h("h2", null),
     progressTitle: h("h2", null),
-    progress: h("ol", { class: "c-progress", testid: "order-timeline" }),
+    progress: h("div", { class: "c-progress" }),
     confSection: h("section", { class: "c-section c-confirmations", hidden: true }),
     chatTitle: h("h2", null),
     chat: h("div", { class: "c-chat-body" }),
@@ -624,7 +466,7 @@ function buildView() {
     files: h("ul", { class: "c-files" }),
     filesMore: h("div", { class: "c-files-more" }),
   };
-  state.view = v;
+  c.view = v;
   const header = h(
     "header",
     { class: "c-header" },
@@ -634,7 +476,9 @@ function buildView() {
   const main = h(
     "main",
     { class: "c-main", testid: "customer-page" },
-    h("div", { class: "c-side" },
+    h(
+      "div",
+      { class: "c-side" },
       h("section", { class: "c-section c-summary" }, v.summaryTitle, v.me, v.summary),
       h("section", { class: "c-section c-progress-section" }, v.progressTitle, v.progress),
       v.confSection,
@@ -644,49 +488,49 @@ function buildView() {
   );
   clear(root);
   root.append(header, main);
-  state.redraw = () => {
-    renderHeader();
-    renderSummary();
-    renderProgress();
-    renderConfirmations();
-    renderFiles();
-    renderConnection();
+  c.redraw = () => {
+    renderHeader(c);
+    renderSummary(c);
+    renderProgress(c);
+    renderConfirmations(c);
+    renderFiles(c);
+    renderConnection(c);
+    v.chatTitle.textContent = t("c.chat");
   };
-  state.redraw();
+  c.redraw();
 }
 
-function renderConnection() {
-  const v = state.view;
-  if (!v || !state.realtime) return;
-  const s = state.realtime.state;
+function renderConnection(c) {
+  const v = c.view;
+  if (!v || !c.realtime) return;
+  const s = c.realtime.state;
   v.connection.dataset.state = s;
   v.connection.title = t(`conn.${s}`);
-  clear(v.connection).append(h("span", { class: "c-dot", "aria-hidden": "true" }), h("span", { class: "c-connection-text" }, t(`conn.${s}`)));
+  clear(v.connection).append(
+    h("span", { class: "c-dot", "aria-hidden": "true" }),
+    h("span", { class: "c-connection-text" }, t(`conn.${s}`)),
+  );
 }
 
-function statusLabel(status) {
-  const order = state.order;
-  if (order && status === order.status && order.status_label) return pickLang(order.status_label);
-  const wf = state.workflow;
-  const found = wf && (wf.states || []).find((s) => s.name === status);
-  return found ? pickLang(found.label) : status;
-}
-
-function renderHeader() {
-  const v = state.view;
-  const order = state.order;
+function renderHeader(c) {
+  const v = c.view;
+  const order = c.order;
   if (!v || !order) return;
   document.title = `${t("c.title", { number: order.number })} · OrderChat`;
   v.number.textContent = order.number;
-  v.status.textContent = statusLabel(order.status);
+  v.status.textContent = stateLabel(order, order.status);
   v.status.dataset.status = order.status;
-  v.me.textContent = t("c.hello", { name: state.session.user.display_name });
+  v.me.textContent = t("c.hello", { name: c.session.user.display_name });
   clear(v.switcher);
-  if (state.orders.length > 1) {
+  if (c.orders.length > 1) {
+    const change = (e) => {
+      showLoading(c);
+      openOrder(c, e.target.value);
+    };
     const select = h(
       "select",
-      { class: "c-order-switch", testid: "order-switch", "aria-label": t("c.switchOrder"), on: { change: (e) => { showLoading(); openOrder(e.target.value); } } },
-      state.orders.map((o) => h("option", { value: o.id, selected: o.id === order.id }, o.number)),
+      { class: "c-order-switch", testid: "order-switch", "aria-label": t("c.switchOrder"), on: { change } },
+      c.orders.map((o) => h("option", { value: o.id, selected: o.id === order.id }, o.number)),
     );
     select.value = order.id;
     v.switcher.append(select);
@@ -697,15 +541,9 @@ function row(label, ...value) {
   return h("div", { class: "c-row" }, h("dt", null, label), h("dd", null, ...value));
 }
 
-function formatAddress(address) {
-  if (!address || typeof address !== "object") return "";
-  const parts = ["name", "phone", "country", "region", "city", "district", "line1", "line2", "postcode"];
-  return parts.map((k) => address[k]).filter((x) => x !== null && x !== undefined && x !== "").join(" ");
-}
-
-function renderSummary() {
-  const v = state.view;
-  const order = state.order;
+function renderSummary(c) {
+  const v = c.view;
+  const order = c.order;
   if (!v || !order) return;
   v.summaryTitle.textContent = t("c.summary");
   const items = h(
@@ -716,7 +554,11 @@ function renderSummary() {
         "li",
         { class: "c-item", testid: "order-item" },
         h("span", { class: "c-item-name" }, item.name || item.sku),
-        h("span", { class: "c-item-qty" }, t("c.qtyPrice", { qty: item.quantity, price: fmtMoney(item.unit_price_cents, order.currency) })),
+        h(
+          "span",
+          { class: "c-item-qty" },
+          t("c.qtyPrice", { qty: item.quantity, price: fmtMoney(item.unit_price_cents, order.currency) }),
+        ),
       ),
     ),
   );
@@ -726,93 +568,86 @@ function renderSummary() {
     row(
       t("c.payment"),
       h("span", { class: "c-pill", testid: "order-payment", dataset: { status: order.payment_status } }, payText),
-      order.payment_status === "partial" ? ` ${t("c.paidOf", { paid: fmtMoney(order.paid_cents, order.currency) })}` : null,
+      order.payment_status === "partial"
+        ? ` ${t("c.paidOf", { paid: fmtMoney(order.paid_cents, order.currency) })}`
+        : null,
     ),
   ];
   if (order.carrier || order.tracking_no) {
     rows.push(row(t("c.shipping"), [order.carrier, order.tracking_no].filter(Boolean).join(" ")));
   }
   if (order.eta_ts) rows.push(row(t("c.eta"), fmtDateTime(order.eta_ts)));
-  const address = formatAddress(order.address);
+  const address = fmtAddress(order.address);
   if (address) rows.push(row(t("c.address"), address));
-  const invoiceParts = [h("span", { testid: "order-invoice", dataset: { status: order.invoice_status } }, tOr(`c.inv.${order.invoice_status}`, order.invoice_status))];
-  if (allowedActions().includes("request_invoice") && order.invoice_status === "none") {
-    invoiceParts.push(" ", h("button", { class: "btn btn-small", type: "button", testid: "request-invoice", on: { click: requestInvoice } }, t("c.requestInvoice")));
+  const invoiceParts = [
+    h(
+      "span",
+      { testid: "order-invoice", dataset: { status: order.invoice_status } },
+      tOr(`c.inv.${order.invoice_status}`, order.invoice_status),
+    ),
+  ];
+  if (allowedActions(c).includes("request_invoice") && order.invoice_status === "none") {
+    invoiceParts.push(
+      " ",
+      h(
+        "button",
+        { class: "btn btn-small", type: "button", testid: "request-invoice", on: { click: () => requestInvoice(c) } },
+        t("c.requestInvoice"),
+      ),
+    );
   }
   rows.push(row(t("c.invoice"), ...invoiceParts));
   clear(v.summary).append(items, h("dl", { class: "c-facts" }, rows));
 }
 
-function eventTitle(m) {
-  const event = m.meta.event;
-  if (event === "status_changed" && m.meta.details && m.meta.details.to) return statusLabel(m.meta.details.to);
-  return tOr(`c.ev.${event}`, t("c.ev.other"));
+function renderProgress(c) {
+  const v = c.view;
+  if (!v || !c.order) return;
+  v.progressTitle.textContent = t("c.progress");
+  const toggle = () => {
+    c.progressOpen = !c.progressOpen;
+    renderProgress(c);
+  };
+  clear(v.progress).append(
+    orderProgress({
+      audience: "customer",
+      order: c.order,
+      events: Array.from(c.events.values()),
+      expanded: c.progressOpen,
+      onToggle: toggle,
+      extra: (m) => remedyChoice(c, m),
+    }),
+  );
 }
 
-function renderProgress() {
-  const v = state.view;
-  if (!v) return;
-  v.progressTitle.textContent = t("c.progress");
-  const events = Array.from(state.progress.values()).filter((m) => !m.recalled).sort((a, b) => b.seq - a.seq);
-  clear(v.progress);
-  if (!events.length) {
-    v.progress.append(h("li", { class: "c-empty" }, t("c.progressEmpty")));
-    return;
-  }
-  const allowed = allowedActions();
-  const collapsed = !state.progressOpen && events.length > PROGRESS_SHOWN;
-  events.forEach((m, index) => {
-    const details = m.meta.details || {};
-    const body = [
-      h("div", { class: "c-step-title" }, eventTitle(m)),
-      h("div", { class: "c-step-text" }, pickLang(m.meta.text) || m.text),
-      h("time", { class: "c-step-time", datetime: new Date(m.ts).toISOString() }, fmtDateTime(m.ts)),
-    ];
-    if (m.meta.event === "defect_found" && details.issue && !state.settledIssues.has(details.issue) && allowed.includes("choose_defect_remedy")) {
-      body.push(
-        h(
-          "div",
-          { class: "c-step-actions" },
-          h("span", null, t("c.defect.choose")),
-          ["exchange", "refund"].map((outcome) =>
-            h("button", { class: "btn btn-small", type: "button", testid: `defect-${outcome}`, on: { click: () => chooseRemedy(details.issue, outcome) } }, t(`c.defect.${outcome}`)),
-          ),
-        ),
-      );
-    }
-    v.progress.append(
+/** Under a defect the shop found: the customer's choice of remedy, until one is chosen. */
+function remedyChoice(c, m) {
+  const details = m.meta.details || {};
+  if (m.meta.event !== "defect_found" || !details.issue || c.settledIssues.has(details.issue)) return null;
+  if (!allowedActions(c).includes("choose_defect_remedy")) return null;
+  return h(
+    "div",
+    { class: "ot-actions" },
+    h("span", null, t("c.defect.choose")),
+    ["exchange", "refund"].map((outcome) =>
       h(
-        "li",
+        "button",
         {
-          class: ["c-step", index === 0 ? "c-step-current" : null],
-          testid: "order-timeline-item",
-          hidden: collapsed && index >= PROGRESS_SHOWN,
-          dataset: { event: m.meta.event, status: m.meta.event === "status_changed" ? details.to : null, seq: m.seq },
+          class: "btn btn-small",
+          type: "button",
+          testid: `defect-${outcome}`,
+          on: { click: () => chooseRemedy(c, details.issue, outcome) },
         },
-        h("span", { class: "c-step-dot", "aria-hidden": "true" }),
-        h("div", { class: "c-step-body" }, body),
+        t(`c.defect.${outcome}`),
       ),
-    );
-  });
-  if (events.length > PROGRESS_SHOWN) {
-    const toggle = () => {
-      state.progressOpen = !state.progressOpen;
-      renderProgress();
-    };
-    v.progress.append(
-      h(
-        "li",
-        { class: "c-step-toggle" },
-        h("button", { class: "btn btn-small", type: "button", testid: "order-timeline-more", "aria-expanded": String(Boolean(state.progressOpen)), on: { click: toggle } }, state.progressOpen ? t("c.showLess") : t("c.showAll", { count: events.length })),
-      ),
-    );
-  }
+    ),
+  );
 }
 
 // --- conversation -------------------------------------------------------------------
 
-async function mountChat(messages, generation) {
-  const v = state.view;
+async function mountChat(c, messages, generation) {
+  const v = c.view;
   v.chatTitle.textContent = t("c.chat");
   let Timeline;
   let Composer;
@@ -830,52 +665,52 @@ async function mountChat(messages, generation) {
   } catch (err) {
     console.warn("the shop's names are unavailable", err);
   }
-  if (generation !== state.generation) return;
-  const me = state.session.user;
+  if (generation !== c.generation) return;
+  const me = c.session.user;
   const members = new ShopMembers([[me.id, me], ...contacts.map((u) => [u.id, u])]);
   const timeline = new Timeline({
     me,
     members,
-    conv: state.conv,
-    realtime: state.realtime,
-    onReply: (message) => state.composer && state.composer.setReply(message),
+    conv: c.conv,
+    realtime: c.realtime,
+    onReply: (message) => c.composer && c.composer.setReply(message),
     canRecall: (message) => message.sender === me.id && message.kind === "text",
   });
   const composer = new Composer({
-    conv: state.conv,
-    realtime: state.realtime,
+    conv: c.conv,
+    realtime: c.realtime,
     members: new Map([[me.id, me]]),
     roles: [],
     me,
   });
   composer.attachDropTarget(timeline.el);
-  state.timeline = timeline;
-  state.composer = composer;
+  c.timeline = timeline;
+  c.composer = composer;
   // Attached first, so the list can scroll to the newest message.
   clear(v.chat).append(timeline.el, composer.el);
   timeline.setMessages(messages);
-  showPending();
+  showPending(c);
 }
 
-function showPending() {
-  if (!state.timeline || !state.realtime || !state.order) return;
-  state.timeline.showPending(state.realtime.pending().filter((f) => f.conv === state.order.conv));
+function showPending(c) {
+  if (!c.timeline || !c.realtime || !c.order) return;
+  c.timeline.showPending(c.realtime.pending().filter((f) => f.conv === c.order.conv));
 }
 
 // --- confirmations ------------------------------------------------------------------
 
-async function loadConfirmations() {
-  if (!state.order) return;
-  const generation = state.generation;
+async function loadConfirmations(c) {
+  if (!c.order) return;
+  const generation = c.generation;
   try {
-    const found = await api(`/api/orders/${encodeURIComponent(state.order.id)}/confirmations`);
-    if (generation !== state.generation) return;
-    state.confirmations = found.items || [];
+    const found = await api(`/api/orders/${encodeURIComponent(c.order.id)}/confirmations`);
+    if (generation !== c.generation) return;
+    c.confirmations = found.items || [];
   } catch (err) {
     console.warn("confirmations not loaded", err);
     return;
   }
-  renderConfirmations();
+  renderConfirmations(c);
 }
 
 function versionState(version) {
@@ -906,10 +741,10 @@ function renderAttachmentLinks(attachments) {
   );
 }
 
-function renderConfirmations() {
-  const v = state.view;
+function renderConfirmations(c) {
+  const v = c.view;
   if (!v) return;
-  const items = state.confirmations;
+  const items = c.confirmations;
   const section = v.confSection;
   clear(section);
   section.removeAttribute("data-testid");
@@ -919,18 +754,30 @@ function renderConfirmations() {
   }
   section.hidden = false;
   section.setAttribute("data-testid", "confirmations");
-  const canDecide = !state.order.allowed || allowedActions().includes("decide_version");
+  const canDecide = !c.order.allowed || allowedActions(c).includes("decide_version");
   const pending = (item) => item.versions.some((ver) => ver.state === "pending");
   const open = items.filter(pending).length;
   // Decisions the customer owes move to the top of the order column.
   section.classList.toggle("c-has-open", open > 0);
   section.append(
-    h("h2", null, t("c.confirmations"), " ", h("span", { class: ["c-badge", open ? "c-badge-open" : "c-badge-done"] }, open ? t("c.confOpen", { count: open }) : t("c.confAllDone"))),
+    h(
+      "h2",
+      null,
+      t("c.confirmations"),
+      " ",
+      h(
+        "span",
+        { class: ["c-badge", open ? "c-badge-open" : "c-badge-done"] },
+        open ? t("c.confOpen", { count: open }) : t("c.confAllDone"),
+      ),
+    ),
   );
   const list = h("ul", { class: "c-conf-list" });
   // What waits for the customer comes first; the rest keep the shop's order.
   const waiting = (item) => (pending(item) ? 0 : 1);
-  const ordered = items.map((item, index) => ({ item, index })).sort((a, b) => waiting(a.item) - waiting(b.item) || a.index - b.index);
+  const ordered = items
+    .map((item, index) => ({ item, index }))
+    .sort((a, b) => waiting(a.item) - waiting(b.item) || a.index - b.index);
   for (const { item } of ordered) {
     const versions = [...item.versions].sort((a, b) => b.number - a.number);
     list.append(
@@ -948,7 +795,7 @@ function renderConfirmations() {
         h(
           "ol",
           { class: "c-versions" },
-          versions.map((ver) => renderVersion(item, ver, canDecide)),
+          versions.map((ver) => renderVersion(c, item, ver, canDecide)),
         ),
       ),
     );
@@ -956,7 +803,7 @@ function renderConfirmations() {
   section.append(list);
 }
 
-function renderVersion(item, ver, canDecide) {
+function renderVersion(c, item, ver, canDecide) {
   const vstate = versionState(ver);
   const parts = [
     h(
@@ -974,216 +821,184 @@ function renderVersion(item, ver, canDecide) {
       h(
         "p",
         { class: "c-version-decision" },
-        t("c.decidedBy", { decision: tOr(`c.vstate.${ver.decision}`, t("c.vstate.approved")), time: ver.decided_ts ? fmtDateTime(ver.decided_ts) : "" }),
+        t("c.decidedBy", {
+          decision: tOr(`c.vstate.${ver.decision}`, t("c.vstate.approved")),
+          time: ver.decided_ts ? fmtDateTime(ver.decided_ts) : "",
+        }),
         ver.comment ? h("q", null, ver.comment) : null,
       ),
     );
   }
   if (vstate === "proposed" && canDecide) {
+    const button = (decision, cls, testid, label) =>
+      h("button", { class: cls, type: "button", testid, on: { click: () => decide(c, item, ver, decision) } }, label);
     parts.push(
       h(
         "div",
         { class: "c-version-actions" },
-        h("button", { class: "btn btn-primary", type: "button", testid: "approve-version", on: { click: () => decide(item, ver, "approved") } }, t("c.approve")),
-        h("button", { class: "btn btn-danger", type: "button", testid: "reject-version", on: { click: () => decide(item, ver, "rejected") } }, t("c.reject")),
+        button("approved", "btn btn-primary", "approve-version", t("c.approve")),
+        button("rejected", "btn btn-danger", "reject-version", t("c.reject")),
       ),
     );
   }
-  return h("li", { class: ["c-version", `c-version-${vstate}`], testid: "confirmation-version", dataset: { state: vstate, version: ver.number } }, parts);
+  return h(
+    "li",
+    {
+      class: ["c-version", `c-version-${vstate}`],
+      testid: "confirmation-version",
+      dataset: { state: vstate, version: ver.number },
+    },
+    parts,
+  );
 }
 
 /**
- * A small modal form on the native <dialog>: one submit path, errors shown in place.
- * `submit(values)` does the work; the dialog closes only when it succeeds.
+ * Approve or reject a version. One idempotency key per dialog: a retry after a lost
+ * answer is the same decision, never a second one.
  */
-function formDialog({ title, fields, submitLabel, submit, danger = false }) {
-  const error = h("p", { class: "c-dialog-error", role: "alert", hidden: true });
-  const inputs = fields.map((f) => {
-    const id = `c-field-${f.name}`;
-    const input =
-      f.type === "textarea"
-        ? h("textarea", { id, name: f.name, rows: 3, maxlength: f.maxlength || 2000, placeholder: f.placeholder || null, required: f.required || false })
-        : h("input", { id, name: f.name, type: "text", maxlength: f.maxlength || 200, placeholder: f.placeholder || null, required: f.required || false, autocomplete: "off" });
-    return { f, input, el: h("label", { class: "c-field", for: id }, h("span", null, f.label), input) };
-  });
-  const submitBtn = h("button", { class: ["btn", danger ? "btn-danger" : "btn-primary"], type: "submit", testid: "dialog-submit" }, submitLabel);
-  const cancelBtn = h("button", { class: "btn", type: "button", testid: "dialog-cancel" }, t("common.cancel"));
-  const form = h("form", { class: "c-dialog-form", novalidate: true }, h("h2", null, title), inputs.map((i) => i.el), error, h("div", { class: "c-dialog-buttons" }, cancelBtn, submitBtn));
-  const dialog = h("dialog", { class: "c-dialog", testid: "dialog" }, form);
-  const close = () => {
-    if (dialog.open) dialog.close();
-    dialog.remove();
-  };
-  cancelBtn.addEventListener("click", close);
-  dialog.addEventListener("close", () => dialog.remove());
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const values = {};
-    for (const { f, input } of inputs) {
-      values[f.name] = input.value.trim();
-      if (f.required && !values[f.name]) {
-        error.textContent = f.requiredText || f.label;
-        error.hidden = false;
-        input.focus();
-        return;
-      }
-    }
-    submitBtn.disabled = true;
-    error.hidden = true;
-    try {
-      await submit(values);
-      close();
-    } catch (err) {
-      error.textContent = errorText(err);
-      error.hidden = false;
-    } finally {
-      submitBtn.disabled = false;
-    }
-  });
-  document.body.append(dialog);
-  dialog.showModal();
-  if (inputs[0]) inputs[0].input.focus();
-  return dialog;
-}
-
-function decide(item, ver, decision) {
+function decide(c, item, ver, decision) {
   const approve = decision === "approved";
-  formDialog({
+  const key = newRef();
+  return formDialog({
     title: t(approve ? "c.approveTitle" : "c.rejectTitle", { title: item.title, n: ver.number }),
+    intro: h("p", { class: "ver-text" }, ver.text),
     submitLabel: approve ? t("c.approve") : t("c.reject"),
     danger: !approve,
     fields: [
       {
         name: "comment",
         type: "textarea",
+        rows: 3,
+        maxlength: 2000,
         label: approve ? t("c.commentOptional") : t("c.comment"),
         placeholder: approve ? null : t("c.commentPlaceholder"),
         required: !approve,
-        requiredText: t("c.commentRequired"),
       },
     ],
-    submit: async ({ comment }) => {
-      const result = await api(`/api/confirmations/${encodeURIComponent(item.id)}/versions/${ver.number}/decision`, {
-        method: "POST",
-        body: { decision, comment },
-      });
+    onSubmit: async ({ comment }) => {
+      const path = `/api/confirmations/${encodeURIComponent(item.id)}/versions/${ver.number}/decision`;
+      const result = await api(path, { method: "POST", body: { decision, comment }, idempotencyKey: key });
       if (result && result.item) {
-        state.confirmations = state.confirmations.map((i) => (i.id === result.item.id ? result.item : i));
-        renderConfirmations();
+        c.confirmations = c.confirmations.map((i) => (i.id === result.item.id ? result.item : i));
+        renderConfirmations(c);
       } else {
-        await loadConfirmations();
+        await loadConfirmations(c);
       }
     },
   });
 }
 
-function requestInvoice() {
-  formDialog({
+function requestInvoice(c) {
+  const order = c.order;
+  const key = newRef();
+  return formDialog({
     title: t("c.requestInvoice"),
     submitLabel: t("c.submit"),
     fields: [
-      { name: "title", label: t("c.invoiceTitle"), required: true, requiredText: t("c.invoiceTitle") },
-      { name: "tax_id", label: t("c.invoiceTaxId") },
+      { name: "title", label: t("c.invoiceTitle"), required: true, maxlength: 200 },
+      { name: "tax_id", label: t("c.invoiceTaxId"), maxlength: 200 },
     ],
-    submit: async ({ title, tax_id: taxId }) => {
+    onSubmit: async ({ title, tax_id: taxId }) => {
       const body = { title };
       if (taxId) body.tax_id = taxId;
-      await api(`/api/orders/${encodeURIComponent(state.order.id)}/invoice`, { method: "POST", body });
-      const order = await api(`/api/orders/${encodeURIComponent(state.order.id)}`);
-      state.order = order;
-      renderSummary();
+      await api(`/api/orders/${encodeURIComponent(order.id)}/invoice`, { method: "POST", body, idempotencyKey: key });
+      await refetchOrder(c);
+      renderSummary(c);
     },
   });
 }
 
-async function chooseRemedy(issueId, outcome) {
+function chooseRemedy(c, issueId, outcome) {
+  const order = c.order;
   const choice = t(`c.defect.${outcome}`);
-  formDialog({
+  const key = newRef();
+  return formDialog({
     title: t("c.defect.confirm", { choice }),
     submitLabel: choice,
     fields: [],
-    submit: async () => {
-      await api(`/api/orders/${encodeURIComponent(state.order.id)}/issues/${encodeURIComponent(issueId)}/settle`, {
-        method: "POST",
-        body: { outcome },
-      });
-      state.settledIssues.add(issueId);
-      renderProgress();
+    onSubmit: async () => {
+      const path = `/api/orders/${encodeURIComponent(order.id)}/issues/${encodeURIComponent(issueId)}/settle`;
+      await api(path, { method: "POST", body: { outcome }, idempotencyKey: key });
+      c.settledIssues.add(issueId);
+      renderProgress(c);
     },
   });
 }
 
 // --- files --------------------------------------------------------------------------
 
-async function loadFiles(more) {
-  if (!state.order) return;
-  const generation = state.generation;
-  const before = more && state.filesNext ? `&before=${state.filesNext}` : "";
+async function loadFiles(c, more) {
+  if (!c.order) return;
+  const generation = c.generation;
+  const before = more && c.filesNext ? `&before=${c.filesNext}` : "";
   try {
-    const found = await api(`/api/orders/${encodeURIComponent(state.order.id)}/files?limit=60${before}`);
-    if (generation !== state.generation) return;
-    state.files = more ? state.files.concat(found.files || []) : found.files || [];
-    state.filesNext = found.next || null;
+    const found = await api(`/api/orders/${encodeURIComponent(c.order.id)}/files?limit=60${before}`);
+    if (generation !== c.generation) return;
+    c.files = more ? c.files.concat(found.files || []) : found.files || [];
+    c.filesNext = found.next || null;
   } catch (err) {
     console.warn("files not loaded", err);
     return;
   }
-  renderFiles();
+  renderFiles(c);
 }
 
 function fileThumb(file) {
   const preview = file.preview && file.preview.status === "ready" && file.preview.url;
-  if (file.kind === "image") return h("img", { class: "c-file-thumb", src: preview || file.url, alt: file.name, loading: "lazy" });
+  if (file.kind === "image")
+    return h("img", { class: "c-file-thumb", src: preview || file.url, alt: file.name, loading: "lazy" });
   if (preview) return h("img", { class: "c-file-thumb", src: preview, alt: file.name, loading: "lazy" });
   const ext = (file.name.split(".").pop() || "").slice(0, 4).toUpperCase();
-  return h("span", { class: ["c-file-icon", `c-file-icon-${file.kind}`], "aria-hidden": "true" }, file.kind === "voice" ? "♪" : file.kind === "video" ? "▶" : ext || "FILE");
+  return h(
+    "span",
+    { class: ["c-file-icon", `c-file-icon-${file.kind}`], "aria-hidden": "true" },
+    file.kind === "voice" ? "♪" : file.kind === "video" ? "▶" : ext || "FILE",
+  );
 }
 
-function renderFiles() {
-  const v = state.view;
+function renderFiles(c) {
+  const v = c.view;
   if (!v) return;
   v.filesTitle.textContent = t("c.files");
   clear(v.files);
   clear(v.filesMore);
-  if (!state.files.length) {
+  if (!c.files.length) {
     v.files.append(h("li", { class: "c-empty" }, t("c.filesEmpty")));
     return;
   }
-  for (const file of state.files) {
+  for (const file of c.files) {
     v.files.append(
       h(
         "li",
         { class: ["c-file", `c-file-${file.kind}`], testid: "order-file", dataset: { kind: file.kind, id: file.id } },
-        h("a", { class: "c-file-open", href: file.url, target: "_blank", rel: "noopener", title: file.name }, fileThumb(file)),
+        h(
+          "a",
+          { class: "c-file-open", href: file.url, target: "_blank", rel: "noopener", title: file.name },
+          fileThumb(file),
+        ),
         h(
           "div",
           { class: "c-file-meta" },
           h("span", { class: "c-file-name" }, file.name),
           h("span", { class: "c-muted" }, `${fmtBytes(file.size)} · ${fmtDateTime(file.ts)}`),
         ),
-        h("a", { class: "c-file-download", href: file.url, download: file.name, testid: "order-file-download" }, t("common.download")),
+        h(
+          "a",
+          { class: "c-file-download", href: file.url, download: file.name, testid: "order-file-download" },
+          t("common.download"),
+        ),
       ),
     );
   }
-  if (state.filesNext) {
-    v.filesMore.append(h("button", { class: "btn btn-small", type: "button", on: { click: () => loadFiles(true) } }, t("c.moreFiles")));
+  if (c.filesNext) {
+    v.filesMore.append(
+      h(
+        "button",
+        { class: "btn btn-small", type: "button", on: { click: () => loadFiles(c, true) } },
+        t("c.moreFiles"),
+      ),
+    );
   }
 }
 
-// --- language -----------------------------------------------------------------------
-
-window.addEventListener("langchange", () => {
-  if (state.redraw) state.redraw();
-  if (state.view) state.view.chatTitle.textContent = t("c.chat");
-  document.documentElement.lang = getLang();
-});
-
-// A new invitation link opened in this tab only changes the fragment: start over with it.
-window.addEventListener("hashchange", () => {
-  if (location.hash.length > 1) location.reload();
-});
-
-main().catch((err) => {
-  console.warn("the page failed to start", err);
-  showError(err, () => main());
-});
+main();

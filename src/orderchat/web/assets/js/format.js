@@ -102,3 +102,17 @@ export function fmtDuration(ms) {
   if (hours > 0) return `${hours}:${String(minutes).padStart(2, "0")}:${seconds}`;
   return `${minutes}:${seconds}`;
 }
+
+/**
+ * A postal address on one line: who, then the place, then the postcode
+ * ("李雷 13800000000 · 中国 浙江 杭州 文三路 90 号 · 310000").
+ * @param {object|null} address the order's `address` fields
+ * @returns {string}
+ */
+export function fmtAddress(address) {
+  if (!address || typeof address !== "object") return "";
+  const a = address;
+  const who = [a.name, a.phone].filter(Boolean).join(" ");
+  const place = [a.country, a.region, a.city, a.district, a.line1, a.line2].filter(Boolean).join(" ");
+  return [who, place, a.postcode].filter(Boolean).join(" · ");
+}

@@ -100,7 +100,9 @@ export function t(key, params) {
   }
   if (text === undefined) return key;
   if (!params) return text;
-  return text.replace(/\{(\w+)\}/g, (match, name) => (name in params && params[name] !== null && params[name] !== undefined ? String(params[name]) : match));
+  return text.replace(/\{(\w+)\}/g, (match, name) =>
+    name in params && params[name] !== null && params[name] !== undefined ? String(params[name]) : match,
+  );
 }
 
 /**
@@ -151,15 +153,17 @@ export function setLang(lang) {
 }
 
 /**
- * Pick the text for the current language from a server-provided label such as
- * `{"zh-CN": "已打包", "en": "Packed"}`, which the server sends in both languages.
+ * The text for the current language from a server label such as
+ * `{"zh-CN": "已打包", "en": "Packed"}` (the server sends both), or `fallback` when
+ * there is none. The one place a server label becomes the reader's language.
  * @param {Object<string,string>|string|null} label
+ * @param {string} [fallback]
  * @returns {string}
  */
-export function pickLang(label) {
-  if (!label) return "";
+export function pickText(label, fallback = "") {
+  if (!label) return fallback;
   if (typeof label === "string") return label;
-  return label[current] || label["zh-CN"] || label.en || Object.values(label)[0] || "";
+  return label[current] || label["zh-CN"] || label.en || Object.values(label)[0] || fallback;
 }
 
 /**
@@ -172,7 +176,10 @@ export function langSwitcher() {
   select.setAttribute("data-testid", "lang");
   select.className = "lang-switcher";
   select.setAttribute("aria-label", t("lang.label"));
-  for (const [value, label] of [["zh-CN", "中文"], ["en", "English"]]) {
+  for (const [value, label] of [
+    ["zh-CN", "中文"],
+    ["en", "English"],
+  ]) {
     const option = document.createElement("option");
     option.value = value;
     option.textContent = label;

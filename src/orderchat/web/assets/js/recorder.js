@@ -13,7 +13,8 @@ const PREFERRED = [
 
 function pickFormat() {
   for (const format of PREFERRED) {
-    if (typeof MediaRecorder.isTypeSupported !== "function" || MediaRecorder.isTypeSupported(format.mime)) return format;
+    if (typeof MediaRecorder.isTypeSupported !== "function" || MediaRecorder.isTypeSupported(format.mime))
+      return format;
   }
   return null;
 }
@@ -30,7 +31,12 @@ export class VoiceRecorder {
    * @returns {boolean}
    */
   static supported() {
-    return Boolean(window.MediaRecorder && navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.isSecureContext !== false);
+    return Boolean(
+      window.MediaRecorder &&
+      navigator.mediaDevices &&
+      navigator.mediaDevices.getUserMedia &&
+      window.isSecureContext !== false,
+    );
   }
 
   constructor() {
@@ -88,7 +94,8 @@ export class VoiceRecorder {
    */
   stop() {
     const recorder = this._recorder;
-    if (!recorder || recorder.state === "inactive") return Promise.reject(new DOMException("not recording", "InvalidStateError"));
+    if (!recorder || recorder.state === "inactive")
+      return Promise.reject(new DOMException("not recording", "InvalidStateError"));
     return new Promise((resolve, reject) => {
       recorder.onstop = () => {
         this._stoppedAfter = Date.now() - this._startedAt;

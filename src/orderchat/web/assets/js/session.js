@@ -7,7 +7,7 @@ const KEY = "orderchat.session";
 const listeners = new Set();
 
 function read() {
-  let raw = null;
+  let raw;
   try {
     raw = localStorage.getItem(KEY);
   } catch {

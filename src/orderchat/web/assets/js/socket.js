@@ -9,6 +9,7 @@
  */
 
 import { getSession } from "./session.js";
+import { newRef } from "./ref.js";
 
 const PING_MS = 25000;
 // Nothing heard for this long (pongs included) means the connection is dead.
@@ -22,14 +23,6 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 // `rate_limited` and `internal` are worth retrying with the same ref (§16.7).
 const RETRYABLE = new Set(["rate_limited", "internal"]);
-const REPLIES = new Set(["welcome", "synced", "ack", "error", "pong"]);
-
-function newRef() {
-  if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 function readJson(key, fallback) {
   try {
@@ -135,7 +128,8 @@ export class Realtime extends EventTarget {
     this._cursor = null;
     const dropped = this._outbox;
     this._outbox = [];
-    for (const frame of dropped) this._settle(frame.ref, null, { op: "error", code: "cancelled", message: "signed out", ref: frame.ref });
+    for (const frame of dropped)
+      this._settle(frame.ref, null, { op: "error", code: "cancelled", message: "signed out", ref: frame.ref });
     this._emit("outbox", []);
   }
 
@@ -435,7 +429,11 @@ export class Realtime extends EventTarget {
     this._emit("frame", frame);
     // The sender's own message event may come before the ack; either one settles the send.
     if (frame.op === "message" && frame.ref && frame.sender === this._userId) {
-      this._settle(frame.ref, { op: "ack", ref: frame.ref, conv: frame.conv, seq: frame.seq, id: frame.id, ts: frame.ts }, null);
+      this._settle(
+        frame.ref,
+        { op: "ack", ref: frame.ref, conv: frame.conv, seq: frame.seq, id: frame.id, ts: frame.ts },
+        null,
+      );
     }
     // Saved only after the listeners processed the event (§16.4).
     if (frame.cursor) this._saveCursor(frame.cursor);
@@ -443,11 +441,14 @@ export class Realtime extends EventTarget {
 
   _retryLater(ref) {
     if (this._retrySends.has(ref)) return;
-    const timer = setTimeout(() => {
-      this._retrySends.delete(ref);
-      const f = this._outbox.find((x) => x.ref === ref);
-      if (f && this._welcomed) this._raw(f);
-    }, 1000 + Math.random() * 2000);
+    const timer = setTimeout(
+      () => {
+        this._retrySends.delete(ref);
+        const f = this._outbox.find((x) => x.ref === ref);
+        if (f && this._welcomed) this._raw(f);
+      },
+      1000 + Math.random() * 2000,
+    );
     this._retrySends.set(ref, timer);
   }
 

@@ -5,7 +5,7 @@
  */
 
 import { h, clear } from "./dom.js";
-import { langSwitcher, t } from "./i18n.js";
+import { langSwitcher, pickText, t } from "./i18n.js";
 import { ApiError, api, errorText, login, logout, logoutEverywhere, setMediaCookie } from "./api.js";
 import { clearSession, deviceLabel, getSession, onSessionChange } from "./session.js";
 import { Realtime } from "./socket.js";
@@ -15,7 +15,7 @@ import { Timeline } from "./ui/timeline.js";
 import { Composer } from "./ui/composer.js";
 import { OrderPanel } from "./ui/orderpanel.js";
 import { confirmDialog, formDialog } from "./ui/dialogs.js";
-import { avatar, onLang, pickText, roleLabel, toast } from "./ui/util.js";
+import { avatar, onLang, roleLabel, toast } from "./ui/util.js";
 import { ROLES } from "./ui/strings.js";
 
 const root = document.getElementById("app");
@@ -38,11 +38,34 @@ function showLogin(notice) {
   teardown();
   clear(root);
   document.body.classList.remove("in-app");
-  const noticeEl = h("p", { class: "login-notice", testid: "login-notice", role: "status", hidden: !notice }, notice || "");
-  const username = h("input", { id: "login-username", name: "username", testid: "login-username", autocomplete: "username", autocapitalize: "none", spellcheck: "false", required: true });
-  const password = h("input", { id: "login-password", name: "password", type: "password", testid: "login-password", autocomplete: "current-password", required: true });
+  const noticeEl = h(
+    "p",
+    { class: "login-notice", testid: "login-notice", role: "status", hidden: !notice },
+    notice || "",
+  );
+  const username = h("input", {
+    id: "login-username",
+    name: "username",
+    testid: "login-username",
+    autocomplete: "username",
+    autocapitalize: "none",
+    spellcheck: "false",
+    required: true,
+  });
+  const password = h("input", {
+    id: "login-password",
+    name: "password",
+    type: "password",
+    testid: "login-password",
+    autocomplete: "current-password",
+    required: true,
+  });
   const error = h("p", { class: "login-error", testid: "login-error", role: "alert", hidden: true });
-  const submit = h("button", { type: "submit", class: "btn btn-primary btn-block", testid: "login-submit" }, t("login.submit"));
+  const submit = h(
+    "button",
+    { type: "submit", class: "btn btn-primary btn-block", testid: "login-submit" },
+    t("login.submit"),
+  );
   const form = h(
     "form",
     { class: "login-form", testid: "login-form", method: "post", action: "/", novalidate: true },
@@ -73,7 +96,8 @@ function showLogin(notice) {
       submit.disabled = false;
       submit.textContent = t("login.submit");
       if (err instanceof ApiError && err.status === 401) error.textContent = t("login.failed");
-      else if (err instanceof ApiError && err.status === 429) error.textContent = t("login.rate_limited", { seconds: err.retryAfter || 12 });
+      else if (err instanceof ApiError && err.status === 429)
+        error.textContent = t("login.rate_limited", { seconds: err.retryAfter || 12 });
       else error.textContent = errorText(err);
       error.hidden = false;
       password.select();
@@ -85,7 +109,12 @@ function showLogin(notice) {
     h(
       "div",
       { class: "login-card" },
-      h("div", { class: "brand brand-lg" }, h("span", { class: "brand-mark", "aria-hidden": "true" }, icon("chat")), h("span", t("app.brand"))),
+      h(
+        "div",
+        { class: "brand brand-lg" },
+        h("span", { class: "brand-mark", "aria-hidden": "true" }, icon("chat")),
+        h("span", t("app.brand")),
+      ),
       h("h1", { class: "login-title" }, t("login.title")),
       h("p", { class: "login-sub" }, t("login.subtitle")),
       noticeEl,
@@ -188,7 +217,11 @@ async function loadAndCatchUp(s) {
 }
 
 async function loadAll(s) {
-  const [users, convs, orders] = await Promise.allSettled([api("/api/users"), api("/api/conversations"), api("/api/orders?limit=500")]);
+  const [users, convs, orders] = await Promise.allSettled([
+    api("/api/users"),
+    api("/api/conversations"),
+    api("/api/orders?limit=500"),
+  ]);
   if (ws !== s) return;
   if (users.status === "fulfilled" && users.value) {
     const present = new Set();
@@ -201,7 +234,14 @@ async function loadAll(s) {
   if (orders.status === "fulfilled" && orders.value) {
     for (const o of orders.value.orders || []) {
       s.orders.set(o.conv, o);
-      if (o.customer && !s.members.has(o.customer)) s.members.set(o.customer, { id: o.customer, display_name: t("user.customer"), kind: "customer", roles: [], placeholder: true });
+      if (o.customer && !s.members.has(o.customer))
+        s.members.set(o.customer, {
+          id: o.customer,
+          display_name: t("user.customer"),
+          kind: "customer",
+          roles: [],
+          placeholder: true,
+        });
     }
     for (const o of s.orders.values()) s.list.orders.set(o.conv, o);
   }
@@ -218,17 +258,41 @@ async function reload(s) {
 
 function buildShell(s) {
   clear(root);
-  s.connection = h("span", { class: "conn", testid: "connection", dataset: { state: "connecting" }, role: "status" }, h("span", { class: "conn-dot", "aria-hidden": "true" }), h("span", { class: "conn-label" }, t("conn.connecting")));
+  s.connection = h(
+    "span",
+    { class: "conn", testid: "connection", dataset: { state: "connecting" }, role: "status" },
+    h("span", { class: "conn-dot", "aria-hidden": "true" }),
+    h("span", { class: "conn-label" }, t("conn.connecting")),
+  );
   s.meName = h("span", { class: "me-name", testid: "me" }, s.me.display_name || s.me.username);
   s.meRoles = h("span", { class: "me-roles" }, (s.me.roles || []).map(roleLabel).join(" · "));
-  s.signout = h("button", { type: "button", class: "icon-btn", testid: "signout", title: t("shell.signout"), "aria-label": t("shell.signout") }, icon("logout"));
-  s.signoutAll = h("button", { type: "button", class: "btn btn-small btn-quiet", testid: "signout-all", title: t("shell.signoutAll") }, t("shell.signoutAll"));
+  s.signout = h(
+    "button",
+    {
+      type: "button",
+      class: "icon-btn",
+      testid: "signout",
+      title: t("shell.signout"),
+      "aria-label": t("shell.signout"),
+    },
+    icon("logout"),
+  );
+  s.signoutAll = h(
+    "button",
+    { type: "button", class: "btn btn-small btn-quiet", testid: "signout-all", title: t("shell.signoutAll") },
+    t("shell.signoutAll"),
+  );
   s.signout.addEventListener("click", () => signOut(s, false));
   s.signoutAll.addEventListener("click", () => signOut(s, true));
   const header = h(
     "header",
     { class: "topbar" },
-    h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true" }, icon("chat")), h("span", { class: "brand-name" }, t("app.brand"))),
+    h(
+      "div",
+      { class: "brand" },
+      h("span", { class: "brand-mark", "aria-hidden": "true" }, icon("chat")),
+      h("span", { class: "brand-name" }, t("app.brand")),
+    ),
     s.connection,
     h("div", { class: "topbar-spacer" }),
     langSwitcher(),
@@ -236,7 +300,12 @@ function buildShell(s) {
     s.signoutAll,
     s.signout,
   );
-  s.list = new ConvList({ me: s.me, members: s.members, onSelect: (id) => selectConversation(s, id), onNewDirect: () => newDirect(s) });
+  s.list = new ConvList({
+    me: s.me,
+    members: s.members,
+    onSelect: (id) => selectConversation(s, id),
+    onNewDirect: () => newDirect(s),
+  });
   s.main = h("main", { class: "conv-pane" });
   s.side = h("div", { class: "side-pane" });
   s.workspace = h("div", { class: "workspace" }, s.list.el, s.main, s.side);
@@ -297,10 +366,28 @@ async function newDirect(s) {
     .sort((a, b) => (a.display_name || a.username).localeCompare(b.display_name || b.username, "zh-CN"));
   await formDialog({
     title: t("list.newDirectTitle"),
-    fields: [{ name: "user", label: t("list.colleague"), type: "select", required: true, options: people.map((u) => ({ value: u.id, label: `${u.display_name || u.username} · ${(u.roles || []).map(roleLabel).join(" ")}` })) }],
+    fields: [
+      {
+        name: "user",
+        label: t("list.colleague"),
+        type: "select",
+        required: true,
+        options: people.map((u) => ({
+          value: u.id,
+          label: `${u.display_name || u.username} · ${(u.roles || []).map(roleLabel).join(" ")}`,
+        })),
+      },
+    ],
     onSubmit: async (v) => {
       const conv = await api("/api/conversations", { method: "POST", body: { kind: "direct", members: [v.user] } });
-      s.list.upsert({ read_seq: 0, unread: 0, last_message: null, last_activity_ts: conv.created_ts, ...s.list.get(conv.id), ...conv });
+      s.list.upsert({
+        read_seq: 0,
+        unread: 0,
+        last_message: null,
+        last_activity_ts: conv.created_ts,
+        ...s.list.get(conv.id),
+        ...conv,
+      });
       selectConversation(s, conv.id);
     },
   });
@@ -345,7 +432,15 @@ function showEmpty(s) {
   clear(s.side);
   s.workspace.classList.remove("show-conv", "has-panel", "panel-open");
   s.list.setActive(null);
-  s.main.append(h("div", { class: "conv-empty" }, h("span", { class: "conv-empty-icon", "aria-hidden": "true" }, icon("chat")), h("p", { class: "conv-empty-title" }, t("conv.empty")), h("p", { class: "conv-empty-hint" }, t("conv.emptyHint"))));
+  s.main.append(
+    h(
+      "div",
+      { class: "conv-empty" },
+      h("span", { class: "conv-empty-icon", "aria-hidden": "true" }, icon("chat")),
+      h("p", { class: "conv-empty-title" }, t("conv.empty")),
+      h("p", { class: "conv-empty-hint" }, t("conv.emptyHint")),
+    ),
+  );
 }
 
 function closeConversation(s, quiet) {
@@ -364,7 +459,18 @@ function renderHeader(s) {
   const conv = o.conv;
   const order = s.orders.get(conv.id);
   clear(o.header);
-  const back = h("button", { type: "button", class: "icon-btn conv-back", testid: "conv-back", "aria-label": t("conv.back"), title: t("conv.back"), on: { click: () => goBack(s) } }, icon("back"));
+  const back = h(
+    "button",
+    {
+      type: "button",
+      class: "icon-btn conv-back",
+      testid: "conv-back",
+      "aria-label": t("conv.back"),
+      title: t("conv.back"),
+      on: { click: () => goBack(s) },
+    },
+    icon("back"),
+  );
   const sub = [];
   if (conv.kind !== "direct") sub.push(t("conv.members", { count: (conv.members || []).length }));
   else {
@@ -378,7 +484,18 @@ function renderHeader(s) {
       "div",
       { class: "conv-head-text" },
       h("h2", { class: "conv-header", testid: "conv-header" }, s.list.titleOf(conv)),
-      h("p", { class: "conv-sub" }, order ? h("span", { class: "status-chip", dataset: { status: order.status } }, pickText(order.status_label, order.status)) : null, sub.join(" · ")),
+      h(
+        "p",
+        { class: "conv-sub" },
+        order
+          ? h(
+              "span",
+              { class: "status-chip", dataset: { status: order.status } },
+              pickText(order.status_label, order.status),
+            )
+          : null,
+        sub.join(" · "),
+      ),
     ),
     conv.kind === "order"
       ? h(
@@ -414,7 +531,13 @@ async function ensureCustomer(s, order) {
   s.customers.set(order.customer, true);
   try {
     const c = await api(`/api/customers/${encodeURIComponent(order.customer)}`);
-    if (c) s.members.set(order.customer, { id: order.customer, display_name: c.name || c.display_name || t("user.customer"), kind: "customer", roles: [] });
+    if (c)
+      s.members.set(order.customer, {
+        id: order.customer,
+        display_name: c.name || c.display_name || t("user.customer"),
+        kind: "customer",
+        roles: [],
+      });
   } catch (err) {
     console.warn("customer record not loaded", err);
   }
@@ -426,7 +549,12 @@ async function openConversation(s, id, { keepRoute }) {
   const summary = s.list.get(id) || { id, kind: "channel", members: [] };
   const header = h("div", { class: "conv-head" });
   const body = h("div", { class: "conv-main" }, h("p", { class: "op-loading" }, t("common.loading")));
-  const view = h("section", { class: "conv-view", testid: "conv-view", dataset: { convId: id, kind: summary.kind } }, header, body);
+  const view = h(
+    "section",
+    { class: "conv-view", testid: "conv-view", dataset: { convId: id, kind: summary.kind } },
+    header,
+    body,
+  );
   s.open = { id, token, conv: summary, header, view, timeline: null, composer: null, panel: null, early: [] };
   clear(s.main).append(view);
   clear(s.side);
@@ -441,10 +569,22 @@ async function openConversation(s, id, { keepRoute }) {
   let messages;
   try {
     const order = s.orders.get(id);
-    [conv, messages] = await Promise.all([api(`/api/conversations/${encodeURIComponent(id)}`), api(`/api/conversations/${encodeURIComponent(id)}/messages?limit=50`), ensureCustomer(s, order)]);
+    [conv, messages] = await Promise.all([
+      api(`/api/conversations/${encodeURIComponent(id)}`),
+      api(`/api/conversations/${encodeURIComponent(id)}/messages?limit=50`),
+      ensureCustomer(s, order),
+    ]);
   } catch (err) {
     if (!s.open || s.open.token !== token) return;
-    clear(body).append(h("p", { class: "op-error", role: "alert" }, err instanceof ApiError && err.status === 403 ? t("conv.removed") : t("conv.loadFailed", { message: errorText(err) })));
+    clear(body).append(
+      h(
+        "p",
+        { class: "op-error", role: "alert" },
+        err instanceof ApiError && err.status === 403
+          ? t("conv.removed")
+          : t("conv.loadFailed", { message: errorText(err) }),
+      ),
+    );
     return;
   }
   if (!s.open || s.open.token !== token || ws !== s) return;
@@ -476,10 +616,23 @@ async function openConversation(s, id, { keepRoute }) {
   if (conv.kind === "order") {
     const order = s.orders.get(id);
     const linked = typeof conv.order === "string" ? conv.order : conv.order_id || null;
-    const panel = new OrderPanel({ me: s.me, orderId: linked || (order ? order.id : null), conv, members: s.members, realtime: s.realtime, onClose: () => togglePanel(s, false) });
+    const panel = new OrderPanel({
+      me: s.me,
+      orderId: linked || (order ? order.id : null),
+      conv,
+      members: s.members,
+      realtime: s.realtime,
+      onClose: () => togglePanel(s, false),
+    });
     panel.el.tabIndex = -1;
     panel.el.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && phone.matches && s.workspace.classList.contains("panel-open") && !document.querySelector("dialog[open]")) togglePanel(s, false);
+      if (
+        event.key === "Escape" &&
+        phone.matches &&
+        s.workspace.classList.contains("panel-open") &&
+        !document.querySelector("dialog[open]")
+      )
+        togglePanel(s, false);
     });
     s.open.panel = panel;
     clear(s.side).append(panel.el);

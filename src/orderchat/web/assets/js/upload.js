@@ -22,10 +22,14 @@ function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
     if (signal) {
-      signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        reject(new DOMException("upload cancelled", "AbortError"));
-      }, { once: true });
+      signal.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(timer);
+          reject(new DOMException("upload cancelled", "AbortError"));
+        },
+        { once: true },
+      );
     }
   });
 }
@@ -140,7 +144,7 @@ export async function uploadFile(file, convId, { onProgress, signal } = {}) {
   const report = (loaded) => {
     if (onProgress) onProgress(Math.min(loaded, total), total);
   };
-  let created = null;
+  let created;
   for (let attempt = 0; ; attempt += 1) {
     try {
       created = await create(file, convId, signal);

@@ -14,7 +14,8 @@ import { uploadFile } from "../upload.js";
 import { VoiceRecorder } from "../recorder.js";
 import { icon } from "./icons.js";
 import { MentionPopup } from "./mentions.js";
-import { isStaff, kindForFile, newRef, onLang, previewText, roleLabel, toast, userName } from "./util.js";
+import { isStaff, kindForFile, onLang, previewText, roleLabel, toast, userName } from "./util.js";
+import { newRef } from "../ref.js";
 import "./strings.js";
 
 const TYPING_EVERY_MS = 3000;
@@ -55,16 +56,61 @@ export class Composer {
     this.input.value = drafts.get(conv.id) || "";
     this.mentions = new MentionPopup({ input: this.input, getOptions: () => this.mentionOptions() });
 
-    this.fileInput = h("input", { type: "file", multiple: true, class: "visually-hidden-input", testid: "composer-file", tabindex: "-1", "aria-hidden": "true" });
-    this.attachBtn = h("button", { type: "button", class: "icon-btn", title: t("comp.attach"), "aria-label": t("comp.attach"), testid: "composer-attach" }, icon("clip"));
-    this.voiceBtn = h("button", { type: "button", class: "icon-btn", testid: "composer-voice", title: t("comp.voice"), "aria-label": t("comp.voice"), "aria-pressed": "false" }, icon("mic"));
+    this.fileInput = h("input", {
+      type: "file",
+      multiple: true,
+      class: "visually-hidden-input",
+      testid: "composer-file",
+      tabindex: "-1",
+      "aria-hidden": "true",
+    });
+    this.attachBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn",
+        title: t("comp.attach"),
+        "aria-label": t("comp.attach"),
+        testid: "composer-attach",
+      },
+      icon("clip"),
+    );
+    this.voiceBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn",
+        testid: "composer-voice",
+        title: t("comp.voice"),
+        "aria-label": t("comp.voice"),
+        "aria-pressed": "false",
+      },
+      icon("mic"),
+    );
     if (!VoiceRecorder.supported()) this.voiceBtn.hidden = true;
-    this.sendBtn = h("button", { type: "button", class: "btn btn-primary comp-send", testid: "composer-send", "aria-label": t("comp.send") }, icon("send"), h("span", { class: "comp-send-label" }, t("comp.send")));
+    this.sendBtn = h(
+      "button",
+      { type: "button", class: "btn btn-primary comp-send", testid: "composer-send", "aria-label": t("comp.send") },
+      icon("send"),
+      h("span", { class: "comp-send-label" }, t("comp.send")),
+    );
 
     this.urgent = h("input", { type: "checkbox", testid: "composer-urgent", class: "toggle-input" });
-    this.urgentLabel = h("label", { class: "chip-toggle chip-urgent", title: t("comp.urgentHint") }, this.urgent, icon("alert"), h("span", t("comp.urgent")));
+    this.urgentLabel = h(
+      "label",
+      { class: "chip-toggle chip-urgent", title: t("comp.urgentHint") },
+      this.urgent,
+      icon("alert"),
+      h("span", t("comp.urgent")),
+    );
     this.internal = h("input", { type: "checkbox", testid: "composer-internal", class: "toggle-input" });
-    this.internalLabel = h("label", { class: "chip-toggle chip-internal", title: t("comp.internalHint") }, this.internal, icon("lock"), h("span", t("comp.internal")));
+    this.internalLabel = h(
+      "label",
+      { class: "chip-toggle chip-internal", title: t("comp.internalHint") },
+      this.internal,
+      icon("lock"),
+      h("span", t("comp.internal")),
+    );
     const showInternal = this.staff && conv.kind === "order";
     if (!this.staff) this.urgentLabel.hidden = true;
     if (!showInternal) this.internalLabel.hidden = true;
@@ -72,8 +118,20 @@ export class Composer {
     this.replyBox = h("div", { class: "reply-preview", testid: "reply-preview", hidden: true });
     this.uploads = h("div", { class: "uploads" });
     this.recTime = h("span", { class: "rec-time" }, "0:00");
-    this.recCancel = h("button", { type: "button", class: "btn btn-small", testid: "composer-voice-cancel", hidden: true }, icon("close"), h("span", t("comp.voiceCancel")));
-    this.recBar = h("div", { class: "rec-bar", hidden: true, role: "status" }, h("span", { class: "rec-dot", "aria-hidden": "true" }), h("span", { class: "rec-label" }, t("comp.recording", { time: "" })), this.recTime, this.recCancel);
+    this.recCancel = h(
+      "button",
+      { type: "button", class: "btn btn-small", testid: "composer-voice-cancel", hidden: true },
+      icon("close"),
+      h("span", t("comp.voiceCancel")),
+    );
+    this.recBar = h(
+      "div",
+      { class: "rec-bar", hidden: true, role: "status" },
+      h("span", { class: "rec-dot", "aria-hidden": "true" }),
+      h("span", { class: "rec-label" }, t("comp.recording", { time: "" })),
+      this.recTime,
+      this.recCancel,
+    );
 
     this.flags = h("div", { class: "comp-flags", hidden: !this.staff }, this.urgentLabel, this.internalLabel);
     this.el = h(
@@ -83,7 +141,13 @@ export class Composer {
       this.uploads,
       this.recBar,
       this.mentions.el,
-      h("div", { class: "comp-row" }, h("div", { class: "comp-tools" }, this.attachBtn, this.voiceBtn, this.fileInput), h("div", { class: "comp-field" }, this.input), this.sendBtn),
+      h(
+        "div",
+        { class: "comp-row" },
+        h("div", { class: "comp-tools" }, this.attachBtn, this.voiceBtn, this.fileInput),
+        h("div", { class: "comp-field" }, this.input),
+        this.sendBtn,
+      ),
       this.flags,
     );
 
@@ -115,7 +179,9 @@ export class Composer {
   }
 
   relabel() {
-    this.input.placeholder = t(window.matchMedia("(max-width: 899px)").matches ? "comp.placeholderShort" : "comp.placeholder");
+    this.input.placeholder = t(
+      window.matchMedia("(max-width: 899px)").matches ? "comp.placeholderShort" : "comp.placeholder",
+    );
     this.input.setAttribute("aria-label", t("comp.placeholderShort"));
     this.attachBtn.title = t("comp.attach");
     this.attachBtn.setAttribute("aria-label", t("comp.attach"));
@@ -147,12 +213,25 @@ export class Composer {
       this.replyBox.hidden = true;
       return;
     }
-    const name = this.reply.sender === this.me.id ? this.me.display_name || t("user.me") : userName(this.members, this.reply.sender);
+    const name =
+      this.reply.sender === this.me.id
+        ? this.me.display_name || t("user.me")
+        : userName(this.members, this.reply.sender);
     this.replyBox.append(
       icon("reply"),
       h("span", { class: "reply-label" }, t("comp.replyTo", { name })),
       h("span", { class: "reply-text" }, previewText(this.reply)),
-      h("button", { type: "button", class: "icon-btn", "aria-label": t("comp.cancelReply"), title: t("comp.cancelReply"), on: { click: () => this.setReply(null) } }, icon("close")),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "icon-btn",
+          "aria-label": t("comp.cancelReply"),
+          title: t("comp.cancelReply"),
+          on: { click: () => this.setReply(null) },
+        },
+        icon("close"),
+      ),
     );
     this.replyBox.hidden = false;
     this.input.focus();
@@ -215,7 +294,10 @@ export class Composer {
         user,
         insert: name,
         label: name,
-        sub: user.kind === "customer" ? t("user.customer") : [user.username ? `@${user.username}` : "", roles.join(" ")].filter(Boolean).join(" · "),
+        sub:
+          user.kind === "customer"
+            ? t("user.customer")
+            : [user.username ? `@${user.username}` : "", roles.join(" ")].filter(Boolean).join(" · "),
         search: [name, user.username || "", ...roles, ...(user.roles || [])],
       });
     }
@@ -224,9 +306,23 @@ export class Composer {
     for (const id of this.conv.members || []) for (const r of (this.members.get(id) || {}).roles || []) present.add(r);
     const roles = this.roles.filter((r) => present.size === 0 || present.has(r));
     for (const role of roles) {
-      out.push({ type: "role", token: `@${role}`, insert: role, label: roleLabel(role), sub: `@${role}`, search: [role, roleLabel(role)] });
+      out.push({
+        type: "role",
+        token: `@${role}`,
+        insert: role,
+        label: roleLabel(role),
+        sub: `@${role}`,
+        search: [role, roleLabel(role)],
+      });
     }
-    out.push({ type: "all", token: "@all", insert: "all", label: t("role.all"), sub: t("comp.mentionAll"), search: ["all", "everyone", "所有人", "全体成员", t("role.all")] });
+    out.push({
+      type: "all",
+      token: "@all",
+      insert: "all",
+      label: t("role.all"),
+      sub: t("comp.mentionAll"),
+      search: ["all", "everyone", "所有人", "全体成员", t("role.all")],
+    });
     return out;
   }
 
@@ -328,7 +424,13 @@ export class Composer {
 
   async uploadAndSend(file, kind) {
     const controller = new AbortController();
-    const bar = h("progress", { class: "upload-bar", testid: "upload-progress", max: "100", value: "0", "aria-label": t("comp.uploading", { name: file.name }) });
+    const bar = h("progress", {
+      class: "upload-bar",
+      testid: "upload-progress",
+      max: "100",
+      value: "0",
+      "aria-label": t("comp.uploading", { name: file.name }),
+    });
     const pct = h("span", { class: "upload-pct" }, "0%");
     const row = h(
       "div",
@@ -338,7 +440,17 @@ export class Composer {
       h("span", { class: "upload-size" }, fmtBytes(file.size)),
       bar,
       pct,
-      h("button", { type: "button", class: "icon-btn", "aria-label": t("comp.cancelUpload"), title: t("comp.cancelUpload"), on: { click: () => controller.abort() } }, icon("close")),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "icon-btn",
+          "aria-label": t("comp.cancelUpload"),
+          title: t("comp.cancelUpload"),
+          on: { click: () => controller.abort() },
+        },
+        icon("close"),
+      ),
     );
     this.uploads.appendChild(row);
     const reply = this.reply;
@@ -353,7 +465,17 @@ export class Composer {
         },
       });
       row.remove();
-      const frame = { op: "send", ref: newRef(), conv: this.conv.id, kind, text: "", attachments: [{ id }], mentions: [], reply_to: reply ? reply.seq : null, ...flags };
+      const frame = {
+        op: "send",
+        ref: newRef(),
+        conv: this.conv.id,
+        kind,
+        text: "",
+        attachments: [{ id }],
+        mentions: [],
+        reply_to: reply ? reply.seq : null,
+        ...flags,
+      };
       if (reply && this.reply === reply) this.setReply(null);
       this.resetFlags();
       this.dispatch(frame);
@@ -379,7 +501,8 @@ export class Composer {
     } catch (err) {
       this.recorder = null;
       this.setRecording(false);
-      const denied = err && (err.name === "NotAllowedError" || err.name === "NotFoundError" || err.name === "SecurityError");
+      const denied =
+        err && (err.name === "NotAllowedError" || err.name === "NotFoundError" || err.name === "SecurityError");
       toast(t(denied ? "recorder.denied" : "recorder.unsupported"), "error");
       return;
     }

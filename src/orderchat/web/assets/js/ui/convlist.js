@@ -5,10 +5,10 @@
  */
 
 import { h, clear } from "../dom.js";
-import { t } from "../i18n.js";
+import { pickText, t } from "../i18n.js";
 import { icon } from "./icons.js";
 import { mentionsMe } from "./mentions.js";
-import { avatar, onLang, pickText, previewText, shortWhen, userName } from "./util.js";
+import { avatar, onLang, previewText, shortWhen, userName } from "./util.js";
 import "./strings.js";
 
 const TABS = [
@@ -43,7 +43,15 @@ export class ConvList {
     this.error = null;
     this.frame = 0;
 
-    this.filter = h("input", { type: "search", class: "conv-filter", testid: "conv-filter", placeholder: t("list.filter"), "aria-label": t("list.filter"), autocomplete: "off", enterkeyhint: "search" });
+    this.filter = h("input", {
+      type: "search",
+      class: "conv-filter",
+      testid: "conv-filter",
+      placeholder: t("list.filter"),
+      "aria-label": t("list.filter"),
+      autocomplete: "off",
+      enterkeyhint: "search",
+    });
     this.filter.addEventListener("input", () => {
       this.query = this.filter.value.trim().toLowerCase();
       this.render();
@@ -52,7 +60,18 @@ export class ConvList {
     this.list = h("ul", { class: "conv-list", testid: "conv-list", role: "list" });
     this.empty = h("p", { class: "conv-empty", hidden: true });
     this.newBtn = onNewDirect
-      ? h("button", { type: "button", class: "icon-btn", testid: "new-direct", title: t("list.newDirect"), "aria-label": t("list.newDirect"), on: { click: onNewDirect } }, icon("plus"))
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn",
+            testid: "new-direct",
+            title: t("list.newDirect"),
+            "aria-label": t("list.newDirect"),
+            on: { click: onNewDirect },
+          },
+          icon("plus"),
+        )
       : null;
     this.heading = h("h2", { class: "pane-title" }, t("list.title"));
     this.el = h(
@@ -231,7 +250,8 @@ export class ConvList {
       for (const s of Array.from(c.mentionSeqs)) if (s <= c.read_seq) c.mentionSeqs.delete(s);
       if (c.read_seq >= (c.last_seq || 0)) c.serverUrgent = 0;
     } else if (frame.op === "recalled") {
-      if (c.last_message && c.last_message.seq === frame.seq) c.last_message = { ...c.last_message, recalled: true, text: "", attachments: [] };
+      if (c.last_message && c.last_message.seq === frame.seq)
+        c.last_message = { ...c.last_message, recalled: true, text: "", attachments: [] };
       c.urgentSeqs.delete(frame.seq);
       c.mentionSeqs.delete(frame.seq);
     } else if (frame.op === "member" && frame.conversation) {
@@ -274,7 +294,14 @@ export class ConvList {
     if (this.tab !== "all" && this.tab !== "unread" && c.kind !== this.tab) return false;
     if (!this.query) return true;
     const order = this.orders.get(c.id);
-    const hay = [this.titleOf(c), c.last_message ? previewText(c.last_message) : "", order ? order.number : "", order ? pickText(order.status_label, order.status) : ""].join(" ").toLowerCase();
+    const hay = [
+      this.titleOf(c),
+      c.last_message ? previewText(c.last_message) : "",
+      order ? order.number : "",
+      order ? pickText(order.status_label, order.status) : "",
+    ]
+      .join(" ")
+      .toLowerCase();
     return hay.includes(this.query);
   }
 
@@ -297,7 +324,13 @@ export class ConvList {
     }
     const total = this.convs.size;
     this.empty.hidden = items.length > 0;
-    this.empty.textContent = this.error ? t("list.loadFailed", { message: this.error }) : !this.loaded ? t("list.loading") : total === 0 ? t("list.empty") : t("list.noMatch");
+    this.empty.textContent = this.error
+      ? t("list.loadFailed", { message: this.error })
+      : !this.loaded
+        ? t("list.loading")
+        : total === 0
+          ? t("list.empty")
+          : t("list.noMatch");
   }
 
   row(c) {
@@ -313,8 +346,10 @@ export class ConvList {
     const urgent = unread > 0 && (c.urgentSeqs.size > 0 || c.serverUrgent > 0);
     const mentioned = unread > 0 && c.mentionSeqs.size > 0;
     let badge;
-    if (c.kind === "order") badge = h("span", { class: "conv-avatar conv-avatar-order", "aria-hidden": "true" }, icon("order"));
-    else if (c.kind === "channel") badge = h("span", { class: "conv-avatar conv-avatar-channel", "aria-hidden": "true" }, icon("hash"));
+    if (c.kind === "order")
+      badge = h("span", { class: "conv-avatar conv-avatar-order", "aria-hidden": "true" }, icon("order"));
+    else if (c.kind === "channel")
+      badge = h("span", { class: "conv-avatar conv-avatar-channel", "aria-hidden": "true" }, icon("hash"));
     else {
       const other = (c.members || []).find((id) => id !== this.me.id);
       badge = avatar(this.members.get(other), other || c.id, "lg");
@@ -323,7 +358,12 @@ export class ConvList {
       "button",
       {
         type: "button",
-        class: ["conv-item", c.id === this.active ? "active" : null, unread > 0 ? "has-unread" : null, urgent ? "is-urgent" : null],
+        class: [
+          "conv-item",
+          c.id === this.active ? "active" : null,
+          unread > 0 ? "has-unread" : null,
+          urgent ? "is-urgent" : null,
+        ],
         testid: "conv-item",
         dataset: { convId: c.id, kind: c.kind },
         "aria-current": c.id === this.active ? "true" : null,
@@ -342,11 +382,30 @@ export class ConvList {
         h(
           "span",
           { class: "conv-line" },
-          urgent ? h("span", { class: "conv-urgent", testid: "conv-urgent", title: t("list.urgent") }, icon("alert"), h("span", t("list.urgent"))) : null,
+          urgent
+            ? h(
+                "span",
+                { class: "conv-urgent", testid: "conv-urgent", title: t("list.urgent") },
+                icon("alert"),
+                h("span", t("list.urgent")),
+              )
+            : null,
           mentioned ? h("span", { class: "conv-mention" }, t("list.mentionedMe")) : null,
-          order ? h("span", { class: "status-chip", dataset: { status: order.status } }, pickText(order.status_label, order.status)) : null,
+          order
+            ? h(
+                "span",
+                { class: "status-chip", dataset: { status: order.status } },
+                pickText(order.status_label, order.status),
+              )
+            : null,
           h("span", { class: "conv-preview" }, preview),
-          unread > 0 ? h("span", { class: "conv-unread", testid: "conv-unread", "aria-label": `${t("list.unread")} ${unread}` }, String(unread)) : null,
+          unread > 0
+            ? h(
+                "span",
+                { class: "conv-unread", testid: "conv-unread", "aria-label": `${t("list.unread")} ${unread}` },
+                String(unread),
+              )
+            : null,
         ),
       ),
     );

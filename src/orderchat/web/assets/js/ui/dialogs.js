@@ -16,18 +16,30 @@ function fieldId() {
 
 function control(field) {
   const id = fieldId();
-  const common = { id, name: field.name, required: field.required || false, "aria-describedby": field.hint ? `${id}-hint` : null };
+  const common = {
+    id,
+    name: field.name,
+    required: field.required || false,
+    "aria-describedby": field.hint ? `${id}-hint` : null,
+  };
   let input;
   switch (field.type) {
     case "textarea":
-      input = h("textarea", { ...common, rows: field.rows || 3, maxlength: field.maxlength || null, placeholder: field.placeholder || null });
+      input = h("textarea", {
+        ...common,
+        rows: field.rows || 3,
+        maxlength: field.maxlength || null,
+        placeholder: field.placeholder || null,
+      });
       if (field.value !== undefined && field.value !== null) input.value = String(field.value);
       break;
     case "select":
       input = h(
         "select",
         common,
-        (field.options || []).map((o) => h("option", { value: o.value, selected: String(field.value) === String(o.value) }, o.label)),
+        (field.options || []).map((o) =>
+          h("option", { value: o.value, selected: String(field.value) === String(o.value) }, o.label),
+        ),
       );
       break;
     case "checkbox":
@@ -79,7 +91,11 @@ export function formDialog(spec) {
   return new Promise((resolve) => {
     const rows = [];
     const errorBox = h("p", { class: "dlg-error", testid: "dialog-error", role: "alert", hidden: true });
-    const submit = h("button", { type: "submit", class: spec.danger ? "btn btn-danger" : "btn btn-primary", testid: "dialog-submit" }, spec.submitLabel || t("dlg.submit"));
+    const submit = h(
+      "button",
+      { type: "submit", class: spec.danger ? "btn btn-danger" : "btn btn-primary", testid: "dialog-submit" },
+      spec.submitLabel || t("dlg.submit"),
+    );
     const cancel = h("button", { type: "button", class: "btn", testid: "dialog-cancel" }, t("dlg.cancel"));
     for (const field of spec.fields) {
       if (field.type === "info") {
@@ -87,16 +103,30 @@ export function formDialog(spec) {
         continue;
       }
       const { id, input } = control(field);
-      const label = h("label", { for: id }, field.label, field.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null);
+      const label = h(
+        "label",
+        { for: id },
+        field.label,
+        field.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null,
+      );
       const hint = field.hint ? h("p", { class: "hint", id: `${id}-hint` }, field.hint) : null;
-      const row = field.type === "checkbox" ? h("div", { class: "dlg-row dlg-check" }, input, label, hint) : h("div", { class: "dlg-row" }, label, input, hint);
+      const row =
+        field.type === "checkbox"
+          ? h("div", { class: "dlg-row dlg-check" }, input, label, hint)
+          : h("div", { class: "dlg-row" }, label, input, hint);
       rows.push({ field, row, input });
     }
     const form = h(
       "form",
       { method: "dialog", class: "dlg-form", novalidate: true },
       h("header", { class: "dlg-head" }, h("h2", { class: "dlg-title" }, spec.title)),
-      h("div", { class: "dlg-body" }, spec.intro ? h("div", { class: "dlg-intro" }, spec.intro) : null, rows.map((r) => r.row), errorBox),
+      h(
+        "div",
+        { class: "dlg-body" },
+        spec.intro ? h("div", { class: "dlg-intro" }, spec.intro) : null,
+        rows.map((r) => r.row),
+        errorBox,
+      ),
       h("footer", { class: "dlg-foot" }, cancel, submit),
     );
     const dialog = h("dialog", { class: "dlg", testid: "dialog", "aria-label": spec.title }, form);
@@ -170,7 +200,12 @@ export function formDialog(spec) {
  * @returns {Promise<boolean>}
  */
 export async function confirmDialog(title, text) {
-  const result = await formDialog({ title, fields: [{ type: "info", content: h("p", text) }], danger: true, onSubmit: async () => true });
+  const result = await formDialog({
+    title,
+    fields: [{ type: "info", content: h("p", text) }],
+    danger: true,
+    onSubmit: async () => true,
+  });
   return result === true;
 }
 
@@ -206,7 +241,13 @@ export function infoDialog(title, content) {
   const dialog = h(
     "dialog",
     { class: "dlg", testid: "dialog", "aria-label": title },
-    h("div", { class: "dlg-form" }, h("header", { class: "dlg-head" }, h("h2", { class: "dlg-title" }, title)), h("div", { class: "dlg-body" }, content), h("footer", { class: "dlg-foot" }, close)),
+    h(
+      "div",
+      { class: "dlg-form" },
+      h("header", { class: "dlg-head" }, h("h2", { class: "dlg-title" }, title)),
+      h("div", { class: "dlg-body" }, content),
+      h("footer", { class: "dlg-foot" }, close),
+    ),
   );
   showDismissable(dialog, close, (target) => target === dialog);
   return dialog;
@@ -218,8 +259,22 @@ export function infoDialog(title, content) {
  */
 export function lightbox(media) {
   const img = h("img", { src: media.url, alt: media.name || "", class: "lightbox-img", testid: "lightbox-image" });
-  const close = h("button", { type: "button", class: "icon-btn lightbox-close", "aria-label": t("dlg.close"), testid: "dialog-cancel" }, icon("close"));
-  const download = h("a", { href: media.url, download: media.name || "", class: "btn btn-ghost-light" }, icon("download"), h("span", t("tl.downloadOriginal")));
-  const dialog = h("dialog", { class: "lightbox", testid: "lightbox", "aria-label": media.name || t("tl.openOriginal") }, h("div", { class: "lightbox-bar" }, h("span", { class: "lightbox-name" }, media.name || ""), download, close), h("div", { class: "lightbox-stage" }, img));
+  const close = h(
+    "button",
+    { type: "button", class: "icon-btn lightbox-close", "aria-label": t("dlg.close"), testid: "dialog-cancel" },
+    icon("close"),
+  );
+  const download = h(
+    "a",
+    { href: media.url, download: media.name || "", class: "btn btn-ghost-light" },
+    icon("download"),
+    h("span", t("tl.downloadOriginal")),
+  );
+  const dialog = h(
+    "dialog",
+    { class: "lightbox", testid: "lightbox", "aria-label": media.name || t("tl.openOriginal") },
+    h("div", { class: "lightbox-bar" }, h("span", { class: "lightbox-name" }, media.name || ""), download, close),
+    h("div", { class: "lightbox-stage" }, img),
+  );
   showDismissable(dialog, close, (target) => target === dialog || target.classList.contains("lightbox-stage"));
 }

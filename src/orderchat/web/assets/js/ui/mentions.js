@@ -34,7 +34,10 @@ function tokenTexts(token, members) {
   }
   const user = members && members.get ? members.get(token) : null;
   if (!user) return { texts: [], token };
-  return { texts: [user.display_name && `@${user.display_name}`, user.username && `@${user.username}`].filter(Boolean), token };
+  return {
+    texts: [user.display_name && `@${user.display_name}`, user.username && `@${user.username}`].filter(Boolean),
+    token,
+  };
 }
 
 const URL_RE = "https?:\\/\\/[^\\s<>\"'（）【】，。！？]+";
@@ -51,9 +54,12 @@ const URL_RE = "https?:\\/\\/[^\\s<>\"'（）【】，。！？]+";
 export function richText(text, mentions, members, me) {
   const lookup = new Map();
   for (const token of mentions || []) {
-    for (const s of tokenTexts(token, members).texts) if (!lookup.has(s.toLowerCase())) lookup.set(s.toLowerCase(), token);
+    for (const s of tokenTexts(token, members).texts)
+      if (!lookup.has(s.toLowerCase())) lookup.set(s.toLowerCase(), token);
   }
-  const parts = Array.from(lookup.keys()).sort((a, b) => b.length - a.length).map(escapeRe);
+  const parts = Array.from(lookup.keys())
+    .sort((a, b) => b.length - a.length)
+    .map(escapeRe);
   const re = new RegExp(parts.length ? `(${URL_RE})|(${parts.join("|")})` : `(${URL_RE})`, "giu");
   const out = [];
   let last = 0;
@@ -74,7 +80,9 @@ export function richText(text, mentions, members, me) {
     }
     const token = lookup.get(match[2].toLowerCase());
     const mine = mentionsMe([token], me);
-    out.push(h("span", { class: mine ? "mention mention-me" : "mention", testid: "mention", dataset: { token } }, match[2]));
+    out.push(
+      h("span", { class: mine ? "mention mention-me" : "mention", testid: "mention", dataset: { token } }, match[2]),
+    );
     last = start + match[2].length;
   }
   if (last < text.length) out.push(document.createTextNode(text.slice(last)));
@@ -98,7 +106,13 @@ export class MentionPopup {
     this.items = [];
     this.active = 0;
     this.range = null;
-    this.el = h("div", { class: "mention-popup", testid: "mention-popup", role: "listbox", hidden: true, "aria-label": t("comp.mentionPeople") });
+    this.el = h("div", {
+      class: "mention-popup",
+      testid: "mention-popup",
+      role: "listbox",
+      hidden: true,
+      "aria-label": t("comp.mentionPeople"),
+    });
     this.el.addEventListener("mousedown", (event) => event.preventDefault());
     input.addEventListener("input", () => this.update());
     input.addEventListener("click", () => this.update());
@@ -115,9 +129,7 @@ export class MentionPopup {
     const query = m[2].toLowerCase();
     this.range = { start: pos - m[2].length - 1, end: pos };
     const all = this.getOptions();
-    this.items = all
-      .filter((o) => !query || o.search.some((s) => s.toLowerCase().includes(query)))
-      .slice(0, 12);
+    this.items = all.filter((o) => !query || o.search.some((s) => s.toLowerCase().includes(query))).slice(0, 12);
     if (this.items.length === 0) return this.close();
     this.active = 0;
     this.render();
@@ -133,7 +145,9 @@ export class MentionPopup {
       const g = o.type === "user" ? "people" : "roles";
       if (g !== group) {
         group = g;
-        this.el.appendChild(h("div", { class: "mention-group" }, t(g === "people" ? "comp.mentionPeople" : "comp.mentionRoles")));
+        this.el.appendChild(
+          h("div", { class: "mention-group" }, t(g === "people" ? "comp.mentionPeople" : "comp.mentionRoles")),
+        );
       }
       const item = h(
         "div",
@@ -145,7 +159,9 @@ export class MentionPopup {
           dataset: { token: o.token },
           on: { click: () => this.pick(i) },
         },
-        o.type === "user" ? avatar(o.user, o.token, "sm") : h("span", { class: "avatar avatar-sm avatar-role", "aria-hidden": "true" }, "@"),
+        o.type === "user"
+          ? avatar(o.user, o.token, "sm")
+          : h("span", { class: "avatar avatar-sm avatar-role", "aria-hidden": "true" }, "@"),
         h("span", { class: "mention-label" }, o.label),
         o.sub ? h("span", { class: "mention-sub" }, o.sub) : null,
       );

@@ -6,17 +6,29 @@
  */
 
 import { h, clear } from "../dom.js";
-import { t, tOr } from "../i18n.js";
+import { pickText, t, tOr } from "../i18n.js";
 import { api, errorText } from "../api.js";
-import { fmtDateTime, fmtMoney } from "../format.js";
+import { fmtAddress, fmtDateTime, fmtMoney } from "../format.js";
+import { newRef } from "../ref.js";
 import { uploadFile } from "../upload.js";
+import { leavesPath, stateLabel, transitionOf, workflowOf } from "../workflow.js";
 import { icon } from "./icons.js";
 import { formDialog, infoDialog } from "./dialogs.js";
-import { isAdmin, newRef, onLang, pickText, toast, userName } from "./util.js";
+import { orderProgress } from "./progress.js";
+import { isAdmin, onLang, toast, userName } from "./util.js";
 import "./strings.js";
 
 const ADDRESS_FIELDS = ["name", "phone", "country", "region", "city", "district", "line1", "postcode"];
-const CONFIRMATION_KINDS = ["material", "colour", "size", "logo_process", "packaging", "lead_time", "shipping_method", "custom"];
+const CONFIRMATION_KINDS = [
+  "material",
+  "colour",
+  "size",
+  "logo_process",
+  "packaging",
+  "lead_time",
+  "shipping_method",
+  "custom",
+];
 const PAYMENT_METHODS = ["bank_transfer", "alipay", "wechat", "cash", "card", "other"];
 const ISSUE_SETTLERS = {
   out_of_stock: ["purchasing", "customer_service"],
@@ -25,24 +37,6 @@ const ISSUE_SETTLERS = {
   delay_notice: ["customer_service"],
   defect_found: ["customer_service"],
 };
-
-let workflowsCache = null;
-
-/**
- * The workflows (states, labels, transitions), fetched once per page.
- * @returns {Promise<Map<string, object>>}
- */
-export async function loadWorkflows() {
-  if (!workflowsCache) {
-    workflowsCache = api("/api/workflows")
-      .then((body) => new Map(((body && body.workflows) || []).map((w) => [w.name, w])))
-      .catch((err) => {
-        workflowsCache = null;
-        throw err;
-      });
-  }
-  return workflowsCache;
-}
 
 function digitsOf(currency) {
   try {
@@ -78,16 +72,10 @@ function dl(rows) {
   return h(
     "dl",
     { class: "op-dl" },
-    rows.filter((r) => r && r[1] !== null && r[1] !== undefined && r[1] !== "").map(([k, v]) => [h("dt", k), h("dd", v)]),
+    rows
+      .filter((r) => r && r[1] !== null && r[1] !== undefined && r[1] !== "")
+      .map(([k, v]) => [h("dt", k), h("dd", v)]),
   );
-}
-
-function addressText(address) {
-  if (!address) return "";
-  const a = address;
-  const place = [a.country, a.region, a.city, a.district, a.line1, a.line2].filter(Boolean).join(" ");
-  const who = [a.name, a.phone].filter(Boolean).join(" ");
-  return [who, place, a.postcode].filter(Boolean).join(" · ");
 }
 
 export class OrderPanel {
@@ -103,7 +91,6 @@ export class OrderPanel {
     this.realtime = realtime || null;
     this.onClose = onClose || null;
     this.order = null;
-    this.workflow = null;
     this.confirmations = [];
     this.stock = new Map();
     this.history = [];
@@ -112,8 +99,24 @@ export class OrderPanel {
     this.destroyed = false;
     this.refetchTimer = null;
     this.body = h("div", { class: "op-body" }, h("p", { class: "op-loading" }, t("order.loading")));
-    this.closeBtn = h("button", { type: "button", class: "icon-btn op-close", testid: "order-panel-close", "aria-label": t("order.close"), title: t("order.close"), on: { click: () => this.onClose && this.onClose() } }, icon("close"));
-    this.el = h("aside", { class: "order-panel", testid: "order-panel", "aria-label": t("order.panel") }, this.closeBtn, this.body);
+    this.closeBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "icon-btn op-close",
+        testid: "order-panel-close",
+        "aria-label": t("order.close"),
+        title: t("order.close"),
+        on: { click: () => this.onClose && this.onClose() },
+      },
+      icon("close"),
+    );
+    this.el = h(
+      "aside",
+      { class: "order-panel", testid: "order-panel", "aria-label": t("order.panel") },
+      this.closeBtn,
+      this.body,
+    );
     this.offLang = onLang(() => this.render());
   }
 
@@ -132,10 +135,9 @@ export class OrderPanel {
         this.render();
         return;
       }
-      const [order, workflows] = await Promise.all([api(`/api/orders/${encodeURIComponent(this.orderId)}`), loadWorkflows().catch(() => new Map())]);
+      const order = await api(`/api/orders/${encodeURIComponent(this.orderId)}`);
       if (this.destroyed) return;
       this.order = order;
-      this.workflow = workflows.get(order.workflow) || null;
       this.render();
       await Promise.all([this.loadConfirmations(), this.loadStock(), this.loadHistory(), this.loadCustomer()]);
       if (!this.destroyed) this.render();
@@ -199,7 +201,9 @@ export class OrderPanel {
     let after = 0;
     try {
       for (let page = 0; page < 10; page += 1) {
-        const body = await api(`/api/conversations/${encodeURIComponent(this.order.conv)}/messages?after=${after}&limit=200`);
+        const body = await api(
+          `/api/conversations/${encodeURIComponent(this.order.conv)}/messages?after=${after}&limit=200`,
+        );
         const list = (body && body.messages) || [];
         for (const m of list) if (m.kind === "order_event") events.push(m);
         if (list.length < 200) break;
@@ -222,7 +226,12 @@ export class OrderPanel {
       const c = await api(`/api/customers/${encodeURIComponent(this.order.customer)}`);
       this.customer = c;
       if (c && !this.members.has(this.order.customer)) {
-        this.members.set(this.order.customer, { id: this.order.customer, display_name: c.name || c.display_name, kind: "customer", roles: [] });
+        this.members.set(this.order.customer, {
+          id: this.order.customer,
+          display_name: c.name || c.display_name,
+          kind: "customer",
+          roles: [],
+        });
       }
     } catch {
       this.customer = null;
@@ -230,14 +239,16 @@ export class OrderPanel {
   }
 
   /**
-   * A new copy of the order from an `order` event; the per-user `allowed` is fetched again.
+   * A new copy of the order from an `order` event. The event leaves out what only
+   * `GET /api/orders/{id}` carries (`allowed`, `issues`, `workflow_detail`): the copy
+   * keeps the last of those until the refetch brings them.
    * @param {object} order
    */
   applyOrder(order) {
     if (!order || (this.orderId && order.id !== this.orderId)) return;
     this.orderId = order.id;
     const prev = this.order || {};
-    this.order = { ...order, allowed: order.allowed || prev.allowed, issues: order.issues || prev.issues };
+    this.order = { ...prev, ...order };
     this.render();
     clearTimeout(this.refetchTimer);
     this.refetchTimer = setTimeout(() => {
@@ -261,7 +272,11 @@ export class OrderPanel {
 
   allowed() {
     const a = (this.order && this.order.allowed) || {};
-    return { transitions: a.transitions || [], actions: a.actions || [], issueKinds: a.issue_kinds || Object.keys(ISSUE_SETTLERS) };
+    return {
+      transitions: a.transitions || [],
+      actions: a.actions || [],
+      issueKinds: a.issue_kinds || Object.keys(ISSUE_SETTLERS),
+    };
   }
 
   can(action) {
@@ -269,10 +284,7 @@ export class OrderPanel {
   }
 
   stateLabel(name) {
-    if (!name) return "";
-    if (this.order && name === this.order.status && this.order.status_label) return pickText(this.order.status_label, name);
-    const s = this.workflow && this.workflow.states.find((x) => x.name === name);
-    return s ? pickText(s.label, name) : name;
+    return stateLabel(this.order, name);
   }
 
   // ---- rendering -------------------------------------------------------------------
@@ -291,7 +303,18 @@ export class OrderPanel {
       this.body.append(h("p", { class: "op-loading" }, t("order.loading")));
       return;
     }
-    this.body.append(...[this.header(o), this.actionsView(o), this.progressView(o), this.itemsView(o), this.moneyView(o), this.shippingView(o), this.issuesView(o), this.confirmationsView(o)].filter(Boolean));
+    this.body.append(
+      ...[
+        this.header(o),
+        this.actionsView(o),
+        this.progressView(o),
+        this.itemsView(o),
+        this.moneyView(o),
+        this.shippingView(o),
+        this.issuesView(o),
+        this.confirmationsView(o),
+      ].filter(Boolean),
+    );
   }
 
   header(o) {
@@ -300,10 +323,19 @@ export class OrderPanel {
       "header",
       { class: "op-head" },
       h("div", { class: "op-number", testid: "order-number" }, o.number),
-      h("div", { class: "op-status-row" }, h("span", { class: "status-chip status-chip-lg", testid: "order-status", dataset: { status: o.status } }, this.stateLabel(o.status)), o.sample_round ? h("span", { class: "op-muted" }, t("order.sampleRound", { round: o.sample_round })) : null),
+      h(
+        "div",
+        { class: "op-status-row" },
+        h(
+          "span",
+          { class: "status-chip status-chip-lg", testid: "order-status", dataset: { status: o.status } },
+          this.stateLabel(o.status),
+        ),
+        o.sample_round ? h("span", { class: "op-muted" }, t("order.sampleRound", { round: o.sample_round })) : null,
+      ),
       dl([
         [t("order.customer"), customerName],
-        [t("order.workflow"), this.workflow ? pickText(this.workflow.title, o.workflow) : o.workflow],
+        [t("order.workflow"), workflowOf(o) ? pickText(workflowOf(o).title, o.workflow) : o.workflow],
         [t("order.total"), fmtMoney(o.total_cents, o.currency)],
       ]),
     );
@@ -317,78 +349,64 @@ export class OrderPanel {
       buttons.push(
         h(
           "button",
-          { type: "button", class: tr.to === "cancelled" ? "btn btn-danger-outline" : "btn btn-primary", testid: "action-transition", dataset: { to: tr.to }, on: { click: () => this.doTransition(tr) } },
+          {
+            type: "button",
+            class: leavesPath(workflowOf(o), o.status, tr.to) ? "btn btn-danger-outline" : "btn btn-primary",
+            testid: "action-transition",
+            dataset: { to: tr.to },
+            on: { click: () => this.doTransition(tr) },
+          },
           tr.photos ? icon("image") : null,
           t("act.transition", { label }),
         ),
       );
     }
     const add = (action, testid, label, fn, when = true) => {
-      if (actions.includes(action) && when) buttons.push(h("button", { type: "button", class: "btn", testid, on: { click: fn } }, label));
+      if (actions.includes(action) && when)
+        buttons.push(h("button", { type: "button", class: "btn", testid, on: { click: fn } }, label));
     };
     add("report_issue", "action-issue", t("act.issue"), () => this.doIssue(), issueKinds.length > 0);
     add("record_payment", "action-payment", t("act.payment"), () => this.doMoney("payments"));
     add("record_refund", "action-refund", t("act.refund"), () => this.doMoney("refunds"), (o.paid_cents || 0) > 0);
-    add("approve_shipping", "action-ship-approval", t("act.shipApproval"), () => this.doShipApproval(), o.payment_status !== "paid" && !o.ship_approved);
-    add("request_invoice", "action-invoice-request", t("act.invoiceRequest"), () => this.doInvoiceRequest(), o.invoice_status === "none");
-    add("issue_invoice", "action-invoice-issue", t("act.invoiceIssue"), () => this.doInvoiceIssue(), o.invoice_status === "requested");
+    add(
+      "approve_shipping",
+      "action-ship-approval",
+      t("act.shipApproval"),
+      () => this.doShipApproval(),
+      o.payment_status !== "paid" && !o.ship_approved,
+    );
+    add(
+      "request_invoice",
+      "action-invoice-request",
+      t("act.invoiceRequest"),
+      () => this.doInvoiceRequest(),
+      o.invoice_status === "none",
+    );
+    add(
+      "issue_invoice",
+      "action-invoice-issue",
+      t("act.invoiceIssue"),
+      () => this.doInvoiceIssue(),
+      o.invoice_status === "requested",
+    );
     add("propose_version", "action-propose", t("act.propose"), () => this.doPropose(), this.confirmations.length > 0);
     add("manage_confirmations", "action-add-confirmation", t("act.addConfirmation"), () => this.doAddConfirmation());
     add("update_order", "action-update", t("act.update"), () => this.doUpdate());
     add("change_address", "action-address", t("act.address"), () => this.doAddress(null));
     add("invite_customer", "action-invite", t("act.invite"), () => this.doInvite());
-    return section(t("order.actions"), "order-actions", buttons.length ? h("div", { class: "op-actions" }, buttons) : h("p", { class: "op-muted" }, t("order.noActions")));
+    return section(
+      t("order.actions"),
+      "order-actions",
+      buttons.length ? h("div", { class: "op-actions" }, buttons) : h("p", { class: "op-muted" }, t("order.noActions")),
+    );
   }
 
   progressView(o) {
-    const steps = [];
-    const seen = new Set();
-    const history = this.history.slice().sort((a, b) => a.seq - b.seq);
-    for (const m of history) {
-      const ev = m.meta && m.meta.event;
-      const d = (m.meta && m.meta.details) || {};
-      if (ev === "order_created") steps.push({ state: this.workflow ? this.workflow.initial : null, ts: m.ts, by: m.meta.by || m.sender, note: "" });
-      else if (ev === "status_changed") steps.push({ state: d.to, ts: m.ts, by: m.meta.by || m.sender, note: d.note || "" });
-    }
-    if (steps.length === 0 || steps[steps.length - 1].state !== o.status) steps.push({ state: o.status, ts: o.updated_ts, by: null, note: "" });
-    for (const s of steps) seen.add(s.state);
-    const items = steps.map((s, i) =>
-      h(
-        "li",
-        { class: i === steps.length - 1 ? "ot-item current" : "ot-item done", testid: "order-timeline-item", dataset: { status: s.state || "" } },
-        h("span", { class: "ot-dot", "aria-hidden": "true" }),
-        h(
-          "div",
-          { class: "ot-body" },
-          h("span", { class: "ot-label" }, this.stateLabel(s.state)),
-          h("span", { class: "ot-meta" }, [s.ts ? fmtDateTime(s.ts) : "", s.by ? userName(this.members, s.by) : ""].filter(Boolean).join(" · ")),
-          s.note ? h("span", { class: "ot-note" }, s.note) : null,
-        ),
-      ),
+    return section(
+      t("order.timeline"),
+      "order-progress",
+      orderProgress({ audience: "staff", order: o, events: this.history, members: this.members }),
     );
-    for (const state of this.upcoming(o.status, seen)) {
-      items.push(h("li", { class: "ot-item upcoming", testid: "order-timeline-next", dataset: { status: state } }, h("span", { class: "ot-dot", "aria-hidden": "true" }), h("div", { class: "ot-body" }, h("span", { class: "ot-label" }, this.stateLabel(state)))));
-    }
-    return section(t("order.timeline"), "order-progress", h("ol", { class: "order-timeline", testid: "order-timeline" }, items));
-  }
-
-  /** The likely path ahead: follow the first forward move that is not a cancellation. */
-  upcoming(status, seen) {
-    const out = [];
-    if (!this.workflow) return out;
-    const terminal = new Set(this.workflow.states.filter((s) => s.terminal).map((s) => s.name));
-    let cur = status;
-    const visited = new Set(seen);
-    for (let i = 0; i < 12 && !terminal.has(cur); i += 1) {
-      const next = this.workflow.transitions.find((tr) => tr.from.includes(cur) && tr.to !== cur && tr.to !== "cancelled" && !visited.has(tr.to) && !(this.workflow.states.find((s) => s.name === tr.to) || {}).terminal);
-      const end = next || this.workflow.transitions.find((tr) => tr.from.includes(cur) && tr.to !== cur && tr.to !== "cancelled" && !visited.has(tr.to));
-      if (!end) break;
-      out.push(end.to);
-      visited.add(end.to);
-      cur = end.to;
-      if (["delivered", "refunded"].includes(cur)) break;
-    }
-    return out;
   }
 
   itemsView(o) {
@@ -398,12 +416,18 @@ export class OrderPanel {
       if (showStock) {
         const s = this.stock.get(item.sku);
         if (s === undefined) stock = h("span", { class: "stock-level", testid: "stock-level" }, "…");
-        else if (s === null) stock = h("span", { class: "stock-level unknown", testid: "stock-level" }, t("order.stockUnknown"));
+        else if (s === null)
+          stock = h("span", { class: "stock-level unknown", testid: "stock-level" }, t("order.stockUnknown"));
         else {
           const low = s.available < item.quantity;
           stock = h(
             "span",
-            { class: ["stock-level", s.available <= 0 ? "out" : low ? "low" : "ok"], testid: "stock-level", dataset: { available: s.available, onHand: s.on_hand }, title: low ? t("order.stockShort", { needed: item.quantity, available: s.available }) : "" },
+            {
+              class: ["stock-level", s.available <= 0 ? "out" : low ? "low" : "ok"],
+              testid: "stock-level",
+              dataset: { available: s.available, onHand: s.on_hand },
+              title: low ? t("order.stockShort", { needed: item.quantity, available: s.available }) : "",
+            },
             t("order.stockLevel", { available: s.available, on_hand: s.on_hand }),
           );
         }
@@ -411,12 +435,26 @@ export class OrderPanel {
       return h(
         "li",
         { class: "order-item", testid: "order-item", dataset: { sku: item.sku } },
-        h("div", { class: "oi-main" }, h("span", { class: "oi-name" }, item.name || item.sku), h("span", { class: "oi-amount" }, fmtMoney(item.quantity * item.unit_price_cents, o.currency))),
-        h("div", { class: "oi-sub" }, h("span", { class: "oi-sku" }, item.sku), h("span", t("order.qtyPrice", { qty: item.quantity, price: fmtMoney(item.unit_price_cents, o.currency) }))),
+        h(
+          "div",
+          { class: "oi-main" },
+          h("span", { class: "oi-name" }, item.name || item.sku),
+          h("span", { class: "oi-amount" }, fmtMoney(item.quantity * item.unit_price_cents, o.currency)),
+        ),
+        h(
+          "div",
+          { class: "oi-sub" },
+          h("span", { class: "oi-sku" }, item.sku),
+          h("span", t("order.qtyPrice", { qty: item.quantity, price: fmtMoney(item.unit_price_cents, o.currency) })),
+        ),
         stock,
       );
     });
-    return section(t("order.items"), "order-items-section", h("ul", { class: "order-items", testid: "order-items" }, rows));
+    return section(
+      t("order.items"),
+      "order-items-section",
+      h("ul", { class: "order-items", testid: "order-items" }, rows),
+    );
   }
 
   moneyView(o) {
@@ -424,15 +462,39 @@ export class OrderPanel {
     const pay = h(
       "div",
       { class: "op-money", testid: "order-payment", dataset: { status: o.payment_status } },
-      h("div", { class: "op-money-head" }, h("span", { class: "op-label" }, t("order.payment")), h("span", { class: `pay-chip pay-${o.payment_status}` }, t(`pay.${o.payment_status}`))),
-      h("div", { class: "meter", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(pct) }, h("span", { class: "meter-fill", style: { width: `${pct}%` } })),
-      h("div", { class: "op-muted" }, t("order.paid", { paid: fmtMoney(o.paid_cents || 0, o.currency), total: fmtMoney(o.total_cents, o.currency) })),
+      h(
+        "div",
+        { class: "op-money-head" },
+        h("span", { class: "op-label" }, t("order.payment")),
+        h("span", { class: `pay-chip pay-${o.payment_status}` }, t(`pay.${o.payment_status}`)),
+      ),
+      h(
+        "div",
+        {
+          class: "meter",
+          role: "progressbar",
+          "aria-valuemin": "0",
+          "aria-valuemax": "100",
+          "aria-valuenow": String(pct),
+        },
+        h("span", { class: "meter-fill", style: { width: `${pct}%` } }),
+      ),
+      h(
+        "div",
+        { class: "op-muted" },
+        t("order.paid", { paid: fmtMoney(o.paid_cents || 0, o.currency), total: fmtMoney(o.total_cents, o.currency) }),
+      ),
       o.ship_approved ? h("div", { class: "op-note" }, icon("check"), t("order.shipApproved")) : null,
     );
     const inv = h(
       "div",
       { class: "op-money", testid: "order-invoice", dataset: { status: o.invoice_status } },
-      h("div", { class: "op-money-head" }, h("span", { class: "op-label" }, t("order.invoice")), h("span", { class: `pay-chip inv-${o.invoice_status}` }, t(`inv.${o.invoice_status}`))),
+      h(
+        "div",
+        { class: "op-money-head" },
+        h("span", { class: "op-label" }, t("order.invoice")),
+        h("span", { class: `pay-chip inv-${o.invoice_status}` }, t(`inv.${o.invoice_status}`)),
+      ),
     );
     return section(t("order.payment"), "order-money", pay, inv);
   }
@@ -442,7 +504,7 @@ export class OrderPanel {
       t("order.shipping"),
       "order-shipping",
       dl([
-        [t("order.address"), addressText(o.address)],
+        [t("order.address"), fmtAddress(o.address)],
         [t("order.carrier"), o.carrier],
         [t("order.tracking"), o.tracking_no],
         [t("order.eta"), o.eta_ts ? fmtDateTime(o.eta_ts) : null],
@@ -461,25 +523,91 @@ export class OrderPanel {
       .sort((a, b) => b.raised_ts - a.raised_ts)
       .map((issue) => {
         const d = issue.detail || {};
-        const summary = d.description || d.reason || (d.address ? addressText(d.address) : "") || (d.sku ? `${d.sku} ${d.needed ?? ""}/${d.available ?? ""}` : "") || d.note || "";
+        const summary =
+          d.description ||
+          d.reason ||
+          (d.address ? fmtAddress(d.address) : "") ||
+          (d.sku ? `${d.sku} ${d.needed ?? ""}/${d.available ?? ""}` : "") ||
+          d.note ||
+          "";
         let settle = null;
         if (!issue.outcome) {
           if (issue.kind === "address_change_requested" && !d.shipped && this.can("change_address")) {
-            settle = h("button", { type: "button", class: "btn btn-small", testid: "action-settle", on: { click: () => this.doAddress(issue) } }, t("act.address"));
+            settle = h(
+              "button",
+              {
+                type: "button",
+                class: "btn btn-small",
+                testid: "action-settle",
+                on: { click: () => this.doAddress(issue) },
+              },
+              t("act.address"),
+            );
           } else if (issue.kind === "address_change_requested" && d.shipped && this.can("settle_interception")) {
-            settle = h("button", { type: "button", class: "btn btn-small", testid: "action-settle", on: { click: () => this.doSettle(issue, ["intercepted", "not_intercepted"]) } }, t("act.settle"));
+            settle = h(
+              "button",
+              {
+                type: "button",
+                class: "btn btn-small",
+                testid: "action-settle",
+                on: { click: () => this.doSettle(issue, ["intercepted", "not_intercepted"]) },
+              },
+              t("act.settle"),
+            );
           } else if (issue.kind === "defect_found" && this.can("choose_defect_remedy")) {
-            settle = h("button", { type: "button", class: "btn btn-small", testid: "action-settle", on: { click: () => this.doSettle(issue, ["exchange", "refund"]) } }, t("act.remedy"));
-          } else if (issue.kind !== "address_change_requested" && issue.kind !== "defect_found" && (admin || (ISSUE_SETTLERS[issue.kind] || []).some((r) => roles.includes(r)))) {
-            settle = h("button", { type: "button", class: "btn btn-small", testid: "action-settle", on: { click: () => this.doSettle(issue, null) } }, t("act.settle"));
+            settle = h(
+              "button",
+              {
+                type: "button",
+                class: "btn btn-small",
+                testid: "action-settle",
+                on: { click: () => this.doSettle(issue, ["exchange", "refund"]) },
+              },
+              t("act.remedy"),
+            );
+          } else if (
+            issue.kind !== "address_change_requested" &&
+            issue.kind !== "defect_found" &&
+            (admin || (ISSUE_SETTLERS[issue.kind] || []).some((r) => roles.includes(r)))
+          ) {
+            settle = h(
+              "button",
+              {
+                type: "button",
+                class: "btn btn-small",
+                testid: "action-settle",
+                on: { click: () => this.doSettle(issue, null) },
+              },
+              t("act.settle"),
+            );
           }
         }
         return h(
           "li",
-          { class: issue.outcome ? "issue settled" : "issue open", testid: "order-issue", dataset: { kind: issue.kind, id: issue.id } },
-          h("div", { class: "issue-head" }, icon("alert"), h("span", { class: "issue-kind" }, t(`issue.${issue.kind}`)), h("span", { class: "op-muted" }, issue.outcome ? t("order.issueSettled", { outcome: tOr(`outcome.${issue.outcome}`, issue.outcome) }) : t("order.issueOpen"))),
+          {
+            class: issue.outcome ? "issue settled" : "issue open",
+            testid: "order-issue",
+            dataset: { kind: issue.kind, id: issue.id },
+          },
+          h(
+            "div",
+            { class: "issue-head" },
+            icon("alert"),
+            h("span", { class: "issue-kind" }, t(`issue.${issue.kind}`)),
+            h(
+              "span",
+              { class: "op-muted" },
+              issue.outcome
+                ? t("order.issueSettled", { outcome: tOr(`outcome.${issue.outcome}`, issue.outcome) })
+                : t("order.issueOpen"),
+            ),
+          ),
           summary ? h("div", { class: "issue-text" }, summary) : null,
-          h("div", { class: "op-muted" }, `${fmtDateTime(issue.raised_ts)} · ${userName(this.members, issue.raised_by)}`),
+          h(
+            "div",
+            { class: "op-muted" },
+            `${fmtDateTime(issue.raised_ts)} · ${userName(this.members, issue.raised_by)}`,
+          ),
           settle,
         );
       });
@@ -497,7 +625,11 @@ export class OrderPanel {
           "div",
           { class: "conf-head" },
           h("span", { class: "conf-title" }, item.title),
-          h("span", { class: "op-muted" }, `${t(`ckind.${item.kind}`)} · ${item.required ? t("order.confRequired") : t("order.confOptional")}`),
+          h(
+            "span",
+            { class: "op-muted" },
+            `${t(`ckind.${item.kind}`)} · ${item.required ? t("order.confRequired") : t("order.confOptional")}`,
+          ),
           h("span", { class: `ver-chip ver-${item.status}` }, tOr(`conf.status.${item.status}`, item.status)),
         ),
         (item.versions || []).length === 0
@@ -512,24 +644,70 @@ export class OrderPanel {
                   const state = v.state === "pending" ? "proposed" : v.state;
                   return h(
                     "li",
-                    { class: `version ver-${state}`, testid: "confirmation-version", dataset: { state, number: v.number } },
-                    h("div", { class: "ver-head" }, h("span", { class: "ver-n" }, t("order.version", { n: v.number })), h("span", { class: `ver-chip ver-${state}` }, t(`ver.${state}`))),
+                    {
+                      class: `version ver-${state}`,
+                      testid: "confirmation-version",
+                      dataset: { state, number: v.number },
+                    },
+                    h(
+                      "div",
+                      { class: "ver-head" },
+                      h("span", { class: "ver-n" }, t("order.version", { n: v.number })),
+                      h("span", { class: `ver-chip ver-${state}` }, t(`ver.${state}`)),
+                    ),
                     h("div", { class: "ver-text" }, v.text),
                     (v.attachments || []).length
                       ? h(
                           "div",
                           { class: "ver-files" },
-                          v.attachments.filter((a) => a && typeof a.id === "string").map((a) => h("a", { href: `/api/media/${encodeURIComponent(a.id)}`, download: a.name || "", class: "ver-file" }, icon("file"), a.name || a.id)),
+                          v.attachments
+                            .filter((a) => a && typeof a.id === "string")
+                            .map((a) =>
+                              h(
+                                "a",
+                                {
+                                  href: `/api/media/${encodeURIComponent(a.id)}`,
+                                  download: a.name || "",
+                                  class: "ver-file",
+                                },
+                                icon("file"),
+                                a.name || a.id,
+                              ),
+                            ),
                         )
                       : null,
-                    h("div", { class: "op-muted" }, `${fmtDateTime(v.proposed_ts)} · ${userName(this.members, v.proposed_by)}`),
+                    h(
+                      "div",
+                      { class: "op-muted" },
+                      `${fmtDateTime(v.proposed_ts)} · ${userName(this.members, v.proposed_by)}`,
+                    ),
                     v.comment ? h("div", { class: "ver-comment" }, v.comment) : null,
                     decide && state === "proposed"
                       ? h(
                           "div",
                           { class: "ver-actions" },
-                          h("button", { type: "button", class: "btn btn-small btn-primary", testid: "action-approve", dataset: { item: item.id, version: v.number }, on: { click: () => this.doDecide(item, v, "approved") } }, t("act.approve")),
-                          h("button", { type: "button", class: "btn btn-small", testid: "action-reject", dataset: { item: item.id, version: v.number }, on: { click: () => this.doDecide(item, v, "rejected") } }, t("act.reject")),
+                          h(
+                            "button",
+                            {
+                              type: "button",
+                              class: "btn btn-small btn-primary",
+                              testid: "action-approve",
+                              dataset: { item: item.id, version: v.number },
+                              on: { click: () => this.doDecide(item, v, "approved") },
+                            },
+                            t("act.approve"),
+                          ),
+                          h(
+                            "button",
+                            {
+                              type: "button",
+                              class: "btn btn-small",
+                              testid: "action-reject",
+                              dataset: { item: item.id, version: v.number },
+                              on: { click: () => this.doDecide(item, v, "rejected") },
+                            },
+                            t("act.reject"),
+                          ),
                         )
                       : null,
                   );
@@ -537,7 +715,11 @@ export class OrderPanel {
             ),
       ),
     );
-    return section(t("order.confirmations"), "order-confirmations", h("ul", { class: "confirmations", testid: "confirmations" }, rows));
+    return section(
+      t("order.confirmations"),
+      "order-confirmations",
+      h("ul", { class: "confirmations", testid: "confirmations" }, rows),
+    );
   }
 
   // ---- actions -------------------------------------------------------------------
@@ -554,7 +736,16 @@ export class OrderPanel {
 
   /** Send uploaded files into the order's conversation as one message of `kind`. */
   sendFiles(kind, ids, text) {
-    return this.realtime.send({ op: "send", ref: newRef(), conv: this.order.conv, kind, text, attachments: ids.map((id) => ({ id })), mentions: [], reply_to: null });
+    return this.realtime.send({
+      op: "send",
+      ref: newRef(),
+      conv: this.order.conv,
+      kind,
+      text,
+      attachments: ids.map((id) => ({ id })),
+      mentions: [],
+      reply_to: null,
+    });
   }
 
   /** Photos taken for a step are also posted in the conversation so everyone sees them. */
@@ -571,7 +762,7 @@ export class OrderPanel {
   }
 
   async afterChange(order) {
-    if (order && order.id === this.orderId) this.order = { ...this.order, ...order, allowed: order.allowed || this.order.allowed };
+    if (order && order.id === this.orderId) this.order = { ...this.order, ...order };
     toast(t("act.done"));
     await this.refetch();
   }
@@ -579,11 +770,20 @@ export class OrderPanel {
   async doTransition(tr) {
     const o = this.order;
     const label = pickText(tr.label, this.stateLabel(tr.to));
-    const def = this.workflow && this.workflow.transitions.find((x) => x.to === tr.to && x.from.includes(o.status));
+    const def = transitionOf(workflowOf(o), o.status, tr.to);
     const tracking = Boolean(def && (def.guards || []).includes("has_tracking"));
     const key = newRef();
     const fields = [];
-    if (tr.photos) fields.push({ name: "photos", label: t("f.photos"), type: "file", accept: "image/*", multiple: true, required: true, hint: t("f.photosRequired") });
+    if (tr.photos)
+      fields.push({
+        name: "photos",
+        label: t("f.photos"),
+        type: "file",
+        accept: "image/*",
+        multiple: true,
+        required: true,
+        hint: t("f.photosRequired"),
+      });
     if (tracking) {
       fields.push({ name: "carrier", label: t("f.carrier"), value: o.carrier || "", required: true });
       fields.push({ name: "tracking_no", label: t("f.tracking_no"), value: o.tracking_no || "", required: true });
@@ -592,7 +792,7 @@ export class OrderPanel {
     await formDialog({
       title: t("act.transitionTitle", { label }),
       fields,
-      danger: tr.to === "cancelled",
+      danger: leavesPath(workflowOf(o), o.status, tr.to),
       onSubmit: async (v) => {
         const ids = tr.photos ? await this.uploadAll(v.photos) : [];
         const body = { to: tr.to };
@@ -613,19 +813,69 @@ export class OrderPanel {
     const o = this.order;
     const kinds = this.allowed().issueKinds;
     const key = newRef();
-    const is = (...names) => (v) => names.includes(v.kind);
+    const is =
+      (...names) =>
+      (v) =>
+        names.includes(v.kind);
     const addr = o.address || {};
     const fields = [
-      { name: "kind", label: t("f.kind"), type: "select", options: kinds.map((k) => ({ value: k, label: t(`issue.${k}`) })), value: kinds[0], required: true },
-      { name: "sku", label: t("f.sku"), type: "select", options: (o.items || []).map((i) => ({ value: i.sku, label: `${i.sku} ${i.name || ""}` })), showIf: is("out_of_stock"), required: true },
+      {
+        name: "kind",
+        label: t("f.kind"),
+        type: "select",
+        options: kinds.map((k) => ({ value: k, label: t(`issue.${k}`) })),
+        value: kinds[0],
+        required: true,
+      },
+      {
+        name: "sku",
+        label: t("f.sku"),
+        type: "select",
+        options: (o.items || []).map((i) => ({ value: i.sku, label: `${i.sku} ${i.name || ""}` })),
+        showIf: is("out_of_stock"),
+        required: true,
+      },
       { name: "needed", label: t("f.needed"), type: "number", min: 0, showIf: is("out_of_stock") },
       { name: "available", label: t("f.available"), type: "number", min: 0, showIf: is("out_of_stock") },
-      ...ADDRESS_FIELDS.map((f) => ({ name: f, label: t(`f.addr.${f}`), value: addr[f] || "", showIf: is("address_change_requested"), required: f === "line1" })),
-      { name: "reason", label: t("f.reason"), type: "textarea", rows: 2, showIf: is("delay_risk", "delay_notice"), required: true },
+      ...ADDRESS_FIELDS.map((f) => ({
+        name: f,
+        label: t(`f.addr.${f}`),
+        value: addr[f] || "",
+        showIf: is("address_change_requested"),
+        required: f === "line1",
+      })),
+      {
+        name: "reason",
+        label: t("f.reason"),
+        type: "textarea",
+        rows: 2,
+        showIf: is("delay_risk", "delay_notice"),
+        required: true,
+      },
       { name: "eta", label: t("f.eta"), type: "date", showIf: is("delay_risk", "delay_notice") },
-      { name: "description", label: t("f.description"), type: "textarea", rows: 3, showIf: is("defect_found"), required: true },
-      { name: "photos", label: t("f.photos"), type: "file", accept: "image/*", multiple: true, showIf: is("defect_found") },
-      { name: "note", label: t("f.note"), type: "textarea", rows: 2, showIf: is("out_of_stock", "address_change_requested") },
+      {
+        name: "description",
+        label: t("f.description"),
+        type: "textarea",
+        rows: 3,
+        showIf: is("defect_found"),
+        required: true,
+      },
+      {
+        name: "photos",
+        label: t("f.photos"),
+        type: "file",
+        accept: "image/*",
+        multiple: true,
+        showIf: is("defect_found"),
+      },
+      {
+        name: "note",
+        label: t("f.note"),
+        type: "textarea",
+        rows: 2,
+        showIf: is("out_of_stock", "address_change_requested"),
+      },
     ];
     await formDialog({
       title: t("act.issue"),
@@ -667,14 +917,32 @@ export class OrderPanel {
     await formDialog({
       title: kind === "payments" ? t("act.payment") : t("act.refund"),
       fields: [
-        { name: "amount", label: t("f.amount", { currency: o.currency }), type: "text", inputmode: "decimal", value: suggested > 0 ? fromCents(suggested, o.currency) : "", required: true },
-        { name: "method", label: t("f.method"), type: "select", options: PAYMENT_METHODS.map((m) => ({ value: m, label: t(`method.${m}`) })), value: "bank_transfer", required: true },
+        {
+          name: "amount",
+          label: t("f.amount", { currency: o.currency }),
+          type: "text",
+          inputmode: "decimal",
+          value: suggested > 0 ? fromCents(suggested, o.currency) : "",
+          required: true,
+        },
+        {
+          name: "method",
+          label: t("f.method"),
+          type: "select",
+          options: PAYMENT_METHODS.map((m) => ({ value: m, label: t(`method.${m}`) })),
+          value: "bank_transfer",
+          required: true,
+        },
         { name: "reference", label: t("f.reference"), required: true },
       ],
       onSubmit: async (v) => {
         const cents = toCents(v.amount, o.currency);
         if (!cents) throw userError(t("f.invalidAmount"));
-        const body = await this.post(`/api/orders/${encodeURIComponent(o.id)}/${kind}`, { amount_cents: cents, method: v.method, reference: v.reference }, key);
+        const body = await this.post(
+          `/api/orders/${encodeURIComponent(o.id)}/${kind}`,
+          { amount_cents: cents, method: v.method, reference: v.reference },
+          key,
+        );
         await this.afterChange(body && body.order);
       },
     });
@@ -687,7 +955,11 @@ export class OrderPanel {
       title: t("act.shipApproval"),
       fields: [{ name: "note", label: t("f.note"), type: "textarea", rows: 2 }],
       onSubmit: async (v) => {
-        const order = await this.post(`/api/orders/${encodeURIComponent(o.id)}/ship-approval`, { note: v.note || "" }, key);
+        const order = await this.post(
+          `/api/orders/${encodeURIComponent(o.id)}/ship-approval`,
+          { note: v.note || "" },
+          key,
+        );
         await this.afterChange(order);
       },
     });
@@ -699,7 +971,12 @@ export class OrderPanel {
     await formDialog({
       title: t("act.invoiceRequest"),
       fields: [
-        { name: "title", label: t("f.title"), required: true, value: this.customer ? this.customer.company || this.customer.name || "" : "" },
+        {
+          name: "title",
+          label: t("f.title"),
+          required: true,
+          value: this.customer ? this.customer.company || this.customer.name || "" : "",
+        },
         { name: "tax_id", label: t("f.tax_id") },
       ],
       onSubmit: async (v) => {
@@ -728,7 +1005,9 @@ export class OrderPanel {
     const o = this.order;
     const key = newRef();
     const eta = o.eta_ts ? new Date(o.eta_ts) : null;
-    const etaValue = eta ? `${eta.getFullYear()}-${String(eta.getMonth() + 1).padStart(2, "0")}-${String(eta.getDate()).padStart(2, "0")}` : "";
+    const etaValue = eta
+      ? `${eta.getFullYear()}-${String(eta.getMonth() + 1).padStart(2, "0")}-${String(eta.getDate()).padStart(2, "0")}`
+      : "";
     await formDialog({
       title: t("act.update"),
       fields: [
@@ -757,7 +1036,12 @@ export class OrderPanel {
     const addr = (issue && issue.detail && issue.detail.address) || o.address || {};
     await formDialog({
       title: t("act.address"),
-      fields: ADDRESS_FIELDS.map((f) => ({ name: f, label: t(`f.addr.${f}`), value: addr[f] || "", required: f === "line1" })),
+      fields: ADDRESS_FIELDS.map((f) => ({
+        name: f,
+        label: t(`f.addr.${f}`),
+        value: addr[f] || "",
+        required: f === "line1",
+      })),
       onSubmit: async (v) => {
         const address = {};
         for (const f of ADDRESS_FIELDS) if (v[f]) address[f] = v[f];
@@ -773,7 +1057,16 @@ export class OrderPanel {
     const o = this.order;
     const key = newRef();
     const fields = outcomes
-      ? [{ name: "outcome", label: t("f.outcome"), type: "select", options: outcomes.map((x) => ({ value: x, label: t(`outcome.${x}`) })), value: outcomes[0], required: true }]
+      ? [
+          {
+            name: "outcome",
+            label: t("f.outcome"),
+            type: "select",
+            options: outcomes.map((x) => ({ value: x, label: t(`outcome.${x}`) })),
+            value: outcomes[0],
+            required: true,
+          },
+        ]
       : [{ name: "outcome", label: t("f.outcome"), maxlength: 32, value: t("order.done"), required: true }];
     fields.push({ name: "note", label: t("f.note"), type: "textarea", rows: 2 });
     await formDialog({
@@ -782,7 +1075,11 @@ export class OrderPanel {
       onSubmit: async (v) => {
         const body = { outcome: v.outcome };
         if (v.note) body.note = v.note;
-        await this.post(`/api/orders/${encodeURIComponent(o.id)}/issues/${encodeURIComponent(issue.id)}/settle`, body, key);
+        await this.post(
+          `/api/orders/${encodeURIComponent(o.id)}/issues/${encodeURIComponent(issue.id)}/settle`,
+          body,
+          key,
+        );
         await this.afterChange(null);
       },
     });
@@ -793,7 +1090,14 @@ export class OrderPanel {
     try {
       const inv = await this.post(`/api/orders/${encodeURIComponent(o.id)}/invitations`, undefined, newRef());
       const url = new URL(inv.url, window.location.origin).toString();
-      const field = h("input", { type: "text", class: "invite-url", testid: "invite-url", readonly: true, value: url, "aria-label": t("act.inviteLink") });
+      const field = h("input", {
+        type: "text",
+        class: "invite-url",
+        testid: "invite-url",
+        readonly: true,
+        value: url,
+        "aria-label": t("act.inviteLink"),
+      });
       const copy = h("button", { type: "button", class: "btn", testid: "invite-copy" }, t("act.copy"));
       copy.addEventListener("click", async () => {
         try {
@@ -817,12 +1121,23 @@ export class OrderPanel {
     await formDialog({
       title: t("act.addConfirmation"),
       fields: [
-        { name: "kind", label: t("f.kind"), type: "select", options: CONFIRMATION_KINDS.map((k) => ({ value: k, label: t(`ckind.${k}`) })), value: "material", required: true },
+        {
+          name: "kind",
+          label: t("f.kind"),
+          type: "select",
+          options: CONFIRMATION_KINDS.map((k) => ({ value: k, label: t(`ckind.${k}`) })),
+          value: "material",
+          required: true,
+        },
         { name: "title", label: t("f.title"), required: true },
         { name: "required", label: t("f.required"), type: "checkbox", value: true },
       ],
       onSubmit: async (v) => {
-        await this.post(`/api/orders/${encodeURIComponent(o.id)}/confirmations`, { kind: v.kind, title: v.title, required: Boolean(v.required) }, key);
+        await this.post(
+          `/api/orders/${encodeURIComponent(o.id)}/confirmations`,
+          { kind: v.kind, title: v.title, required: Boolean(v.required) },
+          key,
+        );
         await this.confirmationsChanged();
       },
     });
@@ -834,7 +1149,14 @@ export class OrderPanel {
     await formDialog({
       title: t("act.propose"),
       fields: [
-        { name: "item", label: t("f.item"), type: "select", options: this.confirmations.map((c) => ({ value: c.id, label: c.title })), value: (preset && preset.id) || (open && open.id), required: true },
+        {
+          name: "item",
+          label: t("f.item"),
+          type: "select",
+          options: this.confirmations.map((c) => ({ value: c.id, label: c.title })),
+          value: (preset && preset.id) || (open && open.id),
+          required: true,
+        },
         { name: "text", label: t("f.text"), type: "textarea", rows: 3, required: true },
         { name: "attachments", label: t("f.attachments"), type: "file", multiple: true },
       ],
@@ -843,12 +1165,20 @@ export class OrderPanel {
         const files = v.attachments || [];
         if (files.length) {
           const ids = await this.uploadAll(files);
-          body.attachments = ids.map((id, i) => ({ id, name: files[i].name, type: files[i].type || "application/octet-stream", size: files[i].size }));
+          body.attachments = ids.map((id, i) => ({
+            id,
+            name: files[i].name,
+            type: files[i].type || "application/octet-stream",
+            size: files[i].size,
+          }));
           if (this.realtime) {
             const isImage = (i) => (files[i].type || "").startsWith("image/");
             const images = ids.filter((id, i) => isImage(i));
             const others = ids.filter((id, i) => !isImage(i));
-            for (const [kind, group] of [["image", images], ["file", others]]) {
+            for (const [kind, group] of [
+              ["image", images],
+              ["file", others],
+            ]) {
               if (group.length) this.sendFiles(kind, group, v.text.slice(0, 200)).catch(() => {});
             }
           }
@@ -864,13 +1194,18 @@ export class OrderPanel {
     await formDialog({
       title: `${decision === "approved" ? t("act.approve") : t("act.reject")} · ${item.title} · ${t("order.version", { n: version.number })}`,
       intro: h("p", { class: "ver-text" }, version.text),
-      fields: [{ name: "comment", label: t("f.comment"), type: "textarea", rows: 2, required: decision === "rejected" }],
+      fields: [
+        { name: "comment", label: t("f.comment"), type: "textarea", rows: 2, required: decision === "rejected" },
+      ],
       danger: decision === "rejected",
       onSubmit: async (v) => {
-        await this.post(`/api/confirmations/${encodeURIComponent(item.id)}/versions/${version.number}/decision`, { decision, comment: v.comment || "" }, key);
+        await this.post(
+          `/api/confirmations/${encodeURIComponent(item.id)}/versions/${version.number}/decision`,
+          { decision, comment: v.comment || "" },
+          key,
+        );
         await this.confirmationsChanged();
       },
     });
   }
 }
-

@@ -29,11 +29,28 @@ function ratio(att) {
  */
 export function imageThumb(att) {
   const src = ready(att) && att.preview.url ? att.preview.url : att.url;
-  const img = h("img", { src, alt: att.name || "", loading: "lazy", decoding: "async", testid: "msg-image", dataset: { media: att.id } });
+  const img = h("img", {
+    src,
+    alt: att.name || "",
+    loading: "lazy",
+    decoding: "async",
+    testid: "msg-image",
+    dataset: { media: att.id },
+  });
   const style = {};
   const r = ratio(att);
   if (r) style.aspectRatio = r;
-  const button = h("button", { type: "button", class: "media-img", title: t("tl.openOriginal"), "aria-label": `${t("tl.openOriginal")} ${att.name || ""}`, style }, img);
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "media-img",
+      title: t("tl.openOriginal"),
+      "aria-label": `${t("tl.openOriginal")} ${att.name || ""}`,
+      style,
+    },
+    img,
+  );
   button.addEventListener("click", () => lightbox({ url: att.url, name: att.name }));
   return button;
 }
@@ -58,7 +75,17 @@ export function videoPlayer(att) {
     style,
     dataset: { media: att.id },
   });
-  return h("div", { class: "media-video-wrap" }, video, h("a", { class: "media-dl", href: att.url, download: att.name || "" }, icon("download"), h("span", t("common.download"))));
+  return h(
+    "div",
+    { class: "media-video-wrap" },
+    video,
+    h(
+      "a",
+      { class: "media-dl", href: att.url, download: att.name || "" },
+      icon("download"),
+      h("span", t("common.download")),
+    ),
+  );
 }
 
 function waveform(peaks) {
@@ -81,11 +108,25 @@ function waveform(peaks) {
 export function voicePlayer(att) {
   const p = att.preview || {};
   const src = p.playback || att.url;
-  const audio = h("audio", { src, controls: true, preload: "metadata", testid: "msg-voice", class: "media-audio", dataset: { media: att.id } });
+  const audio = h("audio", {
+    src,
+    controls: true,
+    preload: "metadata",
+    testid: "msg-voice",
+    class: "media-audio",
+    dataset: { media: att.id },
+  });
   return h(
     "div",
     { class: "voice" },
-    h("div", { class: "voice-head" }, icon("mic", "voice-icon"), h("span", { class: "voice-label" }, t("tl.voice")), p.duration_ms ? h("span", { class: "voice-dur" }, fmtDuration(p.duration_ms)) : null, waveform(p.peaks)),
+    h(
+      "div",
+      { class: "voice-head" },
+      icon("mic", "voice-icon"),
+      h("span", { class: "voice-label" }, t("tl.voice")),
+      p.duration_ms ? h("span", { class: "voice-dur" }, fmtDuration(p.duration_ms)) : null,
+      waveform(p.peaks),
+    ),
     audio,
   );
 }
@@ -97,16 +138,31 @@ export function voicePlayer(att) {
  */
 export function fileCard(att) {
   const p = att.preview || {};
-  const thumb = ready(att) && p.url ? h("img", { class: "file-thumb", src: p.url, alt: "", loading: "lazy" }) : h("span", { class: "file-icon" }, icon("file"));
+  const thumb =
+    ready(att) && p.url
+      ? h("img", { class: "file-thumb", src: p.url, alt: "", loading: "lazy" })
+      : h("span", { class: "file-icon" }, icon("file"));
   const ext = (att.name || "").includes(".") ? att.name.split(".").pop().toUpperCase().slice(0, 5) : "";
   const meta = [fmtBytes(att.size || 0)];
   if (p.pages) meta.push(t("tl.pages", { count: p.pages }));
   if (ext) meta.push(ext);
   return h(
     "a",
-    { class: "file-card", href: att.url, download: att.name || "", testid: "msg-file", dataset: { media: att.id }, title: att.name || "" },
+    {
+      class: "file-card",
+      href: att.url,
+      download: att.name || "",
+      testid: "msg-file",
+      dataset: { media: att.id },
+      title: att.name || "",
+    },
     thumb,
-    h("span", { class: "file-info" }, h("span", { class: "file-name" }, att.name || att.id), h("span", { class: "file-meta" }, meta.join(" · "))),
+    h(
+      "span",
+      { class: "file-info" },
+      h("span", { class: "file-name" }, att.name || att.id),
+      h("span", { class: "file-meta" }, meta.join(" · ")),
+    ),
     h("span", { class: "file-dl" }, icon("download")),
   );
 }

@@ -6,7 +6,7 @@
  */
 
 import { h, clear } from "../dom.js";
-import { t } from "../i18n.js";
+import { pickText, t } from "../i18n.js";
 import { api, errorText } from "../api.js";
 import { getSession } from "../session.js";
 import { fmtDay, fmtTime } from "../format.js";
@@ -14,7 +14,8 @@ import { icon } from "./icons.js";
 import { infoDialog } from "./dialogs.js";
 import { renderAttachment } from "./players.js";
 import { richText } from "./mentions.js";
-import { avatar, isAdmin, newRef, onLang, pickText, previewText, toast, userName } from "./util.js";
+import { avatar, isAdmin, onLang, previewText, toast, userName } from "./util.js";
+import { newRef } from "../ref.js";
 import "./strings.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;
@@ -64,18 +65,42 @@ export class Timeline {
     this.readTimer = null;
     this.destroyed = false;
 
-    this.olderBtn = h("button", { type: "button", class: "btn btn-small tl-older-btn", testid: "load-older", on: { click: () => this.loadOlder() } }, t("tl.loadOlder"));
+    this.olderBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-small tl-older-btn",
+        testid: "load-older",
+        on: { click: () => this.loadOlder() },
+      },
+      t("tl.loadOlder"),
+    );
     this.olderBox = h("div", { class: "tl-older", hidden: true }, this.olderBtn);
     this.list = h("div", { class: "tl-list" });
     this.pendingBox = h("div", { class: "tl-pending" });
     this.emptyBox = h("p", { class: "tl-empty", hidden: true }, t("tl.empty"));
-    this.scroller = h("div", { class: "tl-scroll", testid: "timeline", role: "log", "aria-live": "polite", tabindex: "0" }, this.olderBox, this.emptyBox, this.list, this.pendingBox);
+    this.scroller = h(
+      "div",
+      { class: "tl-scroll", testid: "timeline", role: "log", "aria-live": "polite", tabindex: "0" },
+      this.olderBox,
+      this.emptyBox,
+      this.list,
+      this.pendingBox,
+    );
     this.typingEl = h("div", { class: "tl-typing", testid: "typing", "aria-live": "polite" });
-    this.jumpBtn = h("button", { type: "button", class: "tl-jump", hidden: true, on: { click: () => this.scrollToBottom(true) } }, t("tl.newMessages"), " ↓");
+    this.jumpBtn = h(
+      "button",
+      { type: "button", class: "tl-jump", hidden: true, on: { click: () => this.scrollToBottom(true) } },
+      t("tl.newMessages"),
+      " ↓",
+    );
     this.el = h("div", { class: "tl" }, this.scroller, this.jumpBtn, this.typingEl);
 
     this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
-    this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { root: this.scroller, threshold: [0, 0.35, 0.7, 1] });
+    this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), {
+      root: this.scroller,
+      threshold: [0, 0.35, 0.7, 1],
+    });
     this.onVisibility = () => this.scheduleRead();
     document.addEventListener("visibilitychange", this.onVisibility);
     window.addEventListener("focus", this.onVisibility);
@@ -99,7 +124,8 @@ export class Timeline {
     try {
       const full = await api(`/api/conversations/${encodeURIComponent(this.conv.id)}`);
       if (this.destroyed || !full) return;
-      for (const [user, seq] of Object.entries(full.member_reads || {})) this.memberReads[user] = Math.max(this.memberReads[user] || 0, seq);
+      for (const [user, seq] of Object.entries(full.member_reads || {}))
+        this.memberReads[user] = Math.max(this.memberReads[user] || 0, seq);
       if (Array.isArray(full.members)) this.conv.members = full.members.slice();
       this.readSeq = Math.max(this.readSeq, full.read_seq || 0);
       this.sentRead = Math.max(this.sentRead, full.read_seq || 0);
@@ -165,7 +191,9 @@ export class Timeline {
     if (existed) {
       const old = this.bySeq.get(message.seq);
       if (old.recalled && !message.recalled) return;
-      const same = ["recalled", "text", "attachments", "meta"].every((k) => JSON.stringify(old[k]) === JSON.stringify(message[k]));
+      const same = ["recalled", "text", "attachments", "meta"].every(
+        (k) => JSON.stringify(old[k]) === JSON.stringify(message[k]),
+      );
       this.store(message);
       if (!same) this.replaceNode(message.seq);
     } else {
@@ -192,7 +220,9 @@ export class Timeline {
     if (this.filling) return;
     this.filling = true;
     try {
-      const page = await api(`/api/conversations/${encodeURIComponent(this.conv.id)}/messages?after=${after}&limit=200`);
+      const page = await api(
+        `/api/conversations/${encodeURIComponent(this.conv.id)}/messages?after=${after}&limit=200`,
+      );
       for (const m of (page && page.messages) || []) if (!this.bySeq.has(m.seq)) this.store(m);
       this.renderAll(true);
     } catch (err) {
@@ -260,7 +290,9 @@ export class Timeline {
    */
   showPending(frames) {
     const before = this.pending.length;
-    this.pending = (frames || []).filter((f) => f && f.conv === this.conv.id && f.op !== "read" && !this.refs.has(f.ref));
+    this.pending = (frames || []).filter(
+      (f) => f && f.conv === this.conv.id && f.op !== "read" && !this.refs.has(f.ref),
+    );
     this.renderPending();
     if (this.pending.length > before) this.scrollToBottom(false);
   }
@@ -276,7 +308,9 @@ export class Timeline {
     this.olderBtn.textContent = t("tl.loadingOlder");
     try {
       const first = this.msgs[0].seq;
-      const page = await api(`/api/conversations/${encodeURIComponent(this.conv.id)}/messages?before=${first}&limit=${PAGE}`);
+      const page = await api(
+        `/api/conversations/${encodeURIComponent(this.conv.id)}/messages?before=${first}&limit=${PAGE}`,
+      );
       const list = (page && page.messages) || [];
       const fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
       for (const m of list) if (!this.bySeq.has(m.seq)) this.store(m);
@@ -459,7 +493,13 @@ export class Timeline {
       m.ts - prev.ts < GROUP_GAP_MS &&
       dayKey(prev.ts) === dayKey(m.ts);
     const attrs = {
-      class: ["msg", mine ? "mine" : "theirs", cont ? "cont" : null, m.urgent ? "msg-urgent" : null, m.internal ? "msg-internal" : null],
+      class: [
+        "msg",
+        mine ? "mine" : "theirs",
+        cont ? "cont" : null,
+        m.urgent ? "msg-urgent" : null,
+        m.internal ? "msg-internal" : null,
+      ],
       testid: "msg",
       dataset: { seq: m.seq, id: m.id, ref: m.ref || null, kind: m.kind, sender: m.sender },
     };
@@ -471,13 +511,33 @@ export class Timeline {
         "div",
         attrs,
         h("span", { class: "sr-only", testid: "msg-sender" }, this.name(m.sender)),
-        h("span", { class: "recalled-text" }, mine ? t("tl.recalledMine") : t("tl.recalledBy", { name: this.name(m.sender) })),
+        h(
+          "span",
+          { class: "recalled-text" },
+          mine ? t("tl.recalledMine") : t("tl.recalledBy", { name: this.name(m.sender) }),
+        ),
         h("span", { class: "sr-only", testid: "msg-time" }, fmtTime(m.ts)),
       );
     }
     const user = this.members.get(m.sender) || (mine ? this.me : null);
-    const senderEl = h("span", { class: mine || cont || this.conv.kind === "direct" ? "msg-sender sr-only" : "msg-sender", testid: "msg-sender" }, this.name(m.sender));
-    const timeEl = h("time", { class: "msg-time", testid: "msg-time", datetime: new Date(m.ts).toISOString(), title: `${fmtDay(m.ts)} ${fmtTime(m.ts)}` }, fmtTime(m.ts));
+    const senderEl = h(
+      "span",
+      {
+        class: mine || cont || this.conv.kind === "direct" ? "msg-sender sr-only" : "msg-sender",
+        testid: "msg-sender",
+      },
+      this.name(m.sender),
+    );
+    const timeEl = h(
+      "time",
+      {
+        class: "msg-time",
+        testid: "msg-time",
+        datetime: new Date(m.ts).toISOString(),
+        title: `${fmtDay(m.ts)} ${fmtTime(m.ts)}`,
+      },
+      fmtTime(m.ts),
+    );
     const badges = [
       m.urgent ? h("span", { class: "badge badge-urgent", testid: "msg-urgent" }, icon("alert"), t("tl.urgent")) : null,
       m.internal ? h("span", { class: "badge badge-internal" }, icon("lock"), t("tl.internal")) : null,
@@ -501,7 +561,8 @@ export class Timeline {
     node.addEventListener("focusin", () => this.refreshRecall(node, m));
     bubble.addEventListener("click", (event) => {
       if (event.target.closest("a, button, audio, video, input")) return;
-      for (const other of this.list.querySelectorAll(".msg.show-actions")) if (other !== node) other.classList.remove("show-actions");
+      for (const other of this.list.querySelectorAll(".msg.show-actions"))
+        if (other !== node) other.classList.remove("show-actions");
       node.classList.toggle("show-actions");
       this.refreshRecall(node, m);
     });
@@ -513,9 +574,22 @@ export class Timeline {
     const atts = m.attachments || [];
     if (atts.length) {
       const cls = m.kind === "image" && atts.length > 1 ? "atts atts-grid" : "atts";
-      parts.push(h("div", { class: cls }, atts.map((a) => renderAttachment(a, m.kind))));
+      parts.push(
+        h(
+          "div",
+          { class: cls },
+          atts.map((a) => renderAttachment(a, m.kind)),
+        ),
+      );
     }
-    if (m.text) parts.push(h("div", { class: "msg-text", testid: "msg-text", dir: "auto" }, richText(m.text, m.mentions || [], this.members, this.me)));
+    if (m.text)
+      parts.push(
+        h(
+          "div",
+          { class: "msg-text", testid: "msg-text", dir: "auto" },
+          richText(m.text, m.mentions || [], this.members, this.me),
+        ),
+      );
     return parts;
   }
 
@@ -529,7 +603,10 @@ export class Timeline {
         box.append(h("span", { class: "quote-text" }, t("tl.quoteMissing")));
         return;
       }
-      box.append(h("span", { class: "quote-sender" }, this.name(q.sender)), h("span", { class: "quote-text" }, previewText(q) || "…"));
+      box.append(
+        h("span", { class: "quote-sender" }, this.name(q.sender)),
+        h("span", { class: "quote-text" }, previewText(q) || "…"),
+      );
     };
     if (target) fill(target);
     else {
@@ -545,7 +622,9 @@ export class Timeline {
   async fetchQuote(seq) {
     if (this.quoteCache.has(seq)) return this.quoteCache.get(seq);
     try {
-      const page = await api(`/api/conversations/${encodeURIComponent(this.conv.id)}/messages?after=${seq - 1}&limit=1`);
+      const page = await api(
+        `/api/conversations/${encodeURIComponent(this.conv.id)}/messages?after=${seq - 1}&limit=1`,
+      );
       const q = page && page.messages && page.messages[0] && page.messages[0].seq === seq ? page.messages[0] : null;
       this.quoteCache.set(seq, q);
       return q;
@@ -580,7 +659,14 @@ export class Timeline {
       items.push(
         h(
           "button",
-          { type: "button", class: "icon-btn", testid: "msg-reply", title: t("tl.reply"), "aria-label": t("tl.reply"), on: { click: () => this.onReply(this.bySeq.get(m.seq) || m) } },
+          {
+            type: "button",
+            class: "icon-btn",
+            testid: "msg-reply",
+            title: t("tl.reply"),
+            "aria-label": t("tl.reply"),
+            on: { click: () => this.onReply(this.bySeq.get(m.seq) || m) },
+          },
           icon("reply"),
         ),
       );
@@ -589,7 +675,15 @@ export class Timeline {
       items.push(
         h(
           "button",
-          { type: "button", class: "icon-btn", testid: "msg-recall", title: t("tl.recall"), "aria-label": t("tl.recall"), hidden: !this.mayRecall(m), on: { click: (event) => this.recall(m, event.currentTarget) } },
+          {
+            type: "button",
+            class: "icon-btn",
+            testid: "msg-recall",
+            title: t("tl.recall"),
+            "aria-label": t("tl.recall"),
+            hidden: !this.mayRecall(m),
+            on: { click: (event) => this.recall(m, event.currentTarget) },
+          },
           icon("recall"),
         ),
       );
@@ -635,7 +729,11 @@ export class Timeline {
 
   statusEl(m) {
     const s = this.stateOf(m);
-    const attrs = { class: s.state === "read" ? "msg-status is-read" : "msg-status", testid: "msg-status", dataset: { seq: m.seq } };
+    const attrs = {
+      class: s.state === "read" ? "msg-status is-read" : "msg-status",
+      testid: "msg-status",
+      dataset: { seq: m.seq },
+    };
     if (s.direct) return h("span", attrs, s.text);
     return h("button", { ...attrs, type: "button", on: { click: () => this.showReaders(m) } }, s.text);
   }
@@ -679,7 +777,11 @@ export class Timeline {
     if (m.recalled) text = t("tl.recalledBy", { name: this.name(m.sender) });
     return h(
       "div",
-      { class: "msg msg-system", testid: "msg", dataset: { seq: m.seq, id: m.id, kind: m.kind, recalled: m.recalled ? "true" : null } },
+      {
+        class: "msg msg-system",
+        testid: "msg",
+        dataset: { seq: m.seq, id: m.id, kind: m.kind, recalled: m.recalled ? "true" : null },
+      },
       h("span", { class: "msg-text", testid: "msg-text" }, text),
       h("time", { class: "msg-time", testid: "msg-time" }, fmtTime(m.ts)),
     );
@@ -700,7 +802,11 @@ export class Timeline {
       .filter((id) => typeof id === "string" && /^[A-Za-z0-9_-]+$/.test(id));
     const node = h(
       "div",
-      { class: ["msg", "msg-event", m.internal ? "msg-internal" : null], testid: "msg", dataset: { seq: m.seq, id: m.id, kind: m.kind, event: meta.event || null } },
+      {
+        class: ["msg", "msg-event", m.internal ? "msg-internal" : null],
+        testid: "msg",
+        dataset: { seq: m.seq, id: m.id, kind: m.kind, event: meta.event || null },
+      },
       h(
         "div",
         { class: "event-card" },
@@ -708,14 +814,24 @@ export class Timeline {
           "div",
           { class: "event-head" },
           h("span", { class: "event-icon" }, icon(meta.event === "status_changed" ? "truck" : "order")),
-          h("span", { class: "event-title" }, meta.number ? `${meta.number} · ${t("tl.orderEvent")}` : t("tl.orderEvent")),
+          h(
+            "span",
+            { class: "event-title" },
+            meta.number ? `${meta.number} · ${t("tl.orderEvent")}` : t("tl.orderEvent"),
+          ),
           m.internal ? h("span", { class: "badge badge-internal" }, icon("lock"), t("tl.internal")) : null,
           h("time", { class: "msg-time", testid: "msg-time" }, fmtTime(m.ts)),
         ),
         h("div", { class: "msg-text event-text", testid: "msg-text" }, pickText(meta.text, m.text)),
         details.note ? h("div", { class: "event-note" }, details.note) : null,
-        photos.length ? h("div", { class: "event-photos" }, icon("image"), t("tl.photos", { count: photos.length })) : null,
-        h("div", { class: "event-by" }, h("span", { class: "msg-sender", testid: "msg-sender" }, this.name(meta.by || m.sender))),
+        photos.length
+          ? h("div", { class: "event-photos" }, icon("image"), t("tl.photos", { count: photos.length }))
+          : null,
+        h(
+          "div",
+          { class: "event-by" },
+          h("span", { class: "msg-sender", testid: "msg-sender" }, this.name(meta.by || m.sender)),
+        ),
       ),
     );
     return node;
@@ -728,22 +844,55 @@ export class Timeline {
       this.pendingBox.appendChild(
         h(
           "div",
-          { class: ["msg", "mine", "pending", f.urgent ? "msg-urgent" : null], testid: "msg", dataset: { ref: f.ref, state: "pending", kind: f.kind || "text" } },
+          {
+            class: ["msg", "mine", "pending", f.urgent ? "msg-urgent" : null],
+            testid: "msg",
+            dataset: { ref: f.ref, state: "pending", kind: f.kind || "text" },
+          },
           h(
             "div",
             { class: "msg-main" },
-            h("div", { class: "msg-meta" }, h("span", { class: "msg-sender sr-only", testid: "msg-sender" }, this.name(this.me.id))),
+            h(
+              "div",
+              { class: "msg-meta" },
+              h("span", { class: "msg-sender sr-only", testid: "msg-sender" }, this.name(this.me.id)),
+            ),
             h(
               "div",
               { class: "msg-row" },
               h(
                 "div",
                 { class: "bubble" },
-                kindLabel ? h("div", { class: "pending-att" }, icon(f.kind === "voice" ? "mic" : f.kind === "image" ? "image" : f.kind === "video" ? "video" : "file"), t(kindLabel)) : null,
-                f.text ? h("div", { class: "msg-text", testid: "msg-text", dir: "auto" }, richText(f.text, f.mentions || [], this.members, this.me)) : null,
+                kindLabel
+                  ? h(
+                      "div",
+                      { class: "pending-att" },
+                      icon(
+                        f.kind === "voice"
+                          ? "mic"
+                          : f.kind === "image"
+                            ? "image"
+                            : f.kind === "video"
+                              ? "video"
+                              : "file",
+                      ),
+                      t(kindLabel),
+                    )
+                  : null,
+                f.text
+                  ? h(
+                      "div",
+                      { class: "msg-text", testid: "msg-text", dir: "auto" },
+                      richText(f.text, f.mentions || [], this.members, this.me),
+                    )
+                  : null,
               ),
             ),
-            h("div", { class: "msg-foot" }, h("span", { class: "msg-status", testid: "msg-status" }, icon("clock"), t("tl.pending"))),
+            h(
+              "div",
+              { class: "msg-foot" },
+              h("span", { class: "msg-status", testid: "msg-status" }, icon("clock"), t("tl.pending")),
+            ),
           ),
         ),
       );
@@ -753,7 +902,10 @@ export class Timeline {
 
   startTyping(user) {
     clearTimeout(this.typing.get(user));
-    this.typing.set(user, setTimeout(() => this.stopTyping(user), 5000));
+    this.typing.set(
+      user,
+      setTimeout(() => this.stopTyping(user), 5000),
+    );
     this.renderTyping();
   }
 
@@ -770,7 +922,10 @@ export class Timeline {
       this.typingEl.classList.remove("on");
       return;
     }
-    this.typingEl.textContent = names.length === 1 ? t("tl.typingOne", { name: names[0] }) : t("tl.typingMany", { names: names.join(t("tl.listSep")) });
+    this.typingEl.textContent =
+      names.length === 1
+        ? t("tl.typingOne", { name: names[0] })
+        : t("tl.typingMany", { names: names.join(t("tl.listSep")) });
     this.typingEl.classList.add("on");
   }
 }

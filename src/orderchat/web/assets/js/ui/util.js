@@ -3,7 +3,7 @@
  */
 
 import { h } from "../dom.js";
-import { getLang, t, tOr } from "../i18n.js";
+import { pickText, t, tOr } from "../i18n.js";
 import { fmtDay, fmtTime } from "../format.js";
 import "./strings.js";
 
@@ -67,16 +67,11 @@ export function avatar(user, id, size = "md") {
   const last = parts[parts.length - 1] || "?";
   const isCjk = /[\u3400-\u9fff]/.test(last);
   const letter = isCjk ? last.slice(-1) : last.slice(0, 1).toUpperCase();
-  return h("span", { class: `avatar avatar-${size}`, "aria-hidden": "true", style: { "--hue": String(hue(id)) } }, letter);
-}
-
-/**
- * A fresh client id for a send or recall (docs/protocol.md §7.1).
- * @returns {string}
- */
-export function newRef() {
-  if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
-  return `r-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
+  return h(
+    "span",
+    { class: `avatar avatar-${size}`, "aria-hidden": "true", style: { "--hue": String(hue(id)) } },
+    letter,
+  );
 }
 
 /**
@@ -87,27 +82,19 @@ export function newRef() {
 export function previewText(message) {
   if (!message) return "";
   if (message.recalled) return t("kind.recalled");
-  const label = { image: "kind.image", voice: "kind.voice", video: "kind.video", file: "kind.file", call: "kind.call" }[message.kind];
-  const text = message.kind === "order_event" && message.meta && message.meta.text ? pickText(message.meta.text, message.text) : message.text || "";
+  const label = { image: "kind.image", voice: "kind.voice", video: "kind.video", file: "kind.file", call: "kind.call" }[
+    message.kind
+  ];
+  const text =
+    message.kind === "order_event" && message.meta && message.meta.text
+      ? pickText(message.meta.text, message.text)
+      : message.text || "";
   if (label) {
     const names = (message.attachments || []).map((a) => a.name).filter(Boolean);
     const caption = text || (message.kind === "file" ? names.join(" ") : "");
     return caption ? `${t(label)} ${caption}` : t(label);
   }
   return text.replace(/\s+/g, " ").trim();
-}
-
-/**
- * Text from a server label in both languages, in the reader's language.
- * @param {object|string|null} label
- * @param {string} [fallback]
- * @returns {string}
- */
-export function pickText(label, fallback = "") {
-  if (!label) return fallback;
-  if (typeof label === "string") return label;
-  const lang = getLang();
-  return label[lang] || label["zh-CN"] || label.en || fallback;
 }
 
 /**
