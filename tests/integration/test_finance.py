@@ -24,7 +24,7 @@ from orderchat.api.app import build_runtime
 from orderchat.core.errors import BadRequest
 from orderchat.settings import Settings
 from tests.order_support import call, ok, stock_sku
-from tests.support import Account, ServerProcess
+from tests.support import Account, Peer, ServerProcess
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -380,6 +380,45 @@ def test_shipping_an_unpaid_order_needs_finance_approval(
     shipped = ok(ship(server, staff, order))
     assert shipped["status"] == "shipped"
     refused(server, staff.finance.token, path, {}, 409, "conflict")  # shipped already
+
+
+async def _order_frames_on_resume(server: ServerProcess, token: str, cursor: str) -> list[Any]:
+    """The `order` events a device resuming from `cursor` is sent, up to `synced`."""
+    peer = await Peer.open(server, token, cursor=cursor)
+    try:
+        frames = []
+        while (frame := await peer.recv()).get("op") != "synced":
+            frames.append(frame)
+    finally:
+        await peer.close()
+    return [f["order"] for f in frames if f.get("op") == "order"]
+
+
+async def test_the_customer_never_learns_of_the_ship_approval(
+    server: ServerProcess, staff: Staff
+) -> None:
+    order = new_order(server, staff)
+    customer = customer_token(server, staff, order)
+    watcher = await Peer.open(server, customer)
+    cursor = watcher.welcome["cursor"]
+    path = f"/api/orders/{order['id']}/ship-approval"
+    try:
+        ok(call(server, staff.finance.token, "POST", path, {"note": "trusted"}))
+        live = await watcher.recv_op("order")
+    finally:
+        await watcher.close()
+
+    assert "ship_approved" not in live["order"] and live["order"]["id"] == order["id"]
+    replayed = await _order_frames_on_resume(server, customer, cursor)
+    assert replayed and all("ship_approved" not in o for o in replayed)
+    seen = ok(call(server, customer, "GET", f"/api/orders/{order['id']}"))
+    assert "ship_approved" not in seen and seen["number"] == order["number"]
+    listed = ok(call(server, customer, "GET", "/api/orders"))["orders"]
+    assert [o["id"] for o in listed] == [order["id"]] and "ship_approved" not in listed[0]
+    # Staff see it everywhere, on resume as well.
+    staff_replay = await _order_frames_on_resume(server, staff.sales.token, cursor)
+    assert staff_replay[-1]["ship_approved"] is True
+    assert ok(call(server, staff.sales.token, "GET", f"/api/orders/{order['id']}"))["ship_approved"]
 
 
 def test_a_paid_order_needs_no_approval(server: ServerProcess, staff: Staff) -> None:

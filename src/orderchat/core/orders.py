@@ -181,6 +181,7 @@ CUSTOMER_ORDER_FIELDS = frozenset(
         "version",
         "issues",
         "allowed",
+        "workflow_detail",
     }
 )
 

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from orderchat.api.responses import Json
+from orderchat.api.routes.views import order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.model import User
 from orderchat.services.digest import digest_fields, parse_day, payment_fields
 from orderchat.services.finance import InvoiceResult, Recorded, invoice_fields
-from orderchat.services.order_events import order_fields
 
 router = APIRouter(prefix="/api", tags=["finance"])
 
@@ -37,19 +38,22 @@ class InvoiceIssueBody(BaseModel):
     number: str
 
 
-def _recorded(done: Recorded) -> Json:
+def _recorded(done: Recorded, viewer: User) -> Json:
     return Json(
         {
             "payment": payment_fields(done.payment, done.order.currency),
-            "order": order_fields(done.order, done.workflow),
+            "order": order_view(viewer, done.order, done.workflow),
         },
         status_code=201,
     )
 
 
-def _invoice(done: InvoiceResult, status_code: int) -> Json:
+def _invoice(done: InvoiceResult, status_code: int, viewer: User) -> Json:
     return Json(
-        {"invoice": invoice_fields(done.invoice), "order": order_fields(done.order, done.workflow)},
+        {
+            "invoice": invoice_fields(done.invoice),
+            "order": order_view(viewer, done.order, done.workflow),
+        },
         status_code=status_code,
     )
 
@@ -61,7 +65,7 @@ async def record_payment(
     done = await runtime.finance.record_payment(
         auth.user, order_id, body.amount_cents, body.method, body.reference
     )
-    return _recorded(done)
+    return _recorded(done, auth.user)
 
 
 @router.post("/orders/{order_id}/refunds", status_code=201)
@@ -69,7 +73,7 @@ async def record_refund(order_id: str, body: MoneyBody, auth: AuthDep, runtime: 
     done = await runtime.finance.record_refund(
         auth.user, order_id, body.amount_cents, body.method, body.reference
     )
-    return _recorded(done)
+    return _recorded(done, auth.user)
 
 
 @router.get("/orders/{order_id}/payments")
@@ -80,7 +84,7 @@ async def order_money(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json
         {
             "payments": [payment_fields(p, currency) for p in found.payments],
             "invoice": None if found.invoice is None else invoice_fields(found.invoice),
-            "order": order_fields(found.order, found.workflow),
+            "order": order_view(auth.user, found.order, found.workflow),
         }
     )
 
@@ -90,7 +94,7 @@ async def approve_shipping(
     order_id: str, body: ShipApprovalBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     order, workflow = await runtime.finance.approve_shipping(auth.user, order_id, body.note)
-    return Json(order_fields(order, workflow))
+    return Json(order_view(auth.user, order, workflow))
 
 
 @router.post("/orders/{order_id}/invoice", status_code=201)
@@ -98,7 +102,7 @@ async def request_invoice(
     order_id: str, body: InvoiceRequestBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     done = await runtime.finance.request_invoice(auth.user, order_id, body.title, body.tax_id)
-    return _invoice(done, 201)
+    return _invoice(done, 201, auth.user)
 
 
 @router.post("/orders/{order_id}/invoice/issue")
@@ -106,7 +110,7 @@ async def issue_invoice(
     order_id: str, body: InvoiceIssueBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     done = await runtime.finance.issue_invoice(auth.user, order_id, body.number)
-    return _invoice(done, 200)
+    return _invoice(done, 200, auth.user)
 
 
 @router.get("/finance/digest")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from orderchat.api.responses import Json
+from orderchat.api.routes.views import for_viewer, order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.affordances import order_affordances
 from orderchat.core.workflows import Workflow
@@ -82,7 +83,9 @@ async def list_workflows(auth: AuthDep, runtime: RuntimeDep) -> Json:
 @router.post("/orders", status_code=201)
 async def create_order(body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     order = await runtime.orders.create(auth.user, body)
-    return Json(order_fields(order, runtime.workflows.get(order.workflow)), status_code=201)
+    return Json(
+        order_view(auth.user, order, runtime.workflows.get(order.workflow)), status_code=201
+    )
 
 
 @router.get("/orders")
@@ -94,7 +97,7 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Json:
     found = await runtime.orders.list(auth.user, status=status, workflow=workflow, limit=limit)
-    return Json({"orders": [order_fields(o, w) for o, w in found]})
+    return Json({"orders": [order_view(auth.user, o, w) for o, w in found]})
 
 
 @router.get("/orders/{order_id}")
@@ -107,19 +110,19 @@ async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     # The states and moves the order's pages draw its progress from, so a page needs
     # no state names of its own and no second call (customers included).
     view["workflow_detail"] = workflow_view(detail.workflow)
-    return Json(view)
+    return Json(for_viewer(auth.user, view))
 
 
 @router.patch("/orders/{order_id}")
 async def update_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     order = await runtime.orders.update(auth.user, order_id, body)
-    return Json(order_fields(order, runtime.workflows.get(order.workflow)))
+    return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
 @router.post("/orders/{order_id}/status")
 async def advance_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     order = await runtime.orders.advance(auth.user, order_id, body)
-    return Json(order_fields(order, runtime.workflows.get(order.workflow)))
+    return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
 @router.post("/orders/{order_id}/issues", status_code=201)
@@ -144,7 +147,7 @@ async def change_address(order_id: str, body: JsonBody, auth: AuthDep, runtime: 
     order = await runtime.orders.change_address(
         auth.user, order_id, body.get("address"), issue_id if isinstance(issue_id, str) else None
     )
-    return Json(order_fields(order, runtime.workflows.get(order.workflow)))
+    return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
 @router.post("/orders/{order_id}/invitations", status_code=201)
