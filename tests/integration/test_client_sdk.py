@@ -145,6 +145,24 @@ async def test_send_and_receive_between_two_users(server: ServerProcess) -> None
         assert a.last_seqs[got.conv] == third.seq
 
 
+async def test_urgent_messages_and_staff_notes_go_both_ways(server: ServerProcess) -> None:
+    ann, bob = server.user("sales"), server.user("warehouse")
+    conv = server.conversation(ann, "channel", [bob], title="sdk-urgent")["id"]
+    async with (
+        Client(await session_for(server, ann), options=FAST) as a,
+        Client(await session_for(server, bob), options=FAST) as b,
+    ):
+        b_events = b.events()
+        urgent = await a.send(conv, "out of stock, call the customer", urgent=True)
+        got = (await next_of(b_events, MessageReceived)).message
+        assert (got.seq, got.urgent, got.internal) == (urgent.seq, True, False)
+        note = await a.send(conv, "plain note", internal=True)
+        got = (await next_of(b_events, MessageReceived)).message
+        assert (got.seq, got.urgent, got.internal) == (note.seq, False, True)
+    stored = {m["seq"]: m for m in history(server, ann, conv)}
+    assert stored[urgent.seq].get("urgent") is True and "urgent" not in stored[note.seq]
+
+
 async def test_membership_changes_arrive_as_events(server: ServerProcess) -> None:
     ann, bob = server.user("sales"), server.user("warehouse")
     async with (

@@ -304,12 +304,15 @@ class Client:
         reply_to: int | None = None,
         *,
         ref: str | None = None,
+        urgent: bool = False,
+        internal: bool = False,
         timeout_s: float | None = None,
     ) -> Ack:
         """Post a text message and wait for its ack, across reconnects.
 
         Passing the `ref` of an earlier attempt (see `AckTimeoutError.ref`) is
-        safe: the server answers a repeated ref with the first ack.
+        safe: the server answers a repeated ref with the first ack. `urgent`
+        asks members to deal with it first; `internal` makes it a staff-only note.
 
         Raises:
             ServerError: the server refused it (e.g. `ForbiddenError`).
@@ -324,6 +327,8 @@ class Client:
             attachments=(),
             mentions=tuple(mentions or ()),
             reply_to=reply_to,
+            internal=internal,
+            urgent=urgent,
         )
         return await self._request(frame, timeout_s)
 

@@ -26,21 +26,23 @@ def _summary(cls: type) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
-def _field_rows(cls: type) -> list[str]:
+def _field_rows(cls: type, skip: str = "") -> list[str]:
     rows = []
     for field in dataclasses.fields(cls):
-        if field.name == "cursor":
-            continue  # written once for every durable event, below
+        if field.name == skip:
+            continue
         has_default = field.default is not dataclasses.MISSING
         presence = f"optional, default `{field.default!r}`" if has_default else "required"
-        rows.append(f"| `{field.name}` | `{field.type}` | {presence} |")
+        spelt = str(field.type).replace("|", "\\|")  # a bare | would end the table cell
+        rows.append(f"| `{field.name}` | `{spelt}` | {presence} |")
     return rows
 
 
 def _section(op: str, cls: type, durable: bool = False) -> list[str]:
     title = f"#### `{op}` — {cls.__name__}" + (" (durable)" if durable else "")
     lines = [title, "", _summary(cls), ""]
-    rows = _field_rows(cls)
+    # A durable event's cursor is written once for all of them, below.
+    rows = _field_rows(cls, skip="cursor" if durable else "")
     if cls.__name__ == "MessageReceived":
         rows = ["| *every field of a Message* | | flattened into the frame |"]
     if durable:
@@ -57,6 +59,7 @@ def render() -> str:
     from orderchat.protocol import events
 
     lines = [BEGIN_MARK, "", "### Client frames", ""]
+    lines += ["What each client field accepts, and its default when left out, is in §7.", ""]
     for client_cls, client_op in CLIENT_OP_OF.items():
         lines += _section(client_op.value, client_cls)
     lines += ["### Server frames", ""]
