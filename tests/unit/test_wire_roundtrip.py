@@ -121,6 +121,7 @@ refs = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1
 ascii_ids = st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=64)
 sentences = st.text(st.characters(exclude_categories=("Cs", "Z", "C")), min_size=1, max_size=60)
 seqs = st.integers(min_value=1, max_value=2**62)
+upload_ids = st.lists(ascii_ids, min_size=1, max_size=5, unique=True)
 
 
 @st.composite
