@@ -23,7 +23,7 @@ def _on_off(value: str) -> bool:
 
 def _hhmm(value: str) -> str:
     from orderchat.core.errors import BadRequest
-    from orderchat.services.digest import parse_hhmm
+    from orderchat.services.money.digest import parse_hhmm
 
     try:
         parse_hhmm(value)

@@ -16,10 +16,10 @@ from pathlib import Path
 import orjson
 
 from orderchat.core.errors import DomainError
-from orderchat.services.digest import Digest, digest_fields, parse_day
-from orderchat.services.finance import Finance
+from orderchat.services.money.digest import Digest, digest_fields, parse_day
+from orderchat.services.money.finance import Finance
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, Publication, SystemClock
-from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
 from orderchat.storage.engine import Database

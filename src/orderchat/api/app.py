@@ -38,17 +38,17 @@ from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
-from orderchat.services.confirmations import Confirmations
-from orderchat.services.conversations import Conversations
-from orderchat.services.finance import Finance
+from orderchat.services.chat.conversations import Conversations
+from orderchat.services.chat.messaging import Messaging
 from orderchat.services.idempotency import IdempotencyKeys
-from orderchat.services.inventory import Inventory
-from orderchat.services.media import Media, MediaLimits
-from orderchat.services.messaging import Messaging
-from orderchat.services.orders import Orders
+from orderchat.services.media.media import Media, MediaLimits
+from orderchat.services.money.finance import Finance
+from orderchat.services.orders.confirmations import Confirmations
+from orderchat.services.orders.orders import Orders
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, SystemClock
+from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
-from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
 from orderchat.storage.engine import Database
@@ -148,8 +148,8 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.writer.start()
         await runtime.media.start()
         if settings.demo:
-            from orderchat.services.demo import demo_invitations, seed_demo
-            from orderchat.services.demo_orders import DemoServices
+            from orderchat.demo.orders import DemoServices
+            from orderchat.demo.seed import demo_invitations, seed_demo
 
             business = DemoServices(
                 runtime.db,

@@ -7,9 +7,9 @@ from pydantic import BaseModel, ConfigDict
 
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.services.digest import digest_fields, parse_day, payment_fields
-from orderchat.services.finance import InvoiceResult, Recorded, invoice_fields
-from orderchat.services.order_events import order_fields
+from orderchat.services.money.digest import digest_fields, parse_day, payment_fields
+from orderchat.services.money.finance import InvoiceResult, Recorded, invoice_fields
+from orderchat.services.orders.events import order_fields
 
 router = APIRouter(prefix="/api", tags=["finance"])
 

@@ -19,7 +19,7 @@ from orderchat.api.runtime import AuthDep, MediaAuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
 from orderchat.core.media import parse_ranges
 from orderchat.core.model import MessageKind
-from orderchat.services.media import MAX_LIBRARY_PAGE, Download, Variant
+from orderchat.services.media.media import MAX_LIBRARY_PAGE, Download, Variant
 
 router = APIRouter(tags=["media"])
 

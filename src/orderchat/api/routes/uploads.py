@@ -26,7 +26,7 @@ from orderchat.core.media import (
     parse_metadata,
     tus_version,
 )
-from orderchat.services.media import ConnectionCut, Progress
+from orderchat.services.media.media import ConnectionCut, Progress
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 

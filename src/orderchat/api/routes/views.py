@@ -6,7 +6,7 @@ from typing import Any
 
 from orderchat.core.model import User
 from orderchat.protocol.codec import message_fields
-from orderchat.services.conversations import ConversationSummary, conversation_fields
+from orderchat.services.chat.conversations import ConversationSummary, conversation_fields
 
 
 def user_view(user: User) -> dict[str, Any]:

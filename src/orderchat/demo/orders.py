@@ -14,11 +14,11 @@ from typing import Any
 
 from orderchat.core.ids import UserId
 from orderchat.core.model import User
-from orderchat.services.confirmations import Confirmations
-from orderchat.services.demo_catalogue import DemoSku, demo_catalogue
-from orderchat.services.finance import Finance
-from orderchat.services.inventory import Inventory
-from orderchat.services.orders import Orders
+from orderchat.demo.catalogue import DemoSku, demo_catalogue
+from orderchat.services.money.finance import Finance
+from orderchat.services.orders.confirmations import Confirmations
+from orderchat.services.orders.orders import Orders
+from orderchat.services.stock.inventory import Inventory
 from orderchat.storage import accounts as account_store
 from orderchat.storage.engine import Database
 

@@ -17,7 +17,7 @@ from orderchat.core.model import ConversationKind, MessageKind, Role
 from orderchat.core.orders import format_address
 from orderchat.core.routing import ROLE_CHANNEL_TITLES, ROUTES, render_texts
 from orderchat.core.workflows import Workflow
-from orderchat.services.conversations import conversation_fields
+from orderchat.services.chat.conversations import conversation_fields
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store

@@ -51,7 +51,7 @@ from orderchat.core.stock import (
     validate_sku,
     validate_sku_code,
 )
-from orderchat.services.order_events import role_channel_txn
+from orderchat.services.orders.events import role_channel_txn
 from orderchat.services.ports import Clock
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import inventory as store

@@ -55,7 +55,7 @@ from orderchat.media.blobstore import BlobStore
 from orderchat.media.partials import PartialFiles
 from orderchat.media.processor import PreviewLimits, run_preview
 from orderchat.media.sniff import SNIFF_BYTES, sniff_bytes, sniff_file
-from orderchat.services.media_views import upload_descriptor
+from orderchat.services.media.views import upload_descriptor
 from orderchat.services.ports import Clock
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import conversations as conv_store

@@ -33,20 +33,20 @@ from orderchat.core.orders import (
 )
 from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.workflows import GuardFacts, Workflow, check_actor, check_guards
-from orderchat.services import inventory
 from orderchat.services.accounts import token_hash
-from orderchat.services.conversations import conversation_fields
-from orderchat.services.inventory import Shortage
-from orderchat.services.order_access import (
+from orderchat.services.chat.conversations import conversation_fields
+from orderchat.services.orders.access import (
     check_can_see,
     customer_language_txn,
     load_order_txn,
     save_order_txn,
 )
-from orderchat.services.order_events import emit_order_txn, post_event_txn
-from orderchat.services.order_issues import ChangeAddress, RaiseIssue, SettleIssue
+from orderchat.services.orders.events import emit_order_txn, post_event_txn
+from orderchat.services.orders.issues import ChangeAddress, RaiseIssue, SettleIssue
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
-from orderchat.services.workflows import Workflows
+from orderchat.services.stock import inventory
+from orderchat.services.stock.inventory import Shortage
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import confirmations as confirmation_store

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 from orderchat.core.ids import new_id
 from orderchat.core.model import MessageKind, User
-from orderchat.media import demo_files
+from orderchat.demo import files as demo_files
 from orderchat.protocol.frames import PostMessage
-from orderchat.services.media import Media
-from orderchat.services.messaging import Messaging
+from orderchat.services.chat.messaging import Messaging
+from orderchat.services.media.media import Media
 from orderchat.storage import orders as order_store
 from orderchat.storage.engine import Database
 
