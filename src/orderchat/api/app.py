@@ -41,7 +41,8 @@ from orderchat.services.accounts import Accounts
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
 from orderchat.services.idempotency import IdempotencyKeys
-from orderchat.services.media.media import Media, MediaLimits
+from orderchat.services.media.limits import MediaLimits
+from orderchat.services.media.media import Media
 from orderchat.services.money.finance import Finance
 from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders

@@ -81,14 +81,14 @@ async def seed_media(
 
 
 async def _upload(media: Media, user: User, conv: str, name: str, mime: str, data: bytes) -> str:
-    started = await media.create_upload(
+    started = await media.uploads.create(
         user, len(data), {"conv": conv, "filename": name, "filetype": mime}
     )
 
     async def body() -> AsyncIterator[bytes]:
         yield data
 
-    await media.append(user, started.id, 0, None, body())
+    await media.uploads.append(user, started.id, 0, None, body())
     return started.id
 
 
