@@ -33,7 +33,7 @@ from orderchat.protocol.codec import message_fields
 from orderchat.protocol.frames import MarkRead, PostMessage, RecallMessage
 from orderchat.services.media.views import upload_descriptor
 from orderchat.services.ports import Clock, Delivery, Publisher
-from orderchat.services.stock.inventory import answer_stock_query_txn
+from orderchat.services.stock.command import answer_stock_query_txn
 from orderchat.services.writer import GroupCommitWriter, WriteTxn, encode_event
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store

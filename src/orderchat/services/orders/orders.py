@@ -45,8 +45,8 @@ from orderchat.services.orders.events import emit_order_txn, post_event_txn
 from orderchat.services.orders.issues import ChangeAddress, RaiseIssue, SettleIssue
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
-from orderchat.services.stock import inventory
-from orderchat.services.stock.inventory import Shortage
+from orderchat.services.stock import fulfilment
+from orderchat.services.stock.fulfilment import Shortage
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import confirmations as confirmation_store
@@ -392,13 +392,13 @@ async def _apply_effects(
     shortages: list[Shortage] = []
     for effect in effects:
         if effect == "reserve_stock":
-            shortages.extend(await inventory.reserve_for_order_txn(tx, order, by))
+            shortages.extend(await fulfilment.reserve_for_order_txn(tx, order, by))
         elif effect == "release_stock":
-            await inventory.release_for_order_txn(tx, order, by)
+            await fulfilment.release_for_order_txn(tx, order, by)
         elif effect == "ship_stock":
-            await inventory.ship_for_order_txn(tx, order, by)
+            await fulfilment.ship_for_order_txn(tx, order, by)
         elif effect == "return_stock":
-            await inventory.return_for_order_txn(tx, order, by)
+            await fulfilment.return_for_order_txn(tx, order, by)
     return shortages
 
 
