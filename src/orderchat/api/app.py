@@ -38,6 +38,7 @@ from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
+from orderchat.services.chat.commands import Commands
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
 from orderchat.services.idempotency import IdempotencyKeys
@@ -48,6 +49,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, SystemClock
+from orderchat.services.stock.command import STOCK_COMMAND
 from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
 from orderchat.services.writer import GroupCommitWriter
@@ -80,6 +82,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             writer,
             bus,
             clock,
+            commands=Commands([STOCK_COMMAND]),
             recall_window_s=settings.recall_window_s,
             rate_limits=settings.rate_limits,
         ),

@@ -1,4 +1,4 @@
-"""`/stock QUERY` in the chat: live stock numbers, answered in the conversation.
+"""`/stock QUERY` (or `/库存`) in the chat: live stock numbers, answered in the conversation.
 
 Staff ask "is the waterproof backpack in stock?" where they are talking, and
 the answer comes back as a system message replying to the question.
@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from orderchat.core.model import MessageKind, User
+from orderchat.core.model import MessageKind
 from orderchat.core.permissions import Action, can
+from orderchat.services.chat.commands import Command, CommandCall
 from orderchat.services.stock.ledger import SkuStock, sku_stock
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as store
-from orderchat.storage.conversations import ConversationRow
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,12 @@ STOCK_ANSWER_LIMIT = 10
 MAX_QUERY_CHARS = 100
 
 
-async def answer_stock_query_txn(
-    tx: WriteTxn, conv: ConversationRow, query: str, asker: User, reply_to: int
-) -> None:
+def parse_stock_query(text: str) -> str:
+    """The words to look for, spaces collapsed, cut to `MAX_QUERY_CHARS`."""
+    return " ".join(text.split())[:MAX_QUERY_CHARS]
+
+
+async def answer_stock_query_txn(tx: WriteTxn, call: CommandCall, query: str) -> None:
     """Answer `/stock QUERY` typed in a staff conversation with live numbers.
 
     The answer is a system message replying to the question, in Chinese with
@@ -34,9 +37,9 @@ async def answer_stock_query_txn(
     numbers are not for customers. It never raises: the question itself has
     already been accepted in this transaction.
     """
+    asker, conv = call.user, call.conv
     if not can(asker, Action.VIEW_STOCK):
         return
-    query = " ".join(query.split())[:MAX_QUERY_CHARS]
     found: list[SkuStock] = []
     total = 0
     if query:
@@ -52,7 +55,7 @@ async def answer_stock_query_txn(
         asker.id,
         MessageKind.SYSTEM,
         stock_answer_text(query, found, total),
-        reply_to=reply_to,
+        reply_to=call.seq,
         meta={
             "event": "stock_answer",
             "query": query,
@@ -107,3 +110,11 @@ def _result_fields(stock: SkuStock) -> dict[str, object]:
             for level in stock.levels
         ],
     }
+
+
+STOCK_COMMAND = Command(
+    name="stock",
+    glued=("库存",),
+    parse=parse_stock_query,
+    handle=answer_stock_query_txn,
+)
