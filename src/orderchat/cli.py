@@ -40,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
-    serve.add_argument("--database", help="SQLAlchemy URL; default: SQLite under --data-dir")
+    serve.add_argument(
+        "--database",
+        type=_database_url,
+        help="SQLite URL (sqlite+aiosqlite:///PATH); default: orderchat.db under --data-dir",
+    )
     serve.add_argument("--redis", help="redis:// URL for fan-out across processes")
     serve.add_argument("--demo", action="store_true", help="seed demo staff and chats")
     serve.add_argument("--rate-limits", type=_on_off, default=True, metavar="on|off")
@@ -86,11 +90,22 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, help="ROLE[,ROLE...]")
     add.add_argument("--name", help="display name")
     add.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
-    add.add_argument("--database")
+    add.add_argument("--database", type=_database_url)
 
     commands.add_parser("chat", help="a terminal chat client", add_help=False)
     commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
     return parser
+
+
+def _database_url(raw: str) -> str:
+    """`--database`: SQLite only in this version; PostgreSQL comes later."""
+    from orderchat.storage.engine import is_sqlite_url
+
+    if not is_sqlite_url(raw):
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a SQLite URL (sqlite+aiosqlite:///PATH), the only database for now"
+        )
+    return raw
 
 
 def _positive(raw: str) -> int:
