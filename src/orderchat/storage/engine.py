@@ -26,7 +26,7 @@ from typing import Any, cast
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection as SyncConnection
-from sqlalchemy import Dialect, Engine, RootTransaction, create_engine, event, make_url
+from sqlalchemy import Engine, RootTransaction, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -78,10 +78,6 @@ class LoopConnection:
 
     def __init__(self, sync: SyncConnection) -> None:
         self._sync = sync
-
-    @property
-    def dialect(self) -> Dialect:
-        return self._sync.dialect
 
     @property
     def driver(self) -> sqlite3.Connection:
