@@ -35,8 +35,24 @@ def _hhmm(value: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderchat", description="OrderChat server and tools")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve(commands.add_parser("serve", help="run the server"))
 
-    serve = commands.add_parser("serve", help="run the server")
+    users = commands.add_parser("user", help="manage staff users")
+    user_commands = users.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser("add", help="create a staff user; prints its id")
+    add.add_argument("username")
+    add.add_argument("--password", required=True)
+    add.add_argument("--role", required=True, help="ROLE[,ROLE...]")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
+    add.add_argument("--database", type=_database_url)
+
+    commands.add_parser("chat", help="a terminal chat client", add_help=False)
+    commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
+    return parser
+
+
+def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
@@ -81,20 +97,6 @@ def _parser() -> argparse.ArgumentParser:
         help="shared secret for signed order webhooks (default: $ORDERCHAT_WEBHOOK_SECRET); "
         "without one, /api/webhooks/orders answers 404",
     )
-
-    users = commands.add_parser("user", help="manage staff users")
-    user_commands = users.add_subparsers(dest="user_command", required=True)
-    add = user_commands.add_parser("add", help="create a staff user; prints its id")
-    add.add_argument("username")
-    add.add_argument("--password", required=True)
-    add.add_argument("--role", required=True, help="ROLE[,ROLE...]")
-    add.add_argument("--name", help="display name")
-    add.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
-    add.add_argument("--database", type=_database_url)
-
-    commands.add_parser("chat", help="a terminal chat client", add_help=False)
-    commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
-    return parser
 
 
 def _database_url(raw: str) -> str:

@@ -143,6 +143,37 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+async def _seed_demo(runtime: Runtime) -> None:
+    """Seed the demo shop into an empty store, and log its customers' pages."""
+    from orderchat.demo.orders import DemoServices
+    from orderchat.demo.seed import demo_invitations, seed_demo
+
+    business = DemoServices(
+        runtime.db,
+        runtime.orders,
+        runtime.inventory,
+        runtime.finance,
+        runtime.confirmations,
+    )
+    await seed_demo(
+        runtime.accounts,
+        runtime.conversations,
+        runtime.messaging,
+        runtime.db,
+        business,
+        runtime.media,
+    )
+    settings = runtime.settings
+    for number, token in await demo_invitations(runtime.db, runtime.orders):
+        logger.info(
+            "customer page of %s: http://%s:%d/c#%s",
+            number,
+            settings.host,
+            settings.port,
+            token,
+        )
+
+
 def create_app(settings: Settings) -> FastAPI:
     runtime = build_runtime(settings)
 
@@ -152,32 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.writer.start()
         await runtime.media.start()
         if settings.demo:
-            from orderchat.demo.orders import DemoServices
-            from orderchat.demo.seed import demo_invitations, seed_demo
-
-            business = DemoServices(
-                runtime.db,
-                runtime.orders,
-                runtime.inventory,
-                runtime.finance,
-                runtime.confirmations,
-            )
-            await seed_demo(
-                runtime.accounts,
-                runtime.conversations,
-                runtime.messaging,
-                runtime.db,
-                business,
-                runtime.media,
-            )
-            for number, token in await demo_invitations(runtime.db, runtime.orders):
-                logger.info(
-                    "customer page of %s: http://%s:%d/c#%s",
-                    number,
-                    settings.host,
-                    settings.port,
-                    token,
-                )
+            await _seed_demo(runtime)
         # One process posts the daily digest; a scale-out set-up must pick one.
         stop_digest = asyncio.Event()
         digest = asyncio.create_task(

@@ -17,7 +17,7 @@ from typing import Any
 
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from orderchat.core.ids import UserId, new_conversation_id, new_id, new_user_id
+from orderchat.core.ids import ConversationId, UserId, new_conversation_id, new_id, new_user_id
 from orderchat.core.model import ConversationKind, Role, User, UserKind
 from orderchat.core.orders import (
     InvoiceStatus,
@@ -205,10 +205,39 @@ class CreateOrder:
         customer_id, language = customer.user_id, customer.language
         staff = await account_store.staff_with_roles(tx.conn, [*workflow.staff_roles, Role.ADMIN])
         members = list(dict.fromkeys([customer_id, *staff, self.user.id]))
+        conv = await self._open_conversation_txn(tx, f"{spec.number} · {customer.name}", members)
+        order = self._order_row(tx, workflow, customer_id, conv.id)
+        await order_store.insert_order_txn(tx.conn, order)
+        texts = {
+            "zh-CN": "订单 {number} 已创建，共 {count} 件商品，合计 {total}。",
+            "en": "Order {number} was created: {count} item(s), {total} in total.",
+        }
+        details = {
+            "count": sum(i.quantity for i in order.items),
+            "total": format_amount(order.total_cents, order.currency),
+        }
+        await post_event_txn(
+            tx,
+            order,
+            "order_created",
+            details,
+            self.user.id,
+            language=language,
+            roles=(),
+            customer=True,
+            texts=texts,
+        )
+        emit_order_txn(tx, order, workflow)
+        return order
+
+    async def _open_conversation_txn(
+        self, tx: WriteTxn, title: str, members: list[UserId]
+    ) -> ConversationRow:
+        """The order's conversation, with its members and the event that tells them."""
         conv = ConversationRow(
             id=new_conversation_id(),
             kind=ConversationKind.ORDER,
-            title=f"{spec.number} · {customer.name}",
+            title=title,
             created_by=self.user.id,
             created_at_ms=tx.now_ms,
             last_seq=0,
@@ -235,11 +264,17 @@ class CreateOrder:
             frozenset(member_set.roles),
             pos,
         )
-        order = OrderRow(
+        return conv
+
+    def _order_row(
+        self, tx: WriteTxn, workflow: Workflow, customer_id: UserId, conv_id: ConversationId
+    ) -> OrderRow:
+        spec = self.spec
+        return OrderRow(
             id=new_id("o"),
             number=spec.number,
             customer_id=customer_id,
-            conv_id=conv.id,
+            conv_id=conv_id,
             workflow=workflow.name,
             status=workflow.initial,
             payment_status=PaymentStatus.UNPAID,
@@ -261,28 +296,6 @@ class CreateOrder:
             version=1,
             items=spec.items,
         )
-        await order_store.insert_order_txn(tx.conn, order)
-        texts = {
-            "zh-CN": "订单 {number} 已创建，共 {count} 件商品，合计 {total}。",
-            "en": "Order {number} was created: {count} item(s), {total} in total.",
-        }
-        details = {
-            "count": sum(i.quantity for i in order.items),
-            "total": format_amount(order.total_cents, order.currency),
-        }
-        await post_event_txn(
-            tx,
-            order,
-            "order_created",
-            details,
-            self.user.id,
-            language=language,
-            roles=(),
-            customer=True,
-            texts=texts,
-        )
-        emit_order_txn(tx, order, workflow)
-        return order
 
 
 # --- moving an order ---------------------------------------------------------------
@@ -365,25 +378,32 @@ class AdvanceOrder:
             customer=transition.customer,
             texts=transition.text,
         )
-        for shortage in shortages:
-            await post_event_txn(
-                tx,
-                saved,
-                "out_of_stock",
-                {
-                    "sku": shortage.sku,
-                    "name": shortage.name,
-                    "needed": shortage.needed,
-                    "available": shortage.available,
-                },
-                self.user.id,
-                language=language,
-            )
+        await _post_shortages_txn(tx, saved, shortages, self.user.id, language)
         if transition.target == "picking" and saved.note:
             await post_event_txn(
                 tx, saved, "customer_note", {"note": saved.note}, self.user.id, language=language
             )
         return saved
+
+
+async def _post_shortages_txn(
+    tx: WriteTxn, order: OrderRow, shortages: list[Shortage], by: UserId, language: str
+) -> None:
+    """`out_of_stock` for each SKU the order could not reserve in full."""
+    for shortage in shortages:
+        await post_event_txn(
+            tx,
+            order,
+            "out_of_stock",
+            {
+                "sku": shortage.sku,
+                "name": shortage.name,
+                "needed": shortage.needed,
+                "available": shortage.available,
+            },
+            by,
+            language=language,
+        )
 
 
 async def _apply_effects(
