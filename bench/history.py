@@ -44,7 +44,7 @@ from bench._server import rss_kib, scratch_dir
 from bench.fanout import percentile, started_server
 from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import ConversationKind, MessageKind
-from orderchat.services.conversations import CreateConversation
+from orderchat.services.chat.conversations import CreateConversation
 from orderchat.services.writer import WriteTxn
 from orderchat.settings import Settings
 from orderchat.storage import accounts as account_store

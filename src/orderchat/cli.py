@@ -23,7 +23,7 @@ def _on_off(value: str) -> bool:
 
 def _hhmm(value: str) -> str:
     from orderchat.core.errors import BadRequest
-    from orderchat.services.digest import parse_hhmm
+    from orderchat.services.money.digest import parse_hhmm
 
     try:
         parse_hhmm(value)
@@ -35,12 +35,32 @@ def _hhmm(value: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderchat", description="OrderChat server and tools")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve(commands.add_parser("serve", help="run the server"))
 
-    serve = commands.add_parser("serve", help="run the server")
+    users = commands.add_parser("user", help="manage staff users")
+    user_commands = users.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser("add", help="create a staff user; prints its id")
+    add.add_argument("username")
+    add.add_argument("--password", required=True)
+    add.add_argument("--role", required=True, help="ROLE[,ROLE...]")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
+    add.add_argument("--database", type=_database_url)
+
+    commands.add_parser("chat", help="a terminal chat client", add_help=False)
+    commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
+    return parser
+
+
+def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
-    serve.add_argument("--database", help="SQLAlchemy URL; default: SQLite under --data-dir")
+    serve.add_argument(
+        "--database",
+        type=_database_url,
+        help="SQLite URL (sqlite+aiosqlite:///PATH); default: orderchat.db under --data-dir",
+    )
     serve.add_argument("--redis", help="redis:// URL for fan-out across processes")
     serve.add_argument("--demo", action="store_true", help="seed demo staff and chats")
     serve.add_argument("--rate-limits", type=_on_off, default=True, metavar="on|off")
@@ -78,19 +98,16 @@ def _parser() -> argparse.ArgumentParser:
         "without one, /api/webhooks/orders answers 404",
     )
 
-    users = commands.add_parser("user", help="manage staff users")
-    user_commands = users.add_subparsers(dest="user_command", required=True)
-    add = user_commands.add_parser("add", help="create a staff user; prints its id")
-    add.add_argument("username")
-    add.add_argument("--password", required=True)
-    add.add_argument("--role", required=True, help="ROLE[,ROLE...]")
-    add.add_argument("--name", help="display name")
-    add.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
-    add.add_argument("--database")
 
-    commands.add_parser("chat", help="a terminal chat client", add_help=False)
-    commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
-    return parser
+def _database_url(raw: str) -> str:
+    """`--database`: SQLite only in this version; PostgreSQL comes later."""
+    from orderchat.storage.engine import is_sqlite_url
+
+    if not is_sqlite_url(raw):
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a SQLite URL (sqlite+aiosqlite:///PATH), the only database for now"
+        )
+    return raw
 
 
 def _positive(raw: str) -> int:

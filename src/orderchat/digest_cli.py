@@ -16,13 +16,13 @@ from pathlib import Path
 import orjson
 
 from orderchat.core.errors import DomainError
-from orderchat.services.digest import Digest, digest_fields, parse_day
-from orderchat.services.finance import Finance
+from orderchat.services.money.digest import Digest, digest_fields, parse_day
+from orderchat.services.money.finance import Finance
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, Publication, SystemClock
-from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
-from orderchat.storage.engine import Database
+from orderchat.storage.engine import Database, is_sqlite_url
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -36,11 +36,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--date", help="YYYY-MM-DD, local time (default: yesterday)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
-    where.add_argument("--database", help="SQLAlchemy URL instead of SQLite under --data-dir")
+    where.add_argument(
+        "--database",
+        type=_database_url,
+        help="SQLite URL (sqlite+aiosqlite:///PATH) instead of orderchat.db under --data-dir",
+    )
     parser.add_argument("--post", action="store_true", help="also post it to #finance")
     parser.add_argument("--lang", choices=LANGUAGES, default="zh-CN")
     parser.add_argument("--json", action="store_true", help="print the structured digest")
     return parser
+
+
+def _database_url(raw: str) -> str:
+    """`--database`: SQLite only in this version; PostgreSQL comes later."""
+    if not is_sqlite_url(raw):
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a SQLite URL (sqlite+aiosqlite:///PATH), the only database for now"
+        )
+    return raw
 
 
 def main(argv: list[str]) -> int:

@@ -6,9 +6,11 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from orderchat.cli import main as cli_main
 from orderchat.core.chain import GENESIS, chain_hash
 from orderchat.storage.engine import Database
 from orderchat.storage.messages import _sqlite_prior_acks, history
@@ -134,3 +136,32 @@ async def test_a_write_waits_off_the_loop_while_another_process_holds_the_lock(
     assert (ticks, still_waiting) == (10, True)
     assert value == (2,)
     assert busy_timeout == 0
+
+
+def test_a_database_other_than_sqlite_is_refused_before_connecting() -> None:
+    with pytest.raises(ValueError, match="only SQLite"):
+        Database("postgresql+asyncpg://localhost/orderchat")
+
+
+@pytest.mark.parametrize(
+    "command", [["serve"], ["user", "add", "pat", "--password", "pw", "--role", "purchasing"]]
+)
+def test_the_command_line_refuses_a_database_other_than_sqlite(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli_main([*command, "--database", "postgresql://localhost/orderchat"])
+    assert exit_.value.code == 2
+    assert "not a SQLite URL" in capsys.readouterr().err
+
+
+def test_the_command_line_uses_the_sqlite_database_it_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "elsewhere" / "shop.db"
+    args = ["--password", "pw", "--role", "purchasing", "--data-dir", str(tmp_path / "unused")]
+    assert cli_main(["user", "add", "pat", *args, "--database", f"sqlite+aiosqlite:///{path}"]) == 0
+    assert "created user pat" in capsys.readouterr().out
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT username FROM users").fetchall() == [("pat",)]
+    assert not (tmp_path / "unused").exists()

@@ -24,7 +24,7 @@ from orderchat.core.orders import (
     positive_int,
     total_cents,
 )
-from orderchat.services.digest import (
+from orderchat.services.money.digest import (
     CurrencyTotals,
     currency_totals,
     day_bounds_ms,

@@ -38,17 +38,20 @@ from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
-from orderchat.services.confirmations import Confirmations
-from orderchat.services.conversations import Conversations
-from orderchat.services.finance import Finance
+from orderchat.services.chat.commands import Commands
+from orderchat.services.chat.conversations import Conversations
+from orderchat.services.chat.messaging import Messaging
 from orderchat.services.idempotency import IdempotencyKeys
-from orderchat.services.inventory import Inventory
-from orderchat.services.media import Media, MediaLimits
-from orderchat.services.messaging import Messaging
-from orderchat.services.orders import Orders
+from orderchat.services.media.limits import MediaLimits
+from orderchat.services.media.media import Media
+from orderchat.services.money.finance import Finance
+from orderchat.services.orders.confirmations import Confirmations
+from orderchat.services.orders.orders import Orders
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, SystemClock
+from orderchat.services.stock.command import STOCK_COMMAND
+from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
-from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
 from orderchat.storage.engine import Database
@@ -79,6 +82,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             writer,
             bus,
             clock,
+            commands=Commands([STOCK_COMMAND]),
             recall_window_s=settings.recall_window_s,
             rate_limits=settings.rate_limits,
         ),
@@ -139,6 +143,37 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+async def _seed_demo(runtime: Runtime) -> None:
+    """Seed the demo shop into an empty store, and log its customers' pages."""
+    from orderchat.demo.orders import DemoServices
+    from orderchat.demo.seed import demo_invitations, seed_demo
+
+    business = DemoServices(
+        runtime.db,
+        runtime.orders,
+        runtime.inventory,
+        runtime.finance,
+        runtime.confirmations,
+    )
+    await seed_demo(
+        runtime.accounts,
+        runtime.conversations,
+        runtime.messaging,
+        runtime.db,
+        business,
+        runtime.media,
+    )
+    settings = runtime.settings
+    for number, token in await demo_invitations(runtime.db, runtime.orders):
+        logger.info(
+            "customer page of %s: http://%s:%d/c#%s",
+            number,
+            settings.host,
+            settings.port,
+            token,
+        )
+
+
 def create_app(settings: Settings) -> FastAPI:
     runtime = build_runtime(settings)
 
@@ -148,32 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime.writer.start()
         await runtime.media.start()
         if settings.demo:
-            from orderchat.services.demo import demo_invitations, seed_demo
-            from orderchat.services.demo_orders import DemoServices
-
-            business = DemoServices(
-                runtime.db,
-                runtime.orders,
-                runtime.inventory,
-                runtime.finance,
-                runtime.confirmations,
-            )
-            await seed_demo(
-                runtime.accounts,
-                runtime.conversations,
-                runtime.messaging,
-                runtime.db,
-                business,
-                runtime.media,
-            )
-            for number, token in await demo_invitations(runtime.db, runtime.orders):
-                logger.info(
-                    "customer page of %s: http://%s:%d/c#%s",
-                    number,
-                    settings.host,
-                    settings.port,
-                    token,
-                )
+            await _seed_demo(runtime)
         # One process posts the daily digest; a scale-out set-up must pick one.
         stop_digest = asyncio.Event()
         digest = asyncio.create_task(

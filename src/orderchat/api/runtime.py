@@ -11,16 +11,16 @@ from orderchat.core.errors import Unauthorized
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.services.accounts import Accounts, Authenticated
-from orderchat.services.confirmations import Confirmations
-from orderchat.services.conversations import Conversations
-from orderchat.services.finance import Finance
-from orderchat.services.inventory import Inventory
-from orderchat.services.media import Media
-from orderchat.services.messaging import Messaging
-from orderchat.services.orders import Orders
+from orderchat.services.chat.conversations import Conversations
+from orderchat.services.chat.messaging import Messaging
+from orderchat.services.media.media import Media
+from orderchat.services.money.finance import Finance
+from orderchat.services.orders.confirmations import Confirmations
+from orderchat.services.orders.orders import Orders
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
+from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
-from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
 from orderchat.storage.engine import Database

@@ -52,7 +52,7 @@ from orderchat.protocol.session import (
 from orderchat.realtime.hub import Hub
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
-from orderchat.services.messaging import Ack, Backlog, Messaging
+from orderchat.services.chat.messaging import Ack, Backlog, Messaging
 from orderchat.services.ports import Clock
 
 logger = logging.getLogger(__name__)

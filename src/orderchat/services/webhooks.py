@@ -29,7 +29,7 @@ from orderchat.core.orders import order_number
 from orderchat.core.signatures import SignatureRejected, verify
 from orderchat.core.workflows import Workflow
 from orderchat.services.accounts import Accounts
-from orderchat.services.orders import (
+from orderchat.services.orders.orders import (
     AdvanceOrder,
     CreateOrder,
     OrderSpec,
@@ -37,8 +37,8 @@ from orderchat.services.orders import (
     parse_order_spec,
     parse_status_change,
 )
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
-from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import orders as order_store

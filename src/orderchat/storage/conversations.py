@@ -104,23 +104,15 @@ async def get_conversation(conn: AsyncConnection, conv_id: str) -> ConversationR
 async def lock_conversations_txn(
     conn: AsyncConnection, conv_ids: Iterable[str]
 ) -> dict[ConversationId, ConversationRow]:
-    """Read the conversations a batch writes to, locking their rows until commit.
+    """Read the conversations a batch writes to, for the rest of its transaction.
 
-    The lock is what keeps per-conversation sequence numbers gapless when
-    several server processes write to one PostgreSQL; SQLite's single writer
-    gives the same for free.
+    SQLite's single writer (the transaction began with BEGIN IMMEDIATE) is the
+    lock that keeps per-conversation sequence numbers gapless. This is the
+    writer's hottest read, so it goes straight to the driver.
     """
     ids = list(conv_ids)
-    if conn.dialect.name == "sqlite":  # the writer's hottest read: straight to the driver
-        found = await prebuilt.fetch(conn, _sqlite_lock_conversations(len(ids)), tuple(ids))
-        return {ConversationId(r[0]): _conversation_of(r) for r in found}
-    rows = await conn.execute(
-        select(conversations)
-        .where(conversations.c.id.in_(ids))
-        .order_by(conversations.c.id)  # one lock order everywhere: no deadlocks
-        .with_for_update()
-    )
-    return {ConversationId(r.id): _conversation(r) for r in rows}
+    found = await prebuilt.fetch(conn, _sqlite_lock_conversations(len(ids)), tuple(ids))
+    return {ConversationId(r[0]): _conversation_of(r) for r in found}
 
 
 _HEAD_COLUMNS = (

@@ -1,11 +1,14 @@
-"""Database setup: SQLite by default (WAL, synchronous=FULL), PostgreSQL by URL.
+"""Database setup: SQLite (WAL, synchronous=FULL), the only database for now.
 
 SQLite allows one writer at a time. Write transactions therefore start with
 `BEGIN IMMEDIATE`, which takes the write lock up front (waiting up to the busy
 timeout) instead of failing half-way when a read turns into a write. Reads use
 a separate pool with plain deferred transactions, which in WAL mode never wait
-for the writer. On SQLite, statements run on the event loop (see
-`LoopConnection`); on PostgreSQL, one async engine serves both.
+for the writer. Statements run on the event loop (see `LoopConnection`); the
+async engine is used by migrations only.
+
+PostgreSQL will come with its own engine set-up and tests; until then a URL
+for any other database is refused here, before anything connects.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from typing import Any, cast
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection as SyncConnection
-from sqlalchemy import Dialect, Engine, RootTransaction, create_engine, event, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, RootTransaction, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 logger = logging.getLogger(__name__)
@@ -77,10 +80,6 @@ class LoopConnection:
         self._sync = sync
 
     @property
-    def dialect(self) -> Dialect:
-        return self._sync.dialect
-
-    @property
     def driver(self) -> sqlite3.Connection:
         """The sqlite3 connection itself, inside this same transaction."""
         return _sqlite_driver(self._sync)
@@ -102,10 +101,17 @@ class LoopConnection:
             yield
 
 
-def _make_engine(url: str, *, begin: str | None, pool_size: int) -> AsyncEngine:
+def is_sqlite_url(url: str) -> bool:
+    """Whether `url` is a SQLAlchemy URL of a SQLite database, the one kind `Database` opens."""
+    try:
+        return make_url(url).get_backend_name() == "sqlite"
+    except ArgumentError:  # not a URL at all
+        return False
+
+
+def _make_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
-    if begin is not None:
-        _hook_sqlite(engine.sync_engine, begin)
+    _hook_sqlite(engine.sync_engine, begin)
     return engine
 
 
@@ -113,44 +119,39 @@ class Database:
     """The two ways in: `read()` for snapshots, `write(name)` for transactions."""
 
     def __init__(self, url: str) -> None:
+        """Raises ValueError for a URL that is not SQLite's."""
+        if not is_sqlite_url(url):
+            raise ValueError(f"only SQLite databases are supported for now, not {url!r}")
         self.url = url
         parsed = make_url(url)
-        self.dialect = parsed.get_backend_name()
-        if self.dialect == "sqlite":
-            if parsed.database:
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self._writer = _make_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
-            self._reader = self._writer  # only migrations use the async engine here
-            sync_url = parsed.set(drivername="sqlite")
-            self._loop_writer: Engine | None = create_engine(
-                sync_url,
-                pool_size=1,
-                max_overflow=0,
-                connect_args={"check_same_thread": False},
-            )
-            _hook_sqlite(self._loop_writer, "BEGIN IMMEDIATE")
-            # The writer never checkpoints as part of a commit (SQLite's default
-            # every 1,000 pages), which made every few hundredth commit wait for
-            # the whole WAL to be copied and the database file synced; a
-            # background connection checkpoints instead (see _checkpoint). Nor
-            # does it wait for a lock on the loop (see _begin_at_once).
-            event.listen(self._loop_writer, "connect", _writer_pragmas)
-            self._loop_reader: Engine | None = create_engine(
-                sync_url,
-                pool_size=READERS,
-                max_overflow=0,
-                connect_args={"check_same_thread": False},
-            )
-            _hook_sqlite(self._loop_reader, "BEGIN")
-        else:
-            self._writer = _make_engine(url, begin=None, pool_size=10)
-            self._reader = self._writer
-            self._loop_writer = None
-            self._loop_reader = None
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _make_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
+        sync_url = parsed.set(drivername="sqlite")
+        self._loop_writer = create_engine(
+            sync_url,
+            pool_size=1,
+            max_overflow=0,
+            connect_args={"check_same_thread": False},
+        )
+        _hook_sqlite(self._loop_writer, "BEGIN IMMEDIATE")
+        # The writer never checkpoints as part of a commit (SQLite's default
+        # every 1,000 pages), which made every few hundredth commit wait for
+        # the whole WAL to be copied and the database file synced; a
+        # background connection checkpoints instead (see _checkpoint). Nor
+        # does it wait for a lock on the loop (see _begin_at_once).
+        event.listen(self._loop_writer, "connect", _writer_pragmas)
+        self._loop_reader = create_engine(
+            sync_url,
+            pool_size=READERS,
+            max_overflow=0,
+            connect_args={"check_same_thread": False},
+        )
+        _hook_sqlite(self._loop_reader, "BEGIN")
         self._write_lock = asyncio.Lock()
         self._checkpointing: asyncio.Task[None] | None = None
         self._last_checkpoint = 0.0
-        on_disk = self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:")
+        on_disk = parsed.database not in (None, "", ":memory:")
         self._database_path = parsed.database if on_disk else None
         # A free pooled connection for every read let in: taking one never blocks.
         self._read_slots = asyncio.Semaphore(READERS)
@@ -160,10 +161,6 @@ class Database:
     async def write(self, name: str) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed on exit and rolled back on error."""
         logger.debug("txn %s", name)
-        if self._loop_writer is None:
-            async with self._writer.begin() as conn:
-                yield conn
-            return
         async with self._write_lock:
             if self._loop_conn is None:
                 self._loop_conn = await asyncio.to_thread(self._loop_writer.connect)
@@ -209,13 +206,9 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read transaction: every query inside sees one snapshot.
 
-        On SQLite the statements run on the loop, like the writer's: in WAL mode
-        a reader never waits for a lock, and the reads are indexed.
+        The statements run on the loop, like the writer's: in WAL mode a
+        reader never waits for a lock, and the reads are indexed.
         """
-        if self._loop_reader is None:
-            async with self._reader.connect() as conn, conn.begin():
-                yield conn
-            return
         async with self._read_slots:
             sync = self._loop_reader.connect()
             try:
@@ -237,13 +230,9 @@ class Database:
             if self._loop_conn is not None:
                 self._loop_conn.close()
                 self._loop_conn = None
-            if self._loop_writer is not None:
-                self._loop_writer.dispose()
-            if self._loop_reader is not None:
-                self._loop_reader.dispose()
+            self._loop_writer.dispose()
+            self._loop_reader.dispose()
         await self._writer.dispose()
-        if self._reader is not self._writer:
-            await self._reader.dispose()
 
 
 def _writer_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -2,9 +2,9 @@
 
 Only SQL lives here; what may change, and by how much, is decided in
 `core/stock.py`. Writes are plain statements in the caller's transaction. Levels
-read for a write are locked (`FOR UPDATE` on PostgreSQL; on SQLite the write
-transaction already holds the database lock) so that two server processes
-cannot both spend the same stock.
+read for a write are read with `lock=True`: SQLite leaves the `FOR UPDATE` out,
+because its write transaction already holds the database lock, and that lock
+is what keeps two server processes from both spending the same stock.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import NotFound
@@ -106,16 +106,13 @@ def _named_insert(table: Table) -> str:
 async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert whole rows (every column given) in one statement.
 
-    On SQLite the rows go straight to the driver's executemany, which binds
-    them in C: SQLAlchemy's per-row parameter processing cost more than
-    SQLite's insert itself for the messages and events of a group commit.
+    The rows go straight to the driver's executemany, which binds them in C:
+    SQLAlchemy's per-row parameter processing cost more than SQLite's insert
+    itself for the messages and events of a group commit.
     """
     if not rows:
         return
-    if conn.dialect.name == "sqlite":
-        await prebuilt.execute(conn, _named_insert(table), list(rows))
-    else:
-        await conn.execute(table.insert(), list(rows))
+    await prebuilt.execute(conn, _named_insert(table), list(rows))
 
 
 _PRIOR_ACK_CHUNK = 400
@@ -141,34 +138,15 @@ async def find_prior_acks(
     commit slower as history grew: a join against the keys as VALUES searches
     the index once per key instead.
     """
-    if not keys:
-        return {}
-    if conn.dialect.name == "sqlite":
-        found: dict[tuple[UserId, str], PriorAck] = {}
-        for start in range(0, len(keys), _PRIOR_ACK_CHUNK):
-            chunk = keys[start : start + _PRIOR_ACK_CHUNK]
-            params = tuple(value for key in chunk for value in key)
-            for sender, ref, id_, conv, seq, ts in await prebuilt.fetch(
-                conn, _sqlite_prior_acks(len(chunk)), params
-            ):
-                found[(UserId(sender), ref)] = PriorAck(
-                    MessageId(id_), ConversationId(conv), seq, ts
-                )
-        return found
-    query = select(
-        messages.c.sender_id,
-        messages.c.ref,
-        messages.c.id,
-        messages.c.conv_id,
-        messages.c.seq,
-        messages.c.ts,
-    ).where(tuple_(messages.c.sender_id, messages.c.ref).in_(list(keys)))
-    return {
-        (UserId(r.sender_id), r.ref): PriorAck(
-            MessageId(r.id), ConversationId(r.conv_id), r.seq, r.ts
-        )
-        for r in await conn.execute(query)
-    }
+    found: dict[tuple[UserId, str], PriorAck] = {}
+    for start in range(0, len(keys), _PRIOR_ACK_CHUNK):
+        chunk = keys[start : start + _PRIOR_ACK_CHUNK]
+        params = tuple(value for key in chunk for value in key)
+        for sender, ref, id_, conv, seq, ts in await prebuilt.fetch(
+            conn, _sqlite_prior_acks(len(chunk)), params
+        ):
+            found[(UserId(sender), ref)] = PriorAck(MessageId(id_), ConversationId(conv), seq, ts)
+    return found
 
 
 async def get_stored_message(conn: AsyncConnection, conv_id: str, seq: int) -> StoredMessage:

@@ -5,8 +5,7 @@ expression, its cache key, parameter processing) around a SQLite call of a few
 microseconds; a one-message group commit runs ten of them. The writer's hot
 statements are built once, with explicit bind parameters only, compiled once
 for SQLite with named parameters, and then handed to the sqlite3 connection
-under the transaction, past SQLAlchemy's result machinery. PostgreSQL executes
-the same statements through SQLAlchemy as usual.
+under the transaction, past SQLAlchemy's result machinery.
 """
 
 from __future__ import annotations
@@ -71,19 +70,14 @@ async def fetch(conn: AsyncConnection, sql: str, params: Any) -> list[Sequence[A
 
 
 async def run(conn: AsyncConnection, statement: Executable, params: Params) -> None:
-    """Execute a prebuilt statement: on SQLite by the driver, elsewhere by SQLAlchemy."""
-    if conn.dialect.name == "sqlite":
-        assert isinstance(statement, ClauseElement)
-        rows = list(params) if isinstance(params, Sequence) else params
-        await execute(conn, sqlite_sql(statement), rows)
-        return
-    await conn.execute(statement, params)
+    """Execute a prebuilt statement by the driver."""
+    assert isinstance(statement, ClauseElement)
+    rows = list(params) if isinstance(params, Sequence) else params
+    await execute(conn, sqlite_sql(statement), rows)
 
 
 async def scalar(conn: AsyncConnection, statement: Executable, params: Mapping[str, Any]) -> Any:
     """The one value a prebuilt query returns."""
-    if conn.dialect.name == "sqlite":
-        assert isinstance(statement, ClauseElement)
-        [row] = await fetch(conn, sqlite_sql(statement), params)
-        return row[0]
-    return (await conn.execute(statement, params)).scalar_one()
+    assert isinstance(statement, ClauseElement)
+    [row] = await fetch(conn, sqlite_sql(statement), params)
+    return row[0]

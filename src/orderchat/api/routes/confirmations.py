@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.services.confirmations import item_fields, version_fields
+from orderchat.services.orders.confirmations import item_fields, version_fields
 from orderchat.storage.confirmations import ItemRow, VersionRow
 
 router = APIRouter(prefix="/api", tags=["confirmations"])

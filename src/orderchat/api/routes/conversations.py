@@ -13,7 +13,7 @@ from orderchat.api.routes.views import summary_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
 from orderchat.protocol.server_codec import message_fields
-from orderchat.services.conversations import conversation_fields
+from orderchat.services.chat.conversations import conversation_fields
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
 

@@ -9,8 +9,8 @@ from orderchat.api.responses import Json
 from orderchat.api.routes.views import order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.model import User
-from orderchat.services.digest import digest_fields, parse_day, payment_fields
-from orderchat.services.finance import InvoiceResult, Recorded, invoice_fields
+from orderchat.services.money.digest import digest_fields, parse_day, payment_fields
+from orderchat.services.money.finance import InvoiceResult, Recorded, invoice_fields
 
 router = APIRouter(prefix="/api", tags=["finance"])
 

@@ -11,7 +11,7 @@ from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest, TooLarge
 from orderchat.core.stock import Movement, StockLevel
-from orderchat.services.inventory import SkuStock
+from orderchat.services.stock.ledger import SkuStock
 
 router = APIRouter(prefix="/api", tags=["inventory"])
 

@@ -19,7 +19,8 @@ from orderchat.api.runtime import AuthDep, MediaAuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
 from orderchat.core.media import parse_ranges
 from orderchat.core.model import MessageKind
-from orderchat.services.media import MAX_LIBRARY_PAGE, Download, Variant
+from orderchat.services.media.library import MAX_LIBRARY_PAGE
+from orderchat.services.media.serving import Download, Variant
 
 router = APIRouter(tags=["media"])
 
@@ -67,13 +68,13 @@ async def original(
     runtime: RuntimeDep,
     if_none_match: OptionalHeader = None,
 ) -> Response:
-    download = await runtime.media.download(auth.user, media_id, Variant.ORIGINAL)
+    download = await runtime.media.downloads.download(auth.user, media_id, Variant.ORIGINAL)
     return _serve(download, request, if_none_match)
 
 
 @router.get("/api/media/{media_id}/info")
 async def info(media_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    return Json(await runtime.media.info(auth.user, media_id))
+    return Json(await runtime.media.downloads.info(auth.user, media_id))
 
 
 @router.get("/api/media/{media_id}/{made}")
@@ -86,7 +87,7 @@ async def made_from(
     if_none_match: OptionalHeader = None,
 ) -> Response:
     """A file made from the original: its preview image, or a voice message's playback copy."""
-    download = await runtime.media.download(auth.user, media_id, Variant(made))
+    download = await runtime.media.downloads.download(auth.user, media_id, Variant(made))
     return _serve(download, request, if_none_match)
 
 
@@ -118,7 +119,7 @@ async def conversation_files(
     before: Before = None,
     limit: LibraryLimit = 50,
 ) -> Json:
-    found = await runtime.media.library(auth.user, conv_id, _kinds(kind), before, limit)
+    found = await runtime.media.library.page(auth.user, conv_id, _kinds(kind), before, limit)
     return Json(found)
 
 
@@ -132,7 +133,7 @@ async def order_files(
     limit: LibraryLimit = 50,
 ) -> Json:
     detail = await runtime.orders.get(auth.user, order_id)
-    found = await runtime.media.library(
+    found = await runtime.media.library.page(
         auth.user, detail.order.conv_id, _kinds(kind), before, limit
     )
     return Json(found)

@@ -11,7 +11,7 @@ from orderchat.api.routes.views import for_viewer, order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.affordances import order_affordances
 from orderchat.core.workflows import Workflow
-from orderchat.services.order_events import order_fields
+from orderchat.services.orders.events import order_fields
 from orderchat.storage.orders import CustomerRow, IssueRow
 
 router = APIRouter(prefix="/api", tags=["orders"])

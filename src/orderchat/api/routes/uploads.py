@@ -26,7 +26,8 @@ from orderchat.core.media import (
     parse_metadata,
     tus_version,
 )
-from orderchat.services.media import ConnectionCut, Progress
+from orderchat.services.media.receiving import ConnectionCut
+from orderchat.services.media.uploads import Progress
 
 router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 
@@ -72,7 +73,7 @@ async def create_upload(
         raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length")
     length = parse_length(upload_length, "Upload-Length")
     metadata = parse_metadata(upload_metadata)
-    progress = await runtime.media.create_upload(auth.user, length, metadata)
+    progress = await runtime.media.uploads.create(auth.user, length, metadata)
     headers = {**_tus_headers(progress), "Location": f"/api/uploads/{progress.id}"}
     body = {"id": progress.id, "offset": 0, "length": progress.length}
     return Json(body, status_code=201, headers=headers)
@@ -83,7 +84,7 @@ async def upload_offset(
     upload_id: str, auth: AuthDep, runtime: RuntimeDep, tus_resumable: OptionalHeader = None
 ) -> Response:
     tus_version(tus_resumable)
-    progress = await runtime.media.progress(auth.user, upload_id)
+    progress = await runtime.media.uploads.progress(auth.user, upload_id)
     return Response(status_code=200, headers=_tus_headers(progress))
 
 
@@ -103,7 +104,9 @@ async def append(
         raise UnsupportedMediaType(f"an upload's body must be sent as {OFFSET_TYPE}")
     offset = parse_length(upload_offset, "Upload-Offset")
     checksum = parse_checksum(upload_checksum)
-    progress = await runtime.media.append(auth.user, upload_id, offset, checksum, _body(request))
+    progress = await runtime.media.uploads.append(
+        auth.user, upload_id, offset, checksum, _body(request)
+    )
     return Response(status_code=204, headers=_tus_headers(progress))
 
 
@@ -121,10 +124,10 @@ async def cancel(
     upload_id: str, auth: AuthDep, runtime: RuntimeDep, tus_resumable: OptionalHeader = None
 ) -> Response:
     tus_version(tus_resumable)
-    await runtime.media.cancel(auth.user, upload_id)
+    await runtime.media.uploads.cancel(auth.user, upload_id)
     return Response(status_code=204, headers=_tus_headers())
 
 
 @router.get("/{upload_id}")
 async def upload_state(upload_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    return Json(await runtime.media.upload_state(auth.user, upload_id))
+    return Json(await runtime.media.uploads.state(auth.user, upload_id))

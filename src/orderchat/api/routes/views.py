@@ -8,8 +8,8 @@ from orderchat.core.model import User, UserKind
 from orderchat.core.orders import customer_order_view
 from orderchat.core.workflows import Workflow
 from orderchat.protocol.server_codec import message_fields, user_json, wire_user
-from orderchat.services.conversations import ConversationSummary, conversation_fields
-from orderchat.services.order_events import order_fields
+from orderchat.services.chat.conversations import ConversationSummary, conversation_fields
+from orderchat.services.orders.events import order_fields
 from orderchat.storage.orders import OrderRow
 
 

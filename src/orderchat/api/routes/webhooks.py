@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Request
 from orderchat.api.responses import Json
 from orderchat.api.runtime import RuntimeDep
 from orderchat.core.errors import NotFound, TooLarge
-from orderchat.services.order_events import order_fields
+from orderchat.services.orders.events import order_fields
 from orderchat.services.webhooks import MAX_BODY_BYTES, ORDER_CREATED, ORDER_STATUS
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])

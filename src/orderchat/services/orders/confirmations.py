@@ -28,10 +28,10 @@ from orderchat.core.model import User, text_field
 from orderchat.core.permissions import Action, check
 from orderchat.core.routing import ROUTES
 from orderchat.core.workflows import Workflow
-from orderchat.services.order_access import check_can_see, customer_language_txn, load_order_txn
-from orderchat.services.order_events import post_event_txn
+from orderchat.services.orders.access import check_can_see, customer_language_txn, load_order_txn
+from orderchat.services.orders.events import post_event_txn
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
-from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import confirmations as store
 from orderchat.storage import orders as order_store

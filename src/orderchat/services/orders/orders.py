@@ -17,7 +17,7 @@ from typing import Any
 
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from orderchat.core.ids import UserId, new_conversation_id, new_id, new_user_id
+from orderchat.core.ids import ConversationId, UserId, new_conversation_id, new_id, new_user_id
 from orderchat.core.model import ConversationKind, Role, User, UserKind
 from orderchat.core.orders import (
     InvoiceStatus,
@@ -33,20 +33,20 @@ from orderchat.core.orders import (
 )
 from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.workflows import GuardFacts, Workflow, check_actor, check_guards
-from orderchat.services import inventory
 from orderchat.services.accounts import token_hash
-from orderchat.services.conversations import members_added
-from orderchat.services.inventory import Shortage
-from orderchat.services.order_access import (
+from orderchat.services.chat.conversations import members_added
+from orderchat.services.orders.access import (
     check_can_see,
     customer_language_txn,
     load_order_txn,
     save_order_txn,
 )
-from orderchat.services.order_events import emit_order_txn, post_event_txn
-from orderchat.services.order_issues import ChangeAddress, RaiseIssue, SettleIssue
+from orderchat.services.orders.events import emit_order_txn, post_event_txn
+from orderchat.services.orders.issues import ChangeAddress, RaiseIssue, SettleIssue
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
-from orderchat.services.workflows import Workflows
+from orderchat.services.stock import fulfilment
+from orderchat.services.stock.fulfilment import Shortage
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import confirmations as confirmation_store
@@ -205,50 +205,8 @@ class CreateOrder:
         customer_id, language = customer.user_id, customer.language
         staff = await account_store.staff_with_roles(tx.conn, [*workflow.staff_roles, Role.ADMIN])
         members = list(dict.fromkeys([customer_id, *staff, self.user.id]))
-        conv = ConversationRow(
-            id=new_conversation_id(),
-            kind=ConversationKind.ORDER,
-            title=f"{spec.number} · {customer.name}",
-            created_by=self.user.id,
-            created_at_ms=tx.now_ms,
-            last_seq=0,
-            last_activity_ms=tx.now_ms,
-            last_hash=GENESIS,
-        )
-        await conv_store.insert_conversation_txn(tx.conn, conv, None)
-        tx.convs[conv.id] = conv
-        pos = tx.next_pos()
-        await conv_store.add_members_txn(tx.conn, conv.id, members, pos, tx.now_ms)
-        tx.members_changed(conv.id)
-        member_set = await tx.member_set(conv.id)
-        event = members_added(tx, conv, members, self.user.id, members)
-        tx.append_event(conv.id, event, frozenset(member_set.roles), pos)
-        order = OrderRow(
-            id=new_id("o"),
-            number=spec.number,
-            customer_id=customer_id,
-            conv_id=conv.id,
-            workflow=workflow.name,
-            status=workflow.initial,
-            payment_status=PaymentStatus.UNPAID,
-            invoice_status=InvoiceStatus.NONE,
-            currency=spec.currency,
-            total_cents=total_cents(spec.items),
-            paid_cents=0,
-            address=spec.address,
-            note=spec.note,
-            carrier=None,
-            tracking_no=None,
-            eta_ms=spec.eta_ms,
-            sample_round=0,
-            ship_approved_by=None,
-            created_by=self.user.id,
-            created_at_ms=tx.now_ms,
-            updated_at_ms=tx.now_ms,
-            shipped_at_ms=None,
-            version=1,
-            items=spec.items,
-        )
+        conv = await self._open_conversation_txn(tx, f"{spec.number} · {customer.name}", members)
+        order = self._order_row(tx, workflow, customer_id, conv.id)
         await order_store.insert_order_txn(tx.conn, order)
         texts = {
             "zh-CN": "订单 {number} 已创建，共 {count} 件商品，合计 {total}。",
@@ -271,6 +229,61 @@ class CreateOrder:
         )
         emit_order_txn(tx, order, workflow)
         return order
+
+    async def _open_conversation_txn(
+        self, tx: WriteTxn, title: str, members: list[UserId]
+    ) -> ConversationRow:
+        """The order's conversation, with its members and the event that tells them."""
+        conv = ConversationRow(
+            id=new_conversation_id(),
+            kind=ConversationKind.ORDER,
+            title=title,
+            created_by=self.user.id,
+            created_at_ms=tx.now_ms,
+            last_seq=0,
+            last_activity_ms=tx.now_ms,
+            last_hash=GENESIS,
+        )
+        await conv_store.insert_conversation_txn(tx.conn, conv, None)
+        tx.convs[conv.id] = conv
+        pos = tx.next_pos()
+        await conv_store.add_members_txn(tx.conn, conv.id, members, pos, tx.now_ms)
+        tx.members_changed(conv.id)
+        member_set = await tx.member_set(conv.id)
+        event = members_added(tx, conv, members, self.user.id, members)
+        tx.append_event(conv.id, event, frozenset(member_set.roles), pos)
+        return conv
+
+    def _order_row(
+        self, tx: WriteTxn, workflow: Workflow, customer_id: UserId, conv_id: ConversationId
+    ) -> OrderRow:
+        spec = self.spec
+        return OrderRow(
+            id=new_id("o"),
+            number=spec.number,
+            customer_id=customer_id,
+            conv_id=conv_id,
+            workflow=workflow.name,
+            status=workflow.initial,
+            payment_status=PaymentStatus.UNPAID,
+            invoice_status=InvoiceStatus.NONE,
+            currency=spec.currency,
+            total_cents=total_cents(spec.items),
+            paid_cents=0,
+            address=spec.address,
+            note=spec.note,
+            carrier=None,
+            tracking_no=None,
+            eta_ms=spec.eta_ms,
+            sample_round=0,
+            ship_approved_by=None,
+            created_by=self.user.id,
+            created_at_ms=tx.now_ms,
+            updated_at_ms=tx.now_ms,
+            shipped_at_ms=None,
+            version=1,
+            items=spec.items,
+        )
 
 
 # --- moving an order ---------------------------------------------------------------
@@ -353,25 +366,32 @@ class AdvanceOrder:
             customer=transition.customer,
             texts=transition.text,
         )
-        for shortage in shortages:
-            await post_event_txn(
-                tx,
-                saved,
-                "out_of_stock",
-                {
-                    "sku": shortage.sku,
-                    "name": shortage.name,
-                    "needed": shortage.needed,
-                    "available": shortage.available,
-                },
-                self.user.id,
-                language=language,
-            )
+        await _post_shortages_txn(tx, saved, shortages, self.user.id, language)
         if transition.target == "picking" and saved.note:
             await post_event_txn(
                 tx, saved, "customer_note", {"note": saved.note}, self.user.id, language=language
             )
         return saved
+
+
+async def _post_shortages_txn(
+    tx: WriteTxn, order: OrderRow, shortages: list[Shortage], by: UserId, language: str
+) -> None:
+    """`out_of_stock` for each SKU the order could not reserve in full."""
+    for shortage in shortages:
+        await post_event_txn(
+            tx,
+            order,
+            "out_of_stock",
+            {
+                "sku": shortage.sku,
+                "name": shortage.name,
+                "needed": shortage.needed,
+                "available": shortage.available,
+            },
+            by,
+            language=language,
+        )
 
 
 async def _apply_effects(
@@ -380,13 +400,13 @@ async def _apply_effects(
     shortages: list[Shortage] = []
     for effect in effects:
         if effect == "reserve_stock":
-            shortages.extend(await inventory.reserve_for_order_txn(tx, order, by))
+            shortages.extend(await fulfilment.reserve_for_order_txn(tx, order, by))
         elif effect == "release_stock":
-            await inventory.release_for_order_txn(tx, order, by)
+            await fulfilment.release_for_order_txn(tx, order, by)
         elif effect == "ship_stock":
-            await inventory.ship_for_order_txn(tx, order, by)
+            await fulfilment.ship_for_order_txn(tx, order, by)
         elif effect == "return_stock":
-            await inventory.return_for_order_txn(tx, order, by)
+            await fulfilment.return_for_order_txn(tx, order, by)
     return shortages
 
 

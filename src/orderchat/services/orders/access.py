@@ -12,8 +12,8 @@ from dataclasses import replace
 from orderchat.core.errors import Forbidden
 from orderchat.core.model import User, UserKind
 from orderchat.core.workflows import Workflow
-from orderchat.services.order_events import emit_order_txn
-from orderchat.services.workflows import Workflows
+from orderchat.services.orders.events import emit_order_txn
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import orders as order_store
 from orderchat.storage.orders import OrderRow

@@ -15,9 +15,9 @@ from orderchat.core.model import Role, User
 from orderchat.core.orders import format_address, parse_address, parse_note
 from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.routing import ISSUE_SETTLERS, may_report
-from orderchat.services.order_access import customer_language_txn, load_order_txn, save_order_txn
-from orderchat.services.order_events import post_event_txn
-from orderchat.services.workflows import Workflows
+from orderchat.services.orders.access import customer_language_txn, load_order_txn, save_order_txn
+from orderchat.services.orders.events import post_event_txn
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as inventory_store
 from orderchat.storage import orders as order_store

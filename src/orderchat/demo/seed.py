@@ -9,14 +9,14 @@ import logging
 
 from orderchat.core.ids import new_id
 from orderchat.core.model import MessageKind, User
+from orderchat.demo.media import seed_media
+from orderchat.demo.orders import DemoServices, seed_orders
 from orderchat.protocol.frames import PostMessage
 from orderchat.services.accounts import Accounts
-from orderchat.services.conversations import Conversations
-from orderchat.services.demo_media import seed_media
-from orderchat.services.demo_orders import DemoServices, seed_orders
-from orderchat.services.media import Media
-from orderchat.services.messaging import Messaging
-from orderchat.services.orders import Orders
+from orderchat.services.chat.conversations import Conversations
+from orderchat.services.chat.messaging import Messaging
+from orderchat.services.media.media import Media
+from orderchat.services.orders.orders import Orders
 from orderchat.storage import accounts as account_store
 from orderchat.storage import orders as order_store
 from orderchat.storage.engine import Database

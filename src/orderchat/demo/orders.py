@@ -14,11 +14,11 @@ from typing import Any
 
 from orderchat.core.ids import UserId
 from orderchat.core.model import User
-from orderchat.services.confirmations import Confirmations
-from orderchat.services.demo_catalogue import DemoSku, demo_catalogue
-from orderchat.services.finance import Finance
-from orderchat.services.inventory import Inventory
-from orderchat.services.orders import Orders
+from orderchat.demo.catalogue import DemoSku, demo_catalogue
+from orderchat.services.money.finance import Finance
+from orderchat.services.orders.confirmations import Confirmations
+from orderchat.services.orders.orders import Orders
+from orderchat.services.stock.inventory import Inventory
 from orderchat.storage import accounts as account_store
 from orderchat.storage.engine import Database
 
@@ -217,7 +217,13 @@ async def _seed_retail(
                     staff["fay"], order.id, order.total_cents, "wechat_pay", f"RF{order.number}"
                 )
             order = await services.orders.advance(staff[RETAIL_ACTOR[state]], order.id, change)
-    # Exceptions the shop deals with every day.
+    await _seed_retail_exceptions(services, staff, in_stock, empty)
+
+
+async def _seed_retail_exceptions(
+    services: DemoServices, staff: dict[str, User], in_stock: list[DemoSku], empty: list[DemoSku]
+) -> None:
+    """Exceptions the shop deals with every day: a shortage, a move, a delay."""
     short = await services.orders.create(
         staff["amy"],
         {
@@ -262,6 +268,23 @@ async def _seed_retail(
 
 async def _seed_factory(services: DemoServices, staff: dict[str, User]) -> None:
     tote, cross, clutch = HANDBAGS
+    await _seed_sampling(services, staff, tote)
+    await _seed_in_production(services, staff, cross, clutch)
+    await services.orders.create(
+        staff["lily"],
+        {
+            "number": "PO-2026-035",
+            "workflow": "oem",
+            "customer": {"name": "Northwind Goods", "segment": "brand", "language": "en"},
+            "items": [_item(tote, 1000)],
+            "currency": "USD",
+            "address": {"country": "USA", "city": "Portland", "line1": "400 SW 6th Ave"},
+        },
+    )
+
+
+async def _seed_sampling(services: DemoServices, staff: dict[str, User], tote: DemoSku) -> None:
+    """A brand abroad in its second sample round: one colour was rejected."""
     lune = await services.orders.create(
         staff["lily"],
         {
@@ -310,6 +333,11 @@ async def _seed_factory(services: DemoServices, staff: dict[str, User]) -> None:
         staff["pete"], lune.id, {"to": "sampling", "note": "颜色加深 darker caramel"}
     )
 
+
+async def _seed_in_production(
+    services: DemoServices, staff: dict[str, User], cross: DemoSku, clutch: DemoSku
+) -> None:
+    """A brand at home whose samples were approved, now being sewn."""
     atelier = await services.orders.create(
         staff["lily"],
         {
@@ -338,18 +366,6 @@ async def _seed_factory(services: DemoServices, staff: dict[str, User]) -> None:
         ("sewing", "pete"),
     ):
         atelier = await services.orders.advance(staff[who], atelier.id, {"to": state})
-
-    await services.orders.create(
-        staff["lily"],
-        {
-            "number": "PO-2026-035",
-            "workflow": "oem",
-            "customer": {"name": "Northwind Goods", "segment": "brand", "language": "en"},
-            "items": [_item(tote, 1000)],
-            "currency": "USD",
-            "address": {"country": "USA", "city": "Portland", "line1": "400 SW 6th Ave"},
-        },
-    )
 
 
 async def _customer(services: DemoServices, user_id: str) -> User:

@@ -19,7 +19,7 @@ from orderchat.core.routing import ROLE_CHANNEL_TITLES, ROUTES, render_texts
 from orderchat.core.workflows import Workflow
 from orderchat.protocol.events import OrderChanged
 from orderchat.protocol.server_codec import customer_projection
-from orderchat.services.conversations import members_added
+from orderchat.services.chat.conversations import members_added
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store

@@ -42,8 +42,8 @@ from orderchat.protocol.server_codec import (
     encode_server_frame,
     wire_message,
 )
-from orderchat.services.inventory import answer_stock_query_txn
-from orderchat.services.media_views import upload_descriptor
+from orderchat.services.chat.commands import CommandCall, Commands, Invocation
+from orderchat.services.media.views import upload_descriptor
 from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import conversations as conv_store
@@ -65,6 +65,7 @@ class Ack:
 class SendMessage:
     user: User
     frame: PostMessage
+    commands: Commands
 
     async def apply(self, tx: WriteTxn) -> Ack | DomainError:
         return (await SendMessage.apply_many(tx, [self]))[0]
@@ -89,7 +90,7 @@ class SendMessage:
         ]
         uploads = await media_store.get_uploads(tx.conn, upload_ids)
         outcomes: list[Ack | DomainError] = []
-        commands: list[tuple[SendMessage, Ack]] = []
+        invoked: list[tuple[SendMessage, Ack, Invocation]] = []
         for op, key in zip(ops, keys, strict=True):
             if key in acked:  # G2: the same ref again gets the first answer
                 outcomes.append(acked[key])
@@ -101,11 +102,12 @@ class SendMessage:
                 continue
             acked[key] = ack
             outcomes.append(ack)
-            if op.user.kind is UserKind.STAFF and _stock_query(op.frame.text) is not None:
-                commands.append((op, ack))
-        for op, ack in commands:
-            query = _stock_query(op.frame.text) or ""
-            await answer_stock_query_txn(tx, tx.convs[ack.conv], query, op.user, ack.seq)
+            invocation = op.commands.find(op.user, op.frame.text)
+            if invocation is not None:
+                invoked.append((op, ack, invocation))
+        # Handlers may query the database; they run once the whole batch is appended in memory.
+        for op, ack, invocation in invoked:
+            await invocation.run(tx, CommandCall(op.user, tx.convs[ack.conv], ack.seq))
         return outcomes
 
     def _append(self, tx: WriteTxn, uploads: dict[str, UploadRow]) -> Ack:
@@ -154,21 +156,6 @@ class SendMessage:
             raise Conflict(f"upload {upload_id!r} was already sent")
         check_attachment_kind(self.frame.kind, upload.type)
         return upload
-
-
-def _stock_query(text: str) -> str | None:
-    """The query of a `/stock QUERY` command, or None when the text is not one.
-
-    Chinese is typed without spaces, so `/库存帐篷` asks for 帐篷; `/stock`
-    needs a space after it, so that `/stocktake` is not a question.
-    """
-    stripped = text.strip()
-    if stripped.startswith("/库存"):
-        return stripped[len("/库存") :].strip()
-    head = stripped.split(maxsplit=1)
-    if head and head[0] == "/stock":
-        return head[1].strip() if len(head) > 1 else ""
-    return None
 
 
 def _no_conversation(conv_id: str) -> DomainError:
@@ -244,10 +231,12 @@ class Messaging:
         publisher: Publisher,
         clock: Clock,
         *,
+        commands: Commands,
         recall_window_s: float,
         rate_limits: bool,
     ) -> None:
         self._db = db
+        self._commands = commands
         self._writer = writer
         self._publisher = publisher
         self._clock = clock
@@ -262,7 +251,7 @@ class Messaging:
             RateLimited: the user is sending too fast; nothing was queued.
         """
         self._send_limiter.hit(user.id, self._clock.monotonic_s(), "messages")
-        return self._writer.submit_nowait(SendMessage(user, frame))
+        return self._writer.submit_nowait(SendMessage(user, frame, self._commands))
 
     def mark_read(self, user: User, frame: MarkRead) -> asyncio.Future[int | None]:
         return self._writer.submit_nowait(MarkReadOp(user, frame))

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 from orderchat.core.ids import new_id
 from orderchat.core.model import MessageKind, User
-from orderchat.media import demo_files
+from orderchat.demo import files as demo_files
 from orderchat.protocol.frames import PostMessage
-from orderchat.services.media import Media
-from orderchat.services.messaging import Messaging
+from orderchat.services.chat.messaging import Messaging
+from orderchat.services.media.media import Media
 from orderchat.storage import orders as order_store
 from orderchat.storage.engine import Database
 
@@ -81,14 +81,14 @@ async def seed_media(
 
 
 async def _upload(media: Media, user: User, conv: str, name: str, mime: str, data: bytes) -> str:
-    started = await media.create_upload(
+    started = await media.uploads.create(
         user, len(data), {"conv": conv, "filename": name, "filetype": mime}
     )
 
     async def body() -> AsyncIterator[bytes]:
         yield data
 
-    await media.append(user, started.id, 0, None, body())
+    await media.uploads.append(user, started.id, 0, None, body())
     return started.id
 
 

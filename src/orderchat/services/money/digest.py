@@ -21,7 +21,7 @@ from orderchat.core.model import Message, MessageKind, Role
 from orderchat.core.orders import (
     format_amount,
 )
-from orderchat.services.order_events import role_channel_txn
+from orderchat.services.orders.events import role_channel_txn
 from orderchat.services.writer import WriteTxn
 from orderchat.storage.payments import (
     LedgerLine,

@@ -41,7 +41,7 @@ from orderchat.core.orders import (
 )
 from orderchat.core.permissions import Action, check
 from orderchat.core.workflows import Workflow
-from orderchat.services.digest import (
+from orderchat.services.money.digest import (
     Digest,
     PostDigest,
     currency_totals,
@@ -52,15 +52,15 @@ from orderchat.services.digest import (
     render_digest,
     stopped_within,
 )
-from orderchat.services.order_access import (
+from orderchat.services.orders.access import (
     check_can_see,
     customer_language_txn,
     load_order_txn,
     save_order_txn,
 )
-from orderchat.services.order_events import post_event_txn
+from orderchat.services.orders.events import post_event_txn
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
-from orderchat.services.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import orders as order_store
 from orderchat.storage import payments as store

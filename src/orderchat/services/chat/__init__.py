@@ -1,0 +1,1 @@
+"""Conversations and the messages in them: creating, posting, reading, catching up."""

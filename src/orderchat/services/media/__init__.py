@@ -1,0 +1,1 @@
+"""Uploads, downloads, the file library, previews and the sweeping of what expired."""

@@ -1,0 +1,111 @@
+"""Serving files: who may see an upload, and which file on disk answers a download.
+
+A file nobody may see is answered like one that does not exist (404), so its
+id tells an outsider nothing. The bytes themselves are streamed by the HTTP
+layer from the path given here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from orderchat.core.errors import Conflict, NotFound
+from orderchat.core.media import PreviewStatus, served_type
+from orderchat.core.model import User, UserKind
+from orderchat.media.blobstore import BlobStore
+from orderchat.services.media.views import upload_descriptor
+from orderchat.storage import media as media_store
+from orderchat.storage.engine import Database
+from orderchat.storage.media import SentFile, UploadRow
+
+
+class Variant(StrEnum):
+    ORIGINAL = "original"
+    PREVIEW = "preview"
+    PLAYBACK = "playback"
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    path: Path
+    type: str
+    filename: str
+    etag: str
+
+
+class Downloads:
+    def __init__(self, db: Database, store: BlobStore) -> None:
+        self._db = db
+        self._store = store
+
+    async def info(self, user: User, media_id: str) -> dict[str, object]:
+        row, _ = await self._visible(user, media_id)
+        return upload_descriptor(row)
+
+    async def download(self, user: User, media_id: str, variant: Variant) -> Download:
+        """A file the user may see, as a local path with the headers it goes out with.
+
+        Raises:
+            NotFound: no such file for this user, or no such preview.
+            Conflict: the preview is still being made.
+        """
+        row, _ = await self._visible(user, media_id)
+        blob = row.blob
+        assert blob is not None and row.sha256 is not None
+        if variant is Variant.ORIGINAL or (
+            variant is Variant.PLAYBACK
+            and blob.preview_status is PreviewStatus.READY
+            and not (blob.preview or {}).get("playback_file")
+            and blob.type.startswith("audio/")
+        ):
+            return self._local(row.sha256, None, served_type(row.type), row.filename, row.sha256)
+        made = blob.preview or {}
+        if blob.preview_status is PreviewStatus.PENDING:
+            raise Conflict("the preview is still being made; try again shortly")
+        if blob.preview_status is PreviewStatus.FAILED:
+            raise NotFound(f"no preview: {blob.preview_error}")
+        file_key, type_key = (
+            ("preview_file", "preview_type")
+            if variant is Variant.PREVIEW
+            else ("playback_file", "playback_type")
+        )
+        name, mime = made.get(file_key), made.get(type_key)
+        if not isinstance(name, str) or not isinstance(mime, str):
+            raise NotFound(f"this file has no {variant.value}")
+        stem = row.filename.rsplit(".", 1)[0] or "file"
+        filename = f"{stem}-{variant.value}.{name.rsplit('.', 1)[-1]}"
+        return self._local(row.sha256, name, served_type(mime), filename, f"{row.sha256}.{name}")
+
+    def _local(
+        self, sha256: str, preview: str | None, mime: str, filename: str, etag: str
+    ) -> Download:
+        path = (
+            self._store.local_path(sha256)
+            if preview is None
+            else self._store.preview_path(sha256, preview)
+        )
+        if path is None or not path.is_file():
+            raise NotFound("the file is not in storage")
+        return Download(path, mime, filename, etag)
+
+    async def _visible(self, user: User, media_id: str) -> tuple[UploadRow, SentFile | None]:
+        """The upload, if this user may see its content: 404 for everyone else."""
+        async with self._db.read() as conn:
+            row = await media_store.get_upload(conn, media_id)
+            if row is None or not row.finished:
+                raise NotFound(f"no file {media_id!r}")
+            if row.message_id is None:  # not sent yet: its uploader's alone
+                if row.owner_id != user.id:
+                    raise NotFound(f"no file {media_id!r}")
+                return row, None
+            sent = await media_store.sent_file(conn, media_id)
+            assert sent is not None
+            if user.is_admin:  # the record is evidence: admins see recalled files too
+                return row, sent
+            member = await media_store.is_current_member(conn, row.conv_id, user.id)
+        hidden = sent.recalled or (sent.internal and user.kind is UserKind.CUSTOMER)
+        if hidden or not member:
+            raise NotFound(f"no file {media_id!r}")
+        return row, sent

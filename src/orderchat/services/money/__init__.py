@@ -1,0 +1,1 @@
+"""Payments, refunds, invoices, and the daily reconciliation digest for finance."""

@@ -1,0 +1,1 @@
+"""Orders through their workflow: creating, advancing, issues, confirmations, access rules."""

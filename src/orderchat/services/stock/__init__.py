@@ -1,0 +1,1 @@
+"""Inventory: SKUs, stock movements, reservations for orders, low-stock alerts."""

@@ -1,0 +1,264 @@
+"""Catalogue and stock use cases the routes call: SKUs, movements, CSV import and export.
+
+Everything that changes stock is a group-commit operation (`RecordMovement`,
+`ImportCatalogue`), written through `ledger.write_stock_txn`. Catalogue edits
+that cannot touch stock use a plain write transaction.
+
+The rules themselves (what may be taken, what an order holds) are in
+`core/stock.py`; the stock package only gathers the facts and writes the
+outcome. What orders do to stock is in `fulfilment.py`; `/stock` in the chat
+is in `command.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from orderchat.core.errors import BadRequest
+from orderchat.core.model import User
+from orderchat.core.permissions import Action, check
+from orderchat.core.stock import (
+    ImportRow,
+    Movement,
+    MovementKind,
+    MovementRequest,
+    StockLevel,
+    apply_movement,
+    changed_sku,
+    format_catalogue_csv,
+    level_at,
+    parse_catalogue_csv,
+    parse_movement,
+    validate_sku,
+    validate_sku_code,
+)
+from orderchat.services.ports import Clock
+from orderchat.services.stock.ledger import SkuStock, ledger_entry, sku_stock, write_stock_txn
+from orderchat.services.writer import GroupCommitWriter, WriteTxn
+from orderchat.storage import inventory as store
+from orderchat.storage.engine import Database
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MovementResult:
+    movement: Movement
+    stock: SkuStock
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    rows: int
+    created: int
+    updated: int
+    stock_changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMovement:
+    """A movement someone recorded (receipt, sale, transfer, stock count).
+
+    A sale_out or return_in that names an order counts in that order's ledger,
+    so a shipment a shop's own system reported is not shipped again by the
+    order workflow, and a return recorded by hand is not returned twice.
+    """
+
+    user: User
+    request: MovementRequest
+
+    async def apply(self, tx: WriteTxn) -> MovementResult:
+        request = self.request
+        catalogue = await store.skus_by_code(tx.conn, [request.sku])
+        sku = catalogue.get(request.sku)
+        if sku is None:
+            raise BadRequest(f"unknown SKU {request.sku!r}")
+        if request.order_id is not None and not await store.order_exists(tx.conn, request.order_id):
+            raise BadRequest(f"no order {request.order_id!r}")
+        before = await store.levels_for(tx.conn, [sku.sku], lock=True)
+        changed = apply_movement(request, before[sku.sku])
+        movement = ledger_entry(
+            tx,
+            sku.sku,
+            request.kind,
+            request.quantity,
+            self.user.id,
+            from_location=request.from_location,
+            to_location=request.to_location,
+            order_id=request.order_id,
+            reason=request.reason,
+        )
+        after = await write_stock_txn(tx, self.user.id, catalogue, before, changed, [movement])
+        logger.info(
+            "movement %s: %s %s x%d by %s",
+            movement.id,
+            movement.kind.value,
+            sku.sku,
+            movement.quantity,
+            self.user.id,
+        )
+        return MovementResult(movement, sku_stock(sku, after[sku.sku]))
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCatalogue:
+    """A whole CSV in one transaction: new SKUs, changed SKUs, counted stock.
+
+    Counted stock differing from the books is recorded as an adjustment, so
+    the ledger still explains every level.
+    """
+
+    user: User
+    rows: tuple[ImportRow, ...]
+
+    async def apply(self, tx: WriteTxn) -> ImportResult:
+        entries = {row.sku.sku: row.sku for row in self.rows}
+        existing = await store.skus_by_code(tx.conn, entries)
+        counted = [row for row in self.rows if row.location is not None]
+        before = await store.levels_for(tx.conn, {row.sku.sku for row in counted}, lock=True)
+        changed: list[StockLevel] = []
+        adjustments: list[Movement] = []
+        for row in counted:
+            assert row.location is not None and row.on_hand is not None
+            level = level_at(before[row.sku.sku], row.sku.sku, row.location)
+            delta = row.on_hand - level.on_hand
+            if delta == 0:
+                continue
+            if level.reserved and row.on_hand < level.reserved:
+                raise BadRequest(
+                    f"line {row.line}: on_hand {row.on_hand} is below the {level.reserved} "
+                    f"of {row.sku.sku} reserved for open orders at {row.location}"
+                )
+            changed.append(replace(level, on_hand=row.on_hand))
+            adjustments.append(
+                ledger_entry(
+                    tx,
+                    row.sku.sku,
+                    MovementKind.ADJUSTMENT,
+                    abs(delta),
+                    self.user.id,
+                    from_location=row.location if delta < 0 else None,
+                    to_location=row.location if delta > 0 else None,
+                    reason=f"CSV import: counted {row.on_hand}",
+                )
+            )
+        new = [sku for code, sku in entries.items() if code not in existing]
+        edited = [
+            sku
+            for code, sku in entries.items()
+            if code in existing and replace(sku, active=existing[code].active) != existing[code]
+        ]
+        await store.insert_skus_txn(tx.conn, new)
+        await store.update_skus_txn(tx.conn, edited)
+        await write_stock_txn(
+            tx, self.user.id, {**existing, **entries}, before, changed, adjustments
+        )
+        logger.info(
+            "catalogue import by %s: %d rows, %d new, %d changed, %d stock adjustments",
+            self.user.id,
+            len(self.rows),
+            len(new),
+            len(edited),
+            len(adjustments),
+        )
+        return ImportResult(len(self.rows), len(new), len(edited), len(adjustments))
+
+
+class Inventory:
+    """Catalogue and stock use cases; each checks the caller's role first."""
+
+    def __init__(self, db: Database, writer: GroupCommitWriter, clock: Clock) -> None:
+        self._db = db
+        self._writer = writer
+        self._clock = clock
+
+    async def create_sku(self, user: User, fields: Mapping[str, object]) -> SkuStock:
+        """Raises Conflict when the code is taken."""
+        check(user, Action.MANAGE_CATALOGUE)
+        sku = validate_sku(fields)
+        async with self._db.write("create_sku") as conn:
+            await store.insert_sku_txn(conn, sku)
+        logger.info("SKU %s created by %s", sku.sku, user.id)
+        return SkuStock(sku, ())
+
+    async def update_sku(self, user: User, code: str, changes: Mapping[str, object]) -> SkuStock:
+        """Change catalogue fields; stock changes only through movements."""
+        check(user, Action.MANAGE_CATALOGUE)
+        async with self._db.write("update_sku") as conn:
+            sku = changed_sku(await store.get_sku(conn, code), changes)
+            await store.update_sku_txn(conn, sku)
+            levels = await store.levels_for(conn, [sku.sku])
+        logger.info("SKU %s updated by %s", sku.sku, user.id)
+        return sku_stock(sku, levels[sku.sku])
+
+    async def get_sku(self, user: User, code: str) -> SkuStock:
+        check(user, Action.VIEW_STOCK)
+        async with self._db.read() as conn:
+            sku = await store.get_sku(conn, code)
+            levels = await store.levels_for(conn, [sku.sku])
+        return sku_stock(sku, levels[sku.sku])
+
+    async def list_skus(
+        self, user: User, query: str, category: str | None, limit: int
+    ) -> list[SkuStock]:
+        """SKUs whose code or names contain every word of `query`, with their stock."""
+        check(user, Action.VIEW_STOCK)
+        async with self._db.read() as conn:
+            found = await store.search_skus(conn, query, category=category, limit=limit)
+            levels = await store.levels_for(conn, [s.sku for s in found])
+        return [sku_stock(sku, levels[sku.sku]) for sku in found]
+
+    async def export_csv(self, user: User) -> str:
+        check(user, Action.VIEW_STOCK)
+        async with self._db.read() as conn:
+            catalogue = await store.list_all_skus(conn)
+            levels = await store.all_levels(conn)
+        return format_catalogue_csv((sku, levels.get(sku.sku, [])) for sku in catalogue)
+
+    async def import_csv(self, user: User, text: str) -> ImportResult:
+        """Import a catalogue CSV: all of it, or nothing and a 400 naming the bad line."""
+        check(user, Action.MANAGE_CATALOGUE)
+        rows = parse_catalogue_csv(text)
+        if any(row.location is not None for row in rows):
+            check(user, Action.MOVE_STOCK)
+        result: ImportResult = await self._writer.submit(ImportCatalogue(user, tuple(rows)))
+        return result
+
+    async def record_movement(self, user: User, fields: Mapping[str, object]) -> MovementResult:
+        check(user, Action.MOVE_STOCK)
+        request = parse_movement(fields)
+        result: MovementResult = await self._writer.submit(RecordMovement(user, request))
+        return result
+
+    async def list_levels(
+        self, user: User, sku: str | None, location: str | None, limit: int
+    ) -> list[StockLevel]:
+        check(user, Action.VIEW_STOCK)
+        async with self._db.read() as conn:
+            return await store.list_levels(conn, sku=sku, location=location, limit=limit)
+
+    async def list_movements(
+        self,
+        user: User,
+        *,
+        sku: str | None = None,
+        order_id: str | None = None,
+        kind: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> list[Movement]:
+        """The ledger, newest first, including the reserve/release entries orders make."""
+        check(user, Action.VIEW_STOCK)
+        try:
+            wanted = None if kind is None else MovementKind(kind)
+        except ValueError:
+            known = ", ".join(k.value for k in MovementKind)
+            raise BadRequest(f"kind must be one of: {known}") from None
+        if sku is not None:
+            validate_sku_code(sku)
+        async with self._db.read() as conn:
+            return await store.list_movements(
+                conn, sku=sku, order_id=order_id, kind=wanted, before=before, limit=limit
+            )
