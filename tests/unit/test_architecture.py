@@ -114,11 +114,6 @@ DEMO_IMPORTERS = ("api/", "cli.py")
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 60
 LONG_REASON = "long because:"
-# Modules another change is rewriting right now; each is split once that lands,
-# and its entry removed (a test fails while an entry is no longer needed).
-OVERSIZED_PENDING = {
-    "client/_client.py": "being rewritten; split pending",
-}
 
 
 def _imports(path: Path) -> set[str]:
@@ -200,18 +195,9 @@ def test_no_module_is_over_the_size_limit() -> None:
     oversized = {
         f"{name}: {lines} lines"
         for name, path in _modules()
-        if (lines := _line_count(path)) > MAX_MODULE_LINES and name not in OVERSIZED_PENDING
+        if (lines := _line_count(path)) > MAX_MODULE_LINES
     }
     assert not oversized, f"split these by concept (limit {MAX_MODULE_LINES} lines)"
-
-
-def test_the_pending_list_names_only_modules_still_over_the_limit() -> None:
-    stale = [
-        name
-        for name in OVERSIZED_PENDING
-        if not (SRC / name).is_file() or _line_count(SRC / name) <= MAX_MODULE_LINES
-    ]
-    assert not stale, "remove these from OVERSIZED_PENDING"
 
 
 def _comments(source: str) -> dict[int, str]:

@@ -14,7 +14,7 @@ dependencies to use it. A minimal program::
 the rules it keeps. Errors are drawn as a tree in `orderchat.client._errors`.
 """
 
-from orderchat.client._client import Client, ClientOptions
+from orderchat.client._client import Client
 from orderchat.client._errors import (
     AckTimeoutError,
     BadRequestError,
@@ -49,6 +49,7 @@ from orderchat.client._models import (
     User,
     UserTyping,
 )
+from orderchat.client._options import ClientOptions
 
 __all__ = [
     "Ack",

@@ -7,10 +7,9 @@ Rules this module keeps:
   exponential backoff and says hello with the cursor of the last event it
   put in the application's buffer, so the server replays exactly what is
   missing (G4).
-- Every send and recall carries a `ref` and stays pending until its ack or
-  error. After a reconnect, every pending request is written again with the
-  same ref before anything new; the server answers a repeated ref with the
-  first ack and stores nothing new (G2), so a retry can never post twice.
+- Every send and recall stays pending until its ack or error and is written
+  again, with the same ref, after a reconnect (`_outbox`): the server answers
+  a repeated ref with the first ack (G2), so a retry can never post twice.
 - Durable events reach the application through one bounded buffer, in the
   order the server sent them, each once (`DeliveryLedger` drops repeats).
   `Client.cursor` moves only when the application takes an event, so a cursor
@@ -31,7 +30,7 @@ import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -40,14 +39,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from orderchat.client._backoff import backoff_delay_s
+from orderchat.client._buffer import EventBuffer
 from orderchat.client._errors import (
     AckTimeoutError,
     ClientClosedError,
     ClientError,
-    ForbiddenError,
-    NotFoundError,
     ProtocolError,
-    SessionRevokedError,
     TransportError,
     UnauthorizedError,
     server_error,
@@ -58,20 +55,21 @@ from orderchat.client._models import (
     Ack,
     Event,
     JsonObject,
-    Message,
     MessageReceived,
     Session,
     User,
     strict,
 )
-from orderchat.core.errors import ErrorCode
+from orderchat.client._options import ClientOptions
+from orderchat.client._outbox import Outbox
+from orderchat.client._recovery import Recovery
+from orderchat.client._verdicts import Reconnect, Stop, on_close, on_hello_refused
 from orderchat.core.ids import ConversationId
 from orderchat.core.model import MessageKind
 from orderchat.protocol.codec import encode_client_frame
 from orderchat.protocol.events import ErrorReport, Pong, ServerFrame, Synced, UserTyping, Welcome
 from orderchat.protocol.frames import (
     ClientFrame,
-    CloseCode,
     Hello,
     MarkRead,
     Ping,
@@ -86,72 +84,6 @@ logger = logging.getLogger(__name__)
 # The server's own frames are small (a 10,000-character message is at most
 # ~40 kB of UTF-8), but the limit must never be what drops a connection.
 MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024
-MAX_DEVICE_CHARS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class ClientOptions:
-    """Tuning for a `Client`; the defaults suit an interactive application."""
-
-    # Names this connection among the user's devices (1-64 characters).
-    device: str = "python-sdk"
-    # Opening the socket and getting `welcome`; also how long entering
-    # `async with Client(...)` waits for the first connection.
-    connect_timeout_s: float = 10.0
-    # How long `send`/`recall` wait for the ack, across reconnects.
-    ack_timeout_s: float = 60.0
-    write_timeout_s: float = 10.0
-    # A ping every ~15 s keeps NATs and proxies from idling the socket out. A
-    # live server answers each ping, so 45 s without any frame (three missed
-    # pongs) means the connection is dead even when TCP has not noticed.
-    heartbeat_interval_s: float = 15.0
-    dead_after_s: float = 45.0
-    # Reconnect waits start near `backoff_initial_s` and double up to `backoff_max_s`.
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    close_timeout_s: float = 2.0
-    http_timeout_s: float = 10.0
-    # Events buffered for the application; when full, the client stops reading
-    # and the server eventually drops it (4008) to be resumed later (G7).
-    max_buffered_events: int = 10_000
-
-    def __post_init__(self) -> None:
-        # Caught here, a bad device name is a clear error; sent in hello, it
-        # would be refused again on every reconnect.
-        if not 1 <= len(self.device) <= MAX_DEVICE_CHARS:
-            raise ValueError(f"device must be 1-{MAX_DEVICE_CHARS} characters")
-        if self.max_buffered_events < 1:
-            raise ValueError("max_buffered_events must be at least 1")
-
-
-class _Reconnect(Exception):
-    """This connection is over; open another after the backoff."""
-
-
-class _Stop(Exception):
-    """Reconnecting cannot help; the client stops with `error`."""
-
-    def __init__(self, error: ClientError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    """The last item in the buffer: the stream ends, with `error` if it failed."""
-
-    error: ClientError | None
-
-
-_Item = tuple[Event | None, str | None] | _End
-
-
-@dataclass(slots=True)
-class _Pending:
-    frame: PostMessage | RecallMessage
-    future: asyncio.Future[Ack]
-    # The connection number it was last written on; 0 when never written.
-    sent_on: int = 0
 
 
 class Client:
@@ -175,17 +107,13 @@ class Client:
         self._options = options or ClientOptions()
         self._api = HttpApi(session, timeout_s=self._options.http_timeout_s)
         self._ledger = DeliveryLedger(last_seqs)
+        self._recovery = Recovery(self._api, self._ledger)
         # The cursor of the last item put in the buffer: what hello resumes from.
         self._resume_cursor = cursor
-        # The cursor of the last item the application took: what it may persist.
-        self._cursor = cursor
-        self._app_seqs: dict[ConversationId, int] = dict(last_seqs or {})
         self._needs_resync = False
         self._sees_staff_notes = True  # until a welcome says this is a customer
-        self._buffer: asyncio.Queue[_Item] = asyncio.Queue()
-        self._room = asyncio.Event()
-        self._pending: dict[str, _Pending] = {}
-        self._unsent_reads: dict[ConversationId, int] = {}
+        self._buffer = EventBuffer(self._options.max_buffered_events, cursor, last_seqs)
+        self._outbox = Outbox()
         self._ws: ClientConnection | None = None
         self._live: ClientConnection | None = None
         self._connection_no = 0
@@ -195,7 +123,6 @@ class Client:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._fatal: ClientError | None = None
         self._closed = False
-        self._ended = False
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -287,12 +214,12 @@ class Client:
     @property
     def cursor(self) -> str | None:
         """The cursor after the last event the application took from `events()`."""
-        return self._cursor
+        return self._buffer.cursor
 
     @property
     def last_seqs(self) -> dict[ConversationId, int]:
         """Per conversation, the highest message seq the application took."""
-        return dict(self._app_seqs)
+        return dict(self._buffer.taken_seqs)
 
     # --- operations --------------------------------------------------------------
 
@@ -370,12 +297,9 @@ class Client:
         """Mark `conv` read up to `seq`; sent now, or as soon as connected again."""
         self._check_usable()
         key = ConversationId(conv)
-        self._unsent_reads[key] = max(seq, self._unsent_reads.get(key, 0))
-        if (
-            await self._try_write(MarkRead(conv=conv, seq=seq))
-            and self._unsent_reads.get(key) == seq
-        ):
-            del self._unsent_reads[key]
+        self._outbox.keep_read(key, seq)
+        if await self._try_write(MarkRead(conv=conv, seq=seq)):
+            self._outbox.read_written(key, seq)
 
     async def typing(self, conv: str) -> None:
         """Tell the other members the user is typing; dropped when not connected."""
@@ -388,48 +312,19 @@ class Client:
         Ends after `close()`; raises the reason when the client stops for good
         (`SessionRevokedError`, `UnauthorizedError`).
         """
-        return _EventStream(self)
-
-    # --- the application's side of the buffer -------------------------------------
-
-    async def _next_event(self) -> Event:
-        while True:
-            item = await self._buffer.get()
-            self._room.set()
-            if isinstance(item, _End):
-                self._buffer.put_nowait(item)  # every later call ends the same way
-                if item.error is not None:
-                    raise item.error
-                raise StopAsyncIteration
-            event, cursor = item
-            if cursor is not None:
-                self._cursor = cursor
-            if isinstance(event, MessageReceived):
-                message = event.message
-                if message.seq > self._app_seqs.get(message.conv, 0):
-                    self._app_seqs[message.conv] = message.seq
-            if event is not None:
-                return event
+        return self._buffer
 
     async def _hand_on(self, event: Event | None, cursor: str | None) -> None:
         """Buffer an event (or only a cursor to move past) for the application."""
         if event is None and cursor is None:
             return
-        while self._buffer.qsize() >= self._options.max_buffered_events:
-            self._room.clear()
-            await self._room.wait()
-        self._buffer.put_nowait((event, cursor))
+        await self._buffer.put(event, cursor)
         if cursor is not None:
             self._resume_cursor = cursor
 
-    # --- requests ----------------------------------------------------------------
-
     async def _request(self, frame: PostMessage | RecallMessage, timeout_s: float | None) -> Ack:
         self._check_usable()
-        if frame.ref in self._pending:
-            raise ValueError(f"ref {frame.ref!r} is already waiting for its answer")
-        entry = _Pending(frame, asyncio.get_running_loop().create_future())
-        self._pending[frame.ref] = entry
+        entry = self._outbox.open(frame)
         limit_s = self._options.ack_timeout_s if timeout_s is None else timeout_s
         try:
             connection_no = self._connection_no
@@ -441,7 +336,7 @@ class Client:
             except TimeoutError:
                 raise AckTimeoutError(frame.ref, limit_s) from None
         finally:
-            self._pending.pop(frame.ref, None)
+            self._outbox.close(frame.ref)
 
     async def _try_write(self, frame: ClientFrame) -> bool:
         """Write on the live connection if there is one; False when not written.
@@ -478,7 +373,7 @@ class Client:
                     await self._run_connection()
                 except UnauthorizedError:
                     raise
-                except _Reconnect as exc:
+                except Reconnect as exc:
                     reason = str(exc)
                 except (OSError, TimeoutError, WebSocketException, ClientError) as exc:
                     reason = repr(exc)
@@ -491,17 +386,13 @@ class Client:
                 self._attempt += 1
                 logger.info("reconnecting in %.2f s (attempt %d)", delay_s, self._attempt)
                 await asyncio.sleep(delay_s)
-        except UnauthorizedError as exc:
-            logger.warning("the server refused this session: %s", exc)
-            self._fatal = exc
-            self._end(exc, stream_error=exc)
-        except _Stop as stop:
-            logger.warning("the server refused this client: %s", stop.error)
-            self._fatal = stop.error
-            self._end(stop.error, stream_error=stop.error)
         except Exception as exc:
-            logger.exception("the client connection task failed")
-            error = ClientError(f"the connection task failed: {exc!r}")
+            if isinstance(exc, UnauthorizedError | Stop):
+                error = exc.error if isinstance(exc, Stop) else exc
+                logger.warning("the server refused this client: %s", error)
+            else:
+                logger.exception("the client connection task failed")
+                error = ClientError(f"the connection task failed: {exc!r}")
             self._fatal = error
             self._end(error, stream_error=error)
 
@@ -552,48 +443,23 @@ class Client:
         )
         self._attempt = 0
         if self._needs_resync:
-            await self._resync()
+            for event in await self._recovery.all_missed():
+                await self._hand_on(event, None)
             self._needs_resync = False
         if resume_from is None:
             await self._hand_on(None, welcome.cursor)
-        await self._flush(ws)
+        await self._outbox.flush(partial(self._write, ws), self._connection_no)
         self._live = ws
         self._wakeup.set()
 
     def _on_hello_refused(self, frame: ErrorReport, *, resumed: bool) -> None:
-        """Decide what a hello answered with an error leads to; always raises."""
-        code = frame.code
-        error = server_error(code, frame.message)
-        if isinstance(error, UnauthorizedError):
-            raise error
-        if code in (ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL):
-            raise _Reconnect(f"hello refused for now ({error})")
-        if resumed or code == ErrorCode.CURSOR_EXPIRED:
-            # The cursor is the only part of hello that changes between tries,
-            # so without it the next hello may pass: reload as for cursor_expired.
-            logger.warning("the server cannot resume from this cursor (%s); reloading", error)
+        """Act on a hello answered with an error; always raises."""
+        verdict = on_hello_refused(frame, resumed=resumed)
+        if verdict.reload:
+            logger.warning("the server cannot resume from this cursor (%s); reloading", frame)
             self._resume_cursor = None
             self._needs_resync = True
-            raise _Reconnect("cursor refused")
-        # The same hello would be refused again: retrying would loop for ever.
-        raise _Stop(error)
-
-    async def _flush(self, ws: ClientConnection) -> None:
-        """Write every pending request not yet written on this connection, oldest
-        first; requests made meanwhile join the loop, so none overtakes another."""
-        connection_no = self._connection_no
-        while unsent := [
-            p for p in self._pending.values() if p.sent_on != connection_no and not p.future.done()
-        ]:
-            for entry in unsent:
-                await self._write(ws, entry.frame)
-                entry.sent_on = connection_no
-        if unsent_count := len(self._unsent_reads):
-            logger.debug("sending %d read marks kept while offline", unsent_count)
-        for conv, seq in list(self._unsent_reads.items()):
-            await self._write(ws, MarkRead(conv=conv, seq=seq))
-            if self._unsent_reads.get(conv) == seq:
-                del self._unsent_reads[conv]
+        raise verdict.ending
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         while True:
@@ -618,7 +484,7 @@ class Client:
             async with asyncio.timeout(timeout_s):
                 data = await ws.recv()
         except TimeoutError:
-            raise _Reconnect(f"no frame from the server for {timeout_s:g} s") from None
+            raise Reconnect(f"no frame from the server for {timeout_s:g} s") from None
         except ConnectionClosed as exc:
             raise self._closed_reason(exc) from exc
         try:
@@ -631,13 +497,11 @@ class Client:
 
     def _closed_reason(self, exc: ConnectionClosed) -> Exception:
         code = exc.rcvd.code if exc.rcvd is not None else None
-        reason = exc.rcvd.reason if exc.rcvd is not None else ""
-        if code == CloseCode.SESSION_ENDED:
-            return SessionRevokedError(reason or "the session was revoked or expired")
-        if code == CloseCode.TOO_SLOW:
+        verdict = on_close(code, exc.rcvd.reason if exc.rcvd is not None else "")
+        if verdict.fresh_start:
             logger.warning("the server dropped this connection as too slow; resuming")
             self._attempt = 0
-        return _Reconnect(f"closed with code {code} {reason!r}")
+        return verdict.ending
 
     # --- frames from the server --------------------------------------------------------
 
@@ -658,16 +522,13 @@ class Client:
     async def _on_frame(self, frame: ServerFrame | None, cursor: str | None) -> None:
         match frame:
             case Ack():
-                entry = self._pending.get(frame.ref)
-                if entry is not None and not entry.future.done():
-                    entry.future.set_result(frame)
+                self._outbox.answer(frame)
             case ErrorReport():
                 self._on_error(frame)
             case Pong():
                 pass
             case UserTyping():
-                if self._buffer.qsize() < self._options.max_buffered_events:
-                    self._buffer.put_nowait((frame, None))
+                self._buffer.offer_typing(frame)
             case Synced():
                 await self._hand_on(None, frame.cursor)
             case Welcome():
@@ -683,7 +544,10 @@ class Client:
                         last_seq,
                         message.seq,
                     )
-                    await self._hand_on_missed(message.conv, last_seq, until=message.seq)
+                    for missed in await self._recovery.missed(
+                        message.conv, last_seq, until=message.seq
+                    ):
+                        await self._hand_on(missed, None)
                 fresh = self._ledger.admit_message(message.conv, message.seq)
                 await self._hand_on(frame if fresh else None, cursor)
             case None if cursor is not None:  # a newer server's event: its cursor still counts
@@ -696,49 +560,17 @@ class Client:
                 await self._hand_on(frame if fresh else None, cursor)
 
     def _on_error(self, frame: ErrorReport) -> None:
-        code, message = frame.code, frame.message
-        entry = self._pending.get(frame.ref) if frame.ref is not None else None
-        if entry is not None:
-            if not entry.future.done():
-                entry.future.set_exception(
-                    server_error(
-                        code, message, ref=entry.frame.ref, retry_after_s=frame.retry_after_s
-                    )
-                )
+        if self._outbox.refuse(frame):
             return
+        code, message = frame.code, frame.message
         if code == "cursor_expired":
             logger.warning("the server cannot resume from this cursor; reloading over HTTP")
             self._resume_cursor = None
             self._needs_resync = True
-            raise _Reconnect("cursor expired")
+            raise Reconnect("cursor expired")
         if code == "unauthorized":
             raise server_error(code, message or "the server refused the token")
         logger.warning("the server reported %s: %s", code, message)
-
-    # --- recovery over HTTP ----------------------------------------------------------------
-
-    async def _resync(self) -> None:
-        """After `cursor_expired`: hand on what each known conversation gained."""
-        known = self._ledger.last_seqs()
-        if not known:
-            logger.warning("no conversation known yet; nothing to reload after cursor_expired")
-        for conv, last_seq in known.items():
-            await self._hand_on_missed(conv, last_seq)
-
-    async def _hand_on_missed(
-        self, conv: ConversationId, after: int, *, until: int | None = None
-    ) -> None:
-        try:
-            missed: list[Message] = await self._api.messages_after(conv, after, until=until)
-        except (ForbiddenError, NotFoundError) as exc:
-            # No longer a member, or gone: nothing there is ours to see.
-            logger.warning("cannot reload conversation %s: %s", conv, exc)
-            return
-        for message in missed:
-            if self._ledger.admit_message(message.conv, message.seq):
-                await self._hand_on(MessageReceived(message, None), None)
-
-    # --- endings ---------------------------------------------------------------------------
 
     def _check_usable(self) -> None:
         if self._fatal is not None:
@@ -748,13 +580,9 @@ class Client:
 
     def _end(self, error: ClientError, *, stream_error: ClientError | None) -> None:
         """Fail what waits, wake who waits, and end the event stream (once)."""
-        for entry in self._pending.values():
-            if not entry.future.done():
-                entry.future.set_exception(error)
+        self._outbox.fail_all(error)
         self._wakeup.set()
-        if not self._ended:
-            self._ended = True
-            self._buffer.put_nowait(_End(stream_error))
+        self._buffer.end(stream_error)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -765,19 +593,6 @@ class Client:
         self._side_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.warning("a background close failed: %r", task.exception())
-
-
-class _EventStream:
-    """`async for` over a client's events; see `Client.events`."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def __aiter__(self) -> _EventStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        return await self._client._next_event()
 
 
 def _new_ref() -> str:

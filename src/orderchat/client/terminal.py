@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 
-from orderchat.client._client import Client, ClientOptions
+from orderchat.client._client import Client
 from orderchat.client._errors import ClientError, UnauthorizedError
 from orderchat.client._http import MAX_PAGE, login
 from orderchat.client._models import (
@@ -36,6 +36,7 @@ from orderchat.client._models import (
     User,
     UserTyping,
 )
+from orderchat.client._options import ClientOptions
 from orderchat.core.ids import ConversationId, UserId
 
 HISTORY_ON_OPEN = 20
