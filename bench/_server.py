@@ -73,6 +73,9 @@ class BenchServer:
 
     data_dir: Path
     extra_args: tuple[str, ...] = ()
+    # Another revision's `src/` to run instead of this one (a baseline measured in the
+    # same run); its package is found first on PYTHONPATH.
+    source: Path | None = None
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     token: str = ""
@@ -116,7 +119,7 @@ class BenchServer:
                 self.command(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=self._environment(),
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -130,6 +133,14 @@ class BenchServer:
                 pass
             time.sleep(0.05)
         raise ServerError(f"the server did not become healthy:\n{self.log_tail()}")
+
+    def _environment(self) -> dict[str, str]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.source is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(self.source), env.get("PYTHONPATH", "")) if p
+            )
+        return env
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -197,9 +208,11 @@ class BenchServer:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, extra_args: tuple[str, ...] = ()) -> Iterator[BenchServer]:
+def running_server(
+    data_dir: Path, extra_args: tuple[str, ...] = (), source: Path | None = None
+) -> Iterator[BenchServer]:
     """A started and set-up server, stopped afterwards whatever happens."""
-    server = BenchServer(data_dir, extra_args)
+    server = BenchServer(data_dir, extra_args, source)
     try:
         server.start()
         server.set_up()

@@ -67,6 +67,9 @@ QUICK_WARMUP_S = 0.3
 WARMUP_RATE = 100.0
 REFERENCE_RATE = 200  # p99 at this rate, OrderChat against the durable relay
 TARGETS = ("orderchat", "relay", "durable relay")
+# With --steady-baseline: the same server from another revision's source, measured
+# in the same run, so a change to the hot path is judged against its own parent.
+BASELINE = "orderchat baseline"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="T,T,...",
         help="targets to measure (default all: orderchat,relay,durable-relay)",
     )
+    group.add_argument(
+        "--steady-baseline",
+        type=Path,
+        default=None,
+        metavar="SRC",
+        help="also measure the server of another checkout's src/ directory, as a baseline",
+    )
 
 
 def _rates(text: str) -> tuple[int, ...]:
@@ -131,6 +141,7 @@ class Settings:
     workers: int
     targets: tuple[str, ...]
     quick: bool
+    baseline: Path | None = None
 
     @classmethod
     def from_options(cls, options: argparse.Namespace) -> Settings:
@@ -139,6 +150,11 @@ class Settings:
         step_s = getattr(options, "steady_step_s", None) or (QUICK_STEP_S if quick else STEP_S)
         workers = getattr(options, "steady_workers", None) or default_workers()
         targets = getattr(options, "steady_targets", None) or TARGETS
+        baseline = getattr(options, "steady_baseline", None)
+        if baseline is not None:
+            if not (baseline / "orderchat" / "__init__.py").is_file():
+                raise ValueError(f"--steady-baseline {baseline} holds no orderchat package")
+            targets = (*targets, BASELINE)
         if step_s <= 0 or workers < 1:
             raise ValueError("--steady-step-s and --steady-workers must be positive")
         return cls(
@@ -148,6 +164,7 @@ class Settings:
             workers=int(workers),
             targets=tuple(targets),
             quick=quick,
+            baseline=baseline,
         )
 
 
@@ -212,12 +229,14 @@ class _Relay(Protocol):
 
 
 @contextlib.contextmanager
-def orderchat_target(topology: Topology) -> Iterator[Target]:
+def orderchat_target(
+    topology: Topology, name: str = "orderchat", source: Path | None = None
+) -> Iterator[Target]:
     """A real server with the 200 users seeded and the conversations made over HTTP."""
     with scratch_dir("steady-") as work:
         data_dir = work / "data"
         seeded = seed_users(data_dir, USERS, prefix="steady")
-        with running_server(data_dir) as server:
+        with running_server(data_dir, source=source) as server:
             direct_ids: list[str] = []
             channel_ids: list[str] = []
             with httpx.Client(base_url=server.base_url, timeout=30, trust_env=False) as client:
@@ -236,7 +255,7 @@ def orderchat_target(topology: Topology) -> Iterator[Target]:
                     channel_ids.append(_create(client, seeded[members[0]].token, body))
             users = [LoadUser(n, u.id, u.token) for n, u in enumerate(seeded)]
             yield Target(
-                "orderchat",
+                name,
                 f"ws://127.0.0.1:{server.port}/ws",
                 server.pid,
                 users,
@@ -269,9 +288,13 @@ def relay_target(topology: Topology, durable: bool) -> Iterator[Target]:
         )
 
 
-def open_target(name: str, topology: Topology) -> contextlib.AbstractContextManager[Target]:
+def open_target(
+    name: str, topology: Topology, baseline: Path | None = None
+) -> contextlib.AbstractContextManager[Target]:
     if name == "orderchat":
         return orderchat_target(topology)
+    if name == BASELINE:
+        return orderchat_target(topology, BASELINE, baseline)
     return relay_target(topology, durable=name == "durable relay")
 
 
@@ -421,6 +444,8 @@ def build_rows(records: dict[str, list[dict[str, Any]]], settings: Settings) -> 
                     else None,
                 }
             )
+    if BASELINE in records and "orderchat" in records:
+        rows += _against_baseline(rows)
     rows.append(
         {"metric": "load generator processes", "value": settings.workers, "unit": "processes"}
     )
@@ -456,6 +481,23 @@ def build_rows(records: dict[str, list[dict[str, Any]]], settings: Settings) -> 
     return rows
 
 
+def _against_baseline(rows: list[Row]) -> list[Row]:
+    """This revision's two headline figures again, each against the baseline's."""
+    values = {row["metric"]: row["value"] for row in rows}
+    compared: list[Row] = []
+    for label in (_best_label, _p99_label):
+        if label("orderchat") in values and label(BASELINE) in values:
+            compared.append(
+                {
+                    "metric": label("orderchat") + " vs baseline",
+                    "value": values[label("orderchat")],
+                    "unit": "msg/s" if label is _best_label else "ms",
+                    "reference": label(BASELINE),
+                }
+            )
+    return compared
+
+
 # --- the workload --------------------------------------------------------------------
 
 
@@ -472,7 +514,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     ):
         for name in settings.targets:
             try:
-                with open_target(name, topology) as target:
+                with open_target(name, topology, settings.baseline) as target:
                     target_records, target_errors = measure_target(target, pool, settings, progress)
             except ImportError as exc:
                 errors.append(f"{name}: the reference is not available: {exc}")
