@@ -101,6 +101,14 @@ class Bad:
     ref_optional: bool = False  # valid JSON the parser cannot take: a ref is welcome
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # a frame near 1 MiB makes a useless report
+        payload = self.payload if len(self.payload) <= 300 else self.payload[:300]
+        more = f" (+{len(self.payload) - 300})" if len(self.payload) > 300 else ""
+        return (
+            f"Bad({self.label!r}, {payload!r}{more}, codes={sorted(self.codes)}, "
+            f"ref={self.ref!r}, stage={self.stage!r})"
+        )
+
 
 def is_usable_ref(value: object) -> bool:
     """The contract's ref: 1-64 printable ASCII characters (space through '~')."""
@@ -362,7 +370,7 @@ def _without(frame: Frame, key: str) -> Frame:
     return {k: v for k, v in frame.items() if k != key}
 
 
-def _bad_send(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
+def _bad_send(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
     """Every way a text send (`base`) can be wrong, one at a time."""
 
     def one(
@@ -389,7 +397,7 @@ def _bad_send(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
             "send",
         )
     )
-    return st.one_of(
+    return [
         no_ref,
         missing,
         one("send: conv not an id", bad_conv_values(), "conv", BAD_REQUEST),
@@ -467,7 +475,7 @@ def _bad_send(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
         ),
         one("send: not a member", st.just(ids.other_conv), "conv", FORBIDDEN, "service"),
         one("send: no such conversation", unknown_convs(ids), "conv", NOT_FOUND, "service"),
-    )
+    ]
 
 
 def _long_texts() -> st.SearchStrategy[str]:
@@ -479,7 +487,7 @@ def _long_texts() -> st.SearchStrategy[str]:
     )
 
 
-def _bad_file_send(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
+def _bad_file_send(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
     """A file message (`base`, carrying the spare upload) with one thing wrong."""
 
     def atts(label: str, value: object, codes: frozenset[str], stage: Stage = "decode") -> Bad:
@@ -497,7 +505,7 @@ def _bad_file_send(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
             )
         )
     )
-    return st.one_of(
+    return [
         not_uploads.map(lambda u: atts("file: not an upload", [{"id": u}], NOT_FOUND, "service")),
         st.just(
             atts("file: someone else's upload", [{"id": ids.others_upload}], FORBIDDEN, "service")
@@ -551,11 +559,11 @@ def _bad_file_send(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
         st.just(
             _bad("file: not a member", _set(base, "conv", ids.other_conv), FORBIDDEN, "service")
         ),
-    )
+    ]
 
 
-def _bad_read(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
-    return st.one_of(
+def _bad_read(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
+    return [
         bad_seqs().map(
             lambda v: _bad("read: seq not a seq", _set(base, "seq", v), BAD_REQUEST, "decode")
         ),
@@ -581,12 +589,12 @@ def _bad_read(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
                 "read: no such conversation", _set(base, "conv", c), NOT_FOUND, "service"
             )
         ),
-    )
+    ]
 
 
-def _bad_recall(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
+def _bad_recall(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
     ref = base["ref"]
-    return st.one_of(
+    return [
         bad_refs().map(
             lambda v: Bad(
                 "recall: bad ref",
@@ -631,11 +639,11 @@ def _bad_recall(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
                 "recall: no such conversation", _set(base, "conv", c), NOT_FOUND, "service"
             )
         ),
-    )
+    ]
 
 
-def _bad_typing(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
-    return st.one_of(
+def _bad_typing(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
+    return [
         st.just(_bad("typing: no conv", _without(base, "conv"), BAD_REQUEST, "decode")),
         bad_conv_values().map(
             lambda v: _bad("typing: conv not an id", _set(base, "conv", v), BAD_REQUEST, "decode")
@@ -648,12 +656,12 @@ def _bad_typing(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
                 "typing: no such conversation", _set(base, "conv", c), NOT_FOUND, "service"
             )
         ),
-    )
+    ]
 
 
-def _bad_hello(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
+def _bad_hello(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
     """A hello that fails by itself (before a hello: bad_request)."""
-    return st.one_of(
+    return [
         st.sampled_from(["token", "device"]).map(
             lambda k: _bad(f"hello: no {k}", _without(base, k), BAD_REQUEST, "decode")
         ),
@@ -675,7 +683,7 @@ def _bad_hello(ids: Ids, base: Frame) -> st.SearchStrategy[Bad]:
                 "hello: cursor not a string", _set(base, "cursor", v), BAD_REQUEST, "decode"
             )
         ),
-    )
+    ]
 
 
 def second_hellos(ids: Ids) -> st.SearchStrategy[Bad]:
@@ -797,52 +805,58 @@ def unknown_ops() -> st.SearchStrategy[Bad]:
     )
 
 
-def binary(bad: st.SearchStrategy[Bad]) -> st.SearchStrategy[Bad]:
-    """The same bad frames as binary WebSocket frames, and bytes that are not UTF-8."""
-    as_bytes = bad.map(
-        lambda b: Bad(
-            f"binary {b.label}",
-            b.payload if isinstance(b.payload, bytes) else b.payload.encode(),
-            b.codes,
-            b.ref,
-            b.stage,
-            b.op,
-            b.ref_optional,
-        )
+def as_binary(bad: Bad) -> Bad:
+    """The same bad frame in a binary WebSocket frame: the server answers it the same."""
+    payload = bad.payload if isinstance(bad.payload, bytes) else bad.payload.encode()
+    return Bad(
+        f"binary {bad.label}", payload, bad.codes, bad.ref, bad.stage, bad.op, bad.ref_optional
     )
-    not_utf8 = (
+
+
+def binary_junk() -> st.SearchStrategy[Bad]:
+    """Binary frames that are not JSON at all, UTF-8 or not."""
+    return (
         st.binary(min_size=1, max_size=64)
         .filter(_not_a_json_object)
         .map(lambda data: Bad("binary junk", data, BAD_REQUEST, None, "decode"))
     )
-    return st.one_of(as_bytes, not_utf8)
 
 
-def mutated_frames(ids: Ids) -> st.SearchStrategy[Bad]:
-    """A valid frame of every op with one thing broken."""
-    spare = [{"id": ids.spare_upload}]
-    file_base = send_file_frames(ids).map(lambda f: _set(f, "attachments", spare))
-    return st.one_of(
-        send_text_frames(ids).flatmap(lambda f: _bad_send(ids, f)),
-        file_base.flatmap(lambda f: _bad_file_send(ids, f)),
-        read_frames(ids).flatmap(lambda f: _bad_read(ids, f)),
-        recall_frames(ids).flatmap(lambda f: _bad_recall(ids, f)),
-        typing_frames(ids).flatmap(lambda f: _bad_typing(ids, f)),
-        hello_frames(ids).flatmap(lambda f: _bad_hello(ids, f)),
-    )
+Family = Callable[[Ids, Frame], list[st.SearchStrategy[Bad]]]
+# Enough of a frame for a family to say how many ways it breaks one.
+_ANY_BASE: Frame = {"op": "send", "ref": "r", "conv": "c", "text": "t", "seq": 1}
+
+
+def _leaves(
+    ids: Ids, bases: st.SearchStrategy[Frame], family: Family
+) -> list[st.SearchStrategy[Bad]]:
+    """One strategy per way `family` breaks a frame drawn from `bases`."""
+    count = len(family(ids, _ANY_BASE))
+    return [bases.flatmap(lambda f, i=i: family(ids, f)[i]) for i in range(count)]
+
+
+def mutated_frames(ids: Ids) -> list[st.SearchStrategy[Bad]]:
+    """A valid frame of every op with one thing broken: one strategy per way."""
+    return [
+        leaf(ids) for name, leaf in bad_frame_kinds().items() if name.rsplit("-", 1)[-1].isdigit()
+    ]
 
 
 def bad_frames(ids: Ids, *, after_hello: bool = True) -> st.SearchStrategy[Bad]:
-    """Every kind of bad frame; `after_hello` adds a second hello."""
+    """Every kind of bad frame, each way of breaking a frame as likely as any other;
+    one in four goes as a binary frame. `after_hello` adds a second hello."""
     text_frames = st.one_of(
         malformed_json(ids),
         unparsable_json(ids),
         non_objects(ids),
         unknown_ops(),
-        mutated_frames(ids),
+        *mutated_frames(ids),
         *([second_hellos(ids)] if after_hello else []),
+        binary_junk(),
     )
-    return st.one_of(text_frames, binary(text_frames))
+    return st.tuples(text_frames, st.integers(0, 3)).map(
+        lambda t: as_binary(t[0]) if t[1] == 0 else t[0]
+    )
 
 
 def failed_hellos(ids: Ids) -> st.SearchStrategy[Bad]:
@@ -894,3 +908,61 @@ def frames_before_hello(ids: Ids) -> st.SearchStrategy[Bad]:
         send_text_frames(ids), read_frames(ids), recall_frames(ids), typing_frames(ids)
     ).map(lambda f: _bad(f"{f['op']} before hello", f, frozenset({"unauthorized"}), "service"))
     return st.one_of(bad_frames(ids, after_hello=False), needs_hello, failed_hellos(ids))
+
+
+def batches(ids: Ids) -> st.SearchStrategy[list[Bad]]:
+    """A few different bad frames, or one sent again and again as a retrying client
+    does: repeats reach the limits that only count, such as the typing rate limit."""
+    bad = bad_frames(ids)
+    return st.one_of(
+        st.lists(bad, min_size=1, max_size=4),
+        st.tuples(bad, st.integers(2, 8)).map(lambda t: [t[0]] * t[1]),
+    )
+
+
+# --- one strategy per way a frame can be bad, by name ---------------------------------
+
+_DUMMY_IDS = Ids(
+    token="t", user="u_a", conv="c_a", other_conv="c_b", missing_conv="c_c", watcher="u_b",
+    watcher_username="b", outsider="u_c", outsider_username="c", own_seqs=[1],
+    others_seqs=[2], last_seq=2, spare_upload="up_a", others_upload="up_b",
+    unfinished_upload="up_c", foreign_upload="up_d", sent_upload="up_e", cursor="v1.1",
+)  # fmt: skip
+
+
+def _spare_file_frames(ids: Ids) -> st.SearchStrategy[Frame]:
+    spare = [{"id": ids.spare_upload}]
+    return send_file_frames(ids).map(lambda f: _set(f, "attachments", spare))
+
+
+_FAMILIES: dict[str, tuple[Callable[[Ids], st.SearchStrategy[Frame]], Family]] = {
+    "send": (send_text_frames, _bad_send),
+    "file": (_spare_file_frames, _bad_file_send),
+    "read": (read_frames, _bad_read),
+    "recall": (recall_frames, _bad_recall),
+    "typing": (typing_frames, _bad_typing),
+    "hello": (hello_frames, _bad_hello),
+}
+
+
+def _leaf(
+    bases: Callable[[Ids], st.SearchStrategy[Frame]], family: Family, index: int
+) -> Callable[[Ids], st.SearchStrategy[Bad]]:
+    return lambda ids: bases(ids).flatmap(lambda f: family(ids, f)[index])
+
+
+def bad_frame_kinds() -> dict[str, Callable[[Ids], st.SearchStrategy[Bad]]]:
+    """Every way a frame can be bad after hello, each a strategy of its own, by a
+    stable name: for a test that tries each of them, not only those a random mix hits."""
+    kinds: dict[str, Callable[[Ids], st.SearchStrategy[Bad]]] = {
+        "malformed-json": malformed_json,
+        "unparsable-json": unparsable_json,
+        "not-an-object": non_objects,
+        "unknown-op": lambda ids: unknown_ops(),
+        "hello-twice": second_hellos,
+        "binary-junk": lambda ids: binary_junk(),
+    }
+    for name, (bases, family) in _FAMILIES.items():
+        for index in range(len(family(_DUMMY_IDS, _ANY_BASE))):
+            kinds[f"{name}-{index + 1}"] = _leaf(bases, family, index)
+    return kinds

@@ -37,7 +37,9 @@ from tests.frame_strategies import (
     Bad,
     Frame,
     Ids,
-    bad_frames,
+    as_binary,
+    bad_frame_kinds,
+    batches,
     dumps,
     frames_before_hello,
     valid_frames,
@@ -54,9 +56,11 @@ _EXAMPLES = os.environ.get("ORDERCHAT_FUZZ_EXAMPLES")
 _refs = itertools.count(1)
 
 
-def fuzz_settings(default_examples: int) -> settings:
+def fuzz_settings(default_examples: int, scale: int = 1) -> settings:
+    """Few examples by default; ORDERCHAT_FUZZ_EXAMPLES (divided by `scale`) for more."""
+    examples = max(default_examples, int(_EXAMPLES) // scale) if _EXAMPLES else default_examples
     return settings(
-        max_examples=int(_EXAMPLES) if _EXAMPLES else default_examples,
+        max_examples=examples,
         derandomize=True,
         deadline=None,
         database=None,
@@ -322,35 +326,60 @@ async def send_ok(fz: Fuzz, frame: Frame) -> tuple[Frame, Frame]:
 # --- bad frames ------------------------------------------------------------------------
 
 
+async def refused_batch(fz: Fuzz, batch: list[Bad]) -> None:
+    """Send bad frames one by one: each gets its error, and no one else hears of them."""
+    bob_start, carol_start = len(fz.bob.frames), len(fz.carol.frames)
+    for bad in batch:
+        expect_error(await answer_to(fz.alice, bad.payload), bad)
+    await flush(fz)
+    await fz.bob.barrier()
+    await fz.carol.barrier()
+    assert others(fz.bob.frames[bob_start:]) == [], "bob was sent something"
+    assert others(fz.carol.frames[carol_start:]) == [], "carol was sent something"
+
+
+async def still_sends(fz: Fuzz) -> None:
+    """After bad frames, a good send is stored and delivered as ever."""
+    await send_ok(
+        fz, {"op": "send", "ref": fresh_ref("after"), "conv": fz.ids.conv, "text": "still here"}
+    )
+
+
+def check_refused(fz: Fuzz, batch: list[Bad]) -> None:
+    for bad in batch:
+        hypothesis_event(bad.label)
+        note(f"sending {bad!r}")
+    before = fz.snapshot()
+    fz.live.run(refused_batch(fz, batch))
+    assert fz.snapshot() == before, "a refused frame changed the database"
+    fz.live.run(still_sends(fz))
+
+
 def test_bad_frames_get_an_error_and_change_nothing(fuzz: Fuzz) -> None:
-    fz = fuzz
-
-    async def send_batch(batch: list[Bad]) -> None:
-        bob_start, carol_start = len(fz.bob.frames), len(fz.carol.frames)
-        for bad in batch:
-            expect_error(await answer_to(fz.alice, bad.payload), bad)
-        await flush(fz)
-        await fz.bob.barrier()
-        await fz.carol.barrier()
-        assert others(fz.bob.frames[bob_start:]) == [], "bob was sent something"
-        assert others(fz.carol.frames[carol_start:]) == [], "carol was sent something"
-
-    async def still_sends() -> None:
-        ack, _ = await send_ok(
-            fz, {"op": "send", "ref": fresh_ref("after"), "conv": fz.ids.conv, "text": "still here"}
-        )
-        assert ack["op"] == "ack"
+    """A random mix of bad frames, and bad frames sent again and again."""
 
     @fuzz_settings(80)
-    @given(batch=st.lists(bad_frames(fz.ids), min_size=1, max_size=4))
+    @given(batch=batches(fuzz.ids))
     def run(batch: list[Bad]) -> None:
-        for bad in batch:
-            hypothesis_event(bad.label)
-            note(f"sending {bad.label}: {bad.payload[:200]!r}")
-        before = fz.snapshot()
-        fz.live.run(send_batch(batch))
-        assert fz.snapshot() == before, "a refused frame changed the database"
-        fz.live.run(still_sends())
+        check_refused(fuzz, batch)
+
+    run()
+
+
+BAD_KINDS = bad_frame_kinds()
+
+
+@pytest.mark.parametrize("kind", list(BAD_KINDS))
+def test_each_way_of_breaking_a_frame_gets_its_error_and_changes_nothing(
+    fuzz: Fuzz, kind: str
+) -> None:
+    """Every way a frame can be bad, each tried a few times, as text and as binary."""
+    bad_frames = BAD_KINDS[kind](fuzz.ids)
+
+    @fuzz_settings(3, scale=10)
+    @given(bad=bad_frames, in_binary=st.booleans())
+    def run(bad: Bad, in_binary: bool) -> None:
+        check_refused(fuzz, [as_binary(bad) if in_binary else bad])
 
     run()
 
@@ -414,24 +443,22 @@ def test_frame_over_one_mebibyte_closes_with_1009_and_changes_nothing(fuzz: Fuzz
         assert others(fz.bob.frames[bob_start:]) == []
 
     limit = 1024 * 1024
-    sizes = st.integers(limit + 1, limit + 4096)
-    frames = st.one_of(
-        sizes.map(
-            lambda n: dumps({"op": "send", "ref": "big", "conv": fz.ids.conv, "text": "x" * n})
-        ),
-        sizes.map(
-            lambda n: dumps(
-                {"op": "send", "ref": "big", "conv": fz.ids.conv, "text": "货" * (n // 3)}
-            )
-        ),
-        sizes.map(lambda n: b"{" + b" " * n + b"}"),
-    )
+
+    def payload_of(shape: str, size: int) -> str | bytes:
+        """A frame of `size` bytes (a little more for "货", three bytes each)."""
+        if shape == "binary":
+            return b"{" + b" " * (size - 2) + b"}"
+        filler = "x" * size if shape == "ascii" else "货" * (size // 3 + 1)
+        return dumps({"op": "send", "ref": fresh_ref("big"), "conv": fz.ids.conv, "text": filler})
 
     @fuzz_settings(4)
-    @given(payload=frames)
-    def run(payload: str | bytes) -> None:
+    @given(
+        shape=st.sampled_from(["ascii", "cjk", "binary"]),
+        size=st.integers(limit + 1, limit + 4096),
+    )
+    def run(shape: str, size: int) -> None:
         before = fz.snapshot()
-        fz.live.run(oversized(payload))
+        fz.live.run(oversized(payload_of(shape, size)))
         assert fz.snapshot() == before
 
     run()
@@ -565,3 +592,30 @@ def _normal_mention(token: str, ids: Ids) -> str:
     if token == f"@{ids.watcher_username}":
         return ids.watcher
     return token
+
+
+# --- regressions the fuzzer found --------------------------------------------------------
+
+
+def test_typing_where_one_may_not_gets_its_error_past_the_typing_rate_limit(fuzz: Fuzz) -> None:
+    """Typing notices over the limit are dropped silently (§14), but a notice for a
+    conversation one is not in, or that does not exist, is bad input and gets its error
+    every time (§7.4); and it does not use up the limit of the user's real notices."""
+    fz = fuzz
+    ids = fz.ids
+
+    async def burst() -> None:
+        bob_start = len(fz.bob.frames)
+        for conv, code in [(ids.other_conv, "forbidden"), (ids.missing_conv, "not_found")] * 6:
+            answer = await answer_to(fz.alice, dumps({"op": "typing", "conv": conv}))
+            assert (answer.get("op"), answer.get("code")) == ("error", code), answer
+            assert "ref" not in answer, answer
+        await asyncio.sleep(3)  # the typing limit is full again, whatever came before
+        await fz.alice.send({"op": "typing", "conv": ids.conv})
+        assert await fz.alice.barrier() == []
+        await fz.bob.barrier()
+        assert others(fz.bob.frames[bob_start:]) == [
+            {"op": "typing", "conv": ids.conv, "user": ids.user}
+        ]
+
+    fz.live.run(burst())
