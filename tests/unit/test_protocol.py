@@ -115,6 +115,17 @@ def test_oversize_frame_is_too_large() -> None:
     assert _error(b" " * (MAX_FRAME_BYTES + 1)).code is ErrorCode.TOO_LARGE
 
 
+def test_the_frame_limit_counts_bytes_not_characters() -> None:
+    # 300,000 Chinese characters are 900,000 bytes of UTF-8: within the limit.
+    within = orjson.dumps({**SEND, "text": "帐" * 300_000}).decode()
+    refused = _error(within)  # by the 10,000-character text limit, not the frame limit
+    assert refused.code is ErrorCode.TOO_LARGE and "frames are limited" not in refused.message
+    assert len(within) < MAX_FRAME_BYTES < len(("帐" * 400_000).encode())
+    over = orjson.dumps({**SEND, "text": "帐" * 400_000}).decode()
+    error = _error(over)
+    assert error.code is ErrorCode.TOO_LARGE and "frames are limited" in error.message
+
+
 def test_media_sends_name_their_uploads_and_may_have_no_caption() -> None:
     raw = {**SEND, "kind": "image", "text": "", "attachments": [{"id": "up_1"}, "up_2"]}
     frame = decode_client_frame(orjson.dumps(raw))

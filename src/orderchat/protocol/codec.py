@@ -199,13 +199,21 @@ _DECODERS: dict[str, Callable[[JsonObject], ClientFrame]] = {
 }
 
 
+def _size_bytes(data: str | bytes) -> int:
+    # A character is at most 4 bytes of UTF-8: only a text that might be over the
+    # limit is encoded to measure it, so the usual small frame costs one len().
+    if isinstance(data, bytes) or len(data) * 4 <= MAX_FRAME_BYTES:
+        return len(data)
+    return len(data.encode("utf-8", "surrogatepass"))
+
+
 def decode_client_frame(data: str | bytes) -> ClientFrame:
     """Parse one text frame from a client.
 
     Raises:
         FrameError: malformed JSON, not an object, unknown op, or invalid fields.
     """
-    if len(data) > MAX_FRAME_BYTES:
+    if _size_bytes(data) > MAX_FRAME_BYTES:
         raise FrameError(ErrorCode.TOO_LARGE, f"frames are limited to {MAX_FRAME_BYTES} bytes")
     try:
         obj = orjson.loads(data)

@@ -260,16 +260,20 @@ class Messaging:
         return self._writer.submit_nowait(RecallOp(user, frame, self._recall_window_s))
 
     async def typing(self, user: User, conv_id: str, connection_id: str) -> None:
-        """Tell the other members someone is typing; dropped quietly when too frequent."""
-        try:
-            self._typing_limiter.hit(user.id, self._clock.monotonic_s(), "typing notices")
-        except RateLimited:
-            return
+        """Tell the other members someone is typing; dropped quietly when too frequent.
+
+        Only notices that may be relayed count against the limit: one for a
+        conversation the user is not in gets its error, however many came before.
+        """
         async with self._db.read() as conn:
             await conv_store.get_conversation(conn, conv_id)
             members = await conv_store.list_member_reads(conn, conv_id)
         if user.id not in members:
             raise Forbidden("you are not a member of this conversation")
+        try:
+            self._typing_limiter.hit(user.id, self._clock.monotonic_s(), "typing notices")
+        except RateLimited:
+            return
         data = encode_server_frame(UserTyping(ConversationId(conv_id), user.id))
         self._publisher.publish([Delivery(0, frozenset(members), data, connection_id)])
 
