@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
+from pydantic.config import JsonDict
 
 from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
@@ -44,7 +45,7 @@ Location = Annotated[
     str | None, rule(maxLength=MAX_LOCATION_CHARS, pattern=r"^[^\x00-\x1f\x7f]*\S")
 ]
 # A SKU needs a name in at least one language.
-_NAMED = {
+_NAMED: JsonDict = {
     "anyOf": [
         {
             "properties": {"name_zh": {"type": "string", "pattern": NON_BLANK}},

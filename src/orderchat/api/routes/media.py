@@ -128,6 +128,14 @@ def _kinds(raw: str | None) -> list[MessageKind]:
 
 
 LibraryLimit = Annotated[int, Query(ge=1, le=MAX_LIBRARY_PAGE)]
+_KIND = "(image|voice|video|file)"
+Kinds = Annotated[
+    str | None,
+    Query(
+        description="comma-separated kinds of file to list; all when absent",
+        json_schema_extra={"pattern": f"^{_KIND}(,{_KIND})*$"},
+    ),
+]
 Before = Annotated[int | None, Query(ge=1, le=MAX_SEQ)]
 
 
@@ -136,7 +144,7 @@ async def conversation_files(
     conv_id: str,
     auth: AuthDep,
     runtime: RuntimeDep,
-    kind: str | None = None,
+    kind: Kinds = None,
     before: Before = None,
     limit: LibraryLimit = 50,
 ) -> Json:
@@ -149,7 +157,7 @@ async def order_files(
     order_id: str,
     auth: AuthDep,
     runtime: RuntimeDep,
-    kind: str | None = None,
+    kind: Kinds = None,
     before: Before = None,
     limit: LibraryLimit = 50,
 ) -> Json:

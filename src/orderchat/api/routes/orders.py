@@ -223,7 +223,7 @@ async def list_orders(
     return Json({"orders": [order_fields(o, w) for o, w in found]})
 
 
-@router.get("/orders/{order_id}", responses=errors(401, 404))
+@router.get("/orders/{order_id}", responses=errors(401, 403, 404))
 async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     detail = await runtime.orders.get(auth.user, order_id)
     view = order_fields(detail.order, detail.workflow)

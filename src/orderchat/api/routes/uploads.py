@@ -37,7 +37,7 @@ OFFSET_TYPE = "application/offset+octet-stream"
 # gets the status tus prescribes (412 for the version) rather than a generic 400;
 # the document states the headers below instead.
 OptionalHeader = Annotated[str | None, Header(include_in_schema=False)]
-_BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_BASE64 = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 
 
 def _header(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +78,8 @@ UPLOAD_CHECKSUM = {
         {"pattern": f"^(sha1|sha256|md5) {_BASE64}$"},
     ),
     "required": False,
+    # The SHA-256 of no bytes: a generator that cannot build the pattern uses this.
+    "example": "sha256 47DEQpj8HBSa+/TImW5JCeuQeRkm5NMpJWZG3hSuFU4=",
 }
 
 
