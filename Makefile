@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= ./orderchat-data
 PORT ?= 8000
 
-.PHONY: run test lint unit browser screenshots bench install install-test system-deps clean
+.PHONY: run test lint unit browser fuzz screenshots bench install install-test system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ test: install-test lint
 
 browser: install-test
 	$(BIN)/pytest tests/browser -q
+
+## The API fuzz of `make test`, with many more examples per operation (FUZZ_EXAMPLES).
+FUZZ_EXAMPLES ?= 100
+fuzz: install-test
+	ORDERCHAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/integration/test_api_fuzz.py -q
 
 ## Screenshots of the staff workspace and the customer page for the README.
 screenshots: install-test

@@ -32,7 +32,12 @@ from schemathesis.engine import Status, events, from_schema
 
 from tests.support import ServerProcess
 
-EXAMPLES = int(os.environ.get("ORDERCHAT_FUZZ_EXAMPLES", "5"))
+BOUNDED_EXAMPLES = 5
+EXAMPLES = int(os.environ.get("ORDERCHAT_FUZZ_EXAMPLES", BOUNDED_EXAMPLES))
+# The coverage phase tries each operation's edge cases (undeclared methods,
+# missing headers, boundary values); they hardly depend on who asks, so the
+# bounded run tries them as the admin and the customer only.
+COVERAGE_IDENTITIES = ("admin", "customer")
 
 pytestmark = pytest.mark.timeout(120 + EXAMPLES * 60)
 
@@ -77,6 +82,9 @@ NAMES_THAT_MUST_EXIST = (
     # `after` and `before` are each valid, but not together (OpenAPI has no
     # way to relate two query parameters).
     "GET /api/conversations/{conv_id}/messages",
+    # Schemathesis 4.32's coverage phase sends `Upload-Checksum: 0` as a valid
+    # value, though the header's pattern (and example) say otherwise.
+    "PATCH /api/uploads/{upload_id}",
 )
 # Text over its limit is refused as too_large (413), as the wire contract says.
 REFUSALS = ["400", "401", "403", "404", "405", "409", "413", "415"]
@@ -123,7 +131,7 @@ def _real_ids(server: ServerProcess, token: str) -> dict[str, list[Any]]:
     }
 
 
-def _config(token: str) -> SchemathesisConfig:
+def _config(token: str, *, coverage: bool) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict(
         {
             "headers": {"Authorization": f"Bearer {token}"},
@@ -136,7 +144,7 @@ def _config(token: str) -> SchemathesisConfig:
                 "deterministic": True,
                 "database": "none",
             },
-            "phases": {"stateful": {"enabled": False}},
+            "phases": {"stateful": {"enabled": False}, "coverage": {"enabled": coverage}},
             "operations": [
                 {
                     # tus answers a version it does not speak with 412 (tus 1.0 §Tus-Resumable).
@@ -201,7 +209,10 @@ def test_every_operation_keeps_its_contract(demo_server: ServerProcess, identity
     ids = _real_ids(demo_server, admin)
     token = _signed_in(demo_server, identity)
     schema = schemathesis.openapi.from_url(
-        f"{demo_server.base_url}/openapi.json", config=_config(token)
+        f"{demo_server.base_url}/openapi.json",
+        config=_config(
+            token, coverage=identity in COVERAGE_IDENTITIES or EXAMPLES > BOUNDED_EXAMPLES
+        ),
     ).exclude(path_regex=EXCLUDED_PATHS)
 
     @schema.hook
