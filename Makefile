@@ -6,7 +6,7 @@ DATA_DIR ?= ./orderchat-data
 PORT ?= 8000
 WEB := src/orderchat/web
 
-.PHONY: run test lint unit browser screenshots bench install install-test system-deps node-deps clean
+.PHONY: run test lint unit browser fuzz screenshots bench install install-test system-deps node-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,13 @@ test: install-test lint
 
 browser: install-test
 	$(BIN)/pytest tests/browser -q
+
+## The fuzzers of `make test` (the HTTP API through its OpenAPI document, and the
+## WebSocket's client frames), with many more examples each (FUZZ_EXAMPLES).
+FUZZ_EXAMPLES ?= 100
+fuzz: install-test
+	ORDERCHAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q \
+		tests/integration/test_api_fuzz.py tests/integration/test_frame_fuzz.py
 
 ## Screenshots of the staff workspace and the customer page for the README.
 screenshots: install-test

@@ -133,3 +133,59 @@ def test_every_http_route_is_in_the_document(tmp_path: Path, schema: dict[str, A
         if (method.lower(), _shape(route.path)) not in documented
     ]
     assert not missing
+
+
+def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_no_operation_documents_a_status_the_server_never_answers(schema: dict[str, Any]) -> None:
+    """Bad input is 400 here; FastAPI's default 422 and its body are gone from the document."""
+    documented_422 = [f"{m} {p}" for m, p, op in _operations(schema) if "422" in op["responses"]]
+    assert not documented_422
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def test_every_error_status_documents_the_error_body(schema: dict[str, Any]) -> None:
+    body = schema["components"]["schemas"]["ErrorBody"]
+    assert body["required"] == ["error"]
+    wrong = [
+        f"{method} {path} {status}"
+        for method, path, operation in _operations(schema)
+        for status, response in operation["responses"].items()
+        if int(status) >= 400
+        and response["content"]["application/json"]["schema"]
+        != {"$ref": "#/components/schemas/ErrorBody"}
+    ]
+    assert not wrong
+
+
+def test_every_signed_in_operation_documents_401(schema: dict[str, Any]) -> None:
+    public = {("get", "/healthz"), ("post", "/api/auth/login"), ("post", "/api/auth/invitation")}
+    public |= {("post", "/api/webhooks/orders"), ("options", "/api/uploads")}
+    missing = [
+        f"{method} {path}"
+        for method, path, operation in _operations(schema)
+        if (method, path) not in public and "401" not in operation["responses"]
+    ]
+    assert not missing
+
+
+def test_a_method_the_path_does_not_take_gets_405_with_allow(server: ServerProcess) -> None:
+    resp = httpx.request("TRACE", f"{server.base_url}/api/skus/some-sku", timeout=10)
+    assert resp.status_code == 405
+    assert resp.headers["allow"] == "GET, PATCH"
+    assert resp.json() == {"error": {"code": "bad_request", "message": "Method Not Allowed"}}
+
+
+def test_a_keyed_method_the_path_does_not_take_gets_405_not_409(server: ServerProcess) -> None:
+    assert server.admin is not None
+    headers = {**server.auth(server.admin.token), "Idempotency-Key": "k-405"}
+    for _ in range(2):
+        resp = httpx.patch(f"{server.base_url}/api/conversations", headers=headers, timeout=10)
+        assert resp.status_code == 405, resp.text
+        assert resp.headers["allow"] == "GET, POST"

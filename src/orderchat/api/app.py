@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from orderchat import __version__
-from orderchat.api import errors, idempotency
+from orderchat.api import errors, idempotency, openapi
 from orderchat.api.routes import (
     auth,
     confirmations,
@@ -231,4 +231,5 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(module.router)
     app.mount("/assets", web.assets(), name="assets")
+    openapi.install(app)
     return app

@@ -6,7 +6,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from orderchat.api.responses import Json
 from orderchat.core.errors import DomainError, ErrorCode, RateLimited
@@ -77,12 +80,40 @@ async def _validation(_: Request, exc: Exception) -> Json:
     return error_response(ErrorCode.BAD_REQUEST, "; ".join(map(str, problems)) or "invalid request")
 
 
-async def _http(_: Request, exc: Exception) -> Json:
+async def _http(request: Request, exc: Exception) -> Json:
     assert isinstance(exc, StarletteHTTPException)
     code = _BY_STATUS.get(exc.status_code, ErrorCode.BAD_REQUEST)
-    response = error_response(code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+    response = error_response(code, str(exc.detail), headers or None)
     response.status_code = exc.status_code
     return response
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def is_routed(app: Starlette, scope: Scope) -> bool:
+    """Whether some route of the app takes this request's method at its path."""
+    return any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """The methods of the resource the path names, for the Allow header (RFC 9110 §10.2.1).
+
+    The router left the route whose path matched in `scope["route"]`; the
+    document lists every method of that path template, while the route alone
+    knows only its own (GET and PATCH of one path are two routes here). A path
+    such as /api/skus/export that another template (/api/skus/{sku}) also
+    matches is the resource of its own template.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    documented = app.openapi().get("paths", {}).get(template) if template else None
+    if documented:
+        return [m for m in _METHODS if m.lower() in documented]
+    return [m for m in _METHODS if m in (getattr(route, "methods", None) or ())]
 
 
 async def _unexpected(_: Request, exc: Exception) -> Json:

@@ -29,7 +29,8 @@ from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orderchat.api.errors import error_response
+from orderchat.api.errors import error_response, is_routed
+from orderchat.api.openapi import error_response_entry
 from orderchat.core.errors import DomainError, TooLarge
 from orderchat.core.idempotency import HEADER, MAX_KEY_CHARS, is_kept, parse_key, request_hash
 from orderchat.core.ids import UserId
@@ -64,7 +65,11 @@ class IdempotencyMiddleware:
         self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_keyed_route(scope["method"], scope["path"]):
+        if (
+            scope["type"] != "http"
+            or not is_keyed_route(scope["method"], scope["path"])
+            or not _routed(scope)
+        ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -142,6 +147,16 @@ class IdempotencyMiddleware:
             await asyncio.shield(step)
         except Exception:
             logger.exception("could not settle an idempotency key user=%s", user_id)
+
+
+def _routed(scope: Scope) -> bool:
+    """Whether some route takes this method at this path.
+
+    A method the path does not take must reach the router, which answers 405;
+    keyed, it would be refused as a reused key instead.
+    """
+    app = scope.get("app")
+    return app is None or is_routed(app, scope)
 
 
 class _Recorder:
@@ -224,8 +239,18 @@ _PARAMETER: dict[str, Any] = {
         f"`{REPLAYED_HEADER}: true`, without doing the work again. The same key with a "
         "different request, or while the first is still running, answers 409."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_CHARS,
+        "pattern": "^[!-~]([ -~]*[!-~])?$",
+    },
 }
+
+
+# A malformed key (400), a key reused for another request or still running (409),
+# a keyed body over MAX_BODY_BYTES (413).
+_KEY_ERRORS = (400, 409, 413)
 
 
 def install(app: FastAPI, keys: IdempotencyKeys, authenticate: Authenticate) -> None:
@@ -242,6 +267,9 @@ def install(app: FastAPI, keys: IdempotencyKeys, authenticate: Authenticate) -> 
                 parameters = operation.setdefault("parameters", [])
                 if all(p.get("name") != HEADER for p in parameters):
                     parameters.append(dict(_PARAMETER))
+                responses = operation.setdefault("responses", {})
+                for status in _KEY_ERRORS:
+                    responses.setdefault(str(status), error_response_entry(status))
         return schema
 
     # FastAPI's documented way to extend the schema is to replace this method.

@@ -108,9 +108,8 @@ def parse_note(raw: object) -> str:
 
 
 def parse_currency(raw: object) -> str:
-    if raw not in CURRENCIES:
+    if not isinstance(raw, str) or raw not in CURRENCIES:
         raise BadRequest(f"currency must be one of {sorted(CURRENCIES)}")
-    assert isinstance(raw, str)
     return raw
 
 

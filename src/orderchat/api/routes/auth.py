@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
+from orderchat.api.openapi import errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import user_view
 from orderchat.api.runtime import (
@@ -17,15 +20,17 @@ from orderchat.api.runtime import (
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
+Device = Annotated[str | None, rule(minLength=1, maxLength=64)]
+
 
 class LoginBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
     username: str
     password: str
-    device: str | None = None
+    device: Device = None
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", responses=errors(400, 401, 429))
 async def login(body: LoginBody, request: Request, runtime: RuntimeDep) -> Json:
     address = request.client.host if request.client else "unknown"
     signed = await runtime.accounts.login(body.username, body.password, address, body.device)
@@ -36,11 +41,11 @@ async def login(body: LoginBody, request: Request, runtime: RuntimeDep) -> Json:
 
 class InvitationBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    token: str
-    device: str | None = None
+    token: Annotated[str, rule(minLength=1, maxLength=256)]
+    device: Device = None
 
 
-@router.post("/auth/invitation")
+@router.post("/auth/invitation", responses=errors(400, 401, 429))
 async def sign_in_with_invitation(
     body: InvitationBody, request: Request, runtime: RuntimeDep
 ) -> Json:
@@ -57,7 +62,7 @@ async def sign_in_with_invitation(
     )
 
 
-@router.post("/auth/cookie", status_code=204)
+@router.post("/auth/cookie", status_code=204, responses=errors(401))
 async def set_media_cookie(auth: AuthDep, request: Request, runtime: RuntimeDep) -> Response:
     """Let a browser's <img>, <video> and <audio> fetch this session's media.
 
@@ -83,7 +88,7 @@ def _forget_media_cookie(response: Response) -> None:
     response.delete_cookie(MEDIA_COOKIE, path=MEDIA_COOKIE_PATH, httponly=True, samesite="strict")
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post("/auth/logout", status_code=204, responses=errors(401))
 async def logout(auth: AuthDep, runtime: RuntimeDep) -> Response:
     await runtime.accounts.logout(auth)
     response = Response(status_code=204)
@@ -91,13 +96,13 @@ async def logout(auth: AuthDep, runtime: RuntimeDep) -> Response:
     return response
 
 
-@router.post("/auth/logout-all")
+@router.post("/auth/logout-all", responses=errors(401))
 async def logout_everywhere(auth: AuthDep, runtime: RuntimeDep) -> Json:
     response = Json({"revoked": await runtime.accounts.logout_everywhere(auth)})
     _forget_media_cookie(response)
     return response
 
 
-@router.get("/me")
+@router.get("/me", responses=errors(401))
 async def me(auth: AuthDep) -> Json:
     return Json(user_view(auth.user))

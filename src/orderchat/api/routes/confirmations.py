@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from orderchat.api.openapi import NON_BLANK, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.services.orders.confirmations import item_fields, version_fields
+from orderchat.services.orders.confirmations import (
+    KINDS,
+    MAX_ATTACHMENTS,
+    MAX_COMMENT_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_VERSION_TEXT_CHARS,
+    item_fields,
+    version_fields,
+)
 from orderchat.storage.confirmations import ItemRow, VersionRow
 
 router = APIRouter(prefix="/api", tags=["confirmations"])
@@ -17,21 +26,32 @@ router = APIRouter(prefix="/api", tags=["confirmations"])
 
 class NewItemBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    kind: str
-    title: str
+    kind: Annotated[str, rule(enum=sorted(KINDS))]
+    title: Annotated[str, rule(maxLength=MAX_TITLE_CHARS, pattern=NON_BLANK)]
     required: bool = True
 
 
 class VersionBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    text: str
-    attachments: list[dict[str, Any]] = []
+    text: Annotated[str, rule(maxLength=MAX_VERSION_TEXT_CHARS, pattern=NON_BLANK)]
+    attachments: Annotated[list[dict[str, Any]], rule(maxItems=MAX_ATTACHMENTS)] = []
 
 
 class DecisionBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    """A rejection says in its comment what should change."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"decision": {"const": "approved"}}},
+                {"properties": {"comment": {"pattern": NON_BLANK}}},
+            ]
+        },
+    )
     decision: Literal["approved", "rejected"]
-    comment: str
+    comment: Annotated[str, rule(maxLength=MAX_COMMENT_CHARS)]
 
 
 def _item_and_version(item: ItemRow, version: VersionRow, status_code: int) -> Json:
@@ -41,7 +61,11 @@ def _item_and_version(item: ItemRow, version: VersionRow, status_code: int) -> J
     )
 
 
-@router.post("/orders/{order_id}/confirmations", status_code=201)
+@router.post(
+    "/orders/{order_id}/confirmations",
+    status_code=201,
+    responses=errors(400, 401, 403, 404, 409, 413),
+)
 async def add_item(order_id: str, body: NewItemBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     item = await runtime.confirmations.add_item(
         auth.user, order_id, body.kind, body.title, body.required
@@ -49,7 +73,7 @@ async def add_item(order_id: str, body: NewItemBody, auth: AuthDep, runtime: Run
     return Json(item_fields(item), status_code=201)
 
 
-@router.get("/orders/{order_id}/confirmations")
+@router.get("/orders/{order_id}/confirmations", responses=errors(401, 403, 404))
 async def list_items(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     found = await runtime.confirmations.list_for_order(auth.user, order_id)
     return Json(
@@ -57,7 +81,11 @@ async def list_items(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     )
 
 
-@router.post("/confirmations/{item_id}/versions", status_code=201)
+@router.post(
+    "/confirmations/{item_id}/versions",
+    status_code=201,
+    responses=errors(400, 401, 403, 404, 409, 413),
+)
 async def propose_version(
     item_id: str, body: VersionBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
@@ -67,7 +95,10 @@ async def propose_version(
     return _item_and_version(item, version, 201)
 
 
-@router.post("/confirmations/{item_id}/versions/{number}/decision")
+@router.post(
+    "/confirmations/{item_id}/versions/{number}/decision",
+    responses=errors(400, 401, 403, 404, 409, 413),
+)
 async def decide_version(
     item_id: str, number: int, body: DecisionBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:

@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
+from orderchat.api.openapi import NON_BLANK, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import summary_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
+from orderchat.core.model import MAX_MEMBERS_PER_REQUEST, MAX_TITLE_CHARS
 from orderchat.protocol.server_codec import message_fields
 from orderchat.services.chat.conversations import conversation_fields
 
@@ -21,19 +23,47 @@ MAX_PAGE = 200
 MAX_SEQ = 2**62
 
 
+Members = Annotated[
+    list[str], rule(maxItems=MAX_MEMBERS_PER_REQUEST, items={"type": "string", "minLength": 1})
+]
+
+
 class NewConversationBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-    kind: str
-    title: str | None = None
-    members: list[str] = []
+    """A channel needs a title; a direct conversation is the caller and one other user."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {
+                        "kind": {"const": "channel"},
+                        "title": {"type": "string", "pattern": NON_BLANK},
+                    },
+                    "required": ["kind", "title"],
+                },
+                {
+                    "properties": {
+                        "kind": {"const": "direct"},
+                        "members": {"minItems": 1, "maxItems": 2},
+                    },
+                    "required": ["kind", "members"],
+                },
+            ]
+        },
+    )
+    kind: Annotated[str, rule(enum=["channel", "direct"])]
+    title: Annotated[str | None, rule(maxLength=MAX_TITLE_CHARS)] = None
+    members: Members = []
 
 
 class MembersBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    members: list[str]
+    members: Members
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(400, 401, 403, 413))
 async def create_conversation(
     body: NewConversationBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
@@ -43,19 +73,19 @@ async def create_conversation(
     )
 
 
-@router.get("")
+@router.get("", responses=errors(401))
 async def list_conversations(auth: AuthDep, runtime: RuntimeDep) -> Json:
     summaries = await runtime.conversations.list_for(auth.user)
     return Json({"conversations": [summary_view(s) for s in summaries]})
 
 
-@router.get("/{conv_id}")
+@router.get("/{conv_id}", responses=errors(401, 403, 404))
 async def get_conversation(conv_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     summary, reads = await runtime.conversations.get(auth.user, conv_id)
     return Json({**summary_view(summary), "member_reads": reads})
 
 
-@router.get("/{conv_id}/messages")
+@router.get("/{conv_id}/messages", responses=errors(400, 401, 403, 404))
 async def messages(
     conv_id: str,
     auth: AuthDep,
@@ -70,7 +100,7 @@ async def messages(
     return Json({"messages": [message_fields(m) for m in found]})
 
 
-@router.get("/{conv_id}/messages/{seq}/audit")
+@router.get("/{conv_id}/messages/{seq}/audit", responses=errors(400, 401, 403, 404))
 async def audit_message(conv_id: str, seq: int, auth: AuthDep, runtime: RuntimeDep) -> Json:
     stored = await runtime.conversations.audit_message(auth.user, conv_id, seq)
     # message_fields hides a recalled message's content; the audit trail must not.
@@ -85,19 +115,19 @@ async def audit_message(conv_id: str, seq: int, auth: AuthDep, runtime: RuntimeD
     )
 
 
-@router.post("/{conv_id}/members")
+@router.post("/{conv_id}/members", responses=errors(400, 401, 403, 404, 409, 413))
 async def add_members(conv_id: str, body: MembersBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     view = await runtime.conversations.add_members(auth.user, conv_id, body.members)
     return Json(conversation_fields(view.conv, view.members))
 
 
-@router.delete("/{conv_id}/members/{user_id}")
+@router.delete("/{conv_id}/members/{user_id}", responses=errors(401, 403, 404, 409))
 async def remove_member(conv_id: str, user_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     view = await runtime.conversations.remove_member(auth.user, conv_id, user_id)
     return Json(conversation_fields(view.conv, view.members))
 
 
-@router.post("/{conv_id}/leave", status_code=204)
+@router.post("/{conv_id}/leave", status_code=204, responses=errors(401, 403, 404, 409))
 async def leave(conv_id: str, auth: AuthDep, runtime: RuntimeDep) -> Response:
     await runtime.conversations.remove_member(auth.user, conv_id, auth.user.id)
     return Response(status_code=204)

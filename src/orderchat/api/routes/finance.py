@@ -2,40 +2,52 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
+from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.model import User
+from orderchat.core.orders import MAX_NOTE_CHARS, MAX_PRICE_CENTS
 from orderchat.services.money.digest import digest_fields, parse_day, payment_fields
-from orderchat.services.money.finance import InvoiceResult, Recorded, invoice_fields
+from orderchat.services.money.finance import (
+    MAX_INVOICE_CODE_CHARS,
+    MAX_INVOICE_TITLE_CHARS,
+    MAX_METHOD_CHARS,
+    MAX_REFERENCE_CHARS,
+    InvoiceResult,
+    Recorded,
+    invoice_fields,
+)
 
 router = APIRouter(prefix="/api", tags=["finance"])
 
 
 class MoneyBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    amount_cents: int
-    method: str
-    reference: str
+    amount_cents: Annotated[WholeNumber, rule(minimum=1, maximum=MAX_PRICE_CENTS)]
+    method: Annotated[str, rule(maxLength=MAX_METHOD_CHARS, pattern=NON_BLANK)]
+    reference: Annotated[str, rule(maxLength=MAX_REFERENCE_CHARS, pattern=NON_BLANK)]
 
 
 class ShipApprovalBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    note: str = ""
+    note: Annotated[str, rule(maxLength=MAX_NOTE_CHARS)] = ""
 
 
 class InvoiceRequestBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    title: str
-    tax_id: str | None = None
+    title: Annotated[str, rule(maxLength=MAX_INVOICE_TITLE_CHARS, pattern=NON_BLANK)]
+    tax_id: Annotated[str | None, rule(maxLength=MAX_INVOICE_CODE_CHARS, pattern=NON_BLANK)] = None
 
 
 class InvoiceIssueBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    number: str
+    number: Annotated[str, rule(maxLength=MAX_INVOICE_CODE_CHARS, pattern=NON_BLANK)]
 
 
 def _recorded(done: Recorded, viewer: User) -> Json:
@@ -58,7 +70,9 @@ def _invoice(done: InvoiceResult, status_code: int, viewer: User) -> Json:
     )
 
 
-@router.post("/orders/{order_id}/payments", status_code=201)
+@router.post(
+    "/orders/{order_id}/payments", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
+)
 async def record_payment(
     order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
@@ -68,7 +82,9 @@ async def record_payment(
     return _recorded(done, auth.user)
 
 
-@router.post("/orders/{order_id}/refunds", status_code=201)
+@router.post(
+    "/orders/{order_id}/refunds", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
+)
 async def record_refund(order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     done = await runtime.finance.record_refund(
         auth.user, order_id, body.amount_cents, body.method, body.reference
@@ -76,7 +92,7 @@ async def record_refund(order_id: str, body: MoneyBody, auth: AuthDep, runtime: 
     return _recorded(done, auth.user)
 
 
-@router.get("/orders/{order_id}/payments")
+@router.get("/orders/{order_id}/payments", responses=errors(401, 403, 404))
 async def order_money(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     found = await runtime.finance.money(auth.user, order_id)
     currency = found.order.currency
@@ -89,7 +105,7 @@ async def order_money(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json
     )
 
 
-@router.post("/orders/{order_id}/ship-approval")
+@router.post("/orders/{order_id}/ship-approval", responses=errors(400, 401, 403, 404, 409, 413))
 async def approve_shipping(
     order_id: str, body: ShipApprovalBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
@@ -97,7 +113,9 @@ async def approve_shipping(
     return Json(order_view(auth.user, order, workflow))
 
 
-@router.post("/orders/{order_id}/invoice", status_code=201)
+@router.post(
+    "/orders/{order_id}/invoice", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
+)
 async def request_invoice(
     order_id: str, body: InvoiceRequestBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
@@ -105,7 +123,7 @@ async def request_invoice(
     return _invoice(done, 201, auth.user)
 
 
-@router.post("/orders/{order_id}/invoice/issue")
+@router.post("/orders/{order_id}/invoice/issue", responses=errors(400, 401, 403, 404, 409, 413))
 async def issue_invoice(
     order_id: str, body: InvoiceIssueBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
@@ -113,8 +131,12 @@ async def issue_invoice(
     return _invoice(done, 200, auth.user)
 
 
-@router.get("/finance/digest")
-async def digest(auth: AuthDep, runtime: RuntimeDep, date: str | None = None) -> Json:
+@router.get("/finance/digest", responses=errors(400, 401, 403))
+async def digest(
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    date: Annotated[str | None, Query(json_schema_extra={"format": "date"})] = None,
+) -> Json:
     """The reconciliation digest of `date` (YYYY-MM-DD, default yesterday), not posted."""
     day = None if date is None else parse_day(date)
     return Json(digest_fields(await runtime.finance.digest(day, user=auth.user)))

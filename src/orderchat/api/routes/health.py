@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.services.accounts import Accounts
@@ -16,7 +17,7 @@ async def healthz() -> Json:
     return Json({"status": "ok"})
 
 
-@router.get("/api/admin/stats", tags=["admin"])
+@router.get("/api/admin/stats", tags=["admin"], responses=errors(401, 403))
 async def stats(auth: AuthDep, runtime: RuntimeDep) -> Json:
     """Live figures an operator watches: connections and group-commit batching."""
     Accounts.require_admin(auth.user)

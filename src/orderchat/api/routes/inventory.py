@@ -6,11 +6,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
+from pydantic.config import JsonDict
 
+from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest, TooLarge
-from orderchat.core.stock import Movement, StockLevel
+from orderchat.core.orders import MAX_PRICE_CENTS
+from orderchat.core.stock import (
+    MAX_CATEGORY_CHARS,
+    MAX_LOCATION_CHARS,
+    MAX_NAME_CHARS,
+    MAX_QUANTITY,
+    MAX_REASON_CHARS,
+    RECORDABLE_KINDS,
+    Movement,
+    MovementKind,
+    StockLevel,
+)
 from orderchat.services.stock.ledger import SkuStock
 
 router = APIRouter(prefix="/api", tags=["inventory"])
@@ -22,36 +35,65 @@ MAX_LEVEL_PAGE = 5000
 MAX_MOVEMENT_PAGE = 1000
 
 
+SKU_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+SkuCode = Annotated[str, rule(pattern=SKU_CODE_PATTERN)]
+Name = Annotated[str, rule(maxLength=MAX_NAME_CHARS)]
+Category = Annotated[str, rule(maxLength=MAX_CATEGORY_CHARS)]
+Price = Annotated[WholeNumber, rule(minimum=0, maximum=MAX_PRICE_CENTS)]
+Threshold = Annotated[WholeNumber, rule(minimum=0, maximum=MAX_QUANTITY)]
+Location = Annotated[
+    str | None, rule(maxLength=MAX_LOCATION_CHARS, pattern=r"^[^\x00-\x1f\x7f]*\S")
+]
+# A SKU needs a name in at least one language.
+_NAMED: JsonDict = {
+    "anyOf": [
+        {
+            "properties": {"name_zh": {"type": "string", "pattern": NON_BLANK}},
+            "required": ["name_zh"],
+        },
+        {
+            "properties": {"name_en": {"type": "string", "pattern": NON_BLANK}},
+            "required": ["name_en"],
+        },
+    ]
+}
+
+
 class NewSkuBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-    sku: str
-    name_zh: str = ""
-    name_en: str = ""
-    category: str = ""
-    unit_price_cents: int
-    low_stock_threshold: int = 0
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_NAMED)
+    sku: SkuCode
+    name_zh: Name = ""
+    name_en: Name = ""
+    category: Category = ""
+    unit_price_cents: Price
+    low_stock_threshold: Threshold = 0
     active: bool = True
 
 
 class SkuChangesBody(BaseModel):
+    """Only the fields given change; a SKU keeps a name in at least one language."""
+
     model_config = ConfigDict(strict=True, extra="forbid")
-    name_zh: str | None = None
-    name_en: str | None = None
-    category: str | None = None
-    unit_price_cents: int | None = None
-    low_stock_threshold: int | None = None
-    active: bool | None = None
+    name_zh: Annotated[str | None, rule(maxLength=MAX_NAME_CHARS)] = None
+    name_en: Annotated[str | None, rule(maxLength=MAX_NAME_CHARS)] = None
+    category: Annotated[str | None, rule(maxLength=MAX_CATEGORY_CHARS)] = None
+    # Unset fields stay out of the changes (exclude_unset); these take no null.
+    unit_price_cents: Price = 0
+    low_stock_threshold: Threshold = 0
+    active: bool = True
 
 
 class MovementBody(BaseModel):
+    """Which locations a movement names depends on its kind (see `core.stock.parse_movement`)."""
+
     model_config = ConfigDict(strict=True, extra="forbid")
-    sku: str
-    kind: str
-    quantity: int
-    reason: str
-    from_location: str | None = None
-    to_location: str | None = None
-    order_id: str | None = None
+    sku: SkuCode
+    kind: Annotated[str, rule(enum=[k.value for k in RECORDABLE_KINDS])]
+    quantity: Annotated[WholeNumber, rule(minimum=1, maximum=MAX_QUANTITY)]
+    reason: Annotated[str, rule(maxLength=MAX_REASON_CHARS, pattern=NON_BLANK)]
+    from_location: Location = None
+    to_location: Location = None
+    order_id: Annotated[str | None, rule(minLength=1, maxLength=32)] = None
 
 
 def level_view(level: StockLevel) -> dict[str, Any]:
@@ -96,13 +138,13 @@ def movement_view(movement: Movement) -> dict[str, Any]:
     }
 
 
-@router.post("/skus", status_code=201)
+@router.post("/skus", status_code=201, responses=errors(400, 401, 403, 409, 413))
 async def create_sku(body: NewSkuBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     stock = await runtime.inventory.create_sku(auth.user, body.model_dump())
     return Json(sku_view(stock), status_code=201)
 
 
-@router.get("/skus")
+@router.get("/skus", responses=errors(400, 401, 403))
 async def list_skus(
     auth: AuthDep,
     runtime: RuntimeDep,
@@ -114,7 +156,17 @@ async def list_skus(
     return Json({"skus": [sku_view(s) for s in found]})
 
 
-@router.get("/skus/export")
+@router.get(
+    "/skus/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the whole catalogue as CSV, the columns the import takes",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **errors(401, 403),
+    },
+)
 async def export_skus(auth: AuthDep, runtime: RuntimeDep) -> Response:
     text = await runtime.inventory.export_csv(auth.user)
     return Response(
@@ -124,7 +176,16 @@ async def export_skus(auth: AuthDep, runtime: RuntimeDep) -> Response:
     )
 
 
-@router.post("/skus/import")
+@router.post(
+    "/skus/import",
+    responses=errors(400, 401, 403, 413),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def import_skus(request: Request, auth: AuthDep, runtime: RuntimeDep) -> Json:
     """Import a catalogue CSV (text/csv body): all rows, or none and a 400 naming the line."""
     declared = request.headers.get("content-length")
@@ -154,19 +215,19 @@ def _decode_csv(raw: bytes) -> str:
     raise BadRequest("the CSV must be UTF-8 (or GB18030) text")
 
 
-@router.get("/skus/{sku}")
+@router.get("/skus/{sku}", responses=errors(401, 403, 404))
 async def get_sku(sku: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(sku_view(await runtime.inventory.get_sku(auth.user, sku)))
 
 
-@router.patch("/skus/{sku}")
+@router.patch("/skus/{sku}", responses=errors(400, 401, 403, 404, 413))
 async def update_sku(sku: str, body: SkuChangesBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     changes = body.model_dump(exclude_unset=True)
     stock = await runtime.inventory.update_sku(auth.user, sku, changes)
     return Json(sku_view(stock))
 
 
-@router.post("/stock/movements", status_code=201)
+@router.post("/stock/movements", status_code=201, responses=errors(400, 401, 403, 409, 413))
 async def record_movement(body: MovementBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     result = await runtime.inventory.record_movement(auth.user, body.model_dump())
     return Json(
@@ -179,13 +240,18 @@ async def record_movement(body: MovementBody, auth: AuthDep, runtime: RuntimeDep
     )
 
 
-@router.get("/stock/movements")
+@router.get("/stock/movements", responses=errors(400, 401, 403))
 async def list_movements(
     auth: AuthDep,
     runtime: RuntimeDep,
-    sku: Annotated[str | None, Query(max_length=64)] = None,
+    sku: Annotated[
+        str | None, Query(max_length=64, json_schema_extra={"pattern": SKU_CODE_PATTERN})
+    ] = None,
     order_id: Annotated[str | None, Query(max_length=32)] = None,
-    kind: Annotated[str | None, Query(max_length=16)] = None,
+    kind: Annotated[
+        str | None,
+        Query(max_length=16, json_schema_extra={"enum": [k.value for k in MovementKind]}),
+    ] = None,
     before: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_MOVEMENT_PAGE)] = 100,
 ) -> Json:
@@ -195,7 +261,7 @@ async def list_movements(
     return Json({"movements": [movement_view(m) for m in found]})
 
 
-@router.get("/stock")
+@router.get("/stock", responses=errors(400, 401, 403))
 async def list_levels(
     auth: AuthDep,
     runtime: RuntimeDep,

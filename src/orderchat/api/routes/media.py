@@ -9,11 +9,12 @@ headers are checked here so that bad ones get the API's JSON errors.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.responses import FileResponse
 
+from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, MediaAuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
@@ -60,7 +61,24 @@ def _serve(download: Download, request: Request, if_none_match: str | None) -> R
     )
 
 
-@router.get("/api/media/{media_id}")
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the file's bytes, as an attachment",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    206: {
+        "description": "the byte ranges the Range header asked for",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    304: {"description": "If-None-Match named the file's ETag: the copy the client has is current"},
+}
+
+
+@router.get(
+    "/api/media/{media_id}",
+    response_class=Response,
+    responses={**_FILE_RESPONSES, **errors(401, 404, 409, 416)},
+)
 async def original(
     media_id: str,
     request: Request,
@@ -72,12 +90,16 @@ async def original(
     return _serve(download, request, if_none_match)
 
 
-@router.get("/api/media/{media_id}/info")
+@router.get("/api/media/{media_id}/info", responses=errors(401, 404))
 async def info(media_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(await runtime.media.downloads.info(auth.user, media_id))
 
 
-@router.get("/api/media/{media_id}/{made}")
+@router.get(
+    "/api/media/{media_id}/{made}",
+    response_class=Response,
+    responses={**_FILE_RESPONSES, **errors(400, 401, 404, 409, 416)},
+)
 async def made_from(
     media_id: str,
     made: Literal["preview", "playback"],
@@ -107,15 +129,23 @@ def _kinds(raw: str | None) -> list[MessageKind]:
 
 
 LibraryLimit = Annotated[int, Query(ge=1, le=MAX_LIBRARY_PAGE)]
+_KIND = "(image|voice|video|file)"
+Kinds = Annotated[
+    str | None,
+    Query(
+        description="comma-separated kinds of file to list; all when absent",
+        json_schema_extra={"pattern": f"^{_KIND}(,{_KIND})*$"},
+    ),
+]
 Before = Annotated[int | None, Query(ge=1, le=MAX_SEQ)]
 
 
-@router.get("/api/conversations/{conv_id}/files")
+@router.get("/api/conversations/{conv_id}/files", responses=errors(400, 401, 403, 404))
 async def conversation_files(
     conv_id: str,
     auth: AuthDep,
     runtime: RuntimeDep,
-    kind: str | None = None,
+    kind: Kinds = None,
     before: Before = None,
     limit: LibraryLimit = 50,
 ) -> Json:
@@ -123,12 +153,12 @@ async def conversation_files(
     return Json(found)
 
 
-@router.get("/api/orders/{order_id}/files")
+@router.get("/api/orders/{order_id}/files", responses=errors(400, 401, 403, 404))
 async def order_files(
     order_id: str,
     auth: AuthDep,
     runtime: RuntimeDep,
-    kind: str | None = None,
+    kind: Kinds = None,
     before: Before = None,
     limit: LibraryLimit = 50,
 ) -> Json:

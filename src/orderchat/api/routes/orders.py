@@ -6,17 +6,138 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
+from orderchat.api.openapi import NON_BLANK, errors
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import for_viewer, order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.affordances import order_affordances
+from orderchat.core.orders import (
+    ADDRESS_FIELDS,
+    CURRENCIES,
+    MAX_ITEMS,
+    MAX_NOTE_CHARS,
+    MAX_PRICE_CENTS,
+    MAX_QUANTITY,
+)
 from orderchat.core.workflows import Workflow
 from orderchat.services.orders.events import order_fields
+from orderchat.services.orders.orders import LANGUAGES, SEGMENTS
 from orderchat.storage.orders import CustomerRow, IssueRow
 
 router = APIRouter(prefix="/api", tags=["orders"])
 
+# The order routes hand their bodies to the service whole (it reports every
+# problem in the words of the order); these schemas state its rules for clients.
 JsonBody = Annotated[dict[str, Any], Body()]
+
+_TEXT_64 = {"type": "string", "minLength": 1, "maxLength": 64}
+_NOTE = {"type": "string", "maxLength": MAX_NOTE_CHARS}
+_ETA = {"type": ["integer", "null"], "minimum": 0, "description": "ms since the epoch"}
+_ADDRESS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {field: {"type": "string", "maxLength": 200} for field in ADDRESS_FIELDS},
+}
+_ITEM = {
+    "type": "object",
+    "required": ["sku", "quantity", "unit_price_cents"],
+    "properties": {
+        "sku": {"type": "string", "maxLength": 64, "pattern": NON_BLANK},
+        "name": {"type": "string", "maxLength": 200, "pattern": NON_BLANK},
+        "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY},
+        "unit_price_cents": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE_CENTS},
+    },
+}
+_NEW_CUSTOMER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 100, "pattern": NON_BLANK},
+        "phone": {"type": ["string", "null"], "maxLength": 200},
+        "email": {"type": ["string", "null"], "maxLength": 200},
+        "company": {"type": ["string", "null"], "maxLength": 200},
+        "segment": {"enum": sorted(SEGMENTS)},
+        "language": {"enum": sorted(LANGUAGES)},
+    },
+}
+_NEW_ORDER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["number", "items"],
+    "properties": {
+        "number": {"type": "string", "pattern": "^[A-Za-z0-9_./#-]{1,64}$"},
+        "workflow": {"type": "string", "description": "a workflow's name (GET /api/workflows)"},
+        "customer": _NEW_CUSTOMER,
+        "customer_id": {"type": "string"},
+        "items": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "items": _ITEM},
+        "address": _ADDRESS,
+        "note": _NOTE,
+        "currency": {"enum": sorted(CURRENCIES)},
+        "eta_ts": _ETA,
+    },
+    # A new customer, or the id of one the shop knows: exactly one of the two.
+    "oneOf": [{"required": ["customer"]}, {"required": ["customer_id"]}],
+}
+_ORDER_CHANGES = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "carrier": {**_TEXT_64, "type": ["string", "null"]},
+        "tracking_no": {**_TEXT_64, "type": ["string", "null"]},
+        "eta_ts": _ETA,
+        "note": _NOTE,
+    },
+}
+_STATUS_CHANGE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["to"],
+    "properties": {
+        "to": {**_TEXT_64, "description": "the next status, one the workflow allows"},
+        "note": _NOTE,
+        "photos": {"type": "array", "maxItems": 20},
+        "carrier": _TEXT_64,
+        "tracking_no": _TEXT_64,
+    },
+}
+_ADDRESS_CHANGE = {
+    "type": "object",
+    "required": ["address"],
+    "properties": {
+        "address": {
+            **_ADDRESS,
+            "minProperties": 1,
+            "properties": {
+                field: {"type": "string", "maxLength": 200, "pattern": NON_BLANK}
+                for field in ADDRESS_FIELDS
+            },
+        },
+        "issue": {
+            "type": "string",
+            "minLength": 1,
+            "description": "the open address-change issue of this order that this settles",
+        },
+    },
+}
+_SETTLEMENT = {
+    "type": "object",
+    "required": ["outcome"],
+    "properties": {
+        "outcome": {"type": "string", "minLength": 1, "maxLength": 32},
+        "note": _NOTE,
+    },
+}
+_ISSUE = {
+    "type": "object",
+    "required": ["kind"],
+    "properties": {"kind": {"type": "string", "description": "the kind of exception"}},
+}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
 
 
 def issue_view(issue: IssueRow) -> dict[str, Any]:
@@ -75,12 +196,17 @@ def customer_view(customer: CustomerRow) -> dict[str, Any]:
     }
 
 
-@router.get("/workflows")
+@router.get("/workflows", responses=errors(401))
 async def list_workflows(auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json({"workflows": [workflow_view(w) for w in runtime.workflows.all()]})
 
 
-@router.post("/orders", status_code=201)
+@router.post(
+    "/orders",
+    status_code=201,
+    responses=errors(400, 401, 403, 409, 413),
+    openapi_extra=_body(_NEW_ORDER),
+)
 async def create_order(body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     order = await runtime.orders.create(auth.user, body)
     return Json(
@@ -88,7 +214,7 @@ async def create_order(body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Js
     )
 
 
-@router.get("/orders")
+@router.get("/orders", responses=errors(400, 401))
 async def list_orders(
     auth: AuthDep,
     runtime: RuntimeDep,
@@ -100,7 +226,7 @@ async def list_orders(
     return Json({"orders": [order_view(auth.user, o, w) for o, w in found]})
 
 
-@router.get("/orders/{order_id}")
+@router.get("/orders/{order_id}", responses=errors(401, 403, 404))
 async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     detail = await runtime.orders.get(auth.user, order_id)
     view = order_fields(detail.order, detail.workflow)
@@ -113,25 +239,42 @@ async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(for_viewer(auth.user, view))
 
 
-@router.patch("/orders/{order_id}")
+@router.patch(
+    "/orders/{order_id}",
+    responses=errors(400, 401, 403, 404, 409, 413),
+    openapi_extra=_body(_ORDER_CHANGES),
+)
 async def update_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     order = await runtime.orders.update(auth.user, order_id, body)
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
-@router.post("/orders/{order_id}/status")
+@router.post(
+    "/orders/{order_id}/status",
+    responses=errors(400, 401, 403, 404, 409, 413),
+    openapi_extra=_body(_STATUS_CHANGE),
+)
 async def advance_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     order = await runtime.orders.advance(auth.user, order_id, body)
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
-@router.post("/orders/{order_id}/issues", status_code=201)
+@router.post(
+    "/orders/{order_id}/issues",
+    status_code=201,
+    responses=errors(400, 401, 403, 404, 409, 413),
+    openapi_extra=_body(_ISSUE),
+)
 async def raise_issue(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     issue = await runtime.orders.raise_issue(auth.user, order_id, body)
     return Json(issue_view(issue), status_code=201)
 
 
-@router.post("/orders/{order_id}/issues/{issue_id}/settle")
+@router.post(
+    "/orders/{order_id}/issues/{issue_id}/settle",
+    responses=errors(400, 401, 403, 404, 409, 413),
+    openapi_extra=_body(_SETTLEMENT),
+)
 async def settle_issue(
     order_id: str, issue_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
@@ -141,7 +284,11 @@ async def settle_issue(
     return Json(issue_view(issue))
 
 
-@router.post("/orders/{order_id}/address")
+@router.post(
+    "/orders/{order_id}/address",
+    responses=errors(400, 401, 403, 404, 409, 413),
+    openapi_extra=_body(_ADDRESS_CHANGE),
+)
 async def change_address(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     issue_id = body.get("issue")
     order = await runtime.orders.change_address(
@@ -150,7 +297,9 @@ async def change_address(order_id: str, body: JsonBody, auth: AuthDep, runtime: 
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
-@router.post("/orders/{order_id}/invitations", status_code=201)
+@router.post(
+    "/orders/{order_id}/invitations", status_code=201, responses=errors(401, 403, 404, 409)
+)
 async def invite_customer(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     invitation = await runtime.orders.invite(auth.user, order_id)
     return Json(
@@ -166,6 +315,6 @@ async def invite_customer(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> 
     )
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id}", responses=errors(401, 403, 404))
 async def get_customer(customer_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(customer_view(await runtime.orders.customer(auth.user, customer_id)))

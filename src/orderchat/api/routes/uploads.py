@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from email.utils import formatdate
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from starlette.requests import ClientDisconnect
 
+from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
@@ -33,7 +34,54 @@ router = APIRouter(prefix="/api/uploads", tags=["uploads"])
 
 TUS_EXTENSIONS = "creation,termination,checksum,expiration"
 OFFSET_TYPE = "application/offset+octet-stream"
-OptionalHeader = Annotated[str | None, Header()]
+# The routes read their tus headers themselves, so that a missing or wrong one
+# gets the status tus prescribes (412 for the version) rather than a generic 400;
+# the document states the headers below instead.
+OptionalHeader = Annotated[str | None, Header(include_in_schema=False)]
+_BASE64 = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+
+
+def _header(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+TUS_RESUMABLE = _header(
+    "Tus-Resumable",
+    "The tus version the client speaks; any other answers 412.",
+    {"enum": [TUS_VERSION]},
+)
+UPLOAD_LENGTH = _header(
+    "Upload-Length",
+    "The file's size in bytes; over the server's limit (see OPTIONS) answers 413.",
+    {"pattern": "^[1-9][0-9]{0,18}$"},
+)
+UPLOAD_METADATA = _header(
+    "Upload-Metadata",
+    "Comma-separated 'key base64value' pairs: 'conv' (the conversation's id) is required, "
+    "'filename' and 'filetype' are optional.",
+    {"pattern": f"^conv {_BASE64}(,(filename|filetype) {_BASE64})*$", "maxLength": 4096},
+)
+UPLOAD_OFFSET = _header(
+    "Upload-Offset",
+    "Where this chunk starts: the upload's present offset (HEAD tells it); any other is 409.",
+    {"pattern": "^[0-9]{1,19}$"},
+)
+UPLOAD_CHECKSUM = {
+    **_header(
+        "Upload-Checksum",
+        "'ALGORITHM BASE64DIGEST' of this chunk; a mismatch answers 460.",
+        {"pattern": f"^(sha1|sha256|md5) {_BASE64}$"},
+    ),
+    "required": False,
+    # The SHA-256 of no bytes: a generator that cannot build the pattern uses this.
+    "example": "sha256 47DEQpj8HBSa+/TImW5JCeuQeRkm5NMpJWZG3hSuFU4=",
+}
 
 
 def _tus_headers(progress: Progress | None = None) -> dict[str, str]:
@@ -46,7 +94,9 @@ def _tus_headers(progress: Progress | None = None) -> dict[str, str]:
     return headers
 
 
-@router.options("")
+@router.options(
+    "", status_code=204, responses={204: {"description": "the tus capabilities, in headers"}}
+)
 async def capabilities(runtime: RuntimeDep) -> Response:
     """What this server speaks; tus clients ask before they start."""
     headers = {
@@ -59,17 +109,22 @@ async def capabilities(runtime: RuntimeDep) -> Response:
     return Response(status_code=204, headers=headers)
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=errors(400, 401, 403, 404, 412, 413, 429),
+    openapi_extra={"parameters": [TUS_RESUMABLE, UPLOAD_LENGTH, UPLOAD_METADATA]},
+)
 async def create_upload(
+    request: Request,
     auth: AuthDep,
     runtime: RuntimeDep,
     tus_resumable: OptionalHeader = None,
     upload_length: OptionalHeader = None,
     upload_metadata: OptionalHeader = None,
-    upload_defer_length: OptionalHeader = None,
 ) -> Json:
     tus_version(tus_resumable)
-    if upload_defer_length is not None:
+    if "upload-defer-length" in request.headers:
         raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length")
     length = parse_length(upload_length, "Upload-Length")
     metadata = parse_metadata(upload_metadata)
@@ -79,7 +134,15 @@ async def create_upload(
     return Json(body, status_code=201, headers=headers)
 
 
-@router.head("/{upload_id}")
+@router.head(
+    "/{upload_id}",
+    response_class=Response,
+    responses={
+        200: {"description": "Upload-Offset and Upload-Length say how far the upload is"},
+        **errors(401, 404, 412),
+    },
+    openapi_extra={"parameters": [TUS_RESUMABLE]},
+)
 async def upload_offset(
     upload_id: str, auth: AuthDep, runtime: RuntimeDep, tus_resumable: OptionalHeader = None
 ) -> Response:
@@ -88,7 +151,18 @@ async def upload_offset(
     return Response(status_code=200, headers=_tus_headers(progress))
 
 
-@router.patch("/{upload_id}", status_code=204)
+@router.patch(
+    "/{upload_id}",
+    status_code=204,
+    responses=errors(400, 401, 404, 409, 412, 413, 415, 460),
+    openapi_extra={
+        "parameters": [TUS_RESUMABLE, UPLOAD_OFFSET, UPLOAD_CHECKSUM],
+        "requestBody": {
+            "required": True,
+            "content": {OFFSET_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        },
+    },
+)
 async def append(
     upload_id: str,
     request: Request,
@@ -119,7 +193,12 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
         raise ConnectionCut from None
 
 
-@router.delete("/{upload_id}", status_code=204)
+@router.delete(
+    "/{upload_id}",
+    status_code=204,
+    responses=errors(401, 404, 409, 412),
+    openapi_extra={"parameters": [TUS_RESUMABLE]},
+)
 async def cancel(
     upload_id: str, auth: AuthDep, runtime: RuntimeDep, tus_resumable: OptionalHeader = None
 ) -> Response:
@@ -128,6 +207,6 @@ async def cancel(
     return Response(status_code=204, headers=_tus_headers())
 
 
-@router.get("/{upload_id}")
+@router.get("/{upload_id}", responses=errors(401, 404))
 async def upload_state(upload_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(await runtime.media.uploads.state(auth.user, upload_id))

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
+from orderchat.api.openapi import errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import user_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.core.model import UserKind
+from orderchat.core.model import MAX_DISPLAY_NAME_CHARS, Role, UserKind
+from orderchat.services.accounts import MAX_PASSWORD_CHARS
 
 router = APIRouter(prefix="/api", tags=["users"])
 
 
 class NewUserBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    username: str
-    password: str
-    roles: list[str]
-    display_name: str | None = None
+    username: Annotated[str, rule(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+    password: Annotated[str, rule(minLength=1, maxLength=MAX_PASSWORD_CHARS)]
+    roles: Annotated[list[str], rule(minItems=1, items={"enum": [r.value for r in Role]})]
+    display_name: Annotated[
+        str | None, rule(maxLength=MAX_DISPLAY_NAME_CHARS, pattern=r"^$|\S")
+    ] = None
 
 
-@router.get("/users")
+@router.get("/users", responses=errors(401))
 async def list_users(auth: AuthDep, runtime: RuntimeDep) -> Json:
     """Staff get the staff directory; a customer, the names of the people they talk to."""
     found = await runtime.accounts.directory(auth.user)
@@ -33,7 +39,7 @@ async def list_users(auth: AuthDep, runtime: RuntimeDep) -> Json:
     )
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=errors(400, 401, 403, 409))
 async def create_user(body: NewUserBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     runtime.accounts.require_admin(auth.user)
     user = await runtime.accounts.create_user(

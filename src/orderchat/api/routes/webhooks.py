@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 
+from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.runtime import RuntimeDep
 from orderchat.core.errors import NotFound, TooLarge
@@ -55,7 +56,10 @@ async def _body(request: Request) -> bytes:
 @router.post(
     "/orders",
     status_code=201,
-    responses={200: {"description": "an order.status delivery: the order's new state"}},
+    responses={
+        200: {"description": "an order.status delivery: the order's new state"},
+        **errors(400, 401, 404, 409, 413),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,

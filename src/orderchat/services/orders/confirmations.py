@@ -80,7 +80,12 @@ def parse_attachments(raw: object) -> list[dict[str, Any]]:
         raise BadRequest("attachments must be a list of objects")
     if len(raw) > MAX_ATTACHMENTS:
         raise TooLarge(f"at most {MAX_ATTACHMENTS} attachments per version")
-    if len(orjson.dumps(raw)) > MAX_ATTACHMENTS_BYTES:
+    try:
+        encoded = orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        # Lone surrogates and integers past 64 bits parse, but cannot be stored as JSON.
+        raise BadRequest("attachments must hold UTF-8 text and 64-bit numbers") from None
+    if len(encoded) > MAX_ATTACHMENTS_BYTES:
         raise TooLarge(f"attachments take more than {MAX_ATTACHMENTS_BYTES} bytes")
     return list(raw)
 

@@ -197,12 +197,12 @@ class SettleIssue:
         note = parse_note(self.note)
         if issue.kind == "defect_found":
             check(self.user, Action.CHOOSE_DEFECT_REMEDY)
-            if self.outcome not in REMEDIES:
+            if not isinstance(self.outcome, str) or self.outcome not in REMEDIES:
                 raise BadRequest(f"choose one of {sorted(REMEDIES)}")
             event, details = "defect_resolved", {"choice": _remedy_label(str(self.outcome))}
         elif issue.kind == "address_change_requested" and issue.detail.get("shipped"):
             check(self.user, Action.SETTLE_INTERCEPTION)
-            if self.outcome not in INTERCEPTION_OUTCOMES:
+            if not isinstance(self.outcome, str) or self.outcome not in INTERCEPTION_OUTCOMES:
                 raise BadRequest(f"outcome must be one of {sorted(INTERCEPTION_OUTCOMES)}")
             event, details = (
                 "interception_settled",

@@ -88,9 +88,9 @@ def parse_new_customer(raw: object) -> NewCustomer:
         raise BadRequest("customer.name must be 1-100 characters")
     segment = raw.get("segment", "retail")
     language = raw.get("language", "zh-CN")
-    if segment not in SEGMENTS:
+    if not isinstance(segment, str) or segment not in SEGMENTS:
         raise BadRequest(f"customer.segment must be one of {sorted(SEGMENTS)}")
-    if language not in LANGUAGES:
+    if not isinstance(language, str) or language not in LANGUAGES:
         raise BadRequest(f"customer.language must be one of {sorted(LANGUAGES)}")
     optional: dict[str, str | None] = {}
     for key in ("phone", "email", "company"):

@@ -1,0 +1,118 @@
+"""What `/openapi.json` says about failures: the error body, and which statuses a route answers.
+
+Routes declare their error statuses with `errors(...)`; the document then
+lists those and nothing else. FastAPI would add a 422 to every route that
+takes input, but this server never answers 422 (`api/errors.py` turns a
+validation failure into 400 `bad_request`), so `install` takes it out again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from orderchat.core.errors import ErrorCode
+
+ERROR_SCHEMA_REF = "#/components/schemas/ErrorBody"
+
+DESCRIPTIONS: dict[int, str] = {
+    400: "bad_request: the request breaks a rule the message names",
+    401: "unauthorized: no session token, or an unknown, expired or signed-out one",
+    403: "forbidden: signed in, but the caller's roles do not allow it",
+    404: "not_found: nothing with that id that the caller may see",
+    405: "bad_request: the path does not take this method (see the Allow header)",
+    409: "conflict: the object's present state does not allow it",
+    412: "bad_request: the Tus-Resumable header names a version this server does not speak",
+    413: "too_large: the request or the file is over the limit",
+    415: "bad_request: the body is not sent as the content type this route takes",
+    416: "bad_request: the Range header asks for bytes the file does not have",
+    429: "rate_limited: too many attempts; the Retry-After header says when to try again",
+    460: "bad_request: the Upload-Checksum does not match the bytes sent",
+}
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: ErrorCode
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every failure's body: `{"error": {"code", "message"}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorDetail
+
+
+# Text fields are stripped and must keep a character (`core.model.text_field`).
+NON_BLANK = r"\S"
+
+
+def rule(**schema: Any) -> Any:
+    """A rule the service checks, stated in the document only.
+
+    The service stays the one judge of its input (with its own statuses, such
+    as 413 for an over-long text); the document tells clients and the fuzzer
+    what it will accept.
+    """
+    return Field(json_schema_extra=schema)
+
+
+def _whole(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# JSON has one kind of number: 12.0 is the integer 12 (JSON Schema says so too),
+# which a strict int field alone would refuse.
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for these error statuses, each with the error body."""
+    return {
+        status: {"model": ErrorBody, "description": DESCRIPTIONS[status]} for status in statuses
+    }
+
+
+def error_response_entry(status: int) -> dict[str, Any]:
+    """One error status as it stands in the finished document."""
+    return {
+        "description": DESCRIPTIONS[status],
+        "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}},
+    }
+
+
+_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def _without_validation_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict):
+                operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for name in _FASTAPI_VALIDATION_SCHEMAS:
+        components.pop(name, None)
+    return schema
+
+
+def install(app: FastAPI, *passes: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Build the document once, then run the finishing passes over it.
+
+    FastAPI's documented way to change the schema is to replace `app.openapi`.
+    """
+    build = app.openapi
+    cached: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not cached:
+            schema = _without_validation_errors(build())
+            for finish in passes:
+                schema = finish(schema)
+            cached.update(schema)
+        return cached
+
+    app.openapi = openapi  # type: ignore[method-assign]
