@@ -106,6 +106,18 @@ def test_error_keeps_a_usable_ref_and_drops_an_unusable_one() -> None:
     assert _error({"op": "nope", "ref": "r9"}).ref == "r9"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"op": "send", "ref": "r1", "conv": "c_1", "text": "hi", "reply_to": 1e400}',
+        '{"op": "send", "ref": "r1", "conv": "c_1", "text": "\\ud800"}',
+    ],
+)
+def test_json_we_refuse_still_names_its_request(raw: str) -> None:
+    error = _error(raw)
+    assert (error.code, error.ref) == (ErrorCode.BAD_REQUEST, "r1")
+
+
 def test_overlong_text_is_too_large() -> None:
     error = _error({**SEND, "text": "x" * 10_001})
     assert (error.code, error.ref) == (ErrorCode.TOO_LARGE, "r1")

@@ -7,6 +7,7 @@ Server frames have their own codec, `protocol.server_codec`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -199,6 +200,18 @@ _DECODERS: dict[str, Callable[[JsonObject], ClientFrame]] = {
 }
 
 
+def _ref_of_refused(data: str | bytes) -> str | None:
+    """The ref of a frame orjson refuses although it is JSON (a number past a double's
+    range, a lone surrogate escape), so that its error can still name the request.
+    Only the error path pays for the second parser."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    ref = obj.get("ref") if isinstance(obj, dict) else None
+    return ref if _is_ref(ref) else None
+
+
 def _size_bytes(data: str | bytes) -> int:
     # A character is at most 4 bytes of UTF-8: only a text that might be over the
     # limit is encoded to measure it, so the usual small frame costs one len().
@@ -218,7 +231,9 @@ def decode_client_frame(data: str | bytes) -> ClientFrame:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
-        raise FrameError(ErrorCode.BAD_REQUEST, "frame is not valid JSON") from None
+        raise FrameError(
+            ErrorCode.BAD_REQUEST, "frame is not valid JSON we accept", _ref_of_refused(data)
+        ) from None
     if not isinstance(obj, dict):
         raise FrameError(ErrorCode.BAD_REQUEST, "frame must be a JSON object")
     raw_ref = obj.get("ref")
