@@ -63,8 +63,10 @@ lint: install-test
 unit: install-test
 	$(BIN)/pytest tests/unit -q
 
+## The suite on both cores: each test starts its own server processes on free
+## ports and data dirs, so the two workers share nothing.
 test: install-test lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 browser: install-test
 	$(BIN)/pytest tests/browser -q
