@@ -189,3 +189,50 @@ def test_a_keyed_method_the_path_does_not_take_gets_405_not_409(server: ServerPr
         resp = httpx.patch(f"{server.base_url}/api/conversations", headers=headers, timeout=10)
         assert resp.status_code == 405, resp.text
         assert resp.headers["allow"] == "GET, POST"
+
+
+# Statuses that carry no body, and HEAD, whose answers never do.
+BODILESS_STATUSES = {"204", "304"}
+
+
+def _success_is_described(method: str, status: str, response: dict[str, Any]) -> bool:
+    content = response.get("content")
+    if not content:
+        return status in BODILESS_STATUSES or method == "head"
+    return all(
+        media.get("schema") not in (None, {})
+        and (kind != "application/json" or "$ref" in media["schema"])
+        for kind, media in content.items()
+    )
+
+
+def test_every_operation_describes_its_success_bodies(schema: dict[str, Any]) -> None:
+    """A new route cannot slip in as "any JSON": each success names its body or its type."""
+    undescribed = []
+    for method, path, operation in _operations(schema):
+        successes = {s: r for s, r in operation["responses"].items() if int(s) < 400}
+        wrong = [s for s, r in successes.items() if not _success_is_described(method, s, r)]
+        if not successes or wrong:
+            undescribed.append(f"{method.upper()} {path} {wrong or 'no success status'}")
+    assert not undescribed, "add them to api/response_schemas/table.py"
+
+
+def test_every_success_table_entry_names_a_documented_operation(schema: dict[str, Any]) -> None:
+    from orderchat.api.response_schemas import SUCCESSES
+
+    stale = [
+        f"{method.upper()} {path}"
+        for method, path in SUCCESSES
+        if method not in schema["paths"].get(path, {})
+    ]
+    assert not stale
+
+
+def test_success_bodies_are_component_schemas(schema: dict[str, Any]) -> None:
+    operation = schema["paths"]["/api/orders/{order_id}"]["get"]
+    body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/OrderDetail"}
+    detail = schema["components"]["schemas"]["OrderDetail"]
+    assert detail["additionalProperties"] is False
+    assert {"id", "status", "allowed", "workflow_detail"} <= set(detail["required"])
+    assert "ship_approved" not in detail["required"]

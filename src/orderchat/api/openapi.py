@@ -1,19 +1,25 @@
-"""What `/openapi.json` says about failures: the error body, and which statuses a route answers.
+"""What `/openapi.json` says about answers: success and error bodies, and which statuses.
 
 Routes declare their error statuses with `errors(...)`; the document then
 lists those and nothing else. FastAPI would add a 422 to every route that
 takes input, but this server never answers 422 (`api/errors.py` turns a
 validation failure into 400 `bad_request`), so `install` takes it out again.
+
+The routes answer with plain dicts, which FastAPI documents as "any JSON";
+`install` writes each success's real body in from `api.response_schemas`.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
 
+from orderchat.api import response_schemas
 from orderchat.core.errors import ErrorCode
 
 ERROR_SCHEMA_REF = "#/components/schemas/ErrorBody"
@@ -99,6 +105,82 @@ def _without_validation_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+SUCCESS_DESCRIPTIONS: dict[int, str] = {
+    200: "OK",
+    201: "created",
+    204: "done; no body",
+    206: "the bytes the Range header asked for",
+    304: "not modified: the ETag in If-None-Match still holds",
+}
+_COMPONENT_REF = "#/components/schemas/{model}"
+
+
+def _success_content(
+    answer: response_schemas.table.Answer, refs: dict[type[BaseModel], str]
+) -> dict[str, Any] | None:
+    if isinstance(answer, response_schemas.NoBody):
+        return None
+    if isinstance(answer, dict):
+        return copy.deepcopy(answer)  # later passes may edit the document in place
+    return {"application/json": {"schema": {"$ref": refs[answer]}}}
+
+
+def _success_components(schema: dict[str, Any]) -> dict[type[BaseModel], str]:
+    """Add every response model to `components/schemas`; each model's `$ref`."""
+    found, defs = models_json_schema(
+        [(model, "serialization") for model in response_schemas.models()],
+        ref_template=_COMPONENT_REF,
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    clash = sorted(set(defs.get("$defs", {})) & set(components))
+    if clash:
+        raise ValueError(f"response models named like request models: {clash}")
+    components.update(defs.get("$defs", {}))
+    return {model: ref["$ref"] for (model, _), ref in found.items() if issubclass(model, BaseModel)}
+
+
+def _with_success_schemas(schema: dict[str, Any]) -> dict[str, Any]:
+    """Each success status of each operation in the table, with its body.
+
+    An entry whose operation is gone is skipped here (the document still
+    builds) and caught by tests/integration/test_openapi.py.
+    """
+    refs = _success_components(schema)
+    paths = schema.get("paths", {})
+    for (method, path), answers in response_schemas.SUCCESSES.items():
+        operation = paths.get(path, {}).get(method)
+        if operation is None:
+            continue
+        responses = operation.setdefault("responses", {})
+        for status, answer in answers.items():
+            entry = responses.setdefault(str(status), {})
+            entry.setdefault("description", SUCCESS_DESCRIPTIONS[status])
+            content = _success_content(answer, refs)
+            if content is None:
+                entry.pop("content", None)
+            else:
+                entry["content"] = content
+    return schema
+
+
+_FILE_LIBRARIES = ("/api/conversations/{conv_id}/files", "/api/orders/{order_id}/files")
+
+
+def _empty_kind_lists_all(schema: dict[str, Any]) -> dict[str, Any]:
+    """The file libraries take `?kind=` (empty) as no filter, as the server does.
+
+    TODO(compat): remove when `api/routes/media.py` refuses an empty `kind`
+    or declares it itself.
+    """
+    for path in _FILE_LIBRARIES:
+        operation = schema.get("paths", {}).get(path, {}).get("get", {})
+        for parameter in operation.get("parameters", []):
+            rule = parameter.get("schema", {})
+            if parameter.get("name") == "kind" and "pattern" in rule:
+                rule["pattern"] = "^$|" + rule["pattern"]
+    return schema
+
+
 def install(app: FastAPI, *passes: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """Build the document once, then run the finishing passes over it.
 
@@ -110,6 +192,7 @@ def install(app: FastAPI, *passes: Callable[[dict[str, Any]], dict[str, Any]]) -
     def openapi() -> dict[str, Any]:
         if not cached:
             schema = _without_validation_errors(build())
+            schema = _empty_kind_lists_all(_with_success_schemas(schema))
             for finish in passes:
                 schema = finish(schema)
             cached.update(schema)

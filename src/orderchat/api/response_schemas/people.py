@@ -1,0 +1,61 @@
+"""Bodies about who is signed in: users, sessions, and the server's own health."""
+
+from __future__ import annotations
+
+from orderchat.api.response_schemas._base import Body, omitted
+from orderchat.core.model import Role, UserKind
+
+
+class User(Body):
+    """A user as every answer shows them (`protocol.server_codec.user_json`)."""
+
+    id: str
+    username: str
+    display_name: str
+    roles: list[Role]
+    kind: UserKind
+
+
+class DirectoryUser(Body):
+    """A user in `GET /api/users`: a customer's directory leaves out the login names."""
+
+    id: str
+    username: str = omitted()
+    display_name: str
+    roles: list[Role]
+    kind: UserKind
+
+
+class UserList(Body):
+    users: list[DirectoryUser]
+
+
+class Session(Body):
+    """A new session: the bearer token, whose it is, and when it ends."""
+
+    token: str
+    user: User
+    expires_ts: int
+
+
+class CustomerSession(Session):
+    """A session from an invitation link, with the order the link was for."""
+
+    order: str
+
+
+class Revoked(Body):
+    """How many sessions signing out everywhere ended."""
+
+    revoked: int
+
+
+class Health(Body):
+    status: str
+
+
+class Stats(Body):
+    connections: int
+    commit_batches: int
+    committed_ops: int
+    ops_per_batch: float

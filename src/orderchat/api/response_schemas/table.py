@@ -1,0 +1,113 @@
+"""Which body each operation answers with, by method, path template and status.
+
+Every success status an operation answers is here: a model for a JSON body,
+a content type for files and CSV, or `NO_BODY`. `api/openapi.py` writes the
+table into `/openapi.json`; tests/integration/test_openapi.py fails on an
+operation the table leaves out, and on an entry that names no operation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pydantic import BaseModel
+
+from orderchat.api.response_schemas import chat, commerce, orders, people
+
+
+class NoBody:
+    """The status carries no body (204, 304, and every answer to HEAD)."""
+
+
+NO_BODY: Final = NoBody()
+
+# Files go out as the type they were uploaded with, so any type may come back.
+BINARY: Final[dict[str, dict[str, Any]]] = {
+    "*/*": {"schema": {"type": "string", "format": "binary"}}
+}
+CSV: Final[dict[str, dict[str, Any]]] = {"text/csv": {"schema": {"type": "string"}}}
+
+Answer = type[BaseModel] | NoBody | dict[str, dict[str, Any]]
+
+_MEDIA: dict[int, Answer] = {200: BINARY, 206: BINARY, 304: NO_BODY}
+
+SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
+    ("get", "/healthz"): {200: people.Health},
+    ("get", "/api/admin/stats"): {200: people.Stats},
+    # sessions and users
+    ("post", "/api/auth/login"): {200: people.Session},
+    ("post", "/api/auth/invitation"): {200: people.CustomerSession},
+    ("post", "/api/auth/cookie"): {204: NO_BODY},
+    ("post", "/api/auth/logout"): {204: NO_BODY},
+    ("post", "/api/auth/logout-all"): {200: people.Revoked},
+    ("get", "/api/me"): {200: people.User},
+    ("get", "/api/users"): {200: people.UserList},
+    ("post", "/api/users"): {201: people.User},
+    # conversations and messages
+    # A direct conversation that exists already is answered 200, a new one 201.
+    ("post", "/api/conversations"): {200: chat.Conversation, 201: chat.Conversation},
+    ("get", "/api/conversations"): {200: chat.ConversationList},
+    ("get", "/api/conversations/{conv_id}"): {200: chat.ConversationDetail},
+    ("get", "/api/conversations/{conv_id}/messages"): {200: chat.MessagePage},
+    ("get", "/api/conversations/{conv_id}/messages/{seq}/audit"): {200: chat.MessageAudit},
+    ("post", "/api/conversations/{conv_id}/members"): {200: chat.Conversation},
+    ("delete", "/api/conversations/{conv_id}/members/{user_id}"): {200: chat.Conversation},
+    ("post", "/api/conversations/{conv_id}/leave"): {204: NO_BODY},
+    # orders
+    ("get", "/api/workflows"): {200: orders.WorkflowList},
+    ("post", "/api/orders"): {201: orders.Order},
+    ("get", "/api/orders"): {200: orders.OrderList},
+    ("get", "/api/orders/{order_id}"): {200: orders.OrderDetail},
+    ("patch", "/api/orders/{order_id}"): {200: orders.Order},
+    ("post", "/api/orders/{order_id}/status"): {200: orders.Order},
+    ("post", "/api/orders/{order_id}/issues"): {201: orders.Issue},
+    ("post", "/api/orders/{order_id}/issues/{issue_id}/settle"): {200: orders.Issue},
+    ("post", "/api/orders/{order_id}/address"): {200: orders.Order},
+    ("post", "/api/orders/{order_id}/invitations"): {201: orders.Invitation},
+    ("get", "/api/customers/{customer_id}"): {200: orders.Customer},
+    ("post", "/api/webhooks/orders"): {201: orders.WebhookAnswer, 200: orders.WebhookAnswer},
+    # confirmations
+    ("post", "/api/orders/{order_id}/confirmations"): {201: orders.ConfirmationItem},
+    ("get", "/api/orders/{order_id}/confirmations"): {200: orders.ConfirmationList},
+    ("post", "/api/confirmations/{item_id}/versions"): {201: orders.ItemAndVersion},
+    ("post", "/api/confirmations/{item_id}/versions/{number}/decision"): {
+        200: orders.ItemAndVersion
+    },
+    # inventory
+    ("post", "/api/skus"): {201: commerce.Sku},
+    ("get", "/api/skus"): {200: commerce.SkuList},
+    ("get", "/api/skus/export"): {200: CSV},
+    ("post", "/api/skus/import"): {200: commerce.SkuImport},
+    ("get", "/api/skus/{sku}"): {200: commerce.Sku},
+    ("patch", "/api/skus/{sku}"): {200: commerce.Sku},
+    ("post", "/api/stock/movements"): {201: commerce.MovementRecorded},
+    ("get", "/api/stock/movements"): {200: commerce.MovementList},
+    ("get", "/api/stock"): {200: commerce.LevelList},
+    # finance
+    ("post", "/api/orders/{order_id}/payments"): {201: commerce.PaymentRecorded},
+    ("get", "/api/orders/{order_id}/payments"): {200: commerce.OrderMoney},
+    ("post", "/api/orders/{order_id}/refunds"): {201: commerce.PaymentRecorded},
+    ("post", "/api/orders/{order_id}/ship-approval"): {200: orders.Order},
+    ("post", "/api/orders/{order_id}/invoice"): {201: commerce.InvoiceAnswer},
+    ("post", "/api/orders/{order_id}/invoice/issue"): {200: commerce.InvoiceAnswer},
+    ("get", "/api/finance/digest"): {200: commerce.Digest},
+    # uploads (tus 1.0): the progress is in the headers
+    ("options", "/api/uploads"): {204: NO_BODY},
+    ("post", "/api/uploads"): {201: chat.UploadCreated},
+    ("head", "/api/uploads/{upload_id}"): {200: NO_BODY},
+    ("patch", "/api/uploads/{upload_id}"): {204: NO_BODY},
+    ("delete", "/api/uploads/{upload_id}"): {204: NO_BODY},
+    ("get", "/api/uploads/{upload_id}"): {200: chat.UploadState},
+    # media
+    ("get", "/api/media/{media_id}"): _MEDIA,
+    ("get", "/api/media/{media_id}/info"): {200: chat.MediaDescriptor},
+    ("get", "/api/media/{media_id}/{made}"): _MEDIA,
+    ("get", "/api/conversations/{conv_id}/files"): {200: chat.FilePage},
+    ("get", "/api/orders/{order_id}/files"): {200: chat.FilePage},
+}
+
+
+def models() -> list[type[BaseModel]]:
+    """Every model the table names, once each, in the table's order."""
+    found = (a for answers in SUCCESSES.values() for a in answers.values())
+    return list(dict.fromkeys(a for a in found if isinstance(a, type)))
