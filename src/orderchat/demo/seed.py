@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from orderchat.core.ids import new_id
+from orderchat.core.ids import IdMinter
 from orderchat.core.model import MessageKind, User
 from orderchat.demo.media import seed_media
 from orderchat.demo.orders import DemoServices, seed_orders
@@ -61,6 +61,7 @@ async def seed_demo(
     conversations: Conversations,
     messaging: Messaging,
     db: Database,
+    ids: IdMinter,
     business: DemoServices | None = None,
     media: Media | None = None,
 ) -> None:
@@ -83,12 +84,12 @@ async def seed_demo(
     ]
     for channel, sender, text in script:
         conv: str = channels[channel] if channel is not None else direct.conv.id
-        frame = PostMessage(new_id("demo"), conv, MessageKind.TEXT, text, (), (), None)
+        frame = PostMessage(ids.new("demo"), conv, MessageKind.TEXT, text, (), (), None)
         await messaging.post(users[sender], frame)
     if business is not None:
         await seed_orders(business, users)
     if media is not None:
-        await seed_media(media, messaging, db, users, channels)
+        await seed_media(media, messaging, db, ids, users, channels)
     logger.info(
         "demo data seeded: sign in as %s with password %s",
         ", ".join(u for u, _, _ in STAFF),

@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from orderchat.core.errors import BadRequest, Forbidden, Unauthorized
-from orderchat.core.ids import SessionId, new_session_id, new_user_id
+from orderchat.core.ids import IdMinter, SessionId
 from orderchat.core.model import (
     MAX_DISPLAY_NAME_CHARS,
     Role,
@@ -84,6 +84,7 @@ class Accounts:
         db: Database,
         publisher: Publisher,
         clock: Clock,
+        ids: IdMinter,
         *,
         session_ttl_s: float,
         rate_limits: bool,
@@ -91,6 +92,7 @@ class Accounts:
         self._db = db
         self._publisher = publisher
         self._clock = clock
+        self._ids = ids
         self._ttl_ms = int(session_ttl_s * 1000)
         self._hasher = PasswordHasher()
         # Verifying against this when the username is unknown keeps the answer's
@@ -110,7 +112,7 @@ class Accounts:
         if not isinstance(roles, str | list | tuple) or not all(isinstance(r, str) for r in roles):
             raise BadRequest("roles must be a list of role names")
         user = User(
-            id=new_user_id(),
+            id=self._ids.user(),
             username=name,
             display_name=_validate_display_name(display_name, name),
             roles=parse_roles(roles),
@@ -169,7 +171,7 @@ class Accounts:
 
     async def _new_session(self, user: User, device: str, now_ms: int) -> SignedIn:
         token = secrets.token_urlsafe(32)
-        session_id = new_session_id()
+        session_id = self._ids.session()
         expires = now_ms + self._ttl_ms
         async with self._db.write("create_session") as conn:
             await store.insert_session_txn(

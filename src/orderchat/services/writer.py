@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from orderchat.core.chain import chain_hash
 from orderchat.core.errors import DomainError, NotFound
-from orderchat.core.ids import ConversationId, MessageId, UserId, new_message_id
+from orderchat.core.ids import ConversationId, IdMinter, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
 from orderchat.protocol.events import OP_OF, DurableEvent, MessageReceived
 from orderchat.protocol.server_codec import encode_event, event_payload, wire_message
@@ -72,6 +72,7 @@ class WriteTxn:
 
     conn: Connection
     now_ms: int
+    ids: IdMinter
     head: int
     member_cache: dict[ConversationId, MemberSet]
     convs: dict[ConversationId, ConversationRow] = field(default_factory=dict)
@@ -141,7 +142,7 @@ class WriteTxn:
     ) -> Message:
         """Give a message the conversation's next seq and the stream's next position."""
         message = Message(
-            id=new_message_id(),
+            id=self.ids.message(self.now_ms),
             conv=conv.id,
             seq=conv.last_seq + 1,
             ref=ref,
@@ -262,11 +263,17 @@ LINGER_AFTER_BATCH = 8
 
 class GroupCommitWriter:
     def __init__(
-        self, db: Database, publisher: Publisher, clock: Clock, max_batch: int = 1000
+        self,
+        db: Database,
+        publisher: Publisher,
+        clock: Clock,
+        ids: IdMinter,
+        max_batch: int = 1000,
     ) -> None:
         self._db = db
         self._publisher = publisher
         self._clock = clock
+        self.ids = ids
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -342,7 +349,7 @@ class GroupCommitWriter:
     async def _transaction(self, batch: list[_Pending]) -> tuple[list[object], list[Delivery]]:
         async with self._db.write("group_commit") as conn:
             head = await msg_store.lock_head_txn(conn)
-            tx = WriteTxn(conn, self._clock.now_ms(), head, self._member_cache)
+            tx = WriteTxn(conn, self._clock.now_ms(), self.ids, head, self._member_cache)
             try:
                 outcomes = await _apply_all(tx, [p.op for p in batch])
                 touched = {ConversationId(r["conv_id"]) for r in tx.message_rows}

@@ -7,7 +7,7 @@ from typing import Any
 
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Forbidden, NotFound, TooLarge
-from orderchat.core.ids import UserId, new_conversation_id
+from orderchat.core.ids import UserId
 from orderchat.core.model import (
     MAX_MEMBERS_PER_REQUEST,
     ConversationKind,
@@ -122,7 +122,7 @@ class CreateConversation:
                 members = (await conv_store.member_lists(tx.conn, [conv.id])).get(conv.id, [])
                 return ConversationView(conv, members, created=False)
         conv = ConversationRow(
-            id=new_conversation_id(),
+            id=tx.ids.conversation(),
             kind=self.kind,
             title=title,
             created_by=self.user.id,

@@ -21,7 +21,7 @@ from orderchat.core.errors import (
     NotFound,
     RateLimited,
 )
-from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.ids import ConnectionId, ConversationId, MessageId, UserId
 from orderchat.core.media import check_attachment_kind
 from orderchat.core.mentions import resolve_mentions
 from orderchat.core.model import User, UserKind
@@ -259,7 +259,7 @@ class Messaging:
     def recall(self, user: User, frame: RecallMessage) -> asyncio.Future[Ack]:
         return self._writer.submit_nowait(RecallOp(user, frame, self._recall_window_s))
 
-    async def typing(self, user: User, conv_id: str, connection_id: str) -> None:
+    async def typing(self, user: User, conv_id: str, connection_id: ConnectionId) -> None:
         """Tell the other members someone is typing; dropped quietly when too frequent.
 
         Only notices that may be relayed count against the limit: one for a

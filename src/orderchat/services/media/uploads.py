@@ -25,7 +25,7 @@ from orderchat.core.errors import (
     Forbidden,
     NotFound,
 )
-from orderchat.core.ids import new_id
+from orderchat.core.ids import IdMinter
 from orderchat.core.media import (
     OCTET_STREAM,
     Checksum,
@@ -74,6 +74,7 @@ class Uploads:
         self,
         db: Database,
         clock: Clock,
+        ids: IdMinter,
         store: BlobStore,
         partials: PartialFiles,
         previews: Previews,
@@ -83,6 +84,7 @@ class Uploads:
     ) -> None:
         self._db = db
         self._clock = clock
+        self._ids = ids
         self._store = store
         self._partials = partials
         self._previews = previews
@@ -111,7 +113,7 @@ class Uploads:
         declared = normalize_type(metadata.get("filetype") or metadata.get("type"))
         self._create_limiter.hit(user.id, self._clock.monotonic_s(), "uploads")
         now = self._clock.now_ms()
-        upload_id = new_id("up", now)
+        upload_id = self._ids.upload(now)
         expires = now + int(self._limits.upload_ttl_s * 1000)
         await self._partials.create(upload_id)
         try:

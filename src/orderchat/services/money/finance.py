@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from orderchat.core.errors import Conflict
-from orderchat.core.ids import UserId, new_id
+from orderchat.core.ids import UserId
 from orderchat.core.model import Message, User, text_field
 from orderchat.core.orders import (
     MAX_PRICE_CENTS,
@@ -171,7 +171,7 @@ class RecordMoney:
         )
         language = await customer_language_txn(tx, order)
         payment = PaymentRow(
-            id=new_id("pm", tx.now_ms),
+            id=tx.ids.payment(tx.now_ms),
             order_id=order.id,
             kind=self.money.kind,
             amount_cents=amount,

@@ -23,7 +23,6 @@ from typing import Any
 import orjson
 
 from orderchat.core.errors import BadRequest, Conflict, NotFound, TooLarge
-from orderchat.core.ids import new_id
 from orderchat.core.model import User, text_field
 from orderchat.core.permissions import Action, check
 from orderchat.core.routing import ROUTES
@@ -175,7 +174,7 @@ class AddItem:
         if len(await store.list_items(tx.conn, order.id)) >= MAX_ITEMS_PER_ORDER:
             raise Conflict(f"an order has at most {MAX_ITEMS_PER_ORDER} confirmation items")
         item = ItemRow(
-            id=new_id("cf", tx.now_ms),
+            id=tx.ids.confirmation_item(tx.now_ms),
             order_id=order.id,
             kind=self.item.kind,
             title=self.item.title,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orderchat.core.chain import GENESIS
-from orderchat.core.ids import ConversationId, UserId, new_conversation_id
+from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import ConversationKind, MessageKind, Role
 from orderchat.core.orders import format_address
 from orderchat.core.routing import ROLE_CHANNEL_TITLES, ROUTES, render_texts
@@ -148,7 +148,7 @@ async def role_channel_txn(tx: WriteTxn, role: Role) -> ConversationRow:
     conv_id = await conv_store.find_role_channel(tx.conn, role.value)
     if conv_id is None:
         conv = ConversationRow(
-            id=new_conversation_id(),
+            id=tx.ids.conversation(),
             kind=ConversationKind.CHANNEL,
             title=ROLE_CHANNEL_TITLES[role],
             created_by=None,

@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from orderchat.core.ids import new_id
 from orderchat.core.model import Role, User
 from orderchat.core.orders import format_address, parse_address, parse_note
 from orderchat.core.permissions import Action, check, require_staff
@@ -102,7 +101,7 @@ class RaiseIssue:
             shown["address"] = format_address(details["address"])
             details["shipped"] = shipped
         issue = order_store.IssueRow(
-            id=new_id("i"),
+            id=tx.ids.issue(),
             order_id=order.id,
             kind=self.kind,
             detail=details,

@@ -17,7 +17,7 @@ from typing import Any
 
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from orderchat.core.ids import ConversationId, UserId, new_conversation_id, new_id, new_user_id
+from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import ConversationKind, Role, User, UserKind
 from orderchat.core.orders import (
     InvoiceStatus,
@@ -169,7 +169,7 @@ async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> order_store.CustomerRo
     assert spec.new_customer is not None
     new = spec.new_customer
     user = User(
-        id=new_user_id(),
+        id=tx.ids.user(),
         username="",
         display_name=new.name,
         roles=(),
@@ -235,7 +235,7 @@ class CreateOrder:
     ) -> ConversationRow:
         """The order's conversation, with its members and the event that tells them."""
         conv = ConversationRow(
-            id=new_conversation_id(),
+            id=tx.ids.conversation(),
             kind=ConversationKind.ORDER,
             title=title,
             created_by=self.user.id,
@@ -259,7 +259,7 @@ class CreateOrder:
     ) -> OrderRow:
         spec = self.spec
         return OrderRow(
-            id=new_id("o"),
+            id=tx.ids.order(),
             number=spec.number,
             customer_id=customer_id,
             conv_id=conv_id,

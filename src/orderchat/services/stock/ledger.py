@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from orderchat.core.ids import UserId, new_id
+from orderchat.core.ids import UserId
 from orderchat.core.model import MessageKind, Role
 from orderchat.core.routing import ROUTES, render
 from orderchat.core.stock import (
@@ -72,7 +72,7 @@ def ledger_entry(
 ) -> Movement:
     """A ledger entry stamped with the transaction's time."""
     return Movement(
-        id=new_id("mv", tx.now_ms),
+        id=tx.ids.movement(tx.now_ms),
         sku=sku,
         kind=kind,
         from_location=from_location,
