@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from orderchat.core.errors import BadRequest, TooLarge
-from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.ids import ConversationId, MessageId, SessionId, UserId
 
 MAX_TEXT_CHARS = 10_000
 MAX_TITLE_CHARS = 200
@@ -96,6 +96,31 @@ class Message:
     meta: dict[str, object] | None = field(default=None)
     internal: bool = False  # staff only: never shown to a customer
     urgent: bool = False  # the sender asked members to deal with it first
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A conversation's own state: the head of its message chain and its last activity."""
+
+    id: ConversationId
+    kind: ConversationKind
+    title: str | None
+    created_by: UserId | None
+    created_at_ms: int
+    last_seq: int
+    last_activity_ms: int
+    last_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One signed-in device of a user, until it expires or is revoked."""
+
+    id: SessionId
+    user_id: UserId
+    device: str
+    expires_at_ms: int
+    revoked_at_ms: int | None
 
 
 def validate_username(username: object) -> str:

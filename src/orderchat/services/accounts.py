@@ -22,6 +22,7 @@ from orderchat.core.ids import IdMinter, SessionId
 from orderchat.core.model import (
     MAX_DISPLAY_NAME_CHARS,
     Role,
+    Session,
     User,
     UserKind,
     parse_roles,
@@ -31,7 +32,6 @@ from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.services.ports import Clock, Publisher, Revocation
 from orderchat.storage import accounts as store
 from orderchat.storage import orders as order_store
-from orderchat.storage.accounts import SessionRow
 from orderchat.storage.engine import Database
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ MAX_PASSWORD_CHARS = 1024
 @dataclass(frozen=True, slots=True)
 class Authenticated:
     user: User
-    session: SessionRow
+    session: Session
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ import orjson
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from orderchat.core.model import Role, User, UserKind
-from orderchat.core.orders import order_number
+from orderchat.core.orders import Order, order_number
 from orderchat.core.signatures import SignatureRejected, verify
 from orderchat.core.workflows import Workflow
 from orderchat.services.accounts import Accounts
@@ -44,7 +44,6 @@ from orderchat.storage import accounts as account_store
 from orderchat.storage import orders as order_store
 from orderchat.storage import webhooks as delivery_store
 from orderchat.storage.engine import Database
-from orderchat.storage.orders import OrderRow
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ class DeliverWebhook:
     event: WebhookEvent
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         if await delivery_store.is_delivery_seen(tx.conn, self.digest):
             raise Conflict("this delivery was received already; a replay is refused")
         if isinstance(self.event, OrderCreated):
@@ -138,7 +137,7 @@ class DeliverWebhook:
 @dataclass(frozen=True, slots=True)
 class Received:
     event: str
-    order: OrderRow
+    order: Order
     workflow: Workflow
 
 
@@ -185,7 +184,7 @@ class Webhooks:
             raise
         event = parse_delivery(body, self._workflows)
         actor = await self._actor()
-        order: OrderRow = await self._writer.submit(
+        order: Order = await self._writer.submit(
             DeliverWebhook(verified.digest, actor, event, self._workflows)
         )
         name = ORDER_CREATED if isinstance(event, OrderCreated) else ORDER_STATUS

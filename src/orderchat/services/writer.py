@@ -30,14 +30,14 @@ from typing import Any, Protocol
 from orderchat.core.chain import chain_hash
 from orderchat.core.errors import DomainError, NotFound
 from orderchat.core.ids import ConversationId, IdMinter, MessageId, UserId
-from orderchat.core.model import Message, MessageKind
+from orderchat.core.model import Conversation, Message, MessageKind
 from orderchat.protocol.events import OP_OF, DurableEvent, MessageReceived
 from orderchat.protocol.server_codec import encode_event, event_payload, wire_message
 from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store
 from orderchat.storage import messages as msg_store
-from orderchat.storage.conversations import ConversationRow, MemberSet
+from orderchat.storage.conversations import MemberSet
 from orderchat.storage.engine import Connection, Database
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class _Checkpoint:
     events: int
     deliveries: int
     links: int
-    convs: dict[ConversationId, ConversationRow]
+    convs: dict[ConversationId, Conversation]
     reads: dict[tuple[ConversationId, UserId], int]
 
 
@@ -75,7 +75,7 @@ class WriteTxn:
     ids: IdMinter
     head: int
     member_cache: dict[ConversationId, MemberSet]
-    convs: dict[ConversationId, ConversationRow] = field(default_factory=dict)
+    convs: dict[ConversationId, Conversation] = field(default_factory=dict)
     message_rows: list[dict[str, Any]] = field(default_factory=list)
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     reads: dict[tuple[ConversationId, UserId], int] = field(default_factory=dict)
@@ -94,7 +94,7 @@ class WriteTxn:
         if missing:
             self.convs.update(await conv_store.lock_conversations_txn(self.conn, missing))
 
-    async def conversation(self, conv_id: str) -> ConversationRow:
+    async def conversation(self, conv_id: str) -> Conversation:
         await self.conversations([conv_id])
         conv = self.convs.get(ConversationId(conv_id))
         if conv is None:
@@ -127,7 +127,7 @@ class WriteTxn:
 
     def append_message(
         self,
-        conv: ConversationRow,
+        conv: Conversation,
         sender: UserId,
         kind: MessageKind,
         text: str,
@@ -159,7 +159,7 @@ class WriteTxn:
             urgent=urgent,
         )
         hash_ = chain_hash(conv.last_hash, message)
-        self.convs[conv.id] = ConversationRow(
+        self.convs[conv.id] = Conversation(
             id=conv.id,
             kind=conv.kind,
             title=conv.title,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from orderchat.api.openapi import NON_BLANK, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.confirmations import ConfirmationItem, ConfirmationVersion
 from orderchat.services.orders.confirmations import (
     KINDS,
     MAX_ATTACHMENTS,
@@ -19,7 +20,6 @@ from orderchat.services.orders.confirmations import (
     item_fields,
     version_fields,
 )
-from orderchat.storage.confirmations import ItemRow, VersionRow
 
 router = APIRouter(prefix="/api", tags=["confirmations"])
 
@@ -54,7 +54,9 @@ class DecisionBody(BaseModel):
     comment: Annotated[str, rule(maxLength=MAX_COMMENT_CHARS)]
 
 
-def _item_and_version(item: ItemRow, version: VersionRow, status_code: int) -> Json:
+def _item_and_version(
+    item: ConfirmationItem, version: ConfirmationVersion, status_code: int
+) -> Json:
     return Json(
         {"item": item_fields(item), "version": version_fields(item, version)},
         status_code=status_code,

@@ -18,11 +18,12 @@ from orderchat.core.orders import (
     MAX_NOTE_CHARS,
     MAX_PRICE_CENTS,
     MAX_QUANTITY,
+    Customer,
+    Issue,
 )
 from orderchat.core.workflows import Workflow
 from orderchat.services.orders.events import order_fields
 from orderchat.services.orders.orders import LANGUAGES, SEGMENTS
-from orderchat.storage.orders import CustomerRow, IssueRow
 
 router = APIRouter(prefix="/api", tags=["orders"])
 
@@ -140,7 +141,7 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
 
 
-def issue_view(issue: IssueRow) -> dict[str, Any]:
+def issue_view(issue: Issue) -> dict[str, Any]:
     return {
         "id": issue.id,
         "order": issue.order_id,
@@ -184,7 +185,7 @@ def workflow_view(workflow: Workflow) -> dict[str, Any]:
     }
 
 
-def customer_view(customer: CustomerRow) -> dict[str, Any]:
+def customer_view(customer: Customer) -> dict[str, Any]:
     return {
         "id": customer.user_id,
         "name": customer.name,

@@ -10,6 +10,7 @@ from orderchat.core.errors import BadRequest, Forbidden, NotFound, TooLarge
 from orderchat.core.ids import UserId
 from orderchat.core.model import (
     MAX_MEMBERS_PER_REQUEST,
+    Conversation,
     ConversationKind,
     MemberAction,
     Message,
@@ -28,18 +29,17 @@ from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import messages as msg_store
 from orderchat.storage import orders as order_store
-from orderchat.storage.conversations import ConversationRow
 from orderchat.storage.engine import Connection, Database
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationView:
-    conv: ConversationRow
+    conv: Conversation
     members: list[UserId]
     created: bool = True
 
 
-def conversation_fields(conv: ConversationRow, members: list[UserId]) -> dict[str, Any]:
+def conversation_fields(conv: Conversation, members: list[UserId]) -> dict[str, Any]:
     """A conversation as HTTP answers show it: the same fields as its member events."""
     return conversation_json(wire_conversation(conv, members))
 
@@ -59,7 +59,7 @@ async def _check_users_exist(tx: WriteTxn, ids: list[UserId]) -> None:
         raise BadRequest(f"unknown users: {', '.join(unknown[:5])}")
 
 
-def wire_conversation(conv: ConversationRow, members: list[UserId]) -> wire.Conversation:
+def wire_conversation(conv: Conversation, members: list[UserId]) -> wire.Conversation:
     """A conversation as member events show it."""
     return wire.Conversation(
         id=conv.id,
@@ -74,7 +74,7 @@ def wire_conversation(conv: ConversationRow, members: list[UserId]) -> wire.Conv
 
 def member_event(
     tx: WriteTxn,
-    conv: ConversationRow,
+    conv: Conversation,
     action: MemberAction,
     users: list[UserId],
     by: UserId | None,
@@ -92,7 +92,7 @@ def member_event(
 
 
 def members_added(
-    tx: WriteTxn, conv: ConversationRow, users: list[UserId], by: UserId | None, after: list[UserId]
+    tx: WriteTxn, conv: Conversation, users: list[UserId], by: UserId | None, after: list[UserId]
 ) -> wire.MembersChanged:
     return member_event(tx, conv, MemberAction.ADDED, users, by, after)
 
@@ -121,7 +121,7 @@ class CreateConversation:
                 conv = await tx.conversation(existing)
                 members = (await conv_store.member_lists(tx.conn, [conv.id])).get(conv.id, [])
                 return ConversationView(conv, members, created=False)
-        conv = ConversationRow(
+        conv = Conversation(
             id=tx.ids.conversation(),
             kind=self.kind,
             title=title,
@@ -209,7 +209,7 @@ class RemoveMember:
 
 @dataclass(frozen=True, slots=True)
 class ConversationSummary:
-    conv: ConversationRow
+    conv: Conversation
     members: list[UserId]
     read_seq: int
     last_message: Message | None
@@ -267,7 +267,7 @@ class Conversations:
     async def _summaries(
         conn: Connection,
         user: User,
-        rows: list[tuple[ConversationRow, list[UserId], int]],
+        rows: list[tuple[Conversation, list[UserId], int]],
     ) -> list[ConversationSummary]:
         """Staff see everything; a customer's previews and counts skip staff-only notes."""
         staff = user.kind is UserKind.STAFF
@@ -317,7 +317,7 @@ class Conversations:
             return await msg_store.get_stored_message(conn, conv_id, seq)
 
     @staticmethod
-    async def _visible(conn: Connection, user: User, conv_id: str) -> ConversationRow:
+    async def _visible(conn: Connection, user: User, conv_id: str) -> Conversation:
         conv = await conv_store.get_conversation(conn, conv_id)
         membership = await conv_store.find_membership(conn, conv.id, user.id)
         if membership is None or membership.left_pos is not None:

@@ -33,12 +33,14 @@ from orderchat.core.model import Message, User, text_field
 from orderchat.core.orders import (
     MAX_PRICE_CENTS,
     InvoiceStatus,
+    Order,
     PaymentStatus,
     format_amount,
     parse_note,
     payment_status,
     positive_int,
 )
+from orderchat.core.payments import Invoice, Payment, PaymentKind
 from orderchat.core.permissions import Action, check
 from orderchat.core.workflows import Workflow
 from orderchat.services.money.digest import (
@@ -65,11 +67,7 @@ from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import orders as order_store
 from orderchat.storage import payments as store
 from orderchat.storage.engine import Database
-from orderchat.storage.orders import OrderRow
 from orderchat.storage.payments import (
-    InvoiceRow,
-    PaymentKind,
-    PaymentRow,
     PaymentTotals,
 )
 
@@ -113,7 +111,7 @@ def parse_money(kind: PaymentKind, amount: object, method: object, reference: ob
     )
 
 
-def invoice_fields(invoice: InvoiceRow) -> dict[str, Any]:
+def invoice_fields(invoice: Invoice) -> dict[str, Any]:
     return {
         "order": invoice.order_id,
         "status": invoice.status.value,
@@ -127,7 +125,7 @@ def invoice_fields(invoice: InvoiceRow) -> dict[str, Any]:
     }
 
 
-def _check_takes_money(order: OrderRow) -> None:
+def _check_takes_money(order: Order) -> None:
     if order.status in CLOSED_STATES:
         raise Conflict(f"order {order.number} is {order.status}; it takes no payments")
 
@@ -137,8 +135,8 @@ def _check_takes_money(order: OrderRow) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    payment: PaymentRow
-    order: OrderRow
+    payment: Payment
+    order: Order
     workflow: Workflow
 
 
@@ -170,7 +168,7 @@ class RecordMoney:
             else PaymentTotals(before.paid_cents + amount, before.refunded_cents)
         )
         language = await customer_language_txn(tx, order)
-        payment = PaymentRow(
+        payment = Payment(
             id=tx.ids.payment(tx.now_ms),
             order_id=order.id,
             kind=self.money.kind,
@@ -206,7 +204,7 @@ class ApproveShipping:
     note: str
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> tuple[OrderRow, Workflow]:
+    async def apply(self, tx: WriteTxn) -> tuple[Order, Workflow]:
         check(self.user, Action.APPROVE_SHIPPING)
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.status in workflow.terminal or order.status in CLOSED_STATES:
@@ -229,8 +227,8 @@ class ApproveShipping:
 
 @dataclass(frozen=True, slots=True)
 class InvoiceResult:
-    invoice: InvoiceRow
-    order: OrderRow
+    invoice: Invoice
+    order: Order
     workflow: Workflow
 
 
@@ -253,7 +251,7 @@ class RequestInvoice:
                 f"an invoice for order {order.number} is {existing.status.value} already"
             )
         language = await customer_language_txn(tx, order)
-        invoice = InvoiceRow(
+        invoice = Invoice(
             order_id=order.id,
             status=InvoiceStatus.REQUESTED,
             title=self.title,
@@ -312,10 +310,10 @@ class IssueInvoice:
 
 @dataclass(frozen=True, slots=True)
 class OrderMoney:
-    order: OrderRow
+    order: Order
     workflow: Workflow
-    payments: list[PaymentRow]
-    invoice: InvoiceRow | None
+    payments: list[Payment]
+    invoice: Invoice | None
 
 
 class Finance:
@@ -356,9 +354,9 @@ class Finance:
 
     async def approve_shipping(
         self, user: User, order_id: str, note: object
-    ) -> tuple[OrderRow, Workflow]:
+    ) -> tuple[Order, Workflow]:
         op = ApproveShipping(user, order_id, parse_note(note), self._workflows)
-        done: tuple[OrderRow, Workflow] = await self._writer.submit(op)
+        done: tuple[Order, Workflow] = await self._writer.submit(op)
         logger.info("shipping unpaid order %s approved by %s", order_id, user.id)
         return done
 

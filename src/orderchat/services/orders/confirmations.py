@@ -22,8 +22,15 @@ from typing import Any
 
 import orjson
 
+from orderchat.core.confirmations import (
+    ConfirmationItem,
+    ConfirmationVersion,
+    Decision,
+    ItemStatus,
+)
 from orderchat.core.errors import BadRequest, Conflict, NotFound, TooLarge
 from orderchat.core.model import User, text_field
+from orderchat.core.orders import Order
 from orderchat.core.permissions import Action, check
 from orderchat.core.routing import ROUTES
 from orderchat.core.workflows import Workflow
@@ -34,9 +41,7 @@ from orderchat.services.ports import Clock
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import confirmations as store
 from orderchat.storage import orders as order_store
-from orderchat.storage.confirmations import Decision, ItemRow, ItemStatus, VersionRow
 from orderchat.storage.engine import Database
-from orderchat.storage.orders import OrderRow
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +94,14 @@ def parse_attachments(raw: object) -> list[dict[str, Any]]:
     return list(raw)
 
 
-def version_state(item: ItemRow, version: VersionRow) -> str:
+def version_state(item: ConfirmationItem, version: ConfirmationVersion) -> str:
     """pending, approved, rejected or superseded: what a client shows."""
     if version.decision is not None:
         return version.decision.value
     return "pending" if version.number == item.latest_version else "superseded"
 
 
-def version_fields(item: ItemRow, version: VersionRow) -> dict[str, Any]:
+def version_fields(item: ConfirmationItem, version: ConfirmationVersion) -> dict[str, Any]:
     return {
         "item": version.item_id,
         "number": version.number,
@@ -112,7 +117,7 @@ def version_fields(item: ItemRow, version: VersionRow) -> dict[str, Any]:
     }
 
 
-def item_fields(item: ItemRow) -> dict[str, Any]:
+def item_fields(item: ConfirmationItem) -> dict[str, Any]:
     return {
         "id": item.id,
         "order": item.order_id,
@@ -127,14 +132,14 @@ def item_fields(item: ItemRow) -> dict[str, Any]:
     }
 
 
-def _check_open_order(order: OrderRow, workflow: Workflow) -> None:
+def _check_open_order(order: Order, workflow: Workflow) -> None:
     if order.status in workflow.terminal:
         raise Conflict(f"order {order.number} is {order.status}; its confirmations are closed")
 
 
 async def _load_item_txn(
     tx: WriteTxn, workflows: Workflows, item_id: str, user: User
-) -> tuple[ItemRow, OrderRow, Workflow]:
+) -> tuple[ConfirmationItem, Order, Workflow]:
     """The item, read again after its order is locked, so that two writes to one
     order's confirmations never interleave (the order row is the lock)."""
     found = await store.get_item(tx.conn, item_id)
@@ -165,7 +170,7 @@ class AddItem:
     item: NewItem
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> ItemRow:
+    async def apply(self, tx: WriteTxn) -> ConfirmationItem:
         check(self.user, Action.MANAGE_CONFIRMATIONS)
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if not any(GUARD in t.guards for t in workflow.transitions):
@@ -173,7 +178,7 @@ class AddItem:
         _check_open_order(order, workflow)
         if len(await store.list_items(tx.conn, order.id)) >= MAX_ITEMS_PER_ORDER:
             raise Conflict(f"an order has at most {MAX_ITEMS_PER_ORDER} confirmation items")
-        item = ItemRow(
+        item = ConfirmationItem(
             id=tx.ids.confirmation_item(tx.now_ms),
             order_id=order.id,
             kind=self.item.kind,
@@ -196,14 +201,14 @@ class ProposeVersion:
     attachments: list[dict[str, Any]]
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> tuple[ItemRow, VersionRow]:
+    async def apply(self, tx: WriteTxn) -> tuple[ConfirmationItem, ConfirmationVersion]:
         check(self.user, Action.PROPOSE_VERSION)
         item, order, workflow = await _load_item_txn(tx, self.workflows, self.item_id, self.user)
         _check_open_order(order, workflow)
         if len(item.versions) >= MAX_VERSIONS_PER_ITEM:
             raise Conflict(f"an item has at most {MAX_VERSIONS_PER_ITEM} versions")
         language = await customer_language_txn(tx, order)
-        version = VersionRow(
+        version = ConfirmationVersion(
             item_id=item.id,
             number=item.latest_version + 1,
             text=self.text,
@@ -240,7 +245,7 @@ class DecideVersion:
     comment: str
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> tuple[ItemRow, VersionRow]:
+    async def apply(self, tx: WriteTxn) -> tuple[ConfirmationItem, ConfirmationVersion]:
         check(self.user, Action.DECIDE_VERSION)
         item, order, workflow = await _load_item_txn(tx, self.workflows, self.item_id, self.user)
         version = _decidable(item, self.number)
@@ -283,7 +288,7 @@ class DecideVersion:
         return decided, next(v for v in decided.versions if v.number == version.number)
 
 
-def _decidable(item: ItemRow, number: int) -> VersionRow:
+def _decidable(item: ConfirmationItem, number: int) -> ConfirmationVersion:
     """The version, if it is the newest one and nobody has decided it yet."""
     version = next((v for v in item.versions if v.number == number), None)
     if version is None:
@@ -309,7 +314,7 @@ def parse_decision(decision: object, comment: object) -> tuple[Decision, str]:
 
 @dataclass(frozen=True, slots=True)
 class OrderConfirmations:
-    items: list[ItemRow]
+    items: list[ConfirmationItem]
 
     @property
     def required_open(self) -> int:
@@ -330,15 +335,17 @@ class Confirmations:
 
     async def add_item(
         self, user: User, order_id: str, kind: object, title: object, required: object
-    ) -> ItemRow:
+    ) -> ConfirmationItem:
         new = parse_new_item(kind, title, required)
-        item: ItemRow = await self._writer.submit(AddItem(user, order_id, new, self._workflows))
+        item: ConfirmationItem = await self._writer.submit(
+            AddItem(user, order_id, new, self._workflows)
+        )
         logger.info("confirmation item %s added to order %s by %s", item.id, order_id, user.id)
         return item
 
     async def propose(
         self, user: User, item_id: str, text: object, attachments: object
-    ) -> tuple[ItemRow, VersionRow]:
+    ) -> tuple[ConfirmationItem, ConfirmationVersion]:
         op = ProposeVersion(
             user,
             item_id,
@@ -346,16 +353,16 @@ class Confirmations:
             parse_attachments(attachments),
             self._workflows,
         )
-        result: tuple[ItemRow, VersionRow] = await self._writer.submit(op)
+        result: tuple[ConfirmationItem, ConfirmationVersion] = await self._writer.submit(op)
         logger.info("version %d of item %s proposed by %s", result[1].number, item_id, user.id)
         return result
 
     async def decide(
         self, user: User, item_id: str, number: int, decision: object, comment: object
-    ) -> tuple[ItemRow, VersionRow]:
+    ) -> tuple[ConfirmationItem, ConfirmationVersion]:
         parsed, text = parse_decision(decision, comment)
         op = DecideVersion(user, item_id, number, parsed, text, self._workflows)
-        result: tuple[ItemRow, VersionRow] = await self._writer.submit(op)
+        result: tuple[ConfirmationItem, ConfirmationVersion] = await self._writer.submit(op)
         logger.info("version %d of item %s %s by %s", number, item_id, parsed.value, user.id)
         return result
 

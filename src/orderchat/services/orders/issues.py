@@ -11,7 +11,7 @@ from typing import Any
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.model import Role, User
-from orderchat.core.orders import format_address, parse_address, parse_note
+from orderchat.core.orders import Issue, Order, format_address, parse_address, parse_note
 from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.routing import ISSUE_SETTLERS, may_report
 from orderchat.services.orders.access import customer_language_txn, load_order_txn, save_order_txn
@@ -20,7 +20,6 @@ from orderchat.services.orders.workflows import Workflows
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as inventory_store
 from orderchat.storage import orders as order_store
-from orderchat.storage.orders import OrderRow
 
 # --------------------------------------------------------------------
 
@@ -79,7 +78,7 @@ class RaiseIssue:
     raw: dict[str, Any]
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
+    async def apply(self, tx: WriteTxn) -> Issue:
         require_staff(self.user)
         details = _issue_details(self.kind, self.raw)
         if not may_report(self.kind, self.user.roles):
@@ -100,7 +99,7 @@ class RaiseIssue:
             )
             shown["address"] = format_address(details["address"])
             details["shipped"] = shipped
-        issue = order_store.IssueRow(
+        issue = Issue(
             id=tx.ids.issue(),
             order_id=order.id,
             kind=self.kind,
@@ -118,7 +117,7 @@ class RaiseIssue:
         return issue
 
 
-async def _item_name_txn(tx: WriteTxn, order: OrderRow, sku: str) -> str:
+async def _item_name_txn(tx: WriteTxn, order: Order, sku: str) -> str:
     """The name the alert shows: the order's own line, else the catalogue's."""
     for item in order.items:
         if item.sku == sku:
@@ -139,7 +138,7 @@ class ChangeAddress:
     issue_id: str | None
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         check(self.user, Action.CHANGE_ADDRESS)
         address = parse_address(self.address)
         if not address:
@@ -164,7 +163,7 @@ class ChangeAddress:
         )
         return saved
 
-    async def _issue(self, tx: WriteTxn, order_id: str) -> order_store.IssueRow | None:
+    async def _issue(self, tx: WriteTxn, order_id: str) -> Issue | None:
         if self.issue_id is None:
             return None
         issue = await order_store.get_issue(tx.conn, self.issue_id)
@@ -186,7 +185,7 @@ class SettleIssue:
     note: object
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
+    async def apply(self, tx: WriteTxn) -> Issue:
         order, _ = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         issue = await order_store.get_issue(tx.conn, self.issue_id)
         if issue.order_id != order.id:

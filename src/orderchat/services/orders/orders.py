@@ -18,9 +18,12 @@ from typing import Any
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.ids import ConversationId, UserId
-from orderchat.core.model import ConversationKind, Role, User, UserKind
+from orderchat.core.model import Conversation, ConversationKind, Role, User, UserKind
 from orderchat.core.orders import (
+    Customer,
     InvoiceStatus,
+    Issue,
+    Order,
     OrderItem,
     PaymentStatus,
     format_amount,
@@ -53,9 +56,7 @@ from orderchat.storage import confirmations as confirmation_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import inventory as inventory_store
 from orderchat.storage import orders as order_store
-from orderchat.storage.conversations import ConversationRow
 from orderchat.storage.engine import Database
-from orderchat.storage.orders import OrderRow
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def parse_order_spec(raw: dict[str, Any], workflows: Workflows) -> OrderSpec:
     )
 
 
-async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> order_store.CustomerRow:
+async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> Customer:
     """The order's customer: an existing record, or a new one made now."""
     if spec.customer_id is not None:
         try:
@@ -177,7 +178,7 @@ async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> order_store.CustomerRo
     )
     user = replace(user, username=f"customer-{user.id[2:]}")
     await account_store.insert_user_txn(tx.conn, user, None, tx.now_ms)
-    customer = order_store.CustomerRow(
+    customer = Customer(
         user.id, new.name, new.phone, new.email, new.company, new.segment, new.language
     )
     await order_store.insert_customer_txn(tx.conn, customer, tx.now_ms)
@@ -190,7 +191,7 @@ class CreateOrder:
     spec: OrderSpec
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         check(self.user, Action.CREATE_ORDER)
         spec = self.spec
         workflow = self.workflows.get(spec.workflow)
@@ -232,9 +233,9 @@ class CreateOrder:
 
     async def _open_conversation_txn(
         self, tx: WriteTxn, title: str, members: list[UserId]
-    ) -> ConversationRow:
+    ) -> Conversation:
         """The order's conversation, with its members and the event that tells them."""
-        conv = ConversationRow(
+        conv = Conversation(
             id=tx.ids.conversation(),
             kind=ConversationKind.ORDER,
             title=title,
@@ -256,9 +257,9 @@ class CreateOrder:
 
     def _order_row(
         self, tx: WriteTxn, workflow: Workflow, customer_id: UserId, conv_id: ConversationId
-    ) -> OrderRow:
+    ) -> Order:
         spec = self.spec
-        return OrderRow(
+        return Order(
             id=tx.ids.order(),
             number=spec.number,
             customer_id=customer_id,
@@ -322,7 +323,7 @@ class AdvanceOrder:
     change: StatusChange
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         require_staff(self.user)
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         transition = workflow.transition(order.status, self.change.to)
@@ -375,7 +376,7 @@ class AdvanceOrder:
 
 
 async def _post_shortages_txn(
-    tx: WriteTxn, order: OrderRow, shortages: list[Shortage], by: UserId, language: str
+    tx: WriteTxn, order: Order, shortages: list[Shortage], by: UserId, language: str
 ) -> None:
     """`out_of_stock` for each SKU the order could not reserve in full."""
     for shortage in shortages:
@@ -395,7 +396,7 @@ async def _post_shortages_txn(
 
 
 async def _apply_effects(
-    tx: WriteTxn, effects: tuple[str, ...], order: OrderRow, by: UserId
+    tx: WriteTxn, effects: tuple[str, ...], order: Order, by: UserId
 ) -> list[Shortage]:
     shortages: list[Shortage] = []
     for effect in effects:
@@ -419,7 +420,7 @@ class UpdateOrder:
     raw: dict[str, Any]
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         check(self.user, Action.UPDATE_ORDER)
         unknown = sorted(set(self.raw) - {"carrier", "tracking_no", "eta_ts", "note"})
         if unknown or not self.raw:
@@ -481,9 +482,9 @@ class InviteCustomer:
 
 @dataclass(frozen=True, slots=True)
 class OrderDetail:
-    order: OrderRow
+    order: Order
     workflow: Workflow
-    issues: list[order_store.IssueRow]
+    issues: list[Issue]
 
 
 class Orders:
@@ -506,45 +507,41 @@ class Orders:
     async def _submit(self, op: Any) -> Any:
         return await self._writer.submit(op)
 
-    async def create(self, user: User, raw: dict[str, Any]) -> OrderRow:
+    async def create(self, user: User, raw: dict[str, Any]) -> Order:
         spec = parse_order_spec(raw, self.workflows)
-        order: OrderRow = await self._submit(CreateOrder(user, spec, self.workflows))
+        order: Order = await self._submit(CreateOrder(user, spec, self.workflows))
         logger.info("order created id=%s workflow=%s by=%s", order.id, order.workflow, user.id)
         return order
 
-    async def advance(self, user: User, order_id: str, raw: dict[str, Any]) -> OrderRow:
+    async def advance(self, user: User, order_id: str, raw: dict[str, Any]) -> Order:
         change = parse_status_change(raw)
-        order: OrderRow = await self._submit(AdvanceOrder(user, order_id, change, self.workflows))
+        order: Order = await self._submit(AdvanceOrder(user, order_id, change, self.workflows))
         logger.info("order %s is now %s (by %s)", order.id, order.status, user.id)
         return order
 
-    async def update(self, user: User, order_id: str, raw: dict[str, Any]) -> OrderRow:
-        order: OrderRow = await self._submit(UpdateOrder(user, order_id, raw, self.workflows))
+    async def update(self, user: User, order_id: str, raw: dict[str, Any]) -> Order:
+        order: Order = await self._submit(UpdateOrder(user, order_id, raw, self.workflows))
         return order
 
-    async def raise_issue(
-        self, user: User, order_id: str, raw: dict[str, Any]
-    ) -> order_store.IssueRow:
+    async def raise_issue(self, user: User, order_id: str, raw: dict[str, Any]) -> Issue:
         kind = raw.get("kind")
         if not isinstance(kind, str):
             raise BadRequest("'kind' names the exception")
-        issue: order_store.IssueRow = await self._submit(
-            RaiseIssue(user, order_id, kind, raw, self.workflows)
-        )
+        issue: Issue = await self._submit(RaiseIssue(user, order_id, kind, raw, self.workflows))
         return issue
 
     async def change_address(
         self, user: User, order_id: str, address: object, issue_id: str | None
-    ) -> OrderRow:
-        order: OrderRow = await self._submit(
+    ) -> Order:
+        order: Order = await self._submit(
             ChangeAddress(user, order_id, address, issue_id, self.workflows)
         )
         return order
 
     async def settle_issue(
         self, user: User, order_id: str, issue_id: str, outcome: object, note: object
-    ) -> order_store.IssueRow:
-        issue: order_store.IssueRow = await self._submit(
+    ) -> Issue:
+        issue: Issue = await self._submit(
             SettleIssue(user, order_id, issue_id, outcome, note, self.workflows)
         )
         return issue
@@ -565,7 +562,7 @@ class Orders:
 
     async def list(
         self, user: User, *, status: str | None, workflow: str | None, limit: int
-    ) -> list[tuple[OrderRow, Workflow]]:
+    ) -> list[tuple[Order, Workflow]]:
         mine = user.id if user.kind is UserKind.CUSTOMER else None
         async with self._db.read() as conn:
             found = await order_store.list_orders(
@@ -573,7 +570,7 @@ class Orders:
             )
         return [(o, self.workflows.get(o.workflow)) for o in found]
 
-    async def customer(self, user: User, customer_id: str) -> order_store.CustomerRow:
+    async def customer(self, user: User, customer_id: str) -> Customer:
         if user.kind is UserKind.CUSTOMER and user.id != customer_id:
             raise Forbidden("you may only see your own record")
         async with self._db.read() as conn:

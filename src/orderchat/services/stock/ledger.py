@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from orderchat.core.ids import UserId
-from orderchat.core.model import MessageKind, Role
+from orderchat.core.model import Conversation, MessageKind, Role
 from orderchat.core.routing import ROUTES, render
 from orderchat.core.stock import (
     Movement,
@@ -26,7 +26,6 @@ from orderchat.core.stock import (
 from orderchat.services.orders.events import role_channel_txn
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as store
-from orderchat.storage.conversations import ConversationRow
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ async def _alert_low_stock_txn(tx: WriteTxn, low: Sequence[tuple[Sku, int]], by:
 
 def _post(
     tx: WriteTxn,
-    channel: ConversationRow,
+    channel: Conversation,
     by: UserId,
     text: str,
     role: Role,
