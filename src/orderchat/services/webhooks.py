@@ -25,18 +25,17 @@ import orjson
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from orderchat.core.model import Role, User, UserKind
-from orderchat.core.orders import Order, order_number
-from orderchat.core.signatures import SignatureRejected, verify
-from orderchat.core.workflows import Workflow
-from orderchat.services.accounts import Accounts
-from orderchat.services.orders.orders import (
-    AdvanceOrder,
-    CreateOrder,
+from orderchat.core.order_requests import (
     OrderSpec,
     StatusChange,
     parse_order_spec,
     parse_status_change,
 )
+from orderchat.core.orders import Order, order_number
+from orderchat.core.signatures import SignatureRejected, verify
+from orderchat.core.workflows import Workflow
+from orderchat.services.accounts import Accounts
+from orderchat.services.orders.orders import AdvanceOrder, CreateOrder
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
@@ -97,7 +96,7 @@ def parse_delivery(body: bytes, workflows: Workflows) -> WebhookEvent:
             raise BadRequest(
                 f"{ORDER_CREATED} needs 'order', the same object POST /api/orders takes"
             )
-        return OrderCreated(parse_order_spec(order, workflows))
+        return OrderCreated(parse_order_spec(order, workflows.get))
     if event == ORDER_STATUS:
         unknown = sorted(set(raw) - _STATUS_FIELDS)
         if unknown:

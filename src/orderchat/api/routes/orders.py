@@ -11,6 +11,16 @@ from orderchat.api.responses import Json
 from orderchat.api.routes.views import for_viewer, order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.affordances import order_affordances
+from orderchat.core.order_requests import (
+    LANGUAGES,
+    SEGMENTS,
+    parse_address_change,
+    parse_issue_report,
+    parse_order_changes,
+    parse_order_spec,
+    parse_settlement,
+    parse_status_change,
+)
 from orderchat.core.orders import (
     ADDRESS_FIELDS,
     CURRENCIES,
@@ -23,12 +33,12 @@ from orderchat.core.orders import (
 )
 from orderchat.core.workflows import Workflow
 from orderchat.services.orders.events import order_fields
-from orderchat.services.orders.orders import LANGUAGES, SEGMENTS
 
 router = APIRouter(prefix="/api", tags=["orders"])
 
-# The order routes hand their bodies to the service whole (it reports every
-# problem in the words of the order); these schemas state its rules for clients.
+# The order routes parse their bodies with `core.order_requests` (it reports every
+# problem in the words of the order) and hand the services the values; these
+# schemas state the same rules for clients.
 JsonBody = Annotated[dict[str, Any], Body()]
 
 _TEXT_64 = {"type": "string", "minLength": 1, "maxLength": 64}
@@ -209,7 +219,8 @@ async def list_workflows(auth: AuthDep, runtime: RuntimeDep) -> Json:
     openapi_extra=_body(_NEW_ORDER),
 )
 async def create_order(body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    order = await runtime.orders.create(auth.user, body)
+    spec = parse_order_spec(body, runtime.workflows.get)
+    order = await runtime.orders.create(auth.user, spec)
     return Json(
         order_view(auth.user, order, runtime.workflows.get(order.workflow)), status_code=201
     )
@@ -246,7 +257,7 @@ async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     openapi_extra=_body(_ORDER_CHANGES),
 )
 async def update_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    order = await runtime.orders.update(auth.user, order_id, body)
+    order = await runtime.orders.update(auth.user, order_id, parse_order_changes(body))
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
@@ -256,7 +267,7 @@ async def update_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: Ru
     openapi_extra=_body(_STATUS_CHANGE),
 )
 async def advance_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    order = await runtime.orders.advance(auth.user, order_id, body)
+    order = await runtime.orders.advance(auth.user, order_id, parse_status_change(body))
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
@@ -267,7 +278,7 @@ async def advance_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: R
     openapi_extra=_body(_ISSUE),
 )
 async def raise_issue(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    issue = await runtime.orders.raise_issue(auth.user, order_id, body)
+    issue = await runtime.orders.raise_issue(auth.user, order_id, parse_issue_report(body))
     return Json(issue_view(issue), status_code=201)
 
 
@@ -279,9 +290,8 @@ async def raise_issue(order_id: str, body: JsonBody, auth: AuthDep, runtime: Run
 async def settle_issue(
     order_id: str, issue_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    issue = await runtime.orders.settle_issue(
-        auth.user, order_id, issue_id, body.get("outcome"), body.get("note")
-    )
+    settlement = parse_settlement(body)
+    issue = await runtime.orders.settle_issue(auth.user, order_id, issue_id, settlement)
     return Json(issue_view(issue))
 
 
@@ -291,10 +301,8 @@ async def settle_issue(
     openapi_extra=_body(_ADDRESS_CHANGE),
 )
 async def change_address(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    issue_id = body.get("issue")
-    order = await runtime.orders.change_address(
-        auth.user, order_id, body.get("address"), issue_id if isinstance(issue_id, str) else None
-    )
+    change = parse_address_change(body)
+    order = await runtime.orders.change_address(auth.user, order_id, change)
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 

@@ -19,19 +19,21 @@ from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import Conversation, ConversationKind, Role, User, UserKind
+from orderchat.core.order_requests import (
+    AddressChange,
+    IssueReport,
+    OrderChanges,
+    OrderSpec,
+    Settlement,
+    StatusChange,
+)
 from orderchat.core.orders import (
     Customer,
     InvoiceStatus,
     Issue,
     Order,
-    OrderItem,
     PaymentStatus,
     format_amount,
-    order_number,
-    parse_address,
-    parse_currency,
-    parse_items,
-    parse_note,
     total_cents,
 )
 from orderchat.core.permissions import Action, check, require_staff
@@ -62,102 +64,6 @@ logger = logging.getLogger(__name__)
 
 
 # --- creating an order ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NewCustomer:
-    name: str
-    phone: str | None
-    email: str | None
-    company: str | None
-    segment: str
-    language: str
-
-
-SEGMENTS = frozenset({"retail", "wholesale", "brand"})
-LANGUAGES = frozenset({"zh-CN", "en"})
-
-
-def parse_new_customer(raw: object) -> NewCustomer:
-    if not isinstance(raw, dict):
-        raise BadRequest("customer must be an object with at least a name")
-    unknown = sorted(set(raw) - {"name", "phone", "email", "company", "segment", "language"})
-    if unknown:
-        raise BadRequest(f"unknown customer fields {unknown}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise BadRequest("customer.name must be 1-100 characters")
-    segment = raw.get("segment", "retail")
-    language = raw.get("language", "zh-CN")
-    if not isinstance(segment, str) or segment not in SEGMENTS:
-        raise BadRequest(f"customer.segment must be one of {sorted(SEGMENTS)}")
-    if not isinstance(language, str) or language not in LANGUAGES:
-        raise BadRequest(f"customer.language must be one of {sorted(LANGUAGES)}")
-    optional: dict[str, str | None] = {}
-    for key in ("phone", "email", "company"):
-        value = raw.get(key)
-        if value is not None and (not isinstance(value, str) or len(value) > 200):
-            raise BadRequest(f"customer.{key} must be a string of at most 200 characters")
-        optional[key] = value or None
-    return NewCustomer(
-        name.strip(), optional["phone"], optional["email"], optional["company"], segment, language
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class OrderSpec:
-    number: str
-    workflow: str
-    customer_id: UserId | None
-    new_customer: NewCustomer | None
-    items: tuple[OrderItem, ...]
-    address: dict[str, str]
-    note: str
-    currency: str
-    eta_ms: int | None
-
-
-def parse_order_spec(raw: dict[str, Any], workflows: Workflows) -> OrderSpec:
-    known = {
-        "number",
-        "workflow",
-        "customer",
-        "customer_id",
-        "items",
-        "address",
-        "note",
-        "currency",
-        "eta_ts",
-    }
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise BadRequest(f"unknown order fields {unknown}")
-    workflow = raw.get("workflow", "retail")
-    if not isinstance(workflow, str):
-        raise BadRequest("workflow must be a string")
-    try:
-        workflows.get(workflow)
-    except NotFound as exc:
-        raise BadRequest(exc.message) from None
-    customer_id = raw.get("customer_id")
-    if (customer_id is None) == (raw.get("customer") is None):
-        raise BadRequest("give either 'customer_id' or a new 'customer', not both")
-    if customer_id is not None and not isinstance(customer_id, str):
-        raise BadRequest("customer_id must be a string")
-    eta = raw.get("eta_ts")
-    if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
-        raise BadRequest("eta_ts must be milliseconds since the epoch")
-    return OrderSpec(
-        number=order_number(raw.get("number")),
-        workflow=workflow,
-        customer_id=None if customer_id is None else UserId(customer_id),
-        new_customer=None if raw.get("customer") is None else parse_new_customer(raw["customer"]),
-        items=parse_items(raw.get("items")),
-        address=parse_address(raw.get("address")),
-        note=parse_note(raw.get("note")),
-        currency=parse_currency(raw.get("currency", "CNY")),
-        eta_ms=eta,
-    )
 
 
 async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> Customer:
@@ -291,32 +197,6 @@ class CreateOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class StatusChange:
-    to: str
-    note: str
-    photos: tuple[object, ...]
-    carrier: str | None
-    tracking_no: str | None
-
-
-def parse_status_change(raw: dict[str, Any]) -> StatusChange:
-    unknown = sorted(set(raw) - {"to", "note", "photos", "carrier", "tracking_no"})
-    if unknown:
-        raise BadRequest(f"unknown fields {unknown}")
-    to = raw.get("to")
-    if not isinstance(to, str) or not to:
-        raise BadRequest("'to' must name the next status")
-    photos = raw.get("photos", [])
-    if not isinstance(photos, list) or len(photos) > 20:
-        raise BadRequest("'photos' must be a list of at most 20 attachments")
-    carrier, tracking = raw.get("carrier"), raw.get("tracking_no")
-    for name, value in (("carrier", carrier), ("tracking_no", tracking)):
-        if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
-            raise BadRequest(f"'{name}' must be 1-64 characters")
-    return StatusChange(to, parse_note(raw.get("note")), tuple(photos), carrier, tracking)
-
-
-@dataclass(frozen=True, slots=True)
 class AdvanceOrder:
     user: User
     order_id: str
@@ -417,30 +297,13 @@ class UpdateOrder:
 
     user: User
     order_id: str
-    raw: dict[str, Any]
+    changes: OrderChanges
     workflows: Workflows
 
     async def apply(self, tx: WriteTxn) -> Order:
         check(self.user, Action.UPDATE_ORDER)
-        unknown = sorted(set(self.raw) - {"carrier", "tracking_no", "eta_ts", "note"})
-        if unknown or not self.raw:
-            raise BadRequest(f"give carrier, tracking_no, eta_ts or note; unknown: {unknown}")
-        changes: dict[str, Any] = {}
-        for key in ("carrier", "tracking_no"):
-            if key in self.raw:
-                value = self.raw[key]
-                if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
-                    raise BadRequest(f"'{key}' must be 1-64 characters or null")
-                changes[key] = value
-        if "eta_ts" in self.raw:
-            eta = self.raw["eta_ts"]
-            if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
-                raise BadRequest("eta_ts must be milliseconds since the epoch or null")
-            changes["eta_ms"] = eta
-        if "note" in self.raw:
-            changes["note"] = parse_note(self.raw["note"])
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
-        return await save_order_txn(tx, replace(order, **changes), workflow)
+        return await save_order_txn(tx, self.changes.applied_to(order), workflow)
 
 
 # --- invitations ------------------------------------------------------------------
@@ -507,42 +370,38 @@ class Orders:
     async def _submit(self, op: Any) -> Any:
         return await self._writer.submit(op)
 
-    async def create(self, user: User, raw: dict[str, Any]) -> Order:
-        spec = parse_order_spec(raw, self.workflows)
+    async def create(self, user: User, spec: OrderSpec) -> Order:
+        """Raises BadRequest when the spec names a workflow this server does not run."""
+        try:
+            self.workflows.get(spec.workflow)
+        except NotFound as exc:
+            raise BadRequest(exc.message) from None
         order: Order = await self._submit(CreateOrder(user, spec, self.workflows))
         logger.info("order created id=%s workflow=%s by=%s", order.id, order.workflow, user.id)
         return order
 
-    async def advance(self, user: User, order_id: str, raw: dict[str, Any]) -> Order:
-        change = parse_status_change(raw)
+    async def advance(self, user: User, order_id: str, change: StatusChange) -> Order:
         order: Order = await self._submit(AdvanceOrder(user, order_id, change, self.workflows))
         logger.info("order %s is now %s (by %s)", order.id, order.status, user.id)
         return order
 
-    async def update(self, user: User, order_id: str, raw: dict[str, Any]) -> Order:
-        order: Order = await self._submit(UpdateOrder(user, order_id, raw, self.workflows))
+    async def update(self, user: User, order_id: str, changes: OrderChanges) -> Order:
+        order: Order = await self._submit(UpdateOrder(user, order_id, changes, self.workflows))
         return order
 
-    async def raise_issue(self, user: User, order_id: str, raw: dict[str, Any]) -> Issue:
-        kind = raw.get("kind")
-        if not isinstance(kind, str):
-            raise BadRequest("'kind' names the exception")
-        issue: Issue = await self._submit(RaiseIssue(user, order_id, kind, raw, self.workflows))
+    async def raise_issue(self, user: User, order_id: str, report: IssueReport) -> Issue:
+        issue: Issue = await self._submit(RaiseIssue(user, order_id, report, self.workflows))
         return issue
 
-    async def change_address(
-        self, user: User, order_id: str, address: object, issue_id: str | None
-    ) -> Order:
-        order: Order = await self._submit(
-            ChangeAddress(user, order_id, address, issue_id, self.workflows)
-        )
+    async def change_address(self, user: User, order_id: str, change: AddressChange) -> Order:
+        order: Order = await self._submit(ChangeAddress(user, order_id, change, self.workflows))
         return order
 
     async def settle_issue(
-        self, user: User, order_id: str, issue_id: str, outcome: object, note: object
+        self, user: User, order_id: str, issue_id: str, settlement: Settlement
     ) -> Issue:
         issue: Issue = await self._submit(
-            SettleIssue(user, order_id, issue_id, outcome, note, self.workflows)
+            SettleIssue(user, order_id, issue_id, settlement, self.workflows)
         )
         return issue
 
