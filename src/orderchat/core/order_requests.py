@@ -166,7 +166,8 @@ REMEDIES = frozenset({"exchange", "refund"})
 INTERCEPTION_OUTCOMES = frozenset({"intercepted", "not_intercepted"})
 
 
-def _issue_details(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+def issue_details(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The details a report of `kind` takes, checked; the fields of another kind are refused."""
     allowed = ISSUE_FIELDS.get(kind)
     if allowed is None:
         raise BadRequest(f"unknown exception kind {kind!r}; known: {sorted(ISSUE_FIELDS)}")
@@ -256,11 +257,16 @@ class IssueReport:
     details: dict[str, Any]
 
 
-def parse_issue_report(raw: Mapping[str, Any]) -> IssueReport:
+def issue_kind(raw: Mapping[str, Any]) -> str:
     kind = raw.get("kind")
     if not isinstance(kind, str):
         raise BadRequest("'kind' names the exception")
-    return IssueReport(kind, _issue_details(kind, raw))
+    return kind
+
+
+def parse_issue_report(raw: Mapping[str, Any]) -> IssueReport:
+    kind = issue_kind(raw)
+    return IssueReport(kind, issue_details(kind, raw))
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,21 +182,70 @@ def validate_sku(raw: Mapping[str, object]) -> Sku:
     )
 
 
-def changed_sku(current: Sku, changes: Mapping[str, object]) -> Sku:
+@dataclass(frozen=True, slots=True)
+class SkuChanges:
+    """Catalogue fields to change, each checked; None keeps the SKU's value.
+
+    A name or category given as null clears it (""): a SKU keeps a name in at
+    least one language, which only the SKU with the changes applied can show.
+    """
+
+    sku: str | None = None
+    name_zh: str | None = None
+    name_en: str | None = None
+    category: str | None = None
+    unit_price_cents: int | None = None
+    low_stock_threshold: int | None = None
+    active: bool | None = None
+
+
+def parse_sku_changes(raw: Mapping[str, object]) -> SkuChanges:
+    """The changes a request asks for; a field left out stays as it is."""
+    active = raw.get("active")
+    if "active" in raw and not isinstance(active, bool):
+        raise BadRequest("active must be true or false")
+
+    def text(name: str, max_chars: int) -> str | None:
+        return text_field(raw[name], name, max_chars, required=False) if name in raw else None
+
+    return SkuChanges(
+        sku=str(raw["sku"]) if "sku" in raw else None,
+        name_zh=text("name_zh", MAX_NAME_CHARS),
+        name_en=text("name_en", MAX_NAME_CHARS),
+        category=text("category", MAX_CATEGORY_CHARS),
+        unit_price_cents=(
+            cents(raw["unit_price_cents"], "unit_price_cents")
+            if "unit_price_cents" in raw
+            else None
+        ),
+        low_stock_threshold=(
+            quantity(raw["low_stock_threshold"], "low_stock_threshold", zero=True)
+            if "low_stock_threshold" in raw
+            else None
+        ),
+        active=active if isinstance(active, bool) else None,
+    )
+
+
+def changed_sku(current: Sku, changes: SkuChanges) -> Sku:
     """`current` with `changes` applied and checked again; the code never changes."""
-    if "sku" in changes and changes["sku"] != current.sku:
+    if changes.sku is not None and changes.sku != current.sku:
         raise BadRequest("a SKU's code cannot change; create a new SKU instead")
-    fields: dict[str, object] = {
-        "sku": current.sku,
-        "name_zh": current.name_zh,
-        "name_en": current.name_en,
-        "category": current.category,
-        "unit_price_cents": current.unit_price_cents,
-        "low_stock_threshold": current.low_stock_threshold,
-        "active": current.active,
-    }
-    fields.update(changes)
-    return validate_sku(fields)
+
+    def pick(new: object, old: object) -> object:
+        return old if new is None else new
+
+    return validate_sku(
+        {
+            "sku": current.sku,
+            "name_zh": pick(changes.name_zh, current.name_zh),
+            "name_en": pick(changes.name_en, current.name_en),
+            "category": pick(changes.category, current.category),
+            "unit_price_cents": pick(changes.unit_price_cents, current.unit_price_cents),
+            "low_stock_threshold": pick(changes.low_stock_threshold, current.low_stock_threshold),
+            "active": pick(changes.active, current.active),
+        }
+    )
 
 
 def parse_movement(raw: Mapping[str, object]) -> MovementRequest:

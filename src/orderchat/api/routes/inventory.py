@@ -13,6 +13,7 @@ from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest, TooLarge
 from orderchat.core.orders import MAX_PRICE_CENTS
+from orderchat.core.permissions import Action, check
 from orderchat.core.stock import (
     MAX_CATEGORY_CHARS,
     MAX_LOCATION_CHARS,
@@ -23,10 +24,17 @@ from orderchat.core.stock import (
     Movement,
     MovementKind,
     StockLevel,
+    parse_movement,
+    parse_sku_changes,
+    validate_sku,
 )
 from orderchat.services.stock.ledger import SkuStock
 
 router = APIRouter(prefix="/api", tags=["inventory"])
+
+# A body is parsed here into the core value the use case takes. Who may make the
+# change is checked first (the use case checks again), so a caller who may not
+# learns nothing about the rules of the body.
 
 # A catalogue of 50,000 SKUs with long bilingual names fits well inside this.
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -140,7 +148,8 @@ def movement_view(movement: Movement) -> dict[str, Any]:
 
 @router.post("/skus", status_code=201, responses=errors(400, 401, 403, 409, 413))
 async def create_sku(body: NewSkuBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    stock = await runtime.inventory.create_sku(auth.user, body.model_dump())
+    check(auth.user, Action.MANAGE_CATALOGUE)
+    stock = await runtime.inventory.create_sku(auth.user, validate_sku(body.model_dump()))
     return Json(sku_view(stock), status_code=201)
 
 
@@ -222,14 +231,16 @@ async def get_sku(sku: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
 
 @router.patch("/skus/{sku}", responses=errors(400, 401, 403, 404, 413))
 async def update_sku(sku: str, body: SkuChangesBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    changes = body.model_dump(exclude_unset=True)
+    check(auth.user, Action.MANAGE_CATALOGUE)
+    changes = parse_sku_changes(body.model_dump(exclude_unset=True))
     stock = await runtime.inventory.update_sku(auth.user, sku, changes)
     return Json(sku_view(stock))
 
 
 @router.post("/stock/movements", status_code=201, responses=errors(400, 401, 403, 409, 413))
 async def record_movement(body: MovementBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    result = await runtime.inventory.record_movement(auth.user, body.model_dump())
+    check(auth.user, Action.MOVE_STOCK)
+    result = await runtime.inventory.record_movement(auth.user, parse_movement(body.model_dump()))
     return Json(
         {
             "movement": movement_view(result.movement),

@@ -14,8 +14,10 @@ from orderchat.core.affordances import order_affordances
 from orderchat.core.order_requests import (
     LANGUAGES,
     SEGMENTS,
+    IssueReport,
+    issue_details,
+    issue_kind,
     parse_address_change,
-    parse_issue_report,
     parse_order_changes,
     parse_order_spec,
     parse_settlement,
@@ -31,6 +33,7 @@ from orderchat.core.orders import (
     Customer,
     Issue,
 )
+from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.workflows import Workflow
 from orderchat.services.orders.events import order_fields
 
@@ -38,7 +41,9 @@ router = APIRouter(prefix="/api", tags=["orders"])
 
 # The order routes parse their bodies with `core.order_requests` (it reports every
 # problem in the words of the order) and hand the services the values; these
-# schemas state the same rules for clients.
+# schemas state the same rules for clients. Where the use case decides who may
+# before reading the body, the route checks that first too (the use case checks
+# again), so a caller who may not learns nothing about the body's rules.
 JsonBody = Annotated[dict[str, Any], Body()]
 
 _TEXT_64 = {"type": "string", "minLength": 1, "maxLength": 64}
@@ -257,6 +262,7 @@ async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     openapi_extra=_body(_ORDER_CHANGES),
 )
 async def update_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    check(auth.user, Action.UPDATE_ORDER)
     order = await runtime.orders.update(auth.user, order_id, parse_order_changes(body))
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
@@ -278,7 +284,10 @@ async def advance_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: R
     openapi_extra=_body(_ISSUE),
 )
 async def raise_issue(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    issue = await runtime.orders.raise_issue(auth.user, order_id, parse_issue_report(body))
+    kind = issue_kind(body)
+    require_staff(auth.user)
+    report = IssueReport(kind, issue_details(kind, body))
+    issue = await runtime.orders.raise_issue(auth.user, order_id, report)
     return Json(issue_view(issue), status_code=201)
 
 
@@ -301,6 +310,7 @@ async def settle_issue(
     openapi_extra=_body(_ADDRESS_CHANGE),
 )
 async def change_address(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    check(auth.user, Action.CHANGE_ADDRESS)
     change = parse_address_change(body)
     order = await runtime.orders.change_address(auth.user, order_id, change)
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
