@@ -12,6 +12,12 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from orderchat.core.confirmations import (
+    ConfirmationItem,
+    parse_new_item,
+    parse_verdict,
+    parse_version_proposal,
+)
 from orderchat.core.ids import UserId
 from orderchat.core.model import User
 from orderchat.core.order_requests import parse_issue_report, parse_order_spec, parse_status_change
@@ -144,6 +150,18 @@ class DemoServices:
 
     async def raise_issue(self, user: User, order_id: str, raw: dict[str, Any]) -> Issue:
         return await self.orders.raise_issue(user, order_id, parse_issue_report(raw))
+
+    async def add_item(
+        self, user: User, order_id: str, kind: str, title: str, required: bool
+    ) -> ConfirmationItem:
+        new = parse_new_item(kind, title, required)
+        return await self.confirmations.add_item(user, order_id, new)
+
+    async def propose(self, user: User, item_id: str, text: str) -> None:
+        await self.confirmations.propose(user, item_id, parse_version_proposal(text, []))
+
+    async def decide(self, user: User, item_id: str, decision: str, comment: str) -> None:
+        await self.confirmations.decide(user, item_id, 1, parse_verdict(decision, comment))
 
 
 def _catalogue_csv(skus: list[DemoSku]) -> str:
@@ -325,7 +343,7 @@ async def _seed_sampling(services: DemoServices, staff: dict[str, User], tote: D
         ("logo_process", "Logo 工艺 Logo process"),
         ("packaging", "包装 Packaging"),
     ]:
-        items[kind] = await services.confirmations.add_item(
+        items[kind] = await services.add_item(
             staff["lily"], lune.id, kind, title, kind != "packaging"
         )
     customer = await _customer(services, lune.customer_id)
@@ -334,13 +352,11 @@ async def _seed_sampling(services: DemoServices, staff: dict[str, User], tote: D
         ("colour", "焦糖色 Caramel (Pantone 16-1439)"),
         ("logo_process", "烫金压印 Gold hot-stamp, 18 mm"),
     ]:
-        await services.confirmations.propose(staff["pete"], items[kind].id, text, [])
-    await services.confirmations.decide(customer, items["material"].id, 1, "approved", "Perfect.")
-    await services.confirmations.decide(
-        customer, items["colour"].id, 1, "rejected", "A little darker, please."
-    )
-    await services.confirmations.propose(
-        staff["pete"], items["colour"].id, "深焦糖色 Dark caramel (Pantone 18-1142)", []
+        await services.propose(staff["pete"], items[kind].id, text)
+    await services.decide(customer, items["material"].id, "approved", "Perfect.")
+    await services.decide(customer, items["colour"].id, "rejected", "A little darker, please.")
+    await services.propose(
+        staff["pete"], items["colour"].id, "深焦糖色 Dark caramel (Pantone 18-1142)"
     )
     lune = await services.advance(
         staff["pete"], lune.id, {"to": "sampling", "note": "颜色加深 darker caramel"}
@@ -369,9 +385,9 @@ async def _seed_in_production(
         ("size", "尺寸 Size", "20×15×7 cm"),
         ("lead_time", "交期 Lead time", "45 天 45 days"),
     ]:
-        item = await services.confirmations.add_item(staff["lily"], atelier.id, kind, title, True)
-        await services.confirmations.propose(staff["lily"], item.id, text, [])
-        await services.confirmations.decide(owner, item.id, 1, "approved", "确认")
+        item = await services.add_item(staff["lily"], atelier.id, kind, title, True)
+        await services.propose(staff["lily"], item.id, text)
+        await services.decide(owner, item.id, "approved", "确认")
     for state, who in (
         ("sample_approved", "lily"),
         ("material_arrived", "pat"),

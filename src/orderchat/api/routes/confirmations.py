@@ -10,13 +10,19 @@ from pydantic import BaseModel, ConfigDict
 from orderchat.api.openapi import NON_BLANK, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.core.confirmations import ConfirmationItem, ConfirmationVersion
-from orderchat.services.orders.confirmations import (
+from orderchat.core.confirmations import (
     KINDS,
     MAX_ATTACHMENTS,
     MAX_COMMENT_CHARS,
     MAX_TITLE_CHARS,
     MAX_VERSION_TEXT_CHARS,
+    ConfirmationItem,
+    ConfirmationVersion,
+    parse_new_item,
+    parse_verdict,
+    parse_version_proposal,
+)
+from orderchat.services.orders.confirmations import (
     item_fields,
     version_fields,
 )
@@ -69,9 +75,8 @@ def _item_and_version(
     responses=errors(400, 401, 403, 404, 409, 413),
 )
 async def add_item(order_id: str, body: NewItemBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    item = await runtime.confirmations.add_item(
-        auth.user, order_id, body.kind, body.title, body.required
-    )
+    new = parse_new_item(body.kind, body.title, body.required)
+    item = await runtime.confirmations.add_item(auth.user, order_id, new)
     return Json(item_fields(item), status_code=201)
 
 
@@ -91,9 +96,8 @@ async def list_items(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
 async def propose_version(
     item_id: str, body: VersionBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    item, version = await runtime.confirmations.propose(
-        auth.user, item_id, body.text, body.attachments
-    )
+    proposal = parse_version_proposal(body.text, body.attachments)
+    item, version = await runtime.confirmations.propose(auth.user, item_id, proposal)
     return _item_and_version(item, version, 201)
 
 
@@ -104,7 +108,6 @@ async def propose_version(
 async def decide_version(
     item_id: str, number: int, body: DecisionBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    item, version = await runtime.confirmations.decide(
-        auth.user, item_id, number, body.decision, body.comment
-    )
+    verdict = parse_verdict(body.decision, body.comment)
+    item, version = await runtime.confirmations.decide(auth.user, item_id, number, verdict)
     return _item_and_version(item, version, 200)

@@ -20,16 +20,17 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from orderchat.core.confirmations import (
     ConfirmationItem,
     ConfirmationVersion,
     Decision,
     ItemStatus,
+    NewItem,
+    Verdict,
+    VersionProposal,
 )
-from orderchat.core.errors import BadRequest, Conflict, NotFound, TooLarge
-from orderchat.core.model import User, text_field
+from orderchat.core.errors import Conflict, NotFound
+from orderchat.core.model import User
 from orderchat.core.orders import Order
 from orderchat.core.permissions import Action, check
 from orderchat.core.routing import ROUTES
@@ -45,28 +46,8 @@ from orderchat.storage.engine import Database
 
 logger = logging.getLogger(__name__)
 
-KINDS = frozenset(
-    {
-        "material",
-        "colour",
-        "size",
-        "logo_process",
-        "packaging",
-        "lead_time",
-        "shipping_method",
-        "custom",
-    }
-)
-MAX_TITLE_CHARS = 200
-# The version text is also the chat message the customer reads, which must
-# stay under the message limit together with the surrounding sentence.
-MAX_VERSION_TEXT_CHARS = 5000
-MAX_COMMENT_CHARS = 2000
 MAX_ITEMS_PER_ORDER = 100
 MAX_VERSIONS_PER_ITEM = 200
-# Attachments are references (blob ids, names, sizes) for now, not the files.
-MAX_ATTACHMENTS = 20
-MAX_ATTACHMENTS_BYTES = 32 * 1024
 # The guard that makes a workflow's production wait for its confirmations.
 GUARD = "confirmations_approved"
 
@@ -74,24 +55,6 @@ _DECISION_WORDS = {
     Decision.APPROVED: {"zh-CN": "已确认", "en": "approved"},
     Decision.REJECTED: {"zh-CN": "已驳回", "en": "rejected"},
 }
-
-
-def parse_attachments(raw: object) -> list[dict[str, Any]]:
-    """Attachments are opaque JSON objects; only their number and size are bounded."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw):
-        raise BadRequest("attachments must be a list of objects")
-    if len(raw) > MAX_ATTACHMENTS:
-        raise TooLarge(f"at most {MAX_ATTACHMENTS} attachments per version")
-    try:
-        encoded = orjson.dumps(raw)
-    except orjson.JSONEncodeError:
-        # Lone surrogates and integers past 64 bits parse, but cannot be stored as JSON.
-        raise BadRequest("attachments must hold UTF-8 text and 64-bit numbers") from None
-    if len(encoded) > MAX_ATTACHMENTS_BYTES:
-        raise TooLarge(f"attachments take more than {MAX_ATTACHMENTS_BYTES} bytes")
-    return list(raw)
 
 
 def version_state(item: ConfirmationItem, version: ConfirmationVersion) -> str:
@@ -145,22 +108,6 @@ async def _load_item_txn(
     found = await store.get_item(tx.conn, item_id)
     order, workflow = await load_order_txn(tx, workflows, found.order_id, user)
     return await store.get_item(tx.conn, item_id), order, workflow
-
-
-@dataclass(frozen=True, slots=True)
-class NewItem:
-    kind: str
-    title: str
-    required: bool
-
-
-def parse_new_item(kind: object, title: object, required: object) -> NewItem:
-    if kind not in KINDS:
-        raise BadRequest(f"kind must be one of {sorted(KINDS)}")
-    if not isinstance(required, bool):
-        raise BadRequest("required must be true or false")
-    assert isinstance(kind, str)
-    return NewItem(kind, text_field(title, "title", MAX_TITLE_CHARS), required)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,16 +249,6 @@ def _decidable(item: ConfirmationItem, number: int) -> ConfirmationVersion:
     return version
 
 
-def parse_decision(decision: object, comment: object) -> tuple[Decision, str]:
-    if decision not in (Decision.APPROVED.value, Decision.REJECTED.value):
-        raise BadRequest("decision must be 'approved' or 'rejected'")
-    parsed = Decision(str(decision))
-    text = text_field(comment, "comment", MAX_COMMENT_CHARS, required=False)
-    if parsed is Decision.REJECTED and not text:
-        raise BadRequest("say in the comment what should change")
-    return parsed, text
-
-
 @dataclass(frozen=True, slots=True)
 class OrderConfirmations:
     items: list[ConfirmationItem]
@@ -333,10 +270,7 @@ class Confirmations:
         self._clock = clock
         self._workflows = workflows
 
-    async def add_item(
-        self, user: User, order_id: str, kind: object, title: object, required: object
-    ) -> ConfirmationItem:
-        new = parse_new_item(kind, title, required)
+    async def add_item(self, user: User, order_id: str, new: NewItem) -> ConfirmationItem:
         item: ConfirmationItem = await self._writer.submit(
             AddItem(user, order_id, new, self._workflows)
         )
@@ -344,24 +278,20 @@ class Confirmations:
         return item
 
     async def propose(
-        self, user: User, item_id: str, text: object, attachments: object
+        self, user: User, item_id: str, proposal: VersionProposal
     ) -> tuple[ConfirmationItem, ConfirmationVersion]:
         op = ProposeVersion(
-            user,
-            item_id,
-            text_field(text, "text", MAX_VERSION_TEXT_CHARS),
-            parse_attachments(attachments),
-            self._workflows,
+            user, item_id, proposal.text, list(proposal.attachments), self._workflows
         )
         result: tuple[ConfirmationItem, ConfirmationVersion] = await self._writer.submit(op)
         logger.info("version %d of item %s proposed by %s", result[1].number, item_id, user.id)
         return result
 
     async def decide(
-        self, user: User, item_id: str, number: int, decision: object, comment: object
+        self, user: User, item_id: str, number: int, verdict: Verdict
     ) -> tuple[ConfirmationItem, ConfirmationVersion]:
-        parsed, text = parse_decision(decision, comment)
-        op = DecideVersion(user, item_id, number, parsed, text, self._workflows)
+        parsed = verdict.decision
+        op = DecideVersion(user, item_id, number, parsed, verdict.comment, self._workflows)
         result: tuple[ConfirmationItem, ConfirmationVersion] = await self._writer.submit(op)
         logger.info("version %d of item %s %s by %s", number, item_id, parsed.value, user.id)
         return result
