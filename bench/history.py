@@ -43,7 +43,7 @@ from bench._seed import SeededUser, seed_users
 from bench._server import rss_kib, scratch_dir
 from bench.fanout import percentile, started_server
 from orderchat.core.ids import ConversationId, UserId
-from orderchat.core.model import ConversationKind, MessageKind
+from orderchat.core.model import ConversationKind, MessageKind, NewConversation
 from orderchat.services.chat.conversations import CreateConversation
 from orderchat.services.ports import SystemClock, system_ids
 from orderchat.services.writer import WriteTxn
@@ -105,9 +105,9 @@ async def seed_history(
         async with db.write("bench_history_conversation") as conn:
             user = await account_store.get_user(conn, UserId(first.id))
             tx = WriteTxn(conn, _now_ms(), _IDS, await msg_store.lock_head_txn(conn), {})
-            view = await CreateConversation(user, ConversationKind.DIRECT, None, [second.id]).apply(
-                tx
-            )
+            view = await CreateConversation(
+                user, NewConversation(ConversationKind.DIRECT, None, (UserId(second.id),))
+            ).apply(tx)
             await tx.flush(set())
         conv_id = ConversationId(view.conv.id)
         senders = (UserId(first.id), UserId(second.id))

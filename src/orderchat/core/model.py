@@ -186,6 +186,34 @@ def validate_title(title: object, *, required: bool) -> str | None:
     return title or None
 
 
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    """A channel (with a title) or a direct conversation, and who else is in it."""
+
+    kind: ConversationKind
+    title: str | None
+    members: tuple[UserId, ...]
+
+
+def parse_member_ids(raw: object) -> tuple[UserId, ...]:
+    """User ids of a request, each once, in the order given."""
+    if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
+        raise BadRequest("'members' must be a list of user ids")
+    if len(raw) > MAX_MEMBERS_PER_REQUEST:
+        raise TooLarge(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
+    return tuple(dict.fromkeys(UserId(m) for m in raw))
+
+
+def parse_new_conversation(kind: object, title: object, members: object) -> NewConversation:
+    conv_kind = next((k for k in ConversationKind if k.value == kind), None)
+    if conv_kind not in (ConversationKind.CHANNEL, ConversationKind.DIRECT):
+        raise BadRequest("kind must be 'channel' or 'direct'")
+    required = conv_kind is ConversationKind.CHANNEL
+    return NewConversation(
+        conv_kind, validate_title(title, required=required), parse_member_ids(members)
+    )
+
+
 def direct_key(a: UserId, b: UserId) -> str:
     """The key that makes one direct conversation per pair, whoever creates it."""
     first, second = sorted((a, b))

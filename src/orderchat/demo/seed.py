@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from orderchat.core.ids import IdMinter
-from orderchat.core.model import MessageKind, User
+from orderchat.core.model import MessageKind, User, parse_new_conversation
 from orderchat.demo.media import seed_media
 from orderchat.demo.orders import DemoServices, seed_orders
 from orderchat.protocol.frames import PostMessage
@@ -75,9 +75,11 @@ async def seed_demo(
     boss = users["boss"]
     channels: dict[str, str] = {}
     for title, names in CHANNELS:
-        view = await conversations.create(boss, "channel", title, [users[n].id for n in names])
+        new = parse_new_conversation("channel", title, [users[n].id for n in names])
+        view = await conversations.create(boss, new)
         channels[title] = view.conv.id
-    direct = await conversations.create(users["amy"], "direct", None, [users["sam"].id])
+    new = parse_new_conversation("direct", None, [users["sam"].id])
+    direct = await conversations.create(users["amy"], new)
     script: list[tuple[str | None, str, str]] = [
         *CHATTER,
         (None, "sam", "这个客户想要 20 顶帐篷，能给批发价吗？"),

@@ -6,19 +6,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from orderchat.core.chain import GENESIS
-from orderchat.core.errors import BadRequest, Forbidden, NotFound, TooLarge
+from orderchat.core.errors import BadRequest, Forbidden, NotFound
 from orderchat.core.ids import UserId
 from orderchat.core.model import (
-    MAX_MEMBERS_PER_REQUEST,
     Conversation,
     ConversationKind,
     MemberAction,
     Message,
     MessageKind,
+    NewConversation,
     User,
     UserKind,
     direct_key,
-    validate_title,
 )
 from orderchat.core.permissions import require_staff
 from orderchat.core.policy import check_add_members, check_remove_member
@@ -42,14 +41,6 @@ class ConversationView:
 def conversation_fields(conv: Conversation, members: list[UserId]) -> dict[str, Any]:
     """A conversation as HTTP answers show it: the same fields as its member events."""
     return conversation_json(wire_conversation(conv, members))
-
-
-def _member_ids(raw: object) -> list[UserId]:
-    if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
-        raise BadRequest("'members' must be a list of user ids")
-    if len(raw) > MAX_MEMBERS_PER_REQUEST:
-        raise TooLarge(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
-    return list(dict.fromkeys(UserId(m) for m in raw))
 
 
 async def _check_users_exist(tx: WriteTxn, ids: list[UserId]) -> None:
@@ -100,16 +91,15 @@ def members_added(
 @dataclass(frozen=True, slots=True)
 class CreateConversation:
     user: User
-    kind: ConversationKind
-    title: object
-    members: object
+    new: NewConversation
+
+    @property
+    def kind(self) -> ConversationKind:
+        return self.new.kind
 
     async def apply(self, tx: WriteTxn) -> ConversationView:
-        if self.kind not in (ConversationKind.CHANNEL, ConversationKind.DIRECT):
-            raise BadRequest("kind must be 'channel' or 'direct'")
-        title = validate_title(self.title, required=self.kind is ConversationKind.CHANNEL)
-        member_ids = _member_ids(self.members)
-        everyone = list(dict.fromkeys([self.user.id, *member_ids]))
+        title = self.new.title
+        everyone = list(dict.fromkeys([self.user.id, *self.new.members]))
         await _check_users_exist(tx, everyone)
         key = None
         if self.kind is ConversationKind.DIRECT:
@@ -145,13 +135,13 @@ class CreateConversation:
 class AddMembers:
     user: User
     conv_id: str
-    members: object
+    members: tuple[UserId, ...]
 
     async def apply(self, tx: WriteTxn) -> ConversationView:
         conv = await tx.conversation(self.conv_id)
         current = await tx.member_set(conv.id)
         check_add_members(self.user, conv.kind, self.user.id in current.roles)
-        wanted = _member_ids(self.members)
+        wanted = list(self.members)
         await _check_users_exist(tx, wanted)
         fresh = [u for u in wanted if u not in current.roles]
         if not fresh:
@@ -225,20 +215,14 @@ class Conversations:
         self._db = db
         self._writer = writer
 
-    async def create(
-        self, user: User, kind: str, title: object, members: object
-    ) -> ConversationView:
+    async def create(self, user: User, new: NewConversation) -> ConversationView:
         require_staff(user)
-        try:
-            conv_kind = ConversationKind(kind)
-        except ValueError:
-            raise BadRequest("kind must be 'channel' or 'direct'") from None
-        view: ConversationView = await self._writer.submit(
-            CreateConversation(user, conv_kind, title, members)
-        )
+        view: ConversationView = await self._writer.submit(CreateConversation(user, new))
         return view
 
-    async def add_members(self, user: User, conv_id: str, members: object) -> ConversationView:
+    async def add_members(
+        self, user: User, conv_id: str, members: tuple[UserId, ...]
+    ) -> ConversationView:
         require_staff(user)
         view: ConversationView = await self._writer.submit(AddMembers(user, conv_id, members))
         return view
