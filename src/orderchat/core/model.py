@@ -14,6 +14,7 @@ MAX_TITLE_CHARS = 200
 MAX_DISPLAY_NAME_CHARS = 100
 MAX_MEMBERS_PER_REQUEST = 5_000
 MAX_MENTIONS = 100
+MAX_PASSWORD_CHARS = 1024
 
 _USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -145,6 +146,42 @@ def parse_roles(raw: str | list[str] | tuple[str, ...]) -> tuple[Role, ...]:
     if not roles:
         raise BadRequest("a staff user needs at least one role")
     return tuple(roles)
+
+
+@dataclass(frozen=True, slots=True)
+class NewStaff:
+    """A staff account to create: sign-in name, password, roles and the name others see."""
+
+    username: str
+    password: str = field(repr=False)
+    roles: tuple[Role, ...]
+    display_name: str
+
+
+def parse_new_staff(
+    username: object, password: object, roles: object, display_name: object = None
+) -> NewStaff:
+    name = validate_username(username)
+    if not isinstance(roles, str | list | tuple) or not all(isinstance(r, str) for r in roles):
+        raise BadRequest("roles must be a list of role names")
+    shown = _display_name(display_name, name)
+    return NewStaff(name, _password(password), parse_roles(roles), shown)
+
+
+def _password(password: object) -> str:
+    if not isinstance(password, str) or not password:
+        raise BadRequest("password must be a non-empty string")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise BadRequest(f"password is longer than {MAX_PASSWORD_CHARS} characters")
+    return password
+
+
+def _display_name(name: object, fallback: str) -> str:
+    if name is None or name == "":
+        return fallback
+    if not isinstance(name, str) or len(name) > MAX_DISPLAY_NAME_CHARS or not name.strip():
+        raise BadRequest(f"display name must be 1-{MAX_DISPLAY_NAME_CHARS} characters")
+    return name.strip()
 
 
 def validate_text(text: object) -> str:

@@ -22,6 +22,7 @@ from orderchat.core.ids import UserId
 from orderchat.core.model import User
 from orderchat.core.order_requests import parse_issue_report, parse_order_spec, parse_status_change
 from orderchat.core.orders import Issue, Order
+from orderchat.core.payments import PaymentKind, parse_money
 from orderchat.demo.catalogue import DemoSku, demo_catalogue
 from orderchat.services.money.finance import Finance
 from orderchat.services.orders.confirmations import Confirmations
@@ -235,18 +236,20 @@ async def _seed_retail(
         )
         for state in path:
             if state == "shipped":
-                await services.finance.record_payment(
-                    staff["fay"], order.id, order.total_cents, "wechat_pay", f"WX{order.number}"
+                paid = parse_money(
+                    PaymentKind.PAYMENT, order.total_cents, "wechat_pay", f"WX{order.number}"
                 )
+                await services.finance.record_money(staff["fay"], order.id, paid)
             change: dict[str, Any] = {"to": state}
             if state == "shipped":
                 change.update(carrier="顺丰 SF Express", tracking_no=f"SF{1400000000 + n}")
             if state == "in_transit":
                 change["note"] = "已到达成都转运中心 arrived at the Chengdu hub"
             if state == "refunded":
-                await services.finance.record_refund(
-                    staff["fay"], order.id, order.total_cents, "wechat_pay", f"RF{order.number}"
+                back = parse_money(
+                    PaymentKind.REFUND, order.total_cents, "wechat_pay", f"RF{order.number}"
                 )
+                await services.finance.record_money(staff["fay"], order.id, back)
             order = await services.advance(staff[RETAIL_ACTOR[state]], order.id, change)
     await _seed_retail_exceptions(services, staff, in_stock, empty)
 

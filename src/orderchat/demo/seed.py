@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from orderchat.core.ids import IdMinter
-from orderchat.core.model import MessageKind, User, parse_new_conversation
+from orderchat.core.model import MessageKind, User, parse_new_conversation, parse_new_staff
 from orderchat.demo.media import seed_media
 from orderchat.demo.orders import DemoServices, seed_orders
 from orderchat.protocol.frames import PostMessage
@@ -71,7 +71,8 @@ async def seed_demo(
             return
     users: dict[str, User] = {}
     for username, name, role in STAFF:
-        users[username] = await accounts.create_user(username, DEMO_PASSWORD, [role], name)
+        staff = parse_new_staff(username, DEMO_PASSWORD, [role], name)
+        users[username] = await accounts.create_user(staff)
     boss = users["boss"]
     channels: dict[str, str] = {}
     for title, names in CHANNELS:

@@ -19,15 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from orderchat.core.errors import BadRequest, Forbidden, Unauthorized
 from orderchat.core.ids import IdMinter, SessionId
-from orderchat.core.model import (
-    MAX_DISPLAY_NAME_CHARS,
-    Role,
-    Session,
-    User,
-    UserKind,
-    parse_roles,
-    validate_username,
-)
+from orderchat.core.model import MAX_PASSWORD_CHARS, NewStaff, Role, Session, User, UserKind
 from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.services.ports import Clock, Publisher, Revocation
 from orderchat.storage import accounts as store
@@ -40,7 +32,6 @@ logger = logging.getLogger(__name__)
 # address gets more before it is slowed down.
 LOGIN_PER_USERNAME = Rate(burst=5, per_s=5 / 60)
 LOGIN_PER_ADDRESS = Rate(burst=30, per_s=30 / 60)
-MAX_PASSWORD_CHARS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,22 +51,6 @@ class SignedIn:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _validate_password(password: object) -> str:
-    if not isinstance(password, str) or not password:
-        raise BadRequest("password must be a non-empty string")
-    if len(password) > MAX_PASSWORD_CHARS:
-        raise BadRequest(f"password is longer than {MAX_PASSWORD_CHARS} characters")
-    return password
-
-
-def _validate_display_name(name: object, fallback: str) -> str:
-    if name is None or name == "":
-        return fallback
-    if not isinstance(name, str) or len(name) > MAX_DISPLAY_NAME_CHARS or not name.strip():
-        raise BadRequest(f"display name must be 1-{MAX_DISPLAY_NAME_CHARS} characters")
-    return name.strip()
 
 
 class Accounts:
@@ -101,24 +76,15 @@ class Accounts:
         self._by_username = RateLimiter(LOGIN_PER_USERNAME, enabled=rate_limits)
         self._by_address = RateLimiter(LOGIN_PER_ADDRESS, enabled=rate_limits)
 
-    async def create_user(
-        self,
-        username: object,
-        password: object,
-        roles: str | list[str] | tuple[str, ...],
-        display_name: object = None,
-    ) -> User:
-        name = validate_username(username)
-        if not isinstance(roles, str | list | tuple) or not all(isinstance(r, str) for r in roles):
-            raise BadRequest("roles must be a list of role names")
+    async def create_user(self, new: NewStaff) -> User:
         user = User(
             id=self._ids.user(),
-            username=name,
-            display_name=_validate_display_name(display_name, name),
-            roles=parse_roles(roles),
+            username=new.username,
+            display_name=new.display_name,
+            roles=new.roles,
             kind=UserKind.STAFF,
         )
-        hashed = await asyncio.to_thread(self._hasher.hash, _validate_password(password))
+        hashed = await asyncio.to_thread(self._hasher.hash, new.password)
         async with self._db.write("create_user") as conn:
             await store.insert_user_txn(conn, user, hashed, self._clock.now_ms())
         logger.info("user created id=%s roles=%s", user.id, ",".join(user.roles))

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
-from orderchat.core.model import Role, User, UserKind
+from orderchat.core.model import NewStaff, Role, User, UserKind
 from orderchat.core.order_requests import (
     OrderSpec,
     StatusChange,
@@ -196,12 +196,10 @@ class Webhooks:
             found = await self._find_actor()
             if found is None:
                 try:
-                    found = await self._accounts.create_user(
-                        ACTOR_USERNAME,
-                        secrets.token_urlsafe(32),
-                        [r.value for r in ACTOR_ROLES],
-                        ACTOR_NAME,
+                    actor = NewStaff(
+                        ACTOR_USERNAME, secrets.token_urlsafe(32), ACTOR_ROLES, ACTOR_NAME
                     )
+                    found = await self._accounts.create_user(actor)
                     logger.info("created the %s account id=%s", ACTOR_USERNAME, found.id)
                 except Conflict:
                     # Another server process made it first, or an admin disabled it.

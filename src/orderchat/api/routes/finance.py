@@ -12,13 +12,19 @@ from orderchat.api.responses import Json
 from orderchat.api.routes.views import order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.model import User
-from orderchat.core.orders import MAX_NOTE_CHARS, MAX_PRICE_CENTS
-from orderchat.services.money.digest import digest_fields, parse_day, payment_fields
-from orderchat.services.money.finance import (
+from orderchat.core.orders import MAX_NOTE_CHARS, MAX_PRICE_CENTS, parse_note
+from orderchat.core.payments import (
     MAX_INVOICE_CODE_CHARS,
     MAX_INVOICE_TITLE_CHARS,
     MAX_METHOD_CHARS,
     MAX_REFERENCE_CHARS,
+    PaymentKind,
+    invoice_number,
+    parse_invoice_request,
+    parse_money,
+)
+from orderchat.services.money.digest import digest_fields, parse_day, payment_fields
+from orderchat.services.money.finance import (
     InvoiceResult,
     Recorded,
     invoice_fields,
@@ -76,9 +82,8 @@ def _invoice(done: InvoiceResult, status_code: int, viewer: User) -> Json:
 async def record_payment(
     order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    done = await runtime.finance.record_payment(
-        auth.user, order_id, body.amount_cents, body.method, body.reference
-    )
+    money = parse_money(PaymentKind.PAYMENT, body.amount_cents, body.method, body.reference)
+    done = await runtime.finance.record_money(auth.user, order_id, money)
     return _recorded(done, auth.user)
 
 
@@ -86,9 +91,8 @@ async def record_payment(
     "/orders/{order_id}/refunds", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
 )
 async def record_refund(order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    done = await runtime.finance.record_refund(
-        auth.user, order_id, body.amount_cents, body.method, body.reference
-    )
+    money = parse_money(PaymentKind.REFUND, body.amount_cents, body.method, body.reference)
+    done = await runtime.finance.record_money(auth.user, order_id, money)
     return _recorded(done, auth.user)
 
 
@@ -109,7 +113,9 @@ async def order_money(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json
 async def approve_shipping(
     order_id: str, body: ShipApprovalBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    order, workflow = await runtime.finance.approve_shipping(auth.user, order_id, body.note)
+    order, workflow = await runtime.finance.approve_shipping(
+        auth.user, order_id, parse_note(body.note)
+    )
     return Json(order_view(auth.user, order, workflow))
 
 
@@ -119,7 +125,8 @@ async def approve_shipping(
 async def request_invoice(
     order_id: str, body: InvoiceRequestBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    done = await runtime.finance.request_invoice(auth.user, order_id, body.title, body.tax_id)
+    request = parse_invoice_request(body.title, body.tax_id)
+    done = await runtime.finance.request_invoice(auth.user, order_id, request)
     return _invoice(done, 201, auth.user)
 
 
@@ -127,7 +134,7 @@ async def request_invoice(
 async def issue_invoice(
     order_id: str, body: InvoiceIssueBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    done = await runtime.finance.issue_invoice(auth.user, order_id, body.number)
+    done = await runtime.finance.issue_invoice(auth.user, order_id, invoice_number(body.number))
     return _invoice(done, 200, auth.user)
 
 

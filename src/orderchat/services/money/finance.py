@@ -29,18 +29,15 @@ from typing import Any
 
 from orderchat.core.errors import Conflict
 from orderchat.core.ids import UserId
-from orderchat.core.model import Message, User, text_field
+from orderchat.core.model import Message, User
 from orderchat.core.orders import (
-    MAX_PRICE_CENTS,
     InvoiceStatus,
     Order,
     PaymentStatus,
     format_amount,
-    parse_note,
     payment_status,
-    positive_int,
 )
-from orderchat.core.payments import Invoice, Payment, PaymentKind
+from orderchat.core.payments import Invoice, InvoiceRequest, Money, Payment, PaymentKind
 from orderchat.core.permissions import Action, check
 from orderchat.core.workflows import Workflow
 from orderchat.services.money.digest import (
@@ -74,10 +71,6 @@ from orderchat.storage.payments import (
 logger = logging.getLogger(__name__)
 
 
-MAX_METHOD_CHARS = 32  # payments.method
-MAX_REFERENCE_CHARS = 128  # payments.reference
-MAX_INVOICE_TITLE_CHARS = 200  # invoices.title
-MAX_INVOICE_CODE_CHARS = 64  # invoices.tax_id, invoices.number
 # States where an order ended without a sale (the names both built-in workflows
 # use): it takes no new payments and no invoice, but may still be refunded.
 CLOSED_STATES = frozenset({"cancelled", "refunded"})
@@ -90,25 +83,6 @@ MAX_NAP_S = 60.0
 DIGEST_POST_TIMEOUT_S = 120.0
 # The sender of messages nobody caused (the scheduled digest).
 SYSTEM_SENDER = UserId("system")
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    """A payment or refund as asked for, already checked for shape."""
-
-    kind: PaymentKind
-    amount_cents: int
-    method: str
-    reference: str
-
-
-def parse_money(kind: PaymentKind, amount: object, method: object, reference: object) -> Money:
-    return Money(
-        kind,
-        positive_int(amount, "amount_cents", MAX_PRICE_CENTS),
-        text_field(method, "method", MAX_METHOD_CHARS),
-        text_field(reference, "reference", MAX_REFERENCE_CHARS),
-    )
 
 
 def invoice_fields(invoice: Invoice) -> dict[str, Any]:
@@ -327,19 +301,8 @@ class Finance:
         self._clock = clock
         self._workflows = workflows
 
-    async def record_payment(
-        self, user: User, order_id: str, amount: object, method: object, reference: object
-    ) -> Recorded:
-        money = parse_money(PaymentKind.PAYMENT, amount, method, reference)
-        return await self._record(user, order_id, money)
-
-    async def record_refund(
-        self, user: User, order_id: str, amount: object, method: object, reference: object
-    ) -> Recorded:
-        money = parse_money(PaymentKind.REFUND, amount, method, reference)
-        return await self._record(user, order_id, money)
-
-    async def _record(self, user: User, order_id: str, money: Money) -> Recorded:
+    async def record_money(self, user: User, order_id: str, money: Money) -> Recorded:
+        """Record a payment or a refund, as `money.kind` says."""
         done: Recorded = await self._writer.submit(
             RecordMoney(user, order_id, money, self._workflows)
         )
@@ -353,31 +316,24 @@ class Finance:
         return done
 
     async def approve_shipping(
-        self, user: User, order_id: str, note: object
+        self, user: User, order_id: str, note: str
     ) -> tuple[Order, Workflow]:
-        op = ApproveShipping(user, order_id, parse_note(note), self._workflows)
+        op = ApproveShipping(user, order_id, note, self._workflows)
         done: tuple[Order, Workflow] = await self._writer.submit(op)
         logger.info("shipping unpaid order %s approved by %s", order_id, user.id)
         return done
 
     async def request_invoice(
-        self, user: User, order_id: str, title: object, tax_id: object
+        self, user: User, order_id: str, request: InvoiceRequest
     ) -> InvoiceResult:
-        op = RequestInvoice(
-            user,
-            order_id,
-            text_field(title, "title", MAX_INVOICE_TITLE_CHARS),
-            None if tax_id is None else text_field(tax_id, "tax_id", MAX_INVOICE_CODE_CHARS),
-            self._workflows,
-        )
+        op = RequestInvoice(user, order_id, request.title, request.tax_id, self._workflows)
         done: InvoiceResult = await self._writer.submit(op)
         logger.info("invoice requested for order %s by %s", order_id, user.id)
         return done
 
-    async def issue_invoice(self, user: User, order_id: str, number: object) -> InvoiceResult:
-        op = IssueInvoice(
-            user, order_id, text_field(number, "number", MAX_INVOICE_CODE_CHARS), self._workflows
-        )
+    async def issue_invoice(self, user: User, order_id: str, number: str) -> InvoiceResult:
+        """`number` is the invoice's number, checked by `core.payments.invoice_number`."""
+        op = IssueInvoice(user, order_id, number, self._workflows)
         done: InvoiceResult = await self._writer.submit(op)
         logger.info("invoice issued for order %s by %s", order_id, user.id)
         return done
