@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from orderchat.core.errors import BadRequest, TooLarge
-from orderchat.core.ids import UserId
+from orderchat.core.ids import ConfirmationItemId, OrderId, UserId
 from orderchat.core.model import text_field
 
 KINDS = frozenset(
@@ -55,7 +55,7 @@ class Decision(StrEnum):
 class ConfirmationVersion:
     """One proposal of an item (text and files), and the customer's decision on it."""
 
-    item_id: str
+    item_id: ConfirmationItemId
     number: int
     text: str
     attachments: list[Any]
@@ -71,8 +71,8 @@ class ConfirmationVersion:
 class ConfirmationItem:
     """A point the customer must approve (material, colour, logo …), with its versions."""
 
-    id: str
-    order_id: str
+    id: ConfirmationItemId
+    order_id: OrderId
     kind: str
     title: str
     required: bool

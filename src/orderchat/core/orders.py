@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from orderchat.core.errors import BadRequest, TooLarge
-from orderchat.core.ids import ConversationId, UserId
+from orderchat.core.ids import ConversationId, IssueId, OrderId, UserId
 from orderchat.core.model import text_field
 
 MAX_ITEMS = 500
@@ -63,7 +63,7 @@ class OrderItem:
 class Order:
     """An order as stored: its state, money and the conversation it lives in."""
 
-    id: str
+    id: OrderId
     number: str
     customer_id: UserId
     conv_id: ConversationId
@@ -106,8 +106,8 @@ class Customer:
 class Issue:
     """Something raised on an order (a delay, a defect, an address change) and how it ended."""
 
-    id: str
-    order_id: str
+    id: IssueId
+    order_id: OrderId
     kind: str
     detail: dict[str, Any]
     raised_by: UserId

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from orderchat.core.ids import UserId
+from orderchat.core.ids import OrderId, PaymentId, UserId
 from orderchat.core.model import text_field
 from orderchat.core.orders import MAX_PRICE_CENTS, InvoiceStatus, positive_int
 
@@ -28,8 +28,8 @@ class PaymentKind(StrEnum):
 class Payment:
     """Money received for an order, or given back (a positive amount either way)."""
 
-    id: str
-    order_id: str
+    id: PaymentId
+    order_id: OrderId
     kind: PaymentKind
     amount_cents: int
     method: str
@@ -42,7 +42,7 @@ class Payment:
 class Invoice:
     """The invoice a customer asked for on an order, and whether it was issued."""
 
-    order_id: str
+    order_id: OrderId
     status: InvoiceStatus  # requested | issued, never none: no row means none
     title: str
     tax_id: str | None

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from orderchat.core.errors import BadRequest, Conflict, DomainError, TooLarge
-from orderchat.core.ids import UserId
+from orderchat.core.ids import MovementId, OrderId, UserId
 from orderchat.core.model import text_field
 from orderchat.core.orders import OrderItem, cents
 
@@ -103,13 +103,13 @@ class StockLevel:
 class Movement:
     """One ledger entry: who moved how much of what, from where to where, and why."""
 
-    id: str
+    id: MovementId
     sku: str
     kind: MovementKind
     from_location: str | None
     to_location: str | None
     quantity: int
-    order_id: str | None
+    order_id: OrderId | None
     reason: str
     by: UserId
     ts_ms: int
@@ -125,7 +125,7 @@ class MovementRequest:
     to_location: str | None
     quantity: int
     reason: str
-    order_id: str | None = None
+    order_id: OrderId | None = None
 
 
 # --- checking input -------------------------------------------------------------
@@ -270,7 +270,7 @@ def parse_movement(raw: Mapping[str, object]) -> MovementRequest:
         to_location=target,
         quantity=quantity(raw.get("quantity")),
         reason=text_field(raw.get("reason"), "reason", MAX_REASON_CHARS, required=True),
-        order_id=order_id,
+        order_id=None if order_id is None else OrderId(order_id),
     )
 
 

@@ -18,7 +18,7 @@ from orderchat.core.confirmations import (
     parse_verdict,
     parse_version_proposal,
 )
-from orderchat.core.ids import UserId
+from orderchat.core.ids import ConfirmationItemId, OrderId, UserId
 from orderchat.core.model import User
 from orderchat.core.order_requests import parse_issue_report, parse_order_spec, parse_status_change
 from orderchat.core.orders import Issue, Order
@@ -146,22 +146,24 @@ class DemoServices:
     async def create_order(self, user: User, raw: dict[str, Any]) -> Order:
         return await self.orders.create(user, parse_order_spec(raw, self.orders.workflows.get))
 
-    async def advance(self, user: User, order_id: str, raw: dict[str, Any]) -> Order:
+    async def advance(self, user: User, order_id: OrderId, raw: dict[str, Any]) -> Order:
         return await self.orders.advance(user, order_id, parse_status_change(raw))
 
-    async def raise_issue(self, user: User, order_id: str, raw: dict[str, Any]) -> Issue:
+    async def raise_issue(self, user: User, order_id: OrderId, raw: dict[str, Any]) -> Issue:
         return await self.orders.raise_issue(user, order_id, parse_issue_report(raw))
 
     async def add_item(
-        self, user: User, order_id: str, kind: str, title: str, required: bool
+        self, user: User, order_id: OrderId, kind: str, title: str, required: bool
     ) -> ConfirmationItem:
         new = parse_new_item(kind, title, required)
         return await self.confirmations.add_item(user, order_id, new)
 
-    async def propose(self, user: User, item_id: str, text: str) -> None:
+    async def propose(self, user: User, item_id: ConfirmationItemId, text: str) -> None:
         await self.confirmations.propose(user, item_id, parse_version_proposal(text, []))
 
-    async def decide(self, user: User, item_id: str, decision: str, comment: str) -> None:
+    async def decide(
+        self, user: User, item_id: ConfirmationItemId, decision: str, comment: str
+    ) -> None:
         await self.confirmations.decide(user, item_id, 1, parse_verdict(decision, comment))
 
 

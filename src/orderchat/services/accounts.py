@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from orderchat.core.errors import BadRequest, Forbidden, Unauthorized
-from orderchat.core.ids import IdMinter, SessionId
+from orderchat.core.ids import IdMinter, OrderId, SessionId
 from orderchat.core.model import MAX_PASSWORD_CHARS, NewStaff, Role, Session, User, UserKind
 from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.services.ports import Clock, Publisher, Revocation
@@ -46,7 +46,7 @@ class SignedIn:
     user: User
     session_id: SessionId
     expires_at_ms: int
-    order_id: str | None = None  # the order an invitation link was for
+    order_id: OrderId | None = None  # the order an invitation link was for
 
 
 def token_hash(token: str) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.confirmations import ConfirmationItem, ConfirmationVersion, Decision, ItemStatus
 from orderchat.core.errors import NotFound
-from orderchat.core.ids import UserId
+from orderchat.core.ids import ConfirmationItemId, OrderId, UserId
 from orderchat.storage.schema import confirmation_items, confirmation_versions
 
 
@@ -51,7 +51,7 @@ def _version(row: Row[Any]) -> ConfirmationVersion:
     )
 
 
-async def count_required_open(conn: AsyncConnection, order_id: str) -> int:
+async def count_required_open(conn: AsyncConnection, order_id: OrderId) -> int:
     """Required items of the order that are not approved yet."""
     query = select(func.count()).where(
         confirmation_items.c.order_id == order_id,
@@ -76,7 +76,7 @@ async def _versions(
     return found
 
 
-async def get_item(conn: AsyncConnection, item_id: str) -> ConfirmationItem:
+async def get_item(conn: AsyncConnection, item_id: ConfirmationItemId) -> ConfirmationItem:
     """The item with all its versions, oldest first.
 
     Raises:
@@ -90,7 +90,7 @@ async def get_item(conn: AsyncConnection, item_id: str) -> ConfirmationItem:
     return _item(row, (await _versions(conn, [row.id]))[row.id])
 
 
-async def list_items(conn: AsyncConnection, order_id: str) -> list[ConfirmationItem]:
+async def list_items(conn: AsyncConnection, order_id: OrderId) -> list[ConfirmationItem]:
     """The order's items in the order they were added, each with its versions."""
     query = (
         select(confirmation_items)
@@ -119,7 +119,10 @@ async def insert_item_txn(conn: AsyncConnection, item: ConfirmationItem) -> None
 
 
 async def set_item_status_txn(
-    conn: AsyncConnection, item_id: str, status: ItemStatus, approved_version: int | None
+    conn: AsyncConnection,
+    item_id: ConfirmationItemId,
+    status: ItemStatus,
+    approved_version: int | None,
 ) -> None:
     await conn.execute(
         update(confirmation_items)
@@ -143,7 +146,7 @@ async def insert_version_txn(conn: AsyncConnection, version: ConfirmationVersion
 
 async def decide_version_txn(
     conn: AsyncConnection,
-    item_id: str,
+    item_id: ConfirmationItemId,
     number: int,
     decision: Decision,
     comment: str,

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import Conflict, NotFound
-from orderchat.core.ids import UserId
+from orderchat.core.ids import OrderId, UserId
 from orderchat.core.stock import Movement, MovementKind, Sku, StockLevel
 from orderchat.storage.schema import orders, skus, stock_levels, stock_movements
 
@@ -312,7 +312,7 @@ async def list_movements(
     conn: AsyncConnection,
     *,
     sku: str | None = None,
-    order_id: str | None = None,
+    order_id: OrderId | None = None,
     kind: MovementKind | None = None,
     before: str | None = None,
     limit: int = 100,
@@ -330,7 +330,7 @@ async def list_movements(
     return [_movement(r) for r in await conn.execute(statement)]
 
 
-async def order_ledger(conn: AsyncConnection, order_id: str) -> list[Movement]:
+async def order_ledger(conn: AsyncConnection, order_id: OrderId) -> list[Movement]:
     """Every entry an order made: reservations, releases, shipments, returns."""
     statement = (
         select(stock_movements)
@@ -340,6 +340,6 @@ async def order_ledger(conn: AsyncConnection, order_id: str) -> list[Movement]:
     return [_movement(r) for r in await conn.execute(statement)]
 
 
-async def order_exists(conn: AsyncConnection, order_id: str) -> bool:
+async def order_exists(conn: AsyncConnection, order_id: OrderId) -> bool:
     found = await conn.execute(select(orders.c.id).where(orders.c.id == order_id))
     return found.first() is not None

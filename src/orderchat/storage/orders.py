@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import Conflict, NotFound
-from orderchat.core.ids import ConversationId, UserId
+from orderchat.core.ids import ConversationId, IssueId, OrderId, UserId
 from orderchat.core.orders import Customer, InvoiceStatus, Issue, Order, OrderItem, PaymentStatus
 from orderchat.storage.schema import customers, invitations, order_issues, order_items, orders
 
@@ -116,7 +116,7 @@ async def _items(conn: AsyncConnection, order_ids: Sequence[str]) -> dict[str, l
     return found
 
 
-async def get_order(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Order:
+async def get_order(conn: AsyncConnection, order_id: OrderId, *, lock: bool = False) -> Order:
     query = select(orders).where(orders.c.id == order_id)
     if lock:
         query = query.with_for_update()
@@ -128,17 +128,17 @@ async def get_order(conn: AsyncConnection, order_id: str, *, lock: bool = False)
 
 async def order_ids_by_conversation(
     conn: AsyncConnection, conv_ids: Sequence[str]
-) -> dict[str, str]:
+) -> dict[str, OrderId]:
     """The order behind each of these conversations that is an order's thread."""
     if not conv_ids:
         return {}
     query = select(orders.c.conv_id, orders.c.id).where(orders.c.conv_id.in_(list(conv_ids)))
-    return {str(r.conv_id): str(r.id) for r in await conn.execute(query)}
+    return {str(r.conv_id): OrderId(r.id) for r in await conn.execute(query)}
 
 
 async def find_order_id(
     conn: AsyncConnection, *, number: str | None = None, conv_id: str | None = None
-) -> str | None:
+) -> OrderId | None:
     query = select(orders.c.id)
     query = (
         query.where(orders.c.number == number)
@@ -146,7 +146,7 @@ async def find_order_id(
         else query.where(orders.c.conv_id == conv_id)
     )
     row = (await conn.execute(query)).first()
-    return None if row is None else str(row.id)
+    return None if row is None else OrderId(row.id)
 
 
 async def list_orders(
@@ -205,7 +205,7 @@ async def insert_issue_txn(conn: AsyncConnection, issue: Issue) -> None:
 
 async def settle_issue_txn(
     conn: AsyncConnection,
-    issue_id: str,
+    issue_id: IssueId,
     outcome: str,
     detail: dict[str, Any],
     by: UserId,
@@ -223,14 +223,14 @@ async def settle_issue_txn(
     )
 
 
-async def get_issue(conn: AsyncConnection, issue_id: str) -> Issue:
+async def get_issue(conn: AsyncConnection, issue_id: IssueId) -> Issue:
     row = (await conn.execute(select(order_issues).where(order_issues.c.id == issue_id))).first()
     if row is None:
         raise NotFound(f"no issue {issue_id!r}")
     return _issue(row)
 
 
-async def list_issues(conn: AsyncConnection, order_id: str) -> list[Issue]:
+async def list_issues(conn: AsyncConnection, order_id: OrderId) -> list[Issue]:
     query = (
         select(order_issues)
         .where(order_issues.c.order_id == order_id)
@@ -284,7 +284,7 @@ async def list_customers(conn: AsyncConnection, limit: int = 200) -> list[Custom
 async def insert_invitation_txn(
     conn: AsyncConnection,
     token_hash: str,
-    order_id: str,
+    order_id: OrderId,
     customer_id: UserId,
     by: UserId,
     now_ms: int,
@@ -305,7 +305,7 @@ async def insert_invitation_txn(
 
 @dataclass(frozen=True, slots=True)
 class InvitationRow:
-    order_id: str
+    order_id: OrderId
     customer_id: UserId
     expires_at_ms: int
     revoked_at_ms: int | None
@@ -318,5 +318,5 @@ async def find_invitation(conn: AsyncConnection, token_hash: str) -> InvitationR
     if row is None:
         return None
     return InvitationRow(
-        row.order_id, UserId(row.customer_id), row.expires_at_ms, row.revoked_at_ms
+        OrderId(row.order_id), UserId(row.customer_id), row.expires_at_ms, row.revoked_at_ms
     )

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orderchat.core.ids import UserId
+from orderchat.core.ids import OrderId, UserId
 from orderchat.core.orders import InvoiceStatus, PaymentStatus
 from orderchat.core.payments import Invoice, Payment, PaymentKind
 from orderchat.storage.schema import invoices, orders, payments
@@ -44,7 +44,7 @@ class LedgerLine:
 class Receivable:
     """A shipped order that still owes money."""
 
-    order_id: str
+    order_id: OrderId
     order_number: str
     customer_id: UserId
     currency: str
@@ -100,7 +100,7 @@ async def insert_payment_txn(conn: AsyncConnection, payment: Payment) -> None:
     )
 
 
-async def payment_totals(conn: AsyncConnection, order_id: str) -> PaymentTotals:
+async def payment_totals(conn: AsyncConnection, order_id: OrderId) -> PaymentTotals:
     """Sums per kind, from the ledger rather than the order row, so that a
     refund is checked against money that was really recorded."""
     query = (
@@ -114,7 +114,7 @@ async def payment_totals(conn: AsyncConnection, order_id: str) -> PaymentTotals:
     )
 
 
-async def list_payments(conn: AsyncConnection, order_id: str) -> list[Payment]:
+async def list_payments(conn: AsyncConnection, order_id: OrderId) -> list[Payment]:
     query = (
         select(payments)
         .where(payments.c.order_id == order_id)
@@ -171,7 +171,7 @@ async def list_receivables(
 # --- invoices --------------------------------------------------------------------------
 
 
-async def find_invoice(conn: AsyncConnection, order_id: str) -> Invoice | None:
+async def find_invoice(conn: AsyncConnection, order_id: OrderId) -> Invoice | None:
     row = (await conn.execute(select(invoices).where(invoices.c.order_id == order_id))).first()
     return None if row is None else _invoice(row)
 
@@ -193,7 +193,7 @@ async def insert_invoice_txn(conn: AsyncConnection, invoice: Invoice) -> None:
 
 
 async def issue_invoice_txn(
-    conn: AsyncConnection, order_id: str, number: str, by: UserId, now_ms: int
+    conn: AsyncConnection, order_id: OrderId, number: str, by: UserId, now_ms: int
 ) -> None:
     await conn.execute(
         update(invoices)

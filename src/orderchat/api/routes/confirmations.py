@@ -22,6 +22,7 @@ from orderchat.core.confirmations import (
     parse_verdict,
     parse_version_proposal,
 )
+from orderchat.core.ids import ConfirmationItemId, OrderId
 from orderchat.services.orders.confirmations import (
     item_fields,
     version_fields,
@@ -74,14 +75,16 @@ def _item_and_version(
     status_code=201,
     responses=errors(400, 401, 403, 404, 409, 413),
 )
-async def add_item(order_id: str, body: NewItemBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def add_item(
+    order_id: OrderId, body: NewItemBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
     new = parse_new_item(body.kind, body.title, body.required)
     item = await runtime.confirmations.add_item(auth.user, order_id, new)
     return Json(item_fields(item), status_code=201)
 
 
 @router.get("/orders/{order_id}/confirmations", responses=errors(401, 403, 404))
-async def list_items(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def list_items(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     found = await runtime.confirmations.list_for_order(auth.user, order_id)
     return Json(
         {"items": [item_fields(i) for i in found.items], "required_open": found.required_open}
@@ -94,7 +97,7 @@ async def list_items(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     responses=errors(400, 401, 403, 404, 409, 413),
 )
 async def propose_version(
-    item_id: str, body: VersionBody, auth: AuthDep, runtime: RuntimeDep
+    item_id: ConfirmationItemId, body: VersionBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     proposal = parse_version_proposal(body.text, body.attachments)
     item, version = await runtime.confirmations.propose(auth.user, item_id, proposal)
@@ -106,7 +109,7 @@ async def propose_version(
     responses=errors(400, 401, 403, 404, 409, 413),
 )
 async def decide_version(
-    item_id: str, number: int, body: DecisionBody, auth: AuthDep, runtime: RuntimeDep
+    item_id: ConfirmationItemId, number: int, body: DecisionBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     verdict = parse_verdict(body.decision, body.comment)
     item, version = await runtime.confirmations.decide(auth.user, item_id, number, verdict)

@@ -11,6 +11,7 @@ from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.ids import OrderId
 from orderchat.core.model import User
 from orderchat.core.orders import MAX_NOTE_CHARS, MAX_PRICE_CENTS, parse_note
 from orderchat.core.payments import (
@@ -80,7 +81,7 @@ def _invoice(done: InvoiceResult, status_code: int, viewer: User) -> Json:
     "/orders/{order_id}/payments", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
 )
 async def record_payment(
-    order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     money = parse_money(PaymentKind.PAYMENT, body.amount_cents, body.method, body.reference)
     done = await runtime.finance.record_money(auth.user, order_id, money)
@@ -90,14 +91,16 @@ async def record_payment(
 @router.post(
     "/orders/{order_id}/refunds", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
 )
-async def record_refund(order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def record_refund(
+    order_id: OrderId, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
     money = parse_money(PaymentKind.REFUND, body.amount_cents, body.method, body.reference)
     done = await runtime.finance.record_money(auth.user, order_id, money)
     return _recorded(done, auth.user)
 
 
 @router.get("/orders/{order_id}/payments", responses=errors(401, 403, 404))
-async def order_money(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def order_money(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     found = await runtime.finance.money(auth.user, order_id)
     currency = found.order.currency
     return Json(
@@ -111,7 +114,7 @@ async def order_money(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json
 
 @router.post("/orders/{order_id}/ship-approval", responses=errors(400, 401, 403, 404, 409, 413))
 async def approve_shipping(
-    order_id: str, body: ShipApprovalBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, body: ShipApprovalBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     order, workflow = await runtime.finance.approve_shipping(
         auth.user, order_id, parse_note(body.note)
@@ -123,7 +126,7 @@ async def approve_shipping(
     "/orders/{order_id}/invoice", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
 )
 async def request_invoice(
-    order_id: str, body: InvoiceRequestBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, body: InvoiceRequestBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     request = parse_invoice_request(body.title, body.tax_id)
     done = await runtime.finance.request_invoice(auth.user, order_id, request)
@@ -132,7 +135,7 @@ async def request_invoice(
 
 @router.post("/orders/{order_id}/invoice/issue", responses=errors(400, 401, 403, 404, 409, 413))
 async def issue_invoice(
-    order_id: str, body: InvoiceIssueBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, body: InvoiceIssueBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     done = await runtime.finance.issue_invoice(auth.user, order_id, invoice_number(body.number))
     return _invoice(done, 200, auth.user)

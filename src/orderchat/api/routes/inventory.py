@@ -12,6 +12,7 @@ from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest, TooLarge
+from orderchat.core.ids import OrderId
 from orderchat.core.orders import MAX_PRICE_CENTS
 from orderchat.core.permissions import Action, check
 from orderchat.core.stock import (
@@ -258,7 +259,7 @@ async def list_movements(
     sku: Annotated[
         str | None, Query(max_length=64, json_schema_extra={"pattern": SKU_CODE_PATTERN})
     ] = None,
-    order_id: Annotated[str | None, Query(max_length=32)] = None,
+    order_id: Annotated[OrderId | None, Query(max_length=32)] = None,
     kind: Annotated[
         str | None,
         Query(max_length=16, json_schema_extra={"enum": [k.value for k in MovementKind]}),

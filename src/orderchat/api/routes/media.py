@@ -18,6 +18,7 @@ from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, MediaAuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
+from orderchat.core.ids import OrderId
 from orderchat.core.media import parse_ranges
 from orderchat.core.model import MessageKind
 from orderchat.services.media.library import MAX_LIBRARY_PAGE
@@ -155,7 +156,7 @@ async def conversation_files(
 
 @router.get("/api/orders/{order_id}/files", responses=errors(400, 401, 403, 404))
 async def order_files(
-    order_id: str,
+    order_id: OrderId,
     auth: AuthDep,
     runtime: RuntimeDep,
     kind: Kinds = None,

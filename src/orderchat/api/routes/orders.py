@@ -11,6 +11,7 @@ from orderchat.api.responses import Json
 from orderchat.api.routes.views import for_viewer, order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.affordances import order_affordances
+from orderchat.core.ids import IssueId, OrderId
 from orderchat.core.order_requests import (
     LANGUAGES,
     SEGMENTS,
@@ -244,7 +245,7 @@ async def list_orders(
 
 
 @router.get("/orders/{order_id}", responses=errors(401, 403, 404))
-async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def get_order(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     detail = await runtime.orders.get(auth.user, order_id)
     view = order_fields(detail.order, detail.workflow)
     if detail.issues:
@@ -261,7 +262,9 @@ async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     responses=errors(400, 401, 403, 404, 409, 413),
     openapi_extra=_body(_ORDER_CHANGES),
 )
-async def update_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def update_order(
+    order_id: OrderId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
     check(auth.user, Action.UPDATE_ORDER)
     order = await runtime.orders.update(auth.user, order_id, parse_order_changes(body))
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
@@ -272,7 +275,9 @@ async def update_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: Ru
     responses=errors(400, 401, 403, 404, 409, 413),
     openapi_extra=_body(_STATUS_CHANGE),
 )
-async def advance_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def advance_order(
+    order_id: OrderId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
     order = await runtime.orders.advance(auth.user, order_id, parse_status_change(body))
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
@@ -283,7 +288,9 @@ async def advance_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: R
     responses=errors(400, 401, 403, 404, 409, 413),
     openapi_extra=_body(_ISSUE),
 )
-async def raise_issue(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def raise_issue(
+    order_id: OrderId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
     kind = issue_kind(body)
     require_staff(auth.user)
     report = IssueReport(kind, issue_details(kind, body))
@@ -297,7 +304,7 @@ async def raise_issue(order_id: str, body: JsonBody, auth: AuthDep, runtime: Run
     openapi_extra=_body(_SETTLEMENT),
 )
 async def settle_issue(
-    order_id: str, issue_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, issue_id: IssueId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     settlement = parse_settlement(body)
     issue = await runtime.orders.settle_issue(auth.user, order_id, issue_id, settlement)
@@ -309,7 +316,9 @@ async def settle_issue(
     responses=errors(400, 401, 403, 404, 409, 413),
     openapi_extra=_body(_ADDRESS_CHANGE),
 )
-async def change_address(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def change_address(
+    order_id: OrderId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
     check(auth.user, Action.CHANGE_ADDRESS)
     change = parse_address_change(body)
     order = await runtime.orders.change_address(auth.user, order_id, change)
@@ -319,7 +328,7 @@ async def change_address(order_id: str, body: JsonBody, auth: AuthDep, runtime: 
 @router.post(
     "/orders/{order_id}/invitations", status_code=201, responses=errors(401, 403, 404, 409)
 )
-async def invite_customer(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def invite_customer(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     invitation = await runtime.orders.invite(auth.user, order_id)
     return Json(
         {

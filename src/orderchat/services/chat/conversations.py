@@ -7,7 +7,7 @@ from typing import Any
 
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Forbidden, NotFound
-from orderchat.core.ids import UserId
+from orderchat.core.ids import OrderId, UserId
 from orderchat.core.model import (
     Conversation,
     ConversationKind,
@@ -205,7 +205,7 @@ class ConversationSummary:
     last_message: Message | None
     unread: int
     unread_urgent: int = 0
-    order_id: str | None = None  # for an order's thread
+    order_id: OrderId | None = None  # for an order's thread
 
 
 class Conversations:

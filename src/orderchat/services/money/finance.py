@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from orderchat.core.errors import Conflict
-from orderchat.core.ids import UserId
+from orderchat.core.ids import OrderId, UserId
 from orderchat.core.model import Message, User
 from orderchat.core.orders import (
     InvoiceStatus,
@@ -119,7 +119,7 @@ class RecordMoney:
     """A payment in or a refund out, and the order's money state after it."""
 
     user: User
-    order_id: str
+    order_id: OrderId
     money: Money
     workflows: Workflows
 
@@ -174,7 +174,7 @@ class RecordMoney:
 @dataclass(frozen=True, slots=True)
 class ApproveShipping:
     user: User
-    order_id: str
+    order_id: OrderId
     note: str
     workflows: Workflows
 
@@ -209,7 +209,7 @@ class InvoiceResult:
 @dataclass(frozen=True, slots=True)
 class RequestInvoice:
     user: User
-    order_id: str
+    order_id: OrderId
     title: str
     tax_id: str | None
     workflows: Workflows
@@ -250,7 +250,7 @@ class RequestInvoice:
 @dataclass(frozen=True, slots=True)
 class IssueInvoice:
     user: User
-    order_id: str
+    order_id: OrderId
     number: str
     workflows: Workflows
 
@@ -301,7 +301,7 @@ class Finance:
         self._clock = clock
         self._workflows = workflows
 
-    async def record_money(self, user: User, order_id: str, money: Money) -> Recorded:
+    async def record_money(self, user: User, order_id: OrderId, money: Money) -> Recorded:
         """Record a payment or a refund, as `money.kind` says."""
         done: Recorded = await self._writer.submit(
             RecordMoney(user, order_id, money, self._workflows)
@@ -316,7 +316,7 @@ class Finance:
         return done
 
     async def approve_shipping(
-        self, user: User, order_id: str, note: str
+        self, user: User, order_id: OrderId, note: str
     ) -> tuple[Order, Workflow]:
         op = ApproveShipping(user, order_id, note, self._workflows)
         done: tuple[Order, Workflow] = await self._writer.submit(op)
@@ -324,21 +324,21 @@ class Finance:
         return done
 
     async def request_invoice(
-        self, user: User, order_id: str, request: InvoiceRequest
+        self, user: User, order_id: OrderId, request: InvoiceRequest
     ) -> InvoiceResult:
         op = RequestInvoice(user, order_id, request.title, request.tax_id, self._workflows)
         done: InvoiceResult = await self._writer.submit(op)
         logger.info("invoice requested for order %s by %s", order_id, user.id)
         return done
 
-    async def issue_invoice(self, user: User, order_id: str, number: str) -> InvoiceResult:
+    async def issue_invoice(self, user: User, order_id: OrderId, number: str) -> InvoiceResult:
         """`number` is the invoice's number, checked by `core.payments.invoice_number`."""
         op = IssueInvoice(user, order_id, number, self._workflows)
         done: InvoiceResult = await self._writer.submit(op)
         logger.info("invoice issued for order %s by %s", order_id, user.id)
         return done
 
-    async def money(self, user: User, order_id: str) -> OrderMoney:
+    async def money(self, user: User, order_id: OrderId) -> OrderMoney:
         """An order's ledger and invoice: staff, or the order's own customer."""
         async with self._db.read() as conn:
             order = await order_store.get_order(conn, order_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from orderchat.core.errors import Forbidden
+from orderchat.core.ids import OrderId
 from orderchat.core.model import User, UserKind
 from orderchat.core.orders import Order
 from orderchat.core.workflows import Workflow
@@ -20,7 +21,7 @@ from orderchat.storage import orders as order_store
 
 
 async def load_order_txn(
-    tx: WriteTxn, workflows: Workflows, order_id: str, user: User
+    tx: WriteTxn, workflows: Workflows, order_id: OrderId, user: User
 ) -> tuple[Order, Workflow]:
     """The order, locked for this transaction, if the user may see it.
 

@@ -30,6 +30,7 @@ from orderchat.core.confirmations import (
     VersionProposal,
 )
 from orderchat.core.errors import Conflict, NotFound
+from orderchat.core.ids import ConfirmationItemId, OrderId
 from orderchat.core.model import User
 from orderchat.core.orders import Order
 from orderchat.core.permissions import Action, check
@@ -101,7 +102,7 @@ def _check_open_order(order: Order, workflow: Workflow) -> None:
 
 
 async def _load_item_txn(
-    tx: WriteTxn, workflows: Workflows, item_id: str, user: User
+    tx: WriteTxn, workflows: Workflows, item_id: ConfirmationItemId, user: User
 ) -> tuple[ConfirmationItem, Order, Workflow]:
     """The item, read again after its order is locked, so that two writes to one
     order's confirmations never interleave (the order row is the lock)."""
@@ -113,7 +114,7 @@ async def _load_item_txn(
 @dataclass(frozen=True, slots=True)
 class AddItem:
     user: User
-    order_id: str
+    order_id: OrderId
     item: NewItem
     workflows: Workflows
 
@@ -143,7 +144,7 @@ class AddItem:
 @dataclass(frozen=True, slots=True)
 class ProposeVersion:
     user: User
-    item_id: str
+    item_id: ConfirmationItemId
     text: str
     attachments: list[dict[str, Any]]
     workflows: Workflows
@@ -186,7 +187,7 @@ class ProposeVersion:
 @dataclass(frozen=True, slots=True)
 class DecideVersion:
     user: User
-    item_id: str
+    item_id: ConfirmationItemId
     number: int
     decision: Decision
     comment: str
@@ -270,7 +271,7 @@ class Confirmations:
         self._clock = clock
         self._workflows = workflows
 
-    async def add_item(self, user: User, order_id: str, new: NewItem) -> ConfirmationItem:
+    async def add_item(self, user: User, order_id: OrderId, new: NewItem) -> ConfirmationItem:
         item: ConfirmationItem = await self._writer.submit(
             AddItem(user, order_id, new, self._workflows)
         )
@@ -278,7 +279,7 @@ class Confirmations:
         return item
 
     async def propose(
-        self, user: User, item_id: str, proposal: VersionProposal
+        self, user: User, item_id: ConfirmationItemId, proposal: VersionProposal
     ) -> tuple[ConfirmationItem, ConfirmationVersion]:
         op = ProposeVersion(
             user, item_id, proposal.text, list(proposal.attachments), self._workflows
@@ -288,7 +289,7 @@ class Confirmations:
         return result
 
     async def decide(
-        self, user: User, item_id: str, number: int, verdict: Verdict
+        self, user: User, item_id: ConfirmationItemId, number: int, verdict: Verdict
     ) -> tuple[ConfirmationItem, ConfirmationVersion]:
         parsed = verdict.decision
         op = DecideVersion(user, item_id, number, parsed, verdict.comment, self._workflows)
@@ -296,7 +297,7 @@ class Confirmations:
         logger.info("version %d of item %s %s by %s", number, item_id, parsed.value, user.id)
         return result
 
-    async def list_for_order(self, user: User, order_id: str) -> OrderConfirmations:
+    async def list_for_order(self, user: User, order_id: OrderId) -> OrderConfirmations:
         async with self._db.read() as conn:
             order = await order_store.get_order(conn, order_id)
             check_can_see(user, order)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from orderchat.core.ids import IssueId, OrderId
 from orderchat.core.model import Role, User
 from orderchat.core.order_requests import (
     INTERCEPTION_OUTCOMES,
@@ -31,7 +32,7 @@ from orderchat.storage import orders as order_store
 @dataclass(frozen=True, slots=True)
 class RaiseIssue:
     user: User
-    order_id: str
+    order_id: OrderId
     report: IssueReport
     workflows: Workflows
 
@@ -94,7 +95,7 @@ class ChangeAddress:
     """Logistics changes the address of an order not yet shipped."""
 
     user: User
-    order_id: str
+    order_id: OrderId
     change: AddressChange
     workflows: Workflows
 
@@ -121,7 +122,7 @@ class ChangeAddress:
         )
         return saved
 
-    async def _issue(self, tx: WriteTxn, order_id: str) -> Issue | None:
+    async def _issue(self, tx: WriteTxn, order_id: OrderId) -> Issue | None:
         if self.change.issue_id is None:
             return None
         issue = await order_store.get_issue(tx.conn, self.change.issue_id)
@@ -137,8 +138,8 @@ class SettleIssue:
     """Record how an exception ended: an interception's outcome, a defect's remedy."""
 
     user: User
-    order_id: str
-    issue_id: str
+    order_id: OrderId
+    issue_id: IssueId
     settlement: Settlement
     workflows: Workflows
 

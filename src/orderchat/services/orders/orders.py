@@ -17,7 +17,7 @@ from typing import Any
 
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from orderchat.core.ids import ConversationId, UserId
+from orderchat.core.ids import ConversationId, IssueId, OrderId, UserId
 from orderchat.core.model import Conversation, ConversationKind, Role, User, UserKind
 from orderchat.core.order_requests import (
     AddressChange,
@@ -199,7 +199,7 @@ class CreateOrder:
 @dataclass(frozen=True, slots=True)
 class AdvanceOrder:
     user: User
-    order_id: str
+    order_id: OrderId
     change: StatusChange
     workflows: Workflows
 
@@ -296,7 +296,7 @@ class UpdateOrder:
     """Carrier, tracking number, ETA and note: facts that are not a status change."""
 
     user: User
-    order_id: str
+    order_id: OrderId
     changes: OrderChanges
     workflows: Workflows
 
@@ -312,14 +312,14 @@ class UpdateOrder:
 @dataclass(frozen=True, slots=True)
 class Invitation:
     token: str
-    order_id: str
+    order_id: OrderId
     expires_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
 class InviteCustomer:
     user: User
-    order_id: str
+    order_id: OrderId
     ttl_ms: int
     workflows: Workflows
 
@@ -380,38 +380,38 @@ class Orders:
         logger.info("order created id=%s workflow=%s by=%s", order.id, order.workflow, user.id)
         return order
 
-    async def advance(self, user: User, order_id: str, change: StatusChange) -> Order:
+    async def advance(self, user: User, order_id: OrderId, change: StatusChange) -> Order:
         order: Order = await self._submit(AdvanceOrder(user, order_id, change, self.workflows))
         logger.info("order %s is now %s (by %s)", order.id, order.status, user.id)
         return order
 
-    async def update(self, user: User, order_id: str, changes: OrderChanges) -> Order:
+    async def update(self, user: User, order_id: OrderId, changes: OrderChanges) -> Order:
         order: Order = await self._submit(UpdateOrder(user, order_id, changes, self.workflows))
         return order
 
-    async def raise_issue(self, user: User, order_id: str, report: IssueReport) -> Issue:
+    async def raise_issue(self, user: User, order_id: OrderId, report: IssueReport) -> Issue:
         issue: Issue = await self._submit(RaiseIssue(user, order_id, report, self.workflows))
         return issue
 
-    async def change_address(self, user: User, order_id: str, change: AddressChange) -> Order:
+    async def change_address(self, user: User, order_id: OrderId, change: AddressChange) -> Order:
         order: Order = await self._submit(ChangeAddress(user, order_id, change, self.workflows))
         return order
 
     async def settle_issue(
-        self, user: User, order_id: str, issue_id: str, settlement: Settlement
+        self, user: User, order_id: OrderId, issue_id: IssueId, settlement: Settlement
     ) -> Issue:
         issue: Issue = await self._submit(
             SettleIssue(user, order_id, issue_id, settlement, self.workflows)
         )
         return issue
 
-    async def invite(self, user: User, order_id: str) -> Invitation:
+    async def invite(self, user: User, order_id: OrderId) -> Invitation:
         invitation: Invitation = await self._submit(
             InviteCustomer(user, order_id, self._invitation_ttl_ms, self.workflows)
         )
         return invitation
 
-    async def get(self, user: User, order_id: str) -> OrderDetail:
+    async def get(self, user: User, order_id: OrderId) -> OrderDetail:
         async with self._db.read() as conn:
             order = await order_store.get_order(conn, order_id)
             check_can_see(user, order)

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from orderchat.core.errors import BadRequest
+from orderchat.core.ids import OrderId
 from orderchat.core.model import User
 from orderchat.core.permissions import Action, check
 from orderchat.core.stock import (
@@ -241,7 +242,7 @@ class Inventory:
         user: User,
         *,
         sku: str | None = None,
-        order_id: str | None = None,
+        order_id: OrderId | None = None,
         kind: str | None = None,
         before: str | None = None,
         limit: int = 100,

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from orderchat.core.ids import UserId
+from orderchat.core.ids import OrderId, UserId
 from orderchat.core.model import Conversation, MessageKind, Role
 from orderchat.core.routing import ROUTES, render
 from orderchat.core.stock import (
@@ -67,7 +67,7 @@ def ledger_entry(
     reason: str,
     from_location: str | None = None,
     to_location: str | None = None,
-    order_id: str | None = None,
+    order_id: OrderId | None = None,
 ) -> Movement:
     """A ledger entry stamped with the transaction's time."""
     return Movement(
