@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from orderchat.core.errors import BadRequest, TooLarge
-from orderchat.core.ids import ConversationId, IssueId, OrderId, UserId
+from orderchat.core.ids import ConversationId, IssueId, OrderId, SkuCode, UserId
 from orderchat.core.model import text_field
 
 MAX_ITEMS = 500
@@ -49,7 +49,7 @@ class InvoiceStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OrderItem:
-    sku: str
+    sku: SkuCode
     name: str
     quantity: int
     unit_price_cents: int
@@ -143,7 +143,7 @@ def parse_items(raw: object) -> tuple[OrderItem, ...]:
             raise BadRequest(f"items[{i}] must be an object")
         items.append(
             OrderItem(
-                sku=text_field(entry.get("sku"), f"items[{i}].sku", 64),
+                sku=SkuCode(text_field(entry.get("sku"), f"items[{i}].sku", 64)),
                 name=text_field(entry.get("name", entry.get("sku")), f"items[{i}].name", 200),
                 quantity=positive_int(entry.get("quantity"), f"items[{i}].quantity", MAX_QUANTITY),
                 unit_price_cents=cents(

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from orderchat.core.errors import BadRequest, Conflict, DomainError, TooLarge
-from orderchat.core.ids import MovementId, OrderId, UserId
+from orderchat.core.ids import MovementId, OrderId, SkuCode, UserId
 from orderchat.core.model import text_field
 from orderchat.core.orders import OrderItem, cents
 
@@ -72,7 +72,7 @@ _INWARD = frozenset({MovementKind.PURCHASE_IN, MovementKind.RETURN_IN})
 
 @dataclass(frozen=True, slots=True)
 class Sku:
-    sku: str
+    sku: SkuCode
     name_zh: str
     name_en: str
     category: str
@@ -89,7 +89,7 @@ class Sku:
 
 @dataclass(frozen=True, slots=True)
 class StockLevel:
-    sku: str
+    sku: SkuCode
     location: str
     on_hand: int = 0
     reserved: int = 0
@@ -104,7 +104,7 @@ class Movement:
     """One ledger entry: who moved how much of what, from where to where, and why."""
 
     id: MovementId
-    sku: str
+    sku: SkuCode
     kind: MovementKind
     from_location: str | None
     to_location: str | None
@@ -119,7 +119,7 @@ class Movement:
 class MovementRequest:
     """A movement someone asked for, checked for shape but not yet against stock."""
 
-    sku: str
+    sku: SkuCode
     kind: MovementKind
     from_location: str | None
     to_location: str | None
@@ -131,12 +131,12 @@ class MovementRequest:
 # --- checking input -------------------------------------------------------------
 
 
-def validate_sku_code(raw: object) -> str:
+def validate_sku_code(raw: object) -> SkuCode:
     if not isinstance(raw, str) or not _SKU_CODE.fullmatch(raw.strip()):
         raise BadRequest(
             "sku must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
-    return raw.strip()
+    return SkuCode(raw.strip())
 
 
 def validate_location(raw: object, what: str = "location") -> str:
@@ -190,7 +190,7 @@ class SkuChanges:
     least one language, which only the SKU with the changes applied can show.
     """
 
-    sku: str | None = None
+    sku: SkuCode | None = None
     name_zh: str | None = None
     name_en: str | None = None
     category: str | None = None
@@ -209,7 +209,7 @@ def parse_sku_changes(raw: Mapping[str, object]) -> SkuChanges:
         return text_field(raw[name], name, max_chars, required=False) if name in raw else None
 
     return SkuChanges(
-        sku=str(raw["sku"]) if "sku" in raw else None,
+        sku=SkuCode(str(raw["sku"])) if "sku" in raw else None,
         name_zh=text("name_zh", MAX_NAME_CHARS),
         name_en=text("name_en", MAX_NAME_CHARS),
         category=text("category", MAX_CATEGORY_CHARS),
@@ -304,7 +304,7 @@ def _locations(kind: MovementKind, source: object, target: object) -> tuple[str 
 # --- stock math -----------------------------------------------------------------
 
 
-def level_at(levels: Mapping[str, StockLevel], sku: str, location: str) -> StockLevel:
+def level_at(levels: Mapping[str, StockLevel], sku: SkuCode, location: str) -> StockLevel:
     """The level at `location`; a location never stocked holds nothing."""
     return levels.get(location) or StockLevel(sku, location)
 
@@ -367,26 +367,26 @@ def released(level: StockLevel, held: int) -> StockLevel:
     return replace(level, reserved=level.reserved - min(held, level.reserved))
 
 
-def order_needs(items: Iterable[OrderItem]) -> dict[str, int]:
+def order_needs(items: Iterable[OrderItem]) -> dict[SkuCode, int]:
     """Quantity per SKU; an order may list one SKU on several lines."""
-    needs: dict[str, int] = {}
+    needs: dict[SkuCode, int] = {}
     for item in items:
         needs[item.sku] = needs.get(item.sku, 0) + item.quantity
     return needs
 
 
-def held_by_order(ledger: Iterable[Movement]) -> dict[str, int]:
+def held_by_order(ledger: Iterable[Movement]) -> dict[SkuCode, int]:
     """What an order still holds per SKU, from its reserve/release entries."""
     return _net(ledger, MovementKind.RESERVE, MovementKind.RELEASE)
 
 
-def out_with_order(ledger: Iterable[Movement]) -> dict[str, int]:
+def out_with_order(ledger: Iterable[Movement]) -> dict[SkuCode, int]:
     """What an order shipped per SKU and has not had back yet."""
     return _net(ledger, MovementKind.SALE_OUT, MovementKind.RETURN_IN)
 
 
-def _net(ledger: Iterable[Movement], plus: MovementKind, minus: MovementKind) -> dict[str, int]:
-    net: dict[str, int] = {}
+def _net(ledger: Iterable[Movement], plus: MovementKind, minus: MovementKind) -> dict[SkuCode, int]:
+    net: dict[SkuCode, int] = {}
     for entry in ledger:
         sign = 1 if entry.kind is plus else -1 if entry.kind is minus else 0
         net[entry.sku] = net.get(entry.sku, 0) + sign * entry.quantity

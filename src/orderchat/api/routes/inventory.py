@@ -12,7 +12,7 @@ from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest, TooLarge
-from orderchat.core.ids import OrderId
+from orderchat.core.ids import OrderId, SkuCode
 from orderchat.core.orders import MAX_PRICE_CENTS
 from orderchat.core.permissions import Action, check
 from orderchat.core.stock import (
@@ -45,7 +45,7 @@ MAX_MOVEMENT_PAGE = 1000
 
 
 SKU_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-SkuCode = Annotated[str, rule(pattern=SKU_CODE_PATTERN)]
+SkuCodeField = Annotated[str, rule(pattern=SKU_CODE_PATTERN)]
 Name = Annotated[str, rule(maxLength=MAX_NAME_CHARS)]
 Category = Annotated[str, rule(maxLength=MAX_CATEGORY_CHARS)]
 Price = Annotated[WholeNumber, rule(minimum=0, maximum=MAX_PRICE_CENTS)]
@@ -70,7 +70,7 @@ _NAMED: JsonDict = {
 
 class NewSkuBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_NAMED)
-    sku: SkuCode
+    sku: SkuCodeField
     name_zh: Name = ""
     name_en: Name = ""
     category: Category = ""
@@ -96,7 +96,7 @@ class MovementBody(BaseModel):
     """Which locations a movement names depends on its kind (see `core.stock.parse_movement`)."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
-    sku: SkuCode
+    sku: SkuCodeField
     kind: Annotated[str, rule(enum=[k.value for k in RECORDABLE_KINDS])]
     quantity: Annotated[WholeNumber, rule(minimum=1, maximum=MAX_QUANTITY)]
     reason: Annotated[str, rule(maxLength=MAX_REASON_CHARS, pattern=NON_BLANK)]
@@ -226,12 +226,14 @@ def _decode_csv(raw: bytes) -> str:
 
 
 @router.get("/skus/{sku}", responses=errors(401, 403, 404))
-async def get_sku(sku: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def get_sku(sku: SkuCode, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(sku_view(await runtime.inventory.get_sku(auth.user, sku)))
 
 
 @router.patch("/skus/{sku}", responses=errors(400, 401, 403, 404, 413))
-async def update_sku(sku: str, body: SkuChangesBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def update_sku(
+    sku: SkuCode, body: SkuChangesBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
     check(auth.user, Action.MANAGE_CATALOGUE)
     changes = parse_sku_changes(body.model_dump(exclude_unset=True))
     stock = await runtime.inventory.update_sku(auth.user, sku, changes)
@@ -257,7 +259,7 @@ async def list_movements(
     auth: AuthDep,
     runtime: RuntimeDep,
     sku: Annotated[
-        str | None, Query(max_length=64, json_schema_extra={"pattern": SKU_CODE_PATTERN})
+        SkuCode | None, Query(max_length=64, json_schema_extra={"pattern": SKU_CODE_PATTERN})
     ] = None,
     order_id: Annotated[OrderId | None, Query(max_length=32)] = None,
     kind: Annotated[
@@ -277,7 +279,7 @@ async def list_movements(
 async def list_levels(
     auth: AuthDep,
     runtime: RuntimeDep,
-    sku: Annotated[str | None, Query(max_length=64)] = None,
+    sku: Annotated[SkuCode | None, Query(max_length=64)] = None,
     location: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LEVEL_PAGE)] = 500,
 ) -> Json:

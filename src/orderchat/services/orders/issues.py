@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from orderchat.core.ids import IssueId, OrderId
+from orderchat.core.ids import IssueId, OrderId, SkuCode
 from orderchat.core.model import Role, User
 from orderchat.core.order_requests import (
     INTERCEPTION_OUTCOMES,
@@ -79,7 +79,7 @@ class RaiseIssue:
         return issue
 
 
-async def _item_name_txn(tx: WriteTxn, order: Order, sku: str) -> str:
+async def _item_name_txn(tx: WriteTxn, order: Order, sku: SkuCode) -> str:
     """The name the alert shows: the order's own line, else the catalogue's."""
     for item in order.items:
         if item.sku == sku:

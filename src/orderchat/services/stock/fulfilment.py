@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from orderchat.core.ids import UserId
+from orderchat.core.ids import SkuCode, UserId
 from orderchat.core.orders import Order
 from orderchat.core.stock import (
     DEFAULT_LOCATION,
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Shortage:
-    sku: str
+    sku: SkuCode
     name: str
     needed: int
     available: int
@@ -144,7 +144,7 @@ async def return_for_order_txn(tx: WriteTxn, order: Order, by: UserId) -> None:
 
 
 def _order_entry(
-    tx: WriteTxn, order: Order, sku: str, kind: MovementKind, quantity: int, by: UserId
+    tx: WriteTxn, order: Order, sku: SkuCode, kind: MovementKind, quantity: int, by: UserId
 ) -> Movement:
     inward = kind is MovementKind.RETURN_IN
     return ledger_entry(

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from orderchat.core.errors import BadRequest
-from orderchat.core.ids import OrderId
+from orderchat.core.ids import OrderId, SkuCode
 from orderchat.core.model import User
 from orderchat.core.permissions import Action, check
 from orderchat.core.stock import (
@@ -182,7 +182,7 @@ class Inventory:
         logger.info("SKU %s created by %s", sku.sku, user.id)
         return SkuStock(sku, ())
 
-    async def update_sku(self, user: User, code: str, changes: SkuChanges) -> SkuStock:
+    async def update_sku(self, user: User, code: SkuCode, changes: SkuChanges) -> SkuStock:
         """Change catalogue fields; stock changes only through movements."""
         check(user, Action.MANAGE_CATALOGUE)
         async with self._db.write("update_sku") as conn:
@@ -192,7 +192,7 @@ class Inventory:
         logger.info("SKU %s updated by %s", sku.sku, user.id)
         return sku_stock(sku, levels[sku.sku])
 
-    async def get_sku(self, user: User, code: str) -> SkuStock:
+    async def get_sku(self, user: User, code: SkuCode) -> SkuStock:
         check(user, Action.VIEW_STOCK)
         async with self._db.read() as conn:
             sku = await store.get_sku(conn, code)
@@ -231,7 +231,7 @@ class Inventory:
         return result
 
     async def list_levels(
-        self, user: User, sku: str | None, location: str | None, limit: int
+        self, user: User, sku: SkuCode | None, location: str | None, limit: int
     ) -> list[StockLevel]:
         check(user, Action.VIEW_STOCK)
         async with self._db.read() as conn:
@@ -241,7 +241,7 @@ class Inventory:
         self,
         user: User,
         *,
-        sku: str | None = None,
+        sku: SkuCode | None = None,
         order_id: OrderId | None = None,
         kind: str | None = None,
         before: str | None = None,

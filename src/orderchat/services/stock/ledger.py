@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from orderchat.core.ids import OrderId, UserId
+from orderchat.core.ids import OrderId, SkuCode, UserId
 from orderchat.core.model import Conversation, MessageKind, Role
 from orderchat.core.routing import ROUTES, render
 from orderchat.core.stock import (
@@ -59,7 +59,7 @@ Levels = Mapping[str, Mapping[str, StockLevel]]
 
 def ledger_entry(
     tx: WriteTxn,
-    sku: str,
+    sku: SkuCode,
     kind: MovementKind,
     quantity: int,
     by: UserId,
@@ -87,7 +87,7 @@ def ledger_entry(
 async def write_stock_txn(
     tx: WriteTxn,
     by: UserId,
-    catalogue: Mapping[str, Sku],
+    catalogue: Mapping[SkuCode, Sku],
     before: Levels,
     changed: Sequence[StockLevel],
     entries: Sequence[Movement],
