@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from orderchat.core.chain import chain_hash
 from orderchat.core.errors import DomainError, NotFound
-from orderchat.core.ids import ConversationId, IdMinter, MessageId, UserId
+from orderchat.core.ids import ConversationId, IdMinter, MessageId, UploadId, UserId
 from orderchat.core.model import Conversation, Message, MessageKind
 from orderchat.protocol.events import OP_OF, DurableEvent, MessageReceived
 from orderchat.protocol.server_codec import encode_event, event_payload, wire_message
@@ -181,10 +181,10 @@ class WriteTxn:
         self.deliveries.append(Delivery(pos, recipients, encode_event(event, pos)))
         return message
 
-    def attach(self, upload_id: str, message: Message) -> None:
+    def attach(self, upload_id: UploadId, message: Message) -> None:
         self.attachment_links.append((upload_id, message.id, message.seq))
 
-    def attached_here(self, upload_id: str) -> bool:
+    def attached_here(self, upload_id: UploadId) -> bool:
         """Whether an earlier send of this transaction already carries the upload."""
         return any(link[0] == upload_id for link in self.attachment_links)
 

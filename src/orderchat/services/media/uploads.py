@@ -25,7 +25,7 @@ from orderchat.core.errors import (
     Forbidden,
     NotFound,
 )
-from orderchat.core.ids import IdMinter
+from orderchat.core.ids import IdMinter, UploadId
 from orderchat.core.media import (
     OCTET_STREAM,
     Checksum,
@@ -63,7 +63,7 @@ HEAD_CHECK_BYTES = 1024
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    id: str
+    id: UploadId
     offset: int
     length: int
     expires_at_ms: int | None  # None once finished
@@ -142,7 +142,7 @@ class Uploads:
         self._hashes[upload_id] = (0, hashlib.sha256())
         return Progress(upload_id, 0, length, expires)
 
-    async def progress(self, user: User, upload_id: str) -> Progress:
+    async def progress(self, user: User, upload_id: UploadId) -> Progress:
         row = await self._own_upload(user, upload_id)
         if row.finished:
             return Progress(row.id, row.length, row.length, None)
@@ -154,7 +154,7 @@ class Uploads:
     async def append(
         self,
         user: User,
-        upload_id: str,
+        upload_id: UploadId,
         offset: int,
         checksum: Checksum | None,
         body: AsyncIterator[bytes],
@@ -271,7 +271,7 @@ class Uploads:
             self._previews.request(sha256)
         return Progress(row.id, row.length, row.length, None)
 
-    async def cancel(self, user: User, upload_id: str) -> None:
+    async def cancel(self, user: User, upload_id: UploadId) -> None:
         """tus termination: an unsent upload and its bytes go away.
 
         Raises:
@@ -284,7 +284,7 @@ class Uploads:
             raise Conflict("a request is appending to this upload")
         await self._discard(row)
 
-    async def discard_expired(self, upload_id: str) -> None:
+    async def discard_expired(self, upload_id: UploadId) -> None:
         """Delete an expired upload, unless a request is appending to it right now."""
         if upload_id in self._busy:
             return
@@ -309,7 +309,7 @@ class Uploads:
             if orphan and row.sha256 is not None:
                 await self._store.delete(row.sha256)
 
-    async def state(self, user: User, upload_id: str) -> dict[str, object]:
+    async def state(self, user: User, upload_id: UploadId) -> dict[str, object]:
         row = await self._own_upload(user, upload_id)
         offset = row.length if row.finished else await self._offset(row)
         return {
@@ -321,7 +321,7 @@ class Uploads:
         }
 
     async def _own_upload(
-        self, user: User, upload_id: str, *, include_expired: bool = False
+        self, user: User, upload_id: UploadId, *, include_expired: bool = False
     ) -> UploadRow:
         async with self._db.read() as conn:
             row = await media_store.get_upload(conn, upload_id)
