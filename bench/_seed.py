@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orderchat.core.ids import new_session_id, new_user_id
 from orderchat.core.model import Role, User, UserKind
 from orderchat.services.accounts import token_hash
+from orderchat.services.ports import SystemClock, system_ids
 from orderchat.settings import Settings
 from orderchat.storage import accounts as account_store
 from orderchat.storage.engine import Database
@@ -48,16 +48,17 @@ async def _seed(data_dir: Path, count: int, prefix: str, role: Role) -> list[See
     await db.migrate()
     now = int(time.time() * 1000)
     seeded: list[SeededUser] = []
+    ids = system_ids(SystemClock())
     try:
         async with db.write("bench_seed") as conn:
             for n in range(count):
                 username = f"{prefix}{n:05d}"
-                user = User(new_user_id(), username, username, (role,), UserKind.STAFF)
+                user = User(ids.user(), username, username, (role,), UserKind.STAFF)
                 await account_store.insert_user_txn(conn, user, _UNUSABLE_HASH, now)
                 token = secrets.token_urlsafe(32)
                 await account_store.insert_session_txn(
                     conn,
-                    new_session_id(),
+                    ids.session(),
                     user.id,
                     token_hash(token),
                     "bench",

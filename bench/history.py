@@ -43,8 +43,9 @@ from bench._seed import SeededUser, seed_users
 from bench._server import rss_kib, scratch_dir
 from bench.fanout import percentile, started_server
 from orderchat.core.ids import ConversationId, UserId
-from orderchat.core.model import ConversationKind, MessageKind
+from orderchat.core.model import ConversationKind, MessageKind, NewConversation
 from orderchat.services.chat.conversations import CreateConversation
+from orderchat.services.ports import SystemClock, system_ids
 from orderchat.services.writer import WriteTxn
 from orderchat.settings import Settings
 from orderchat.storage import accounts as account_store
@@ -103,10 +104,10 @@ async def seed_history(
     try:
         async with db.write("bench_history_conversation") as conn:
             user = await account_store.get_user(conn, UserId(first.id))
-            tx = WriteTxn(conn, _now_ms(), await msg_store.lock_head_txn(conn), {})
-            view = await CreateConversation(user, ConversationKind.DIRECT, None, [second.id]).apply(
-                tx
-            )
+            tx = WriteTxn(conn, _now_ms(), _IDS, await msg_store.lock_head_txn(conn), {})
+            view = await CreateConversation(
+                user, NewConversation(ConversationKind.DIRECT, None, (UserId(second.id),))
+            ).apply(tx)
             await tx.flush(set())
         conv_id = ConversationId(view.conv.id)
         senders = (UserId(first.id), UserId(second.id))
@@ -114,7 +115,7 @@ async def seed_history(
         while done < count:
             size = min(BATCH, count - done)
             async with db.write("bench_history_messages") as conn:
-                tx = WriteTxn(conn, _now_ms(), await msg_store.lock_head_txn(conn), {})
+                tx = WriteTxn(conn, _now_ms(), _IDS, await msg_store.lock_head_txn(conn), {})
                 await tx.conversation(conv_id)
                 await tx.members([conv_id])
                 for seq in range(done + 1, done + size + 1):
@@ -133,6 +134,9 @@ async def seed_history(
     finally:
         await db.close()
     return conv_id
+
+
+_IDS = system_ids(SystemClock())
 
 
 def _now_ms() -> int:

@@ -170,14 +170,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _add_user(args: argparse.Namespace) -> str:
     from orderchat.api.app import build_runtime
+    from orderchat.core.model import parse_new_staff
 
     settings = Settings(data_dir=args.data_dir, database_url=args.database)
     runtime = build_runtime(settings)
     try:
         await runtime.db.migrate()
-        user = await runtime.accounts.create_user(
-            args.username, args.password, args.role, args.name
-        )
+        new = parse_new_staff(args.username, args.password, args.role, args.name)
+        user = await runtime.accounts.create_user(new)
     finally:
         await runtime.db.close()
     return user.id

@@ -19,7 +19,7 @@ from orderchat.core.errors import DomainError
 from orderchat.services.money.digest import Digest, digest_fields, parse_day
 from orderchat.services.money.finance import Finance
 from orderchat.services.orders.workflows import Workflows
-from orderchat.services.ports import Clock, Publication, SystemClock
+from orderchat.services.ports import Clock, Publication, SystemClock, system_ids
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
 from orderchat.storage.engine import Database, is_sqlite_url
@@ -94,7 +94,7 @@ async def digest_command(
     """The digest read straight from the database; with `post`, also posted to #finance."""
     clock = clock or SystemClock()
     db = Database(settings.resolved_database_url)
-    writer = GroupCommitWriter(db, _NoLiveDelivery(), clock)
+    writer = GroupCommitWriter(db, _NoLiveDelivery(), clock, system_ids(clock))
     try:
         await db.migrate()
         finance = Finance(db, writer, clock, Workflows.load(settings.workflows_dir))

@@ -25,10 +25,9 @@ from orderchat.api import idempotency
 from orderchat.core.errors import Conflict, Unauthorized
 from orderchat.core.idempotency import IN_FLIGHT_STALE_MS, KEY_TTL_MS, request_hash
 from orderchat.core.ids import SessionId, UserId
-from orderchat.core.model import Role, User
+from orderchat.core.model import Role, Session, User
 from orderchat.services.accounts import Authenticated
 from orderchat.services.idempotency import PRUNE_EVERY_MS, IdempotencyKeys
-from orderchat.storage.accounts import SessionRow
 from orderchat.storage.engine import Database
 from tests.order_support import expect_error
 from tests.support import Account, ServerProcess, seed_skus
@@ -260,7 +259,7 @@ USER = User(UserId("u_test"), "tester", "Tester", (Role.SALES,))
 async def _authenticate(token: str) -> Authenticated:
     if token != "good":
         raise Unauthorized("unknown session token")
-    return Authenticated(USER, SessionRow(SessionId("s_test"), USER.id, "test", 2**62, None))
+    return Authenticated(USER, Session(SessionId("s_test"), USER.id, "test", 2**62, None))
 
 
 @dataclass

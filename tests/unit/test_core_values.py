@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from orderchat.core.chain import GENESIS, chain_hash
 from orderchat.core.cursor import decode_cursor, encode_cursor
 from orderchat.core.errors import BadRequest, CursorExpired, ErrorCode, TooLarge
-from orderchat.core.ids import ConversationId, MessageId, UserId, new_id
+from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import (
     MAX_TEXT_CHARS,
     Message,
@@ -26,33 +24,6 @@ from orderchat.core.model import (
 def _crockford(value: int, width: int) -> str:
     alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
     return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(width)))
-
-
-def test_ids_are_milliseconds_then_random_bits_in_crockford_base32(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for ms, random_bits in [(0, 0), (1_795_378_490_016, 2**60 - 1), (2**45 - 1, 123_456_789)]:
-        monkeypatch.setattr("orderchat.core.ids._random.getrandbits", lambda _n, r=random_bits: r)
-        assert new_id("m", now_ms=ms) == "m_" + _crockford(ms, 9) + _crockford(random_bits, 12)
-
-
-def test_ids_carry_prefix_and_sort_by_time() -> None:
-    early, late = new_id("m", now_ms=1_000), new_id("m", now_ms=2_000)
-    assert early.startswith("m_") and early < late
-    assert len({new_id("u", now_ms=5) for _ in range(1000)}) == 1000
-
-
-def test_a_forked_process_mints_other_ids() -> None:
-    read, write = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the child
-        os.write(write, new_id("m", now_ms=7).encode())
-        os._exit(0)
-    os.waitpid(child, 0)
-    theirs = os.read(read, 64).decode()
-    os.close(read)
-    os.close(write)
-    assert theirs != new_id("m", now_ms=7)
 
 
 def test_cursor_round_trips_position() -> None:

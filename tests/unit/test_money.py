@@ -24,6 +24,7 @@ from orderchat.core.orders import (
     positive_int,
     total_cents,
 )
+from orderchat.core.payments import Payment, PaymentKind
 from orderchat.services.money.digest import (
     CurrencyTotals,
     currency_totals,
@@ -33,7 +34,7 @@ from orderchat.services.money.digest import (
     parse_hhmm,
     render_digest,
 )
-from orderchat.storage.payments import LedgerLine, PaymentKind, PaymentRow, Receivable
+from orderchat.storage.payments import LedgerLine, Receivable
 
 HOUR_MS = 3600 * 1000
 
@@ -185,7 +186,7 @@ def test_next_run_keeps_local_time_across_daylight_saving() -> None:
 
 
 def _line(number: str, kind: PaymentKind, amount: int, currency: str = "CNY") -> LedgerLine:
-    payment = PaymentRow(
+    payment = Payment(
         f"pm_{number}", f"o_{number}", kind, amount, "bank", f"ref-{number}", UserId("u_f"), 0
     )
     return LedgerLine(payment, number, currency)

@@ -25,6 +25,7 @@ from orderchat.core.stock import (
     out_with_order,
     parse_catalogue_csv,
     parse_movement,
+    parse_sku_changes,
     released,
     reservable,
     shipped,
@@ -239,9 +240,9 @@ def test_bad_sku_fields_are_refused(fields: dict[str, object]) -> None:
 
 
 def test_changing_a_sku_keeps_its_code() -> None:
-    assert changed_sku(TENT, {"low_stock_threshold": 9}).low_stock_threshold == 9
+    assert changed_sku(TENT, parse_sku_changes({"low_stock_threshold": 9})).low_stock_threshold == 9
     with pytest.raises(BadRequest, match="cannot change"):
-        changed_sku(TENT, {"sku": "OTHER"})
+        changed_sku(TENT, parse_sku_changes({"sku": "OTHER"}))
 
 
 def test_csv_round_trip() -> None:

@@ -48,7 +48,7 @@ from orderchat.services.money.finance import Finance
 from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
-from orderchat.services.ports import Clock, SystemClock
+from orderchat.services.ports import Clock, SystemClock, system_ids
 from orderchat.services.stock.command import STOCK_COMMAND
 from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
@@ -61,17 +61,21 @@ logger = logging.getLogger(__name__)
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
+    # One minter for the process: every id it mints comes from the same clock
+    # and the same OS-seeded generator, reseeded in a forked child.
+    ids = system_ids(clock)
     db = Database(settings.resolved_database_url)
     hub = Hub()
     bus = MemoryBus(hub)
-    writer = GroupCommitWriter(db, bus, clock, settings.max_batch)
+    writer = GroupCommitWriter(db, bus, clock, ids, settings.max_batch)
     workflows = Workflows.load(settings.workflows_dir)
     accounts = Accounts(
-        db, bus, clock, session_ttl_s=settings.session_ttl_s, rate_limits=settings.rate_limits
+        db, bus, clock, ids, session_ttl_s=settings.session_ttl_s, rate_limits=settings.rate_limits
     )
     return Runtime(
         settings=settings,
         clock=clock,
+        ids=ids,
         db=db,
         hub=hub,
         writer=writer,
@@ -160,6 +164,7 @@ async def _seed_demo(runtime: Runtime) -> None:
         runtime.conversations,
         runtime.messaging,
         runtime.db,
+        runtime.ids,
         business,
         runtime.media,
     )

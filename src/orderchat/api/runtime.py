@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Cookie, Depends, Header, Request
 
 from orderchat.core.errors import Unauthorized
+from orderchat.core.ids import IdMinter
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.services.accounts import Accounts, Authenticated
@@ -30,6 +31,7 @@ from orderchat.storage.engine import Database
 class Runtime:
     settings: Settings
     clock: Clock
+    ids: IdMinter
     db: Database
     hub: Hub
     writer: GroupCommitWriter

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from orderchat.core.errors import BadRequest, TooLarge
-from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.ids import ConversationId, MessageId, SessionId, UserId
 
 MAX_TEXT_CHARS = 10_000
 MAX_TITLE_CHARS = 200
 MAX_DISPLAY_NAME_CHARS = 100
 MAX_MEMBERS_PER_REQUEST = 5_000
 MAX_MENTIONS = 100
+MAX_PASSWORD_CHARS = 1024
 
 _USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -98,6 +99,31 @@ class Message:
     urgent: bool = False  # the sender asked members to deal with it first
 
 
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A conversation's own state: the head of its message chain and its last activity."""
+
+    id: ConversationId
+    kind: ConversationKind
+    title: str | None
+    created_by: UserId | None
+    created_at_ms: int
+    last_seq: int
+    last_activity_ms: int
+    last_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One signed-in device of a user, until it expires or is revoked."""
+
+    id: SessionId
+    user_id: UserId
+    device: str
+    expires_at_ms: int
+    revoked_at_ms: int | None
+
+
 def validate_username(username: object) -> str:
     if not isinstance(username, str) or not _USERNAME.fullmatch(username):
         raise BadRequest("username must be 1-64 letters, digits, '.', '_' or '-'")
@@ -120,6 +146,42 @@ def parse_roles(raw: str | list[str] | tuple[str, ...]) -> tuple[Role, ...]:
     if not roles:
         raise BadRequest("a staff user needs at least one role")
     return tuple(roles)
+
+
+@dataclass(frozen=True, slots=True)
+class NewStaff:
+    """A staff account to create: sign-in name, password, roles and the name others see."""
+
+    username: str
+    password: str = field(repr=False)
+    roles: tuple[Role, ...]
+    display_name: str
+
+
+def parse_new_staff(
+    username: object, password: object, roles: object, display_name: object = None
+) -> NewStaff:
+    name = validate_username(username)
+    if not isinstance(roles, str | list | tuple) or not all(isinstance(r, str) for r in roles):
+        raise BadRequest("roles must be a list of role names")
+    shown = _display_name(display_name, name)
+    return NewStaff(name, _password(password), parse_roles(roles), shown)
+
+
+def _password(password: object) -> str:
+    if not isinstance(password, str) or not password:
+        raise BadRequest("password must be a non-empty string")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise BadRequest(f"password is longer than {MAX_PASSWORD_CHARS} characters")
+    return password
+
+
+def _display_name(name: object, fallback: str) -> str:
+    if name is None or name == "":
+        return fallback
+    if not isinstance(name, str) or len(name) > MAX_DISPLAY_NAME_CHARS or not name.strip():
+        raise BadRequest(f"display name must be 1-{MAX_DISPLAY_NAME_CHARS} characters")
+    return name.strip()
 
 
 def validate_text(text: object) -> str:
@@ -159,6 +221,34 @@ def validate_title(title: object, *, required: bool) -> str | None:
     if len(title) > MAX_TITLE_CHARS:
         raise TooLarge(f"title is longer than {MAX_TITLE_CHARS} characters")
     return title or None
+
+
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    """A channel (with a title) or a direct conversation, and who else is in it."""
+
+    kind: ConversationKind
+    title: str | None
+    members: tuple[UserId, ...]
+
+
+def parse_member_ids(raw: object) -> tuple[UserId, ...]:
+    """User ids of a request, each once, in the order given."""
+    if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
+        raise BadRequest("'members' must be a list of user ids")
+    if len(raw) > MAX_MEMBERS_PER_REQUEST:
+        raise TooLarge(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
+    return tuple(dict.fromkeys(UserId(m) for m in raw))
+
+
+def parse_new_conversation(kind: object, title: object, members: object) -> NewConversation:
+    conv_kind = next((k for k in ConversationKind if k.value == kind), None)
+    if conv_kind not in (ConversationKind.CHANNEL, ConversationKind.DIRECT):
+        raise BadRequest("kind must be 'channel' or 'direct'")
+    required = conv_kind is ConversationKind.CHANNEL
+    return NewConversation(
+        conv_kind, validate_title(title, required=required), parse_member_ids(members)
+    )
 
 
 def direct_key(a: UserId, b: UserId) -> str:

@@ -1,4 +1,5 @@
-"""Orders as values: items, addresses, money, and what the order view shows.
+"""Orders as values: the order, its items, customer and issues, addresses, money,
+and what the order view shows.
 
 Money is integer minor units (fen, cents) everywhere; floats never hold money.
 """
@@ -8,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from orderchat.core.errors import BadRequest, TooLarge
+from orderchat.core.ids import ConversationId, IssueId, OrderId, SkuCode, UserId
 from orderchat.core.model import text_field
 
 MAX_ITEMS = 500
@@ -46,7 +49,7 @@ class InvoiceStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OrderItem:
-    sku: str
+    sku: SkuCode
     name: str
     quantity: int
     unit_price_cents: int
@@ -54,6 +57,65 @@ class OrderItem:
     @property
     def amount_cents(self) -> int:
         return self.quantity * self.unit_price_cents
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as stored: its state, money and the conversation it lives in."""
+
+    id: OrderId
+    number: str
+    customer_id: UserId
+    conv_id: ConversationId
+    workflow: str
+    status: str
+    payment_status: PaymentStatus
+    invoice_status: InvoiceStatus
+    currency: str
+    total_cents: int
+    paid_cents: int
+    address: dict[str, str]
+    note: str
+    carrier: str | None
+    tracking_no: str | None
+    eta_ms: int | None
+    sample_round: int
+    ship_approved_by: UserId | None
+    created_by: UserId
+    created_at_ms: int
+    updated_at_ms: int
+    shipped_at_ms: int | None
+    version: int
+    items: tuple[OrderItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A customer's record, kept beside their user account."""
+
+    user_id: UserId
+    name: str
+    phone: str | None
+    email: str | None
+    company: str | None
+    segment: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """Something raised on an order (a delay, a defect, an address change) and how it ended."""
+
+    id: IssueId
+    order_id: OrderId
+    kind: str
+    detail: dict[str, Any]
+    raised_by: UserId
+    raised_at_ms: int
+    outcome: str | None
+    outcome_detail: dict[str, Any] | None
+    settled_by: UserId | None
+    settled_at_ms: int | None
 
 
 def positive_int(raw: object, what: str, maximum: int) -> int:
@@ -81,7 +143,7 @@ def parse_items(raw: object) -> tuple[OrderItem, ...]:
             raise BadRequest(f"items[{i}] must be an object")
         items.append(
             OrderItem(
-                sku=text_field(entry.get("sku"), f"items[{i}].sku", 64),
+                sku=SkuCode(text_field(entry.get("sku"), f"items[{i}].sku", 64)),
                 name=text_field(entry.get("name", entry.get("sku")), f"items[{i}].name", 200),
                 quantity=positive_int(entry.get("quantity"), f"items[{i}].quantity", MAX_QUANTITY),
                 unit_price_cents=cents(

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from orderchat.core.errors import BadRequest, Conflict, DomainError, TooLarge
-from orderchat.core.ids import UserId
+from orderchat.core.ids import MovementId, OrderId, SkuCode, UserId
 from orderchat.core.model import text_field
 from orderchat.core.orders import OrderItem, cents
 
@@ -72,7 +72,7 @@ _INWARD = frozenset({MovementKind.PURCHASE_IN, MovementKind.RETURN_IN})
 
 @dataclass(frozen=True, slots=True)
 class Sku:
-    sku: str
+    sku: SkuCode
     name_zh: str
     name_en: str
     category: str
@@ -89,7 +89,7 @@ class Sku:
 
 @dataclass(frozen=True, slots=True)
 class StockLevel:
-    sku: str
+    sku: SkuCode
     location: str
     on_hand: int = 0
     reserved: int = 0
@@ -103,13 +103,13 @@ class StockLevel:
 class Movement:
     """One ledger entry: who moved how much of what, from where to where, and why."""
 
-    id: str
-    sku: str
+    id: MovementId
+    sku: SkuCode
     kind: MovementKind
     from_location: str | None
     to_location: str | None
     quantity: int
-    order_id: str | None
+    order_id: OrderId | None
     reason: str
     by: UserId
     ts_ms: int
@@ -119,24 +119,24 @@ class Movement:
 class MovementRequest:
     """A movement someone asked for, checked for shape but not yet against stock."""
 
-    sku: str
+    sku: SkuCode
     kind: MovementKind
     from_location: str | None
     to_location: str | None
     quantity: int
     reason: str
-    order_id: str | None = None
+    order_id: OrderId | None = None
 
 
 # --- checking input -------------------------------------------------------------
 
 
-def validate_sku_code(raw: object) -> str:
+def validate_sku_code(raw: object) -> SkuCode:
     if not isinstance(raw, str) or not _SKU_CODE.fullmatch(raw.strip()):
         raise BadRequest(
             "sku must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
-    return raw.strip()
+    return SkuCode(raw.strip())
 
 
 def validate_location(raw: object, what: str = "location") -> str:
@@ -182,21 +182,70 @@ def validate_sku(raw: Mapping[str, object]) -> Sku:
     )
 
 
-def changed_sku(current: Sku, changes: Mapping[str, object]) -> Sku:
+@dataclass(frozen=True, slots=True)
+class SkuChanges:
+    """Catalogue fields to change, each checked; None keeps the SKU's value.
+
+    A name or category given as null clears it (""): a SKU keeps a name in at
+    least one language, which only the SKU with the changes applied can show.
+    """
+
+    sku: SkuCode | None = None
+    name_zh: str | None = None
+    name_en: str | None = None
+    category: str | None = None
+    unit_price_cents: int | None = None
+    low_stock_threshold: int | None = None
+    active: bool | None = None
+
+
+def parse_sku_changes(raw: Mapping[str, object]) -> SkuChanges:
+    """The changes a request asks for; a field left out stays as it is."""
+    active = raw.get("active")
+    if "active" in raw and not isinstance(active, bool):
+        raise BadRequest("active must be true or false")
+
+    def text(name: str, max_chars: int) -> str | None:
+        return text_field(raw[name], name, max_chars, required=False) if name in raw else None
+
+    return SkuChanges(
+        sku=SkuCode(str(raw["sku"])) if "sku" in raw else None,
+        name_zh=text("name_zh", MAX_NAME_CHARS),
+        name_en=text("name_en", MAX_NAME_CHARS),
+        category=text("category", MAX_CATEGORY_CHARS),
+        unit_price_cents=(
+            cents(raw["unit_price_cents"], "unit_price_cents")
+            if "unit_price_cents" in raw
+            else None
+        ),
+        low_stock_threshold=(
+            quantity(raw["low_stock_threshold"], "low_stock_threshold", zero=True)
+            if "low_stock_threshold" in raw
+            else None
+        ),
+        active=active if isinstance(active, bool) else None,
+    )
+
+
+def changed_sku(current: Sku, changes: SkuChanges) -> Sku:
     """`current` with `changes` applied and checked again; the code never changes."""
-    if "sku" in changes and changes["sku"] != current.sku:
+    if changes.sku is not None and changes.sku != current.sku:
         raise BadRequest("a SKU's code cannot change; create a new SKU instead")
-    fields: dict[str, object] = {
-        "sku": current.sku,
-        "name_zh": current.name_zh,
-        "name_en": current.name_en,
-        "category": current.category,
-        "unit_price_cents": current.unit_price_cents,
-        "low_stock_threshold": current.low_stock_threshold,
-        "active": current.active,
-    }
-    fields.update(changes)
-    return validate_sku(fields)
+
+    def pick(new: object, old: object) -> object:
+        return old if new is None else new
+
+    return validate_sku(
+        {
+            "sku": current.sku,
+            "name_zh": pick(changes.name_zh, current.name_zh),
+            "name_en": pick(changes.name_en, current.name_en),
+            "category": pick(changes.category, current.category),
+            "unit_price_cents": pick(changes.unit_price_cents, current.unit_price_cents),
+            "low_stock_threshold": pick(changes.low_stock_threshold, current.low_stock_threshold),
+            "active": pick(changes.active, current.active),
+        }
+    )
 
 
 def parse_movement(raw: Mapping[str, object]) -> MovementRequest:
@@ -221,7 +270,7 @@ def parse_movement(raw: Mapping[str, object]) -> MovementRequest:
         to_location=target,
         quantity=quantity(raw.get("quantity")),
         reason=text_field(raw.get("reason"), "reason", MAX_REASON_CHARS, required=True),
-        order_id=order_id,
+        order_id=None if order_id is None else OrderId(order_id),
     )
 
 
@@ -255,7 +304,7 @@ def _locations(kind: MovementKind, source: object, target: object) -> tuple[str 
 # --- stock math -----------------------------------------------------------------
 
 
-def level_at(levels: Mapping[str, StockLevel], sku: str, location: str) -> StockLevel:
+def level_at(levels: Mapping[str, StockLevel], sku: SkuCode, location: str) -> StockLevel:
     """The level at `location`; a location never stocked holds nothing."""
     return levels.get(location) or StockLevel(sku, location)
 
@@ -318,26 +367,26 @@ def released(level: StockLevel, held: int) -> StockLevel:
     return replace(level, reserved=level.reserved - min(held, level.reserved))
 
 
-def order_needs(items: Iterable[OrderItem]) -> dict[str, int]:
+def order_needs(items: Iterable[OrderItem]) -> dict[SkuCode, int]:
     """Quantity per SKU; an order may list one SKU on several lines."""
-    needs: dict[str, int] = {}
+    needs: dict[SkuCode, int] = {}
     for item in items:
         needs[item.sku] = needs.get(item.sku, 0) + item.quantity
     return needs
 
 
-def held_by_order(ledger: Iterable[Movement]) -> dict[str, int]:
+def held_by_order(ledger: Iterable[Movement]) -> dict[SkuCode, int]:
     """What an order still holds per SKU, from its reserve/release entries."""
     return _net(ledger, MovementKind.RESERVE, MovementKind.RELEASE)
 
 
-def out_with_order(ledger: Iterable[Movement]) -> dict[str, int]:
+def out_with_order(ledger: Iterable[Movement]) -> dict[SkuCode, int]:
     """What an order shipped per SKU and has not had back yet."""
     return _net(ledger, MovementKind.SALE_OUT, MovementKind.RETURN_IN)
 
 
-def _net(ledger: Iterable[Movement], plus: MovementKind, minus: MovementKind) -> dict[str, int]:
-    net: dict[str, int] = {}
+def _net(ledger: Iterable[Movement], plus: MovementKind, minus: MovementKind) -> dict[SkuCode, int]:
+    net: dict[SkuCode, int] = {}
     for entry in ledger:
         sign = 1 if entry.kind is plus else -1 if entry.kind is minus else 0
         net[entry.sku] = net.get(entry.sku, 0) + sign * entry.quantity

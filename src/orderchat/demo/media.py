@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from orderchat.core.ids import new_id
+from orderchat.core.ids import IdMinter
 from orderchat.core.model import MessageKind, User
 from orderchat.demo import files as demo_files
 from orderchat.protocol.frames import PostMessage
@@ -21,6 +21,7 @@ async def seed_media(
     media: Media,
     messaging: Messaging,
     db: Database,
+    ids: IdMinter,
     users: dict[str, User],
     channels: dict[str, str],
 ) -> None:
@@ -49,6 +50,7 @@ async def seed_media(
         ]
         await _send(
             messaging,
+            ids,
             pete,
             lune.conv_id,
             MessageKind.IMAGE,
@@ -65,6 +67,7 @@ async def seed_media(
         )
         await _send(
             messaging,
+            ids,
             lily,
             lune.conv_id,
             MessageKind.FILE,
@@ -73,11 +76,16 @@ async def seed_media(
         )
     warehouse = channels.get("仓库 #warehouse")
     if warehouse is not None:
-        wes = users["wes"]
-        parcel = await _upload(
-            media, wes, warehouse, "OD-10024-打包.jpg", "image/jpeg", demo_files.parcel_photo()
-        )
-        await _send(messaging, wes, warehouse, MessageKind.IMAGE, [parcel], "OD-10024 已打包")
+        await _seed_parcel(media, messaging, ids, users["wes"], warehouse)
+
+
+async def _seed_parcel(
+    media: Media, messaging: Messaging, ids: IdMinter, wes: User, warehouse: str
+) -> None:
+    parcel = await _upload(
+        media, wes, warehouse, "OD-10024-打包.jpg", "image/jpeg", demo_files.parcel_photo()
+    )
+    await _send(messaging, ids, wes, warehouse, MessageKind.IMAGE, [parcel], "OD-10024 已打包")
 
 
 async def _upload(media: Media, user: User, conv: str, name: str, mime: str, data: bytes) -> str:
@@ -94,11 +102,12 @@ async def _upload(media: Media, user: User, conv: str, name: str, mime: str, dat
 
 async def _send(
     messaging: Messaging,
+    ids: IdMinter,
     user: User,
     conv: str,
     kind: MessageKind,
     upload_ids: list[str],
     caption: str,
 ) -> None:
-    frame = PostMessage(new_id("demo"), conv, kind, caption, tuple(upload_ids), (), None)
+    frame = PostMessage(ids.new("demo"), conv, kind, caption, tuple(upload_ids), (), None)
     await messaging.post(user, frame)

@@ -12,8 +12,17 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from orderchat.core.ids import UserId
+from orderchat.core.confirmations import (
+    ConfirmationItem,
+    parse_new_item,
+    parse_verdict,
+    parse_version_proposal,
+)
+from orderchat.core.ids import ConfirmationItemId, OrderId, UserId
 from orderchat.core.model import User
+from orderchat.core.order_requests import parse_issue_report, parse_order_spec, parse_status_change
+from orderchat.core.orders import Issue, Order
+from orderchat.core.payments import PaymentKind, parse_money
 from orderchat.demo.catalogue import DemoSku, demo_catalogue
 from orderchat.services.money.finance import Finance
 from orderchat.services.orders.confirmations import Confirmations
@@ -132,6 +141,31 @@ class DemoServices:
     finance: Finance
     confirmations: Confirmations
 
+    # The demo writes its orders as a client would send them, parsed the same way.
+
+    async def create_order(self, user: User, raw: dict[str, Any]) -> Order:
+        return await self.orders.create(user, parse_order_spec(raw, self.orders.workflows.get))
+
+    async def advance(self, user: User, order_id: OrderId, raw: dict[str, Any]) -> Order:
+        return await self.orders.advance(user, order_id, parse_status_change(raw))
+
+    async def raise_issue(self, user: User, order_id: OrderId, raw: dict[str, Any]) -> Issue:
+        return await self.orders.raise_issue(user, order_id, parse_issue_report(raw))
+
+    async def add_item(
+        self, user: User, order_id: OrderId, kind: str, title: str, required: bool
+    ) -> ConfirmationItem:
+        new = parse_new_item(kind, title, required)
+        return await self.confirmations.add_item(user, order_id, new)
+
+    async def propose(self, user: User, item_id: ConfirmationItemId, text: str) -> None:
+        await self.confirmations.propose(user, item_id, parse_version_proposal(text, []))
+
+    async def decide(
+        self, user: User, item_id: ConfirmationItemId, decision: str, comment: str
+    ) -> None:
+        await self.confirmations.decide(user, item_id, 1, parse_verdict(decision, comment))
+
 
 def _catalogue_csv(skus: list[DemoSku]) -> str:
     out = io.StringIO()
@@ -191,7 +225,7 @@ async def _seed_retail(
             _item(in_stock[n * 13 % len(in_stock)], 1),
         ]
         note = "去西藏，请检查防水性能 check the waterproofing, it goes to Tibet" if n == 3 else ""
-        order = await services.orders.create(
+        order = await services.create_order(
             staff["amy"],
             {
                 "number": f"OD-{10020 + n}",
@@ -204,19 +238,21 @@ async def _seed_retail(
         )
         for state in path:
             if state == "shipped":
-                await services.finance.record_payment(
-                    staff["fay"], order.id, order.total_cents, "wechat_pay", f"WX{order.number}"
+                paid = parse_money(
+                    PaymentKind.PAYMENT, order.total_cents, "wechat_pay", f"WX{order.number}"
                 )
+                await services.finance.record_money(staff["fay"], order.id, paid)
             change: dict[str, Any] = {"to": state}
             if state == "shipped":
                 change.update(carrier="顺丰 SF Express", tracking_no=f"SF{1400000000 + n}")
             if state == "in_transit":
                 change["note"] = "已到达成都转运中心 arrived at the Chengdu hub"
             if state == "refunded":
-                await services.finance.record_refund(
-                    staff["fay"], order.id, order.total_cents, "wechat_pay", f"RF{order.number}"
+                back = parse_money(
+                    PaymentKind.REFUND, order.total_cents, "wechat_pay", f"RF{order.number}"
                 )
-            order = await services.orders.advance(staff[RETAIL_ACTOR[state]], order.id, change)
+                await services.finance.record_money(staff["fay"], order.id, back)
+            order = await services.advance(staff[RETAIL_ACTOR[state]], order.id, change)
     await _seed_retail_exceptions(services, staff, in_stock, empty)
 
 
@@ -224,7 +260,7 @@ async def _seed_retail_exceptions(
     services: DemoServices, staff: dict[str, User], in_stock: list[DemoSku], empty: list[DemoSku]
 ) -> None:
     """Exceptions the shop deals with every day: a shortage, a move, a delay."""
-    short = await services.orders.create(
+    short = await services.create_order(
         staff["amy"],
         {
             "number": "OD-10040",
@@ -234,8 +270,8 @@ async def _seed_retail_exceptions(
             "address": {"city": "西宁", "line1": "城中区 5 号"},
         },
     )
-    await services.orders.advance(staff["amy"], short.id, {"to": "confirmed"})
-    moving = await services.orders.create(
+    await services.advance(staff["amy"], short.id, {"to": "confirmed"})
+    moving = await services.create_order(
         staff["sam"],
         {
             "number": "OD-10041",
@@ -245,8 +281,8 @@ async def _seed_retail_exceptions(
             "address": {"city": "杭州", "line1": "西湖区文三路 9 号"},
         },
     )
-    await services.orders.advance(staff["amy"], moving.id, {"to": "confirmed"})
-    await services.orders.raise_issue(
+    await services.advance(staff["amy"], moving.id, {"to": "confirmed"})
+    await services.raise_issue(
         staff["amy"],
         moving.id,
         {
@@ -255,7 +291,7 @@ async def _seed_retail_exceptions(
             "note": "客户搬家了",
         },
     )
-    await services.orders.raise_issue(
+    await services.raise_issue(
         staff["wes"],
         moving.id,
         {
@@ -270,7 +306,7 @@ async def _seed_factory(services: DemoServices, staff: dict[str, User]) -> None:
     tote, cross, clutch = HANDBAGS
     await _seed_sampling(services, staff, tote)
     await _seed_in_production(services, staff, cross, clutch)
-    await services.orders.create(
+    await services.create_order(
         staff["lily"],
         {
             "number": "PO-2026-035",
@@ -285,7 +321,7 @@ async def _seed_factory(services: DemoServices, staff: dict[str, User]) -> None:
 
 async def _seed_sampling(services: DemoServices, staff: dict[str, User], tote: DemoSku) -> None:
     """A brand abroad in its second sample round: one colour was rejected."""
-    lune = await services.orders.create(
+    lune = await services.create_order(
         staff["lily"],
         {
             "number": "PO-2026-031",
@@ -304,7 +340,7 @@ async def _seed_sampling(services: DemoServices, staff: dict[str, User], tote: D
         },
     )
     for state in ("quoting", "sampling"):
-        lune = await services.orders.advance(staff["lily"], lune.id, {"to": state})
+        lune = await services.advance(staff["lily"], lune.id, {"to": state})
     items = {}
     for kind, title in [
         ("material", "面料 牛皮荔枝纹 Leather: pebbled cowhide"),
@@ -312,7 +348,7 @@ async def _seed_sampling(services: DemoServices, staff: dict[str, User], tote: D
         ("logo_process", "Logo 工艺 Logo process"),
         ("packaging", "包装 Packaging"),
     ]:
-        items[kind] = await services.confirmations.add_item(
+        items[kind] = await services.add_item(
             staff["lily"], lune.id, kind, title, kind != "packaging"
         )
     customer = await _customer(services, lune.customer_id)
@@ -321,15 +357,13 @@ async def _seed_sampling(services: DemoServices, staff: dict[str, User], tote: D
         ("colour", "焦糖色 Caramel (Pantone 16-1439)"),
         ("logo_process", "烫金压印 Gold hot-stamp, 18 mm"),
     ]:
-        await services.confirmations.propose(staff["pete"], items[kind].id, text, [])
-    await services.confirmations.decide(customer, items["material"].id, 1, "approved", "Perfect.")
-    await services.confirmations.decide(
-        customer, items["colour"].id, 1, "rejected", "A little darker, please."
+        await services.propose(staff["pete"], items[kind].id, text)
+    await services.decide(customer, items["material"].id, "approved", "Perfect.")
+    await services.decide(customer, items["colour"].id, "rejected", "A little darker, please.")
+    await services.propose(
+        staff["pete"], items["colour"].id, "深焦糖色 Dark caramel (Pantone 18-1142)"
     )
-    await services.confirmations.propose(
-        staff["pete"], items["colour"].id, "深焦糖色 Dark caramel (Pantone 18-1142)", []
-    )
-    lune = await services.orders.advance(
+    lune = await services.advance(
         staff["pete"], lune.id, {"to": "sampling", "note": "颜色加深 darker caramel"}
     )
 
@@ -338,7 +372,7 @@ async def _seed_in_production(
     services: DemoServices, staff: dict[str, User], cross: DemoSku, clutch: DemoSku
 ) -> None:
     """A brand at home whose samples were approved, now being sewn."""
-    atelier = await services.orders.create(
+    atelier = await services.create_order(
         staff["lily"],
         {
             "number": "PO-2026-027",
@@ -349,23 +383,23 @@ async def _seed_in_production(
         },
     )
     for state in ("quoting", "sampling"):
-        atelier = await services.orders.advance(staff["lily"], atelier.id, {"to": state})
+        atelier = await services.advance(staff["lily"], atelier.id, {"to": state})
     owner = await _customer(services, atelier.customer_id)
     for kind, title, text in [
         ("material", "面料 Material", "超纤皮 microfibre leather"),
         ("size", "尺寸 Size", "20×15×7 cm"),
         ("lead_time", "交期 Lead time", "45 天 45 days"),
     ]:
-        item = await services.confirmations.add_item(staff["lily"], atelier.id, kind, title, True)
-        await services.confirmations.propose(staff["lily"], item.id, text, [])
-        await services.confirmations.decide(owner, item.id, 1, "approved", "确认")
+        item = await services.add_item(staff["lily"], atelier.id, kind, title, True)
+        await services.propose(staff["lily"], item.id, text)
+        await services.decide(owner, item.id, "approved", "确认")
     for state, who in (
         ("sample_approved", "lily"),
         ("material_arrived", "pat"),
         ("cutting", "pete"),
         ("sewing", "pete"),
     ):
-        atelier = await services.orders.advance(staff[who], atelier.id, {"to": state})
+        atelier = await services.advance(staff[who], atelier.id, {"to": state})
 
 
 async def _customer(services: DemoServices, user_id: str) -> User:

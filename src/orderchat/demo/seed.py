@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from orderchat.core.ids import new_id
-from orderchat.core.model import MessageKind, User
+from orderchat.core.ids import IdMinter
+from orderchat.core.model import MessageKind, User, parse_new_conversation, parse_new_staff
 from orderchat.demo.media import seed_media
 from orderchat.demo.orders import DemoServices, seed_orders
 from orderchat.protocol.frames import PostMessage
@@ -61,6 +61,7 @@ async def seed_demo(
     conversations: Conversations,
     messaging: Messaging,
     db: Database,
+    ids: IdMinter,
     business: DemoServices | None = None,
     media: Media | None = None,
 ) -> None:
@@ -70,25 +71,28 @@ async def seed_demo(
             return
     users: dict[str, User] = {}
     for username, name, role in STAFF:
-        users[username] = await accounts.create_user(username, DEMO_PASSWORD, [role], name)
+        staff = parse_new_staff(username, DEMO_PASSWORD, [role], name)
+        users[username] = await accounts.create_user(staff)
     boss = users["boss"]
     channels: dict[str, str] = {}
     for title, names in CHANNELS:
-        view = await conversations.create(boss, "channel", title, [users[n].id for n in names])
+        new = parse_new_conversation("channel", title, [users[n].id for n in names])
+        view = await conversations.create(boss, new)
         channels[title] = view.conv.id
-    direct = await conversations.create(users["amy"], "direct", None, [users["sam"].id])
+    new = parse_new_conversation("direct", None, [users["sam"].id])
+    direct = await conversations.create(users["amy"], new)
     script: list[tuple[str | None, str, str]] = [
         *CHATTER,
         (None, "sam", "这个客户想要 20 顶帐篷，能给批发价吗？"),
     ]
     for channel, sender, text in script:
         conv: str = channels[channel] if channel is not None else direct.conv.id
-        frame = PostMessage(new_id("demo"), conv, MessageKind.TEXT, text, (), (), None)
+        frame = PostMessage(ids.new("demo"), conv, MessageKind.TEXT, text, (), (), None)
         await messaging.post(users[sender], frame)
     if business is not None:
         await seed_orders(business, users)
     if media is not None:
-        await seed_media(media, messaging, db, users, channels)
+        await seed_media(media, messaging, db, ids, users, channels)
     logger.info(
         "demo data seeded: sign in as %s with password %s",
         ", ".join(u for u, _, _ in STAFF),

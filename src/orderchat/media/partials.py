@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from orderchat.core.ids import UploadId
+
 _UPLOAD_ID = re.compile(r"up_[0-9a-z]{21}")
 HASH_CHUNK = 4 * 1024 * 1024
 
@@ -78,10 +80,11 @@ class PartialFiles:
 
         await asyncio.to_thread(run)
 
-    def ids(self) -> list[str]:
+    def ids(self) -> list[UploadId]:
         if not self._root.is_dir():
             return []
-        return [p.stem for p in self._root.glob("up_*.part") if _UPLOAD_ID.fullmatch(p.stem)]
+        found = self._root.glob("up_*.part")
+        return [UploadId(p.stem) for p in found if _UPLOAD_ID.fullmatch(p.stem)]
 
     async def appender(self, upload_id: str, offset: int) -> Appender:
         handle = await asyncio.to_thread(self.path(upload_id).open, "r+b")

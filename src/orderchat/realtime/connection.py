@@ -28,7 +28,7 @@ from typing import Any
 
 from orderchat.core.cursor import decode_cursor, encode_cursor
 from orderchat.core.errors import DomainError, ErrorCode, RateLimited
-from orderchat.core.ids import SessionId, UserId, new_id
+from orderchat.core.ids import IdMinter, SessionId, UserId
 from orderchat.core.model import User
 from orderchat.protocol import events as wire
 from orderchat.protocol.frames import (
@@ -114,9 +114,10 @@ class Connection:
         accounts: Accounts,
         messaging: Messaging,
         clock: Clock,
+        ids: IdMinter,
         config: ConnectionConfig,
     ) -> None:
-        self.id = new_id("w")
+        self.id = ids.connection()
         self.user_id = UserId("")
         self.session_id = SessionId("")
         self._ws = ws

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from orderchat.core.ids import SessionId, UserId
+from orderchat.core.ids import ConnectionId, SessionId, UserId
 from orderchat.services.ports import Delivery, Publication, Revocation
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ K = TypeVar("K")
 
 
 class Sink(Protocol):
-    id: str
+    id: ConnectionId
     user_id: UserId
     session_id: SessionId
 

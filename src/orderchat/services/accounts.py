@@ -18,20 +18,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from orderchat.core.errors import BadRequest, Forbidden, Unauthorized
-from orderchat.core.ids import SessionId, new_session_id, new_user_id
-from orderchat.core.model import (
-    MAX_DISPLAY_NAME_CHARS,
-    Role,
-    User,
-    UserKind,
-    parse_roles,
-    validate_username,
-)
+from orderchat.core.ids import IdMinter, OrderId, SessionId
+from orderchat.core.model import MAX_PASSWORD_CHARS, NewStaff, Role, Session, User, UserKind
 from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.services.ports import Clock, Publisher, Revocation
 from orderchat.storage import accounts as store
 from orderchat.storage import orders as order_store
-from orderchat.storage.accounts import SessionRow
 from orderchat.storage.engine import Database
 
 logger = logging.getLogger(__name__)
@@ -40,13 +32,12 @@ logger = logging.getLogger(__name__)
 # address gets more before it is slowed down.
 LOGIN_PER_USERNAME = Rate(burst=5, per_s=5 / 60)
 LOGIN_PER_ADDRESS = Rate(burst=30, per_s=30 / 60)
-MAX_PASSWORD_CHARS = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Authenticated:
     user: User
-    session: SessionRow
+    session: Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,27 +46,11 @@ class SignedIn:
     user: User
     session_id: SessionId
     expires_at_ms: int
-    order_id: str | None = None  # the order an invitation link was for
+    order_id: OrderId | None = None  # the order an invitation link was for
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _validate_password(password: object) -> str:
-    if not isinstance(password, str) or not password:
-        raise BadRequest("password must be a non-empty string")
-    if len(password) > MAX_PASSWORD_CHARS:
-        raise BadRequest(f"password is longer than {MAX_PASSWORD_CHARS} characters")
-    return password
-
-
-def _validate_display_name(name: object, fallback: str) -> str:
-    if name is None or name == "":
-        return fallback
-    if not isinstance(name, str) or len(name) > MAX_DISPLAY_NAME_CHARS or not name.strip():
-        raise BadRequest(f"display name must be 1-{MAX_DISPLAY_NAME_CHARS} characters")
-    return name.strip()
 
 
 class Accounts:
@@ -84,6 +59,7 @@ class Accounts:
         db: Database,
         publisher: Publisher,
         clock: Clock,
+        ids: IdMinter,
         *,
         session_ttl_s: float,
         rate_limits: bool,
@@ -91,6 +67,7 @@ class Accounts:
         self._db = db
         self._publisher = publisher
         self._clock = clock
+        self._ids = ids
         self._ttl_ms = int(session_ttl_s * 1000)
         self._hasher = PasswordHasher()
         # Verifying against this when the username is unknown keeps the answer's
@@ -99,24 +76,15 @@ class Accounts:
         self._by_username = RateLimiter(LOGIN_PER_USERNAME, enabled=rate_limits)
         self._by_address = RateLimiter(LOGIN_PER_ADDRESS, enabled=rate_limits)
 
-    async def create_user(
-        self,
-        username: object,
-        password: object,
-        roles: str | list[str] | tuple[str, ...],
-        display_name: object = None,
-    ) -> User:
-        name = validate_username(username)
-        if not isinstance(roles, str | list | tuple) or not all(isinstance(r, str) for r in roles):
-            raise BadRequest("roles must be a list of role names")
+    async def create_user(self, new: NewStaff) -> User:
         user = User(
-            id=new_user_id(),
-            username=name,
-            display_name=_validate_display_name(display_name, name),
-            roles=parse_roles(roles),
+            id=self._ids.user(),
+            username=new.username,
+            display_name=new.display_name,
+            roles=new.roles,
             kind=UserKind.STAFF,
         )
-        hashed = await asyncio.to_thread(self._hasher.hash, _validate_password(password))
+        hashed = await asyncio.to_thread(self._hasher.hash, new.password)
         async with self._db.write("create_user") as conn:
             await store.insert_user_txn(conn, user, hashed, self._clock.now_ms())
         logger.info("user created id=%s roles=%s", user.id, ",".join(user.roles))
@@ -169,7 +137,7 @@ class Accounts:
 
     async def _new_session(self, user: User, device: str, now_ms: int) -> SignedIn:
         token = secrets.token_urlsafe(32)
-        session_id = new_session_id()
+        session_id = self._ids.session()
         expires = now_ms + self._ttl_ms
         async with self._db.write("create_session") as conn:
             await store.insert_session_txn(

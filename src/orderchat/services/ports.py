@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import random
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from orderchat.core.ids import SessionId, UserId
+from orderchat.core.ids import ConnectionId, IdMinter, SessionId, UserId
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +24,7 @@ class Delivery:
     pos: int
     recipients: frozenset[UserId]
     data: str
-    skip_connection: str | None = None
+    skip_connection: ConnectionId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +54,32 @@ class SystemClock:
 
     def monotonic_s(self) -> float:
         return time.monotonic()
+
+
+# Generators handed out by `os_seeded_random`; held weakly, so that a server
+# built and dropped (as tests do) leaves nothing behind.
+_reseed_after_fork: weakref.WeakSet[random.Random] = weakref.WeakSet()
+
+
+def _reseed_all() -> None:
+    for rng in _reseed_after_fork:
+        rng.seed(os.urandom(32))
+
+
+os.register_at_fork(after_in_child=_reseed_all)
+
+
+def os_seeded_random() -> random.Random:
+    """A generator seeded from the OS, and reseeded in every forked child.
+
+    Two processes forked from one server must never mint the same ids, so the
+    child's generators take a fresh seed before anything else runs in it.
+    """
+    rng = random.Random(os.urandom(32))
+    _reseed_after_fork.add(rng)
+    return rng
+
+
+def system_ids(clock: Clock) -> IdMinter:
+    """The process's id minter: the clock's milliseconds and OS-seeded bits."""
+    return IdMinter(clock.now_ms, os_seeded_random())

@@ -24,19 +24,18 @@ from typing import Any
 import orjson
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
-from orderchat.core.model import Role, User, UserKind
-from orderchat.core.orders import order_number
-from orderchat.core.signatures import SignatureRejected, verify
-from orderchat.core.workflows import Workflow
-from orderchat.services.accounts import Accounts
-from orderchat.services.orders.orders import (
-    AdvanceOrder,
-    CreateOrder,
+from orderchat.core.model import NewStaff, Role, User, UserKind
+from orderchat.core.order_requests import (
     OrderSpec,
     StatusChange,
     parse_order_spec,
     parse_status_change,
 )
+from orderchat.core.orders import Order, order_number
+from orderchat.core.signatures import SignatureRejected, verify
+from orderchat.core.workflows import Workflow
+from orderchat.services.accounts import Accounts
+from orderchat.services.orders.orders import AdvanceOrder, CreateOrder
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
@@ -44,7 +43,6 @@ from orderchat.storage import accounts as account_store
 from orderchat.storage import orders as order_store
 from orderchat.storage import webhooks as delivery_store
 from orderchat.storage.engine import Database
-from orderchat.storage.orders import OrderRow
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +96,7 @@ def parse_delivery(body: bytes, workflows: Workflows) -> WebhookEvent:
             raise BadRequest(
                 f"{ORDER_CREATED} needs 'order', the same object POST /api/orders takes"
             )
-        return OrderCreated(parse_order_spec(order, workflows))
+        return OrderCreated(parse_order_spec(order, workflows.get))
     if event == ORDER_STATUS:
         unknown = sorted(set(raw) - _STATUS_FIELDS)
         if unknown:
@@ -117,7 +115,7 @@ class DeliverWebhook:
     event: WebhookEvent
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         if await delivery_store.is_delivery_seen(tx.conn, self.digest):
             raise Conflict("this delivery was received already; a replay is refused")
         if isinstance(self.event, OrderCreated):
@@ -138,7 +136,7 @@ class DeliverWebhook:
 @dataclass(frozen=True, slots=True)
 class Received:
     event: str
-    order: OrderRow
+    order: Order
     workflow: Workflow
 
 
@@ -185,7 +183,7 @@ class Webhooks:
             raise
         event = parse_delivery(body, self._workflows)
         actor = await self._actor()
-        order: OrderRow = await self._writer.submit(
+        order: Order = await self._writer.submit(
             DeliverWebhook(verified.digest, actor, event, self._workflows)
         )
         name = ORDER_CREATED if isinstance(event, OrderCreated) else ORDER_STATUS
@@ -198,12 +196,10 @@ class Webhooks:
             found = await self._find_actor()
             if found is None:
                 try:
-                    found = await self._accounts.create_user(
-                        ACTOR_USERNAME,
-                        secrets.token_urlsafe(32),
-                        [r.value for r in ACTOR_ROLES],
-                        ACTOR_NAME,
+                    actor = NewStaff(
+                        ACTOR_USERNAME, secrets.token_urlsafe(32), ACTOR_ROLES, ACTOR_NAME
                     )
+                    found = await self._accounts.create_user(actor)
                     logger.info("created the %s account id=%s", ACTOR_USERNAME, found.id)
                 except Conflict:
                     # Another server process made it first, or an admin disabled it.

@@ -29,15 +29,15 @@ from typing import Any, Protocol
 
 from orderchat.core.chain import chain_hash
 from orderchat.core.errors import DomainError, NotFound
-from orderchat.core.ids import ConversationId, MessageId, UserId, new_message_id
-from orderchat.core.model import Message, MessageKind
+from orderchat.core.ids import ConversationId, IdMinter, MessageId, UploadId, UserId
+from orderchat.core.model import Conversation, Message, MessageKind
 from orderchat.protocol.events import OP_OF, DurableEvent, MessageReceived
 from orderchat.protocol.server_codec import encode_event, event_payload, wire_message
 from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store
 from orderchat.storage import messages as msg_store
-from orderchat.storage.conversations import ConversationRow, MemberSet
+from orderchat.storage.conversations import MemberSet
 from orderchat.storage.engine import Connection, Database
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class _Checkpoint:
     events: int
     deliveries: int
     links: int
-    convs: dict[ConversationId, ConversationRow]
+    convs: dict[ConversationId, Conversation]
     reads: dict[tuple[ConversationId, UserId], int]
 
 
@@ -72,9 +72,10 @@ class WriteTxn:
 
     conn: Connection
     now_ms: int
+    ids: IdMinter
     head: int
     member_cache: dict[ConversationId, MemberSet]
-    convs: dict[ConversationId, ConversationRow] = field(default_factory=dict)
+    convs: dict[ConversationId, Conversation] = field(default_factory=dict)
     message_rows: list[dict[str, Any]] = field(default_factory=list)
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     reads: dict[tuple[ConversationId, UserId], int] = field(default_factory=dict)
@@ -93,7 +94,7 @@ class WriteTxn:
         if missing:
             self.convs.update(await conv_store.lock_conversations_txn(self.conn, missing))
 
-    async def conversation(self, conv_id: str) -> ConversationRow:
+    async def conversation(self, conv_id: str) -> Conversation:
         await self.conversations([conv_id])
         conv = self.convs.get(ConversationId(conv_id))
         if conv is None:
@@ -126,7 +127,7 @@ class WriteTxn:
 
     def append_message(
         self,
-        conv: ConversationRow,
+        conv: Conversation,
         sender: UserId,
         kind: MessageKind,
         text: str,
@@ -141,7 +142,7 @@ class WriteTxn:
     ) -> Message:
         """Give a message the conversation's next seq and the stream's next position."""
         message = Message(
-            id=new_message_id(),
+            id=self.ids.message(self.now_ms),
             conv=conv.id,
             seq=conv.last_seq + 1,
             ref=ref,
@@ -158,7 +159,7 @@ class WriteTxn:
             urgent=urgent,
         )
         hash_ = chain_hash(conv.last_hash, message)
-        self.convs[conv.id] = ConversationRow(
+        self.convs[conv.id] = Conversation(
             id=conv.id,
             kind=conv.kind,
             title=conv.title,
@@ -180,10 +181,10 @@ class WriteTxn:
         self.deliveries.append(Delivery(pos, recipients, encode_event(event, pos)))
         return message
 
-    def attach(self, upload_id: str, message: Message) -> None:
+    def attach(self, upload_id: UploadId, message: Message) -> None:
         self.attachment_links.append((upload_id, message.id, message.seq))
 
-    def attached_here(self, upload_id: str) -> bool:
+    def attached_here(self, upload_id: UploadId) -> bool:
         """Whether an earlier send of this transaction already carries the upload."""
         return any(link[0] == upload_id for link in self.attachment_links)
 
@@ -262,11 +263,17 @@ LINGER_AFTER_BATCH = 8
 
 class GroupCommitWriter:
     def __init__(
-        self, db: Database, publisher: Publisher, clock: Clock, max_batch: int = 1000
+        self,
+        db: Database,
+        publisher: Publisher,
+        clock: Clock,
+        ids: IdMinter,
+        max_batch: int = 1000,
     ) -> None:
         self._db = db
         self._publisher = publisher
         self._clock = clock
+        self.ids = ids
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -342,7 +349,7 @@ class GroupCommitWriter:
     async def _transaction(self, batch: list[_Pending]) -> tuple[list[object], list[Delivery]]:
         async with self._db.write("group_commit") as conn:
             head = await msg_store.lock_head_txn(conn)
-            tx = WriteTxn(conn, self._clock.now_ms(), head, self._member_cache)
+            tx = WriteTxn(conn, self._clock.now_ms(), self.ids, head, self._member_cache)
             try:
                 outcomes = await _apply_all(tx, [p.op for p in batch])
                 touched = {ConversationId(r["conv_id"]) for r in tx.message_rows}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
@@ -12,17 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import SessionId, UserId
-from orderchat.core.model import Role, User, UserKind
+from orderchat.core.model import Role, Session, User, UserKind
 from orderchat.storage.schema import members, sessions, users
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    id: SessionId
-    user_id: UserId
-    device: str
-    expires_at_ms: int
-    revoked_at_ms: int | None
 
 
 def _user(row: Row[Any], user_id: str | None = None) -> User:
@@ -133,11 +123,11 @@ _FIND_SESSION = (
 )
 
 
-async def find_session(conn: AsyncConnection, token_hash: str) -> tuple[SessionRow, User] | None:
+async def find_session(conn: AsyncConnection, token_hash: str) -> tuple[Session, User] | None:
     row = (await conn.execute(_FIND_SESSION, {"token_hash": token_hash})).first()
     if row is None:
         return None
-    session = SessionRow(
+    session = Session(
         id=SessionId(row.id),
         user_id=UserId(row.user_id),
         device=row.device,

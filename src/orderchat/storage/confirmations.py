@@ -9,65 +9,20 @@ the version numbers, not stored, so proposing a version writes one row.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import orjson
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from orderchat.core.confirmations import ConfirmationItem, ConfirmationVersion, Decision, ItemStatus
 from orderchat.core.errors import NotFound
-from orderchat.core.ids import UserId
+from orderchat.core.ids import ConfirmationItemId, OrderId, UserId
 from orderchat.storage.schema import confirmation_items, confirmation_versions
 
 
-class ItemStatus(StrEnum):
-    OPEN = "open"  # no version proposed yet
-    PROPOSED = "proposed"  # the newest version awaits the customer
-    APPROVED = "approved"
-    REJECTED = "rejected"
-
-
-class Decision(StrEnum):
-    APPROVED = "approved"
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRow:
-    item_id: str
-    number: int
-    text: str
-    attachments: list[Any]
-    proposed_by: UserId
-    proposed_at_ms: int
-    decision: Decision | None
-    comment: str | None
-    decided_by: UserId | None
-    decided_at_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRow:
-    id: str
-    order_id: str
-    kind: str
-    title: str
-    required: bool
-    status: ItemStatus
-    approved_version: int | None
-    created_by: UserId
-    created_at_ms: int
-    versions: tuple[VersionRow, ...] = field(default=())
-
-    @property
-    def latest_version(self) -> int:
-        return max((v.number for v in self.versions), default=0)
-
-
-def _item(row: Row[Any], versions: Sequence[VersionRow] = ()) -> ItemRow:
-    return ItemRow(
+def _item(row: Row[Any], versions: Sequence[ConfirmationVersion] = ()) -> ConfirmationItem:
+    return ConfirmationItem(
         id=row.id,
         order_id=row.order_id,
         kind=row.kind,
@@ -81,8 +36,8 @@ def _item(row: Row[Any], versions: Sequence[VersionRow] = ()) -> ItemRow:
     )
 
 
-def _version(row: Row[Any]) -> VersionRow:
-    return VersionRow(
+def _version(row: Row[Any]) -> ConfirmationVersion:
+    return ConfirmationVersion(
         item_id=row.item_id,
         number=row.number,
         text=row.text,
@@ -96,7 +51,7 @@ def _version(row: Row[Any]) -> VersionRow:
     )
 
 
-async def count_required_open(conn: AsyncConnection, order_id: str) -> int:
+async def count_required_open(conn: AsyncConnection, order_id: OrderId) -> int:
     """Required items of the order that are not approved yet."""
     query = select(func.count()).where(
         confirmation_items.c.order_id == order_id,
@@ -106,8 +61,10 @@ async def count_required_open(conn: AsyncConnection, order_id: str) -> int:
     return int((await conn.execute(query)).scalar_one())
 
 
-async def _versions(conn: AsyncConnection, item_ids: Sequence[str]) -> dict[str, list[VersionRow]]:
-    found: dict[str, list[VersionRow]] = {i: [] for i in item_ids}
+async def _versions(
+    conn: AsyncConnection, item_ids: Sequence[str]
+) -> dict[str, list[ConfirmationVersion]]:
+    found: dict[str, list[ConfirmationVersion]] = {i: [] for i in item_ids}
     if item_ids:
         query = (
             select(confirmation_versions)
@@ -119,7 +76,7 @@ async def _versions(conn: AsyncConnection, item_ids: Sequence[str]) -> dict[str,
     return found
 
 
-async def get_item(conn: AsyncConnection, item_id: str) -> ItemRow:
+async def get_item(conn: AsyncConnection, item_id: ConfirmationItemId) -> ConfirmationItem:
     """The item with all its versions, oldest first.
 
     Raises:
@@ -133,7 +90,7 @@ async def get_item(conn: AsyncConnection, item_id: str) -> ItemRow:
     return _item(row, (await _versions(conn, [row.id]))[row.id])
 
 
-async def list_items(conn: AsyncConnection, order_id: str) -> list[ItemRow]:
+async def list_items(conn: AsyncConnection, order_id: OrderId) -> list[ConfirmationItem]:
     """The order's items in the order they were added, each with its versions."""
     query = (
         select(confirmation_items)
@@ -145,7 +102,7 @@ async def list_items(conn: AsyncConnection, order_id: str) -> list[ItemRow]:
     return [_item(r, versions[r.id]) for r in rows]
 
 
-async def insert_item_txn(conn: AsyncConnection, item: ItemRow) -> None:
+async def insert_item_txn(conn: AsyncConnection, item: ConfirmationItem) -> None:
     await conn.execute(
         confirmation_items.insert().values(
             id=item.id,
@@ -162,7 +119,10 @@ async def insert_item_txn(conn: AsyncConnection, item: ItemRow) -> None:
 
 
 async def set_item_status_txn(
-    conn: AsyncConnection, item_id: str, status: ItemStatus, approved_version: int | None
+    conn: AsyncConnection,
+    item_id: ConfirmationItemId,
+    status: ItemStatus,
+    approved_version: int | None,
 ) -> None:
     await conn.execute(
         update(confirmation_items)
@@ -171,7 +131,7 @@ async def set_item_status_txn(
     )
 
 
-async def insert_version_txn(conn: AsyncConnection, version: VersionRow) -> None:
+async def insert_version_txn(conn: AsyncConnection, version: ConfirmationVersion) -> None:
     await conn.execute(
         confirmation_versions.insert().values(
             item_id=version.item_id,
@@ -186,7 +146,7 @@ async def insert_version_txn(conn: AsyncConnection, version: VersionRow) -> None
 
 async def decide_version_txn(
     conn: AsyncConnection,
-    item_id: str,
+    item_id: ConfirmationItemId,
     number: int,
     decision: Decision,
     comment: str,

@@ -14,21 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import ConversationId, UserId
-from orderchat.core.model import ConversationKind, Role, UserKind
+from orderchat.core.model import Conversation, ConversationKind, Role, UserKind
 from orderchat.storage import prebuilt
 from orderchat.storage.schema import conversations, members, users
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationRow:
-    id: ConversationId
-    kind: ConversationKind
-    title: str | None
-    created_by: UserId | None
-    created_at_ms: int
-    last_seq: int
-    last_activity_ms: int
-    last_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +38,13 @@ class Membership:
     left_pos: int | None
 
 
-def _conversation(row: Row[Any]) -> ConversationRow:
+def _conversation(row: Row[Any]) -> Conversation:
     return _conversation_of([getattr(row, name) for name in _HEAD_COLUMNS])
 
 
 async def insert_conversation_txn(
     conn: AsyncConnection,
-    conv: ConversationRow,
+    conv: Conversation,
     direct_key: str | None,
     role_channel: str | None = None,
 ) -> None:
@@ -94,7 +82,7 @@ async def find_role_channel(conn: AsyncConnection, role: str) -> ConversationId 
     return None if row is None else ConversationId(row.id)
 
 
-async def get_conversation(conn: AsyncConnection, conv_id: str) -> ConversationRow:
+async def get_conversation(conn: AsyncConnection, conv_id: str) -> Conversation:
     row = (await conn.execute(select(conversations).where(conversations.c.id == conv_id))).first()
     if row is None:
         raise NotFound(f"no conversation {conv_id!r}")
@@ -103,7 +91,7 @@ async def get_conversation(conn: AsyncConnection, conv_id: str) -> ConversationR
 
 async def lock_conversations_txn(
     conn: AsyncConnection, conv_ids: Iterable[str]
-) -> dict[ConversationId, ConversationRow]:
+) -> dict[ConversationId, Conversation]:
     """Read the conversations a batch writes to, for the rest of its transaction.
 
     SQLite's single writer (the transaction began with BEGIN IMMEDIATE) is the
@@ -127,9 +115,9 @@ _HEAD_COLUMNS = (
 )
 
 
-def _conversation_of(row: Sequence[Any]) -> ConversationRow:
+def _conversation_of(row: Sequence[Any]) -> Conversation:
     conv_id, kind, title, created_by, created_at_ms, last_seq, last_activity_ms, last_hash = row
-    return ConversationRow(
+    return Conversation(
         id=ConversationId(conv_id),
         kind=ConversationKind(kind),
         title=title,
@@ -159,7 +147,7 @@ _SET_HEAD = (
 )
 
 
-async def set_heads_txn(conn: AsyncConnection, heads: Sequence[ConversationRow]) -> None:
+async def set_heads_txn(conn: AsyncConnection, heads: Sequence[Conversation]) -> None:
     if not heads:
         return
     await prebuilt.run(
@@ -283,7 +271,7 @@ async def list_member_reads(conn: AsyncConnection, conv_id: str) -> dict[UserId,
 
 @dataclass(frozen=True, slots=True)
 class ListedConversation:
-    conv: ConversationRow
+    conv: Conversation
     read_seq: int
     members: list[UserId]
 

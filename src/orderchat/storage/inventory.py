@@ -10,6 +10,7 @@ is what keeps two server processes from both spending the same stock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, bindparam, case, func, or_, select, update
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import Conflict, NotFound
-from orderchat.core.ids import UserId
+from orderchat.core.ids import OrderId, SkuCode, UserId
 from orderchat.core.stock import Movement, MovementKind, Sku, StockLevel
 from orderchat.storage.schema import orders, skus, stock_levels, stock_movements
 
@@ -67,18 +68,18 @@ def _sku_columns(sku: Sku) -> dict[str, Any]:
     }
 
 
-async def get_sku(conn: AsyncConnection, code: str) -> Sku:
+async def get_sku(conn: AsyncConnection, code: SkuCode) -> Sku:
     row = (await conn.execute(select(skus).where(skus.c.sku == code))).first()
     if row is None:
         raise NotFound(f"no SKU {code!r}")
     return _sku(row)
 
 
-async def skus_by_code(conn: AsyncConnection, codes: Iterable[str]) -> dict[str, Sku]:
-    found: dict[str, Sku] = {}
+async def skus_by_code(conn: AsyncConnection, codes: Iterable[str]) -> dict[SkuCode, Sku]:
+    found: dict[SkuCode, Sku] = {}
     for chunk in _chunks(sorted(set(codes))):
         for row in await conn.execute(select(skus).where(skus.c.sku.in_(chunk))):
-            found[row.sku] = _sku(row)
+            found[SkuCode(row.sku)] = _sku(row)
     return found
 
 
@@ -204,7 +205,7 @@ async def levels_for(
 async def list_levels(
     conn: AsyncConnection,
     *,
-    sku: str | None = None,
+    sku: SkuCode | None = None,
     location: str | None = None,
     limit: int = 200,
 ) -> list[StockLevel]:
@@ -227,7 +228,7 @@ async def all_levels(conn: AsyncConnection) -> dict[str, list[StockLevel]]:
 
 
 async def save_levels_txn(
-    conn: AsyncConnection, levels: Iterable[StockLevel], stored: set[tuple[str, str]]
+    conn: AsyncConnection, levels: Iterable[StockLevel], stored: AbstractSet[tuple[str, str]]
 ) -> None:
     """Write levels' new values; `stored` names the (sku, location) rows that exist."""
     updates: list[dict[str, Any]] = []
@@ -311,8 +312,8 @@ async def insert_movements_txn(conn: AsyncConnection, movements: Sequence[Moveme
 async def list_movements(
     conn: AsyncConnection,
     *,
-    sku: str | None = None,
-    order_id: str | None = None,
+    sku: SkuCode | None = None,
+    order_id: OrderId | None = None,
     kind: MovementKind | None = None,
     before: str | None = None,
     limit: int = 100,
@@ -330,7 +331,7 @@ async def list_movements(
     return [_movement(r) for r in await conn.execute(statement)]
 
 
-async def order_ledger(conn: AsyncConnection, order_id: str) -> list[Movement]:
+async def order_ledger(conn: AsyncConnection, order_id: OrderId) -> list[Movement]:
     """Every entry an order made: reservations, releases, shipments, returns."""
     statement = (
         select(stock_movements)
@@ -340,6 +341,6 @@ async def order_ledger(conn: AsyncConnection, order_id: str) -> list[Movement]:
     return [_movement(r) for r in await conn.execute(statement)]
 
 
-async def order_exists(conn: AsyncConnection, order_id: str) -> bool:
+async def order_exists(conn: AsyncConnection, order_id: OrderId) -> bool:
     found = await conn.execute(select(orders.c.id).where(orders.c.id == order_id))
     return found.first() is not None

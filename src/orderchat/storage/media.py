@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import Row, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.ids import ConversationId, MessageId, UploadId, UserId
 from orderchat.core.media import PreviewStatus
 from orderchat.core.model import MessageKind
 from orderchat.storage.schema import blobs, members, messages, uploads
@@ -28,7 +28,7 @@ class BlobRow:
 
 @dataclass(frozen=True, slots=True)
 class UploadRow:
-    id: str
+    id: UploadId
     owner_id: UserId
     conv_id: ConversationId
     filename: str
@@ -74,7 +74,7 @@ def _blob(row: Any) -> BlobRow | None:
 
 def _upload(row: Row[Any]) -> UploadRow:
     return UploadRow(
-        id=row.id,
+        id=UploadId(row.id),
         owner_id=UserId(row.owner_id),
         conv_id=ConversationId(row.conv_id),
         filename=row.filename,
@@ -111,7 +111,7 @@ async def insert_upload_txn(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(insert(uploads).values(**row, finished_at_ms=None, sha256=None))
 
 
-async def get_upload(conn: AsyncConnection, upload_id: str) -> UploadRow | None:
+async def get_upload(conn: AsyncConnection, upload_id: UploadId) -> UploadRow | None:
     row = (await conn.execute(_uploads_with_blobs().where(uploads.c.id == upload_id))).first()
     return None if row is None else _upload(row)
 
@@ -130,7 +130,7 @@ async def bytes_held(conn: AsyncConnection, owner: UserId) -> int:
 
 
 async def finish_upload_txn(
-    conn: AsyncConnection, upload_id: str, sha256: str, mime: str, now_ms: int
+    conn: AsyncConnection, upload_id: UploadId, sha256: str, mime: str, now_ms: int
 ) -> None:
     await conn.execute(
         update(uploads)
@@ -210,7 +210,7 @@ async def sent_files_of_blob(conn: AsyncConnection, sha256: str) -> list[SentFil
     return await _sent_files(conn, uploads.c.sha256 == sha256, limit=10_000)
 
 
-async def delete_upload_txn(conn: AsyncConnection, upload_id: str) -> None:
+async def delete_upload_txn(conn: AsyncConnection, upload_id: UploadId) -> None:
     await conn.execute(delete(uploads).where(uploads.c.id == upload_id))
 
 
@@ -223,16 +223,16 @@ async def delete_blob_txn(conn: AsyncConnection, sha256: str) -> None:
     await conn.execute(delete(blobs).where(blobs.c.sha256 == sha256))
 
 
-async def expired_uploads(conn: AsyncConnection, now_ms: int, limit: int) -> list[str]:
+async def expired_uploads(conn: AsyncConnection, now_ms: int, limit: int) -> list[UploadId]:
     query = (
         select(uploads.c.id)
         .where(and_(uploads.c.finished_at_ms.is_(None), uploads.c.expires_at_ms < now_ms))
         .limit(limit)
     )
-    return [row.id for row in await conn.execute(query)]
+    return [UploadId(row.id) for row in await conn.execute(query)]
 
 
-async def sent_file(conn: AsyncConnection, upload_id: str) -> SentFile | None:
+async def sent_file(conn: AsyncConnection, upload_id: UploadId) -> SentFile | None:
     """An attached upload with its message, or None when it was never sent."""
     found = await _sent_files(conn, uploads.c.id == upload_id, limit=1)
     return found[0] if found else None

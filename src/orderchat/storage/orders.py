@@ -12,52 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import Conflict, NotFound
-from orderchat.core.ids import ConversationId, UserId
-from orderchat.core.orders import InvoiceStatus, OrderItem, PaymentStatus
+from orderchat.core.ids import ConversationId, IssueId, OrderId, UserId
+from orderchat.core.orders import Customer, InvoiceStatus, Issue, Order, OrderItem, PaymentStatus
 from orderchat.storage.schema import customers, invitations, order_issues, order_items, orders
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRow:
-    id: str
-    number: str
-    customer_id: UserId
-    conv_id: ConversationId
-    workflow: str
-    status: str
-    payment_status: PaymentStatus
-    invoice_status: InvoiceStatus
-    currency: str
-    total_cents: int
-    paid_cents: int
-    address: dict[str, str]
-    note: str
-    carrier: str | None
-    tracking_no: str | None
-    eta_ms: int | None
-    sample_round: int
-    ship_approved_by: UserId | None
-    created_by: UserId
-    created_at_ms: int
-    updated_at_ms: int
-    shipped_at_ms: int | None
-    version: int
-    items: tuple[OrderItem, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerRow:
-    user_id: UserId
-    name: str
-    phone: str | None
-    email: str | None
-    company: str | None
-    segment: str
-    language: str
-
-
-def _order(row: Row[Any], items: tuple[OrderItem, ...]) -> OrderRow:
-    return OrderRow(
+def _order(row: Row[Any], items: tuple[OrderItem, ...]) -> Order:
+    return Order(
         id=row.id,
         number=row.number,
         customer_id=UserId(row.customer_id),
@@ -85,7 +46,7 @@ def _order(row: Row[Any], items: tuple[OrderItem, ...]) -> OrderRow:
     )
 
 
-def _columns(order: OrderRow) -> dict[str, Any]:
+def _columns(order: Order) -> dict[str, Any]:
     return {
         "number": order.number,
         "customer_id": order.customer_id,
@@ -112,7 +73,7 @@ def _columns(order: OrderRow) -> dict[str, Any]:
     }
 
 
-async def insert_order_txn(conn: AsyncConnection, order: OrderRow) -> None:
+async def insert_order_txn(conn: AsyncConnection, order: Order) -> None:
     """Raises Conflict when the shop's order number is taken."""
     try:
         async with conn.begin_nested():
@@ -135,7 +96,7 @@ async def insert_order_txn(conn: AsyncConnection, order: OrderRow) -> None:
     )
 
 
-async def update_order_txn(conn: AsyncConnection, order: OrderRow) -> OrderRow:
+async def update_order_txn(conn: AsyncConnection, order: Order) -> Order:
     """Write the order's new state; its version goes up by one."""
     saved = replace(order, version=order.version + 1)
     await conn.execute(update(orders).where(orders.c.id == order.id).values(**_columns(saved)))
@@ -155,7 +116,7 @@ async def _items(conn: AsyncConnection, order_ids: Sequence[str]) -> dict[str, l
     return found
 
 
-async def get_order(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> OrderRow:
+async def get_order(conn: AsyncConnection, order_id: OrderId, *, lock: bool = False) -> Order:
     query = select(orders).where(orders.c.id == order_id)
     if lock:
         query = query.with_for_update()
@@ -167,17 +128,17 @@ async def get_order(conn: AsyncConnection, order_id: str, *, lock: bool = False)
 
 async def order_ids_by_conversation(
     conn: AsyncConnection, conv_ids: Sequence[str]
-) -> dict[str, str]:
+) -> dict[str, OrderId]:
     """The order behind each of these conversations that is an order's thread."""
     if not conv_ids:
         return {}
     query = select(orders.c.conv_id, orders.c.id).where(orders.c.conv_id.in_(list(conv_ids)))
-    return {str(r.conv_id): str(r.id) for r in await conn.execute(query)}
+    return {str(r.conv_id): OrderId(r.id) for r in await conn.execute(query)}
 
 
 async def find_order_id(
     conn: AsyncConnection, *, number: str | None = None, conv_id: str | None = None
-) -> str | None:
+) -> OrderId | None:
     query = select(orders.c.id)
     query = (
         query.where(orders.c.number == number)
@@ -185,7 +146,7 @@ async def find_order_id(
         else query.where(orders.c.conv_id == conv_id)
     )
     row = (await conn.execute(query)).first()
-    return None if row is None else str(row.id)
+    return None if row is None else OrderId(row.id)
 
 
 async def list_orders(
@@ -196,7 +157,7 @@ async def list_orders(
     workflow: str | None = None,
     limit: int = 100,
     before_ms: int | None = None,
-) -> list[OrderRow]:
+) -> list[Order]:
     query = select(orders).order_by(orders.c.updated_at_ms.desc(), orders.c.id).limit(limit)
     if customer_id is not None:
         query = query.where(orders.c.customer_id == customer_id)
@@ -214,22 +175,8 @@ async def list_orders(
 # --- issues ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class IssueRow:
-    id: str
-    order_id: str
-    kind: str
-    detail: dict[str, Any]
-    raised_by: UserId
-    raised_at_ms: int
-    outcome: str | None
-    outcome_detail: dict[str, Any] | None
-    settled_by: UserId | None
-    settled_at_ms: int | None
-
-
-def _issue(row: Row[Any]) -> IssueRow:
-    return IssueRow(
+def _issue(row: Row[Any]) -> Issue:
+    return Issue(
         id=row.id,
         order_id=row.order_id,
         kind=row.kind,
@@ -243,7 +190,7 @@ def _issue(row: Row[Any]) -> IssueRow:
     )
 
 
-async def insert_issue_txn(conn: AsyncConnection, issue: IssueRow) -> None:
+async def insert_issue_txn(conn: AsyncConnection, issue: Issue) -> None:
     await conn.execute(
         order_issues.insert().values(
             id=issue.id,
@@ -258,7 +205,7 @@ async def insert_issue_txn(conn: AsyncConnection, issue: IssueRow) -> None:
 
 async def settle_issue_txn(
     conn: AsyncConnection,
-    issue_id: str,
+    issue_id: IssueId,
     outcome: str,
     detail: dict[str, Any],
     by: UserId,
@@ -276,14 +223,14 @@ async def settle_issue_txn(
     )
 
 
-async def get_issue(conn: AsyncConnection, issue_id: str) -> IssueRow:
+async def get_issue(conn: AsyncConnection, issue_id: IssueId) -> Issue:
     row = (await conn.execute(select(order_issues).where(order_issues.c.id == issue_id))).first()
     if row is None:
         raise NotFound(f"no issue {issue_id!r}")
     return _issue(row)
 
 
-async def list_issues(conn: AsyncConnection, order_id: str) -> list[IssueRow]:
+async def list_issues(conn: AsyncConnection, order_id: OrderId) -> list[Issue]:
     query = (
         select(order_issues)
         .where(order_issues.c.order_id == order_id)
@@ -295,8 +242,8 @@ async def list_issues(conn: AsyncConnection, order_id: str) -> list[IssueRow]:
 # --- customers and invitations ---------------------------------------------------
 
 
-def _customer(row: Row[Any]) -> CustomerRow:
-    return CustomerRow(
+def _customer(row: Row[Any]) -> Customer:
+    return Customer(
         user_id=UserId(row.user_id),
         name=row.name,
         phone=row.phone,
@@ -307,7 +254,7 @@ def _customer(row: Row[Any]) -> CustomerRow:
     )
 
 
-async def insert_customer_txn(conn: AsyncConnection, customer: CustomerRow, now_ms: int) -> None:
+async def insert_customer_txn(conn: AsyncConnection, customer: Customer, now_ms: int) -> None:
     await conn.execute(
         customers.insert().values(
             user_id=customer.user_id,
@@ -322,14 +269,14 @@ async def insert_customer_txn(conn: AsyncConnection, customer: CustomerRow, now_
     )
 
 
-async def get_customer(conn: AsyncConnection, user_id: str) -> CustomerRow:
+async def get_customer(conn: AsyncConnection, user_id: str) -> Customer:
     row = (await conn.execute(select(customers).where(customers.c.user_id == user_id))).first()
     if row is None:
         raise NotFound(f"no customer {user_id!r}")
     return _customer(row)
 
 
-async def list_customers(conn: AsyncConnection, limit: int = 200) -> list[CustomerRow]:
+async def list_customers(conn: AsyncConnection, limit: int = 200) -> list[Customer]:
     query = select(customers).order_by(customers.c.created_at_ms.desc()).limit(limit)
     return [_customer(r) for r in await conn.execute(query)]
 
@@ -337,7 +284,7 @@ async def list_customers(conn: AsyncConnection, limit: int = 200) -> list[Custom
 async def insert_invitation_txn(
     conn: AsyncConnection,
     token_hash: str,
-    order_id: str,
+    order_id: OrderId,
     customer_id: UserId,
     by: UserId,
     now_ms: int,
@@ -358,7 +305,7 @@ async def insert_invitation_txn(
 
 @dataclass(frozen=True, slots=True)
 class InvitationRow:
-    order_id: str
+    order_id: OrderId
     customer_id: UserId
     expires_at_ms: int
     revoked_at_ms: int | None
@@ -371,5 +318,5 @@ async def find_invitation(conn: AsyncConnection, token_hash: str) -> InvitationR
     if row is None:
         return None
     return InvitationRow(
-        row.order_id, UserId(row.customer_id), row.expires_at_ms, row.revoked_at_ms
+        OrderId(row.order_id), UserId(row.customer_id), row.expires_at_ms, row.revoked_at_ms
     )

@@ -8,32 +8,15 @@ Amounts are integer cents. A refund is stored as a positive amount with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orderchat.core.ids import UserId
+from orderchat.core.ids import OrderId, UserId
 from orderchat.core.orders import InvoiceStatus, PaymentStatus
+from orderchat.core.payments import Invoice, Payment, PaymentKind
 from orderchat.storage.schema import invoices, orders, payments
-
-
-class PaymentKind(StrEnum):
-    PAYMENT = "payment"
-    REFUND = "refund"
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentRow:
-    id: str
-    order_id: str
-    kind: PaymentKind
-    amount_cents: int
-    method: str
-    reference: str
-    by: UserId
-    ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,23 +32,10 @@ class PaymentTotals:
 
 
 @dataclass(frozen=True, slots=True)
-class InvoiceRow:
-    order_id: str
-    status: InvoiceStatus  # requested | issued, never none: no row means none
-    title: str
-    tax_id: str | None
-    number: str | None
-    requested_by: UserId
-    requested_at_ms: int
-    issued_by: UserId | None
-    issued_at_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
 class LedgerLine:
     """A payment or refund with the order facts a reconciliation needs."""
 
-    payment: PaymentRow
+    payment: Payment
     order_number: str
     currency: str
 
@@ -74,7 +44,7 @@ class LedgerLine:
 class Receivable:
     """A shipped order that still owes money."""
 
-    order_id: str
+    order_id: OrderId
     order_number: str
     customer_id: UserId
     currency: str
@@ -85,8 +55,8 @@ class Receivable:
     status: str
 
 
-def _payment(row: Row[Any]) -> PaymentRow:
-    return PaymentRow(
+def _payment(row: Row[Any]) -> Payment:
+    return Payment(
         id=row.id,
         order_id=row.order_id,
         kind=PaymentKind(row.kind),
@@ -98,8 +68,8 @@ def _payment(row: Row[Any]) -> PaymentRow:
     )
 
 
-def _invoice(row: Row[Any]) -> InvoiceRow:
-    return InvoiceRow(
+def _invoice(row: Row[Any]) -> Invoice:
+    return Invoice(
         order_id=row.order_id,
         status=InvoiceStatus(row.status),
         title=row.title,
@@ -115,7 +85,7 @@ def _invoice(row: Row[Any]) -> InvoiceRow:
 # --- payments and refunds ------------------------------------------------------------
 
 
-async def insert_payment_txn(conn: AsyncConnection, payment: PaymentRow) -> None:
+async def insert_payment_txn(conn: AsyncConnection, payment: Payment) -> None:
     await conn.execute(
         payments.insert().values(
             id=payment.id,
@@ -130,7 +100,7 @@ async def insert_payment_txn(conn: AsyncConnection, payment: PaymentRow) -> None
     )
 
 
-async def payment_totals(conn: AsyncConnection, order_id: str) -> PaymentTotals:
+async def payment_totals(conn: AsyncConnection, order_id: OrderId) -> PaymentTotals:
     """Sums per kind, from the ledger rather than the order row, so that a
     refund is checked against money that was really recorded."""
     query = (
@@ -144,7 +114,7 @@ async def payment_totals(conn: AsyncConnection, order_id: str) -> PaymentTotals:
     )
 
 
-async def list_payments(conn: AsyncConnection, order_id: str) -> list[PaymentRow]:
+async def list_payments(conn: AsyncConnection, order_id: OrderId) -> list[Payment]:
     query = (
         select(payments)
         .where(payments.c.order_id == order_id)
@@ -201,12 +171,12 @@ async def list_receivables(
 # --- invoices --------------------------------------------------------------------------
 
 
-async def find_invoice(conn: AsyncConnection, order_id: str) -> InvoiceRow | None:
+async def find_invoice(conn: AsyncConnection, order_id: OrderId) -> Invoice | None:
     row = (await conn.execute(select(invoices).where(invoices.c.order_id == order_id))).first()
     return None if row is None else _invoice(row)
 
 
-async def insert_invoice_txn(conn: AsyncConnection, invoice: InvoiceRow) -> None:
+async def insert_invoice_txn(conn: AsyncConnection, invoice: Invoice) -> None:
     await conn.execute(
         invoices.insert().values(
             order_id=invoice.order_id,
@@ -223,7 +193,7 @@ async def insert_invoice_txn(conn: AsyncConnection, invoice: InvoiceRow) -> None
 
 
 async def issue_invoice_txn(
-    conn: AsyncConnection, order_id: str, number: str, by: UserId, now_ms: int
+    conn: AsyncConnection, order_id: OrderId, number: str, by: UserId, now_ms: int
 ) -> None:
     await conn.execute(
         update(invoices)

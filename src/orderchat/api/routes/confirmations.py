@@ -10,16 +10,23 @@ from pydantic import BaseModel, ConfigDict
 from orderchat.api.openapi import NON_BLANK, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.services.orders.confirmations import (
+from orderchat.core.confirmations import (
     KINDS,
     MAX_ATTACHMENTS,
     MAX_COMMENT_CHARS,
     MAX_TITLE_CHARS,
     MAX_VERSION_TEXT_CHARS,
+    ConfirmationItem,
+    ConfirmationVersion,
+    parse_new_item,
+    parse_verdict,
+    parse_version_proposal,
+)
+from orderchat.core.ids import ConfirmationItemId, OrderId
+from orderchat.services.orders.confirmations import (
     item_fields,
     version_fields,
 )
-from orderchat.storage.confirmations import ItemRow, VersionRow
 
 router = APIRouter(prefix="/api", tags=["confirmations"])
 
@@ -54,7 +61,9 @@ class DecisionBody(BaseModel):
     comment: Annotated[str, rule(maxLength=MAX_COMMENT_CHARS)]
 
 
-def _item_and_version(item: ItemRow, version: VersionRow, status_code: int) -> Json:
+def _item_and_version(
+    item: ConfirmationItem, version: ConfirmationVersion, status_code: int
+) -> Json:
     return Json(
         {"item": item_fields(item), "version": version_fields(item, version)},
         status_code=status_code,
@@ -66,15 +75,16 @@ def _item_and_version(item: ItemRow, version: VersionRow, status_code: int) -> J
     status_code=201,
     responses=errors(400, 401, 403, 404, 409, 413),
 )
-async def add_item(order_id: str, body: NewItemBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    item = await runtime.confirmations.add_item(
-        auth.user, order_id, body.kind, body.title, body.required
-    )
+async def add_item(
+    order_id: OrderId, body: NewItemBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    new = parse_new_item(body.kind, body.title, body.required)
+    item = await runtime.confirmations.add_item(auth.user, order_id, new)
     return Json(item_fields(item), status_code=201)
 
 
 @router.get("/orders/{order_id}/confirmations", responses=errors(401, 403, 404))
-async def list_items(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def list_items(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     found = await runtime.confirmations.list_for_order(auth.user, order_id)
     return Json(
         {"items": [item_fields(i) for i in found.items], "required_open": found.required_open}
@@ -87,11 +97,10 @@ async def list_items(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     responses=errors(400, 401, 403, 404, 409, 413),
 )
 async def propose_version(
-    item_id: str, body: VersionBody, auth: AuthDep, runtime: RuntimeDep
+    item_id: ConfirmationItemId, body: VersionBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    item, version = await runtime.confirmations.propose(
-        auth.user, item_id, body.text, body.attachments
-    )
+    proposal = parse_version_proposal(body.text, body.attachments)
+    item, version = await runtime.confirmations.propose(auth.user, item_id, proposal)
     return _item_and_version(item, version, 201)
 
 
@@ -100,9 +109,8 @@ async def propose_version(
     responses=errors(400, 401, 403, 404, 409, 413),
 )
 async def decide_version(
-    item_id: str, number: int, body: DecisionBody, auth: AuthDep, runtime: RuntimeDep
+    item_id: ConfirmationItemId, number: int, body: DecisionBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    item, version = await runtime.confirmations.decide(
-        auth.user, item_id, number, body.decision, body.comment
-    )
+    verdict = parse_verdict(body.decision, body.comment)
+    item, version = await runtime.confirmations.decide(auth.user, item_id, number, verdict)
     return _item_and_version(item, version, 200)

@@ -13,7 +13,13 @@ from orderchat.api.responses import Json
 from orderchat.api.routes.views import summary_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
-from orderchat.core.model import MAX_MEMBERS_PER_REQUEST, MAX_TITLE_CHARS
+from orderchat.core.model import (
+    MAX_MEMBERS_PER_REQUEST,
+    MAX_TITLE_CHARS,
+    parse_member_ids,
+    parse_new_conversation,
+)
+from orderchat.core.permissions import require_staff
 from orderchat.protocol.server_codec import message_fields
 from orderchat.services.chat.conversations import conversation_fields
 
@@ -67,7 +73,10 @@ class MembersBody(BaseModel):
 async def create_conversation(
     body: NewConversationBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    view = await runtime.conversations.create(auth.user, body.kind, body.title, body.members)
+    # Staff only, checked before the body's rules as the use case does (it checks again).
+    require_staff(auth.user)
+    new = parse_new_conversation(body.kind, body.title, body.members)
+    view = await runtime.conversations.create(auth.user, new)
     return Json(
         conversation_fields(view.conv, view.members), status_code=201 if view.created else 200
     )
@@ -117,7 +126,8 @@ async def audit_message(conv_id: str, seq: int, auth: AuthDep, runtime: RuntimeD
 
 @router.post("/{conv_id}/members", responses=errors(400, 401, 403, 404, 409, 413))
 async def add_members(conv_id: str, body: MembersBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    view = await runtime.conversations.add_members(auth.user, conv_id, body.members)
+    members = parse_member_ids(body.members)
+    view = await runtime.conversations.add_members(auth.user, conv_id, members)
     return Json(conversation_fields(view.conv, view.members))
 
 

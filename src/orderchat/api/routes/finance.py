@@ -11,14 +11,21 @@ from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.ids import OrderId
 from orderchat.core.model import User
-from orderchat.core.orders import MAX_NOTE_CHARS, MAX_PRICE_CENTS
-from orderchat.services.money.digest import digest_fields, parse_day, payment_fields
-from orderchat.services.money.finance import (
+from orderchat.core.orders import MAX_NOTE_CHARS, MAX_PRICE_CENTS, parse_note
+from orderchat.core.payments import (
     MAX_INVOICE_CODE_CHARS,
     MAX_INVOICE_TITLE_CHARS,
     MAX_METHOD_CHARS,
     MAX_REFERENCE_CHARS,
+    PaymentKind,
+    invoice_number,
+    parse_invoice_request,
+    parse_money,
+)
+from orderchat.services.money.digest import digest_fields, parse_day, payment_fields
+from orderchat.services.money.finance import (
     InvoiceResult,
     Recorded,
     invoice_fields,
@@ -74,26 +81,26 @@ def _invoice(done: InvoiceResult, status_code: int, viewer: User) -> Json:
     "/orders/{order_id}/payments", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
 )
 async def record_payment(
-    order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    done = await runtime.finance.record_payment(
-        auth.user, order_id, body.amount_cents, body.method, body.reference
-    )
+    money = parse_money(PaymentKind.PAYMENT, body.amount_cents, body.method, body.reference)
+    done = await runtime.finance.record_money(auth.user, order_id, money)
     return _recorded(done, auth.user)
 
 
 @router.post(
     "/orders/{order_id}/refunds", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
 )
-async def record_refund(order_id: str, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    done = await runtime.finance.record_refund(
-        auth.user, order_id, body.amount_cents, body.method, body.reference
-    )
+async def record_refund(
+    order_id: OrderId, body: MoneyBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    money = parse_money(PaymentKind.REFUND, body.amount_cents, body.method, body.reference)
+    done = await runtime.finance.record_money(auth.user, order_id, money)
     return _recorded(done, auth.user)
 
 
 @router.get("/orders/{order_id}/payments", responses=errors(401, 403, 404))
-async def order_money(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def order_money(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     found = await runtime.finance.money(auth.user, order_id)
     currency = found.order.currency
     return Json(
@@ -107,9 +114,11 @@ async def order_money(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json
 
 @router.post("/orders/{order_id}/ship-approval", responses=errors(400, 401, 403, 404, 409, 413))
 async def approve_shipping(
-    order_id: str, body: ShipApprovalBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, body: ShipApprovalBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    order, workflow = await runtime.finance.approve_shipping(auth.user, order_id, body.note)
+    order, workflow = await runtime.finance.approve_shipping(
+        auth.user, order_id, parse_note(body.note)
+    )
     return Json(order_view(auth.user, order, workflow))
 
 
@@ -117,17 +126,18 @@ async def approve_shipping(
     "/orders/{order_id}/invoice", status_code=201, responses=errors(400, 401, 403, 404, 409, 413)
 )
 async def request_invoice(
-    order_id: str, body: InvoiceRequestBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, body: InvoiceRequestBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    done = await runtime.finance.request_invoice(auth.user, order_id, body.title, body.tax_id)
+    request = parse_invoice_request(body.title, body.tax_id)
+    done = await runtime.finance.request_invoice(auth.user, order_id, request)
     return _invoice(done, 201, auth.user)
 
 
 @router.post("/orders/{order_id}/invoice/issue", responses=errors(400, 401, 403, 404, 409, 413))
 async def issue_invoice(
-    order_id: str, body: InvoiceIssueBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, body: InvoiceIssueBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    done = await runtime.finance.issue_invoice(auth.user, order_id, body.number)
+    done = await runtime.finance.issue_invoice(auth.user, order_id, invoice_number(body.number))
     return _invoice(done, 200, auth.user)
 
 

@@ -12,7 +12,9 @@ from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest, TooLarge
+from orderchat.core.ids import OrderId, SkuCode
 from orderchat.core.orders import MAX_PRICE_CENTS
+from orderchat.core.permissions import Action, check
 from orderchat.core.stock import (
     MAX_CATEGORY_CHARS,
     MAX_LOCATION_CHARS,
@@ -23,10 +25,17 @@ from orderchat.core.stock import (
     Movement,
     MovementKind,
     StockLevel,
+    parse_movement,
+    parse_sku_changes,
+    validate_sku,
 )
 from orderchat.services.stock.ledger import SkuStock
 
 router = APIRouter(prefix="/api", tags=["inventory"])
+
+# A body is parsed here into the core value the use case takes. Who may make the
+# change is checked first (the use case checks again), so a caller who may not
+# learns nothing about the rules of the body.
 
 # A catalogue of 50,000 SKUs with long bilingual names fits well inside this.
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -36,7 +45,7 @@ MAX_MOVEMENT_PAGE = 1000
 
 
 SKU_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-SkuCode = Annotated[str, rule(pattern=SKU_CODE_PATTERN)]
+SkuCodeField = Annotated[str, rule(pattern=SKU_CODE_PATTERN)]
 Name = Annotated[str, rule(maxLength=MAX_NAME_CHARS)]
 Category = Annotated[str, rule(maxLength=MAX_CATEGORY_CHARS)]
 Price = Annotated[WholeNumber, rule(minimum=0, maximum=MAX_PRICE_CENTS)]
@@ -61,7 +70,7 @@ _NAMED: JsonDict = {
 
 class NewSkuBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=_NAMED)
-    sku: SkuCode
+    sku: SkuCodeField
     name_zh: Name = ""
     name_en: Name = ""
     category: Category = ""
@@ -87,7 +96,7 @@ class MovementBody(BaseModel):
     """Which locations a movement names depends on its kind (see `core.stock.parse_movement`)."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
-    sku: SkuCode
+    sku: SkuCodeField
     kind: Annotated[str, rule(enum=[k.value for k in RECORDABLE_KINDS])]
     quantity: Annotated[WholeNumber, rule(minimum=1, maximum=MAX_QUANTITY)]
     reason: Annotated[str, rule(maxLength=MAX_REASON_CHARS, pattern=NON_BLANK)]
@@ -140,7 +149,8 @@ def movement_view(movement: Movement) -> dict[str, Any]:
 
 @router.post("/skus", status_code=201, responses=errors(400, 401, 403, 409, 413))
 async def create_sku(body: NewSkuBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    stock = await runtime.inventory.create_sku(auth.user, body.model_dump())
+    check(auth.user, Action.MANAGE_CATALOGUE)
+    stock = await runtime.inventory.create_sku(auth.user, validate_sku(body.model_dump()))
     return Json(sku_view(stock), status_code=201)
 
 
@@ -216,20 +226,24 @@ def _decode_csv(raw: bytes) -> str:
 
 
 @router.get("/skus/{sku}", responses=errors(401, 403, 404))
-async def get_sku(sku: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def get_sku(sku: SkuCode, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(sku_view(await runtime.inventory.get_sku(auth.user, sku)))
 
 
 @router.patch("/skus/{sku}", responses=errors(400, 401, 403, 404, 413))
-async def update_sku(sku: str, body: SkuChangesBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    changes = body.model_dump(exclude_unset=True)
+async def update_sku(
+    sku: SkuCode, body: SkuChangesBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    check(auth.user, Action.MANAGE_CATALOGUE)
+    changes = parse_sku_changes(body.model_dump(exclude_unset=True))
     stock = await runtime.inventory.update_sku(auth.user, sku, changes)
     return Json(sku_view(stock))
 
 
 @router.post("/stock/movements", status_code=201, responses=errors(400, 401, 403, 409, 413))
 async def record_movement(body: MovementBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    result = await runtime.inventory.record_movement(auth.user, body.model_dump())
+    check(auth.user, Action.MOVE_STOCK)
+    result = await runtime.inventory.record_movement(auth.user, parse_movement(body.model_dump()))
     return Json(
         {
             "movement": movement_view(result.movement),
@@ -245,9 +259,9 @@ async def list_movements(
     auth: AuthDep,
     runtime: RuntimeDep,
     sku: Annotated[
-        str | None, Query(max_length=64, json_schema_extra={"pattern": SKU_CODE_PATTERN})
+        SkuCode | None, Query(max_length=64, json_schema_extra={"pattern": SKU_CODE_PATTERN})
     ] = None,
-    order_id: Annotated[str | None, Query(max_length=32)] = None,
+    order_id: Annotated[OrderId | None, Query(max_length=32)] = None,
     kind: Annotated[
         str | None,
         Query(max_length=16, json_schema_extra={"enum": [k.value for k in MovementKind]}),
@@ -265,7 +279,7 @@ async def list_movements(
 async def list_levels(
     auth: AuthDep,
     runtime: RuntimeDep,
-    sku: Annotated[str | None, Query(max_length=64)] = None,
+    sku: Annotated[SkuCode | None, Query(max_length=64)] = None,
     location: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LEVEL_PAGE)] = 500,
 ) -> Json:

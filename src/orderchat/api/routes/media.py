@@ -18,6 +18,7 @@ from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, MediaAuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
+from orderchat.core.ids import OrderId, UploadId
 from orderchat.core.media import parse_ranges
 from orderchat.core.model import MessageKind
 from orderchat.services.media.library import MAX_LIBRARY_PAGE
@@ -80,7 +81,7 @@ _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses={**_FILE_RESPONSES, **errors(401, 404, 409, 416)},
 )
 async def original(
-    media_id: str,
+    media_id: UploadId,
     request: Request,
     auth: MediaAuthDep,
     runtime: RuntimeDep,
@@ -91,7 +92,7 @@ async def original(
 
 
 @router.get("/api/media/{media_id}/info", responses=errors(401, 404))
-async def info(media_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def info(media_id: UploadId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(await runtime.media.downloads.info(auth.user, media_id))
 
 
@@ -101,7 +102,7 @@ async def info(media_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     responses={**_FILE_RESPONSES, **errors(400, 401, 404, 409, 416)},
 )
 async def made_from(
-    media_id: str,
+    media_id: UploadId,
     made: Literal["preview", "playback"],
     request: Request,
     auth: MediaAuthDep,
@@ -155,7 +156,7 @@ async def conversation_files(
 
 @router.get("/api/orders/{order_id}/files", responses=errors(400, 401, 403, 404))
 async def order_files(
-    order_id: str,
+    order_id: OrderId,
     auth: AuthDep,
     runtime: RuntimeDep,
     kind: Kinds = None,

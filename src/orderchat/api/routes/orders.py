@@ -11,6 +11,19 @@ from orderchat.api.responses import Json
 from orderchat.api.routes.views import for_viewer, order_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.affordances import order_affordances
+from orderchat.core.ids import IssueId, OrderId
+from orderchat.core.order_requests import (
+    LANGUAGES,
+    SEGMENTS,
+    IssueReport,
+    issue_details,
+    issue_kind,
+    parse_address_change,
+    parse_order_changes,
+    parse_order_spec,
+    parse_settlement,
+    parse_status_change,
+)
 from orderchat.core.orders import (
     ADDRESS_FIELDS,
     CURRENCIES,
@@ -18,16 +31,20 @@ from orderchat.core.orders import (
     MAX_NOTE_CHARS,
     MAX_PRICE_CENTS,
     MAX_QUANTITY,
+    Customer,
+    Issue,
 )
+from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.workflows import Workflow
 from orderchat.services.orders.events import order_fields
-from orderchat.services.orders.orders import LANGUAGES, SEGMENTS
-from orderchat.storage.orders import CustomerRow, IssueRow
 
 router = APIRouter(prefix="/api", tags=["orders"])
 
-# The order routes hand their bodies to the service whole (it reports every
-# problem in the words of the order); these schemas state its rules for clients.
+# The order routes parse their bodies with `core.order_requests` (it reports every
+# problem in the words of the order) and hand the services the values; these
+# schemas state the same rules for clients. Where the use case decides who may
+# before reading the body, the route checks that first too (the use case checks
+# again), so a caller who may not learns nothing about the body's rules.
 JsonBody = Annotated[dict[str, Any], Body()]
 
 _TEXT_64 = {"type": "string", "minLength": 1, "maxLength": 64}
@@ -140,7 +157,7 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
 
 
-def issue_view(issue: IssueRow) -> dict[str, Any]:
+def issue_view(issue: Issue) -> dict[str, Any]:
     return {
         "id": issue.id,
         "order": issue.order_id,
@@ -184,7 +201,7 @@ def workflow_view(workflow: Workflow) -> dict[str, Any]:
     }
 
 
-def customer_view(customer: CustomerRow) -> dict[str, Any]:
+def customer_view(customer: Customer) -> dict[str, Any]:
     return {
         "id": customer.user_id,
         "name": customer.name,
@@ -208,7 +225,8 @@ async def list_workflows(auth: AuthDep, runtime: RuntimeDep) -> Json:
     openapi_extra=_body(_NEW_ORDER),
 )
 async def create_order(body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    order = await runtime.orders.create(auth.user, body)
+    spec = parse_order_spec(body, runtime.workflows.get)
+    order = await runtime.orders.create(auth.user, spec)
     return Json(
         order_view(auth.user, order, runtime.workflows.get(order.workflow)), status_code=201
     )
@@ -227,7 +245,7 @@ async def list_orders(
 
 
 @router.get("/orders/{order_id}", responses=errors(401, 403, 404))
-async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def get_order(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     detail = await runtime.orders.get(auth.user, order_id)
     view = order_fields(detail.order, detail.workflow)
     if detail.issues:
@@ -244,8 +262,11 @@ async def get_order(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     responses=errors(400, 401, 403, 404, 409, 413),
     openapi_extra=_body(_ORDER_CHANGES),
 )
-async def update_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    order = await runtime.orders.update(auth.user, order_id, body)
+async def update_order(
+    order_id: OrderId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    check(auth.user, Action.UPDATE_ORDER)
+    order = await runtime.orders.update(auth.user, order_id, parse_order_changes(body))
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
@@ -254,8 +275,10 @@ async def update_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: Ru
     responses=errors(400, 401, 403, 404, 409, 413),
     openapi_extra=_body(_STATUS_CHANGE),
 )
-async def advance_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    order = await runtime.orders.advance(auth.user, order_id, body)
+async def advance_order(
+    order_id: OrderId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    order = await runtime.orders.advance(auth.user, order_id, parse_status_change(body))
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
@@ -265,8 +288,13 @@ async def advance_order(order_id: str, body: JsonBody, auth: AuthDep, runtime: R
     responses=errors(400, 401, 403, 404, 409, 413),
     openapi_extra=_body(_ISSUE),
 )
-async def raise_issue(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    issue = await runtime.orders.raise_issue(auth.user, order_id, body)
+async def raise_issue(
+    order_id: OrderId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    kind = issue_kind(body)
+    require_staff(auth.user)
+    report = IssueReport(kind, issue_details(kind, body))
+    issue = await runtime.orders.raise_issue(auth.user, order_id, report)
     return Json(issue_view(issue), status_code=201)
 
 
@@ -276,11 +304,10 @@ async def raise_issue(order_id: str, body: JsonBody, auth: AuthDep, runtime: Run
     openapi_extra=_body(_SETTLEMENT),
 )
 async def settle_issue(
-    order_id: str, issue_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+    order_id: OrderId, issue_id: IssueId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
-    issue = await runtime.orders.settle_issue(
-        auth.user, order_id, issue_id, body.get("outcome"), body.get("note")
-    )
+    settlement = parse_settlement(body)
+    issue = await runtime.orders.settle_issue(auth.user, order_id, issue_id, settlement)
     return Json(issue_view(issue))
 
 
@@ -289,18 +316,19 @@ async def settle_issue(
     responses=errors(400, 401, 403, 404, 409, 413),
     openapi_extra=_body(_ADDRESS_CHANGE),
 )
-async def change_address(order_id: str, body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    issue_id = body.get("issue")
-    order = await runtime.orders.change_address(
-        auth.user, order_id, body.get("address"), issue_id if isinstance(issue_id, str) else None
-    )
+async def change_address(
+    order_id: OrderId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    check(auth.user, Action.CHANGE_ADDRESS)
+    change = parse_address_change(body)
+    order = await runtime.orders.change_address(auth.user, order_id, change)
     return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
 
 
 @router.post(
     "/orders/{order_id}/invitations", status_code=201, responses=errors(401, 403, 404, 409)
 )
-async def invite_customer(order_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def invite_customer(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     invitation = await runtime.orders.invite(auth.user, order_id)
     return Json(
         {

@@ -18,6 +18,7 @@ from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
 from orderchat.core.errors import BadRequest
+from orderchat.core.ids import UploadId
 from orderchat.core.media import (
     CHECKSUM_ALGORITHMS,
     TUS_VERSION,
@@ -144,7 +145,7 @@ async def create_upload(
     openapi_extra={"parameters": [TUS_RESUMABLE]},
 )
 async def upload_offset(
-    upload_id: str, auth: AuthDep, runtime: RuntimeDep, tus_resumable: OptionalHeader = None
+    upload_id: UploadId, auth: AuthDep, runtime: RuntimeDep, tus_resumable: OptionalHeader = None
 ) -> Response:
     tus_version(tus_resumable)
     progress = await runtime.media.uploads.progress(auth.user, upload_id)
@@ -164,7 +165,7 @@ async def upload_offset(
     },
 )
 async def append(
-    upload_id: str,
+    upload_id: UploadId,
     request: Request,
     auth: AuthDep,
     runtime: RuntimeDep,
@@ -200,7 +201,7 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
     openapi_extra={"parameters": [TUS_RESUMABLE]},
 )
 async def cancel(
-    upload_id: str, auth: AuthDep, runtime: RuntimeDep, tus_resumable: OptionalHeader = None
+    upload_id: UploadId, auth: AuthDep, runtime: RuntimeDep, tus_resumable: OptionalHeader = None
 ) -> Response:
     tus_version(tus_resumable)
     await runtime.media.uploads.cancel(auth.user, upload_id)
@@ -208,5 +209,5 @@ async def cancel(
 
 
 @router.get("/{upload_id}", responses=errors(401, 404))
-async def upload_state(upload_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def upload_state(upload_id: UploadId, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(await runtime.media.uploads.state(auth.user, upload_id))

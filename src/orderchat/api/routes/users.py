@@ -11,8 +11,13 @@ from orderchat.api.openapi import errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import user_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.core.model import MAX_DISPLAY_NAME_CHARS, Role, UserKind
-from orderchat.services.accounts import MAX_PASSWORD_CHARS
+from orderchat.core.model import (
+    MAX_DISPLAY_NAME_CHARS,
+    MAX_PASSWORD_CHARS,
+    Role,
+    UserKind,
+    parse_new_staff,
+)
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -42,7 +47,6 @@ async def list_users(auth: AuthDep, runtime: RuntimeDep) -> Json:
 @router.post("/users", status_code=201, responses=errors(400, 401, 403, 409))
 async def create_user(body: NewUserBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     runtime.accounts.require_admin(auth.user)
-    user = await runtime.accounts.create_user(
-        body.username, body.password, body.roles, body.display_name
-    )
+    new = parse_new_staff(body.username, body.password, body.roles, body.display_name)
+    user = await runtime.accounts.create_user(new)
     return Json(user_view(user), status_code=201)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from orderchat.core.model import User, UserKind
-from orderchat.core.orders import customer_order_view
+from orderchat.core.orders import Order, customer_order_view
 from orderchat.core.workflows import Workflow
 from orderchat.protocol.server_codec import message_fields, user_json, wire_user
 from orderchat.services.chat.conversations import ConversationSummary, conversation_fields
 from orderchat.services.orders.events import order_fields
-from orderchat.storage.orders import OrderRow
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -22,7 +21,7 @@ def for_viewer(viewer: User, order_view: dict[str, Any]) -> dict[str, Any]:
     return customer_order_view(order_view) if viewer.kind is UserKind.CUSTOMER else order_view
 
 
-def order_view(viewer: User, order: OrderRow, workflow: Workflow) -> dict[str, Any]:
+def order_view(viewer: User, order: Order, workflow: Workflow) -> dict[str, Any]:
     """An order as this viewer may see it."""
     return for_viewer(viewer, order_fields(order, workflow))
 

@@ -16,6 +16,7 @@ async def serve_websocket(ws: AsgiSocket, runtime: Runtime) -> None:
         runtime.accounts,
         runtime.messaging,
         runtime.clock,
+        runtime.ids,
         runtime.connection_config,
     )
     await connection.run()

@@ -23,9 +23,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from orderchat.core.model import User, UserKind
+from orderchat.core.model import Conversation, User, UserKind
 from orderchat.services.writer import WriteTxn
-from orderchat.storage.conversations import ConversationRow
 
 Args = TypeVar("Args")
 
@@ -35,7 +34,7 @@ class CommandCall:
     """Who typed a command, where, and the sequence number of the message carrying it."""
 
     user: User
-    conv: ConversationRow
+    conv: Conversation
     seq: int
 
 

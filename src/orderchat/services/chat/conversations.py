@@ -6,18 +6,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from orderchat.core.chain import GENESIS
-from orderchat.core.errors import BadRequest, Forbidden, NotFound, TooLarge
-from orderchat.core.ids import UserId, new_conversation_id
+from orderchat.core.errors import BadRequest, Forbidden, NotFound
+from orderchat.core.ids import OrderId, UserId
 from orderchat.core.model import (
-    MAX_MEMBERS_PER_REQUEST,
+    Conversation,
     ConversationKind,
     MemberAction,
     Message,
     MessageKind,
+    NewConversation,
     User,
     UserKind,
     direct_key,
-    validate_title,
 )
 from orderchat.core.permissions import require_staff
 from orderchat.core.policy import check_add_members, check_remove_member
@@ -28,28 +28,19 @@ from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import messages as msg_store
 from orderchat.storage import orders as order_store
-from orderchat.storage.conversations import ConversationRow
 from orderchat.storage.engine import Connection, Database
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationView:
-    conv: ConversationRow
+    conv: Conversation
     members: list[UserId]
     created: bool = True
 
 
-def conversation_fields(conv: ConversationRow, members: list[UserId]) -> dict[str, Any]:
+def conversation_fields(conv: Conversation, members: list[UserId]) -> dict[str, Any]:
     """A conversation as HTTP answers show it: the same fields as its member events."""
     return conversation_json(wire_conversation(conv, members))
-
-
-def _member_ids(raw: object) -> list[UserId]:
-    if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
-        raise BadRequest("'members' must be a list of user ids")
-    if len(raw) > MAX_MEMBERS_PER_REQUEST:
-        raise TooLarge(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
-    return list(dict.fromkeys(UserId(m) for m in raw))
 
 
 async def _check_users_exist(tx: WriteTxn, ids: list[UserId]) -> None:
@@ -59,7 +50,7 @@ async def _check_users_exist(tx: WriteTxn, ids: list[UserId]) -> None:
         raise BadRequest(f"unknown users: {', '.join(unknown[:5])}")
 
 
-def wire_conversation(conv: ConversationRow, members: list[UserId]) -> wire.Conversation:
+def wire_conversation(conv: Conversation, members: list[UserId]) -> wire.Conversation:
     """A conversation as member events show it."""
     return wire.Conversation(
         id=conv.id,
@@ -74,7 +65,7 @@ def wire_conversation(conv: ConversationRow, members: list[UserId]) -> wire.Conv
 
 def member_event(
     tx: WriteTxn,
-    conv: ConversationRow,
+    conv: Conversation,
     action: MemberAction,
     users: list[UserId],
     by: UserId | None,
@@ -92,7 +83,7 @@ def member_event(
 
 
 def members_added(
-    tx: WriteTxn, conv: ConversationRow, users: list[UserId], by: UserId | None, after: list[UserId]
+    tx: WriteTxn, conv: Conversation, users: list[UserId], by: UserId | None, after: list[UserId]
 ) -> wire.MembersChanged:
     return member_event(tx, conv, MemberAction.ADDED, users, by, after)
 
@@ -100,16 +91,15 @@ def members_added(
 @dataclass(frozen=True, slots=True)
 class CreateConversation:
     user: User
-    kind: ConversationKind
-    title: object
-    members: object
+    new: NewConversation
+
+    @property
+    def kind(self) -> ConversationKind:
+        return self.new.kind
 
     async def apply(self, tx: WriteTxn) -> ConversationView:
-        if self.kind not in (ConversationKind.CHANNEL, ConversationKind.DIRECT):
-            raise BadRequest("kind must be 'channel' or 'direct'")
-        title = validate_title(self.title, required=self.kind is ConversationKind.CHANNEL)
-        member_ids = _member_ids(self.members)
-        everyone = list(dict.fromkeys([self.user.id, *member_ids]))
+        title = self.new.title
+        everyone = list(dict.fromkeys([self.user.id, *self.new.members]))
         await _check_users_exist(tx, everyone)
         key = None
         if self.kind is ConversationKind.DIRECT:
@@ -121,8 +111,8 @@ class CreateConversation:
                 conv = await tx.conversation(existing)
                 members = (await conv_store.member_lists(tx.conn, [conv.id])).get(conv.id, [])
                 return ConversationView(conv, members, created=False)
-        conv = ConversationRow(
-            id=new_conversation_id(),
+        conv = Conversation(
+            id=tx.ids.conversation(),
             kind=self.kind,
             title=title,
             created_by=self.user.id,
@@ -145,13 +135,13 @@ class CreateConversation:
 class AddMembers:
     user: User
     conv_id: str
-    members: object
+    members: tuple[UserId, ...]
 
     async def apply(self, tx: WriteTxn) -> ConversationView:
         conv = await tx.conversation(self.conv_id)
         current = await tx.member_set(conv.id)
         check_add_members(self.user, conv.kind, self.user.id in current.roles)
-        wanted = _member_ids(self.members)
+        wanted = list(self.members)
         await _check_users_exist(tx, wanted)
         fresh = [u for u in wanted if u not in current.roles]
         if not fresh:
@@ -209,13 +199,13 @@ class RemoveMember:
 
 @dataclass(frozen=True, slots=True)
 class ConversationSummary:
-    conv: ConversationRow
+    conv: Conversation
     members: list[UserId]
     read_seq: int
     last_message: Message | None
     unread: int
     unread_urgent: int = 0
-    order_id: str | None = None  # for an order's thread
+    order_id: OrderId | None = None  # for an order's thread
 
 
 class Conversations:
@@ -225,20 +215,14 @@ class Conversations:
         self._db = db
         self._writer = writer
 
-    async def create(
-        self, user: User, kind: str, title: object, members: object
-    ) -> ConversationView:
+    async def create(self, user: User, new: NewConversation) -> ConversationView:
         require_staff(user)
-        try:
-            conv_kind = ConversationKind(kind)
-        except ValueError:
-            raise BadRequest("kind must be 'channel' or 'direct'") from None
-        view: ConversationView = await self._writer.submit(
-            CreateConversation(user, conv_kind, title, members)
-        )
+        view: ConversationView = await self._writer.submit(CreateConversation(user, new))
         return view
 
-    async def add_members(self, user: User, conv_id: str, members: object) -> ConversationView:
+    async def add_members(
+        self, user: User, conv_id: str, members: tuple[UserId, ...]
+    ) -> ConversationView:
         require_staff(user)
         view: ConversationView = await self._writer.submit(AddMembers(user, conv_id, members))
         return view
@@ -267,7 +251,7 @@ class Conversations:
     async def _summaries(
         conn: Connection,
         user: User,
-        rows: list[tuple[ConversationRow, list[UserId], int]],
+        rows: list[tuple[Conversation, list[UserId], int]],
     ) -> list[ConversationSummary]:
         """Staff see everything; a customer's previews and counts skip staff-only notes."""
         staff = user.kind is UserKind.STAFF
@@ -317,7 +301,7 @@ class Conversations:
             return await msg_store.get_stored_message(conn, conv_id, seq)
 
     @staticmethod
-    async def _visible(conn: Connection, user: User, conv_id: str) -> ConversationRow:
+    async def _visible(conn: Connection, user: User, conv_id: str) -> Conversation:
         conv = await conv_store.get_conversation(conn, conv_id)
         membership = await conv_store.find_membership(conn, conv.id, user.id)
         if membership is None or membership.left_pos is not None:

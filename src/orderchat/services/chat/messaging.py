@@ -21,7 +21,7 @@ from orderchat.core.errors import (
     NotFound,
     RateLimited,
 )
-from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.ids import ConnectionId, ConversationId, MessageId, UploadId, UserId
 from orderchat.core.media import check_attachment_kind
 from orderchat.core.mentions import resolve_mentions
 from orderchat.core.model import User, UserKind
@@ -122,7 +122,9 @@ class SendMessage:
             raise Forbidden("customers cannot write staff-only notes")
         if frame.reply_to is not None and frame.reply_to > conv.last_seq:
             raise BadRequest(f"reply_to {frame.reply_to} names no message in this conversation")
-        files = [self._sendable(tx, uploads.get(i), i, conv.id) for i in frame.attachments]
+        files = [
+            self._sendable(tx, uploads.get(i), UploadId(i), conv.id) for i in frame.attachments
+        ]
         mentions = resolve_mentions(frame.text, frame.mentions, members.roles, members.usernames)
         message = tx.append_message(
             conv,
@@ -141,7 +143,7 @@ class SendMessage:
         return Ack(conv.id, message.seq, message.id, message.ts)
 
     def _sendable(
-        self, tx: WriteTxn, upload: UploadRow | None, upload_id: str, conv_id: ConversationId
+        self, tx: WriteTxn, upload: UploadRow | None, upload_id: UploadId, conv_id: ConversationId
     ) -> UploadRow:
         """An upload this message may carry: the sender's own, finished, for here, unsent."""
         if upload is None:
@@ -259,7 +261,7 @@ class Messaging:
     def recall(self, user: User, frame: RecallMessage) -> asyncio.Future[Ack]:
         return self._writer.submit_nowait(RecallOp(user, frame, self._recall_window_s))
 
-    async def typing(self, user: User, conv_id: str, connection_id: str) -> None:
+    async def typing(self, user: User, conv_id: str, connection_id: ConnectionId) -> None:
         """Tell the other members someone is typing; dropped quietly when too frequent.
 
         Only notices that may be relayed count against the limit: one for a

@@ -48,7 +48,7 @@ class Media:
         self.limits = limits
         self.previews = Previews(db, writer, store, work_dir, limits.preview)
         self.uploads = Uploads(
-            db, clock, store, partials, self.previews, limits, rate_limits=rate_limits
+            db, clock, writer.ids, store, partials, self.previews, limits, rate_limits=rate_limits
         )
         self.downloads = Downloads(db, store)
         self.library = Library(db)

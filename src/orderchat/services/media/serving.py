@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from orderchat.core.errors import Conflict, NotFound
+from orderchat.core.ids import UploadId
 from orderchat.core.media import PreviewStatus, served_type
 from orderchat.core.model import User, UserKind
 from orderchat.media.blobstore import BlobStore
@@ -40,11 +41,11 @@ class Downloads:
         self._db = db
         self._store = store
 
-    async def info(self, user: User, media_id: str) -> dict[str, object]:
+    async def info(self, user: User, media_id: UploadId) -> dict[str, object]:
         row, _ = await self._visible(user, media_id)
         return upload_descriptor(row)
 
-    async def download(self, user: User, media_id: str, variant: Variant) -> Download:
+    async def download(self, user: User, media_id: UploadId, variant: Variant) -> Download:
         """A file the user may see, as a local path with the headers it goes out with.
 
         Raises:
@@ -90,7 +91,7 @@ class Downloads:
             raise NotFound("the file is not in storage")
         return Download(path, mime, filename, etag)
 
-    async def _visible(self, user: User, media_id: str) -> tuple[UploadRow, SentFile | None]:
+    async def _visible(self, user: User, media_id: UploadId) -> tuple[UploadRow, SentFile | None]:
         """The upload, if this user may see its content: 404 for everyone else."""
         async with self._db.read() as conn:
             row = await media_store.get_upload(conn, media_id)

@@ -25,7 +25,7 @@ from orderchat.core.errors import (
     Forbidden,
     NotFound,
 )
-from orderchat.core.ids import new_id
+from orderchat.core.ids import IdMinter, UploadId
 from orderchat.core.media import (
     OCTET_STREAM,
     Checksum,
@@ -63,7 +63,7 @@ HEAD_CHECK_BYTES = 1024
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    id: str
+    id: UploadId
     offset: int
     length: int
     expires_at_ms: int | None  # None once finished
@@ -74,6 +74,7 @@ class Uploads:
         self,
         db: Database,
         clock: Clock,
+        ids: IdMinter,
         store: BlobStore,
         partials: PartialFiles,
         previews: Previews,
@@ -83,6 +84,7 @@ class Uploads:
     ) -> None:
         self._db = db
         self._clock = clock
+        self._ids = ids
         self._store = store
         self._partials = partials
         self._previews = previews
@@ -111,7 +113,7 @@ class Uploads:
         declared = normalize_type(metadata.get("filetype") or metadata.get("type"))
         self._create_limiter.hit(user.id, self._clock.monotonic_s(), "uploads")
         now = self._clock.now_ms()
-        upload_id = new_id("up", now)
+        upload_id = self._ids.upload(now)
         expires = now + int(self._limits.upload_ttl_s * 1000)
         await self._partials.create(upload_id)
         try:
@@ -140,7 +142,7 @@ class Uploads:
         self._hashes[upload_id] = (0, hashlib.sha256())
         return Progress(upload_id, 0, length, expires)
 
-    async def progress(self, user: User, upload_id: str) -> Progress:
+    async def progress(self, user: User, upload_id: UploadId) -> Progress:
         row = await self._own_upload(user, upload_id)
         if row.finished:
             return Progress(row.id, row.length, row.length, None)
@@ -152,7 +154,7 @@ class Uploads:
     async def append(
         self,
         user: User,
-        upload_id: str,
+        upload_id: UploadId,
         offset: int,
         checksum: Checksum | None,
         body: AsyncIterator[bytes],
@@ -269,7 +271,7 @@ class Uploads:
             self._previews.request(sha256)
         return Progress(row.id, row.length, row.length, None)
 
-    async def cancel(self, user: User, upload_id: str) -> None:
+    async def cancel(self, user: User, upload_id: UploadId) -> None:
         """tus termination: an unsent upload and its bytes go away.
 
         Raises:
@@ -282,7 +284,7 @@ class Uploads:
             raise Conflict("a request is appending to this upload")
         await self._discard(row)
 
-    async def discard_expired(self, upload_id: str) -> None:
+    async def discard_expired(self, upload_id: UploadId) -> None:
         """Delete an expired upload, unless a request is appending to it right now."""
         if upload_id in self._busy:
             return
@@ -307,7 +309,7 @@ class Uploads:
             if orphan and row.sha256 is not None:
                 await self._store.delete(row.sha256)
 
-    async def state(self, user: User, upload_id: str) -> dict[str, object]:
+    async def state(self, user: User, upload_id: UploadId) -> dict[str, object]:
         row = await self._own_upload(user, upload_id)
         offset = row.length if row.finished else await self._offset(row)
         return {
@@ -319,7 +321,7 @@ class Uploads:
         }
 
     async def _own_upload(
-        self, user: User, upload_id: str, *, include_expired: bool = False
+        self, user: User, upload_id: UploadId, *, include_expired: bool = False
     ) -> UploadRow:
         async with self._db.read() as conn:
             row = await media_store.get_upload(conn, upload_id)

@@ -21,12 +21,11 @@ from orderchat.core.model import Message, MessageKind, Role
 from orderchat.core.orders import (
     format_amount,
 )
+from orderchat.core.payments import Payment, PaymentKind
 from orderchat.services.orders.events import role_channel_txn
 from orderchat.services.writer import WriteTxn
 from orderchat.storage.payments import (
     LedgerLine,
-    PaymentKind,
-    PaymentRow,
     Receivable,
 )
 
@@ -39,7 +38,7 @@ DAY_MS = 24 * 3600 * 1000
 DIGEST_LINES = 50
 
 
-def payment_fields(payment: PaymentRow, currency: str) -> dict[str, Any]:
+def payment_fields(payment: Payment, currency: str) -> dict[str, Any]:
     return {
         "id": payment.id,
         "order": payment.order_id,

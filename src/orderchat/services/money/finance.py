@@ -28,17 +28,16 @@ from datetime import date, timedelta
 from typing import Any
 
 from orderchat.core.errors import Conflict
-from orderchat.core.ids import UserId, new_id
-from orderchat.core.model import Message, User, text_field
+from orderchat.core.ids import OrderId, UserId
+from orderchat.core.model import Message, User
 from orderchat.core.orders import (
-    MAX_PRICE_CENTS,
     InvoiceStatus,
+    Order,
     PaymentStatus,
     format_amount,
-    parse_note,
     payment_status,
-    positive_int,
 )
+from orderchat.core.payments import Invoice, InvoiceRequest, Money, Payment, PaymentKind
 from orderchat.core.permissions import Action, check
 from orderchat.core.workflows import Workflow
 from orderchat.services.money.digest import (
@@ -65,21 +64,13 @@ from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import orders as order_store
 from orderchat.storage import payments as store
 from orderchat.storage.engine import Database
-from orderchat.storage.orders import OrderRow
 from orderchat.storage.payments import (
-    InvoiceRow,
-    PaymentKind,
-    PaymentRow,
     PaymentTotals,
 )
 
 logger = logging.getLogger(__name__)
 
 
-MAX_METHOD_CHARS = 32  # payments.method
-MAX_REFERENCE_CHARS = 128  # payments.reference
-MAX_INVOICE_TITLE_CHARS = 200  # invoices.title
-MAX_INVOICE_CODE_CHARS = 64  # invoices.tax_id, invoices.number
 # States where an order ended without a sale (the names both built-in workflows
 # use): it takes no new payments and no invoice, but may still be refunded.
 CLOSED_STATES = frozenset({"cancelled", "refunded"})
@@ -94,26 +85,7 @@ DIGEST_POST_TIMEOUT_S = 120.0
 SYSTEM_SENDER = UserId("system")
 
 
-@dataclass(frozen=True, slots=True)
-class Money:
-    """A payment or refund as asked for, already checked for shape."""
-
-    kind: PaymentKind
-    amount_cents: int
-    method: str
-    reference: str
-
-
-def parse_money(kind: PaymentKind, amount: object, method: object, reference: object) -> Money:
-    return Money(
-        kind,
-        positive_int(amount, "amount_cents", MAX_PRICE_CENTS),
-        text_field(method, "method", MAX_METHOD_CHARS),
-        text_field(reference, "reference", MAX_REFERENCE_CHARS),
-    )
-
-
-def invoice_fields(invoice: InvoiceRow) -> dict[str, Any]:
+def invoice_fields(invoice: Invoice) -> dict[str, Any]:
     return {
         "order": invoice.order_id,
         "status": invoice.status.value,
@@ -127,7 +99,7 @@ def invoice_fields(invoice: InvoiceRow) -> dict[str, Any]:
     }
 
 
-def _check_takes_money(order: OrderRow) -> None:
+def _check_takes_money(order: Order) -> None:
     if order.status in CLOSED_STATES:
         raise Conflict(f"order {order.number} is {order.status}; it takes no payments")
 
@@ -137,8 +109,8 @@ def _check_takes_money(order: OrderRow) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    payment: PaymentRow
-    order: OrderRow
+    payment: Payment
+    order: Order
     workflow: Workflow
 
 
@@ -147,7 +119,7 @@ class RecordMoney:
     """A payment in or a refund out, and the order's money state after it."""
 
     user: User
-    order_id: str
+    order_id: OrderId
     money: Money
     workflows: Workflows
 
@@ -170,8 +142,8 @@ class RecordMoney:
             else PaymentTotals(before.paid_cents + amount, before.refunded_cents)
         )
         language = await customer_language_txn(tx, order)
-        payment = PaymentRow(
-            id=new_id("pm", tx.now_ms),
+        payment = Payment(
+            id=tx.ids.payment(tx.now_ms),
             order_id=order.id,
             kind=self.money.kind,
             amount_cents=amount,
@@ -202,11 +174,11 @@ class RecordMoney:
 @dataclass(frozen=True, slots=True)
 class ApproveShipping:
     user: User
-    order_id: str
+    order_id: OrderId
     note: str
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> tuple[OrderRow, Workflow]:
+    async def apply(self, tx: WriteTxn) -> tuple[Order, Workflow]:
         check(self.user, Action.APPROVE_SHIPPING)
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.status in workflow.terminal or order.status in CLOSED_STATES:
@@ -229,15 +201,15 @@ class ApproveShipping:
 
 @dataclass(frozen=True, slots=True)
 class InvoiceResult:
-    invoice: InvoiceRow
-    order: OrderRow
+    invoice: Invoice
+    order: Order
     workflow: Workflow
 
 
 @dataclass(frozen=True, slots=True)
 class RequestInvoice:
     user: User
-    order_id: str
+    order_id: OrderId
     title: str
     tax_id: str | None
     workflows: Workflows
@@ -253,7 +225,7 @@ class RequestInvoice:
                 f"an invoice for order {order.number} is {existing.status.value} already"
             )
         language = await customer_language_txn(tx, order)
-        invoice = InvoiceRow(
+        invoice = Invoice(
             order_id=order.id,
             status=InvoiceStatus.REQUESTED,
             title=self.title,
@@ -278,7 +250,7 @@ class RequestInvoice:
 @dataclass(frozen=True, slots=True)
 class IssueInvoice:
     user: User
-    order_id: str
+    order_id: OrderId
     number: str
     workflows: Workflows
 
@@ -312,10 +284,10 @@ class IssueInvoice:
 
 @dataclass(frozen=True, slots=True)
 class OrderMoney:
-    order: OrderRow
+    order: Order
     workflow: Workflow
-    payments: list[PaymentRow]
-    invoice: InvoiceRow | None
+    payments: list[Payment]
+    invoice: Invoice | None
 
 
 class Finance:
@@ -329,19 +301,8 @@ class Finance:
         self._clock = clock
         self._workflows = workflows
 
-    async def record_payment(
-        self, user: User, order_id: str, amount: object, method: object, reference: object
-    ) -> Recorded:
-        money = parse_money(PaymentKind.PAYMENT, amount, method, reference)
-        return await self._record(user, order_id, money)
-
-    async def record_refund(
-        self, user: User, order_id: str, amount: object, method: object, reference: object
-    ) -> Recorded:
-        money = parse_money(PaymentKind.REFUND, amount, method, reference)
-        return await self._record(user, order_id, money)
-
-    async def _record(self, user: User, order_id: str, money: Money) -> Recorded:
+    async def record_money(self, user: User, order_id: OrderId, money: Money) -> Recorded:
+        """Record a payment or a refund, as `money.kind` says."""
         done: Recorded = await self._writer.submit(
             RecordMoney(user, order_id, money, self._workflows)
         )
@@ -355,36 +316,29 @@ class Finance:
         return done
 
     async def approve_shipping(
-        self, user: User, order_id: str, note: object
-    ) -> tuple[OrderRow, Workflow]:
-        op = ApproveShipping(user, order_id, parse_note(note), self._workflows)
-        done: tuple[OrderRow, Workflow] = await self._writer.submit(op)
+        self, user: User, order_id: OrderId, note: str
+    ) -> tuple[Order, Workflow]:
+        op = ApproveShipping(user, order_id, note, self._workflows)
+        done: tuple[Order, Workflow] = await self._writer.submit(op)
         logger.info("shipping unpaid order %s approved by %s", order_id, user.id)
         return done
 
     async def request_invoice(
-        self, user: User, order_id: str, title: object, tax_id: object
+        self, user: User, order_id: OrderId, request: InvoiceRequest
     ) -> InvoiceResult:
-        op = RequestInvoice(
-            user,
-            order_id,
-            text_field(title, "title", MAX_INVOICE_TITLE_CHARS),
-            None if tax_id is None else text_field(tax_id, "tax_id", MAX_INVOICE_CODE_CHARS),
-            self._workflows,
-        )
+        op = RequestInvoice(user, order_id, request.title, request.tax_id, self._workflows)
         done: InvoiceResult = await self._writer.submit(op)
         logger.info("invoice requested for order %s by %s", order_id, user.id)
         return done
 
-    async def issue_invoice(self, user: User, order_id: str, number: object) -> InvoiceResult:
-        op = IssueInvoice(
-            user, order_id, text_field(number, "number", MAX_INVOICE_CODE_CHARS), self._workflows
-        )
+    async def issue_invoice(self, user: User, order_id: OrderId, number: str) -> InvoiceResult:
+        """`number` is the invoice's number, checked by `core.payments.invoice_number`."""
+        op = IssueInvoice(user, order_id, number, self._workflows)
         done: InvoiceResult = await self._writer.submit(op)
         logger.info("invoice issued for order %s by %s", order_id, user.id)
         return done
 
-    async def money(self, user: User, order_id: str) -> OrderMoney:
+    async def money(self, user: User, order_id: OrderId) -> OrderMoney:
         """An order's ledger and invoice: staff, or the order's own customer."""
         async with self._db.read() as conn:
             order = await order_store.get_order(conn, order_id)

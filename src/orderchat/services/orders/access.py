@@ -10,18 +10,19 @@ from __future__ import annotations
 from dataclasses import replace
 
 from orderchat.core.errors import Forbidden
+from orderchat.core.ids import OrderId
 from orderchat.core.model import User, UserKind
+from orderchat.core.orders import Order
 from orderchat.core.workflows import Workflow
 from orderchat.services.orders.events import emit_order_txn
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import orders as order_store
-from orderchat.storage.orders import OrderRow
 
 
 async def load_order_txn(
-    tx: WriteTxn, workflows: Workflows, order_id: str, user: User
-) -> tuple[OrderRow, Workflow]:
+    tx: WriteTxn, workflows: Workflows, order_id: OrderId, user: User
+) -> tuple[Order, Workflow]:
     """The order, locked for this transaction, if the user may see it.
 
     Raises:
@@ -33,12 +34,12 @@ async def load_order_txn(
     return order, workflows.get(order.workflow)
 
 
-def check_can_see(user: User, order: OrderRow) -> None:
+def check_can_see(user: User, order: Order) -> None:
     if user.kind is UserKind.CUSTOMER and order.customer_id != user.id:
         raise Forbidden("this is not your order")
 
 
-async def save_order_txn(tx: WriteTxn, order: OrderRow, workflow: Workflow) -> OrderRow:
+async def save_order_txn(tx: WriteTxn, order: Order, workflow: Workflow) -> Order:
     """Store the order's new state and send it to every member's devices."""
     saved = await order_store.update_order_txn(tx.conn, replace(order, updated_at_ms=tx.now_ms))
     await tx.member_set(saved.conv_id)
@@ -46,6 +47,6 @@ async def save_order_txn(tx: WriteTxn, order: OrderRow, workflow: Workflow) -> O
     return saved
 
 
-async def customer_language_txn(tx: WriteTxn, order: OrderRow) -> str:
+async def customer_language_txn(tx: WriteTxn, order: Order) -> str:
     customer = await order_store.get_customer(tx.conn, order.customer_id)
     return customer.language

@@ -20,11 +20,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from orderchat.core.errors import BadRequest, Conflict, NotFound, TooLarge
-from orderchat.core.ids import new_id
-from orderchat.core.model import User, text_field
+from orderchat.core.confirmations import (
+    ConfirmationItem,
+    ConfirmationVersion,
+    Decision,
+    ItemStatus,
+    NewItem,
+    Verdict,
+    VersionProposal,
+)
+from orderchat.core.errors import Conflict, NotFound
+from orderchat.core.ids import ConfirmationItemId, OrderId
+from orderchat.core.model import User
+from orderchat.core.orders import Order
 from orderchat.core.permissions import Action, check
 from orderchat.core.routing import ROUTES
 from orderchat.core.workflows import Workflow
@@ -35,34 +43,12 @@ from orderchat.services.ports import Clock
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import confirmations as store
 from orderchat.storage import orders as order_store
-from orderchat.storage.confirmations import Decision, ItemRow, ItemStatus, VersionRow
 from orderchat.storage.engine import Database
-from orderchat.storage.orders import OrderRow
 
 logger = logging.getLogger(__name__)
 
-KINDS = frozenset(
-    {
-        "material",
-        "colour",
-        "size",
-        "logo_process",
-        "packaging",
-        "lead_time",
-        "shipping_method",
-        "custom",
-    }
-)
-MAX_TITLE_CHARS = 200
-# The version text is also the chat message the customer reads, which must
-# stay under the message limit together with the surrounding sentence.
-MAX_VERSION_TEXT_CHARS = 5000
-MAX_COMMENT_CHARS = 2000
 MAX_ITEMS_PER_ORDER = 100
 MAX_VERSIONS_PER_ITEM = 200
-# Attachments are references (blob ids, names, sizes) for now, not the files.
-MAX_ATTACHMENTS = 20
-MAX_ATTACHMENTS_BYTES = 32 * 1024
 # The guard that makes a workflow's production wait for its confirmations.
 GUARD = "confirmations_approved"
 
@@ -72,32 +58,14 @@ _DECISION_WORDS = {
 }
 
 
-def parse_attachments(raw: object) -> list[dict[str, Any]]:
-    """Attachments are opaque JSON objects; only their number and size are bounded."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw):
-        raise BadRequest("attachments must be a list of objects")
-    if len(raw) > MAX_ATTACHMENTS:
-        raise TooLarge(f"at most {MAX_ATTACHMENTS} attachments per version")
-    try:
-        encoded = orjson.dumps(raw)
-    except orjson.JSONEncodeError:
-        # Lone surrogates and integers past 64 bits parse, but cannot be stored as JSON.
-        raise BadRequest("attachments must hold UTF-8 text and 64-bit numbers") from None
-    if len(encoded) > MAX_ATTACHMENTS_BYTES:
-        raise TooLarge(f"attachments take more than {MAX_ATTACHMENTS_BYTES} bytes")
-    return list(raw)
-
-
-def version_state(item: ItemRow, version: VersionRow) -> str:
+def version_state(item: ConfirmationItem, version: ConfirmationVersion) -> str:
     """pending, approved, rejected or superseded: what a client shows."""
     if version.decision is not None:
         return version.decision.value
     return "pending" if version.number == item.latest_version else "superseded"
 
 
-def version_fields(item: ItemRow, version: VersionRow) -> dict[str, Any]:
+def version_fields(item: ConfirmationItem, version: ConfirmationVersion) -> dict[str, Any]:
     return {
         "item": version.item_id,
         "number": version.number,
@@ -113,7 +81,7 @@ def version_fields(item: ItemRow, version: VersionRow) -> dict[str, Any]:
     }
 
 
-def item_fields(item: ItemRow) -> dict[str, Any]:
+def item_fields(item: ConfirmationItem) -> dict[str, Any]:
     return {
         "id": item.id,
         "order": item.order_id,
@@ -128,14 +96,14 @@ def item_fields(item: ItemRow) -> dict[str, Any]:
     }
 
 
-def _check_open_order(order: OrderRow, workflow: Workflow) -> None:
+def _check_open_order(order: Order, workflow: Workflow) -> None:
     if order.status in workflow.terminal:
         raise Conflict(f"order {order.number} is {order.status}; its confirmations are closed")
 
 
 async def _load_item_txn(
-    tx: WriteTxn, workflows: Workflows, item_id: str, user: User
-) -> tuple[ItemRow, OrderRow, Workflow]:
+    tx: WriteTxn, workflows: Workflows, item_id: ConfirmationItemId, user: User
+) -> tuple[ConfirmationItem, Order, Workflow]:
     """The item, read again after its order is locked, so that two writes to one
     order's confirmations never interleave (the order row is the lock)."""
     found = await store.get_item(tx.conn, item_id)
@@ -144,29 +112,13 @@ async def _load_item_txn(
 
 
 @dataclass(frozen=True, slots=True)
-class NewItem:
-    kind: str
-    title: str
-    required: bool
-
-
-def parse_new_item(kind: object, title: object, required: object) -> NewItem:
-    if kind not in KINDS:
-        raise BadRequest(f"kind must be one of {sorted(KINDS)}")
-    if not isinstance(required, bool):
-        raise BadRequest("required must be true or false")
-    assert isinstance(kind, str)
-    return NewItem(kind, text_field(title, "title", MAX_TITLE_CHARS), required)
-
-
-@dataclass(frozen=True, slots=True)
 class AddItem:
     user: User
-    order_id: str
+    order_id: OrderId
     item: NewItem
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> ItemRow:
+    async def apply(self, tx: WriteTxn) -> ConfirmationItem:
         check(self.user, Action.MANAGE_CONFIRMATIONS)
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if not any(GUARD in t.guards for t in workflow.transitions):
@@ -174,8 +126,8 @@ class AddItem:
         _check_open_order(order, workflow)
         if len(await store.list_items(tx.conn, order.id)) >= MAX_ITEMS_PER_ORDER:
             raise Conflict(f"an order has at most {MAX_ITEMS_PER_ORDER} confirmation items")
-        item = ItemRow(
-            id=new_id("cf", tx.now_ms),
+        item = ConfirmationItem(
+            id=tx.ids.confirmation_item(tx.now_ms),
             order_id=order.id,
             kind=self.item.kind,
             title=self.item.title,
@@ -192,19 +144,19 @@ class AddItem:
 @dataclass(frozen=True, slots=True)
 class ProposeVersion:
     user: User
-    item_id: str
+    item_id: ConfirmationItemId
     text: str
     attachments: list[dict[str, Any]]
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> tuple[ItemRow, VersionRow]:
+    async def apply(self, tx: WriteTxn) -> tuple[ConfirmationItem, ConfirmationVersion]:
         check(self.user, Action.PROPOSE_VERSION)
         item, order, workflow = await _load_item_txn(tx, self.workflows, self.item_id, self.user)
         _check_open_order(order, workflow)
         if len(item.versions) >= MAX_VERSIONS_PER_ITEM:
             raise Conflict(f"an item has at most {MAX_VERSIONS_PER_ITEM} versions")
         language = await customer_language_txn(tx, order)
-        version = VersionRow(
+        version = ConfirmationVersion(
             item_id=item.id,
             number=item.latest_version + 1,
             text=self.text,
@@ -235,13 +187,13 @@ class ProposeVersion:
 @dataclass(frozen=True, slots=True)
 class DecideVersion:
     user: User
-    item_id: str
+    item_id: ConfirmationItemId
     number: int
     decision: Decision
     comment: str
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> tuple[ItemRow, VersionRow]:
+    async def apply(self, tx: WriteTxn) -> tuple[ConfirmationItem, ConfirmationVersion]:
         check(self.user, Action.DECIDE_VERSION)
         item, order, workflow = await _load_item_txn(tx, self.workflows, self.item_id, self.user)
         version = _decidable(item, self.number)
@@ -284,7 +236,7 @@ class DecideVersion:
         return decided, next(v for v in decided.versions if v.number == version.number)
 
 
-def _decidable(item: ItemRow, number: int) -> VersionRow:
+def _decidable(item: ConfirmationItem, number: int) -> ConfirmationVersion:
     """The version, if it is the newest one and nobody has decided it yet."""
     version = next((v for v in item.versions if v.number == number), None)
     if version is None:
@@ -298,19 +250,9 @@ def _decidable(item: ItemRow, number: int) -> VersionRow:
     return version
 
 
-def parse_decision(decision: object, comment: object) -> tuple[Decision, str]:
-    if decision not in (Decision.APPROVED.value, Decision.REJECTED.value):
-        raise BadRequest("decision must be 'approved' or 'rejected'")
-    parsed = Decision(str(decision))
-    text = text_field(comment, "comment", MAX_COMMENT_CHARS, required=False)
-    if parsed is Decision.REJECTED and not text:
-        raise BadRequest("say in the comment what should change")
-    return parsed, text
-
-
 @dataclass(frozen=True, slots=True)
 class OrderConfirmations:
-    items: list[ItemRow]
+    items: list[ConfirmationItem]
 
     @property
     def required_open(self) -> int:
@@ -329,38 +271,33 @@ class Confirmations:
         self._clock = clock
         self._workflows = workflows
 
-    async def add_item(
-        self, user: User, order_id: str, kind: object, title: object, required: object
-    ) -> ItemRow:
-        new = parse_new_item(kind, title, required)
-        item: ItemRow = await self._writer.submit(AddItem(user, order_id, new, self._workflows))
+    async def add_item(self, user: User, order_id: OrderId, new: NewItem) -> ConfirmationItem:
+        item: ConfirmationItem = await self._writer.submit(
+            AddItem(user, order_id, new, self._workflows)
+        )
         logger.info("confirmation item %s added to order %s by %s", item.id, order_id, user.id)
         return item
 
     async def propose(
-        self, user: User, item_id: str, text: object, attachments: object
-    ) -> tuple[ItemRow, VersionRow]:
+        self, user: User, item_id: ConfirmationItemId, proposal: VersionProposal
+    ) -> tuple[ConfirmationItem, ConfirmationVersion]:
         op = ProposeVersion(
-            user,
-            item_id,
-            text_field(text, "text", MAX_VERSION_TEXT_CHARS),
-            parse_attachments(attachments),
-            self._workflows,
+            user, item_id, proposal.text, list(proposal.attachments), self._workflows
         )
-        result: tuple[ItemRow, VersionRow] = await self._writer.submit(op)
+        result: tuple[ConfirmationItem, ConfirmationVersion] = await self._writer.submit(op)
         logger.info("version %d of item %s proposed by %s", result[1].number, item_id, user.id)
         return result
 
     async def decide(
-        self, user: User, item_id: str, number: int, decision: object, comment: object
-    ) -> tuple[ItemRow, VersionRow]:
-        parsed, text = parse_decision(decision, comment)
-        op = DecideVersion(user, item_id, number, parsed, text, self._workflows)
-        result: tuple[ItemRow, VersionRow] = await self._writer.submit(op)
+        self, user: User, item_id: ConfirmationItemId, number: int, verdict: Verdict
+    ) -> tuple[ConfirmationItem, ConfirmationVersion]:
+        parsed = verdict.decision
+        op = DecideVersion(user, item_id, number, parsed, verdict.comment, self._workflows)
+        result: tuple[ConfirmationItem, ConfirmationVersion] = await self._writer.submit(op)
         logger.info("version %d of item %s %s by %s", number, item_id, parsed.value, user.id)
         return result
 
-    async def list_for_order(self, user: User, order_id: str) -> OrderConfirmations:
+    async def list_for_order(self, user: User, order_id: OrderId) -> OrderConfirmations:
         async with self._db.read() as conn:
             order = await order_store.get_order(conn, order_id)
             check_can_see(user, order)

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orderchat.core.chain import GENESIS
-from orderchat.core.ids import ConversationId, UserId, new_conversation_id
-from orderchat.core.model import ConversationKind, MessageKind, Role
-from orderchat.core.orders import format_address
+from orderchat.core.ids import ConversationId, UserId
+from orderchat.core.model import Conversation, ConversationKind, MessageKind, Role
+from orderchat.core.orders import Order, format_address
 from orderchat.core.routing import ROLE_CHANNEL_TITLES, ROUTES, render_texts
 from orderchat.core.workflows import Workflow
 from orderchat.protocol.events import OrderChanged
@@ -23,11 +23,9 @@ from orderchat.services.chat.conversations import members_added
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
-from orderchat.storage.conversations import ConversationRow
-from orderchat.storage.orders import OrderRow
 
 
-def order_fields(order: OrderRow, workflow: Workflow) -> dict[str, Any]:
+def order_fields(order: Order, workflow: Workflow) -> dict[str, Any]:
     """The order as clients see it: the same for the customer and for staff."""
     return {
         "id": order.id,
@@ -66,7 +64,7 @@ def order_fields(order: OrderRow, workflow: Workflow) -> dict[str, Any]:
     }
 
 
-def emit_order_txn(tx: WriteTxn, order: OrderRow, workflow: Workflow) -> None:
+def emit_order_txn(tx: WriteTxn, order: Order, workflow: Workflow) -> None:
     """The durable `order` event: every member's devices get the order's new state."""
     members = tx.member_cache.get(order.conv_id)
     recipients = frozenset(members.roles) if members else frozenset()
@@ -74,7 +72,7 @@ def emit_order_txn(tx: WriteTxn, order: OrderRow, workflow: Workflow) -> None:
     tx.append_event(order.conv_id, event, recipients, customers_see=customer_projection(event))
 
 
-def order_details(order: OrderRow) -> dict[str, object]:
+def order_details(order: Order) -> dict[str, object]:
     """Placeholders every order text may use."""
     return {
         "number": order.number,
@@ -87,7 +85,7 @@ def order_details(order: OrderRow) -> dict[str, object]:
 
 async def post_event_txn(
     tx: WriteTxn,
-    order: OrderRow,
+    order: Order,
     event: str,
     details: Mapping[str, Any],
     by: UserId,
@@ -142,13 +140,13 @@ async def post_event_txn(
         )
 
 
-async def role_channel_txn(tx: WriteTxn, role: Role) -> ConversationRow:
+async def role_channel_txn(tx: WriteTxn, role: Role) -> Conversation:
     """The role's channel, made on first use; everyone holding the role is in it."""
     holders = await account_store.staff_with_roles(tx.conn, [role])
     conv_id = await conv_store.find_role_channel(tx.conn, role.value)
     if conv_id is None:
-        conv = ConversationRow(
-            id=new_conversation_id(),
+        conv = Conversation(
+            id=tx.ids.conversation(),
             kind=ConversationKind.CHANNEL,
             title=ROLE_CHANNEL_TITLES[role],
             created_by=None,

@@ -7,12 +7,18 @@ act (core/routing.py), and settled with a recorded outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from orderchat.core.ids import new_id
+from orderchat.core.ids import IssueId, OrderId, SkuCode
 from orderchat.core.model import Role, User
-from orderchat.core.orders import format_address, parse_address, parse_note
+from orderchat.core.order_requests import (
+    INTERCEPTION_OUTCOMES,
+    REMEDIES,
+    AddressChange,
+    IssueReport,
+    Settlement,
+)
+from orderchat.core.orders import Issue, Order, format_address
 from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.routing import ISSUE_SETTLERS, may_report
 from orderchat.services.orders.access import customer_language_txn, load_order_txn, save_order_txn
@@ -21,68 +27,22 @@ from orderchat.services.orders.workflows import Workflows
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as inventory_store
 from orderchat.storage import orders as order_store
-from orderchat.storage.orders import OrderRow
-
-# --------------------------------------------------------------------
-
-ISSUE_FIELDS: dict[str, tuple[str, ...]] = {
-    "out_of_stock": ("sku", "needed", "available", "note"),
-    "address_change_requested": ("address", "note"),
-    "delay_risk": ("reason", "eta"),
-    "delay_notice": ("reason", "eta"),
-    "defect_found": ("description", "photos"),
-}
-REMEDIES = frozenset({"exchange", "refund"})
-INTERCEPTION_OUTCOMES = frozenset({"intercepted", "not_intercepted"})
-
-
-def _issue_details(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
-    allowed = ISSUE_FIELDS.get(kind)
-    if allowed is None:
-        raise BadRequest(f"unknown exception kind {kind!r}; known: {sorted(ISSUE_FIELDS)}")
-    unknown = sorted(set(raw) - set(allowed) - {"kind"})
-    if unknown:
-        raise BadRequest(f"unknown fields for {kind}: {unknown}")
-    details: dict[str, Any] = {}
-    for key in allowed:
-        value = raw.get(key)
-        if value is None:
-            continue
-        if key == "address":
-            details[key] = parse_address(value)
-        elif key in ("needed", "available"):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise BadRequest(f"'{key}' must be a whole number ≥ 0")
-            details[key] = value
-        elif key == "photos":
-            if not isinstance(value, list) or len(value) > 20:
-                raise BadRequest("'photos' must be a list of at most 20 attachments")
-            details[key] = value
-        else:
-            details[key] = parse_note(value)
-    required = {
-        "address_change_requested": "address",
-        "delay_risk": "reason",
-        "delay_notice": "reason",
-        "defect_found": "description",
-        "out_of_stock": "sku",
-    }
-    if required[kind] not in details:
-        raise BadRequest(f"{kind} needs '{required[kind]}'")
-    return details
 
 
 @dataclass(frozen=True, slots=True)
 class RaiseIssue:
     user: User
-    order_id: str
-    kind: str
-    raw: dict[str, Any]
+    order_id: OrderId
+    report: IssueReport
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
+    @property
+    def kind(self) -> str:
+        return self.report.kind
+
+    async def apply(self, tx: WriteTxn) -> Issue:
         require_staff(self.user)
-        details = _issue_details(self.kind, self.raw)
+        details = dict(self.report.details)
         if not may_report(self.kind, self.user.roles):
             raise Forbidden(f"your roles may not report {self.kind}")
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
@@ -101,8 +61,8 @@ class RaiseIssue:
             )
             shown["address"] = format_address(details["address"])
             details["shipped"] = shipped
-        issue = order_store.IssueRow(
-            id=new_id("i"),
+        issue = Issue(
+            id=tx.ids.issue(),
             order_id=order.id,
             kind=self.kind,
             detail=details,
@@ -119,7 +79,7 @@ class RaiseIssue:
         return issue
 
 
-async def _item_name_txn(tx: WriteTxn, order: OrderRow, sku: str) -> str:
+async def _item_name_txn(tx: WriteTxn, order: Order, sku: SkuCode) -> str:
     """The name the alert shows: the order's own line, else the catalogue's."""
     for item in order.items:
         if item.sku == sku:
@@ -135,16 +95,13 @@ class ChangeAddress:
     """Logistics changes the address of an order not yet shipped."""
 
     user: User
-    order_id: str
-    address: object
-    issue_id: str | None
+    order_id: OrderId
+    change: AddressChange
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         check(self.user, Action.CHANGE_ADDRESS)
-        address = parse_address(self.address)
-        if not address:
-            raise BadRequest("the new address is empty")
+        address = self.change.address
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.shipped_at_ms is not None or order.status in workflow.terminal:
             raise Conflict("the order has shipped: request an interception instead")
@@ -165,10 +122,10 @@ class ChangeAddress:
         )
         return saved
 
-    async def _issue(self, tx: WriteTxn, order_id: str) -> order_store.IssueRow | None:
-        if self.issue_id is None:
+    async def _issue(self, tx: WriteTxn, order_id: OrderId) -> Issue | None:
+        if self.change.issue_id is None:
             return None
-        issue = await order_store.get_issue(tx.conn, self.issue_id)
+        issue = await order_store.get_issue(tx.conn, self.change.issue_id)
         if issue.order_id != order_id or issue.kind != "address_change_requested":
             raise BadRequest("that issue is not an address change of this order")
         if issue.outcome is not None:
@@ -181,20 +138,23 @@ class SettleIssue:
     """Record how an exception ended: an interception's outcome, a defect's remedy."""
 
     user: User
-    order_id: str
-    issue_id: str
-    outcome: object
-    note: object
+    order_id: OrderId
+    issue_id: IssueId
+    settlement: Settlement
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> order_store.IssueRow:
+    @property
+    def outcome(self) -> str | None:
+        return self.settlement.outcome
+
+    async def apply(self, tx: WriteTxn) -> Issue:
         order, _ = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         issue = await order_store.get_issue(tx.conn, self.issue_id)
         if issue.order_id != order.id:
             raise NotFound("no such issue on this order")
         if issue.outcome is not None:
             raise Conflict(f"this issue was settled already: {issue.outcome}")
-        note = parse_note(self.note)
+        note = self.settlement.note
         if issue.kind == "defect_found":
             check(self.user, Action.CHOOSE_DEFECT_REMEDY)
             if not isinstance(self.outcome, str) or self.outcome not in REMEDIES:

@@ -17,18 +17,23 @@ from typing import Any
 
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from orderchat.core.ids import ConversationId, UserId, new_conversation_id, new_id, new_user_id
-from orderchat.core.model import ConversationKind, Role, User, UserKind
+from orderchat.core.ids import ConversationId, IssueId, OrderId, UserId
+from orderchat.core.model import Conversation, ConversationKind, Role, User, UserKind
+from orderchat.core.order_requests import (
+    AddressChange,
+    IssueReport,
+    OrderChanges,
+    OrderSpec,
+    Settlement,
+    StatusChange,
+)
 from orderchat.core.orders import (
+    Customer,
     InvoiceStatus,
-    OrderItem,
+    Issue,
+    Order,
     PaymentStatus,
     format_amount,
-    order_number,
-    parse_address,
-    parse_currency,
-    parse_items,
-    parse_note,
     total_cents,
 )
 from orderchat.core.permissions import Action, check, require_staff
@@ -53,9 +58,7 @@ from orderchat.storage import confirmations as confirmation_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import inventory as inventory_store
 from orderchat.storage import orders as order_store
-from orderchat.storage.conversations import ConversationRow
 from orderchat.storage.engine import Database
-from orderchat.storage.orders import OrderRow
 
 logger = logging.getLogger(__name__)
 
@@ -63,103 +66,7 @@ logger = logging.getLogger(__name__)
 # --- creating an order ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class NewCustomer:
-    name: str
-    phone: str | None
-    email: str | None
-    company: str | None
-    segment: str
-    language: str
-
-
-SEGMENTS = frozenset({"retail", "wholesale", "brand"})
-LANGUAGES = frozenset({"zh-CN", "en"})
-
-
-def parse_new_customer(raw: object) -> NewCustomer:
-    if not isinstance(raw, dict):
-        raise BadRequest("customer must be an object with at least a name")
-    unknown = sorted(set(raw) - {"name", "phone", "email", "company", "segment", "language"})
-    if unknown:
-        raise BadRequest(f"unknown customer fields {unknown}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise BadRequest("customer.name must be 1-100 characters")
-    segment = raw.get("segment", "retail")
-    language = raw.get("language", "zh-CN")
-    if not isinstance(segment, str) or segment not in SEGMENTS:
-        raise BadRequest(f"customer.segment must be one of {sorted(SEGMENTS)}")
-    if not isinstance(language, str) or language not in LANGUAGES:
-        raise BadRequest(f"customer.language must be one of {sorted(LANGUAGES)}")
-    optional: dict[str, str | None] = {}
-    for key in ("phone", "email", "company"):
-        value = raw.get(key)
-        if value is not None and (not isinstance(value, str) or len(value) > 200):
-            raise BadRequest(f"customer.{key} must be a string of at most 200 characters")
-        optional[key] = value or None
-    return NewCustomer(
-        name.strip(), optional["phone"], optional["email"], optional["company"], segment, language
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class OrderSpec:
-    number: str
-    workflow: str
-    customer_id: UserId | None
-    new_customer: NewCustomer | None
-    items: tuple[OrderItem, ...]
-    address: dict[str, str]
-    note: str
-    currency: str
-    eta_ms: int | None
-
-
-def parse_order_spec(raw: dict[str, Any], workflows: Workflows) -> OrderSpec:
-    known = {
-        "number",
-        "workflow",
-        "customer",
-        "customer_id",
-        "items",
-        "address",
-        "note",
-        "currency",
-        "eta_ts",
-    }
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise BadRequest(f"unknown order fields {unknown}")
-    workflow = raw.get("workflow", "retail")
-    if not isinstance(workflow, str):
-        raise BadRequest("workflow must be a string")
-    try:
-        workflows.get(workflow)
-    except NotFound as exc:
-        raise BadRequest(exc.message) from None
-    customer_id = raw.get("customer_id")
-    if (customer_id is None) == (raw.get("customer") is None):
-        raise BadRequest("give either 'customer_id' or a new 'customer', not both")
-    if customer_id is not None and not isinstance(customer_id, str):
-        raise BadRequest("customer_id must be a string")
-    eta = raw.get("eta_ts")
-    if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
-        raise BadRequest("eta_ts must be milliseconds since the epoch")
-    return OrderSpec(
-        number=order_number(raw.get("number")),
-        workflow=workflow,
-        customer_id=None if customer_id is None else UserId(customer_id),
-        new_customer=None if raw.get("customer") is None else parse_new_customer(raw["customer"]),
-        items=parse_items(raw.get("items")),
-        address=parse_address(raw.get("address")),
-        note=parse_note(raw.get("note")),
-        currency=parse_currency(raw.get("currency", "CNY")),
-        eta_ms=eta,
-    )
-
-
-async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> order_store.CustomerRow:
+async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> Customer:
     """The order's customer: an existing record, or a new one made now."""
     if spec.customer_id is not None:
         try:
@@ -169,7 +76,7 @@ async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> order_store.CustomerRo
     assert spec.new_customer is not None
     new = spec.new_customer
     user = User(
-        id=new_user_id(),
+        id=tx.ids.user(),
         username="",
         display_name=new.name,
         roles=(),
@@ -177,7 +84,7 @@ async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> order_store.CustomerRo
     )
     user = replace(user, username=f"customer-{user.id[2:]}")
     await account_store.insert_user_txn(tx.conn, user, None, tx.now_ms)
-    customer = order_store.CustomerRow(
+    customer = Customer(
         user.id, new.name, new.phone, new.email, new.company, new.segment, new.language
     )
     await order_store.insert_customer_txn(tx.conn, customer, tx.now_ms)
@@ -190,7 +97,7 @@ class CreateOrder:
     spec: OrderSpec
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         check(self.user, Action.CREATE_ORDER)
         spec = self.spec
         workflow = self.workflows.get(spec.workflow)
@@ -232,10 +139,10 @@ class CreateOrder:
 
     async def _open_conversation_txn(
         self, tx: WriteTxn, title: str, members: list[UserId]
-    ) -> ConversationRow:
+    ) -> Conversation:
         """The order's conversation, with its members and the event that tells them."""
-        conv = ConversationRow(
-            id=new_conversation_id(),
+        conv = Conversation(
+            id=tx.ids.conversation(),
             kind=ConversationKind.ORDER,
             title=title,
             created_by=self.user.id,
@@ -256,10 +163,10 @@ class CreateOrder:
 
     def _order_row(
         self, tx: WriteTxn, workflow: Workflow, customer_id: UserId, conv_id: ConversationId
-    ) -> OrderRow:
+    ) -> Order:
         spec = self.spec
-        return OrderRow(
-            id=new_id("o"),
+        return Order(
+            id=tx.ids.order(),
             number=spec.number,
             customer_id=customer_id,
             conv_id=conv_id,
@@ -290,39 +197,13 @@ class CreateOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class StatusChange:
-    to: str
-    note: str
-    photos: tuple[object, ...]
-    carrier: str | None
-    tracking_no: str | None
-
-
-def parse_status_change(raw: dict[str, Any]) -> StatusChange:
-    unknown = sorted(set(raw) - {"to", "note", "photos", "carrier", "tracking_no"})
-    if unknown:
-        raise BadRequest(f"unknown fields {unknown}")
-    to = raw.get("to")
-    if not isinstance(to, str) or not to:
-        raise BadRequest("'to' must name the next status")
-    photos = raw.get("photos", [])
-    if not isinstance(photos, list) or len(photos) > 20:
-        raise BadRequest("'photos' must be a list of at most 20 attachments")
-    carrier, tracking = raw.get("carrier"), raw.get("tracking_no")
-    for name, value in (("carrier", carrier), ("tracking_no", tracking)):
-        if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
-            raise BadRequest(f"'{name}' must be 1-64 characters")
-    return StatusChange(to, parse_note(raw.get("note")), tuple(photos), carrier, tracking)
-
-
-@dataclass(frozen=True, slots=True)
 class AdvanceOrder:
     user: User
-    order_id: str
+    order_id: OrderId
     change: StatusChange
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         require_staff(self.user)
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         transition = workflow.transition(order.status, self.change.to)
@@ -375,7 +256,7 @@ class AdvanceOrder:
 
 
 async def _post_shortages_txn(
-    tx: WriteTxn, order: OrderRow, shortages: list[Shortage], by: UserId, language: str
+    tx: WriteTxn, order: Order, shortages: list[Shortage], by: UserId, language: str
 ) -> None:
     """`out_of_stock` for each SKU the order could not reserve in full."""
     for shortage in shortages:
@@ -395,7 +276,7 @@ async def _post_shortages_txn(
 
 
 async def _apply_effects(
-    tx: WriteTxn, effects: tuple[str, ...], order: OrderRow, by: UserId
+    tx: WriteTxn, effects: tuple[str, ...], order: Order, by: UserId
 ) -> list[Shortage]:
     shortages: list[Shortage] = []
     for effect in effects:
@@ -415,31 +296,14 @@ class UpdateOrder:
     """Carrier, tracking number, ETA and note: facts that are not a status change."""
 
     user: User
-    order_id: str
-    raw: dict[str, Any]
+    order_id: OrderId
+    changes: OrderChanges
     workflows: Workflows
 
-    async def apply(self, tx: WriteTxn) -> OrderRow:
+    async def apply(self, tx: WriteTxn) -> Order:
         check(self.user, Action.UPDATE_ORDER)
-        unknown = sorted(set(self.raw) - {"carrier", "tracking_no", "eta_ts", "note"})
-        if unknown or not self.raw:
-            raise BadRequest(f"give carrier, tracking_no, eta_ts or note; unknown: {unknown}")
-        changes: dict[str, Any] = {}
-        for key in ("carrier", "tracking_no"):
-            if key in self.raw:
-                value = self.raw[key]
-                if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
-                    raise BadRequest(f"'{key}' must be 1-64 characters or null")
-                changes[key] = value
-        if "eta_ts" in self.raw:
-            eta = self.raw["eta_ts"]
-            if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
-                raise BadRequest("eta_ts must be milliseconds since the epoch or null")
-            changes["eta_ms"] = eta
-        if "note" in self.raw:
-            changes["note"] = parse_note(self.raw["note"])
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
-        return await save_order_txn(tx, replace(order, **changes), workflow)
+        return await save_order_txn(tx, self.changes.applied_to(order), workflow)
 
 
 # --- invitations ------------------------------------------------------------------
@@ -448,14 +312,14 @@ class UpdateOrder:
 @dataclass(frozen=True, slots=True)
 class Invitation:
     token: str
-    order_id: str
+    order_id: OrderId
     expires_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
 class InviteCustomer:
     user: User
-    order_id: str
+    order_id: OrderId
     ttl_ms: int
     workflows: Workflows
 
@@ -481,9 +345,9 @@ class InviteCustomer:
 
 @dataclass(frozen=True, slots=True)
 class OrderDetail:
-    order: OrderRow
+    order: Order
     workflow: Workflow
-    issues: list[order_store.IssueRow]
+    issues: list[Issue]
 
 
 class Orders:
@@ -506,56 +370,48 @@ class Orders:
     async def _submit(self, op: Any) -> Any:
         return await self._writer.submit(op)
 
-    async def create(self, user: User, raw: dict[str, Any]) -> OrderRow:
-        spec = parse_order_spec(raw, self.workflows)
-        order: OrderRow = await self._submit(CreateOrder(user, spec, self.workflows))
+    async def create(self, user: User, spec: OrderSpec) -> Order:
+        """Raises BadRequest when the spec names a workflow this server does not run."""
+        try:
+            self.workflows.get(spec.workflow)
+        except NotFound as exc:
+            raise BadRequest(exc.message) from None
+        order: Order = await self._submit(CreateOrder(user, spec, self.workflows))
         logger.info("order created id=%s workflow=%s by=%s", order.id, order.workflow, user.id)
         return order
 
-    async def advance(self, user: User, order_id: str, raw: dict[str, Any]) -> OrderRow:
-        change = parse_status_change(raw)
-        order: OrderRow = await self._submit(AdvanceOrder(user, order_id, change, self.workflows))
+    async def advance(self, user: User, order_id: OrderId, change: StatusChange) -> Order:
+        order: Order = await self._submit(AdvanceOrder(user, order_id, change, self.workflows))
         logger.info("order %s is now %s (by %s)", order.id, order.status, user.id)
         return order
 
-    async def update(self, user: User, order_id: str, raw: dict[str, Any]) -> OrderRow:
-        order: OrderRow = await self._submit(UpdateOrder(user, order_id, raw, self.workflows))
+    async def update(self, user: User, order_id: OrderId, changes: OrderChanges) -> Order:
+        order: Order = await self._submit(UpdateOrder(user, order_id, changes, self.workflows))
         return order
 
-    async def raise_issue(
-        self, user: User, order_id: str, raw: dict[str, Any]
-    ) -> order_store.IssueRow:
-        kind = raw.get("kind")
-        if not isinstance(kind, str):
-            raise BadRequest("'kind' names the exception")
-        issue: order_store.IssueRow = await self._submit(
-            RaiseIssue(user, order_id, kind, raw, self.workflows)
-        )
+    async def raise_issue(self, user: User, order_id: OrderId, report: IssueReport) -> Issue:
+        issue: Issue = await self._submit(RaiseIssue(user, order_id, report, self.workflows))
         return issue
 
-    async def change_address(
-        self, user: User, order_id: str, address: object, issue_id: str | None
-    ) -> OrderRow:
-        order: OrderRow = await self._submit(
-            ChangeAddress(user, order_id, address, issue_id, self.workflows)
-        )
+    async def change_address(self, user: User, order_id: OrderId, change: AddressChange) -> Order:
+        order: Order = await self._submit(ChangeAddress(user, order_id, change, self.workflows))
         return order
 
     async def settle_issue(
-        self, user: User, order_id: str, issue_id: str, outcome: object, note: object
-    ) -> order_store.IssueRow:
-        issue: order_store.IssueRow = await self._submit(
-            SettleIssue(user, order_id, issue_id, outcome, note, self.workflows)
+        self, user: User, order_id: OrderId, issue_id: IssueId, settlement: Settlement
+    ) -> Issue:
+        issue: Issue = await self._submit(
+            SettleIssue(user, order_id, issue_id, settlement, self.workflows)
         )
         return issue
 
-    async def invite(self, user: User, order_id: str) -> Invitation:
+    async def invite(self, user: User, order_id: OrderId) -> Invitation:
         invitation: Invitation = await self._submit(
             InviteCustomer(user, order_id, self._invitation_ttl_ms, self.workflows)
         )
         return invitation
 
-    async def get(self, user: User, order_id: str) -> OrderDetail:
+    async def get(self, user: User, order_id: OrderId) -> OrderDetail:
         async with self._db.read() as conn:
             order = await order_store.get_order(conn, order_id)
             check_can_see(user, order)
@@ -565,7 +421,7 @@ class Orders:
 
     async def list(
         self, user: User, *, status: str | None, workflow: str | None, limit: int
-    ) -> list[tuple[OrderRow, Workflow]]:
+    ) -> list[tuple[Order, Workflow]]:
         mine = user.id if user.kind is UserKind.CUSTOMER else None
         async with self._db.read() as conn:
             found = await order_store.list_orders(
@@ -573,7 +429,7 @@ class Orders:
             )
         return [(o, self.workflows.get(o.workflow)) for o in found]
 
-    async def customer(self, user: User, customer_id: str) -> order_store.CustomerRow:
+    async def customer(self, user: User, customer_id: str) -> Customer:
         if user.kind is UserKind.CUSTOMER and user.id != customer_id:
             raise Forbidden("you may only see your own record")
         async with self._db.read() as conn:

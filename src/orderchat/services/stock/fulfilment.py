@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from orderchat.core.ids import UserId
+from orderchat.core.ids import SkuCode, UserId
+from orderchat.core.orders import Order
 from orderchat.core.stock import (
     DEFAULT_LOCATION,
     Movement,
@@ -31,20 +32,19 @@ from orderchat.core.stock import (
 from orderchat.services.stock.ledger import ledger_entry, write_stock_txn
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as store
-from orderchat.storage.orders import OrderRow
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Shortage:
-    sku: str
+    sku: SkuCode
     name: str
     needed: int
     available: int
 
 
-async def reserve_for_order_txn(tx: WriteTxn, order: OrderRow, by: UserId) -> list[Shortage]:
+async def reserve_for_order_txn(tx: WriteTxn, order: Order, by: UserId) -> list[Shortage]:
     """Reserve the order's items at DEFAULT_LOCATION; return what could not be reserved in full.
 
     What is available is held even when it is not enough, so the stock that
@@ -77,7 +77,7 @@ async def reserve_for_order_txn(tx: WriteTxn, order: OrderRow, by: UserId) -> li
     return shortages
 
 
-async def release_for_order_txn(tx: WriteTxn, order: OrderRow, by: UserId) -> None:
+async def release_for_order_txn(tx: WriteTxn, order: Order, by: UserId) -> None:
     """Give back what the order had reserved (it was cancelled)."""
     held = held_by_order(await store.order_ledger(tx.conn, order.id))
     if not held:
@@ -94,7 +94,7 @@ async def release_for_order_txn(tx: WriteTxn, order: OrderRow, by: UserId) -> No
     logger.info("order %s: released %d SKUs", order.id, len(held))
 
 
-async def ship_for_order_txn(tx: WriteTxn, order: OrderRow, by: UserId) -> None:
+async def ship_for_order_txn(tx: WriteTxn, order: Order, by: UserId) -> None:
     """Turn the order's reservations into sale_out movements from DEFAULT_LOCATION.
 
     Ships what the order has not shipped yet; what it did not manage to reserve
@@ -126,7 +126,7 @@ async def ship_for_order_txn(tx: WriteTxn, order: OrderRow, by: UserId) -> None:
     logger.info("order %s: shipped %d SKUs", order.id, len(changed))
 
 
-async def return_for_order_txn(tx: WriteTxn, order: OrderRow, by: UserId) -> None:
+async def return_for_order_txn(tx: WriteTxn, order: Order, by: UserId) -> None:
     """Put the order's returned items back on the shelf (return_in movements)."""
     out = out_with_order(await store.order_ledger(tx.conn, order.id))
     if not out:
@@ -144,7 +144,7 @@ async def return_for_order_txn(tx: WriteTxn, order: OrderRow, by: UserId) -> Non
 
 
 def _order_entry(
-    tx: WriteTxn, order: OrderRow, sku: str, kind: MovementKind, quantity: int, by: UserId
+    tx: WriteTxn, order: Order, sku: SkuCode, kind: MovementKind, quantity: int, by: UserId
 ) -> Movement:
     inward = kind is MovementKind.RETURN_IN
     return ledger_entry(

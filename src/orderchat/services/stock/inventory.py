@@ -13,10 +13,10 @@ is in `command.py`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from orderchat.core.errors import BadRequest
+from orderchat.core.ids import OrderId, SkuCode
 from orderchat.core.model import User
 from orderchat.core.permissions import Action, check
 from orderchat.core.stock import (
@@ -24,14 +24,14 @@ from orderchat.core.stock import (
     Movement,
     MovementKind,
     MovementRequest,
+    Sku,
+    SkuChanges,
     StockLevel,
     apply_movement,
     changed_sku,
     format_catalogue_csv,
     level_at,
     parse_catalogue_csv,
-    parse_movement,
-    validate_sku,
     validate_sku_code,
 )
 from orderchat.services.ports import Clock
@@ -174,16 +174,15 @@ class Inventory:
         self._writer = writer
         self._clock = clock
 
-    async def create_sku(self, user: User, fields: Mapping[str, object]) -> SkuStock:
+    async def create_sku(self, user: User, sku: Sku) -> SkuStock:
         """Raises Conflict when the code is taken."""
         check(user, Action.MANAGE_CATALOGUE)
-        sku = validate_sku(fields)
         async with self._db.write("create_sku") as conn:
             await store.insert_sku_txn(conn, sku)
         logger.info("SKU %s created by %s", sku.sku, user.id)
         return SkuStock(sku, ())
 
-    async def update_sku(self, user: User, code: str, changes: Mapping[str, object]) -> SkuStock:
+    async def update_sku(self, user: User, code: SkuCode, changes: SkuChanges) -> SkuStock:
         """Change catalogue fields; stock changes only through movements."""
         check(user, Action.MANAGE_CATALOGUE)
         async with self._db.write("update_sku") as conn:
@@ -193,7 +192,7 @@ class Inventory:
         logger.info("SKU %s updated by %s", sku.sku, user.id)
         return sku_stock(sku, levels[sku.sku])
 
-    async def get_sku(self, user: User, code: str) -> SkuStock:
+    async def get_sku(self, user: User, code: SkuCode) -> SkuStock:
         check(user, Action.VIEW_STOCK)
         async with self._db.read() as conn:
             sku = await store.get_sku(conn, code)
@@ -226,14 +225,13 @@ class Inventory:
         result: ImportResult = await self._writer.submit(ImportCatalogue(user, tuple(rows)))
         return result
 
-    async def record_movement(self, user: User, fields: Mapping[str, object]) -> MovementResult:
+    async def record_movement(self, user: User, request: MovementRequest) -> MovementResult:
         check(user, Action.MOVE_STOCK)
-        request = parse_movement(fields)
         result: MovementResult = await self._writer.submit(RecordMovement(user, request))
         return result
 
     async def list_levels(
-        self, user: User, sku: str | None, location: str | None, limit: int
+        self, user: User, sku: SkuCode | None, location: str | None, limit: int
     ) -> list[StockLevel]:
         check(user, Action.VIEW_STOCK)
         async with self._db.read() as conn:
@@ -243,8 +241,8 @@ class Inventory:
         self,
         user: User,
         *,
-        sku: str | None = None,
-        order_id: str | None = None,
+        sku: SkuCode | None = None,
+        order_id: OrderId | None = None,
         kind: str | None = None,
         before: str | None = None,
         limit: int = 100,

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from orderchat.core.ids import UserId, new_id
-from orderchat.core.model import MessageKind, Role
+from orderchat.core.ids import OrderId, SkuCode, UserId
+from orderchat.core.model import Conversation, MessageKind, Role
 from orderchat.core.routing import ROUTES, render
 from orderchat.core.stock import (
     Movement,
@@ -26,7 +26,6 @@ from orderchat.core.stock import (
 from orderchat.services.orders.events import role_channel_txn
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as store
-from orderchat.storage.conversations import ConversationRow
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ Levels = Mapping[str, Mapping[str, StockLevel]]
 
 def ledger_entry(
     tx: WriteTxn,
-    sku: str,
+    sku: SkuCode,
     kind: MovementKind,
     quantity: int,
     by: UserId,
@@ -68,11 +67,11 @@ def ledger_entry(
     reason: str,
     from_location: str | None = None,
     to_location: str | None = None,
-    order_id: str | None = None,
+    order_id: OrderId | None = None,
 ) -> Movement:
     """A ledger entry stamped with the transaction's time."""
     return Movement(
-        id=new_id("mv", tx.now_ms),
+        id=tx.ids.movement(tx.now_ms),
         sku=sku,
         kind=kind,
         from_location=from_location,
@@ -88,7 +87,7 @@ def ledger_entry(
 async def write_stock_txn(
     tx: WriteTxn,
     by: UserId,
-    catalogue: Mapping[str, Sku],
+    catalogue: Mapping[SkuCode, Sku],
     before: Levels,
     changed: Sequence[StockLevel],
     entries: Sequence[Movement],
@@ -155,7 +154,7 @@ async def _alert_low_stock_txn(tx: WriteTxn, low: Sequence[tuple[Sku, int]], by:
 
 def _post(
     tx: WriteTxn,
-    channel: ConversationRow,
+    channel: Conversation,
     by: UserId,
     text: str,
     role: Role,
