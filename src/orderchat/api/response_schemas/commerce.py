@@ -7,8 +7,8 @@ from datetime import date
 from orderchat.api.response_schemas._base import Body, Texts
 from orderchat.api.response_schemas.orders import Order
 from orderchat.core.orders import InvoiceStatus
+from orderchat.core.payments import PaymentKind
 from orderchat.core.stock import MovementKind
-from orderchat.storage.payments import PaymentKind
 
 
 class StockLevel(Body):

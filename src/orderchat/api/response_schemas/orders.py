@@ -7,9 +7,9 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from orderchat.api.response_schemas._base import Body, Texts, omitted
+from orderchat.core.confirmations import ItemStatus
 from orderchat.core.model import Role
 from orderchat.core.orders import ADDRESS_FIELDS, InvoiceStatus, PaymentStatus
-from orderchat.storage.confirmations import ItemStatus
 
 
 class OrderItem(Body):
