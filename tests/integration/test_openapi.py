@@ -236,3 +236,16 @@ def test_success_bodies_are_component_schemas(schema: dict[str, Any]) -> None:
     assert detail["additionalProperties"] is False
     assert {"id", "status", "allowed", "workflow_detail"} <= set(detail["required"])
     assert "ship_approved" not in detail["required"]
+
+
+def test_an_empty_kind_filter_is_documented_as_the_server_answers_it(
+    schema: dict[str, Any],
+) -> None:
+    """`?kind=` lists every file: the document's pattern must let the fuzzer send it."""
+    pattern = next(
+        p["schema"]["pattern"]
+        for p in schema["paths"]["/api/conversations/{conv_id}/files"]["get"]["parameters"]
+        if p["name"] == "kind"
+    )
+    assert re.fullmatch(pattern, "") and re.fullmatch(pattern, "image,file")
+    assert not re.fullmatch(pattern, "image,")

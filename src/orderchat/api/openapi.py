@@ -163,24 +163,6 @@ def _with_success_schemas(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-_FILE_LIBRARIES = ("/api/conversations/{conv_id}/files", "/api/orders/{order_id}/files")
-
-
-def _empty_kind_lists_all(schema: dict[str, Any]) -> dict[str, Any]:
-    """The file libraries take `?kind=` (empty) as no filter, as the server does.
-
-    TODO(compat): remove when `api/routes/media.py` refuses an empty `kind`
-    or declares it itself.
-    """
-    for path in _FILE_LIBRARIES:
-        operation = schema.get("paths", {}).get(path, {}).get("get", {})
-        for parameter in operation.get("parameters", []):
-            rule = parameter.get("schema", {})
-            if parameter.get("name") == "kind" and "pattern" in rule:
-                rule["pattern"] = "^$|" + rule["pattern"]
-    return schema
-
-
 def install(app: FastAPI, *passes: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """Build the document once, then run the finishing passes over it.
 
@@ -192,7 +174,7 @@ def install(app: FastAPI, *passes: Callable[[dict[str, Any]], dict[str, Any]]) -
     def openapi() -> dict[str, Any]:
         if not cached:
             schema = _without_validation_errors(build())
-            schema = _empty_kind_lists_all(_with_success_schemas(schema))
+            schema = _with_success_schemas(schema)
             for finish in passes:
                 schema = finish(schema)
             cached.update(schema)

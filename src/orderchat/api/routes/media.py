@@ -134,8 +134,8 @@ _KIND = "(image|voice|video|file)"
 Kinds = Annotated[
     str | None,
     Query(
-        description="comma-separated kinds of file to list; all when absent",
-        json_schema_extra={"pattern": f"^{_KIND}(,{_KIND})*$"},
+        description="comma-separated kinds of file to list; all when absent or empty",
+        json_schema_extra={"pattern": f"^$|^{_KIND}(,{_KIND})*$"},
     ),
 ]
 Before = Annotated[int | None, Query(ge=1, le=MAX_SEQ)]
