@@ -82,6 +82,35 @@ def member_event(
     )
 
 
+async def open_conversation_txn(
+    tx: WriteTxn,
+    kind: ConversationKind,
+    title: str | None,
+    by: UserId,
+    members: list[UserId],
+    direct_key: str | None = None,
+) -> Conversation:
+    """A new conversation with its members, and the `member` event that tells them."""
+    conv = Conversation(
+        id=tx.ids.conversation(),
+        kind=kind,
+        title=title,
+        created_by=by,
+        created_at_ms=tx.now_ms,
+        last_seq=0,
+        last_activity_ms=tx.now_ms,
+        last_hash=GENESIS,
+    )
+    await conv_store.insert_conversation_txn(tx.conn, conv, direct_key)
+    tx.convs[conv.id] = conv
+    pos = tx.next_pos()
+    await conv_store.add_members_txn(tx.conn, conv.id, members, pos, tx.now_ms)
+    tx.members_changed(conv.id)
+    event = members_added(tx, conv, members, by, members)
+    tx.append_event(conv.id, event, frozenset(members), pos)
+    return conv
+
+
 def members_added(
     tx: WriteTxn, conv: Conversation, users: list[UserId], by: UserId | None, after: list[UserId]
 ) -> wire.MembersChanged:
@@ -111,23 +140,7 @@ class CreateConversation:
                 conv = await tx.conversation(existing)
                 members = (await conv_store.member_lists(tx.conn, [conv.id])).get(conv.id, [])
                 return ConversationView(conv, members, created=False)
-        conv = Conversation(
-            id=tx.ids.conversation(),
-            kind=self.kind,
-            title=title,
-            created_by=self.user.id,
-            created_at_ms=tx.now_ms,
-            last_seq=0,
-            last_activity_ms=tx.now_ms,
-            last_hash=GENESIS,
-        )
-        await conv_store.insert_conversation_txn(tx.conn, conv, key)
-        pos = tx.next_pos()
-        await conv_store.add_members_txn(tx.conn, conv.id, everyone, pos, tx.now_ms)
-        tx.convs[conv.id] = conv
-        tx.members_changed(conv.id)
-        event = members_added(tx, conv, everyone, self.user.id, everyone)
-        tx.append_event(conv.id, event, frozenset(everyone), pos)
+        conv = await open_conversation_txn(tx, self.kind, title, self.user.id, everyone, key)
         return ConversationView(conv, everyone)
 
 

@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.ids import ConversationId, IssueId, OrderId, UserId
 from orderchat.core.model import Conversation, ConversationKind, Role, User, UserKind
@@ -39,7 +38,7 @@ from orderchat.core.orders import (
 from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.workflows import GuardFacts, Workflow, check_actor, check_guards
 from orderchat.services.accounts import token_hash
-from orderchat.services.chat.conversations import members_added
+from orderchat.services.chat.conversations import open_conversation_txn
 from orderchat.services.orders.access import (
     check_can_see,
     customer_language_txn,
@@ -55,7 +54,6 @@ from orderchat.services.stock.fulfilment import Shortage
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import confirmations as confirmation_store
-from orderchat.storage import conversations as conv_store
 from orderchat.storage import inventory as inventory_store
 from orderchat.storage import orders as order_store
 from orderchat.storage.engine import Database
@@ -141,25 +139,7 @@ class CreateOrder:
         self, tx: WriteTxn, title: str, members: list[UserId]
     ) -> Conversation:
         """The order's conversation, with its members and the event that tells them."""
-        conv = Conversation(
-            id=tx.ids.conversation(),
-            kind=ConversationKind.ORDER,
-            title=title,
-            created_by=self.user.id,
-            created_at_ms=tx.now_ms,
-            last_seq=0,
-            last_activity_ms=tx.now_ms,
-            last_hash=GENESIS,
-        )
-        await conv_store.insert_conversation_txn(tx.conn, conv, None)
-        tx.convs[conv.id] = conv
-        pos = tx.next_pos()
-        await conv_store.add_members_txn(tx.conn, conv.id, members, pos, tx.now_ms)
-        tx.members_changed(conv.id)
-        member_set = await tx.member_set(conv.id)
-        event = members_added(tx, conv, members, self.user.id, members)
-        tx.append_event(conv.id, event, frozenset(member_set.roles), pos)
-        return conv
+        return await open_conversation_txn(tx, ConversationKind.ORDER, title, self.user.id, members)
 
     def _order_row(
         self, tx: WriteTxn, workflow: Workflow, customer_id: UserId, conv_id: ConversationId
