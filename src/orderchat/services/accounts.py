@@ -91,14 +91,9 @@ class Accounts:
         return user
 
     async def login(
-        self, username: object, password: object, address: str, device: object = None
+        self, username: str, password: str, address: str, device: str | None = None
     ) -> SignedIn:
-        if not isinstance(username, str) or not isinstance(password, str):
-            raise BadRequest("username and password must be strings")
-        if not isinstance(device, str | None) or (
-            device is not None and not 1 <= len(device) <= 64
-        ):
-            raise BadRequest("device must be 1-64 characters")
+        _check_device(device)
         now_s = self._clock.monotonic_s()
         self._by_address.hit(address, now_s, "sign-in attempts from this address")
         self._by_username.hit(username.lower(), now_s, "sign-in attempts for this user")
@@ -112,15 +107,12 @@ class Accounts:
         return await self._new_session(found[0], device or "web", self._clock.now_ms())
 
     async def sign_in_with_invitation(
-        self, token: object, address: str, device: object = None
+        self, token: str, address: str, device: str | None = None
     ) -> SignedIn:
         """A customer opens their invitation link: they get a session of their own."""
-        if not isinstance(token, str) or not 1 <= len(token) <= 256:
+        if not 1 <= len(token) <= 256:
             raise BadRequest("an invitation token is required")
-        if not isinstance(device, str | None) or (
-            device is not None and not 1 <= len(device) <= 64
-        ):
-            raise BadRequest("device must be 1-64 characters")
+        _check_device(device)
         self._by_address.hit(
             address, self._clock.monotonic_s(), "sign-in attempts from this address"
         )
@@ -152,8 +144,8 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def authenticate(self, token: object) -> Authenticated:
-        if not isinstance(token, str) or not token or len(token) > 256:
+    async def authenticate(self, token: str | None) -> Authenticated:
+        if not token or len(token) > 256:
             raise Unauthorized("a session token is required")
         async with self._db.read() as conn:
             found = await store.find_session(conn, token_hash(token))
@@ -200,3 +192,9 @@ class Accounts:
     def require_admin(user: User) -> None:
         if Role.ADMIN not in user.roles:
             raise Forbidden("only an admin may do this")
+
+
+def _check_device(device: str | None) -> None:
+    """A device name is what hello takes too: 1-64 characters, or none for the default."""
+    if device is not None and not 1 <= len(device) <= 64:
+        raise BadRequest("device must be 1-64 characters")
