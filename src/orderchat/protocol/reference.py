@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
+from orderchat.protocol import events
 from orderchat.protocol.events import OP_OF, ServerOp
 from orderchat.protocol.frames import CLIENT_OP_OF
 from orderchat.protocol.server_codec import DURABLE_OPS
@@ -56,8 +57,6 @@ def _section(op: str, cls: type, durable: bool = False) -> list[str]:
 
 def render() -> str:
     """The reference section, marker lines included."""
-    from orderchat.protocol import events
-
     lines = [BEGIN_MARK, "", "### Client frames", ""]
     lines += ["What each client field accepts, and its default when left out, is in §7.", ""]
     for client_cls, client_op in CLIENT_OP_OF.items():
