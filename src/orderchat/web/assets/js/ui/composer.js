@@ -114,6 +114,19 @@ export class Composer {
     const showInternal = this.staff && conv.kind === "order";
     if (!this.staff) this.urgentLabel.hidden = true;
     if (!showInternal) this.internalLabel.hidden = true;
+    // Who will read the next message: in an order chat the customer does, unless the
+    // note is staff-only. Said in words, so nobody has to infer it from the chip.
+    this.audience = h("p", {
+      class: "comp-audience",
+      testid: "composer-audience",
+      role: "status",
+      "aria-live": "polite",
+      hidden: !showInternal,
+    });
+    if (showInternal) {
+      this.audience.id = `comp-audience-${conv.id}`;
+      this.input.setAttribute("aria-describedby", this.audience.id);
+    }
 
     this.replyBox = h("div", { class: "reply-preview", testid: "reply-preview", hidden: true });
     this.uploads = h("div", { class: "uploads" });
@@ -149,6 +162,7 @@ export class Composer {
         this.sendBtn,
       ),
       this.flags,
+      this.audience,
     );
 
     this.attachBtn.addEventListener("click", () => this.fileInput.click());
@@ -164,7 +178,8 @@ export class Composer {
     this.input.addEventListener("input", () => this.onInput());
     this.input.addEventListener("paste", (event) => this.onPaste(event));
     this.urgent.addEventListener("change", () => this.el.classList.toggle("is-urgent", this.urgent.checked));
-    this.internal.addEventListener("change", () => this.el.classList.toggle("is-internal", this.internal.checked));
+    this.internal.addEventListener("change", () => this.showAudience());
+    this.showAudience();
     this.attachDropTarget(this.el);
     this.offLang = onLang(() => this.relabel());
     this.autosize();
@@ -194,7 +209,21 @@ export class Composer {
     this.internalLabel.title = t("comp.internalHint");
     this.internalLabel.querySelector("span").textContent = t("comp.internal");
     this.recCancel.querySelector("span").textContent = t("comp.voiceCancel");
+    this.showAudience();
     this.setReply(this.reply);
+  }
+
+  /** Say who will see the next message, and mark the box while it is a staff-only note. */
+  showAudience() {
+    const internal = this.internal.checked;
+    const key = internal ? "comp.audienceStaff" : "comp.audienceEveryone";
+    this.el.classList.toggle("is-internal", internal);
+    this.audience.classList.toggle("is-internal", internal);
+    // Redraw only on a change, so a screen reader hears it once.
+    if (this.audience.dataset.text === t(key)) return;
+    this.audience.dataset.audience = internal ? "staff" : "everyone";
+    this.audience.dataset.text = t(key);
+    clear(this.audience).append(icon(internal ? "lock" : "users"), h("span", null, t(key)));
   }
 
   /** Put the caret in the text box (after picking a conversation). */
@@ -364,9 +393,12 @@ export class Composer {
     return frame;
   }
 
+  /** After every send: the next message is a plain one to everyone again. */
   resetFlags() {
     this.urgent.checked = false;
     this.el.classList.remove("is-urgent");
+    this.internal.checked = false;
+    this.showAudience();
   }
 
   dispatch(frame) {
