@@ -1,6 +1,7 @@
 """The basics a staff member and a customer rely on without thinking: a staff-only note
 is one message, never a mode the composer stays in, and the composer says who will
-read what is typed."""
+read what is typed; the customer's confirmations header never says "all approved"
+while an item is rejected."""
 
 from __future__ import annotations
 
@@ -66,3 +67,38 @@ def test_audience_line_in_chinese(pages: Pages, shop: ShopApi) -> None:
     expect(audience).to_have_text("本会话所有人可见，包括客户")
     amy.get_by_test_id("composer-internal").check()
     expect(audience).to_have_text("仅员工可见，客户看不到这条消息")
+
+
+def test_a_rejected_required_item_is_not_all_approved(pages: Pages, shop: ShopApi) -> None:
+    order = shop.oem_order("lily")
+    title = unique("面料 Fabric")
+    shop.propose(order["id"], title, "1.2mm 头层牛皮 top-grain cowhide", by="lily")
+    link = shop.invite(order["id"], by="lily")
+
+    customer = pages.page()
+    open_invitation(customer, link)
+    section = customer.get_by_test_id("confirmations")
+    badges = section.get_by_test_id("confirmations-badge")
+    expect(badges).to_have_count(1)
+    expect(badges).to_have_attribute("data-state", "waiting")
+
+    item = section.get_by_test_id("confirmation").filter(has_text=title)
+    item.get_by_test_id("reject-version").click()
+    dialog = customer.get_by_test_id("dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("textarea").fill("颜色再深一点 A little darker, please.")
+    dialog.get_by_test_id("dialog-submit").click()
+    expect(dialog).to_be_hidden()
+    expect(item.get_by_test_id("confirmation-version")).to_have_attribute("data-state", "rejected")
+
+    expect(badges).to_have_count(1)
+    expect(badges).to_have_attribute("data-state", "rejected")
+    expect(badges).to_have_text("1 项已驳回，商家将发送新版本")
+    expect(section).not_to_contain_text("全部已确认")
+    expect(section).not_to_contain_text("All approved")
+
+    # Still the truth after a reload, from what the server says.
+    customer.reload()
+    expect(customer.get_by_test_id("customer-page")).to_be_visible()
+    expect(badges).to_have_attribute("data-state", "rejected")
+    expect(section).not_to_contain_text("全部已确认")

@@ -756,19 +756,21 @@ function renderConfirmations(c) {
   section.setAttribute("data-testid", "confirmations");
   const canDecide = !c.order.allowed || allowedActions(c).includes("decide_version");
   const pending = (item) => item.versions.some((ver) => ver.state === "pending");
-  const open = items.filter(pending).length;
+  const summary = confirmationSummary(items, pending);
   // Decisions the customer owes move to the top of the order column.
-  section.classList.toggle("c-has-open", open > 0);
+  section.classList.toggle("c-has-open", summary.waiting > 0);
   section.append(
     h(
       "h2",
       null,
       t("c.confirmations"),
       " ",
-      h(
-        "span",
-        { class: ["c-badge", open ? "c-badge-open" : "c-badge-done"] },
-        open ? t("c.confOpen", { count: open }) : t("c.confAllDone"),
+      summary.badges.map(({ key, count, tone }) =>
+        h(
+          "span",
+          { class: ["c-badge", `c-badge-${tone}`], testid: "confirmations-badge", dataset: { state: key } },
+          t(`c.conf.${key}.${count === 1 ? "one" : "other"}`, { count }),
+        ),
       ),
     ),
   );
@@ -801,6 +803,30 @@ function renderConfirmations(c) {
     );
   }
   section.append(list);
+}
+
+/**
+ * What the confirmations header says, each part true on its own: how many decisions
+ * wait for the customer, how many items were rejected (the shop proposes again), how
+ * many required items have nothing to decide yet. "All approved" only when every
+ * required item is approved and nothing else is open or rejected.
+ * @param {object[]} items
+ * @param {(item: object) => boolean} pending  whether an item has a version to decide
+ * @returns {{waiting: number, badges: {key: string, count: number, tone: string}[]}}
+ */
+function confirmationSummary(items, pending) {
+  const waiting = items.filter(pending).length;
+  const rejected = items.filter((i) => !pending(i) && i.status === "rejected").length;
+  const notYet = items.filter((i) => i.required && !pending(i) && i.status !== "approved" && i.status !== "rejected");
+  const badges = [];
+  if (waiting) badges.push({ key: "waiting", count: waiting, tone: "open" });
+  if (rejected) badges.push({ key: "rejected", count: rejected, tone: "open" });
+  if (notYet.length) badges.push({ key: "notYet", count: notYet.length, tone: "open" });
+  if (!badges.length) {
+    const allApproved = items.every((i) => i.status === "approved");
+    badges.push({ key: allApproved ? "allApproved" : "requiredApproved", count: 1, tone: "done" });
+  }
+  return { waiting, badges };
 }
 
 function renderVersion(c, item, ver, canDecide) {
