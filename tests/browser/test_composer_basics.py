@@ -58,6 +58,24 @@ def test_staff_only_switch_is_off_again_after_each_send(pages: Pages, shop: Shop
     assert flags == {note: True, hello: False}, flags
 
 
+def test_a_staff_only_file_turns_the_switch_off_too(pages: Pages, shop: ShopApi) -> None:
+    order = shop.retail_order("amy")
+    amy = pages.page(locale="en")
+    sign_in(amy, "amy")
+    open_order_panel(amy, order["conv"])
+    internal = amy.get_by_test_id("composer-internal")
+    internal.check()
+    name = f"{unique('note')}.txt"
+    amy.get_by_test_id("composer-file").set_input_files(
+        files=[{"name": name, "mimeType": "text/plain", "buffer": b"for staff only\n"}]
+    )
+    expect(internal).not_to_be_checked()
+    expect(amy.get_by_test_id("composer-audience")).to_have_text(EVERYONE_EN)
+    sent = amy.get_by_test_id("timeline").get_by_test_id("msg").filter(has_text=name)
+    expect(sent).to_have_count(1)
+    expect(sent).to_have_class(re.compile(r"\bmsg-internal\b"))
+
+
 def test_audience_line_in_chinese(pages: Pages, shop: ShopApi) -> None:
     order = shop.retail_order("amy")
     amy = pages.page()

@@ -486,7 +486,10 @@ export class Composer {
     );
     this.uploads.appendChild(row);
     const reply = this.reply;
+    // The flags belong to this file from the moment it is chosen; the switches are
+    // free for the next message at once, not only when the upload ends.
     const flags = this.flagsFor({});
+    this.resetFlags();
     try {
       const id = await uploadFile(file, this.conv.id, {
         signal: controller.signal,
@@ -509,7 +512,6 @@ export class Composer {
         ...flags,
       };
       if (reply && this.reply === reply) this.setReply(null);
-      this.resetFlags();
       this.dispatch(frame);
     } catch (err) {
       row.remove();
