@@ -725,7 +725,12 @@ HTTP_CASES = [
         "users-unknown-json-member",
         "POST",
         lambda w: "/api/users",
-        lambda w: {"username": "newbie6", "password": "sturdy-passphrase", "roles": ["sales"], "admin": True},
+        lambda w: {
+            "username": "newbie6",
+            "password": "sturdy-passphrase",
+            "roles": ["sales"],
+            "admin": True,
+        },
         400,
         who="admin",
     ),
