@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
     "--hide-scrollbars",
 ]
 STAFF_USER = "lily"
-PASSWORD = "demo1234"
+PASSWORD = "orderchat-demo"
 ORDER_NUMBER = "PO-2026-031"
 TIMEOUT_MS = 20_000
 # Every picture in view has loaded and no font is still loading. (Pictures out of

@@ -38,6 +38,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Strong enough for the password policy (core/passwords.py).
+ADMIN_PASSWORD = "admin-passphrase"
+
+
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the `orderchat` command as a user would, with this interpreter."""
     return subprocess.run(
@@ -157,22 +161,22 @@ class ServerProcess:
             "add",
             username,
             "--password",
-            "admin-pw",
+            ADMIN_PASSWORD,
             "--role",
             "admin",
             "--data-dir",
             str(self.data_dir),
         )
         user_id = out.stdout.strip().splitlines()[-1]
-        token = self.login(username, "admin-pw")["token"]
-        self.admin = Account(user_id, username, "admin-pw", token, ["admin"])
+        token = self.login(username, ADMIN_PASSWORD)["token"]
+        self.admin = Account(user_id, username, ADMIN_PASSWORD, token, ["admin"])
         return self.admin
 
     def user(self, *roles: str, name: str | None = None) -> Account:
         """A new staff user with a fresh session token, made through the admin API."""
         assert self.admin is not None, "create_admin() first"
         username = name or f"user{next(_usernames)}"
-        password = f"pw-{username}"
+        password = f"{username}-passphrase"
         role_list = list(roles) or ["customer_service"]
         resp = httpx.post(
             f"{self.base_url}/api/users",

@@ -1,16 +1,15 @@
-"""The `orderchat` command: serve, user add, chat."""
+"""The `orderchat` command: serve, user (see user_cli.py), chat, digest."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from pathlib import Path
 
-from orderchat.core.errors import DomainError
 from orderchat.settings import Settings
+from orderchat.user_cli import DEFAULT_DATA_DIR, add_user_commands, run_user_command
 
 WS_MAX_FRAME_BYTES = 1024 * 1024
 
@@ -37,15 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_serve(commands.add_parser("serve", help="run the server"))
 
-    users = commands.add_parser("user", help="manage staff users")
-    user_commands = users.add_subparsers(dest="user_command", required=True)
-    add = user_commands.add_parser("add", help="create a staff user; prints its id")
-    add.add_argument("username")
-    add.add_argument("--password", required=True)
-    add.add_argument("--role", required=True, help="ROLE[,ROLE...]")
-    add.add_argument("--name", help="display name")
-    add.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
-    add.add_argument("--database", type=_database_url)
+    add_user_commands(commands, _database_url)
 
     commands.add_parser("chat", help="a terminal chat client", add_help=False)
     commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
@@ -55,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
+    serve.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     serve.add_argument(
         "--database",
         type=_database_url,
@@ -168,21 +159,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _add_user(args: argparse.Namespace) -> str:
-    from orderchat.api.app import build_runtime
-    from orderchat.core.model import parse_new_staff
-
-    settings = Settings(data_dir=args.data_dir, database_url=args.database)
-    runtime = build_runtime(settings)
-    try:
-        await runtime.db.migrate()
-        new = parse_new_staff(args.username, args.password, args.role, args.name)
-        user = await runtime.accounts.create_user(new)
-    finally:
-        await runtime.db.close()
-    return user.id
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["digest"]:
@@ -196,11 +172,4 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    try:
-        user_id = asyncio.run(_add_user(args))
-    except DomainError as exc:
-        print(f"orderchat: {exc.message}", file=sys.stderr)
-        return 2
-    print(f"created user {args.username}")
-    print(user_id)
-    return 0
+    return run_user_command(args)

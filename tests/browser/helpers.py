@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
-DEMO_PASSWORD = "demo1234"
+DEMO_PASSWORD = "orderchat-demo"
 # Generous on a busy two-core machine; a passing run waits far less.
 TIMEOUT_MS = 15_000
 DESKTOP = {"width": 1280, "height": 800}

@@ -54,7 +54,7 @@ def test_sign_in_send_receive_unread_and_read_receipt(pages: Pages, shop: ShopAp
     expect(amy.get_by_test_id("me")).to_be_hidden()
     assert session_in_storage(amy) is None, "a failed sign-in must not store a session"
 
-    submit_login(amy, "amy", "demo1234")
+    submit_login(amy, "amy", "orderchat-demo")
     expect(amy.get_by_test_id("me")).to_contain_text(shop.display_name("amy"))
     expect(amy.get_by_test_id("connection")).to_have_attribute("data-state", "online")
     expect(amy.get_by_test_id("login-form")).to_be_hidden()

@@ -41,8 +41,8 @@ COVERAGE_IDENTITIES = ("admin", "customer")
 
 pytestmark = pytest.mark.timeout(120 + EXAMPLES * 60)
 
-# Who signs in for each identity: the staff `serve --demo` seeds (password demo1234).
-DEMO_PASSWORD = "demo1234"
+# Who signs in for each identity: the staff `serve --demo` seeds (password orderchat-demo).
+DEMO_PASSWORD = "orderchat-demo"
 DEMO_STAFF = {
     "admin": "boss",
     "customer_service": "amy",

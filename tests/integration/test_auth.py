@@ -23,6 +23,8 @@ pytestmark = pytest.mark.timeout(60)
 
 _names = itertools.count(1)
 
+STRONG = "sturdy-passphrase"
+
 
 def _username(prefix: str) -> str:
     return f"{prefix}{next(_names)}"
@@ -72,7 +74,7 @@ def test_user_add_rejects_bad_usernames_and_roles_and_stores_nothing(
     before = server.db_rows("SELECT count(*) FROM users")
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(
-            pool.map(lambda a: _add(server, a[0], "--password", "pw", "--role", a[1]), attempts)
+            pool.map(lambda a: _add(server, a[0], "--password", STRONG, "--role", a[1]), attempts)
         )
     accepted = [(a, out) for a, (code, out) in zip(attempts, results, strict=True) if code == 0]
     crashed = [
@@ -86,7 +88,7 @@ def test_user_add_rejects_bad_usernames_and_roles_and_stores_nothing(
 def test_user_add_rejects_a_taken_username(server: ServerProcess) -> None:
     assert server.admin is not None
     taken = server.admin.username
-    code, output = _add(server, taken, "--password", "other", "--role", "qc")
+    code, output = _add(server, taken, "--password", STRONG, "--role", "qc")
     assert code != 0, output
     assert len(_user_rows(server, taken)) == 1
     assert server.login(taken, server.admin.password)["user"]["roles"] == ["admin"]
@@ -165,7 +167,7 @@ def test_admin_creates_users_over_http(server: ServerProcess) -> None:
             "/api/users",
             json={
                 "username": username,
-                "password": "pw-hired",
+                "password": "hired-passphrase",
                 "roles": ["logistics"],
                 "display_name": "Li Lei",
             },
@@ -178,7 +180,7 @@ def test_admin_creates_users_over_http(server: ServerProcess) -> None:
         "Li Lei",
         ["logistics"],
     )
-    assert server.login(username, "pw-hired")["user"]["id"] == user["id"]
+    assert server.login(username, "hired-passphrase")["user"]["id"] == user["id"]
 
 
 # --- rate limits --------------------------------------------------------------
@@ -198,10 +200,10 @@ def _staff(server: ServerProcess, prefix: str) -> tuple[str, str]:
     username = _username(prefix)
     with server.http(server.admin.token) as client:
         resp = client.post(
-            "/api/users", json={"username": username, "password": "pw", "roles": ["sales"]}
+            "/api/users", json={"username": username, "password": STRONG, "roles": ["sales"]}
         )
     assert resp.status_code == 201, resp.text
-    return username, "pw"
+    return username, STRONG
 
 
 def _from(address: str) -> httpx.Client:

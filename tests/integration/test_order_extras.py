@@ -136,7 +136,7 @@ def test_demo_seeds_the_store_and_the_factory(tmp_path: Path) -> None:
     demo = ServerProcess(tmp_path, ("--rate-limits", "off", "--demo"))
     demo.start()
     try:
-        boss = demo.login("boss", "demo1234")["token"]
+        boss = demo.login("boss", "orderchat-demo")["token"]
         with demo.http(boss) as client:
             orders = client.get("/api/orders", params={"limit": 500}).json()["orders"]
             roles = {r for u in client.get("/api/users").json()["users"] for r in u["roles"]}

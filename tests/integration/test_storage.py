@@ -144,7 +144,8 @@ def test_a_database_other_than_sqlite_is_refused_before_connecting() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [["serve"], ["user", "add", "pat", "--password", "pw", "--role", "purchasing"]]
+    "command",
+    [["serve"], ["user", "add", "pat", "--password", "sturdy-passphrase", "--role", "purchasing"]],
 )
 def test_the_command_line_refuses_a_database_other_than_sqlite(
     command: list[str], capsys: pytest.CaptureFixture[str]
@@ -159,7 +160,14 @@ def test_the_command_line_uses_the_sqlite_database_it_is_given(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "elsewhere" / "shop.db"
-    args = ["--password", "pw", "--role", "purchasing", "--data-dir", str(tmp_path / "unused")]
+    args = [
+        "--password",
+        "sturdy-passphrase",
+        "--role",
+        "purchasing",
+        "--data-dir",
+        str(tmp_path / "unused"),
+    ]
     assert cli_main(["user", "add", "pat", *args, "--database", f"sqlite+aiosqlite:///{path}"]) == 0
     assert "created user pat" in capsys.readouterr().out
     with sqlite3.connect(path) as conn:

@@ -23,7 +23,7 @@ from orderchat.storage.engine import Database
 
 logger = logging.getLogger(__name__)
 
-DEMO_PASSWORD = "demo1234"
+DEMO_PASSWORD = "orderchat-demo"
 
 STAFF = [
     ("boss", "老板 王建国", "admin"),

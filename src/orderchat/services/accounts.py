@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from orderchat.core.errors import BadRequest, Forbidden, Unauthorized
 from orderchat.core.ids import IdMinter, OrderId, SessionId
 from orderchat.core.model import MAX_PASSWORD_CHARS, NewStaff, Role, Session, User, UserKind
+from orderchat.core.passwords import check_password
 from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.services.ports import Clock, Publisher, Revocation
 from orderchat.storage import accounts as store
@@ -77,6 +78,8 @@ class Accounts:
         self._by_address = RateLimiter(LOGIN_PER_ADDRESS, enabled=rate_limits)
 
     async def create_user(self, new: NewStaff) -> User:
+        """Raises BadRequest for a password the policy refuses, Conflict for a taken username."""
+        check_password(new.password, new.username)
         user = User(
             id=self._ids.user(),
             username=new.username,
@@ -98,13 +101,18 @@ class Accounts:
         self._by_address.hit(address, now_s, "sign-in attempts from this address")
         self._by_username.hit(username.lower(), now_s, "sign-in attempts for this user")
         async with self._db.read() as conn:
-            found = await store.find_login(conn, username)
+            found = await store.find_credentials(conn, username)
         stored_hash = found[1] if found and found[1] else self._dummy_hash
         ok = await asyncio.to_thread(self._verify, stored_hash, password[:MAX_PASSWORD_CHARS])
         if found is None or not ok:
             logger.info("sign-in refused")
             raise Unauthorized("wrong username or password")
-        return await self._new_session(found[0], device or "web", self._clock.now_ms())
+        user, _, disabled = found
+        if disabled:
+            # Said only after the right password, so it tells a stranger nothing.
+            logger.info("sign-in refused: user=%s is disabled", user.id)
+            raise Unauthorized("this account is disabled; ask an admin to enable it")
+        return await self._new_session(user, device or "web", self._clock.now_ms())
 
     async def sign_in_with_invitation(
         self, token: str, address: str, device: str | None = None
@@ -176,6 +184,42 @@ class Accounts:
             self._publisher.publish([Revocation(frozenset(revoked))])
         logger.info("signed out user=%s sessions=%d", auth.user.id, len(revoked))
         return len(revoked)
+
+    async def list_staff_accounts(self) -> list[tuple[User, bool]]:
+        """Every staff user with whether it is disabled: what `orderchat user list` shows."""
+        async with self._db.read() as conn:
+            return await store.list_staff_accounts(conn)
+
+    async def set_password(self, username: str, password: str) -> User:
+        """Raises NotFound for an unknown staff user, BadRequest for a weak password."""
+        if len(password) > MAX_PASSWORD_CHARS:
+            raise BadRequest(f"password is longer than {MAX_PASSWORD_CHARS} characters")
+        check_password(password, username)
+        hashed = await asyncio.to_thread(self._hasher.hash, password)
+        async with self._db.write("set_password") as conn:
+            user, _ = await store.get_staff_by_username(conn, username)
+            await store.update_password_txn(conn, user.id, hashed)
+        logger.info("password changed user=%s", user.id)
+        return user
+
+    async def set_disabled(self, username: str, disabled: bool) -> int:
+        """Disable (and sign out everywhere) or enable a staff user; returns sessions ended."""
+        now_ms = self._clock.now_ms()
+        async with self._db.write("set_disabled") as conn:
+            user, _ = await store.get_staff_by_username(conn, username)
+            await store.update_disabled_txn(conn, user.id, disabled)
+            revoked = await store.revoke_sessions_txn(conn, user.id, now_ms) if disabled else []
+        if revoked:
+            self._publisher.publish([Revocation(frozenset(revoked))])
+        logger.info("user=%s disabled=%s sessions ended=%d", user.id, disabled, len(revoked))
+        return len(revoked)
+
+    async def set_roles(self, username: str, roles: tuple[Role, ...]) -> User:
+        async with self._db.write("set_roles") as conn:
+            user, _ = await store.get_staff_by_username(conn, username)
+            await store.update_roles_txn(conn, user.id, roles)
+        logger.info("roles changed user=%s roles=%s", user.id, ",".join(roles))
+        return dataclasses.replace(user, roles=roles)
 
     async def list_staff(self) -> list[User]:
         async with self._db.read() as conn:

@@ -55,6 +55,47 @@ async def find_login(conn: AsyncConnection, username: str) -> tuple[User, str | 
     return None if row is None else (_user(row), row.password_hash)
 
 
+async def find_credentials(
+    conn: AsyncConnection, username: str
+) -> tuple[User, str | None, bool] | None:
+    """The user, password hash and whether disabled, for sign-in; disabled users included."""
+    row = (await conn.execute(select(users).where(users.c.username == username))).first()
+    return None if row is None else (_user(row), row.password_hash, row.disabled)
+
+
+async def get_staff_by_username(conn: AsyncConnection, username: str) -> tuple[User, bool]:
+    """A staff user and whether disabled; raises NotFound."""
+    row = (
+        await conn.execute(
+            select(users).where(users.c.username == username, users.c.kind == UserKind.STAFF.value)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no staff user {username!r}")
+    return _user(row), bool(row.disabled)
+
+
+async def list_staff_accounts(conn: AsyncConnection) -> list[tuple[User, bool]]:
+    """Every staff user, disabled ones too, with whether each is disabled."""
+    query = select(users).where(users.c.kind == UserKind.STAFF.value).order_by(users.c.username)
+    return [(_user(row), bool(row.disabled)) for row in await conn.execute(query)]
+
+
+async def update_password_txn(conn: AsyncConnection, user_id: UserId, password_hash: str) -> None:
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+    )
+
+
+async def update_disabled_txn(conn: AsyncConnection, user_id: UserId, disabled: bool) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(disabled=disabled))
+
+
+async def update_roles_txn(conn: AsyncConnection, user_id: UserId, roles: tuple[Role, ...]) -> None:
+    value = ",".join(r.value for r in roles)
+    await conn.execute(update(users).where(users.c.id == user_id).values(roles=value))
+
+
 async def get_user(conn: AsyncConnection, user_id: UserId) -> User:
     row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
     if row is None:

@@ -109,6 +109,14 @@ def is_sqlite_url(url: str) -> bool:
         return False
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The absolute path of the file a SQLite URL names; None for an in-memory database."""
+    database = make_url(url).database
+    if database in (None, "", ":memory:"):
+        return None
+    return Path(database).resolve()
+
+
 def _make_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
     _hook_sqlite(engine.sync_engine, begin)

@@ -1,0 +1,35 @@
+"""The password policy: what a staff password must be, wherever one is set.
+
+A pure rule: `check_password` raises `BadRequest` naming what is wrong. The list
+of common passwords ships with the package (`common_passwords.txt`) and is read
+once, on first use; it is compared lower-cased, so "Password123" is refused too.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+from orderchat.core.errors import BadRequest
+
+MIN_PASSWORD_CHARS = 10
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    text = files("orderchat.core").joinpath("common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def check_password(password: str, username: str) -> None:
+    """Raise BadRequest unless `password` is fit for the account `username`."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise BadRequest(f"password must be at least {MIN_PASSWORD_CHARS} characters")
+    if len(set(password)) == 1:
+        raise BadRequest("password must not be one character repeated")
+    if password.lower() == username.lower():
+        raise BadRequest("password must not be the username")
+    if password.lower() in common_passwords():
+        raise BadRequest("password is too common; choose one that is harder to guess")

@@ -1,0 +1,151 @@
+"""`orderchat user …`: manage staff accounts in a server's database.
+
+Every verb works on the database `serve` would open (the same `--data-dir` and
+`--database`) and says first, as `database: PATH`, which SQLite file it touched. Only `add` may
+create a database; the others refuse a data dir that has none, since a typo in
+`--data-dir` would otherwise quietly change an empty database nobody serves.
+`add` prints the new id as its last line of output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from orderchat.core.errors import DomainError
+from orderchat.core.model import User, parse_new_staff, parse_roles
+from orderchat.services.accounts import Accounts
+from orderchat.settings import Settings
+from orderchat.storage.engine import sqlite_path
+
+DEFAULT_DATA_DIR = Path("orderchat-data")
+
+# The exit status for a refusal the user can fix (bad input, no database):
+# argparse's own for a usage error.
+EXIT_REFUSED = 2
+
+
+def add_user_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    database_url: Callable[[str], str],
+) -> None:
+    """Add `user add|list|passwd|disable|enable|roles` under `commands`."""
+    users = commands.add_parser("user", help="manage staff users")
+    verbs = users.add_subparsers(dest="user_command", required=True)
+
+    def verb(name: str, help_: str, *, username: bool = True) -> argparse.ArgumentParser:
+        parser = verbs.add_parser(name, help=help_)
+        if username:
+            parser.add_argument("username")
+        parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+        parser.add_argument(
+            "--database",
+            type=database_url,
+            help="SQLite URL (sqlite+aiosqlite:///PATH); default: orderchat.db under --data-dir",
+        )
+        return parser
+
+    add = verb("add", "create a staff user; prints its id")
+    add.add_argument("--password", required=True)
+    add.add_argument("--role", required=True, help="ROLE[,ROLE...]")
+    add.add_argument("--name", help="display name")
+    verb("list", "list staff users", username=False)
+    passwd = verb("passwd", "set a staff user's password")
+    passwd.add_argument("--password", required=True, help="the new password, or - to read stdin")
+    verb("disable", "stop a staff user signing in and end their sessions")
+    verb("enable", "let a disabled staff user sign in again")
+    roles = verb("roles", "replace a staff user's roles")
+    roles.add_argument("--set", dest="roles", required=True, metavar="ROLE[,ROLE...]")
+
+
+def run_user_command(args: argparse.Namespace) -> int:
+    """Run one `orderchat user` verb; returns the exit status."""
+    settings = Settings(data_dir=args.data_dir, database_url=args.database)
+    url = settings.resolved_database_url
+    path = sqlite_path(url)
+    where = str(path) if path is not None else url
+    creates = args.user_command == "add"
+    if not creates and (path is None or not path.is_file()):
+        print(
+            f"orderchat: no database at {where}; check --data-dir or --database "
+            "(only `orderchat user add` creates one)",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    # On stdout, first: `add`'s id stays the last line however the streams are joined.
+    print(f"database: {where}", flush=True)
+    try:
+        lines = asyncio.run(_with_accounts(settings, _VERBS[args.user_command], args))
+    except DomainError as exc:
+        print(f"orderchat: {exc.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    for line in lines:
+        print(line)
+    return 0
+
+
+async def _with_accounts(
+    settings: Settings,
+    verb: Callable[[Accounts, argparse.Namespace], Awaitable[list[str]]],
+    args: argparse.Namespace,
+) -> list[str]:
+    from orderchat.api.app import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        await runtime.db.migrate()
+        return await verb(runtime.accounts, args)
+    finally:
+        await runtime.db.close()
+
+
+async def _add(accounts: Accounts, args: argparse.Namespace) -> list[str]:
+    new = parse_new_staff(args.username, args.password, args.role, args.name)
+    user = await accounts.create_user(new)
+    return [f"created user {user.username}", user.id]
+
+
+async def _list(accounts: Accounts, _args: argparse.Namespace) -> list[str]:
+    return [_row(user, disabled) for user, disabled in await accounts.list_staff_accounts()]
+
+
+def _row(user: User, disabled: bool) -> str:
+    roles = ",".join(r.value for r in user.roles)
+    state = "disabled" if disabled else "enabled"
+    return "\t".join([user.id, user.username, user.display_name, roles, state])
+
+
+async def _passwd(accounts: Accounts, args: argparse.Namespace) -> list[str]:
+    password: str = args.password
+    if password == "-":
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    user = await accounts.set_password(args.username, password)
+    return [f"password changed for {user.username}"]
+
+
+async def _disable(accounts: Accounts, args: argparse.Namespace) -> list[str]:
+    ended = await accounts.set_disabled(args.username, True)
+    return [f"disabled {args.username}; ended {ended} session(s)"]
+
+
+async def _enable(accounts: Accounts, args: argparse.Namespace) -> list[str]:
+    await accounts.set_disabled(args.username, False)
+    return [f"enabled {args.username}"]
+
+
+async def _roles(accounts: Accounts, args: argparse.Namespace) -> list[str]:
+    user = await accounts.set_roles(args.username, parse_roles(args.roles))
+    return [f"roles of {user.username}: {','.join(r.value for r in user.roles)}"]
+
+
+_VERBS: dict[str, Callable[[Accounts, argparse.Namespace], Awaitable[list[str]]]] = {
+    "add": _add,
+    "list": _list,
+    "passwd": _passwd,
+    "disable": _disable,
+    "enable": _enable,
+    "roles": _roles,
+}
