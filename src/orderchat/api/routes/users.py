@@ -18,6 +18,7 @@ from orderchat.core.model import (
     UserKind,
     parse_new_staff,
 )
+from orderchat.core.passwords import MIN_PASSWORD_CHARS
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api", tags=["users"])
 class NewUserBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
     username: Annotated[str, rule(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
-    password: Annotated[str, rule(minLength=1, maxLength=MAX_PASSWORD_CHARS)]
+    password: Annotated[str, rule(minLength=MIN_PASSWORD_CHARS, maxLength=MAX_PASSWORD_CHARS)]
     roles: Annotated[list[str], rule(minItems=1, items={"enum": [r.value for r in Role]})]
     display_name: Annotated[
         str | None, rule(maxLength=MAX_DISPLAY_NAME_CHARS, pattern=r"^$|\S")
