@@ -131,8 +131,10 @@ class Connection:
         self._out: deque[_Out] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._room: asyncio.Event | None = None  # set when the queue has room again
-        # Live events that arrive while SYNCING wait here, behind the backlog.
-        self._held: deque[_Out] = deque()
+        # Live events that arrive while SYNCING wait here, behind the backlog. Made
+        # when the first one arrives and dropped once released: an idle connection
+        # keeps no buffer (see W5 in docs/benchmarks.md).
+        self._held: deque[_Out] | None = None
         self._sent_pos = 0
         # Sends this connection may still start before one of them commits. A count
         # and one waiter, not a Semaphore: only the reading task ever waits, and
@@ -149,10 +151,13 @@ class Connection:
         if state is SessionState.LIVE:
             self._enqueue(_Out(pos, data))
         elif state is SessionState.SYNCING:
-            if len(self._held) >= self._config.queue_frames:
+            held = self._held
+            if held is None:
+                held = self._held = deque()
+            if len(held) >= self._config.queue_frames:
                 self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
             else:
-                self._held.append(_Out(pos, data))
+                held.append(_Out(pos, data))
 
     def revoke(self) -> None:
         self._drop(CloseCode.SESSION_ENDED, "signed out")
@@ -356,7 +361,7 @@ class Connection:
                 backlog = await self._messaging.backlog(auth.user, after, self._config.resume_page)
         except DomainError:
             self._hub.detach(self)
-            self._held.clear()
+            self._held = None
             raise
         expires_in_s = (auth.session.expires_at_ms - self._clock.now_ms()) / 1000
         self._expiry = asyncio.get_running_loop().call_later(
@@ -403,10 +408,10 @@ class Connection:
         self._enqueue(item)
 
     async def _release_held(self) -> None:
-        held = self._held
-        while held:
-            await self._put(held.popleft())
+        while self._held:
+            await self._put(self._held.popleft())
         # No await since the loop saw it empty: nothing is left behind.
+        self._held = None
         self._session.synced()
         self._room = None
 
