@@ -9,9 +9,10 @@ from fastapi import APIRouter, Body, Query
 from orderchat.api.openapi import NON_BLANK, errors
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import for_viewer, order_view
-from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.api.runtime import AuthDep, Runtime, RuntimeDep
 from orderchat.core.affordances import order_affordances
 from orderchat.core.ids import IssueId, OrderId
+from orderchat.core.model import User
 from orderchat.core.order_requests import (
     LANGUAGES,
     SEGMENTS,
@@ -33,6 +34,7 @@ from orderchat.core.orders import (
     MAX_QUANTITY,
     Customer,
     Issue,
+    Order,
 )
 from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.workflows import Workflow
@@ -227,9 +229,7 @@ async def list_workflows(auth: AuthDep, runtime: RuntimeDep) -> Json:
 async def create_order(body: JsonBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     spec = parse_order_spec(body, runtime.workflows.get)
     order = await runtime.orders.create(auth.user, spec)
-    return Json(
-        order_view(auth.user, order, runtime.workflows.get(order.workflow)), status_code=201
-    )
+    return _order_answer(auth.user, runtime, order, status_code=201)
 
 
 @router.get("/orders", responses=errors(400, 401))
@@ -257,6 +257,12 @@ async def get_order(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Js
     return Json(for_viewer(auth.user, view))
 
 
+def _order_answer(viewer: User, runtime: Runtime, order: Order, status_code: int = 200) -> Json:
+    """An order as its viewer may see it, under its own workflow."""
+    view = order_view(viewer, order, runtime.workflows.get(order.workflow))
+    return Json(view, status_code=status_code)
+
+
 @router.patch(
     "/orders/{order_id}",
     responses=errors(400, 401, 403, 404, 409, 413),
@@ -267,7 +273,7 @@ async def update_order(
 ) -> Json:
     check(auth.user, Action.UPDATE_ORDER)
     order = await runtime.orders.update(auth.user, order_id, parse_order_changes(body))
-    return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
+    return _order_answer(auth.user, runtime, order)
 
 
 @router.post(
@@ -279,7 +285,7 @@ async def advance_order(
     order_id: OrderId, body: JsonBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
     order = await runtime.orders.advance(auth.user, order_id, parse_status_change(body))
-    return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
+    return _order_answer(auth.user, runtime, order)
 
 
 @router.post(
@@ -322,7 +328,7 @@ async def change_address(
     check(auth.user, Action.CHANGE_ADDRESS)
     change = parse_address_change(body)
     order = await runtime.orders.change_address(auth.user, order_id, change)
-    return Json(order_view(auth.user, order, runtime.workflows.get(order.workflow)))
+    return _order_answer(auth.user, runtime, order)
 
 
 @router.post(
