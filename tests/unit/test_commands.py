@@ -7,7 +7,7 @@ import pytest
 from orderchat.core.ids import UserId
 from orderchat.core.model import Role, User, UserKind
 from orderchat.services.chat.commands import Command, CommandCall, Commands
-from orderchat.services.stock.command import MAX_QUERY_CHARS, STOCK_COMMAND
+from orderchat.services.stock.command import MAX_QUERY_CHARS, STOCK_COMMAND, StockQuery
 from orderchat.services.writer import WriteTxn
 
 STAFF = User(UserId("u_s"), "s", "S", (Role.WAREHOUSE,))
@@ -25,20 +25,28 @@ def _command(
 
 
 @pytest.mark.parametrize(
-    ("text", "query"),
+    ("text", "query", "page"),
     [
-        ("/stock tent", "tent"),
-        ("  /stock   waterproof   backpack  ", "waterproof backpack"),
-        ("/stock", ""),
-        ("/库存帐篷", "帐篷"),
-        ("/库存 帐篷", "帐篷"),
-        ("/库存", ""),
+        ("/stock tent", "tent", 1),
+        ("  /stock   waterproof   backpack  ", "waterproof backpack", 1),
+        ("/stock", "", 1),
+        ("/库存帐篷", "帐篷", 1),
+        ("/库存 帐篷", "帐篷", 1),
+        ("/库存", "", 1),
+        ("/stock tent 2", "tent", 2),
+        ("/库存帐篷 3", "帐篷", 3),
+        # A number alone is a SKU code, and a page past any sensible one is part of the query.
+        ("/stock 1234", "1234", 1),
+        ("/stock tent 0", "tent 0", 1),
+        ("/stock tent 99999", "tent 99999", 1),
+        ("/stock tent ２", "tent ２", 1),
     ],
 )
-def test_stock_is_found_with_its_query(text: str, query: str) -> None:
+def test_stock_is_found_with_its_query_and_page(text: str, query: str, page: int) -> None:
     found = Commands([STOCK_COMMAND]).find(STAFF, text)
     assert found is not None
-    assert (found.command, found.args) == (STOCK_COMMAND, query)
+    assert (found.command, found.args) == (STOCK_COMMAND, StockQuery(query, page))
+    assert found.command.private
 
 
 @pytest.mark.parametrize("text", ["/stocktake", "stock tent", "hello /stock tent", "/", "/other x"])
@@ -58,7 +66,7 @@ def test_a_command_open_to_customers_runs_for_them() -> None:
 def test_the_stock_query_is_cut_to_its_limit() -> None:
     found = Commands([STOCK_COMMAND]).find(STAFF, "/stock " + "x" * (MAX_QUERY_CHARS + 5))
     assert found is not None
-    assert found.args == "x" * MAX_QUERY_CHARS
+    assert found.args == StockQuery("x" * MAX_QUERY_CHARS)
 
 
 def test_aliases_and_the_longest_glued_spelling_win() -> None:

@@ -21,7 +21,14 @@ from orderchat.core.model import CLIENT_KINDS, MessageKind
 from orderchat.protocol import events
 from orderchat.protocol.codec import client_frame_json, decode_client_frame, encode_client_frame
 from orderchat.protocol.events import OP_OF, DurableEvent, MessageReceived, ServerFrame
-from orderchat.protocol.frames import CLIENT_OP_OF, ClientFrame, Hello, PostMessage
+from orderchat.protocol.frames import (
+    CLIENT_OP_OF,
+    ClientFrame,
+    EditMessage,
+    ForwardOf,
+    Hello,
+    PostMessage,
+)
 from orderchat.protocol.reference import BEGIN_MARK, END_MARK, render
 from orderchat.protocol.server_codec import (
     DURABLE_OPS,
@@ -69,6 +76,7 @@ BY_TYPE: dict[str, st.SearchStrategy[Any]] = {
     "tuple[object, ...]": st.lists(json_objects, max_size=3).map(tuple),
     "Mapping[str, object]": json_objects,
     "Mapping[str, object] | None": st.none() | json_objects,
+    "tuple[Mapping[str, object], ...]": st.lists(json_objects, max_size=3).map(tuple),
 }
 # Fields whose contract is narrower than their type.
 BY_FIELD: dict[tuple[str, str], st.SearchStrategy[Any]] = {
@@ -143,6 +151,21 @@ def post_messages(draw: st.DrawFn) -> PostMessage:
     )
 
 
+forwards = st.builds(
+    PostMessage,
+    ref=refs,
+    conv=ascii_ids,
+    kind=st.just(MessageKind.TEXT),
+    text=st.just(""),
+    attachments=st.just(()),
+    mentions=st.just(()),
+    reply_to=st.none(),
+    internal=st.booleans(),
+    urgent=st.just(False),
+    forward=st.builds(ForwardOf, conv=ascii_ids, seq=seqs),
+)
+
+
 CLIENT_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     Hello: st.builds(
         Hello,
@@ -150,7 +173,10 @@ CLIENT_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         device=ascii_ids,
         cursor=st.none() | cursors,
     ),
-    PostMessage: post_messages(),
+    PostMessage: post_messages() | forwards,
+    EditMessage: st.builds(
+        EditMessage, ref=refs, conv=ascii_ids, seq=seqs, text=st.just("") | text
+    ),
 }
 
 
@@ -216,9 +242,15 @@ def test_the_client_encoder_writes_every_field() -> None:
     """The SDK once dropped `urgent`: every PostMessage field must reach the JSON."""
     frame = PostMessage("r", "c", MessageKind.TEXT, "t", (), ("u_1",), 2, True, True)
     sent = client_frame_json(frame)
-    names = {f.name for f in dataclasses.fields(PostMessage)}
+    # `forward` makes another shape of send, checked below.
+    names = {f.name for f in dataclasses.fields(PostMessage)} - {"forward"}
     assert names <= set(sent)
     assert sent["urgent"] is True and sent["internal"] is True
+    forward = PostMessage(
+        "r", "c", MessageKind.TEXT, "", (), (), None, True, forward=ForwardOf("d", 3)
+    )
+    assert client_frame_json(forward)["forward"] == {"conv": "d", "seq": 3}
+    assert client_frame_json(forward)["internal"] is True
 
 
 def test_docs_show_the_frames_as_defined() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orderchat.client._errors import ClientError
-from orderchat.client._models import Event, MessageReceived, UserTyping
+from orderchat.client._models import CommandReply, Event, MessageReceived, UserTyping
 from orderchat.core.ids import ConversationId
 
 
@@ -49,8 +49,9 @@ class EventBuffer:
             await self._room.wait()
         self._queue.put_nowait((event, cursor))
 
-    def offer_typing(self, event: UserTyping) -> None:
-        """Typing notices are advisory: dropped, never waited for, when the buffer is full."""
+    def offer_typing(self, event: UserTyping | CommandReply) -> None:
+        """Typing notices (and copies of command replies, which the asking call also
+        returns) are advisory: dropped, never waited for, when the buffer is full."""
         if self._queue.qsize() < self._max_events:
             self._queue.put_nowait((event, None))
 

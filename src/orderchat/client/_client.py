@@ -28,16 +28,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import uuid
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from functools import partial
 from types import TracebackType
 from typing import Any
 
-import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from orderchat.client import _requests as req
 from orderchat.client._backoff import backoff_delay_s
 from orderchat.client._buffer import EventBuffer
 from orderchat.client._errors import (
@@ -53,19 +52,20 @@ from orderchat.client._http import HttpApi
 from orderchat.client._ledger import DeliveryLedger
 from orderchat.client._models import (
     Ack,
+    CommandReply,
     Event,
     JsonObject,
     MessageReceived,
     Session,
     User,
+    parse_frame_json,
     strict,
 )
 from orderchat.client._options import ClientOptions
-from orderchat.client._outbox import Outbox
+from orderchat.client._outbox import Outbox, Request
 from orderchat.client._recovery import Recovery
 from orderchat.client._verdicts import Reconnect, Stop, on_close, on_hello_refused
 from orderchat.core.ids import ConversationId
-from orderchat.core.model import MessageKind
 from orderchat.protocol.codec import encode_client_frame
 from orderchat.protocol.events import ErrorReport, Pong, ServerFrame, Synced, UserTyping, Welcome
 from orderchat.protocol.frames import (
@@ -73,7 +73,6 @@ from orderchat.protocol.frames import (
     Hello,
     MarkRead,
     Ping,
-    PostMessage,
     RecallMessage,
     Typing,
 )
@@ -234,30 +233,56 @@ class Client:
         urgent: bool = False,
         internal: bool = False,
         timeout_s: float | None = None,
-    ) -> Ack:
+    ) -> Ack | CommandReply:
         """Post a text message and wait for its ack, across reconnects.
 
         Passing the `ref` of an earlier attempt (see `AckTimeoutError.ref`) is
         safe: the server answers a repeated ref with the first ack. `urgent`
         asks members to deal with it first; `internal` makes it a staff-only note.
+        A private query (`/stock tent`) is not stored: its answer, a
+        `CommandReply` for this user alone, is returned instead of an ack.
 
         Raises:
             ServerError: the server refused it (e.g. `ForbiddenError`).
             AckTimeoutError: no answer within `timeout_s` (default `ack_timeout_s`).
             ClientClosedError: the client was closed first.
         """
-        frame = PostMessage(
-            ref=ref or _new_ref(),
-            conv=conv,
-            kind=MessageKind.TEXT,
-            text=text,
-            attachments=(),
-            mentions=tuple(mentions or ()),
-            reply_to=reply_to,
-            internal=internal,
-            urgent=urgent,
+        post = req.text_post(
+            conv, text, mentions, reply_to, ref=ref, urgent=urgent, internal=internal
         )
-        return await self._request(frame, timeout_s)
+        return await self._request(post, timeout_s)
+
+    async def ask(
+        self, conv: str, query: str, *, ref: str | None = None, timeout_s: float | None = None
+    ) -> CommandReply:
+        """Ask a private query such as `/stock tent 2`; raises `ProtocolError` if it was posted."""
+        return req.replied(await self.send(conv, query, ref=ref, timeout_s=timeout_s), query)
+
+    async def edit(
+        self,
+        conv: str,
+        seq: int,
+        text: str,
+        *,
+        ref: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Ack:
+        """Replace the text (or caption) of one's own message, within the recall window."""
+        return req.acked(await self._request(req.edit_request(conv, seq, text, ref=ref), timeout_s))
+
+    async def forward(
+        self,
+        conv: str,
+        from_conv: str,
+        seq: int,
+        *,
+        internal: bool = False,
+        ref: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Ack:
+        """Forward message `seq` of `from_conv` into `conv` (a staff-only note: `internal=True`)."""
+        post = req.forward_post(conv, from_conv, seq, internal=internal, ref=ref)
+        return req.acked(await self._request(post, timeout_s))
 
     async def send_files(
         self,
@@ -274,23 +299,17 @@ class Client:
         Raises:
             ServerError: refused, e.g. `ConflictError` for an upload sent before.
         """
-        frame = PostMessage(
-            ref=ref or _new_ref(),
-            conv=conv,
-            kind=MessageKind(kind),
-            text=text,
-            attachments=tuple(upload_ids),
-            mentions=(),
-            reply_to=None,
-        )
-        return await self._request(frame, timeout_s)
+        frame = req.files_post(conv, upload_ids, kind, text, ref=ref)
+        return req.acked(await self._request(frame, timeout_s))
 
     async def recall(
         self, conv: str, seq: int, *, ref: str | None = None, timeout_s: float | None = None
     ) -> Ack:
         """Recall a message; raises like `send` (e.g. `ForbiddenError` when not allowed)."""
-        return await self._request(
-            RecallMessage(ref=ref or _new_ref(), conv=conv, seq=seq), timeout_s
+        return req.acked(
+            await self._request(
+                RecallMessage(ref=ref or req.new_ref(), conv=conv, seq=seq), timeout_s
+            )
         )
 
     async def mark_read(self, conv: str, seq: int) -> None:
@@ -322,7 +341,7 @@ class Client:
         if cursor is not None:
             self._resume_cursor = cursor
 
-    async def _request(self, frame: PostMessage | RecallMessage, timeout_s: float | None) -> Ack:
+    async def _request(self, frame: Request, timeout_s: float | None) -> req.Answer:
         self._check_usable()
         entry = self._outbox.open(frame)
         limit_s = self._options.ack_timeout_s if timeout_s is None else timeout_s
@@ -487,13 +506,7 @@ class Client:
             raise Reconnect(f"no frame from the server for {timeout_s:g} s") from None
         except ConnectionClosed as exc:
             raise self._closed_reason(exc) from exc
-        try:
-            frame = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise ProtocolError("the server sent a frame that is not JSON") from exc
-        if not isinstance(frame, dict):
-            raise ProtocolError("the server sent a frame that is not a JSON object")
-        return frame
+        return parse_frame_json(data)
 
     def _closed_reason(self, exc: ConnectionClosed) -> Exception:
         code = exc.rcvd.code if exc.rcvd is not None else None
@@ -523,6 +536,9 @@ class Client:
         match frame:
             case Ack():
                 self._outbox.answer(frame)
+            case CommandReply():
+                self._outbox.answer(frame)
+                self._buffer.offer_typing(frame)
             case ErrorReport():
                 self._on_error(frame)
             case Pong():
@@ -534,20 +550,8 @@ class Client:
             case Welcome():
                 raise ProtocolError("a second welcome on one connection")
             case MessageReceived(message=message):
-                last_seq = self._ledger.gap_before(message.conv, message.seq)
-                # A customer's view of an order thread skips the staff-only notes:
-                # gaps there are expected, and fetching them would return nothing.
-                if last_seq is not None and self._sees_staff_notes:
-                    logger.warning(
-                        "conversation %s skipped from seq %d to %d; fetching the gap",
-                        message.conv,
-                        last_seq,
-                        message.seq,
-                    )
-                    for missed in await self._recovery.missed(
-                        message.conv, last_seq, until=message.seq
-                    ):
-                        await self._hand_on(missed, None)
+                for missed in await self._recovery.gap(message, self._sees_staff_notes):
+                    await self._hand_on(missed, None)
                 fresh = self._ledger.admit_message(message.conv, message.seq)
                 await self._hand_on(frame if fresh else None, cursor)
             case None if cursor is not None:  # a newer server's event: its cursor still counts
@@ -593,7 +597,3 @@ class Client:
         self._side_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.warning("a background close failed: %r", task.exception())
-
-
-def _new_ref() -> str:
-    return uuid.uuid4().hex

@@ -14,13 +14,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
+
 from orderchat.client._errors import ProtocolError
 from orderchat.protocol.events import (
     Ack,
+    CommandReply,
     Conversation,
     MediaUpdated,
     MembersChanged,
     Message,
+    MessageEdited,
     MessageRecalled,
     MessageReceived,
     OrderChanged,
@@ -37,12 +41,14 @@ from orderchat.protocol.server_codec import (
 
 __all__ = [
     "Ack",
+    "CommandReply",
     "Conversation",
     "Event",
     "JsonObject",
     "MediaUpdated",
     "MembersChanged",
     "Message",
+    "MessageEdited",
     "MessageRecalled",
     "MessageReceived",
     "OrderChanged",
@@ -51,6 +57,7 @@ __all__ = [
     "User",
     "UserTyping",
     "parse_conversation",
+    "parse_frame_json",
     "parse_message",
     "parse_user",
 ]
@@ -77,12 +84,14 @@ class Session:
 
 Event = (
     MessageReceived
+    | MessageEdited
     | MessageRecalled
     | ReadMarked
     | MembersChanged
     | OrderChanged
     | MediaUpdated
     | UserTyping
+    | CommandReply
 )
 
 
@@ -104,3 +113,14 @@ def parse_message(value: object) -> Message:
 
 def parse_conversation(value: object) -> Conversation:
     return strict(decode_conversation, value)
+
+
+def parse_frame_json(data: str | bytes) -> JsonObject:
+    """A frame's JSON object as the server sent it."""
+    try:
+        frame = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError("the server sent a frame that is not JSON") from exc
+    if not isinstance(frame, dict):
+        raise ProtocolError("the server sent a frame that is not a JSON object")
+    return frame

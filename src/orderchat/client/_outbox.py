@@ -1,6 +1,6 @@
 """What must still reach the server: requests waiting for their answer, and read marks.
 
-Every send and recall stays here, by `ref`, until its ack or error. After a
+Every send, recall and edit stays here, by `ref`, until its ack or error. After a
 reconnect every one not yet written on the new connection is written again,
 oldest first, before anything new; the server answers a repeated ref with
 the first ack and stores nothing new, so a retry can never post twice. Read
@@ -16,20 +16,28 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from orderchat.client._errors import ClientError, server_error
-from orderchat.client._models import Ack
+from orderchat.client._models import Ack, CommandReply
 from orderchat.core.ids import ConversationId
 from orderchat.protocol.events import ErrorReport
-from orderchat.protocol.frames import ClientFrame, MarkRead, PostMessage, RecallMessage
+from orderchat.protocol.frames import (
+    ClientFrame,
+    EditMessage,
+    MarkRead,
+    PostMessage,
+    RecallMessage,
+)
 
 logger = logging.getLogger(__name__)
 
-Request = PostMessage | RecallMessage
+Request = PostMessage | RecallMessage | EditMessage
+# A send that was a private query (`/stock`) is settled by its command reply.
+Answer = Ack | CommandReply
 
 
 @dataclass(slots=True)
 class Pending:
     frame: Request
-    future: asyncio.Future[Ack]
+    future: asyncio.Future[Answer]
     # The connection number it was last written on; 0 when never written.
     sent_on: int = 0
 
@@ -54,10 +62,10 @@ class Outbox:
     def close(self, ref: str) -> None:
         self._pending.pop(ref, None)
 
-    def answer(self, ack: Ack) -> None:
-        entry = self._pending.get(ack.ref)
+    def answer(self, answer: Answer) -> None:
+        entry = self._pending.get(answer.ref)
         if entry is not None and not entry.future.done():
-            entry.future.set_result(ack)
+            entry.future.set_result(answer)
 
     def refuse(self, report: ErrorReport) -> bool:
         """Fail the request the error names; False when it names none waiting here."""

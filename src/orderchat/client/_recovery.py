@@ -14,7 +14,7 @@ import logging
 from orderchat.client._errors import ForbiddenError, NotFoundError
 from orderchat.client._http import HttpApi
 from orderchat.client._ledger import DeliveryLedger
-from orderchat.client._models import MessageReceived
+from orderchat.client._models import Message, MessageReceived
 from orderchat.core.ids import ConversationId
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,21 @@ class Recovery:
             for message in found
             if self._ledger.admit_message(message.conv, message.seq)
         ]
+
+    async def gap(self, message: Message, sees_staff_notes: bool) -> list[MessageReceived]:
+        """What a conversation skipped before `message` arrived live, fetched over HTTP."""
+        last_seq = self._ledger.gap_before(message.conv, message.seq)
+        # A customer's view of an order thread skips the staff-only notes:
+        # gaps there are expected, and fetching them would return nothing.
+        if last_seq is None or not sees_staff_notes:
+            return []
+        logger.warning(
+            "conversation %s skipped from seq %d to %d; fetching the gap",
+            message.conv,
+            last_seq,
+            message.seq,
+        )
+        return await self.missed(message.conv, last_seq, until=message.seq)
 
     async def all_missed(self) -> list[MessageReceived]:
         """After `cursor_expired`: what each known conversation gained."""

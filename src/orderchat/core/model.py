@@ -97,6 +97,10 @@ class Message:
     meta: dict[str, object] | None = field(default=None)
     internal: bool = False  # staff only: never shown to a customer
     urgent: bool = False  # the sender asked members to deal with it first
+    # Where a forwarded message came from: {conv, seq, sender, sender_name, sent_at, …}.
+    forwarded_from: dict[str, object] | None = None
+    # When the text was last edited; the stored text stays the original (see core.edits).
+    edited_ts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

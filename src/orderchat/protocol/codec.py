@@ -24,6 +24,8 @@ from orderchat.core.model import (
 from orderchat.protocol.frames import (
     ClientFrame,
     ClientOp,
+    EditMessage,
+    ForwardOf,
     Hello,
     MarkRead,
     Ping,
@@ -112,6 +114,8 @@ def _hello(obj: JsonObject) -> Hello:
 
 def _send(obj: JsonObject) -> PostMessage:
     ref = _ref(obj)
+    if obj.get("forward") is not None:
+        return _forward(obj, ref)
     kind_name = obj.get("kind", "text")
     try:
         kind = MessageKind(kind_name)
@@ -137,6 +141,31 @@ def _send(obj: JsonObject) -> PostMessage:
         reply_to=None if reply_to is None else _seq(obj, "reply_to"),
         internal=internal,
         urgent=urgent,
+    )
+
+
+def _forward(obj: JsonObject, ref: str) -> PostMessage:
+    """A send that forwards: the content is the original's, so the frame brings none."""
+    source = obj["forward"]
+    if not isinstance(source, dict):
+        raise BadRequest('\'forward\' must be {"conv": ID, "seq": N}')
+    if obj.get("text") or obj.get("attachments"):
+        raise BadRequest("a forward carries the original's content: no text or attachments")
+    if obj.get("kind", "text") != "text" or obj.get("reply_to") is not None:
+        raise BadRequest("a forward has no kind or reply_to of its own")
+    internal = obj.get("internal", False)
+    if not isinstance(internal, bool):
+        raise BadRequest("'internal' must be true or false")
+    return PostMessage(
+        ref=ref,
+        conv=_string(obj, "conv", MAX_ID_CHARS),
+        kind=MessageKind.TEXT,
+        text="",
+        attachments=(),
+        mentions=(),
+        reply_to=None,
+        internal=internal,
+        forward=ForwardOf(conv=_string(source, "conv", MAX_ID_CHARS), seq=_seq(source, "seq")),
     )
 
 
@@ -182,6 +211,17 @@ def _recall(obj: JsonObject) -> RecallMessage:
     )
 
 
+def _edit(obj: JsonObject) -> EditMessage:
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise BadRequest("'text' must be a string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise TooLarge(f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    return EditMessage(
+        ref=_ref(obj), conv=_string(obj, "conv", MAX_ID_CHARS), seq=_seq(obj, "seq"), text=text
+    )
+
+
 def _typing(obj: JsonObject) -> Typing:
     return Typing(conv=_string(obj, "conv", MAX_ID_CHARS))
 
@@ -195,6 +235,7 @@ _DECODERS: dict[str, Callable[[JsonObject], ClientFrame]] = {
     ClientOp.SEND: _send,
     ClientOp.READ: _read,
     ClientOp.RECALL: _recall,
+    ClientOp.EDIT: _edit,
     ClientOp.TYPING: _typing,
     ClientOp.PING: _ping,
 }
@@ -253,6 +294,14 @@ def client_frame_json(frame: ClientFrame) -> JsonObject:
     match frame:
         case Hello(token=token, device=device, cursor=cursor):
             return {"op": ClientOp.HELLO, "token": token, "device": device, "cursor": cursor}
+        case PostMessage(forward=ForwardOf() as source):
+            return {
+                "op": ClientOp.SEND,
+                "ref": frame.ref,
+                "conv": frame.conv,
+                "forward": {"conv": source.conv, "seq": source.seq},
+                "internal": frame.internal,
+            }
         case PostMessage():
             return {
                 "op": ClientOp.SEND,
@@ -270,6 +319,8 @@ def client_frame_json(frame: ClientFrame) -> JsonObject:
             return {"op": ClientOp.READ, "conv": conv, "seq": seq}
         case RecallMessage(ref=ref, conv=conv, seq=seq):
             return {"op": ClientOp.RECALL, "ref": ref, "conv": conv, "seq": seq}
+        case EditMessage(ref=ref, conv=conv, seq=seq, text=text):
+            return {"op": ClientOp.EDIT, "ref": ref, "conv": conv, "seq": seq, "text": text}
         case Typing(conv=conv):
             return {"op": ClientOp.TYPING, "conv": conv}
         case Ping():

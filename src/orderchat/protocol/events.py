@@ -44,6 +44,9 @@ class ServerOp(StrEnum):
     MEMBER = "member"
     MEDIA = "media"
     ORDER = "order"
+    MESSAGE_EDITED = "message_edited"
+    # Answers to a private slash query (e.g. `/stock`): only the asker's connections, not replayed.
+    COMMAND_REPLY = "command_reply"
 
 
 # --- values carried inside frames ------------------------------------------------
@@ -67,7 +70,10 @@ class Message:
 
     `meta` is structured content of server-made messages (order events, stock
     answers); `internal` marks a staff-only note; `urgent` asks members to deal
-    with it first.
+    with it first. `forwarded_from` links a forwarded message to its original
+    (`conv`, `seq`, `sender`, `sender_name`, `sent_at`, and `title` where the
+    forward's readers may see it); `edited_ts` is set once the text was edited,
+    and `text` is then the newest version.
     """
 
     id: MessageId
@@ -85,6 +91,8 @@ class Message:
     meta: Mapping[str, object] | None = None
     internal: bool = False
     urgent: bool = False
+    forwarded_from: Mapping[str, object] | None = None
+    edited_ts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +174,29 @@ class UserTyping:
     user: UserId
 
 
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """The answer to a private slash query, for the asker's connections alone.
+
+    `ref` is the send that asked: it settles that send (nothing was stored, so
+    there is no `ack`). `lines` are the answer as text, `items` the same as
+    data; `page` of `pages` holds the matches `total` counts, and `next`/`prev`
+    are the commands that ask for the neighbouring pages (None at either end).
+    """
+
+    conv: ConversationId
+    ref: str
+    command: str
+    query: str
+    lines: tuple[str, ...]
+    items: tuple[Mapping[str, object], ...]
+    page: int
+    pages: int
+    total: int
+    next: str | None = None
+    prev: str | None = None
+
+
 # --- durable events ---------------------------------------------------------------
 
 
@@ -185,6 +216,23 @@ class MessageRecalled:
     seq: int
     by: UserId
     ts: int
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """`by` (the sender) changed the text of message `seq` of `conv` to `text`.
+
+    `version` counts the edits (the original is version 0); every version
+    stays stored for the audit trail.
+    """
+
+    conv: ConversationId
+    seq: int
+    text: str
+    version: int
+    by: UserId
+    edited_at: int
     cursor: str | None = None
 
 
@@ -256,9 +304,15 @@ class OrderChanged:
 
 
 DurableEvent = (
-    MessageReceived | MessageRecalled | ReadMarked | MembersChanged | MediaUpdated | OrderChanged
+    MessageReceived
+    | MessageRecalled
+    | ReadMarked
+    | MembersChanged
+    | MediaUpdated
+    | OrderChanged
+    | MessageEdited
 )
-ServerFrame = Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | DurableEvent
+ServerFrame = Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | CommandReply | DurableEvent
 
 # The op of each frame class: one table, read by the encoder, the decoder and the docs.
 OP_OF: dict[type[ServerFrame], ServerOp] = {
@@ -274,4 +328,6 @@ OP_OF: dict[type[ServerFrame], ServerOp] = {
     MembersChanged: ServerOp.MEMBER,
     MediaUpdated: ServerOp.MEDIA,
     OrderChanged: ServerOp.ORDER,
+    MessageEdited: ServerOp.MESSAGE_EDITED,
+    CommandReply: ServerOp.COMMAND_REPLY,
 }

@@ -16,6 +16,7 @@ class ClientOp(StrEnum):
     SEND = "send"
     READ = "read"
     RECALL = "recall"
+    EDIT = "edit"
     TYPING = "typing"
     PING = "ping"
 
@@ -30,11 +31,21 @@ class Hello:
 
 
 @dataclass(frozen=True, slots=True)
+class ForwardOf:
+    """The message a send forwards: message `seq` of conversation `conv`."""
+
+    conv: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class PostMessage:
     """Send a message; `ref` is the sender's idempotency key for it.
 
     `attachments` name finished uploads; `mentions` are user ids or role and
     everyone mentions as docs/protocol.md describes, checked by the server.
+    With `forward`, the message is a copy of that one (its kind, text and
+    files) and the frame's own text and attachments are empty.
     """
 
     ref: str
@@ -46,6 +57,7 @@ class PostMessage:
     reply_to: int | None
     internal: bool = False
     urgent: bool = False
+    forward: ForwardOf | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +78,16 @@ class RecallMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class EditMessage:
+    """Replace the text (or caption) of the sender's own message `seq` of `conv`."""
+
+    ref: str
+    conv: str
+    seq: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Typing:
     """Tell the other members of `conv` that this user is typing."""
 
@@ -77,7 +99,7 @@ class Ping:
     """Ask for a `pong`: the client's heartbeat."""
 
 
-ClientFrame = Hello | PostMessage | MarkRead | RecallMessage | Typing | Ping
+ClientFrame = Hello | PostMessage | MarkRead | RecallMessage | EditMessage | Typing | Ping
 
 # The op of each frame class: one table, read by the encoder, the decoder and the docs.
 CLIENT_OP_OF: dict[type[ClientFrame], ClientOp] = {
@@ -85,6 +107,7 @@ CLIENT_OP_OF: dict[type[ClientFrame], ClientOp] = {
     PostMessage: ClientOp.SEND,
     MarkRead: ClientOp.READ,
     RecallMessage: ClientOp.RECALL,
+    EditMessage: ClientOp.EDIT,
     Typing: ClientOp.TYPING,
     Ping: ClientOp.PING,
 }

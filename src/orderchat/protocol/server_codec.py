@@ -21,15 +21,31 @@ from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message as StoredMessage
 from orderchat.core.model import User as Account
 from orderchat.core.orders import customer_order_view
+from orderchat.protocol._fields import (
+    MalformedFrame as MalformedFrame,
+)
+from orderchat.protocol._fields import (
+    _bool,
+    _field,
+    _int,
+    _list,
+    _object,
+    _opt_int,
+    _opt_object,
+    _opt_str,
+    _str,
+)
 from orderchat.protocol.events import (
     OP_OF,
     Ack,
+    CommandReply,
     Conversation,
     DurableEvent,
     ErrorReport,
     MediaUpdated,
     MembersChanged,
     Message,
+    MessageEdited,
     MessageRecalled,
     MessageReceived,
     OrderChanged,
@@ -44,10 +60,6 @@ from orderchat.protocol.events import (
 )
 
 JsonObject = dict[str, Any]
-
-
-class MalformedFrame(ValueError):
-    """A server frame does not hold what the contract says it must."""
 
 
 # --- values -> JSON ----------------------------------------------------------------
@@ -84,6 +96,10 @@ def message_json(message: Message, into: JsonObject | None = None) -> JsonObject
         fields["internal"] = True
     if message.urgent:
         fields["urgent"] = True
+    if message.forwarded_from is not None:
+        fields["forwarded_from"] = message.forwarded_from
+    if message.edited_ts is not None:
+        fields["edited_ts"] = message.edited_ts
     return fields
 
 
@@ -135,6 +151,8 @@ def wire_message(message: StoredMessage) -> Message:
         meta=None if recalled else message.meta,
         internal=message.internal,
         urgent=message.urgent,
+        forwarded_from=None if recalled else message.forwarded_from,
+        edited_ts=None if recalled else message.edited_ts,
     )
 
 
@@ -204,6 +222,22 @@ def _recalled(f: MessageRecalled, out: JsonObject) -> None:
     out.update(conv=f.conv, seq=f.seq, by=f.by, ts=f.ts)
 
 
+def _edited(f: MessageEdited, out: JsonObject) -> None:
+    out.update(conv=f.conv, seq=f.seq, text=f.text, version=f.version, by=f.by)
+    out["edited_at"] = f.edited_at
+
+
+def _command_reply(f: CommandReply, out: JsonObject) -> None:
+    out.update(conv=f.conv, ref=f.ref, command=f.command, query=f.query)
+    out["lines"] = list(f.lines)
+    out["items"] = list(f.items)
+    out.update(page=f.page, pages=f.pages, total=f.total)
+    if f.next is not None:
+        out["next"] = f.next
+    if f.prev is not None:
+        out["prev"] = f.prev
+
+
 def _read(f: ReadMarked, out: JsonObject) -> None:
     out.update(conv=f.conv, user=f.user, seq=f.seq, ts=f.ts)
 
@@ -235,6 +269,8 @@ _WRITERS: dict[type[ServerFrame], _Writer] = {
     MembersChanged: _member,
     MediaUpdated: _media,
     OrderChanged: _order,
+    MessageEdited: _edited,
+    CommandReply: _command_reply,
 }
 _OP_TEXT = {cls: op.value for cls, op in OP_OF.items()}
 DURABLE_OPS = frozenset(
@@ -245,6 +281,7 @@ DURABLE_OPS = frozenset(
         ServerOp.MEMBER,
         ServerOp.MEDIA,
         ServerOp.ORDER,
+        ServerOp.MESSAGE_EDITED,
     }
 )
 
@@ -290,69 +327,6 @@ def event_payload(event: DurableEvent) -> JsonObject:
 # --- JSON -> frames ----------------------------------------------------------------
 
 
-def _field(obj: Mapping[str, Any], name: str) -> Any:
-    if name not in obj:
-        raise MalformedFrame(f"the server sent no {name!r} (op {obj.get('op')!r})")
-    return obj[name]
-
-
-def _str(obj: Mapping[str, Any], name: str) -> str:
-    value = _field(obj, name)
-    if not isinstance(value, str):
-        raise MalformedFrame(f"{name!r} should be a string, not {type(value).__name__}")
-    return value
-
-
-def _opt_str(obj: Mapping[str, Any], name: str) -> str | None:
-    value = obj.get(name)
-    if value is not None and not isinstance(value, str):
-        raise MalformedFrame(f"{name!r} should be a string or null")
-    return value
-
-
-def _int(obj: Mapping[str, Any], name: str) -> int:
-    value = _field(obj, name)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise MalformedFrame(f"{name!r} should be an integer, not {type(value).__name__}")
-    return value
-
-
-def _opt_int(obj: Mapping[str, Any], name: str) -> int | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise MalformedFrame(f"{name!r} should be an integer or null")
-    return value
-
-
-def _bool(obj: Mapping[str, Any], name: str) -> bool:
-    value = obj.get(name, False)
-    if not isinstance(value, bool):
-        raise MalformedFrame(f"{name!r} should be true or false")
-    return value
-
-
-def _list(obj: Mapping[str, Any], name: str) -> list[Any]:
-    value = obj.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MalformedFrame(f"{name!r} should be a list")
-    return value
-
-
-def _object(value: object, what: str) -> JsonObject:
-    if not isinstance(value, dict):
-        raise MalformedFrame(f"{what} should be a JSON object")
-    return value
-
-
-def _opt_object(obj: Mapping[str, Any], name: str) -> JsonObject | None:
-    value = obj.get(name)
-    return None if value is None else _object(value, repr(name))
-
-
 def decode_user(value: object) -> User:
     obj = _object(value, "a user")
     return User(
@@ -382,6 +356,8 @@ def decode_message(value: object) -> Message:
         meta=_opt_object(obj, "meta"),
         internal=_bool(obj, "internal"),
         urgent=_bool(obj, "urgent"),
+        forwarded_from=_opt_object(obj, "forwarded_from"),
+        edited_ts=_opt_int(obj, "edited_ts"),
     )
 
 
@@ -507,6 +483,34 @@ def _decode_order(obj: JsonObject, cursor: str | None) -> OrderChanged:
     )
 
 
+def _decode_edited(obj: JsonObject, cursor: str | None) -> MessageEdited:
+    return MessageEdited(
+        conv=ConversationId(_str(obj, "conv")),
+        seq=_int(obj, "seq"),
+        text=_opt_str(obj, "text") or "",
+        version=_int(obj, "version"),
+        by=UserId(_str(obj, "by")),
+        edited_at=_int(obj, "edited_at"),
+        cursor=cursor,
+    )
+
+
+def _decode_command_reply(obj: JsonObject, cursor: str | None) -> CommandReply:
+    return CommandReply(
+        conv=ConversationId(_str(obj, "conv")),
+        ref=_str(obj, "ref"),
+        command=_str(obj, "command"),
+        query=_opt_str(obj, "query") or "",
+        lines=tuple(str(line) for line in _list(obj, "lines")),
+        items=tuple(_object(item, "a command reply's item") for item in _list(obj, "items")),
+        page=_int(obj, "page"),
+        pages=_int(obj, "pages"),
+        total=_int(obj, "total"),
+        next=_opt_str(obj, "next"),
+        prev=_opt_str(obj, "prev"),
+    )
+
+
 _READERS: dict[ServerOp, Callable[[JsonObject, str | None], ServerFrame]] = {
     ServerOp.WELCOME: _decode_welcome,
     ServerOp.SYNCED: _decode_synced,
@@ -520,6 +524,8 @@ _READERS: dict[ServerOp, Callable[[JsonObject, str | None], ServerFrame]] = {
     ServerOp.MEMBER: _decode_member,
     ServerOp.MEDIA: _decode_media,
     ServerOp.ORDER: _decode_order,
+    ServerOp.MESSAGE_EDITED: _decode_edited,
+    ServerOp.COMMAND_REPLY: _decode_command_reply,
 }
 
 
@@ -547,7 +553,9 @@ def decode_server_frame(data: str | bytes | JsonObject) -> ServerFrame | None:
 def decode_event(op: str, payload: Mapping[str, Any], cursor: str | None) -> DurableEvent:
     """A stored non-message event back as its value (the database keeps `event_payload`)."""
     event = _READERS[ServerOp(op)](dict(payload), cursor)
-    assert not isinstance(event, Welcome | Synced | Ack | ErrorReport | Pong | UserTyping)
+    assert not isinstance(
+        event, Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | CommandReply
+    )
     return event
 
 

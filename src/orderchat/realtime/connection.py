@@ -34,6 +34,7 @@ from orderchat.protocol import events as wire
 from orderchat.protocol.frames import (
     ClientFrame,
     CloseCode,
+    EditMessage,
     Hello,
     MarkRead,
     PostMessage,
@@ -294,6 +295,8 @@ class Connection:
     async def _perform(self, frame: ClientFrame) -> None:
         user = self._session.signed_in_user
         match frame:
+            case PostMessage() if (query := self._messaging.query_of(user, frame)) is not None:
+                await self._messaging.ask(user, frame, query)
             case PostMessage():
                 while self._sends_left <= 0:  # TCP pushes back on the client meanwhile
                     self._send_slot = asyncio.get_running_loop().create_future()
@@ -307,6 +310,9 @@ class Connection:
                 future.add_done_callback(partial(self._answer, ref=frame.ref))
             case RecallMessage():
                 future = self._messaging.recall(user, frame)
+                future.add_done_callback(partial(self._answer, ref=frame.ref, release=False))
+            case EditMessage():
+                future = self._messaging.edit(user, frame)
                 future.add_done_callback(partial(self._answer, ref=frame.ref, release=False))
             case MarkRead():
                 self._messaging.mark_read(user, frame).add_done_callback(self._read_done)

@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from orderchat.core.chain import chain_hash
+from orderchat.core.chain import chain_hash, edit_hash
+from orderchat.core.edits import MessageEdit
 from orderchat.core.errors import DomainError, NotFound
 from orderchat.core.ids import ConversationId, IdMinter, MessageId, UploadId, UserId
 from orderchat.core.model import Conversation, Message, MessageKind
@@ -59,9 +60,11 @@ class _Pending:
 class _Checkpoint:
     head: int
     messages: int
+    edits: int
     events: int
     deliveries: int
     links: int
+    forwards: int
     convs: dict[ConversationId, Conversation]
     reads: dict[tuple[ConversationId, UserId], int]
 
@@ -77,12 +80,15 @@ class WriteTxn:
     member_cache: dict[ConversationId, MemberSet]
     convs: dict[ConversationId, Conversation] = field(default_factory=dict)
     message_rows: list[dict[str, Any]] = field(default_factory=list)
+    edit_rows: list[dict[str, Any]] = field(default_factory=list)
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     reads: dict[tuple[ConversationId, UserId], int] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     dirty_members: set[ConversationId] = field(default_factory=set)
     # (upload id, message id, seq) of the files sent in this transaction.
     attachment_links: list[tuple[str, MessageId, int]] = field(default_factory=list)
+    # (upload id, message id, conversation id) of the files forwarded in this transaction.
+    forward_links: list[tuple[str, MessageId, ConversationId]] = field(default_factory=list)
 
     def next_pos(self) -> int:
         self.head += 1
@@ -139,6 +145,7 @@ class WriteTxn:
         meta: dict[str, object] | None = None,
         internal: bool = False,
         urgent: bool = False,
+        forwarded_from: dict[str, object] | None = None,
     ) -> Message:
         """Give a message the conversation's next seq and the stream's next position."""
         message = Message(
@@ -157,18 +164,10 @@ class WriteTxn:
             meta=meta,
             internal=internal,
             urgent=urgent,
+            forwarded_from=forwarded_from,
         )
         hash_ = chain_hash(conv.last_hash, message)
-        self.convs[conv.id] = Conversation(
-            id=conv.id,
-            kind=conv.kind,
-            title=conv.title,
-            created_by=conv.created_by,
-            created_at_ms=conv.created_at_ms,
-            last_seq=message.seq,
-            last_activity_ms=self.now_ms,
-            last_hash=hash_,
-        )
+        self._chain(conv, message.seq, hash_)
         pos = self.next_pos()
         self.message_rows.append(msg_store.message_row(message, hash_))
         self.event_rows.append(
@@ -181,8 +180,36 @@ class WriteTxn:
         self.deliveries.append(Delivery(pos, recipients, encode_event(event, pos)))
         return message
 
+    def _chain(self, conv: Conversation, last_seq: int, hash_: str) -> None:
+        self.convs[conv.id] = Conversation(
+            id=conv.id,
+            kind=conv.kind,
+            title=conv.title,
+            created_by=conv.created_by,
+            created_at_ms=conv.created_at_ms,
+            last_seq=last_seq,
+            last_activity_ms=self.now_ms,
+            last_hash=hash_,
+        )
+
+    def append_edit(self, conv: Conversation, edit: MessageEdit) -> None:
+        """Store an edit as the conversation's next link of the hash chain.
+
+        Its event is the caller's to append (it knows the audience).
+        """
+        hash_ = edit_hash(conv.last_hash, edit)
+        self._chain(conv, conv.last_seq, hash_)
+        self.edit_rows.append(msg_store.edit_row(edit, hash_))
+
     def attach(self, upload_id: UploadId, message: Message) -> None:
         self.attachment_links.append((upload_id, message.id, message.seq))
+
+    def forward_files(self, attachments: tuple[object, ...], message: Message) -> None:
+        """Let whoever sees `message` open these files, sent first elsewhere."""
+        for item in attachments:
+            upload_id = item.get("id") if isinstance(item, dict) else None
+            if isinstance(upload_id, str):
+                self.forward_links.append((upload_id, message.id, message.conv))
 
     def attached_here(self, upload_id: UploadId) -> bool:
         """Whether an earlier send of this transaction already carries the upload."""
@@ -224,9 +251,11 @@ class WriteTxn:
         return _Checkpoint(
             self.head,
             len(self.message_rows),
+            len(self.edit_rows),
             len(self.event_rows),
             len(self.deliveries),
             len(self.attachment_links),
+            len(self.forward_links),
             dict(self.convs),
             dict(self.reads),
         )
@@ -234,16 +263,22 @@ class WriteTxn:
     def rollback_to(self, mark: _Checkpoint) -> None:
         self.head = mark.head
         del self.message_rows[mark.messages :]
+        del self.edit_rows[mark.edits :]
         del self.event_rows[mark.events :]
         del self.deliveries[mark.deliveries :]
         del self.attachment_links[mark.links :]
+        del self.forward_links[mark.forwards :]
         self.convs = mark.convs
         self.reads = mark.reads
 
     async def flush(self, touched: set[ConversationId]) -> None:
         await msg_store.insert_messages_txn(self.conn, self.message_rows)
+        if self.edit_rows:
+            await msg_store.insert_edits_txn(self.conn, self.edit_rows)
         await msg_store.insert_events_txn(self.conn, self.event_rows)
         await media_store.attach_txn(self.conn, self.attachment_links)
+        if self.forward_links:
+            await media_store.insert_forwarded_txn(self.conn, self.forward_links)
         await conv_store.set_heads_txn(self.conn, [self.convs[c] for c in touched])
         await conv_store.advance_reads_txn(
             self.conn, [(c, u, s) for (c, u), s in self.reads.items()]
@@ -352,7 +387,7 @@ class GroupCommitWriter:
             tx = WriteTxn(conn, self._clock.now_ms(), self.ids, head, self._member_cache)
             try:
                 outcomes = await _apply_all(tx, [p.op for p in batch])
-                touched = {ConversationId(r["conv_id"]) for r in tx.message_rows}
+                touched = {ConversationId(r["conv_id"]) for r in (*tx.message_rows, *tx.edit_rows)}
                 await tx.flush(touched)
             finally:
                 for conv_id in tx.dirty_members:

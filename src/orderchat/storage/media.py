@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.ids import ConversationId, MessageId, UploadId, UserId
 from orderchat.core.media import PreviewStatus
 from orderchat.core.model import MessageKind
-from orderchat.storage.schema import blobs, members, messages, uploads
+from orderchat.storage.schema import blobs, forwarded_uploads, members, messages, uploads
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,5 +299,42 @@ async def is_current_member(conn: AsyncConnection, conv_id: str, user_id: UserId
             members.c.user_id == user_id,
             members.c.left_pos.is_(None),
         )
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def insert_forwarded_txn(
+    conn: AsyncConnection, links: Sequence[tuple[str, MessageId, ConversationId]]
+) -> None:
+    await conn.execute(
+        insert(forwarded_uploads),
+        [{"upload_id": u, "message_id": m, "conv_id": c} for u, m, c in links],
+    )
+
+
+async def forward_visible(
+    conn: AsyncConnection, upload_id: str, user_id: UserId, *, include_internal: bool
+) -> bool:
+    """Whether the user may see a forward that carries this upload (so may open the file)."""
+    where = [
+        forwarded_uploads.c.upload_id == upload_id,
+        messages.c.recalled_at_ms.is_(None),
+        members.c.left_pos.is_(None),
+    ]
+    if not include_internal:
+        where.append(messages.c.internal.is_(False))
+    query = (
+        select(forwarded_uploads.c.message_id)
+        .select_from(
+            forwarded_uploads.join(messages, messages.c.id == forwarded_uploads.c.message_id).join(
+                members,
+                and_(
+                    members.c.conv_id == forwarded_uploads.c.conv_id,
+                    members.c.user_id == user_id,
+                ),
+            )
+        )
+        .where(*where)
+        .limit(1)
     )
     return (await conn.execute(query)).first() is not None

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from orderchat.core.edits import MessageEdit
 from orderchat.core.errors import NotFound
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
 from orderchat.storage import prebuilt
-from orderchat.storage.schema import conversations, counters, events, members, messages
+from orderchat.storage.schema import (
+    conversations,
+    counters,
+    events,
+    members,
+    message_edits,
+    messages,
+)
 
 _HEAD = "events"
 
@@ -65,6 +73,7 @@ def _message(row: Row[Any]) -> Message:
         meta=None if row.meta is None else orjson.loads(row.meta),
         internal=bool(row.internal),
         urgent=bool(row.urgent),
+        forwarded_from=None if row.forwarded_from is None else orjson.loads(row.forwarded_from),
     )
 
 
@@ -87,6 +96,11 @@ def message_row(message: Message, hash_: str) -> dict[str, Any]:
         "hash": hash_,
         "internal": message.internal,
         "urgent": message.urgent,
+        "forwarded_from": (
+            None
+            if message.forwarded_from is None
+            else orjson.dumps(message.forwarded_from).decode()
+        ),
     }
 
 
@@ -403,3 +417,95 @@ async def events_for_user(
             )
         )
     return found
+
+
+# --- edits -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEdit:
+    edit: MessageEdit
+    hash: str
+
+
+def edit_row(edit: MessageEdit, hash_: str) -> dict[str, Any]:
+    return {
+        "message_id": edit.message_id,
+        "version": edit.version,
+        "conv_id": edit.conv,
+        "seq": edit.seq,
+        "by_id": edit.by,
+        "ref": edit.ref,
+        "text": edit.text,
+        "ts": edit.ts,
+        "hash": hash_,
+    }
+
+
+async def insert_edits_txn(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await insert_rows(conn, message_edits, rows)
+
+
+def _edit(row: Row[Any]) -> StoredEdit:
+    return StoredEdit(
+        MessageEdit(
+            message_id=MessageId(row.message_id),
+            conv=ConversationId(row.conv_id),
+            seq=row.seq,
+            version=row.version,
+            by=UserId(row.by_id),
+            text=row.text,
+            ts=row.ts,
+            ref=row.ref,
+        ),
+        row.hash,
+    )
+
+
+async def list_edits(conn: AsyncConnection, message_id: str) -> list[StoredEdit]:
+    """Every edit of a message, oldest first."""
+    query = (
+        select(message_edits)
+        .where(message_edits.c.message_id == message_id)
+        .order_by(message_edits.c.version)
+    )
+    return [_edit(row) for row in await conn.execute(query)]
+
+
+async def find_edit_by_ref(conn: AsyncConnection, by: UserId, ref: str) -> StoredEdit | None:
+    query = select(message_edits).where(message_edits.c.by_id == by, message_edits.c.ref == ref)
+    row = (await conn.execute(query)).first()
+    return None if row is None else _edit(row)
+
+
+async def latest_edits(
+    conn: AsyncConnection, message_ids: Sequence[str]
+) -> dict[MessageId, MessageEdit]:
+    """The newest edit of each of these messages that has one."""
+    if not message_ids:
+        return {}
+    newest = (
+        select(message_edits.c.message_id, func.max(message_edits.c.version).label("v"))
+        .where(message_edits.c.message_id.in_(list(message_ids)))
+        .group_by(message_edits.c.message_id)
+        .subquery()
+    )
+    query = select(message_edits).join(
+        newest,
+        and_(
+            message_edits.c.message_id == newest.c.message_id,
+            message_edits.c.version == newest.c.v,
+        ),
+    )
+    return {MessageId(row.message_id): _edit(row).edit for row in await conn.execute(query)}
+
+
+async def with_edits(conn: AsyncConnection, found: list[Message]) -> list[Message]:
+    """Messages as members see them now: the newest text, marked with when it was edited."""
+    edits = await latest_edits(conn, [m.id for m in found])
+    if not edits:
+        return found
+    return [
+        m if m.id not in edits else replace(m, text=edits[m.id].text, edited_ts=edits[m.id].ts)
+        for m in found
+    ]

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -111,9 +112,40 @@ messages = Table(
     Column("internal", Boolean, nullable=False, server_default=false()),
     # Marked urgent by its sender: counted apart until read.
     Column("urgent", Boolean, nullable=False, server_default=false()),
+    # A forward's link to its original, JSON (migration 0007); NULL for the rest.
+    Column("forwarded_from", Text, nullable=True),
     UniqueConstraint("conv_id", "seq"),
     # The idempotency key of sends (G2); system messages have no ref.
     UniqueConstraint("sender_id", "ref"),
+)
+
+# Every edit of a message's text, oldest first (migration 0007). The message row
+# keeps the original: nothing stored is ever rewritten, and each edit is a link
+# of the conversation's hash chain of its own.
+message_edits = Table(
+    "message_edits",
+    metadata,
+    Column("message_id", ID, ForeignKey("messages.id"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("conv_id", ID, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("by_id", ID, nullable=False),
+    Column("ref", String(64), nullable=True),
+    Column("text", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    # The idempotency key of edits: the same ref again answers like the first time.
+    UniqueConstraint("by_id", "ref"),
+)
+
+# Files a forward carries: the upload stays where it was sent, and whoever may
+# see the forward may open it (migration 0007).
+forwarded_uploads = Table(
+    "forwarded_uploads",
+    metadata,
+    Column("upload_id", ID, primary_key=True),
+    Column("message_id", ID, ForeignKey("messages.id"), primary_key=True),
+    Column("conv_id", ID, nullable=False),
 )
 
 events = Table(

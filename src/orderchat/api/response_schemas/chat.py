@@ -36,6 +36,17 @@ class MediaDescriptor(Body):
     preview: Preview
 
 
+class ForwardLink(Body):
+    """Where a forwarded message came from (`core.forwarding`)."""
+
+    conv: str
+    seq: int
+    sender: str
+    sender_name: str
+    sent_at: int
+    title: str = omitted()
+
+
 class Message(Body):
     """A message (`protocol.server_codec.message_json`); flags only when set."""
 
@@ -56,10 +67,24 @@ class Message(Body):
     meta: dict[str, Any] = omitted()
     internal: Literal[True] = omitted()
     urgent: Literal[True] = omitted()
+    # A forward's link to its original; set only on forwards.
+    forwarded_from: ForwardLink = omitted()
+    # Set once the text was edited: `text` is then the newest version.
+    edited_ts: int = omitted()
 
 
 class MessagePage(Body):
     messages: list[Message]
+
+
+class MessageVersion(Body):
+    """One edit of a message's text, with its own link of the hash chain."""
+
+    version: int
+    text: str
+    by: str
+    ts: int
+    hash: str
 
 
 class MessageAudit(Body):
@@ -69,6 +94,7 @@ class MessageAudit(Body):
     recalled_by: str | None
     recalled_ts: int | None
     hash: str
+    edits: list[MessageVersion]
 
 
 class Conversation(Body):

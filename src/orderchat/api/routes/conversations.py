@@ -111,7 +111,7 @@ async def messages(
 
 @router.get("/{conv_id}/messages/{seq}/audit", responses=errors(400, 401, 403, 404))
 async def audit_message(conv_id: str, seq: int, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    stored = await runtime.conversations.audit_message(auth.user, conv_id, seq)
+    stored, edits = await runtime.conversations.audit_message(auth.user, conv_id, seq)
     # message_fields hides a recalled message's content; the audit trail must not.
     original = message_fields(replace(stored.message, recalled=False))
     return Json(
@@ -120,6 +120,17 @@ async def audit_message(conv_id: str, seq: int, auth: AuthDep, runtime: RuntimeD
             "recalled_by": stored.recalled_by,
             "recalled_ts": stored.recalled_at_ms,
             "hash": stored.hash,
+            # Every later text, oldest first; the message above is version 0.
+            "edits": [
+                {
+                    "version": e.edit.version,
+                    "text": e.edit.text,
+                    "by": e.edit.by,
+                    "ts": e.edit.ts,
+                    "hash": e.hash,
+                }
+                for e in edits
+            ],
         }
     )
 

@@ -6,11 +6,16 @@ them: it asks the `Commands` given to it for the command a message starts
 with, and runs the handler. Adding a command is adding one `Command` where
 the application is wired (`api/app.py`).
 
-The message itself is an ordinary message: it is sent, acked and delivered
-like any other. Handlers run in the same group-commit transaction, after every
-message of the batch is appended, so their answer commits with the question.
-A handler must not raise: the message was accepted already, and one failing
-answer would undo the whole batch.
+A command is one of two sorts:
+- posted (`handle`): the message is an ordinary message, sent, acked and
+  delivered like any other. Handlers run in the same group-commit transaction,
+  after every message of the batch is appended, so their answer commits with
+  the question. A handler must not raise: the message was accepted already,
+  and one failing answer would undo the whole batch.
+- private (`answer`): a query, not a message. Nothing is stored or shown to
+  anyone else; the answer is a `command_reply` frame for the asker's own
+  connections, which also settles the send's `ref` (see docs/protocol.md).
+  An answer may raise: the asker gets an `error` and nothing changed.
 
 Spellings: `/stock tent` needs the space, so that `/stocktake` is not a
 `/stock`. Chinese is typed without spaces, so a spelling listed in `glued`
@@ -24,7 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from orderchat.core.model import Conversation, User, UserKind
+from orderchat.protocol.events import CommandReply
 from orderchat.services.writer import WriteTxn
+from orderchat.storage.engine import Connection
 
 Args = TypeVar("Args")
 
@@ -39,14 +46,30 @@ class CommandCall:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryCall:
+    """Who asked a private query, where, and the `ref` of the send that carried it."""
+
+    user: User
+    conv: Conversation
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
 class Command(Generic[Args]):
     name: str  # typed as `/name ARGS`
     parse: Callable[[str], Args]  # the text after the name (stripped) -> the arguments
-    handle: Callable[[WriteTxn, CommandCall, Args], Awaitable[None]]
+    # A posted command's handler, run in the transaction that stores the message.
+    handle: Callable[[WriteTxn, CommandCall, Args], Awaitable[None]] | None = None
     aliases: tuple[str, ...] = ()  # other spellings, each followed by a space or nothing
     glued: tuple[str, ...] = ()  # spellings the arguments may follow with no space
     # A customer's `/name` is just a message, unless the command says otherwise.
     staff_only: bool = True
+    # A private query's answer, read-only; a command with one is never stored.
+    answer: Callable[[Connection, QueryCall, Args], Awaitable[CommandReply]] | None = None
+
+    @property
+    def private(self) -> bool:
+        return self.answer is not None
 
     def allows(self, user: User) -> bool:
         return not self.staff_only or user.kind is UserKind.STAFF
@@ -60,7 +83,12 @@ class Invocation:
     args: Any
 
     async def run(self, tx: WriteTxn, call: CommandCall) -> None:
-        await self.command.handle(tx, call, self.args)
+        if self.command.handle is not None:
+            await self.command.handle(tx, call, self.args)
+
+    async def ask(self, conn: Connection, call: QueryCall) -> CommandReply:
+        assert self.command.answer is not None, "only a private command is asked"
+        return await self.command.answer(conn, call, self.args)
 
 
 class Commands:

@@ -297,7 +297,7 @@ class Conversations:
     ) -> list[Message]:
         async with self._db.read() as conn:
             conv = await self._visible(conn, user, conv_id)
-            return await msg_store.history(
+            found = await msg_store.history(
                 conn,
                 conv.id,
                 after=after,
@@ -305,13 +305,18 @@ class Conversations:
                 limit=limit,
                 include_internal=user.kind is UserKind.STAFF,
             )
+            return await msg_store.with_edits(conn, found)
 
-    async def audit_message(self, user: User, conv_id: str, seq: int) -> msg_store.StoredMessage:
+    async def audit_message(
+        self, user: User, conv_id: str, seq: int
+    ) -> tuple[msg_store.StoredMessage, list[msg_store.StoredEdit]]:
+        """A message as first stored, and every edit of it, oldest first, with their hashes."""
         if not user.is_admin:
             raise Forbidden("only an admin may read the audit trail")
         async with self._db.read() as conn:
             await conv_store.get_conversation(conn, conv_id)
-            return await msg_store.get_stored_message(conn, conv_id, seq)
+            stored = await msg_store.get_stored_message(conn, conv_id, seq)
+            return stored, await msg_store.list_edits(conn, stored.message.id)
 
     @staticmethod
     async def _visible(conn: Connection, user: User, conv_id: str) -> Conversation:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from orderchat.core.edits import MessageEdit, check_edit
 from orderchat.core.errors import (
     BadRequest,
     Conflict,
@@ -21,20 +22,22 @@ from orderchat.core.errors import (
     NotFound,
     RateLimited,
 )
+from orderchat.core.forwarding import check_forward
 from orderchat.core.ids import ConnectionId, ConversationId, MessageId, UploadId, UserId
 from orderchat.core.media import check_attachment_kind
 from orderchat.core.mentions import resolve_mentions
-from orderchat.core.model import User, UserKind
+from orderchat.core.model import Conversation, Message, MessageKind, User, UserKind
 from orderchat.core.policy import check_recall
 from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.protocol.events import (
     DurableEvent,
+    MessageEdited,
     MessageRecalled,
     MessageReceived,
     ReadMarked,
     UserTyping,
 )
-from orderchat.protocol.frames import MarkRead, PostMessage, RecallMessage
+from orderchat.protocol.frames import EditMessage, ForwardOf, MarkRead, PostMessage, RecallMessage
 from orderchat.protocol.server_codec import (
     customer_projection,
     decode_event,
@@ -42,10 +45,11 @@ from orderchat.protocol.server_codec import (
     encode_server_frame,
     wire_message,
 )
-from orderchat.services.chat.commands import CommandCall, Commands, Invocation
+from orderchat.services.chat.commands import CommandCall, Commands, Invocation, QueryCall
 from orderchat.services.media.views import upload_descriptor
 from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
+from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store
 from orderchat.storage import messages as msg_store
@@ -89,6 +93,14 @@ class SendMessage:
             for i in op.frame.attachments
         ]
         uploads = await media_store.get_uploads(tx.conn, upload_ids)
+        sources = await _forward_sources(
+            tx,
+            [
+                op.frame.forward
+                for op, key in zip(ops, keys, strict=True)
+                if key not in acked and op.frame.forward is not None
+            ],
+        )
         outcomes: list[Ack | DomainError] = []
         invoked: list[tuple[SendMessage, Ack, Invocation]] = []
         for op, key in zip(ops, keys, strict=True):
@@ -96,7 +108,7 @@ class SendMessage:
                 outcomes.append(acked[key])
                 continue
             try:
-                ack = op._append(tx, uploads)
+                ack = op._append(tx, uploads, sources)
             except DomainError as exc:
                 outcomes.append(exc)
                 continue
@@ -110,7 +122,9 @@ class SendMessage:
             await invocation.run(tx, CommandCall(op.user, tx.convs[ack.conv], ack.seq))
         return outcomes
 
-    def _append(self, tx: WriteTxn, uploads: dict[str, UploadRow]) -> Ack:
+    def _append(
+        self, tx: WriteTxn, uploads: dict[str, UploadRow], sources: dict[ForwardOf, _Source]
+    ) -> Ack:
         frame = self.frame
         conv = tx.convs.get(ConversationId(frame.conv))
         if conv is None:
@@ -120,6 +134,8 @@ class SendMessage:
             raise Forbidden("you are not a member of this conversation")
         if frame.internal and self.user.id in members.customers:
             raise Forbidden("customers cannot write staff-only notes")
+        if frame.forward is not None:
+            return self._forward(tx, conv, sources[frame.forward], bool(members.customers))
         if frame.reply_to is not None and frame.reply_to > conv.last_seq:
             raise BadRequest(f"reply_to {frame.reply_to} names no message in this conversation")
         files = [
@@ -142,6 +158,41 @@ class SendMessage:
             tx.attach(upload.id, message)
         return Ack(conv.id, message.seq, message.id, message.ts)
 
+    def _forward(
+        self, tx: WriteTxn, conv: Conversation, source: _Source, target_has_customers: bool
+    ) -> Ack:
+        """A copy of the source in `conv`: its files referenced, a link back to it."""
+        original = check_forward(
+            self.user,
+            source.message,
+            source.sees(self.user),
+            self.frame.internal,
+            target_has_customers,
+        )
+        link: dict[str, object] = {
+            "conv": original.conv,
+            "seq": original.seq,
+            "sender": original.sender,
+            "sender_name": source.sender_name,
+            "sent_at": original.ts,
+        }
+        # Where customers read along, the title of a conversation they cannot
+        # open (a supplier chat, a staff channel) is not theirs to learn.
+        if not target_has_customers and source.title:
+            link["title"] = source.title
+        message = tx.append_message(
+            conv,
+            self.user.id,
+            original.kind,
+            original.text,
+            ref=self.frame.ref,
+            attachments=original.attachments,
+            internal=self.frame.internal,
+            forwarded_from=link,
+        )
+        tx.forward_files(original.attachments, message)
+        return Ack(conv.id, message.seq, message.id, message.ts)
+
     def _sendable(
         self, tx: WriteTxn, upload: UploadRow | None, upload_id: UploadId, conv_id: ConversationId
     ) -> UploadRow:
@@ -162,6 +213,41 @@ class SendMessage:
 
 def _no_conversation(conv_id: str) -> DomainError:
     return NotFound(f"no conversation {conv_id!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """A message a send forwards, as it is now, with who may see it."""
+
+    message: Message | None
+    members: frozenset[UserId]
+    sender_name: str
+    title: str | None
+
+    def sees(self, user: User) -> bool:
+        return user.id in self.members
+
+
+_NO_SOURCE = _Source(None, frozenset(), "", None)
+
+
+async def _forward_sources(tx: WriteTxn, wanted: list[ForwardOf]) -> dict[ForwardOf, _Source]:
+    """The messages these forwards name, read once per batch; forwards are rare."""
+    found: dict[ForwardOf, _Source] = {}
+    for source in wanted:
+        if source in found:
+            continue
+        try:
+            conv = await conv_store.get_conversation(tx.conn, source.conv)
+            stored = await msg_store.get_stored_message(tx.conn, conv.id, source.seq)
+            sender = await account_store.get_user(tx.conn, stored.message.sender)
+        except NotFound:
+            found[source] = _NO_SOURCE
+            continue
+        (message,) = await msg_store.with_edits(tx.conn, [stored.message])
+        members = await tx.member_set(conv.id)
+        found[source] = _Source(message, frozenset(members.roles), sender.display_name, conv.title)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +293,50 @@ class RecallOp:
         audience = members.staff if message.internal else frozenset(members.roles)
         tx.append_event(conv.id, event, audience, about=message.id)
         return Ack(conv.id, message.seq, message.id, tx.now_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class EditOp:
+    """A new version of the text of one's own message: stored beside the original, never over it."""
+
+    user: User
+    frame: EditMessage
+    window_s: float
+
+    async def apply(self, tx: WriteTxn) -> Ack:
+        frame = self.frame
+        prior = await msg_store.find_edit_by_ref(tx.conn, self.user.id, frame.ref)
+        if prior is not None:  # the same ref again answers like the first time
+            done = prior.edit
+            if (done.conv, done.seq) != (frame.conv, frame.seq):
+                raise Conflict(f"ref {frame.ref!r} was used for another edit")
+            return Ack(done.conv, done.seq, done.message_id, done.ts)
+        conv = await tx.conversation(frame.conv)
+        members = await tx.member_set(conv.id)
+        if self.user.id not in members.roles:
+            raise Forbidden("you are not a member of this conversation")
+        stored = await msg_store.get_stored_message(tx.conn, conv.id, frame.seq)
+        message = stored.message
+        if message.internal and self.user.id in members.customers:
+            raise NotFound(f"no message {frame.seq} in this conversation")
+        edits = await msg_store.list_edits(tx.conn, message.id)
+        current = edits[-1].edit.text if edits else message.text
+        check_edit(self.user, message, frame.text, tx.now_ms, self.window_s, current)
+        edit = MessageEdit(
+            message.id,
+            conv.id,
+            message.seq,
+            len(edits) + 1,
+            self.user.id,
+            frame.text,
+            tx.now_ms,
+            frame.ref,
+        )
+        tx.append_edit(conv, edit)
+        event = MessageEdited(conv.id, message.seq, edit.text, edit.version, edit.by, edit.ts)
+        audience = members.staff if message.internal else frozenset(members.roles)
+        tx.append_event(conv.id, event, audience, about=message.id)
+        return Ack(conv.id, message.seq, message.id, edit.ts)
 
 
 # Per user: bursts of 100 sends, 30 a second sustained, far above any person
@@ -261,6 +391,35 @@ class Messaging:
     def recall(self, user: User, frame: RecallMessage) -> asyncio.Future[Ack]:
         return self._writer.submit_nowait(RecallOp(user, frame, self._recall_window_s))
 
+    def edit(self, user: User, frame: EditMessage) -> asyncio.Future[Ack]:
+        """Queue an edit; the same window as a recall applies."""
+        self._send_limiter.hit(user.id, self._clock.monotonic_s(), "messages")
+        return self._writer.submit_nowait(EditOp(user, frame, self._recall_window_s))
+
+    def query_of(self, user: User, frame: PostMessage) -> Invocation | None:
+        """The private query a send carries (e.g. `/stock`), or None for a message to store."""
+        if frame.forward is not None or frame.kind is not MessageKind.TEXT:
+            return None
+        invocation = self._commands.find(user, frame.text)
+        return invocation if invocation is not None and invocation.command.private else None
+
+    async def ask(self, user: User, frame: PostMessage, invocation: Invocation) -> None:
+        """Answer a private query to the asker's connections alone; nothing is stored.
+
+        Raises:
+            RateLimited: asked too fast (queries count as sends).
+            NotFound, Forbidden: no such conversation, or not a member of it.
+        """
+        self._send_limiter.hit(user.id, self._clock.monotonic_s(), "messages")
+        async with self._db.read() as conn:
+            conv = await conv_store.get_conversation(conn, frame.conv)
+            membership = await conv_store.find_membership(conn, conv.id, user.id)
+            if membership is None or membership.left_pos is not None:
+                raise Forbidden("you are not a member of this conversation")
+            reply = await invocation.ask(conn, QueryCall(user, conv, frame.ref))
+        data = encode_server_frame(reply)
+        self._publisher.publish([Delivery(0, frozenset({user.id}), data)])
+
     async def typing(self, user: User, conv_id: str, connection_id: ConnectionId) -> None:
         """Tell the other members someone is typing; dropped quietly when too frequent.
 
@@ -313,4 +472,6 @@ def _stored_event(row: msg_store.EventRow, customer: bool) -> DurableEvent:
         assert row.message is not None, f"event {row.pos} has neither message nor payload"
         return MessageReceived(wire_message(row.message))
     event = decode_event(row.kind, row.payload, None)
+    if isinstance(event, MessageEdited) and row.message is not None and row.message.recalled:
+        event = replace(event, text="")  # a recall hides every version, not just the first
     return customer_projection(event) if customer else event

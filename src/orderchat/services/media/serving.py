@@ -106,7 +106,10 @@ class Downloads:
             if user.is_admin:  # the record is evidence: admins see recalled files too
                 return row, sent
             member = await media_store.is_current_member(conn, row.conv_id, user.id)
-        hidden = sent.recalled or (sent.internal and user.kind is UserKind.CUSTOMER)
-        if hidden or not member:
-            raise NotFound(f"no file {media_id!r}")
+            hidden = sent.recalled or (sent.internal and user.kind is UserKind.CUSTOMER)
+            # A forward shares the file with its own readers, wherever it was first sent.
+            if (hidden or not member) and not await media_store.forward_visible(
+                conn, media_id, user.id, include_internal=user.kind is UserKind.STAFF
+            ):
+                raise NotFound(f"no file {media_id!r}")
         return row, sent

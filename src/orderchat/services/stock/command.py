@@ -1,82 +1,101 @@
-"""`/stock QUERY` (or `/库存`) in the chat: live stock numbers, answered in the conversation.
+"""`/stock QUERY [PAGE]` (or `/库存`) in the chat: live stock numbers, for the asker alone.
 
 Staff ask "is the waterproof backpack in stock?" where they are talking, and
-the answer comes back as a system message replying to the question.
+the answer comes back to them only, as a `command_reply` with every match
+in pages of `STOCK_PAGE_SIZE`. The question is a query, not a message: it is
+neither stored nor shown to the other members (a customer in an order's
+conversation never sees that stock was asked about, nor the numbers).
+
+A trailing number is the page when there are words before it (`/stock 帐篷 2`);
+a number alone is a query (SKU codes may be numbers).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from orderchat.core.model import MessageKind
+from orderchat.core.errors import Forbidden
+from orderchat.core.paging import Page, page_of
 from orderchat.core.permissions import Action, can
-from orderchat.services.chat.commands import Command, CommandCall
+from orderchat.protocol.events import CommandReply
+from orderchat.services.chat.commands import Command, QueryCall
 from orderchat.services.stock.ledger import SkuStock, sku_stock
-from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as store
+from orderchat.storage.engine import Connection
 
 logger = logging.getLogger(__name__)
 
-# `/stock` answers list this many SKUs: enough to choose from, short enough to read.
-STOCK_ANSWER_LIMIT = 10
+# Matches per page: enough to choose from, short enough to read on a phone.
+STOCK_PAGE_SIZE = 10
 MAX_QUERY_CHARS = 100
+# A page number past this is a typo, not a page: it is read as part of the query.
+MAX_PAGE = 10_000
 
 
-def parse_stock_query(text: str) -> str:
-    """The words to look for, spaces collapsed, cut to `MAX_QUERY_CHARS`."""
-    return " ".join(text.split())[:MAX_QUERY_CHARS]
+@dataclass(frozen=True, slots=True)
+class StockQuery:
+    text: str
+    page: int = 1
 
 
-async def answer_stock_query_txn(tx: WriteTxn, call: CommandCall, query: str) -> None:
-    """Answer `/stock QUERY` typed in a staff conversation with live numbers.
+def parse_stock_query(text: str) -> StockQuery:
+    """The words to look for, spaces collapsed and cut to `MAX_QUERY_CHARS`, and the page."""
+    words = text.split()
+    page = 1
+    if len(words) > 1 and words[-1].isascii() and words[-1].isdigit():
+        number = int(words[-1])
+        if 1 <= number <= MAX_PAGE:
+            page = number
+            words = words[:-1]
+    return StockQuery(" ".join(words)[:MAX_QUERY_CHARS], page)
 
-    The answer is a system message replying to the question, in Chinese with
-    the English names beside, and carries the numbers in `meta` for clients.
-    In a conversation with a customer in it, it is a staff-only note: stock
-    numbers are not for customers. It never raises: the question itself has
-    already been accepted in this transaction.
+
+async def answer_stock_query(conn: Connection, call: QueryCall, query: StockQuery) -> CommandReply:
+    """One page of live numbers for `/stock QUERY`, for the asker's eyes only.
+
+    Raises:
+        Forbidden: the asker may not view stock.
     """
-    asker, conv = call.user, call.conv
-    if not can(asker, Action.VIEW_STOCK):
-        return
+    if not can(call.user, Action.VIEW_STOCK):
+        raise Forbidden("you may not view stock")
     found: list[SkuStock] = []
-    total = 0
-    if query:
-        skus = await store.search_skus(tx.conn, query, limit=STOCK_ANSWER_LIMIT)
-        total = len(skus)
-        if total == STOCK_ANSWER_LIMIT:
-            total = await store.count_skus(tx.conn, query)
-        levels = await store.levels_for(tx.conn, [s.sku for s in skus])
+    total = await store.count_skus(conn, query.text) if query.text else 0
+    page = page_of(total, query.page, STOCK_PAGE_SIZE)
+    if total:
+        skus = await store.search_skus(conn, query.text, limit=STOCK_PAGE_SIZE, offset=page.offset)
+        levels = await store.levels_for(conn, [s.sku for s in skus])
         found = [sku_stock(sku, levels[sku.sku]) for sku in skus]
-    members = await tx.member_set(conv.id)
-    tx.append_message(
-        await tx.conversation(conv.id),
-        asker.id,
-        MessageKind.SYSTEM,
-        stock_answer_text(query, found, total),
-        reply_to=call.seq,
-        meta={
-            "event": "stock_answer",
-            "query": query,
-            "total": total,
-            "results": [_result_fields(s) for s in found],
-        },
-        internal=bool(members.customers),
+    logger.info("stock query in %s by %s: %d matches", call.conv.id, call.user.id, total)
+    return CommandReply(
+        conv=call.conv.id,
+        ref=call.ref,
+        command="stock",
+        query=query.text,
+        lines=tuple(stock_answer_lines(query.text, found, page)),
+        items=tuple(_result_fields(s) for s in found),
+        page=page.number,
+        pages=page.pages,
+        total=total,
+        next=f"/stock {query.text} {page.number + 1}" if page.has_next else None,
+        prev=f"/stock {query.text} {page.number - 1}" if page.has_prev else None,
     )
-    logger.info("stock query in %s by %s: %d matches", conv.id, asker.id, total)
 
 
-def stock_answer_text(query: str, found: Sequence[SkuStock], total: int) -> str:
+def stock_answer_lines(query: str, found: Sequence[SkuStock], page: Page) -> list[str]:
     if not query:
-        return "用法：/库存 编号或名称，例如「/库存 帐篷」。Usage: /stock SKU or name"
+        return [
+            "用法：/库存 编号或名称 [页码]，例如「/库存 帐篷 2」。",
+            "Usage: /stock SKU-or-name [page]",
+        ]
     if not found:
-        return f"库存查询「{query}」：没有找到匹配的商品。No SKU matches “{query}”."
-    more = f"，显示前 {len(found)} 个" if total > len(found) else ""
-    more_en = f", first {len(found)} shown" if total > len(found) else ""
+        return [f"库存查询「{query}」：没有找到匹配的商品。", f"No SKU matches “{query}”."]
     lines = [
-        f"库存查询「{query}」：找到 {total} 个商品{more}（在库/预留/可用）"
-        f" Stock for “{query}”: {total} SKU(s){more_en} (on hand/reserved/available)"
+        f"库存查询「{query}」：找到 {page.total} 个商品，第 {page.number}/{page.pages} 页"
+        "（在库/预留/可用）",
+        f"Stock for “{query}”: {page.total} SKU(s), page {page.number} of {page.pages}"
+        " (on hand/reserved/available)",
     ]
     for stock in found:
         sku = stock.sku
@@ -89,7 +108,7 @@ def stock_answer_text(query: str, found: Sequence[SkuStock], total: int) -> str:
                 f"    {level.location}：在库 {level.on_hand}，预留 {level.reserved}，"
                 f"可用 {level.available}"
             )
-    return "\n".join(lines)
+    return lines
 
 
 def _result_fields(stock: SkuStock) -> dict[str, object]:
@@ -116,5 +135,5 @@ STOCK_COMMAND = Command(
     name="stock",
     glued=("库存",),
     parse=parse_stock_query,
-    handle=answer_stock_query_txn,
+    answer=answer_stock_query,
 )
