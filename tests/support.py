@@ -226,6 +226,8 @@ class ServerProcess:
             "conversations",
             "members",
             "messages",
+            "message_edits",
+            "forwarded_uploads",
             "events",
             "counters",
             "orders",
