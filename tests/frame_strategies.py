@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 Frame = dict[str, Any]
 Stage = Literal["decode", "state", "service"]
 
-OPS = ("hello", "send", "read", "recall", "typing", "ping")
+OPS = ("hello", "send", "read", "recall", "edit", "typing", "ping")
 CLIENT_KINDS = ("text", "image", "voice", "video", "file")
 FILE_KINDS = ("image", "voice", "video", "file")
 SERVER_KINDS = ("system", "order_event", "call")
@@ -306,6 +306,33 @@ def recall_frames(ids: Ids) -> st.SearchStrategy[Frame]:
             "ref": t[0],
             "conv": ids.conv,
             "seq": ids.own_seqs[t[1] % len(ids.own_seqs)],
+        }
+    )
+
+
+def edit_frames(ids: Ids) -> st.SearchStrategy[Frame]:
+    """An edit of one of alice's own messages (whether the window still allows it or not:
+    only refusals that do not depend on that are drawn from these)."""
+    return st.tuples(refs(), st.integers(0, 10**6), texts()).map(
+        lambda t: {
+            "op": "edit",
+            "ref": t[0],
+            "conv": ids.conv,
+            "seq": ids.own_seqs[t[1] % len(ids.own_seqs)],
+            "text": t[2],
+        }
+    )
+
+
+def forward_frames(ids: Ids) -> st.SearchStrategy[Frame]:
+    """A forward of one of bob's messages into the conversation it is in."""
+    return st.tuples(refs(), st.integers(0, 10**6), st.booleans()).map(
+        lambda t: {
+            "op": "send",
+            "ref": t[0],
+            "conv": ids.conv,
+            "forward": {"conv": ids.conv, "seq": ids.others_seqs[t[1] % len(ids.others_seqs)]},
+            "internal": t[2],
         }
     )
 
@@ -642,6 +669,117 @@ def _bad_recall(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
     ]
 
 
+def _bad_edit(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
+    ref = base["ref"]
+    return [
+        bad_refs().map(
+            lambda v: Bad(
+                "edit: bad ref", dumps(_set(base, "ref", v)), BAD_REQUEST, None, "decode", "edit"
+            )
+        ),
+        st.sampled_from(["ref", "conv", "seq", "text"]).map(
+            lambda k: Bad(
+                f"edit: no {k}",
+                dumps(_without(base, k)),
+                BAD_REQUEST,
+                ref if k != "ref" else None,
+                "decode",
+                "edit",
+            )
+        ),
+        bad_seqs().map(
+            lambda v: _bad("edit: seq not a seq", _set(base, "seq", v), BAD_REQUEST, "decode")
+        ),
+        bad_conv_values().map(
+            lambda v: _bad("edit: conv not an id", _set(base, "conv", v), BAD_REQUEST, "decode")
+        ),
+        _wrong_type(str).map(
+            lambda v: _bad("edit: text not a string", _set(base, "text", v), BAD_REQUEST, "decode")
+        ),
+        _long_texts().map(
+            lambda v: _bad("edit: text too long", _set(base, "text", v), TOO_LARGE, "decode")
+        ),
+        st.sampled_from(ids.others_seqs).map(
+            lambda s: _bad(
+                "edit: someone else's message", _set(base, "seq", s), FORBIDDEN, "service"
+            )
+        ),
+        st.integers(1, MAX_SEQ - 10**7).map(
+            lambda n: _bad(
+                "edit: no such message", _set(base, "seq", ids.last_seq + n), NOT_FOUND, "service"
+            )
+        ),
+        st.just(
+            _bad("edit: not a member", _set(base, "conv", ids.other_conv), FORBIDDEN, "service")
+        ),
+        unknown_convs(ids).map(
+            lambda c: _bad(
+                "edit: no such conversation", _set(base, "conv", c), NOT_FOUND, "service"
+            )
+        ),
+    ]
+
+
+def _bad_forward(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
+    source = base["forward"]
+
+    def forwarding(label: str, value: object, codes: frozenset[str], stage: Stage) -> Bad:
+        return _bad(label, _set(base, "forward", value), codes, stage)
+
+    return [
+        st.one_of(_wrong_type(dict, type(None)), st.just({})).map(
+            lambda v: forwarding("forward: not a message", v, BAD_REQUEST, "decode")
+        ),
+        bad_seqs().map(
+            lambda v: forwarding(
+                "forward: seq not a seq", {**source, "seq": v}, BAD_REQUEST, "decode"
+            )
+        ),
+        bad_conv_values().map(
+            lambda v: forwarding(
+                "forward: conv not an id", {**source, "conv": v}, BAD_REQUEST, "decode"
+            )
+        ),
+        st.sampled_from(["text", "attachments", "reply_to"]).map(
+            lambda k: _bad(
+                f"forward: with {k} of its own",
+                _set(base, k, {"text": "x", "attachments": ["up_x"], "reply_to": 1}[k]),
+                BAD_REQUEST,
+                "decode",
+            )
+        ),
+        st.just(
+            forwarding(
+                "forward: from a conversation one is not in",
+                {"conv": ids.other_conv, "seq": 1},
+                NOT_FOUND,
+                "service",
+            )
+        ),
+        st.integers(1, MAX_SEQ - 10**7).map(
+            lambda n: forwarding(
+                "forward: no such message",
+                {**source, "seq": ids.last_seq + n},
+                NOT_FOUND,
+                "service",
+            )
+        ),
+        unknown_convs(ids).map(
+            lambda c: forwarding(
+                "forward: from no such conversation", {"conv": c, "seq": 1}, NOT_FOUND, "service"
+            )
+        ),
+        st.just(
+            _bad(
+                "forward: into a conversation one is not in",
+                _set(base, "conv", ids.other_conv),
+                FORBIDDEN,
+                "service",
+            )
+        ),
+    ]
+
+
 def _bad_typing(ids: Ids, base: Frame) -> list[st.SearchStrategy[Bad]]:
     return [
         st.just(_bad("typing: no conv", _without(base, "conv"), BAD_REQUEST, "decode")),
@@ -824,7 +962,9 @@ def binary_junk() -> st.SearchStrategy[Bad]:
 
 Family = Callable[[Ids, Frame], list[st.SearchStrategy[Bad]]]
 # Enough of a frame for a family to say how many ways it breaks one.
-_ANY_BASE: Frame = {"op": "send", "ref": "r", "conv": "c", "text": "t", "seq": 1}
+_ANY_BASE: Frame = {
+    "op": "send", "ref": "r", "conv": "c", "text": "t", "seq": 1, "forward": {"conv": "c", "seq": 1}
+}  # fmt: skip
 
 
 def _leaves(
@@ -940,6 +1080,8 @@ _FAMILIES: dict[str, tuple[Callable[[Ids], st.SearchStrategy[Frame]], Family]] =
     "file": (_spare_file_frames, _bad_file_send),
     "read": (read_frames, _bad_read),
     "recall": (recall_frames, _bad_recall),
+    "edit": (edit_frames, _bad_edit),
+    "forward": (forward_frames, _bad_forward),
     "typing": (typing_frames, _bad_typing),
     "hello": (hello_frames, _bad_hello),
 }

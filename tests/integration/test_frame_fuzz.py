@@ -397,7 +397,7 @@ def test_frames_before_hello_get_an_error_and_hello_still_works(fuzz: Fuzz) -> N
             if bad.stage == "decode" or bad.op == "hello":
                 expect_error(answer, bad)
             else:  # a frame that needs a hello: unauthorized, with a send's or recall's ref
-                ref = bad.ref if bad.op in ("send", "recall") else None
+                ref = bad.ref if bad.op in ("send", "recall", "edit") else None
                 expect_error(answer, bad, frozenset({"unauthorized"}), ref)
             await rec.peer.send(
                 {"op": "hello", "token": fz.ids.token, "device": "late", "cursor": None}
