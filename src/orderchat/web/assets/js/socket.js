@@ -435,6 +435,8 @@ export class Realtime extends EventTarget {
         null,
       );
     }
+    // A private query (`/stock`) stores nothing and gets no ack: its reply settles the send.
+    if (frame.op === "command_reply" && frame.ref) this._settle(frame.ref, frame, null);
     // Saved only after the listeners processed the event (§16.4).
     if (frame.cursor) this._saveCursor(frame.cursor);
   }

@@ -12,6 +12,8 @@ import { Realtime } from "./socket.js";
 import { icon } from "./ui/icons.js";
 import { ConvList } from "./ui/convlist.js";
 import { Timeline } from "./ui/timeline.js";
+import { forwardPicker } from "./ui/message-actions.js";
+import { newRef } from "./ref.js";
 import { Composer } from "./ui/composer.js";
 import { OrderPanel } from "./ui/orderpanel.js";
 import { confirmDialog, formDialog } from "./ui/dialogs.js";
@@ -601,6 +603,8 @@ async function openConversation(s, id, { keepRoute }) {
     conv,
     realtime: s.realtime,
     onReply: (m) => composer && composer.setReply(m),
+    onForward: (m) => forwardMessage(s, m),
+    onOpenOriginal: (link) => openOriginal(s, link),
   });
   composer = new Composer({ conv, realtime: s.realtime, members: s.members, roles: s.roles, me: s.me });
   composer.attachDropTarget(view);
@@ -649,6 +653,42 @@ async function openConversation(s, id, { keepRoute }) {
   }
 }
 
+// ---- forwarding ------------------------------------------------------------------------
+
+/** Pick a conversation and forward `m` there; a staff note stays one by default. */
+async function forwardMessage(s, m) {
+  const from = s.open ? s.open.id : m.conv;
+  const conversations = [...s.list.convs.values()].map((c) => ({ id: c.id, kind: c.kind, title: s.list.titleOf(c) }));
+  const chosen = await forwardPicker({
+    conversations,
+    staff: true,
+    internal: Boolean(m.internal),
+    send: (conv, internal) => {
+      const frame = { op: "send", ref: newRef(), conv: conv.id, forward: { conv: from, seq: m.seq } };
+      if (internal) frame.internal = true;
+      return s.realtime.send(frame);
+    },
+  });
+  if (chosen) toast(t("msgs.forwardDone", { title: chosen.title }));
+}
+
+/** Open the conversation of a forward's original and show the message, when one may. */
+async function openOriginal(s, link) {
+  if (!s.list.convs.has(link.conv)) {
+    toast(t("msgs.originalHidden"), "error");
+    return;
+  }
+  selectConversation(s, link.conv);
+  for (let tries = 0; tries < 50; tries += 1) {
+    if (ws !== s) return;
+    if (s.open && s.open.id === link.conv && s.open.timeline) {
+      s.open.timeline.reveal(link.seq);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 // ---- live events -------------------------------------------------------------------
 
 async function fetchSummary(s, id) {
@@ -664,7 +704,8 @@ async function fetchSummary(s, id) {
 
 function onFrame(s, f) {
   const open = s.open && s.open.conv && f.conv === s.open.id ? s.open : null;
-  if (open && !open.timeline && ["message", "read", "recalled", "media", "member"].includes(f.op)) open.early.push(f);
+  if (open && !open.timeline && ["message", "read", "recalled", "media", "member", "message_edited"].includes(f.op))
+    open.early.push(f);
   switch (f.op) {
     case "message":
     case "read":
@@ -676,6 +717,8 @@ function onFrame(s, f) {
       break;
     case "media":
     case "typing":
+    case "message_edited":
+    case "command_reply":
       if (open && open.timeline) open.timeline.applyFrame(f);
       break;
     case "member": {

@@ -16,6 +16,7 @@ import { renderAttachment } from "./players.js";
 import { richText } from "./mentions.js";
 import { avatar, isAdmin, onLang, previewText, toast, userName } from "./util.js";
 import { newRef } from "../ref.js";
+import { commandCard, editDialog, editedMark, forwardedLine, mayEdit, mayForward } from "./message-actions.js";
 import "./strings.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;
@@ -28,24 +29,39 @@ function dayKey(ts) {
 }
 
 function blank(message) {
-  return { ...message, recalled: true, text: "", attachments: [], mentions: [], meta: undefined };
+  return {
+    ...message,
+    recalled: true,
+    text: "",
+    attachments: [],
+    mentions: [],
+    meta: undefined,
+    forwarded_from: undefined,
+    edited_ts: undefined,
+  };
 }
 
 export class Timeline {
   /**
    * @param {{me: object, members: Map<string, object>, conv: object, realtime: object,
    *          onReply?: (message: object) => void, canRecall?: boolean|((message: object) => boolean),
-   *          autoRead?: boolean}} options
+   *          autoRead?: boolean, onForward?: (message: object) => void,
+   *          onOpenOriginal?: (link: object) => void}} options
+   *   `onForward` offers a forward action; `onOpenOriginal` makes a forward's link open its original.
    *   `conv` is a conversation summary; its `member_reads` (GET /api/conversations/{id})
    *   feed the read receipts and are fetched when missing.
    */
-  constructor({ me, members, conv, realtime, onReply, canRecall, autoRead = true }) {
+  constructor({ me, members, conv, realtime, onReply, canRecall, autoRead = true, onForward, onOpenOriginal }) {
     const session = getSession();
     this.me = me || (session && session.user) || { id: "", roles: [] };
     this.members = members instanceof Map ? members : new Map();
     this.conv = { ...conv, members: Array.isArray(conv.members) ? conv.members.slice() : [] };
     this.realtime = realtime;
     this.onReply = onReply || null;
+    this.onForward = onForward || null;
+    this.onOpenOriginal = onOpenOriginal || null;
+    // Private answers to this user's queries (command_reply), by command and query: never messages.
+    this.cards = new Map();
     this.canRecallOpt = canRecall === undefined ? true : canRecall;
     this.autoRead = autoRead;
     this.memberReads = { ...(conv.member_reads || {}) };
@@ -79,6 +95,7 @@ export class Timeline {
     this.list = h("div", { class: "tl-list" });
     this.pendingBox = h("div", { class: "tl-pending" });
     this.emptyBox = h("p", { class: "tl-empty", hidden: true }, t("tl.empty"));
+    this.cardBox = h("div", { class: "tl-cards", testid: "command-cards" });
     this.scroller = h(
       "div",
       { class: "tl-scroll", testid: "timeline", role: "log", "aria-live": "polite", tabindex: "0" },
@@ -86,6 +103,7 @@ export class Timeline {
       this.emptyBox,
       this.list,
       this.pendingBox,
+      this.cardBox,
     );
     this.typingEl = h("div", { class: "tl-typing", testid: "typing", "aria-live": "polite" });
     this.jumpBtn = h(
@@ -191,7 +209,7 @@ export class Timeline {
     if (existed) {
       const old = this.bySeq.get(message.seq);
       if (old.recalled && !message.recalled) return;
-      const same = ["recalled", "text", "attachments", "meta"].every(
+      const same = ["recalled", "text", "attachments", "meta", "edited_ts", "forwarded_from"].every(
         (k) => JSON.stringify(old[k]) === JSON.stringify(message[k]),
       );
       this.store(message);
@@ -272,6 +290,12 @@ export class Timeline {
       }
       case "typing":
         if (frame.user && frame.user !== this.me.id) this.startTyping(frame.user);
+        break;
+      case "message_edited":
+        this.applyEdit(frame);
+        break;
+      case "command_reply":
+        this.showCard(frame);
         break;
       case "member":
         if (frame.conversation && Array.isArray(frame.conversation.members)) {
@@ -388,6 +412,56 @@ export class Timeline {
     if (!this.realtime || typeof this.realtime.op !== "function") return;
     Promise.resolve(this.realtime.op({ op: "read", conv: this.conv.id, seq: top })).catch((err) => {
       console.warn("read mark not sent", err);
+    });
+  }
+
+  // ---- edits, forwards and private answers --------------------------------------
+
+  /** A new version of a message's text (live, replayed, or this user's own just saved). */
+  applyEdit(frame) {
+    const m = this.bySeq.get(frame.seq);
+    if (m && !m.recalled) {
+      this.bySeq.set(frame.seq, { ...m, text: frame.text, edited_ts: frame.edited_at });
+      this.msgs[this.msgs.findIndex((x) => x.seq === frame.seq)] = this.bySeq.get(frame.seq);
+      this.replaceNode(frame.seq);
+      this.refreshQuotes(frame.seq);
+    }
+    const quoted = this.quoteCache.get(frame.seq);
+    if (quoted) this.quoteCache.set(frame.seq, { ...quoted, text: frame.text, edited_ts: frame.edited_at });
+  }
+
+  async edit(m) {
+    const current = this.bySeq.get(m.seq) || m;
+    await editDialog(current, async (text) => {
+      const ack = await this.realtime.op({ op: "edit", ref: newRef(), conv: this.conv.id, seq: m.seq, text });
+      this.applyEdit({ seq: m.seq, text, edited_at: ack && ack.ts ? ack.ts : Date.now() });
+      return ack;
+    });
+  }
+
+  /** Show (or replace) the private card of a query's answer; one card per command and query. */
+  showCard(reply) {
+    const key = `${reply.command}\u0000${reply.query || ""}`;
+    const old = this.cards.get(key);
+    const card = commandCard(reply, {
+      ask: (command) => this.ask(command),
+      dismiss: () => {
+        card.remove();
+        this.cards.delete(key);
+      },
+    });
+    if (old) old.replaceWith(card);
+    else this.cardBox.appendChild(card);
+    this.cards.set(key, card);
+    this.emptyBox.hidden = true;
+    this.scrollToBottom(false);
+  }
+
+  /** Ask a query again (another page): sent like a message, answered to this user alone. */
+  ask(command) {
+    if (!this.realtime) return;
+    this.realtime.send({ op: "send", ref: newRef(), conv: this.conv.id, kind: "text", text: command }).catch((err) => {
+      toast(errorText(err), "error");
     });
   }
 
@@ -542,7 +616,7 @@ export class Timeline {
       m.urgent ? h("span", { class: "badge badge-urgent", testid: "msg-urgent" }, icon("alert"), t("tl.urgent")) : null,
       m.internal ? h("span", { class: "badge badge-internal" }, icon("lock"), t("tl.internal")) : null,
     ];
-    const bubble = h("div", { class: "bubble" }, this.quote(m), this.body(m));
+    const bubble = h("div", { class: "bubble" }, forwardedLine(m, this.onOpenOriginal), this.quote(m), this.body(m));
     const status = mine ? this.statusEl(m) : null;
     if (mine) attrs.dataset.state = this.stateOf(m).state;
     const node = h(
@@ -552,7 +626,7 @@ export class Timeline {
       h(
         "div",
         { class: "msg-main" },
-        h("div", { class: "msg-meta" }, senderEl, mine ? null : timeEl, badges),
+        h("div", { class: "msg-meta" }, senderEl, mine ? null : timeEl, badges, editedMark(m)),
         h("div", { class: "msg-row" }, bubble, this.actions(m)),
         mine ? h("div", { class: "msg-foot" }, timeEl, status) : null,
       ),
@@ -651,6 +725,8 @@ export class Timeline {
   refreshRecall(node, m) {
     const btn = node.querySelector("[data-testid='msg-recall']");
     if (btn) btn.hidden = !this.mayRecall(this.bySeq.get(m.seq) || m);
+    const edit = node.querySelector("[data-testid='msg-edit']");
+    if (edit) edit.hidden = !mayEdit(this.bySeq.get(m.seq) || m, this.me);
   }
 
   actions(m) {
@@ -685,6 +761,37 @@ export class Timeline {
             on: { click: (event) => this.recall(m, event.currentTarget) },
           },
           icon("recall"),
+        ),
+      );
+    }
+    if (m.sender === this.me.id && !m.recalled && this.realtime) {
+      items.push(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn text-btn",
+            testid: "msg-edit",
+            title: t("msgs.edit"),
+            hidden: !mayEdit(m, this.me),
+            on: { click: () => this.edit(m) },
+          },
+          t("msgs.edit"),
+        ),
+      );
+    }
+    if (this.onForward && mayForward(m)) {
+      items.push(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn text-btn",
+            testid: "msg-forward",
+            title: t("msgs.forward"),
+            on: { click: () => this.onForward(this.bySeq.get(m.seq) || m) },
+          },
+          t("msgs.forward"),
         ),
       );
     }
