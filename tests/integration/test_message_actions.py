@@ -8,7 +8,6 @@ and after, and the other members' connections receive nothing.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +16,14 @@ from typing import Any
 import orjson
 import pytest
 
-from orderchat.core.model import MAX_TEXT_CHARS
+from orderchat.core.chain import GENESIS, chain_hash, edit_hash
+from orderchat.core.edits import MessageEdit
+from orderchat.core.model import MAX_TEXT_CHARS, Message, MessageKind
 from tests.media_support import send_media, tus_upload
 from tests.order_support import Customer, Shop, assert_unchanged
 from tests.support import Account, Frame, PeerPool, ServerProcess, seed_skus
 
 _refs = itertools.count(1)
-GENESIS = "0" * 64
 
 
 def _ref(what: str) -> str:
@@ -123,45 +123,59 @@ async def test_the_audit_trail_lists_every_version_and_the_chain_verifies(
     _verify_chain(shop.server, conv)
 
 
+def _stored_message(fields: dict[str, Any]) -> Message:
+    """A message row read straight from the file, as the chain hashed it."""
+    return Message(
+        id=fields["id"],
+        conv=fields["conv_id"],
+        seq=fields["seq"],
+        ref=fields["ref"],
+        sender=fields["sender_id"],
+        kind=MessageKind(fields["kind"]),
+        text=fields["text"],
+        attachments=tuple(orjson.loads(fields["attachments"])),
+        mentions=tuple(orjson.loads(fields["mentions"])),
+        reply_to=fields["reply_to"],
+        ts=fields["ts"],
+        recalled=fields["recalled_at_ms"] is not None,
+        meta=None if fields["meta"] is None else orjson.loads(fields["meta"]),
+        internal=bool(fields["internal"]),
+        urgent=bool(fields["urgent"]),
+        forwarded_from=(
+            None if fields["forwarded_from"] is None else orjson.loads(fields["forwarded_from"])
+        ),
+    )
+
+
 def _verify_chain(server: ServerProcess, conv: str) -> None:
     """Re-derive every link, messages and edits in stream order, from the stored rows."""
-    from orderchat.core.chain import chain_hash, edit_hash
-    from orderchat.core.edits import MessageEdit
-    from orderchat.storage.messages import _message
-
     links = server.db_rows(
-        "SELECT e.pos, e.kind, e.message_id FROM events e WHERE e.conv_id = ?"
-        " AND e.kind IN ('message', 'message_edited') ORDER BY e.pos",
+        "SELECT kind, message_id FROM events WHERE conv_id = ?"
+        " AND kind IN ('message', 'message_edited') ORDER BY pos",
         conv,
     )
     columns = [r[1] for r in server.db_rows("PRAGMA table_info(messages)")]
     previous = GENESIS
     versions: dict[str, int] = {}
-    for _, kind, message_id in links:
-        (row,) = server.db_rows("SELECT * FROM messages WHERE id = ?", message_id)
-        fields = dict(zip(columns, row, strict=True))
+    for kind, message_id in links:
         if kind == "message":
-            message = _message(_Row(fields))
-            assert fields["hash"] == chain_hash(previous, message)
+            (row,) = server.db_rows("SELECT * FROM messages WHERE id = ?", message_id)
+            fields = dict(zip(columns, row, strict=True))
+            assert fields["hash"] == chain_hash(previous, _stored_message(fields))
             previous = fields["hash"]
             continue
-        versions[message_id] = versions.get(message_id, 0) + 1
+        versions[message_id] = version = versions.get(message_id, 0) + 1
         ((by, text, ts, seq, stored),) = server.db_rows(
             "SELECT by_id, text, ts, seq, hash FROM message_edits"
             " WHERE message_id = ? AND version = ?",
             message_id,
-            versions[message_id],
+            version,
         )
-        edit = MessageEdit(message_id, conv, seq, versions[message_id], by, text, ts)  # type: ignore[arg-type]
+        edit = MessageEdit(message_id, conv, seq, version, by, text, ts)
         assert stored == edit_hash(previous, edit)
         previous = stored
-    assert server.db_rows("SELECT last_hash FROM conversations WHERE id = ?", conv) == [(previous,)]
-    assert hashlib.sha256  # the chain is sha256 throughout (core.chain)
-
-
-class _Row:
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.__dict__.update(fields)
+    head = server.db_rows("SELECT last_hash FROM conversations WHERE id = ?", conv)
+    assert head == [(previous,)]
 
 
 async def test_every_bad_edit_is_refused_and_changes_nothing(
@@ -323,6 +337,7 @@ async def test_a_forward_between_staff_names_the_source_conversation(
         seen = await watcher.wait_for(_op("message", conv=target, seq=ack["seq"]))
     titles = dict(shop.server.db_rows("SELECT id, title FROM conversations WHERE id = ?", conv))
     assert seen["text"] == "转给仓库" and seen["forwarded_from"]["title"] == titles[conv]
+    _verify_chain(shop.server, target)  # a forward's link is part of what its hash covers
 
 
 async def test_forbidden_forwards_are_refused_and_change_nothing(shop: Shop) -> None:
@@ -465,3 +480,55 @@ def test_old_frames_keep_their_bytes() -> None:
         b'{"id":"m","conv":"c","seq":1,"ref":"r","sender":"u","kind":"text","text":"t",'
         b'"attachments":[],"mentions":[],"reply_to":null,"ts":5,"recalled":false}'
     )
+
+
+# --- the SDK --------------------------------------------------------------------------------
+
+
+async def test_the_sdk_edits_forwards_and_asks(
+    shop: Shop, pair: tuple[Account, Account, str], catalogue: tuple[str, list[str]]
+) -> None:
+    from orderchat.client import (
+        Client,
+        ClientOptions,
+        CommandReply,
+        ForbiddenError,
+        MessageEdited,
+        MessageReceived,
+        login,
+    )
+
+    ann, bob, conv = pair
+    tag, codes = catalogue
+    target = shop.server.conversation(ann, "channel", [bob], title=_ref("sdk"))["id"]
+    options = ClientOptions(device="sdk", connect_timeout_s=10.0, ack_timeout_s=30.0)
+    ann_session = await login(shop.server.base_url, ann.username, ann.password)
+    bob_session = await login(shop.server.base_url, bob.username, bob.password)
+    async with (
+        Client(ann_session, options=options) as writer,
+        Client(bob_session, options=options) as reader,
+    ):
+        sent = await writer.send(conv, "sdk first")
+        assert not isinstance(sent, CommandReply)
+        edited = await writer.edit(conv, sent.seq, "sdk second")
+        assert (edited.seq, edited.id) == (sent.seq, sent.id)
+        with pytest.raises(ForbiddenError):
+            await reader.edit(conv, sent.seq, "not mine")
+        forwarded = await writer.forward(target, conv, sent.seq)
+        reply = await writer.ask(conv, f"/stock {tag} 3")
+        assert (reply.page, reply.pages, reply.total) == (3, 3, 23)
+        assert [item["sku"] for item in reply.items] == codes[20:]
+        seen: list[object] = []
+        async with asyncio.timeout(10):
+            async for event in reader.events():
+                seen.append(event)
+                if isinstance(event, MessageReceived) and event.message.id == forwarded.id:
+                    break
+    edits = [e for e in seen if isinstance(e, MessageEdited)]
+    assert [(e.seq, e.text, e.version) for e in edits] == [(sent.seq, "sdk second", 1)]
+    (copy,) = [
+        e.message for e in seen if isinstance(e, MessageReceived) and e.message.id == forwarded.id
+    ]
+    assert copy.text == "sdk second" and copy.forwarded_from is not None
+    assert copy.forwarded_from["seq"] == sent.seq
+    assert not [e for e in seen if isinstance(e, CommandReply)]
