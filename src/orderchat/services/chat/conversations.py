@@ -269,6 +269,8 @@ class Conversations:
         """Staff see everything; a customer's previews and counts skip staff-only notes."""
         staff = user.kind is UserKind.STAFF
         lasts = await msg_store.last_messages(conn, [c.id for c, _, _ in rows], staff)
+        # A preview shows a message as its members see it now: its newest text.
+        lasts = {m.conv: m for m in await msg_store.with_edits(conn, list(lasts.values()))}
         unread: dict[str, int]
         if staff:
             unread = {c.id: max(0, c.last_seq - read) for c, _, read in rows}

@@ -715,9 +715,12 @@ function onFrame(s, f) {
       if (open && open.panel && f.op === "message") open.panel.applyMessage(f);
       setTitle();
       break;
+    case "message_edited":
+      s.list.applyFrame(f);
+      if (open && open.timeline) open.timeline.applyFrame(f);
+      break;
     case "media":
     case "typing":
-    case "message_edited":
     case "command_reply":
       if (open && open.timeline) open.timeline.applyFrame(f);
       break;

@@ -254,6 +254,9 @@ export class ConvList {
         c.last_message = { ...c.last_message, recalled: true, text: "", attachments: [] };
       c.urgentSeqs.delete(frame.seq);
       c.mentionSeqs.delete(frame.seq);
+    } else if (frame.op === "message_edited") {
+      if (!c.last_message || c.last_message.seq !== frame.seq) return true;
+      c.last_message = { ...c.last_message, text: frame.text, edited_ts: frame.edited_at };
     } else if (frame.op === "member" && frame.conversation) {
       c.members = frame.conversation.members;
       if (frame.conversation.title !== undefined) c.title = frame.conversation.title;
