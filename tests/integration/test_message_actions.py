@@ -84,6 +84,9 @@ async def test_an_edit_reaches_the_other_member_live_and_history_shows_the_new_t
     assert isinstance(edited["cursor"], str) and edited["edited_at"] == ack["ts"]
     (message,) = [m for m in _history(shop, bob, conv) if m["seq"] == sent["seq"]]
     assert message["text"] == "后天发货" and message["edited_ts"] == ack["ts"]
+    listed = shop.call(bob, "GET", "/api/conversations").json()["conversations"]
+    (summary,) = [c for c in listed if c["id"] == conv]
+    assert summary["last_message"]["text"] == "后天发货"
 
 
 async def test_resume_replays_the_edit(shop: Shop, pair: tuple[Account, Account, str]) -> None:
