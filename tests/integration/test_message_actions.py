@@ -535,3 +535,29 @@ async def test_the_sdk_edits_forwards_and_asks(
     assert copy.text == "sdk second" and copy.forwarded_from is not None
     assert copy.forwarded_from["seq"] == sent.seq
     assert not [e for e in seen if isinstance(e, CommandReply)]
+
+
+async def test_edits_sent_back_to_back_each_become_a_version(
+    shop: Shop, pair: tuple[Account, Account, str]
+) -> None:
+    """Edits that reach one group commit together still get versions 1, 2, 3 in order."""
+    ann, _, conv = pair
+    async with PeerPool(shop.server) as pool:
+        writer = await pool.open(ann.token)
+        sent = await writer.send_text(conv, "v0", _ref("m"))
+        refs = [_ref("edit") for _ in range(3)]
+        for n, ref in enumerate(refs, start=1):
+            await writer.send(
+                {"op": "edit", "ref": ref, "conv": conv, "seq": sent["seq"], "text": f"v{n}"}
+            )
+        await writer.send(
+            {"op": "edit", "ref": refs[0], "conv": conv, "seq": sent["seq"], "text": "v1"}
+        )
+        answers = [await writer.recv_ack(ref) for ref in refs]
+        again = await writer.recv_ack(refs[0])
+    assert [a["op"] for a in answers] == ["ack"] * 3 and again == answers[0]
+    rows = shop.server.db_rows(
+        "SELECT version, text FROM message_edits WHERE message_id = ? ORDER BY version", sent["id"]
+    )
+    assert rows == [(1, "v1"), (2, "v2"), (3, "v3")]
+    _verify_chain(shop.server, conv)

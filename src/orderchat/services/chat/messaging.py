@@ -305,12 +305,9 @@ class EditOp:
 
     async def apply(self, tx: WriteTxn) -> Ack:
         frame = self.frame
-        prior = await msg_store.find_edit_by_ref(tx.conn, self.user.id, frame.ref)
-        if prior is not None:  # the same ref again answers like the first time
-            done = prior.edit
-            if (done.conv, done.seq) != (frame.conv, frame.seq):
-                raise Conflict(f"ref {frame.ref!r} was used for another edit")
-            return Ack(done.conv, done.seq, done.message_id, done.ts)
+        again = await self._answered(tx)
+        if again is not None:  # the same ref again answers like the first time
+            return again
         conv = await tx.conversation(frame.conv)
         members = await tx.member_set(conv.id)
         if self.user.id not in members.roles:
@@ -319,14 +316,17 @@ class EditOp:
         message = stored.message
         if message.internal and self.user.id in members.customers:
             raise NotFound(f"no message {frame.seq} in this conversation")
-        edits = await msg_store.list_edits(tx.conn, message.id)
-        current = edits[-1].edit.text if edits else message.text
+        # Versions of this message stored before, then those of this same batch.
+        texts = [e.edit.text for e in await msg_store.list_edits(tx.conn, message.id)]
+        texts += [r["text"] for r in tx.edit_rows if r["message_id"] == message.id]
+        current = texts[-1] if texts else message.text
         check_edit(self.user, message, frame.text, tx.now_ms, self.window_s, current)
+        version = len(texts) + 1
         edit = MessageEdit(
             message.id,
             conv.id,
             message.seq,
-            len(edits) + 1,
+            version,
             self.user.id,
             frame.text,
             tx.now_ms,
@@ -337,6 +337,23 @@ class EditOp:
         audience = members.staff if message.internal else frozenset(members.roles)
         tx.append_event(conv.id, event, audience, about=message.id)
         return Ack(conv.id, message.seq, message.id, edit.ts)
+
+    async def _answered(self, tx: WriteTxn) -> Ack | None:
+        """The ack of an earlier edit with this ref, stored or earlier in this batch."""
+        frame = self.frame
+        pending = [r for r in tx.edit_rows if (r["by_id"], r["ref"]) == (self.user.id, frame.ref)]
+        if pending:
+            row = pending[0]
+            done = (row["conv_id"], row["seq"], MessageId(row["message_id"]), row["ts"])
+        else:
+            prior = await msg_store.find_edit_by_ref(tx.conn, self.user.id, frame.ref)
+            if prior is None:
+                return None
+            e = prior.edit
+            done = (e.conv, e.seq, e.message_id, e.ts)
+        if (done[0], done[1]) != (frame.conv, frame.seq):
+            raise Conflict(f"ref {frame.ref!r} was used for another edit")
+        return Ack(ConversationId(done[0]), done[1], done[2], done[3])
 
 
 # Per user: bursts of 100 sends, 30 a second sustained, far above any person
