@@ -157,12 +157,21 @@ def _matching(query: str, category: str | None) -> list[ColumnElement[bool]]:
 
 
 async def search_skus(
-    conn: AsyncConnection, query: str, *, category: str | None = None, limit: int = 50
+    conn: AsyncConnection,
+    query: str,
+    *,
+    category: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[Sku]:
     """SKUs matching `query` (all SKUs for an empty one); an exact code comes first."""
     exact = case((func.lower(skus.c.sku) == query.strip().lower(), 0), else_=1)
     statement = (
-        select(skus).where(*_matching(query, category)).order_by(exact, skus.c.sku).limit(limit)
+        select(skus)
+        .where(*_matching(query, category))
+        .order_by(exact, skus.c.sku)
+        .limit(limit)
+        .offset(offset)
     )
     return [_sku(r) for r in await conn.execute(statement)]
 

@@ -78,6 +78,7 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("get", "/api/skus"): {200: commerce.SkuList},
     ("get", "/api/skus/export"): {200: CSV},
     ("post", "/api/skus/import"): {200: commerce.SkuImport},
+    ("post", "/api/skus/import/preview"): {200: commerce.ImportPreview},
     ("get", "/api/skus/{sku}"): {200: commerce.Sku},
     ("patch", "/api/skus/{sku}"): {200: commerce.Sku},
     ("post", "/api/stock/movements"): {201: commerce.MovementRecorded},
