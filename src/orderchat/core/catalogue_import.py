@@ -192,7 +192,7 @@ def _check_row(
     name_zh = field("name_zh", lambda v: text_field(v, "name_zh", MAX_NAME_CHARS, required=False))
     name_en = field("name_en", lambda v: text_field(v, "name_en", MAX_NAME_CHARS, required=False))
     if name_zh == "" and name_en == "":
-        needs = f"SKU {code} needs a name: give name_zh, name_en or both"
+        needs = "a SKU needs a name: give name_zh, name_en or both"
         errors.append(RowError(line, "name_zh", needs))
     category = field(
         "category", lambda v: text_field(v, "category", MAX_CATEGORY_CHARS, required=False)

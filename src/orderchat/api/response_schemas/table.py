@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from orderchat.api.response_schemas import chat, commerce, orders, people
+from orderchat.api.response_schemas import chat, commerce, orders, people, rules
 
 
 class NoBody:
@@ -84,6 +84,7 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("post", "/api/stock/movements"): {201: commerce.MovementRecorded},
     ("get", "/api/stock/movements"): {200: commerce.MovementList},
     ("get", "/api/stock"): {200: commerce.LevelList},
+    ("get", "/api/rules"): {200: rules.Rules},
     # finance
     ("post", "/api/orders/{order_id}/payments"): {201: commerce.PaymentRecorded},
     ("get", "/api/orders/{order_id}/payments"): {200: commerce.OrderMoney},
