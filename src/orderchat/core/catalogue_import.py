@@ -50,6 +50,9 @@ from orderchat.core.stock import (
 
 T = TypeVar("T")
 
+# A catalogue of 50,000 SKUs with long bilingual names fits well inside this.
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
 # The catalogue fields an import compares and writes; `active` is left alone.
 COMPARED_FIELDS = (
     "name_zh",
@@ -132,6 +135,18 @@ class ImportPreview:
 
 
 # --- reading the file ------------------------------------------------------------------
+
+
+def decode_catalogue_csv(raw: bytes) -> str:
+    """UTF-8 (with or without a BOM), or GB18030, which Excel in Chinese saves CSV as."""
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise BadRequest("the CSV must be UTF-8 (or GB18030) text")
 
 
 def read_catalogue_csv(text: str) -> CatalogueCsv:

@@ -11,8 +11,14 @@ from pydantic.config import JsonDict
 from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.core.catalogue_import import ImportPreview, RowAction, RowError
-from orderchat.core.errors import BadRequest, TooLarge
+from orderchat.core.catalogue_import import (
+    MAX_IMPORT_BYTES,
+    ImportPreview,
+    RowAction,
+    RowError,
+    decode_catalogue_csv,
+)
+from orderchat.core.errors import TooLarge
 from orderchat.core.ids import OrderId, SkuCode
 from orderchat.core.orders import MAX_PRICE_CENTS
 from orderchat.core.permissions import Action, check
@@ -38,8 +44,6 @@ router = APIRouter(prefix="/api", tags=["inventory"])
 # change is checked first (the use case checks again), so a caller who may not
 # learns nothing about the rules of the body.
 
-# A catalogue of 50,000 SKUs with long bilingual names fits well inside this.
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
 MAX_SKU_PAGE = 500
 MAX_SKU_OFFSET = 1_000_000
 MAX_LEVEL_PAGE = 5000
@@ -250,7 +254,7 @@ async def _csv_text(request: Request) -> str:
         raw += chunk
         if len(raw) > MAX_IMPORT_BYTES:
             raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
-    return _decode_csv(bytes(raw))
+    return decode_catalogue_csv(bytes(raw))
 
 
 def preview_view(preview: ImportPreview) -> dict[str, Any]:
@@ -282,16 +286,6 @@ def preview_view(preview: ImportPreview) -> dict[str, Any]:
 
 def error_view(error: RowError) -> dict[str, Any]:
     return {"line": error.line, "column": error.column, "reason": error.reason}
-
-
-def _decode_csv(raw: bytes) -> str:
-    """UTF-8 (with or without a BOM), or GB18030, which Excel in Chinese saves CSV as."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise BadRequest("the CSV must be UTF-8 (or GB18030) text")
 
 
 @router.get("/skus/{sku}", responses=errors(401, 403, 404))
