@@ -133,12 +133,8 @@ def test_a_missing_file_or_database_is_refused(server: ServerProcess, tmp_path: 
 
 def test_export_round_trips_through_import_unchanged(server: ServerProcess, tmp_path: Path) -> None:
     code = _code()
-    assert (
-        _skus(
-            server, "import", str(_file(tmp_path, f"{HEADER}\n{code},绳,Rope,rope,100,0,main,2\n"))
-        ).returncode
-        == 0
-    )
+    path = _file(tmp_path, f"{HEADER}\n{code},绳,Rope,rope,100,0,main,2\n")
+    assert _skus(server, "import", str(path), "--apply").returncode == 0
     target = tmp_path / "export.csv"
     done = _skus(server, "export", str(target))
     assert done.returncode == 0, done.stderr
