@@ -323,24 +323,11 @@ def plan_import(
             new[code] = item.sku
         elif changes:
             edited[code] = replace(item.sku, active=old.active)
-        problem: RowError | None = None
-        if item.location is not None and item.on_hand is not None:
-            level = level_at(levels.get(code, {}), code, item.location)
-            if item.on_hand != level.on_hand:
-                if level.reserved and item.on_hand < level.reserved:
-                    problem = RowError(
-                        item.line,
-                        "on_hand",
-                        f"on_hand {item.on_hand} is below the {level.reserved} of {code} "
-                        f"reserved for open orders at {item.location}",
-                    )
-                else:
-                    changes.append(
-                        FieldChange("on_hand", level.on_hand, item.on_hand, item.location)
-                    )
-                    counted.append(
-                        (replace(level, on_hand=item.on_hand), item.on_hand - level.on_hand)
-                    )
+        counts = _count_change(item, levels)
+        problem = counts if isinstance(counts, RowError) else None
+        if counts is not None and not isinstance(counts, RowError):
+            changes.append(counts[0])
+            counted.append(counts[1])
         if problem is not None:
             by_line[item.line] = PreviewRow(item.line, code, RowAction.ERROR, errors=(problem,))
             continue
@@ -355,6 +342,31 @@ def plan_import(
     plan = ImportPlan(tuple(new.values()), tuple(edited.values()), tuple(counted))
     rows = tuple(by_line[line] for line in sorted(by_line))
     return ImportPreview(import_token(parsed.text, existing, levels), rows, plan)
+
+
+def _count_change(
+    item: ImportRow, levels: Mapping[str, Mapping[str, StockLevel]]
+) -> tuple[FieldChange, tuple[StockLevel, int]] | RowError | None:
+    """A counted level that differs from the books: the change and the level after.
+
+    A count below what open orders hold at the location is refused: those
+    items are promised, and the orders would then ship what is not there.
+    """
+    if item.location is None or item.on_hand is None:
+        return None
+    code = item.sku.sku
+    level = level_at(levels.get(code, {}), code, item.location)
+    if item.on_hand == level.on_hand:
+        return None
+    if level.reserved and item.on_hand < level.reserved:
+        return RowError(
+            item.line,
+            "on_hand",
+            f"on_hand {item.on_hand} is below the {level.reserved} of {code} "
+            f"reserved for open orders at {item.location}",
+        )
+    change = FieldChange("on_hand", level.on_hand, item.on_hand, item.location)
+    return change, (replace(level, on_hand=item.on_hand), item.on_hand - level.on_hand)
 
 
 def _field_changes(old: Sku | None, new: Sku) -> list[FieldChange]:

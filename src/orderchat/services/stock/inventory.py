@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from orderchat.core.catalogue_import import (
     CatalogueCsv,
     ImportPreview,
@@ -45,7 +43,7 @@ from orderchat.services.ports import Clock
 from orderchat.services.stock.ledger import SkuStock, ledger_entry, sku_stock, write_stock_txn
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import inventory as store
-from orderchat.storage.engine import Database
+from orderchat.storage.engine import Connection, Database
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +169,7 @@ class ImportCatalogue:
 
 
 async def _plan_txn(
-    conn: AsyncConnection, parsed: CatalogueCsv, *, lock: bool = False
+    conn: Connection, parsed: CatalogueCsv, *, lock: bool = False
 ) -> tuple[ImportPreview, dict[str, dict[str, StockLevel]]]:
     """The file compared with the SKUs it names and the levels it counts."""
     existing = await store.skus_by_code(conn, parsed.codes.values())
