@@ -341,6 +341,18 @@ function accountMenu(s) {
   menu.addEventListener("click", (event) => {
     if (event.target.closest("a")) menu.open = false;
   });
+  const outside = (event) => {
+    if (menu.open && !menu.contains(event.target)) menu.open = false;
+  };
+  const escape = (event) => {
+    if (event.key === "Escape" && menu.open) menu.open = false;
+  };
+  document.addEventListener("click", outside);
+  document.addEventListener("keydown", escape);
+  s.offs.push(() => {
+    document.removeEventListener("click", outside);
+    document.removeEventListener("keydown", escape);
+  });
   return menu;
 }
 
