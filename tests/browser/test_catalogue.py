@@ -122,7 +122,9 @@ def test_the_rules_view_lists_the_workflows_with_their_files_and_validity(pages:
     expect(amy.get_by_test_id("rules-none").first).to_have_text("None configured yet.")
 
 
-def test_roles_that_may_not_edit_see_the_catalogue_read_only(pages: Pages) -> None:
+def test_roles_that_may_not_edit_see_the_catalogue_read_only_and_may_export_it(
+    pages: Pages,
+) -> None:
     sam = pages.page()
     sign_in(sam, "sam")
     _open_from_menu(sam, "catalogue")
@@ -131,6 +133,13 @@ def test_roles_that_may_not_edit_see_the_catalogue_read_only(pages: Pages) -> No
     expect(sam.get_by_test_id("catalogue-new")).to_have_count(0)
     expect(sam.get_by_test_id("catalogue-import")).to_have_count(0)
     expect(sam.get_by_test_id("sku-edit")).to_have_count(0)
+
+    with sam.expect_download() as download:
+        sam.get_by_test_id("catalogue-export").click()
+    path = download.value.path()
+    raw = path.read_bytes()
+    assert raw.startswith(("\ufeff" + HEADER).encode())
+    assert "CLO-01-RD-XL,冲锋衣（红色 XL码）" in raw.decode("utf-8-sig")
 
 
 def test_a_sku_added_and_edited_in_the_catalogue_keeps_its_changes(pages: Pages) -> None:
