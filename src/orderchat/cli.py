@@ -1,4 +1,4 @@
-"""The `orderchat` command: serve, user (see user_cli.py), chat, digest."""
+"""The `orderchat` command: serve, user (see user_cli.py), skus (skus_cli.py), chat, digest."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from orderchat.settings import Settings
+from orderchat.skus_cli import add_skus_commands, run_skus_command
 from orderchat.user_cli import DEFAULT_DATA_DIR, add_user_commands, run_user_command
 
 WS_MAX_FRAME_BYTES = 1024 * 1024
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve(commands.add_parser("serve", help="run the server"))
 
     add_user_commands(commands, _database_url)
+    add_skus_commands(commands, _database_url)
 
     commands.add_parser("chat", help="a terminal chat client", add_help=False)
     commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
@@ -172,4 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "skus":
+        return run_skus_command(args)
     return run_user_command(args)

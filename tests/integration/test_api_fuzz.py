@@ -74,6 +74,7 @@ NAMES_THAT_MUST_EXIST = (
     "POST /api/orders/{order_id}/issues/{issue_id}/settle",
     "POST /api/stock/movements",
     "POST /api/skus/import",
+    "POST /api/skus/import/preview",
     "POST /api/uploads",
     # The sku must keep a name in one language, whatever the change leaves.
     "PATCH /api/skus/{sku}",

@@ -437,7 +437,7 @@ def parse_catalogue_csv(text: str) -> list[ImportRow]:
     """
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        header = _header(next(reader, None))
+        header = csv_header(next(reader, None))
         rows: list[ImportRow] = []
         for raw in reader:
             if not any(cell.strip() for cell in raw):
@@ -453,7 +453,7 @@ def parse_catalogue_csv(text: str) -> list[ImportRow]:
     return rows
 
 
-def _header(raw: list[str] | None) -> list[str]:
+def csv_header(raw: list[str] | None) -> list[str]:
     if raw is None:
         raise BadRequest("the CSV is empty; line 1 must name the columns")
     header = [cell.strip().lower() for cell in raw]
@@ -476,8 +476,10 @@ def _row(line: int, header: list[str], raw: list[str]) -> ImportRow:
         sku = validate_sku(
             {
                 **cells,
-                "unit_price_cents": _whole(cells["unit_price_cents"], "unit_price_cents"),
-                "low_stock_threshold": _whole(cells["low_stock_threshold"], "low_stock_threshold"),
+                "unit_price_cents": whole_number(cells["unit_price_cents"], "unit_price_cents"),
+                "low_stock_threshold": whole_number(
+                    cells["low_stock_threshold"], "low_stock_threshold"
+                ),
             }
         )
         location, on_hand = cells.get("location", ""), cells.get("on_hand", "")
@@ -487,7 +489,8 @@ def _row(line: int, header: list[str], raw: list[str]) -> ImportRow:
             return ImportRow(line, sku, None, None)
         # A level below zero is what export prints after an adjustment wrote off
         # more than the books had; importing that file again must not fail.
-        count = _whole(on_hand.removeprefix("-"), "on_hand") * (-1 if on_hand[0] == "-" else 1)
+        sign = -1 if on_hand[0] == "-" else 1
+        count = whole_number(on_hand.removeprefix("-"), "on_hand") * sign
         if abs(count) > MAX_QUANTITY:
             raise BadRequest(f"on_hand is larger than {MAX_QUANTITY}")
         return ImportRow(line, sku, validate_location(location or DEFAULT_LOCATION), count)
@@ -495,7 +498,7 @@ def _row(line: int, header: list[str], raw: list[str]) -> ImportRow:
         raise BadRequest(f"line {line}: {exc.message}") from exc
 
 
-def _whole(cell: str, what: str) -> int:
+def whole_number(cell: str, what: str) -> int:
     if not _WHOLE.fullmatch(cell):
         raise BadRequest(f"{what} must be a whole number (got {cell!r})")
     return int(cell)

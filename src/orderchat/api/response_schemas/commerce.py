@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from orderchat.api.response_schemas._base import Body, Texts
 from orderchat.api.response_schemas.orders import Order
@@ -37,6 +38,51 @@ class Sku(Body):
 
 class SkuList(Body):
     skus: list[Sku]
+    total: int  # how many SKUs match, over every page
+
+
+class ImportRowError(Body):
+    line: int
+    column: str | None  # null: the row as a whole
+    reason: str
+
+
+class ImportFieldChange(Body):
+    """One field a row changes; an `on_hand` change names its location."""
+
+    field: Literal[
+        "name_zh", "name_en", "category", "unit_price_cents", "low_stock_threshold", "on_hand"
+    ]
+    old: str | int | None  # null: a new SKU
+    new: str | int
+    location: str | None
+
+
+class ImportPreviewRow(Body):
+    line: int
+    sku: str
+    action: Literal["create", "update", "unchanged", "error"]
+    changes: list[ImportFieldChange]
+    errors: list[ImportRowError]
+
+
+class ImportSummary(Body):
+    rows: int
+    create: int
+    update: int
+    unchanged: int
+    error: int
+    stock_changes: int
+
+
+class ImportPreview(Body):
+    """What an import would do; `token` goes to `POST /api/skus/import?token=…`."""
+
+    token: str
+    valid: bool
+    summary: ImportSummary
+    rows: list[ImportPreviewRow]
+    errors: list[ImportRowError]
 
 
 class SkuImport(Body):

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from orderchat.api.response_schemas import chat, commerce, orders, people
+from orderchat.api.response_schemas import chat, commerce, orders, people, rules
 
 
 class NoBody:
@@ -78,11 +78,13 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("get", "/api/skus"): {200: commerce.SkuList},
     ("get", "/api/skus/export"): {200: CSV},
     ("post", "/api/skus/import"): {200: commerce.SkuImport},
+    ("post", "/api/skus/import/preview"): {200: commerce.ImportPreview},
     ("get", "/api/skus/{sku}"): {200: commerce.Sku},
     ("patch", "/api/skus/{sku}"): {200: commerce.Sku},
     ("post", "/api/stock/movements"): {201: commerce.MovementRecorded},
     ("get", "/api/stock/movements"): {200: commerce.MovementList},
     ("get", "/api/stock"): {200: commerce.LevelList},
+    ("get", "/api/rules"): {200: rules.Rules},
     # finance
     ("post", "/api/orders/{order_id}/payments"): {201: commerce.PaymentRecorded},
     ("get", "/api/orders/{order_id}/payments"): {200: commerce.OrderMoney},

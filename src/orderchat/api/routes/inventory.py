@@ -11,7 +11,14 @@ from pydantic.config import JsonDict
 from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
-from orderchat.core.errors import BadRequest, TooLarge
+from orderchat.core.catalogue_import import (
+    MAX_IMPORT_BYTES,
+    ImportPreview,
+    RowAction,
+    RowError,
+    decode_catalogue_csv,
+)
+from orderchat.core.errors import TooLarge
 from orderchat.core.ids import OrderId, SkuCode
 from orderchat.core.orders import MAX_PRICE_CENTS
 from orderchat.core.permissions import Action, check
@@ -37,9 +44,8 @@ router = APIRouter(prefix="/api", tags=["inventory"])
 # change is checked first (the use case checks again), so a caller who may not
 # learns nothing about the rules of the body.
 
-# A catalogue of 50,000 SKUs with long bilingual names fits well inside this.
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
 MAX_SKU_PAGE = 500
+MAX_SKU_OFFSET = 1_000_000
 MAX_LEVEL_PAGE = 5000
 MAX_MOVEMENT_PAGE = 1000
 
@@ -161,9 +167,11 @@ async def list_skus(
     q: Annotated[str, Query(max_length=200)] = "",
     category: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_SKU_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_SKU_OFFSET)] = 0,
 ) -> Json:
-    found = await runtime.inventory.list_skus(auth.user, q, category, limit)
-    return Json({"skus": [sku_view(s) for s in found]})
+    """A page of the SKUs matching `q`, and how many match in all (`total`)."""
+    found, total = await runtime.inventory.list_skus(auth.user, q, category, limit, offset)
+    return Json({"skus": [sku_view(s) for s in found], "total": total})
 
 
 @router.get(
@@ -186,25 +194,46 @@ async def export_skus(auth: AuthDep, runtime: RuntimeDep) -> Response:
     )
 
 
+_CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post("/skus/import/preview", responses=errors(400, 401, 403, 413), openapi_extra=_CSV_BODY)
+async def preview_import(request: Request, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    """What importing this CSV (text/csv body) would do, row by row; nothing is written.
+
+    Apply it with `POST /api/skus/import?token=…` and the same body.
+    """
+    check(auth.user, Action.MANAGE_CATALOGUE)
+    preview = await runtime.inventory.preview_import(auth.user, await _csv_text(request))
+    return Json(preview_view(preview))
+
+
 @router.post(
     "/skus/import",
-    responses=errors(400, 401, 403, 413),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        }
-    },
+    responses=errors(400, 401, 403, 409, 413),
+    openapi_extra=_CSV_BODY,
 )
-async def import_skus(request: Request, auth: AuthDep, runtime: RuntimeDep) -> Json:
+async def import_skus(
+    request: Request,
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    token: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="the preview's token: refuse (409) if the catalogue changed since",
+        ),
+    ] = None,
+) -> Json:
     """Import a catalogue CSV (text/csv body): all rows, or none and a 400 naming the line."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
-    raw = await request.body()
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
-    result = await runtime.inventory.import_csv(auth.user, _decode_csv(raw))
+    check(auth.user, Action.MANAGE_CATALOGUE)
+    result = await runtime.inventory.import_csv(auth.user, await _csv_text(request), token)
     return Json(
         {
             "rows": result.rows,
@@ -215,14 +244,48 @@ async def import_skus(request: Request, auth: AuthDep, runtime: RuntimeDep) -> J
     )
 
 
-def _decode_csv(raw: bytes) -> str:
-    """UTF-8 (with or without a BOM), or GB18030, which Excel in Chinese saves CSV as."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise BadRequest("the CSV must be UTF-8 (or GB18030) text")
+async def _csv_text(request: Request) -> str:
+    """The body, refused before it is read when it says it is too large."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+    return decode_catalogue_csv(bytes(raw))
+
+
+def preview_view(preview: ImportPreview) -> dict[str, Any]:
+    rows = preview.rows
+    return {
+        "token": preview.token,
+        "valid": preview.valid,
+        "summary": {
+            "rows": len(rows),
+            **{action.value: preview.count(action) for action in RowAction},
+            "stock_changes": len(preview.plan.levels),
+        },
+        "rows": [
+            {
+                "line": row.line,
+                "sku": row.sku,
+                "action": row.action.value,
+                "changes": [
+                    {"field": c.field, "old": c.old, "new": c.new, "location": c.location}
+                    for c in row.changes
+                ],
+                "errors": [error_view(e) for e in row.errors],
+            }
+            for row in rows
+        ],
+        "errors": [error_view(e) for e in preview.errors],
+    }
+
+
+def error_view(error: RowError) -> dict[str, Any]:
+    return {"line": error.line, "column": error.column, "reason": error.reason}
 
 
 @router.get("/skus/{sku}", responses=errors(401, 403, 404))

@@ -20,15 +20,21 @@ BUILT_IN = ("retail", "oem")
 
 
 class Workflows:
-    def __init__(self, workflows: dict[str, Workflow]) -> None:
+    def __init__(
+        self, workflows: dict[str, Workflow], sources: dict[str, str] | None = None
+    ) -> None:
         self._by_name = workflows
+        self._sources = sources or {}
 
     @classmethod
     def load(cls, custom_dir: Path | None = None) -> Workflows:
         found: dict[str, Workflow] = {}
+        sources: dict[str, str] = {}
         package = resources.files("orderchat.workflows")
         for name in BUILT_IN:
-            found[name] = parse_workflow(package.joinpath(f"{name}.toml").read_text("utf-8"))
+            resource = package.joinpath(f"{name}.toml")
+            found[name] = parse_workflow(resource.read_text("utf-8"))
+            sources[name] = str(resource)
         if custom_dir is not None and custom_dir.is_dir():
             for path in sorted(custom_dir.glob("*.toml")):
                 try:
@@ -36,14 +42,19 @@ class Workflows:
                 except BadRequest as exc:
                     raise SystemExit(f"workflow {path}: {exc.message}") from exc
                 found[workflow.name] = workflow
+                sources[workflow.name] = str(path.resolve())
                 logger.info("loaded workflow %s from %s", workflow.name, path)
-        return cls(found)
+        return cls(found, sources)
 
     def get(self, name: str) -> Workflow:
         try:
             return self._by_name[name]
         except KeyError:
             raise NotFound(f"no workflow {name!r}; known: {sorted(self._by_name)}") from None
+
+    def sources(self) -> dict[str, str]:
+        """The file each running workflow was loaded from, by name."""
+        return dict(self._sources)
 
     def all(self) -> list[Workflow]:
         return list(self._by_name.values())

@@ -13,14 +13,21 @@ is in `command.py`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from orderchat.core.errors import BadRequest
+from orderchat.core.catalogue_import import (
+    CatalogueCsv,
+    ImportPreview,
+    counted_codes,
+    first_error_message,
+    plan_import,
+    read_catalogue_csv,
+)
+from orderchat.core.errors import BadRequest, Conflict
 from orderchat.core.ids import OrderId, SkuCode
 from orderchat.core.model import User
 from orderchat.core.permissions import Action, check
 from orderchat.core.stock import (
-    ImportRow,
     Movement,
     MovementKind,
     MovementRequest,
@@ -30,15 +37,13 @@ from orderchat.core.stock import (
     apply_movement,
     changed_sku,
     format_catalogue_csv,
-    level_at,
-    parse_catalogue_csv,
     validate_sku_code,
 )
 from orderchat.services.ports import Clock
 from orderchat.services.stock.ledger import SkuStock, ledger_entry, sku_stock, write_stock_txn
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import inventory as store
-from orderchat.storage.engine import Database
+from orderchat.storage.engine import Connection, Database
 
 logger = logging.getLogger(__name__)
 
@@ -106,64 +111,70 @@ class RecordMovement:
 class ImportCatalogue:
     """A whole CSV in one transaction: new SKUs, changed SKUs, counted stock.
 
-    Counted stock differing from the books is recorded as an adjustment, so
-    the ledger still explains every level.
+    The file is planned again from the state read here, so what is written is
+    what a preview of this state showed; with a `token`, a state that differs
+    from the preview's is refused. Counted stock differing from the books is
+    recorded as an adjustment, so the ledger still explains every level.
     """
 
     user: User
-    rows: tuple[ImportRow, ...]
+    parsed: CatalogueCsv
+    token: str | None = None
 
     async def apply(self, tx: WriteTxn) -> ImportResult:
-        entries = {row.sku.sku: row.sku for row in self.rows}
-        existing = await store.skus_by_code(tx.conn, entries)
-        counted = [row for row in self.rows if row.location is not None]
-        before = await store.levels_for(tx.conn, {row.sku.sku for row in counted}, lock=True)
-        changed: list[StockLevel] = []
-        adjustments: list[Movement] = []
-        for row in counted:
-            assert row.location is not None and row.on_hand is not None
-            level = level_at(before[row.sku.sku], row.sku.sku, row.location)
-            delta = row.on_hand - level.on_hand
-            if delta == 0:
-                continue
-            if level.reserved and row.on_hand < level.reserved:
-                raise BadRequest(
-                    f"line {row.line}: on_hand {row.on_hand} is below the {level.reserved} "
-                    f"of {row.sku.sku} reserved for open orders at {row.location}"
-                )
-            changed.append(replace(level, on_hand=row.on_hand))
-            adjustments.append(
-                ledger_entry(
-                    tx,
-                    row.sku.sku,
-                    MovementKind.ADJUSTMENT,
-                    abs(delta),
-                    self.user.id,
-                    from_location=row.location if delta < 0 else None,
-                    to_location=row.location if delta > 0 else None,
-                    reason=f"CSV import: counted {row.on_hand}",
-                )
+        preview, before = await _plan_txn(tx.conn, self.parsed, lock=True)
+        if self.token is not None and self.token != preview.token:
+            raise Conflict(
+                "the catalogue or its stock changed since this file was previewed; preview it again"
             )
-        new = [sku for code, sku in entries.items() if code not in existing]
-        edited = [
-            sku
-            for code, sku in entries.items()
-            if code in existing and replace(sku, active=existing[code].active) != existing[code]
+        if not preview.valid:
+            raise BadRequest(first_error_message(preview))
+        plan = preview.plan
+        adjustments = [
+            ledger_entry(
+                tx,
+                level.sku,
+                MovementKind.ADJUSTMENT,
+                abs(delta),
+                self.user.id,
+                from_location=level.location if delta < 0 else None,
+                to_location=level.location if delta > 0 else None,
+                reason=f"CSV import: counted {level.on_hand}",
+            )
+            for level, delta in plan.levels
         ]
-        await store.insert_skus_txn(tx.conn, new)
-        await store.update_skus_txn(tx.conn, edited)
+        entries = {row.sku.sku: row.sku for row in self.parsed.rows}
+        existing = await store.skus_by_code(tx.conn, entries)
+        await store.insert_skus_txn(tx.conn, plan.new)
+        await store.update_skus_txn(tx.conn, plan.edited)
         await write_stock_txn(
-            tx, self.user.id, {**existing, **entries}, before, changed, adjustments
+            tx,
+            self.user.id,
+            {**existing, **entries},
+            before,
+            [level for level, _ in plan.levels],
+            adjustments,
         )
         logger.info(
             "catalogue import by %s: %d rows, %d new, %d changed, %d stock adjustments",
             self.user.id,
-            len(self.rows),
-            len(new),
-            len(edited),
+            len(self.parsed.rows),
+            len(plan.new),
+            len(plan.edited),
             len(adjustments),
         )
-        return ImportResult(len(self.rows), len(new), len(edited), len(adjustments))
+        return ImportResult(
+            len(self.parsed.rows), len(plan.new), len(plan.edited), len(adjustments)
+        )
+
+
+async def _plan_txn(
+    conn: Connection, parsed: CatalogueCsv, *, lock: bool = False
+) -> tuple[ImportPreview, dict[str, dict[str, StockLevel]]]:
+    """The file compared with the SKUs it names and the levels it counts."""
+    existing = await store.skus_by_code(conn, parsed.codes.values())
+    levels = await store.levels_for(conn, counted_codes(parsed), lock=lock)
+    return plan_import(parsed, existing, levels), levels
 
 
 class Inventory:
@@ -200,14 +211,18 @@ class Inventory:
         return sku_stock(sku, levels[sku.sku])
 
     async def list_skus(
-        self, user: User, query: str, category: str | None, limit: int
-    ) -> list[SkuStock]:
-        """SKUs whose code or names contain every word of `query`, with their stock."""
+        self, user: User, query: str, category: str | None, limit: int, offset: int = 0
+    ) -> tuple[list[SkuStock], int]:
+        """A page of SKUs whose code or names contain every word of `query`, with their
+        stock, and how many match in all."""
         check(user, Action.VIEW_STOCK)
         async with self._db.read() as conn:
-            found = await store.search_skus(conn, query, category=category, limit=limit)
+            found = await store.search_skus(
+                conn, query, category=category, limit=limit, offset=offset
+            )
+            total = await store.count_skus(conn, query, category=category)
             levels = await store.levels_for(conn, [s.sku for s in found])
-        return [sku_stock(sku, levels[sku.sku]) for sku in found]
+        return [sku_stock(sku, levels[sku.sku]) for sku in found], total
 
     async def export_csv(self, user: User) -> str:
         check(user, Action.VIEW_STOCK)
@@ -216,14 +231,28 @@ class Inventory:
             levels = await store.all_levels(conn)
         return format_catalogue_csv((sku, levels.get(sku.sku, [])) for sku in catalogue)
 
-    async def import_csv(self, user: User, text: str) -> ImportResult:
-        """Import a catalogue CSV: all of it, or nothing and a 400 naming the bad line."""
-        check(user, Action.MANAGE_CATALOGUE)
-        rows = parse_catalogue_csv(text)
-        if any(row.location is not None for row in rows):
-            check(user, Action.MOVE_STOCK)
-        result: ImportResult = await self._writer.submit(ImportCatalogue(user, tuple(rows)))
+    async def preview_import(self, user: User, text: str) -> ImportPreview:
+        """What importing `text` would do, row by row; writes nothing."""
+        parsed = self._parse_import(user, text)
+        async with self._db.read() as conn:
+            preview, _ = await _plan_txn(conn, parsed)
+        return preview
+
+    async def import_csv(self, user: User, text: str, token: str | None = None) -> ImportResult:
+        """Import a catalogue CSV: all of it, or nothing and a 400 naming the bad line.
+
+        With the `token` of a preview, a catalogue changed since is a Conflict.
+        """
+        parsed = self._parse_import(user, text)
+        result: ImportResult = await self._writer.submit(ImportCatalogue(user, parsed, token))
         return result
+
+    def _parse_import(self, user: User, text: str) -> CatalogueCsv:
+        check(user, Action.MANAGE_CATALOGUE)
+        parsed = read_catalogue_csv(text)
+        if any(row.location is not None for row in parsed.rows):
+            check(user, Action.MOVE_STOCK)
+        return parsed
 
     async def record_movement(self, user: User, request: MovementRequest) -> MovementResult:
         check(user, Action.MOVE_STOCK)

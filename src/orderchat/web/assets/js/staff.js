@@ -19,6 +19,8 @@ import { OrderPanel } from "./ui/orderpanel.js";
 import { confirmDialog, formDialog } from "./ui/dialogs.js";
 import { avatar, onLang, roleLabel, toast } from "./ui/util.js";
 import { ROLES } from "./ui/strings.js";
+import { CatalogueView, pageLinks } from "./ui/catalogue.js";
+import { RulesView } from "./ui/rules.js";
 
 const root = document.getElementById("app");
 const phone = window.matchMedia("(max-width: 899px)");
@@ -143,6 +145,7 @@ function teardown() {
   const s = ws;
   ws = null;
   closeConversation(s, true);
+  closePage(s);
   if (s.realtime) s.realtime.stop();
   for (const off of s.offs) off();
 }
@@ -298,7 +301,7 @@ function buildShell(s) {
     s.connection,
     h("div", { class: "topbar-spacer" }),
     langSwitcher(),
-    h("div", { class: "me" }, avatar(s.me, s.me.id, "sm"), h("span", { class: "me-text" }, s.meName, s.meRoles)),
+    accountMenu(s),
     s.signoutAll,
     s.signout,
   );
@@ -322,16 +325,50 @@ function buildShell(s) {
   s.offs.push(() => phone.removeEventListener("change", onPhone));
 }
 
+/** The signed-in person, opening a menu of the staff pages (#/catalogue, #/rules). */
+function accountMenu(s) {
+  s.menuList = h("nav", { class: "account-menu-list", "aria-label": t("shell.menu") }, pageLinks());
+  const menu = h(
+    "details",
+    { class: "account-menu", testid: "account-menu" },
+    h(
+      "summary",
+      { class: "me", title: t("shell.menu") },
+      avatar(s.me, s.me.id, "sm"),
+      h("span", { class: "me-text" }, s.meName, s.meRoles),
+      h("span", { class: "account-menu-icon", "aria-hidden": "true" }, icon("more")),
+    ),
+    s.menuList,
+  );
+  menu.addEventListener("click", (event) => {
+    if (event.target.closest("a")) menu.open = false;
+  });
+  const outside = (event) => {
+    if (menu.open && !menu.contains(event.target)) menu.open = false;
+  };
+  const escape = (event) => {
+    if (event.key === "Escape" && menu.open) menu.open = false;
+  };
+  document.addEventListener("click", outside);
+  document.addEventListener("keydown", escape);
+  s.offs.push(() => {
+    document.removeEventListener("click", outside);
+    document.removeEventListener("keydown", escape);
+  });
+  return menu;
+}
+
 function relabel(s) {
   s.signout.title = t("shell.signout");
   s.signout.setAttribute("aria-label", t("shell.signout"));
   s.signoutAll.title = t("shell.signoutAll");
   s.signoutAll.textContent = t("shell.signoutAll");
   s.meRoles.textContent = (s.me.roles || []).map(roleLabel).join(" · ");
+  clear(s.menuList).append(...pageLinks());
   s.shell.querySelector(".brand-name").textContent = t("app.brand");
   setConnection(s, s.realtime.state);
   if (s.open) renderHeader(s);
-  else showEmpty(s);
+  else if (!s.page) showEmpty(s);
   setTitle();
 }
 
@@ -402,7 +439,21 @@ function routeConv() {
   return m ? m[1] : null;
 }
 
+function routePage() {
+  const m = location.hash.match(/^#\/(catalogue|rules)$/);
+  return m ? m[1] : null;
+}
+
 function route(s) {
+  const page = routePage();
+  if (page) {
+    showPage(s, page);
+    return;
+  }
+  if (s.page) {
+    closePage(s);
+    if (!routeConv()) showEmpty(s);
+  }
   const id = routeConv();
   if (id && (!s.open || s.open.id !== id)) openConversation(s, id, {});
   else if (!id && s.open) {
@@ -425,6 +476,27 @@ function goBack(s) {
   if (routeConv()) history.replaceState(null, "", location.pathname + location.search);
   closeConversation(s);
   showEmpty(s);
+}
+
+/** A staff page in place of the conversation: it spans the workspace beside the list. */
+function showPage(s, name) {
+  if (s.page && s.page.name === name) return;
+  closeConversation(s);
+  closePage(s);
+  const view = name === "catalogue" ? new CatalogueView({ me: s.me }) : new RulesView();
+  s.page = { name, view };
+  clear(s.main).append(view.el);
+  clear(s.side);
+  s.workspace.classList.remove("has-panel", "panel-open");
+  s.workspace.classList.add("show-conv", "page-open");
+  s.list.setActive(null);
+}
+
+function closePage(s) {
+  if (!s.page) return;
+  s.page.view.destroy();
+  s.page = null;
+  s.workspace.classList.remove("page-open");
 }
 
 // ---- the open conversation ----------------------------------------------------------

@@ -1,0 +1,49 @@
+"""Bodies about the shop's rules: workflow and routing files, and whether each is valid."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from orderchat.api.response_schemas._base import Body, Texts
+from orderchat.api.response_schemas.orders import Workflow
+
+
+class RuleSource(Body):
+    origin: Literal["built_in", "shop"]  # shipped with OrderChat, or the shop's own file
+    path: str
+
+
+class WorkflowFile(Body):
+    source: RuleSource
+    valid: bool  # the file parses now
+    errors: list[str]
+    running: bool  # the server runs this file's workflow (loaded at start-up)
+    overridden_by: str | None  # a shop file of the same workflow name replaces this one
+    workflow: Workflow | None  # null when the file does not parse
+
+
+class Route(Body):
+    event: str
+    roles: list[str]
+    customer: bool
+    text: Texts
+
+
+class RoutingRules(Body):
+    source: RuleSource
+    valid: bool
+    errors: list[str]
+    routes: list[Route]
+
+
+class NotConfigured(Body):
+    configured: Literal[False]
+    files: list[str]
+
+
+class Rules(Body):
+    shop_dir: str  # where a shop puts its own workflow files
+    workflows: list[WorkflowFile]
+    routing: RoutingRules
+    notifications: NotConfigured
+    consult: NotConfigured

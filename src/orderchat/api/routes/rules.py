@@ -1,0 +1,64 @@
+"""HTTP routes: the shop's rules (workflows, routing) as files, read-only, for staff."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+
+from orderchat.api.openapi import errors
+from orderchat.api.responses import Json
+from orderchat.api.routes.orders import workflow_view
+from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.permissions import require_staff
+from orderchat.services.rules import RuleFile, RulesReport, describe_rules
+
+router = APIRouter(prefix="/api", tags=["rules"])
+
+
+@router.get("/rules", responses=errors(401, 403))
+async def list_rules(auth: AuthDep, runtime: RuntimeDep) -> Json:
+    """Each rule file, where it is, and whether it is valid now (it is read again)."""
+    require_staff(auth.user)
+    shop_dir = runtime.settings.workflows_dir
+    # A few small files; read off the event loop all the same.
+    report = await asyncio.to_thread(describe_rules, runtime.workflows, shop_dir)
+    return Json(rules_view(report))
+
+
+def rules_view(report: RulesReport) -> dict[str, Any]:
+    routing = report.routing
+    return {
+        "shop_dir": report.shop_dir,
+        "workflows": [_file_view(f) for f in report.workflows],
+        "routing": {
+            "source": {"origin": "built_in", "path": routing.path},
+            "valid": not routing.errors,
+            "errors": list(routing.errors),
+            "routes": [
+                {
+                    "event": event,
+                    "roles": sorted(r.value for r in route.roles),
+                    "customer": route.customer,
+                    "text": dict(route.text),
+                }
+                for event, route in routing.routes
+            ],
+        },
+        # Kinds of rules a shop will configure; none has a file yet.
+        "notifications": {"configured": False, "files": []},
+        "consult": {"configured": False, "files": []},
+    }
+
+
+def _file_view(found: RuleFile) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "source": {"origin": found.origin, "path": found.path},
+        "valid": found.valid,
+        "errors": list(found.errors),
+        "running": found.running,
+        "overridden_by": found.overridden_by,
+        "workflow": None if found.workflow is None else workflow_view(found.workflow),
+    }
+    return view

@@ -1,0 +1,217 @@
+/**
+ * The rules view (#/rules), read-only: the order workflows, event routing, and the
+ * kinds of rules not configured yet, each with the file it comes from and whether
+ * that file is valid now (GET /api/rules reads every file again).
+ */
+
+import { h, clear } from "../dom.js";
+import { pickText, t } from "../i18n.js";
+import { api, errorText } from "../api.js";
+import { onLang, roleLabel } from "./util.js";
+import { pageHeader } from "./catalogue.js";
+import "./strings-catalogue.js";
+
+export class RulesView {
+  constructor() {
+    this.data = null;
+    this.error = null;
+    this.el = h("section", { class: "page rules", testid: "rules" });
+    this.offLang = onLang(() => this.render());
+    this.render();
+    this.load();
+  }
+
+  destroy() {
+    this.offLang();
+    this.gone = true;
+  }
+
+  async load() {
+    try {
+      this.data = await api("/api/rules");
+      this.error = null;
+    } catch (err) {
+      this.error = err;
+    }
+    if (!this.gone) this.render();
+  }
+
+  render() {
+    const body = [];
+    if (this.error) {
+      body.push(
+        h("p", { class: "op-error", role: "alert" }, t("rules.loadFailed", { message: errorText(this.error) })),
+      );
+    } else if (!this.data) {
+      body.push(h("p", { class: "op-loading" }, t("common.loading")));
+    } else {
+      const d = this.data;
+      body.push(
+        h("p", { class: "page-note" }, t("rules.intro", { dir: d.shop_dir })),
+        section(t("rules.workflows"), "rules-workflows", d.workflows.map(workflowCard)),
+        section(t("rules.routing"), "rules-routing", [routingCard(d.routing)]),
+        section(t("rules.notifications"), "rules-notifications", [notConfigured()]),
+        section(t("rules.consult"), "rules-consult", [notConfigured()]),
+      );
+    }
+    clear(this.el).append(pageHeader(t("rules.title")), h("div", { class: "page-body" }, body));
+  }
+}
+
+function section(title, testid, children) {
+  return h("section", { class: "rules-section", testid }, h("h3", { class: "rules-heading" }, title), children);
+}
+
+function notConfigured() {
+  return h("p", { class: "rules-none", testid: "rules-none" }, t("rules.noneYet"));
+}
+
+function sourceLine(source) {
+  return h(
+    "p",
+    { class: "rules-source" },
+    h(
+      "span",
+      { class: "cat-badge cat-badge-muted", testid: "rules-origin" },
+      source.origin === "shop" ? t("rules.shop") : t("rules.builtIn"),
+    ),
+    " ",
+    h("span", { class: "sr-only" }, t("rules.file")),
+    h("code", { class: "rules-path", testid: "rules-path" }, source.path),
+  );
+}
+
+function validity(valid, errors) {
+  return [
+    h(
+      "span",
+      {
+        class: valid ? "cat-badge cat-badge-ok" : "cat-badge cat-badge-bad",
+        testid: "rules-valid",
+        dataset: { valid },
+      },
+      valid ? t("rules.valid") : t("rules.invalid"),
+    ),
+    errors.length
+      ? h(
+          "ul",
+          { class: "rules-errors", testid: "rules-errors" },
+          errors.map((e) => h("li", e)),
+        )
+      : null,
+  ];
+}
+
+function roles(list) {
+  return list.map(roleLabel).join("、") || "—";
+}
+
+function workflowCard(file) {
+  const w = file.workflow;
+  const title = w ? `${pickText(w.title, w.name)} (${w.name})` : file.source.path.split("/").pop();
+  return h(
+    "article",
+    { class: "rules-card", testid: "rules-workflow", dataset: { name: w ? w.name : "", path: file.source.path } },
+    h(
+      "header",
+      { class: "rules-card-head" },
+      h("h4", { class: "rules-card-title" }, title),
+      ...validity(file.valid, file.errors),
+      h(
+        "span",
+        { class: file.running ? "cat-badge cat-badge-ok" : "cat-badge cat-badge-muted", testid: "rules-running" },
+        file.running ? t("rules.running") : t("rules.notRunning"),
+      ),
+    ),
+    sourceLine(file.source),
+    file.overridden_by ? h("p", { class: "hint" }, t("rules.overridden", { path: file.overridden_by })) : null,
+    w ? workflowDetails(w) : null,
+  );
+}
+
+function workflowDetails(w) {
+  const label = (state) => {
+    const found = w.states.find((s) => s.name === state);
+    return found ? pickText(found.label, state) : state;
+  };
+  return h(
+    "details",
+    { class: "rules-details" },
+    h("summary", t("rules.states", { count: w.states.length, transitions: w.transitions.length })),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "rules-table" },
+        h(
+          "thead",
+          h(
+            "tr",
+            h("th", { scope: "col" }, t("rules.col.from")),
+            h("th", { scope: "col" }, t("rules.col.to")),
+            h("th", { scope: "col" }, t("rules.col.roles")),
+            h("th", { scope: "col" }, t("rules.col.notify")),
+          ),
+        ),
+        h(
+          "tbody",
+          w.transitions.map((tr) =>
+            h(
+              "tr",
+              h("td", tr.from.map(label).join("、")),
+              h("td", label(tr.to)),
+              h("td", roles(tr.roles)),
+              h("td", roles(tr.notify)),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function routingCard(routing) {
+  return h(
+    "article",
+    { class: "rules-card", testid: "rules-routing-file", dataset: { path: routing.source.path } },
+    h(
+      "header",
+      { class: "rules-card-head" },
+      h("h4", { class: "rules-card-title" }, t("rules.routing")),
+      ...validity(routing.valid, routing.errors),
+    ),
+    sourceLine(routing.source),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "rules-table" },
+        h(
+          "thead",
+          h(
+            "tr",
+            h("th", { scope: "col" }, t("rules.col.event")),
+            h("th", { scope: "col" }, t("rules.col.notify")),
+            h("th", { scope: "col" }, t("rules.col.customer")),
+            h("th", { scope: "col" }, t("rules.col.text")),
+          ),
+        ),
+        h(
+          "tbody",
+          routing.routes.map((r) =>
+            h(
+              "tr",
+              { testid: "rules-route" },
+              h("td", h("code", r.event)),
+              h("td", roles(r.roles)),
+              h("td", r.customer ? t("rules.yes") : t("rules.no")),
+              h("td", pickText(r.text, "")),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
