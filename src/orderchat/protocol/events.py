@@ -44,6 +44,9 @@ class ServerOp(StrEnum):
     MEMBER = "member"
     MEDIA = "media"
     ORDER = "order"
+    HANDLED = "handled"
+    # Ephemeral, to one user's own connections only: not replayed.
+    SETTINGS = "settings"
 
 
 # --- values carried inside frames ------------------------------------------------
@@ -166,6 +169,21 @@ class UserTyping:
     user: UserId
 
 
+@dataclass(frozen=True, slots=True)
+class SettingsChanged:
+    """The connection's own user pinned, unpinned, muted or unmuted `conv`.
+
+    Sent to that user's connections only, never to other members, and not
+    replayed: a client that reconnects reads the settings again from the
+    conversation list. `pinned_ts` is when it was pinned, None when it is not.
+    """
+
+    conv: ConversationId
+    pinned: bool
+    muted: bool
+    pinned_ts: int | None = None
+
+
 # --- durable events ---------------------------------------------------------------
 
 
@@ -255,10 +273,29 @@ class OrderChanged:
         return str(self.order["status"])
 
 
+@dataclass(frozen=True, slots=True)
+class UrgentHandled:
+    """`by` has dealt with urgent message `seq` of `conv`: its marker may go."""
+
+    conv: ConversationId
+    seq: int
+    by: UserId
+    ts: int
+    cursor: str | None = None
+
+
 DurableEvent = (
-    MessageReceived | MessageRecalled | ReadMarked | MembersChanged | MediaUpdated | OrderChanged
+    MessageReceived
+    | MessageRecalled
+    | ReadMarked
+    | MembersChanged
+    | MediaUpdated
+    | OrderChanged
+    | UrgentHandled
 )
-ServerFrame = Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | DurableEvent
+ServerFrame = (
+    Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | SettingsChanged | DurableEvent
+)
 
 # The op of each frame class: one table, read by the encoder, the decoder and the docs.
 OP_OF: dict[type[ServerFrame], ServerOp] = {
@@ -274,4 +311,6 @@ OP_OF: dict[type[ServerFrame], ServerOp] = {
     MembersChanged: ServerOp.MEMBER,
     MediaUpdated: ServerOp.MEDIA,
     OrderChanged: ServerOp.ORDER,
+    UrgentHandled: ServerOp.HANDLED,
+    SettingsChanged: ServerOp.SETTINGS,
 }

@@ -37,7 +37,9 @@ from orderchat.protocol.events import (
     ReadMarked,
     ServerFrame,
     ServerOp,
+    SettingsChanged,
     Synced,
+    UrgentHandled,
     User,
     UserTyping,
     Welcome,
@@ -221,6 +223,14 @@ def _order(f: OrderChanged, out: JsonObject) -> None:
     out.update(conv=f.conv, order=f.order, ts=f.ts)
 
 
+def _handled(f: UrgentHandled, out: JsonObject) -> None:
+    out.update(conv=f.conv, seq=f.seq, by=f.by, ts=f.ts)
+
+
+def _settings(f: SettingsChanged, out: JsonObject) -> None:
+    out.update(conv=f.conv, pinned=f.pinned, muted=f.muted, pinned_ts=f.pinned_ts)
+
+
 _Writer = Callable[[Any, JsonObject], None]
 _WRITERS: dict[type[ServerFrame], _Writer] = {
     Welcome: _welcome,
@@ -235,6 +245,8 @@ _WRITERS: dict[type[ServerFrame], _Writer] = {
     MembersChanged: _member,
     MediaUpdated: _media,
     OrderChanged: _order,
+    UrgentHandled: _handled,
+    SettingsChanged: _settings,
 }
 _OP_TEXT = {cls: op.value for cls, op in OP_OF.items()}
 DURABLE_OPS = frozenset(
@@ -245,6 +257,7 @@ DURABLE_OPS = frozenset(
         ServerOp.MEMBER,
         ServerOp.MEDIA,
         ServerOp.ORDER,
+        ServerOp.HANDLED,
     }
 )
 
@@ -507,6 +520,25 @@ def _decode_order(obj: JsonObject, cursor: str | None) -> OrderChanged:
     )
 
 
+def _decode_handled(obj: JsonObject, cursor: str | None) -> UrgentHandled:
+    return UrgentHandled(
+        conv=ConversationId(_str(obj, "conv")),
+        seq=_int(obj, "seq"),
+        by=UserId(_str(obj, "by")),
+        ts=_int(obj, "ts"),
+        cursor=cursor,
+    )
+
+
+def _decode_settings(obj: JsonObject, cursor: str | None) -> SettingsChanged:
+    return SettingsChanged(
+        conv=ConversationId(_str(obj, "conv")),
+        pinned=_bool(obj, "pinned"),
+        muted=_bool(obj, "muted"),
+        pinned_ts=_opt_int(obj, "pinned_ts"),
+    )
+
+
 _READERS: dict[ServerOp, Callable[[JsonObject, str | None], ServerFrame]] = {
     ServerOp.WELCOME: _decode_welcome,
     ServerOp.SYNCED: _decode_synced,
@@ -520,6 +552,8 @@ _READERS: dict[ServerOp, Callable[[JsonObject, str | None], ServerFrame]] = {
     ServerOp.MEMBER: _decode_member,
     ServerOp.MEDIA: _decode_media,
     ServerOp.ORDER: _decode_order,
+    ServerOp.HANDLED: _decode_handled,
+    ServerOp.SETTINGS: _decode_settings,
 }
 
 
@@ -547,7 +581,9 @@ def decode_server_frame(data: str | bytes | JsonObject) -> ServerFrame | None:
 def decode_event(op: str, payload: Mapping[str, Any], cursor: str | None) -> DurableEvent:
     """A stored non-message event back as its value (the database keeps `event_payload`)."""
     event = _READERS[ServerOp(op)](dict(payload), cursor)
-    assert not isinstance(event, Welcome | Synced | Ack | ErrorReport | Pong | UserTyping)
+    assert not isinstance(
+        event, Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | SettingsChanged
+    )
     return event
 
 
