@@ -136,7 +136,6 @@ async def test_rename_add_and_remove_reach_every_member_and_the_removed_one_lose
         ({"kind": "channel", "title": "   ", "members": []}, 400, "title"),
         ({"kind": "channel", "title": "x" * 201, "members": []}, 413, "200"),
         ({"kind": "channel", "title": "t", "members": ["u_nobody0000000000000"]}, 400, "unknown"),
-        ({"kind": "channel", "title": "t", "members": ["DUP", "DUP"]}, 400, "more than once"),
         ({"kind": "channel", "title": "t", "members": ["CUSTOMER"]}, 400, "customers"),
     ],
 )
@@ -244,10 +243,10 @@ async def test_pin_and_mute_belong_to_one_person_and_reach_all_their_devices(
         laptop: Recorder = await pool.record(amy.token, device="laptop")
         bobs: Recorder = await pool.record(bob.token)
         with server.http(amy.token) as client:
-            pinned = client.put(f"/api/conversations/{older}/settings", json={"pinned": True})
+            pinned = client.post(f"/api/conversations/{older}/settings", json={"pinned": True})
             assert pinned.status_code == 200, pinned.text
             assert pinned.json()["pinned"] is True and pinned.json()["muted"] is False
-            muted = client.put(f"/api/conversations/{newer}/settings", json={"muted": True})
+            muted = client.post(f"/api/conversations/{newer}/settings", json={"muted": True})
             assert muted.json() == {
                 "conv": newer,
                 "pinned": False,
@@ -273,7 +272,7 @@ async def test_pin_and_mute_belong_to_one_person_and_reach_all_their_devices(
         assert not [f for f in bobs.frames if f["op"] == "settings"]
         # Unpinning gives the place back.
         with server.http(amy.token) as client:
-            client.put(f"/api/conversations/{older}/settings", json={"pinned": False})
+            client.post(f"/api/conversations/{older}/settings", json={"pinned": False})
         frame = await laptop.wait_for(
             lambda f: f["op"] == "settings" and f["conv"] == older and not f["pinned"]
         )
@@ -289,7 +288,7 @@ def test_bad_settings_are_refused_and_nothing_changes(server: ServerProcess, bod
     conv = server.conversation(amy, "channel", [bob], title="Money")["id"]
     before = _snapshot(server)
     with server.http(amy.token) as client:
-        answer = client.put(f"/api/conversations/{conv}/settings", json=body)
+        answer = client.post(f"/api/conversations/{conv}/settings", json=body)
     _error(answer, 400)
     assert _snapshot(server) == before
 
@@ -299,8 +298,8 @@ def test_settings_of_a_conversation_one_is_not_in_are_refused(server: ServerProc
     conv = server.conversation(amy, "channel", [bob], title="QC")["id"]
     before = _snapshot(server)
     with server.http(eve.token) as client:
-        answer = client.put(f"/api/conversations/{conv}/settings", json={"pinned": True})
+        answer = client.post(f"/api/conversations/{conv}/settings", json={"pinned": True})
         _error(answer, 403)
-        missing = client.put("/api/conversations/c_nothing/settings", json={"pinned": True})
+        missing = client.post("/api/conversations/c_nothing/settings", json={"pinned": True})
         _error(missing, 404)
     assert _snapshot(server) == before

@@ -66,17 +66,9 @@ from orderchat.client._recovery import Recovery
 from orderchat.client._verdicts import Reconnect, Stop, on_close, on_hello_refused
 from orderchat.core.ids import ConversationId
 from orderchat.core.model import MessageKind
+from orderchat.protocol import events as wire
 from orderchat.protocol.codec import encode_client_frame
-from orderchat.protocol.events import (
-    ErrorReport,
-    Pong,
-    ServerFrame,
-    SettingsChanged,
-    Synced,
-    UrgentHandled,
-    UserTyping,
-    Welcome,
-)
+from orderchat.protocol.events import ErrorReport, Pong, ServerFrame, Synced, UserTyping, Welcome
 from orderchat.protocol.frames import (
     ClientFrame,
     Hello,
@@ -534,10 +526,8 @@ class Client:
                 self._outbox.answer(frame)
             case ErrorReport():
                 self._on_error(frame)
-            case Pong() | SettingsChanged():
+            case Pong() | wire.SettingsChanged():
                 pass
-            case UrgentHandled():  # not part of the SDK's events yet: its cursor still counts
-                await self._hand_on(None, cursor)
             case UserTyping():
                 self._buffer.offer_typing(frame)
             case Synced():

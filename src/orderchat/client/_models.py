@@ -25,6 +25,7 @@ from orderchat.protocol.events import (
     MessageReceived,
     OrderChanged,
     ReadMarked,
+    UrgentHandled,
     User,
     UserTyping,
 )
@@ -82,6 +83,7 @@ Event = (
     | MembersChanged
     | OrderChanged
     | MediaUpdated
+    | UrgentHandled
     | UserTyping
 )
 

@@ -228,7 +228,9 @@ def _handled(f: UrgentHandled, out: JsonObject) -> None:
 
 
 def _settings(f: SettingsChanged, out: JsonObject) -> None:
-    out.update(conv=f.conv, pinned=f.pinned, muted=f.muted, pinned_ts=f.pinned_ts)
+    out.update(conv=f.conv, pinned=f.pinned, muted=f.muted)
+    if f.pinned_ts is not None:
+        out["pinned_ts"] = f.pinned_ts
 
 
 _Writer = Callable[[Any, JsonObject], None]
@@ -521,13 +523,8 @@ def _decode_order(obj: JsonObject, cursor: str | None) -> OrderChanged:
 
 
 def _decode_handled(obj: JsonObject, cursor: str | None) -> UrgentHandled:
-    return UrgentHandled(
-        conv=ConversationId(_str(obj, "conv")),
-        seq=_int(obj, "seq"),
-        by=UserId(_str(obj, "by")),
-        ts=_int(obj, "ts"),
-        cursor=cursor,
-    )
+    same = _decode_recalled(obj, cursor)  # the same fields: conv, seq, by, ts
+    return UrgentHandled(same.conv, same.seq, same.by, same.ts, cursor)
 
 
 def _decode_settings(obj: JsonObject, cursor: str | None) -> SettingsChanged:

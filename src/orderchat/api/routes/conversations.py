@@ -128,7 +128,7 @@ async def audit_message(conv_id: str, seq: int, auth: AuthDep, runtime: RuntimeD
 
 @router.post("/{conv_id}/members", responses=errors(400, 401, 403, 404, 409, 413))
 async def add_members(conv_id: str, body: MembersBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    members = parse_member_ids(body.members)
+    members = parse_member_ids(body.members, allow_repeats=False)
     view = await runtime.conversations.add_members(auth.user, conv_id, members)
     return Json(conversation_fields(view.conv, view.members))
 
@@ -166,7 +166,7 @@ class SettingsBody(BaseModel):
     muted: bool | None = None
 
 
-@router.put("/{conv_id}/settings", responses=errors(400, 401, 403, 404))
+@router.post("/{conv_id}/settings", responses=errors(400, 401, 403, 404))
 async def change_settings(
     conv_id: str, body: SettingsBody, auth: AuthDep, runtime: RuntimeDep
 ) -> Json:
