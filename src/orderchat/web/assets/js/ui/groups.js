@@ -181,7 +181,11 @@ export class MembersPanel {
       return;
     }
     const picker = peoplePicker(people);
-    const add = h("button", { type: "button", class: "btn btn-small btn-primary", testid: "member-add" }, t("grp.addSubmit"));
+    const add = h(
+      "button",
+      { type: "button", class: "btn btn-small btn-primary", testid: "member-add" },
+      t("grp.addSubmit"),
+    );
     add.addEventListener("click", () => {
       const chosen = picker.chosen();
       if (!chosen.length) {
@@ -203,9 +207,12 @@ export class MembersPanel {
   async remove(id) {
     if (!(await confirmDialog(t("grp.remove"), t("grp.removeConfirm", { name: userName(this.members, id) })))) return;
     await this.run(async () => {
-      const conv = await api(`/api/conversations/${encodeURIComponent(this.conv.id)}/members/${encodeURIComponent(id)}`, {
-        method: "DELETE",
-      });
+      const conv = await api(
+        `/api/conversations/${encodeURIComponent(this.conv.id)}/members/${encodeURIComponent(id)}`,
+        {
+          method: "DELETE",
+        },
+      );
       if (conv) this.update(conv);
     });
   }
