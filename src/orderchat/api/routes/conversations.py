@@ -161,7 +161,16 @@ async def rename(conv_id: str, body: RenameBody, auth: AuthDep, runtime: Runtime
 
 
 class SettingsBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    """Either or both; a field left out stays as it is."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        json_schema_extra={
+            "minProperties": 1,
+            "properties": {"pinned": {"type": "boolean"}, "muted": {"type": "boolean"}},
+        },
+    )
     pinned: bool | None = None
     muted: bool | None = None
 
