@@ -416,17 +416,21 @@ async function newGroup(s) {
   selectConversation(s, conv.id);
 }
 
-/** Re-read the list's server-computed flags, settings and urgent counts, at most a few times a second. */
+/**
+ * Re-read the list's server-computed flags, settings and urgent counts after events.
+ * Throttled, not debounced: a steady stream of events still refreshes about once a second.
+ */
 function refreshFlags(s) {
-  clearTimeout(s.flagTimer);
+  if (s.flagTimer) return;
   s.flagTimer = setTimeout(async () => {
+    s.flagTimer = null;
     try {
       const found = await api("/api/conversations");
       if (ws === s && found) s.list.refreshFlags(found.conversations || []);
     } catch (err) {
       console.warn("conversation flags not refreshed", err);
     }
-  }, 300);
+  }, 800);
 }
 
 async function changeSettings(s, conv, body) {
