@@ -192,7 +192,7 @@ async def change_settings(
     )
 
 
-@router.get("/{conv_id}/urgent", responses=errors(401, 403, 404))
+@router.get("/{conv_id}/urgent", responses=errors(400, 401, 403, 404))
 async def urgent(
     conv_id: str,
     auth: AuthDep,
@@ -203,7 +203,7 @@ async def urgent(
     return Json({"urgent": handled_by(found)})
 
 
-@router.post("/{conv_id}/messages/{seq}/handled", responses=errors(401, 403, 404, 409))
+@router.post("/{conv_id}/messages/{seq}/handled", responses=errors(400, 401, 403, 404, 409))
 async def mark_handled(
     conv_id: str,
     seq: Annotated[int, Path(ge=1, le=MAX_SEQ)],
