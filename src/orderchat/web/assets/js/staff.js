@@ -602,14 +602,14 @@ function renderHeader(s) {
       headBtn(
         "conv-pin",
         listed.pinned ? t("pin.unpin") : t("pin.pin"),
-        null,
+        "pin",
         () => changeSettings(s, conv, { pinned: !listed.pinned }),
         Boolean(listed.pinned),
       ),
       headBtn(
         "conv-mute",
         listed.muted ? t("pin.unmute") : t("pin.mute"),
-        null,
+        "bellOff",
         () => changeSettings(s, conv, { muted: !listed.muted }),
         Boolean(listed.muted),
       ),

@@ -484,8 +484,12 @@ export class ConvList {
           "span",
           { class: "conv-line" },
           h("span", { class: "conv-title", testid: "conv-title" }, title),
-          c.pinned ? h("span", { class: "conv-pin", testid: "conv-pinned", title: t("pin.pinned") }, "📌") : null,
-          muted ? h("span", { class: "conv-mute", testid: "conv-muted", title: t("pin.muted") }, "🔕") : null,
+          c.pinned
+            ? h("span", { class: "conv-pin", testid: "conv-pinned", title: t("pin.pinned") }, icon("pin"))
+            : null,
+          muted
+            ? h("span", { class: "conv-mute", testid: "conv-muted", title: t("pin.muted") }, icon("bellOff"))
+            : null,
           h("span", { class: "conv-time" }, shortWhen(c.last_activity_ts || (lm && lm.ts) || c.created_ts)),
         ),
         h(
