@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData(
@@ -380,6 +381,15 @@ member_settings = Table(
     Column("user_id", ID, ForeignKey("users.id"), primary_key=True, index=True),
     Column("pinned_at_ms", BigInteger, nullable=True),
     Column("muted", Boolean, nullable=False, server_default=false()),
+)
+
+# Which urgent messages a list must look at, without reading every message.
+Index(
+    "ix_messages_urgent",
+    messages.c.conv_id,
+    messages.c.seq,
+    sqlite_where=text("urgent IS 1"),
+    postgresql_where=text("urgent IS true"),
 )
 
 # An urgent message stays urgent until a staff member says it has been dealt with.

@@ -33,6 +33,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("conv_id", "user_id", name="pk_member_settings"),
     )
     op.create_index("ix_member_settings_user_id", "member_settings", ["user_id"])
+    # The list asks, for every conversation of a person, which urgent messages
+    # are still open: a partial index keeps that from reading every message.
+    op.create_index(
+        "ix_messages_urgent",
+        "messages",
+        ["conv_id", "seq"],
+        sqlite_where=sa.text("urgent IS 1"),
+        postgresql_where=sa.text("urgent IS true"),
+    )
     op.create_table(
         "urgent_handled",
         sa.Column("conv_id", sa.String(32), nullable=False),
@@ -50,5 +59,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("urgent_handled")
+    op.drop_index("ix_messages_urgent", table_name="messages")
     op.drop_index("ix_member_settings_user_id", table_name="member_settings")
     op.drop_table("member_settings")
