@@ -251,3 +251,23 @@ async def test_waiting_for_the_customer_follows_who_wrote_last(order_shop: Shop)
     finally:
         await staff.close()
         await buyer.close()
+
+
+def test_a_proposed_version_waits_for_the_customers_decision(order_shop: Shop) -> None:
+    shop, server = order_shop, order_shop.server
+    order = shop.create_order("oem")
+    sales = shop.token("sales")
+    item = shop.add_confirmation(order["id"])
+    assert _flags(server, sales, order["conv"])["waiting_customer"] is False
+    proposed = shop.call("sales", "POST", f"/api/confirmations/{item}/versions", {"text": "v1"})
+    assert proposed.status_code == 201, proposed.text
+    assert _flags(server, sales, order["conv"])["waiting_customer"] is True
+    number = proposed.json()["version"]["number"]
+    decided = shop.call(
+        "admin",
+        "POST",
+        f"/api/confirmations/{item}/versions/{number}/decision",
+        {"decision": "approved", "comment": "ok"},
+    )
+    assert decided.status_code == 200, decided.text
+    assert _flags(server, sales, order["conv"])["waiting_customer"] is False

@@ -48,6 +48,12 @@ def test_waiting_for_the_customer_needs_an_open_order_and_staff_having_the_last_
     assert attention(facts, ME, CS).waiting_customer is waiting
 
 
+def test_a_proposal_awaiting_a_decision_waits_for_the_customer_whoever_wrote_last() -> None:
+    facts = Facts(order_open=True, last_word_by_staff=False, decision_pending=True)
+    assert attention(facts, ME, CS).waiting_customer
+    assert not attention(Facts(decision_pending=True), ME, CS).waiting_customer  # closed
+
+
 def test_an_open_exception_is_flagged_whoever_looks() -> None:
     flags = attention(Facts(open_issue_kinds=("delay_risk",)), ME, (Role.QC,))
     assert flags == Attention(needs_me=False, exception_open=True, waiting_customer=False)

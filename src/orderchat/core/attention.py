@@ -7,7 +7,8 @@ Pure rules over what storage read; `docs/conversations.md` defines each flag:
   open order exception is routed to one of my roles.
 - exception_open: the conversation's order has an exception not yet settled.
 - waiting_customer: an open (not terminal) order whose last customer-visible
-  message written by a person came from staff: the customer owes the answer.
+  message written by a person came from staff, or that has a confirmation
+  version proposed and not yet decided: the customer owes the next step.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Facts:
     open_issue_kinds: tuple[str, ...] = ()
     order_open: bool = False
     last_word_by_staff: bool | None = None  # None: no person has written yet
+    decision_pending: bool = False  # a proposed confirmation version awaits a decision
 
 
 def attention(facts: Facts, user: UserId, roles: tuple[Role, ...]) -> Attention:
@@ -63,5 +65,6 @@ def attention(facts: Facts, user: UserId, roles: tuple[Role, ...]) -> Attention:
     return Attention(
         needs_me=needs_me,
         exception_open=bool(facts.open_issue_kinds),
-        waiting_customer=facts.order_open and facts.last_word_by_staff is True,
+        waiting_customer=facts.order_open
+        and (facts.last_word_by_staff is True or facts.decision_pending),
     )

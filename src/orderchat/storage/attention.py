@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import CLIENT_KINDS, UserKind
-from orderchat.storage.schema import members, messages, order_issues, orders, users
+from orderchat.storage.schema import (
+    confirmation_items,
+    members,
+    messages,
+    order_issues,
+    orders,
+    users,
+)
 
 
 async def unread_mentions(
@@ -119,3 +126,16 @@ async def order_states(
         orders.c.conv_id.in_(list(conv_ids))
     )
     return {ConversationId(r.conv_id): (r.workflow, r.status) for r in await conn.execute(query)}
+
+
+async def awaiting_decision(conn: AsyncConnection, conv_ids: Sequence[str]) -> set[ConversationId]:
+    """The order conversations with a proposed confirmation version nobody has decided on."""
+    if not conv_ids:
+        return set()
+    query = (
+        select(orders.c.conv_id)
+        .join(confirmation_items, confirmation_items.c.order_id == orders.c.id)
+        .where(orders.c.conv_id.in_(list(conv_ids)), confirmation_items.c.status == "proposed")
+        .distinct()
+    )
+    return {ConversationId(r.conv_id) for r in await conn.execute(query)}

@@ -61,6 +61,7 @@ async def list_extras(
     issues = await attention_store.open_issue_kinds(conn, threads)
     states = await attention_store.order_states(conn, threads)
     words = await attention_store.last_public_words(conn, threads)
+    pending = await attention_store.awaiting_decision(conn, threads)
     found: dict[ConversationId, ListExtras] = {}
     for c in convs:
         word = words.get(c.id)
@@ -70,6 +71,7 @@ async def list_extras(
             open_issue_kinds=tuple(issues.get(c.id, [])),
             order_open=_order_open(states.get(c.id), workflows),
             last_word_by_staff=None if word is None else word.by_staff,
+            decision_pending=c.id in pending,
         )
         found[c.id] = ListExtras(
             settings.get(c.id, settings_store.NO_SETTINGS),
