@@ -126,10 +126,11 @@ def test_pin_puts_a_conversation_first_on_every_device_and_mute_shows_a_dot(
     expect(row.get_by_test_id("conv-unread")).to_have_text("2")
     expect(conv_item(sam, newer)).not_to_have_attribute("data-muted", "true")
 
-    # Unpin: the order goes back to activity.
-    open_conv(amy, older)
-    amy.get_by_test_id("conv-pin").click()
+    # Unpin from the list's context menu: the order goes back to activity.
+    conv_item(amy, older).click(button="right")
+    amy.get_by_test_id("conv-menu-pin").click()
     expect(conv_item(laptop, older)).not_to_have_attribute("data-pinned", "true")
+    expect(amy.get_by_test_id("conv-item").first).not_to_have_attribute("data-conv-id", older)
     assert not pages.uncaught()
 
 

@@ -314,6 +314,7 @@ function buildShell(s) {
     onSelect: (id) => selectConversation(s, id),
     onNewDirect: () => newDirect(s),
     onNewGroup: () => newGroup(s),
+    onMenu: (c) => conversationMenu(s, c),
   });
   s.main = h("main", { class: "conv-pane" });
   s.side = h("div", { class: "side-pane" });
@@ -442,6 +443,35 @@ async function changeSettings(s, conv, body) {
   } catch (err) {
     toast(t("pin.failed", { message: errorText(err) }), "error");
   }
+}
+
+/** The list's context menu (right click): pin and mute without opening the conversation. */
+function conversationMenu(s, c) {
+  const item = (testid, label, body) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-block",
+        testid,
+        on: {
+          click: () => {
+            if (dialog.open) dialog.close();
+            changeSettings(s, c, body);
+          },
+        },
+      },
+      label,
+    );
+  const dialog = infoDialog(
+    s.list.titleOf(c),
+    h(
+      "div",
+      { class: "conv-menu", testid: "conv-menu" },
+      item("conv-menu-pin", c.pinned ? t("pin.unpin") : t("pin.pin"), { pinned: !c.pinned }),
+      item("conv-menu-mute", c.muted ? t("pin.unmute") : t("pin.mute"), { muted: !c.muted }),
+    ),
+  );
 }
 
 function openMembers(s) {

@@ -35,12 +35,14 @@ function serverUrgent(c) {
 export class ConvList {
   /**
    * @param {{me: object, members: Map<string, object>, onSelect: (id: string) => void,
-   *          onNewDirect?: () => void, onNewGroup?: () => void}} options
+   *          onNewDirect?: () => void, onNewGroup?: () => void,
+   *          onMenu?: (c: object) => void}} options
    */
-  constructor({ me, members, onSelect, onNewDirect, onNewGroup }) {
+  constructor({ me, members, onSelect, onNewDirect, onNewGroup, onMenu }) {
     this.me = me;
     this.members = members;
     this.onSelect = onSelect;
+    this.onMenu = onMenu || null;
     this.convs = new Map();
     this.orders = new Map();
     this.nodes = new Map();
@@ -525,6 +527,11 @@ export class ConvList {
         ),
       ),
     );
+    if (this.onMenu)
+      button.addEventListener("contextmenu", (event) => {
+        event.preventDefault();
+        this.onMenu(c);
+      });
     return h("li", { dataset: { conv: c.id } }, button);
   }
 }
