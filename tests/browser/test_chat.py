@@ -105,7 +105,7 @@ def test_recall_shows_as_recalled_to_the_other_member(pages: Pages, shop: ShopAp
     assert stored["recalled"] is True
 
 
-def test_an_urgent_message_flags_the_conversation_until_it_is_read(
+def test_an_urgent_message_flags_the_conversation_until_it_is_handled(
     pages: Pages, shop: ShopApi
 ) -> None:
     conv = shop.channel("amy", unique("加急测试"), ["wes"])
@@ -131,6 +131,9 @@ def test_an_urgent_message_flags_the_conversation_until_it_is_read(
     expect(conv_item(wes, conv).get_by_test_id("conv-urgent")).to_be_visible()
     open_conv(wes, conv)
     expect(message(wes, text).get_by_test_id("msg-urgent")).to_be_visible()
+    # Reading it is not dealing with it: the marker stays until someone handles it.
+    expect(conv_item(wes, conv).get_by_test_id("conv-urgent")).to_be_visible()
+    message(wes, text).get_by_test_id("urgent-handle").click()
     expect(conv_item(wes, conv).get_by_test_id("conv-urgent")).to_have_count(0)
 
 

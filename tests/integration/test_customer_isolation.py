@@ -47,6 +47,8 @@ NOT_APPLICABLE = {
 BODIES: dict[tuple[str, str], object] = {
     ("POST", "/api/conversations"): {"kind": "channel", "title": "mine", "members": []},
     ("POST", "/api/conversations/{conv_id}/members"): {"members": []},
+    ("PATCH", "/api/conversations/{conv_id}"): {"title": "mine now"},
+    ("POST", "/api/conversations/{conv_id}/settings"): {"pinned": True},
     ("PATCH", "/api/orders/{order_id}"): {"note": "mine now"},
     ("POST", "/api/orders/{order_id}/status"): {"to": "in_transit"},
     ("POST", "/api/orders/{order_id}/issues"): {"kind": "delay_notice", "reason": "x"},

@@ -81,7 +81,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         hub=hub,
         writer=writer,
         accounts=accounts,
-        conversations=Conversations(db, writer),
+        conversations=Conversations(db, writer, workflows),
         messaging=Messaging(
             db,
             writer,

@@ -57,6 +57,7 @@ from orderchat.client._models import (
     JsonObject,
     MessageReceived,
     Session,
+    SettingsChanged,
     User,
     parse_frame_json,
     strict,
@@ -541,7 +542,7 @@ class Client:
                 self._buffer.offer_typing(frame)
             case ErrorReport():
                 self._on_error(frame)
-            case Pong():
+            case Pong() | SettingsChanged():
                 pass
             case UserTyping():
                 self._buffer.offer_typing(frame)

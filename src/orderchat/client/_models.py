@@ -29,6 +29,8 @@ from orderchat.protocol.events import (
     MessageReceived,
     OrderChanged,
     ReadMarked,
+    SettingsChanged,
+    UrgentHandled,
     User,
     UserTyping,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "OrderChanged",
     "ReadMarked",
     "Session",
+    "SettingsChanged",
     "User",
     "UserTyping",
     "parse_conversation",
@@ -90,6 +93,7 @@ Event = (
     | MembersChanged
     | OrderChanged
     | MediaUpdated
+    | UrgentHandled
     | UserTyping
     | CommandReply
 )

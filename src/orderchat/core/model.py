@@ -65,6 +65,7 @@ class MemberAction(StrEnum):
     ADDED = "added"
     REMOVED = "removed"
     LEFT = "left"
+    RENAMED = "renamed"  # the title changed; `users` is empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,13 +237,21 @@ class NewConversation:
     members: tuple[UserId, ...]
 
 
-def parse_member_ids(raw: object) -> tuple[UserId, ...]:
-    """User ids of a request, each once, in the order given."""
+def parse_member_ids(raw: object, *, allow_repeats: bool = True) -> tuple[UserId, ...]:
+    """User ids of a request, each once, in the order given.
+
+    Creating a conversation has always let a list name someone twice (the
+    caller, typically); adding people to a group says so when it does.
+    """
     if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
         raise BadRequest("'members' must be a list of user ids")
     if len(raw) > MAX_MEMBERS_PER_REQUEST:
         raise TooLarge(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
-    return tuple(dict.fromkeys(UserId(m) for m in raw))
+    ids = tuple(dict.fromkeys(UserId(m) for m in raw))
+    if not allow_repeats and len(ids) != len(raw):
+        twice = next(m for m in ids if raw.count(m) > 1)
+        raise BadRequest(f"each person once: {twice!r} is listed more than once")
+    return ids
 
 
 def parse_new_conversation(kind: object, title: object, members: object) -> NewConversation:

@@ -48,3 +48,15 @@ def check_remove_member(
         return  # leaving is always allowed
     if not (actor.is_admin or actor.id == created_by):
         raise Forbidden("only the conversation's creator or an admin may remove members")
+
+
+def check_rename(actor: User, kind: ConversationKind, is_member: bool) -> None:
+    """Any member may rename a group, as in WeCom's default; an admin may too.
+
+    Only groups (channels) have a title of their own: a direct chat is named
+    after the other person, an order's thread after its order.
+    """
+    if kind is not ConversationKind.CHANNEL:
+        raise Conflict("only a group chat can be renamed")
+    if not (is_member or actor.is_admin):
+        raise Forbidden("only members or an admin may rename a group")

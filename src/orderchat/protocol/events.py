@@ -47,6 +47,9 @@ class ServerOp(StrEnum):
     MESSAGE_EDITED = "message_edited"
     # Answers to a private slash query (e.g. `/stock`): only the asker's connections, not replayed.
     COMMAND_REPLY = "command_reply"
+    HANDLED = "handled"
+    # Ephemeral, to one user's own connections only: not replayed.
+    SETTINGS = "settings"
 
 
 # --- values carried inside frames ------------------------------------------------
@@ -197,6 +200,21 @@ class CommandReply:
     prev: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SettingsChanged:
+    """The connection's own user pinned, unpinned, muted or unmuted `conv`.
+
+    Sent to that user's connections only, never to other members, and not
+    replayed: a client that reconnects reads the settings again from the
+    conversation list. `pinned_ts` is when it was pinned, None when it is not.
+    """
+
+    conv: ConversationId
+    pinned: bool
+    muted: bool
+    pinned_ts: int | None = None
+
+
 # --- durable events ---------------------------------------------------------------
 
 
@@ -303,6 +321,17 @@ class OrderChanged:
         return str(self.order["status"])
 
 
+@dataclass(frozen=True, slots=True)
+class UrgentHandled:
+    """`by` has dealt with urgent message `seq` of `conv`: its marker may go."""
+
+    conv: ConversationId
+    seq: int
+    by: UserId
+    ts: int
+    cursor: str | None = None
+
+
 DurableEvent = (
     MessageReceived
     | MessageRecalled
@@ -311,8 +340,19 @@ DurableEvent = (
     | MediaUpdated
     | OrderChanged
     | MessageEdited
+    | UrgentHandled
 )
-ServerFrame = Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | CommandReply | DurableEvent
+ServerFrame = (
+    Welcome
+    | Synced
+    | Ack
+    | ErrorReport
+    | Pong
+    | UserTyping
+    | CommandReply
+    | SettingsChanged
+    | DurableEvent
+)
 
 # The op of each frame class: one table, read by the encoder, the decoder and the docs.
 OP_OF: dict[type[ServerFrame], ServerOp] = {
@@ -330,4 +370,6 @@ OP_OF: dict[type[ServerFrame], ServerOp] = {
     OrderChanged: ServerOp.ORDER,
     MessageEdited: ServerOp.MESSAGE_EDITED,
     CommandReply: ServerOp.COMMAND_REPLY,
+    UrgentHandled: ServerOp.HANDLED,
+    SettingsChanged: ServerOp.SETTINGS,
 }

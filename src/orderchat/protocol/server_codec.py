@@ -12,7 +12,7 @@ fields are ignored, and kinds stay strings.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
@@ -53,7 +53,9 @@ from orderchat.protocol.events import (
     ReadMarked,
     ServerFrame,
     ServerOp,
+    SettingsChanged,
     Synced,
+    UrgentHandled,
     User,
     UserTyping,
     Welcome,
@@ -255,6 +257,16 @@ def _order(f: OrderChanged, out: JsonObject) -> None:
     out.update(conv=f.conv, order=f.order, ts=f.ts)
 
 
+def _handled(f: UrgentHandled, out: JsonObject) -> None:
+    out.update(conv=f.conv, seq=f.seq, by=f.by, ts=f.ts)
+
+
+def _settings(f: SettingsChanged, out: JsonObject) -> None:
+    out.update(conv=f.conv, pinned=f.pinned, muted=f.muted)
+    if f.pinned_ts is not None:
+        out["pinned_ts"] = f.pinned_ts
+
+
 _Writer = Callable[[Any, JsonObject], None]
 _WRITERS: dict[type[ServerFrame], _Writer] = {
     Welcome: _welcome,
@@ -271,19 +283,12 @@ _WRITERS: dict[type[ServerFrame], _Writer] = {
     OrderChanged: _order,
     MessageEdited: _edited,
     CommandReply: _command_reply,
+    UrgentHandled: _handled,
+    SettingsChanged: _settings,
 }
 _OP_TEXT = {cls: op.value for cls, op in OP_OF.items()}
-DURABLE_OPS = frozenset(
-    {
-        ServerOp.MESSAGE,
-        ServerOp.RECALLED,
-        ServerOp.READ,
-        ServerOp.MEMBER,
-        ServerOp.MEDIA,
-        ServerOp.ORDER,
-        ServerOp.MESSAGE_EDITED,
-    }
-)
+# The ops a client may resume from: derived from the union, so a new durable event is one.
+DURABLE_OPS = frozenset(OP_OF[cls] for cls in get_args(DurableEvent))
 
 
 def frame_json(frame: ServerFrame) -> JsonObject:
@@ -511,6 +516,20 @@ def _decode_command_reply(obj: JsonObject, cursor: str | None) -> CommandReply:
     )
 
 
+def _decode_handled(obj: JsonObject, cursor: str | None) -> UrgentHandled:
+    same = _decode_recalled(obj, cursor)  # the same fields: conv, seq, by, ts
+    return UrgentHandled(same.conv, same.seq, same.by, same.ts, cursor)
+
+
+def _decode_settings(obj: JsonObject, cursor: str | None) -> SettingsChanged:
+    return SettingsChanged(
+        conv=ConversationId(_str(obj, "conv")),
+        pinned=_bool(obj, "pinned"),
+        muted=_bool(obj, "muted"),
+        pinned_ts=_opt_int(obj, "pinned_ts"),
+    )
+
+
 _READERS: dict[ServerOp, Callable[[JsonObject, str | None], ServerFrame]] = {
     ServerOp.WELCOME: _decode_welcome,
     ServerOp.SYNCED: _decode_synced,
@@ -526,6 +545,8 @@ _READERS: dict[ServerOp, Callable[[JsonObject, str | None], ServerFrame]] = {
     ServerOp.ORDER: _decode_order,
     ServerOp.MESSAGE_EDITED: _decode_edited,
     ServerOp.COMMAND_REPLY: _decode_command_reply,
+    ServerOp.HANDLED: _decode_handled,
+    ServerOp.SETTINGS: _decode_settings,
 }
 
 
@@ -554,7 +575,8 @@ def decode_event(op: str, payload: Mapping[str, Any], cursor: str | None) -> Dur
     """A stored non-message event back as its value (the database keeps `event_payload`)."""
     event = _READERS[ServerOp(op)](dict(payload), cursor)
     assert not isinstance(
-        event, Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | CommandReply
+        event,
+        Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | CommandReply | SettingsChanged,
     )
     return event
 

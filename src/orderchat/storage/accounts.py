@@ -135,6 +135,16 @@ async def existing_user_ids(conn: AsyncConnection, ids: list[UserId]) -> set[Use
     return {UserId(row.id) for row in rows}
 
 
+async def customer_ids(conn: AsyncConnection, ids: list[UserId]) -> set[UserId]:
+    """Those of the ids that belong to customers."""
+    if not ids:
+        return set()
+    rows = await conn.execute(
+        select(users.c.id).where(users.c.id.in_(ids), users.c.kind == UserKind.CUSTOMER.value)
+    )
+    return {UserId(row.id) for row in rows}
+
+
 async def insert_session_txn(
     conn: AsyncConnection,
     session_id: SessionId,

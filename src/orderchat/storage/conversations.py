@@ -236,6 +236,12 @@ async def remove_member_txn(conn: AsyncConnection, conv_id: str, user_id: UserId
     )
 
 
+async def rename_txn(conn: AsyncConnection, conv_id: str, title: str) -> None:
+    await conn.execute(
+        update(conversations).where(conversations.c.id == conv_id).values(title=title)
+    )
+
+
 async def advance_reads_txn(
     conn: AsyncConnection, reads: Sequence[tuple[str, UserId, int]]
 ) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData(
@@ -398,4 +399,37 @@ uploads = Table(
     Column("message_id", ID, nullable=True, index=True),
     Column("seq", BigInteger, nullable=True),
     Index(None, "conv_id", "seq"),
+)
+
+
+# --- per-person conversation settings, urgent handling (migration 0008) -----------
+
+# One person's own settings of one conversation: pinned (and since when, which
+# orders pinned conversations among themselves) and muted. No row means neither.
+member_settings = Table(
+    "member_settings",
+    metadata,
+    Column("conv_id", ID, ForeignKey("conversations.id"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True, index=True),
+    Column("pinned_at_ms", BigInteger, nullable=True),
+    Column("muted", Boolean, nullable=False, server_default=false()),
+)
+
+# Which urgent messages a list must look at, without reading every message.
+Index(
+    "ix_messages_urgent",
+    messages.c.conv_id,
+    messages.c.seq,
+    sqlite_where=text("urgent IS 1"),
+    postgresql_where=text("urgent IS true"),
+)
+
+# An urgent message stays urgent until a staff member says it has been dealt with.
+urgent_handled = Table(
+    "urgent_handled",
+    metadata,
+    Column("conv_id", ID, ForeignKey("conversations.id"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("handled_by", ID, nullable=False),
+    Column("handled_at_ms", BigInteger, nullable=False),
 )

@@ -109,8 +109,17 @@ class Conversation(Body):
     created_ts: int
 
 
+class ListFlags(Body):
+    """What the list's filters go by, for the caller (docs/conversations.md)."""
+
+    needs_me: bool
+    exception_open: bool
+    waiting_customer: bool
+
+
 class ConversationSummary(Conversation):
-    """A conversation in the caller's list: with the caller's reading position."""
+    """A conversation in the caller's list: with the caller's reading position,
+    their own pin and mute, the urgent messages nobody has handled, and the flags."""
 
     read_seq: int
     unread: int
@@ -118,6 +127,40 @@ class ConversationSummary(Conversation):
     last_message: Message | None
     last_activity_ts: int
     order: str = omitted()
+    pinned: bool
+    pinned_ts: int | None
+    muted: bool
+    urgent_open: int
+    flags: ListFlags
+
+
+class ConversationSettings(Body):
+    """The caller's own settings of a conversation after a change."""
+
+    conv: str
+    pinned: bool
+    muted: bool
+    pinned_ts: int | None
+
+
+class UrgentEntry(Body):
+    seq: int
+    sender: str
+    ts: int
+    handled: bool
+    handled_by: str | None
+    handled_ts: int | None
+
+
+class UrgentList(Body):
+    urgent: list[UrgentEntry]
+
+
+class UrgentHandled(Body):
+    conv: str
+    seq: int
+    by: str
+    ts: int
 
 
 class ConversationDetail(ConversationSummary):

@@ -53,6 +53,10 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("post", "/api/conversations/{conv_id}/members"): {200: chat.Conversation},
     ("delete", "/api/conversations/{conv_id}/members/{user_id}"): {200: chat.Conversation},
     ("post", "/api/conversations/{conv_id}/leave"): {204: NO_BODY},
+    ("patch", "/api/conversations/{conv_id}"): {200: chat.Conversation},
+    ("post", "/api/conversations/{conv_id}/settings"): {200: chat.ConversationSettings},
+    ("get", "/api/conversations/{conv_id}/urgent"): {200: chat.UrgentList},
+    ("post", "/api/conversations/{conv_id}/messages/{seq}/handled"): {200: chat.UrgentHandled},
     # orders
     ("get", "/api/workflows"): {200: orders.WorkflowList},
     ("post", "/api/orders"): {201: orders.Order},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from orderchat.api.openapi import NON_BLANK, errors, rule
@@ -18,9 +18,11 @@ from orderchat.core.model import (
     MAX_TITLE_CHARS,
     parse_member_ids,
     parse_new_conversation,
+    validate_title,
 )
 from orderchat.core.permissions import require_staff
 from orderchat.protocol.server_codec import message_fields
+from orderchat.services.chat.attention import handled_by, parse_settings_change
 from orderchat.services.chat.conversations import conversation_fields
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -137,7 +139,7 @@ async def audit_message(conv_id: str, seq: int, auth: AuthDep, runtime: RuntimeD
 
 @router.post("/{conv_id}/members", responses=errors(400, 401, 403, 404, 409, 413))
 async def add_members(conv_id: str, body: MembersBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    members = parse_member_ids(body.members)
+    members = parse_member_ids(body.members, allow_repeats=False)
     view = await runtime.conversations.add_members(auth.user, conv_id, members)
     return Json(conversation_fields(view.conv, view.members))
 
@@ -152,3 +154,73 @@ async def remove_member(conv_id: str, user_id: str, auth: AuthDep, runtime: Runt
 async def leave(conv_id: str, auth: AuthDep, runtime: RuntimeDep) -> Response:
     await runtime.conversations.remove_member(auth.user, conv_id, auth.user.id)
     return Response(status_code=204)
+
+
+class RenameBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    title: Annotated[str, rule(maxLength=MAX_TITLE_CHARS, pattern=NON_BLANK)]
+
+
+@router.patch("/{conv_id}", responses=errors(400, 401, 403, 404, 409, 413))
+async def rename(conv_id: str, body: RenameBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    """Rename a group; every member sees a `member` event with action `renamed`."""
+    require_staff(auth.user)
+    title = validate_title(body.title, required=True)
+    assert title is not None  # required=True raises instead
+    view = await runtime.conversations.rename(auth.user, conv_id, title)
+    return Json(conversation_fields(view.conv, view.members))
+
+
+class SettingsBody(BaseModel):
+    """Either or both; a field left out stays as it is."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        json_schema_extra={
+            "minProperties": 1,
+            "properties": {"pinned": {"type": "boolean"}, "muted": {"type": "boolean"}},
+        },
+    )
+    pinned: bool | None = None
+    muted: bool | None = None
+
+
+@router.post("/{conv_id}/settings", responses=errors(400, 401, 403, 404))
+async def change_settings(
+    conv_id: str, body: SettingsBody, auth: AuthDep, runtime: RuntimeDep
+) -> Json:
+    """Pin or mute a conversation for the caller only; their devices get a `settings` frame."""
+    change = parse_settings_change(body.model_dump(exclude_unset=True))
+    frame = await runtime.conversations.change_settings(auth.user, conv_id, change)
+    return Json(
+        {
+            "conv": frame.conv,
+            "pinned": frame.pinned,
+            "muted": frame.muted,
+            "pinned_ts": frame.pinned_ts,
+        }
+    )
+
+
+@router.get("/{conv_id}/urgent", responses=errors(400, 401, 403, 404))
+async def urgent(
+    conv_id: str,
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> Json:
+    found = await runtime.conversations.urgent(auth.user, conv_id, limit)
+    return Json({"urgent": handled_by(found)})
+
+
+@router.post("/{conv_id}/messages/{seq}/handled", responses=errors(400, 401, 403, 404, 409))
+async def mark_handled(
+    conv_id: str,
+    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)],
+    auth: AuthDep,
+    runtime: RuntimeDep,
+) -> Json:
+    """Say an urgent message has been dealt with; members get a durable `handled` event."""
+    event = await runtime.conversations.mark_handled(auth.user, conv_id, seq)
+    return Json({"conv": event.conv, "seq": event.seq, "by": event.by, "ts": event.ts})

@@ -37,4 +37,17 @@ def summary_view(summary: ConversationSummary) -> dict[str, Any]:
     )
     if summary.order_id is not None:
         view["order"] = summary.order_id
+    extras = summary.extras
+    if extras is not None:
+        view.update(
+            pinned=extras.settings.pinned,
+            pinned_ts=extras.settings.pinned_at_ms,
+            muted=extras.settings.muted,
+            urgent_open=extras.urgent_open,
+            flags={
+                "needs_me": extras.flags.needs_me,
+                "exception_open": extras.flags.exception_open,
+                "waiting_customer": extras.flags.waiting_customer,
+            },
+        )
     return view

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orderchat.core.chain import GENESIS
-from orderchat.core.errors import BadRequest, Forbidden, NotFound
+from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.ids import OrderId, UserId
 from orderchat.core.model import (
     Conversation,
@@ -20,12 +20,21 @@ from orderchat.core.model import (
     direct_key,
 )
 from orderchat.core.permissions import require_staff
-from orderchat.core.policy import check_add_members, check_remove_member
+from orderchat.core.policy import check_add_members, check_remove_member, check_rename
 from orderchat.protocol import events as wire
 from orderchat.protocol.server_codec import conversation_json
+from orderchat.services.chat.attention import (
+    ChangeSettings,
+    ListExtras,
+    MarkHandled,
+    SettingsChange,
+    list_extras,
+)
+from orderchat.services.orders.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
+from orderchat.storage import member_settings as settings_store
 from orderchat.storage import messages as msg_store
 from orderchat.storage import orders as order_store
 from orderchat.storage.engine import Connection, Database
@@ -48,6 +57,11 @@ async def _check_users_exist(tx: WriteTxn, ids: list[UserId]) -> None:
     unknown = [u for u in ids if u not in known]
     if unknown:
         raise BadRequest(f"unknown users: {', '.join(unknown[:5])}")
+    # A customer reaches staff through their order's thread, never a team chat.
+    customers = await account_store.customer_ids(tx.conn, ids)
+    if customers:
+        listed = ", ".join(u for u in ids if u in customers)
+        raise BadRequest(f"customers cannot be added to internal conversations: {listed}")
 
 
 def wire_conversation(conv: Conversation, members: list[UserId]) -> wire.Conversation:
@@ -155,10 +169,13 @@ class AddMembers:
         current = await tx.member_set(conv.id)
         check_add_members(self.user, conv.kind, self.user.id in current.roles)
         wanted = list(self.members)
+        if not wanted:
+            raise BadRequest("name at least one person to add")
         await _check_users_exist(tx, wanted)
-        fresh = [u for u in wanted if u not in current.roles]
-        if not fresh:
-            return ConversationView(conv, list(current.roles), created=False)
+        present = [u for u in wanted if u in current.roles]
+        if present:
+            raise Conflict(f"already members: {', '.join(present[:5])}")
+        fresh = wanted
         after = [*current.roles, *fresh]
         pos = tx.next_pos()
         await conv_store.add_members_txn(tx.conn, conv.id, fresh, pos, tx.now_ms)
@@ -211,6 +228,36 @@ class RemoveMember:
 
 
 @dataclass(frozen=True, slots=True)
+class RenameConversation:
+    user: User
+    conv_id: str
+    title: str
+
+    async def apply(self, tx: WriteTxn) -> ConversationView:
+        conv = await tx.conversation(self.conv_id)
+        current = await tx.member_set(conv.id)
+        check_rename(self.user, conv.kind, self.user.id in current.roles)
+        members = list(current.roles)
+        if conv.title == self.title:
+            return ConversationView(conv, members, created=False)
+        await conv_store.rename_txn(tx.conn, conv.id, self.title)
+        renamed = replace(conv, title=self.title)
+        tx.convs[conv.id] = renamed
+        meta: dict[str, object] = {
+            "event": "renamed",
+            "title": self.title,
+            "previous": conv.title,
+            "by": self.user.id,
+        }
+        tx.append_message(renamed, self.user.id, MessageKind.SYSTEM, "renamed", meta=meta)
+        after = tx.convs[conv.id]
+        pos = tx.next_pos()
+        event = member_event(tx, after, MemberAction.RENAMED, [], self.user.id, members)
+        tx.append_event(conv.id, event, frozenset(members), pos)
+        return ConversationView(after, members)
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationSummary:
     conv: Conversation
     members: list[UserId]
@@ -219,14 +266,18 @@ class ConversationSummary:
     unread: int
     unread_urgent: int = 0
     order_id: OrderId | None = None  # for an order's thread
+    extras: ListExtras | None = None  # the viewer's pin, mute, urgent and filter flags
 
 
 class Conversations:
     """Reads of conversations; writes go through the group-commit writer."""
 
-    def __init__(self, db: Database, writer: GroupCommitWriter) -> None:
+    def __init__(
+        self, db: Database, writer: GroupCommitWriter, workflows: Workflows | None = None
+    ) -> None:
         self._db = db
         self._writer = writer
+        self._workflows = workflows
 
     async def create(self, user: User, new: NewConversation) -> ConversationView:
         require_staff(user)
@@ -247,17 +298,46 @@ class Conversations:
         )
         return view
 
+    async def rename(self, user: User, conv_id: str, title: str) -> ConversationView:
+        require_staff(user)
+        view: ConversationView = await self._writer.submit(RenameConversation(user, conv_id, title))
+        return view
+
+    async def change_settings(
+        self, user: User, conv_id: str, change: SettingsChange
+    ) -> wire.SettingsChanged:
+        frame: wire.SettingsChanged = await self._writer.submit(
+            ChangeSettings(user, conv_id, change)
+        )
+        return frame
+
+    async def mark_handled(self, user: User, conv_id: str, seq: int) -> wire.UrgentHandled:
+        require_staff(user)
+        event: wire.UrgentHandled = await self._writer.submit(MarkHandled(user, conv_id, seq))
+        return event
+
+    async def urgent(
+        self, user: User, conv_id: str, limit: int
+    ) -> list[settings_store.UrgentMessage]:
+        """The conversation's urgent messages with who handled each, newest first."""
+        async with self._db.read() as conn:
+            conv = await self._visible(conn, user, conv_id)
+            staff = user.kind is UserKind.STAFF
+            return await settings_store.list_urgent(conn, conv.id, staff, limit)
+
     async def list_for(self, user: User) -> list[ConversationSummary]:
         async with self._db.read() as conn:
             listed = await conv_store.list_for_user(conn, user.id)
             rows = [(c.conv, c.members, c.read_seq) for c in listed]
-            return await self._summaries(conn, user, rows)
+            return await self._summaries(conn, user, rows, self._workflows)
 
     async def get(self, user: User, conv_id: str) -> tuple[ConversationSummary, dict[UserId, int]]:
         async with self._db.read() as conn:
             conv = await self._visible(conn, user, conv_id)
             reads = await conv_store.list_member_reads(conn, conv.id)
-            [summary] = await self._summaries(conn, user, [(conv, list(reads), reads[user.id])])
+            [summary] = await self._summaries(
+                conn, user, [(conv, list(reads), reads[user.id])], self._workflows
+            )
         return summary, reads
 
     @staticmethod
@@ -265,6 +345,7 @@ class Conversations:
         conn: Connection,
         user: User,
         rows: list[tuple[Conversation, list[UserId], int]],
+        workflows: Workflows | None = None,
     ) -> list[ConversationSummary]:
         """Staff see everything; a customer's previews and counts skip staff-only notes."""
         staff = user.kind is UserKind.STAFF
@@ -281,6 +362,7 @@ class Conversations:
         urgent = await msg_store.count_urgent_after(conn, user.id, behind, staff)
         threads = [c.id for c, _, _ in rows if c.kind is ConversationKind.ORDER]
         orders = await order_store.order_ids_by_conversation(conn, threads)
+        extras = await list_extras(conn, user, [c for c, _, _ in rows], workflows)
         return [
             ConversationSummary(
                 conv,
@@ -290,6 +372,7 @@ class Conversations:
                 unread[conv.id],
                 urgent.get(conv.id, 0),
                 orders.get(conv.id),
+                extras.get(conv.id),
             )
             for conv, members, read in rows
         ]

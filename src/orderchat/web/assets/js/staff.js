@@ -16,11 +16,15 @@ import { forwardPicker } from "./ui/message-actions.js";
 import { newRef } from "./ref.js";
 import { Composer } from "./ui/composer.js";
 import { OrderPanel } from "./ui/orderpanel.js";
-import { confirmDialog, formDialog } from "./ui/dialogs.js";
+import { confirmDialog, formDialog, infoDialog } from "./ui/dialogs.js";
 import { avatar, onLang, roleLabel, toast } from "./ui/util.js";
 import { ROLES } from "./ui/strings.js";
 import { CatalogueView, pageLinks } from "./ui/catalogue.js";
 import { RulesView } from "./ui/rules.js";
+import { MembersPanel, newGroupDialog } from "./ui/groups.js";
+import { openFileLibrary } from "./ui/files.js";
+import { loadUrgent } from "./ui/urgent.js";
+import "./ui/strings-convs.js";
 
 const root = document.getElementById("app");
 const phone = window.matchMedia("(max-width: 899px)");
@@ -30,7 +34,9 @@ let ws = null;
 
 function setTitle() {
   let unread = 0;
-  if (ws && ws.list) for (const c of ws.list.convs.values()) unread += c.unread || 0;
+  // A muted conversation counts only when it mentions this user.
+  if (ws && ws.list)
+    for (const c of ws.list.convs.values()) if (!c.muted || c.mentionSeqs.size) unread += c.unread || 0;
   document.title = unread > 0 ? `(${unread > 99 ? "99+" : unread}) ${t("app.title")}` : t("app.title");
 }
 
@@ -191,6 +197,8 @@ async function boot(session) {
   });
   on("welcome", () => {
     if (ws === s && s.ready && s.loadFailed) reload(s);
+    // Pin and mute changes are not replayed (docs/conversations.md): read them again.
+    else if (ws === s && s.ready) refreshFlags(s);
   });
   on("reset", () => {
     if (ws === s) reload(s);
@@ -310,6 +318,8 @@ function buildShell(s) {
     members: s.members,
     onSelect: (id) => selectConversation(s, id),
     onNewDirect: () => newDirect(s),
+    onNewGroup: () => newGroup(s),
+    onMenu: (c) => conversationMenu(s, c),
   });
   s.main = h("main", { class: "conv-pane" });
   s.side = h("div", { class: "side-pane" });
@@ -432,6 +442,103 @@ async function newDirect(s) {
   });
 }
 
+async function newGroup(s) {
+  const conv = await newGroupDialog({ me: s.me, members: s.members });
+  if (!conv || ws !== s) return;
+  s.list.upsert({
+    read_seq: 0,
+    unread: 0,
+    last_message: null,
+    last_activity_ts: conv.created_ts,
+    ...s.list.get(conv.id),
+    ...conv,
+  });
+  selectConversation(s, conv.id);
+}
+
+/**
+ * Re-read the list's server-computed flags, settings and urgent counts after events.
+ * Throttled, not debounced: a steady stream of events still refreshes about once a second.
+ */
+function refreshFlags(s) {
+  if (s.flagTimer) return;
+  s.flagTimer = setTimeout(async () => {
+    s.flagTimer = null;
+    try {
+      const found = await api("/api/conversations");
+      if (ws === s && found) s.list.refreshFlags(found.conversations || []);
+    } catch (err) {
+      console.warn("conversation flags not refreshed", err);
+    }
+  }, 800);
+}
+
+async function changeSettings(s, conv, body) {
+  try {
+    const answer = await api(`/api/conversations/${encodeURIComponent(conv.id)}/settings`, { method: "POST", body });
+    if (ws !== s || !answer) return;
+    s.list.applySettings(answer);
+    renderHeader(s);
+  } catch (err) {
+    toast(t("pin.failed", { message: errorText(err) }), "error");
+  }
+}
+
+/** The list's context menu (right click): pin and mute without opening the conversation. */
+function conversationMenu(s, c) {
+  const item = (testid, label, body) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-block",
+        testid,
+        on: {
+          click: () => {
+            if (dialog.open) dialog.close();
+            changeSettings(s, c, body);
+          },
+        },
+      },
+      label,
+    );
+  const dialog = infoDialog(
+    s.list.titleOf(c),
+    h(
+      "div",
+      { class: "conv-menu", testid: "conv-menu" },
+      item("conv-menu-pin", c.pinned ? t("pin.unpin") : t("pin.pin"), { pinned: !c.pinned }),
+      item("conv-menu-mute", c.muted ? t("pin.unmute") : t("pin.mute"), { muted: !c.muted }),
+    ),
+  );
+}
+
+function openMembers(s) {
+  const o = s.open;
+  if (!o) return;
+  const panel = new MembersPanel({
+    me: s.me,
+    members: s.members,
+    conv: o.conv,
+    onLeft: () => {
+      if (dialog.open) dialog.close();
+    },
+  });
+  const dialog = infoDialog(t("grp.membersTitle", { count: (o.conv.members || []).length }), panel.el);
+  o.membersPanel = panel;
+  dialog.addEventListener("close", () => {
+    if (o.membersPanel === panel) o.membersPanel = null;
+  });
+}
+
+function openFiles(s) {
+  const o = s.open;
+  if (!o) return;
+  const order = s.orders.get(o.id);
+  const linked = typeof o.conv.order === "string" ? o.conv.order : null;
+  openFileLibrary({ convId: o.id, orderId: linked || (order ? order.id : null), members: s.members });
+}
+
 // ---- routing -------------------------------------------------------------------------
 
 function routeConv() {
@@ -552,11 +659,31 @@ function renderHeader(s) {
     const u = s.members.get(other);
     if (u && u.roles) sub.push(u.roles.map(roleLabel).join(" · "));
   }
+  const listed = s.list.get(conv.id) || conv;
+  const headBtn = (testid, label, iconName, onClick, pressed) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: [iconName ? "icon-btn" : "btn btn-small btn-quiet", "conv-head-btn", pressed ? "active" : null],
+        testid,
+        title: label,
+        "aria-label": label,
+        "aria-pressed": pressed === undefined ? null : pressed ? "true" : "false",
+        on: { click: onClick },
+      },
+      iconName ? icon(iconName) : label,
+    );
   const parts = [
     back,
     h(
       "div",
-      { class: "conv-head-text" },
+      {
+        class: "conv-head-text conv-head-open",
+        testid: "conv-head-open",
+        title: t("lib.open"),
+        on: { click: () => openFiles(s) },
+      },
       h("h2", { class: "conv-header", testid: "conv-header" }, s.list.titleOf(conv)),
       h(
         "p",
@@ -569,6 +696,26 @@ function renderHeader(s) {
             )
           : null,
         sub.join(" · "),
+      ),
+    ),
+    h(
+      "div",
+      { class: "conv-head-tools" },
+      headBtn("conv-files", t("lib.open"), "file", () => openFiles(s)),
+      conv.kind === "channel" ? headBtn("conv-members", t("grp.members"), "users", () => openMembers(s)) : null,
+      headBtn(
+        "conv-pin",
+        listed.pinned ? t("pin.unpin") : t("pin.pin"),
+        "pin",
+        () => changeSettings(s, conv, { pinned: !listed.pinned }),
+        Boolean(listed.pinned),
+      ),
+      headBtn(
+        "conv-mute",
+        listed.muted ? t("pin.unmute") : t("pin.mute"),
+        "bellOff",
+        () => changeSettings(s, conv, { muted: !listed.muted }),
+        Boolean(listed.muted),
       ),
     ),
     conv.kind === "order"
@@ -688,6 +835,11 @@ async function openConversation(s, id, { keepRoute }) {
   s.open.early = [];
   timeline.showPending(s.realtime.pending());
   if (!phone.matches) composer.focus();
+  loadUrgent(id)
+    .then((list) => {
+      if (s.open && s.open.timeline === timeline) timeline.setUrgentState(list);
+    })
+    .catch((err) => console.warn("urgent state not loaded", err));
 
   if (conv.kind === "order") {
     const order = s.orders.get(id);
@@ -786,6 +938,16 @@ function onFrame(s, f) {
       if (open && open.timeline) open.timeline.applyFrame(f);
       if (open && open.panel && f.op === "message") open.panel.applyMessage(f);
       setTitle();
+      refreshFlags(s);
+      break;
+    case "handled":
+      if (open && open.timeline) open.timeline.applyFrame(f);
+      refreshFlags(s);
+      break;
+    case "settings":
+      s.list.applySettings(f);
+      if (open) renderHeader(s);
+      setTitle();
       break;
     case "message_edited":
       s.list.applyFrame(f);
@@ -809,8 +971,10 @@ function onFrame(s, f) {
       } else {
         s.list.applyFrame(f);
         if (open) {
-          if (f.conversation) open.conv = { ...open.conv, members: f.conversation.members };
+          if (f.conversation)
+            open.conv = { ...open.conv, members: f.conversation.members, title: f.conversation.title };
           if (open.timeline) open.timeline.applyFrame(f);
+          if (open.membersPanel) open.membersPanel.update(open.conv);
           renderHeader(s);
         }
       }
@@ -819,6 +983,7 @@ function onFrame(s, f) {
     case "order": {
       const order = f.order;
       if (!order) break;
+      refreshFlags(s);
       s.orders.set(order.conv, order);
       s.list.setOrder(order);
       if (s.open && s.open.id === order.conv) {

@@ -10,6 +10,14 @@ import { icon } from "./icons.js";
 import { mentionsMe } from "./mentions.js";
 import { avatar, onLang, previewText, shortWhen, userName } from "./util.js";
 import "./strings.js";
+import "./strings-convs.js";
+
+// The server's per-conversation flags (docs/conversations.md) behind the filter chips.
+const FLAGS = [
+  ["needs_me", "flt.needsMe"],
+  ["exception_open", "flt.exceptions"],
+  ["waiting_customer", "flt.waiting"],
+];
 
 const TABS = [
   ["all", "list.all"],
@@ -27,17 +35,20 @@ function serverUrgent(c) {
 export class ConvList {
   /**
    * @param {{me: object, members: Map<string, object>, onSelect: (id: string) => void,
-   *          onNewDirect?: () => void}} options
+   *          onNewDirect?: () => void, onNewGroup?: () => void,
+   *          onMenu?: (c: object) => void}} options
    */
-  constructor({ me, members, onSelect, onNewDirect }) {
+  constructor({ me, members, onSelect, onNewDirect, onNewGroup, onMenu }) {
     this.me = me;
     this.members = members;
     this.onSelect = onSelect;
+    this.onMenu = onMenu || null;
     this.convs = new Map();
     this.orders = new Map();
     this.nodes = new Map();
     this.active = null;
     this.tab = "all";
+    this.flag = null;
     this.query = "";
     this.loaded = false;
     this.error = null;
@@ -57,6 +68,7 @@ export class ConvList {
       this.render();
     });
     this.tabs = h("div", { class: "conv-tabs", role: "tablist" });
+    this.chips = h("div", { class: "conv-chips", testid: "conv-chips", role: "group", "aria-label": t("flt.label") });
     this.list = h("ul", { class: "conv-list", testid: "conv-list", role: "list" });
     this.empty = h("p", { class: "conv-empty", hidden: true });
     this.newBtn = onNewDirect
@@ -73,13 +85,28 @@ export class ConvList {
           icon("plus"),
         )
       : null;
+    this.groupBtn = onNewGroup
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn",
+            testid: "new-group",
+            title: t("grp.new"),
+            "aria-label": t("grp.new"),
+            on: { click: onNewGroup },
+          },
+          icon("users"),
+        )
+      : null;
     this.heading = h("h2", { class: "pane-title" }, t("list.title"));
     this.el = h(
       "section",
       { class: "convs", "aria-label": t("list.title") },
-      h("div", { class: "convs-head" }, this.heading, this.newBtn),
+      h("div", { class: "convs-head" }, this.heading, this.groupBtn, this.newBtn),
       h("div", { class: "conv-search" }, icon("search", "search-icon"), this.filter),
       this.tabs,
+      this.chips,
       h("div", { class: "conv-scroll" }, this.list, this.empty),
     );
     this.renderTabs();
@@ -88,6 +115,10 @@ export class ConvList {
       this.filter.placeholder = t("list.filter");
       this.filter.setAttribute("aria-label", t("list.filter"));
       this.heading.textContent = t("list.title");
+      if (this.groupBtn) {
+        this.groupBtn.title = t("grp.new");
+        this.groupBtn.setAttribute("aria-label", t("grp.new"));
+      }
       if (this.newBtn) {
         this.newBtn.title = t("list.newDirect");
         this.newBtn.setAttribute("aria-label", t("list.newDirect"));
@@ -236,6 +267,7 @@ export class ConvList {
         c.last_message = m;
         c.last_activity_ts = Math.max(c.last_activity_ts || 0, frame.ts || 0);
       }
+      if (frame.urgent && !frame.recalled && typeof c.urgent_open === "number") c.urgent_open += 1;
       if (frame.sender === this.me.id) {
         c.read_seq = Math.max(c.read_seq || 0, frame.seq);
       } else if (frame.seq > (c.read_seq || 0)) {
@@ -268,6 +300,38 @@ export class ConvList {
     return true;
   }
 
+  /**
+   * Apply this user's own pin/mute change (a `settings` frame or an HTTP answer).
+   * @param {{conv: string, pinned: boolean, muted: boolean, pinned_ts?: number|null}} s
+   */
+  applySettings(s) {
+    const c = this.convs.get(s.conv);
+    if (!c) return;
+    c.pinned = Boolean(s.pinned);
+    c.muted = Boolean(s.muted);
+    c.pinned_ts = s.pinned_ts || null;
+    this.nodes.delete(c.id);
+    this.render();
+  }
+
+  /**
+   * Take the server's flags, settings and urgent counts from a fresh list, keeping the rest.
+   * @param {object[]} list conversation summaries
+   */
+  refreshFlags(list) {
+    for (const fresh of list || []) {
+      const c = this.convs.get(fresh.id);
+      if (!c) continue;
+      c.flags = fresh.flags;
+      c.urgent_open = fresh.urgent_open;
+      c.pinned = fresh.pinned;
+      c.muted = fresh.muted;
+      c.pinned_ts = fresh.pinned_ts;
+      this.nodes.delete(c.id);
+    }
+    this.render();
+  }
+
   /** Redraw rows whose names depend on the directory (after it loads). */
   refresh() {
     this.nodes.clear();
@@ -293,6 +357,7 @@ export class ConvList {
   }
 
   matches(c) {
+    if (this.flag && !(c.flags && c.flags[this.flag])) return false;
     if (this.tab === "unread" && !(c.unread > 0)) return false;
     if (this.tab !== "all" && this.tab !== "unread" && c.kind !== this.tab) return false;
     if (!this.query) return true;
@@ -311,7 +376,13 @@ export class ConvList {
   draw() {
     const items = Array.from(this.convs.values())
       .filter((c) => this.matches(c))
-      .sort((a, b) => (b.last_activity_ts || b.created_ts || 0) - (a.last_activity_ts || a.created_ts || 0));
+      .sort(
+        (a, b) =>
+          Boolean(b.pinned) - Boolean(a.pinned) ||
+          (b.pinned_ts || 0) - (a.pinned_ts || 0) ||
+          (b.last_activity_ts || b.created_ts || 0) - (a.last_activity_ts || a.created_ts || 0),
+      );
+    this.drawChips();
     const keep = new Set(items.map((c) => c.id));
     for (const id of Array.from(this.nodes.keys())) if (!keep.has(id)) this.nodes.delete(id);
     for (const li of Array.from(this.list.children)) if (this.nodes.get(li.dataset.conv) !== li) li.remove();
@@ -336,6 +407,36 @@ export class ConvList {
           : t("list.noMatch");
   }
 
+  drawChips() {
+    clear(this.chips);
+    const all = Array.from(this.convs.values());
+    const flagged = FLAGS.map(([key, label]) => [key, label, all.filter((c) => c.flags && c.flags[key]).length]);
+    this.chips.hidden = !flagged.some(([key, , n]) => n > 0 || key === this.flag);
+    for (const [key, label, n] of flagged) {
+      const on = this.flag === key;
+      this.chips.append(
+        h(
+          "button",
+          {
+            type: "button",
+            class: on ? "chip active" : "chip",
+            "aria-pressed": on ? "true" : "false",
+            testid: `conv-chip-${key}`,
+            dataset: { count: String(n) },
+            on: {
+              click: () => {
+                this.flag = on ? null : key;
+                this.render();
+              },
+            },
+          },
+          t(label),
+          h("span", { class: "chip-count", testid: "chip-count" }, String(n)),
+        ),
+      );
+    }
+  }
+
   row(c) {
     const title = this.titleOf(c);
     const order = this.orders.get(c.id);
@@ -346,8 +447,14 @@ export class ConvList {
       if (who !== t("user.unknown")) preview = `${who}: ${preview}`;
     }
     const unread = c.unread || 0;
-    const urgent = unread > 0 && (c.urgentSeqs.size > 0 || c.serverUrgent > 0);
+    // Urgent until someone handles it (urgent_open); older servers: until read.
+    const urgent =
+      typeof c.urgent_open === "number"
+        ? c.urgent_open > 0
+        : unread > 0 && (c.urgentSeqs.size > 0 || c.serverUrgent > 0);
     const mentioned = unread > 0 && c.mentionSeqs.size > 0;
+    const muted = Boolean(c.muted);
+    const quiet = muted && !mentioned;
     let badge;
     if (c.kind === "order")
       badge = h("span", { class: "conv-avatar conv-avatar-order", "aria-hidden": "true" }, icon("order"));
@@ -366,9 +473,11 @@ export class ConvList {
           c.id === this.active ? "active" : null,
           unread > 0 ? "has-unread" : null,
           urgent ? "is-urgent" : null,
+          c.pinned ? "is-pinned" : null,
+          muted ? "is-muted" : null,
         ],
         testid: "conv-item",
-        dataset: { convId: c.id, kind: c.kind },
+        dataset: { convId: c.id, kind: c.kind, pinned: c.pinned ? "true" : null, muted: muted ? "true" : null },
         "aria-current": c.id === this.active ? "true" : null,
         on: { click: () => this.onSelect(c.id) },
       },
@@ -380,6 +489,12 @@ export class ConvList {
           "span",
           { class: "conv-line" },
           h("span", { class: "conv-title", testid: "conv-title" }, title),
+          c.pinned
+            ? h("span", { class: "conv-pin", testid: "conv-pinned", title: t("pin.pinned") }, icon("pin"))
+            : null,
+          muted
+            ? h("span", { class: "conv-mute", testid: "conv-muted", title: t("pin.muted") }, icon("bellOff"))
+            : null,
           h("span", { class: "conv-time" }, shortWhen(c.last_activity_ts || (lm && lm.ts) || c.created_ts)),
         ),
         h(
@@ -402,7 +517,10 @@ export class ConvList {
               )
             : null,
           h("span", { class: "conv-preview" }, preview),
-          unread > 0
+          unread > 0 && quiet
+            ? h("span", { class: "conv-dot", testid: "conv-unread-dot", "aria-label": t("list.unread") })
+            : null,
+          unread > 0 && !quiet
             ? h(
                 "span",
                 { class: "conv-unread", testid: "conv-unread", "aria-label": `${t("list.unread")} ${unread}` },
@@ -412,6 +530,11 @@ export class ConvList {
         ),
       ),
     );
+    if (this.onMenu)
+      button.addEventListener("contextmenu", (event) => {
+        event.preventDefault();
+        this.onMenu(c);
+      });
     return h("li", { dataset: { conv: c.id } }, button);
   }
 }

@@ -17,6 +17,8 @@ import { richText } from "./mentions.js";
 import { avatar, isAdmin, onLang, previewText, toast, userName } from "./util.js";
 import { newRef } from "../ref.js";
 import { commandCard, editDialog, editedMark, forwardedLine, mayEdit, mayForward } from "./message-actions.js";
+import { urgentStatus } from "./urgent.js";
+import "./strings-convs.js";
 import "./strings.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;
@@ -69,6 +71,7 @@ export class Timeline {
     this.sentRead = this.readSeq;
     this.msgs = [];
     this.bySeq = new Map();
+    this.urgentState = new Map();
     this.nodes = new Map();
     this.refs = new Set();
     this.pending = [];
@@ -297,6 +300,9 @@ export class Timeline {
       case "command_reply":
         this.showCard(frame);
         break;
+      case "handled":
+        this.setUrgentState([{ seq: frame.seq, handled_by: frame.by, handled_ts: frame.ts }]);
+        break;
       case "member":
         if (frame.conversation && Array.isArray(frame.conversation.members)) {
           this.conv.members = frame.conversation.members.slice();
@@ -305,6 +311,17 @@ export class Timeline {
         break;
       default:
         break;
+    }
+  }
+
+  /**
+   * Record who handled which urgent messages, and redraw those messages.
+   * @param {{seq: number, handled_by?: string|null, handled_ts?: number|null}[]} list
+   */
+  setUrgentState(list) {
+    for (const u of list || []) {
+      this.urgentState.set(u.seq, u);
+      if (this.nodes.has(u.seq)) this.replaceNode(u.seq);
     }
   }
 
@@ -615,6 +632,7 @@ export class Timeline {
     const badges = [
       m.urgent ? h("span", { class: "badge badge-urgent", testid: "msg-urgent" }, icon("alert"), t("tl.urgent")) : null,
       m.internal ? h("span", { class: "badge badge-internal" }, icon("lock"), t("tl.internal")) : null,
+      m.urgent ? urgentStatus(m, this.urgentState.get(m.seq), { me: this.me, members: this.members }) : null,
     ];
     const bubble = h("div", { class: "bubble" }, forwardedLine(m, this.onOpenOriginal), this.quote(m), this.body(m));
     const status = mine ? this.statusEl(m) : null;
@@ -880,6 +898,8 @@ export class Timeline {
     let text = m.text;
     if (meta.event === "members_added" || meta.event === "member_removed" || meta.event === "member_left") {
       text = t(`tl.sys.${meta.event}`, { by: this.name(meta.by || m.sender), users: names(meta.users) });
+    } else if (meta.event === "renamed") {
+      text = t("grp.renamed", { by: this.name(meta.by || m.sender), title: meta.title || "" });
     }
     if (m.recalled) text = t("tl.recalledBy", { name: this.name(m.sender) });
     return h(
