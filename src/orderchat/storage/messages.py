@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.errors import NotFound
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
+from orderchat.core.texts import say
 from orderchat.storage import prebuilt
 from orderchat.storage.schema import conversations, counters, events, members, messages
 
@@ -156,7 +157,7 @@ async def get_stored_message(conn: AsyncConnection, conv_id: str, seq: int) -> S
         )
     ).first()
     if row is None:
-        raise NotFound(f"no message {seq} in this conversation")
+        raise NotFound(say("messages.no_message_in_conversation", seq=seq))
     return StoredMessage(
         message=_message(row),
         recalled_at_ms=row.recalled_at_ms,

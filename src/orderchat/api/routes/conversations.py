@@ -20,6 +20,7 @@ from orderchat.core.model import (
     parse_new_conversation,
 )
 from orderchat.core.permissions import require_staff
+from orderchat.core.texts import say
 from orderchat.protocol.server_codec import message_fields
 from orderchat.services.chat.conversations import conversation_fields
 
@@ -104,7 +105,7 @@ async def messages(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Json:
     if after is not None and before is not None:
-        raise BadRequest("give 'after' or 'before', not both")
+        raise BadRequest(say("api_conversations.give_after_before_not_both"))
     found = await runtime.conversations.history(auth.user, conv_id, after, before, limit)
     return Json({"messages": [message_fields(m) for m in found]})
 

@@ -29,6 +29,7 @@ from orderchat.core.stock import (
     parse_sku_changes,
     validate_sku,
 )
+from orderchat.core.texts import say
 from orderchat.services.stock.ledger import SkuStock
 
 router = APIRouter(prefix="/api", tags=["inventory"])
@@ -200,10 +201,14 @@ async def import_skus(request: Request, auth: AuthDep, runtime: RuntimeDep) -> J
     """Import a catalogue CSV (text/csv body): all rows, or none and a 400 naming the line."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+        raise TooLarge(
+            say("api_inventory.csv_larger_than_bytes_split", MAX_IMPORT_BYTES=MAX_IMPORT_BYTES)
+        )
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+        raise TooLarge(
+            say("api_inventory.csv_larger_than_bytes_split", MAX_IMPORT_BYTES=MAX_IMPORT_BYTES)
+        )
     result = await runtime.inventory.import_csv(auth.user, _decode_csv(raw))
     return Json(
         {
@@ -222,7 +227,7 @@ def _decode_csv(raw: bytes) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise BadRequest("the CSV must be UTF-8 (or GB18030) text")
+    raise BadRequest(say("api_inventory.csv_must_utf_8_gb18030"))
 
 
 @router.get("/skus/{sku}", responses=errors(401, 403, 404))

@@ -21,6 +21,7 @@ from orderchat.core.model import (
 )
 from orderchat.core.permissions import require_staff
 from orderchat.core.policy import check_add_members, check_remove_member
+from orderchat.core.texts import say
 from orderchat.protocol import events as wire
 from orderchat.protocol.server_codec import conversation_json
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
@@ -47,7 +48,7 @@ async def _check_users_exist(tx: WriteTxn, ids: list[UserId]) -> None:
     known = await account_store.existing_user_ids(tx.conn, ids)
     unknown = [u for u in ids if u not in known]
     if unknown:
-        raise BadRequest(f"unknown users: {', '.join(unknown[:5])}")
+        raise BadRequest(say("conversations.unknown_users", users=", ".join(unknown[:5])))
 
 
 def wire_conversation(conv: Conversation, members: list[UserId]) -> wire.Conversation:
@@ -133,7 +134,7 @@ class CreateConversation:
         key = None
         if self.kind is ConversationKind.DIRECT:
             if len(everyone) != 2:
-                raise BadRequest("a direct conversation has exactly two members")
+                raise BadRequest(say("conversations.direct_conversation_has_exactly_two"))
             key = direct_key(everyone[0], everyone[1])
             existing = await conv_store.find_direct(tx.conn, key)
             if existing is not None:
@@ -185,10 +186,10 @@ class RemoveMember:
         conv = await tx.conversation(self.conv_id)
         current = await tx.member_set(conv.id)
         if self.user.id not in current.roles and not self.user.is_admin:
-            raise Forbidden("you are not a member of this conversation")
+            raise Forbidden(say("conversations.you_are_not_member_conversation"))
         check_remove_member(self.user, conv.kind, conv.created_by, self.target)
         if self.target not in current.roles:
-            raise NotFound("that user is not a member of this conversation")
+            raise NotFound(say("conversations.user_not_member_conversation"))
         leaving = self.target == self.user.id
         action = MemberAction.LEFT if leaving else MemberAction.REMOVED
         before = list(current.roles)
@@ -308,7 +309,7 @@ class Conversations:
 
     async def audit_message(self, user: User, conv_id: str, seq: int) -> msg_store.StoredMessage:
         if not user.is_admin:
-            raise Forbidden("only an admin may read the audit trail")
+            raise Forbidden(say("conversations.only_admin_may_read_audit"))
         async with self._db.read() as conn:
             await conv_store.get_conversation(conn, conv_id)
             return await msg_store.get_stored_message(conn, conv_id, seq)
@@ -318,5 +319,5 @@ class Conversations:
         conv = await conv_store.get_conversation(conn, conv_id)
         membership = await conv_store.find_membership(conn, conv.id, user.id)
         if membership is None or membership.left_pos is not None:
-            raise Forbidden("you are not a member of this conversation")
+            raise Forbidden(say("conversations.you_are_not_member_conversation"))
         return conv

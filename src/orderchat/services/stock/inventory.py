@@ -34,6 +34,7 @@ from orderchat.core.stock import (
     parse_catalogue_csv,
     validate_sku_code,
 )
+from orderchat.core.texts import say
 from orderchat.services.ports import Clock
 from orderchat.services.stock.ledger import SkuStock, ledger_entry, sku_stock, write_stock_txn
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
@@ -74,9 +75,9 @@ class RecordMovement:
         catalogue = await store.skus_by_code(tx.conn, [request.sku])
         sku = catalogue.get(request.sku)
         if sku is None:
-            raise BadRequest(f"unknown SKU {request.sku!r}")
+            raise BadRequest(say("issues.unknown_sku", sku=request.sku))
         if request.order_id is not None and not await store.order_exists(tx.conn, request.order_id):
-            raise BadRequest(f"no order {request.order_id!r}")
+            raise BadRequest(say("inventory.no_order", order_id=request.order_id))
         before = await store.levels_for(tx.conn, [sku.sku], lock=True)
         changed = apply_movement(request, before[sku.sku])
         movement = ledger_entry(
@@ -128,8 +129,14 @@ class ImportCatalogue:
                 continue
             if level.reserved and row.on_hand < level.reserved:
                 raise BadRequest(
-                    f"line {row.line}: on_hand {row.on_hand} is below the {level.reserved} "
-                    f"of {row.sku.sku} reserved for open orders at {row.location}"
+                    say(
+                        "inventory.line_on_hand_below_reserved",
+                        line=row.line,
+                        on_hand=row.on_hand,
+                        reserved=level.reserved,
+                        sku=row.sku.sku,
+                        location=row.location,
+                    )
                 )
             changed.append(replace(level, on_hand=row.on_hand))
             adjustments.append(
@@ -253,7 +260,7 @@ class Inventory:
             wanted = None if kind is None else MovementKind(kind)
         except ValueError:
             known = ", ".join(k.value for k in MovementKind)
-            raise BadRequest(f"kind must be one of: {known}") from None
+            raise BadRequest(say("stock.kind_must_one", known=known)) from None
         if sku is not None:
             validate_sku_code(sku)
         async with self._db.read() as conn:
