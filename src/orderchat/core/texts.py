@@ -12,7 +12,9 @@ allowed). `tests/unit/test_language_scan.py` holds the table to that.
 Rules:
 - Never build a sentence for a person from an f-string: `say("key", name=value)`.
 - Parameters are data (ids, numbers, codes, names), not words in one language;
-  a word that needs translating is itself a `Text` passed as a parameter.
+  a word that needs translating is itself a `Text` passed as a parameter, and
+  a name kept in both languages (a SKU's name_zh and name_en) is a mapping
+  `{"zh-CN": ..., "en": ...}` of which the reader's language is shown.
 - Parameters must survive JSON: they are stored in message meta and sent in
   error bodies. `say` turns anything else into its `str()`.
 
@@ -21,7 +23,7 @@ See docs/texts.md for how to add a text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from string import Formatter
 from typing import Union
@@ -31,7 +33,7 @@ from orderchat.core.text_table import TEXTS
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
 
-Param = Union[str, int, float, bool, None, "Text", list[str]]
+Param = Union[str, int, float, bool, None, "Text", list[str], dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,16 @@ def from_json(data: object) -> Text | None:
     return Text(key, {str(k): _param(from_json(v) or v) for k, v in params.items()})
 
 
+def render_all(texts: Sequence[Text], language: str) -> str:
+    """Several texts as lines of one message (a stock answer: a heading and its rows)."""
+    return "\n".join(text.render(language) for text in texts)
+
+
+def worded(texts: Sequence[Text]) -> dict[str, str]:
+    """The lines rendered in every language: `meta.text` for clients that pick by language."""
+    return {language: render_all(texts, language) for language in LANGUAGES}
+
+
 def placeholders(template: str) -> set[str]:
     """The names a template fills, for the catalogue check."""
     return {name for _, name, _, _ in Formatter().parse(template) if name}
@@ -110,6 +122,8 @@ def normalize_language(tag: str | None) -> str | None:
 def _param(value: object) -> Param:
     if value is None or isinstance(value, bool | int | float | Text):
         return value
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [str(v) for v in value]
     return str(value)
@@ -120,6 +134,8 @@ def _shown(value: Param, language: str) -> object:
         return value.render(language)
     if isinstance(value, list):
         return ", ".join(value)
+    if isinstance(value, dict):
+        return value.get(language) or next(iter(value.values()), "")
     return value
 
 

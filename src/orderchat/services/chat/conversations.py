@@ -21,7 +21,7 @@ from orderchat.core.model import (
 )
 from orderchat.core.permissions import require_staff
 from orderchat.core.policy import check_add_members, check_remove_member
-from orderchat.core.texts import say
+from orderchat.core.texts import DEFAULT_LANGUAGE, say
 from orderchat.protocol import events as wire
 from orderchat.protocol.server_codec import conversation_json
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
@@ -167,12 +167,15 @@ class AddMembers:
         event = members_added(tx, conv, fresh, self.user.id, after)
         tx.append_event(conv.id, event, frozenset(after), pos)
         await tx.member_set(conv.id)
+        added = say("note.members_added")
         meta: dict[str, object] = {
             "event": "members_added",
             "users": list(fresh),
             "by": self.user.id,
+            "say": added.to_json(),
         }
-        tx.append_message(conv, self.user.id, MessageKind.SYSTEM, "members added", meta=meta)
+        text = added.render(DEFAULT_LANGUAGE)
+        tx.append_message(conv, self.user.id, MessageKind.SYSTEM, text, meta=meta)
         return ConversationView(tx.convs[conv.id], after)
 
 
@@ -195,13 +198,15 @@ class RemoveMember:
         before = list(current.roles)
         after = [u for u in before if u != self.target]
         # The system message comes first, so the member who goes still sees it.
+        gone = say(f"note.member_{action.value}")
         meta: dict[str, object] = {
             "event": f"member_{action.value}",
             "users": [self.target],
             "by": self.user.id,
+            "say": gone.to_json(),
         }
         tx.append_message(
-            conv, self.user.id, MessageKind.SYSTEM, f"member {action.value}", meta=meta
+            conv, self.user.id, MessageKind.SYSTEM, gone.render(DEFAULT_LANGUAGE), meta=meta
         )
         pos = tx.next_pos()
         await conv_store.remove_member_txn(tx.conn, conv.id, self.target, pos)

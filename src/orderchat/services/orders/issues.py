@@ -21,7 +21,7 @@ from orderchat.core.order_requests import (
 from orderchat.core.orders import Issue, Order, format_address
 from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.routing import ISSUE_SETTLERS, may_report
-from orderchat.core.texts import say
+from orderchat.core.texts import Text, say
 from orderchat.services.orders.access import customer_language_txn, load_order_txn, save_order_txn
 from orderchat.services.orders.events import post_event_txn
 from orderchat.services.orders.workflows import Workflows
@@ -55,11 +55,7 @@ class RaiseIssue:
             shown["name"] = await _item_name_txn(tx, order, details["sku"])
         if self.kind == "address_change_requested":
             shipped = order.shipped_at_ms is not None
-            shown["stage"] = (
-                "已发货，需拦截 shipped: interception needed"
-                if shipped
-                else ("未发货，可直接修改 not shipped: change it")
-            )
+            shown["stage"] = say("note.stage_shipped" if shipped else "note.stage_not_shipped")
             shown["address"] = format_address(details["address"])
             details["shipped"] = shipped
         issue = Issue(
@@ -160,7 +156,8 @@ class SettleIssue:
             check(self.user, Action.CHOOSE_DEFECT_REMEDY)
             if not isinstance(self.outcome, str) or self.outcome not in REMEDIES:
                 raise BadRequest(say("issues.choose_one", choices=sorted(REMEDIES)))
-            event, details = "defect_resolved", {"choice": _remedy_label(str(self.outcome))}
+            details: dict[str, object] = {"choice": _remedy_label(str(self.outcome))}
+            event = "defect_resolved"
         elif issue.kind == "address_change_requested" and issue.detail.get("shipped"):
             check(self.user, Action.SETTLE_INTERCEPTION)
             if not isinstance(self.outcome, str) or self.outcome not in INTERCEPTION_OUTCOMES:
@@ -192,11 +189,10 @@ class SettleIssue:
         return await order_store.get_issue(tx.conn, issue.id)
 
 
-def _remedy_label(choice: str) -> str:
-    return {"exchange": "换货 exchange", "refund": "退款 refund"}[choice]
+def _remedy_label(choice: str) -> Text:
+    return say({"exchange": "note.remedy_exchange", "refund": "note.remedy_refund"}[choice])
 
 
-def _interception_label(outcome: str) -> str:
-    return {"intercepted": "已拦截 intercepted", "not_intercepted": "未能拦截 not intercepted"}[
-        outcome
-    ]
+def _interception_label(outcome: str) -> Text:
+    keys = {"intercepted": "note.intercepted", "not_intercepted": "note.not_intercepted"}
+    return say(keys[outcome])

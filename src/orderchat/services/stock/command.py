@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from orderchat.core.model import MessageKind
 from orderchat.core.permissions import Action, can
+from orderchat.core.texts import DEFAULT_LANGUAGE, LANGUAGES, Text, render_all, say, worded
 from orderchat.services.chat.commands import Command, CommandCall
 from orderchat.services.stock.ledger import SkuStock, sku_stock
 from orderchat.services.writer import WriteTxn
@@ -31,8 +32,9 @@ def parse_stock_query(text: str) -> str:
 async def answer_stock_query_txn(tx: WriteTxn, call: CommandCall, query: str) -> None:
     """Answer `/stock QUERY` typed in a staff conversation with live numbers.
 
-    The answer is a system message replying to the question, in Chinese with
-    the English names beside, and carries the numbers in `meta` for clients.
+    The answer is a system message replying to the question: its text is in
+    Chinese, its `meta.say` lines let each reader's client word it in their
+    language, and `meta` carries the numbers for clients.
     In a conversation with a customer in it, it is a staff-only note: stock
     numbers are not for customers. It never raises: the question itself has
     already been accepted in this transaction.
@@ -50,14 +52,17 @@ async def answer_stock_query_txn(tx: WriteTxn, call: CommandCall, query: str) ->
         levels = await store.levels_for(tx.conn, [s.sku for s in skus])
         found = [sku_stock(sku, levels[sku.sku]) for sku in skus]
     members = await tx.member_set(conv.id)
+    lines = stock_answer_lines(query, found, total)
     tx.append_message(
         await tx.conversation(conv.id),
         asker.id,
         MessageKind.SYSTEM,
-        stock_answer_text(query, found, total),
+        render_all(lines, DEFAULT_LANGUAGE),
         reply_to=call.seq,
         meta={
             "event": "stock_answer",
+            "say": [line.to_json() for line in lines],
+            "text": worded(lines),
             "query": query,
             "total": total,
             "results": [_result_fields(s) for s in found],
@@ -67,29 +72,38 @@ async def answer_stock_query_txn(tx: WriteTxn, call: CommandCall, query: str) ->
     logger.info("stock query in %s by %s: %d matches", conv.id, asker.id, total)
 
 
-def stock_answer_text(query: str, found: Sequence[SkuStock], total: int) -> str:
+def stock_answer_lines(query: str, found: Sequence[SkuStock], total: int) -> list[Text]:
+    """The answer as catalogue lines: a heading, then each SKU and its levels."""
     if not query:
-        return "用法：/库存 编号或名称，例如「/库存 帐篷」。Usage: /stock SKU or name"
+        return [say("note.stock_usage")]
     if not found:
-        return f"库存查询「{query}」：没有找到匹配的商品。No SKU matches “{query}”."
-    more = f"，显示前 {len(found)} 个" if total > len(found) else ""
-    more_en = f", first {len(found)} shown" if total > len(found) else ""
-    lines = [
-        f"库存查询「{query}」：找到 {total} 个商品{more}（在库/预留/可用）"
-        f" Stock for “{query}”: {total} SKU(s){more_en} (on hand/reserved/available)"
-    ]
+        return [say("note.stock_none", query=query)]
+    if total > len(found):
+        lines = [say("note.stock_found_first", query=query, total=total, shown=len(found))]
+    else:
+        lines = [say("note.stock_found", query=query, total=total)]
     for stock in found:
         sku = stock.sku
-        english = f" / {sku.name_en}" if sku.name_en and sku.name_en != sku.name_zh else ""
-        lines.append(f"• {sku.sku} {sku.name('zh-CN')}{english}")
+        names = {language: sku.name(language) for language in LANGUAGES}
+        lines.append(say("note.stock_sku", sku=sku.sku, name=names))
         if not stock.levels:
-            lines.append("    无库存记录 no stock recorded")
+            lines.append(say("note.stock_no_levels"))
         for level in stock.levels:
             lines.append(
-                f"    {level.location}：在库 {level.on_hand}，预留 {level.reserved}，"
-                f"可用 {level.available}"
+                say(
+                    "note.stock_level",
+                    location=level.location,
+                    on_hand=level.on_hand,
+                    reserved=level.reserved,
+                    available=level.available,
+                )
             )
-    return "\n".join(lines)
+    return lines
+
+
+def stock_answer_text(query: str, found: Sequence[SkuStock], total: int) -> str:
+    """The answer in Chinese, the conversation's language, for clients that show `text`."""
+    return render_all(stock_answer_lines(query, found, total), DEFAULT_LANGUAGE)
 
 
 def _result_fields(stock: SkuStock) -> dict[str, object]:
