@@ -474,8 +474,11 @@ async def test_stock_command_answers_in_the_conversation_with_live_numbers(shop:
                 ("main", 5),
                 ("shop", 4),
             ]
-            assert f"睡袋{tag}" in answer["text"] and f"Down Sleeping Bag {tag}" in answer["text"]
+            assert f"睡袋{tag}" in answer["text"]
             assert "main：在库 5，预留 0，可用 5" in answer["text"]
+            english = answer["meta"]["text"]["en"]
+            assert f"Down Sleeping Bag {tag}" in english and "main: 5 on hand" in english
+            assert answer["meta"]["say"][0]["key"] == "note.stock_found"
         ack = await peer.send_text(conv, "/stock no-such-thing-anywhere", f"ask-{tag}-none")
         answer = await watcher.wait_for(_reply_to(ack["seq"]))
         assert "没有找到" in answer["text"] and answer["meta"]["results"] == []
