@@ -308,3 +308,30 @@ def test_accept_language_picks_one_of_ours(header: str | None, language: str) ->
 def test_an_unknown_key_is_a_bug_caught_at_once() -> None:
     with pytest.raises(KeyError):
         say("no.such.text")
+
+
+def _language_tables(value: object) -> Iterator[dict[str, str]]:
+    if isinstance(value, dict):
+        if "zh-CN" in value and "en" in value:
+            yield value
+        for inner in value.values():
+            yield from _language_tables(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _language_tables(inner)
+
+
+def test_order_event_texts_of_routes_and_workflows_keep_each_language_to_itself() -> None:
+    import tomllib
+
+    from orderchat.core.routing import ROUTES
+
+    tables = [dict(route.text) for route in ROUTES.values() if route.text]
+    for path in sorted((SRC / "workflows").glob("*.toml")):
+        tables += _language_tables(tomllib.loads(path.read_text(encoding="utf-8")))
+    assert tables
+    for table in tables:
+        zh, en = table["zh-CN"], table["en"]
+        assert HAN.search(_words(zh)) or not _has_words(zh), table
+        assert not CJK.search(_words(en)), table
+        assert placeholders(zh) == placeholders(en), table
