@@ -291,7 +291,7 @@ def test_address_change_after_shipping_needs_an_interception(shop: Shop, pool: O
     assert issue["detail"]["shipped"] is True
     message = _one_new(shop, order, after, "address_change_requested")
     _assert_routed(shop, order, message, *_route("address_change_requested"), customer)
-    assert "interception" in message["text"]
+    assert "需拦截" in message["text"] and "interception" in message["meta"]["text"]["en"]
 
     settle = f"/api/orders/{order['id']}/issues/{issue['id']}/settle"
     before = shop.server.db_snapshot()
