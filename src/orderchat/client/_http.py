@@ -39,9 +39,16 @@ MAX_PAGE = 200
 
 
 async def login(
-    base_url: str, username: str, password: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    base_url: str,
+    username: str,
+    password: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    language: str | None = None,
 ) -> Session:
     """Sign in with a password and return the session (token and user).
+
+    `language` ("zh-CN" or "en") is what a refusal is worded in; None, zh-CN.
 
     Raises:
         UnauthorizedError: wrong username or password.
@@ -49,7 +56,8 @@ async def login(
         TransportError: the server could not be reached in time.
     """
     base_url = base_url.rstrip("/")
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s) as http:
+    headers = {} if language is None else {"Accept-Language": language}
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers=headers) as http:
         body = await _request(
             http, "POST", "/api/auth/login", json={"username": username, "password": password}
         )
