@@ -204,8 +204,8 @@ async def _read_body(receive: Receive, headers: Headers) -> bytes | None:
         raise TooLarge(
             say(
                 "idempotency.request_with_may_carry_at",
-                HEADER=HEADER,
-                MAX_BODY_BYTES=MAX_BODY_BYTES,
+                header=HEADER,
+                max_body_bytes=MAX_BODY_BYTES,
             )
         )
     chunks = bytearray()
@@ -218,8 +218,8 @@ async def _read_body(receive: Receive, headers: Headers) -> bytes | None:
             raise TooLarge(
                 say(
                     "idempotency.request_with_may_carry_at",
-                    HEADER=HEADER,
-                    MAX_BODY_BYTES=MAX_BODY_BYTES,
+                    header=HEADER,
+                    max_body_bytes=MAX_BODY_BYTES,
                 )
             )
         if not message.get("more_body", False):

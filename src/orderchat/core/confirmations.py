@@ -139,7 +139,7 @@ def parse_attachments(raw: object) -> list[dict[str, Any]]:
         raise BadRequest(say("confirmations.attachments_must_list_objects"))
     if len(raw) > MAX_ATTACHMENTS:
         raise TooLarge(
-            say("confirmations.at_most_attachments_per_version", MAX_ATTACHMENTS=MAX_ATTACHMENTS)
+            say("confirmations.at_most_attachments_per_version", max_attachments=MAX_ATTACHMENTS)
         )
     try:
         encoded = orjson.dumps(raw)
@@ -150,7 +150,7 @@ def parse_attachments(raw: object) -> list[dict[str, Any]]:
         raise TooLarge(
             say(
                 "confirmations.attachments_take_more_than_bytes",
-                MAX_ATTACHMENTS_BYTES=MAX_ATTACHMENTS_BYTES,
+                max_attachments_bytes=MAX_ATTACHMENTS_BYTES,
             )
         )
     return list(raw)

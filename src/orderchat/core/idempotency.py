@@ -64,8 +64,8 @@ def parse_key(raw: str) -> str:
         raise BadRequest(
             say(
                 "idempotency.must_1_printable_ascii_characters",
-                HEADER=HEADER,
-                MAX_KEY_CHARS=MAX_KEY_CHARS,
+                header=HEADER,
+                max_key_chars=MAX_KEY_CHARS,
             )
         )
     return raw

@@ -217,7 +217,7 @@ class Checksum:
 
 def tus_version(header: str | None) -> None:
     if header != TUS_VERSION:
-        raise PreconditionFailed(say("media.send_tus_resumable", TUS_VERSION=TUS_VERSION))
+        raise PreconditionFailed(say("media.send_tus_resumable", tus_version=TUS_VERSION))
 
 
 def parse_length(raw: str | None, name: str) -> int:
@@ -252,7 +252,7 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
         raise BadRequest(
             say(
                 "media.upload_metadata_longer_than_characters",
-                MAX_METADATA_CHARS=MAX_METADATA_CHARS,
+                max_metadata_chars=MAX_METADATA_CHARS,
             )
         )
     pairs: dict[str, str] = {}

@@ -79,7 +79,7 @@ def resolve_mentions(
         if token not in tokens:
             tokens.append(token)
     if len(tokens) > MAX_MENTIONS:
-        raise BadRequest(say("mentions.at_most_mentions_per_message", MAX_MENTIONS=MAX_MENTIONS))
+        raise BadRequest(say("mentions.at_most_mentions_per_message", max_mentions=MAX_MENTIONS))
     return tuple(tokens)
 
 

@@ -176,7 +176,7 @@ def _password(password: object) -> str:
         raise BadRequest(say("model.password_must_non_empty_string"))
     if len(password) > MAX_PASSWORD_CHARS:
         raise BadRequest(
-            say("model.password_longer_than_characters", MAX_PASSWORD_CHARS=MAX_PASSWORD_CHARS)
+            say("model.password_longer_than_characters", max_password_chars=MAX_PASSWORD_CHARS)
         )
     return password
 
@@ -188,7 +188,7 @@ def _display_name(name: object, fallback: str) -> str:
         raise BadRequest(
             say(
                 "model.display_name_must_1_characters",
-                MAX_DISPLAY_NAME_CHARS=MAX_DISPLAY_NAME_CHARS,
+                max_display_name_chars=MAX_DISPLAY_NAME_CHARS,
             )
         )
     return name.strip()
@@ -199,7 +199,7 @@ def validate_text(text: object) -> str:
         raise BadRequest(say("model.text_must_string"))
     if len(text) > MAX_TEXT_CHARS:
         raise TooLarge(
-            say("model.text_characters_limit", length=len(text), MAX_TEXT_CHARS=MAX_TEXT_CHARS)
+            say("model.text_characters_limit", length=len(text), max_text_chars=MAX_TEXT_CHARS)
         )
     if not text.strip():
         raise BadRequest(say("model.text_must_not_empty"))
@@ -231,7 +231,7 @@ def validate_title(title: object, *, required: bool) -> str | None:
     if not title and required:
         raise BadRequest(say("model.channel_needs_title"))
     if len(title) > MAX_TITLE_CHARS:
-        raise TooLarge(say("model.title_longer_than_characters", MAX_TITLE_CHARS=MAX_TITLE_CHARS))
+        raise TooLarge(say("model.title_longer_than_characters", max_title_chars=MAX_TITLE_CHARS))
     return title or None
 
 
@@ -251,7 +251,7 @@ def parse_member_ids(raw: object) -> tuple[UserId, ...]:
     if len(raw) > MAX_MEMBERS_PER_REQUEST:
         raise TooLarge(
             say(
-                "model.at_most_members_per_request", MAX_MEMBERS_PER_REQUEST=MAX_MEMBERS_PER_REQUEST
+                "model.at_most_members_per_request", max_members_per_request=MAX_MEMBERS_PER_REQUEST
             )
         )
     return tuple(dict.fromkeys(UserId(m) for m in raw))

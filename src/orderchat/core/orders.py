@@ -130,7 +130,7 @@ def positive_int(raw: object, what: str, maximum: int) -> int:
 def cents(raw: object, what: str) -> int:
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0 or raw > MAX_PRICE_CENTS:
         raise BadRequest(
-            say("orders.must_whole_number_cents_from", what=what, MAX_PRICE_CENTS=MAX_PRICE_CENTS)
+            say("orders.must_whole_number_cents_from", what=what, max_price_cents=MAX_PRICE_CENTS)
         )
     return raw
 
@@ -139,7 +139,7 @@ def parse_items(raw: object) -> tuple[OrderItem, ...]:
     if not isinstance(raw, list) or not raw:
         raise BadRequest(say("orders.order_needs_at_least_one"))
     if len(raw) > MAX_ITEMS:
-        raise TooLarge(say("orders.order_has_at_most_items", MAX_ITEMS=MAX_ITEMS))
+        raise TooLarge(say("orders.order_has_at_most_items", max_items=MAX_ITEMS))
     items = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, dict):

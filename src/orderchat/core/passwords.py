@@ -29,7 +29,7 @@ def check_password(password: str, username: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
         raise BadRequest(
             say(
-                "passwords.password_must_at_least_characters", MIN_PASSWORD_CHARS=MIN_PASSWORD_CHARS
+                "passwords.password_must_at_least_characters", min_password_chars=MIN_PASSWORD_CHARS
             )
         )
     if len(set(password)) == 1:

@@ -147,7 +147,7 @@ def validate_location(raw: object, what: str = "location") -> str:
             say(
                 "stock.must_at_most_printable_characters",
                 what=what,
-                MAX_LOCATION_CHARS=MAX_LOCATION_CHARS,
+                max_location_chars=MAX_LOCATION_CHARS,
             )
         )
     return location
@@ -160,7 +160,7 @@ def quantity(raw: object, what: str = "quantity", *, zero: bool = False) -> int:
         kind = say("stock.zero_or_more") if zero else say("stock.a_positive_whole_number")
         raise BadRequest(say("stock.must_got", what=what, kind=kind, raw=raw))
     if raw > MAX_QUANTITY:
-        raise BadRequest(say("stock.larger_than", what=what, MAX_QUANTITY=MAX_QUANTITY))
+        raise BadRequest(say("stock.larger_than", what=what, max_quantity=MAX_QUANTITY))
     return raw
 
 
@@ -459,7 +459,7 @@ def parse_catalogue_csv(text: str) -> list[ImportRow]:
                 continue
             if len(rows) == MAX_IMPORT_ROWS:
                 raise TooLarge(
-                    say("stock.more_than_rows_split_file", MAX_IMPORT_ROWS=MAX_IMPORT_ROWS)
+                    say("stock.more_than_rows_split_file", max_import_rows=MAX_IMPORT_ROWS)
                 )
             rows.append(_row(reader.line_num, header, raw))
     except csv.Error as exc:
@@ -510,7 +510,7 @@ def _row(line: int, header: list[str], raw: list[str]) -> ImportRow:
         # more than the books had; importing that file again must not fail.
         count = _whole(on_hand.removeprefix("-"), "on_hand") * (-1 if on_hand[0] == "-" else 1)
         if abs(count) > MAX_QUANTITY:
-            raise BadRequest(say("stock.on_hand_larger_than", MAX_QUANTITY=MAX_QUANTITY))
+            raise BadRequest(say("stock.on_hand_larger_than", max_quantity=MAX_QUANTITY))
         return ImportRow(line, sku, validate_location(location or DEFAULT_LOCATION), count)
     except DomainError as exc:
         raise BadRequest(say("stock.line", line=line, reason=exc.text)) from exc

@@ -180,7 +180,7 @@ def _caption(obj: JsonObject) -> str:
         raise BadRequest(say("model.text_must_string"))
     if len(text) > MAX_TEXT_CHARS:
         raise TooLarge(
-            say("model.text_characters_limit", length=len(text), MAX_TEXT_CHARS=MAX_TEXT_CHARS)
+            say("model.text_characters_limit", length=len(text), max_text_chars=MAX_TEXT_CHARS)
         )
     return text
 

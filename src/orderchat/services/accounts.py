@@ -195,7 +195,7 @@ class Accounts:
         """Raises NotFound for an unknown staff user, BadRequest for a weak password."""
         if len(password) > MAX_PASSWORD_CHARS:
             raise BadRequest(
-                say("model.password_longer_than_characters", MAX_PASSWORD_CHARS=MAX_PASSWORD_CHARS)
+                say("model.password_longer_than_characters", max_password_chars=MAX_PASSWORD_CHARS)
             )
         check_password(password, username)
         hashed = await asyncio.to_thread(self._hasher.hash, password)

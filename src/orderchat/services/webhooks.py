@@ -92,24 +92,24 @@ def parse_delivery(body: bytes, workflows: Workflows) -> WebhookEvent:
         unknown = sorted(set(raw) - {"event", "order"})
         if unknown:
             raise BadRequest(
-                say("webhooks.unknown_fields_for", ORDER_CREATED=ORDER_CREATED, unknown=unknown)
+                say("webhooks.unknown_fields_for", order_created=ORDER_CREATED, unknown=unknown)
             )
         order = raw.get("order")
         if not isinstance(order, dict):
             raise BadRequest(
-                say("webhooks.needs_order_same_object_post", ORDER_CREATED=ORDER_CREATED)
+                say("webhooks.needs_order_same_object_post", order_created=ORDER_CREATED)
             )
         return OrderCreated(parse_order_spec(order, workflows.get))
     if event == ORDER_STATUS:
         unknown = sorted(set(raw) - _STATUS_FIELDS)
         if unknown:
             raise BadRequest(
-                say("webhooks.unknown_fields_for_2", ORDER_STATUS=ORDER_STATUS, unknown=unknown)
+                say("webhooks.unknown_fields_for_2", order_status=ORDER_STATUS, unknown=unknown)
             )
         change: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("event", "number")}
         return OrderStatusChanged(order_number(raw.get("number")), parse_status_change(change))
     raise BadRequest(
-        say("webhooks.event_must", ORDER_CREATED=ORDER_CREATED, ORDER_STATUS=ORDER_STATUS)
+        say("webhooks.event_must", order_created=ORDER_CREATED, order_status=ORDER_STATUS)
     )
 
 
@@ -183,7 +183,7 @@ class Webhooks:
             raise NotFound(say("webhooks.order_webhooks_are_not_enabled"))
         if len(body) > MAX_BODY_BYTES:
             raise TooLarge(
-                say("webhooks.delivery_may_carry_at_most", MAX_BODY_BYTES=MAX_BODY_BYTES)
+                say("webhooks.delivery_may_carry_at_most", max_body_bytes=MAX_BODY_BYTES)
             )
         try:
             verified = verify(self._secret, timestamp, signature, body, self._clock.now_ms() / 1000)
@@ -214,9 +214,9 @@ class Webhooks:
                     # Another server process made it first, or an admin disabled it.
                     found = await self._find_actor()
         if found is None:
-            raise Forbidden(say("webhooks.account_disabled", ACTOR_USERNAME=ACTOR_USERNAME))
+            raise Forbidden(say("webhooks.account_disabled", actor_username=ACTOR_USERNAME))
         if found.kind is not UserKind.STAFF:
-            raise Forbidden(say("webhooks.not_staff_account", ACTOR_USERNAME=ACTOR_USERNAME))
+            raise Forbidden(say("webhooks.not_staff_account", actor_username=ACTOR_USERNAME))
         return found
 
     async def _find_actor(self) -> User | None:

@@ -202,12 +202,12 @@ async def import_skus(request: Request, auth: AuthDep, runtime: RuntimeDep) -> J
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
         raise TooLarge(
-            say("api_inventory.csv_larger_than_bytes_split", MAX_IMPORT_BYTES=MAX_IMPORT_BYTES)
+            say("api_inventory.csv_larger_than_bytes_split", max_import_bytes=MAX_IMPORT_BYTES)
         )
     raw = await request.body()
     if len(raw) > MAX_IMPORT_BYTES:
         raise TooLarge(
-            say("api_inventory.csv_larger_than_bytes_split", MAX_IMPORT_BYTES=MAX_IMPORT_BYTES)
+            say("api_inventory.csv_larger_than_bytes_split", max_import_bytes=MAX_IMPORT_BYTES)
         )
     result = await runtime.inventory.import_csv(auth.user, _decode_csv(raw))
     return Json(

@@ -177,7 +177,7 @@ async def append(
 ) -> Response:
     tus_version(tus_resumable)
     if (content_type or "").split(";", 1)[0].strip().lower() != OFFSET_TYPE:
-        raise UnsupportedMediaType(say("uploads.upload_s_body_must_sent", OFFSET_TYPE=OFFSET_TYPE))
+        raise UnsupportedMediaType(say("uploads.upload_s_body_must_sent", offset_type=OFFSET_TYPE))
     offset = parse_length(upload_offset, "Upload-Offset")
     checksum = parse_checksum(upload_checksum)
     progress = await runtime.media.uploads.append(

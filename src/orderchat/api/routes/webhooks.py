@@ -45,13 +45,13 @@ async def _body(request: Request) -> bytes:
     """The raw body, exactly as signed, read no further than the limit."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise TooLarge(say("webhooks.delivery_may_carry_at_most", MAX_BODY_BYTES=MAX_BODY_BYTES))
+        raise TooLarge(say("webhooks.delivery_may_carry_at_most", max_body_bytes=MAX_BODY_BYTES))
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_BODY_BYTES:
             raise TooLarge(
-                say("webhooks.delivery_may_carry_at_most", MAX_BODY_BYTES=MAX_BODY_BYTES)
+                say("webhooks.delivery_may_carry_at_most", max_body_bytes=MAX_BODY_BYTES)
             )
     return bytes(body)
 

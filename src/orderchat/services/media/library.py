@@ -32,7 +32,7 @@ class Library:
     ) -> dict[str, object]:
         """Every file sent in a conversation that the user may see, newest first."""
         if not 1 <= limit <= MAX_LIBRARY_PAGE:
-            raise BadRequest(say("library.limit_must_1", MAX_LIBRARY_PAGE=MAX_LIBRARY_PAGE))
+            raise BadRequest(say("library.limit_must_1", max_library_page=MAX_LIBRARY_PAGE))
         async with self._db.read() as conn:
             await conv_store.get_conversation(conn, conv_id)
             member = await media_store.is_current_member(conn, conv_id, user.id)

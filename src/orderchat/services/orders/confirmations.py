@@ -137,7 +137,7 @@ class AddItem:
             raise Conflict(
                 say(
                     "confirmations.order_has_at_most_confirmation",
-                    MAX_ITEMS_PER_ORDER=MAX_ITEMS_PER_ORDER,
+                    max_items_per_order=MAX_ITEMS_PER_ORDER,
                 )
             )
         item = ConfirmationItem(
@@ -171,7 +171,7 @@ class ProposeVersion:
             raise Conflict(
                 say(
                     "confirmations.item_has_at_most_versions",
-                    MAX_VERSIONS_PER_ITEM=MAX_VERSIONS_PER_ITEM,
+                    max_versions_per_item=MAX_VERSIONS_PER_ITEM,
                 )
             )
         language = await customer_language_txn(tx, order)
