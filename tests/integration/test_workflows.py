@@ -370,7 +370,7 @@ def test_required_confirmations_must_be_approved(
     before = shop.server.db_snapshot()
     resp = shop.move(order["id"], transition.target, role)
     error = expect_error(resp, 409, "conflict")
-    assert error["reason"] == "workflows.required_confirmation_item_s_are", error
+    assert error["reason"] == "workflows.required_confirmations_open", error
     assert_unchanged(before, shop.server.db_snapshot())
 
     shop.approve_confirmation(required)

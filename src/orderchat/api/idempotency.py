@@ -203,7 +203,7 @@ async def _read_body(receive: Receive, headers: Headers) -> bytes | None:
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise TooLarge(
             say(
-                "idempotency.request_with_may_carry_at",
+                "idempotency.body_too_large",
                 header=HEADER,
                 max_body_bytes=MAX_BODY_BYTES,
             )
@@ -217,7 +217,7 @@ async def _read_body(receive: Receive, headers: Headers) -> bytes | None:
         if len(chunks) > MAX_BODY_BYTES:
             raise TooLarge(
                 say(
-                    "idempotency.request_with_may_carry_at",
+                    "idempotency.body_too_large",
                     header=HEADER,
                     max_body_bytes=MAX_BODY_BYTES,
                 )

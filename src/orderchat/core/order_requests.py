@@ -180,7 +180,7 @@ def issue_details(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         )
     unknown = sorted(set(raw) - set(allowed) - {"kind"})
     if unknown:
-        raise BadRequest(say("order_requests.unknown_fields_for", kind=kind, unknown=unknown))
+        raise BadRequest(say("order_requests.unknown_issue_fields", kind=kind, unknown=unknown))
     details: dict[str, Any] = {}
     for key in allowed:
         value = raw.get(key)
@@ -206,7 +206,7 @@ def issue_details(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         "out_of_stock": "sku",
     }
     if required[kind] not in details:
-        raise BadRequest(say("order_requests.needs", kind=kind, field=required[kind]))
+        raise BadRequest(say("order_requests.issue_needs_field", kind=kind, field=required[kind]))
     return details
 
 
@@ -249,7 +249,7 @@ def parse_order_changes(raw: Mapping[str, Any]) -> OrderChanges:
     if "eta_ts" in raw:
         eta = raw["eta_ts"]
         if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
-            raise BadRequest(say("order_requests.eta_ts_must_milliseconds_since_2"))
+            raise BadRequest(say("order_requests.eta_ts_must_milliseconds_or_null"))
         changes["eta_ms"] = eta
     if "note" in raw:
         changes["note"] = parse_note(raw["note"])

@@ -158,7 +158,7 @@ def quantity(raw: object, what: str = "quantity", *, zero: bool = False) -> int:
     low = 0 if zero else 1
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < low:
         kind = say("stock.zero_or_more") if zero else say("stock.a_positive_whole_number")
-        raise BadRequest(say("stock.must_got", what=what, kind=kind, raw=raw))
+        raise BadRequest(say("stock.must_be_kind", what=what, kind=kind, raw=raw))
     if raw > MAX_QUANTITY:
         raise BadRequest(say("stock.larger_than", what=what, max_quantity=MAX_QUANTITY))
     return raw
@@ -463,7 +463,7 @@ def parse_catalogue_csv(text: str) -> list[ImportRow]:
                 )
             rows.append(_row(reader.line_num, header, raw))
     except csv.Error as exc:
-        raise BadRequest(say("stock.line", line=reader.line_num, reason=exc)) from exc
+        raise BadRequest(say("stock.problem_on_line", line=reader.line_num, reason=exc)) from exc
     if not rows:
         raise BadRequest(say("stock.csv_has_no_rows_under"))
     _check_repeats(rows)
@@ -513,7 +513,7 @@ def _row(line: int, header: list[str], raw: list[str]) -> ImportRow:
             raise BadRequest(say("stock.on_hand_larger_than", max_quantity=MAX_QUANTITY))
         return ImportRow(line, sku, validate_location(location or DEFAULT_LOCATION), count)
     except DomainError as exc:
-        raise BadRequest(say("stock.line", line=line, reason=exc.text)) from exc
+        raise BadRequest(say("stock.problem_on_line", line=line, reason=exc.text)) from exc
 
 
 def _whole(cell: str, what: str) -> int:

@@ -128,7 +128,7 @@ def check_guards(transition: Transition, facts: GuardFacts) -> None:
         if guard == "confirmations_approved" and facts.required_confirmations_open:
             raise Conflict(
                 say(
-                    "workflows.required_confirmation_item_s_are",
+                    "workflows.required_confirmations_open",
                     count=facts.required_confirmations_open,
                 )
             )
@@ -153,7 +153,7 @@ def _roles(raw: object, where: str) -> frozenset[Role]:
     try:
         return frozenset(Role(r) for r in raw)
     except ValueError as exc:
-        raise BadRequest(say("workflows.error", where=where, reason=exc)) from None
+        raise BadRequest(say("workflows.problem_at", where=where, reason=exc)) from None
 
 
 def _names(raw: object, known: frozenset[str], where: str) -> tuple[str, ...]:

@@ -92,7 +92,7 @@ def parse_delivery(body: bytes, workflows: Workflows) -> WebhookEvent:
         unknown = sorted(set(raw) - {"event", "order"})
         if unknown:
             raise BadRequest(
-                say("webhooks.unknown_fields_for", order_created=ORDER_CREATED, unknown=unknown)
+                say("webhooks.unknown_created_fields", order_created=ORDER_CREATED, unknown=unknown)
             )
         order = raw.get("order")
         if not isinstance(order, dict):
@@ -104,7 +104,7 @@ def parse_delivery(body: bytes, workflows: Workflows) -> WebhookEvent:
         unknown = sorted(set(raw) - _STATUS_FIELDS)
         if unknown:
             raise BadRequest(
-                say("webhooks.unknown_fields_for_2", order_status=ORDER_STATUS, unknown=unknown)
+                say("webhooks.unknown_status_fields", order_status=ORDER_STATUS, unknown=unknown)
             )
         change: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("event", "number")}
         return OrderStatusChanged(order_number(raw.get("number")), parse_status_change(change))

@@ -106,7 +106,7 @@ class CreateOrder:
             tx.conn, [i.sku for i in spec.items]
         )
         if unknown:
-            raise BadRequest(say("orders.unknown_sku_s", skus=", ".join(sorted(unknown))))
+            raise BadRequest(say("orders.unknown_skus", skus=", ".join(sorted(unknown))))
         customer = await _customer_txn(tx, spec)
         customer_id, language = customer.user_id, customer.language
         staff = await account_store.staff_with_roles(tx.conn, [*workflow.staff_roles, Role.ADMIN])
