@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.order_support import Shop
 from tests.support import Peer, ServerProcess, messages
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -158,3 +159,23 @@ async def test_a_stock_answer_is_stored_in_chinese_with_its_texts_for_every_read
         "zh-CN": answer["text"],
         "en": "No SKU matches “NOTHING-LIKE-THIS”.",
     }
+
+
+@pytest.mark.parametrize("stored", ["en", "zh-CN"])
+def test_a_customer_who_sends_no_language_reads_the_one_stored_with_them(
+    order_shop: Shop, stored: str
+) -> None:
+    order = order_shop.create_order("retail", language=stored)
+    customer = order_shop.customer(order)
+    url = f"{order_shop.server.base_url}/api/orders/o_not_theirs"
+    bearer = {"Authorization": f"Bearer {customer.token}"}
+    before = order_shop.server.db_snapshot()
+    plain = httpx.get(url, headers=bearer, timeout=10).json()["error"]
+    assert bool(HAN.search(plain["message"])) is (stored == "zh-CN"), plain
+    # The page's own choice, when it sends one, wins over the stored language.
+    other = "zh-CN" if stored == "en" else "en"
+    chosen = httpx.get(url, headers={**bearer, "Accept-Language": other}, timeout=10)
+    error = chosen.json()["error"]
+    assert bool(HAN.search(error["message"])) is (other == "zh-CN"), error
+    assert error["reason"] == plain["reason"] and error["params"] == plain["params"]
+    assert order_shop.server.db_snapshot() == before

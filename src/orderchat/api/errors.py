@@ -28,7 +28,8 @@ from orderchat.core.media import (
     RangeNotSatisfiable,
     UnsupportedMediaType,
 )
-from orderchat.core.texts import Text, pick_language, say
+from orderchat.core.model import UserKind
+from orderchat.core.texts import DEFAULT_LANGUAGE, Text, normalize_language, pick_language, say
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,33 @@ def request_language(scope: Scope) -> str:
     with every call, so a person's choice there is what the server answers in.
     """
     return pick_language(Headers(scope=scope).get("accept-language"))
+
+
+async def reader_language(request: Request) -> str:
+    """`request_language`, except that a signed-in customer who sent no
+    Accept-Language gets the language stored with them (`customers.language`).
+
+    Staff have no stored language. The lookup happens only here, on a refused
+    request without the header, so no successful request pays for it.
+    """
+    if request.headers.get("accept-language"):
+        return request_language(request.scope)
+    return await _customer_language(request) or DEFAULT_LANGUAGE
+
+
+async def _customer_language(request: Request) -> str | None:
+    runtime = getattr(request.app.state, "runtime", None)
+    authorization = request.headers.get("authorization", "")
+    if runtime is None or not authorization.startswith("Bearer "):
+        return None
+    try:
+        auth = await runtime.accounts.authenticate(authorization[len("Bearer ") :].strip())
+        if auth.user.kind is not UserKind.CUSTOMER:
+            return None
+        customer = await runtime.orders.customer(auth.user, auth.user.id)
+    except DomainError:
+        return None
+    return normalize_language(customer.language)
 
 
 def error_body(code: ErrorCode, text: Text, language: str) -> dict[str, object]:
@@ -93,7 +121,7 @@ async def _domain(request: Request, exc: Exception) -> Json:
         headers = {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, PreconditionFailed):
         headers = {"Tus-Version": TUS_VERSION}
-    response = error_response(exc.code, exc.text, request_language(request.scope), headers)
+    response = error_response(exc.code, exc.text, await reader_language(request), headers)
     for kind, status in _OWN_STATUS:
         if isinstance(exc, kind):
             response.status_code = status
@@ -113,7 +141,7 @@ async def _validation(request: Request, exc: Exception) -> Json:
         if where and where not in fields:
             fields.append(where)
     text = say("request.invalid_fields", fields=fields[:5]) if fields else say("request.invalid")
-    return error_response(ErrorCode.BAD_REQUEST, text, request_language(request.scope))
+    return error_response(ErrorCode.BAD_REQUEST, text, await reader_language(request))
 
 
 _HTTP_TEXTS = {404: "request.not_found", 405: "request.method_not_allowed"}
