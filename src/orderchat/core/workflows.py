@@ -76,6 +76,10 @@ class Workflow:
     def label(self, state: str, language: str) -> str:
         return self.labels.get(state, {}).get(language) or state
 
+    def state_words(self, state: str) -> dict[str, str]:
+        """The state's label in every language: a text param each reader sees in theirs."""
+        return {language: self.label(state, language) for language in LANGUAGES}
+
     def transition(self, source: str, target: str) -> Transition:
         """The transition from `source` to `target`.
 

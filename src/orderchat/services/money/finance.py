@@ -189,7 +189,11 @@ class ApproveShipping:
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.status in workflow.terminal or order.status in CLOSED_STATES:
             raise Conflict(
-                say("finance.order_will_not_ship", number=order.number, status=order.status)
+                say(
+                    "finance.order_will_not_ship",
+                    number=order.number,
+                    status=workflow.state_words(order.status),
+                )
             )
         if order.shipped_at_ms is not None:
             raise Conflict(say("finance.order_has_shipped_already", number=order.number))
@@ -227,7 +231,11 @@ class RequestInvoice:
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.status in CLOSED_STATES:
             raise Conflict(
-                say("finance.order_no_invoice_can_made", number=order.number, status=order.status)
+                say(
+                    "finance.order_no_invoice_can_made",
+                    number=order.number,
+                    status=workflow.state_words(order.status),
+                )
             )
         existing = await store.find_invoice(tx.conn, order.id)
         if existing is not None:

@@ -103,7 +103,7 @@ def _check_open_order(order: Order, workflow: Workflow) -> None:
             say(
                 "confirmations.order_confirmations_are_closed",
                 number=order.number,
-                status=order.status,
+                status=workflow.state_words(order.status),
             )
         )
 

@@ -48,7 +48,8 @@ class RaiseIssue:
             raise Forbidden(say("issues.your_roles_may_not_report", kind=self.kind))
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.status in workflow.terminal:
-            raise Conflict(say("issues.order_nothing_more_can_reported", status=order.status))
+            status = workflow.state_words(order.status)
+            raise Conflict(say("issues.order_nothing_more_can_reported", status=status))
         language = await customer_language_txn(tx, order)
         shown = dict(details)
         if self.kind == "out_of_stock":
