@@ -100,6 +100,10 @@ def invoice_fields(invoice: Invoice) -> dict[str, Any]:
     }
 
 
+# An invoice's state as a word in a sentence, in the reader's language.
+_INVOICE_WORDS = {"requested": "word.invoice_requested", "issued": "word.invoice_issued"}
+
+
 def _check_takes_money(order: Order) -> None:
     if order.status in CLOSED_STATES:
         raise Conflict(
@@ -243,7 +247,7 @@ class RequestInvoice:
                 say(
                     "finance.invoice_for_order_already",
                     number=order.number,
-                    value=existing.status.value,
+                    value=say(_INVOICE_WORDS.get(existing.status.value, "word.invoice_requested")),
                 )
             )
         language = await customer_language_txn(tx, order)

@@ -97,6 +97,10 @@ def item_fields(item: ConfirmationItem) -> dict[str, Any]:
     }
 
 
+# The decision as a word in a sentence, in the reader's language.
+_DECIDED = {"approved": "word.approved", "rejected": "word.rejected"}
+
+
 def _check_open_order(order: Order, workflow: Workflow) -> None:
     if order.status in workflow.terminal:
         raise Conflict(
@@ -265,7 +269,7 @@ def _decidable(item: ConfirmationItem, number: int) -> ConfirmationVersion:
             say(
                 "confirmations.version_was_already_by",
                 number=number,
-                value=version.decision.value,
+                value=say(_DECIDED[version.decision.value]),
                 decided_by=version.decided_by,
             )
         )
