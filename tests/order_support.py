@@ -123,11 +123,16 @@ def expected_text(transition: Transition, order: Json, language: str, note: str 
 
 
 def error_of(resp: httpx.Response) -> Json:
-    """The contract's error body: {"error": {"code", "message"}} with a message to read."""
+    """The contract's error body: {"error": {"code", "message", "reason", "params"}}.
+
+    The message is for people to read; the reason is the catalogue key it was
+    worded from, and params the values it names.
+    """
     body = resp.json()
     assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message"}, body
+    assert set(body["error"]) == {"code", "message", "reason", "params"}, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    assert isinstance(body["error"]["reason"], str) and isinstance(body["error"]["params"], dict)
     error: Json = body["error"]
     return error
 

@@ -86,3 +86,32 @@ def test_phone_screen_shows_the_list_and_a_usable_conversation(pages: Pages, sho
     expect(panel).to_be_in_viewport()
     expect(panel.get_by_test_id("order-status")).to_have_attribute("data-status", "placed")
     no_horizontal_scroll(amy, PHONE["width"])
+
+
+def test_an_issue_note_reads_in_each_viewers_language(pages: Pages, shop: ShopApi) -> None:
+    """One stored note, two readers: each sees it in the language they chose, live."""
+    order = shop.retail_order("amy", customer="语言测试客户")
+    zh = pages.page(locale="zh-CN")
+    en = pages.page(locale="en-US")
+    for page in (zh, en):
+        sign_in(page, "amy")
+        open_conv(page, order["conv"])
+    shop.call(
+        "amy",
+        "POST",
+        f"/api/orders/{order['id']}/issues",
+        {
+            "kind": "address_change_requested",
+            "address": {"name": "Wu", "city": "Lhasa", "line1": "3 Road"},
+        },
+        201,
+    )
+    zh_note = zh.locator('[data-event="address_change_requested"] [data-testid="msg-text"]')
+    en_note = en.locator('[data-event="address_change_requested"] [data-testid="msg-text"]')
+    expect(zh_note).to_contain_text("未发货，可直接修改")
+    expect(en_note).to_contain_text("not shipped: change it")
+    expect(en_note).to_have_text(NO_CHINESE)
+    expect(zh_note).not_to_contain_text("not shipped")
+
+    en.get_by_test_id("lang").select_option("zh-CN")
+    expect(en_note).to_contain_text("未发货，可直接修改")

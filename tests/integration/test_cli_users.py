@@ -128,9 +128,9 @@ def test_disable_ends_live_sessions_and_enable_allows_sign_in(server: ServerProc
         assert client.get("/api/me").status_code == 401
     refused = _login(server, username, STRONG)
     assert refused.status_code == 401
-    assert "disabled" in refused.json()["error"]["message"]
-    assert _login(server, username, STRONG + "x").json()["error"]["message"] == (
-        "wrong username or password"
+    assert refused.json()["error"]["reason"] == "accounts.account_disabled_ask_admin_enable"
+    assert _login(server, username, STRONG + "x").json()["error"]["reason"] == (
+        "accounts.wrong_username_password"
     )
     listed = _user(server, "list").stdout.splitlines()
     assert any(line.startswith(user_id) and line.endswith("\tdisabled") for line in listed)
@@ -200,7 +200,7 @@ def test_the_api_refuses_a_weak_password_and_stores_nothing(
             "/api/users", json={"username": username, "password": password, "roles": ["sales"]}
         )
     assert resp.status_code == 400, resp.text
-    assert "password" in resp.json()["error"]["message"]
+    assert resp.json()["error"]["reason"].startswith("passwords."), resp.text
     assert server.db_rows("SELECT id FROM users WHERE username = ?", username) == []
 
 

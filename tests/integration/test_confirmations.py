@@ -243,7 +243,7 @@ def test_production_cannot_start_until_required_items_are_approved(
     before = server.db_snapshot()
     blocked = advance(server, staff.sales, order["id"], "sample_approved")
     assert blocked.status_code == 409, blocked.text
-    assert "confirmation" in blocked.json()["error"]["message"]
+    assert blocked.json()["error"]["reason"] == "workflows.required_confirmations_open"
     assert server.db_snapshot() == before
 
     propose(server, staff.sales, item["id"], "40 x 35 x 12 cm")

@@ -364,7 +364,7 @@ def test_shipping_an_unpaid_order_needs_finance_approval(
     before = server.db_snapshot()
     blocked = ship(server, staff, order)
     assert blocked.status_code == 409, blocked.text
-    assert "finance" in blocked.json()["error"]["message"]
+    assert blocked.json()["error"]["reason"] == "workflows.order_not_paid_finance_must"
     assert server.db_snapshot() == before
 
     path = f"/api/orders/{order['id']}/ship-approval"

@@ -109,7 +109,8 @@ def test_same_key_with_a_different_request_is_409_and_changes_nothing(
     changed = _order()
     before = server.db_snapshot()
     resp = _post(server, clerks.first, "/api/orders", changed, "create-2")
-    assert "different request" in expect_error(resp, 409, "conflict")["message"]
+    reason = expect_error(resp, 409, "conflict")["reason"]
+    assert reason == "idempotency.idempotency_key_was_used_for"
     assert server.db_snapshot() == before
     assert _orders_numbered(server, changed["number"]) == 0
 
@@ -235,7 +236,8 @@ async def test_identical_requests_at_once_run_once(server: ServerProcess, clerks
             assert answer.headers[REPLAYED] == "true"
             assert answer.content == ran[0].content
         else:
-            assert "in progress" in expect_error(answer, 409, "conflict")["message"]
+            error = expect_error(answer, 409, "conflict")
+            assert error["reason"] == "idempotency.request_with_idempotency_key_still"
     assert _orders_numbered(server, body["number"]) == 1
 
 
@@ -372,7 +374,7 @@ async def test_an_answer_marked_no_store_is_never_kept_and_its_repeat_is_409(rig
     assert "secret-1" not in stored[0]
     again = await _call(rig, "/api/secrets", "s")
     assert again.status_code == 409
-    assert "new Idempotency-Key" in again.json()["error"]["message"]
+    assert again.json()["error"]["reason"] == "idempotency.request_was_answered_already_answer"
     assert rig.runs == ["secret"]
 
 

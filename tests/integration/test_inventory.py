@@ -257,7 +257,15 @@ def test_below_zero_message_says_what_is_there(shop: Shop) -> None:
     code = _new_sku(shop)["sku"]
     _moved(shop, code, "purchase_in", 2)
     error = expect_error(_move(shop, code, "sale_out", 5), 409)
-    assert error["message"] == f"only 2 of {code} available at main (2 on hand); cannot take 5"
+    assert error["message"] == f"{code} 在 main 只有 2 件可用（在库 2），无法取出 5 件"
+    assert error["params"] == {
+        "available": 2,
+        "sku": code,
+        "location": "main",
+        "on_hand": 2,
+        "held": "",
+        "wanted": 5,
+    }
 
 
 def test_adjustment_records_a_stock_count_even_below_zero(shop: Shop) -> None:
@@ -409,11 +417,11 @@ def test_bad_csv_line_is_named_and_nothing_is_imported(shop: Shop) -> None:
     rows[497][4] = "12.50"  # line 499: the header is line 1
     before = shop.server.db_snapshot()
     error = expect_error(_import(shop, _csv(rows)), 400, "bad_request")
-    assert error["message"].startswith("line 499: unit_price_cents must be a whole number")
+    assert error["message"].startswith("第 499 行：unit_price_cents 必须是整数")
     for broken, message in (
-        ("", "the CSV is empty"),
-        ("sku,name\nA,b\n", "line 1"),
-        (_csv([[f"{prefix}-x", "灯", "Lamp", "lights", 1, 1, "main", "lots"]]), "line 2: on_hand"),
+        ("", "CSV 是空的"),
+        ("sku,name\nA,b\n", "第 1 行"),
+        (_csv([[f"{prefix}-x", "灯", "Lamp", "lights", 1, 1, "main", "lots"]]), "第 2 行：on_hand"),
     ):
         assert message in expect_error(_import(shop, broken), 400)["message"]
     assert shop.server.db_snapshot() == before

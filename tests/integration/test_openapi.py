@@ -179,7 +179,14 @@ def test_a_method_the_path_does_not_take_gets_405_with_allow(server: ServerProce
     resp = httpx.request("TRACE", f"{server.base_url}/api/skus/some-sku", timeout=10)
     assert resp.status_code == 405
     assert resp.headers["allow"] == "GET, PATCH"
-    assert resp.json() == {"error": {"code": "bad_request", "message": "Method Not Allowed"}}
+    assert resp.json() == {
+        "error": {
+            "code": "bad_request",
+            "message": "该地址不支持此请求方法",
+            "reason": "request.method_not_allowed",
+            "params": {},
+        }
+    }
 
 
 def test_a_keyed_method_the_path_does_not_take_gets_405_not_409(server: ServerProcess) -> None:

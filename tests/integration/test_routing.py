@@ -232,7 +232,9 @@ def test_address_change_before_shipping_is_made_by_logistics(shop: Shop, pool: O
     assert issue["detail"]["shipped"] is False
     message = _one_new(shop, order, after, "address_change_requested")
     _assert_routed(shop, order, message, *_route("address_change_requested"), customer)
-    assert "Lhasa" in message["text"] and "not shipped" in message["text"]
+    assert "Lhasa" in message["text"] and "未发货" in message["meta"]["text"]["zh-CN"]
+    assert "not shipped" in message["meta"]["text"]["en"], message
+    assert "未发货" not in message["meta"]["text"]["en"], message
 
     path = f"/api/orders/{order['id']}/address"
     before = shop.server.db_snapshot()
@@ -289,7 +291,7 @@ def test_address_change_after_shipping_needs_an_interception(shop: Shop, pool: O
     assert issue["detail"]["shipped"] is True
     message = _one_new(shop, order, after, "address_change_requested")
     _assert_routed(shop, order, message, *_route("address_change_requested"), customer)
-    assert "interception" in message["text"]
+    assert "需拦截" in message["text"] and "interception" in message["meta"]["text"]["en"]
 
     settle = f"/api/orders/{order['id']}/issues/{issue['id']}/settle"
     before = shop.server.db_snapshot()
@@ -310,7 +312,10 @@ def test_address_change_after_shipping_needs_an_interception(shop: Shop, pool: O
     assert _issue_row(shop, issue["id"]) == ("address_change_requested", "intercepted")
     message = _one_new(shop, order, after, "interception_settled")
     _assert_routed(shop, order, message, *_route("interception_settled"), customer)
-    assert "intercepted" in message["text"] and "held at hub" in message["text"]
+    assert "held at hub" in message["text"]
+    worded = message["meta"]["text"]
+    assert "已拦截" in worded["zh-CN"] and "intercepted" not in worded["zh-CN"], worded
+    assert "intercepted" in worded["en"] and "已拦截" not in worded["en"], worded
 
     before = shop.server.db_snapshot()
     again = shop.call("logistics", "POST", settle, {"outcome": "not_intercepted"})

@@ -147,13 +147,12 @@ def test_the_idempotency_key_header_plays_no_part_in_webhooks(shop: ServerProces
 
 def _refused(
     server: ServerProcess, body: bytes, headers: dict[str, str], status: int, code: str
-) -> str:
+) -> Json:
     before = server.db_snapshot()
     resp = _post(server, body, headers)
     error = expect_error(resp, status, code)
     assert server.db_snapshot() == before
-    message: str = error["message"]
-    return message
+    return error
 
 
 def test_replayed_delivery_is_refused_with_409_and_changes_nothing(shop: ServerProcess) -> None:
@@ -161,8 +160,7 @@ def test_replayed_delivery_is_refused_with_409_and_changes_nothing(shop: ServerP
     body = _created(number)
     headers = _signed(body)
     assert _post(shop, body, headers).status_code == 201
-    message = _refused(shop, body, headers, 409, "conflict")
-    assert "replay" in message
+    _refused(shop, body, headers, 409, "conflict")
     assert shop.db_rows("SELECT count(*) FROM orders WHERE number = ?", number) == [(1,)]
 
 
@@ -199,7 +197,8 @@ def test_stale_or_future_timestamp_is_refused_even_when_signed(
 ) -> None:
     body = _created(_number())
     headers = _signed(body, at=int(time.time()) + offset_s)
-    assert "timestamp" in _refused(shop, body, headers, 401, "unauthorized")
+    error = _refused(shop, body, headers, 401, "unauthorized")
+    assert error["reason"] == "signatures.timestamp_more_than_s_from"
 
 
 @pytest.mark.parametrize(
@@ -262,7 +261,7 @@ def test_refused_delivery_is_not_remembered_so_it_may_succeed_later(
     number = _number()
     body = _created(number, sku="WH-LATER")
     headers = _signed(body)
-    assert "WH-LATER" in _refused(shop, body, headers, 400, "bad_request")
+    assert "WH-LATER" in _refused(shop, body, headers, 400, "bad_request")["message"]
     seed_skus(shop, "WH-LATER")
     resp = _post(shop, body, headers)
     assert resp.status_code == 201, resp.text

@@ -314,7 +314,7 @@ def test_an_unpaid_order_does_not_ship(
     before = shop.server.db_snapshot()
     resp = shop.move(order["id"], transition.target, role, **TRACKING)
     error = expect_error(resp, 409, "conflict")
-    assert "paid" in error["message"], error
+    assert error["reason"] == "workflows.order_not_paid_finance_must", error
     assert_unchanged(before, shop.server.db_snapshot())
     shop.record_payment(order["id"])
     resp = shop.move(order["id"], transition.target, role, **TRACKING)
@@ -342,7 +342,7 @@ def test_shipping_needs_carrier_and_tracking_number(
     for extra in ({}, {"carrier": "SF Express"}, {"tracking_no": "SF1"}):
         resp = shop.move(order["id"], transition.target, role, **extra)
         error = expect_error(resp, 409, "conflict")
-        assert "tracking" in error["message"], error
+        assert error["reason"] == "workflows.record_carrier_tracking_number_first", error
     assert_unchanged(before, shop.server.db_snapshot())
 
     # Recorded beforehand (logistics may update the order), the move needs no more.
@@ -370,7 +370,7 @@ def test_required_confirmations_must_be_approved(
     before = shop.server.db_snapshot()
     resp = shop.move(order["id"], transition.target, role)
     error = expect_error(resp, 409, "conflict")
-    assert "confirmation" in error["message"], error
+    assert error["reason"] == "workflows.required_confirmations_open", error
     assert_unchanged(before, shop.server.db_snapshot())
 
     shop.approve_confirmation(required)

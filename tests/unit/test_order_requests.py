@@ -19,11 +19,12 @@ from orderchat.core.order_requests import (
 )
 from orderchat.core.orders import InvoiceStatus, Order, OrderItem, PaymentStatus
 from orderchat.core.stock import Sku, changed_sku, parse_sku_changes
+from orderchat.core.texts import say
 
 
 def _known(name: str) -> str:
     if name not in ("retail", "oem"):
-        raise NotFound(f"no workflow {name!r}; known: ['oem', 'retail']")
+        raise NotFound(say("workflows.no_workflow_known", name=name, known=["oem", "retail"]))
     return name
 
 
@@ -48,10 +49,10 @@ def test_an_order_spec_takes_its_defaults() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"workflow": "bespoke"}, "no workflow 'bespoke'; known: ['oem', 'retail']"),
+        ({"workflow": "bespoke"}, "no workflow 'bespoke'; known: oem, retail"),
         ({"customer_id": "u_1"}, "give either 'customer_id' or a new 'customer', not both"),
         ({"eta_ts": -1}, "eta_ts must be milliseconds since the epoch"),
-        ({"colour": "red"}, "unknown order fields ['colour']"),
+        ({"colour": "red"}, "unknown order fields colour"),
         ({"items": []}, "an order needs at least one item"),
     ],
 )

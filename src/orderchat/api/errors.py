@@ -1,4 +1,11 @@
-"""Every failure leaves as `{"error": {"code", "message"}}` with a fitting status."""
+"""Every failure leaves as `{"error": {"code", "message", "reason", "params"}}`.
+
+The status fits the code (`STATUS`, and `_OWN_STATUS` for the upload protocol).
+
+`message` is the error's catalogue text rendered in the request's language
+(`request_language`); `reason` is the text's stable key and `params` its
+values, for clients that word failures themselves. See docs/texts.md.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
@@ -20,6 +28,8 @@ from orderchat.core.media import (
     RangeNotSatisfiable,
     UnsupportedMediaType,
 )
+from orderchat.core.model import UserKind
+from orderchat.core.texts import DEFAULT_LANGUAGE, Text, normalize_language, pick_language, say
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +47,58 @@ STATUS = {
 _BY_STATUS = {status: code for code, status in STATUS.items()}
 
 
-def error_response(code: ErrorCode, message: str, headers: dict[str, str] | None = None) -> Json:
+def request_language(scope: Scope) -> str:
+    """The language a request's words are rendered in: its Accept-Language, else zh-CN.
+
+    The web app and the customer page send the language their reader chose
+    with every call, so a person's choice there is what the server answers in.
+    """
+    return pick_language(Headers(scope=scope).get("accept-language"))
+
+
+async def reader_language(request: Request) -> str:
+    """`request_language`, except that a signed-in customer who sent no
+    Accept-Language gets the language stored with them (`customers.language`).
+
+    Staff have no stored language. The lookup happens only here, on a refused
+    request without the header, so no successful request pays for it.
+    """
+    if request.headers.get("accept-language"):
+        return request_language(request.scope)
+    return await _customer_language(request) or DEFAULT_LANGUAGE
+
+
+async def _customer_language(request: Request) -> str | None:
+    runtime = getattr(request.app.state, "runtime", None)
+    authorization = request.headers.get("authorization", "")
+    if runtime is None or not authorization.startswith("Bearer "):
+        return None
+    try:
+        auth = await runtime.accounts.authenticate(authorization[len("Bearer ") :].strip())
+        if auth.user.kind is not UserKind.CUSTOMER:
+            return None
+        customer = await runtime.orders.customer(auth.user, auth.user.id)
+    except DomainError:
+        return None
+    return normalize_language(customer.language)
+
+
+def error_body(code: ErrorCode, text: Text, language: str) -> dict[str, object]:
+    """The `error` object of a failed response, the same shape an `error` frame carries."""
+    wire = text.to_json()
+    return {
+        "code": code.value,
+        "message": text.render(language),
+        "reason": wire["key"],
+        "params": wire["params"],
+    }
+
+
+def error_response(
+    code: ErrorCode, text: Text, language: str, headers: dict[str, str] | None = None
+) -> Json:
     return Json(
-        {"error": {"code": code.value, "message": message}},
-        status_code=STATUS[code],
-        headers=headers,
+        {"error": error_body(code, text, language)}, status_code=STATUS[code], headers=headers
     )
 
 
@@ -55,7 +112,7 @@ _OWN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
 )
 
 
-async def _domain(_: Request, exc: Exception) -> Json:
+async def _domain(request: Request, exc: Exception) -> Json:
     assert isinstance(exc, DomainError)
     headers = None
     if isinstance(exc, RateLimited):
@@ -64,20 +121,30 @@ async def _domain(_: Request, exc: Exception) -> Json:
         headers = {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, PreconditionFailed):
         headers = {"Tus-Version": TUS_VERSION}
-    response = error_response(exc.code, exc.message, headers)
+    response = error_response(exc.code, exc.text, await reader_language(request), headers)
     for kind, status in _OWN_STATUS:
         if isinstance(exc, kind):
             response.status_code = status
     return response
 
 
-async def _validation(_: Request, exc: Exception) -> Json:
+async def _validation(request: Request, exc: Exception) -> Json:
+    """A request the schema refuses: which fields, in words the reader reads.
+
+    The schema's own explanations are English only, so the message names the
+    fields to check and leaves the why to the API documentation.
+    """
     assert isinstance(exc, RequestValidationError)
-    problems = []
-    for error in exc.errors()[:5]:
+    fields: list[str] = []
+    for error in exc.errors():
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        problems.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg"))
-    return error_response(ErrorCode.BAD_REQUEST, "; ".join(map(str, problems)) or "invalid request")
+        if where and where not in fields:
+            fields.append(where)
+    text = say("request.invalid_fields", fields=fields[:5]) if fields else say("request.invalid")
+    return error_response(ErrorCode.BAD_REQUEST, text, await reader_language(request))
+
+
+_HTTP_TEXTS = {404: "request.not_found", 405: "request.method_not_allowed"}
 
 
 async def _http(request: Request, exc: Exception) -> Json:
@@ -86,7 +153,9 @@ async def _http(request: Request, exc: Exception) -> Json:
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
-    response = error_response(code, str(exc.detail), headers or None)
+    key = _HTTP_TEXTS.get(exc.status_code)
+    text = say(key) if key else say("request.failed", status=exc.status_code)
+    response = error_response(code, text, request_language(request.scope), headers or None)
     response.status_code = exc.status_code
     return response
 
@@ -116,9 +185,11 @@ def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     return [m for m in _METHODS if m in (getattr(route, "methods", None) or ())]
 
 
-async def _unexpected(_: Request, exc: Exception) -> Json:
+async def _unexpected(request: Request, exc: Exception) -> Json:
     logger.error("unhandled error", exc_info=exc)
-    return error_response(ErrorCode.INTERNAL, "internal error")
+    return error_response(
+        ErrorCode.INTERNAL, say("server.internal_error"), request_language(request.scope)
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -29,11 +29,12 @@ from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orderchat.api.errors import error_response, is_routed
+from orderchat.api.errors import error_response, is_routed, request_language
 from orderchat.api.openapi import error_response_entry
 from orderchat.core.errors import DomainError, TooLarge
 from orderchat.core.idempotency import HEADER, MAX_KEY_CHARS, is_kept, parse_key, request_hash
 from orderchat.core.ids import UserId
+from orderchat.core.texts import say
 from orderchat.services.accounts import Authenticated
 from orderchat.services.idempotency import Answer, IdempotencyKeys
 
@@ -82,7 +83,7 @@ class IdempotencyMiddleware:
             user_id = await self._user(headers)
             body = await _read_body(receive, headers) if user_id is not None else None
         except DomainError as exc:
-            await error_response(exc.code, exc.message)(scope, receive, send)
+            await error_response(exc.code, exc.text, request_language(scope))(scope, receive, send)
             return
         if user_id is None:
             await self.app(scope, receive, send)
@@ -115,7 +116,7 @@ class IdempotencyMiddleware:
                 else:
                     answer = stored
         except DomainError as exc:
-            await error_response(exc.code, exc.message)(scope, receive, send)
+            await error_response(exc.code, exc.text, request_language(scope))(scope, receive, send)
             return
         if stored is not None:
             logger.info("idempotent replay user=%s status=%d", user_id, stored.status)
@@ -200,7 +201,13 @@ async def _read_body(receive: Receive, headers: Headers) -> bytes | None:
     """
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise TooLarge(f"a request with {HEADER} may carry at most {MAX_BODY_BYTES} bytes")
+        raise TooLarge(
+            say(
+                "idempotency.body_too_large",
+                header=HEADER,
+                max_body_bytes=MAX_BODY_BYTES,
+            )
+        )
     chunks = bytearray()
     while True:
         message = await receive()
@@ -208,7 +215,13 @@ async def _read_body(receive: Receive, headers: Headers) -> bytes | None:
             return None
         chunks.extend(message.get("body", b""))
         if len(chunks) > MAX_BODY_BYTES:
-            raise TooLarge(f"a request with {HEADER} may carry at most {MAX_BODY_BYTES} bytes")
+            raise TooLarge(
+                say(
+                    "idempotency.body_too_large",
+                    header=HEADER,
+                    max_body_bytes=MAX_BODY_BYTES,
+                )
+            )
         if not message.get("more_body", False):
             return bytes(chunks)
 

@@ -43,11 +43,18 @@ DESCRIPTIONS: dict[int, str] = {
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: ErrorCode
-    message: str
+    message: str = Field(
+        description="What went wrong, in the request's language (Accept-Language: zh-CN or en)."
+    )
+    reason: str = Field(
+        description="The stable key of the message's text (docs/texts.md): what went wrong, "
+        "for clients that word it themselves."
+    )
+    params: dict[str, Any] = Field(description="The values the message was worded with.")
 
 
 class ErrorBody(BaseModel):
-    """Every failure's body: `{"error": {"code", "message"}}`."""
+    """Every failure's body: `{"error": {"code", "message", "reason", "params"}}`."""
 
     model_config = ConfigDict(extra="forbid")
     error: ErrorDetail

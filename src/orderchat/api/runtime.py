@@ -9,6 +9,7 @@ from fastapi import Cookie, Depends, Header, Request
 
 from orderchat.core.errors import Unauthorized
 from orderchat.core.ids import IdMinter
+from orderchat.core.texts import say
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.services.accounts import Accounts, Authenticated
@@ -59,7 +60,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 def bearer_token(authorization: str | None) -> str:
     """The token of an `Authorization: Bearer TOKEN` header."""
     if not authorization or not authorization.startswith("Bearer "):
-        raise Unauthorized("send 'Authorization: Bearer TOKEN'")
+        raise Unauthorized(say("runtime.send_authorization_bearer_token"))
     return authorization[len("Bearer ") :].strip()
 
 

@@ -104,8 +104,8 @@ class Client:
         options: ClientOptions | None = None,
     ) -> None:
         self.session = session
-        self._options = options or ClientOptions()
-        self._api = HttpApi(session, timeout_s=self._options.http_timeout_s)
+        options = self._options = options or ClientOptions()
+        self._api = HttpApi(session, timeout_s=options.http_timeout_s, language=options.language)
         self._ledger = DeliveryLedger(last_seqs)
         self._recovery = Recovery(self._api, self._ledger)
         # The cursor of the last item put in the buffer: what hello resumes from.
@@ -443,7 +443,7 @@ class Client:
     async def _open(self, ws: ClientConnection) -> None:
         """Say hello, recover what HTTP must recover, then resend what is pending."""
         resume_from = self._resume_cursor
-        hello = Hello(token=self.session.token, device=self._options.device, cursor=resume_from)
+        hello = Hello(self.session.token, self._options.device, resume_from, self._options.language)
         await self._write(ws, hello)
         answer = strict(
             decode_server_frame, await self._receive(ws, self._options.connect_timeout_s)

@@ -25,6 +25,8 @@ so an application catches the same class whichever way it asked.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from orderchat.core.errors import ErrorCode
 
 
@@ -66,11 +68,17 @@ class ServerError(ClientError):
         ref: str | None = None,
         status: int | None = None,
         raw_code: str | None = None,
+        reason: str | None = None,
+        params: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.ref = ref
         self.status = status
+        # The catalogue key the server worded `message` from, and its values:
+        # stable across languages, for code that tells refusals apart.
+        self.reason = reason
+        self.params = dict(params or {})
         # The code exactly as the server sent it, even one this SDK does not know.
         self.raw_code = raw_code if raw_code is not None else str(self.code)
 
@@ -153,11 +161,17 @@ def server_error(
     ref: str | None = None,
     status: int | None = None,
     retry_after_s: float | None = None,
+    reason: str | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> ServerError:
     """The exception for an error code from an HTTP body or an `error` frame."""
     cls = _BY_CODE.get(code, InternalServerError)
     if cls is RateLimitedError:
-        return RateLimitedError(
+        error: ServerError = RateLimitedError(
             message, ref=ref, status=status, raw_code=code, retry_after_s=retry_after_s
         )
-    return cls(message, ref=ref, status=status, raw_code=code)
+    else:
+        error = cls(message, ref=ref, status=status, raw_code=code)
+    error.reason = reason
+    error.params = dict(params or {})
+    return error

@@ -39,9 +39,16 @@ MAX_PAGE = 200
 
 
 async def login(
-    base_url: str, username: str, password: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    base_url: str,
+    username: str,
+    password: str,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    language: str | None = None,
 ) -> Session:
     """Sign in with a password and return the session (token and user).
+
+    `language` ("zh-CN" or "en") is what a refusal is worded in; None, zh-CN.
 
     Raises:
         UnauthorizedError: wrong username or password.
@@ -49,7 +56,8 @@ async def login(
         TransportError: the server could not be reached in time.
     """
     base_url = base_url.rstrip("/")
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s) as http:
+    headers = {} if language is None else {"Accept-Language": language}
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s, headers=headers) as http:
         body = await _request(
             http, "POST", "/api/auth/login", json={"username": username, "password": password}
         )
@@ -65,12 +73,15 @@ class HttpApi:
     Use as an async context manager, or call `aclose()`.
     """
 
-    def __init__(self, session: Session, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, session: Session, *, timeout_s: float = DEFAULT_TIMEOUT_S, language: str | None = None
+    ) -> None:
         self.session = session
+        headers = {"Authorization": f"Bearer {session.token}"}
+        if language is not None:
+            headers["Accept-Language"] = language  # the language of the server's errors
         self._http = httpx.AsyncClient(
-            base_url=session.base_url,
-            headers={"Authorization": f"Bearer {session.token}"},
-            timeout=timeout_s,
+            base_url=session.base_url, headers=headers, timeout=timeout_s
         )
 
     async def __aenter__(self) -> HttpApi:
@@ -230,15 +241,20 @@ def error_for(response: httpx.Response) -> ServerError:
         error = orjson.loads(response.content).get("error")
     except (orjson.JSONDecodeError, AttributeError):
         error = None
+    reason, params = None, None
     if isinstance(error, dict):
         code = str(error.get("code") or code)
         message = str(error.get("message") or message)
+        reason = error.get("reason") if isinstance(error.get("reason"), str) else None
+        params = error.get("params") if isinstance(error.get("params"), dict) else None
     logger.debug("%s answered %d %s", response.url.path, response.status_code, code)
     return server_error(
         code,
         message,
         status=response.status_code,
         retry_after_s=_retry_after(response),
+        reason=reason,
+        params=params,
     )
 
 

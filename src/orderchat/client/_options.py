@@ -32,6 +32,9 @@ class ClientOptions:
     # Events buffered for the application; when full, the client stops reading
     # and the server eventually drops it (4008) to be resumed later (G7).
     max_buffered_events: int = 10_000
+    # The language the server words its errors in ("zh-CN" or "en"): sent as the
+    # hello's `language` and as Accept-Language. None leaves the server's default, zh-CN.
+    language: str | None = None
 
     def __post_init__(self) -> None:
         # Caught here, a bad device name is a clear error; sent in hello, it

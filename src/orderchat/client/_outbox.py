@@ -79,6 +79,8 @@ class Outbox:
                     report.message,
                     ref=entry.frame.ref,
                     retry_after_s=report.retry_after_s,
+                    reason=report.reason,
+                    params=report.params,
                 )
             )
         return True

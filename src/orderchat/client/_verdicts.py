@@ -45,7 +45,7 @@ class Verdict:
 
 
 def on_hello_refused(report: ErrorReport, *, resumed: bool) -> Verdict:
-    error = server_error(report.code, report.message)
+    error = server_error(report.code, report.message, reason=report.reason, params=report.params)
     if isinstance(error, UnauthorizedError):
         return Verdict(error)
     if report.code in (ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL):

@@ -46,6 +46,8 @@ USERS_REFRESH_MIN_S = 5.0
 # A typing notice is shown at most this often per person.
 TYPING_SHOW_EVERY_S = 5.0
 PASSWORD_ENV = "ORDERCHAT_PASSWORD"
+# The terminal speaks English, so the server is asked to word its errors in English too.
+LANGUAGE = "en"
 
 HELP = """\
 -- type a line to send it to the open conversation (start with // to send a leading /)
@@ -99,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _chat(args: argparse.Namespace, password: str) -> int:
     try:
-        session = await login(args.server, args.user, password)
+        session = await login(args.server, args.user, password, language=LANGUAGE)
     except UnauthorizedError:
         _err("wrong username or password")
         return 1
@@ -107,7 +109,8 @@ async def _chat(args: argparse.Namespace, password: str) -> int:
         _err(f"cannot sign in: {exc}")
         return 1
     try:
-        async with Client(session, options=ClientOptions(device=args.device)) as client:
+        options = ClientOptions(device=args.device, language=LANGUAGE)
+        async with Client(session, options=options) as client:
             return await _Chat(client).run(args)
     except ClientError as exc:
         _err(f"disconnected: {exc}")

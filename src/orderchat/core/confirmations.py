@@ -16,6 +16,7 @@ import orjson
 from orderchat.core.errors import BadRequest, TooLarge
 from orderchat.core.ids import ConfirmationItemId, OrderId, UserId
 from orderchat.core.model import text_field
+from orderchat.core.texts import say
 
 KINDS = frozenset(
     {
@@ -101,9 +102,9 @@ class NewItem:
 
 def parse_new_item(kind: object, title: object, required: object) -> NewItem:
     if kind not in KINDS:
-        raise BadRequest(f"kind must be one of {sorted(KINDS)}")
+        raise BadRequest(say("confirmations.kind_must_one", kinds=sorted(KINDS)))
     if not isinstance(required, bool):
-        raise BadRequest("required must be true or false")
+        raise BadRequest(say("confirmations.required_must_true_false"))
     assert isinstance(kind, str)
     return NewItem(kind, text_field(title, "title", MAX_TITLE_CHARS), required)
 
@@ -135,24 +136,31 @@ def parse_attachments(raw: object) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list) or not all(isinstance(a, dict) for a in raw):
-        raise BadRequest("attachments must be a list of objects")
+        raise BadRequest(say("confirmations.attachments_must_list_objects"))
     if len(raw) > MAX_ATTACHMENTS:
-        raise TooLarge(f"at most {MAX_ATTACHMENTS} attachments per version")
+        raise TooLarge(
+            say("confirmations.at_most_attachments_per_version", max_attachments=MAX_ATTACHMENTS)
+        )
     try:
         encoded = orjson.dumps(raw)
     except orjson.JSONEncodeError:
         # Lone surrogates and integers past 64 bits parse, but cannot be stored as JSON.
-        raise BadRequest("attachments must hold UTF-8 text and 64-bit numbers") from None
+        raise BadRequest(say("confirmations.attachments_must_hold_utf_8")) from None
     if len(encoded) > MAX_ATTACHMENTS_BYTES:
-        raise TooLarge(f"attachments take more than {MAX_ATTACHMENTS_BYTES} bytes")
+        raise TooLarge(
+            say(
+                "confirmations.attachments_take_more_than_bytes",
+                max_attachments_bytes=MAX_ATTACHMENTS_BYTES,
+            )
+        )
     return list(raw)
 
 
 def parse_verdict(decision: object, comment: object) -> Verdict:
     if decision not in (Decision.APPROVED.value, Decision.REJECTED.value):
-        raise BadRequest("decision must be 'approved' or 'rejected'")
+        raise BadRequest(say("confirmations.decision_must_approved_rejected"))
     parsed = Decision(str(decision))
     text = text_field(comment, "comment", MAX_COMMENT_CHARS, required=False)
     if parsed is Decision.REJECTED and not text:
-        raise BadRequest("say in the comment what should change")
+        raise BadRequest(say("confirmations.say_in_comment_what_should"))
     return Verdict(parsed, text)

@@ -15,6 +15,7 @@ mistaking an old cursor for a new one.
 from __future__ import annotations
 
 from orderchat.core.errors import CursorExpired
+from orderchat.core.texts import say
 
 _PREFIX = "v1."
 
@@ -31,8 +32,8 @@ def decode_cursor(cursor: str) -> int:
             client must reload and start again with no cursor.
     """
     if not cursor.startswith(_PREFIX):
-        raise CursorExpired("unknown cursor format; reload and reconnect without a cursor")
+        raise CursorExpired(say("cursor.unknown_cursor_format_reload_reconnect"))
     digits = cursor[len(_PREFIX) :]
     if not digits.isdigit() or len(digits) > 18:
-        raise CursorExpired("malformed cursor; reload and reconnect without a cursor")
+        raise CursorExpired(say("cursor.malformed_cursor_reload_reconnect_without"))
     return int(digits)

@@ -14,11 +14,19 @@ The hierarchy::
 
 Edges map these once: `api/errors.py` to HTTP statuses, `realtime/connection.py`
 to `error` frames. Nothing in core knows about HTTP.
+
+Every error carries a catalogue `Text` (core/texts.py), never a sentence: the
+edge renders it in the reader's language and also sends its key as `reason`
+with its `params`, so clients can tell failures apart without parsing words::
+
+    raise NotFound(say("orders.no_order", order_id=order_id))
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from orderchat.core.texts import Text
 
 
 class ErrorCode(StrEnum):
@@ -38,9 +46,17 @@ class DomainError(Exception):
 
     code: ErrorCode = ErrorCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, text: Text) -> None:
+        super().__init__(text.key)
+        self.text = text
+
+    @property
+    def message(self) -> str:
+        """The English sentence, for logs and command-line tools; people get `text` rendered."""
+        return self.text.render("en")
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class BadRequest(DomainError):
@@ -66,8 +82,8 @@ class Conflict(DomainError):
 class RateLimited(DomainError):
     code = ErrorCode.RATE_LIMITED
 
-    def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
+    def __init__(self, text: Text, retry_after_s: float) -> None:
+        super().__init__(text)
         self.retry_after_s = retry_after_s
 
 

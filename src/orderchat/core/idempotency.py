@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from orderchat.core.errors import BadRequest
+from orderchat.core.texts import say
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 128
@@ -60,7 +61,13 @@ def parse_key(raw: str) -> str:
         BadRequest: empty, too long, or holding other characters.
     """
     if not 1 <= len(raw) <= MAX_KEY_CHARS or not all(" " <= c <= "~" for c in raw):
-        raise BadRequest(f"{HEADER} must be 1-{MAX_KEY_CHARS} printable ASCII characters")
+        raise BadRequest(
+            say(
+                "idempotency.must_1_printable_ascii_characters",
+                header=HEADER,
+                max_key_chars=MAX_KEY_CHARS,
+            )
+        )
     return raw
 
 

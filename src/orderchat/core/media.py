@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from orderchat.core.errors import BadRequest, Conflict, TooLarge
 from orderchat.core.model import MessageKind
+from orderchat.core.texts import say
 
 MAX_FILENAME_CHARS = 255
 OCTET_STREAM = "application/octet-stream"
@@ -65,12 +66,12 @@ def clean_filename(raw: object) -> str:
     `passwd` and `C:\\x\\y.txt` becomes `y.txt`.
     """
     if not isinstance(raw, str):
-        raise BadRequest("the file name must be a string")
+        raise BadRequest(say("media.file_name_must_string"))
     name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = name.strip().lstrip(".").strip()
     if not name:
-        raise BadRequest("the file needs a name")
+        raise BadRequest(say("media.file_needs_name"))
     if len(name) > MAX_FILENAME_CHARS:
         stem, dot, ext = name.rpartition(".")
         if dot and 0 < len(ext) <= 16:
@@ -85,10 +86,10 @@ def normalize_type(raw: object) -> str:
     if raw is None or raw == "":
         return OCTET_STREAM
     if not isinstance(raw, str):
-        raise BadRequest("the file type must be a string")
+        raise BadRequest(say("media.file_type_must_string"))
     mime = raw.split(";", 1)[0].strip().lower()
     if not _MIME.fullmatch(mime):
-        raise BadRequest(f"{raw[:80]!r} is not a MIME type")
+        raise BadRequest(say("media.not_mime_type", raw=raw[:80]))
     return mime
 
 
@@ -168,7 +169,9 @@ def verified_type(declared: str, sniffed: str) -> str:
         # Unknown binary formats (CAD drawings, proprietary archives) are files
         # the sniffer cannot name; only the families with previews must match.
         return declared
-    raise UnsupportedMediaType(f"the file is declared as {declared} but its content is {sniffed}")
+    raise UnsupportedMediaType(
+        say("media.file_declared_as_but_content", declared=declared, sniffed=sniffed)
+    )
 
 
 def is_active(mime: str) -> bool:
@@ -196,9 +199,9 @@ def check_attachment_kind(kind: MessageKind, mime: str) -> None:
         return
     accepted = _KIND_ACCEPTS.get(kind)
     if accepted is None:
-        raise BadRequest(f"a {kind.value} message carries no files")
+        raise BadRequest(say("media.message_carries_no_files", value=kind.value))
     if family(mime) not in accepted:
-        raise BadRequest(f"a {kind.value} message cannot carry a file of type {mime}")
+        raise BadRequest(say("media.message_cannot_carry_file_type", value=kind.value, mime=mime))
 
 
 def previewable(mime: str) -> bool:
@@ -214,30 +217,30 @@ class Checksum:
 
 def tus_version(header: str | None) -> None:
     if header != TUS_VERSION:
-        raise PreconditionFailed(f"send 'Tus-Resumable: {TUS_VERSION}'")
+        raise PreconditionFailed(say("media.send_tus_resumable", tus_version=TUS_VERSION))
 
 
 def parse_length(raw: str | None, name: str) -> int:
     """A non-negative byte count from a header; bool-like and signed forms refused."""
     if raw is None:
-        raise BadRequest(f"the {name} header is required")
+        raise BadRequest(say("media.header_required", name=name))
     raw = raw.strip()
     if not _DIGITS.fullmatch(raw):
-        raise BadRequest(f"{name} must be a whole number of bytes")
+        raise BadRequest(say("media.must_whole_number_bytes", name=name))
     return int(raw)
 
 
 def check_upload_length(length: int, max_bytes: int) -> None:
     if length == 0:
-        raise BadRequest("the file is empty")
+        raise BadRequest(say("media.file_empty"))
     if length > max_bytes:
-        raise TooLarge(f"the file is {length} bytes; the limit is {max_bytes}")
+        raise TooLarge(say("media.file_bytes_limit", length=length, max_bytes=max_bytes))
 
 
 def check_quota(used: int, length: int, quota: int) -> None:
     if used + length > quota:
         raise TooLarge(
-            f"this upload would take your files to {used + length} bytes; your quota is {quota}"
+            say("media.upload_would_take_your_files", used_length=used + length, quota=quota)
         )
 
 
@@ -246,21 +249,26 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
     if raw is None or not raw.strip():
         return {}
     if len(raw) > MAX_METADATA_CHARS:
-        raise BadRequest(f"Upload-Metadata is longer than {MAX_METADATA_CHARS} characters")
+        raise BadRequest(
+            say(
+                "media.upload_metadata_longer_than_characters",
+                max_metadata_chars=MAX_METADATA_CHARS,
+            )
+        )
     pairs: dict[str, str] = {}
     for item in raw.split(","):
         parts = item.strip().split(" ")
         key = parts[0]
         if not key or len(parts) > 2 or not key.isascii() or not key.isprintable():
-            raise BadRequest(f"Upload-Metadata item {item.strip()[:40]!r} is not 'key base64'")
+            raise BadRequest(say("media.upload_metadata_item_not_key", item=item.strip()[:40]))
         if key in pairs:
-            raise BadRequest(f"Upload-Metadata names {key!r} twice")
+            raise BadRequest(say("media.upload_metadata_names_twice", key=key))
         value = ""
         if len(parts) == 2:
             try:
                 value = base64.b64decode(parts[1], validate=True).decode("utf-8")
             except (binascii.Error, UnicodeDecodeError):
-                raise BadRequest(f"Upload-Metadata value of {key!r} is not base64 UTF-8") from None
+                raise BadRequest(say("media.upload_metadata_value_not_base64", key=key)) from None
         pairs[key] = value
     return pairs
 
@@ -271,26 +279,29 @@ def parse_checksum(raw: str | None) -> Checksum | None:
         return None
     parts = raw.strip().split(" ")
     if len(parts) != 2:
-        raise BadRequest("Upload-Checksum must be 'ALGORITHM BASE64DIGEST'")
+        raise BadRequest(say("media.upload_checksum_must_algorithm_base64digest"))
     algorithm = parts[0].lower()
     if algorithm not in CHECKSUM_ALGORITHMS:
         raise BadRequest(
-            f"checksum algorithm {parts[0][:20]!r} is not supported; "
-            f"use one of {', '.join(CHECKSUM_ALGORITHMS)}"
+            say(
+                "media.checksum_algorithm_not_supported_use",
+                algorithm=parts[0][:20],
+                algorithms=", ".join(CHECKSUM_ALGORITHMS),
+            )
         )
     try:
         digest = base64.b64decode(parts[1], validate=True)
     except binascii.Error:
-        raise BadRequest("the Upload-Checksum digest is not base64") from None
+        raise BadRequest(say("media.upload_checksum_digest_not_base64")) from None
     return Checksum(algorithm, digest)
 
 
 def check_offset(claimed: int, actual: int, length: int) -> None:
     """tus appends only at the end: any other offset is a client that lost its place."""
     if claimed != actual:
-        raise Conflict(f"Upload-Offset is {claimed} but the upload has {actual} bytes")
+        raise Conflict(say("media.upload_offset_but_upload_has", claimed=claimed, actual=actual))
     if actual > length:  # pragma: no cover - the store never lets this happen
-        raise Conflict("the upload is longer than declared")
+        raise Conflict(say("media.upload_longer_than_declared"))
 
 
 def parse_ranges(raw: str, size: int) -> list[tuple[int, int]]:
@@ -302,14 +313,14 @@ def parse_ranges(raw: str, size: int) -> list[tuple[int, int]]:
     """
     unit, _, spec = raw.partition("=")
     if unit.strip().lower() != "bytes" or not spec.strip():
-        raise BadRequest("Range must be 'bytes=START-END[, …]'")
+        raise BadRequest(say("media.range_must_bytes_start_end"))
     ranges: list[tuple[int, int]] = []
     for part in spec.split(","):
         first, dash, last = part.strip().partition("-")
         if not dash or not (first or last):
-            raise BadRequest(f"{part.strip()[:40]!r} is not a byte range")
+            raise BadRequest(say("media.not_byte_range", part=part.strip()[:40]))
         if not all(_DIGITS.fullmatch(x) for x in (first, last) if x):
-            raise BadRequest(f"{part.strip()[:40]!r} is not a byte range")
+            raise BadRequest(say("media.not_byte_range", part=part.strip()[:40]))
         if not first:  # the last N bytes
             count = int(last)
             if count == 0:
@@ -318,12 +329,12 @@ def parse_ranges(raw: str, size: int) -> list[tuple[int, int]]:
             continue
         start = int(first)
         if last and int(last) < start:
-            raise BadRequest(f"{part.strip()[:40]!r} ends before it starts")
+            raise BadRequest(say("media.ends_before_starts", part=part.strip()[:40]))
         end = int(last) if last else size - 1
         if start < size:
             ranges.append((start, min(end, size - 1)))
     if not ranges:
-        raise RangeNotSatisfiable(f"no part of the range is within the file's {size} bytes")
+        raise RangeNotSatisfiable(say("media.no_part_range_within_file", size=size))
     return ranges
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from orderchat.core.errors import BadRequest
 from orderchat.core.ids import UserId
 from orderchat.core.model import MAX_MENTIONS, Role
+from orderchat.core.texts import say
 
 ALL = "@all"
 _ALL_WORDS = frozenset({"all", "everyone", "所有人", "全体成员"})
@@ -26,7 +27,7 @@ def _normalize_explicit(
     entry: object, members: Mapping[UserId, tuple[Role, ...]], usernames: Mapping[str, UserId]
 ) -> str:
     if not isinstance(entry, str) or not entry:
-        raise BadRequest("each mention must be a user id, '@<role>', '@<username>' or '@all'")
+        raise BadRequest(say("mentions.each_mention_must_user_id"))
     if entry.startswith("@"):
         name = entry[1:]
         if name in _ALL_WORDS:
@@ -35,9 +36,9 @@ def _normalize_explicit(
             return entry
         if name in usernames:
             return usernames[name]
-        raise BadRequest(f"{entry!r} is neither a role nor a member of this conversation")
+        raise BadRequest(say("mentions.neither_role_nor_member_conversation", entry=entry))
     if UserId(entry) not in members:
-        raise BadRequest(f"mentioned user {entry!r} is not a member of this conversation")
+        raise BadRequest(say("mentions.mentioned_user_not_member_conversation", entry=entry))
     return entry
 
 
@@ -78,7 +79,7 @@ def resolve_mentions(
         if token not in tokens:
             tokens.append(token)
     if len(tokens) > MAX_MENTIONS:
-        raise BadRequest(f"at most {MAX_MENTIONS} mentions per message")
+        raise BadRequest(say("mentions.at_most_mentions_per_message", max_mentions=MAX_MENTIONS))
     return tuple(tokens)
 
 

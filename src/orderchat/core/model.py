@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from orderchat.core.errors import BadRequest, TooLarge
 from orderchat.core.ids import ConversationId, MessageId, SessionId, UserId
+from orderchat.core.texts import say
 
 MAX_TEXT_CHARS = 10_000
 MAX_TITLE_CHARS = 200
@@ -131,7 +132,7 @@ class Session:
 
 def validate_username(username: object) -> str:
     if not isinstance(username, str) or not _USERNAME.fullmatch(username):
-        raise BadRequest("username must be 1-64 letters, digits, '.', '_' or '-'")
+        raise BadRequest(say("model.username_must_1_64_letters"))
     return username
 
 
@@ -145,11 +146,13 @@ def parse_roles(raw: str | list[str] | tuple[str, ...]) -> tuple[Role, ...]:
             role = Role(name)
         except ValueError:
             known = ", ".join(r.value for r in Role)
-            raise BadRequest(f"unknown role {name!r}; known roles: {known}") from None
+            raise BadRequest(
+                say("model.unknown_role_known_roles", name=name, known=known)
+            ) from None
         if role not in roles:
             roles.append(role)
     if not roles:
-        raise BadRequest("a staff user needs at least one role")
+        raise BadRequest(say("model.staff_user_needs_at_least"))
     return tuple(roles)
 
 
@@ -168,16 +171,18 @@ def parse_new_staff(
 ) -> NewStaff:
     name = validate_username(username)
     if not isinstance(roles, str | list | tuple) or not all(isinstance(r, str) for r in roles):
-        raise BadRequest("roles must be a list of role names")
+        raise BadRequest(say("model.roles_must_list_role_names"))
     shown = _display_name(display_name, name)
     return NewStaff(name, _password(password), parse_roles(roles), shown)
 
 
 def _password(password: object) -> str:
     if not isinstance(password, str) or not password:
-        raise BadRequest("password must be a non-empty string")
+        raise BadRequest(say("model.password_must_non_empty_string"))
     if len(password) > MAX_PASSWORD_CHARS:
-        raise BadRequest(f"password is longer than {MAX_PASSWORD_CHARS} characters")
+        raise BadRequest(
+            say("model.password_longer_than_characters", max_password_chars=MAX_PASSWORD_CHARS)
+        )
     return password
 
 
@@ -185,17 +190,24 @@ def _display_name(name: object, fallback: str) -> str:
     if name is None or name == "":
         return fallback
     if not isinstance(name, str) or len(name) > MAX_DISPLAY_NAME_CHARS or not name.strip():
-        raise BadRequest(f"display name must be 1-{MAX_DISPLAY_NAME_CHARS} characters")
+        raise BadRequest(
+            say(
+                "model.display_name_must_1_characters",
+                max_display_name_chars=MAX_DISPLAY_NAME_CHARS,
+            )
+        )
     return name.strip()
 
 
 def validate_text(text: object) -> str:
     if not isinstance(text, str):
-        raise BadRequest("text must be a string")
+        raise BadRequest(say("model.text_must_string"))
     if len(text) > MAX_TEXT_CHARS:
-        raise TooLarge(f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+        raise TooLarge(
+            say("model.text_characters_limit", length=len(text), max_text_chars=MAX_TEXT_CHARS)
+        )
     if not text.strip():
-        raise BadRequest("text must not be empty")
+        raise BadRequest(say("model.text_must_not_empty"))
     return text
 
 
@@ -204,27 +216,27 @@ def text_field(raw: object, what: str, max_chars: int, *, required: bool = True)
     if raw is None and not required:
         return ""
     if not isinstance(raw, str):
-        raise BadRequest(f"{what} must be a string")
+        raise BadRequest(say("model.must_string", what=what))
     text = raw.strip()
     if required and not text:
-        raise BadRequest(f"{what} must not be empty")
+        raise BadRequest(say("model.must_not_empty", what=what))
     if len(text) > max_chars:
-        raise TooLarge(f"{what} is longer than {max_chars} characters")
+        raise TooLarge(say("model.longer_than_characters", what=what, max_chars=max_chars))
     return text
 
 
 def validate_title(title: object, *, required: bool) -> str | None:
     if title is None or title == "":
         if required:
-            raise BadRequest("a channel needs a title")
+            raise BadRequest(say("model.channel_needs_title"))
         return None
     if not isinstance(title, str):
-        raise BadRequest("title must be a string")
+        raise BadRequest(say("model.title_must_string"))
     title = title.strip()
     if not title and required:
-        raise BadRequest("a channel needs a title")
+        raise BadRequest(say("model.channel_needs_title"))
     if len(title) > MAX_TITLE_CHARS:
-        raise TooLarge(f"title is longer than {MAX_TITLE_CHARS} characters")
+        raise TooLarge(say("model.title_longer_than_characters", max_title_chars=MAX_TITLE_CHARS))
     return title or None
 
 
@@ -244,7 +256,7 @@ def parse_member_ids(raw: object, *, allow_repeats: bool = True) -> tuple[UserId
     caller, typically); adding people to a group says so when it does.
     """
     if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
-        raise BadRequest("'members' must be a list of user ids")
+        raise BadRequest(say("model.members_must_list_user_ids"))
     if len(raw) > MAX_MEMBERS_PER_REQUEST:
         raise TooLarge(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
     ids = tuple(dict.fromkeys(UserId(m) for m in raw))
@@ -257,7 +269,7 @@ def parse_member_ids(raw: object, *, allow_repeats: bool = True) -> tuple[UserId
 def parse_new_conversation(kind: object, title: object, members: object) -> NewConversation:
     conv_kind = next((k for k in ConversationKind if k.value == kind), None)
     if conv_kind not in (ConversationKind.CHANNEL, ConversationKind.DIRECT):
-        raise BadRequest("kind must be 'channel' or 'direct'")
+        raise BadRequest(say("model.kind_must_channel_direct"))
     required = conv_kind is ConversationKind.CHANNEL
     return NewConversation(
         conv_kind, validate_title(title, required=required), parse_member_ids(members)

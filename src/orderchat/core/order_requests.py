@@ -24,6 +24,7 @@ from orderchat.core.orders import (
     parse_items,
     parse_note,
 )
+from orderchat.core.texts import say
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,24 +45,26 @@ LANGUAGES = frozenset({"zh-CN", "en"})
 
 def parse_new_customer(raw: object) -> NewCustomer:
     if not isinstance(raw, dict):
-        raise BadRequest("customer must be an object with at least a name")
+        raise BadRequest(say("order_requests.customer_must_object_with_at"))
     unknown = sorted(set(raw) - {"name", "phone", "email", "company", "segment", "language"})
     if unknown:
-        raise BadRequest(f"unknown customer fields {unknown}")
+        raise BadRequest(say("order_requests.unknown_customer_fields", unknown=unknown))
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise BadRequest("customer.name must be 1-100 characters")
+        raise BadRequest(say("order_requests.customer_name_must_1_100"))
     segment = raw.get("segment", "retail")
     language = raw.get("language", "zh-CN")
     if not isinstance(segment, str) or segment not in SEGMENTS:
-        raise BadRequest(f"customer.segment must be one of {sorted(SEGMENTS)}")
+        raise BadRequest(say("order_requests.customer_segment_must_one", segments=sorted(SEGMENTS)))
     if not isinstance(language, str) or language not in LANGUAGES:
-        raise BadRequest(f"customer.language must be one of {sorted(LANGUAGES)}")
+        raise BadRequest(
+            say("order_requests.customer_language_must_one", languages=sorted(LANGUAGES))
+        )
     optional: dict[str, str | None] = {}
     for key in ("phone", "email", "company"):
         value = raw.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > 200):
-            raise BadRequest(f"customer.{key} must be a string of at most 200 characters")
+            raise BadRequest(say("order_requests.customer_must_string_at_most", key=key))
         optional[key] = value or None
     return NewCustomer(
         name.strip(), optional["phone"], optional["email"], optional["company"], segment, language
@@ -98,22 +101,22 @@ def parse_order_spec(raw: Mapping[str, Any], find_workflow: Callable[[str], obje
     }
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise BadRequest(f"unknown order fields {unknown}")
+        raise BadRequest(say("order_requests.unknown_order_fields", unknown=unknown))
     workflow = raw.get("workflow", "retail")
     if not isinstance(workflow, str):
-        raise BadRequest("workflow must be a string")
+        raise BadRequest(say("order_requests.workflow_must_string"))
     try:
         find_workflow(workflow)
     except NotFound as exc:
-        raise BadRequest(exc.message) from None
+        raise BadRequest(exc.text) from None
     customer_id = raw.get("customer_id")
     if (customer_id is None) == (raw.get("customer") is None):
-        raise BadRequest("give either 'customer_id' or a new 'customer', not both")
+        raise BadRequest(say("order_requests.give_either_customer_id_new"))
     if customer_id is not None and not isinstance(customer_id, str):
-        raise BadRequest("customer_id must be a string")
+        raise BadRequest(say("order_requests.customer_id_must_string"))
     eta = raw.get("eta_ts")
     if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
-        raise BadRequest("eta_ts must be milliseconds since the epoch")
+        raise BadRequest(say("order_requests.eta_ts_must_milliseconds_since"))
     return OrderSpec(
         number=order_number(raw.get("number")),
         workflow=workflow,
@@ -141,17 +144,17 @@ class StatusChange:
 def parse_status_change(raw: Mapping[str, Any]) -> StatusChange:
     unknown = sorted(set(raw) - {"to", "note", "photos", "carrier", "tracking_no"})
     if unknown:
-        raise BadRequest(f"unknown fields {unknown}")
+        raise BadRequest(say("order_requests.unknown_fields", unknown=unknown))
     to = raw.get("to")
     if not isinstance(to, str) or not to:
-        raise BadRequest("'to' must name the next status")
+        raise BadRequest(say("order_requests.must_name_next_status"))
     photos = raw.get("photos", [])
     if not isinstance(photos, list) or len(photos) > 20:
-        raise BadRequest("'photos' must be a list of at most 20 attachments")
+        raise BadRequest(say("order_requests.photos_must_list_at_most"))
     carrier, tracking = raw.get("carrier"), raw.get("tracking_no")
     for name, value in (("carrier", carrier), ("tracking_no", tracking)):
         if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
-            raise BadRequest(f"'{name}' must be 1-64 characters")
+            raise BadRequest(say("order_requests.must_1_64_characters", name=name))
     return StatusChange(to, parse_note(raw.get("note")), tuple(photos), carrier, tracking)
 
 
@@ -170,10 +173,14 @@ def issue_details(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """The details a report of `kind` takes, checked; the fields of another kind are refused."""
     allowed = ISSUE_FIELDS.get(kind)
     if allowed is None:
-        raise BadRequest(f"unknown exception kind {kind!r}; known: {sorted(ISSUE_FIELDS)}")
+        raise BadRequest(
+            say(
+                "order_requests.unknown_exception_kind_known", kind=kind, kinds=sorted(ISSUE_FIELDS)
+            )
+        )
     unknown = sorted(set(raw) - set(allowed) - {"kind"})
     if unknown:
-        raise BadRequest(f"unknown fields for {kind}: {unknown}")
+        raise BadRequest(say("order_requests.unknown_issue_fields", kind=kind, unknown=unknown))
     details: dict[str, Any] = {}
     for key in allowed:
         value = raw.get(key)
@@ -183,11 +190,11 @@ def issue_details(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
             details[key] = parse_address(value)
         elif key in ("needed", "available"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise BadRequest(f"'{key}' must be a whole number ≥ 0")
+                raise BadRequest(say("order_requests.must_whole_number_0", key=key))
             details[key] = value
         elif key == "photos":
             if not isinstance(value, list) or len(value) > 20:
-                raise BadRequest("'photos' must be a list of at most 20 attachments")
+                raise BadRequest(say("order_requests.photos_must_list_at_most"))
             details[key] = value
         else:
             details[key] = parse_note(value)
@@ -199,7 +206,7 @@ def issue_details(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         "out_of_stock": "sku",
     }
     if required[kind] not in details:
-        raise BadRequest(f"{kind} needs '{required[kind]}'")
+        raise BadRequest(say("order_requests.issue_needs_field", kind=kind, field=required[kind]))
     return details
 
 
@@ -231,18 +238,18 @@ class OrderChanges:
 def parse_order_changes(raw: Mapping[str, Any]) -> OrderChanges:
     unknown = sorted(set(raw) - {"carrier", "tracking_no", "eta_ts", "note"})
     if unknown or not raw:
-        raise BadRequest(f"give carrier, tracking_no, eta_ts or note; unknown: {unknown}")
+        raise BadRequest(say("order_requests.give_carrier_tracking_no_eta", unknown=unknown))
     changes: dict[str, Any] = {}
     for key in ("carrier", "tracking_no"):
         if key in raw:
             value = raw[key]
             if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
-                raise BadRequest(f"'{key}' must be 1-64 characters or null")
+                raise BadRequest(say("order_requests.must_1_64_characters_null", key=key))
             changes[key] = value
     if "eta_ts" in raw:
         eta = raw["eta_ts"]
         if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
-            raise BadRequest("eta_ts must be milliseconds since the epoch or null")
+            raise BadRequest(say("order_requests.eta_ts_must_milliseconds_or_null"))
         changes["eta_ms"] = eta
     if "note" in raw:
         changes["note"] = parse_note(raw["note"])
@@ -260,7 +267,7 @@ class IssueReport:
 def issue_kind(raw: Mapping[str, Any]) -> str:
     kind = raw.get("kind")
     if not isinstance(kind, str):
-        raise BadRequest("'kind' names the exception")
+        raise BadRequest(say("order_requests.kind_names_exception"))
     return kind
 
 
@@ -281,7 +288,7 @@ def parse_address_change(raw: Mapping[str, Any]) -> AddressChange:
     issue_id = raw.get("issue")
     address = parse_address(raw.get("address"))
     if not address:
-        raise BadRequest("the new address is empty")
+        raise BadRequest(say("order_requests.new_address_empty"))
     return AddressChange(address, IssueId(issue_id) if isinstance(issue_id, str) else None)
 
 

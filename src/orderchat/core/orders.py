@@ -14,6 +14,7 @@ from typing import Any
 from orderchat.core.errors import BadRequest, TooLarge
 from orderchat.core.ids import ConversationId, IssueId, OrderId, SkuCode, UserId
 from orderchat.core.model import text_field
+from orderchat.core.texts import say
 
 MAX_ITEMS = 500
 MAX_QUANTITY = 1_000_000
@@ -120,27 +121,29 @@ class Issue:
 
 def positive_int(raw: object, what: str, maximum: int) -> int:
     if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
-        raise BadRequest(f"{what} must be a positive whole number")
+        raise BadRequest(say("orders.must_positive_whole_number", what=what))
     if raw > maximum:
-        raise BadRequest(f"{what} is larger than {maximum}")
+        raise BadRequest(say("orders.larger_than", what=what, maximum=maximum))
     return raw
 
 
 def cents(raw: object, what: str) -> int:
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0 or raw > MAX_PRICE_CENTS:
-        raise BadRequest(f"{what} must be a whole number of cents from 0 to {MAX_PRICE_CENTS}")
+        raise BadRequest(
+            say("orders.must_whole_number_cents_from", what=what, max_price_cents=MAX_PRICE_CENTS)
+        )
     return raw
 
 
 def parse_items(raw: object) -> tuple[OrderItem, ...]:
     if not isinstance(raw, list) or not raw:
-        raise BadRequest("an order needs at least one item")
+        raise BadRequest(say("orders.order_needs_at_least_one"))
     if len(raw) > MAX_ITEMS:
-        raise TooLarge(f"an order has at most {MAX_ITEMS} items")
+        raise TooLarge(say("orders.order_has_at_most_items", max_items=MAX_ITEMS))
     items = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, dict):
-            raise BadRequest(f"items[{i}] must be an object")
+            raise BadRequest(say("orders.items_must_object", i=i))
         items.append(
             OrderItem(
                 sku=SkuCode(text_field(entry.get("sku"), f"items[{i}].sku", 64)),
@@ -158,10 +161,12 @@ def parse_address(raw: object) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise BadRequest("address must be an object")
+        raise BadRequest(say("orders.address_must_object"))
     unknown = sorted(set(raw) - set(ADDRESS_FIELDS))
     if unknown:
-        raise BadRequest(f"unknown address fields {unknown}; known: {list(ADDRESS_FIELDS)}")
+        raise BadRequest(
+            say("orders.unknown_address_fields_known", unknown=unknown, known=list(ADDRESS_FIELDS))
+        )
     return {k: text_field(v, f"address.{k}", 200) for k, v in raw.items() if v not in (None, "")}
 
 
@@ -171,14 +176,14 @@ def parse_note(raw: object) -> str:
 
 def parse_currency(raw: object) -> str:
     if not isinstance(raw, str) or raw not in CURRENCIES:
-        raise BadRequest(f"currency must be one of {sorted(CURRENCIES)}")
+        raise BadRequest(say("orders.currency_must_one", currencies=sorted(CURRENCIES)))
     return raw
 
 
 def order_number(raw: object) -> str:
     number = text_field(raw, "number", 64)
     if not all(ch.isalnum() or ch in "-_./#" for ch in number):
-        raise BadRequest("number may hold letters, digits and - _ . / #")
+        raise BadRequest(say("orders.number_may_hold_letters_digits"))
     return number
 
 

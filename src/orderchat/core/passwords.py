@@ -11,6 +11,7 @@ from functools import cache
 from importlib.resources import files
 
 from orderchat.core.errors import BadRequest
+from orderchat.core.texts import say
 
 MIN_PASSWORD_CHARS = 10
 
@@ -26,10 +27,14 @@ def common_passwords() -> frozenset[str]:
 def check_password(password: str, username: str) -> None:
     """Raise BadRequest unless `password` is fit for the account `username`."""
     if len(password) < MIN_PASSWORD_CHARS:
-        raise BadRequest(f"password must be at least {MIN_PASSWORD_CHARS} characters")
+        raise BadRequest(
+            say(
+                "passwords.password_must_at_least_characters", min_password_chars=MIN_PASSWORD_CHARS
+            )
+        )
     if len(set(password)) == 1:
-        raise BadRequest("password must not be one character repeated")
+        raise BadRequest(say("passwords.password_must_not_one_character"))
     if password.lower() == username.lower():
-        raise BadRequest("password must not be the username")
+        raise BadRequest(say("passwords.password_must_not_username"))
     if password.lower() in common_passwords():
-        raise BadRequest("password is too common; choose one that is harder to guess")
+        raise BadRequest(say("passwords.password_too_common_choose_one"))

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from orderchat.core.errors import Forbidden
 from orderchat.core.model import Role, User, UserKind
+from orderchat.core.texts import say
 
 R = Role
 
@@ -74,12 +75,14 @@ def can(user: User, action: Action) -> bool:
 
 def check(user: User, action: Action) -> None:
     if not can(user, action):
-        raise Forbidden(f"your roles do not allow: {action.value.replace('_', ' ')}")
+        raise Forbidden(
+            say("permissions.your_roles_do_not_allow", action=action.value.replace("_", " "))
+        )
 
 
 def require_staff(user: User) -> None:
     if user.kind is not UserKind.STAFF:
-        raise Forbidden("only staff may do this")
+        raise Forbidden(say("permissions.only_staff_may_do"))
 
 
 def allowed_actions(user: User) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from orderchat.core.errors import Conflict, Forbidden
 from orderchat.core.ids import UserId
 from orderchat.core.model import ConversationKind, MessageKind, User
+from orderchat.core.texts import say
 
 DEFAULT_RECALL_WINDOW_S = 120.0
 
@@ -25,25 +26,25 @@ def check_recall(
     if actor.is_admin:
         return
     if actor.id != sender:
-        raise Forbidden("only the sender or an admin may recall a message")
+        raise Forbidden(say("policy.only_sender_admin_may_recall"))
     if kind in (MessageKind.SYSTEM, MessageKind.ORDER_EVENT):
-        raise Forbidden("system and order messages cannot be recalled")
+        raise Forbidden(say("policy.system_order_messages_cannot_recalled"))
     if now_ms - sent_at_ms > window_s * 1000:
-        raise Forbidden(f"messages can be recalled within {window_s:g} seconds of sending")
+        raise Forbidden(say("policy.messages_can_recalled_within_seconds", window_s=window_s))
 
 
 def check_add_members(actor: User, kind: ConversationKind, is_member: bool) -> None:
     if kind is ConversationKind.DIRECT:
-        raise Conflict("a direct conversation always has exactly its two members")
+        raise Conflict(say("policy.direct_conversation_always_has_exactly"))
     if not (is_member or actor.is_admin):
-        raise Forbidden("only members or an admin may add members")
+        raise Forbidden(say("policy.only_members_admin_may_add"))
 
 
 def check_remove_member(
     actor: User, kind: ConversationKind, created_by: UserId | None, target: UserId
 ) -> None:
     if kind is ConversationKind.DIRECT:
-        raise Conflict("a direct conversation always has exactly its two members")
+        raise Conflict(say("policy.direct_conversation_always_has_exactly"))
     if target == actor.id:
         return  # leaving is always allowed
     if not (actor.is_admin or actor.id == created_by):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orderchat.core.errors import RateLimited
+from orderchat.core.texts import Text, say
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at_s)
         self._calls = 0
 
-    def hit(self, key: str, now_s: float, what: str, cost: float = 1.0) -> None:
+    def hit(self, key: str, now_s: float, what: Text, cost: float = 1.0) -> None:
         """Take `cost` tokens from `key`'s bucket.
 
         Raises:
@@ -40,7 +41,10 @@ class RateLimiter:
         tokens = self._tokens(key, now_s)
         if tokens < cost:
             retry_after_s = (cost - tokens) / self._rate.per_s
-            raise RateLimited(f"too many {what}; retry in {retry_after_s:.1f} s", retry_after_s)
+            raise RateLimited(
+                say("ratelimit.too_many_retry_in_s", what=what, retry_after_s=retry_after_s),
+                retry_after_s,
+            )
         self._buckets[key] = (tokens - cost, now_s)
         self._calls += 1
         if self._calls % self._PRUNE_EVERY == 0:

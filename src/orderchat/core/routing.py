@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orderchat.core.model import Role
+from orderchat.core.texts import Text
 
 R = Role
 
@@ -188,4 +189,12 @@ def render(template: str, details: Mapping[str, object]) -> str:
 
 
 def render_texts(texts: Mapping[str, str], details: Mapping[str, object]) -> dict[str, str]:
-    return {language: render(text, details) for language, text in texts.items()}
+    """Each language's template filled; a detail that is a catalogue `Text` in that language."""
+    return {
+        language: render(text, in_language(details, language)) for language, text in texts.items()
+    }
+
+
+def in_language(details: Mapping[str, object], language: str) -> dict[str, object]:
+    """`details` with every catalogue `Text` among them rendered for `language`."""
+    return {k: v.render(language) if isinstance(v, Text) else v for k, v in details.items()}

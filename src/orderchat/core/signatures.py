@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from orderchat.core.errors import Unauthorized
+from orderchat.core.texts import Text, say
 
 SCHEME = "sha256"
 # Five minutes either way: enough for clock drift and a platform's retry
@@ -46,8 +47,8 @@ class Rejection(StrEnum):
 class SignatureRejected(Unauthorized):
     """The delivery is not provably from the platform; `reason` says which check failed."""
 
-    def __init__(self, reason: Rejection, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, reason: Rejection, text: Text) -> None:
+        super().__init__(text)
         self.reason = reason
 
 
@@ -91,22 +92,22 @@ def verify(
             outside the window, or the signature does not match.
     """
     if not timestamp or not signature:
-        raise SignatureRejected(
-            Rejection.MISSING, "send X-OrderChat-Timestamp and X-OrderChat-Signature"
-        )
+        raise SignatureRejected(Rejection.MISSING, say("signatures.send_x_orderchat_timestamp_x"))
     if not _TIMESTAMP.fullmatch(timestamp):
-        raise SignatureRejected(Rejection.MALFORMED, "X-OrderChat-Timestamp must be Unix seconds")
+        raise SignatureRejected(
+            Rejection.MALFORMED, say("signatures.x_orderchat_timestamp_must_unix")
+        )
     found = _SIGNATURE.fullmatch(signature)
     if found is None:
         raise SignatureRejected(
-            Rejection.MALFORMED, "X-OrderChat-Signature must be 'sha256=' and 64 hex digits"
+            Rejection.MALFORMED, say("signatures.x_orderchat_signature_must_sha256")
         )
     stamp = int(timestamp)
     if abs(now_s - stamp) > tolerance_s:
         raise SignatureRejected(
-            Rejection.STALE, f"the timestamp is more than {tolerance_s:g} s from the server's clock"
+            Rejection.STALE, say("signatures.timestamp_more_than_s_from", tolerance_s=tolerance_s)
         )
     expected = digest(secret, timestamp, body)
     if not hmac.compare_digest(expected, found.group(1).lower()):
-        raise SignatureRejected(Rejection.MISMATCH, "the signature does not match")
+        raise SignatureRejected(Rejection.MISMATCH, say("signatures.signature_does_not_match"))
     return Verified(stamp, expected)

@@ -34,6 +34,7 @@ from orderchat.core.errors import BadRequest, Conflict, DomainError, TooLarge
 from orderchat.core.ids import MovementId, OrderId, SkuCode, UserId
 from orderchat.core.model import text_field
 from orderchat.core.orders import OrderItem, cents
+from orderchat.core.texts import say
 
 DEFAULT_LOCATION = "main"  # where orders reserve and ship from
 MAX_QUANTITY = 1_000_000_000
@@ -133,18 +134,22 @@ class MovementRequest:
 
 def validate_sku_code(raw: object) -> SkuCode:
     if not isinstance(raw, str) or not _SKU_CODE.fullmatch(raw.strip()):
-        raise BadRequest(
-            "sku must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
+        raise BadRequest(say("stock.sku_must_1_64_letters"))
     return SkuCode(raw.strip())
 
 
 def validate_location(raw: object, what: str = "location") -> str:
     if not isinstance(raw, str) or not raw.strip():
-        raise BadRequest(f"{what} must be a non-empty string")
+        raise BadRequest(say("stock.must_non_empty_string", what=what))
     location = raw.strip()
     if len(location) > MAX_LOCATION_CHARS or not location.isprintable():
-        raise BadRequest(f"{what} must be at most {MAX_LOCATION_CHARS} printable characters")
+        raise BadRequest(
+            say(
+                "stock.must_at_most_printable_characters",
+                what=what,
+                max_location_chars=MAX_LOCATION_CHARS,
+            )
+        )
     return location
 
 
@@ -152,10 +157,10 @@ def quantity(raw: object, what: str = "quantity", *, zero: bool = False) -> int:
     """A count of items: a whole number, positive (or zero when `zero`), not absurd."""
     low = 0 if zero else 1
     if not isinstance(raw, int) or isinstance(raw, bool) or raw < low:
-        kind = "zero or more" if zero else "a positive whole number"
-        raise BadRequest(f"{what} must be {kind}; got {raw!r}")
+        kind = say("stock.zero_or_more") if zero else say("stock.a_positive_whole_number")
+        raise BadRequest(say("stock.must_be_kind", what=what, kind=kind, raw=raw))
     if raw > MAX_QUANTITY:
-        raise BadRequest(f"{what} is larger than {MAX_QUANTITY}")
+        raise BadRequest(say("stock.larger_than", what=what, max_quantity=MAX_QUANTITY))
     return raw
 
 
@@ -165,10 +170,10 @@ def validate_sku(raw: Mapping[str, object]) -> Sku:
     name_zh = text_field(raw.get("name_zh"), "name_zh", MAX_NAME_CHARS, required=False)
     name_en = text_field(raw.get("name_en"), "name_en", MAX_NAME_CHARS, required=False)
     if not name_zh and not name_en:
-        raise BadRequest(f"SKU {code} needs a name: give name_zh, name_en or both")
+        raise BadRequest(say("stock.sku_needs_name_give_name", code=code))
     active = raw.get("active", True)
     if not isinstance(active, bool):
-        raise BadRequest("active must be true or false")
+        raise BadRequest(say("stock.active_must_true_false"))
     return Sku(
         sku=code,
         name_zh=name_zh,
@@ -203,7 +208,7 @@ def parse_sku_changes(raw: Mapping[str, object]) -> SkuChanges:
     """The changes a request asks for; a field left out stays as it is."""
     active = raw.get("active")
     if "active" in raw and not isinstance(active, bool):
-        raise BadRequest("active must be true or false")
+        raise BadRequest(say("stock.active_must_true_false"))
 
     def text(name: str, max_chars: int) -> str | None:
         return text_field(raw[name], name, max_chars, required=False) if name in raw else None
@@ -230,7 +235,7 @@ def parse_sku_changes(raw: Mapping[str, object]) -> SkuChanges:
 def changed_sku(current: Sku, changes: SkuChanges) -> Sku:
     """`current` with `changes` applied and checked again; the code never changes."""
     if changes.sku is not None and changes.sku != current.sku:
-        raise BadRequest("a SKU's code cannot change; create a new SKU instead")
+        raise BadRequest(say("stock.sku_s_code_cannot_change"))
 
     def pick(new: object, old: object) -> object:
         return old if new is None else new
@@ -258,10 +263,10 @@ def parse_movement(raw: Mapping[str, object]) -> MovementRequest:
     kind = next((k for k in RECORDABLE_KINDS if k.value == raw.get("kind")), None)
     if kind is None:
         known = ", ".join(k.value for k in RECORDABLE_KINDS)
-        raise BadRequest(f"kind must be one of: {known}")
+        raise BadRequest(say("stock.kind_must_one", known=known))
     order_id = raw.get("order_id")
     if order_id is not None and (not isinstance(order_id, str) or not 0 < len(order_id) <= 32):
-        raise BadRequest("order_id must be an order's id")
+        raise BadRequest(say("stock.order_id_must_order_s"))
     source, target = _locations(kind, raw.get("from_location"), raw.get("to_location"))
     return MovementRequest(
         sku=code,
@@ -278,24 +283,21 @@ def _locations(kind: MovementKind, source: object, target: object) -> tuple[str 
     has_source, has_target = source is not None, target is not None
     if kind in _INWARD:
         if has_source:
-            raise BadRequest(f"{kind.value} brings stock in: give to_location, not from_location")
+            raise BadRequest(say("stock.brings_stock_in_give_location", value=kind.value))
         return None, validate_location(target if has_target else DEFAULT_LOCATION, "to_location")
     if kind is MovementKind.SALE_OUT:
         if has_target:
-            raise BadRequest("sale_out takes stock out: give from_location, not to_location")
+            raise BadRequest(say("stock.sale_out_takes_stock_out"))
         return validate_location(source if has_source else DEFAULT_LOCATION, "from_location"), None
     if kind is MovementKind.TRANSFER:
         if not (has_source and has_target):
-            raise BadRequest("a transfer needs both from_location and to_location")
+            raise BadRequest(say("stock.transfer_needs_both_from_location"))
         pair = validate_location(source, "from_location"), validate_location(target, "to_location")
         if pair[0] == pair[1]:
-            raise BadRequest("a transfer needs two different locations")
+            raise BadRequest(say("stock.transfer_needs_two_different_locations"))
         return pair
     if has_source == has_target:
-        raise BadRequest(
-            "an adjustment names one location: from_location to write stock off, "
-            "to_location to add stock found"
-        )
+        raise BadRequest(say("stock.adjustment_names_one_location_from"))
     if has_source:
         return validate_location(source, "from_location"), None
     return None, validate_location(target, "to_location")
@@ -331,10 +333,17 @@ def check_can_take(level: StockLevel, wanted: int) -> None:
     """Refuse to take more than is available: not below zero, nor what orders hold."""
     if wanted <= level.available:
         return
-    held = f", {level.reserved} of it reserved for open orders" if level.reserved else ""
+    held = say("stock.held_for_open_orders", reserved=level.reserved) if level.reserved else ""
     raise Conflict(
-        f"only {max(level.available, 0)} of {level.sku} available at {level.location} "
-        f"({level.on_hand} on hand{held}); cannot take {wanted}"
+        say(
+            "stock.only_available_at_on_hand",
+            available=max(level.available, 0),
+            sku=level.sku,
+            location=level.location,
+            on_hand=level.on_hand,
+            held=held,
+            wanted=wanted,
+        )
     )
 
 
@@ -356,9 +365,15 @@ def shipped(level: StockLevel, wanted: int, held: int) -> StockLevel:
     unheld = max(wanted - held, 0)
     if unheld > max(level.available, 0) or wanted > level.on_hand:
         raise Conflict(
-            f"cannot ship {wanted} of {level.sku}: {level.on_hand} on hand at "
-            f"{level.location}, {held} reserved for this order, "
-            f"{max(level.available, 0)} more available"
+            say(
+                "stock.cannot_ship_on_hand_at",
+                wanted=wanted,
+                sku=level.sku,
+                on_hand=level.on_hand,
+                location=level.location,
+                held=held,
+                available=max(level.available, 0),
+            )
         )
     return replace(level, on_hand=level.on_hand - wanted, reserved=level.reserved - held)
 
@@ -443,19 +458,21 @@ def parse_catalogue_csv(text: str) -> list[ImportRow]:
             if not any(cell.strip() for cell in raw):
                 continue
             if len(rows) == MAX_IMPORT_ROWS:
-                raise TooLarge(f"more than {MAX_IMPORT_ROWS} rows; split the file")
+                raise TooLarge(
+                    say("stock.more_than_rows_split_file", max_import_rows=MAX_IMPORT_ROWS)
+                )
             rows.append(_row(reader.line_num, header, raw))
     except csv.Error as exc:
-        raise BadRequest(f"line {reader.line_num}: {exc}") from exc
+        raise BadRequest(say("stock.problem_on_line", line=reader.line_num, reason=exc)) from exc
     if not rows:
-        raise BadRequest("the CSV has no rows under its header")
+        raise BadRequest(say("stock.csv_has_no_rows_under"))
     _check_repeats(rows)
     return rows
 
 
 def csv_header(raw: list[str] | None) -> list[str]:
     if raw is None:
-        raise BadRequest("the CSV is empty; line 1 must name the columns")
+        raise BadRequest(say("stock.csv_empty_line_1_must"))
     header = [cell.strip().lower() for cell in raw]
     problems = [f"missing {c}" for c in CSV_COLUMNS if c not in header]
     problems += [f"unknown {c!r}" for c in header if c not in CSV_COLUMNS + CSV_STOCK_COLUMNS]
@@ -464,13 +481,17 @@ def csv_header(raw: list[str] | None) -> list[str]:
         problems.append("location and on_hand go together")
     if problems:
         expected = ",".join(CSV_COLUMNS) + "[," + ",".join(CSV_STOCK_COLUMNS) + "]"
-        raise BadRequest(f"line 1: the columns must be {expected} ({'; '.join(problems)})")
+        raise BadRequest(
+            say("stock.line_1_columns_must", expected=expected, problems="; ".join(problems))
+        )
     return header
 
 
 def _row(line: int, header: list[str], raw: list[str]) -> ImportRow:
     if len(raw) != len(header):
-        raise BadRequest(f"line {line}: expected {len(header)} fields, found {len(raw)}")
+        raise BadRequest(
+            say("stock.line_expected_fields_found", line=line, expected=len(header), found=len(raw))
+        )
     cells = {name: value.strip() for name, value in zip(header, raw, strict=True)}
     try:
         sku = validate_sku(
@@ -485,22 +506,22 @@ def _row(line: int, header: list[str], raw: list[str]) -> ImportRow:
         location, on_hand = cells.get("location", ""), cells.get("on_hand", "")
         if not on_hand:
             if location:
-                raise BadRequest(f"location {location!r} given without on_hand")
+                raise BadRequest(say("stock.location_given_without_on_hand", location=location))
             return ImportRow(line, sku, None, None)
         # A level below zero is what export prints after an adjustment wrote off
         # more than the books had; importing that file again must not fail.
         sign = -1 if on_hand[0] == "-" else 1
         count = whole_number(on_hand.removeprefix("-"), "on_hand") * sign
         if abs(count) > MAX_QUANTITY:
-            raise BadRequest(f"on_hand is larger than {MAX_QUANTITY}")
+            raise BadRequest(say("stock.on_hand_larger_than", max_quantity=MAX_QUANTITY))
         return ImportRow(line, sku, validate_location(location or DEFAULT_LOCATION), count)
     except DomainError as exc:
-        raise BadRequest(f"line {line}: {exc.message}") from exc
+        raise BadRequest(say("stock.problem_on_line", line=line, reason=exc.text)) from exc
 
 
 def whole_number(cell: str, what: str) -> int:
     if not _WHOLE.fullmatch(cell):
-        raise BadRequest(f"{what} must be a whole number (got {cell!r})")
+        raise BadRequest(say("stock.must_whole_number_got", what=what, cell=cell))
     return int(cell)
 
 
@@ -511,14 +532,24 @@ def _check_repeats(rows: list[ImportRow]) -> None:
         seen = first.setdefault(row.sku.sku, row)
         if seen.sku != row.sku:
             raise BadRequest(
-                f"line {row.line}: SKU {row.sku.sku} is on line {seen.line} too, "
-                "with different catalogue fields"
+                say(
+                    "stock.line_sku_on_line_too",
+                    line=row.line,
+                    sku=row.sku.sku,
+                    seen_line=seen.line,
+                )
             )
         if row.location is not None:
             where = places.setdefault((row.sku.sku, row.location), row.line)
             if where != row.line:
                 raise BadRequest(
-                    f"line {row.line}: SKU {row.sku.sku} at {row.location} is on line {where} too"
+                    say(
+                        "stock.line_sku_at_on_line",
+                        line=row.line,
+                        sku=row.sku.sku,
+                        location=row.location,
+                        where=where,
+                    )
                 )
 
 

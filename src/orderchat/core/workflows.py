@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden
 from orderchat.core.model import Role
+from orderchat.core.texts import say
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -75,6 +76,10 @@ class Workflow:
     def label(self, state: str, language: str) -> str:
         return self.labels.get(state, {}).get(language) or state
 
+    def state_words(self, state: str) -> dict[str, str]:
+        """The state's label in every language: a text param each reader sees in theirs."""
+        return {language: self.label(state, language) for language in LANGUAGES}
+
     def transition(self, source: str, target: str) -> Transition:
         """The transition from `source` to `target`.
 
@@ -85,7 +90,9 @@ class Workflow:
             if source in transition.sources and transition.target == target:
                 return transition
         allowed = ", ".join(self.next_states(source)) or "none"
-        raise Conflict(f"an order that is {source!r} cannot become {target!r}; next: {allowed}")
+        raise Conflict(
+            say("workflows.order_cannot_become_next", source=source, target=target, allowed=allowed)
+        )
 
     def next_states(self, source: str) -> list[str]:
         return [t.target for t in self.transitions if source in t.sources]
@@ -103,7 +110,9 @@ def check_actor(transition: Transition, roles: tuple[Role, ...]) -> None:
     if may_move(transition, roles):
         return
     needed = ", ".join(sorted(r.value for r in transition.roles))
-    raise Forbidden(f"moving an order to {transition.target!r} needs one of: {needed}")
+    raise Forbidden(
+        say("workflows.moving_order_needs_one", target=transition.target, needed=needed)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +128,16 @@ class GuardFacts:
 def check_guards(transition: Transition, facts: GuardFacts) -> None:
     for guard in transition.guards:
         if guard == "paid_or_ship_approved" and not (facts.paid or facts.ship_approved):
-            raise Conflict("this order is not paid: finance must approve shipping it first")
+            raise Conflict(say("workflows.order_not_paid_finance_must"))
         if guard == "confirmations_approved" and facts.required_confirmations_open:
             raise Conflict(
-                f"{facts.required_confirmations_open} required confirmation item(s) "
-                "are not approved yet"
+                say(
+                    "workflows.required_confirmations_open",
+                    count=facts.required_confirmations_open,
+                )
             )
         if guard == "has_tracking" and not facts.has_tracking:
-            raise Conflict("record the carrier and tracking number first")
+            raise Conflict(say("workflows.record_carrier_tracking_number_first"))
 
 
 # --- parsing ----------------------------------------------------------------------
@@ -136,41 +147,43 @@ def _texts(raw: object, where: str) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        raise BadRequest(f"{where}: expected a table of language = text")
+        raise BadRequest(say("workflows.expected_table_language_text", where=where))
     return {str(k): v for k, v in raw.items()}
 
 
 def _roles(raw: object, where: str) -> frozenset[Role]:
     if not isinstance(raw, list):
-        raise BadRequest(f"{where}: expected a list of roles")
+        raise BadRequest(say("workflows.expected_list_roles", where=where))
     try:
         return frozenset(Role(r) for r in raw)
     except ValueError as exc:
-        raise BadRequest(f"{where}: {exc}") from None
+        raise BadRequest(say("workflows.problem_at", where=where, reason=exc)) from None
 
 
 def _names(raw: object, known: frozenset[str], where: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
-        raise BadRequest(f"{where}: expected a list of names")
+        raise BadRequest(say("workflows.expected_list_names", where=where))
     unknown = [n for n in raw if n not in known]
     if unknown:
-        raise BadRequest(f"{where}: unknown {unknown}; known: {sorted(known)}")
+        raise BadRequest(
+            say("workflows.unknown_known", where=where, unknown=unknown, known=sorted(known))
+        )
     return tuple(raw)
 
 
 def _transition(raw: object, states: set[str], index: int) -> Transition:
     where = f"transitions[{index}]"
     if not isinstance(raw, dict):
-        raise BadRequest(f"{where}: expected a table")
+        raise BadRequest(say("workflows.expected_table", where=where))
     sources = raw.get("from")
     target = raw.get("to")
     if isinstance(sources, str):
         sources = [sources]
     if not isinstance(sources, list) or not sources or not isinstance(target, str):
-        raise BadRequest(f"{where}: needs 'from' (state or list) and 'to'")
+        raise BadRequest(say("workflows.needs_from_state_list", where=where))
     for state in [*sources, target]:
         if state not in states:
-            raise BadRequest(f"{where}: unknown state {state!r}")
+            raise BadRequest(say("workflows.unknown_state", where=where, state=state))
     return Transition(
         sources=frozenset(sources),
         target=target,
@@ -193,17 +206,17 @@ def parse_workflow(text: str) -> Workflow:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise BadRequest(f"workflow is not valid TOML: {exc}") from None
+        raise BadRequest(say("workflows.workflow_not_valid_toml", reason=exc)) from None
     name = raw.get("name")
     initial = raw.get("initial")
     states_raw = raw.get("states")
     if not isinstance(name, str) or not name.isidentifier():
-        raise BadRequest("workflow needs a 'name' made of letters, digits and '_'")
+        raise BadRequest(say("workflows.workflow_needs_name_made_letters"))
     if not isinstance(states_raw, dict) or not states_raw:
-        raise BadRequest("workflow needs a [states] table")
+        raise BadRequest(say("workflows.workflow_needs_states_table"))
     states = list(states_raw)
     if initial not in states_raw:
-        raise BadRequest("workflow 'initial' must be one of its states")
+        raise BadRequest(say("workflows.workflow_initial_must_one_states"))
     labels = {
         s: _texts(v.get("label") if isinstance(v, dict) else None, f"states.{s}")
         for s, v in states_raw.items()
@@ -213,16 +226,19 @@ def parse_workflow(text: str) -> Workflow:
     )
     transitions_raw = raw.get("transitions", [])
     if not isinstance(transitions_raw, list) or not transitions_raw:
-        raise BadRequest("workflow needs [[transitions]]")
+        raise BadRequest(say("workflows.workflow_needs_transitions"))
     transitions = tuple(_transition(t, set(states), i) for i, t in enumerate(transitions_raw))
     reachable = {initial} | {t.target for t in transitions}
     unreachable = [s for s in states if s not in reachable]
     if unreachable:
-        raise BadRequest(f"states no transition reaches: {unreachable}")
+        raise BadRequest(say("workflows.states_no_transition_reaches", unreachable=unreachable))
     for transition in transitions:
         if transition.sources & terminal:
             raise BadRequest(
-                f"a transition leaves terminal state(s) {sorted(transition.sources & terminal)}"
+                say(
+                    "workflows.transition_leaves_terminal_state_s",
+                    states=sorted(transition.sources & terminal),
+                )
             )
     return Workflow(
         name=name,

@@ -21,6 +21,7 @@ from orderchat.core.model import (
     MessageKind,
     validate_text,
 )
+from orderchat.core.texts import Text, normalize_language, say
 from orderchat.protocol.frames import (
     ClientFrame,
     ClientOp,
@@ -45,11 +46,15 @@ JsonObject = dict[str, Any]
 class FrameError(Exception):
     """The peer sent a frame we cannot act on; the connection stays usable."""
 
-    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, code: ErrorCode, text: Text, ref: str | None = None) -> None:
+        super().__init__(text.key)
         self.code = code
-        self.message = message
+        self.text = text
         self.ref = ref
+
+    @property
+    def message(self) -> str:
+        return self.text.render("en")
 
 
 def _is_ref(value: object) -> bool:
@@ -66,9 +71,9 @@ def _is_ref(value: object) -> bool:
 def _string(obj: JsonObject, name: str, max_chars: int) -> str:
     value = obj.get(name)
     if not isinstance(value, str) or not value:
-        raise BadRequest(f"'{name}' must be a non-empty string")
+        raise BadRequest(say("codec.must_non_empty_string", name=name))
     if len(value) > max_chars:
-        raise BadRequest(f"'{name}' is longer than {max_chars} characters")
+        raise BadRequest(say("codec.longer_than_characters", name=name, max_chars=max_chars))
     return value
 
 
@@ -76,14 +81,14 @@ def _seq(obj: JsonObject, name: str) -> int:
     value = obj.get(name)
     # bool is an int in Python; JSON true is not a sequence number.
     if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 2**62:
-        raise BadRequest(f"'{name}' must be a positive integer")
+        raise BadRequest(say("codec.must_positive_integer", name=name))
     return value
 
 
 def _ref(obj: JsonObject) -> str:
     value = obj.get("ref")
     if not _is_ref(value):
-        raise BadRequest("'ref' must be 1-64 printable ASCII characters")
+        raise BadRequest(say("codec.ref_must_1_64_printable"))
     assert isinstance(value, str)
     return value
 
@@ -93,9 +98,9 @@ def _list(obj: JsonObject, name: str, max_items: int) -> tuple[object, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise BadRequest(f"'{name}' must be a list")
+        raise BadRequest(say("codec.must_list", name=name))
     if len(value) > max_items:
-        raise BadRequest(f"'{name}' has more than {max_items} items")
+        raise BadRequest(say("codec.has_more_than_items", name=name, max_items=max_items))
     return tuple(value)
 
 
@@ -104,11 +109,17 @@ def _hello(obj: JsonObject) -> Hello:
     # Any string is a cursor here; one the server cannot serve (too long
     # included) is answered with cursor_expired when it is decoded.
     if cursor is not None and not isinstance(cursor, str):
-        raise BadRequest("'cursor' must be a string or null")
+        raise BadRequest(say("codec.cursor_must_string_null"))
+    language = obj.get("language")
+    if language is not None and not isinstance(language, str):
+        raise BadRequest(say("codec.language_must_string_null"))
     return Hello(
         token=_string(obj, "token", MAX_TOKEN_CHARS),
         device=_string(obj, "device", MAX_ID_CHARS),
         cursor=cursor,
+        # A language the server does not speak gets the default, not a refusal:
+        # a client may offer its reader's language without knowing ours.
+        language=normalize_language(language),
     )
 
 
@@ -120,17 +131,17 @@ def _send(obj: JsonObject) -> PostMessage:
     try:
         kind = MessageKind(kind_name)
     except (ValueError, TypeError):
-        raise BadRequest(f"unknown message kind {kind_name!r}") from None
+        raise BadRequest(say("codec.unknown_message_kind", kind_name=kind_name)) from None
     if kind not in CLIENT_KINDS:
-        raise BadRequest(f"messages of kind {kind.value!r} cannot be sent by clients")
+        raise BadRequest(say("codec.messages_kind_cannot_sent_by", value=kind.value))
     attachments = _attachment_ids(obj, kind)
     reply_to = obj.get("reply_to")
     internal = obj.get("internal", False)
     if not isinstance(internal, bool):
-        raise BadRequest("'internal' must be true or false")
+        raise BadRequest(say("codec.internal_must_true_false"))
     urgent = obj.get("urgent", False)
     if not isinstance(urgent, bool):
-        raise BadRequest("'urgent' must be true or false")
+        raise BadRequest(say("codec.urgent_must_true_false"))
     return PostMessage(
         ref=ref,
         conv=_string(obj, "conv", MAX_ID_CHARS),
@@ -174,17 +185,17 @@ def _attachment_ids(obj: JsonObject, kind: MessageKind) -> tuple[str, ...]:
     items = _list(obj, "attachments", MAX_ATTACHMENTS)
     if kind is MessageKind.TEXT:
         if items:
-            raise BadRequest("a text message carries no attachments")
+            raise BadRequest(say("codec.text_message_carries_no_attachments"))
         return ()
     if not items:
-        raise BadRequest(f"a {kind.value} message needs at least one attachment")
+        raise BadRequest(say("codec.message_needs_at_least_one", value=kind.value))
     ids: list[str] = []
     for item in items:
         upload_id = item.get("id") if isinstance(item, dict) else item
         if not isinstance(upload_id, str) or not 1 <= len(upload_id) <= MAX_ID_CHARS:
-            raise BadRequest('each attachment must be {"id": UPLOAD_ID}')
+            raise BadRequest(say("codec.each_attachment_must"))
         if upload_id in ids:
-            raise BadRequest(f"attachment {upload_id!r} is listed twice")
+            raise BadRequest(say("codec.attachment_listed_twice", upload_id=upload_id))
         ids.append(upload_id)
     return tuple(ids)
 
@@ -195,9 +206,11 @@ def _caption(obj: JsonObject) -> str:
     if text is None or text == "":
         return ""
     if not isinstance(text, str):
-        raise BadRequest("text must be a string")
+        raise BadRequest(say("model.text_must_string"))
     if len(text) > MAX_TEXT_CHARS:
-        raise TooLarge(f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+        raise TooLarge(
+            say("model.text_characters_limit", length=len(text), max_text_chars=MAX_TEXT_CHARS)
+        )
     return text
 
 
@@ -268,32 +281,33 @@ def decode_client_frame(data: str | bytes) -> ClientFrame:
         FrameError: malformed JSON, not an object, unknown op, or invalid fields.
     """
     if _size_bytes(data) > MAX_FRAME_BYTES:
-        raise FrameError(ErrorCode.TOO_LARGE, f"frames are limited to {MAX_FRAME_BYTES} bytes")
+        raise FrameError(ErrorCode.TOO_LARGE, say("frame.too_large", limit=MAX_FRAME_BYTES))
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
         raise FrameError(
-            ErrorCode.BAD_REQUEST, "frame is not valid JSON we accept", _ref_of_refused(data)
+            ErrorCode.BAD_REQUEST, say("frame.not_json"), _ref_of_refused(data)
         ) from None
     if not isinstance(obj, dict):
-        raise FrameError(ErrorCode.BAD_REQUEST, "frame must be a JSON object")
+        raise FrameError(ErrorCode.BAD_REQUEST, say("frame.not_object"))
     raw_ref = obj.get("ref")
     ref = raw_ref if _is_ref(raw_ref) else None
     op = obj.get("op")
     decoder = _DECODERS.get(op) if isinstance(op, str) else None
     if decoder is None:
-        raise FrameError(ErrorCode.BAD_REQUEST, f"unknown op {op!r}", ref)
+        raise FrameError(ErrorCode.BAD_REQUEST, say("frame.unknown_op", op=op), ref)
     try:
         return decoder(obj)
     except (BadRequest, TooLarge) as exc:
-        raise FrameError(exc.code, exc.message, ref) from exc
+        raise FrameError(exc.code, exc.text, ref) from exc
 
 
 def client_frame_json(frame: ClientFrame) -> JsonObject:
     """The JSON object a client sends for a frame: every field, so nothing is dropped."""
     match frame:
-        case Hello(token=token, device=device, cursor=cursor):
-            return {"op": ClientOp.HELLO, "token": token, "device": device, "cursor": cursor}
+        case Hello(token=token, device=device, cursor=cursor, language=language):
+            hello = {"op": ClientOp.HELLO, "token": token, "device": device, "cursor": cursor}
+            return hello if language is None else {**hello, "language": language}
         case PostMessage(forward=ForwardOf() as source):
             return {
                 "op": ClientOp.SEND,

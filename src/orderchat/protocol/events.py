@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.texts import Text
 
 
 class ServerOp(StrEnum):
@@ -156,12 +157,32 @@ class ErrorReport:
     """A request failed and changed nothing; `ref` names it when it had a usable one.
 
     `retry_after_s` comes with `rate_limited`: when trying again may succeed.
+    `message` is in the connection's language (its hello's `language`);
+    `reason` and `params` are the catalogue key and values it was rendered
+    from (core/texts.py), absent from servers that predate them.
     """
 
     code: str
     message: str
     ref: str | None = None
     retry_after_s: float | None = None
+    reason: str | None = None
+    params: Mapping[str, object] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        code: str,
+        text: Text,
+        language: str,
+        ref: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> ErrorReport:
+        """The report of a failure described by a catalogue text, worded for `language`."""
+        wire = text.to_json()
+        params = wire["params"]
+        assert isinstance(params, dict)
+        return cls(code, text.render(language), ref, retry_after_s, text.key, params)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,16 @@ class ClientOp(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """The first frame: who is connecting, from which device, resuming from where."""
+    """The first frame: who is connecting, from which device, resuming from where.
+
+    `language` (zh-CN or en) is what the server words this connection's
+    `error` frames in; absent, zh-CN.
+    """
 
     token: str
     device: str
     cursor: str | None
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

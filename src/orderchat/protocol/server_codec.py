@@ -205,6 +205,10 @@ def _error(f: ErrorReport, out: JsonObject) -> None:
         out["ref"] = f.ref
     if f.retry_after_s is not None:
         out["retry_after_s"] = f.retry_after_s
+    if f.reason is not None:
+        out["reason"] = f.reason
+    if f.params is not None:
+        out["params"] = dict(f.params)
 
 
 def _pong(f: Pong, out: JsonObject) -> None:
@@ -418,6 +422,8 @@ def _decode_error(obj: JsonObject, cursor: str | None) -> ErrorReport:
         message=_opt_str(obj, "message") or "",
         ref=_opt_str(obj, "ref"),
         retry_after_s=None if retry is None else float(retry),
+        reason=_opt_str(obj, "reason"),
+        params=params if isinstance(params := obj.get("params"), dict) else None,
     )
 
 

@@ -29,6 +29,7 @@ from enum import Enum, auto
 
 from orderchat.core.errors import ErrorCode
 from orderchat.core.model import User
+from orderchat.core.texts import DEFAULT_LANGUAGE, say
 from orderchat.protocol.codec import FrameError, decode_client_frame
 from orderchat.protocol.events import ErrorReport, Pong, ServerFrame
 from orderchat.protocol.frames import ClientFrame, CloseCode, Hello, Ping
@@ -82,12 +83,14 @@ class LocalProtocolError(RuntimeError):
 
 
 class ServerSession:
-    __slots__ = ("close_code", "close_reason", "expires_at_ms", "state", "user")
+    __slots__ = ("close_code", "close_reason", "expires_at_ms", "language", "state", "user")
 
     def __init__(self) -> None:
         self.state = SessionState.AWAITING_HELLO
         self.user: User | None = None
         self.expires_at_ms = 0
+        # What error frames are worded in: the hello's language once one came.
+        self.language = DEFAULT_LANGUAGE
         self.close_code: CloseCode | None = None
         self.close_reason = ""
 
@@ -99,21 +102,23 @@ class ServerSession:
         try:
             frame = decode_client_frame(data)
         except FrameError as exc:
-            return (Reply(ErrorReport(exc.code, exc.message, exc.ref)),)
+            return (Reply(ErrorReport.of(exc.code, exc.text, self.language, exc.ref)),)
         if isinstance(frame, Ping):
             return (_PONG,)
         if state is SessionState.AWAITING_HELLO:
             if isinstance(frame, Hello):
                 self.state = SessionState.AUTHENTICATING
+                self.language = frame.language or DEFAULT_LANGUAGE
                 return (Authenticate(frame),)
-            error = ErrorReport(
-                ErrorCode.UNAUTHORIZED, "say hello with a valid token first", _ref_of(frame)
+            error = ErrorReport.of(
+                ErrorCode.UNAUTHORIZED, say("session.hello_first"), self.language, _ref_of(frame)
             )
             return (Reply(error),)
         if isinstance(frame, Hello):
-            return (Reply(ErrorReport(ErrorCode.BAD_REQUEST, "hello was already accepted")),)
+            again = say("session.hello_already_accepted")
+            return (Reply(ErrorReport.of(ErrorCode.BAD_REQUEST, again, self.language)),)
         if self.expires_at_ms <= now_ms:
-            expired = ErrorReport(ErrorCode.UNAUTHORIZED, "this session has expired")
+            expired = ErrorReport.of(ErrorCode.UNAUTHORIZED, say("session.expired"), self.language)
             return (Reply(expired), self._close(CloseCode.SESSION_ENDED, "session expired"))
         return (Perform(frame),)
 

@@ -30,6 +30,7 @@ from orderchat.core.cursor import decode_cursor, encode_cursor
 from orderchat.core.errors import DomainError, ErrorCode, RateLimited
 from orderchat.core.ids import IdMinter, SessionId, UserId
 from orderchat.core.model import User
+from orderchat.core.texts import say
 from orderchat.protocol import events as wire
 from orderchat.protocol.frames import (
     ClientFrame,
@@ -280,7 +281,9 @@ class Connection:
                 try:
                     await self._perform(frame)
                 except DomainError as exc:
-                    self._reply(_error_report(exc, getattr(frame, "ref", None)))
+                    self._reply(
+                        _error_report(exc, self._session.language, getattr(frame, "ref", None))
+                    )
             case Reply(frame=frame):
                 self._reply(frame)
             case Authenticate(hello=hello):
@@ -288,7 +291,7 @@ class Connection:
                     await self._hello(hello)
                 except DomainError as exc:
                     self._session.refuse_hello()
-                    self._reply(_error_report(exc))
+                    self._reply(_error_report(exc, self._session.language))
             case Close():
                 self._stop_reading()
 
@@ -296,7 +299,7 @@ class Connection:
         user = self._session.signed_in_user
         match frame:
             case PostMessage() if (query := self._messaging.query_of(user, frame)) is not None:
-                await self._messaging.ask(user, frame, query)
+                await self._messaging.ask(user, frame, query, self._session.language)
             case PostMessage():
                 while self._sends_left <= 0:  # TCP pushes back on the client meanwhile
                     self._send_slot = asyncio.get_running_loop().create_future()
@@ -332,11 +335,16 @@ class Connection:
             return
         exc = future.exception()
         if isinstance(exc, DomainError):
-            self._reply(_error_report(exc, ref))
+            self._reply(_error_report(exc, self._session.language, ref))
         elif exc is not None:
             logger.error("send failed on connection %s", self.id, exc_info=exc)
             self._reply(
-                wire.ErrorReport(ErrorCode.INTERNAL, "the message could not be stored", ref)
+                wire.ErrorReport.of(
+                    ErrorCode.INTERNAL,
+                    say("server.message_not_stored"),
+                    self._session.language,
+                    ref,
+                )
             )
         else:
             ack = future.result()
@@ -347,10 +355,11 @@ class Connection:
             return
         exc = future.exception()
         if isinstance(exc, DomainError):
-            self._reply(_error_report(exc))
+            self._reply(_error_report(exc, self._session.language))
         elif exc is not None:
             logger.error("read mark failed on connection %s", self.id, exc_info=exc)
-            self._reply(wire.ErrorReport(ErrorCode.INTERNAL, "the read mark could not be stored"))
+            failed = say("server.read_mark_not_stored")
+            self._reply(wire.ErrorReport.of(ErrorCode.INTERNAL, failed, self._session.language))
 
     async def _hello(self, hello: Hello) -> None:
         auth = await self._accounts.authenticate(hello.token)
@@ -422,6 +431,6 @@ class Connection:
         self._room = None
 
 
-def _error_report(exc: DomainError, ref: str | None = None) -> wire.ErrorReport:
+def _error_report(exc: DomainError, language: str, ref: str | None = None) -> wire.ErrorReport:
     retry = exc.retry_after_s if isinstance(exc, RateLimited) else None
-    return wire.ErrorReport(exc.code, exc.message, ref, retry)
+    return wire.ErrorReport.of(exc.code, exc.text, language, ref, retry)

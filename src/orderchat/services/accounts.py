@@ -22,6 +22,7 @@ from orderchat.core.ids import IdMinter, OrderId, SessionId
 from orderchat.core.model import MAX_PASSWORD_CHARS, NewStaff, Role, Session, User, UserKind
 from orderchat.core.passwords import check_password
 from orderchat.core.ratelimit import Rate, RateLimiter
+from orderchat.core.texts import say
 from orderchat.services.ports import Clock, Publisher, Revocation
 from orderchat.storage import accounts as store
 from orderchat.storage import orders as order_store
@@ -98,20 +99,20 @@ class Accounts:
     ) -> SignedIn:
         _check_device(device)
         now_s = self._clock.monotonic_s()
-        self._by_address.hit(address, now_s, "sign-in attempts from this address")
-        self._by_username.hit(username.lower(), now_s, "sign-in attempts for this user")
+        self._by_address.hit(address, now_s, say("ratelimit.signins_from_address"))
+        self._by_username.hit(username.lower(), now_s, say("ratelimit.signins_for_user"))
         async with self._db.read() as conn:
             found = await store.find_credentials(conn, username)
         stored_hash = found[1] if found and found[1] else self._dummy_hash
         ok = await asyncio.to_thread(self._verify, stored_hash, password[:MAX_PASSWORD_CHARS])
         if found is None or not ok:
             logger.info("sign-in refused")
-            raise Unauthorized("wrong username or password")
+            raise Unauthorized(say("accounts.wrong_username_password"))
         user, _, disabled = found
         if disabled:
             # Said only after the right password, so it tells a stranger nothing.
             logger.info("sign-in refused: user=%s is disabled", user.id)
-            raise Unauthorized("this account is disabled; ask an admin to enable it")
+            raise Unauthorized(say("accounts.account_disabled_ask_admin_enable"))
         return await self._new_session(user, device or "web", self._clock.now_ms())
 
     async def sign_in_with_invitation(
@@ -119,18 +120,18 @@ class Accounts:
     ) -> SignedIn:
         """A customer opens their invitation link: they get a session of their own."""
         if not 1 <= len(token) <= 256:
-            raise BadRequest("an invitation token is required")
+            raise BadRequest(say("accounts.invitation_token_required"))
         _check_device(device)
         self._by_address.hit(
-            address, self._clock.monotonic_s(), "sign-in attempts from this address"
+            address, self._clock.monotonic_s(), say("ratelimit.signins_from_address")
         )
         now_ms = self._clock.now_ms()
         async with self._db.read() as conn:
             invitation = await order_store.find_invitation(conn, token_hash(token))
             if invitation is None or invitation.revoked_at_ms is not None:
-                raise Unauthorized("this invitation link is not valid")
+                raise Unauthorized(say("accounts.invitation_link_not_valid"))
             if invitation.expires_at_ms <= now_ms:
-                raise Unauthorized("this invitation link has expired; ask the shop for a new one")
+                raise Unauthorized(say("accounts.invitation_link_has_expired_ask"))
             user = await store.get_user(conn, invitation.customer_id)
         signed = await self._new_session(user, device or "invitation", now_ms)
         return dataclasses.replace(signed, order_id=invitation.order_id)
@@ -154,16 +155,16 @@ class Accounts:
 
     async def authenticate(self, token: str | None) -> Authenticated:
         if not token or len(token) > 256:
-            raise Unauthorized("a session token is required")
+            raise Unauthorized(say("accounts.session_token_required"))
         async with self._db.read() as conn:
             found = await store.find_session(conn, token_hash(token))
         if found is None:
-            raise Unauthorized("unknown session token")
+            raise Unauthorized(say("accounts.unknown_session_token"))
         session, user = found
         if session.revoked_at_ms is not None:
-            raise Unauthorized("this session was signed out")
+            raise Unauthorized(say("accounts.session_was_signed_out"))
         if session.expires_at_ms <= self._clock.now_ms():
-            raise Unauthorized("this session has expired; sign in again")
+            raise Unauthorized(say("accounts.session_has_expired_sign_in"))
         return Authenticated(user, session)
 
     async def logout(self, auth: Authenticated) -> None:
@@ -193,7 +194,9 @@ class Accounts:
     async def set_password(self, username: str, password: str) -> User:
         """Raises NotFound for an unknown staff user, BadRequest for a weak password."""
         if len(password) > MAX_PASSWORD_CHARS:
-            raise BadRequest(f"password is longer than {MAX_PASSWORD_CHARS} characters")
+            raise BadRequest(
+                say("model.password_longer_than_characters", max_password_chars=MAX_PASSWORD_CHARS)
+            )
         check_password(password, username)
         hashed = await asyncio.to_thread(self._hasher.hash, password)
         async with self._db.write("set_password") as conn:
@@ -235,10 +238,10 @@ class Accounts:
     @staticmethod
     def require_admin(user: User) -> None:
         if Role.ADMIN not in user.roles:
-            raise Forbidden("only an admin may do this")
+            raise Forbidden(say("accounts.only_admin_may_do"))
 
 
 def _check_device(device: str | None) -> None:
     """A device name is what hello takes too: 1-64 characters, or none for the default."""
     if device is not None and not 1 <= len(device) <= 64:
-        raise BadRequest("device must be 1-64 characters")
+        raise BadRequest(say("accounts.device_must_1_64_characters"))

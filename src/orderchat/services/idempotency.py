@@ -30,6 +30,7 @@ import orjson
 from orderchat.core.errors import Conflict
 from orderchat.core.idempotency import KEY_TTL_MS, StoredKey, Verdict, decide
 from orderchat.core.ids import UserId
+from orderchat.core.texts import say
 from orderchat.services.ports import Clock
 from orderchat.storage import idempotency as store
 from orderchat.storage.engine import Connection, Database
@@ -93,7 +94,7 @@ class IdempotencyKeys:
         """
         slot = (user_id, key)
         if slot in self._held:
-            raise Conflict("a request with this Idempotency-Key is still in progress")
+            raise Conflict(say("idempotency.request_with_idempotency_key_still"))
         self._held.add(slot)
         try:
             yield
@@ -149,13 +150,10 @@ class IdempotencyKeys:
 
 def _replay(verdict: Verdict, found: StoredKey) -> Answer:
     if verdict is Verdict.IN_FLIGHT:
-        raise Conflict("a request with this Idempotency-Key is still in progress")
+        raise Conflict(say("idempotency.request_with_idempotency_key_still"))
     if verdict is Verdict.MISMATCH:
-        raise Conflict("this Idempotency-Key was used for a different request")
+        raise Conflict(say("idempotency.idempotency_key_was_used_for"))
     answer = decode_answer(found.status, found.response)
     if answer.withheld:
-        raise Conflict(
-            "this request was answered already; its answer held a secret and was not kept: "
-            "send a new request with a new Idempotency-Key"
-        )
+        raise Conflict(say("idempotency.request_was_answered_already_answer"))
     return answer

@@ -33,6 +33,7 @@ from orderchat.core.order_requests import (
 )
 from orderchat.core.orders import Order, order_number
 from orderchat.core.signatures import SignatureRejected, verify
+from orderchat.core.texts import say
 from orderchat.core.workflows import Workflow
 from orderchat.services.accounts import Accounts
 from orderchat.services.orders.orders import AdvanceOrder, CreateOrder
@@ -83,27 +84,33 @@ def parse_delivery(body: bytes, workflows: Workflows) -> WebhookEvent:
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest("the body must be a JSON object") from exc
+        raise BadRequest(say("webhooks.body_must_json_object")) from exc
     if not isinstance(raw, dict):
-        raise BadRequest("the body must be a JSON object")
+        raise BadRequest(say("webhooks.body_must_json_object"))
     event = raw.get("event")
     if event == ORDER_CREATED:
         unknown = sorted(set(raw) - {"event", "order"})
         if unknown:
-            raise BadRequest(f"unknown fields for {ORDER_CREATED}: {unknown}")
+            raise BadRequest(
+                say("webhooks.unknown_created_fields", order_created=ORDER_CREATED, unknown=unknown)
+            )
         order = raw.get("order")
         if not isinstance(order, dict):
             raise BadRequest(
-                f"{ORDER_CREATED} needs 'order', the same object POST /api/orders takes"
+                say("webhooks.needs_order_same_object_post", order_created=ORDER_CREATED)
             )
         return OrderCreated(parse_order_spec(order, workflows.get))
     if event == ORDER_STATUS:
         unknown = sorted(set(raw) - _STATUS_FIELDS)
         if unknown:
-            raise BadRequest(f"unknown fields for {ORDER_STATUS}: {unknown}")
+            raise BadRequest(
+                say("webhooks.unknown_status_fields", order_status=ORDER_STATUS, unknown=unknown)
+            )
         change: dict[str, Any] = {k: v for k, v in raw.items() if k not in ("event", "number")}
         return OrderStatusChanged(order_number(raw.get("number")), parse_status_change(change))
-    raise BadRequest(f"'event' must be {ORDER_CREATED!r} or {ORDER_STATUS!r}")
+    raise BadRequest(
+        say("webhooks.event_must", order_created=ORDER_CREATED, order_status=ORDER_STATUS)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +124,13 @@ class DeliverWebhook:
 
     async def apply(self, tx: WriteTxn) -> Order:
         if await delivery_store.is_delivery_seen(tx.conn, self.digest):
-            raise Conflict("this delivery was received already; a replay is refused")
+            raise Conflict(say("webhooks.delivery_was_received_already_replay"))
         if isinstance(self.event, OrderCreated):
             order = await CreateOrder(self.actor, self.event.spec, self.workflows).apply(tx)
         else:
             order_id = await order_store.find_order_id(tx.conn, number=self.event.number)
             if order_id is None:
-                raise NotFound(f"no order numbered {self.event.number!r}")
+                raise NotFound(say("webhooks.no_order_numbered", number=self.event.number))
             order = await AdvanceOrder(
                 self.actor, order_id, self.event.change, self.workflows
             ).apply(tx)
@@ -173,9 +180,11 @@ class Webhooks:
             BadRequest, Forbidden: as for the same call over the HTTP API.
         """
         if not self._secret:
-            raise NotFound("order webhooks are not enabled on this server")
+            raise NotFound(say("webhooks.order_webhooks_are_not_enabled"))
         if len(body) > MAX_BODY_BYTES:
-            raise TooLarge(f"a delivery may carry at most {MAX_BODY_BYTES} bytes")
+            raise TooLarge(
+                say("webhooks.delivery_may_carry_at_most", max_body_bytes=MAX_BODY_BYTES)
+            )
         try:
             verified = verify(self._secret, timestamp, signature, body, self._clock.now_ms() / 1000)
         except SignatureRejected as exc:
@@ -205,9 +214,9 @@ class Webhooks:
                     # Another server process made it first, or an admin disabled it.
                     found = await self._find_actor()
         if found is None:
-            raise Forbidden(f"the {ACTOR_USERNAME} account is disabled")
+            raise Forbidden(say("webhooks.account_disabled", actor_username=ACTOR_USERNAME))
         if found.kind is not UserKind.STAFF:
-            raise Forbidden(f"{ACTOR_USERNAME} is not a staff account")
+            raise Forbidden(say("webhooks.not_staff_account", actor_username=ACTOR_USERNAME))
         return found
 
     async def _find_actor(self) -> User | None:

@@ -32,6 +32,7 @@ from orderchat.core.edits import MessageEdit
 from orderchat.core.errors import DomainError, NotFound
 from orderchat.core.ids import ConversationId, IdMinter, MessageId, UploadId, UserId
 from orderchat.core.model import Conversation, Message, MessageKind
+from orderchat.core.texts import say
 from orderchat.protocol.events import OP_OF, DurableEvent, MessageReceived
 from orderchat.protocol.server_codec import encode_event, event_payload, wire_message
 from orderchat.services.ports import Clock, Delivery, Publisher
@@ -104,7 +105,7 @@ class WriteTxn:
         await self.conversations([conv_id])
         conv = self.convs.get(ConversationId(conv_id))
         if conv is None:
-            raise NotFound(f"no conversation {conv_id!r}")
+            raise NotFound(say("messaging.no_conversation", conv_id=conv_id))
         return conv
 
     async def members(self, ids: Sequence[ConversationId]) -> None:

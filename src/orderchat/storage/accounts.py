@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import SessionId, UserId
 from orderchat.core.model import Role, Session, User, UserKind
+from orderchat.core.texts import say
 from orderchat.storage.schema import members, sessions, users
 
 
@@ -43,7 +44,7 @@ async def insert_user_txn(
             )
         )
     except IntegrityError as exc:
-        raise Conflict(f"username {user.username!r} is taken") from exc
+        raise Conflict(say("accounts.username_taken", username=user.username)) from exc
 
 
 async def find_login(conn: AsyncConnection, username: str) -> tuple[User, str | None] | None:
@@ -71,7 +72,7 @@ async def get_staff_by_username(conn: AsyncConnection, username: str) -> tuple[U
         )
     ).first()
     if row is None:
-        raise NotFound(f"no staff user {username!r}")
+        raise NotFound(say("accounts.no_staff_user", username=username))
     return _user(row), bool(row.disabled)
 
 
@@ -99,7 +100,7 @@ async def update_roles_txn(conn: AsyncConnection, user_id: UserId, roles: tuple[
 async def get_user(conn: AsyncConnection, user_id: UserId) -> User:
     row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
     if row is None:
-        raise NotFound(f"no user {user_id!r}")
+        raise NotFound(say("accounts.no_user", user_id=user_id))
     return _user(row)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.confirmations import ConfirmationItem, ConfirmationVersion, Decision, ItemStatus
 from orderchat.core.errors import NotFound
 from orderchat.core.ids import ConfirmationItemId, OrderId, UserId
+from orderchat.core.texts import say
 from orderchat.storage.schema import confirmation_items, confirmation_versions
 
 
@@ -86,7 +87,7 @@ async def get_item(conn: AsyncConnection, item_id: ConfirmationItemId) -> Confir
         await conn.execute(select(confirmation_items).where(confirmation_items.c.id == item_id))
     ).first()
     if row is None:
-        raise NotFound(f"no confirmation item {item_id!r}")
+        raise NotFound(say("confirmations.no_confirmation_item", item_id=item_id))
     return _item(row, (await _versions(conn, [row.id]))[row.id])
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import Conversation, ConversationKind, Role, UserKind
+from orderchat.core.texts import say
 from orderchat.storage import prebuilt
 from orderchat.storage.schema import conversations, members, users
 
@@ -66,7 +67,7 @@ async def insert_conversation_txn(
                 )
             )
     except IntegrityError as exc:
-        raise Conflict("that direct conversation exists already") from exc
+        raise Conflict(say("conversations.direct_conversation_exists_already")) from exc
 
 
 async def find_direct(conn: AsyncConnection, key: str) -> ConversationId | None:
@@ -85,7 +86,7 @@ async def find_role_channel(conn: AsyncConnection, role: str) -> ConversationId 
 async def get_conversation(conn: AsyncConnection, conv_id: str) -> Conversation:
     row = (await conn.execute(select(conversations).where(conversations.c.id == conv_id))).first()
     if row is None:
-        raise NotFound(f"no conversation {conv_id!r}")
+        raise NotFound(say("messaging.no_conversation", conv_id=conv_id))
     return _conversation(row)
 
 

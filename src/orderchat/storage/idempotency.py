@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.errors import Conflict
 from orderchat.core.idempotency import IN_FLIGHT, StoredKey
 from orderchat.core.ids import UserId
+from orderchat.core.texts import say
 from orderchat.storage.schema import idempotency_keys as keys
 
 
@@ -49,7 +50,7 @@ async def insert_claim_txn(
                 )
             )
     except IntegrityError as exc:
-        raise Conflict("a request with this Idempotency-Key is still in progress") from exc
+        raise Conflict(say("idempotency.request_with_idempotency_key_still")) from exc
 
 
 async def reclaim_txn(
@@ -74,7 +75,7 @@ async def reclaim_txn(
         .values(request_hash=request_hash, status=IN_FLIGHT, response="", created_at_ms=now_ms)
     )
     if result.rowcount != 1:
-        raise Conflict("a request with this Idempotency-Key is still in progress")
+        raise Conflict(say("idempotency.request_with_idempotency_key_still"))
 
 
 async def store_answer_txn(

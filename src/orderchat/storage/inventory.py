@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import OrderId, SkuCode, UserId
 from orderchat.core.stock import Movement, MovementKind, Sku, StockLevel
+from orderchat.core.texts import say
 from orderchat.storage.schema import orders, skus, stock_levels, stock_movements
 
 # Long IN (...) lists are sent in pieces, well under every driver's parameter limit.
@@ -71,7 +72,7 @@ def _sku_columns(sku: Sku) -> dict[str, Any]:
 async def get_sku(conn: AsyncConnection, code: SkuCode) -> Sku:
     row = (await conn.execute(select(skus).where(skus.c.sku == code))).first()
     if row is None:
-        raise NotFound(f"no SKU {code!r}")
+        raise NotFound(say("inventory.no_sku", code=code))
     return _sku(row)
 
 
@@ -89,7 +90,7 @@ async def insert_sku_txn(conn: AsyncConnection, sku: Sku) -> None:
         async with conn.begin_nested():
             await conn.execute(skus.insert().values(**_sku_columns(sku)))
     except IntegrityError as exc:
-        raise Conflict(f"SKU {sku.sku!r} exists already") from exc
+        raise Conflict(say("inventory.sku_exists_already", sku=sku.sku)) from exc
 
 
 async def update_sku_txn(conn: AsyncConnection, sku: Sku) -> None:

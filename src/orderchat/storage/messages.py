@@ -15,6 +15,7 @@ from orderchat.core.edits import MessageEdit
 from orderchat.core.errors import NotFound
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
+from orderchat.core.texts import say
 from orderchat.storage import prebuilt
 from orderchat.storage.schema import (
     conversations,
@@ -170,7 +171,7 @@ async def get_stored_message(conn: AsyncConnection, conv_id: str, seq: int) -> S
         )
     ).first()
     if row is None:
-        raise NotFound(f"no message {seq} in this conversation")
+        raise NotFound(say("messages.no_message_in_conversation", seq=seq))
     return StoredMessage(
         message=_message(row),
         recalled_at_ms=row.recalled_at_ms,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import ConversationId, IssueId, OrderId, UserId
 from orderchat.core.orders import Customer, InvoiceStatus, Issue, Order, OrderItem, PaymentStatus
+from orderchat.core.texts import say
 from orderchat.storage.schema import customers, invitations, order_issues, order_items, orders
 
 
@@ -79,7 +80,7 @@ async def insert_order_txn(conn: AsyncConnection, order: Order) -> None:
         async with conn.begin_nested():
             await conn.execute(orders.insert().values(id=order.id, **_columns(order)))
     except IntegrityError as exc:
-        raise Conflict(f"order number {order.number!r} exists already") from exc
+        raise Conflict(say("orders.order_number_exists_already", number=order.number)) from exc
     await conn.execute(
         order_items.insert(),
         [
@@ -122,7 +123,7 @@ async def get_order(conn: AsyncConnection, order_id: OrderId, *, lock: bool = Fa
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
     if row is None:
-        raise NotFound(f"no order {order_id!r}")
+        raise NotFound(say("inventory.no_order", order_id=order_id))
     return _order(row, tuple((await _items(conn, [row.id]))[row.id]))
 
 
@@ -226,7 +227,7 @@ async def settle_issue_txn(
 async def get_issue(conn: AsyncConnection, issue_id: IssueId) -> Issue:
     row = (await conn.execute(select(order_issues).where(order_issues.c.id == issue_id))).first()
     if row is None:
-        raise NotFound(f"no issue {issue_id!r}")
+        raise NotFound(say("orders.no_issue", issue_id=issue_id))
     return _issue(row)
 
 
@@ -272,7 +273,7 @@ async def insert_customer_txn(conn: AsyncConnection, customer: Customer, now_ms:
 async def get_customer(conn: AsyncConnection, user_id: str) -> Customer:
     row = (await conn.execute(select(customers).where(customers.c.user_id == user_id))).first()
     if row is None:
-        raise NotFound(f"no customer {user_id!r}")
+        raise NotFound(say("orders.no_customer", user_id=user_id))
     return _customer(row)
 
 

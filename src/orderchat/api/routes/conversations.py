@@ -21,6 +21,7 @@ from orderchat.core.model import (
     validate_title,
 )
 from orderchat.core.permissions import require_staff
+from orderchat.core.texts import say
 from orderchat.protocol.server_codec import message_fields
 from orderchat.services.chat.attention import handled_by, parse_settings_change
 from orderchat.services.chat.conversations import conversation_fields
@@ -106,7 +107,7 @@ async def messages(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Json:
     if after is not None and before is not None:
-        raise BadRequest("give 'after' or 'before', not both")
+        raise BadRequest(say("api_conversations.give_after_before_not_both"))
     found = await runtime.conversations.history(auth.user, conv_id, after, before, limit)
     return Json({"messages": [message_fields(m) for m in found]})
 

@@ -36,6 +36,7 @@ from orderchat.core.stock import (
     parse_sku_changes,
     validate_sku,
 )
+from orderchat.core.texts import say
 from orderchat.services.stock.ledger import SkuStock
 
 router = APIRouter(prefix="/api", tags=["inventory"])

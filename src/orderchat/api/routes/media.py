@@ -21,6 +21,7 @@ from orderchat.core.errors import BadRequest
 from orderchat.core.ids import OrderId, UploadId
 from orderchat.core.media import parse_ranges
 from orderchat.core.model import MessageKind
+from orderchat.core.texts import say
 from orderchat.services.media.library import MAX_LIBRARY_PAGE
 from orderchat.services.media.serving import Download, Variant
 
@@ -122,9 +123,9 @@ def _kinds(raw: str | None) -> list[MessageKind]:
         try:
             kind = MessageKind(name.strip())
         except ValueError:
-            raise BadRequest(f"kind must be image, voice, video or file, not {name!r}") from None
+            raise BadRequest(say("api_media.kind_must_image_voice_video", name=name)) from None
         if kind not in (MessageKind.IMAGE, MessageKind.VOICE, MessageKind.VIDEO, MessageKind.FILE):
-            raise BadRequest(f"kind must be image, voice, video or file, not {name!r}")
+            raise BadRequest(say("api_media.kind_must_image_voice_video", name=name))
         kinds.append(kind)
     return kinds
 

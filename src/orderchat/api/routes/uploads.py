@@ -28,6 +28,7 @@ from orderchat.core.media import (
     parse_metadata,
     tus_version,
 )
+from orderchat.core.texts import say
 from orderchat.services.media.receiving import ConnectionCut
 from orderchat.services.media.uploads import Progress
 
@@ -126,7 +127,7 @@ async def create_upload(
 ) -> Json:
     tus_version(tus_resumable)
     if "upload-defer-length" in request.headers:
-        raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length")
+        raise BadRequest(say("uploads.upload_defer_length_not_supported"))
     length = parse_length(upload_length, "Upload-Length")
     metadata = parse_metadata(upload_metadata)
     progress = await runtime.media.uploads.create(auth.user, length, metadata)
@@ -176,7 +177,7 @@ async def append(
 ) -> Response:
     tus_version(tus_resumable)
     if (content_type or "").split(";", 1)[0].strip().lower() != OFFSET_TYPE:
-        raise UnsupportedMediaType(f"an upload's body must be sent as {OFFSET_TYPE}")
+        raise UnsupportedMediaType(say("uploads.upload_s_body_must_sent", offset_type=OFFSET_TYPE))
     offset = parse_length(upload_offset, "Upload-Offset")
     checksum = parse_checksum(upload_checksum)
     progress = await runtime.media.uploads.append(

@@ -10,6 +10,7 @@ from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.runtime import RuntimeDep
 from orderchat.core.errors import NotFound, TooLarge
+from orderchat.core.texts import say
 from orderchat.services.orders.events import order_fields
 from orderchat.services.webhooks import MAX_BODY_BYTES, ORDER_CREATED, ORDER_STATUS
 
@@ -44,12 +45,14 @@ async def _body(request: Request) -> bytes:
     """The raw body, exactly as signed, read no further than the limit."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise TooLarge(f"a delivery may carry at most {MAX_BODY_BYTES} bytes")
+        raise TooLarge(say("webhooks.delivery_may_carry_at_most", max_body_bytes=MAX_BODY_BYTES))
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_BODY_BYTES:
-            raise TooLarge(f"a delivery may carry at most {MAX_BODY_BYTES} bytes")
+            raise TooLarge(
+                say("webhooks.delivery_may_carry_at_most", max_body_bytes=MAX_BODY_BYTES)
+            )
     return bytes(body)
 
 
@@ -84,7 +87,7 @@ async def receive_order_webhook(
     stale or wrong signature, and 409 for a delivery received before.
     """
     if not runtime.webhooks.enabled:
-        raise NotFound("order webhooks are not enabled on this server")
+        raise NotFound(say("webhooks.order_webhooks_are_not_enabled"))
     body = await _body(request)
     received = await runtime.webhooks.receive(x_orderchat_timestamp, x_orderchat_signature, body)
     view = {"event": received.event, "order": order_fields(received.order, received.workflow)}

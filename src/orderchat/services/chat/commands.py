@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from orderchat.core.texts import DEFAULT_LANGUAGE
 from orderchat.core.model import Conversation, User, UserKind
 from orderchat.protocol.events import CommandReply
 from orderchat.services.writer import WriteTxn
@@ -52,6 +53,7 @@ class QueryCall:
     user: User
     conv: Conversation
     ref: str
+    language: str = DEFAULT_LANGUAGE  # the asking connection's: the answer is worded in it
 
 
 @dataclass(frozen=True, slots=True)

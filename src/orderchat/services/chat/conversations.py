@@ -21,6 +21,7 @@ from orderchat.core.model import (
 )
 from orderchat.core.permissions import require_staff
 from orderchat.core.policy import check_add_members, check_remove_member, check_rename
+from orderchat.core.texts import DEFAULT_LANGUAGE, say
 from orderchat.protocol import events as wire
 from orderchat.protocol.server_codec import conversation_json
 from orderchat.services.chat.attention import (
@@ -147,7 +148,7 @@ class CreateConversation:
         key = None
         if self.kind is ConversationKind.DIRECT:
             if len(everyone) != 2:
-                raise BadRequest("a direct conversation has exactly two members")
+                raise BadRequest(say("conversations.direct_conversation_has_exactly_two"))
             key = direct_key(everyone[0], everyone[1])
             existing = await conv_store.find_direct(tx.conn, key)
             if existing is not None:
@@ -183,12 +184,15 @@ class AddMembers:
         event = members_added(tx, conv, fresh, self.user.id, after)
         tx.append_event(conv.id, event, frozenset(after), pos)
         await tx.member_set(conv.id)
+        added = say("note.members_added")
         meta: dict[str, object] = {
             "event": "members_added",
             "users": list(fresh),
             "by": self.user.id,
+            "say": added.to_json(),
         }
-        tx.append_message(conv, self.user.id, MessageKind.SYSTEM, "members added", meta=meta)
+        text = added.render(DEFAULT_LANGUAGE)
+        tx.append_message(conv, self.user.id, MessageKind.SYSTEM, text, meta=meta)
         return ConversationView(tx.convs[conv.id], after)
 
 
@@ -202,22 +206,24 @@ class RemoveMember:
         conv = await tx.conversation(self.conv_id)
         current = await tx.member_set(conv.id)
         if self.user.id not in current.roles and not self.user.is_admin:
-            raise Forbidden("you are not a member of this conversation")
+            raise Forbidden(say("conversations.you_are_not_member_conversation"))
         check_remove_member(self.user, conv.kind, conv.created_by, self.target)
         if self.target not in current.roles:
-            raise NotFound("that user is not a member of this conversation")
+            raise NotFound(say("conversations.user_not_member_conversation"))
         leaving = self.target == self.user.id
         action = MemberAction.LEFT if leaving else MemberAction.REMOVED
         before = list(current.roles)
         after = [u for u in before if u != self.target]
         # The system message comes first, so the member who goes still sees it.
+        gone = say(f"note.member_{action.value}")
         meta: dict[str, object] = {
             "event": f"member_{action.value}",
             "users": [self.target],
             "by": self.user.id,
+            "say": gone.to_json(),
         }
         tx.append_message(
-            conv, self.user.id, MessageKind.SYSTEM, f"member {action.value}", meta=meta
+            conv, self.user.id, MessageKind.SYSTEM, gone.render(DEFAULT_LANGUAGE), meta=meta
         )
         pos = tx.next_pos()
         await conv_store.remove_member_txn(tx.conn, conv.id, self.target, pos)
@@ -397,7 +403,7 @@ class Conversations:
     ) -> tuple[msg_store.StoredMessage, list[msg_store.StoredEdit]]:
         """A message as first stored, and every edit of it, oldest first, with their hashes."""
         if not user.is_admin:
-            raise Forbidden("only an admin may read the audit trail")
+            raise Forbidden(say("conversations.only_admin_may_read_audit"))
         async with self._db.read() as conn:
             await conv_store.get_conversation(conn, conv_id)
             stored = await msg_store.get_stored_message(conn, conv_id, seq)
@@ -408,5 +414,5 @@ class Conversations:
         conv = await conv_store.get_conversation(conn, conv_id)
         membership = await conv_store.find_membership(conn, conv.id, user.id)
         if membership is None or membership.left_pos is not None:
-            raise Forbidden("you are not a member of this conversation")
+            raise Forbidden(say("conversations.you_are_not_member_conversation"))
         return conv

@@ -29,6 +29,7 @@ from orderchat.core.mentions import resolve_mentions
 from orderchat.core.model import Conversation, Message, MessageKind, User, UserKind
 from orderchat.core.policy import check_recall
 from orderchat.core.ratelimit import Rate, RateLimiter
+from orderchat.core.texts import say
 from orderchat.protocol.events import (
     DurableEvent,
     MessageEdited,
@@ -131,13 +132,13 @@ class SendMessage:
             raise _no_conversation(frame.conv)
         members = tx.member_cache[conv.id]
         if self.user.id not in members.roles:
-            raise Forbidden("you are not a member of this conversation")
+            raise Forbidden(say("conversations.you_are_not_member_conversation"))
         if frame.internal and self.user.id in members.customers:
             raise Forbidden("customers cannot write staff-only notes")
         if frame.forward is not None:
             return self._forward(tx, conv, sources[frame.forward], bool(members.customers))
         if frame.reply_to is not None and frame.reply_to > conv.last_seq:
-            raise BadRequest(f"reply_to {frame.reply_to} names no message in this conversation")
+            raise BadRequest(say("messaging.reply_names_no_message_in", reply_to=frame.reply_to))
         files = [
             self._sendable(tx, uploads.get(i), UploadId(i), conv.id) for i in frame.attachments
         ]
@@ -198,21 +199,21 @@ class SendMessage:
     ) -> UploadRow:
         """An upload this message may carry: the sender's own, finished, for here, unsent."""
         if upload is None:
-            raise NotFound(f"no upload {upload_id!r}")
+            raise NotFound(say("messaging.no_upload", upload_id=upload_id))
         if upload.owner_id != self.user.id:
-            raise Forbidden(f"upload {upload_id!r} is not yours to send")
+            raise Forbidden(say("messaging.upload_not_yours_send", upload_id=upload_id))
         if not upload.finished:
-            raise Conflict(f"upload {upload_id!r} is not finished")
+            raise Conflict(say("messaging.upload_not_finished", upload_id=upload_id))
         if upload.conv_id != conv_id:
-            raise BadRequest(f"upload {upload_id!r} was made for another conversation")
+            raise BadRequest(say("messaging.upload_was_made_for_another", upload_id=upload_id))
         if upload.message_id is not None or tx.attached_here(upload.id):
-            raise Conflict(f"upload {upload_id!r} was already sent")
+            raise Conflict(say("messaging.upload_was_already_sent", upload_id=upload_id))
         check_attachment_kind(self.frame.kind, upload.type)
         return upload
 
 
 def _no_conversation(conv_id: str) -> DomainError:
-    return NotFound(f"no conversation {conv_id!r}")
+    return NotFound(say("messaging.no_conversation", conv_id=conv_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,9 +262,11 @@ class MarkReadOp:
         conv = await tx.conversation(self.frame.conv)
         membership = await conv_store.find_membership(tx.conn, conv.id, self.user.id)
         if membership is None or membership.left_pos is not None:
-            raise Forbidden("you are not a member of this conversation")
+            raise Forbidden(say("conversations.you_are_not_member_conversation"))
         if self.frame.seq > conv.last_seq:
-            raise BadRequest(f"seq {self.frame.seq} is beyond the last message ({conv.last_seq})")
+            raise BadRequest(
+                say("messaging.seq_beyond_last_message", seq=self.frame.seq, last_seq=conv.last_seq)
+            )
         if self.frame.seq <= tx.read_mark(conv.id, self.user.id, membership.read_seq):
             return None
         tx.advance_read(conv.id, self.user.id, self.frame.seq)
@@ -282,7 +285,7 @@ class RecallOp:
         conv = await tx.conversation(self.frame.conv)
         members = await tx.member_set(conv.id)
         if self.user.id not in members.roles and not self.user.is_admin:
-            raise Forbidden("you are not a member of this conversation")
+            raise Forbidden(say("conversations.you_are_not_member_conversation"))
         stored = await msg_store.get_stored_message(tx.conn, conv.id, self.frame.seq)
         message = stored.message
         if stored.recalled_at_ms is not None:  # recalling twice answers like the first time
@@ -399,7 +402,7 @@ class Messaging:
         Raises:
             RateLimited: the user is sending too fast; nothing was queued.
         """
-        self._send_limiter.hit(user.id, self._clock.monotonic_s(), "messages")
+        self._send_limiter.hit(user.id, self._clock.monotonic_s(), say("ratelimit.messages"))
         return self._writer.submit_nowait(SendMessage(user, frame, self._commands))
 
     def mark_read(self, user: User, frame: MarkRead) -> asyncio.Future[int | None]:
@@ -420,7 +423,9 @@ class Messaging:
         invocation = self._commands.find(user, frame.text)
         return invocation if invocation is not None and invocation.command.private else None
 
-    async def ask(self, user: User, frame: PostMessage, invocation: Invocation) -> None:
+    async def ask(
+        self, user: User, frame: PostMessage, invocation: Invocation, language: str
+    ) -> None:
         """Answer a private query to the asker's connections alone; nothing is stored.
 
         Raises:
@@ -432,8 +437,8 @@ class Messaging:
             conv = await conv_store.get_conversation(conn, frame.conv)
             membership = await conv_store.find_membership(conn, conv.id, user.id)
             if membership is None or membership.left_pos is not None:
-                raise Forbidden("you are not a member of this conversation")
-            reply = await invocation.ask(conn, QueryCall(user, conv, frame.ref))
+                raise Forbidden(say("conversations.you_are_not_member_conversation"))
+            reply = await invocation.ask(conn, QueryCall(user, conv, frame.ref, language))
         data = encode_server_frame(reply)
         self._publisher.publish([Delivery(0, frozenset({user.id}), data)])
 
@@ -447,9 +452,11 @@ class Messaging:
             await conv_store.get_conversation(conn, conv_id)
             members = await conv_store.list_member_reads(conn, conv_id)
         if user.id not in members:
-            raise Forbidden("you are not a member of this conversation")
+            raise Forbidden(say("conversations.you_are_not_member_conversation"))
         try:
-            self._typing_limiter.hit(user.id, self._clock.monotonic_s(), "typing notices")
+            self._typing_limiter.hit(
+                user.id, self._clock.monotonic_s(), say("ratelimit.typing_notices")
+            )
         except RateLimited:
             return
         data = encode_server_frame(UserTyping(ConversationId(conv_id), user.id))
@@ -471,7 +478,7 @@ class Messaging:
             # because positions are handed out under a lock held until commit.
             head = await msg_store.read_head(conn)
             if after > head:
-                raise CursorExpired("this cursor is ahead of the server; reload and reconnect")
+                raise CursorExpired(say("messaging.cursor_ahead_server_reload_reconnect"))
             rows = await msg_store.events_for_user(
                 conn, user.id, after, head, page, include_internal=user.kind is UserKind.STAFF
             )

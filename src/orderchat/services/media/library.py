@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from orderchat.core.errors import BadRequest, Forbidden
 from orderchat.core.model import MessageKind, User, UserKind
+from orderchat.core.texts import say
 from orderchat.services.media.views import upload_descriptor
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store
@@ -31,12 +32,12 @@ class Library:
     ) -> dict[str, object]:
         """Every file sent in a conversation that the user may see, newest first."""
         if not 1 <= limit <= MAX_LIBRARY_PAGE:
-            raise BadRequest(f"limit must be 1-{MAX_LIBRARY_PAGE}")
+            raise BadRequest(say("library.limit_must_1", max_library_page=MAX_LIBRARY_PAGE))
         async with self._db.read() as conn:
             await conv_store.get_conversation(conn, conv_id)
             member = await media_store.is_current_member(conn, conv_id, user.id)
             if not member and not user.is_admin:
-                raise Forbidden("you are not a member of this conversation")
+                raise Forbidden(say("conversations.you_are_not_member_conversation"))
             found = await media_store.conversation_files(
                 conn,
                 conv_id,

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from orderchat.core.errors import DomainError, TooLarge
+from orderchat.core.texts import say
 from orderchat.media.partials import Appender
 
 # Bytes gathered before one write to disk: few thread hops, little memory.
@@ -29,7 +30,7 @@ class TooLargeBody(TooLarge):
     """A PATCH body longer than what is left of the upload."""
 
     def __init__(self, left: int) -> None:
-        super().__init__(f"the body is longer than the {left} bytes left of this upload")
+        super().__init__(say("receiving.body_longer_than_left", left=left))
 
 
 async def write_body(

@@ -15,6 +15,7 @@ from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import UploadId
 from orderchat.core.media import PreviewStatus, served_type
 from orderchat.core.model import User, UserKind
+from orderchat.core.texts import say
 from orderchat.media.blobstore import BlobStore
 from orderchat.services.media.views import upload_descriptor
 from orderchat.storage import media as media_store
@@ -64,9 +65,9 @@ class Downloads:
             return self._local(row.sha256, None, served_type(row.type), row.filename, row.sha256)
         made = blob.preview or {}
         if blob.preview_status is PreviewStatus.PENDING:
-            raise Conflict("the preview is still being made; try again shortly")
+            raise Conflict(say("serving.preview_still_being_made_try"))
         if blob.preview_status is PreviewStatus.FAILED:
-            raise NotFound(f"no preview: {blob.preview_error}")
+            raise NotFound(say("serving.no_preview", preview_error=blob.preview_error))
         file_key, type_key = (
             ("preview_file", "preview_type")
             if variant is Variant.PREVIEW
@@ -74,7 +75,7 @@ class Downloads:
         )
         name, mime = made.get(file_key), made.get(type_key)
         if not isinstance(name, str) or not isinstance(mime, str):
-            raise NotFound(f"this file has no {variant.value}")
+            raise NotFound(say("serving.file_has_no", value=variant.value))
         stem = row.filename.rsplit(".", 1)[0] or "file"
         filename = f"{stem}-{variant.value}.{name.rsplit('.', 1)[-1]}"
         return self._local(row.sha256, name, served_type(mime), filename, f"{row.sha256}.{name}")
@@ -88,7 +89,7 @@ class Downloads:
             else self._store.preview_path(sha256, preview)
         )
         if path is None or not path.is_file():
-            raise NotFound("the file is not in storage")
+            raise NotFound(say("serving.file_not_in_storage"))
         return Download(path, mime, filename, etag)
 
     async def _visible(self, user: User, media_id: UploadId) -> tuple[UploadRow, SentFile | None]:
@@ -96,10 +97,10 @@ class Downloads:
         async with self._db.read() as conn:
             row = await media_store.get_upload(conn, media_id)
             if row is None or not row.finished:
-                raise NotFound(f"no file {media_id!r}")
+                raise NotFound(say("serving.no_file", media_id=media_id))
             if row.message_id is None:  # not sent yet: its uploader's alone
                 if row.owner_id != user.id:
-                    raise NotFound(f"no file {media_id!r}")
+                    raise NotFound(say("serving.no_file", media_id=media_id))
                 return row, None
             sent = await media_store.sent_file(conn, media_id)
             assert sent is not None

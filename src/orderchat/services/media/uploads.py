@@ -42,6 +42,7 @@ from orderchat.core.media import (
 )
 from orderchat.core.model import User
 from orderchat.core.ratelimit import Rate, RateLimiter
+from orderchat.core.texts import say
 from orderchat.media.blobstore import BlobStore
 from orderchat.media.partials import PartialFiles
 from orderchat.media.sniff import SNIFF_BYTES, sniff_bytes, sniff_file
@@ -108,10 +109,10 @@ class Uploads:
         check_upload_length(length, self._limits.max_upload_bytes)
         conv_id = metadata.get("conv")
         if not conv_id:
-            raise BadRequest("Upload-Metadata must name the conversation: 'conv BASE64ID'")
+            raise BadRequest(say("uploads.upload_metadata_must_name_conversation"))
         name = clean_filename(metadata.get("filename") or metadata.get("name") or "")
         declared = normalize_type(metadata.get("filetype") or metadata.get("type"))
-        self._create_limiter.hit(user.id, self._clock.monotonic_s(), "uploads")
+        self._create_limiter.hit(user.id, self._clock.monotonic_s(), say("ratelimit.uploads"))
         now = self._clock.now_ms()
         upload_id = self._ids.upload(now)
         expires = now + int(self._limits.upload_ttl_s * 1000)
@@ -120,7 +121,7 @@ class Uploads:
             async with self._db.write("create_upload") as conn:
                 await conv_store.get_conversation(conn, conv_id)
                 if not await media_store.is_current_member(conn, conv_id, user.id):
-                    raise Forbidden("you are not a member of this conversation")
+                    raise Forbidden(say("conversations.you_are_not_member_conversation"))
                 used = await media_store.bytes_held(conn, user.id)
                 check_quota(used, length, self._limits.quota_bytes)
                 await media_store.insert_upload_txn(
@@ -176,9 +177,9 @@ class Uploads:
         if row.finished:
             if offset == row.length:  # a retry of the last request: nothing to do
                 return Progress(row.id, row.length, row.length, None)
-            raise Conflict("this upload is finished")
+            raise Conflict(say("uploads.upload_finished"))
         if upload_id in self._busy:
-            raise Conflict("another request is appending to this upload")
+            raise Conflict(say("uploads.another_request_appending_upload"))
         self._busy.add(upload_id)
         try:
             start = await self._offset(row)
@@ -212,7 +213,7 @@ class Uploads:
             assert request_hash is not None
             if cut or request_hash.digest() != checksum.digest:
                 failure = ChecksumMismatch(
-                    "the body was cut off" if cut else "the body does not match Upload-Checksum"
+                    say("uploads.body_cut_off" if cut else "uploads.body_does_not_match_checksum")
                 )
         if failure is not None:  # all or nothing: the upload is as it was before
             await self._partials.truncate(row.id, start)
@@ -241,7 +242,7 @@ class Uploads:
             async with self._db.read() as conn:  # another request may have finished it
                 now_row = await media_store.get_upload(conn, row.id)
             if now_row is None:
-                raise NotFound(f"no upload {row.id!r}")
+                raise NotFound(say("uploads.no_upload", id=row.id))
             if now_row.finished:
                 return Progress(row.id, row.length, row.length, None)
             known = self._hashes.pop(row.id, None)
@@ -279,9 +280,9 @@ class Uploads:
         """
         row = await self._own_upload(user, upload_id, include_expired=True)
         if row.message_id is not None:
-            raise Conflict("this file was sent in a message and stays with the conversation")
+            raise Conflict(say("uploads.file_was_sent_in_message"))
         if row.id in self._busy:
-            raise Conflict("a request is appending to this upload")
+            raise Conflict(say("uploads.request_appending_upload"))
         await self._discard(row)
 
     async def discard_expired(self, upload_id: UploadId) -> None:
@@ -327,14 +328,14 @@ class Uploads:
             row = await media_store.get_upload(conn, upload_id)
         # Someone else's upload is answered like one that does not exist.
         if row is None or row.owner_id != user.id:
-            raise NotFound(f"no upload {upload_id!r}")
+            raise NotFound(say("messaging.no_upload", upload_id=upload_id))
         expired = not row.finished and row.expires_at_ms < self._clock.now_ms()
         if expired and not include_expired:
-            raise NotFound(f"upload {upload_id!r} expired")
+            raise NotFound(say("uploads.upload_expired", upload_id=upload_id))
         return row
 
     async def _offset(self, row: UploadRow) -> int:
         size = await self._partials.size(row.id)
         if size is None:
-            raise NotFound(f"the data of upload {row.id!r} is gone")
+            raise NotFound(say("uploads.data_upload_gone", id=row.id))
         return size

@@ -22,6 +22,7 @@ from orderchat.core.orders import (
     format_amount,
 )
 from orderchat.core.payments import Payment, PaymentKind
+from orderchat.core.texts import say
 from orderchat.services.orders.events import role_channel_txn
 from orderchat.services.writer import WriteTxn
 from orderchat.storage.payments import (
@@ -97,7 +98,7 @@ def parse_day(raw: object) -> date:
             return date.fromisoformat(raw)
         except ValueError:
             pass
-    raise BadRequest("date must be a real day written YYYY-MM-DD")
+    raise BadRequest(say("digest.date_must_real_day_written"))
 
 
 def _age_days(receivable: Receivable, as_of_ms: int) -> int:
@@ -298,10 +299,10 @@ def parse_hhmm(raw: str) -> tuple[int, int]:
     """`HH:MM` on a 24-hour clock, as the digest time is configured."""
     hours, sep, minutes = raw.partition(":")
     if not (sep and len(hours) == 2 and len(minutes) == 2 and (hours + minutes).isdigit()):
-        raise BadRequest(f"digest time must be HH:MM, not {raw!r}")
+        raise BadRequest(say("digest.digest_time_must_hh_mm", raw=raw))
     hour, minute = int(hours), int(minutes)
     if hour > 23 or minute > 59:
-        raise BadRequest(f"digest time must be between 00:00 and 23:59, not {raw!r}")
+        raise BadRequest(say("digest.digest_time_must_between_00", raw=raw))
     return hour, minute
 
 

@@ -39,6 +39,7 @@ from orderchat.core.orders import (
 )
 from orderchat.core.payments import Invoice, InvoiceRequest, Money, Payment, PaymentKind
 from orderchat.core.permissions import Action, check
+from orderchat.core.texts import say
 from orderchat.core.workflows import Workflow
 from orderchat.services.money.digest import (
     Digest,
@@ -99,9 +100,15 @@ def invoice_fields(invoice: Invoice) -> dict[str, Any]:
     }
 
 
+# An invoice's state as a word in a sentence, in the reader's language.
+_INVOICE_WORDS = {"requested": "word.invoice_requested", "issued": "word.invoice_issued"}
+
+
 def _check_takes_money(order: Order) -> None:
     if order.status in CLOSED_STATES:
-        raise Conflict(f"order {order.number} is {order.status}; it takes no payments")
+        raise Conflict(
+            say("finance.order_takes_no_payments", number=order.number, status=order.status)
+        )
 
 
 # --- writes ------------------------------------------------------------------------
@@ -131,8 +138,11 @@ class RecordMoney:
         amount = self.money.amount_cents
         if refund and amount > before.net_cents:
             raise Conflict(
-                f"a refund of {format_amount(amount, order.currency)} is more than the "
-                f"{format_amount(before.net_cents, order.currency)} paid"
+                say(
+                    "finance.refund_more_than_paid",
+                    amount=format_amount(amount, order.currency),
+                    paid=format_amount(before.net_cents, order.currency),
+                )
             )
         if not refund:
             _check_takes_money(order)
@@ -182,13 +192,19 @@ class ApproveShipping:
         check(self.user, Action.APPROVE_SHIPPING)
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.status in workflow.terminal or order.status in CLOSED_STATES:
-            raise Conflict(f"order {order.number} is {order.status}; it will not ship")
+            raise Conflict(
+                say(
+                    "finance.order_will_not_ship",
+                    number=order.number,
+                    status=workflow.state_words(order.status),
+                )
+            )
         if order.shipped_at_ms is not None:
-            raise Conflict(f"order {order.number} has shipped already")
+            raise Conflict(say("finance.order_has_shipped_already", number=order.number))
         if order.payment_status is PaymentStatus.PAID:
-            raise Conflict(f"order {order.number} is paid; it needs no approval to ship")
+            raise Conflict(say("finance.order_paid_needs_no_approval", number=order.number))
         if order.ship_approved_by is not None:
-            raise Conflict(f"shipping order {order.number} is approved already")
+            raise Conflict(say("finance.shipping_order_approved_already", number=order.number))
         language = await customer_language_txn(tx, order)
         saved = await save_order_txn(tx, replace(order, ship_approved_by=self.user.id), workflow)
         details = {
@@ -218,11 +234,21 @@ class RequestInvoice:
         check(self.user, Action.REQUEST_INVOICE)
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.status in CLOSED_STATES:
-            raise Conflict(f"order {order.number} is {order.status}; no invoice can be made")
+            raise Conflict(
+                say(
+                    "finance.order_no_invoice_can_made",
+                    number=order.number,
+                    status=workflow.state_words(order.status),
+                )
+            )
         existing = await store.find_invoice(tx.conn, order.id)
         if existing is not None:
             raise Conflict(
-                f"an invoice for order {order.number} is {existing.status.value} already"
+                say(
+                    "finance.invoice_for_order_already",
+                    number=order.number,
+                    value=say(_INVOICE_WORDS.get(existing.status.value, "word.invoice_requested")),
+                )
             )
         language = await customer_language_txn(tx, order)
         invoice = Invoice(
@@ -259,9 +285,9 @@ class IssueInvoice:
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         invoice = await store.find_invoice(tx.conn, order.id)
         if invoice is None:
-            raise Conflict(f"no invoice was requested for order {order.number}")
+            raise Conflict(say("finance.no_invoice_was_requested_for", number=order.number))
         if invoice.status is not InvoiceStatus.REQUESTED:
-            raise Conflict(f"the invoice for order {order.number} is issued already")
+            raise Conflict(say("finance.invoice_for_order_issued_already", number=order.number))
         language = await customer_language_txn(tx, order)
         await store.issue_invoice_txn(tx.conn, order.id, self.number, self.user.id, tx.now_ms)
         saved = await save_order_txn(

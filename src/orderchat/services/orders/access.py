@@ -13,6 +13,7 @@ from orderchat.core.errors import Forbidden
 from orderchat.core.ids import OrderId
 from orderchat.core.model import User, UserKind
 from orderchat.core.orders import Order
+from orderchat.core.texts import say
 from orderchat.core.workflows import Workflow
 from orderchat.services.orders.events import emit_order_txn
 from orderchat.services.orders.workflows import Workflows
@@ -36,7 +37,7 @@ async def load_order_txn(
 
 def check_can_see(user: User, order: Order) -> None:
     if user.kind is UserKind.CUSTOMER and order.customer_id != user.id:
-        raise Forbidden("this is not your order")
+        raise Forbidden(say("access.not_your_order"))
 
 
 async def save_order_txn(tx: WriteTxn, order: Order, workflow: Workflow) -> Order:

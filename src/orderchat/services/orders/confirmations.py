@@ -35,6 +35,7 @@ from orderchat.core.model import User
 from orderchat.core.orders import Order
 from orderchat.core.permissions import Action, check
 from orderchat.core.routing import ROUTES
+from orderchat.core.texts import say
 from orderchat.core.workflows import Workflow
 from orderchat.services.orders.access import check_can_see, customer_language_txn, load_order_txn
 from orderchat.services.orders.events import post_event_txn
@@ -96,9 +97,19 @@ def item_fields(item: ConfirmationItem) -> dict[str, Any]:
     }
 
 
+# The decision as a word in a sentence, in the reader's language.
+_DECIDED = {"approved": "word.approved", "rejected": "word.rejected"}
+
+
 def _check_open_order(order: Order, workflow: Workflow) -> None:
     if order.status in workflow.terminal:
-        raise Conflict(f"order {order.number} is {order.status}; its confirmations are closed")
+        raise Conflict(
+            say(
+                "confirmations.order_confirmations_are_closed",
+                number=order.number,
+                status=workflow.state_words(order.status),
+            )
+        )
 
 
 async def _load_item_txn(
@@ -122,10 +133,17 @@ class AddItem:
         check(self.user, Action.MANAGE_CONFIRMATIONS)
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if not any(GUARD in t.guards for t in workflow.transitions):
-            raise Conflict(f"{workflow.name} orders have no confirmation items")
+            raise Conflict(
+                say("confirmations.orders_have_no_confirmation_items", name=workflow.name)
+            )
         _check_open_order(order, workflow)
         if len(await store.list_items(tx.conn, order.id)) >= MAX_ITEMS_PER_ORDER:
-            raise Conflict(f"an order has at most {MAX_ITEMS_PER_ORDER} confirmation items")
+            raise Conflict(
+                say(
+                    "confirmations.order_has_at_most_confirmation",
+                    max_items_per_order=MAX_ITEMS_PER_ORDER,
+                )
+            )
         item = ConfirmationItem(
             id=tx.ids.confirmation_item(tx.now_ms),
             order_id=order.id,
@@ -154,7 +172,12 @@ class ProposeVersion:
         item, order, workflow = await _load_item_txn(tx, self.workflows, self.item_id, self.user)
         _check_open_order(order, workflow)
         if len(item.versions) >= MAX_VERSIONS_PER_ITEM:
-            raise Conflict(f"an item has at most {MAX_VERSIONS_PER_ITEM} versions")
+            raise Conflict(
+                say(
+                    "confirmations.item_has_at_most_versions",
+                    max_versions_per_item=MAX_VERSIONS_PER_ITEM,
+                )
+            )
         language = await customer_language_txn(tx, order)
         version = ConfirmationVersion(
             item_id=item.id,
@@ -240,13 +263,24 @@ def _decidable(item: ConfirmationItem, number: int) -> ConfirmationVersion:
     """The version, if it is the newest one and nobody has decided it yet."""
     version = next((v for v in item.versions if v.number == number), None)
     if version is None:
-        raise NotFound(f"item {item.id!r} has no version {number}")
+        raise NotFound(say("confirmations.item_has_no_version", id=item.id, number=number))
     if version.decision is not None:
         raise Conflict(
-            f"version {number} was already {version.decision.value} by {version.decided_by}"
+            say(
+                "confirmations.version_was_already_by",
+                number=number,
+                value=say(_DECIDED[version.decision.value]),
+                decided_by=version.decided_by,
+            )
         )
     if number != item.latest_version:
-        raise Conflict(f"version {number} was superseded by version {item.latest_version}")
+        raise Conflict(
+            say(
+                "confirmations.version_was_superseded_by_version",
+                number=number,
+                latest_version=item.latest_version,
+            )
+        )
     return version
 
 

@@ -15,7 +15,8 @@ from orderchat.core.chain import GENESIS
 from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import Conversation, ConversationKind, MessageKind, Role
 from orderchat.core.orders import Order, format_address
-from orderchat.core.routing import ROLE_CHANNEL_TITLES, ROUTES, render_texts
+from orderchat.core.routing import ROLE_CHANNEL_TITLES, ROUTES, in_language, render_texts
+from orderchat.core.texts import DEFAULT_LANGUAGE
 from orderchat.core.workflows import Workflow
 from orderchat.protocol.events import OrderChanged
 from orderchat.protocol.server_codec import customer_projection
@@ -111,7 +112,8 @@ async def post_event_txn(
         "order": order.id,
         "number": order.number,
         "by": by,
-        "details": dict(details),
+        # Words among the details (an issue's stage) are kept as the conversation reads them.
+        "details": in_language(details, DEFAULT_LANGUAGE),
         "text": filled,
     }
     conv = await tx.conversation(order.conv_id)

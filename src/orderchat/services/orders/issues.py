@@ -21,6 +21,7 @@ from orderchat.core.order_requests import (
 from orderchat.core.orders import Issue, Order, format_address
 from orderchat.core.permissions import Action, check, require_staff
 from orderchat.core.routing import ISSUE_SETTLERS, may_report
+from orderchat.core.texts import Text, say
 from orderchat.services.orders.access import customer_language_txn, load_order_txn, save_order_txn
 from orderchat.services.orders.events import post_event_txn
 from orderchat.services.orders.workflows import Workflows
@@ -44,21 +45,18 @@ class RaiseIssue:
         require_staff(self.user)
         details = dict(self.report.details)
         if not may_report(self.kind, self.user.roles):
-            raise Forbidden(f"your roles may not report {self.kind}")
+            raise Forbidden(say("issues.your_roles_may_not_report", kind=self.kind))
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.status in workflow.terminal:
-            raise Conflict(f"the order is {order.status}; nothing more can be reported on it")
+            status = workflow.state_words(order.status)
+            raise Conflict(say("issues.order_nothing_more_can_reported", status=status))
         language = await customer_language_txn(tx, order)
         shown = dict(details)
         if self.kind == "out_of_stock":
             shown["name"] = await _item_name_txn(tx, order, details["sku"])
         if self.kind == "address_change_requested":
             shipped = order.shipped_at_ms is not None
-            shown["stage"] = (
-                "已发货，需拦截 shipped: interception needed"
-                if shipped
-                else ("未发货，可直接修改 not shipped: change it")
-            )
+            shown["stage"] = say("note.stage_shipped" if shipped else "note.stage_not_shipped")
             shown["address"] = format_address(details["address"])
             details["shipped"] = shipped
         issue = Issue(
@@ -86,7 +84,7 @@ async def _item_name_txn(tx: WriteTxn, order: Order, sku: SkuCode) -> str:
             return item.name
     found = await inventory_store.skus_by_code(tx.conn, [sku])
     if sku not in found:
-        raise BadRequest(f"unknown SKU {sku!r}")
+        raise BadRequest(say("issues.unknown_sku", sku=sku))
     return found[sku].name_zh
 
 
@@ -104,7 +102,7 @@ class ChangeAddress:
         address = self.change.address
         order, workflow = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         if order.shipped_at_ms is not None or order.status in workflow.terminal:
-            raise Conflict("the order has shipped: request an interception instead")
+            raise Conflict(say("issues.order_has_shipped_request_interception"))
         issue = await self._issue(tx, order.id)
         language = await customer_language_txn(tx, order)
         saved = await save_order_txn(tx, replace(order, address=address), workflow)
@@ -127,9 +125,9 @@ class ChangeAddress:
             return None
         issue = await order_store.get_issue(tx.conn, self.change.issue_id)
         if issue.order_id != order_id or issue.kind != "address_change_requested":
-            raise BadRequest("that issue is not an address change of this order")
+            raise BadRequest(say("issues.issue_not_address_change_order"))
         if issue.outcome is not None:
-            raise Conflict("that address change was settled already")
+            raise Conflict(say("issues.address_change_was_settled_already"))
         return issue
 
 
@@ -151,19 +149,22 @@ class SettleIssue:
         order, _ = await load_order_txn(tx, self.workflows, self.order_id, self.user)
         issue = await order_store.get_issue(tx.conn, self.issue_id)
         if issue.order_id != order.id:
-            raise NotFound("no such issue on this order")
+            raise NotFound(say("issues.no_such_issue_on_order"))
         if issue.outcome is not None:
-            raise Conflict(f"this issue was settled already: {issue.outcome}")
+            raise Conflict(say("issues.issue_was_settled_already", outcome=issue.outcome))
         note = self.settlement.note
         if issue.kind == "defect_found":
             check(self.user, Action.CHOOSE_DEFECT_REMEDY)
             if not isinstance(self.outcome, str) or self.outcome not in REMEDIES:
-                raise BadRequest(f"choose one of {sorted(REMEDIES)}")
-            event, details = "defect_resolved", {"choice": _remedy_label(str(self.outcome))}
+                raise BadRequest(say("issues.choose_one", choices=sorted(REMEDIES)))
+            details: dict[str, object] = {"choice": _remedy_label(str(self.outcome))}
+            event = "defect_resolved"
         elif issue.kind == "address_change_requested" and issue.detail.get("shipped"):
             check(self.user, Action.SETTLE_INTERCEPTION)
             if not isinstance(self.outcome, str) or self.outcome not in INTERCEPTION_OUTCOMES:
-                raise BadRequest(f"outcome must be one of {sorted(INTERCEPTION_OUTCOMES)}")
+                raise BadRequest(
+                    say("issues.outcome_must_one", outcomes=sorted(INTERCEPTION_OUTCOMES))
+                )
             event, details = (
                 "interception_settled",
                 {"outcome": _interception_label(str(self.outcome)), "note": note},
@@ -173,9 +174,9 @@ class SettleIssue:
             settlers = ISSUE_SETTLERS[issue.kind]
             if Role.ADMIN not in self.user.roles and not settlers.intersection(self.user.roles):
                 needed = ", ".join(sorted(r.value for r in settlers))
-                raise Forbidden(f"closing a {issue.kind} needs one of: {needed}")
+                raise Forbidden(say("issues.closing_needs_one", kind=issue.kind, needed=needed))
             if not isinstance(self.outcome, str) or not 1 <= len(self.outcome) <= 32:
-                raise BadRequest("outcome must be 1-32 characters")
+                raise BadRequest(say("issues.outcome_must_1_32_characters"))
             event, details = "", {}
         outcome = str(self.outcome)
         await order_store.settle_issue_txn(
@@ -189,11 +190,10 @@ class SettleIssue:
         return await order_store.get_issue(tx.conn, issue.id)
 
 
-def _remedy_label(choice: str) -> str:
-    return {"exchange": "换货 exchange", "refund": "退款 refund"}[choice]
+def _remedy_label(choice: str) -> Text:
+    return say({"exchange": "note.remedy_exchange", "refund": "note.remedy_refund"}[choice])
 
 
-def _interception_label(outcome: str) -> str:
-    return {"intercepted": "已拦截 intercepted", "not_intercepted": "未能拦截 not intercepted"}[
-        outcome
-    ]
+def _interception_label(outcome: str) -> Text:
+    keys = {"intercepted": "note.intercepted", "not_intercepted": "note.not_intercepted"}
+    return say(keys[outcome])

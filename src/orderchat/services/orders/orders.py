@@ -36,6 +36,7 @@ from orderchat.core.orders import (
     total_cents,
 )
 from orderchat.core.permissions import Action, check, require_staff
+from orderchat.core.texts import say
 from orderchat.core.workflows import GuardFacts, Workflow, check_actor, check_guards
 from orderchat.services.accounts import token_hash
 from orderchat.services.chat.conversations import open_conversation_txn
@@ -70,7 +71,7 @@ async def _customer_txn(tx: WriteTxn, spec: OrderSpec) -> Customer:
         try:
             return await order_store.get_customer(tx.conn, spec.customer_id)
         except NotFound as exc:
-            raise BadRequest(exc.message) from None
+            raise BadRequest(exc.text) from None
     assert spec.new_customer is not None
     new = spec.new_customer
     user = User(
@@ -100,12 +101,12 @@ class CreateOrder:
         spec = self.spec
         workflow = self.workflows.get(spec.workflow)
         if await order_store.find_order_id(tx.conn, number=spec.number) is not None:
-            raise Conflict(f"order number {spec.number!r} exists already")
+            raise Conflict(say("orders.order_number_exists_already", number=spec.number))
         unknown = {i.sku for i in spec.items} - await inventory_store.known_skus(
             tx.conn, [i.sku for i in spec.items]
         )
         if unknown:
-            raise BadRequest(f"unknown SKU(s): {', '.join(sorted(unknown))}")
+            raise BadRequest(say("orders.unknown_skus", skus=", ".join(sorted(unknown))))
         customer = await _customer_txn(tx, spec)
         customer_id, language = customer.user_id, customer.language
         staff = await account_store.staff_with_roles(tx.conn, [*workflow.staff_roles, Role.ADMIN])
@@ -355,7 +356,7 @@ class Orders:
         try:
             self.workflows.get(spec.workflow)
         except NotFound as exc:
-            raise BadRequest(exc.message) from None
+            raise BadRequest(exc.text) from None
         order: Order = await self._submit(CreateOrder(user, spec, self.workflows))
         logger.info("order created id=%s workflow=%s by=%s", order.id, order.workflow, user.id)
         return order
@@ -411,6 +412,6 @@ class Orders:
 
     async def customer(self, user: User, customer_id: str) -> Customer:
         if user.kind is UserKind.CUSTOMER and user.id != customer_id:
-            raise Forbidden("you may only see your own record")
+            raise Forbidden(say("orders.you_may_only_see_your"))
         async with self._db.read() as conn:
             return await order_store.get_customer(conn, customer_id)

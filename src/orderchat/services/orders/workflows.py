@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from orderchat.core.errors import BadRequest, NotFound
+from orderchat.core.texts import say
 from orderchat.core.workflows import Workflow, parse_workflow
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ class Workflows:
         try:
             return self._by_name[name]
         except KeyError:
-            raise NotFound(f"no workflow {name!r}; known: {sorted(self._by_name)}") from None
+            raise NotFound(
+                say("workflows.no_workflow_known", name=name, known=sorted(self._by_name))
+            ) from None
 
     def sources(self) -> dict[str, str]:
         """The file each running workflow was loaded from, by name."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from orderchat.core.errors import Forbidden
 from orderchat.core.paging import Page, page_of
 from orderchat.core.permissions import Action, can
+from orderchat.core.texts import LANGUAGES, Text, say
 from orderchat.protocol.events import CommandReply
 from orderchat.services.chat.commands import Command, QueryCall
 from orderchat.services.stock.ledger import SkuStock, sku_stock
@@ -59,7 +60,7 @@ async def answer_stock_query(conn: Connection, call: QueryCall, query: StockQuer
         Forbidden: the asker may not view stock.
     """
     if not can(call.user, Action.VIEW_STOCK):
-        raise Forbidden("you may not view stock")
+        raise Forbidden(say("stock.you_may_not_view_stock"))
     found: list[SkuStock] = []
     total = await store.count_skus(conn, query.text) if query.text else 0
     page = page_of(total, query.page, STOCK_PAGE_SIZE)
@@ -73,7 +74,9 @@ async def answer_stock_query(conn: Connection, call: QueryCall, query: StockQuer
         ref=call.ref,
         command="stock",
         query=query.text,
-        lines=tuple(stock_answer_lines(query.text, found, page)),
+        lines=tuple(
+            line.render(call.language) for line in stock_answer_lines(query.text, found, page)
+        ),
         items=tuple(_result_fields(s) for s in found),
         page=page.number,
         pages=page.pages,
@@ -83,30 +86,30 @@ async def answer_stock_query(conn: Connection, call: QueryCall, query: StockQuer
     )
 
 
-def stock_answer_lines(query: str, found: Sequence[SkuStock], page: Page) -> list[str]:
+def stock_answer_lines(query: str, found: Sequence[SkuStock], page: Page) -> list[Text]:
+    """The answer as catalogue lines, worded in the asker's language: a heading, then each SKU."""
     if not query:
-        return [
-            "用法：/库存 编号或名称 [页码]，例如「/库存 帐篷 2」。",
-            "Usage: /stock SKU-or-name [page]",
-        ]
+        return [say("note.stock_usage")]
     if not found:
-        return [f"库存查询「{query}」：没有找到匹配的商品。", f"No SKU matches “{query}”."]
+        return [say("note.stock_none", query=query)]
     lines = [
-        f"库存查询「{query}」：找到 {page.total} 个商品，第 {page.number}/{page.pages} 页"
-        "（在库/预留/可用）",
-        f"Stock for “{query}”: {page.total} SKU(s), page {page.number} of {page.pages}"
-        " (on hand/reserved/available)",
+        say("note.stock_found_page", query=query, total=page.total, page=page.number, pages=page.pages)
     ]
     for stock in found:
         sku = stock.sku
-        english = f" / {sku.name_en}" if sku.name_en and sku.name_en != sku.name_zh else ""
-        lines.append(f"• {sku.sku} {sku.name('zh-CN')}{english}")
+        names = {language: sku.name(language) for language in LANGUAGES}
+        lines.append(say("note.stock_sku", sku=sku.sku, name=names))
         if not stock.levels:
-            lines.append("    无库存记录 no stock recorded")
+            lines.append(say("note.stock_no_levels"))
         for level in stock.levels:
             lines.append(
-                f"    {level.location}：在库 {level.on_hand}，预留 {level.reserved}，"
-                f"可用 {level.available}"
+                say(
+                    "note.stock_level",
+                    location=level.location,
+                    on_hand=level.on_hand,
+                    reserved=level.reserved,
+                    available=level.available,
+                )
             )
     return lines
 

@@ -39,6 +39,7 @@ from orderchat.core.stock import (
     format_catalogue_csv,
     validate_sku_code,
 )
+from orderchat.core.texts import say
 from orderchat.services.ports import Clock
 from orderchat.services.stock.ledger import SkuStock, ledger_entry, sku_stock, write_stock_txn
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
@@ -79,9 +80,9 @@ class RecordMovement:
         catalogue = await store.skus_by_code(tx.conn, [request.sku])
         sku = catalogue.get(request.sku)
         if sku is None:
-            raise BadRequest(f"unknown SKU {request.sku!r}")
+            raise BadRequest(say("issues.unknown_sku", sku=request.sku))
         if request.order_id is not None and not await store.order_exists(tx.conn, request.order_id):
-            raise BadRequest(f"no order {request.order_id!r}")
+            raise BadRequest(say("inventory.no_order", order_id=request.order_id))
         before = await store.levels_for(tx.conn, [sku.sku], lock=True)
         changed = apply_movement(request, before[sku.sku])
         movement = ledger_entry(
@@ -282,7 +283,7 @@ class Inventory:
             wanted = None if kind is None else MovementKind(kind)
         except ValueError:
             known = ", ".join(k.value for k in MovementKind)
-            raise BadRequest(f"kind must be one of: {known}") from None
+            raise BadRequest(say("stock.kind_must_one", known=known)) from None
         if sku is not None:
             validate_sku_code(sku)
         async with self._db.read() as conn:

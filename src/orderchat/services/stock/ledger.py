@@ -23,6 +23,7 @@ from orderchat.core.stock import (
     crossed_low,
     total_available,
 )
+from orderchat.core.texts import DEFAULT_LANGUAGE, say, worded
 from orderchat.services.orders.events import role_channel_txn
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as store
@@ -143,11 +144,15 @@ async def _alert_low_stock_txn(tx: WriteTxn, low: Sequence[tuple[Sku, int]], by:
         rest = low[LOW_STOCK_ALERTS_PER_WRITE:]
         if rest:
             codes = [sku.sku for sku, _ in rest]
-            text = (
-                f"另有 {len(rest)} 个 SKU 低于阈值 ({len(rest)} more below threshold)："
-                f"{', '.join(codes)}"
-            )
-            meta = {"event": "low_stock", "by": by, "details": {"skus": codes}}
+            more = say("note.low_stock_more", count=len(rest), skus=codes)
+            meta = {
+                "event": "low_stock",
+                "by": by,
+                "details": {"skus": codes},
+                "say": more.to_json(),
+                "text": worded([more]),
+            }
+            text = more.render(DEFAULT_LANGUAGE)
             _post(tx, await tx.conversation(channel.id), by, text, role, meta)
     logger.info("low stock alert for %d SKUs by %s", len(low), by)
 

@@ -4,7 +4,8 @@
  */
 
 import { clearSession, deviceLabel, getSession, setSession } from "./session.js";
-import { t } from "./i18n.js";
+import { getLang, t } from "./i18n.js";
+import "./ui/strings-texts.js";
 
 /** An HTTP failure, with the server's `code` (docs/protocol.md §1.1) to branch on. */
 export class ApiError extends Error {
@@ -13,36 +14,60 @@ export class ApiError extends Error {
    * @param {string} code e.g. "forbidden", "conflict", "network"
    * @param {string} message the server's explanation, for people
    * @param {number|null} [retryAfter] seconds, from `Retry-After`
+   * @param {string|null} [reason] the server's stable key for what went wrong (docs/texts.md)
+   * @param {Object<string, *>|null} [params] the values its message was worded with
    */
-  constructor(status, code, message, retryAfter = null) {
+  constructor(status, code, message, retryAfter = null, reason = null, params = null) {
     super(message || code);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.reason = reason;
+    this.params = params;
   }
 }
 
 /**
- * A sentence for a person about a failed call, in the interface language.
+ * The headers every call carries besides its own: the interface language, so the
+ * server words its answers (errors above all) in the language the reader chose.
+ * @returns {Object<string,string>}
+ */
+export function languageHeaders() {
+  return { "Accept-Language": getLang() };
+}
+
+/**
+ * A sentence for a person about a failed call (an ApiError or an `error` frame), in
+ * the interface language.
+ *
+ * The server words its `message` in the language this page sent, so a failure it
+ * explains is shown as it says it; a `reason` this page has a text of its own for
+ * (`reason.<key>` in the strings) reads that instead. A failure without a `reason`
+ * (no answer, a proxy's page, an older server) gets this page's sentence for its
+ * `code` alone: the server's words may be in another language and are never glued
+ * to ours.
  * @param {unknown} err
  * @returns {string}
  */
 export function errorText(err) {
-  if (err instanceof ApiError) {
-    const known = {
-      network: "err.network",
-      unauthorized: "err.unauthorized",
-      forbidden: "err.forbidden",
-      not_found: "err.not_found",
-      conflict: "err.conflict",
-      rate_limited: "err.rate_limited",
-      too_large: "err.too_large",
-    };
-    if (known[err.code]) return t(known[err.code], { message: err.message });
-    return t("err.generic", { message: err.message });
+  const e = /** @type {{code?: string, message?: string, reason?: string|null, params?: object|null}} */ (err || {});
+  if (e.reason) {
+    const own = t(`reason.${e.reason}`, e.params || {});
+    if (own !== `reason.${e.reason}`) return own;
+    if (e.message) return e.message;
   }
-  return t("err.generic", { message: err && err.message ? err.message : String(err) });
+  const known = {
+    network: "err.network",
+    unauthorized: "err.unauthorized",
+    forbidden: "err.forbidden",
+    not_found: "err.not_found",
+    conflict: "texts.err.conflict",
+    rate_limited: "err.rate_limited",
+    too_large: "texts.err.too_large",
+    cancelled: "texts.err.cancelled",
+  };
+  return t(known[e.code || ""] || "texts.err.generic");
 }
 
 /**
@@ -57,17 +82,21 @@ export function errorFromBody(status, bodyText, retryAfterHeader = null) {
   let code =
     status === 401 ? "unauthorized" : status === 404 ? "not_found" : status >= 500 ? "internal" : "bad_request";
   let message = `HTTP ${status}`;
+  let reason = null;
+  let params = null;
   try {
     const body = JSON.parse(bodyText);
     if (body && body.error) {
       code = body.error.code || code;
       message = body.error.message || message;
+      reason = typeof body.error.reason === "string" ? body.error.reason : null;
+      params = body.error.params && typeof body.error.params === "object" ? body.error.params : null;
     }
   } catch {
     // Not JSON (a proxy's error page): keep the status-derived code.
   }
   const retry = retryAfterHeader ? Number(retryAfterHeader) : null;
-  return new ApiError(status, code, message, Number.isFinite(retry) ? retry : null);
+  return new ApiError(status, code, message, Number.isFinite(retry) ? retry : null, reason, params);
 }
 
 /**
@@ -89,7 +118,7 @@ export async function api(path, options = {}) {
     auth = true,
     idempotencyKey,
   } = options;
-  const sendHeaders = { Accept: "application/json", ...headers };
+  const sendHeaders = { Accept: "application/json", ...languageHeaders(), ...headers };
   const session = auth ? getSession() : null;
   if (session) sendHeaders.Authorization = `Bearer ${session.token}`;
   if (idempotencyKey) sendHeaders["Idempotency-Key"] = idempotencyKey;

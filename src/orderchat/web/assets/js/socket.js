@@ -9,6 +9,7 @@
  */
 
 import { getSession } from "./session.js";
+import { getLang } from "./i18n.js";
 import { newRef } from "./ref.js";
 
 const PING_MS = 25000;
@@ -231,7 +232,7 @@ export class Realtime extends EventTarget {
     this._openedAt = Date.now();
     this._lastHeard = Date.now();
     ws.onopen = () => {
-      this._raw({ op: "hello", token, device: this.device, cursor: this._cursor || null });
+      this._raw({ op: "hello", token, device: this.device, cursor: this._cursor || null, language: getLang() });
     };
     ws.onmessage = (event) => this._onMessage(ws, event);
     ws.onclose = (event) => this._onClose(ws, event.code);
@@ -400,7 +401,7 @@ export class Realtime extends EventTarget {
       this._emit("reset", frame);
       // The same connection takes a new hello within its hello window.
       const token = this._getToken();
-      if (token) this._raw({ op: "hello", token, device: this.device, cursor: null });
+      if (token) this._raw({ op: "hello", token, device: this.device, cursor: null, language: getLang() });
       return;
     }
     if (frame.code === "unauthorized" && !this._welcomed) {

@@ -4,7 +4,7 @@
  * dropped connection on a phone does not restart a large video from zero.
  */
 
-import { ApiError, errorFromBody } from "./api.js";
+import { ApiError, errorFromBody, languageHeaders } from "./api.js";
 import { clearSession, getSession } from "./session.js";
 
 const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -36,7 +36,7 @@ function sleep(ms, signal) {
 
 function authHeaders() {
   const session = getSession();
-  const headers = { "Tus-Resumable": TUS_VERSION };
+  const headers = { "Tus-Resumable": TUS_VERSION, ...languageHeaders() };
   if (session) headers.Authorization = `Bearer ${session.token}`;
   return headers;
 }

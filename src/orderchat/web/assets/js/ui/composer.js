@@ -404,7 +404,7 @@ export class Composer {
   dispatch(frame) {
     const ack = this.realtime.send(frame);
     ack.catch((err) => {
-      const message = err && err.message ? err.message : errorText(err);
+      const message = errorText(err);
       if (err && err.code === "cancelled") return;
       toast(t("comp.sendFailed", { message }), "error");
     });
@@ -516,7 +516,7 @@ export class Composer {
     } catch (err) {
       row.remove();
       if (err && err.name === "AbortError") return;
-      toast(t("upload.failed", { message: err && err.message ? err.message : errorText(err) }), "error");
+      toast(t("upload.failed", { message: errorText(err) }), "error");
     }
   }
 

@@ -14,7 +14,7 @@ import { icon } from "./icons.js";
 import { infoDialog } from "./dialogs.js";
 import { renderAttachment } from "./players.js";
 import { richText } from "./mentions.js";
-import { avatar, isAdmin, onLang, previewText, toast, userName } from "./util.js";
+import { avatar, isAdmin, onLang, previewText, storedText, toast, userName } from "./util.js";
 import { newRef } from "../ref.js";
 import { commandCard, editDialog, editedMark, forwardedLine, mayEdit, mayForward } from "./message-actions.js";
 import { urgentStatus } from "./urgent.js";
@@ -826,7 +826,7 @@ export class Timeline {
       if (current && !current.recalled) this.applyFrame({ op: "recalled", conv: this.conv.id, seq: m.seq });
     } catch (err) {
       button.disabled = false;
-      toast(t("tl.recallFailed", { message: (err && err.message) || errorText(err) }), "error");
+      toast(t("tl.recallFailed", { message: errorText(err) }), "error");
     }
   }
 
@@ -895,7 +895,7 @@ export class Timeline {
   renderSystem(m) {
     const meta = m.meta || {};
     const names = (ids) => (ids || []).map((id) => this.name(id)).join(t("tl.listSep"));
-    let text = m.text;
+    let text = storedText(m);
     if (meta.event === "members_added" || meta.event === "member_removed" || meta.event === "member_left") {
       text = t(`tl.sys.${meta.event}`, { by: this.name(meta.by || m.sender), users: names(meta.users) });
     } else if (meta.event === "renamed") {

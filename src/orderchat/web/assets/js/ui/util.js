@@ -5,6 +5,7 @@
 import { h } from "../dom.js";
 import { pickText, t, tOr } from "../i18n.js";
 import { fmtDay, fmtTime } from "../format.js";
+import { sayText } from "../texts.js";
 import "./strings.js";
 
 /**
@@ -85,16 +86,26 @@ export function previewText(message) {
   const label = { image: "kind.image", voice: "kind.voice", video: "kind.video", file: "kind.file", call: "kind.call" }[
     message.kind
   ];
-  const text =
-    message.kind === "order_event" && message.meta && message.meta.text
-      ? pickText(message.meta.text, message.text)
-      : message.text || "";
+  const text = message.meta ? storedText(message) : message.text || "";
   if (label) {
     const names = (message.attachments || []).map((a) => a.name).filter(Boolean);
     const caption = text || (message.kind === "file" ? names.join(" ") : "");
     return caption ? `${t(label)} ${caption}` : t(label);
   }
   return text.replace(/\s+/g, " ").trim();
+}
+
+/**
+ * A stored message's text in the interface language: its `meta.say` (catalogue texts),
+ * else its `meta.text` per language (order events, the finance digest), else its text.
+ * @param {{text?: string, meta?: {say?: *, text?: *}}} message
+ * @returns {string}
+ */
+export function storedText(message) {
+  const meta = message.meta || {};
+  if (meta.say) return sayText(meta.say, message.text || "");
+  if (meta.text && typeof meta.text === "object") return pickText(meta.text, message.text || "");
+  return message.text || "";
 }
 
 /**
