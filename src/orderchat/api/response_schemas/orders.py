@@ -98,6 +98,7 @@ class WorkflowTransition(Body):
     photos: bool
     guards: list[str]
     text: Texts
+    action: Texts
 
 
 class Workflow(Body):
@@ -116,6 +117,7 @@ class AllowedMove(Body):
     to: str
     label: Texts
     photos: bool
+    action: Texts
 
 
 class Allowed(Body):

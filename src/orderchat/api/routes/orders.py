@@ -197,6 +197,7 @@ def workflow_view(workflow: Workflow) -> dict[str, Any]:
                 "photos": t.photos,
                 "guards": list(t.guards),
                 "text": dict(t.text),
+                "action": dict(t.action),
             }
             for t in workflow.transitions
         ],
