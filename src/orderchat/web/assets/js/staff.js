@@ -17,6 +17,7 @@ import { OrderPanel } from "./ui/orderpanel.js";
 import { confirmDialog, formDialog } from "./ui/dialogs.js";
 import { avatar, onLang, roleLabel, toast } from "./ui/util.js";
 import { ROLES } from "./ui/strings.js";
+import "./ui/strings-webfix.js";
 
 const root = document.getElementById("app");
 const phone = window.matchMedia("(max-width: 899px)");
@@ -185,7 +186,10 @@ async function boot(session) {
     if (s.open && s.open.timeline) s.open.timeline.showPending(e.detail || []);
   });
   on("welcome", () => {
-    if (ws === s && s.ready && s.loadFailed) reload(s);
+    if (ws !== s) return;
+    // Whatever failed to load while the server was out of reach loads again now.
+    if (s.ready && s.loadFailed) reload(s);
+    else if (s.ready) retryOpen(s);
   });
   on("reset", () => {
     if (ws === s) reload(s);
@@ -256,6 +260,33 @@ async function reload(s) {
   if ((await loadAndCatchUp(s)) && s.open) openConversation(s, s.open.id, { keepRoute: true });
 }
 
+/** Load again the parts of the open conversation that failed (its history, its order panel). */
+function retryOpen(s) {
+  const o = s.open;
+  if (!o) return;
+  if (o.failed) openConversation(s, o.id, { keepRoute: true });
+  else if (o.panel && o.panel.error && o.loadPanel) o.loadPanel();
+}
+
+/**
+ * A failed load, said with a button to try again; it also retries by itself when the
+ * connection comes back (the `welcome` after a reconnect).
+ */
+function loadFailedNotice(text, retry) {
+  return h(
+    "div",
+    { class: "load-failed", testid: "load-failed", role: "alert" },
+    h("p", { class: "op-error" }, text),
+    h("p", { class: "load-failed-hint" }, t("wf.loadRetrying")),
+    h(
+      "button",
+      { type: "button", class: "btn btn-small", testid: "load-retry", on: { click: retry } },
+      icon("retry"),
+      h("span", null, t("wf.loadRetry")),
+    ),
+  );
+}
+
 function buildShell(s) {
   clear(root);
   s.connection = h(
@@ -305,6 +336,7 @@ function buildShell(s) {
     members: s.members,
     onSelect: (id) => selectConversation(s, id),
     onNewDirect: () => newDirect(s),
+    onRetry: () => reload(s),
   });
   s.main = h("main", { class: "conv-pane" });
   s.side = h("div", { class: "side-pane" });
@@ -335,9 +367,12 @@ function relabel(s) {
 
 function setConnection(s, state) {
   if (!s.connection) return;
+  const noNetwork = state === "offline" && s.realtime && s.realtime.networkDown();
+  const label = noNetwork ? t("wf.noNetwork") : t(`conn.${state}`);
   s.connection.dataset.state = state;
-  s.connection.querySelector(".conn-label").textContent = t(`conn.${state}`);
-  s.connection.title = t(`conn.${state}`);
+  s.connection.dataset.network = noNetwork ? "down" : "up";
+  s.connection.querySelector(".conn-label").textContent = label;
+  s.connection.title = label;
 }
 
 async function signOut(s, everywhere) {
@@ -504,11 +539,14 @@ function renderHeader(s) {
             type: "button",
             class: "btn btn-small conv-panel-toggle",
             testid: "order-panel-toggle",
+            "aria-label": t("wf.orderToggleLabel"),
+            title: t("wf.orderToggleLabel"),
             "aria-expanded": s.workspace.classList.contains("panel-open") ? "true" : "false",
             on: { click: () => togglePanel(s) },
           },
           icon("order"),
-          h("span", t("conv.orderPanel")),
+          h("span", { class: "conv-panel-toggle-full" }, t("conv.orderPanel")),
+          h("span", { class: "conv-panel-toggle-short" }, t("wf.orderToggle")),
         )
       : null,
   ];
@@ -576,13 +614,14 @@ async function openConversation(s, id, { keepRoute }) {
     ]);
   } catch (err) {
     if (!s.open || s.open.token !== token) return;
+    if (err instanceof ApiError && err.status === 403) {
+      clear(body).append(h("p", { class: "op-error", role: "alert" }, t("conv.removed")));
+      return;
+    }
+    s.open.failed = true;
     clear(body).append(
-      h(
-        "p",
-        { class: "op-error", role: "alert" },
-        err instanceof ApiError && err.status === 403
-          ? t("conv.removed")
-          : t("conv.loadFailed", { message: errorText(err) }),
+      loadFailedNotice(t("conv.loadFailed", { message: errorText(err) }), () =>
+        openConversation(s, id, { keepRoute: true }),
       ),
     );
     return;
@@ -636,16 +675,20 @@ async function openConversation(s, id, { keepRoute }) {
     });
     s.open.panel = panel;
     clear(s.side).append(panel.el);
-    panel.load().then(() => {
-      if (s.open && s.open.panel === panel && panel.order) {
-        if (!s.orders.has(id)) {
-          s.orders.set(id, panel.order);
-          s.list.setOrder(panel.order);
-          renderHeader(s);
+    const loadPanel = () =>
+      panel.load().then(() => {
+        if (s.open && s.open.panel === panel && panel.order) {
+          if (!s.orders.has(id)) {
+            s.orders.set(id, panel.order);
+            s.list.setOrder(panel.order);
+            renderHeader(s);
+          }
+          timeline.relabel();
         }
-        timeline.relabel();
-      }
-    });
+      });
+    s.open.loadPanel = loadPanel;
+    panel.onRetry = loadPanel;
+    loadPanel();
   }
 }
 

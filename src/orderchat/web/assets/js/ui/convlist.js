@@ -10,6 +10,7 @@ import { icon } from "./icons.js";
 import { mentionsMe } from "./mentions.js";
 import { avatar, onLang, previewText, shortWhen, userName } from "./util.js";
 import "./strings.js";
+import "./strings-webfix.js";
 
 const TABS = [
   ["all", "list.all"],
@@ -29,8 +30,9 @@ export class ConvList {
    * @param {{me: object, members: Map<string, object>, onSelect: (id: string) => void,
    *          onNewDirect?: () => void}} options
    */
-  constructor({ me, members, onSelect, onNewDirect }) {
+  constructor({ me, members, onSelect, onNewDirect, onRetry }) {
     this.me = me;
+    this.onRetry = onRetry || null;
     this.members = members;
     this.onSelect = onSelect;
     this.convs = new Map();
@@ -331,6 +333,16 @@ export class ConvList {
         : total === 0
           ? t("list.empty")
           : t("list.noMatch");
+    if (this.error !== null && this.onRetry)
+      this.empty.append(
+        " ",
+        h(
+          "button",
+          { type: "button", class: "btn btn-small", testid: "load-retry", on: { click: () => this.onRetry() } },
+          icon("retry"),
+          h("span", null, t("wf.loadRetry")),
+        ),
+      );
   }
 
   row(c) {
