@@ -539,8 +539,9 @@ function renderHeader(s) {
             type: "button",
             class: "btn btn-small conv-panel-toggle",
             testid: "order-panel-toggle",
-            "aria-label": t("wf.orderToggleLabel"),
-            title: t("wf.orderToggleLabel"),
+            // The name holds the visible word, so "Order" said aloud finds the button.
+            "aria-label": t("conv.orderPanel"),
+            title: t("conv.orderPanel"),
             "aria-expanded": s.workspace.classList.contains("panel-open") ? "true" : "false",
             on: { click: () => togglePanel(s) },
           },
