@@ -414,6 +414,8 @@ export class Composer {
     const mac = /Mac|iPhone|iPad/.test(navigator.platform || "");
     this.enterHint.textContent = t(on ? "wf.hintEnterSends" : mac ? "wf.hintCmdEnter" : "wf.hintCtrlEnter");
     this.input.setAttribute("enterkeyhint", on ? "send" : "enter");
+    if (!window.matchMedia("(max-width: 899px)").matches)
+      this.input.placeholder = t(on ? "wf.placeholderEnter" : mac ? "wf.placeholderCmd" : "wf.placeholderCtrl");
   }
 
   onKey(event) {
