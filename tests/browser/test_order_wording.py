@@ -17,7 +17,7 @@ from tests.browser.helpers import (
     sign_in,
     unique,
 )
-from tests.browser.test_orders import open_order_panel
+from tests.browser.test_orders import open_invitation, open_order_panel
 
 pytestmark = pytest.mark.browser
 
@@ -94,7 +94,18 @@ def test_product_names_in_english_with_the_chinese_beside(pages: Pages, shop: Sh
     zh = pages.page()
     sign_in(zh, "amy")
     panel = open_order_panel(zh, order["conv"])
-    expect(panel.get_by_test_id("order-item").get_by_test_id("item-name")).to_have_text(item["name"])
+    expect(panel.get_by_test_id("order-item").get_by_test_id("item-name")).to_have_text(
+        item["name"]
+    )
+
+    # The customer reads them the same way, in the language the page is in.
+    customer = pages.page(locale="en")
+    open_invitation(customer, shop.invite(order["id"], by="amy"))
+    name = customer.get_by_test_id("order-item").get_by_test_id("item-name")
+    expect(name).to_contain_text(sku["name_en"])
+    expect(name.get_by_test_id("item-name-zh")).to_have_text(item["name"])
+    customer.get_by_test_id("lang").select_option("zh-CN")
+    expect(name).to_have_text(item["name"])
 
 
 def test_reply_and_recall_look_different(pages: Pages, shop: ShopApi) -> None:

@@ -134,6 +134,8 @@ class OrderDetail(Order):
     issues: list[Issue] = omitted()
     allowed: Allowed
     workflow_detail: Workflow
+    # The catalogue's names of the order's SKUs, by SKU, in each language.
+    item_names: dict[str, Texts]
 
 
 class Customer(Body):

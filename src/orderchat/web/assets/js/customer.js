@@ -15,6 +15,7 @@ import { ApiError, api, errorText, setMediaCookie, signInWithInvitation } from "
 import { newRef } from "./ref.js";
 import { Realtime } from "./socket.js";
 import { stateLabel } from "./workflow.js";
+import { itemNameView } from "./products.js";
 import { formDialog } from "./ui/dialogs.js";
 import { orderProgress } from "./ui/progress.js";
 import { icon } from "./ui/icons.js";
@@ -591,7 +592,7 @@ function renderSummary(c) {
       h(
         "li",
         { class: "c-item", testid: "order-item" },
-        h("span", { class: "c-item-name" }, item.name || item.sku),
+        itemNameView(order, item, "c-item-name"),
         h(
           "span",
           { class: "c-item-qty" },

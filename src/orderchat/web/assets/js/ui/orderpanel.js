@@ -6,7 +6,8 @@
  */
 
 import { h, clear } from "../dom.js";
-import { getLang, pickText, t, tOr } from "../i18n.js";
+import { pickText, t, tOr } from "../i18n.js";
+import { itemNameView } from "../products.js";
 import { api, errorText } from "../api.js";
 import { fmtAddress, fmtDateTime, fmtMoney } from "../format.js";
 import { newRef } from "../ref.js";
@@ -466,17 +467,7 @@ export class OrderPanel {
    * knows the product by that one.
    */
   itemName(item) {
-    const zh = item.name || item.sku;
-    const sku = this.stock.get(item.sku);
-    const en = sku && typeof sku.name_en === "string" ? sku.name_en.trim() : "";
-    if (getLang() !== "en" || !en || en === zh) return h("span", { class: "oi-name", testid: "item-name" }, zh);
-    return h(
-      "span",
-      { class: "oi-name", testid: "item-name" },
-      h("span", { lang: "en" }, en),
-      " ",
-      h("span", { class: "oi-name-zh", lang: "zh-CN", testid: "item-name-zh" }, zh),
-    );
+    return itemNameView(this.order, item, "oi-name", this.stock.get(item.sku));
   }
 
   itemsView(o) {
