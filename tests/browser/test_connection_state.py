@@ -5,6 +5,7 @@ so with a retry button, and loads by itself when the server is back."""
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 
 import pytest
@@ -160,3 +161,32 @@ def test_a_conversation_opened_while_the_server_is_down_loads_when_it_is_back(
     panel = amy.get_by_test_id("order-panel")
     expect(panel.get_by_test_id("load-failed")).to_have_count(0)
     expect(panel).to_contain_text(order["number"])
+
+
+def test_a_server_that_stops_answering_shows_while_a_message_waits(
+    own_pages: Pages, own_demo: ServerProcess
+) -> None:
+    """The network looks fine to the browser, but nothing answers (a frozen server, a
+    dead router): a message waiting for its answer makes the page probe, and the
+    silence shows long before the half-minute a quiet socket would take."""
+    shop = ShopApi(own_demo)
+    conv = shop.direct("amy", "sam")
+    amy, sam = both_in_conv(own_pages, conv, "amy", "sam")
+    assert own_demo.proc is not None
+    own_demo.proc.send_signal(signal.SIGSTOP)
+    try:
+        text = unique("没人应答时写的 while nobody answers")
+        type_and_send(amy, text)
+        waiting = message(amy, text)
+        expect(waiting).to_have_attribute("data-state", "pending")
+        expect(amy.get_by_test_id("connection")).not_to_have_attribute("data-state", "online")
+        expect(waiting).to_have_attribute("data-waiting", "network")
+        # The browser itself still believes in its network.
+        expect(amy.get_by_test_id("connection")).to_have_attribute("data-network", "up")
+    finally:
+        own_demo.proc.send_signal(signal.SIGCONT)
+    expect(amy.get_by_test_id("connection")).to_have_attribute("data-state", "online")
+    expect(waiting).to_have_attribute("data-state", SENT)
+    expect(message(sam, text)).to_have_count(1)
+    texts = Counter(m["text"] for m in shop.history("sam", conv))
+    assert texts[text] == 1, "stored exactly once"

@@ -20,8 +20,8 @@ const WATCH_MS = 5000;
 // While a send or an operation waits for its answer, silence is not given 70 s: the
 // connection is probed this often, and a probe unanswered by the deadline means the
 // network is gone, so the header and the pending messages say so within seconds.
-const PROBE_MS = 1500;
-const PONG_DEADLINE_MS = 3500;
+const PROBE_MS = 1000;
+const PONG_DEADLINE_MS = 3000;
 // Under the server's 1 MiB frame limit even when every character takes several bytes.
 const MAX_FRAME_CHARS = 256 * 1024;
 const BACKOFF_MIN_MS = 500;
