@@ -190,3 +190,26 @@ def test_a_server_that_stops_answering_shows_while_a_message_waits(
     expect(message(sam, text)).to_have_count(1)
     texts = Counter(m["text"] for m in shop.history("sam", conv))
     assert texts[text] == 1, "stored exactly once"
+
+
+def test_the_customer_page_retries_a_failed_load_when_the_connection_is_back(
+    pages: Pages, shop: ShopApi
+) -> None:
+    order = shop.retail_order("amy", customer="加载失败测试客户")
+    link = shop.invite(order["id"], by="amy")
+    customer = pages.page()
+    # The order cannot be fetched: what a customer sees while the shop's server restarts.
+    customer.route("**/api/orders**", lambda route: route.abort())
+    customer.goto(link)
+    failed = customer.get_by_test_id("load-failed")
+    expect(failed).to_be_visible()
+    expect(failed.get_by_test_id("load-retry")).to_be_visible()
+    expect(customer.get_by_test_id("customer-page")).to_have_count(0)
+
+    customer.unroute("**/api/orders**")
+    go_offline(customer)
+    go_online(customer)
+    # No button pressed: the page loads the order when it is connected again.
+    expect(customer.get_by_test_id("customer-page")).to_be_visible()
+    expect(customer.get_by_test_id("order-number")).to_contain_text(order["number"])
+    expect(customer.get_by_test_id("load-failed")).to_have_count(0)
