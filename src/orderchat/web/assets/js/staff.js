@@ -619,7 +619,9 @@ async function openConversation(s, id, { keepRoute }) {
       clear(body).append(h("p", { class: "op-error", role: "alert" }, t("conv.removed")));
       return;
     }
-    s.open.failed = true;
+    // A refusal (a conversation that is gone) stays refused: only an unreachable or
+    // failing server is worth asking again by itself.
+    s.open.failed = !(err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429);
     clear(body).append(
       loadFailedNotice(t("conv.loadFailed", { message: errorText(err) }), () =>
         openConversation(s, id, { keepRoute: true }),
