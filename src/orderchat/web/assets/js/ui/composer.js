@@ -23,8 +23,8 @@ const TYPING_EVERY_MS = 3000;
 const MAX_TEXT = 10000;
 const drafts = new Map();
 const ENTER_KEY = "orderchat.enterSends";
-// The server takes at most this many attachments on one message.
-const MAX_PICTURES = 10;
+// A message carries at most this many attachments (MAX_ATTACHMENTS in protocol/codec.py).
+const MAX_PICTURES = 20;
 
 /** Whether Enter sends on this device (a choice kept in localStorage); off by default. */
 function readEnterSends() {
@@ -542,15 +542,6 @@ export class Composer {
       this.picUrls.push(URL.createObjectURL(file));
     }
     if (!this.picFiles.length) return;
-    if (this.pictures.hidden) {
-      // What was typed becomes the caption: it describes the picture being sent.
-      this.picCaptionDraft = this.input.value.trim() ? this.input.value : "";
-      if (this.picCaptionDraft) {
-        this.input.value = "";
-        drafts.delete(this.conv.id);
-        this.autosize();
-      }
-    }
     this.renderPictures();
     this.pictures.hidden = false;
     this.el.classList.add("has-pictures");
@@ -558,8 +549,7 @@ export class Composer {
   }
 
   renderPictures() {
-    const caption = this.picCaption ? this.picCaption.value : this.picCaptionDraft || "";
-    this.picCaptionDraft = "";
+    const caption = this.picCaption ? this.picCaption.value : "";
     this.picCaption = h("textarea", {
       class: "pic-caption",
       testid: "picture-caption",
@@ -653,7 +643,6 @@ export class Composer {
     this.picFiles = [];
     this.picUrls = [];
     this.picCaption = null;
-    this.picCaptionDraft = "";
     if (!this.pictures) return;
     clear(this.pictures);
     this.pictures.hidden = true;
