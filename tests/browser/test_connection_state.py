@@ -213,3 +213,23 @@ def test_the_customer_page_retries_a_failed_load_when_the_connection_is_back(
     expect(customer.get_by_test_id("customer-page")).to_be_visible()
     expect(customer.get_by_test_id("order-number")).to_contain_text(order["number"])
     expect(customer.get_by_test_id("load-failed")).to_have_count(0)
+
+
+def test_a_conversation_list_that_failed_to_load_comes_back(pages: Pages, shop: ShopApi) -> None:
+    conv = shop.direct("amy", "pat")
+    amy = pages.page(locale="en")
+    amy.route("**/api/conversations", lambda route: route.abort())
+    sign_in(amy, "amy")
+    listing = amy.get_by_test_id("conv-list")
+    expect(amy.get_by_test_id("load-retry")).to_be_visible()
+    expect(conv_item(amy, conv)).to_have_count(0)
+    # Pressing the button while it still fails changes nothing.
+    amy.get_by_test_id("load-retry").click()
+    expect(amy.get_by_test_id("load-retry")).to_be_visible()
+
+    amy.unroute("**/api/conversations")
+    go_offline(amy)
+    go_online(amy)
+    expect(conv_item(amy, conv)).to_be_visible()
+    expect(listing.get_by_test_id("load-retry")).to_have_count(0)
+    open_conv(amy, conv)
