@@ -46,40 +46,41 @@ def go_online(page: Page) -> None:
 def test_the_header_and_the_message_say_offline_and_it_goes_out_once_after(
     pages: Pages, shop: ShopApi
 ) -> None:
-    conv = shop.direct("amy", "sam")
-    amy, sam = both_in_conv(pages, conv, "amy", "sam")
+    # People no other test pairs up, so nothing else writes in their conversation.
+    conv = shop.direct("quinn", "fay")
+    quinn, fay = both_in_conv(pages, conv, "quinn", "fay")
     before = unique("断网前 before")
-    send_text(amy, before)
-    expect(message(sam, before)).to_have_count(1)
+    send_text(quinn, before)
+    expect(message(fay, before)).to_have_count(1)
 
-    go_offline(amy)
-    header = amy.get_by_test_id("connection")
+    go_offline(quinn)
+    header = quinn.get_by_test_id("connection")
     expect(header).to_have_attribute("data-state", "offline", timeout=HEADER_DEADLINE_MS)
     expect(header).to_have_attribute("data-network", "down")
     expect(header).to_have_text("网络已断开，等待恢复…")
 
     during = unique("断网时写的 while offline")
-    type_and_send(amy, during)
-    waiting = message(amy, during)
+    type_and_send(quinn, during)
+    waiting = message(quinn, during)
     expect(waiting).to_have_count(1)
     expect(waiting).to_have_attribute("data-state", "pending")
     expect(waiting).to_have_attribute("data-waiting", "network")
     expect(waiting.get_by_test_id("msg-status")).to_have_text("等待网络")
-    # Sam's side is untouched while Amy is offline: nothing arrived.
-    expect(message(sam, before)).to_have_count(1)
-    expect(message(sam, during)).to_have_count(0)
+    # The other side is untouched while the sender is offline: nothing arrived.
+    expect(message(fay, before)).to_have_count(1)
+    expect(message(fay, during)).to_have_count(0)
 
-    go_online(amy)
+    go_online(quinn)
     expect(header).to_have_attribute("data-state", "online")
     expect(waiting).to_have_attribute("data-state", SENT)
-    expect(message(sam, during)).to_have_count(1)
+    expect(message(fay, during)).to_have_count(1)
     after = unique("恢复后 after")
-    send_text(amy, after)
-    expect(message(sam, after)).to_have_count(1)
+    send_text(quinn, after)
+    expect(message(fay, after)).to_have_count(1)
 
-    texts = Counter(m["text"] for m in shop.history("sam", conv))
+    texts = Counter(m["text"] for m in shop.history("fay", conv))
     assert [texts[t] for t in (before, during, after)] == [1, 1, 1], "stored exactly once each"
-    for page in (amy, sam):
+    for page in (quinn, fay):
         expect(message(page, during)).to_have_count(1)
         expect(page.locator('[data-testid="msg"][data-state="pending"]')).to_have_count(0)
 
@@ -216,20 +217,20 @@ def test_the_customer_page_retries_a_failed_load_when_the_connection_is_back(
 
 
 def test_a_conversation_list_that_failed_to_load_comes_back(pages: Pages, shop: ShopApi) -> None:
-    conv = shop.direct("amy", "pat")
-    amy = pages.page(locale="en")
-    amy.route("**/api/conversations", lambda route: route.abort())
-    sign_in(amy, "amy")
-    listing = amy.get_by_test_id("conv-list")
-    expect(amy.get_by_test_id("load-retry")).to_be_visible()
-    expect(conv_item(amy, conv)).to_have_count(0)
+    conv = shop.direct("quinn", "pat")
+    quinn = pages.page(locale="en")
+    quinn.route("**/api/conversations", lambda route: route.abort())
+    sign_in(quinn, "quinn")
+    listing = quinn.get_by_test_id("conv-list")
+    expect(quinn.get_by_test_id("load-retry")).to_be_visible()
+    expect(conv_item(quinn, conv)).to_have_count(0)
     # Pressing the button while it still fails changes nothing.
-    amy.get_by_test_id("load-retry").click()
-    expect(amy.get_by_test_id("load-retry")).to_be_visible()
+    quinn.get_by_test_id("load-retry").click()
+    expect(quinn.get_by_test_id("load-retry")).to_be_visible()
 
-    amy.unroute("**/api/conversations")
-    go_offline(amy)
-    go_online(amy)
-    expect(conv_item(amy, conv)).to_be_visible()
+    quinn.unroute("**/api/conversations")
+    go_offline(quinn)
+    go_online(quinn)
+    expect(conv_item(quinn, conv)).to_be_visible()
     expect(listing.get_by_test_id("load-retry")).to_have_count(0)
-    open_conv(amy, conv)
+    open_conv(quinn, conv)

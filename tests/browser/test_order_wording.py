@@ -109,11 +109,11 @@ def test_product_names_in_english_with_the_chinese_beside(pages: Pages, shop: Sh
 
 
 def test_reply_and_recall_look_different(pages: Pages, shop: ShopApi) -> None:
-    conv = shop.direct("amy", "sam")
-    amy = pages.page()
-    sign_in(amy, "amy")
-    open_conv(amy, conv)
-    msg = send_text(amy, unique("看图标 icons"))
+    conv = shop.direct("lily", "quinn")
+    lily = pages.page()
+    sign_in(lily, "lily")
+    open_conv(lily, conv)
+    msg = send_text(lily, unique("看图标 icons"))
     msg.hover()
     shapes: dict[str, str] = {}
     for action in ("msg-reply", "msg-recall"):
