@@ -9,11 +9,9 @@ addStrings({
   "zh-CN": {
     "c.wf.noNetwork": "网络已断开，等待恢复…",
     "c.wf.retrying": "连接恢复后将自动重试",
-    "c.wf.historyFailed": "聊天记录加载失败",
   },
   en: {
     "c.wf.noNetwork": "No network, waiting…",
     "c.wf.retrying": "Retries by itself when the connection is back",
-    "c.wf.historyFailed": "Could not load the conversation",
   },
 });
