@@ -16,7 +16,13 @@ from pathlib import Path
 from orderchat.core.text_table import TEXTS
 
 TARGET = (
-    Path(__file__).resolve().parents[1] / "src" / "orderchat" / "web" / "assets" / "js" / "texts-table.js"
+    Path(__file__).resolve().parents[1]
+    / "src"
+    / "orderchat"
+    / "web"
+    / "assets"
+    / "js"
+    / "texts-table.js"
 )
 PREFIX = "note."
 

@@ -154,6 +154,8 @@ def test_picture_reaches_both_sides_with_its_preview(pages: Pages, shop: ShopApi
     amy.get_by_test_id("composer-file").set_input_files(
         files=[{"name": "样品照片.jpg", "mimeType": "image/jpeg", "buffer": jpeg(640, 480)}]
     )
+    # A picture is shown for a look before it goes.
+    amy.get_by_test_id("picture-preview").get_by_test_id("picture-send").click()
     msg_id = _sent_media(amy, "image")
     expect(by_id(wes, msg_id)).to_have_count(1)
     for page in (amy, wes):

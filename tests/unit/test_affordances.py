@@ -8,6 +8,7 @@ import pytest
 
 import orderchat
 from orderchat.core.affordances import REPORT_ISSUE, order_affordances
+from orderchat.core.errors import BadRequest
 from orderchat.core.ids import UserId
 from orderchat.core.model import Role, User, UserKind
 from orderchat.core.workflows import Workflow, parse_workflow
@@ -55,3 +56,35 @@ def test_exceptions_are_offered_to_their_reporters_on_open_orders_only() -> None
     for done in RETAIL.terminal:
         closed = order_affordances(qc, RETAIL, done)
         assert closed["issue_kinds"] == [] and REPORT_ISSUE not in closed["actions"]
+
+
+def test_a_step_that_repeats_or_goes_back_names_its_action() -> None:
+    oem = parse_workflow(
+        (Path(orderchat.__file__).parent / "workflows" / "oem.toml").read_text("utf-8")
+    )
+    sales = _staff(Role.SALES)
+    again = order_affordances(sales, oem, "sampling")["transitions"]
+    actions = {m["to"]: m["action"] for m in again}
+    assert actions["sampling"]["zh-CN"] == "开始第 {round} 轮打样"
+    assert actions["sampling"]["en"] == "Start sample round {round}"
+    assert actions["sample_approved"] == {}, "a step forward is named by its state"
+    back = order_affordances(_staff(Role.QC), oem, "qc")["transitions"]
+    assert {m["to"]: bool(m["action"]) for m in back} == {"sewing": True, "packing": False}
+
+
+@pytest.mark.parametrize("action", ["开始打样", ["a"], {"en": 3}])
+def test_an_action_must_be_a_table_of_texts(action: object) -> None:
+    text = """
+name = "w"
+initial = "a"
+[states]
+a = { label = { zh-CN = "甲", en = "A" } }
+[[transitions]]
+from = "a"
+to = "a"
+roles = ["sales"]
+"""
+    value = {"开始打样": '"开始打样"', "['a']": '["a"]', "{'en': 3}": "{ en = 3 }"}[str(action)]
+    with pytest.raises(BadRequest, match=r"transitions\[0\]\.action"):
+        parse_workflow(text + f"action = {value}\n")
+    assert parse_workflow(text).transitions[0].action == {}

@@ -26,6 +26,7 @@ def order_affordances(user: User, workflow: Workflow, status: str) -> dict[str, 
             "to": move.target,
             "label": {lang: workflow.label(move.target, lang) for lang in ("zh-CN", "en")},
             "photos": move.photos,
+            "action": dict(move.action),
         }
         for move in workflow.moves_for(status, user.roles)
     ]

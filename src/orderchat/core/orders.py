@@ -248,6 +248,7 @@ CUSTOMER_ORDER_FIELDS = frozenset(
         "issues",
         "allowed",
         "workflow_detail",
+        "item_names",
     }
 )
 

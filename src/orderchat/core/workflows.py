@@ -11,14 +11,17 @@ Per transition:
   their channels); `customer`: whether the customer is told, with `text`
   in each language; `photos`: whether the step takes photos;
 - `guards`: named conditions checked against the order (see GUARDS);
-- `effects`: named side effects the services carry out (see EFFECTS).
+- `effects`: named side effects the services carry out (see EFFECTS);
+- `action`: optional, what the step's button says in each language, for a step
+  whose target state alone would mislead (a repeated step, a step back); may
+  use `{round}`, the sample round the step starts.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orderchat.core.errors import BadRequest, Conflict, Forbidden
 from orderchat.core.model import Role
@@ -57,6 +60,7 @@ class Transition:
     photos: bool
     guards: tuple[str, ...]
     effects: tuple[str, ...]
+    action: Mapping[str, str] = field(default_factory=dict)
 
     def customer_text(self, language: str) -> str:
         return self.text.get(language) or self.text.get("zh-CN") or self.target
@@ -194,6 +198,7 @@ def _transition(raw: object, states: set[str], index: int) -> Transition:
         photos=bool(raw.get("photos", False)),
         guards=_names(raw.get("guards", []), GUARDS, f"{where}.guards"),
         effects=_names(raw.get("effects", []), EFFECTS, f"{where}.effects"),
+        action=_texts(raw.get("action"), f"{where}.action"),
     )
 
 

@@ -98,6 +98,7 @@ class WorkflowTransition(Body):
     photos: bool
     guards: list[str]
     text: Texts
+    action: Texts
 
 
 class Workflow(Body):
@@ -116,6 +117,7 @@ class AllowedMove(Body):
     to: str
     label: Texts
     photos: bool
+    action: Texts
 
 
 class Allowed(Body):
@@ -132,6 +134,8 @@ class OrderDetail(Order):
     issues: list[Issue] = omitted()
     allowed: Allowed
     workflow_detail: Workflow
+    # The catalogue's names of the order's SKUs, by SKU, in each language.
+    item_names: dict[str, Texts]
 
 
 class Customer(Body):

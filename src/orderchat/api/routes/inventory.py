@@ -36,7 +36,6 @@ from orderchat.core.stock import (
     parse_sku_changes,
     validate_sku,
 )
-from orderchat.core.texts import say
 from orderchat.services.stock.ledger import SkuStock
 
 router = APIRouter(prefix="/api", tags=["inventory"])

@@ -197,6 +197,7 @@ def workflow_view(workflow: Workflow) -> dict[str, Any]:
                 "photos": t.photos,
                 "guards": list(t.guards),
                 "text": dict(t.text),
+                "action": dict(t.action),
             }
             for t in workflow.transitions
         ],
@@ -254,6 +255,8 @@ async def get_order(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Js
     # The states and moves the order's pages draw its progress from, so a page needs
     # no state names of its own and no second call (customers included).
     view["workflow_detail"] = workflow_view(detail.workflow)
+    # Both names of each product, so an English page can say it in English.
+    view["item_names"] = await runtime.inventory.catalogue_names(i.sku for i in detail.order.items)
     return Json(for_viewer(auth.user, view))
 
 

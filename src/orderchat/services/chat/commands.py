@@ -28,8 +28,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from orderchat.core.texts import DEFAULT_LANGUAGE
 from orderchat.core.model import Conversation, User, UserKind
+from orderchat.core.texts import DEFAULT_LANGUAGE
 from orderchat.protocol.events import CommandReply
 from orderchat.services.writer import WriteTxn
 from orderchat.storage.engine import Connection

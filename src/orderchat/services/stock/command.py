@@ -93,7 +93,13 @@ def stock_answer_lines(query: str, found: Sequence[SkuStock], page: Page) -> lis
     if not found:
         return [say("note.stock_none", query=query)]
     lines = [
-        say("note.stock_found_page", query=query, total=page.total, page=page.number, pages=page.pages)
+        say(
+            "note.stock_found_page",
+            query=query,
+            total=page.total,
+            page=page.number,
+            pages=page.pages,
+        )
     ]
     for stock in found:
         sku = stock.sku

@@ -13,6 +13,7 @@ is in `command.py`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orderchat.core.catalogue_import import (
@@ -203,6 +204,16 @@ class Inventory:
             levels = await store.levels_for(conn, [sku.sku])
         logger.info("SKU %s updated by %s", sku.sku, user.id)
         return sku_stock(sku, levels[sku.sku])
+
+    async def catalogue_names(self, codes: Iterable[SkuCode]) -> dict[str, dict[str, str]]:
+        """The catalogue's names of these SKUs in each language, for an order's page.
+
+        No permission of its own: the caller has shown the order that lists the SKUs,
+        and a name is not stock. SKUs no longer in the catalogue are left out.
+        """
+        async with self._db.read() as conn:
+            found = await store.skus_by_code(conn, codes)
+        return {code: {"zh-CN": sku.name_zh, "en": sku.name_en} for code, sku in found.items()}
 
     async def get_sku(self, user: User, code: SkuCode) -> SkuStock:
         check(user, Action.VIEW_STOCK)

@@ -15,9 +15,12 @@ import { ApiError, api, errorText, setMediaCookie, signInWithInvitation } from "
 import { newRef } from "./ref.js";
 import { Realtime } from "./socket.js";
 import { stateLabel } from "./workflow.js";
+import { itemNameView } from "./products.js";
 import { formDialog } from "./ui/dialogs.js";
 import { orderProgress } from "./ui/progress.js";
+import { icon } from "./ui/icons.js";
 import "./ui/customer-strings.js";
+import "./ui/customer-strings-webfix.js";
 
 const ORDER_KEY = "orderchat.customer.order";
 const root = document.getElementById("app");
@@ -48,6 +51,7 @@ function newPage() {
     view: null,
     progressOpen: false,
     redraw: null,
+    retry: null,
   };
 }
 
@@ -162,6 +166,12 @@ function startRealtime(c) {
   let welcomed = false;
   let stale = false;
   realtime.addEventListener("welcome", () => {
+    // A load that failed while the server was out of reach is tried again now.
+    if (c.retry) {
+      const retry = c.retry;
+      c.retry = null;
+      retry();
+    }
     // A connection that could not resume (no backlog follows) may have missed events.
     if (c.ready && (stale || (welcomed && !realtime.resumed))) reloadAll(c);
     welcomed = true;
@@ -231,6 +241,7 @@ async function openOrder(c, orderId) {
   c.generation += 1;
   const generation = c.generation;
   c.ready = false;
+  c.retry = null;
   rememberOrder(orderId);
   let order;
   try {
@@ -257,11 +268,15 @@ async function openOrder(c, orderId) {
       console.warn("conversation not loaded", err);
       return null;
     }),
-    loadHistory(order.conv),
+    loadHistory(order.conv).catch((err) => err),
     loadConfirmations(c),
     loadFiles(c, false),
   ]);
   if (generation !== c.generation) return;
+  if (messages instanceof Error || !Array.isArray(messages)) {
+    handleLoadError(c, messages, () => openOrder(c, orderId));
+    return;
+  }
   c.conv = conv || { id: order.conv, kind: "order", members: [], member_reads: {}, read_seq: 0 };
   for (const m of messages) noteMessage(c, m);
   renderProgress(c);
@@ -273,7 +288,11 @@ async function openOrder(c, orderId) {
   for (const frame of buffered) applyFrame(c, frame);
 }
 
-/** The order's whole history: progress needs every order event, not just the newest page. */
+/**
+ * The order's whole history: progress needs every order event, not just the newest page.
+ * A first page that fails fails the whole load (an empty chat would look like no
+ * messages); a later page that fails leaves what was read.
+ */
 async function loadHistory(convId) {
   const all = [];
   let after = 0;
@@ -282,6 +301,7 @@ async function loadHistory(convId) {
     try {
       found = await api(`/api/conversations/${encodeURIComponent(convId)}/messages?after=${after}&limit=200`);
     } catch (err) {
+      if (page === 0) throw err;
       console.warn("history not loaded", err);
       break;
     }
@@ -307,7 +327,13 @@ async function reloadAll(c) {
     if (err instanceof ApiError && err.status === 401) return;
   }
   if (generation !== c.generation) return;
-  const messages = await loadHistory(c.order.conv);
+  let messages;
+  try {
+    messages = await loadHistory(c.order.conv);
+  } catch (err) {
+    console.warn("history not reloaded", err);
+    return;
+  }
   if (generation !== c.generation) return;
   c.events = new Map();
   c.settledIssues = new Set();
@@ -414,6 +440,7 @@ function showLoading(c) {
 }
 
 function showExpired(c) {
+  c.retry = null;
   c.generation += 1;
   c.ready = false;
   document.title = "OrderChat";
@@ -421,7 +448,8 @@ function showExpired(c) {
     h(
       "section",
       { class: "c-notice", testid: "link-expired", role: "alert" },
-      h("div", { class: "c-notice-icon", "aria-hidden": "true" }, "⌛"),
+      // Drawn, not a character: a glyph the phone's fonts lack shows as an empty box.
+      h("div", { class: "c-notice-icon", "aria-hidden": "true" }, icon("linkOff")),
       h("h1", null, t("c.expired.title")),
       h("p", null, t("c.expired.text")),
     ),
@@ -430,16 +458,24 @@ function showExpired(c) {
 
 function showError(c, err, retry) {
   const again = () => {
+    c.retry = null;
     showLoading(c);
     retry();
   };
+  // Tried again by itself at the next `welcome`, when the server answers again.
+  c.retry = again;
   showCentered(c, () =>
     h(
       "section",
-      { class: "c-notice", role: "alert" },
+      { class: "c-notice", role: "alert", testid: "load-failed" },
       h("h1", null, t("c.error.title")),
       h("p", null, errorText(err)),
-      h("button", { class: "btn btn-primary", type: "button", on: { click: again } }, t("common.retry")),
+      h("p", { class: "c-retry-hint" }, t("c.wf.retrying")),
+      h(
+        "button",
+        { class: "btn btn-primary", type: "button", testid: "load-retry", on: { click: again } },
+        t("common.retry"),
+      ),
     ),
   );
 }
@@ -504,11 +540,14 @@ function renderConnection(c) {
   const v = c.view;
   if (!v || !c.realtime) return;
   const s = c.realtime.state;
+  const noNetwork = s === "offline" && c.realtime.networkDown();
+  const label = noNetwork ? t("c.wf.noNetwork") : t(`conn.${s}`);
   v.connection.dataset.state = s;
-  v.connection.title = t(`conn.${s}`);
+  v.connection.dataset.network = noNetwork ? "down" : "up";
+  v.connection.title = label;
   clear(v.connection).append(
     h("span", { class: "c-dot", "aria-hidden": "true" }),
-    h("span", { class: "c-connection-text" }, t(`conn.${s}`)),
+    h("span", { class: "c-connection-text" }, label),
   );
 }
 
@@ -553,7 +592,7 @@ function renderSummary(c) {
       h(
         "li",
         { class: "c-item", testid: "order-item" },
-        h("span", { class: "c-item-name" }, item.name || item.sku),
+        itemNameView(order, item, "c-item-name"),
         h(
           "span",
           { class: "c-item-qty" },

@@ -18,6 +18,11 @@ const SILENCE_MS = 70000;
 // The server closes after 10 s without a successful hello; give up a little later.
 const HELLO_TIMEOUT_MS = 12000;
 const WATCH_MS = 5000;
+// While a send or an operation waits for its answer, silence is not given 70 s: the
+// connection is probed this often, and a probe unanswered by the deadline means the
+// network is gone, so the header and the pending messages say so within seconds.
+const PROBE_MS = 1000;
+const PONG_DEADLINE_MS = 3000;
 // Under the server's 1 MiB frame limit even when every character takes several bytes.
 const MAX_FRAME_CHARS = 256 * 1024;
 const BACKOFF_MIN_MS = 500;
@@ -84,7 +89,21 @@ export class Realtime extends EventTarget {
     this._retrySends = new Map();
     this._queuedOps = [];
     this._inflightOps = new Map();
-    this._onOnline = () => this._wake();
+    this._probeTimer = null;
+    this._pongDue = 0;
+    this._onOnline = () => {
+      this._attempt = 0;
+      // The same state, said differently: no longer "no network" but "reconnecting".
+      this._emit("state", this.state);
+      this._wake();
+    };
+    // The browser knows first that the network went away: trust it at once, instead of
+    // waiting for a socket that will never answer.
+    this._onOffline = () => {
+      if (this._ws) this._abandon(this._ws, 4000);
+      else this._setState("offline");
+      this._emit("state", this.state);
+    };
     this._onVisible = () => {
       if (document.visibilityState !== "visible") return;
       if (this._welcomed) this._raw({ op: "ping" });
@@ -100,6 +119,7 @@ export class Realtime extends EventTarget {
     this._running = true;
     this._ensureUser(this._getUserId());
     window.addEventListener("online", this._onOnline);
+    window.addEventListener("offline", this._onOffline);
     document.addEventListener("visibilitychange", this._onVisible);
     this._connect();
   }
@@ -108,6 +128,7 @@ export class Realtime extends EventTarget {
   stop() {
     this._running = false;
     window.removeEventListener("online", this._onOnline);
+    window.removeEventListener("offline", this._onOffline);
     document.removeEventListener("visibilitychange", this._onVisible);
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
@@ -156,7 +177,10 @@ export class Realtime extends EventTarget {
         this._persistAdd(f);
         this._emit("outbox", this.pending());
       }
-      if (this._welcomed) this._raw(f);
+      if (this._welcomed) {
+        this._raw(f);
+        this._probeSoon();
+      }
     });
   }
 
@@ -205,6 +229,15 @@ export class Realtime extends EventTarget {
     return this._outbox.map((f) => ({ ...f }));
   }
 
+  /**
+   * Whether the browser says there is no network at all (its `offline` state); the
+   * connection then waits for the `online` event instead of retrying.
+   * @returns {boolean}
+   */
+  networkDown() {
+    return typeof navigator !== "undefined" && navigator.onLine === false;
+  }
+
   // --- connection ---------------------------------------------------------------
 
   _connect() {
@@ -217,6 +250,13 @@ export class Realtime extends EventTarget {
       return;
     }
     this._ensureUser(this._getUserId());
+    if (this.networkDown()) {
+      // The `online` event wakes the connection; a slow retry covers a browser whose
+      // idea of the network is wrong.
+      this._setState("offline");
+      this._retryTimer = setTimeout(() => this._connect(), BACKOFF_MAX_MS * 2);
+      return;
+    }
     this._setState("connecting");
     const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
     let ws;
@@ -270,6 +310,7 @@ export class Realtime extends EventTarget {
     clearInterval(this._watchTimer);
     this._pingTimer = null;
     this._watchTimer = null;
+    this._stopProbe();
     if (code === 4001) {
       this._signedOut();
       return;
@@ -330,6 +371,8 @@ export class Realtime extends EventTarget {
   _onMessage(ws, event) {
     if (ws !== this._ws) return;
     this._lastHeard = Date.now();
+    // Anything heard proves the connection alive, a pong or not.
+    this._pongDue = 0;
     let frame;
     try {
       frame = JSON.parse(event.data);
@@ -382,6 +425,34 @@ export class Realtime extends EventTarget {
     const queued = this._queuedOps;
     this._queuedOps = [];
     for (const entry of queued) this._dispatchOp(entry);
+    this._probeSoon();
+  }
+
+  /** Probe the connection quickly for as long as something waits for the server's answer. */
+  _probeSoon() {
+    if (this._probeTimer || !this._welcomed) return;
+    if (!this._outbox.length && !this._inflightOps.size) return;
+    this._probeTimer = setInterval(() => this._probe(), PROBE_MS);
+  }
+
+  _probe() {
+    const ws = this._ws;
+    if (!ws || !this._welcomed || (!this._outbox.length && !this._inflightOps.size)) {
+      this._stopProbe();
+      return;
+    }
+    const now = Date.now();
+    if (this._pongDue) {
+      if (now > this._pongDue) this._abandon(ws, 4000);
+      return;
+    }
+    if (this._raw({ op: "ping" })) this._pongDue = now + PONG_DEADLINE_MS;
+  }
+
+  _stopProbe() {
+    clearInterval(this._probeTimer);
+    this._probeTimer = null;
+    this._pongDue = 0;
   }
 
   _onAck(frame) {
@@ -476,8 +547,10 @@ export class Realtime extends EventTarget {
       this._queuedOps.push(entry);
       return;
     }
-    if (entry.frame.ref) this._inflightOps.set(entry.frame.ref, entry);
-    else entry.resolve(undefined);
+    if (entry.frame.ref) {
+      this._inflightOps.set(entry.frame.ref, entry);
+      this._probeSoon();
+    } else entry.resolve(undefined);
   }
 
   // --- stored state -------------------------------------------------------------

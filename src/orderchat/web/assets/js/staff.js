@@ -25,6 +25,7 @@ import { MembersPanel, newGroupDialog } from "./ui/groups.js";
 import { openFileLibrary } from "./ui/files.js";
 import { loadUrgent } from "./ui/urgent.js";
 import "./ui/strings-convs.js";
+import "./ui/strings-webfix.js";
 
 const root = document.getElementById("app");
 const phone = window.matchMedia("(max-width: 899px)");
@@ -196,9 +197,14 @@ async function boot(session) {
     if (s.open && s.open.timeline) s.open.timeline.showPending(e.detail || []);
   });
   on("welcome", () => {
-    if (ws === s && s.ready && s.loadFailed) reload(s);
-    // Pin and mute changes are not replayed (docs/conversations.md): read them again.
-    else if (ws === s && s.ready) refreshFlags(s);
+    if (ws !== s) return;
+    // Whatever failed to load while the server was out of reach loads again now.
+    if (s.ready && s.loadFailed) reload(s);
+    else if (s.ready) {
+      retryOpen(s);
+      // Pin and mute changes are not replayed (docs/conversations.md): read them again.
+      refreshFlags(s);
+    }
   });
   on("reset", () => {
     if (ws === s) reload(s);
@@ -269,6 +275,33 @@ async function reload(s) {
   if ((await loadAndCatchUp(s)) && s.open) openConversation(s, s.open.id, { keepRoute: true });
 }
 
+/** Load again the parts of the open conversation that failed (its history, its order panel). */
+function retryOpen(s) {
+  const o = s.open;
+  if (!o) return;
+  if (o.failed) openConversation(s, o.id, { keepRoute: true });
+  else if (o.panel && o.panel.error && o.loadPanel) o.loadPanel();
+}
+
+/**
+ * A failed load, said with a button to try again; it also retries by itself when the
+ * connection comes back (the `welcome` after a reconnect).
+ */
+function loadFailedNotice(text, retry) {
+  return h(
+    "div",
+    { class: "load-failed", testid: "load-failed", role: "alert" },
+    h("p", { class: "op-error" }, text),
+    h("p", { class: "load-failed-hint" }, t("wf.loadRetrying")),
+    h(
+      "button",
+      { type: "button", class: "btn btn-small", testid: "load-retry", on: { click: retry } },
+      icon("retry"),
+      h("span", null, t("wf.loadRetry")),
+    ),
+  );
+}
+
 function buildShell(s) {
   clear(root);
   s.connection = h(
@@ -320,6 +353,7 @@ function buildShell(s) {
     onNewDirect: () => newDirect(s),
     onNewGroup: () => newGroup(s),
     onMenu: (c) => conversationMenu(s, c),
+    onRetry: () => reload(s),
   });
   s.main = h("main", { class: "conv-pane" });
   s.side = h("div", { class: "side-pane" });
@@ -384,9 +418,12 @@ function relabel(s) {
 
 function setConnection(s, state) {
   if (!s.connection) return;
+  const noNetwork = state === "offline" && s.realtime && s.realtime.networkDown();
+  const label = noNetwork ? t("wf.noNetwork") : t(`conn.${state}`);
   s.connection.dataset.state = state;
-  s.connection.querySelector(".conn-label").textContent = t(`conn.${state}`);
-  s.connection.title = t(`conn.${state}`);
+  s.connection.dataset.network = noNetwork ? "down" : "up";
+  s.connection.querySelector(".conn-label").textContent = label;
+  s.connection.title = label;
 }
 
 async function signOut(s, everywhere) {
@@ -725,11 +762,15 @@ function renderHeader(s) {
             type: "button",
             class: "btn btn-small conv-panel-toggle",
             testid: "order-panel-toggle",
+            // The name holds the visible word, so "Order" said aloud finds the button.
+            "aria-label": t("conv.orderPanel"),
+            title: t("conv.orderPanel"),
             "aria-expanded": s.workspace.classList.contains("panel-open") ? "true" : "false",
             on: { click: () => togglePanel(s) },
           },
           icon("order"),
-          h("span", t("conv.orderPanel")),
+          h("span", { class: "conv-panel-toggle-full" }, t("conv.orderPanel")),
+          h("span", { class: "conv-panel-toggle-short" }, t("wf.orderToggle")),
         )
       : null,
   ];
@@ -797,13 +838,16 @@ async function openConversation(s, id, { keepRoute }) {
     ]);
   } catch (err) {
     if (!s.open || s.open.token !== token) return;
+    if (err instanceof ApiError && err.status === 403) {
+      clear(body).append(h("p", { class: "op-error", role: "alert" }, t("conv.removed")));
+      return;
+    }
+    // A refusal (a conversation that is gone) stays refused: only an unreachable or
+    // failing server is worth asking again by itself.
+    s.open.failed = !(err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429);
     clear(body).append(
-      h(
-        "p",
-        { class: "op-error", role: "alert" },
-        err instanceof ApiError && err.status === 403
-          ? t("conv.removed")
-          : t("conv.loadFailed", { message: errorText(err) }),
+      loadFailedNotice(t("conv.loadFailed", { message: errorText(err) }), () =>
+        openConversation(s, id, { keepRoute: true }),
       ),
     );
     return;
@@ -864,16 +908,20 @@ async function openConversation(s, id, { keepRoute }) {
     });
     s.open.panel = panel;
     clear(s.side).append(panel.el);
-    panel.load().then(() => {
-      if (s.open && s.open.panel === panel && panel.order) {
-        if (!s.orders.has(id)) {
-          s.orders.set(id, panel.order);
-          s.list.setOrder(panel.order);
-          renderHeader(s);
+    const loadPanel = () =>
+      panel.load().then(() => {
+        if (s.open && s.open.panel === panel && panel.order) {
+          if (!s.orders.has(id)) {
+            s.orders.set(id, panel.order);
+            s.list.setOrder(panel.order);
+            renderHeader(s);
+          }
+          timeline.relabel();
         }
-        timeline.relabel();
-      }
-    });
+      });
+    s.open.loadPanel = loadPanel;
+    panel.onRetry = loadPanel;
+    loadPanel();
   }
 }
 

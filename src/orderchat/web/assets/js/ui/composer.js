@@ -17,10 +17,31 @@ import { MentionPopup } from "./mentions.js";
 import { isStaff, kindForFile, onLang, previewText, roleLabel, toast, userName } from "./util.js";
 import { newRef } from "../ref.js";
 import "./strings.js";
+import "./strings-webfix.js";
 
 const TYPING_EVERY_MS = 3000;
 const MAX_TEXT = 10000;
 const drafts = new Map();
+const ENTER_KEY = "orderchat.enterSends";
+// A message carries at most this many attachments (MAX_ATTACHMENTS in protocol/codec.py).
+const MAX_PICTURES = 20;
+
+/** Whether Enter sends on this device (a choice kept in localStorage); off by default. */
+function readEnterSends() {
+  try {
+    return localStorage.getItem(ENTER_KEY) === "1";
+  } catch {
+    return false;
+  }
+}
+
+function writeEnterSends(on) {
+  try {
+    localStorage.setItem(ENTER_KEY, on ? "1" : "0");
+  } catch {
+    // Only a convenience: the box still works for this page.
+  }
+}
 
 export class Composer {
   /**
@@ -146,11 +167,33 @@ export class Composer {
       this.recCancel,
     );
 
+    this.enterSends = h("input", {
+      type: "checkbox",
+      testid: "composer-enter-sends",
+      checked: readEnterSends(),
+    });
+    this.enterHint = h("span", { class: "comp-keyhint", testid: "composer-keyhint" });
+    this.enterLabel = h(
+      "label",
+      { class: "comp-enter" },
+      this.enterSends,
+      h("span", { class: "comp-enter-text" }, t("wf.enterSends")),
+    );
+    this.pictures = h("div", {
+      class: "pic-preview",
+      testid: "picture-preview",
+      role: "group",
+      hidden: true,
+    });
+    this.picFiles = [];
+    this.picUrls = [];
+
     this.flags = h("div", { class: "comp-flags", hidden: !this.staff }, this.urgentLabel, this.internalLabel);
     this.el = h(
       "div",
       { class: "composer", testid: "composer" },
       this.replyBox,
+      this.pictures,
       this.uploads,
       this.recBar,
       this.mentions.el,
@@ -163,6 +206,7 @@ export class Composer {
       ),
       this.flags,
       this.audience,
+      h("div", { class: "comp-options" }, this.enterLabel, this.enterHint),
     );
 
     this.attachBtn.addEventListener("click", () => this.fileInput.click());
@@ -179,6 +223,11 @@ export class Composer {
     this.input.addEventListener("paste", (event) => this.onPaste(event));
     this.urgent.addEventListener("change", () => this.el.classList.toggle("is-urgent", this.urgent.checked));
     this.internal.addEventListener("change", () => this.showAudience());
+    this.enterSends.addEventListener("change", () => {
+      writeEnterSends(this.enterSends.checked);
+      this.showKeyHint();
+    });
+    this.showKeyHint();
     this.showAudience();
     this.attachDropTarget(this.el);
     this.offLang = onLang(() => this.relabel());
@@ -188,6 +237,7 @@ export class Composer {
   /** Release the microphone and listeners when the conversation closes. */
   destroy() {
     this.cancelVoice();
+    this.closePictures();
     this.offLang();
     for (const off of this.dropTargets) off();
     this.dropTargets = [];
@@ -209,6 +259,9 @@ export class Composer {
     this.internalLabel.title = t("comp.internalHint");
     this.internalLabel.querySelector("span").textContent = t("comp.internal");
     this.recCancel.querySelector("span").textContent = t("comp.voiceCancel");
+    this.enterLabel.querySelector(".comp-enter-text").textContent = t("wf.enterSends");
+    this.showKeyHint();
+    if (!this.pictures.hidden) this.renderPictures();
     this.showAudience();
     this.setReply(this.reply);
   }
@@ -355,11 +408,28 @@ export class Composer {
     return out;
   }
 
+  /** Say which keys send and which make a new line, as the box is now set. */
+  showKeyHint() {
+    const on = this.enterSends.checked;
+    const mac = /Mac|iPhone|iPad/.test(navigator.platform || "");
+    this.enterHint.textContent = t(on ? "wf.hintEnterSends" : mac ? "wf.hintCmdEnter" : "wf.hintCtrlEnter");
+    this.input.setAttribute("enterkeyhint", on ? "send" : "enter");
+    if (!window.matchMedia("(max-width: 899px)").matches)
+      this.input.placeholder = t(on ? "wf.placeholderEnter" : mac ? "wf.placeholderCmd" : "wf.placeholderCtrl");
+  }
+
   onKey(event) {
     if (this.mentions.handleKey(event)) return;
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
-      event.preventDefault();
-      this.sendText();
+    if (event.key === "Enter") {
+      // The Enter that confirms an input method's candidate (Chinese, Japanese…) is
+      // the input method's, never a send.
+      if (event.isComposing || event.keyCode === 229) return;
+      const modified = event.ctrlKey || event.metaKey;
+      const sends = this.enterSends.checked ? !event.shiftKey : modified;
+      if (sends) {
+        event.preventDefault();
+        this.sendText();
+      }
     } else if (event.key === "Escape" && this.reply) {
       this.setReply(null);
     }
@@ -448,13 +518,200 @@ export class Composer {
    * @param {File[]} files
    */
   sendFiles(files) {
+    const pictures = [];
     for (const file of files) {
       if (!file || file.size === 0) continue;
-      this.uploadAndSend(file, kindForFile(file));
+      if (kindForFile(file) === "image") pictures.push(file);
+      else this.uploadAndSend(file, kindForFile(file));
     }
+    if (pictures.length) this.previewPictures(pictures);
+  }
+
+  // ---- pictures: look before sending ----------------------------------------------
+
+  /**
+   * Show chosen pictures before they go: thumbnails, a caption, send or cancel. More
+   * pictures chosen meanwhile join the same message.
+   * @param {File[]} files
+   */
+  previewPictures(files) {
+    const room = MAX_PICTURES - this.picFiles.length;
+    if (files.length > room) toast(t("wf.tooManyPictures", { count: MAX_PICTURES }), "error");
+    for (const file of files.slice(0, Math.max(0, room))) {
+      this.picFiles.push(file);
+      this.picUrls.push(URL.createObjectURL(file));
+    }
+    if (!this.picFiles.length) return;
+    this.renderPictures();
+    this.pictures.hidden = false;
+    this.el.classList.add("has-pictures");
+    if (this.picCaption) this.picCaption.focus();
+  }
+
+  renderPictures() {
+    const caption = this.picCaption ? this.picCaption.value : "";
+    this.picCaption = h("textarea", {
+      class: "pic-caption",
+      testid: "picture-caption",
+      rows: "2",
+      maxlength: String(MAX_TEXT),
+      placeholder: t("wf.captionPlaceholder"),
+      "aria-label": t("wf.caption"),
+    });
+    this.picCaption.value = caption;
+    this.picCaption.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        this.closePictures();
+        this.input.focus();
+        return;
+      }
+      if (event.key !== "Enter" || event.isComposing || event.keyCode === 229) return;
+      const modified = event.ctrlKey || event.metaKey;
+      if (this.enterSends.checked ? !event.shiftKey : modified) {
+        event.preventDefault();
+        this.sendPictures();
+      }
+    });
+    const thumbs = this.picFiles.map((file, i) =>
+      h(
+        "figure",
+        { class: "pic-thumb", testid: "picture-thumb" },
+        h("img", { src: this.picUrls[i], alt: file.name }),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "icon-btn pic-remove",
+            "aria-label": t("wf.removePicture", { name: file.name }),
+            title: t("wf.removePicture", { name: file.name }),
+            on: { click: () => this.removePicture(i) },
+          },
+          icon("close"),
+        ),
+      ),
+    );
+    this.pictures.setAttribute("aria-label", t("wf.picturesTitle", { count: this.picFiles.length }));
+    clear(this.pictures).append(
+      h("p", { class: "pic-title" }, t("wf.picturesTitle", { count: this.picFiles.length })),
+      h("div", { class: "pic-thumbs" }, ...thumbs),
+      this.picCaption,
+      h(
+        "div",
+        { class: "pic-actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-small",
+            testid: "picture-cancel",
+            on: {
+              click: () => {
+                this.closePictures();
+                this.input.focus();
+              },
+            },
+          },
+          t("wf.cancelPictures"),
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-small btn-primary",
+            testid: "picture-send",
+            on: { click: () => this.sendPictures() },
+          },
+          icon("send"),
+          h("span", null, t("wf.sendPictures", { count: this.picFiles.length })),
+        ),
+      ),
+    );
+  }
+
+  removePicture(index) {
+    URL.revokeObjectURL(this.picUrls[index]);
+    this.picFiles.splice(index, 1);
+    this.picUrls.splice(index, 1);
+    if (this.picFiles.length) this.renderPictures();
+    else this.closePictures();
+  }
+
+  /** Put the preview away; nothing is uploaded or sent. */
+  closePictures() {
+    for (const url of this.picUrls) URL.revokeObjectURL(url);
+    this.picFiles = [];
+    this.picUrls = [];
+    this.picCaption = null;
+    if (!this.pictures) return;
+    clear(this.pictures);
+    this.pictures.hidden = true;
+    this.el.classList.remove("has-pictures");
+  }
+
+  /** Upload the previewed pictures and send them as one message carrying the caption. */
+  async sendPictures() {
+    const files = this.picFiles.slice();
+    const caption = this.picCaption ? this.picCaption.value : "";
+    if (!files.length) return;
+    if (caption.length > MAX_TEXT) {
+      toast(t("comp.tooLong"), "error");
+      return;
+    }
+    this.closePictures();
+    this.input.focus();
+    const reply = this.reply;
+    const flags = this.flagsFor({});
+    this.resetFlags();
+    const ids = [];
+    for (const file of files) {
+      const id = await this.uploadWithProgress(file, "image");
+      if (id === null) return;
+      ids.push(id);
+    }
+    const frame = {
+      op: "send",
+      ref: newRef(),
+      conv: this.conv.id,
+      kind: "image",
+      text: caption.trim() ? caption : "",
+      attachments: ids.map((id) => ({ id })),
+      mentions: caption.trim() ? this.mentions.tokensFor(caption) : [],
+      reply_to: reply ? reply.seq : null,
+      ...flags,
+    };
+    if (reply && this.reply === reply) this.setReply(null);
+    this.dispatch(frame);
   }
 
   async uploadAndSend(file, kind) {
+    const reply = this.reply;
+    // The flags belong to this file from the moment it is chosen; the switches are
+    // free for the next message at once, not only when the upload ends.
+    const flags = this.flagsFor({});
+    this.resetFlags();
+    const id = await this.uploadWithProgress(file, kind);
+    if (id === null) return;
+    const frame = {
+      op: "send",
+      ref: newRef(),
+      conv: this.conv.id,
+      kind,
+      text: "",
+      attachments: [{ id }],
+      mentions: [],
+      reply_to: reply ? reply.seq : null,
+      ...flags,
+    };
+    if (reply && this.reply === reply) this.setReply(null);
+    this.dispatch(frame);
+  }
+
+  /**
+   * Upload one file with a progress row that can cancel it.
+   * @returns {Promise<string|null>} the upload id, or null when cancelled or failed (said in a toast)
+   */
+  async uploadWithProgress(file, kind) {
     const controller = new AbortController();
     const bar = h("progress", {
       class: "upload-bar",
@@ -485,11 +742,6 @@ export class Composer {
       ),
     );
     this.uploads.appendChild(row);
-    const reply = this.reply;
-    // The flags belong to this file from the moment it is chosen; the switches are
-    // free for the next message at once, not only when the upload ends.
-    const flags = this.flagsFor({});
-    this.resetFlags();
     try {
       const id = await uploadFile(file, this.conv.id, {
         signal: controller.signal,
@@ -500,23 +752,12 @@ export class Composer {
         },
       });
       row.remove();
-      const frame = {
-        op: "send",
-        ref: newRef(),
-        conv: this.conv.id,
-        kind,
-        text: "",
-        attachments: [{ id }],
-        mentions: [],
-        reply_to: reply ? reply.seq : null,
-        ...flags,
-      };
-      if (reply && this.reply === reply) this.setReply(null);
-      this.dispatch(frame);
+      return id;
     } catch (err) {
       row.remove();
-      if (err && err.name === "AbortError") return;
+      if (err && err.name === "AbortError") return null;
       toast(t("upload.failed", { message: errorText(err) }), "error");
+      return null;
     }
   }
 

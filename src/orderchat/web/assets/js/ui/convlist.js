@@ -11,6 +11,7 @@ import { mentionsMe } from "./mentions.js";
 import { avatar, onLang, previewText, shortWhen, userName } from "./util.js";
 import "./strings.js";
 import "./strings-convs.js";
+import "./strings-webfix.js";
 
 // The server's per-conversation flags (docs/conversations.md) behind the filter chips.
 const FLAGS = [
@@ -36,10 +37,11 @@ export class ConvList {
   /**
    * @param {{me: object, members: Map<string, object>, onSelect: (id: string) => void,
    *          onNewDirect?: () => void, onNewGroup?: () => void,
-   *          onMenu?: (c: object) => void}} options
+   *          onMenu?: (c: object) => void, onRetry?: () => void}} options
    */
-  constructor({ me, members, onSelect, onNewDirect, onNewGroup, onMenu }) {
+  constructor({ me, members, onSelect, onNewDirect, onNewGroup, onMenu, onRetry }) {
     this.me = me;
+    this.onRetry = onRetry || null;
     this.members = members;
     this.onSelect = onSelect;
     this.onMenu = onMenu || null;
@@ -405,6 +407,16 @@ export class ConvList {
         : total === 0
           ? t("list.empty")
           : t("list.noMatch");
+    if (this.error !== null && this.onRetry)
+      this.empty.append(
+        " ",
+        h(
+          "button",
+          { type: "button", class: "btn btn-small", testid: "load-retry", on: { click: () => this.onRetry() } },
+          icon("retry"),
+          h("span", null, t("wf.loadRetry")),
+        ),
+      );
   }
 
   drawChips() {

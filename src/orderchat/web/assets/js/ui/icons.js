@@ -13,7 +13,9 @@ const ICONS = {
   stop: ["M7 7h10v10H7z"],
   close: ["M6 6l12 12", "M18 6L6 18"],
   reply: ["M10 8L5 12l5 4", "M5 12h9a5 5 0 015 5v1"],
-  recall: ["M9 7L5 11l4 4", "M5 11h10a4 4 0 010 8h-3"],
+  // Reply is a curved arrow pointing back at a message; recall is a circle turning
+  // back on itself, so the two never look alike side by side.
+  recall: ["M4 5v5h5", "M5.5 15a7.5 7.5 0 102-8L4 10", "M9.5 9.5l5 5", "M14.5 9.5l-5 5"],
   back: ["M15 5l-7 7 7 7"],
   search: [["c", 11, 11, 6.5], "M16 16l4.5 4.5"],
   plus: ["M12 5v14", "M5 12h14"],
@@ -40,6 +42,21 @@ const ICONS = {
   bell: ["M6 16V11a6 6 0 0112 0v5l2 2H4z", "M10 20a2 2 0 004 0"],
   pin: ["M9 3h6l-1 6 3 3H7l3-3z", "M12 12v9"],
   bellOff: ["M6 16V11a6 6 0 0112 0v5l2 2H4z", "M10 20a2 2 0 004 0", "M3 3l18 18"],
+  offline: [
+    "M3 3l18 18",
+    "M8.5 16.5a5 5 0 017 0",
+    "M5 13a10 10 0 015.2-2.8",
+    "M19 13a10 10 0 00-2.6-1.9",
+    "M2 9.5a15 15 0 016-3.2",
+    "M22 9.5A15 15 0 0012.5 5",
+    ["c", 12, 20, 0.6],
+  ],
+  retry: ["M20 5v5h-5", "M19.5 10A8 8 0 104 12"],
+  linkOff: [
+    "M10 14a4 4 0 005.7 0l3-3a4 4 0 00-5.7-5.7l-1 1",
+    "M14 10a4 4 0 00-5.7 0l-3 3a4 4 0 005.7 5.7l1-1",
+    "M4 4l16 16",
+  ],
 };
 
 /**

@@ -7,6 +7,7 @@
 
 import { h, clear } from "../dom.js";
 import { pickText, t, tOr } from "../i18n.js";
+import { itemNameView } from "../products.js";
 import { api, errorText } from "../api.js";
 import { fmtAddress, fmtDateTime, fmtMoney } from "../format.js";
 import { newRef } from "../ref.js";
@@ -17,6 +18,7 @@ import { formDialog, infoDialog } from "./dialogs.js";
 import { orderProgress } from "./progress.js";
 import { isAdmin, onLang, toast, userName } from "./util.js";
 import "./strings.js";
+import "./strings-webfix.js";
 
 const ADDRESS_FIELDS = ["name", "phone", "country", "region", "city", "district", "line1", "postcode"];
 const CONFIRMATION_KINDS = [
@@ -128,6 +130,10 @@ export class OrderPanel {
 
   /** Fetch the order and everything the panel shows about it. */
   async load() {
+    if (this.error) {
+      this.error = null;
+      clear(this.body).append(h("p", { class: "op-loading" }, t("order.loading")));
+    }
     try {
       if (!this.orderId) this.orderId = await this.findOrderId();
       if (!this.orderId) {
@@ -295,7 +301,25 @@ export class OrderPanel {
     this.el.setAttribute("aria-label", t("order.panel"));
     clear(this.body);
     if (this.error) {
-      this.body.append(h("p", { class: "op-error", role: "alert" }, this.error));
+      this.body.append(
+        h(
+          "div",
+          { class: "load-failed", testid: "load-failed", role: "alert" },
+          h("p", { class: "op-error" }, this.error),
+          h("p", { class: "load-failed-hint" }, t("wf.loadRetrying")),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "btn btn-small",
+              testid: "load-retry",
+              on: { click: () => (this.onRetry ? this.onRetry() : this.load()) },
+            },
+            icon("retry"),
+            h("span", null, t("wf.loadRetry")),
+          ),
+        ),
+      );
       return;
     }
     const o = this.order;
@@ -341,11 +365,39 @@ export class OrderPanel {
     );
   }
 
+  /**
+   * What a step's button says: the workflow's own words for the step when it has them
+   * (a new sample round, a step back for rework), otherwise what the step does to the
+   * order, so a button never offers to mark the order as the state it is already in.
+   * @returns {{button: string, title: string}}
+   */
+  stepWords(o, tr) {
+    const label = pickText(tr.label, this.stateLabel(tr.to));
+    const def = transitionOf(workflowOf(o), o.status, tr.to);
+    const action = pickText(tr.action, "") || (def ? pickText(def.action, "") : "");
+    if (action) {
+      const round = String((o.sample_round || 0) + 1);
+      const words = action.replaceAll("{round}", round).replaceAll("{number}", o.number || "");
+      return { button: words, title: words };
+    }
+    if (tr.to === o.status) {
+      const words = t("wf.repeatStep", { label });
+      return { button: words, title: words };
+    }
+    const names = ((workflowOf(o) || {}).states || []).map((s) => s.name);
+    const back = names.indexOf(tr.to) >= 0 && names.indexOf(tr.to) < names.indexOf(o.status);
+    if (back && !leavesPath(workflowOf(o), o.status, tr.to)) {
+      const words = t("wf.backTo", { label });
+      return { button: words, title: words };
+    }
+    return { button: t("act.transition", { label }), title: t("act.transitionTitle", { label }) };
+  }
+
   actionsView(o) {
     const { transitions, actions, issueKinds } = this.allowed();
     const buttons = [];
     for (const tr of transitions) {
-      const label = pickText(tr.label, this.stateLabel(tr.to));
+      const words = this.stepWords(o, tr);
       buttons.push(
         h(
           "button",
@@ -357,7 +409,7 @@ export class OrderPanel {
             on: { click: () => this.doTransition(tr) },
           },
           tr.photos ? icon("image") : null,
-          t("act.transition", { label }),
+          words.button,
         ),
       );
     }
@@ -409,6 +461,15 @@ export class OrderPanel {
     );
   }
 
+  /**
+   * A product's name in the reader's language: in English the catalogue's English name,
+   * with the Chinese one the order was written with beside it, since the shop floor
+   * knows the product by that one.
+   */
+  itemName(item) {
+    return itemNameView(this.order, item, "oi-name", this.stock.get(item.sku));
+  }
+
   itemsView(o) {
     const showStock = this.canViewStock();
     const rows = (o.items || []).map((item) => {
@@ -438,7 +499,7 @@ export class OrderPanel {
         h(
           "div",
           { class: "oi-main" },
-          h("span", { class: "oi-name" }, item.name || item.sku),
+          this.itemName(item),
           h("span", { class: "oi-amount" }, fmtMoney(item.quantity * item.unit_price_cents, o.currency)),
         ),
         h(
@@ -790,7 +851,7 @@ export class OrderPanel {
     }
     fields.push({ name: "note", label: t("f.note"), type: "textarea", rows: 2 });
     await formDialog({
-      title: t("act.transitionTitle", { label }),
+      title: this.stepWords(o, tr).title,
       fields,
       danger: leavesPath(workflowOf(o), o.status, tr.to),
       onSubmit: async (v) => {

@@ -20,6 +20,7 @@ import { commandCard, editDialog, editedMark, forwardedLine, mayEdit, mayForward
 import { urgentStatus } from "./urgent.js";
 import "./strings-convs.js";
 import "./strings.js";
+import "./strings-webfix.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -126,6 +127,9 @@ export class Timeline {
     document.addEventListener("visibilitychange", this.onVisibility);
     window.addEventListener("focus", this.onVisibility);
     this.offLang = onLang(() => this.relabel());
+    // A pending message says whether it only waits for the server or for the network.
+    this.onConnState = () => this.renderPending();
+    if (this.realtime && this.realtime.addEventListener) this.realtime.addEventListener("state", this.onConnState);
     if (!conv.member_reads && conv.id) this.fetchReads();
     this.renderTyping();
   }
@@ -137,6 +141,8 @@ export class Timeline {
     document.removeEventListener("visibilitychange", this.onVisibility);
     window.removeEventListener("focus", this.onVisibility);
     this.offLang();
+    if (this.realtime && this.realtime.removeEventListener)
+      this.realtime.removeEventListener("state", this.onConnState);
     for (const timer of this.typing.values()) clearTimeout(timer);
     clearTimeout(this.readTimer);
   }
@@ -966,6 +972,7 @@ export class Timeline {
 
   renderPending() {
     clear(this.pendingBox);
+    const waiting = Boolean(this.realtime && this.realtime.state && this.realtime.state !== "online");
     for (const f of this.pending) {
       const kindLabel = { image: "kind.image", voice: "kind.voice", video: "kind.video", file: "kind.file" }[f.kind];
       this.pendingBox.appendChild(
@@ -974,7 +981,7 @@ export class Timeline {
           {
             class: ["msg", "mine", "pending", f.urgent ? "msg-urgent" : null],
             testid: "msg",
-            dataset: { ref: f.ref, state: "pending", kind: f.kind || "text" },
+            dataset: { ref: f.ref, state: "pending", kind: f.kind || "text", waiting: waiting ? "network" : "server" },
           },
           h(
             "div",
@@ -1018,7 +1025,12 @@ export class Timeline {
             h(
               "div",
               { class: "msg-foot" },
-              h("span", { class: "msg-status", testid: "msg-status" }, icon("clock"), t("tl.pending")),
+              h(
+                "span",
+                { class: "msg-status", testid: "msg-status" },
+                icon(waiting ? "offline" : "clock"),
+                t(waiting ? "wf.waitingNetwork" : "tl.pending"),
+              ),
             ),
           ),
         ),
