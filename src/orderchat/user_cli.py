@@ -17,7 +17,7 @@ from pathlib import Path
 
 from orderchat.core.errors import DomainError
 from orderchat.core.model import User, parse_new_staff, parse_roles
-from orderchat.services.accounts import Accounts
+from orderchat.services.staff import Staff
 from orderchat.settings import Settings
 from orderchat.storage.engine import sqlite_path
 
@@ -89,7 +89,7 @@ def run_user_command(args: argparse.Namespace) -> int:
 
 async def _with_accounts(
     settings: Settings,
-    verb: Callable[[Accounts, argparse.Namespace], Awaitable[list[str]]],
+    verb: Callable[[Staff, argparse.Namespace], Awaitable[list[str]]],
     args: argparse.Namespace,
 ) -> list[str]:
     from orderchat.api.app import build_runtime
@@ -97,19 +97,24 @@ async def _with_accounts(
     runtime = build_runtime(settings)
     try:
         await runtime.db.migrate()
-        return await verb(runtime.accounts, args)
+        # Adding people and changing roles move channel memberships: writer work.
+        runtime.writer.start()
+        try:
+            return await verb(runtime.staff, args)
+        finally:
+            await runtime.writer.stop()
     finally:
         await runtime.db.close()
 
 
-async def _add(accounts: Accounts, args: argparse.Namespace) -> list[str]:
+async def _add(staff: Staff, args: argparse.Namespace) -> list[str]:
     new = parse_new_staff(args.username, args.password, args.role, args.name)
-    user = await accounts.create_user(new)
+    user = await staff.add(None, new)
     return [f"created user {user.username}", user.id]
 
 
-async def _list(accounts: Accounts, _args: argparse.Namespace) -> list[str]:
-    return [_row(user, disabled) for user, disabled in await accounts.list_staff_accounts()]
+async def _list(staff: Staff, _args: argparse.Namespace) -> list[str]:
+    return [_row(entry.user, entry.disabled) for entry in await staff.list_staff(None)]
 
 
 def _row(user: User, disabled: bool) -> str:
@@ -118,30 +123,30 @@ def _row(user: User, disabled: bool) -> str:
     return "\t".join([user.id, user.username, user.display_name, roles, state])
 
 
-async def _passwd(accounts: Accounts, args: argparse.Namespace) -> list[str]:
+async def _passwd(staff: Staff, args: argparse.Namespace) -> list[str]:
     password: str = args.password
     if password == "-":
         password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    user = await accounts.set_password(args.username, password)
+    user = await staff.set_password(None, args.username, password)
     return [f"password changed for {user.username}"]
 
 
-async def _disable(accounts: Accounts, args: argparse.Namespace) -> list[str]:
-    ended = await accounts.set_disabled(args.username, True)
+async def _disable(staff: Staff, args: argparse.Namespace) -> list[str]:
+    ended = await staff.set_disabled(None, args.username, True)
     return [f"disabled {args.username}; ended {ended} session(s)"]
 
 
-async def _enable(accounts: Accounts, args: argparse.Namespace) -> list[str]:
-    await accounts.set_disabled(args.username, False)
+async def _enable(staff: Staff, args: argparse.Namespace) -> list[str]:
+    await staff.set_disabled(None, args.username, False)
     return [f"enabled {args.username}"]
 
 
-async def _roles(accounts: Accounts, args: argparse.Namespace) -> list[str]:
-    user = await accounts.set_roles(args.username, parse_roles(args.roles))
+async def _roles(staff: Staff, args: argparse.Namespace) -> list[str]:
+    user = await staff.set_roles(None, args.username, parse_roles(args.roles))
     return [f"roles of {user.username}: {','.join(r.value for r in user.roles)}"]
 
 
-_VERBS: dict[str, Callable[[Accounts, argparse.Namespace], Awaitable[list[str]]]] = {
+_VERBS: dict[str, Callable[[Staff, argparse.Namespace], Awaitable[list[str]]]] = {
     "add": _add,
     "list": _list,
     "passwd": _passwd,

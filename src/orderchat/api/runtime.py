@@ -20,6 +20,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
+from orderchat.services.staff import Staff
 from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
 from orderchat.services.writer import GroupCommitWriter
@@ -46,6 +47,7 @@ class Runtime:
     confirmations: Confirmations
     webhooks: Webhooks
     media: Media
+    staff: Staff
 
 
 def get_runtime(request: Request) -> Runtime:
