@@ -170,3 +170,13 @@ async def current_memberships(conn: AsyncConnection, user_id: UserId) -> list[Jo
         Joined(ConversationId(r.conv_id), bool(r.by_role), r.created_by, r.role_channel)
         for r in await conn.execute(query)
     ]
+
+
+async def mark_by_role_txn(conn: AsyncConnection, conv_id: str, user_ids: list[UserId]) -> None:
+    """These members are in the conversation for their roles (an order's staff)."""
+    if user_ids:
+        await conn.execute(
+            update(members)
+            .where(members.c.conv_id == conv_id, members.c.user_id.in_(user_ids))
+            .values(by_role=True)
+        )
