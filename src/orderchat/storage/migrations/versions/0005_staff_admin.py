@@ -9,7 +9,8 @@ message or a hash chain: for each role, the oldest of its channels (the role
 channel and the plain channels titled like it) becomes the role channel; every
 other one keeps its history, gets `merged_into` pointing at the kept one and
 an "(archived)" title, and its current members are also made members of the
-kept one.
+kept one. A lone plain channel with the role channel's title becomes the role
+channel, so routed events land where the shop already talks.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _merge_role_channels() -> None:
             ),
             {"role": role, "title": title},
         ).all()
-        if len(rows) < 2:
+        if not rows:
             continue
         keep = rows[0].id
         others = [r.id for r in rows[1:]]
