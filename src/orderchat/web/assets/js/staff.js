@@ -15,8 +15,9 @@ import { Timeline } from "./ui/timeline.js";
 import { Composer } from "./ui/composer.js";
 import { OrderPanel } from "./ui/orderpanel.js";
 import { confirmDialog, formDialog } from "./ui/dialogs.js";
-import { avatar, onLang, roleLabel, toast } from "./ui/util.js";
+import { avatar, isAdmin, onLang, roleLabel, toast } from "./ui/util.js";
 import { ROLES } from "./ui/strings.js";
+import { AdminConsole, joinToken, showJoinPage } from "./ui/admin.js";
 
 const root = document.getElementById("app");
 const phone = window.matchMedia("(max-width: 899px)");
@@ -282,6 +283,9 @@ function buildShell(s) {
     { type: "button", class: "btn btn-small btn-quiet", testid: "signout-all", title: t("shell.signoutAll") },
     t("shell.signoutAll"),
   );
+  s.adminLink = isAdmin(s.me)
+    ? h("a", { href: "#/admin", class: "btn btn-small btn-quiet", testid: "admin-open" }, t("admin.menu"))
+    : null;
   s.signout.addEventListener("click", () => signOut(s, false));
   s.signoutAll.addEventListener("click", () => signOut(s, true));
   const header = h(
@@ -297,6 +301,7 @@ function buildShell(s) {
     h("div", { class: "topbar-spacer" }),
     langSwitcher(),
     h("div", { class: "me" }, avatar(s.me, s.me.id, "sm"), h("span", { class: "me-text" }, s.meName, s.meRoles)),
+    s.adminLink,
     s.signoutAll,
     s.signout,
   );
@@ -326,6 +331,8 @@ function relabel(s) {
   s.signoutAll.title = t("shell.signoutAll");
   s.signoutAll.textContent = t("shell.signoutAll");
   s.meRoles.textContent = (s.me.roles || []).map(roleLabel).join(" · ");
+  if (s.adminLink) s.adminLink.textContent = t("admin.menu");
+  if (s.admin) openAdmin(s, true);
   s.shell.querySelector(".brand-name").textContent = t("app.brand");
   setConnection(s, s.realtime.state);
   if (s.open) renderHeader(s);
@@ -400,7 +407,36 @@ function routeConv() {
   return m ? m[1] : null;
 }
 
+function openAdmin(s, rebuild) {
+  if (s.admin && !rebuild) return;
+  closeAdmin(s);
+  closeConversation(s, true);
+  s.admin = new AdminConsole({ me: s.me });
+  s.workspace.hidden = true;
+  s.shell.append(s.admin.el);
+  s.admin.load();
+}
+
+function closeAdmin(s) {
+  if (!s.admin) return;
+  s.admin.destroy();
+  s.admin = null;
+  s.workspace.hidden = false;
+  showEmpty(s);
+}
+
 function route(s) {
+  const token = joinToken();
+  if (token) {
+    teardown();
+    showJoinPage(root, token);
+    return;
+  }
+  if (location.hash === "#/admin" && isAdmin(s.me)) {
+    openAdmin(s);
+    return;
+  }
+  closeAdmin(s);
   const id = routeConv();
   if (id && (!s.open || s.open.id !== id)) openConversation(s, id, {});
   else if (!id && s.open) {
@@ -735,5 +771,11 @@ window.addEventListener("popstate", () => {
   if (ws && ws.ready) route(ws);
 });
 
-if (current) boot(current);
+window.addEventListener("hashchange", () => {
+  const token = joinToken();
+  if (token && !ws) showJoinPage(root, token);
+});
+
+if (joinToken()) showJoinPage(root, joinToken());
+else if (current) boot(current);
 else showLogin();
