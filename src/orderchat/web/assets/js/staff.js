@@ -284,7 +284,18 @@ function buildShell(s) {
     t("shell.signoutAll"),
   );
   s.adminLink = isAdmin(s.me)
-    ? h("a", { href: "#/admin", class: "btn btn-small btn-quiet", testid: "admin-open" }, t("admin.menu"))
+    ? h(
+        "a",
+        {
+          href: "#/admin",
+          class: "btn btn-small btn-quiet admin-open",
+          testid: "admin-open",
+          title: t("admin.menu"),
+          "aria-label": t("admin.menu"),
+        },
+        icon("users"),
+        h("span", { class: "admin-open-label" }, t("admin.menu")),
+      )
     : null;
   s.signout.addEventListener("click", () => signOut(s, false));
   s.signoutAll.addEventListener("click", () => signOut(s, true));
@@ -331,7 +342,11 @@ function relabel(s) {
   s.signoutAll.title = t("shell.signoutAll");
   s.signoutAll.textContent = t("shell.signoutAll");
   s.meRoles.textContent = (s.me.roles || []).map(roleLabel).join(" · ");
-  if (s.adminLink) s.adminLink.textContent = t("admin.menu");
+  if (s.adminLink) {
+    s.adminLink.title = t("admin.menu");
+    s.adminLink.setAttribute("aria-label", t("admin.menu"));
+    s.adminLink.querySelector(".admin-open-label").textContent = t("admin.menu");
+  }
   if (s.admin) openAdmin(s, true);
   s.shell.querySelector(".brand-name").textContent = t("app.brand");
   setConnection(s, s.realtime.state);
