@@ -4,7 +4,8 @@ Every verb works on the database `serve` would open (the same `--data-dir` and
 `--database`) and says first, as `database: PATH`, which SQLite file it touched. Only `add` may
 create a database; the others refuse a data dir that has none, since a typo in
 `--data-dir` would otherwise quietly change an empty database nobody serves.
-`add` prints the new id as its last line of output.
+`add` prints the new id as its last line of output, `invite` the link's path
+(`/#/join/TOKEN`, to put after the server's address).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from orderchat.core.errors import DomainError
 from orderchat.core.model import User, parse_new_staff, parse_roles
-from orderchat.services.staff import Staff
+from orderchat.services.staff import Invite, Staff
 from orderchat.settings import Settings
 from orderchat.storage.engine import sqlite_path
 
@@ -32,7 +33,7 @@ def add_user_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     database_url: Callable[[str], str],
 ) -> None:
-    """Add `user add|list|passwd|disable|enable|roles` under `commands`."""
+    """Add `user add|list|passwd|disable|enable|roles|invite` under `commands`."""
     users = commands.add_parser("user", help="manage staff users")
     verbs = users.add_subparsers(dest="user_command", required=True)
 
@@ -59,6 +60,9 @@ def add_user_commands(
     verb("enable", "let a disabled staff user sign in again")
     roles = verb("roles", "replace a staff user's roles")
     roles.add_argument("--set", dest="roles", required=True, metavar="ROLE[,ROLE...]")
+    invite = verb("invite", "make a one-time link with which a new person joins; prints its path")
+    invite.add_argument("--role", required=True, help="ROLE[,ROLE...]")
+    invite.add_argument("--name", help="display name (the person may change it)")
 
 
 def run_user_command(args: argparse.Namespace) -> int:
@@ -146,6 +150,11 @@ async def _roles(staff: Staff, args: argparse.Namespace) -> list[str]:
     return [f"roles of {user.username}: {','.join(r.value for r in user.roles)}"]
 
 
+async def _invite(staff: Staff, args: argparse.Namespace) -> list[str]:
+    issued = await staff.invite(None, Invite(args.username, parse_roles(args.role), args.name))
+    return [f"invitation for {args.username}, valid for 7 days, once", issued.path]
+
+
 _VERBS: dict[str, Callable[[Staff, argparse.Namespace], Awaitable[list[str]]]] = {
     "add": _add,
     "list": _list,
@@ -153,4 +162,5 @@ _VERBS: dict[str, Callable[[Staff, argparse.Namespace], Awaitable[list[str]]]] =
     "disable": _disable,
     "enable": _enable,
     "roles": _roles,
+    "invite": _invite,
 }

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.order_support import Shop, assert_unchanged, expect_error
-from tests.support import Account, Peer, ServerProcess, wait_closed
+from tests.support import Account, Peer, ServerProcess, run_cli, wait_closed
 
 _names = itertools.count(1)
 STRONG = "kettle-harbour-lantern"
@@ -444,3 +445,31 @@ async def test_a_reset_link_sets_a_new_password_and_ends_the_old_sessions(shop: 
             "/api/auth/login", json={"username": person.username, "password": STRONG}
         )
         expect_error(login, 401)
+
+
+# --- the command line keeps the same rules --------------------------------------------------
+
+
+def test_the_cli_invites_with_a_link_the_web_page_accepts(shop: Shop) -> None:
+    name = fresh_name("cliinv")
+    done = run_cli(
+        "user", "invite", name, "--role", "warehouse", "--data-dir", str(shop.server.data_dir)
+    )
+    path = done.stdout.strip().splitlines()[-1]
+    assert path.startswith("/#/join/")
+    with anonymous(shop) as client:
+        token = path.removeprefix("/#/join/")
+        accepted = client.post("/api/staff-links/accept", json={"token": token, "password": STRONG})
+    assert accepted.status_code == 200, accepted.text
+    assert role_channel(shop.server, "warehouse") in conv_ids(shop.server, accepted.json()["token"])
+
+
+def test_the_cli_keeps_the_last_admin(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    run_cli("user", "add", "owner", "--password", STRONG, "--role", "admin", *data)
+    for verb in (["roles", "owner", "--set", "sales"], ["disable", "owner"]):
+        done = run_cli("user", *verb, *data, check=False)
+        assert done.returncode == 2, done
+        assert "last enabled admin" in done.stderr
+    listed = run_cli("user", "list", *data).stdout
+    assert "\towner\towner\tadmin\tenabled" in listed

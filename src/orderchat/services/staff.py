@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.ids import IdMinter, UserId
 from orderchat.core.model import (
+    MAX_DISPLAY_NAME_CHARS,
     MAX_PASSWORD_CHARS,
     NewStaff,
     Role,
@@ -81,6 +82,14 @@ class Invite:
     username: str
     roles: tuple[Role, ...]
     display_name: str | None = None
+
+
+def _display_name(raw: str | None) -> str | None:
+    """A chosen display name, stripped; None when none was given."""
+    shown = (raw or "").strip()
+    if len(shown) > MAX_DISPLAY_NAME_CHARS:
+        raise BadRequest(f"display name must be 1-{MAX_DISPLAY_NAME_CHARS} characters")
+    return shown or None
 
 
 def _require_admin(actor: User | None) -> None:
@@ -144,10 +153,11 @@ class Staff:
         _require_admin(actor)
         username = validate_username(invite.username)
         roles = parse_roles(list(invite.roles))
+        shown = _display_name(invite.display_name)
         async with self._db.read() as conn:
             if await account_store.find_credentials(conn, username) is not None:
                 raise Conflict(f"username {username!r} is taken")
-        return await self._issue(actor, INVITE, username, roles, invite.display_name, None)
+        return await self._issue(actor, INVITE, username, roles, shown, None)
 
     async def reset_link(self, actor: User | None, username: str) -> IssuedLink:
         _require_admin(actor)
@@ -228,9 +238,7 @@ class Staff:
         return await self._accounts.sign_in_as(user, device)
 
     async def _accept_invite(self, link: StaffLink, hashed: str, display_name: str | None) -> User:
-        shown = (display_name or "").strip() or link.display_name or link.username
-        if len(shown) > 100:
-            raise BadRequest("display name must be 1-100 characters")
+        shown = _display_name(display_name) or link.display_name or link.username
         user = User(
             id=self._ids.user(),
             username=link.username,
