@@ -123,12 +123,12 @@ class Staff:
         async with self._db.read() as conn:
             accounts = await account_store.list_staff_accounts(conn)
             stats = await staff_store.session_stats(conn, self._clock.now_ms())
-        none = staff_store.SessionStats(0, None)
-        return [
-            StaffEntry(user, disabled, s.active, s.last_sign_in_ms)
-            for user, disabled in accounts
-            for s in [stats.get(user.id, none)]
-        ]
+        entries = []
+        for user, disabled in accounts:
+            found = stats.get(user.id)
+            active, last = (found.active, found.last_sign_in_ms) if found else (0, None)
+            entries.append(StaffEntry(user, disabled, active, last))
+        return entries
 
     # --- adding people ------------------------------------------------------------
 

@@ -168,20 +168,25 @@ export class AdminConsole {
       { testid: "admin-row", dataset: { username: person.username, disabled: person.disabled ? "true" : "false" } },
       h(
         "td",
-        { class: "admin-name", "data-label": t("admin.col.name") },
-        avatar(person, person.id, "sm"),
-        h("span", nameOf(person)),
-        me ? h("span", { class: "admin-you" }, t("admin.you")) : null,
+        h(
+          "div",
+          { class: "admin-name" },
+          avatar(person, person.id, "sm"),
+          h("span", nameOf(person)),
+          me ? h("span", { class: "admin-you" }, t("admin.you")) : null,
+        ),
       ),
-      h("td", { "data-label": t("admin.col.username") }, h("code", person.username)),
+      h("td", h("code", { class: "admin-username" }, person.username)),
       h(
         "td",
-        { class: "admin-roles", testid: "admin-roles", "data-label": t("admin.col.roles") },
-        person.roles.map((r) => h("span", { class: "admin-role" }, roleLabel(r))),
+        h(
+          "div",
+          { class: "admin-roles", testid: "admin-roles" },
+          person.roles.map((r) => h("span", { class: "admin-role" }, roleLabel(r))),
+        ),
       ),
       h(
         "td",
-        { "data-label": t("admin.col.state") },
         h(
           "span",
           { class: person.disabled ? "admin-state off" : "admin-state on", testid: "admin-state" },
@@ -195,15 +200,18 @@ export class AdminConsole {
       ),
       h(
         "td",
-        { class: "admin-row-actions", "data-label": t("admin.col.actions") },
-        act("editRoles", (p) => this.editRoles(p)),
-        me
-          ? null
-          : person.disabled
-            ? act("enable", (p) => this.setDisabled(p, false))
-            : act("disable", (p) => this.setDisabled(p, true), "btn btn-small btn-danger-outline"),
-        person.disabled ? null : act("reset", (p) => this.reset(p)),
-        person.disabled || me ? null : act("signOut", (p) => this.signOut(p)),
+        h(
+          "div",
+          { class: "admin-row-actions" },
+          act("editRoles", (p) => this.editRoles(p)),
+          me
+            ? null
+            : person.disabled
+              ? act("enable", (p) => this.setDisabled(p, false))
+              : act("disable", (p) => this.setDisabled(p, true), "btn btn-small btn-danger-outline"),
+          person.disabled ? null : act("reset", (p) => this.reset(p)),
+          person.disabled || me ? null : act("signOut", (p) => this.signOut(p)),
+        ),
       ),
     );
   }
