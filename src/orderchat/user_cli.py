@@ -4,7 +4,8 @@ Every verb works on the database `serve` would open (the same `--data-dir` and
 `--database`) and says first, as `database: PATH`, which SQLite file it touched. Only `add` may
 create a database; the others refuse a data dir that has none, since a typo in
 `--data-dir` would otherwise quietly change an empty database nobody serves.
-`add` prints the new id as its last line of output.
+`add` prints the new id as its last line of output, `invite` the link's path
+(`/#/join/TOKEN`, to put after the server's address).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from orderchat.core.errors import DomainError
 from orderchat.core.model import User, parse_new_staff, parse_roles
-from orderchat.services.accounts import Accounts
+from orderchat.services.staff import Invite, Staff
 from orderchat.settings import Settings
 from orderchat.storage.engine import sqlite_path
 
@@ -32,7 +33,7 @@ def add_user_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     database_url: Callable[[str], str],
 ) -> None:
-    """Add `user add|list|passwd|disable|enable|roles` under `commands`."""
+    """Add `user add|list|passwd|disable|enable|roles|invite` under `commands`."""
     users = commands.add_parser("user", help="manage staff users")
     verbs = users.add_subparsers(dest="user_command", required=True)
 
@@ -59,6 +60,9 @@ def add_user_commands(
     verb("enable", "let a disabled staff user sign in again")
     roles = verb("roles", "replace a staff user's roles")
     roles.add_argument("--set", dest="roles", required=True, metavar="ROLE[,ROLE...]")
+    invite = verb("invite", "make a one-time link with which a new person joins; prints its path")
+    invite.add_argument("--role", required=True, help="ROLE[,ROLE...]")
+    invite.add_argument("--name", help="display name (the person may change it)")
 
 
 def run_user_command(args: argparse.Namespace) -> int:
@@ -89,7 +93,7 @@ def run_user_command(args: argparse.Namespace) -> int:
 
 async def _with_accounts(
     settings: Settings,
-    verb: Callable[[Accounts, argparse.Namespace], Awaitable[list[str]]],
+    verb: Callable[[Staff, argparse.Namespace], Awaitable[list[str]]],
     args: argparse.Namespace,
 ) -> list[str]:
     from orderchat.api.app import build_runtime
@@ -97,19 +101,24 @@ async def _with_accounts(
     runtime = build_runtime(settings)
     try:
         await runtime.db.migrate()
-        return await verb(runtime.accounts, args)
+        # Adding people and changing roles move channel memberships: writer work.
+        runtime.writer.start()
+        try:
+            return await verb(runtime.staff, args)
+        finally:
+            await runtime.writer.stop()
     finally:
         await runtime.db.close()
 
 
-async def _add(accounts: Accounts, args: argparse.Namespace) -> list[str]:
+async def _add(staff: Staff, args: argparse.Namespace) -> list[str]:
     new = parse_new_staff(args.username, args.password, args.role, args.name)
-    user = await accounts.create_user(new)
+    user = await staff.add(None, new)
     return [f"created user {user.username}", user.id]
 
 
-async def _list(accounts: Accounts, _args: argparse.Namespace) -> list[str]:
-    return [_row(user, disabled) for user, disabled in await accounts.list_staff_accounts()]
+async def _list(staff: Staff, _args: argparse.Namespace) -> list[str]:
+    return [_row(entry.user, entry.disabled) for entry in await staff.list_staff(None)]
 
 
 def _row(user: User, disabled: bool) -> str:
@@ -118,34 +127,40 @@ def _row(user: User, disabled: bool) -> str:
     return "\t".join([user.id, user.username, user.display_name, roles, state])
 
 
-async def _passwd(accounts: Accounts, args: argparse.Namespace) -> list[str]:
+async def _passwd(staff: Staff, args: argparse.Namespace) -> list[str]:
     password: str = args.password
     if password == "-":
         password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    user = await accounts.set_password(args.username, password)
+    user = await staff.set_password(None, args.username, password)
     return [f"password changed for {user.username}"]
 
 
-async def _disable(accounts: Accounts, args: argparse.Namespace) -> list[str]:
-    ended = await accounts.set_disabled(args.username, True)
+async def _disable(staff: Staff, args: argparse.Namespace) -> list[str]:
+    ended = await staff.set_disabled(None, args.username, True)
     return [f"disabled {args.username}; ended {ended} session(s)"]
 
 
-async def _enable(accounts: Accounts, args: argparse.Namespace) -> list[str]:
-    await accounts.set_disabled(args.username, False)
+async def _enable(staff: Staff, args: argparse.Namespace) -> list[str]:
+    await staff.set_disabled(None, args.username, False)
     return [f"enabled {args.username}"]
 
 
-async def _roles(accounts: Accounts, args: argparse.Namespace) -> list[str]:
-    user = await accounts.set_roles(args.username, parse_roles(args.roles))
+async def _roles(staff: Staff, args: argparse.Namespace) -> list[str]:
+    user = await staff.set_roles(None, args.username, parse_roles(args.roles))
     return [f"roles of {user.username}: {','.join(r.value for r in user.roles)}"]
 
 
-_VERBS: dict[str, Callable[[Accounts, argparse.Namespace], Awaitable[list[str]]]] = {
+async def _invite(staff: Staff, args: argparse.Namespace) -> list[str]:
+    issued = await staff.invite(None, Invite(args.username, parse_roles(args.role), args.name))
+    return [f"invitation for {args.username}, valid for 7 days, once", issued.path]
+
+
+_VERBS: dict[str, Callable[[Staff, argparse.Namespace], Awaitable[list[str]]]] = {
     "add": _add,
     "list": _list,
     "passwd": _passwd,
     "disable": _disable,
     "enable": _enable,
     "roles": _roles,
+    "invite": _invite,
 }

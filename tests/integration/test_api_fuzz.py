@@ -89,6 +89,10 @@ NAMES_THAT_MUST_EXIST = (
     # The password policy also refuses the username, one repeated character and
     # common passwords, which a schema cannot say; its length it does say.
     "POST /api/users",
+    "POST /api/admin/staff",
+    # A link's token is random: a made-up one is not valid (404), as it must be.
+    "POST /api/staff-links/check",
+    "POST /api/staff-links/accept",
 )
 # Text over its limit is refused as too_large (413), as the wire contract says.
 REFUSALS = ["400", "401", "403", "404", "405", "409", "413", "415"]

@@ -24,6 +24,7 @@ from orderchat.api.routes import (
     media,
     orders,
     rules,
+    staff_admin,
     uploads,
     users,
     web,
@@ -50,6 +51,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, SystemClock, system_ids
+from orderchat.services.staff import Staff
 from orderchat.services.stock.command import STOCK_COMMAND
 from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
@@ -73,6 +75,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     accounts = Accounts(
         db, bus, clock, ids, session_ttl_s=settings.session_ttl_s, rate_limits=settings.rate_limits
     )
+    staff = Staff(db, writer, accounts, bus, clock, ids, workflows)
     return Runtime(
         settings=settings,
         clock=clock,
@@ -117,6 +120,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             ),
             rate_limits=settings.rate_limits,
         ),
+        staff=staff,
     )
 
 
@@ -161,7 +165,7 @@ async def _seed_demo(runtime: Runtime) -> None:
         runtime.confirmations,
     )
     await seed_demo(
-        runtime.accounts,
+        runtime.staff,
         runtime.conversations,
         runtime.messaging,
         runtime.db,
@@ -225,6 +229,7 @@ def create_app(settings: Settings) -> FastAPI:
         health,
         auth,
         users,
+        staff_admin,
         conversations,
         orders,
         inventory,

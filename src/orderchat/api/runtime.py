@@ -21,6 +21,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
+from orderchat.services.staff import Staff
 from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
 from orderchat.services.writer import GroupCommitWriter
@@ -47,6 +48,7 @@ class Runtime:
     confirmations: Confirmations
     webhooks: Webhooks
     media: Media
+    staff: Staff
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -8,16 +8,18 @@ from __future__ import annotations
 import logging
 
 from orderchat.core.ids import IdMinter
-from orderchat.core.model import MessageKind, User, parse_new_conversation, parse_new_staff
+from orderchat.core.model import MessageKind, Role, User, parse_new_conversation, parse_new_staff
+from orderchat.core.routing import ROLE_CHANNEL_TITLES
 from orderchat.demo.media import seed_media
 from orderchat.demo.orders import DemoServices, seed_orders
 from orderchat.protocol.frames import PostMessage
-from orderchat.services.accounts import Accounts
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
 from orderchat.services.media.media import Media
 from orderchat.services.orders.orders import Orders
+from orderchat.services.staff import Staff
 from orderchat.storage import accounts as account_store
+from orderchat.storage import conversations as conv_store
 from orderchat.storage import orders as order_store
 from orderchat.storage.engine import Database
 
@@ -40,9 +42,14 @@ STAFF = [
 
 CHANNELS = [
     ("全员 All staff", [u for u, _, _ in STAFF]),
-    ("仓库 #warehouse", ["boss", "wes", "leo", "amy"]),
-    ("采购 #purchasing", ["boss", "pat", "wes"]),
-    ("财务 #finance", ["boss", "fay", "sam"]),
+]
+
+# The role channels are the shop's one channel per role (the one routed order
+# events land in); these people join them besides the role's holders.
+ROLE_CHANNEL_GUESTS = [
+    (Role.WAREHOUSE, ["boss", "leo", "amy"]),
+    (Role.PURCHASING, ["boss", "wes"]),
+    (Role.FINANCE, ["boss", "sam"]),
 ]
 
 CHATTER = [
@@ -57,7 +64,7 @@ CHATTER = [
 
 
 async def seed_demo(
-    accounts: Accounts,
+    staff_service: Staff,
     conversations: Conversations,
     messaging: Messaging,
     db: Database,
@@ -72,13 +79,19 @@ async def seed_demo(
     users: dict[str, User] = {}
     for username, name, role in STAFF:
         staff = parse_new_staff(username, DEMO_PASSWORD, [role], name)
-        users[username] = await accounts.create_user(staff)
+        users[username] = await staff_service.add(None, staff)
     boss = users["boss"]
     channels: dict[str, str] = {}
     for title, names in CHANNELS:
         new = parse_new_conversation("channel", title, [users[n].id for n in names])
         view = await conversations.create(boss, new)
         channels[title] = view.conv.id
+    for role, guests in ROLE_CHANNEL_GUESTS:
+        async with db.read() as conn:
+            conv_id = await conv_store.find_role_channel(conn, role.value)
+        assert conv_id is not None  # adding the role's holder made it
+        await conversations.add_members(boss, conv_id, tuple(users[n].id for n in guests))
+        channels[ROLE_CHANNEL_TITLES[role]] = conv_id
     new = parse_new_conversation("direct", None, [users["sam"].id])
     direct = await conversations.create(users["amy"], new)
     script: list[tuple[str | None, str, str]] = [

@@ -136,6 +136,21 @@ class Accounts:
         signed = await self._new_session(user, device or "invitation", now_ms)
         return dataclasses.replace(signed, order_id=invitation.order_id)
 
+    def count_attempt(self, address: str, device: str | None) -> None:
+        """One sign-in attempt another way (a staff link): the same limits as a password."""
+        _check_device(device)
+        self._by_address.hit(
+            address, self._clock.monotonic_s(), "sign-in attempts from this address"
+        )
+
+    async def sign_in_as(self, user: User, device: str | None) -> SignedIn:
+        """A session for someone who just proved who they are another way (a staff link)."""
+        return await self._new_session(user, device or "web", self._clock.now_ms())
+
+    async def hash_password(self, password: str) -> str:
+        """Off the event loop: argon2 is made to be slow."""
+        return await asyncio.to_thread(self._hasher.hash, password)
+
     async def _new_session(self, user: User, device: str, now_ms: int) -> SignedIn:
         token = secrets.token_urlsafe(32)
         session_id = self._ids.session()
@@ -204,25 +219,6 @@ class Accounts:
             await store.update_password_txn(conn, user.id, hashed)
         logger.info("password changed user=%s", user.id)
         return user
-
-    async def set_disabled(self, username: str, disabled: bool) -> int:
-        """Disable (and sign out everywhere) or enable a staff user; returns sessions ended."""
-        now_ms = self._clock.now_ms()
-        async with self._db.write("set_disabled") as conn:
-            user, _ = await store.get_staff_by_username(conn, username)
-            await store.update_disabled_txn(conn, user.id, disabled)
-            revoked = await store.revoke_sessions_txn(conn, user.id, now_ms) if disabled else []
-        if revoked:
-            self._publisher.publish([Revocation(frozenset(revoked))])
-        logger.info("user=%s disabled=%s sessions ended=%d", user.id, disabled, len(revoked))
-        return len(revoked)
-
-    async def set_roles(self, username: str, roles: tuple[Role, ...]) -> User:
-        async with self._db.write("set_roles") as conn:
-            user, _ = await store.get_staff_by_username(conn, username)
-            await store.update_roles_txn(conn, user.id, roles)
-        logger.info("roles changed user=%s roles=%s", user.id, ",".join(roles))
-        return dataclasses.replace(user, roles=roles)
 
     async def list_staff(self) -> list[User]:
         async with self._db.read() as conn:

@@ -194,9 +194,18 @@ async def find_membership(
 
 
 async def add_members_txn(
-    conn: AsyncConnection, conv_id: str, user_ids: Sequence[UserId], pos: int, now_ms: int
+    conn: AsyncConnection,
+    conv_id: str,
+    user_ids: Sequence[UserId],
+    pos: int,
+    now_ms: int,
+    *,
+    by_role: bool = False,
 ) -> None:
-    """Make users members from stream position `pos` on; former members rejoin."""
+    """Make users members from stream position `pos` on; former members rejoin.
+
+    `by_role` records that a role brought them in, so losing it takes them out.
+    """
     former = {
         UserId(r.user_id)
         for r in await conn.execute(
@@ -217,6 +226,7 @@ async def add_members_txn(
                     "left_pos": None,
                     "read_seq": 0,
                     "joined_at_ms": now_ms,
+                    "by_role": by_role,
                 }
                 for u in fresh
             ],
@@ -225,7 +235,7 @@ async def add_members_txn(
         await conn.execute(
             update(members)
             .where(members.c.conv_id == conv_id, members.c.user_id.in_(list(former)))
-            .values(joined_pos=pos, left_pos=None, joined_at_ms=now_ms)
+            .values(joined_pos=pos, left_pos=None, joined_at_ms=now_ms, by_role=by_role)
         )
 
 

@@ -76,6 +76,8 @@ conversations = Table(
     Column("last_hash", String(64), nullable=False),
     # The role whose channel this is (#warehouse …): routed events land here.
     Column("role_channel", String(32), nullable=True, unique=True),
+    # A duplicate role channel merged into this one (migration 0005); its history stays.
+    Column("merged_into", ID, nullable=True),
 )
 
 members = Table(
@@ -88,6 +90,9 @@ members = Table(
     Column("left_pos", BigInteger, nullable=True),
     Column("read_seq", BigInteger, nullable=False),
     Column("joined_at_ms", BigInteger, nullable=False),
+    # Joined because of a role (its channel, or an order thread its workflow names
+    # that role in): losing the role takes the member out again.
+    Column("by_role", Boolean, nullable=False, server_default=false()),
     Index(None, "user_id", "conv_id"),
 )
 
@@ -432,4 +437,26 @@ urgent_handled = Table(
     Column("seq", BigInteger, primary_key=True),
     Column("handled_by", ID, nullable=False),
     Column("handled_at_ms", BigInteger, nullable=False),
+)
+
+
+# --- staff links (migration 0005) ------------------------------------------------
+
+# A one-time link an admin hands to a person: `invite` creates their account,
+# `reset` sets a new password for an existing one. Only the token's hash is kept.
+staff_links = Table(
+    "staff_links",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("display_name", String(100), nullable=True),
+    Column("roles", String(255), nullable=False),  # comma-separated Role values
+    Column("user_id", ID, nullable=True),  # the account made, or the one reset
+    Column("created_by", ID, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("used_at_ms", BigInteger, nullable=True),
+    Column("revoked_at_ms", BigInteger, nullable=True),
 )

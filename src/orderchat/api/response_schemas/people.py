@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from orderchat.api.response_schemas._base import Body, omitted
 from orderchat.core.model import Role, UserKind
 
@@ -48,6 +50,43 @@ class Revoked(Body):
     """How many sessions signing out everywhere ended."""
 
     revoked: int
+
+
+class StaffMember(User):
+    """A person in the admin console's staff list."""
+
+    disabled: bool
+    active_sessions: int
+    last_sign_in_ts: int | None
+
+
+class StaffList(Body):
+    staff: list[StaffMember]
+
+
+class StaffLink(Body):
+    """What a staff link is for: an invitation to join, or a password reset."""
+
+    kind: Literal["invite", "reset"]
+    username: str
+    display_name: str | None
+    roles: list[Role]
+    expires_ts: int
+
+
+class IssuedStaffLink(StaffLink):
+    """A new staff link: its token is shown this once; `path` opens it in the web app."""
+
+    token: str
+    path: str
+
+
+class StaffState(Body):
+    """A person disabled, enabled or signed out, and how many sessions that ended."""
+
+    username: str
+    disabled: bool = omitted()
+    ended_sessions: int
 
 
 class Health(Body):

@@ -43,6 +43,17 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("get", "/api/me"): {200: people.User},
     ("get", "/api/users"): {200: people.UserList},
     ("post", "/api/users"): {201: people.User},
+    # the admin console (api/routes/staff_admin.py)
+    ("get", "/api/admin/staff"): {200: people.StaffList},
+    ("post", "/api/admin/staff"): {201: people.User},
+    ("post", "/api/admin/invitations"): {201: people.IssuedStaffLink},
+    ("put", "/api/admin/staff/{username}/roles"): {200: people.User},
+    ("post", "/api/admin/staff/{username}/disable"): {200: people.StaffState},
+    ("post", "/api/admin/staff/{username}/enable"): {200: people.StaffState},
+    ("post", "/api/admin/staff/{username}/password-reset"): {201: people.IssuedStaffLink},
+    ("post", "/api/admin/staff/{username}/sign-out"): {200: people.StaffState},
+    ("post", "/api/staff-links/check"): {200: people.StaffLink},
+    ("post", "/api/staff-links/accept"): {200: people.Session},
     # conversations and messages
     # A direct conversation that exists already is answered 200, a new one 201.
     ("post", "/api/conversations"): {200: chat.Conversation, 201: chat.Conversation},

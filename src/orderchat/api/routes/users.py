@@ -49,5 +49,5 @@ async def list_users(auth: AuthDep, runtime: RuntimeDep) -> Json:
 async def create_user(body: NewUserBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     runtime.accounts.require_admin(auth.user)
     new = parse_new_staff(body.username, body.password, body.roles, body.display_name)
-    user = await runtime.accounts.create_user(new)
+    user = await runtime.staff.add(auth.user, new)
     return Json(user_view(user), status_code=201)

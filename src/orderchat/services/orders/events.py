@@ -170,7 +170,7 @@ async def _join_txn(tx: WriteTxn, conv_id: ConversationId, users: list[UserId]) 
     if not users:
         return
     pos = tx.next_pos()
-    await conv_store.add_members_txn(tx.conn, conv_id, users, pos, tx.now_ms)
+    await conv_store.add_members_txn(tx.conn, conv_id, users, pos, tx.now_ms, by_role=True)
     tx.members_changed(conv_id)
     members = await tx.member_set(conv_id)
     conv = await tx.conversation(conv_id)

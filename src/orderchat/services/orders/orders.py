@@ -57,6 +57,7 @@ from orderchat.storage import accounts as account_store
 from orderchat.storage import confirmations as confirmation_store
 from orderchat.storage import inventory as inventory_store
 from orderchat.storage import orders as order_store
+from orderchat.storage import staff as staff_store
 from orderchat.storage.engine import Database
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ class CreateOrder:
         staff = await account_store.staff_with_roles(tx.conn, [*workflow.staff_roles, Role.ADMIN])
         members = list(dict.fromkeys([customer_id, *staff, self.user.id]))
         conv = await self._open_conversation_txn(tx, f"{spec.number} · {customer.name}", members)
+        # Their roles put them there: losing the roles takes them out (services/onboarding.py).
+        by_role = [u for u in staff if u != self.user.id]
+        await staff_store.mark_by_role_txn(tx.conn, conv.id, by_role)
         order = self._order_row(tx, workflow, customer_id, conv.id)
         await order_store.insert_order_txn(tx.conn, order)
         texts = {

@@ -17,7 +17,7 @@ import { newRef } from "./ref.js";
 import { Composer } from "./ui/composer.js";
 import { OrderPanel } from "./ui/orderpanel.js";
 import { confirmDialog, formDialog, infoDialog } from "./ui/dialogs.js";
-import { avatar, onLang, roleLabel, toast } from "./ui/util.js";
+import { avatar, isAdmin, onLang, roleLabel, toast } from "./ui/util.js";
 import { ROLES } from "./ui/strings.js";
 import { CatalogueView, pageLinks } from "./ui/catalogue.js";
 import { RulesView } from "./ui/rules.js";
@@ -26,6 +26,7 @@ import { openFileLibrary } from "./ui/files.js";
 import { loadUrgent } from "./ui/urgent.js";
 import "./ui/strings-convs.js";
 import "./ui/strings-webfix.js";
+import { AdminConsole, joinToken, showJoinPage } from "./ui/admin.js";
 
 const root = document.getElementById("app");
 const phone = window.matchMedia("(max-width: 899px)");
@@ -328,6 +329,20 @@ function buildShell(s) {
     { type: "button", class: "btn btn-small btn-quiet", testid: "signout-all", title: t("shell.signoutAll") },
     t("shell.signoutAll"),
   );
+  s.adminLink = isAdmin(s.me)
+    ? h(
+        "a",
+        {
+          href: "#/admin",
+          class: "btn btn-small btn-quiet admin-open",
+          testid: "admin-open",
+          title: t("admin.menu"),
+          "aria-label": t("admin.menu"),
+        },
+        icon("users"),
+        h("span", { class: "admin-open-label" }, t("admin.menu")),
+      )
+    : null;
   s.signout.addEventListener("click", () => signOut(s, false));
   s.signoutAll.addEventListener("click", () => signOut(s, true));
   const header = h(
@@ -343,6 +358,7 @@ function buildShell(s) {
     h("div", { class: "topbar-spacer" }),
     langSwitcher(),
     accountMenu(s),
+    s.adminLink,
     s.signoutAll,
     s.signout,
   );
@@ -409,6 +425,12 @@ function relabel(s) {
   s.signoutAll.textContent = t("shell.signoutAll");
   s.meRoles.textContent = (s.me.roles || []).map(roleLabel).join(" · ");
   clear(s.menuList).append(...pageLinks());
+  if (s.adminLink) {
+    s.adminLink.title = t("admin.menu");
+    s.adminLink.setAttribute("aria-label", t("admin.menu"));
+    s.adminLink.querySelector(".admin-open-label").textContent = t("admin.menu");
+  }
+  if (s.admin) openAdmin(s, true);
   s.shell.querySelector(".brand-name").textContent = t("app.brand");
   setConnection(s, s.realtime.state);
   if (s.open) renderHeader(s);
@@ -583,12 +605,42 @@ function routeConv() {
   return m ? m[1] : null;
 }
 
+function openAdmin(s, rebuild) {
+  if (s.admin && !rebuild) return;
+  closeAdmin(s);
+  closePage(s);
+  closeConversation(s, true);
+  s.admin = new AdminConsole({ me: s.me });
+  s.workspace.hidden = true;
+  s.shell.append(s.admin.el);
+  s.admin.load();
+}
+
+function closeAdmin(s) {
+  if (!s.admin) return;
+  s.admin.destroy();
+  s.admin = null;
+  s.workspace.hidden = false;
+  showEmpty(s);
+}
+
 function routePage() {
   const m = location.hash.match(/^#\/(catalogue|rules)$/);
   return m ? m[1] : null;
 }
 
 function route(s) {
+  const token = joinToken();
+  if (token) {
+    teardown();
+    showJoinPage(root, token);
+    return;
+  }
+  if (location.hash === "#/admin" && isAdmin(s.me)) {
+    openAdmin(s);
+    return;
+  }
+  closeAdmin(s);
   const page = routePage();
   if (page) {
     showPage(s, page);
@@ -1066,5 +1118,11 @@ window.addEventListener("popstate", () => {
   if (ws && ws.ready) route(ws);
 });
 
-if (current) boot(current);
+window.addEventListener("hashchange", () => {
+  const token = joinToken();
+  if (token && !ws) showJoinPage(root, token);
+});
+
+if (joinToken()) showJoinPage(root, joinToken());
+else if (current) boot(current);
 else showLogin();
