@@ -28,7 +28,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 40.0
 _usernames = itertools.count(1)
 
 

@@ -30,6 +30,7 @@ from orderchat.core.catalogue_import import (
 from orderchat.core.errors import DomainError, TooLarge
 from orderchat.core.ids import UserId
 from orderchat.core.model import Role, User
+from orderchat.core.texts import say
 from orderchat.settings import Settings
 from orderchat.storage.engine import sqlite_path
 from orderchat.user_cli import DEFAULT_DATA_DIR, EXIT_REFUSED
@@ -98,7 +99,9 @@ def run_skus_command(args: argparse.Namespace) -> int:
 
 def _read_import(file: Path) -> str:
     if file.is_file() and file.stat().st_size > MAX_IMPORT_BYTES:
-        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+        raise TooLarge(
+            say("api_inventory.csv_larger_than_bytes_split", max_import_bytes=MAX_IMPORT_BYTES)
+        )
     return decode_catalogue_csv(file.read_bytes())
 
 
@@ -161,7 +164,7 @@ def preview_lines(preview: ImportPreview) -> Iterator[str]:
         if row.action is RowAction.ERROR:
             for error in row.errors:
                 column = error.column or "-"
-                yield f"line {row.line}\terror\t{row.sku}\t{column}: {error.reason}"
+                yield f"line {row.line}\terror\t{row.sku}\t{column}: {error.reason.render('en')}"
             continue
         changes = "; ".join(_change(c) for c in row.changes)
         yield f"line {row.line}\t{row.action.value}\t{row.sku}\t{changes}"

@@ -8,7 +8,6 @@ from orderchat.core.catalogue_import import (
     FieldChange,
     ImportPreview,
     RowAction,
-    RowError,
     first_error_message,
     plan_import,
     read_catalogue_csv,
@@ -67,16 +66,16 @@ def test_every_bad_cell_is_reported_with_its_column() -> None:
         (5, None),
     ]
     assert preview.rows[1].action is RowAction.CREATE
-    assert first_error_message(preview).startswith("line 2: sku must be")
+    assert first_error_message(preview).render("en").startswith("line 2: sku must be")
 
 
 def test_counting_below_what_orders_hold_is_an_error_row() -> None:
     levels = {"TENT-1": {"main": StockLevel(SkuCode("TENT-1"), "main", 10, 6)}}
     preview = _preview(f"{HEADER}\nTENT-1,双人帐篷,Tent,tents,59900,3,main,5\n", levels)
-    assert preview.rows[0].errors == (
-        RowError(
-            2, "on_hand", "on_hand 5 is below the 6 of TENT-1 reserved for open orders at main"
-        ),
+    (error,) = preview.rows[0].errors
+    assert (error.line, error.column) == (2, "on_hand")
+    assert error.reason.render("en") == (
+        "on_hand 5 is below the 6 of TENT-1 reserved for open orders at main"
     )
 
 

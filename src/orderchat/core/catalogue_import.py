@@ -47,6 +47,7 @@ from orderchat.core.stock import (
     validate_sku_code,
     whole_number,
 )
+from orderchat.core.texts import Text, say
 
 T = TypeVar("T")
 
@@ -74,7 +75,7 @@ class RowAction(StrEnum):
 class RowError:
     line: int
     column: str | None  # None: the row as a whole (a repeat, the field count)
-    reason: str
+    reason: Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +141,15 @@ class ImportPreview:
 def decode_catalogue_csv(raw: bytes) -> str:
     """UTF-8 (with or without a BOM), or GB18030, which Excel in Chinese saves CSV as."""
     if len(raw) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+        raise TooLarge(
+            say("api_inventory.csv_larger_than_bytes_split", max_import_bytes=MAX_IMPORT_BYTES)
+        )
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise BadRequest("the CSV must be UTF-8 (or GB18030) text")
+    raise BadRequest(say("api_inventory.csv_must_utf_8_gb18030"))
 
 
 def read_catalogue_csv(text: str) -> CatalogueCsv:
@@ -168,7 +171,7 @@ def read_catalogue_csv(text: str) -> CatalogueCsv:
                 continue
             count += 1
             if count > MAX_IMPORT_ROWS:
-                raise TooLarge(f"more than {MAX_IMPORT_ROWS} rows; split the file")
+                raise TooLarge(say("catalogue.too_many_rows", max_rows=MAX_IMPORT_ROWS))
             line = reader.line_num
             checked = _check_row(line, header, raw)
             if isinstance(checked, ImportRow):
@@ -178,9 +181,11 @@ def read_catalogue_csv(text: str) -> CatalogueCsv:
                 errors.extend(checked[0])
                 codes[line] = checked[1]
     except csv.Error as exc:
-        raise BadRequest(f"line {reader.line_num}: {exc}") from exc
+        raise BadRequest(
+            say("catalogue.csv_line_unreadable", line=reader.line_num, reason=str(exc))
+        ) from exc
     if count == 0:
-        raise BadRequest("the CSV has no rows under its header")
+        raise BadRequest(say("catalogue.csv_has_no_rows"))
     kept, repeats = _without_repeats(rows)
     return CatalogueCsv(text, tuple(kept), tuple(errors + repeats), codes)
 
@@ -192,7 +197,9 @@ def _check_row(
     if len(raw) != len(header):
         at = header.index("sku")
         named = raw[at].strip() if at < len(raw) else ""
-        return [RowError(line, None, f"expected {len(header)} fields, found {len(raw)}")], named
+        return [
+            RowError(line, None, say("catalogue.field_count", expected=len(header), found=len(raw)))
+        ], named
     cells = {name: value.strip() for name, value in zip(header, raw, strict=True)}
     errors: list[RowError] = []
 
@@ -200,15 +207,14 @@ def _check_row(
         try:
             return check(cells.get(column, ""))
         except DomainError as exc:
-            errors.append(RowError(line, column, exc.message))
+            errors.append(RowError(line, column, exc.text))
             return None
 
     code = field("sku", validate_sku_code)
     name_zh = field("name_zh", lambda v: text_field(v, "name_zh", MAX_NAME_CHARS, required=False))
     name_en = field("name_en", lambda v: text_field(v, "name_en", MAX_NAME_CHARS, required=False))
     if name_zh == "" and name_en == "":
-        needs = "a SKU needs a name: give name_zh, name_en or both"
-        errors.append(RowError(line, "name_zh", needs))
+        errors.append(RowError(line, "name_zh", say("catalogue.sku_needs_name")))
     category = field(
         "category", lambda v: text_field(v, "category", MAX_CATEGORY_CHARS, required=False)
     )
@@ -237,7 +243,11 @@ def _stock_cells(
     location, on_hand = cells.get("location", ""), cells.get("on_hand", "")
     if not on_hand:
         if location:
-            errors.append(RowError(line, "on_hand", f"location {location!r} given without on_hand"))
+            errors.append(
+                RowError(
+                    line, "on_hand", say("catalogue.location_without_on_hand", location=location)
+                )
+            )
         return None, None
     try:
         # A level below zero is what export prints after an adjustment wrote off
@@ -245,14 +255,14 @@ def _stock_cells(
         sign = -1 if on_hand[0] == "-" else 1
         count = whole_number(on_hand.removeprefix("-"), "on_hand") * sign
         if abs(count) > MAX_QUANTITY:
-            raise BadRequest(f"on_hand is larger than {MAX_QUANTITY}")
+            raise BadRequest(say("catalogue.on_hand_too_large", max_quantity=MAX_QUANTITY))
     except DomainError as exc:
-        errors.append(RowError(line, "on_hand", exc.message))
+        errors.append(RowError(line, "on_hand", exc.text))
         count = None
     try:
         place = validate_location(location or DEFAULT_LOCATION)
     except DomainError as exc:
-        errors.append(RowError(line, "location", exc.message))
+        errors.append(RowError(line, "location", exc.text))
         place = None
     return place, count
 
@@ -270,8 +280,7 @@ def _without_repeats(rows: list[ImportRow]) -> tuple[list[ImportRow], list[RowEr
                 RowError(
                     row.line,
                     None,
-                    f"SKU {row.sku.sku} is on line {seen.line} too, "
-                    "with different catalogue fields",
+                    say("catalogue.sku_repeated_differently", sku=row.sku.sku, other=seen.line),
                 )
             )
             continue
@@ -282,7 +291,12 @@ def _without_repeats(rows: list[ImportRow]) -> tuple[list[ImportRow], list[RowEr
                     RowError(
                         row.line,
                         "location",
-                        f"SKU {row.sku.sku} at {row.location} is on line {where} too",
+                        say(
+                            "catalogue.sku_location_repeated",
+                            sku=row.sku.sku,
+                            location=row.location,
+                            other=where,
+                        ),
                     )
                 )
                 continue
@@ -362,8 +376,13 @@ def _count_change(
         return RowError(
             item.line,
             "on_hand",
-            f"on_hand {item.on_hand} is below the {level.reserved} of {code} "
-            f"reserved for open orders at {item.location}",
+            say(
+                "catalogue.on_hand_below_reserved",
+                on_hand=item.on_hand,
+                reserved=level.reserved,
+                sku=code,
+                location=item.location,
+            ),
         )
     change = FieldChange("on_hand", level.on_hand, item.on_hand, item.location)
     return change, (replace(level, on_hand=item.on_hand), item.on_hand - level.on_hand)
@@ -409,11 +428,15 @@ def counted_codes(parsed: CatalogueCsv) -> set[str]:
     return {row.sku.sku for row in parsed.rows if row.location is not None}
 
 
-def first_error_message(preview: ImportPreview) -> str:
+def first_error_message(preview: ImportPreview) -> Text:
     """A refusal naming the first bad line and how many there are."""
     errors = preview.errors
     first = errors[0]
-    more = ""
     if len(errors) > 1:
-        more = f" ({len(errors) - 1} more errors; preview the file to see them all)"
-    return f"line {first.line}: {first.reason}{more}"
+        return say(
+            "catalogue.first_error_and_more",
+            line=first.line,
+            reason=first.reason,
+            more=len(errors) - 1,
+        )
+    return say("catalogue.first_error", line=first.line, reason=first.reason)

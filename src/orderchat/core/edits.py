@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, TooLarge
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import CLIENT_KINDS, MAX_TEXT_CHARS, Message, MessageKind, User
+from orderchat.core.texts import say
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +43,22 @@ def check_edit(
 ) -> None:
     """Raise why `actor` may not change `message`'s text (now `current`) to `text`."""
     if actor.id != message.sender:
-        raise Forbidden("only the sender may edit a message")
+        raise Forbidden(say("edits.only_sender_may_edit"))
     if message.kind not in CLIENT_KINDS:
-        raise Forbidden("system, order and call messages cannot be edited")
+        raise Forbidden(say("edits.kind_not_editable"))
     if message.recalled:
-        raise Conflict("a recalled message cannot be edited")
+        raise Conflict(say("edits.recalled_not_editable"))
     if now_ms - message.ts > window_s * 1000:
-        raise Forbidden(f"messages can be edited within {window_s:g} seconds of sending")
+        raise Forbidden(say("edits.window_passed", window_s=window_s))
     check_edit_text(message.kind, text)
     if text == current:
-        raise BadRequest("the new text is the same as the current one")
+        raise BadRequest(say("edits.text_unchanged"))
 
 
 def check_edit_text(kind: MessageKind, text: str) -> None:
     if len(text) > MAX_TEXT_CHARS:
-        raise TooLarge(f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+        raise TooLarge(
+            say("model.text_characters_limit", length=len(text), max_text_chars=MAX_TEXT_CHARS)
+        )
     if kind is MessageKind.TEXT and not text.strip():
-        raise BadRequest("a text message cannot be edited to nothing; recall it instead")
+        raise BadRequest(say("edits.text_empty"))

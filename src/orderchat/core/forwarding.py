@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from orderchat.core.errors import Forbidden, NotFound
 from orderchat.core.model import CLIENT_KINDS, Message, User, UserKind
+from orderchat.core.texts import say
 
 
 def check_forward(
@@ -36,13 +37,11 @@ def check_forward(
     forwarding cannot be used to probe for one.
     """
     if original is None or not sees_original or original.recalled:
-        raise NotFound("no such message to forward")
+        raise NotFound(say("forwarding.no_such_message"))
     if original.internal and actor.kind is UserKind.CUSTOMER:
-        raise NotFound("no such message to forward")
+        raise NotFound(say("forwarding.no_such_message"))
     if original.kind not in CLIENT_KINDS:
-        raise Forbidden("system, order and call messages cannot be forwarded")
+        raise Forbidden(say("forwarding.kind_not_forwardable"))
     if original.internal and not as_internal and target_has_customers:
-        raise Forbidden(
-            "a staff-only note may be forwarded where customers are only as a staff-only note"
-        )
+        raise Forbidden(say("forwarding.internal_only_as_internal"))
     return original

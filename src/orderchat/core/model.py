@@ -258,11 +258,15 @@ def parse_member_ids(raw: object, *, allow_repeats: bool = True) -> tuple[UserId
     if not isinstance(raw, list) or not all(isinstance(m, str) and m for m in raw):
         raise BadRequest(say("model.members_must_list_user_ids"))
     if len(raw) > MAX_MEMBERS_PER_REQUEST:
-        raise TooLarge(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
+        raise TooLarge(
+            say(
+                "model.at_most_members_per_request", max_members_per_request=MAX_MEMBERS_PER_REQUEST
+            )
+        )
     ids = tuple(dict.fromkeys(UserId(m) for m in raw))
     if not allow_repeats and len(ids) != len(raw):
         twice = next(m for m in ids if raw.count(m) > 1)
-        raise BadRequest(f"each person once: {twice!r} is listed more than once")
+        raise BadRequest(say("model.person_listed_twice", user=twice))
     return ids
 
 

@@ -48,7 +48,7 @@ def check_remove_member(
     if target == actor.id:
         return  # leaving is always allowed
     if not (actor.is_admin or actor.id == created_by):
-        raise Forbidden("only the conversation's creator or an admin may remove members")
+        raise Forbidden(say("policy.only_conversation_s_creator_admin"))
 
 
 def check_rename(actor: User, kind: ConversationKind, is_member: bool) -> None:
@@ -58,6 +58,6 @@ def check_rename(actor: User, kind: ConversationKind, is_member: bool) -> None:
     after the other person, an order's thread after its order.
     """
     if kind is not ConversationKind.CHANNEL:
-        raise Conflict("only a group chat can be renamed")
+        raise Conflict(say("policy.only_group_can_be_renamed"))
     if not (is_member or actor.is_admin):
-        raise Forbidden("only members or an admin may rename a group")
+        raise Forbidden(say("policy.only_members_admin_may_rename"))

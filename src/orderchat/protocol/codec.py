@@ -159,14 +159,14 @@ def _forward(obj: JsonObject, ref: str) -> PostMessage:
     """A send that forwards: the content is the original's, so the frame brings none."""
     source = obj["forward"]
     if not isinstance(source, dict):
-        raise BadRequest('\'forward\' must be {"conv": ID, "seq": N}')
+        raise BadRequest(say("codec.forward_must_be_object"))
     if obj.get("text") or obj.get("attachments"):
-        raise BadRequest("a forward carries the original's content: no text or attachments")
+        raise BadRequest(say("codec.forward_has_no_content"))
     if obj.get("kind", "text") != "text" or obj.get("reply_to") is not None:
-        raise BadRequest("a forward has no kind or reply_to of its own")
+        raise BadRequest(say("codec.forward_has_no_kind"))
     internal = obj.get("internal", False)
     if not isinstance(internal, bool):
-        raise BadRequest("'internal' must be true or false")
+        raise BadRequest(say("codec.internal_must_true_false"))
     return PostMessage(
         ref=ref,
         conv=_string(obj, "conv", MAX_ID_CHARS),
@@ -227,9 +227,11 @@ def _recall(obj: JsonObject) -> RecallMessage:
 def _edit(obj: JsonObject) -> EditMessage:
     text = obj.get("text")
     if not isinstance(text, str):
-        raise BadRequest("'text' must be a string")
+        raise BadRequest(say("model.text_must_string"))
     if len(text) > MAX_TEXT_CHARS:
-        raise TooLarge(f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+        raise TooLarge(
+            say("model.text_characters_limit", length=len(text), max_text_chars=MAX_TEXT_CHARS)
+        )
     return EditMessage(
         ref=_ref(obj), conv=_string(obj, "conv", MAX_ID_CHARS), seq=_seq(obj, "seq"), text=text
     )

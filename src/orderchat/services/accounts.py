@@ -140,7 +140,7 @@ class Accounts:
         """One sign-in attempt another way (a staff link): the same limits as a password."""
         _check_device(device)
         self._by_address.hit(
-            address, self._clock.monotonic_s(), "sign-in attempts from this address"
+            address, self._clock.monotonic_s(), say("ratelimit.signins_from_address")
         )
 
     async def sign_in_as(self, user: User, device: str | None) -> SignedIn:

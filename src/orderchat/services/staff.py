@@ -32,6 +32,7 @@ from orderchat.core.model import (
     validate_username,
 )
 from orderchat.core.passwords import check_password
+from orderchat.core.texts import say
 from orderchat.services.accounts import Accounts, SignedIn, token_hash
 from orderchat.services.onboarding import (
     forget_member_roles_txn,
@@ -88,13 +89,18 @@ def _display_name(raw: str | None) -> str | None:
     """A chosen display name, stripped; None when none was given."""
     shown = (raw or "").strip()
     if len(shown) > MAX_DISPLAY_NAME_CHARS:
-        raise BadRequest(f"display name must be 1-{MAX_DISPLAY_NAME_CHARS} characters")
+        raise BadRequest(
+            say(
+                "model.display_name_must_1_characters",
+                max_display_name_chars=MAX_DISPLAY_NAME_CHARS,
+            )
+        )
     return shown or None
 
 
 def _require_admin(actor: User | None) -> None:
     if actor is not None and not actor.is_admin:
-        raise Forbidden("only an admin may manage staff")
+        raise Forbidden(say("staff.only_admin_may_manage"))
 
 
 class Staff:
@@ -156,7 +162,7 @@ class Staff:
         shown = _display_name(invite.display_name)
         async with self._db.read() as conn:
             if await account_store.find_credentials(conn, username) is not None:
-                raise Conflict(f"username {username!r} is taken")
+                raise Conflict(say("accounts.username_taken", username=username))
         return await self._issue(actor, INVITE, username, roles, shown, None)
 
     async def reset_link(self, actor: User | None, username: str) -> IssuedLink:
@@ -164,7 +170,7 @@ class Staff:
         async with self._db.read() as conn:
             user, disabled = await account_store.get_staff_by_username(conn, username)
         if disabled:
-            raise Conflict(f"{username!r} is disabled; enable the account first")
+            raise Conflict(say("staff.user_disabled_enable_first", username=username))
         return await self._issue(actor, RESET, user.username, user.roles, None, user.id)
 
     async def _issue(
@@ -201,17 +207,17 @@ class Staff:
     async def check_link(self, token: str) -> StaffLink:
         """The link a token names, if it can still be used; raises otherwise."""
         if not isinstance(token, str) or not 1 <= len(token) <= 256:
-            raise BadRequest("a link token is required")
+            raise BadRequest(say("staff.link_token_required"))
         async with self._db.read() as conn:
             link = await staff_store.find_link(conn, token_hash(token))
         if link is None:
-            raise NotFound("this link is not valid; check that it was copied whole")
+            raise NotFound(say("staff.link_not_valid"))
         if link.used_at_ms is not None:
-            raise Conflict("this link was used already; sign in with your password")
+            raise Conflict(say("staff.link_used"))
         if link.revoked_at_ms is not None:
-            raise Conflict("this link was replaced by a newer one; ask an admin for it")
+            raise Conflict(say("staff.link_replaced"))
         if link.expires_at_ms <= self._clock.now_ms():
-            raise Conflict("this link has expired; ask an admin for a new one")
+            raise Conflict(say("staff.link_expired"))
         return link
 
     async def accept_link(
@@ -226,9 +232,11 @@ class Staff:
         self._accounts.count_attempt(address, device)
         link = await self.check_link(token)
         if not isinstance(password, str) or not password:
-            raise BadRequest("password must be a non-empty string")
+            raise BadRequest(say("model.password_must_non_empty_string"))
         if len(password) > MAX_PASSWORD_CHARS:
-            raise BadRequest(f"password is longer than {MAX_PASSWORD_CHARS} characters")
+            raise BadRequest(
+                say("model.password_longer_than_characters", max_password_chars=MAX_PASSWORD_CHARS)
+            )
         check_password(password, link.username)
         hashed = await self._accounts.hash_password(password)
         if link.kind == INVITE:
@@ -258,7 +266,7 @@ class Staff:
         async with self._db.write("reset_password") as conn:
             user = await account_store.get_user(conn, link.user_id)
             if not await staff_store.mark_link_used_txn(conn, link.id, user.id, now_ms):
-                raise Conflict("this link was used already; sign in with your password")
+                raise Conflict(say("staff.link_used"))
             await account_store.update_password_txn(conn, user.id, hashed)
             revoked = await account_store.revoke_sessions_txn(conn, user.id, now_ms)
         if revoked:
@@ -276,9 +284,9 @@ class Staff:
             user, _ = await account_store.get_staff_by_username(conn, username)
             if disabled:
                 if actor is not None and actor.id == user.id:
-                    raise Conflict("you cannot disable yourself; ask another admin")
+                    raise Conflict(say("staff.cannot_disable_self"))
                 if user.is_admin and await staff_store.count_enabled_admins(conn) <= 1:
-                    raise Conflict("this is the last enabled admin; make someone else admin first")
+                    raise Conflict(say("staff.last_admin"))
             await account_store.update_disabled_txn(conn, user.id, disabled)
             revoked = (
                 await account_store.revoke_sessions_txn(conn, user.id, now_ms) if disabled else []
@@ -324,11 +332,11 @@ class _CreateStaff:
     async def apply(self, tx: WriteTxn) -> User:
         # Checked before the first write: the writer undoes buffered writes only.
         if await account_store.find_credentials(tx.conn, self.user.username) is not None:
-            raise Conflict(f"username {self.user.username!r} is taken")
+            raise Conflict(say("accounts.username_taken", username=self.user.username))
         if self.link is not None and not await staff_store.mark_link_used_txn(
             tx.conn, self.link.id, self.user.id, tx.now_ms
         ):
-            raise Conflict("this link was used already; sign in with your password")
+            raise Conflict(say("staff.link_used"))
         await account_store.insert_user_txn(tx.conn, self.user, self.password_hash, tx.now_ms)
         await join_roles_txn(tx, self.user.id, self.user.roles, self.workflows, self.by)
         return self.user
@@ -345,7 +353,7 @@ class _SetRoles:
         user, disabled = await account_store.get_staff_by_username(tx.conn, self.username)
         losing_admin = user.is_admin and Role.ADMIN not in self.roles
         if losing_admin and not disabled and await staff_store.count_enabled_admins(tx.conn) <= 1:
-            raise Conflict("this is the last enabled admin; make someone else admin first")
+            raise Conflict(say("staff.last_admin"))
         await account_store.update_roles_txn(tx.conn, user.id, self.roles)
         memberships = await staff_store.current_memberships(tx.conn, user.id)
         forget_member_roles_txn(tx, [m.conv_id for m in memberships])

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.errors import Conflict
 from orderchat.core.ids import ConversationId, UserId
+from orderchat.core.texts import say
 from orderchat.storage.schema import member_settings, messages, urgent_handled
 
 
@@ -163,7 +164,7 @@ async def insert_handled_txn(
                 )
             )
     except IntegrityError as exc:
-        raise Conflict("this urgent message has been handled already") from exc
+        raise Conflict(say("attention.urgent_handled_already")) from exc
 
 
 async def find_handled(conn: AsyncConnection, conv_id: str, seq: int) -> tuple[UserId, int] | None:

@@ -44,7 +44,8 @@ class SkuList(Body):
 class ImportRowError(Body):
     line: int
     column: str | None  # null: the row as a whole
-    reason: str
+    reason: str  # worded in the reader's language
+    key: str  # the reason's stable catalogue key
 
 
 class ImportFieldChange(Body):

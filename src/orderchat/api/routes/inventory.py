@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from pydantic.config import JsonDict
 
+from orderchat.api.errors import reader_language
 from orderchat.api.openapi import NON_BLANK, WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.runtime import AuthDep, RuntimeDep
@@ -36,6 +37,7 @@ from orderchat.core.stock import (
     parse_sku_changes,
     validate_sku,
 )
+from orderchat.core.texts import say
 from orderchat.services.stock.ledger import SkuStock
 
 router = APIRouter(prefix="/api", tags=["inventory"])
@@ -210,7 +212,7 @@ async def preview_import(request: Request, auth: AuthDep, runtime: RuntimeDep) -
     """
     check(auth.user, Action.MANAGE_CATALOGUE)
     preview = await runtime.inventory.preview_import(auth.user, await _csv_text(request))
-    return Json(preview_view(preview))
+    return Json(preview_view(preview, await reader_language(request)))
 
 
 @router.post(
@@ -248,16 +250,21 @@ async def _csv_text(request: Request) -> str:
     """The body, refused before it is read when it says it is too large."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+        raise TooLarge(
+            say("api_inventory.csv_larger_than_bytes_split", max_import_bytes=MAX_IMPORT_BYTES)
+        )
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_IMPORT_BYTES:
-            raise TooLarge(f"the CSV is larger than {MAX_IMPORT_BYTES} bytes; split it")
+            raise TooLarge(
+                say("api_inventory.csv_larger_than_bytes_split", max_import_bytes=MAX_IMPORT_BYTES)
+            )
     return decode_catalogue_csv(bytes(raw))
 
 
-def preview_view(preview: ImportPreview) -> dict[str, Any]:
+def preview_view(preview: ImportPreview, language: str) -> dict[str, Any]:
+    """The preview, its reasons worded in the reader's language."""
     rows = preview.rows
     return {
         "token": preview.token,
@@ -276,16 +283,17 @@ def preview_view(preview: ImportPreview) -> dict[str, Any]:
                     {"field": c.field, "old": c.old, "new": c.new, "location": c.location}
                     for c in row.changes
                 ],
-                "errors": [error_view(e) for e in row.errors],
+                "errors": [error_view(e, language) for e in row.errors],
             }
             for row in rows
         ],
-        "errors": [error_view(e) for e in preview.errors],
+        "errors": [error_view(e, language) for e in preview.errors],
     }
 
 
-def error_view(error: RowError) -> dict[str, Any]:
-    return {"line": error.line, "column": error.column, "reason": error.reason}
+def error_view(error: RowError, language: str) -> dict[str, Any]:
+    reason = error.reason.render(language)
+    return {"line": error.line, "column": error.column, "reason": reason, "key": error.reason.key}
 
 
 @router.get("/skus/{sku}", responses=errors(401, 403, 404))

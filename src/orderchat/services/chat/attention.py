@@ -15,6 +15,7 @@ from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.ids import ConversationId
 from orderchat.core.model import Conversation, ConversationKind, User, UserKind
 from orderchat.core.permissions import require_staff
+from orderchat.core.texts import say
 from orderchat.protocol.events import SettingsChanged, UrgentHandled
 from orderchat.protocol.server_codec import encode_server_frame
 from orderchat.services.orders.workflows import Workflows
@@ -97,7 +98,7 @@ async def _require_member(tx: WriteTxn, user: User, conv_id: str) -> Conversatio
     conv = await tx.conversation(conv_id)
     members = await tx.member_set(conv.id)
     if user.id not in members.roles:
-        raise Forbidden("you are not a member of this conversation")
+        raise Forbidden(say("conversations.you_are_not_member_conversation"))
     return conv
 
 
@@ -111,15 +112,15 @@ class SettingsChange:
 
 def parse_settings_change(raw: object) -> SettingsChange:
     if not isinstance(raw, dict):
-        raise BadRequest("send a JSON object with 'pinned' and/or 'muted'")
+        raise BadRequest(say("attention.settings_must_be_object"))
     unknown = sorted(set(raw) - {"pinned", "muted"})
     if unknown:
-        raise BadRequest(f"unknown settings: {', '.join(unknown)}; known: pinned, muted")
+        raise BadRequest(say("attention.unknown_settings", names=", ".join(unknown)))
     for name in ("pinned", "muted"):
         if name in raw and not isinstance(raw[name], bool):
-            raise BadRequest(f"'{name}' must be true or false")
+            raise BadRequest(say("attention.setting_must_be_bool", name=name))
     if not raw:
-        raise BadRequest("say what to change: 'pinned' and/or 'muted'")
+        raise BadRequest(say("attention.settings_empty"))
     return SettingsChange(raw.get("pinned"), raw.get("muted"))
 
 
@@ -158,16 +159,16 @@ class MarkHandled:
         require_staff(self.user)
         conv = await _require_member(tx, self.user, self.conv_id)
         if self.seq < 1 or self.seq > conv.last_seq:
-            raise NotFound(f"no message {self.seq} in this conversation")
+            raise NotFound(say("messages.no_message_in_conversation", seq=self.seq))
         stored = await msg_store.get_stored_message(tx.conn, conv.id, self.seq)
         message = stored.message
         if not message.urgent:
-            raise Conflict("this message is not urgent")
+            raise Conflict(say("attention.not_urgent"))
         if message.recalled:
-            raise Conflict("this message was recalled")
+            raise Conflict(say("attention.message_recalled"))
         prior = await settings_store.find_handled(tx.conn, conv.id, self.seq)
         if prior is not None:
-            raise Conflict("this urgent message has been handled already")
+            raise Conflict(say("attention.urgent_handled_already"))
         await settings_store.insert_handled_txn(tx.conn, conv.id, self.seq, self.user.id, tx.now_ms)
         event = UrgentHandled(conv.id, self.seq, self.user.id, tx.now_ms)
         members = await tx.member_set(conv.id)

@@ -57,12 +57,12 @@ async def _check_users_exist(tx: WriteTxn, ids: list[UserId]) -> None:
     known = await account_store.existing_user_ids(tx.conn, ids)
     unknown = [u for u in ids if u not in known]
     if unknown:
-        raise BadRequest(f"unknown users: {', '.join(unknown[:5])}")
+        raise BadRequest(say("conversations.unknown_users", users=", ".join(unknown[:5])))
     # A customer reaches staff through their order's thread, never a team chat.
     customers = await account_store.customer_ids(tx.conn, ids)
     if customers:
         listed = ", ".join(u for u in ids if u in customers)
-        raise BadRequest(f"customers cannot be added to internal conversations: {listed}")
+        raise BadRequest(say("conversations.customers_not_in_internal", users=listed))
 
 
 def wire_conversation(conv: Conversation, members: list[UserId]) -> wire.Conversation:
@@ -171,11 +171,11 @@ class AddMembers:
         check_add_members(self.user, conv.kind, self.user.id in current.roles)
         wanted = list(self.members)
         if not wanted:
-            raise BadRequest("name at least one person to add")
+            raise BadRequest(say("conversations.name_someone_to_add"))
         await _check_users_exist(tx, wanted)
         present = [u for u in wanted if u in current.roles]
         if present:
-            raise Conflict(f"already members: {', '.join(present[:5])}")
+            raise Conflict(say("conversations.already_members", users=", ".join(present[:5])))
         fresh = wanted
         after = [*current.roles, *fresh]
         pos = tx.next_pos()

@@ -134,7 +134,7 @@ class SendMessage:
         if self.user.id not in members.roles:
             raise Forbidden(say("conversations.you_are_not_member_conversation"))
         if frame.internal and self.user.id in members.customers:
-            raise Forbidden("customers cannot write staff-only notes")
+            raise Forbidden(say("messaging.customers_cannot_write_staff_only"))
         if frame.forward is not None:
             return self._forward(tx, conv, sources[frame.forward], bool(members.customers))
         if frame.reply_to is not None and frame.reply_to > conv.last_seq:
@@ -314,11 +314,11 @@ class EditOp:
         conv = await tx.conversation(frame.conv)
         members = await tx.member_set(conv.id)
         if self.user.id not in members.roles:
-            raise Forbidden("you are not a member of this conversation")
+            raise Forbidden(say("conversations.you_are_not_member_conversation"))
         stored = await msg_store.get_stored_message(tx.conn, conv.id, frame.seq)
         message = stored.message
         if message.internal and self.user.id in members.customers:
-            raise NotFound(f"no message {frame.seq} in this conversation")
+            raise NotFound(say("messages.no_message_in_conversation", seq=frame.seq))
         # Versions of this message stored before, then those of this same batch.
         texts = [e.edit.text for e in await msg_store.list_edits(tx.conn, message.id)]
         texts += [r["text"] for r in tx.edit_rows if r["message_id"] == message.id]
@@ -355,7 +355,7 @@ class EditOp:
             e = prior.edit
             done = (e.conv, e.seq, e.message_id, e.ts)
         if (done[0], done[1]) != (frame.conv, frame.seq):
-            raise Conflict(f"ref {frame.ref!r} was used for another edit")
+            raise Conflict(say("edits.ref_used_for_another_edit", ref=frame.ref))
         return Ack(ConversationId(done[0]), done[1], done[2], done[3])
 
 
@@ -413,7 +413,7 @@ class Messaging:
 
     def edit(self, user: User, frame: EditMessage) -> asyncio.Future[Ack]:
         """Queue an edit; the same window as a recall applies."""
-        self._send_limiter.hit(user.id, self._clock.monotonic_s(), "messages")
+        self._send_limiter.hit(user.id, self._clock.monotonic_s(), say("ratelimit.messages"))
         return self._writer.submit_nowait(EditOp(user, frame, self._recall_window_s))
 
     def query_of(self, user: User, frame: PostMessage) -> Invocation | None:
@@ -432,7 +432,7 @@ class Messaging:
             RateLimited: asked too fast (queries count as sends).
             NotFound, Forbidden: no such conversation, or not a member of it.
         """
-        self._send_limiter.hit(user.id, self._clock.monotonic_s(), "messages")
+        self._send_limiter.hit(user.id, self._clock.monotonic_s(), say("ratelimit.messages"))
         async with self._db.read() as conn:
             conv = await conv_store.get_conversation(conn, frame.conv)
             membership = await conv_store.find_membership(conn, conv.id, user.id)

@@ -112,5 +112,5 @@ class Downloads:
             if (hidden or not member) and not await media_store.forward_visible(
                 conn, media_id, user.id, include_internal=user.kind is UserKind.STAFF
             ):
-                raise NotFound(f"no file {media_id!r}")
+                raise NotFound(say("serving.no_file", media_id=media_id))
         return row, sent

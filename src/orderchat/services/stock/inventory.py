@@ -126,9 +126,7 @@ class ImportCatalogue:
     async def apply(self, tx: WriteTxn) -> ImportResult:
         preview, before = await _plan_txn(tx.conn, self.parsed, lock=True)
         if self.token is not None and self.token != preview.token:
-            raise Conflict(
-                "the catalogue or its stock changed since this file was previewed; preview it again"
-            )
+            raise Conflict(say("catalogue.changed_since_preview"))
         if not preview.valid:
             raise BadRequest(first_error_message(preview))
         plan = preview.plan
