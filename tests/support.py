@@ -192,8 +192,11 @@ class ServerProcess:
     def auth(token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
 
-    def http(self, token: str | None = None) -> httpx.Client:
+    def http(self, token: str | None = None, language: str | None = None) -> httpx.Client:
+        """A client; `language` asks for the server's words in it (absent: the zh-CN default)."""
         headers = self.auth(token) if token else {}
+        if language is not None:
+            headers["Accept-Language"] = language
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
 
     def conversation(

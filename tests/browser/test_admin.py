@@ -65,7 +65,7 @@ def test_the_admin_adds_a_person_and_invites_another_who_joins_by_the_link(
     dialog.locator("input[name=role_purchasing]").check()
     dialog.get_by_test_id("dialog-submit").click()
     # The password policy's refusal shows in the dialog, next to the fields.
-    expect(dialog.get_by_test_id("dialog-error")).to_contain_text("password")
+    expect(dialog.get_by_test_id("dialog-error")).to_contain_text("密码")
     dialog.locator("input[name=password]").fill(STRONG)
     dialog.get_by_test_id("dialog-submit").click()
     expect(dialog).to_be_hidden()

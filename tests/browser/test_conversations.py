@@ -208,6 +208,7 @@ def test_the_file_library_opens_from_the_header(pages: Pages, shop: ShopApi, vie
     amy.get_by_test_id("composer-file").set_input_files(
         files=[{"name": "样品照片.jpg", "mimeType": "image/jpeg", "buffer": jpeg(320, 240)}]
     )
+    amy.get_by_test_id("picture-preview").get_by_test_id("picture-send").click()
     expect(amy.get_by_test_id("msg").filter(has=amy.get_by_test_id("msg-image"))).to_have_count(1)
     amy.get_by_test_id("composer-file").set_input_files(
         files=[{"name": "质检报告.txt", "mimeType": "text/plain", "buffer": b"QC ok\n" * 50}]

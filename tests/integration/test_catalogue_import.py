@@ -53,7 +53,10 @@ def _post(
 ) -> httpx.Response:
     content = body.encode() if isinstance(body, str) else body
     return shop.client(who).post(
-        path, content=content, params=params, headers={"Content-Type": "text/csv"}
+        path,
+        content=content,
+        params=params,
+        headers={"Content-Type": "text/csv", "Accept-Language": "en"},
     )
 
 

@@ -22,7 +22,7 @@ def _snapshot(server: ServerProcess) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _listed(server: ServerProcess, token: str, conv: str) -> Json:
-    with server.http(token) as client:
+    with server.http(token, language="en") as client:
         answer = client.get("/api/conversations")
     assert answer.status_code == 200, answer.text
     found: Json = next(c for c in answer.json()["conversations"] if c["id"] == conv)
@@ -35,7 +35,7 @@ def _flags(server: ServerProcess, token: str, conv: str) -> dict[str, bool]:
 
 
 def _handle(server: ServerProcess, who: Account, conv: str, seq: int) -> httpx.Response:
-    with server.http(who.token) as client:
+    with server.http(who.token, language="en") as client:
         return client.post(f"/api/conversations/{conv}/messages/{seq}/handled")
 
 
@@ -68,7 +68,7 @@ async def test_an_urgent_message_stays_marked_after_reading_until_someone_handle
         for who in (amy, wes):
             assert _listed(server, who.token, conv)["urgent_open"] == 0
             assert _flags(server, who.token, conv)["needs_me"] is False
-        with server.http(amy.token) as client:
+        with server.http(amy.token, language="en") as client:
             listed = client.get(f"/api/conversations/{conv}/urgent").json()["urgent"]
         assert listed == [
             {

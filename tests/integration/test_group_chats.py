@@ -30,7 +30,7 @@ def _snapshot(server: ServerProcess) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _listed(server: ServerProcess, who: Account, conv: str) -> Json | None:
-    with server.http(who.token) as client:
+    with server.http(who.token, language="en") as client:
         answer = client.get("/api/conversations")
     assert answer.status_code == 200, answer.text
     return next((c for c in answer.json()["conversations"] if c["id"] == conv), None)
@@ -52,7 +52,7 @@ async def test_a_group_of_three_with_a_name_appears_live_for_everyone(
     amy, bob, cat = (server.user("customer_service") for _ in range(3))
     async with PeerPool(server) as pool:
         bob_conn, cat_conn = await pool.record(bob.token), await pool.record(cat.token)
-        with server.http(amy.token) as client:
+        with server.http(amy.token, language="en") as client:
             made = client.post(
                 "/api/conversations",
                 json={"kind": "channel", "title": "售后小组", "members": [bob.id, cat.id]},
@@ -76,7 +76,7 @@ async def test_rename_add_and_remove_reach_every_member_and_the_removed_one_lose
     async with PeerPool(server) as pool:
         conns = {a.id: await pool.record(a.token) for a in (amy, bob, cat)}
         # Any member renames (WeCom's default).
-        with server.http(bob.token) as client:
+        with server.http(bob.token, language="en") as client:
             renamed = client.patch(path, json={"title": "  Autumn fair "})
         assert renamed.status_code == 200, renamed.text
         assert renamed.json()["title"] == "Autumn fair"
@@ -89,7 +89,7 @@ async def test_rename_add_and_remove_reach_every_member_and_the_removed_one_lose
         assert shown["meta"]["previous"] == "Spring fair"
 
         # Any member adds people.
-        with server.http(cat.token) as client:
+        with server.http(cat.token, language="en") as client:
             added = client.post(f"{path}/members", json={"members": [dan.id]})
         assert added.status_code == 200, added.text
         dan_conn = await pool.record(dan.token)
@@ -98,10 +98,10 @@ async def test_rename_add_and_remove_reach_every_member_and_the_removed_one_lose
             assert event["users"] == [dan.id]
 
         # Only the creator (or an admin) removes; the removed one is told and then hears nothing.
-        with server.http(bob.token) as client:
+        with server.http(bob.token, language="en") as client:
             refused = client.delete(f"{path}/members/{cat.id}")
         assert "creator" in _error(refused, 403)
-        with server.http(amy.token) as client:
+        with server.http(amy.token, language="en") as client:
             removed = client.delete(f"{path}/members/{cat.id}")
         assert removed.status_code == 200, removed.text
         for conn in (*conns.values(), dan_conn):
@@ -112,7 +112,7 @@ async def test_rename_add_and_remove_reach_every_member_and_the_removed_one_lose
         after = await sender.send_text(conv, "cat should not see this", "gone-1")
         await dan_conn.wait_for(lambda f: f["op"] == "message" and f["seq"] == after["seq"])
         await conns[bob.id].wait_for(lambda f: f["op"] == "message" and f["seq"] == after["seq"])
-        with server.http(cat.token) as client:
+        with server.http(cat.token, language="en") as client:
             assert client.get(f"{path}/messages").status_code == 403
             assert client.get(path).status_code == 403
             assert client.patch(path, json={"title": "mine now"}).status_code == 403
@@ -151,7 +151,7 @@ def test_a_bad_group_is_refused_and_nothing_changes(
         ],
     }
     before = _snapshot(server)
-    with server.http(amy.token) as client:
+    with server.http(amy.token, language="en") as client:
         answer = client.post("/api/conversations", json=body)
     assert says in _error(answer, status)
     assert _snapshot(server) == before
@@ -164,7 +164,7 @@ def _a_customer(server: ServerProcess) -> str:
         return str(rows[0][0])
     seed_skus(server, "G-SKU-1", stock=10)
     assert server.admin is not None
-    with server.http(server.admin.token) as client:
+    with server.http(server.admin.token, language="en") as client:
         order = client.post(
             "/api/orders",
             json={
@@ -226,7 +226,7 @@ def test_bad_changes_to_a_group_are_refused_and_nothing_changes(
         "remove-non-member": (amy, "DELETE", f"{path}/members/{eve.id}", None),
     }[how]
     before = _snapshot(server)
-    with server.http(who.token) as client:
+    with server.http(who.token, language="en") as client:
         answer = client.request(method, url, json=body)
     assert says in _error(answer, status)
     assert _snapshot(server) == before
@@ -242,7 +242,7 @@ async def test_pin_and_mute_belong_to_one_person_and_reach_all_their_devices(
         phone: Recorder = await pool.record(amy.token, device="phone")
         laptop: Recorder = await pool.record(amy.token, device="laptop")
         bobs: Recorder = await pool.record(bob.token)
-        with server.http(amy.token) as client:
+        with server.http(amy.token, language="en") as client:
             pinned = client.post(f"/api/conversations/{older}/settings", json={"pinned": True})
             assert pinned.status_code == 200, pinned.text
             assert pinned.json()["pinned"] is True and pinned.json()["muted"] is False
@@ -271,7 +271,7 @@ async def test_pin_and_mute_belong_to_one_person_and_reach_all_their_devices(
         await bobs.wait_for(lambda f: f["op"] == "message" and f["seq"] == ack["seq"])
         assert not [f for f in bobs.frames if f["op"] == "settings"]
         # Unpinning gives the place back.
-        with server.http(amy.token) as client:
+        with server.http(amy.token, language="en") as client:
             client.post(f"/api/conversations/{older}/settings", json={"pinned": False})
         frame = await laptop.wait_for(
             lambda f: f["op"] == "settings" and f["conv"] == older and not f["pinned"]
@@ -287,7 +287,7 @@ def test_bad_settings_are_refused_and_nothing_changes(server: ServerProcess, bod
     amy, bob = server.user("finance"), server.user("finance")
     conv = server.conversation(amy, "channel", [bob], title="Money")["id"]
     before = _snapshot(server)
-    with server.http(amy.token) as client:
+    with server.http(amy.token, language="en") as client:
         answer = client.post(f"/api/conversations/{conv}/settings", json=body)
     _error(answer, 400)
     assert _snapshot(server) == before
@@ -297,7 +297,7 @@ def test_settings_of_a_conversation_one_is_not_in_are_refused(server: ServerProc
     amy, bob, eve = server.user("qc"), server.user("qc"), server.user("qc")
     conv = server.conversation(amy, "channel", [bob], title="QC")["id"]
     before = _snapshot(server)
-    with server.http(eve.token) as client:
+    with server.http(eve.token, language="en") as client:
         answer = client.post(f"/api/conversations/{conv}/settings", json={"pinned": True})
         _error(answer, 403)
         missing = client.post("/api/conversations/c_nothing/settings", json={"pinned": True})

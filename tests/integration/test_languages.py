@@ -141,24 +141,28 @@ async def test_a_hello_whose_language_is_not_a_string_is_refused_in_chinese(
         await peer.close()
 
 
-async def test_a_stock_answer_is_stored_in_chinese_with_its_texts_for_every_reader(
+async def test_a_stock_answer_comes_in_the_asking_connections_language(
     server: ServerProcess,
 ) -> None:
-    sam = server.user("warehouse")
-    conv = server.conversation(server.admin, "channel", [sam], title="库存")["id"]
-    peer = await Peer.open(server, server.admin.token)
-    try:
-        ack = await peer.send_text(conv, "/stock NOTHING-LIKE-THIS", "stock-1")
-    finally:
-        await peer.close()
-    (answer,) = [m for m in messages(server, sam.token, conv) if m["reply_to"] == ack["seq"]]
-    assert answer["text"] == "库存查询「NOTHING-LIKE-THIS」：没有找到匹配的商品。"
-    meta = answer["meta"]
-    assert meta["say"] == [{"key": "note.stock_none", "params": {"query": "NOTHING-LIKE-THIS"}}]
-    assert meta["text"] == {
-        "zh-CN": answer["text"],
-        "en": "No SKU matches “NOTHING-LIKE-THIS”.",
-    }
+    conv = server.conversation(server.admin, "channel", [], title="库存")["id"]
+    answers = {}
+    for language in ("zh-CN", "en"):
+        peer = await Peer.open(server, server.admin.token, hello=False)
+        try:
+            await peer.send(
+                {"op": "hello", "token": server.admin.token, "device": language, "cursor": None}
+                | {"language": language}
+            )
+            await peer.recv_op("welcome")
+            ref = f"stock-{language}"
+            await peer.send({"op": "send", "ref": ref, "conv": conv, "text": "/stock NO-SUCH-1"})
+            answers[language] = await peer.recv_op("command_reply")
+        finally:
+            await peer.close()
+    assert answers["zh-CN"]["lines"] == ["库存查询「NO-SUCH-1」：没有找到匹配的商品。"]
+    assert answers["en"]["lines"] == ["No SKU matches “NO-SUCH-1”."]
+    # A query is not a message: nothing of it is stored for anyone.
+    assert messages(server, server.admin.token, conv) == []
 
 
 @pytest.mark.parametrize("stored", ["en", "zh-CN"])

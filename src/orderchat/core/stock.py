@@ -34,7 +34,7 @@ from orderchat.core.errors import BadRequest, Conflict, DomainError, TooLarge
 from orderchat.core.ids import MovementId, OrderId, SkuCode, UserId
 from orderchat.core.model import text_field
 from orderchat.core.orders import OrderItem, cents
-from orderchat.core.texts import say
+from orderchat.core.texts import LANGUAGES, say
 
 DEFAULT_LOCATION = "main"  # where orders reserve and ship from
 MAX_QUANTITY = 1_000_000_000
@@ -474,16 +474,23 @@ def csv_header(raw: list[str] | None) -> list[str]:
     if raw is None:
         raise BadRequest(say("stock.csv_empty_line_1_must"))
     header = [cell.strip().lower() for cell in raw]
-    problems = [f"missing {c}" for c in CSV_COLUMNS if c not in header]
-    problems += [f"unknown {c!r}" for c in header if c not in CSV_COLUMNS + CSV_STOCK_COLUMNS]
-    problems += [f"{c} twice" for c in sorted(set(header)) if header.count(c) > 1]
+    problems = [say("stock.header_missing", column=c) for c in CSV_COLUMNS if c not in header]
+    problems += [
+        say("stock.header_unknown", column=c)
+        for c in header
+        if c not in CSV_COLUMNS + CSV_STOCK_COLUMNS
+    ]
+    problems += [
+        say("stock.header_twice", column=c) for c in sorted(set(header)) if header.count(c) > 1
+    ]
     if ("location" in header) != ("on_hand" in header):
-        problems.append("location and on_hand go together")
+        problems.append(say("stock.header_location_with_on_hand"))
     if problems:
         expected = ",".join(CSV_COLUMNS) + "[," + ",".join(CSV_STOCK_COLUMNS) + "]"
-        raise BadRequest(
-            say("stock.line_1_columns_must", expected=expected, problems="; ".join(problems))
-        )
+        listed = {
+            language: "; ".join(p.render(language) for p in problems) for language in LANGUAGES
+        }
+        raise BadRequest(say("stock.line_1_columns_must", expected=expected, problems=listed))
     return header
 
 
