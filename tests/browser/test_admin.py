@@ -95,7 +95,7 @@ def test_the_admin_adds_a_person_and_invites_another_who_joins_by_the_link(
     # The link works once: opened again, it says so and changes nothing.
     again = pages.page()
     again.goto(url)
-    expect(again.get_by_test_id("join-error")).to_contain_text("used")
+    expect(again.get_by_test_id("join-error")).to_contain_text("已被使用")
     forged = pages.page()
     forged.goto("/#/join/not-a-real-token")
     expect(forged.get_by_test_id("join-error")).to_be_visible()
