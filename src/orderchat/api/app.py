@@ -51,7 +51,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, SystemClock, system_ids
-from orderchat.services.staff import Staff
+from orderchat.services.staff import INVITE_TTL_S, Staff
 from orderchat.services.stock.command import STOCK_COMMAND
 from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
@@ -194,6 +194,15 @@ def create_app(settings: Settings) -> FastAPI:
         await runtime.media.start()
         if settings.demo:
             await _seed_demo(runtime)
+        first = await runtime.staff.first_admin_link()
+        if first is not None:
+            logger.warning(
+                "no admin yet: open http://%s:%d%s to create the first one (valid %d days)",
+                settings.host,
+                settings.port,
+                first.path,
+                INVITE_TTL_S // 86400,
+            )
         # One process posts the daily digest; a scale-out set-up must pick one.
         stop_digest = asyncio.Event()
         digest = asyncio.create_task(

@@ -58,6 +58,9 @@ RESET = "reset"
 LINK_PATH = "/#/join/"
 
 
+FIRST_ADMIN = "admin"  # the username of the first admin a fresh install invites
+
+
 @dataclass(frozen=True, slots=True)
 class StaffEntry:
     user: User
@@ -164,6 +167,22 @@ class Staff:
             if await account_store.find_credentials(conn, username) is not None:
                 raise Conflict(say("accounts.username_taken", username=username))
         return await self._issue(actor, INVITE, username, roles, shown, None)
+
+    async def first_admin_link(self) -> IssuedLink | None:
+        """A link that makes the first admin, while the shop has no enabled admin.
+
+        A fresh install can then be set up from the browser: the operator opens
+        the link the server logs, chooses a password, and adds everyone else in
+        the console. Issued again at each start until an admin exists; a newer
+        link replaces the older one. None once there is an admin, or when the
+        name `admin` is held by a disabled account (then the CLI decides).
+        """
+        async with self._db.read() as conn:
+            if await staff_store.count_enabled_admins(conn):
+                return None
+            if await account_store.find_credentials(conn, FIRST_ADMIN) is not None:
+                return None
+        return await self._issue(None, INVITE, FIRST_ADMIN, (Role.ADMIN,), None, None)
 
     async def reset_link(self, actor: User | None, username: str) -> IssuedLink:
         _require_admin(actor)
