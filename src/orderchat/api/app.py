@@ -184,25 +184,36 @@ async def _seed_demo(runtime: Runtime) -> None:
         )
 
 
+async def _start(runtime: Runtime) -> None:
+    """The store at its newest schema, the writer and media running, and the shop ready."""
+    await runtime.db.migrate()
+    runtime.writer.start()
+    await runtime.media.start()
+    if runtime.settings.demo:
+        await _seed_demo(runtime)
+    await _offer_first_admin(runtime)
+
+
+async def _offer_first_admin(runtime: Runtime) -> None:
+    """Log the link that makes the first admin, while the shop has none."""
+    first = await runtime.staff.first_admin_link()
+    if first is not None:
+        settings = runtime.settings
+        logger.warning(
+            "no admin yet: open http://%s:%d%s to create the first one (valid %d days)",
+            settings.host,
+            settings.port,
+            first.path,
+            INVITE_TTL_S // 86400,
+        )
+
+
 def create_app(settings: Settings) -> FastAPI:
     runtime = build_runtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.db.migrate()
-        runtime.writer.start()
-        await runtime.media.start()
-        if settings.demo:
-            await _seed_demo(runtime)
-        first = await runtime.staff.first_admin_link()
-        if first is not None:
-            logger.warning(
-                "no admin yet: open http://%s:%d%s to create the first one (valid %d days)",
-                settings.host,
-                settings.port,
-                first.path,
-                INVITE_TTL_S // 86400,
-            )
+        await _start(runtime)
         # One process posts the daily digest; a scale-out set-up must pick one.
         stop_digest = asyncio.Event()
         digest = asyncio.create_task(

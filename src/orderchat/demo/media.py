@@ -55,13 +55,13 @@ async def seed_media(
             lune.conv_id,
             MessageKind.IMAGE,
             photos,
-            "第二轮样品：左为第一轮焦糖色，右为加深后的颜色 Round 2: dark caramel (right)",
+            "Round 2 samples: the first caramel on the left, the darker one on the right",
         )
         drawing = await _upload(
             media,
             lily,
             lune.conv_id,
-            "设计图 TOTE BAG-0423.pdf",
+            "TOTE BAG-0423 drawing.pdf",
             "application/pdf",
             demo_files.design_drawing(),
         )
@@ -72,7 +72,7 @@ async def seed_media(
             lune.conv_id,
             MessageKind.FILE,
             [drawing],
-            "最新设计图，请确认尺寸 Latest drawing: please confirm the sizes",
+            "Latest drawing: please confirm the sizes",
         )
     warehouse = channels.get("仓库 #warehouse")
     if warehouse is not None:

@@ -224,7 +224,7 @@ async def _seed_retail(
             _item(in_stock[n * 7 % len(in_stock)], 1 + n % 2),
             _item(in_stock[n * 13 % len(in_stock)], 1),
         ]
-        note = "去西藏，请检查防水性能 check the waterproofing, it goes to Tibet" if n == 3 else ""
+        note = "去西藏，请检查防水性能" if n == 3 else ""
         order = await services.create_order(
             staff["amy"],
             {
@@ -244,9 +244,9 @@ async def _seed_retail(
                 await services.finance.record_money(staff["fay"], order.id, paid)
             change: dict[str, Any] = {"to": state}
             if state == "shipped":
-                change.update(carrier="顺丰 SF Express", tracking_no=f"SF{1400000000 + n}")
+                change.update(carrier="顺丰速运", tracking_no=f"SF{1400000000 + n}")
             if state == "in_transit":
-                change["note"] = "已到达成都转运中心 arrived at the Chengdu hub"
+                change["note"] = "已到达成都转运中心"
             if state == "refunded":
                 back = parse_money(
                     PaymentKind.REFUND, order.total_cents, "wechat_pay", f"RF{order.number}"
@@ -296,7 +296,7 @@ async def _seed_retail_exceptions(
         moving.id,
         {
             "kind": "delay_risk",
-            "reason": "暴雨导致物流停运 storms stopped the carriers",
+            "reason": "暴雨导致物流停运",
             "eta": "2026-11-28",
         },
     )
@@ -343,28 +343,26 @@ async def _seed_sampling(services: DemoServices, staff: dict[str, User], tote: D
         lune = await services.advance(staff["lily"], lune.id, {"to": state})
     items = {}
     for kind, title in [
-        ("material", "面料 牛皮荔枝纹 Leather: pebbled cowhide"),
-        ("colour", "颜色 Colour"),
-        ("logo_process", "Logo 工艺 Logo process"),
-        ("packaging", "包装 Packaging"),
+        ("material", "Leather: pebbled cowhide"),
+        ("colour", "Colour"),
+        ("logo_process", "Logo process"),
+        ("packaging", "Packaging"),
     ]:
         items[kind] = await services.add_item(
             staff["lily"], lune.id, kind, title, kind != "packaging"
         )
     customer = await _customer(services, lune.customer_id)
     for kind, text in [
-        ("material", "1.2mm 头层牛皮，荔枝纹 1.2 mm top-grain cowhide, pebbled"),
-        ("colour", "焦糖色 Caramel (Pantone 16-1439)"),
-        ("logo_process", "烫金压印 Gold hot-stamp, 18 mm"),
+        ("material", "1.2 mm top-grain cowhide, pebbled"),
+        ("colour", "Caramel (Pantone 16-1439)"),
+        ("logo_process", "Gold hot-stamp, 18 mm"),
     ]:
         await services.propose(staff["pete"], items[kind].id, text)
     await services.decide(customer, items["material"].id, "approved", "Perfect.")
     await services.decide(customer, items["colour"].id, "rejected", "A little darker, please.")
-    await services.propose(
-        staff["pete"], items["colour"].id, "深焦糖色 Dark caramel (Pantone 18-1142)"
-    )
+    await services.propose(staff["pete"], items["colour"].id, "Dark caramel (Pantone 18-1142)")
     lune = await services.advance(
-        staff["pete"], lune.id, {"to": "sampling", "note": "颜色加深 darker caramel"}
+        staff["pete"], lune.id, {"to": "sampling", "note": "Darker caramel, as asked"}
     )
 
 
@@ -386,9 +384,9 @@ async def _seed_in_production(
         atelier = await services.advance(staff["lily"], atelier.id, {"to": state})
     owner = await _customer(services, atelier.customer_id)
     for kind, title, text in [
-        ("material", "面料 Material", "超纤皮 microfibre leather"),
-        ("size", "尺寸 Size", "20×15×7 cm"),
-        ("lead_time", "交期 Lead time", "45 天 45 days"),
+        ("material", "面料", "超纤皮"),
+        ("size", "尺寸", "20×15×7 cm"),
+        ("lead_time", "交期", "45 天"),
     ]:
         item = await services.add_item(staff["lily"], atelier.id, kind, title, True)
         await services.propose(staff["lily"], item.id, text)
