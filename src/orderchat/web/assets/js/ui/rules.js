@@ -138,33 +138,15 @@ function workflowDetails(w) {
     "details",
     { class: "rules-details" },
     h("summary", t("rules.states", { count: w.states.length, transitions: w.transitions.length })),
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        { class: "rules-table" },
+    rulesTable(
+      ["rules.col.from", "rules.col.to", "rules.col.roles", "rules.col.notify"],
+      w.transitions.map((tr) =>
         h(
-          "thead",
-          h(
-            "tr",
-            h("th", { scope: "col" }, t("rules.col.from")),
-            h("th", { scope: "col" }, t("rules.col.to")),
-            h("th", { scope: "col" }, t("rules.col.roles")),
-            h("th", { scope: "col" }, t("rules.col.notify")),
-          ),
-        ),
-        h(
-          "tbody",
-          w.transitions.map((tr) =>
-            h(
-              "tr",
-              h("td", tr.from.map(label).join("、")),
-              h("td", label(tr.to)),
-              h("td", roles(tr.roles)),
-              h("td", roles(tr.notify)),
-            ),
-          ),
+          "tr",
+          h("td", tr.from.map(label).join("、")),
+          h("td", label(tr.to)),
+          h("td", roles(tr.roles)),
+          h("td", roles(tr.notify)),
         ),
       ),
     ),
@@ -182,36 +164,32 @@ function routingCard(routing) {
       ...validity(routing.valid, routing.errors),
     ),
     sourceLine(routing.source),
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        { class: "rules-table" },
+    rulesTable(
+      ["rules.col.event", "rules.col.notify", "rules.col.customer", "rules.col.text"],
+      routing.routes.map((r) =>
         h(
-          "thead",
-          h(
-            "tr",
-            h("th", { scope: "col" }, t("rules.col.event")),
-            h("th", { scope: "col" }, t("rules.col.notify")),
-            h("th", { scope: "col" }, t("rules.col.customer")),
-            h("th", { scope: "col" }, t("rules.col.text")),
-          ),
-        ),
-        h(
-          "tbody",
-          routing.routes.map((r) =>
-            h(
-              "tr",
-              { testid: "rules-route" },
-              h("td", h("code", r.event)),
-              h("td", roles(r.roles)),
-              h("td", r.customer ? t("rules.yes") : t("rules.no")),
-              h("td", pickText(r.text, "")),
-            ),
-          ),
+          "tr",
+          { testid: "rules-route" },
+          h("td", h("code", r.event)),
+          h("td", roles(r.roles)),
+          h("td", r.customer ? t("rules.yes") : t("rules.no")),
+          h("td", pickText(r.text, "")),
         ),
       ),
+    ),
+  );
+}
+
+/** A read-only table: its column headings (string keys) over the given rows. */
+function rulesTable(columns, rows) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "rules-table" },
+      h("thead", h("tr", ...columns.map((key) => h("th", { scope: "col" }, t(key))))),
+      h("tbody", rows),
     ),
   );
 }
