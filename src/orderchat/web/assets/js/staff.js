@@ -488,15 +488,7 @@ async function newDirect(s) {
     ],
     onSubmit: async (v) => {
       const conv = await api("/api/conversations", { method: "POST", body: { kind: "direct", members: [v.user] } });
-      s.list.upsert({
-        read_seq: 0,
-        unread: 0,
-        last_message: null,
-        last_activity_ts: conv.created_ts,
-        ...s.list.get(conv.id),
-        ...conv,
-      });
-      selectConversation(s, conv.id);
+      openCreated(s, conv);
     },
   });
 }
@@ -504,6 +496,11 @@ async function newDirect(s) {
 async function newGroup(s) {
   const conv = await newGroupDialog({ me: s.me, members: s.members });
   if (!conv || ws !== s) return;
+  openCreated(s, conv);
+}
+
+/** A conversation just made (or found) by this user: into the list, and open it. */
+function openCreated(s, conv) {
   s.list.upsert({
     read_seq: 0,
     unread: 0,
