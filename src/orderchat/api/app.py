@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -32,12 +32,15 @@ from orderchat.api.routes import (
     ws,
 )
 from orderchat.api.runtime import Runtime
+from orderchat.core.ids import ConversationId, UserId
 from orderchat.media.blobstore import LocalBlobStore
 from orderchat.media.partials import PartialFiles
 from orderchat.media.processor import PreviewLimits
 from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
+from orderchat.realtime.ordering import Committed, OrderedDelivery, StreamSource
+from orderchat.realtime.redis_bus import OrderedBus, RedisRelay, channel_for
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
 from orderchat.services.chat.commands import Commands
@@ -57,7 +60,9 @@ from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
-from orderchat.storage.engine import Database
+from orderchat.storage import conversations as conv_store
+from orderchat.storage.engine import Database, shown_url
+from orderchat.storage.postgres import PostgresDatabase, node_name
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     ids = system_ids(clock)
     db = Database(settings.resolved_database_url)
     hub = Hub()
-    bus = MemoryBus(hub)
+    bus = _bus(settings, db, hub)
     writer = GroupCommitWriter(db, bus, clock, ids, settings.max_batch)
     workflows = Workflows.load(settings.workflows_dir)
     accounts = Accounts(
@@ -82,6 +87,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         ids=ids,
         db=db,
         hub=hub,
+        bus=bus,
         writer=writer,
         accounts=accounts,
         conversations=Conversations(db, writer, workflows),
@@ -122,6 +128,31 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         ),
         staff=staff,
     )
+
+
+def _bus(settings: Settings, db: Database, hub: Hub) -> MemoryBus | OrderedBus:
+    """In-process on SQLite; on PostgreSQL, ordered by the horizon and relayed by Redis."""
+    if not isinstance(db, PostgresDatabase):
+        return MemoryBus(hub)
+
+    async def committed_after(after: int) -> Committed:
+        horizon, events = await db.committed_after(after)
+        return Committed(horizon, [(pos, ConversationId(conv)) for pos, conv in events])
+
+    async def members_of(convs: Sequence[ConversationId]) -> set[UserId]:
+        async with db.read() as conn:
+            return await conv_store.users_ever_in(conn, convs)
+
+    async def horizon() -> int:
+        return (await db.committed_after(1 << 62))[0]
+
+    ordering = OrderedDelivery(hub, StreamSource(committed_after, members_of, horizon))
+    relay = None
+    if settings.redis_url:
+        node = settings.node_name or node_name()
+        channel = channel_for(shown_url(db.url))
+        relay = RedisRelay(settings.redis_url, channel, node, ordering)
+    return OrderedBus(ordering, relay)
 
 
 class OrderChatApp(FastAPI):
@@ -187,6 +218,8 @@ async def _seed_demo(runtime: Runtime) -> None:
 async def _start(runtime: Runtime) -> None:
     """The store at its newest schema, the writer and media running, and the shop ready."""
     await runtime.db.migrate()
+    if isinstance(runtime.bus, OrderedBus):
+        await runtime.bus.start()
     runtime.writer.start()
     await runtime.media.start()
     if runtime.settings.demo:
@@ -231,6 +264,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await digest
             await runtime.media.stop()
             await runtime.writer.stop()
+            if isinstance(runtime.bus, OrderedBus):
+                await runtime.bus.stop()
             await runtime.db.close()
 
     app = OrderChatApp(

@@ -10,8 +10,10 @@ from fastapi import Cookie, Depends, Header, Request
 from orderchat.core.errors import Unauthorized
 from orderchat.core.ids import IdMinter
 from orderchat.core.texts import say
+from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
+from orderchat.realtime.redis_bus import OrderedBus
 from orderchat.services.accounts import Accounts, Authenticated
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
@@ -36,6 +38,7 @@ class Runtime:
     ids: IdMinter
     db: Database
     hub: Hub
+    bus: MemoryBus | OrderedBus
     writer: GroupCommitWriter
     accounts: Accounts
     conversations: Conversations
