@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -32,21 +32,22 @@ from orderchat.api.routes import (
     ws,
 )
 from orderchat.api.runtime import Runtime
-from orderchat.core.ids import ConversationId, UserId
 from orderchat.media.blobstore import LocalBlobStore
 from orderchat.media.partials import PartialFiles
 from orderchat.media.processor import PreviewLimits
 from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
-from orderchat.realtime.ordering import Committed, OrderedDelivery, StreamSource
+from orderchat.realtime.ordering import OrderedDelivery
 from orderchat.realtime.redis_bus import OrderedBus, RedisRelay, channel_for
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
 from orderchat.services.chat.commands import Commands
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
+from orderchat.services.cluster import DatabaseStream, node_name
 from orderchat.services.idempotency import IdempotencyKeys
+from orderchat.services.leases import Leases
 from orderchat.services.media.limits import MediaLimits
 from orderchat.services.media.media import Media
 from orderchat.services.money.finance import Finance
@@ -60,14 +61,13 @@ from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
-from orderchat.storage import conversations as conv_store
 from orderchat.storage.engine import Database, shown_url
-from orderchat.storage.postgres import PostgresDatabase, node_name
 
 logger = logging.getLogger(__name__)
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    # long because: it is the one list of every part and what each is given.
     clock = clock or SystemClock()
     # One minter for the process: every id it mints comes from the same clock
     # and the same OS-seeded generator, reseeded in a forked child.
@@ -81,6 +81,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         db, bus, clock, ids, session_ttl_s=settings.session_ttl_s, rate_limits=settings.rate_limits
     )
     staff = Staff(db, writer, accounts, bus, clock, ids, workflows)
+    leases = Leases(db, clock, settings.node_name or node_name())
     return Runtime(
         settings=settings,
         clock=clock,
@@ -125,28 +126,18 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                 preview=PreviewLimits(timeout_s=settings.preview_timeout_s),
             ),
             rate_limits=settings.rate_limits,
+            leases=leases,
         ),
         staff=staff,
+        leases=leases,
     )
 
 
 def _bus(settings: Settings, db: Database, hub: Hub) -> MemoryBus | OrderedBus:
     """In-process on SQLite; on PostgreSQL, ordered by the horizon and relayed by Redis."""
-    if not isinstance(db, PostgresDatabase):
+    if not db.shared:
         return MemoryBus(hub)
-
-    async def committed_after(after: int) -> Committed:
-        horizon, events = await db.committed_after(after)
-        return Committed(horizon, [(pos, ConversationId(conv)) for pos, conv in events])
-
-    async def members_of(convs: Sequence[ConversationId]) -> set[UserId]:
-        async with db.read() as conn:
-            return await conv_store.users_ever_in(conn, convs)
-
-    async def horizon() -> int:
-        return (await db.committed_after(1 << 62))[0]
-
-    ordering = OrderedDelivery(hub, StreamSource(committed_after, members_of, horizon))
+    ordering = OrderedDelivery(hub, DatabaseStream(db))
     relay = None
     if settings.redis_url:
         node = settings.node_name or node_name()
@@ -247,10 +238,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _start(runtime)
-        # One process posts the daily digest; a scale-out set-up must pick one.
+        # Every node runs the schedule; a claim in the database lets one post each day.
         stop_digest = asyncio.Event()
         digest = asyncio.create_task(
-            runtime.finance.run_daily_digest(settings.digest_time, stop_digest),
+            runtime.finance.run_daily_digest(settings.digest_time, stop_digest, runtime.leases),
             name="daily-digest",
         )
         _freeze_startup_objects()

@@ -17,6 +17,7 @@ from orderchat.realtime.redis_bus import OrderedBus
 from orderchat.services.accounts import Accounts, Authenticated
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
+from orderchat.services.leases import Leases
 from orderchat.services.media.media import Media
 from orderchat.services.money.finance import Finance
 from orderchat.services.orders.confirmations import Confirmations
@@ -52,6 +53,7 @@ class Runtime:
     webhooks: Webhooks
     media: Media
     staff: Staff
+    leases: Leases
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -105,6 +105,9 @@ class Unavailable(DomainError):
 
     code = ErrorCode.UNAVAILABLE
 
-    def __init__(self, text: Text, retry_after_s: float = 1.0) -> None:
+    def __init__(self, text: Text, retry_after_s: float = 1.0, *, conflict: bool = False) -> None:
         super().__init__(text)
         self.retry_after_s = retry_after_s
+        # Lost a race with a concurrent transaction (deadlock, serialization):
+        # running the same work again at once is likely to succeed.
+        self.conflict = conflict

@@ -25,40 +25,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from orderchat.core.errors import DomainError
-from orderchat.core.ids import ConversationId, UserId
+from orderchat.core.ids import ConversationId
 from orderchat.realtime.hub import Hub
-from orderchat.services.ports import Delivery, Publication
+from orderchat.services.ports import Delivery, Publication, StreamSource
 
 logger = logging.getLogger(__name__)
 
 POLL_S = 1.0
 POLL_WITHOUT_BUS_S = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class Committed:
-    """What the database says was committed in (after, horizon]."""
-
-    horizon: int
-    events: Sequence[tuple[int, ConversationId]]
-
-
-class StreamSource:
-    """What the ordering needs from the store, as three callables (the edges wire them)."""
-
-    def __init__(
-        self,
-        committed_after: Callable[[int], Awaitable[Committed]],
-        members_of: Callable[[Sequence[ConversationId]], Awaitable[set[UserId]]],
-        horizon: Callable[[], Awaitable[int]],
-    ) -> None:
-        self.committed_after = committed_after
-        self.members_of = members_of
-        self.horizon = horizon
 
 
 class OrderedDelivery:

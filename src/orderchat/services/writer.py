@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from orderchat.core.chain import chain_hash, edit_hash
 from orderchat.core.edits import MessageEdit
-from orderchat.core.errors import DomainError, NotFound
+from orderchat.core.errors import DomainError, NotFound, Unavailable
 from orderchat.core.ids import ConversationId, IdMinter, MessageId, UploadId, UserId
 from orderchat.core.model import Conversation, Message, MessageKind
 from orderchat.core.texts import say
@@ -310,6 +310,9 @@ class WriteTxn:
 # at 4,000 msg/s this cut the tail latency. A quiet server, whose transactions
 # carry a send or two, never waits.
 LINGER_S = 0.003
+# A transaction that lost a deadlock or serialization race is run again this often.
+CONFLICT_RETRIES = 3
+CONFLICT_BACKOFF_S = 0.01
 LINGER_AFTER_BATCH = 8
 
 
@@ -368,6 +371,10 @@ class GroupCommitWriter:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit(batch)
+            except DomainError as exc:  # the database is unavailable: the client retries
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
             except Exception:  # a bug: fail the batch, keep serving
                 logger.exception("group commit failed for %d ops", len(batch))
                 for pending in batch:
@@ -380,7 +387,7 @@ class GroupCommitWriter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            outcomes, deliveries = await self._transaction(batch)
+            outcomes, deliveries = await self._transaction_retrying(batch)
         except Exception:
             if len(batch) == 1:
                 raise
@@ -399,6 +406,25 @@ class GroupCommitWriter:
                 pending.future.set_result(outcome)
         if deliveries:
             self._publisher.publish(deliveries)
+
+    async def _transaction_retrying(
+        self, batch: list[_Pending]
+    ) -> tuple[list[object], list[Delivery]]:
+        """The transaction, run again when it lost a race with another node's.
+
+        A deadlock or serialization failure rolled everything back; the same
+        operations, applied again, read the other node's committed writes.
+        """
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return await self._transaction(batch)
+            except Unavailable as exc:
+                if not exc.conflict or attempt == CONFLICT_RETRIES - 1:
+                    raise
+                logger.info("write conflict with another node; trying again")
+                self._member_cache.clear()
+                await asyncio.sleep(CONFLICT_BACKOFF_S * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def _transaction(self, batch: list[_Pending]) -> tuple[list[object], list[Delivery]]:
         async with self._db.write("group_commit") as conn:

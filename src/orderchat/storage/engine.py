@@ -199,6 +199,13 @@ class Database:
     async def close(self) -> None:
         raise NotImplementedError
 
+    async def committed_after(self, after: int) -> tuple[int, list[tuple[int, str]]]:
+        """The persisted horizon and the (position, conversation) of each event in (after, it].
+
+        Only a shared database needs it: with one writer, delivery follows commit order.
+        """
+        raise NotImplementedError
+
 
 class SqliteDatabase(Database):
     """One file, one writer connection driven from the loop, pooled readers."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -46,6 +45,7 @@ MIGRATION_LOCK = (0x4F43, 1)
 # SQLSTATEs that mean "try again": serialization failure, deadlock, the
 # server shutting down or not yet accepting connections, too many clients.
 RETRYABLE_STATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300", "08006"})
+CONFLICT_STATES = frozenset({"40001", "40P01"})
 
 
 def asyncpg_url(url: str) -> URL:
@@ -53,8 +53,11 @@ def asyncpg_url(url: str) -> URL:
     return make_url(url).set(drivername="postgresql+asyncpg")
 
 
-def node_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+def _sqlstate(exc: DBAPIError) -> str | None:
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if state is None and exc.orig is not None:
+        state = getattr(exc.orig.__cause__, "sqlstate", None)
+    return None if state is None else str(state)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -65,12 +68,14 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if exc.connection_invalidated or isinstance(exc, InterfaceError):
         return True
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    if state is None and exc.orig is not None:
-        state = getattr(exc.orig.__cause__, "sqlstate", None)
+    state = _sqlstate(exc)
     if state in RETRYABLE_STATES:
         return True
     return isinstance(exc, OperationalError) and state is None
+
+
+def is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and _sqlstate(exc) in CONFLICT_STATES
 
 
 class PostgresDatabase(Database):
@@ -79,7 +84,7 @@ class PostgresDatabase(Database):
     def __init__(self, url: str, *, application_name: str | None = None) -> None:
         self.url = url
         settings = {
-            "application_name": (application_name or node_name())[:63],
+            "application_name": (application_name or f"orderchat-{os.getpid()}")[:63],
             "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS),
             "lock_timeout": str(LOCK_TIMEOUT_MS),
         }
@@ -156,7 +161,9 @@ async def _transient_as_unavailable() -> AsyncIterator[None]:
     try:
         yield
     except Exception as exc:
+        if is_conflict(exc):
+            raise Unavailable(say("server.unavailable"), conflict=True) from exc
         if is_transient(exc):
-            logger.warning("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+            logger.warning("database unavailable: %s", exc.__class__.__name__)
             raise Unavailable(say("server.unavailable")) from exc
         raise
