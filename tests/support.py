@@ -28,6 +28,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests import stores
+
 START_TIMEOUT_S = 40.0
 _usernames = itertools.count(1)
 
@@ -70,6 +72,10 @@ class ServerProcess:
     proc: subprocess.Popen[bytes] | None = None
     admin: Account | None = None
     log_path: Path | None = None
+    # "sqlite": orderchat.db under data_dir; "postgres": a fresh database of its own
+    # on the run's cluster (see tests/stores.py), made at the first start.
+    store: str = "sqlite"
+    pg_url: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -84,11 +90,26 @@ class ServerProcess:
         return self.data_dir / "orderchat.db"
 
     @property
+    def db_url(self) -> str:
+        """The database the server uses, as `--database` takes it."""
+        if self.store == "sqlite":
+            return f"sqlite+aiosqlite:///{self.db_path}"
+        if self.pg_url is None:
+            self.pg_url = stores.new_database()
+        return self.pg_url
+
+    @property
+    def database_args(self) -> tuple[str, ...]:
+        """What a command needs besides `--data-dir` to reach this server's database."""
+        return () if self.store == "sqlite" else ("--database", self.db_url)
+
+    @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
 
     def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{time.monotonic_ns()}.log"
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -103,6 +124,7 @@ class ServerProcess:
                 str(self.port),
                 "--data-dir",
                 str(self.data_dir),
+                *self.database_args,
                 *self.extra_args,
             ],
             stdout=log,
@@ -166,6 +188,7 @@ class ServerProcess:
             "admin",
             "--data-dir",
             str(self.data_dir),
+            *self.database_args,
         )
         user_id = out.stdout.strip().splitlines()[-1]
         token = self.login(username, ADMIN_PASSWORD)["token"]
@@ -214,7 +237,9 @@ class ServerProcess:
     # --- the database, read back as evidence -----------------------------------
 
     def db_rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        """Read the real SQLite file, bypassing the server entirely."""
+        """Read the real database, bypassing the server entirely (SQL with `?` placeholders)."""
+        if self.store == "postgres":
+            return stores.pg_rows(self.db_url, sql, params)
         con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
         try:
             return con.execute(sql, params).fetchall()
@@ -251,10 +276,12 @@ class ServerProcess:
         return {t: sorted(self.db_rows(f"SELECT * FROM {t}"), key=repr) for t in tables}
 
     def db_execute(self, sql: str, *params: object) -> int:
-        """Write the real SQLite file behind the server's back; returns the rows changed.
+        """Write the real database behind the server's back; returns the rows changed.
 
         Only for setting up facts whose API does not exist yet (see `seed_skus`).
         """
+        if self.store == "postgres":
+            return stores.pg_execute(self.db_url, sql, params)
         con = sqlite3.connect(self.db_path, timeout=10)
         try:
             with con:
@@ -399,9 +426,9 @@ def durable(frames: list[Frame]) -> list[Frame]:
     return [f for f in frames if f.get("op") in DURABLE_OPS]
 
 
-def start_server(data_dir: Path, *args: str) -> ServerProcess:
+def start_server(data_dir: Path, *args: str, store: str = "sqlite") -> ServerProcess:
     """A started server with an admin, for tests that need their own flags."""
-    proc = ServerProcess(data_dir, tuple(args))
+    proc = ServerProcess(data_dir, tuple(args), store=store)
     proc.start()
     proc.create_admin()
     return proc
