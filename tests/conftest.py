@@ -23,7 +23,8 @@ def _only_unit_tests(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     global _services
     config.addinivalue_line(
-        "markers", "sqlite_only: about the SQLite file itself; no PostgreSQL leg"
+        "markers",
+        "sqlite_only: no PostgreSQL leg: about the SQLite file itself, or not about storage",
     )
     if hasattr(config, "workerinput") or _only_unit_tests(config):
         return  # an xdist worker uses what the controller started

@@ -120,16 +120,18 @@ def _url_for(dbname: str) -> str:
     return admin_url().rsplit("/", 1)[0] + "/" + dbname
 
 
-def new_database(prefix: str = "oc") -> str:
-    """A fresh migrated database of its own, copied from the template; its URL.
+def new_database(prefix: str = "oc", template: str | None = TEMPLATE) -> str:
+    """A fresh database of its own, migrated (a copy of the template) unless `template`
+    is None (then empty); its URL.
 
     Names carry the worker's pid, so the two xdist workers never collide.
     """
     name = f"{prefix}_{os.getpid()}_{next(_databases)}"
+    sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
     for attempt in range(20):
         try:
             with psycopg.connect(admin_url(), autocommit=True, connect_timeout=10) as con:
-                con.execute(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}'.encode())
+                con.execute(sql.encode())
             return _url_for(name)
         except psycopg.errors.ObjectInUse:
             # Another session is on the template for a moment (a copy being checked).
@@ -150,3 +152,20 @@ def pg_rows(url: str, sql: str, params: tuple[object, ...]) -> list[tuple[Any, .
 def pg_execute(url: str, sql: str, params: tuple[object, ...]) -> int:
     with psycopg.connect(url, connect_timeout=10) as con:
         return con.execute(_pg_sql(sql), params or None).rowcount
+
+
+def pg_snapshot(url: str, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table but `exclude`, sorted, in one read-only transaction."""
+    with psycopg.connect(url, connect_timeout=10) as con:
+        con.read_only = True
+        names = [
+            row[0]
+            for row in con.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+            if row[0] not in exclude
+        ]
+        return {
+            name: sorted(con.execute(f'SELECT * FROM "{name}"'.encode()).fetchall(), key=repr)
+            for name in sorted(names)
+        }

@@ -99,6 +99,11 @@ class ServerProcess:
         return self.pg_url
 
     @property
+    def db_where(self) -> str:
+        """How the CLI names this server's database on its `database: …` line."""
+        return str(self.db_path.resolve()) if self.store == "sqlite" else self.db_url
+
+    @property
     def database_args(self) -> tuple[str, ...]:
         """What a command needs besides `--data-dir` to reach this server's database."""
         return () if self.store == "sqlite" else ("--database", self.db_url)
@@ -245,6 +250,18 @@ class ServerProcess:
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
+
+    def db_columns(self, table: str) -> list[str]:
+        """A table's column names in their stored order, as `SELECT *` returns them."""
+        if self.store == "postgres":
+            rows = self.db_rows(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = ?"
+                " ORDER BY ordinal_position",
+                table,
+            )
+            return [name for (name,) in rows]
+        return [row[1] for row in self.db_rows(f"PRAGMA table_info({table})")]
 
     def db_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table the messaging core and the order services write,
