@@ -89,7 +89,7 @@ class OrderedDelivery:
         self._wake.set()
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while True:
             timeout = POLL_S if self.bus_healthy else POLL_WITHOUT_BUS_S
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
