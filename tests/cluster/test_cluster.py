@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -182,3 +183,25 @@ def test_the_upload_sweep_has_one_holder_in_the_cluster(cluster: Cluster) -> Non
     sweep = [r for r in rows if r[0] == "upload-expiry"]
     assert len(sweep) == 1
     assert sweep[0][1].startswith("node-")
+
+
+def test_an_idempotency_key_holds_across_nodes(cluster: Cluster) -> None:
+    one, two = cluster.nodes
+    amy, bo = one.user(), one.user()
+    body = {"kind": "channel", "title": "keyed once", "members": [bo.id]}
+    headers = {**ServerProcess.auth(amy.token), "Idempotency-Key": "make-the-channel-1"}
+
+    def post(node: ServerProcess) -> httpx.Response:
+        return httpx.post(
+            f"{node.base_url}/api/conversations", json=body, headers=headers, timeout=10
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        first = list(pool.map(post, [one, two]))
+    assert sorted(r.status_code for r in first) in ([201, 201], [201, 409], [200, 201])
+    made = [r for r in first if r.status_code in (200, 201)]
+    again = post(two)
+    assert again.status_code in (200, 201)
+    assert again.json()["id"] == made[0].json()["id"]
+    rows = pg_rows(cluster.url, "SELECT id FROM conversations WHERE title = ?", ("keyed once",))
+    assert len(rows) == 1
