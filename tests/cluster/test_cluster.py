@@ -205,3 +205,42 @@ def test_an_idempotency_key_holds_across_nodes(cluster: Cluster) -> None:
     assert again.json()["id"] == made[0].json()["id"]
     rows = pg_rows(cluster.url, "SELECT id FROM conversations WHERE title = ?", ("keyed once",))
     assert len(rows) == 1
+
+
+async def test_presence_shows_each_device_wherever_it_is_connected(cluster: Cluster) -> None:
+    one, two = cluster.nodes
+    amy, bo = one.user(), one.user()
+    phone = await Peer.open(two, bo.token, device="phone")
+    laptop = await Peer.open(one, bo.token, device="laptop")
+
+    def devices() -> list[str]:
+        with one.http(amy.token) as client:
+            resp = client.get("/api/presence", params={"users": f"{bo.id},{amy.id}"})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["presence"][amy.id] == []
+        return sorted(d["device"] for d in resp.json()["presence"][bo.id])
+
+    for _ in range(50):  # written by each node's presence task, a moment after hello
+        if devices() == ["laptop", "phone"]:
+            break
+        await asyncio.sleep(0.1)
+    assert devices() == ["laptop", "phone"]
+    await phone.close()
+    for _ in range(50):
+        if devices() == ["laptop"]:
+            break
+        await asyncio.sleep(0.1)
+    assert devices() == ["laptop"]
+    await laptop.close()
+
+
+def test_presence_refuses_bad_asks(cluster: Cluster) -> None:
+    one = cluster.nodes[0]
+    amy = one.user()
+    with one.http(amy.token, language="en") as client:
+        for params in ({"users": ","}, {"users": f"{amy.id},{amy.id}"}, {}):
+            resp = client.get("/api/presence", params=params)
+            assert resp.status_code == 400, resp.text
+            assert resp.json()["error"]["code"] == "bad_request"
+    with httpx.Client(base_url=one.base_url, timeout=10) as anonymous:
+        assert anonymous.get("/api/presence", params={"users": amy.id}).status_code == 401
