@@ -1,4 +1,5 @@
-"""Storage against a real SQLite file: migrations, pragmas, and the hash chain."""
+"""Storage against a real SQLite file (migrations and the hash chain on PostgreSQL too):
+migrations, pragmas, and the hash chain."""
 
 from __future__ import annotations
 
@@ -15,11 +16,15 @@ from orderchat.core.chain import GENESIS, chain_hash
 from orderchat.storage.engine import Database
 from orderchat.storage.messages import _sqlite_prior_acks, history
 from orderchat.storage.schema import metadata
+from tests.stores import new_database
 from tests.support import Peer, ServerProcess
 
 
-async def test_migrations_build_exactly_the_declared_schema(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+async def test_migrations_build_exactly_the_declared_schema(tmp_path: Path, store: str) -> None:
+    if store == "postgres":
+        db = Database(new_database(template=None))  # empty: every migration runs
+    else:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     await db.migrate()
     await db.migrate()  # a second start migrates nothing and fails nothing
     async with db.read() as conn:
@@ -55,7 +60,7 @@ async def test_stored_hash_chain_verifies(server: ServerProcess) -> None:
         await peer.send_text(conv["id"], f"line {i}", f"chain-{i}")
     await peer.close()
 
-    db = Database(f"sqlite+aiosqlite:///{server.db_path}")
+    db = Database(server.db_url)
     async with db.read() as conn:
         found = await history(conn, conv["id"], after=0, before=None, limit=100)
     await db.close()
@@ -138,22 +143,31 @@ async def test_a_write_waits_off_the_loop_while_another_process_holds_the_lock(
     assert busy_timeout == 0
 
 
-def test_a_database_other_than_sqlite_is_refused_before_connecting() -> None:
-    with pytest.raises(ValueError, match="only SQLite"):
-        Database("postgresql+asyncpg://localhost/orderchat")
+def test_a_database_neither_sqlite_nor_postgresql_is_refused_before_connecting() -> None:
+    with pytest.raises(ValueError, match="not a SQLite or PostgreSQL"):
+        Database("mysql+aiomysql://localhost/orderchat")
 
 
 @pytest.mark.parametrize(
     "command",
     [["serve"], ["user", "add", "pat", "--password", "sturdy-passphrase", "--role", "purchasing"]],
 )
-def test_the_command_line_refuses_a_database_other_than_sqlite(
+def test_the_command_line_refuses_a_database_neither_sqlite_nor_postgresql(
     command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_:
-        cli_main([*command, "--database", "postgresql://localhost/orderchat"])
+        cli_main([*command, "--database", "mysql://localhost/orderchat"])
     assert exit_.value.code == 2
-    assert "not a SQLite URL" in capsys.readouterr().err
+    assert "neither a SQLite URL" in capsys.readouterr().err
+
+
+def test_redis_is_refused_beside_sqlite_which_serves_one_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = cli_main(["serve", "--data-dir", str(tmp_path), "--redis", "redis://127.0.0.1:1/0"])
+    assert status == 2
+    assert "PostgreSQL" in capsys.readouterr().err
+    assert not (tmp_path / "orderchat.db").exists()
 
 
 def test_the_command_line_uses_the_sqlite_database_it_is_given(
