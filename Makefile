@@ -72,7 +72,8 @@ cluster-deps:
 ## make cluster CLUSTER_ARGS='--nodes 3 --fresh'.
 CLUSTER_DIR ?= ./orderchat-cluster
 CLUSTER_ARGS ?=
-cluster: install cluster-deps
+# The launchers (scripts/services.py) talk to PostgreSQL with psycopg, a test dependency.
+cluster: $(VENV)/.installed-test cluster-deps
 	$(BIN)/python scripts/cluster.py --port $(PORT) --data-dir $(CLUSTER_DIR) $(CLUSTER_ARGS)
 
 lint: install-test

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -38,9 +39,13 @@ from types import FrameType
 from typing import IO
 
 import httpx
-from services import Nginx, Postgres, Redis
 
 from orderchat.demo.seed import DEMO_PASSWORD, STAFF
+
+try:
+    from scripts.services import Nginx, Postgres, Redis, ServiceError
+except ModuleNotFoundError:  # run as a file, `python scripts/cluster.py`: scripts/ is on the path
+    from services import Nginx, Postgres, Redis, ServiceError  # type: ignore[import-not-found,no-redef]
 
 DATABASE = "orderchat"
 # A node seeding the demo shop into an empty PostgreSQL takes several seconds
@@ -50,6 +55,7 @@ NODE_STOP_TIMEOUT_S = 20.0
 # Restarting a node that keeps dying at once would only fill the screen.
 MAX_QUICK_DEATHS = 3
 QUICK_DEATH_S = 10.0
+_PR_SET_PDEATHSIG = 1
 # The file that marks a directory as this script's, so `--fresh` never deletes
 # a directory it did not make.
 MARKER = ".orderchat-cluster"
@@ -95,16 +101,18 @@ class Output:
     def follow(self, node: Node, stream: IO[bytes]) -> None:
         """Copy a node's output to the terminal and to its log file until it ends.
 
-        A node logs links with its own address; they are shown with the
-        cluster's, so that every link on the screen goes through nginx.
+        A node logs links (customer pages, the first admin's) with its own
+        address; they are shown with the cluster's, so that every link on the
+        screen goes through nginx.
         """
+        own, cluster = f"{node.url}/", f"{self._cluster_url}/"
         width = len(node.name)
         with node.log_path.open("ab") as log:
             for raw in stream:
                 log.write(raw)
                 log.flush()
                 line = raw.decode("utf-8", "replace").rstrip("\n")
-                self.say(f"{node.name:<{width}} | {line.replace(node.url, self._cluster_url)}")
+                self.say(f"{node.name:<{width}} | {line.replace(own, cluster)}")
 
 
 def free_port() -> int:
@@ -134,6 +142,11 @@ def prepare(data_dir: Path, fresh: bool) -> None:
     (data_dir / MARKER).touch()
     (data_dir / "logs").mkdir(exist_ok=True)
     (data_dir / "cluster.json").unlink(missing_ok=True)
+
+
+def _end_with_this_script() -> None:
+    """In a node, before it runs: SIGTERM it when this script dies, even by SIGKILL."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def start_node(node: Node, database_url: str, redis_url: str, output: Output) -> None:
@@ -166,6 +179,7 @@ def start_node(node: Node, database_url: str, redis_url: str, output: Output) ->
         # Its own session: Ctrl-C reaches this script alone, which then stops
         # the nodes in order instead of all at once.
         start_new_session=True,
+        preexec_fn=_end_with_this_script,
     )
     node.started_at = time.monotonic()
     assert node.proc.stdout is not None
@@ -293,12 +307,16 @@ class Cluster:
 
     def start(self, node_count: int, port: int, stack: contextlib.ExitStack) -> None:
         """Start every part, each registered in `stack` to be stopped in reverse order."""
-        postgres = Postgres(self.data_dir / "postgres")
+        # Durable, as production runs it: fsync, synchronous commits, full pages.
+        postgres = Postgres(self.data_dir / "postgres", fast=False)
         stack.callback(postgres.stop)
-        postgres.create_database(DATABASE)
+        postgres.start()
+        if not postgres.admin_sql("SELECT 1 FROM pg_database WHERE datname = %s", DATABASE):
+            postgres.create_database(DATABASE)
         self.database_url = postgres.url(DATABASE)
         redis = Redis(self.data_dir / "redis")
         stack.callback(redis.stop)
+        redis.start()
         self.redis_url = redis.url
         for number in range(1, node_count + 1):
             node = Node(
@@ -314,6 +332,7 @@ class Cluster:
             start_node(node, self.database_url, self.redis_url, self.output)
         nginx = Nginx(self.data_dir / "nginx", port, [n.port for n in self.nodes])
         stack.callback(nginx.stop)
+        nginx.start()
         self.nginx_port = port
         self.save()
 
@@ -368,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
                 cluster.supervise()
         except Stopped:
             return 0
-        except ClusterError as exc:
+        except (ClusterError, ServiceError) as exc:
             print(f"cluster: {exc}", file=sys.stderr)
             return 1
         finally:
