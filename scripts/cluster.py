@@ -225,34 +225,22 @@ def stop_node(node: Node) -> None:
     node.proc = None
 
 
-def write_state(path: Path, url: str, nginx_port: int, nodes: list[Node]) -> None:
+def write_state(path: Path, state: dict[str, object]) -> None:
     """cluster.json, replaced whole so that a reader never sees half of it."""
-    state = {
-        "url": url,
-        "pid": os.getpid(),
-        "nginx_port": nginx_port,
-        "nodes": [
-            {
-                "name": n.name,
-                "pid": n.proc.pid if n.proc else None,
-                "port": n.port,
-                "url": n.url,
-            }
-            for n in nodes
-        ],
-    }
     partial = path.with_suffix(".json.part")
     partial.write_text(json.dumps(state, indent=2) + "\n")
     os.replace(partial, path)
 
 
-def banner(url: str, nodes: list[Node], data_dir: Path) -> str:
+def banner(cluster: Cluster) -> str:
     staff = ", ".join(f"{username} ({role})" for username, _name, role in STAFF)
+    nodes = cluster.nodes
     lines = [
         "",
-        f"OrderChat cluster: {len(nodes)} nodes behind nginx at {url}",
+        f"OrderChat cluster: {len(nodes)} nodes behind nginx at {cluster.url}",
         *(f"  {n.name}: {n.url} (pid {n.proc.pid if n.proc else '-'})" for n in nodes),
-        f"  data, logs and cluster.json under {data_dir}",
+        f"  database {cluster.database_url}, redis {cluster.redis_url}",
+        f"  data, logs and cluster.json under {cluster.data_dir}",
         f"Demo staff, all with the password {DEMO_PASSWORD}:",
         f"  {staff}",
         "Ctrl-C stops everything.",
@@ -337,7 +325,19 @@ class Cluster:
         self.save()
 
     def save(self) -> None:
-        write_state(self.data_dir / "cluster.json", self.url, self.nginx_port, self.nodes)
+        nodes = [
+            {"name": n.name, "pid": n.proc.pid if n.proc else None, "port": n.port, "url": n.url}
+            for n in self.nodes
+        ]
+        state: dict[str, object] = {
+            "url": self.url,
+            "pid": os.getpid(),
+            "nginx_port": self.nginx_port,
+            "database": self.database_url,
+            "redis": self.redis_url,
+            "nodes": nodes,
+        }
+        write_state(self.data_dir / "cluster.json", state)
 
     def supervise(self) -> None:
         """Start again every node that dies, until Ctrl-C or SIGTERM."""
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.ExitStack() as stack:
                 stack.callback(output.say, "cluster: stopped")
                 cluster.start(args.nodes, args.port, stack)
-                output.say(banner(url, cluster.nodes, data_dir))
+                output.say(banner(cluster))
                 cluster.supervise()
         except Stopped:
             return 0
