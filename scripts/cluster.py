@@ -43,9 +43,15 @@ import httpx
 from orderchat.demo.seed import DEMO_PASSWORD, STAFF
 
 try:
-    from scripts.services import Nginx, Postgres, Redis, ServiceError
+    from scripts.services import Nginx, Postgres, Redis, ServiceError, free_port
 except ModuleNotFoundError:  # run as a file, `python scripts/cluster.py`: scripts/ is on the path
-    from services import Nginx, Postgres, Redis, ServiceError  # type: ignore[import-not-found,no-redef]
+    from services import (  # type: ignore[import-not-found,no-redef]
+        Nginx,
+        Postgres,
+        Redis,
+        ServiceError,
+        free_port,
+    )
 
 DATABASE = "orderchat"
 # A node seeding the demo shop into an empty PostgreSQL takes several seconds
@@ -113,12 +119,6 @@ class Output:
                 log.flush()
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 self.say(f"{node.name:<{width}} | {line.replace(own, cluster)}")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 _stopping = threading.Event()
