@@ -11,7 +11,7 @@ import pytest
 
 from tests.cluster.conftest import Cluster
 from tests.stores import pg_rows
-from tests.support import Peer, Recorder, ServerProcess, wait_closed
+from tests.support import Peer, Recorder, ServerProcess, run_cli, wait_closed
 
 pytestmark = pytest.mark.slow
 
@@ -179,10 +179,14 @@ def test_sign_in_limits_are_shared_by_the_nodes(cluster: Cluster) -> None:
 
 
 def test_the_upload_sweep_has_one_holder_in_the_cluster(cluster: Cluster) -> None:
-    rows = pg_rows(cluster.url, "SELECT name, holder, fence FROM leases", ())
-    sweep = [r for r in rows if r[0] == "upload-expiry"]
-    assert len(sweep) == 1
-    assert sweep[0][1].startswith("node-")
+    # Each node's sweeper asks for the job's advisory lock at start; one has it.
+    held = pg_rows(
+        cluster.url,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = ?"
+        " AND objsubid = 2 AND granted",
+        (0x4F44,),
+    )
+    assert held == [(1,)]
 
 
 def test_an_idempotency_key_holds_across_nodes(cluster: Cluster) -> None:
@@ -244,3 +248,24 @@ def test_presence_refuses_bad_asks(cluster: Cluster) -> None:
             assert resp.json()["error"]["code"] == "bad_request"
     with httpx.Client(base_url=one.base_url, timeout=10) as anonymous:
         assert anonymous.get("/api/presence", params={"users": amy.id}).status_code == 401
+
+
+async def test_disabling_from_the_command_line_closes_connections_on_the_nodes(
+    cluster: Cluster,
+) -> None:
+    one, two = cluster.nodes
+    amy = one.user()
+    on_two = await Peer.open(two, amy.token)
+    out = run_cli(
+        "user",
+        "disable",
+        amy.username,
+        "--data-dir",
+        str(cluster.base_dir / "data"),
+        "--database",
+        cluster.url,
+        "--redis",
+        cluster.redis.url,
+    )
+    assert "disabled" in out.stdout
+    assert await wait_closed(on_two, 5.0) == 4001

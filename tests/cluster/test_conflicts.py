@@ -24,6 +24,7 @@ from orderchat.core.model import (
     User,
     parse_new_staff,
 )
+from orderchat.services.leases import Leases
 from orderchat.services.ports import Publication, SystemClock, system_ids
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.settings import Settings
@@ -113,3 +114,23 @@ async def test_a_deadlock_between_two_nodes_is_retried_and_both_writes_land(
         )
         assert [r[0] for r in rows] == [1, 2]
         assert sorted(r[1] for r in rows) == ["first", "second"]
+
+
+async def test_a_job_lease_moves_to_another_node_the_moment_its_holder_is_gone() -> None:
+    if reason := postgres_unavailable():
+        pytest.skip(reason)
+    url = new_database()
+    first_db, second_db = Database(url), Database(url)
+    first = Leases(first_db, SystemClock(), "node-a")
+    second = Leases(second_db, SystemClock(), "node-b")
+    try:
+        assert await first.hold("nightly")
+        assert await first.hold("nightly"), "the holder keeps it"
+        assert not await second.hold("nightly")
+        assert await second.hold("another job"), "each job has a lease of its own"
+        await first_db.close()  # the node dies: its connection goes
+        assert await second.hold("nightly")
+        assert await second.claim_once("digest:2026-12-05")
+        assert not await Leases(second_db, SystemClock(), "node-c").claim_once("digest:2026-12-05")
+    finally:
+        await second_db.close()
