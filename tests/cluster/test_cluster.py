@@ -25,7 +25,7 @@ async def _record(node: ServerProcess, token: str, cursor: str | None = None) ->
 
 
 async def test_sends_on_both_nodes_reach_everyone_once_in_seq_order(cluster: Cluster) -> None:
-    one, two = cluster.nodes
+    one, two = cluster.nodes[:2]
     amy, bo, cy = one.user(), one.user(), one.user()
     group = one.conversation(amy, "channel", [bo, cy], title="two nodes")
     on_one = await _record(one, amy.token)
@@ -50,7 +50,7 @@ async def test_sends_on_both_nodes_reach_everyone_once_in_seq_order(cluster: Clu
 
 
 async def test_a_client_resumes_on_the_other_node_from_its_cursor(cluster: Cluster) -> None:
-    one, two = cluster.nodes
+    one, two = cluster.nodes[:2]
     amy, bo = one.user(), one.user()
     conv = one.conversation(amy, "direct", [bo])["id"]
     sender = await Peer.open(one, amy.token)
@@ -74,7 +74,7 @@ async def test_a_client_resumes_on_the_other_node_from_its_cursor(cluster: Clust
 async def test_a_member_removed_through_one_node_cannot_send_through_the_other(
     cluster: Cluster,
 ) -> None:
-    one, two = cluster.nodes
+    one, two = cluster.nodes[:2]
     amy, bo, cy = one.user(), one.user(), one.user()
     group = one.conversation(amy, "channel", [bo, cy], title="who is in")["id"]
     bo_on_one = await Peer.open(one, bo.token)
@@ -99,7 +99,7 @@ async def test_a_member_removed_through_one_node_cannot_send_through_the_other(
 async def test_signing_out_through_one_node_closes_the_connection_on_the_other(
     cluster: Cluster,
 ) -> None:
-    one, two = cluster.nodes
+    one, two = cluster.nodes[:2]
     amy = one.user()
     on_two = await Peer.open(two, amy.token)
     with one.http(amy.token) as client:
@@ -108,7 +108,7 @@ async def test_signing_out_through_one_node_closes_the_connection_on_the_other(
 
 
 async def test_typing_crosses_nodes(cluster: Cluster) -> None:
-    one, two = cluster.nodes
+    one, two = cluster.nodes[:2]
     amy, bo = one.user(), one.user()
     conv = one.conversation(amy, "direct", [bo])["id"]
     typer = await Peer.open(one, amy.token)
@@ -121,7 +121,7 @@ async def test_typing_crosses_nodes(cluster: Cluster) -> None:
 
 
 async def test_the_same_ref_on_both_nodes_at_once_stores_one_message(cluster: Cluster) -> None:
-    one, two = cluster.nodes
+    one, two = cluster.nodes[:2]
     amy, bo = one.user(), one.user()
     conv = one.conversation(amy, "direct", [bo])["id"]
     phone = await Peer.open(one, amy.token, device="phone")
@@ -190,7 +190,7 @@ def test_the_upload_sweep_has_one_holder_in_the_cluster(cluster: Cluster) -> Non
 
 
 def test_an_idempotency_key_holds_across_nodes(cluster: Cluster) -> None:
-    one, two = cluster.nodes
+    one, two = cluster.nodes[:2]
     amy, bo = one.user(), one.user()
     body = {"kind": "channel", "title": "keyed once", "members": [bo.id]}
     headers = {**ServerProcess.auth(amy.token), "Idempotency-Key": "make-the-channel-1"}
@@ -212,7 +212,7 @@ def test_an_idempotency_key_holds_across_nodes(cluster: Cluster) -> None:
 
 
 async def test_presence_shows_each_device_wherever_it_is_connected(cluster: Cluster) -> None:
-    one, two = cluster.nodes
+    one, two = cluster.nodes[:2]
     amy, bo = one.user(), one.user()
     phone = await Peer.open(two, bo.token, device="phone")
     laptop = await Peer.open(one, bo.token, device="laptop")
@@ -253,7 +253,7 @@ def test_presence_refuses_bad_asks(cluster: Cluster) -> None:
 async def test_disabling_from_the_command_line_closes_connections_on_the_nodes(
     cluster: Cluster,
 ) -> None:
-    one, two = cluster.nodes
+    one, two = cluster.nodes[:2]
     amy = one.user()
     on_two = await Peer.open(two, amy.token)
     out = run_cli(

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, select, text, update
+from sqlalchemy import Row, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -104,7 +104,7 @@ async def lock_conversations_txn(
     ids = sorted(conv_ids)
     found: Sequence[Sequence[Any]]
     if conn.dialect.name == "postgresql":
-        found = list(await conn.execute(_PG_LOCK_CONVERSATIONS, {"ids": ids}))
+        found = await prebuilt.pg_fetch(conn, _PG_LOCK_CONVERSATIONS, ids)
     else:
         found = await prebuilt.fetch(conn, _sqlite_lock_conversations(len(ids)), tuple(ids))
     return {ConversationId(r[0]): (_conversation_of(r[:-1]), int(r[-1])) for r in found}
@@ -152,9 +152,9 @@ def _sqlite_lock_conversations(count: int) -> str:
     return f"SELECT {columns}, members_version FROM conversations WHERE id IN ({marks}) ORDER BY id"
 
 
-_PG_LOCK_CONVERSATIONS = text(
+_PG_LOCK_CONVERSATIONS = (
     f"SELECT {', '.join(_HEAD_COLUMNS)}, members_version FROM conversations"
-    " WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
+    " WHERE id = ANY($1::varchar[]) ORDER BY id FOR UPDATE"
 )
 
 

@@ -118,6 +118,13 @@ def _named_insert(table: Table) -> str:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _pg_insert(table: Table) -> tuple[str, tuple[str, ...]]:
+    names = tuple(c.name for c in table.columns)
+    marks = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", names
+
+
 async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert whole rows (every column given) in one statement.
 
@@ -128,7 +135,8 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        await conn.execute(table.insert(), list(rows))
+        sql, names = _pg_insert(table)
+        await prebuilt.pg_run(conn, sql, [[row[n] for n in names] for row in rows])
         return
     await prebuilt.execute(conn, _named_insert(table), list(rows))
 
@@ -146,9 +154,9 @@ def _sqlite_prior_acks(count: int) -> str:
     )
 
 
-_PG_PRIOR_ACKS = text(
+_PG_PRIOR_ACKS = (
     "SELECT m.sender_id, m.ref, m.id, m.conv_id, m.seq, m.ts"
-    " FROM unnest(CAST(:senders AS varchar[]), CAST(:refs AS varchar[])) AS k(sender_id, ref)"
+    " FROM unnest($1::varchar[], $2::varchar[]) AS k(sender_id, ref)"
     " JOIN messages AS m ON m.sender_id = k.sender_id AND m.ref = k.ref"
 )
 
@@ -167,8 +175,8 @@ async def find_prior_acks(
     if conn.dialect.name == "postgresql":
         senders = [key[0] for key in keys]
         refs = [key[1] for key in keys]
-        for sender, ref, id_, conv, seq, ts in await conn.execute(
-            _PG_PRIOR_ACKS, {"senders": senders, "refs": refs}
+        for sender, ref, id_, conv, seq, ts in await prebuilt.pg_fetch(
+            conn, _PG_PRIOR_ACKS, senders, refs
         ):
             found[(UserId(sender), ref)] = PriorAck(MessageId(id_), ConversationId(conv), seq, ts)
         return found

@@ -22,6 +22,7 @@ import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from sqlalchemy import make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -55,7 +56,12 @@ def asyncpg_url(url: str) -> URL:
     return make_url(url).set(drivername="postgresql+asyncpg")
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of an error from SQLAlchemy or straight from asyncpg (prebuilt statements)."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(exc.sqlstate)
+    if not isinstance(exc, DBAPIError):
+        return None
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     if state is None and exc.orig is not None:
         state = getattr(exc.orig.__cause__, "sqlstate", None)
@@ -66,6 +72,10 @@ def is_transient(exc: BaseException) -> bool:
     """Whether a database error is one a retry can cure (see RETRYABLE_STATES)."""
     if isinstance(exc, PoolTimeout | ConnectionError | OSError | asyncio.TimeoutError):
         return True
+    if isinstance(exc, asyncpg.InterfaceError):  # the connection is gone
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return _sqlstate(exc) in RETRYABLE_STATES or str(_sqlstate(exc)).startswith("08")
     if not isinstance(exc, DBAPIError):
         return False
     if exc.connection_invalidated or isinstance(exc, InterfaceError):
@@ -77,7 +87,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def is_conflict(exc: BaseException) -> bool:
-    return isinstance(exc, DBAPIError) and _sqlstate(exc) in CONFLICT_STATES
+    return _sqlstate(exc) in CONFLICT_STATES
 
 
 class PostgresDatabase(Database):
@@ -90,6 +100,9 @@ class PostgresDatabase(Database):
             "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS),
             "lock_timeout": str(LOCK_TIMEOUT_MS),
         }
+        self._settings = settings
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._tick_conn: asyncpg.Connection | None = None
         self._engine = create_async_engine(
             asyncpg_url(url),
             pool_size=POOL_SIZE,
@@ -127,14 +140,25 @@ class PostgresDatabase(Database):
 
         Two statements outside any transaction, so the second one's snapshot is
         taken after the horizon was read: every event at or below it is visible.
+        They run on a plain asyncpg connection of their own: every node reads
+        them on every delivery tick.
         """
-        async with _transient_as_unavailable(), self._engine.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            horizon = int((await auto.execute(_HORIZON)).scalar_one() or 0)
+        try:
+            if self._tick_conn is None or self._tick_conn.is_closed():
+                self._tick_conn = await asyncpg.connect(
+                    self._dsn, timeout=10, server_settings=self._settings
+                )
+            conn = self._tick_conn
+            horizon = int(await conn.fetchval(_HORIZON) or 0)
             if horizon <= after:
                 return horizon, []
-            rows = await auto.execute(_COMMITTED, {"after": after, "upto": horizon})
-            return horizon, [(int(r[0]), str(r[1])) for r in rows]
+            rows = await conn.fetch(_COMMITTED, after, horizon)
+        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+            if self._tick_conn is not None:
+                self._tick_conn.terminate()
+            self._tick_conn = None
+            raise Unavailable(say("server.unavailable")) from exc
+        return horizon, [(int(r[0]), str(r[1])) for r in rows]
 
     async def hold_job_lock(self, name: str) -> bool:
         """Whether this node holds (or now takes) the lock of the scheduled job `name`."""
@@ -181,6 +205,10 @@ class PostgresDatabase(Database):
                 await conn.commit()
 
     async def close(self) -> None:
+        if self._tick_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._tick_conn.close(timeout=2)
+            self._tick_conn = None
         if self._job_conn is not None:
             with contextlib.suppress(Exception):
                 await self._job_conn.close()
@@ -188,10 +216,8 @@ class PostgresDatabase(Database):
         await self._engine.dispose()
 
 
-_HORIZON = text("SELECT orderchat_stream_horizon()")
-_COMMITTED = text(
-    "SELECT pos, conv_id FROM events WHERE pos > :after AND pos <= :upto ORDER BY pos"
-)
+_HORIZON = "SELECT orderchat_stream_horizon()"
+_COMMITTED = "SELECT pos, conv_id FROM events WHERE pos > $1 AND pos <= $2 ORDER BY pos"
 
 
 _JOB_LOCKS = 0x4F44

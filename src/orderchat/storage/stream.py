@@ -40,17 +40,17 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.storage import messages as msg_store
+from orderchat.storage import prebuilt
 
 SEQUENCE = "event_pos"
-_TAKE_FLOOR = text(
+_TAKE_FLOOR = (
     "SELECT pg_advisory_xact_lock_shared("
     " CASE WHEN is_called THEN last_value ELSE last_value - 1 END) FROM event_pos"
 )
-_ALLOCATE = text("SELECT nextval('event_pos') FROM generate_series(1, :n)")
+_ALLOCATE = "SELECT nextval('event_pos') FROM generate_series(1, $1::int)"
 
 
 class TxnPositions(Protocol):
@@ -102,11 +102,12 @@ class SequencePositions:
         self._free: deque[int] = deque()
 
     async def begin(self, conn: AsyncConnection) -> None:
-        await conn.execute(_TAKE_FLOOR)
+        # Through SQLAlchemy, which begins the transaction with it (prebuilt.asyncpg_of).
+        await conn.exec_driver_sql(_TAKE_FLOOR)
 
     async def next(self, conn: AsyncConnection) -> int:
         if not self._free:
-            found = await conn.execute(_ALLOCATE, {"n": self._reserve})
+            found = await prebuilt.pg_fetch(conn, _ALLOCATE, self._reserve)
             self._free.extend(sorted(int(row[0]) for row in found))
             self._reserve = min(self._reserve * 2, 4096)
         return self._free.popleft()
