@@ -21,6 +21,7 @@ from pathlib import Path
 
 from orderchat.media.blobstore import BlobStore
 from orderchat.media.partials import PartialFiles
+from orderchat.services.leases import Leases
 from orderchat.services.media.library import Library
 from orderchat.services.media.limits import MediaLimits
 from orderchat.services.media.previews import Previews
@@ -44,6 +45,7 @@ class Media:
         limits: MediaLimits,
         *,
         rate_limits: bool,
+        leases: Leases | None = None,
     ) -> None:
         self.limits = limits
         self.previews = Previews(db, writer, store, work_dir, limits.preview)
@@ -52,7 +54,7 @@ class Media:
         )
         self.downloads = Downloads(db, store)
         self.library = Library(db)
-        self.sweeper = Sweeper(db, clock, store, partials, self.uploads)
+        self.sweeper = Sweeper(db, clock, store, partials, self.uploads, leases)
 
     async def start(self) -> None:
         """Finish what a crash interrupted, then make previews and sweep in the background."""
