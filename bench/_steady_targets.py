@@ -129,13 +129,13 @@ def _tree_cpu(pid: int) -> Callable[[], float]:
 
 
 @contextlib.contextmanager
-def orderchat_target(topology: Topology, store: Store) -> Iterator[Target]:
+def orderchat_target(topology: Topology, store: Store, name: str) -> Iterator[Target]:
     """OrderChat on `store` with the 200 users seeded and the conversations made over HTTP."""
     with scratch_dir("steady-") as work, running_cluster(store, work, USERS, "steady") as started:
         cluster, seeded = started
         conversations = _make_conversations(cluster.base_urls[0], topology, seeded)
         yield Target(
-            orderchat_name(store),
+            name,
             cluster.ws_urls,
             cluster.pids,
             [LoadUser(n, u.id, u.token) for n, u in enumerate(seeded)],
@@ -221,5 +221,5 @@ def open_target(
     if name in RELAYS:
         return relay_target(topology, durable=name == "durable relay")
     if is_orderchat(name):
-        return orderchat_target(topology, store)
+        return orderchat_target(topology, store, name)
     raise ValueError(f"unknown target {name!r}")
