@@ -28,6 +28,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests import stores
+
 START_TIMEOUT_S = 40.0
 _usernames = itertools.count(1)
 
@@ -70,6 +72,10 @@ class ServerProcess:
     proc: subprocess.Popen[bytes] | None = None
     admin: Account | None = None
     log_path: Path | None = None
+    # "sqlite": orderchat.db under data_dir; "postgres": a fresh database of its own
+    # on the run's cluster (see tests/stores.py), made at the first start.
+    store: str = "sqlite"
+    pg_url: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -84,11 +90,31 @@ class ServerProcess:
         return self.data_dir / "orderchat.db"
 
     @property
+    def db_url(self) -> str:
+        """The database the server uses, as `--database` takes it."""
+        if self.store == "sqlite":
+            return f"sqlite+aiosqlite:///{self.db_path}"
+        if self.pg_url is None:
+            self.pg_url = stores.new_database()
+        return self.pg_url
+
+    @property
+    def db_where(self) -> str:
+        """How the CLI names this server's database on its `database: …` line."""
+        return str(self.db_path.resolve()) if self.store == "sqlite" else self.db_url
+
+    @property
+    def database_args(self) -> tuple[str, ...]:
+        """What a command needs besides `--data-dir` to reach this server's database."""
+        return () if self.store == "sqlite" else ("--database", self.db_url)
+
+    @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
 
     def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{time.monotonic_ns()}.log"
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -103,6 +129,7 @@ class ServerProcess:
                 str(self.port),
                 "--data-dir",
                 str(self.data_dir),
+                *self.database_args,
                 *self.extra_args,
             ],
             stdout=log,
@@ -166,6 +193,7 @@ class ServerProcess:
             "admin",
             "--data-dir",
             str(self.data_dir),
+            *self.database_args,
         )
         user_id = out.stdout.strip().splitlines()[-1]
         token = self.login(username, ADMIN_PASSWORD)["token"]
@@ -214,12 +242,26 @@ class ServerProcess:
     # --- the database, read back as evidence -----------------------------------
 
     def db_rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        """Read the real SQLite file, bypassing the server entirely."""
+        """Read the real database, bypassing the server entirely (SQL with `?` placeholders)."""
+        if self.store == "postgres":
+            return stores.pg_rows(self.db_url, sql, params)
         con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
         try:
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
+
+    def db_columns(self, table: str) -> list[str]:
+        """A table's column names in their stored order, as `SELECT *` returns them."""
+        if self.store == "postgres":
+            rows = self.db_rows(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = ?"
+                " ORDER BY ordinal_position",
+                table,
+            )
+            return [name for (name,) in rows]
+        return [row[1] for row in self.db_rows(f"PRAGMA table_info({table})")]
 
     def db_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table the messaging core and the order services write,
@@ -251,10 +293,12 @@ class ServerProcess:
         return {t: sorted(self.db_rows(f"SELECT * FROM {t}"), key=repr) for t in tables}
 
     def db_execute(self, sql: str, *params: object) -> int:
-        """Write the real SQLite file behind the server's back; returns the rows changed.
+        """Write the real database behind the server's back; returns the rows changed.
 
         Only for setting up facts whose API does not exist yet (see `seed_skus`).
         """
+        if self.store == "postgres":
+            return stores.pg_execute(self.db_url, sql, params)
         con = sqlite3.connect(self.db_path, timeout=10)
         try:
             with con:
@@ -399,9 +443,9 @@ def durable(frames: list[Frame]) -> list[Frame]:
     return [f for f in frames if f.get("op") in DURABLE_OPS]
 
 
-def start_server(data_dir: Path, *args: str) -> ServerProcess:
+def start_server(data_dir: Path, *args: str, store: str = "sqlite") -> ServerProcess:
     """A started server with an admin, for tests that need their own flags."""
-    proc = ServerProcess(data_dir, tuple(args))
+    proc = ServerProcess(data_dir, tuple(args), store=store)
     proc.start()
     proc.create_admin()
     return proc

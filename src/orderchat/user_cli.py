@@ -43,6 +43,11 @@ def add_user_commands(
             parser.add_argument("username")
         parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
         parser.add_argument(
+            "--redis",
+            help="redis://HOST:PORT/DB of a running cluster: its nodes then close the "
+            "connections of people disabled or signed out here at once",
+        )
+        parser.add_argument(
             "--database",
             type=database_url,
             help="sqlite+aiosqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
@@ -68,7 +73,7 @@ def add_user_commands(
 
 def run_user_command(args: argparse.Namespace) -> int:
     """Run one `orderchat user` verb; returns the exit status."""
-    settings = Settings(data_dir=args.data_dir, database_url=args.database)
+    settings = Settings(data_dir=args.data_dir, database_url=args.database, redis_url=args.redis)
     url = settings.resolved_database_url
     path = sqlite_path(url) if is_sqlite_url(url) else None
     where = str(path) if path is not None else shown_url(url)
@@ -103,12 +108,15 @@ async def _with_accounts(
     runtime = build_runtime(settings)
     try:
         await runtime.db.migrate()
+        # Revocations and membership events reach a running cluster's nodes.
+        await runtime.bus.start()
         # Adding people and changing roles move channel memberships: writer work.
         runtime.writer.start()
         try:
             return await verb(runtime.staff, args)
         finally:
             await runtime.writer.stop()
+            await runtime.bus.stop()
     finally:
         await runtime.db.close()
 

@@ -137,10 +137,13 @@ RSS_GROWTH_LIMIT_KB = 60 * 1024
 
 
 @pytest.fixture(scope="module")
-def small_queue_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def small_queue_server(
+    tmp_path_factory: pytest.TempPathFactory, store: str
+) -> Iterator[ServerProcess]:
     proc = start_server(
         tmp_path_factory.mktemp("small-queue"),
         "--rate-limits", "off", "--ws-queue-frames", str(QUEUE_FRAMES),
+        store=store,
     )  # fmt: skip
     yield proc
     proc.kill()

@@ -35,7 +35,8 @@ def _user_rows(server: ServerProcess, username: str) -> list[tuple[object, ...]]
 
 
 def _add(server: ServerProcess, *args: str) -> tuple[int, str]:
-    done = run_cli("user", "add", *args, "--data-dir", str(server.data_dir), check=False)
+    where = ("--data-dir", str(server.data_dir), *server.database_args)
+    done = run_cli("user", "add", *args, *where, check=False)
     return done.returncode, done.stdout + done.stderr
 
 

@@ -30,7 +30,8 @@ def _code(prefix: str = "CLI") -> str:
 
 
 def _skus(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("skus", *args, "--data-dir", str(server.data_dir), check=False)
+    where = ("--data-dir", str(server.data_dir), *server.database_args)
+    return run_cli("skus", *args, *where, check=False)
 
 
 def _snapshot(server: ServerProcess) -> dict[str, list[tuple[Any, ...]]]:
@@ -58,7 +59,7 @@ def test_import_without_apply_prints_the_preview_and_writes_nothing(
     done = _skus(server, "import", str(path))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == f"database: {server.db_path.resolve()}"
+    assert lines[0] == f"database: {server.db_where}"
     assert lines[1].split("\t")[:3] == ["line 2", "create", code]
     assert "name_zh=头灯" in lines[1] and "on_hand@main: 0 -> 5" in lines[1]
     assert "1 rows: 1 create, 0 update, 0 unchanged, 0 error; 1 stock changes" in lines
@@ -138,7 +139,7 @@ def test_export_round_trips_through_import_unchanged(server: ServerProcess, tmp_
     target = tmp_path / "export.csv"
     done = _skus(server, "export", str(target))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == f"database: {server.db_path.resolve()}"
+    assert done.stdout.splitlines()[0] == f"database: {server.db_where}"
     raw = target.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf" + HEADER.encode())
 

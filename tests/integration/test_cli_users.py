@@ -30,7 +30,8 @@ READ_ONLY_VERBS = [
 def _user(
     server: ServerProcess, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    return run_cli("user", *args, "--data-dir", str(server.data_dir), check=check)
+    where = ("--data-dir", str(server.data_dir), *server.database_args)
+    return run_cli("user", *args, *where, check=check)
 
 
 def _add(server: ServerProcess, roles: str = "sales", password: str = STRONG) -> tuple[str, str]:
@@ -58,7 +59,7 @@ def test_user_add_says_which_database_and_prints_the_id_last(server: ServerProce
     username = f"staff{next(_names)}"
     done = _user(server, "add", username, "--password", STRONG, "--role", "qc", "--name", "Q C")
     lines = done.stdout.strip().splitlines()
-    assert lines[0] == f"database: {server.db_path.resolve()}"
+    assert lines[0] == f"database: {server.db_where}"
     assert lines[-1].startswith("u_")
     assert _login(server, username, STRONG).json()["user"]["id"] == lines[-1]
 
@@ -66,7 +67,7 @@ def test_user_add_says_which_database_and_prints_the_id_last(server: ServerProce
 def test_user_list_shows_every_staff_user_with_state(server: ServerProcess) -> None:
     username, user_id = _add(server, "sales,warehouse")
     done = _user(server, "list")
-    assert _database_line(done) == f"database: {server.db_path.resolve()}"
+    assert _database_line(done) == f"database: {server.db_where}"
     rows = [line.split("\t") for line in done.stdout.splitlines()[1:]]
     assert [user_id, username, username, "sales,warehouse", "enabled"] in rows
     assert server.admin is not None
@@ -74,16 +75,16 @@ def test_user_list_shows_every_staff_user_with_state(server: ServerProcess) -> N
 
 
 def test_user_list_takes_a_database_url(server: ServerProcess, tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{server.db_path}"
-    done = run_cli("user", "list", "--database", url, "--data-dir", str(tmp_path / "unused"))
-    assert _database_line(done) == f"database: {server.db_path.resolve()}"
+    unused = str(tmp_path / "unused")
+    done = run_cli("user", "list", "--database", server.db_url, "--data-dir", unused)
+    assert _database_line(done) == f"database: {server.db_where}"
     assert not (tmp_path / "unused").exists()
 
 
 def test_passwd_replaces_the_password(server: ServerProcess) -> None:
     username, _ = _add(server)
     done = _user(server, "passwd", username, "--password", "another-passphrase")
-    assert _database_line(done) == f"database: {server.db_path.resolve()}"
+    assert _database_line(done) == f"database: {server.db_where}"
     assert _login(server, username, STRONG).status_code == 401
     assert _login(server, username, "another-passphrase").status_code == 200
 
@@ -93,7 +94,7 @@ def test_passwd_reads_the_password_from_stdin(server: ServerProcess) -> None:
     done = subprocess.run(
         [
             sys.executable, "-m", "orderchat", "user", "passwd", username,
-            "--password", "-", "--data-dir", str(server.data_dir),
+            "--password", "-", "--data-dir", str(server.data_dir), *server.database_args,
         ],
         input="piped-in-passphrase\n", capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

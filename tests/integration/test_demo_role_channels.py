@@ -8,8 +8,10 @@ from pathlib import Path
 from tests.support import ServerProcess
 
 
-def test_the_demo_has_one_channel_per_role_and_its_talk_is_in_it(tmp_path: Path) -> None:
-    demo = ServerProcess(tmp_path, ("--rate-limits", "off", "--demo"))
+def test_the_demo_has_one_channel_per_role_and_its_talk_is_in_it(
+    tmp_path: Path, store: str
+) -> None:
+    demo = ServerProcess(tmp_path, ("--rate-limits", "off", "--demo"), store=store)
     demo.start()
     try:
         wes = demo.login("wes", "orderchat-demo")["token"]

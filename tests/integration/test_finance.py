@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -547,7 +546,7 @@ def test_digest_command_prints_and_posts_to_finance(
 ) -> None:
     order = new_order(server, staff, quantity=1)
     day = _day_of(ok(pay(server, staff.finance, order["id"], 1_234, "CLI-1"), 201)["payment"])
-    where = ("--data-dir", str(server.data_dir))
+    where = ("--data-dir", str(server.data_dir), *server.database_args)
 
     printed = _digest_cli("--date", day, *where, "--lang", "en")
     assert printed.returncode == 0, printed.stderr
@@ -595,9 +594,12 @@ class _SteppedClock:
         return asyncio.get_running_loop().time()
 
 
-async def test_scheduler_posts_the_digest_at_the_configured_time(tmp_path: Path) -> None:
+async def test_scheduler_posts_the_digest_at_the_configured_time(
+    tmp_path: Path, store: str
+) -> None:
     clock = _SteppedClock()
-    runtime = build_runtime(Settings(data_dir=tmp_path), clock)
+    database = ServerProcess(tmp_path, store=store)  # never started: its database alone
+    runtime = build_runtime(Settings(data_dir=tmp_path, database_url=database.db_url), clock)
     await runtime.db.migrate()
     runtime.writer.start()
     stop = asyncio.Event()
@@ -616,8 +618,7 @@ async def test_scheduler_posts_the_digest_at_the_configured_time(tmp_path: Path)
         await runtime.writer.stop()
         await runtime.db.close()
     assert runtime.writer.ops == 1  # posted once, not again on the same morning
-    rows = _sqlite_rows(
-        tmp_path / "orderchat.db",
+    rows = database.db_rows(
         "SELECT m.kind, m.sender_id, m.meta FROM messages m"
         " JOIN conversations c ON c.id = m.conv_id WHERE c.role_channel = 'finance'",
     )
@@ -636,11 +637,3 @@ async def test_scheduler_stops_when_cancelled_and_refuses_a_bad_time(tmp_path: P
     with pytest.raises(asyncio.CancelledError):
         await task
     await runtime.db.close()
-
-
-def _sqlite_rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()

@@ -27,9 +27,11 @@ def _accept(server: ServerProcess, token: str) -> httpx.Response:
     )
 
 
-def test_a_fresh_install_logs_a_link_that_makes_the_first_admin_once(tmp_path: Path) -> None:
+def test_a_fresh_install_logs_a_link_that_makes_the_first_admin_once(
+    tmp_path: Path, store: str
+) -> None:
     (tmp_path / "shop").mkdir()
-    server = ServerProcess(tmp_path / "shop")
+    server = ServerProcess(tmp_path / "shop", store=store)
     server.start()
     try:
         (first,) = _links(server)
@@ -60,9 +62,9 @@ def test_a_fresh_install_logs_a_link_that_makes_the_first_admin_once(tmp_path: P
         server.stop()
 
 
-def test_a_shop_that_has_an_admin_is_offered_no_link(tmp_path: Path) -> None:
+def test_a_shop_that_has_an_admin_is_offered_no_link(tmp_path: Path, store: str) -> None:
     (tmp_path / "shop").mkdir()
-    server = ServerProcess(tmp_path / "shop")
+    server = ServerProcess(tmp_path / "shop", store=store)
     server.start()
     try:
         server.create_admin()

@@ -274,9 +274,9 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    """The middleware over a tiny app, on a real SQLite file, with a manual clock."""
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}")
+async def rig(tmp_path: Path, store: str) -> AsyncIterator[Rig]:
+    """The middleware over a tiny app, on a real database of each store, with a manual clock."""
+    db = Database(ServerProcess(tmp_path, store=store).db_url)  # the database alone
     await db.migrate()
     clock = ManualClock()
     keys = IdempotencyKeys(db, clock)

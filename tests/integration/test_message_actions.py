@@ -157,7 +157,7 @@ def _verify_chain(server: ServerProcess, conv: str) -> None:
         " AND kind IN ('message', 'message_edited') ORDER BY pos",
         conv,
     )
-    columns = [r[1] for r in server.db_rows("PRAGMA table_info(messages)")]
+    columns = server.db_columns("messages")
     previous = GENESIS
     versions: dict[str, int] = {}
     for kind, message_id in links:
@@ -259,8 +259,8 @@ async def test_a_staff_note_edit_reaches_staff_only(shop: Shop) -> None:
 
 
 @pytest.fixture
-def short_window(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path, ("--rate-limits", "off", "--recall-window-s", "1"))
+def short_window(tmp_path: Path, store: str) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path, ("--rate-limits", "off", "--recall-window-s", "1"), store=store)
     proc.start()
     proc.create_admin()
     yield proc

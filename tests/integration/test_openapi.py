@@ -19,7 +19,8 @@ from orderchat.api.app import create_app
 from orderchat.settings import Settings
 from tests.support import ServerProcess
 
-pytestmark = pytest.mark.timeout(60)
+# The document and the router's answers are the same whatever the store.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.sqlite_only]
 
 REQUIRED = {
     "orders": [

@@ -132,8 +132,8 @@ async def test_order_events_missed_while_away_arrive_on_resume(server: ServerPro
     assert not any(f.get("internal") for f in frames)
 
 
-def test_demo_seeds_the_store_and_the_factory(tmp_path: Path) -> None:
-    demo = ServerProcess(tmp_path, ("--rate-limits", "off", "--demo"))
+def test_demo_seeds_the_store_and_the_factory(tmp_path: Path, store: str) -> None:
+    demo = ServerProcess(tmp_path, ("--rate-limits", "off", "--demo"), store=store)
     demo.start()
     try:
         boss = demo.login("boss", "orderchat-demo")["token"]

@@ -458,9 +458,8 @@ async def test_a_reset_link_sets_a_new_password_and_ends_the_old_sessions(shop: 
 
 def test_the_cli_invites_with_a_link_the_web_page_accepts(shop: Shop) -> None:
     name = fresh_name("cliinv")
-    done = run_cli(
-        "user", "invite", name, "--role", "warehouse", "--data-dir", str(shop.server.data_dir)
-    )
+    where = ("--data-dir", str(shop.server.data_dir), *shop.server.database_args)
+    done = run_cli("user", "invite", name, "--role", "warehouse", *where)
     path = done.stdout.strip().splitlines()[-1]
     assert path.startswith("/#/join/")
     with anonymous(shop) as client:
@@ -470,8 +469,8 @@ def test_the_cli_invites_with_a_link_the_web_page_accepts(shop: Shop) -> None:
     assert role_channel(shop.server, "warehouse") in conv_ids(shop.server, accepted.json()["token"])
 
 
-def test_the_cli_keeps_the_last_admin(tmp_path: Path) -> None:
-    data = ["--data-dir", str(tmp_path)]
+def test_the_cli_keeps_the_last_admin(tmp_path: Path, store: str) -> None:
+    data = ["--data-dir", str(tmp_path), *ServerProcess(tmp_path, store=store).database_args]
     run_cli("user", "add", "owner", "--password", STRONG, "--role", "admin", *data)
     for verb in (["roles", "owner", "--set", "sales"], ["disable", "owner"]):
         done = run_cli("user", *verb, *data, check=False)

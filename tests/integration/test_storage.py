@@ -1,4 +1,5 @@
-"""Storage against a real SQLite file: migrations, pragmas, and the hash chain."""
+"""Storage against a real SQLite file (migrations and the hash chain on PostgreSQL too):
+migrations, pragmas, and the hash chain."""
 
 from __future__ import annotations
 
@@ -15,11 +16,15 @@ from orderchat.core.chain import GENESIS, chain_hash
 from orderchat.storage.engine import Database
 from orderchat.storage.messages import _sqlite_prior_acks, history
 from orderchat.storage.schema import metadata
+from tests.stores import new_database
 from tests.support import Peer, ServerProcess
 
 
-async def test_migrations_build_exactly_the_declared_schema(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+async def test_migrations_build_exactly_the_declared_schema(tmp_path: Path, store: str) -> None:
+    if store == "postgres":
+        db = Database(new_database(template=None))  # empty: every migration runs
+    else:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     await db.migrate()
     await db.migrate()  # a second start migrates nothing and fails nothing
     async with db.read() as conn:
@@ -55,7 +60,7 @@ async def test_stored_hash_chain_verifies(server: ServerProcess) -> None:
         await peer.send_text(conv["id"], f"line {i}", f"chain-{i}")
     await peer.close()
 
-    db = Database(f"sqlite+aiosqlite:///{server.db_path}")
+    db = Database(server.db_url)
     async with db.read() as conn:
         found = await history(conn, conv["id"], after=0, before=None, limit=100)
     await db.close()

@@ -789,7 +789,7 @@ def _inside(server: ServerProcess) -> set[Path]:
 # --- limits: a server of its own ------------------------------------------------------------
 
 
-def test_largest_file_and_quota_are_enforced(tmp_path: Path) -> None:
+def test_largest_file_and_quota_are_enforced(tmp_path: Path, store: str) -> None:
     own = start_server(
         tmp_path,
         "--rate-limits",
@@ -798,6 +798,7 @@ def test_largest_file_and_quota_are_enforced(tmp_path: Path) -> None:
         "100000",
         "--upload-quota-bytes",
         "250000",
+        store=store,
     )
     try:
         _check_limits(own)

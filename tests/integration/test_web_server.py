@@ -25,6 +25,7 @@ def _policy(resp: httpx.Response) -> dict[str, str]:
     return {d.split()[0]: " ".join(d.split()[1:]) for d in header.split("; ")}
 
 
+@pytest.mark.sqlite_only  # static files: no store involved
 @pytest.mark.parametrize(("path", "page"), [("/", "index.html"), ("/c", "c.html")])
 def test_pages_are_served_under_a_strict_policy(
     server: ServerProcess, path: str, page: str
@@ -54,6 +55,7 @@ def test_pages_have_no_inline_code() -> None:
         assert "http://" not in html and "https://" not in html, page.name
 
 
+@pytest.mark.sqlite_only  # static files: no store involved
 def test_every_module_is_served_with_its_type_and_revalidated(server: ServerProcess) -> None:
     modules = sorted((WEB / "assets" / "js").rglob("*.js"))
     assert len(modules) >= 8
@@ -81,6 +83,7 @@ def test_nothing_is_loaded_from_elsewhere() -> None:
         assert "eval(" not in text and "new Function" not in text, source
 
 
+@pytest.mark.sqlite_only  # static files: no store involved
 @pytest.mark.parametrize(
     "path", ["/assets/../pyproject.toml", "/assets/%2e%2e/%2e%2e/api/app.py", "/assets/nope.js"]
 )

@@ -28,10 +28,12 @@ Json = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def shop(tmp_path_factory: pytest.TempPathFactory, store: str) -> Iterator[ServerProcess]:
     """A server that accepts webhooks signed with SECRET."""
     proc = ServerProcess(
-        tmp_path_factory.mktemp("webhooks"), ("--rate-limits", "off", "--webhook-secret", SECRET)
+        tmp_path_factory.mktemp("webhooks"),
+        ("--rate-limits", "off", "--webhook-secret", SECRET),
+        store=store,
     )
     proc.start()
     proc.create_admin()

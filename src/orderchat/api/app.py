@@ -40,6 +40,7 @@ from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.realtime.ordering import OrderedDelivery
 from orderchat.realtime.redis_bus import OrderedBus, RedisRelay, channel_for
+from orderchat.realtime.redis_limits import RedisBuckets
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
 from orderchat.services.chat.commands import Commands
@@ -77,8 +78,17 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     bus = _bus(settings, db, hub)
     writer = GroupCommitWriter(db, bus, clock, ids, settings.max_batch)
     workflows = Workflows.load(settings.workflows_dir)
+    shared_limits = None
+    if settings.redis_url:
+        shared_limits = RedisBuckets(settings.redis_url, channel_for(shown_url(db.url)) + ":limits")
     accounts = Accounts(
-        db, bus, clock, ids, session_ttl_s=settings.session_ttl_s, rate_limits=settings.rate_limits
+        db,
+        bus,
+        clock,
+        ids,
+        session_ttl_s=settings.session_ttl_s,
+        rate_limits=settings.rate_limits,
+        shared_limits=shared_limits,
     )
     staff = Staff(db, writer, accounts, bus, clock, ids, workflows)
     leases = Leases(db, clock, settings.node_name or node_name())
@@ -127,6 +137,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             ),
             rate_limits=settings.rate_limits,
             leases=leases,
+            shared_limits=shared_limits,
         ),
         staff=staff,
         leases=leases,
@@ -209,8 +220,7 @@ async def _seed_demo(runtime: Runtime) -> None:
 async def _start(runtime: Runtime) -> None:
     """The store at its newest schema, the writer and media running, and the shop ready."""
     await runtime.db.migrate()
-    if isinstance(runtime.bus, OrderedBus):
-        await runtime.bus.start()
+    await runtime.bus.start()
     runtime.writer.start()
     await runtime.media.start()
     if runtime.settings.demo:
@@ -255,8 +265,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await digest
             await runtime.media.stop()
             await runtime.writer.stop()
-            if isinstance(runtime.bus, OrderedBus):
-                await runtime.bus.stop()
+            await runtime.bus.stop()
             await runtime.db.close()
 
     app = OrderChatApp(

@@ -106,6 +106,13 @@ class RedisRelay:
             await asyncio.wait_for(subscribed.wait(), 2.0)
 
     async def stop(self) -> None:
+        """Stop, after a last try at publishing what waits (a command-line tool's revocations)."""
+        if self._pending and self._client is not None:
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(2.0):
+                    for data in self._pending:
+                        await self._client.publish(self._channel, data)
+            self._pending = []
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
