@@ -10,9 +10,10 @@ half the conversations cross from one node to the other.
    conversations and each client must get it (across nodes too). Each client
    keeps the last `cursor` of any frame that carries one.
 2. The senders send 10 messages to each of their conversations as fast as they
-   can, without waiting; shortly after they start, node 0 is killed with
-   SIGKILL. Its clients see their sockets close and reconnect at once, straight
-   to node 1's port, with `hello` and their cursor, and read until `synced`.
+   can, without waiting; once a quarter of them are acked (by both nodes),
+   node 0 is killed with SIGKILL. Its clients see their sockets close and
+   reconnect at once, straight to node 1's port, with `hello` and their
+   cursor, and read until `synced`.
    Node 0's senders lose their sockets too: what they sent without an ack may
    or may not have been stored, and is not counted either way.
 3. The figure is the time from the kill until the last of node 0's clients has
@@ -67,7 +68,8 @@ QUICK_CLIENTS = 50
 BURST = 10  # messages to each conversation around the kill
 DEFAULT_WORKERS = 4
 TARGET_S = 5.0
-KILL_AFTER_S = 0.5  # after the burst starts
+KILL_AT = 0.25  # node 0 is killed once this share of the burst has its answer
+KILL_WAIT_S = 30.0  # or after this long, whatever came
 CONNECT_TIMEOUT_S = 120.0
 SEND_TIMEOUT_S = 60.0
 RESUME_TIMEOUT_S = 60.0
@@ -153,6 +155,9 @@ class FailoverShare:
                 return await self._live(tag)
             case ("burst", str(tag), int(count)):
                 return self._burst(tag, count)
+            case ("acks",):
+                acked = sum(1 for s in self.senders for f in s.acks.values() if f.done())
+                return ("acks", acked, sum(len(s.acks) for s in self.senders))
             case ("collect", int(kill_ns)):
                 return await self._collect(kill_ns)
         raise ValueError(f"unknown command {command!r}")
@@ -369,7 +374,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "senders": sender_count,
         "placement": "client i on node i % 2, sender s on node s % 2",
         "burst_per_conversation": BURST,
-        "kill_after_s": KILL_AFTER_S,
+        "kill_when": f"{KILL_AT:.0%} of the burst is acked (at most {KILL_WAIT_S:g} s)",
         "killed": f"node-{VICTIM} (SIGKILL)",
         "reconnect_to": f"node-{SURVIVOR}, straight to its port",
         "worker_processes": workers,
@@ -426,7 +431,7 @@ def _measure(
             errors = _connect_and_warm(pool, count + sender_count)
             progress.advance(1, "burst, then node 0 killed")
             pool.ask(("burst", "b", BURST), 30)
-            time.sleep(KILL_AFTER_S)
+            _wait_for_acks(pool, KILL_AT, KILL_WAIT_S)
             kill_ns = time.time_ns()
             os.kill(cluster.nodes[VICTIM].pid, signal.SIGKILL)
             progress.advance(1, f"node 0's clients moving to node {SURVIVOR}")
@@ -434,6 +439,17 @@ def _measure(
             answers = pool.ask(("collect", kill_ns), timeout)
             progress.advance(1)
         return {"answers": answers, "errors": errors, "cluster": describe(cluster)}
+
+
+def _wait_for_acks(pool: WorkerPool, share: float, timeout_s: float) -> None:
+    """Until `share` of the burst is answered, so that both nodes have acked some of it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        answers = pool.ask(("acks",), 30)
+        done, total = sum(int(a[1]) for a in answers), sum(int(a[2]) for a in answers)
+        if total and done >= share * total:
+            return
+        time.sleep(0.02)
 
 
 def _connect_and_warm(pool: WorkerPool, expected: int) -> list[str]:
