@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._seed import SeededUser, seed_users
-from bench._server import BenchServer, _children
+from bench._server import BenchServer, ServerError, _children
 
 STORES = ("sqlite", "postgres")
 DATABASE_NAME = "orderchat_bench"
@@ -205,7 +205,10 @@ def running_cluster(
             for index in range(store.nodes):
                 node = BenchServer(cluster.data_dir, cluster.node_args(index))
                 cluster.nodes.append(node)
-                node.start()
+                try:
+                    node.start()
+                except ServerError as exc:
+                    raise ClusterError(f"{node_name(index)} of {store.label}: {exc}") from exc
             yield cluster, seeded
         finally:
             for node in reversed(cluster.nodes):

@@ -26,11 +26,12 @@ step's figures as in `steady`.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from bench import steady
-from bench._cluster import Store, node_name
+from bench._cluster import Store, node_name, postgres_available
 from bench._report import Row
 from bench._steady_targets import orderchat_name
 
@@ -68,6 +69,12 @@ def _stores(text: str) -> tuple[Store, ...]:
 
 def run(options: argparse.Namespace) -> dict[str, Any]:
     stores = getattr(options, "scaleout_stores", None) or DEFAULT_STORES
+    missing = postgres_available()
+    skipped: dict[str, str] = {}
+    if missing is not None and any(s.kind == "postgres" for s in stores):
+        print(f"scaleout: PostgreSQL set-ups skipped: {missing}", file=sys.stderr)
+        skipped = {s.label: missing for s in stores if s.kind == "postgres"}
+        stores = tuple(s for s in stores if s.kind != "postgres")
     settings = steady.Settings.from_options(options, stores=stores)
     measured = steady.measure(settings, NAME)
     out_dir = Path(getattr(options, "out", Path("bench/results")))
@@ -83,7 +90,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     return {
         "rows": summary + steady.build_rows(measured.records, settings),
         "settings": document,
-        "checks": {**checks, "targets": measured.checks},
+        "checks": {**checks, "targets": measured.checks, "skipped": skipped},
         "samples": {"steps": [r for recs in measured.records.values() for r in recs]},
         "errors": measured.errors,
     }

@@ -413,7 +413,7 @@ def build_rows(records: dict[str, list[dict[str, Any]]], settings: Settings) -> 
 
 
 def _step_rows(target: str, record: dict[str, Any], reference: str | None) -> list[Row]:
-    """A step's figures; with PostgreSQL, the CPU per 1,000 messages of every process group."""
+    """A step's figures, and OrderChat's CPU per 1,000 messages for every process group."""
     name = f"{target} R={int(record['rate'])}"
     p99_ref = f"{reference} R={int(record['rate'])} p99" if reference else None
     rows: list[Row] = [
@@ -430,7 +430,7 @@ def _step_rows(target: str, record: dict[str, Any], reference: str | None) -> li
             ("server_rss_mib", "server RSS", "MiB", None),
         )
     ]
-    if len(record.get("cpu_s_per_1k_msgs", {})) > 1:
+    if is_orderchat(target) or len(record.get("cpu_s_per_1k_msgs", {})) > 1:
         rows += [
             {"metric": f"{name} CPU {group}", "value": value, "unit": "CPU s per 1,000 msgs"}
             for group, value in record["cpu_s_per_1k_msgs"].items()
