@@ -6,7 +6,7 @@ DATA_DIR ?= ./orderchat-data
 PORT ?= 8000
 WEB := src/orderchat/web
 
-.PHONY: run test lint unit browser fuzz screenshots bench install install-test system-deps node-deps clean
+.PHONY: run cluster test lint unit browser fuzz screenshots bench install install-test system-deps cluster-deps node-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,29 @@ system-deps:
 
 run: install
 	$(BIN)/orderchat serve --demo --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
+
+## What `make cluster` runs besides OrderChat, installed only when missing:
+## PostgreSQL, Redis and nginx (their system services stay stopped; the
+## script starts its own on loopback ports).
+CLUSTER_PACKAGES := postgresql redis-server nginx
+cluster-deps:
+	@missing=""; for p in $(CLUSTER_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+## Several nodes on one PostgreSQL and one Redis behind nginx, with the demo shop
+## (docs/deploy.md, section 13). CLUSTER_ARGS passes more options:
+## make cluster CLUSTER_ARGS='--nodes 3 --fresh'.
+CLUSTER_DIR ?= ./orderchat-cluster
+CLUSTER_ARGS ?=
+# The launchers (scripts/services.py) talk to PostgreSQL with psycopg, a test dependency.
+cluster: $(VENV)/.installed-test cluster-deps
+	$(BIN)/python scripts/cluster.py --port $(PORT) --data-dir $(CLUSTER_DIR) $(CLUSTER_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check src tests bench scripts

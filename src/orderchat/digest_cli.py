@@ -34,9 +34,9 @@ def _parser() -> argparse.ArgumentParser:
         "and shipped orders not yet paid.",
     )
     parser.add_argument("--date", help="YYYY-MM-DD, local time (default: yesterday)")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
-    where.add_argument(
+    # Both may be given: the data dir also holds the workflows, whatever the database.
+    parser.add_argument("--data-dir", type=Path, default=Path("orderchat-data"))
+    parser.add_argument(
         "--database",
         type=_database_url,
         help="sqlite+aiosqlite:///PATH or postgresql://USER@HOST:PORT/DB "

@@ -39,6 +39,7 @@ from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
 from orderchat.realtime.ordering import OrderedDelivery
+from orderchat.realtime.presence import LocalPresence, RedisPresence
 from orderchat.realtime.redis_bus import OrderedBus, RedisRelay, channel_for
 from orderchat.realtime.redis_limits import RedisBuckets
 from orderchat.realtime.socket import AsgiSocket
@@ -91,7 +92,13 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         shared_limits=shared_limits,
     )
     staff = Staff(db, writer, accounts, bus, clock, ids, workflows)
-    leases = Leases(db, clock, settings.node_name or node_name())
+    node = settings.node_name or node_name()
+    leases = Leases(db, clock, node)
+    presence = LocalPresence(hub, node)
+    if settings.redis_url and db.shared:
+        prefix = channel_for(shown_url(db.url))
+        presence = RedisPresence(hub, node, settings.redis_url, prefix)
+        hub.watcher = presence
     return Runtime(
         settings=settings,
         clock=clock,
@@ -141,6 +148,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         ),
         staff=staff,
         leases=leases,
+        presence=presence,
     )
 
 
@@ -221,6 +229,7 @@ async def _start(runtime: Runtime) -> None:
     """The store at its newest schema, the writer and media running, and the shop ready."""
     await runtime.db.migrate()
     await runtime.bus.start()
+    await runtime.presence.start()
     runtime.writer.start()
     await runtime.media.start()
     if runtime.settings.demo:
@@ -265,6 +274,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await digest
             await runtime.media.stop()
             await runtime.writer.stop()
+            await runtime.presence.stop()
             await runtime.bus.stop()
             await runtime.db.close()
 

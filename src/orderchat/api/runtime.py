@@ -13,6 +13,7 @@ from orderchat.core.texts import say
 from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
+from orderchat.realtime.presence import LocalPresence
 from orderchat.realtime.redis_bus import OrderedBus
 from orderchat.services.accounts import Accounts, Authenticated
 from orderchat.services.chat.conversations import Conversations
@@ -54,6 +55,7 @@ class Runtime:
     media: Media
     staff: Staff
     leases: Leases
+    presence: LocalPresence
 
 
 def get_runtime(request: Request) -> Runtime:

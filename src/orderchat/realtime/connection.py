@@ -106,6 +106,8 @@ class Connection:
         "_session",
         "_task",
         "_ws",
+        "connected_at_ms",
+        "device",
         "id",
         "session_id",
         "user_id",
@@ -124,6 +126,8 @@ class Connection:
         self.id = ids.connection()
         self.user_id = UserId("")
         self.session_id = SessionId("")
+        self.device = ""
+        self.connected_at_ms = 0
         self._ws = ws
         self._hub = hub
         self._accounts = accounts
@@ -399,6 +403,8 @@ class Connection:
         after = None if hello.cursor is None else decode_cursor(hello.cursor)
         self.user_id = auth.user.id
         self.session_id = auth.session.id
+        self.device = hello.device or ""
+        self.connected_at_ms = self._clock.now_ms()
         self._session.accept_hello(auth.user, auth.session.expires_at_ms)
         self._hub.attach(self)  # before reading the database: nothing falls in between
         try:

@@ -24,6 +24,8 @@ class Sink(Protocol):
     id: ConnectionId
     user_id: UserId
     session_id: SessionId
+    device: str
+    connected_at_ms: int
 
     def offer(self, pos: int, data: str) -> None:
         """Take a frame without waiting, or drop the connection if it cannot."""
@@ -35,10 +37,19 @@ class Sink(Protocol):
         """Read the events up to `upto` this connection missed from the database."""
 
 
+class Watcher(Protocol):
+    """Told of every connection that comes and goes (realtime/presence.py)."""
+
+    def connected(self, sink: Sink) -> None: ...
+
+    def disconnected(self, sink: Sink) -> None: ...
+
+
 class Hub:
     def __init__(self) -> None:
         self._by_user: dict[UserId, set[Sink]] = defaultdict(set)
         self._by_session: dict[SessionId, set[Sink]] = defaultdict(set)
+        self.watcher: Watcher | None = None
 
     @property
     def connection_count(self) -> int:
@@ -47,10 +58,15 @@ class Hub:
     def attach(self, sink: Sink) -> None:
         self._by_user[sink.user_id].add(sink)
         self._by_session[sink.session_id].add(sink)
+        if self.watcher is not None:
+            self.watcher.connected(sink)
 
     def detach(self, sink: Sink) -> None:
+        known = sink in self._by_user.get(sink.user_id, ())
         _discard(self._by_user, sink.user_id, sink)
         _discard(self._by_session, sink.session_id, sink)
+        if known and self.watcher is not None:
+            self.watcher.disconnected(sink)
 
     @property
     def users(self) -> frozenset[UserId]:

@@ -48,6 +48,9 @@ class OrderedDelivery:
         self._released = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Checked as well as cancelling: the database driver may swallow a
+        # cancellation that arrives while a connection goes back to its pool.
+        self._stopping = False
         self.bus_healthy = True
         self.caught_up_connections = 0
         self.missed_events = 0
@@ -61,7 +64,9 @@ class OrderedDelivery:
         self._task = asyncio.create_task(self._run(), name="ordered-delivery")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -89,6 +94,8 @@ class OrderedDelivery:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.tick()
             except DomainError:  # the database is unavailable: try again next tick

@@ -89,6 +89,7 @@ class RedisRelay:
         self._has_pending = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._client: aioredis.Redis | None = None
+        self._sending = False
         self.published = 0
         self.received = 0
 
@@ -106,13 +107,13 @@ class RedisRelay:
             await asyncio.wait_for(subscribed.wait(), 2.0)
 
     async def stop(self) -> None:
-        """Stop, after a last try at publishing what waits (a command-line tool's revocations)."""
-        if self._pending and self._client is not None:
-            with contextlib.suppress(RedisError, OSError, TimeoutError):
+        """Stop, after up to 2 s for what waits to go out (a command-line tool's revocations)."""
+        if self._tasks:
+            self._has_pending.set()
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
-                    for data in self._pending:
-                        await self._client.publish(self._channel, data)
-            self._pending = []
+                    while self._pending or self._sending:  # noqa: ASYNC110 - a short drain
+                        await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -136,6 +137,9 @@ class RedisRelay:
             await self._has_pending.wait()
             self._has_pending.clear()
             batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            self._sending = True
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
                     for data in batch:
@@ -146,12 +150,15 @@ class RedisRelay:
             except (RedisError, OSError) as exc:
                 # Dropped, not retried: by the time Redis is back the other
                 # nodes have read these events from the database.
-                logger.warning(
-                    "redis publish failed (%s); delivery falls back to the database", exc
-                )
+                if self._ordering.bus_healthy:
+                    logger.warning(
+                        "redis publish failed (%s); delivery falls back to the database", exc
+                    )
                 self._ordering.bus_healthy = False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
+            finally:
+                self._sending = False
 
     async def _receive(self, subscribed: asyncio.Event) -> None:
         assert self._client is not None

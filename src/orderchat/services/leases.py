@@ -1,14 +1,15 @@
 """Leases: a scheduled job runs on one node of the cluster at a time, not on every one.
 
-A lease is a row (name, holder, expiry, fence). A node holds it while it keeps
-renewing it before it expires; when its holder dies the lease expires and the
-next node to ask takes it over, with the fence number one higher, so that work
-stamped with an older fence can be told apart. Taking and renewing are one
-short write transaction each, locked on the lease's row, so two nodes asking
-at once cannot both win; on SQLite (one process) the node always wins.
+`hold(name)` says whether this node runs the job `name` now. On PostgreSQL
+the lease is a session advisory lock held on a connection of its own: while
+the node lives it keeps the lock; when it dies, its connection goes and the
+database frees the lock at once, so the next node to ask takes the job over
+without waiting for an expiry. With SQLite there is one process, which
+always holds every lease.
 
-`claim_once` marks a one-off task (the digest of one day) as taken for good:
-the first node to claim it does it, every other skips it.
+`claim_once(name)` marks a one-off task (the digest of one day) as taken for
+good, in the `leases` table: the first node to claim it does it, every other
+skips it.
 """
 
 from __future__ import annotations
@@ -30,23 +31,20 @@ class Leases:
         self._db = db
         self._clock = clock
         self.holder = holder
+        self._held: set[str] = set()
 
-    async def hold(self, name: str, ttl_s: float) -> int | None:
-        """Take or renew the lease; its fence number while held, None if another node holds it."""
-        now_ms = self._clock.now_ms()
-        async with self._db.write("lease") as conn:
-            held = await store.hold_txn(conn, name, self.holder, now_ms, now_ms + int(ttl_s * 1000))
-        if held is None:
-            return None
-        fence, taken = held
-        if taken:
-            logger.info("lease %s taken by %s (fence %d)", name, self.holder, fence)
-        return fence
+    async def hold(self, name: str) -> bool:
+        """Whether this node holds the lease of `name` (taking it if it is free)."""
+        held = await self._db.hold_job_lock(name)
+        if held and name not in self._held:
+            logger.info("%s runs %s", self.holder, name)
+        self._held = {n for n in self._held if n != name} | ({name} if held else set())
+        return held
 
     async def release(self, name: str) -> None:
-        """Give the lease up now (a node stopping), so the next node need not wait for expiry."""
-        async with self._db.write("lease") as conn:
-            await store.expire_txn(conn, name, self.holder)
+        """Give the lease up now (a node stopping): the next node takes it at once."""
+        await self._db.release_job_lock(name)
+        self._held.discard(name)
 
     async def claim_once(self, name: str) -> bool:
         """Whether this node is the first (and only) one to claim `name`."""

@@ -199,6 +199,16 @@ class Database:
     async def close(self) -> None:
         raise NotImplementedError
 
+    async def hold_job_lock(self, name: str) -> bool:
+        """Whether this process may run the scheduled job `name` now (services/leases.py).
+
+        One process is the only one there is: always yes.
+        """
+        return True
+
+    async def release_job_lock(self, name: str) -> None:
+        return None
+
     async def committed_after(self, after: int) -> tuple[int, list[tuple[int, str]]]:
         """The persisted horizon and the (position, conversation) of each event in (after, it].
 

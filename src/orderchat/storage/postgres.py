@@ -15,8 +15,10 @@ once the database is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -100,6 +102,10 @@ class PostgresDatabase(Database):
             connect_args={"server_settings": settings, "timeout": 10},
         )
         self._write_lock = asyncio.Lock()
+        # One connection per node holds its jobs' advisory locks: when the node
+        # dies, the connection goes and the database frees them at once.
+        self._job_conn: AsyncConnection | None = None
+        self._jobs_held: set[str] = set()
 
     @asynccontextmanager
     async def write(self, name: str) -> AsyncIterator[AsyncConnection]:
@@ -130,6 +136,38 @@ class PostgresDatabase(Database):
             rows = await auto.execute(_COMMITTED, {"after": after, "upto": horizon})
             return horizon, [(int(r[0]), str(r[1])) for r in rows]
 
+    async def hold_job_lock(self, name: str) -> bool:
+        """Whether this node holds (or now takes) the lock of the scheduled job `name`."""
+        try:
+            if self._job_conn is None:
+                self._job_conn = await self._engine.connect()
+                await self._job_conn.execution_options(isolation_level="AUTOCOMMIT")
+                self._jobs_held.clear()
+            found = await self._job_conn.execute(_HOLDING, _job_key(name))
+            if found.scalar_one():
+                self._jobs_held.add(name)
+                return True
+            taken = (await self._job_conn.execute(_TRY_JOB_LOCK, _job_key(name))).scalar_one()
+        except Exception as exc:
+            if self._job_conn is not None:
+                with contextlib.suppress(Exception):
+                    await self._job_conn.invalidate()
+                    await self._job_conn.close()
+            self._job_conn = None
+            self._jobs_held.clear()
+            if is_transient(exc):
+                raise Unavailable(say("server.unavailable")) from exc
+            raise
+        if taken:
+            self._jobs_held.add(name)
+        return bool(taken)
+
+    async def release_job_lock(self, name: str) -> None:
+        if self._job_conn is not None and name in self._jobs_held:
+            with contextlib.suppress(Exception):
+                await self._job_conn.execute(_UNLOCK_JOB, _job_key(name))
+            self._jobs_held.discard(name)
+
     async def migrate(self) -> None:
         """Migrate under an advisory lock: nodes starting together migrate one after another."""
         async with self._engine.connect() as conn:
@@ -143,6 +181,10 @@ class PostgresDatabase(Database):
                 await conn.commit()
 
     async def close(self) -> None:
+        if self._job_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._job_conn.close()
+            self._job_conn = None
         await self._engine.dispose()
 
 
@@ -150,6 +192,20 @@ _HORIZON = text("SELECT orderchat_stream_horizon()")
 _COMMITTED = text(
     "SELECT pos, conv_id FROM events WHERE pos > :after AND pos <= :upto ORDER BY pos"
 )
+
+
+_JOB_LOCKS = 0x4F44
+_TRY_JOB_LOCK = text("SELECT pg_try_advisory_lock(:a, :b)")
+_UNLOCK_JOB = text("SELECT pg_advisory_unlock(:a, :b)")
+_HOLDING = text(
+    "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+    " AND classid = :a AND objid = (:b)::oid AND objsubid = 2"
+)
+
+
+def _job_key(name: str) -> dict[str, int]:
+    """The two-integer advisory lock key of a job (objsubid 2 in pg_locks, unlike floors)."""
+    return {"a": _JOB_LOCKS, "b": zlib.crc32(name.encode()) & 0x7FFFFFFF}
 
 
 def _lock_params() -> dict[str, int]:

@@ -32,6 +32,19 @@ class UserList(Body):
     users: list[DirectoryUser]
 
 
+class OnlineDevice(Body):
+    """One connected device of a person: its name and since when (ms)."""
+
+    device: str
+    since_ts: int
+
+
+class Presence(Body):
+    """`GET /api/presence`: each asked-for person's connected devices, on any node."""
+
+    presence: dict[str, list[OnlineDevice]]
+
+
 class Session(Body):
     """A new session: the bearer token, whose it is, and when it ends."""
 

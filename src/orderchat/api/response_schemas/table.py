@@ -42,6 +42,7 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("post", "/api/auth/logout-all"): {200: people.Revoked},
     ("get", "/api/me"): {200: people.User},
     ("get", "/api/users"): {200: people.UserList},
+    ("get", "/api/presence"): {200: people.Presence},
     ("post", "/api/users"): {201: people.User},
     # the admin console (api/routes/staff_admin.py)
     ("get", "/api/admin/staff"): {200: people.StaffList},

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from orderchat.api.openapi import errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.routes.views import user_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.errors import BadRequest, Forbidden
+from orderchat.core.ids import UserId
 from orderchat.core.model import (
     MAX_DISPLAY_NAME_CHARS,
     MAX_PASSWORD_CHARS,
@@ -19,6 +21,7 @@ from orderchat.core.model import (
     parse_new_staff,
 )
 from orderchat.core.passwords import MIN_PASSWORD_CHARS
+from orderchat.core.texts import say
 
 router = APIRouter(prefix="/api", tags=["users"])
 
@@ -51,3 +54,29 @@ async def create_user(body: NewUserBody, auth: AuthDep, runtime: RuntimeDep) -> 
     new = parse_new_staff(body.username, body.password, body.roles, body.display_name)
     user = await runtime.staff.add(auth.user, new)
     return Json(user_view(user), status_code=201)
+
+
+MAX_PRESENCE_USERS = 200
+
+
+@router.get("/presence", responses=errors(400, 401, 403))
+async def presence(
+    auth: AuthDep,
+    runtime: RuntimeDep,
+    users: Annotated[str, Query(min_length=1, max_length=MAX_PRESENCE_USERS * 33)],
+) -> Json:
+    """Staff see which devices of these people (comma-separated ids) are connected now."""
+    if auth.user.kind is not UserKind.STAFF:
+        raise Forbidden(say("users.presence_is_for_staff"))
+    wanted = [u for u in users.split(",") if u]
+    if not wanted or len(wanted) > MAX_PRESENCE_USERS or len(set(wanted)) != len(wanted):
+        raise BadRequest(say("users.presence_ids", limit=MAX_PRESENCE_USERS))
+    found = await runtime.presence.devices([UserId(u) for u in wanted])
+    return Json(
+        {
+            "presence": {
+                user: [{"device": d.device, "since_ts": d.since_ms} for d in devices]
+                for user, devices in found.items()
+            }
+        }
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from orderchat.media.blobstore import BlobStore
 from orderchat.media.partials import PartialFiles
@@ -23,6 +24,10 @@ from orderchat.storage.engine import Database
 logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 600.0
+SWEEP_LEASE = "upload-expiry"
+LEASE_CHECK_S = 60.0
+# A partial file younger than this may belong to an upload another node is writing.
+RECOVER_AFTER_S = 600.0
 # Expired uploads deleted per sweep: one round stays short; the next takes the rest.
 SWEEP_BATCH = 500
 
@@ -46,8 +51,18 @@ class Sweeper:
         self._task: asyncio.Task[None] | None = None
 
     async def recover(self) -> None:
-        """Finish what a crash interrupted."""
+        """Finish what a crash interrupted.
+
+        Nodes of a cluster share the data dir, and another node may be creating
+        or finishing an upload this very moment: there, a partial file touched
+        in the last `RECOVER_AFTER_S` is left to whoever is writing it.
+        """
+        now = time.time()
         for upload_id in self._partials.ids():
+            path = self._partials.path(upload_id)
+            with contextlib.suppress(FileNotFoundError):
+                if self._db.shared and now - path.stat().st_mtime < RECOVER_AFTER_S:
+                    continue
             async with self._db.read() as conn:
                 row = await media_store.get_upload(conn, upload_id)
             if row is None:  # cancelled or expired while its file was being written
@@ -64,6 +79,9 @@ class Sweeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        if self._leases is not None:  # the next node need not wait for it to expire
+            with contextlib.suppress(Exception):
+                await self._leases.release(SWEEP_LEASE)
 
     async def sweep(self) -> int:
         """Delete unfinished uploads past their expiry; how many went."""
@@ -74,15 +92,21 @@ class Sweeper:
         return len(ids)
 
     async def _sweep_forever(self) -> None:
-        """Sweep now and then, on the one node of a cluster that holds the sweep's lease."""
+        """Sweep every `SWEEP_EVERY_S` on the one node that holds the sweep's lease.
+
+        Every node asks for the lease each `LEASE_CHECK_S`, so when its holder
+        stops the sweep moves to another node within that time.
+        """
+        last_sweep: float | None = None
         while True:
             try:
-                if self._leases is None or await self._leases.hold(
-                    "upload-expiry", SWEEP_EVERY_S * 3
-                ):
+                now = time.monotonic()
+                due = last_sweep is None or now - last_sweep >= SWEEP_EVERY_S
+                if due and (self._leases is None or await self._leases.hold(SWEEP_LEASE)):
                     await self.sweep()
+                    last_sweep = now
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("sweeping expired uploads failed")
-            await asyncio.sleep(SWEEP_EVERY_S)
+            await asyncio.sleep(LEASE_CHECK_S)
