@@ -12,8 +12,9 @@ half the conversations cross from one node to the other.
 2. The senders send 10 messages to each of their conversations as fast as they
    can, without waiting; once a quarter of them are acked (by both nodes),
    node 0 is killed with SIGKILL. Its clients see their sockets close and
-   reconnect at once, straight to node 1's port, with `hello` and their
-   cursor, and read until `synced`.
+   reconnect at once, straight to node 1's port (with `--failover-via nginx`:
+   to an nginx in front of both nodes, which must find node 0 gone), with
+   `hello` and their cursor, and read until `synced`.
    Node 0's senders lose their sockets too: what they sent without an ack may
    or may not have been stored, and is not counted either way.
 3. The figure is the time from the kill until the last of node 0's clients has
@@ -32,6 +33,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +42,16 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench._cluster import ClusterError, Store, describe, postgres_available, running_cluster
+from bench._cluster import (
+    Cluster,
+    ClusterError,
+    Store,
+    describe,
+    postgres_available,
+    running_cluster,
+)
 from bench._report import Progress, Row, row
-from bench._server import scratch_dir
+from bench._server import free_port, scratch_dir
 from bench.fanout import (
     WS_OPTIONS,
     WorkerPool,
@@ -90,6 +99,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"clients over the two nodes (default {FULL_CLIENTS}, {QUICK_CLIENTS} with --quick)",
     )
     group.add_argument(
+        "--failover-via",
+        choices=("direct", "nginx"),
+        default="direct",
+        help="where node 0's clients reconnect: straight to node 1's port (default), or "
+        "to nginx in front of both nodes, which finds node 0 gone",
+    )
+    group.add_argument(
         "--failover-workers",
         type=int,
         default=DEFAULT_WORKERS,
@@ -134,10 +150,12 @@ class FailoverShare:
     def __init__(
         self,
         urls: list[str],
+        resume_url: str,
         senders: list[tuple[str, str, list[str], int]],
         clients: list[tuple[str, str, str, int]],
     ) -> None:
         self.urls = urls
+        self.resume_url = resume_url  # node 1's own port, or nginx in front of both
         self.sender_specs = senders
         self.client_specs = clients
         self.senders: list[_Sender] = []
@@ -230,7 +248,7 @@ class FailoverShare:
 
     async def _resume(self, client: _Client) -> None:
         try:
-            client.ws = await connect(self.urls[SURVIVOR], **WS_OPTIONS)
+            client.ws = await connect(self.resume_url, **WS_OPTIONS)
             hello = hello_frame(client.token, f"fo-{client.user_id}", client.cursor)
             await client.ws.send(hello, text=True)
             async with asyncio.timeout(RESUME_TIMEOUT_S):
@@ -367,6 +385,7 @@ def _sizes(options: argparse.Namespace) -> tuple[int, int]:
 
 def run(options: argparse.Namespace) -> dict[str, Any]:
     count, workers = _sizes(options)
+    via = getattr(options, "failover_via", "direct")
     per_sender = min(CONVS_PER_SENDER, math.ceil(count / workers))
     sender_count = math.ceil(count / per_sender)
     settings: dict[str, Any] = {
@@ -376,7 +395,9 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "burst_per_conversation": BURST,
         "kill_when": f"{KILL_AT:.0%} of the burst is acked (at most {KILL_WAIT_S:g} s)",
         "killed": f"node-{VICTIM} (SIGKILL)",
-        "reconnect_to": f"node-{SURVIVOR}, straight to its port",
+        "reconnect_to": f"node-{SURVIVOR}, straight to its port"
+        if via == "direct"
+        else "nginx in front of both nodes (round robin, next upstream on error)",
         "worker_processes": workers,
         "target_s": TARGET_S,
     }
@@ -390,7 +411,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     progress = Progress(NAME, 5)
     try:
         with progress, scratch_dir("failover-") as work:
-            record = _measure(work, count, sender_count, per_sender, workers, fd_limit, progress)
+            sizes = (count, sender_count, per_sender, workers, fd_limit)
+            record = _measure(work, sizes, via, progress)
     except ClusterError as exc:
         return {"rows": [], "settings": settings, "errors": [str(exc)]}
     settings["cluster"] = record.pop("cluster")
@@ -399,17 +421,15 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
 
 
 def _measure(
-    work: Path,
-    count: int,
-    sender_count: int,
-    per_sender: int,
-    workers: int,
-    fd_limit: int,
-    progress: Progress,
+    work: Path, sizes: tuple[int, int, int, int, int], via: str, progress: Progress
 ) -> dict[str, Any]:
+    count, sender_count, per_sender, workers, fd_limit = sizes
     store = Store("postgres", 2)
     progress.set_note(f"starting {store.label} with {count + sender_count} users")
-    with running_cluster(store, work, count + sender_count, "fo") as (cluster, users):
+    with (
+        running_cluster(store, work, count + sender_count, "fo") as (cluster, users),
+        _resume_url(work, cluster, via) as resume_url,
+    ):
         senders, clients = users[:sender_count], users[sender_count:]
         progress.advance(1, f"making {count} conversations")
         owners = [senders[i // per_sender] for i in range(count)]
@@ -425,7 +445,7 @@ def _measure(
                     (senders[s].id, senders[s].token, [convs[i] for i in mine], s % 2)
                 )
                 client_specs += [(clients[i].id, clients[i].token, convs[i], i % 2) for i in mine]
-            makers.append(FailoverShare(cluster.ws_urls, sender_specs, client_specs))
+            makers.append(FailoverShare(cluster.ws_urls, resume_url, sender_specs, client_specs))
         progress.advance(1, f"connecting {count + sender_count}")
         with WorkerPool(makers, fd_limit) as pool:
             errors = _connect_and_warm(pool, count + sender_count)
@@ -439,6 +459,21 @@ def _measure(
             answers = pool.ask(("collect", kill_ns), timeout)
             progress.advance(1)
         return {"answers": answers, "errors": errors, "cluster": describe(cluster)}
+
+
+@contextlib.contextmanager
+def _resume_url(work: Path, cluster: Cluster, via: str) -> Iterator[str]:
+    """Where node 0's clients go back: node 1's port, or an nginx started for the run."""
+    if via == "direct":
+        yield cluster.ws_urls[SURVIVOR]
+        return
+    from scripts.services import Nginx, ServiceError
+
+    try:
+        with Nginx(work / "nginx", free_port(), [node.port for node in cluster.nodes]) as nginx:
+            yield nginx.url.replace("http://", "ws://", 1) + "/ws"
+    except ServiceError as exc:
+        raise ClusterError(f"nginx: {exc}") from exc
 
 
 def _wait_for_acks(pool: WorkerPool, share: float, timeout_s: float) -> None:

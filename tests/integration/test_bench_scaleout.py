@@ -4,12 +4,13 @@ Correctness only: a second of load says nothing about speed, so nothing here
 looks at latencies, rates or CPU figures beyond their being there. `scaleout`
 must have measured every store and reference with nothing lost and put its
 ratios in the table; `failover` must have killed a node and moved all of its
-clients to the other without losing an acked message.
+clients to the other, straight or through nginx, without losing an acked message.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,11 @@ def test_scaleout_quick_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_failover_quick_run(tmp_path: Path) -> None:
-    stdout = run_bench(tmp_path, "failover", "--quick", timeout_s=210)
+@pytest.mark.parametrize("via", ["direct", "nginx"])
+def test_failover_quick_run(tmp_path: Path, via: str) -> None:
+    if via == "nginx" and shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        pytest.skip("nginx is not installed")
+    stdout = run_bench(tmp_path, "failover", "--quick", "--failover-via", via, timeout_s=210)
     assert "all synced after the kill" in stdout
 
     document = _document(tmp_path, "failover")
