@@ -26,8 +26,10 @@ from bench._report import Row, format_table, machine_info, resolve_ratios, write
 WORKLOADS: dict[str, str] = {
     "sqlite": "bench.sqlite_ref",
     "steady": "bench.steady",
+    "scaleout": "bench.scaleout",
     "fanout": "bench.fanout",
     "reconnect": "bench.reconnect",
+    "failover": "bench.failover",
     "history": "bench.history",
     "idle": "bench.idle",
     "media": "bench.media",

@@ -76,7 +76,7 @@ def resolve_ratios(rows: Sequence[Row]) -> list[Row]:
 
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:,.1f}"
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
     if value is None:
         return "-"
     return str(value)

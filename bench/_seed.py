@@ -36,15 +36,24 @@ class SeededUser:
 
 
 def seed_users(
-    data_dir: Path, count: int, prefix: str = "load", role: Role = Role.SALES
+    data_dir: Path,
+    count: int,
+    prefix: str = "load",
+    role: Role = Role.SALES,
+    database: str | None = None,
 ) -> list[SeededUser]:
-    """Create `count` staff users with one session each in the data dir's database."""
+    """Create `count` staff users with one session each in the data dir's database.
+
+    `database` is the URL the server will be given with `--database` (a
+    PostgreSQL set-up); without it, the data dir's default SQLite file.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_seed(data_dir, count, prefix, role))
+    settings = Settings(data_dir=data_dir, database_url=database)
+    return asyncio.run(_seed(settings.resolved_database_url, count, prefix, role))
 
 
-async def _seed(data_dir: Path, count: int, prefix: str, role: Role) -> list[SeededUser]:
-    db = Database(Settings(data_dir=data_dir).resolved_database_url)
+async def _seed(url: str, count: int, prefix: str, role: Role) -> list[SeededUser]:
+    db = Database(url)
     await db.migrate()
     now = int(time.time() * 1000)
     seeded: list[SeededUser] = []

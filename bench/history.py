@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench._report import Progress, Row, row
 from bench._seed import SeededUser, seed_users
@@ -49,8 +50,8 @@ from orderchat.services.ports import SystemClock, system_ids
 from orderchat.services.writer import WriteTxn
 from orderchat.settings import Settings
 from orderchat.storage import accounts as account_store
-from orderchat.storage import messages as msg_store
 from orderchat.storage.engine import Database
+from orderchat.storage.stream import CounterPositions
 
 NAME = "history"
 DESCRIPTION = "pages of 50 from a conversation of 1,000,000 messages: newest, middle, random"
@@ -92,6 +93,13 @@ def message_text(seq: int) -> str:
     return (head + " " + "." * TEXT_CHARS)[:TEXT_CHARS]
 
 
+async def _positions(conn: AsyncConnection) -> CounterPositions:
+    """Stream positions as the server's SQLite writer takes them: the head counter."""
+    positions = CounterPositions()
+    await positions.begin(conn)
+    return positions
+
+
 async def seed_history(
     data_dir: Path,
     first: SeededUser,
@@ -104,7 +112,7 @@ async def seed_history(
     try:
         async with db.write("bench_history_conversation") as conn:
             user = await account_store.get_user(conn, UserId(first.id))
-            tx = WriteTxn(conn, _now_ms(), _IDS, await msg_store.lock_head_txn(conn), {})
+            tx = WriteTxn(conn, _now_ms(), _IDS, await _positions(conn), {})
             view = await CreateConversation(
                 user, NewConversation(ConversationKind.DIRECT, None, (UserId(second.id),))
             ).apply(tx)
@@ -115,11 +123,11 @@ async def seed_history(
         while done < count:
             size = min(BATCH, count - done)
             async with db.write("bench_history_messages") as conn:
-                tx = WriteTxn(conn, _now_ms(), _IDS, await msg_store.lock_head_txn(conn), {})
+                tx = WriteTxn(conn, _now_ms(), _IDS, await _positions(conn), {})
                 await tx.conversation(conv_id)
                 await tx.members([conv_id])
                 for seq in range(done + 1, done + size + 1):
-                    tx.append_message(
+                    await tx.append_message(
                         tx.convs[conv_id],
                         senders[seq % 2],
                         MessageKind.TEXT,

@@ -16,8 +16,23 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["steady", "fanout", "reconnect", "history", "idle", "sqlite", "media"]
-PLOTS = {"steady": "steady-latency.png", "idle": "idle-memory.png"}
+ORDER = [
+    "steady",
+    "scaleout",
+    "fanout",
+    "reconnect",
+    "failover",
+    "history",
+    "idle",
+    "sqlite",
+    "media",
+]
+PLOTS = {
+    "steady": "steady-latency.png",
+    "scaleout": "scaleout-latency.png",
+    "idle": "idle-memory.png",
+}
+STEPPED = ("steady", "scaleout")  # a row per target, rate and figure
 
 
 def _number(value: Any) -> str:
@@ -31,7 +46,7 @@ def _number(value: Any) -> str:
 def _summary_rows(workload: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """W1 has a row per target, rate and figure: the table shows the headline rows,
     and the per-step figures go in a table of their own."""
-    if workload != "steady":
+    if workload not in STEPPED:
         return rows
     return [r for r in rows if " R=" not in str(r.get("metric"))]
 
@@ -94,7 +109,7 @@ def render() -> str:
                 f"| {row.get('metric')} | {_number(row.get('value'))} | {row.get('unit', '')} "
                 f"| {row.get('reference') or ''} | {'' if ratio is None else f'{ratio:.2f}'} |"
             )
-        if workload == "steady":
+        if workload in STEPPED:
             parts += ["", "Every step:", "", *_steps_table(document.get("rows", []))]
         if workload in PLOTS and (RESULTS / PLOTS[workload]).exists():
             parts += ["", f"![{workload}](../bench/results/{PLOTS[workload]})"]

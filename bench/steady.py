@@ -17,35 +17,45 @@ fixed schedule without waiting for acks.
 For each target and rate: end-to-end latency percentiles (send -> receipt at
 each other member), deliveries per second, losses, duplicates, and the server's
 CPU (% of one core) and resident memory. A target stops stepping once a step
-clearly fails (p99 over 1 s, or anything lost).
+clearly fails (p99 over 1 s, or anything lost). A target's best rate is the
+highest at which it held (p99 under 200 ms, nothing lost) with every lower rate
+holding too.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import httpx
-
+from bench._cluster import ClusterError, Store
 from bench._load import (
-    LoadConversation,
     LoadPool,
-    LoadUser,
     StepResult,
-    cpu_seconds,
     default_workers,
     load_pool,
     machine_busy_seconds,
     raise_fd_limit,
 )
 from bench._report import Progress, Row
-from bench._seed import seed_users
-from bench._server import running_server, scratch_dir, tree_rss_kib
+from bench._server import tree_rss_kib
+from bench._steady_targets import (
+    BASELINE,
+    CHANNEL_MEMBERS,
+    DIRECT_SHARE,
+    ORDERCHAT,
+    USERS,
+    Target,
+    Topology,
+    is_orderchat,
+    open_target,
+    orderchat_name,
+    send_shares,
+)
 
 NAME = "steady"
 DESCRIPTION = "200 users, send rate stepped 50 -> 12,000 msg/s: latency, losses, CPU, RSS"
@@ -54,10 +64,6 @@ RATES = (50, 200, 500, 1000, 2000, 4000, 8000, 12000)
 QUICK_RATES = (50, 200)
 STEP_S = 20.0
 QUICK_STEP_S = 2.0
-USERS = 200
-CHANNELS = 2
-CHANNEL_MEMBERS = 20
-DIRECT_SHARE = 0.8  # of all messages; the rest goes to the channels
 P99_TARGET_MS = 200.0  # a step "holds" below this p99 with nothing lost
 P99_FAIL_MS = 1000.0  # a step over this (or with losses) ends the target's stepping
 DRAIN_IDLE_S = 5.0  # the drain ends after this long without a new delivery
@@ -66,10 +72,7 @@ WARMUP_S = 1.0
 QUICK_WARMUP_S = 0.3
 WARMUP_RATE = 100.0
 REFERENCE_RATE = 200  # p99 at this rate, OrderChat against the durable relay
-TARGETS = ("orderchat", "relay", "durable relay")
-# With --steady-baseline: the same server from another revision's source, measured
-# in the same run, so a change to the hot path is judged against its own parent.
-BASELINE = "orderchat baseline"
+TARGETS = (ORDERCHAT, "relay", "durable relay")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +110,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="targets to measure (default all: orderchat,relay,durable-relay)",
     )
     group.add_argument(
+        "--store",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="OrderChat's store: its default SQLite, or a throwaway PostgreSQL and Redis "
+        "started by the benchmark (default sqlite)",
+    )
+    group.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="OrderChat nodes on the store, user i on node i %% N (default 1; "
+        "more than one needs --store postgres)",
+    )
+    group.add_argument(
         "--steady-baseline",
         type=Path,
         default=None,
@@ -142,9 +160,32 @@ class Settings:
     targets: tuple[str, ...]
     quick: bool
     baseline: Path | None = None
+    # OrderChat's target name -> the store it runs on; `orderchat` in --steady-targets
+    # stands for all of them, in this order.
+    stores: tuple[tuple[str, Store], ...] = ((ORDERCHAT, Store("sqlite", 1)),)
+
+    def store_of(self, target: str) -> Store:
+        return dict(self.stores).get(target, Store("sqlite", 1))
 
     @classmethod
-    def from_options(cls, options: argparse.Namespace) -> Settings:
+    def from_options(
+        cls, options: argparse.Namespace, stores: Sequence[Store] | None = None
+    ) -> Settings:
+        """The settings of a run; `stores` (the scale-out comparison) overrides --store."""
+        explicit = stores is not None
+        if stores is None:
+            stores = [Store(getattr(options, "store", "sqlite"), getattr(options, "nodes", 1))]
+        for store in stores:
+            store.check()
+        named = tuple((orderchat_name(store, explicit=explicit), store) for store in stores)
+        settings = cls._from_options(options)
+        targets: list[str] = []
+        for target in settings.targets:
+            targets += [name for name, _ in named] if target == ORDERCHAT else [target]
+        return dataclasses.replace(settings, targets=tuple(targets), stores=named)
+
+    @classmethod
+    def _from_options(cls, options: argparse.Namespace) -> Settings:
         quick = bool(getattr(options, "quick", False))
         rates = getattr(options, "steady_rates", None) or (QUICK_RATES if quick else RATES)
         step_s = getattr(options, "steady_step_s", None) or (QUICK_STEP_S if quick else STEP_S)
@@ -168,146 +209,19 @@ class Settings:
         )
 
 
-# --- who talks to whom ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Topology:
-    """User indices 0..199; conversations as lists of member indices with their weights."""
-
-    directs: tuple[tuple[int, int], ...]
-    channels: tuple[tuple[int, ...], ...]
-
-    @classmethod
-    def make(cls) -> Topology:
-        directs = tuple((2 * n, 2 * n + 1) for n in range(USERS // 2))
-        # Channel members spread over all users (and so over every load worker).
-        step = USERS // CHANNEL_MEMBERS
-        channels = tuple(
-            tuple(range(offset, USERS, step))[:CHANNEL_MEMBERS]
-            for offset in (0, step // 2)[:CHANNELS]
-        )
-        return cls(directs, channels)
-
-    def conversations(
-        self, direct_ids: Sequence[str], channel_ids: Sequence[str]
-    ) -> list[LoadConversation]:
-        direct_weight = DIRECT_SHARE / len(self.directs)
-        channel_weight = (1 - DIRECT_SHARE) / len(self.channels)
-        convs = [
-            LoadConversation(conv_id, pair, direct_weight)
-            for conv_id, pair in zip(direct_ids, self.directs, strict=True)
-        ]
-        convs += [
-            LoadConversation(conv_id, members, channel_weight)
-            for conv_id, members in zip(channel_ids, self.channels, strict=True)
-        ]
-        return convs
-
-    def mean_recipients(self) -> float:
-        direct = DIRECT_SHARE * 1
-        channel = sum((1 - DIRECT_SHARE) / len(self.channels) * (len(m) - 1) for m in self.channels)
-        return direct + channel
-
-
-# --- targets -------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    name: str
-    ws_url: str
-    pid: int
-    users: list[LoadUser]
-    conversations: list[LoadConversation]
-
-
-class _Relay(Protocol):
-    port: int
-    pid: int
-    ws_url: str
-
-
-@contextlib.contextmanager
-def orderchat_target(
-    topology: Topology, name: str = "orderchat", source: Path | None = None
-) -> Iterator[Target]:
-    """A real server with the 200 users seeded and the conversations made over HTTP."""
-    with scratch_dir("steady-") as work:
-        data_dir = work / "data"
-        seeded = seed_users(data_dir, USERS, prefix="steady")
-        with running_server(data_dir, source=source) as server:
-            direct_ids: list[str] = []
-            channel_ids: list[str] = []
-            with httpx.Client(base_url=server.base_url, timeout=30, trust_env=False) as client:
-                for a, b in topology.directs:
-                    direct_ids.append(
-                        _create(
-                            client, seeded[a].token, {"kind": "direct", "members": [seeded[b].id]}
-                        )
-                    )
-                for number, members in enumerate(topology.channels):
-                    body = {
-                        "kind": "channel",
-                        "title": f"steady {number}",
-                        "members": [seeded[m].id for m in members[1:]],
-                    }
-                    channel_ids.append(_create(client, seeded[members[0]].token, body))
-            users = [LoadUser(n, u.id, u.token) for n, u in enumerate(seeded)]
-            yield Target(
-                name,
-                f"ws://127.0.0.1:{server.port}/ws",
-                server.pid,
-                users,
-                topology.conversations(direct_ids, channel_ids),
-            )
-
-
-def _create(client: httpx.Client, token: str, body: dict[str, Any]) -> str:
-    resp = client.post(
-        "/api/conversations", json=body, headers={"Authorization": f"Bearer {token}"}
-    )
-    if resp.status_code not in (200, 201):
-        raise RuntimeError(f"creating a conversation failed: {resp.status_code} {resp.text}")
-    return str(resp.json()["id"])
-
-
-@contextlib.contextmanager
-def relay_target(topology: Topology, durable: bool) -> Iterator[Target]:
-    """The plain or durable relay reference, with the same users and conversations."""
-    from bench._targets import running_relay
-
-    users = [LoadUser(n, f"u{n:05d}", f"u{n:05d}") for n in range(USERS)]
-    direct_ids = [f"d{n:04d}" for n in range(len(topology.directs))]
-    channel_ids = [f"c{n:02d}" for n in range(len(topology.channels))]
-    conversations = topology.conversations(direct_ids, channel_ids)
-    members = {c.conv_id: [users[m].user_id for m in c.members] for c in conversations}
-    with running_relay(members, durable=durable) as relay:
-        yield Target(
-            "durable relay" if durable else "relay", relay.ws_url, relay.pid, users, conversations
-        )
-
-
-def open_target(
-    name: str, topology: Topology, baseline: Path | None = None
-) -> contextlib.AbstractContextManager[Target]:
-    if name == "orderchat":
-        return orderchat_target(topology)
-    if name == BASELINE:
-        return orderchat_target(topology, BASELINE, baseline)
-    return relay_target(topology, durable=name == "durable relay")
-
-
 # --- measuring -----------------------------------------------------------------------
 
 
-def step_record(target: str, result: StepResult, server_pid: int) -> dict[str, Any]:
+def step_record(target: Target, result: StepResult) -> dict[str, Any]:
     """One step's figures, as kept in "samples" and turned into rows."""
     wall = max(result.send_seconds, 1e-9)
-    (server_cpu0, gen_cpu0, machine0) = result.probe_start or (0.0, 0.0, 0.0)
-    (server_cpu1, gen_cpu1, machine1) = result.probe_end or (0.0, 0.0, 0.0)
+    probes = target.cpu_probes()
+    start = result.probe_start or (0.0,) * (2 + len(probes))
+    end = result.probe_end or (0.0,) * (2 + len(probes))
+    used = {name: end[2 + i] - start[2 + i] for i, (name, _) in enumerate(probes)}
+    servers = [name for name, _ in probes[: len(target.server_pids)]]
     return {
-        "target": target,
+        "target": target.name,
         "rate": result.rate,
         "sent": result.sent,
         "sent_per_s": result.sent / wall,
@@ -325,15 +239,38 @@ def step_record(target: str, result: StepResult, server_pid: int) -> dict[str, A
         "p99_ms": result.latency_ms(0.99),
         "p999_ms": result.latency_ms(0.999),
         "max_ms": result.max_ms,
-        "server_cpu_pct": (server_cpu1 - server_cpu0) / wall * 100,
-        "generator_cpu_pct": (gen_cpu1 - gen_cpu0) / wall * 100,
+        "server_cpu_pct": sum(used[name] for name in servers) / wall * 100,
+        "generator_cpu_pct": (end[0] - start[0]) / wall * 100,
         # every core together, whatever ran: server + generator + anything else
-        "machine_cpu_pct": (machine1 - machine0) / wall * 100,
-        "server_rss_mib": tree_rss_kib(server_pid) / 1024,
+        "machine_cpu_pct": (end[1] - start[1]) / wall * 100,
+        "server_rss_mib": sum(tree_rss_kib(pid) for pid in target.server_pids) / 1024,
         "generator_max_lag_ms": result.max_lag_ms,
         "send_s": result.send_seconds,
         "drain_s": result.drain_seconds,
         "errors": result.error_texts,
+        **_cpu_costs(target, servers, used, result.sent),
+    }
+
+
+def _cpu_costs(
+    target: Target, servers: list[str], used: dict[str, float], sent: int
+) -> dict[str, Any]:
+    """CPU seconds of each process group, per 1,000 messages sent in the step.
+
+    A node of several is also charged per 1,000 messages it took in itself
+    (its users' sends), the figure to set against a single node's: with the
+    work shared out evenly, that stays where one node's was.
+    """
+    per_1k = 1000 / max(sent, 1)
+    shares = send_shares(target.conversations, len(servers))
+    return {
+        "cpu_s": used,
+        "cpu_s_per_1k_msgs": {name: seconds * per_1k for name, seconds in used.items()},
+        "node_send_share": dict(zip(servers, shares, strict=True)),
+        "cpu_s_per_1k_own_msgs": {
+            name: used[name] * per_1k / max(share, 1e-9)
+            for name, share in zip(servers, shares, strict=True)
+        },
     }
 
 
@@ -345,6 +282,20 @@ def holds(record: dict[str, Any]) -> bool:
     return bool(
         record["p99_ms"] < P99_TARGET_MS and not record["losses"] and not record["duplicates"]
     )
+
+
+def best_rate(records: Sequence[dict[str, Any]]) -> int:
+    """The highest rate that held with every lower rate holding too; 0 if the lowest failed.
+
+    A target that stalls at 2,000 msg/s and recovers at 4,000 cannot be trusted
+    with 4,000: its users would have met the stall on the way up.
+    """
+    best = 0
+    for record in sorted(records, key=lambda r: r["rate"]):
+        if not holds(record):
+            break
+        best = int(record["rate"])
+    return best
 
 
 def measure_target(
@@ -364,11 +315,16 @@ def _measure_target(
     errors: list[str] = []
     max_drain = max(30.0, 3 * settings.step_s)
     progress.set_note(f"{target.name}: connecting {len(target.users)} users")
-    opened, connect_errors = pool.connect(target.ws_url, target.users)
+    opened = 0
+    connect_errors: list[str] = []
+    for node, url in enumerate(target.ws_urls):
+        node_opened, node_errors = pool.connect(url, target.users_of(node))
+        opened += node_opened
+        connect_errors += node_errors
     if opened != len(target.users):
         return [], [f"{target.name}: {opened}/{len(target.users)} connected", *connect_errors]
     pool.plan(target.conversations)
-    probe = _probe(target.pid, pool)
+    probe = _probe(target, pool)
     progress.set_note(f"{target.name}: warm-up")
     warmup_s = QUICK_WARMUP_S if settings.quick else WARMUP_S
     warm = pool.run_step(WARMUP_RATE, warmup_s, settings.drain_idle_s, max_drain)
@@ -382,7 +338,7 @@ def _measure_target(
         result = pool.run_step(
             rate, settings.step_s, settings.drain_idle_s, max_drain, seed=position, probe=probe
         )
-        record = step_record(target.name, result, target.pid)
+        record = step_record(target, result)
         records.append(record)
         progress.advance(1)
         if record["losses"] or record["duplicates"]:
@@ -397,9 +353,12 @@ def _measure_target(
     return records, errors
 
 
-def _probe(server_pid: int, pool: LoadPool) -> Callable[[], tuple[float, ...]]:
+def _probe(target: Target, pool: LoadPool) -> Callable[[], tuple[float, ...]]:
+    """CPU seconds so far: the load generator, the machine, then each of the target's groups."""
+    readers = [read for _, read in target.cpu_probes()]
+
     def probe() -> tuple[float, ...]:
-        return (cpu_seconds(server_pid), pool.cpu_seconds(), machine_busy_seconds())
+        return (pool.cpu_seconds(), machine_busy_seconds(), *(read() for read in readers))
 
     return probe
 
@@ -407,7 +366,7 @@ def _probe(server_pid: int, pool: LoadPool) -> Callable[[], tuple[float, ...]]:
 # --- rows ----------------------------------------------------------------------------
 
 
-def _best_label(target: str) -> str:
+def best_label(target: str) -> str:
     return f"{target} best R (p99<{P99_TARGET_MS:g} ms, no loss)"
 
 
@@ -418,17 +377,14 @@ def _p99_label(target: str) -> str:
 def build_rows(records: dict[str, list[dict[str, Any]]], settings: Settings) -> list[Row]:
     rows: list[Row] = []
     measured = [t for t in settings.targets if t in records]
-    has_durable = "durable relay" in records
+    durable = "durable relay" if "durable relay" in records else None
     for target in measured:
-        passing = [r["rate"] for r in records[target] if holds(r)]
         rows.append(
             {
-                "metric": _best_label(target),
-                "value": max(passing) if passing else 0,
+                "metric": best_label(target),
+                "value": best_rate(records[target]),
                 "unit": "msg/s",
-                "reference": _best_label("durable relay")
-                if target == "orderchat" and has_durable
-                else None,
+                "reference": best_label(durable) if durable and is_orderchat(target) else None,
             }
         )
     for target in measured:
@@ -439,12 +395,10 @@ def build_rows(records: dict[str, list[dict[str, Any]]], settings: Settings) -> 
                     "metric": _p99_label(target),
                     "value": at_ref[0]["p99_ms"],
                     "unit": "ms",
-                    "reference": _p99_label("durable relay")
-                    if target == "orderchat" and has_durable
-                    else None,
+                    "reference": _p99_label(durable) if durable and is_orderchat(target) else None,
                 }
             )
-    if BASELINE in records and "orderchat" in records:
+    if BASELINE in records and ORDERCHAT in records:
         rows += _against_baseline(rows)
     rows.append(
         {"metric": "load generator processes", "value": settings.workers, "unit": "processes"}
@@ -453,31 +407,34 @@ def build_rows(records: dict[str, list[dict[str, Any]]], settings: Settings) -> 
     for target in measured:
         for record in records[target]:
             rate = int(record["rate"])
-            name = f"{target} R={rate}"
-            p99_ref = (
-                f"durable relay R={rate} p99"
-                if target == "orderchat" and rate in durable_rates
-                else None
-            )
-            for key, label, unit, reference in (
-                ("p50_ms", "p50", "ms", None),
-                ("p95_ms", "p95", "ms", None),
-                ("p99_ms", "p99", "ms", p99_ref),
-                ("max_ms", "max", "ms", None),
-                ("delivered_per_s", "delivered", "deliveries/s", None),
-                ("losses", "losses", "deliveries", None),
-                ("duplicates", "duplicates", "deliveries", None),
-                ("server_cpu_pct", "server CPU", "% of a core", None),
-                ("server_rss_mib", "server RSS", "MiB", None),
-            ):
-                rows.append(
-                    {
-                        "metric": f"{name} {label}",
-                        "value": record[key],
-                        "unit": unit,
-                        "reference": reference,
-                    }
-                )
+            compared = is_orderchat(target) and rate in durable_rates
+            rows += _step_rows(target, record, "durable relay" if compared else None)
+    return rows
+
+
+def _step_rows(target: str, record: dict[str, Any], reference: str | None) -> list[Row]:
+    """A step's figures, and OrderChat's CPU per 1,000 messages for every process group."""
+    name = f"{target} R={int(record['rate'])}"
+    p99_ref = f"{reference} R={int(record['rate'])} p99" if reference else None
+    rows: list[Row] = [
+        {"metric": f"{name} {label}", "value": record[key], "unit": unit, "reference": ref}
+        for key, label, unit, ref in (
+            ("p50_ms", "p50", "ms", None),
+            ("p95_ms", "p95", "ms", None),
+            ("p99_ms", "p99", "ms", p99_ref),
+            ("max_ms", "max", "ms", None),
+            ("delivered_per_s", "delivered", "deliveries/s", None),
+            ("losses", "losses", "deliveries", None),
+            ("duplicates", "duplicates", "deliveries", None),
+            ("server_cpu_pct", "server CPU", "% of a core", None),
+            ("server_rss_mib", "server RSS", "MiB", None),
+        )
+    ]
+    if is_orderchat(target) or len(record.get("cpu_s_per_1k_msgs", {})) > 1:
+        rows += [
+            {"metric": f"{name} CPU {group}", "value": value, "unit": "CPU s per 1,000 msgs"}
+            for group, value in record["cpu_s_per_1k_msgs"].items()
+        ]
     return rows
 
 
@@ -485,13 +442,13 @@ def _against_baseline(rows: list[Row]) -> list[Row]:
     """This revision's two headline figures again, each against the baseline's."""
     values = {row["metric"]: row["value"] for row in rows}
     compared: list[Row] = []
-    for label in (_best_label, _p99_label):
-        if label("orderchat") in values and label(BASELINE) in values:
+    for label in (best_label, _p99_label):
+        if label(ORDERCHAT) in values and label(BASELINE) in values:
             compared.append(
                 {
-                    "metric": label("orderchat") + " vs baseline",
-                    "value": values[label("orderchat")],
-                    "unit": "msg/s" if label is _best_label else "ms",
+                    "metric": label(ORDERCHAT) + " vs baseline",
+                    "value": values[label(ORDERCHAT)],
+                    "unit": "msg/s" if label is best_label else "ms",
                     "reference": label(BASELINE),
                 }
             )
@@ -501,28 +458,52 @@ def _against_baseline(rows: list[Row]) -> list[Row]:
 # --- the workload --------------------------------------------------------------------
 
 
+@dataclass
+class Measured:
+    """What `measure` found: every target's steps, the errors, the checks."""
+
+    records: dict[str, list[dict[str, Any]]]
+    errors: list[str]
+    checks: dict[str, dict[str, Any]]
+    duration_s: float
+
+
 def run(options: argparse.Namespace) -> dict[str, Any]:
     settings = Settings.from_options(options)
+    measured = measure(settings, NAME)
+    out_dir = Path(getattr(options, "out", Path("bench/results")))
+    plot(measured, out_dir / "steady-latency.png")
+    return {
+        "rows": build_rows(measured.records, settings),
+        "settings": settings_document(settings, measured),
+        "checks": measured.checks,
+        "samples": {"steps": [r for recs in measured.records.values() for r in recs]},
+        "errors": measured.errors,
+    }
+
+
+def measure(settings: Settings, label: str) -> Measured:
+    """Every target of the settings in turn, under the same load from the same workers."""
     raise_fd_limit()
     topology = Topology.make()
     records: dict[str, list[dict[str, Any]]] = {}
     errors: list[str] = []
     started = time.monotonic()
     with (
-        Progress("steady", len(settings.targets) * len(settings.rates)) as progress,
+        Progress(label, len(settings.targets) * len(settings.rates)) as progress,
         load_pool(settings.workers) as pool,
     ):
         for name in settings.targets:
+            store = settings.store_of(name)
             try:
-                with open_target(name, topology, settings.baseline) as target:
+                with open_target(name, topology, store, settings.baseline) as target:
                     target_records, target_errors = measure_target(target, pool, settings, progress)
-            except ImportError as exc:
-                errors.append(f"{name}: the reference is not available: {exc}")
+            except (ImportError, ClusterError) as exc:
+                errors.append(f"{name}: the target is not available: {exc}")
                 progress.advance(len(settings.rates))
                 continue
             records[name] = target_records
             errors.extend(target_errors)
-    rows = build_rows(records, settings)
     checks = {
         target: {
             "steps": len(recs),
@@ -532,6 +513,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             "error_frames": sum(r["error_frames"] for r in recs),
             "closed_connections": sum(r["closed"] for r in recs),
             "stopped_early": len(recs) < len(settings.rates),
+            "best_rate": best_rate(recs),
         }
         for target, recs in records.items()
     }
@@ -540,34 +522,40 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             errors.append(
                 f"{target_name}: {summary['error_frames']} error frames or reader failures"
             )
-    out_dir = Path(getattr(options, "out", Path("bench/results")))
+    return Measured(records, errors, checks, time.monotonic() - started)
+
+
+def plot(measured: Measured, path: Path) -> None:
+    """The latency plot; a missing plot is reported among the errors, the figures still count."""
     try:
         from bench._plots import plot_steady
 
-        plot_steady(records, out_dir / "steady-latency.png")
-    except Exception as exc:  # a missing plot is reported, the figures still count
-        errors.append(f"plotting failed: {type(exc).__name__}: {exc}")
+        plot_steady(measured.records, path)
+    except Exception as exc:
+        measured.errors.append(f"plotting failed: {type(exc).__name__}: {exc}")
+
+
+def settings_document(settings: Settings, measured: Measured) -> dict[str, Any]:
+    topology = Topology.make()
     return {
-        "rows": rows,
-        "settings": {
-            "users": USERS,
-            "direct_conversations": len(topology.directs),
-            "channels": len(topology.channels),
-            "channel_members": CHANNEL_MEMBERS,
-            "traffic_split": {"direct": DIRECT_SHARE, "channels": 1 - DIRECT_SHARE},
-            "mean_recipients_per_message": topology.mean_recipients(),
-            "rates": list(settings.rates),
-            "step_s": settings.step_s,
-            "drain_idle_s": settings.drain_idle_s,
-            "warmup": {"rate": WARMUP_RATE, "seconds": WARMUP_S},
-            "load_generator_processes": settings.workers,
-            "text_chars": 100,
-            "targets": list(settings.targets),
-            "p99_target_ms": P99_TARGET_MS,
-            "p99_fail_ms": P99_FAIL_MS,
-            "duration_s": time.monotonic() - started,
-        },
-        "checks": checks,
-        "samples": {"steps": [r for recs in records.values() for r in recs]},
-        "errors": errors,
+        "users": USERS,
+        "direct_conversations": len(topology.directs),
+        "channels": len(topology.channels),
+        "channel_members": CHANNEL_MEMBERS,
+        "traffic_split": {"direct": DIRECT_SHARE, "channels": 1 - DIRECT_SHARE},
+        "mean_recipients_per_message": topology.mean_recipients(),
+        "rates": list(settings.rates),
+        "step_s": settings.step_s,
+        "drain_idle_s": settings.drain_idle_s,
+        "warmup": {"rate": WARMUP_RATE, "seconds": WARMUP_S},
+        "load_generator_processes": settings.workers,
+        "text_chars": 100,
+        "targets": list(settings.targets),
+        "stores": {name: store.label for name, store in settings.stores},
+        "nodes_assignment": "user i connects to node i % N",
+        "p99_target_ms": P99_TARGET_MS,
+        "p99_fail_ms": P99_FAIL_MS,
+        "best_rate": "the highest rate held (p99 < 200 ms, nothing lost) "
+        "with every lower rate held too",
+        "duration_s": measured.duration_s,
     }

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+from bench._cluster import Store
+from bench.steady import best_rate
 
 from tests.support import run_bench
 
@@ -54,3 +56,24 @@ def test_steady_and_idle_quick_run(tmp_path: Path) -> None:
     for picture in ("steady-latency.png", "idle-memory.png"):
         data = (tmp_path / picture).read_bytes()
         assert data.startswith(b"\x89PNG"), picture
+
+
+def test_a_rate_holds_only_when_every_lower_rate_held_too() -> None:
+    def step(rate: int, p99_ms: float, losses: int = 0) -> dict[str, float]:
+        return {"rate": rate, "p99_ms": p99_ms, "losses": losses, "duplicates": 0}
+
+    # A stall at 500 msg/s is what its users meet on the way to 1,000.
+    assert best_rate([step(50, 5), step(200, 6), step(500, 220), step(1000, 19)]) == 200
+    assert best_rate([step(1000, 9), step(50, 5), step(200, 6, losses=1)]) == 50
+    assert best_rate([step(50, 250), step(200, 6)]) == 0
+    assert best_rate([step(50, 5), step(200, 6)]) == 200
+    assert best_rate([]) == 0
+
+
+def test_stores_name_a_storage_and_a_node_count() -> None:
+    assert Store.parse("postgres:2") == Store("postgres", 2)
+    assert Store.parse("sqlite") == Store("sqlite", 1)
+    assert Store("postgres", 2).label == "postgres:2"
+    for wrong in ("sqlite:2", "mysql:1", "postgres:0", "postgres:two"):
+        with pytest.raises(ValueError, match=r"store|node"):
+            Store.parse(wrong)

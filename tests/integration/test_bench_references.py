@@ -3,8 +3,9 @@
 Correctness only, nothing about speed: the relay and the durable relay ack each
 send with the conversation's next seq, forward it once to every connection of
 every other member (never to the sender's own connections), refuse
-non-members, and the durable relay has the row in SQLite before it acks; the
-`sqlite` workload runs and reports positive rates.
+non-members, and the durable relay has the row in SQLite before it acks and
+keeps WAL checkpoints out of its commits without letting the WAL grow forever;
+the `sqlite` workload runs and reports positive rates.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from bench._targets import RunningRelay, running_relay
+from bench.relay import insert_rows, open_database, passive_checkpoint, passive_checkpoint_on
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.support import run_bench
@@ -228,3 +230,47 @@ def test_sqlite_workload_quick_run(tmp_path: Path) -> None:
     assert rows["insert best"]["value"] == max(
         rows[f"insert batch {batch}"]["value"] for batch in (1, 10, 100, 1000)
     )
+
+
+def test_durable_relay_checkpoints_outside_its_commits_and_rewinds_the_wal(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "relay.db"
+    wal = tmp_path / "relay.db-wal"
+    db = open_database(path, autocheckpoint=False)
+    try:
+        assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        insert_rows(db, [_row(0)])
+        start = _wal_resets(wal)
+        for batch in range(40):  # far past SQLite's 1,000-page autocheckpoint
+            insert_rows(db, [_row(1 + batch * 500 + n) for n in range(500)])
+        assert (wal.stat().st_size - 32) // (4096 + 24) > 1000
+        assert _wal_resets(wal) == start  # nothing was copied back inside a commit
+
+        # A background checkpoint copies what was committed when it began; what the
+        # writer commits meanwhile (here: past a reader's snapshot) stays behind.
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM messages").fetchone()
+        insert_rows(db, [_row(20_001)])
+        passive_checkpoint(path)
+        reader.close()
+        insert_rows(db, [_row(20_002)])
+        assert _wal_resets(wal) == start  # alone, it never lets the WAL start over
+        passive_checkpoint_on(db)  # the writer copies the tail between two batches
+        insert_rows(db, [_row(20_003)])  # and its next transaction rewinds the WAL
+        assert _wal_resets(wal) == start + 1
+        assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 20_004
+    finally:
+        db.close()
+
+
+def _row(n: int) -> tuple[str, str, int, str, str, str, int]:
+    return (f"m{n:06d}", "conv", n + 1, "alice", f"r{n}", "x" * 100, n)
+
+
+def _wal_resets(wal: Path) -> int:
+    """The WAL header's checkpoint sequence number: one more each time the WAL starts over."""
+    with wal.open("rb") as file:
+        header = file.read(32)
+    return int.from_bytes(header[12:16], "big")
