@@ -52,9 +52,13 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--database",
         type=_database_url,
-        help="SQLite URL (sqlite+aiosqlite:///PATH); default: orderchat.db under --data-dir",
+        help="sqlite+aiosqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
+        "default: orderchat.db under --data-dir",
     )
-    serve.add_argument("--redis", help="redis:// URL for fan-out across processes")
+    serve.add_argument(
+        "--redis", type=_redis_url, help="redis://HOST:PORT/DB for fan-out across processes"
+    )
+    serve.add_argument("--node-name", help="this process's name in a cluster (default host-pid)")
     serve.add_argument("--demo", action="store_true", help="seed demo staff and chats")
     serve.add_argument("--rate-limits", type=_on_off, default=True, metavar="on|off")
     serve.add_argument("--recall-window-s", type=float, default=120.0)
@@ -93,13 +97,18 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
 
 
 def _database_url(raw: str) -> str:
-    """`--database`: SQLite only in this version; PostgreSQL comes later."""
-    from orderchat.storage.engine import is_sqlite_url
+    """`--database`: a SQLite or a PostgreSQL URL."""
+    from orderchat.storage.engine import database_arg
 
-    if not is_sqlite_url(raw):
-        raise argparse.ArgumentTypeError(
-            f"{raw!r} is not a SQLite URL (sqlite+aiosqlite:///PATH), the only database for now"
-        )
+    try:
+        return database_arg(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _redis_url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a redis:// URL")
     return raw
 
 
@@ -117,13 +126,20 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from orderchat.api.app import create_app
+    from orderchat.storage.engine import is_postgres_url
 
-    if args.redis:
-        print("orderchat: --redis is not available in this version", file=sys.stderr)
+    if args.redis and not (args.database and is_postgres_url(args.database)):
+        print(
+            "orderchat: --redis connects several processes on one PostgreSQL database;"
+            " give --database postgresql://… too (SQLite serves one process)",
+            file=sys.stderr,
+        )
         return 2
     settings = Settings(
         data_dir=args.data_dir,
         database_url=args.database,
+        redis_url=args.redis,
+        node_name=args.node_name,
         host=args.host,
         port=args.port,
         demo=args.demo,

@@ -22,7 +22,7 @@ from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, Publication, SystemClock, system_ids
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
-from orderchat.storage.engine import Database, is_sqlite_url
+from orderchat.storage.engine import Database
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--database",
         type=_database_url,
-        help="SQLite URL (sqlite+aiosqlite:///PATH) instead of orderchat.db under --data-dir",
+        help="sqlite+aiosqlite:///PATH or postgresql://USER@HOST:PORT/DB "
+        "instead of orderchat.db under --data-dir",
     )
     parser.add_argument("--post", action="store_true", help="also post it to #finance")
     parser.add_argument("--lang", choices=LANGUAGES, default="zh-CN")
@@ -48,12 +49,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _database_url(raw: str) -> str:
-    """`--database`: SQLite only in this version; PostgreSQL comes later."""
-    if not is_sqlite_url(raw):
-        raise argparse.ArgumentTypeError(
-            f"{raw!r} is not a SQLite URL (sqlite+aiosqlite:///PATH), the only database for now"
-        )
-    return raw
+    """`--database`: a SQLite or a PostgreSQL URL."""
+    from orderchat.storage.engine import database_arg
+
+    try:
+        return database_arg(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,8 @@ class Settings:
     data_dir: Path = Path("orderchat-data")
     database_url: str | None = None
     redis_url: str | None = None
+    # This process's name among the nodes of one database (logs, leases, the bus).
+    node_name: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     demo: bool = False

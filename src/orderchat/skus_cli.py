@@ -32,7 +32,7 @@ from orderchat.core.ids import UserId
 from orderchat.core.model import Role, User
 from orderchat.core.texts import say
 from orderchat.settings import Settings
-from orderchat.storage.engine import sqlite_path
+from orderchat.storage.engine import is_sqlite_url, shown_url, sqlite_path
 from orderchat.user_cli import DEFAULT_DATA_DIR, EXIT_REFUSED
 
 # Error rows in the file: nothing was (or would be) written.
@@ -56,7 +56,8 @@ def add_skus_commands(
         parser.add_argument(
             "--database",
             type=database_url,
-            help="SQLite URL (sqlite+aiosqlite:///PATH); default: orderchat.db under --data-dir",
+            help="sqlite+aiosqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
+            "default: orderchat.db under --data-dir",
         )
         return parser
 
@@ -73,9 +74,10 @@ def run_skus_command(args: argparse.Namespace) -> int:
     """Run one `orderchat skus` verb; returns the exit status."""
     settings = Settings(data_dir=args.data_dir, database_url=args.database)
     url = settings.resolved_database_url
-    path = sqlite_path(url)
-    where = str(path) if path is not None else url
-    if path is None or not path.is_file():
+    path = sqlite_path(url) if is_sqlite_url(url) else None
+    where = str(path) if path is not None else shown_url(url)
+    missing = is_sqlite_url(url) and (path is None or not path.is_file())
+    if missing:
         print(
             f"orderchat: no database at {where}; check --data-dir or --database",
             file=sys.stderr,

@@ -20,7 +20,7 @@ from orderchat.core.errors import DomainError
 from orderchat.core.model import User, parse_new_staff, parse_roles
 from orderchat.services.staff import Invite, Staff
 from orderchat.settings import Settings
-from orderchat.storage.engine import sqlite_path
+from orderchat.storage.engine import is_sqlite_url, shown_url, sqlite_path
 
 DEFAULT_DATA_DIR = Path("orderchat-data")
 
@@ -43,9 +43,15 @@ def add_user_commands(
             parser.add_argument("username")
         parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
         parser.add_argument(
+            "--redis",
+            help="redis://HOST:PORT/DB of a running cluster: its nodes then close the "
+            "connections of people disabled or signed out here at once",
+        )
+        parser.add_argument(
             "--database",
             type=database_url,
-            help="SQLite URL (sqlite+aiosqlite:///PATH); default: orderchat.db under --data-dir",
+            help="sqlite+aiosqlite:///PATH or postgresql://USER@HOST:PORT/DB; "
+            "default: orderchat.db under --data-dir",
         )
         return parser
 
@@ -67,12 +73,13 @@ def add_user_commands(
 
 def run_user_command(args: argparse.Namespace) -> int:
     """Run one `orderchat user` verb; returns the exit status."""
-    settings = Settings(data_dir=args.data_dir, database_url=args.database)
+    settings = Settings(data_dir=args.data_dir, database_url=args.database, redis_url=args.redis)
     url = settings.resolved_database_url
-    path = sqlite_path(url)
-    where = str(path) if path is not None else url
+    path = sqlite_path(url) if is_sqlite_url(url) else None
+    where = str(path) if path is not None else shown_url(url)
+    missing = is_sqlite_url(url) and (path is None or not path.is_file())
     creates = args.user_command == "add"
-    if not creates and (path is None or not path.is_file()):
+    if not creates and missing:
         print(
             f"orderchat: no database at {where}; check --data-dir or --database "
             "(only `orderchat user add` creates one)",
@@ -101,12 +108,15 @@ async def _with_accounts(
     runtime = build_runtime(settings)
     try:
         await runtime.db.migrate()
+        # Revocations and membership events reach a running cluster's nodes.
+        await runtime.bus.start()
         # Adding people and changing roles move channel memberships: writer work.
         runtime.writer.start()
         try:
             return await verb(runtime.staff, args)
         finally:
             await runtime.writer.stop()
+            await runtime.bus.stop()
     finally:
         await runtime.db.close()
 

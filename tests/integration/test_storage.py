@@ -143,22 +143,31 @@ async def test_a_write_waits_off_the_loop_while_another_process_holds_the_lock(
     assert busy_timeout == 0
 
 
-def test_a_database_other_than_sqlite_is_refused_before_connecting() -> None:
-    with pytest.raises(ValueError, match="only SQLite"):
-        Database("postgresql+asyncpg://localhost/orderchat")
+def test_a_database_neither_sqlite_nor_postgresql_is_refused_before_connecting() -> None:
+    with pytest.raises(ValueError, match="not a SQLite or PostgreSQL"):
+        Database("mysql+aiomysql://localhost/orderchat")
 
 
 @pytest.mark.parametrize(
     "command",
     [["serve"], ["user", "add", "pat", "--password", "sturdy-passphrase", "--role", "purchasing"]],
 )
-def test_the_command_line_refuses_a_database_other_than_sqlite(
+def test_the_command_line_refuses_a_database_neither_sqlite_nor_postgresql(
     command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_:
-        cli_main([*command, "--database", "postgresql://localhost/orderchat"])
+        cli_main([*command, "--database", "mysql://localhost/orderchat"])
     assert exit_.value.code == 2
-    assert "not a SQLite URL" in capsys.readouterr().err
+    assert "neither a SQLite URL" in capsys.readouterr().err
+
+
+def test_redis_is_refused_beside_sqlite_which_serves_one_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = cli_main(["serve", "--data-dir", str(tmp_path), "--redis", "redis://127.0.0.1:1/0"])
+    assert status == 2
+    assert "PostgreSQL" in capsys.readouterr().err
+    assert not (tmp_path / "orderchat.db").exists()
 
 
 def test_the_command_line_uses_the_sqlite_database_it_is_given(

@@ -38,12 +38,17 @@ from orderchat.media.processor import PreviewLimits
 from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
+from orderchat.realtime.ordering import OrderedDelivery
+from orderchat.realtime.redis_bus import OrderedBus, RedisRelay, channel_for
+from orderchat.realtime.redis_limits import RedisBuckets
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
 from orderchat.services.chat.commands import Commands
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
+from orderchat.services.cluster import DatabaseStream, node_name
 from orderchat.services.idempotency import IdempotencyKeys
+from orderchat.services.leases import Leases
 from orderchat.services.media.limits import MediaLimits
 from orderchat.services.media.media import Media
 from orderchat.services.money.finance import Finance
@@ -57,31 +62,43 @@ from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
-from orderchat.storage.engine import Database
+from orderchat.storage.engine import Database, shown_url
 
 logger = logging.getLogger(__name__)
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    # long because: it is the one list of every part and what each is given.
     clock = clock or SystemClock()
     # One minter for the process: every id it mints comes from the same clock
     # and the same OS-seeded generator, reseeded in a forked child.
     ids = system_ids(clock)
     db = Database(settings.resolved_database_url)
     hub = Hub()
-    bus = MemoryBus(hub)
+    bus = _bus(settings, db, hub)
     writer = GroupCommitWriter(db, bus, clock, ids, settings.max_batch)
     workflows = Workflows.load(settings.workflows_dir)
+    shared_limits = None
+    if settings.redis_url:
+        shared_limits = RedisBuckets(settings.redis_url, channel_for(shown_url(db.url)) + ":limits")
     accounts = Accounts(
-        db, bus, clock, ids, session_ttl_s=settings.session_ttl_s, rate_limits=settings.rate_limits
+        db,
+        bus,
+        clock,
+        ids,
+        session_ttl_s=settings.session_ttl_s,
+        rate_limits=settings.rate_limits,
+        shared_limits=shared_limits,
     )
     staff = Staff(db, writer, accounts, bus, clock, ids, workflows)
+    leases = Leases(db, clock, settings.node_name or node_name())
     return Runtime(
         settings=settings,
         clock=clock,
         ids=ids,
         db=db,
         hub=hub,
+        bus=bus,
         writer=writer,
         accounts=accounts,
         conversations=Conversations(db, writer, workflows),
@@ -119,9 +136,25 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                 preview=PreviewLimits(timeout_s=settings.preview_timeout_s),
             ),
             rate_limits=settings.rate_limits,
+            leases=leases,
+            shared_limits=shared_limits,
         ),
         staff=staff,
+        leases=leases,
     )
+
+
+def _bus(settings: Settings, db: Database, hub: Hub) -> MemoryBus | OrderedBus:
+    """In-process on SQLite; on PostgreSQL, ordered by the horizon and relayed by Redis."""
+    if not db.shared:
+        return MemoryBus(hub)
+    ordering = OrderedDelivery(hub, DatabaseStream(db))
+    relay = None
+    if settings.redis_url:
+        node = settings.node_name or node_name()
+        channel = channel_for(shown_url(db.url))
+        relay = RedisRelay(settings.redis_url, channel, node, ordering)
+    return OrderedBus(ordering, relay)
 
 
 class OrderChatApp(FastAPI):
@@ -187,6 +220,7 @@ async def _seed_demo(runtime: Runtime) -> None:
 async def _start(runtime: Runtime) -> None:
     """The store at its newest schema, the writer and media running, and the shop ready."""
     await runtime.db.migrate()
+    await runtime.bus.start()
     runtime.writer.start()
     await runtime.media.start()
     if runtime.settings.demo:
@@ -214,10 +248,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _start(runtime)
-        # One process posts the daily digest; a scale-out set-up must pick one.
+        # Every node runs the schedule; a claim in the database lets one post each day.
         stop_digest = asyncio.Event()
         digest = asyncio.create_task(
-            runtime.finance.run_daily_digest(settings.digest_time, stop_digest),
+            runtime.finance.run_daily_digest(settings.digest_time, stop_digest, runtime.leases),
             name="daily-digest",
         )
         _freeze_startup_objects()
@@ -231,6 +265,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await digest
             await runtime.media.stop()
             await runtime.writer.stop()
+            await runtime.bus.stop()
             await runtime.db.close()
 
     app = OrderChatApp(

@@ -20,7 +20,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from orderchat.api.responses import Json
-from orderchat.core.errors import DomainError, ErrorCode, RateLimited
+from orderchat.core.errors import DomainError, ErrorCode, RateLimited, Unavailable
 from orderchat.core.media import (
     TUS_VERSION,
     ChecksumMismatch,
@@ -43,6 +43,7 @@ STATUS = {
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.UNAVAILABLE: 503,
 }
 _BY_STATUS = {status: code for code, status in STATUS.items()}
 
@@ -115,7 +116,7 @@ _OWN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
 async def _domain(request: Request, exc: Exception) -> Json:
     assert isinstance(exc, DomainError)
     headers = None
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Unavailable):
         headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
     if exc.code is ErrorCode.UNAUTHORIZED:
         headers = {"WWW-Authenticate": "Bearer"}

@@ -10,11 +10,14 @@ from fastapi import Cookie, Depends, Header, Request
 from orderchat.core.errors import Unauthorized
 from orderchat.core.ids import IdMinter
 from orderchat.core.texts import say
+from orderchat.realtime.bus import MemoryBus
 from orderchat.realtime.connection import ConnectionConfig
 from orderchat.realtime.hub import Hub
+from orderchat.realtime.redis_bus import OrderedBus
 from orderchat.services.accounts import Accounts, Authenticated
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
+from orderchat.services.leases import Leases
 from orderchat.services.media.media import Media
 from orderchat.services.money.finance import Finance
 from orderchat.services.orders.confirmations import Confirmations
@@ -36,6 +39,7 @@ class Runtime:
     ids: IdMinter
     db: Database
     hub: Hub
+    bus: MemoryBus | OrderedBus
     writer: GroupCommitWriter
     accounts: Accounts
     conversations: Conversations
@@ -49,6 +53,7 @@ class Runtime:
     webhooks: Webhooks
     media: Media
     staff: Staff
+    leases: Leases
 
 
 def get_runtime(request: Request) -> Runtime:

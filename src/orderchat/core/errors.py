@@ -10,7 +10,8 @@ The hierarchy::
     ├── Conflict                conflict      the state does not allow it (now)
     ├── RateLimited             rate_limited  carries retry_after_s
     ├── TooLarge                too_large
-    └── CursorExpired           cursor_expired
+    ├── CursorExpired           cursor_expired
+    └── Unavailable             unavailable   retry later: the database restarts, a node stops
 
 Edges map these once: `api/errors.py` to HTTP statuses, `realtime/connection.py`
 to `error` frames. Nothing in core knows about HTTP.
@@ -38,6 +39,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     TOO_LARGE = "too_large"
     CURSOR_EXPIRED = "cursor_expired"
+    UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
 
@@ -93,3 +95,19 @@ class TooLarge(DomainError):
 
 class CursorExpired(DomainError):
     code = ErrorCode.CURSOR_EXPIRED
+
+
+class Unavailable(DomainError):
+    """A failure that is nobody's fault and passes: the client should simply retry.
+
+    Nothing was stored (the transaction was rolled back or never began).
+    """
+
+    code = ErrorCode.UNAVAILABLE
+
+    def __init__(self, text: Text, retry_after_s: float = 1.0, *, conflict: bool = False) -> None:
+        super().__init__(text)
+        self.retry_after_s = retry_after_s
+        # Lost a race with a concurrent transaction (deadlock, serialization):
+        # running the same work again at once is likely to succeed.
+        self.conflict = conflict

@@ -294,6 +294,10 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "server.internal_error": ("服务器内部错误", "internal error"),
     "server.message_not_stored": ("消息未能保存", "the message could not be stored"),
     "server.read_mark_not_stored": ("已读位置未能保存", "the read mark could not be stored"),
+    "server.unavailable": (
+        "服务暂时不可用，请稍后重试；内容没有保存",
+        "the service is briefly unavailable; nothing was stored, please try again",
+    ),
     "serving.file_has_no": ("该文件没有 {value}", "this file has no {value}"),
     "serving.file_not_in_storage": ("存储中找不到该文件", "the file is not in storage"),
     "serving.no_file": ("文件 {media_id!r} 不存在", "no file {media_id!r}"),

@@ -20,3 +20,9 @@ class MemoryBus:
 
     def publish(self, items: Sequence[Publication]) -> None:
         self._hub.dispatch(items)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None

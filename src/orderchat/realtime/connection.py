@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from orderchat.core.cursor import decode_cursor, encode_cursor
-from orderchat.core.errors import DomainError, ErrorCode, RateLimited
+from orderchat.core.errors import DomainError, ErrorCode, RateLimited, Unavailable
 from orderchat.core.ids import IdMinter, SessionId, UserId
 from orderchat.core.model import User
 from orderchat.core.texts import say
@@ -89,12 +89,14 @@ class Connection:
 
     __slots__ = (
         "_accounts",
+        "_catch_up_to",
         "_clock",
         "_config",
         "_expiry",
         "_held",
         "_hub",
         "_messaging",
+        "_offered_pos",
         "_out",
         "_room",
         "_send_slot",
@@ -138,6 +140,10 @@ class Connection:
         # keeps no buffer (see W5 in docs/benchmarks.md).
         self._held: deque[_Out] | None = None
         self._sent_pos = 0
+        # The highest position queued for this connection (sent or not), and how
+        # far the node asked it to catch up from the database (see catch_up).
+        self._offered_pos = 0
+        self._catch_up_to = 0
         # Sends this connection may still start before one of them commits. A count
         # and one waiter, not a Semaphore: only the reading task ever waits, and
         # asyncio's Semaphore scans its waiters on every acquire.
@@ -164,6 +170,29 @@ class Connection:
     def revoke(self) -> None:
         self._drop(CloseCode.SESSION_ENDED, "signed out")
 
+    async def catch_up(self, upto: int) -> None:
+        """Queue, from the database, the events up to `upto` this connection was not offered.
+
+        The node calls this when events were committed that never reached it as
+        publications (realtime/ordering.py), before it offers anything later.
+        A connection still syncing does it between its backlog and its held events.
+        """
+        self._catch_up_to = max(self._catch_up_to, upto)
+        if self._session.state is SessionState.LIVE:
+            await self._read_missed()
+
+    async def _read_missed(self) -> None:
+        user = self._session.user
+        while user is not None and self._offered_pos < self._catch_up_to:
+            backlog = await self._messaging.backlog(
+                user, self._offered_pos, self._config.resume_page, upto=self._catch_up_to
+            )
+            for pos, data in backlog.events:
+                self._enqueue(_Out(pos, data))
+            self._offered_pos = max(self._offered_pos, backlog.last_pos)
+            if backlog.complete:
+                break
+
     def _enqueue(self, item: _Out) -> None:
         if self._session.state is SessionState.CLOSING:
             return
@@ -175,6 +204,10 @@ class Connection:
             self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
             return
         out.append(item)
+        if item.pos > self._offered_pos:
+            self._offered_pos = item.pos
+        if item.floor > self._offered_pos:
+            self._offered_pos = item.floor
         if self._sender is None:
             self._sender = asyncio.get_running_loop().create_task(self._drain(out))
 
@@ -423,7 +456,11 @@ class Connection:
         self._enqueue(item)
 
     async def _release_held(self) -> None:
-        while self._held:
+        while True:
+            if self._catch_up_to > self._offered_pos:
+                await self._read_missed()
+            if not self._held:
+                break
             await self._put(self._held.popleft())
         # No await since the loop saw it empty: nothing is left behind.
         self._held = None
@@ -432,5 +469,5 @@ class Connection:
 
 
 def _error_report(exc: DomainError, language: str, ref: str | None = None) -> wire.ErrorReport:
-    retry = exc.retry_after_s if isinstance(exc, RateLimited) else None
+    retry = exc.retry_after_s if isinstance(exc, RateLimited | Unavailable) else None
     return wire.ErrorReport.of(exc.code, exc.text, language, ref, retry)

@@ -31,6 +31,9 @@ class Sink(Protocol):
     def revoke(self) -> None:
         """The session was signed out: close the connection."""
 
+    async def catch_up(self, upto: int) -> None:
+        """Read the events up to `upto` this connection missed from the database."""
+
 
 class Hub:
     def __init__(self) -> None:
@@ -48,6 +51,14 @@ class Hub:
     def detach(self, sink: Sink) -> None:
         _discard(self._by_user, sink.user_id, sink)
         _discard(self._by_session, sink.session_id, sink)
+
+    @property
+    def users(self) -> frozenset[UserId]:
+        return frozenset(u for u, sinks in self._by_user.items() if sinks)
+
+    def sinks_of(self, users: set[UserId] | frozenset[UserId]) -> list[Sink]:
+        """The connections of these users on this node."""
+        return [sink for u in users for sink in tuple(self._by_user.get(u, ()))]
 
     def dispatch(self, items: Sequence[Publication]) -> None:
         for item in items:

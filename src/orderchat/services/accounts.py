@@ -21,8 +21,9 @@ from orderchat.core.errors import BadRequest, Forbidden, Unauthorized
 from orderchat.core.ids import IdMinter, OrderId, SessionId
 from orderchat.core.model import MAX_PASSWORD_CHARS, NewStaff, Role, Session, User, UserKind
 from orderchat.core.passwords import check_password
-from orderchat.core.ratelimit import Rate, RateLimiter
+from orderchat.core.ratelimit import Rate
 from orderchat.core.texts import say
+from orderchat.services.limits import ClusterRateLimiter, SharedBuckets
 from orderchat.services.ports import Clock, Publisher, Revocation
 from orderchat.storage import accounts as store
 from orderchat.storage import orders as order_store
@@ -65,6 +66,7 @@ class Accounts:
         *,
         session_ttl_s: float,
         rate_limits: bool,
+        shared_limits: SharedBuckets | None = None,
     ) -> None:
         self._db = db
         self._publisher = publisher
@@ -75,8 +77,12 @@ class Accounts:
         # Verifying against this when the username is unknown keeps the answer's
         # timing from telling which usernames exist.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
-        self._by_username = RateLimiter(LOGIN_PER_USERNAME, enabled=rate_limits)
-        self._by_address = RateLimiter(LOGIN_PER_ADDRESS, enabled=rate_limits)
+        self._by_username = ClusterRateLimiter(
+            "signin-user", LOGIN_PER_USERNAME, enabled=rate_limits, shared=shared_limits
+        )
+        self._by_address = ClusterRateLimiter(
+            "signin-addr", LOGIN_PER_ADDRESS, enabled=rate_limits, shared=shared_limits
+        )
 
     async def create_user(self, new: NewStaff) -> User:
         """Raises BadRequest for a password the policy refuses, Conflict for a taken username."""
@@ -99,8 +105,8 @@ class Accounts:
     ) -> SignedIn:
         _check_device(device)
         now_s = self._clock.monotonic_s()
-        self._by_address.hit(address, now_s, say("ratelimit.signins_from_address"))
-        self._by_username.hit(username.lower(), now_s, say("ratelimit.signins_for_user"))
+        await self._by_address.hit(address, now_s, say("ratelimit.signins_from_address"))
+        await self._by_username.hit(username.lower(), now_s, say("ratelimit.signins_for_user"))
         async with self._db.read() as conn:
             found = await store.find_credentials(conn, username)
         stored_hash = found[1] if found and found[1] else self._dummy_hash
@@ -122,7 +128,7 @@ class Accounts:
         if not 1 <= len(token) <= 256:
             raise BadRequest(say("accounts.invitation_token_required"))
         _check_device(device)
-        self._by_address.hit(
+        await self._by_address.hit(
             address, self._clock.monotonic_s(), say("ratelimit.signins_from_address")
         )
         now_ms = self._clock.now_ms()
@@ -136,10 +142,10 @@ class Accounts:
         signed = await self._new_session(user, device or "invitation", now_ms)
         return dataclasses.replace(signed, order_id=invitation.order_id)
 
-    def count_attempt(self, address: str, device: str | None) -> None:
+    async def count_attempt(self, address: str, device: str | None) -> None:
         """One sign-in attempt another way (a staff link): the same limits as a password."""
         _check_device(device)
-        self._by_address.hit(
+        await self._by_address.hit(
             address, self._clock.monotonic_s(), say("ratelimit.signins_from_address")
         )
 

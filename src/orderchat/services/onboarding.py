@@ -100,13 +100,13 @@ async def leave_roles_txn(
 async def _add_txn(
     tx: WriteTxn, conv_id: ConversationId, user_id: UserId, before: list[UserId], by: UserId | None
 ) -> None:
-    pos = tx.next_pos()
+    pos = await tx.next_pos()
     await conv_store.add_members_txn(tx.conn, conv_id, [user_id], pos, tx.now_ms, by_role=True)
     tx.members_changed(conv_id)
     after = [*before, user_id]
     conv = await tx.conversation(conv_id)
     event = member_event(tx, conv, MemberAction.ADDED, [user_id], by, after)
-    tx.append_event(conv_id, event, frozenset(after), pos)
+    await tx.append_event(conv_id, event, frozenset(after), pos)
     await tx.member_set(conv_id)
 
 
@@ -115,11 +115,11 @@ async def _remove_txn(
 ) -> None:
     before = list((await tx.member_set(conv_id)).roles)
     after = [u for u in before if u != user_id]
-    pos = tx.next_pos()
+    pos = await tx.next_pos()
     await conv_store.remove_member_txn(tx.conn, conv_id, user_id, pos)
     tx.members_changed(conv_id)
     conv = await tx.conversation(conv_id)
     event = member_event(tx, conv, MemberAction.REMOVED, [user_id], by, after)
     # The one who leaves hears it too, so their devices drop the conversation.
-    tx.append_event(conv_id, event, frozenset(before), pos)
+    await tx.append_event(conv_id, event, frozenset(before), pos)
     await tx.member_set(conv_id)

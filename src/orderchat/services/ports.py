@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from orderchat.core.ids import ConnectionId, IdMinter, SessionId, UserId
+from orderchat.core.ids import ConnectionId, ConversationId, IdMinter, SessionId, UserId
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,24 @@ Publication = Delivery | Revocation
 class Publisher(Protocol):
     def publish(self, items: Sequence[Publication]) -> None:
         """Hand committed events to every node's hub, in the order given."""
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What the database says was committed in (after, horizon]: (position, conversation)."""
+
+    horizon: int
+    events: Sequence[tuple[int, ConversationId]]
+
+
+class StreamSource(Protocol):
+    """What ordered delivery (realtime/ordering.py) reads from a shared database."""
+
+    async def committed_after(self, after: int) -> Committed: ...
+
+    async def members_of(self, convs: Sequence[ConversationId]) -> set[UserId]: ...
+
+    async def horizon(self) -> int: ...
 
 
 class Clock(Protocol):

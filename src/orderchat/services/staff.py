@@ -248,7 +248,7 @@ class Staff:
         device: str | None = None,
     ) -> SignedIn:
         """The person sets their password (and name, when invited) and is signed in."""
-        self._accounts.count_attempt(address, device)
+        await self._accounts.count_attempt(address, device)
         link = await self.check_link(token)
         if not isinstance(password, str) or not password:
             raise BadRequest(say("model.password_must_non_empty_string"))

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from orderchat.core.chain import chain_hash, edit_hash
 from orderchat.core.edits import MessageEdit
-from orderchat.core.errors import DomainError, NotFound
+from orderchat.core.errors import DomainError, NotFound, Unavailable
 from orderchat.core.ids import ConversationId, IdMinter, MessageId, UploadId, UserId
 from orderchat.core.model import Conversation, Message, MessageKind
 from orderchat.core.texts import say
@@ -41,6 +41,7 @@ from orderchat.storage import media as media_store
 from orderchat.storage import messages as msg_store
 from orderchat.storage.conversations import MemberSet
 from orderchat.storage.engine import Connection, Database
+from orderchat.storage.stream import CounterPositions, SequencePositions, TxnPositions
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class _Pending:
 
 @dataclass
 class _Checkpoint:
-    head: int
+    positions: int
     messages: int
     edits: int
     events: int
@@ -77,8 +78,10 @@ class WriteTxn:
     conn: Connection
     now_ms: int
     ids: IdMinter
-    head: int
+    positions: TxnPositions
     member_cache: dict[ConversationId, MemberSet]
+    # The members_version each cached member set was read at (see `conversations`).
+    member_versions: dict[ConversationId, int] = field(default_factory=dict)
     convs: dict[ConversationId, Conversation] = field(default_factory=dict)
     message_rows: list[dict[str, Any]] = field(default_factory=list)
     edit_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -91,15 +94,25 @@ class WriteTxn:
     # (upload id, message id, conversation id) of the files forwarded in this transaction.
     forward_links: list[tuple[str, MessageId, ConversationId]] = field(default_factory=list)
 
-    def next_pos(self) -> int:
-        self.head += 1
-        return self.head
+    async def next_pos(self) -> int:
+        return await self.positions.next(self.conn)
 
     async def conversations(self, ids: Sequence[str]) -> None:
-        """Load and lock the conversations not yet in this transaction."""
+        """Load and lock the conversations not yet in this transaction.
+
+        A cached member set read at an older members_version than the locked
+        row's is dropped: another node changed the members since. Under the
+        row lock nobody can change them again before this transaction ends.
+        """
         missing = [i for i in ids if i not in self.convs]
-        if missing:
-            self.convs.update(await conv_store.lock_conversations_txn(self.conn, missing))
+        if not missing:
+            return
+        locked = await conv_store.lock_conversations_txn(self.conn, missing)
+        for conv_id, (conv, version) in locked.items():
+            self.convs[conv_id] = conv
+            if self.member_versions.get(conv_id) != version:
+                self.member_cache.pop(conv_id, None)
+                self.member_versions[conv_id] = version
 
     async def conversation(self, conv_id: str) -> Conversation:
         await self.conversations([conv_id])
@@ -109,6 +122,7 @@ class WriteTxn:
         return conv
 
     async def members(self, ids: Sequence[ConversationId]) -> None:
+        await self.conversations(ids)
         missing = [i for i in ids if i not in self.member_cache]
         if missing:
             found = await conv_store.member_sets(self.conn, missing)
@@ -132,7 +146,7 @@ class WriteTxn:
         if seq > self.reads.get(key, 0):
             self.reads[key] = seq
 
-    def append_message(
+    async def append_message(
         self,
         conv: Conversation,
         sender: UserId,
@@ -169,7 +183,7 @@ class WriteTxn:
         )
         hash_ = chain_hash(conv.last_hash, message)
         self._chain(conv, message.seq, hash_)
-        pos = self.next_pos()
+        pos = await self.next_pos()
         self.message_rows.append(msg_store.message_row(message, hash_))
         self.event_rows.append(
             msg_store.event_row(pos, conv.id, "message", self.now_ms, message_id=message.id)
@@ -216,7 +230,7 @@ class WriteTxn:
         """Whether an earlier send of this transaction already carries the upload."""
         return any(link[0] == upload_id for link in self.attachment_links)
 
-    def append_event(
+    async def append_event(
         self,
         conv_id: ConversationId,
         event: DurableEvent,
@@ -232,7 +246,7 @@ class WriteTxn:
         is what the customers among the recipients get instead of `event` (their
         projection of it); resume applies the same projection.
         """
-        pos = self.next_pos() if pos is None else pos
+        pos = await self.next_pos() if pos is None else pos
         kind = OP_OF[type(event)].value
         self.event_rows.append(
             msg_store.event_row(
@@ -250,7 +264,7 @@ class WriteTxn:
 
     def checkpoint(self) -> _Checkpoint:
         return _Checkpoint(
-            self.head,
+            self.positions.mark(),
             len(self.message_rows),
             len(self.edit_rows),
             len(self.event_rows),
@@ -262,7 +276,7 @@ class WriteTxn:
         )
 
     def rollback_to(self, mark: _Checkpoint) -> None:
-        self.head = mark.head
+        self.positions.rollback_to(mark.positions)
         del self.message_rows[mark.messages :]
         del self.edit_rows[mark.edits :]
         del self.event_rows[mark.events :]
@@ -284,7 +298,9 @@ class WriteTxn:
         await conv_store.advance_reads_txn(
             self.conn, [(c, u, s) for (c, u), s in self.reads.items()]
         )
-        await msg_store.set_head_txn(self.conn, self.head)
+        if self.dirty_members:
+            await conv_store.bump_members_version_txn(self.conn, sorted(self.dirty_members))
+        await self.positions.finish(self.conn)
 
 
 # Under load, a group commit first waits a moment for more operations. Much of
@@ -294,6 +310,9 @@ class WriteTxn:
 # at 4,000 msg/s this cut the tail latency. A quiet server, whose transactions
 # carry a send or two, never waits.
 LINGER_S = 0.003
+# A transaction that lost a deadlock or serialization race is run again this often.
+CONFLICT_RETRIES = 3
+CONFLICT_BACKOFF_S = 0.01
 LINGER_AFTER_BATCH = 8
 
 
@@ -313,9 +332,11 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        # Members per conversation, kept across batches. Exact while this
-        # process is the only writer; the scale-out bus must invalidate it.
+        # Members per conversation, kept across batches, with the version of
+        # the conversation row they were read at: a transaction that locks the
+        # row finds out whether another node changed them (WriteTxn.conversations).
         self._member_cache: dict[ConversationId, MemberSet] = {}
+        self._member_versions: dict[ConversationId, int] = {}
         self.batches = 0
         self.ops = 0
 
@@ -350,6 +371,10 @@ class GroupCommitWriter:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit(batch)
+            except DomainError as exc:  # the database is unavailable: the client retries
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
             except Exception:  # a bug: fail the batch, keep serving
                 logger.exception("group commit failed for %d ops", len(batch))
                 for pending in batch:
@@ -362,7 +387,7 @@ class GroupCommitWriter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            outcomes, deliveries = await self._transaction(batch)
+            outcomes, deliveries = await self._transaction_retrying(batch)
         except Exception:
             if len(batch) == 1:
                 raise
@@ -382,10 +407,37 @@ class GroupCommitWriter:
         if deliveries:
             self._publisher.publish(deliveries)
 
+    async def _transaction_retrying(
+        self, batch: list[_Pending]
+    ) -> tuple[list[object], list[Delivery]]:
+        """The transaction, run again when it lost a race with another node's.
+
+        A deadlock or serialization failure rolled everything back; the same
+        operations, applied again, read the other node's committed writes.
+        """
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return await self._transaction(batch)
+            except Unavailable as exc:
+                if not exc.conflict or attempt == CONFLICT_RETRIES - 1:
+                    raise
+                logger.info("write conflict with another node; trying again")
+                self._member_cache.clear()
+                await asyncio.sleep(CONFLICT_BACKOFF_S * (attempt + 1))
+        raise AssertionError("unreachable")
+
     async def _transaction(self, batch: list[_Pending]) -> tuple[list[object], list[Delivery]]:
         async with self._db.write("group_commit") as conn:
-            head = await msg_store.lock_head_txn(conn)
-            tx = WriteTxn(conn, self._clock.now_ms(), self.ids, head, self._member_cache)
+            positions = _positions(self._db, len(batch))
+            await positions.begin(conn)
+            tx = WriteTxn(
+                conn,
+                self._clock.now_ms(),
+                self.ids,
+                positions,
+                self._member_cache,
+                self._member_versions,
+            )
             try:
                 outcomes = await _apply_all(tx, [p.op for p in batch])
                 touched = {ConversationId(r["conv_id"]) for r in (*tx.message_rows, *tx.edit_rows)}
@@ -394,6 +446,12 @@ class GroupCommitWriter:
                 for conv_id in tx.dirty_members:
                     self._member_cache.pop(conv_id, None)
         return outcomes, tx.deliveries
+
+
+def _positions(db: Database, batch_size: int) -> TxnPositions:
+    if db.shared:
+        return SequencePositions(reserve=2 * batch_size + 2)
+    return CounterPositions()
 
 
 async def _apply_all(tx: WriteTxn, ops: list[Op]) -> list[object]:

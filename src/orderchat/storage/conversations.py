@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, select, update
+from sqlalchemy import Row, and_, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -92,16 +92,31 @@ async def get_conversation(conn: AsyncConnection, conv_id: str) -> Conversation:
 
 async def lock_conversations_txn(
     conn: AsyncConnection, conv_ids: Iterable[str]
-) -> dict[ConversationId, Conversation]:
-    """Read the conversations a batch writes to, for the rest of its transaction.
+) -> dict[ConversationId, tuple[Conversation, int]]:
+    """Read and lock the conversations a batch writes to, with their members_version.
 
-    SQLite's single writer (the transaction began with BEGIN IMMEDIATE) is the
-    lock that keeps per-conversation sequence numbers gapless. This is the
-    writer's hottest read, so it goes straight to the driver.
+    The lock is what keeps per-conversation sequence numbers gapless: with
+    SQLite, the single writer (the transaction began with BEGIN IMMEDIATE);
+    with PostgreSQL, the rows themselves, FOR UPDATE, taken in id order so that
+    two nodes locking overlapping sets wait rather than deadlock. This is the
+    writer's hottest read, so on SQLite it goes straight to the driver.
     """
-    ids = list(conv_ids)
-    found = await prebuilt.fetch(conn, _sqlite_lock_conversations(len(ids)), tuple(ids))
-    return {ConversationId(r[0]): _conversation_of(r) for r in found}
+    ids = sorted(conv_ids)
+    found: Sequence[Sequence[Any]]
+    if conn.dialect.name == "postgresql":
+        found = list(await conn.execute(_PG_LOCK_CONVERSATIONS, {"ids": ids}))
+    else:
+        found = await prebuilt.fetch(conn, _sqlite_lock_conversations(len(ids)), tuple(ids))
+    return {ConversationId(r[0]): (_conversation_of(r[:-1]), int(r[-1])) for r in found}
+
+
+async def bump_members_version_txn(conn: AsyncConnection, conv_ids: Sequence[str]) -> None:
+    """Say that these conversations' members (or their roles) changed in this transaction."""
+    await conn.execute(
+        update(conversations)
+        .where(conversations.c.id.in_(list(conv_ids)))
+        .values(members_version=conversations.c.members_version + 1)
+    )
 
 
 _HEAD_COLUMNS = (
@@ -134,7 +149,13 @@ def _conversation_of(row: Sequence[Any]) -> Conversation:
 def _sqlite_lock_conversations(count: int) -> str:
     columns = ", ".join(_HEAD_COLUMNS)
     marks = ", ".join(["?"] * count)
-    return f"SELECT {columns} FROM conversations WHERE id IN ({marks}) ORDER BY id"
+    return f"SELECT {columns}, members_version FROM conversations WHERE id IN ({marks}) ORDER BY id"
+
+
+_PG_LOCK_CONVERSATIONS = text(
+    f"SELECT {', '.join(_HEAD_COLUMNS)}, members_version FROM conversations"
+    " WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
+)
 
 
 _SET_HEAD = (
@@ -178,6 +199,14 @@ async def member_sets(
         if row.kind == UserKind.CUSTOMER.value:
             entry.customers.add(user_id)
     return dict(found)
+
+
+async def users_ever_in(conn: AsyncConnection, conv_ids: Sequence[str]) -> set[UserId]:
+    """Everyone who is or was a member of these conversations (a removal reaches the removed)."""
+    if not conv_ids:
+        return set()
+    query = select(members.c.user_id).where(members.c.conv_id.in_(list(conv_ids))).distinct()
+    return {UserId(r.user_id) for r in await conn.execute(query)}
 
 
 async def find_membership(

@@ -1,4 +1,8 @@
-"""Database setup: SQLite (WAL, synchronous=FULL), the only database for now.
+"""Database setup: SQLite (WAL, synchronous=FULL) by default, PostgreSQL for several nodes.
+
+`Database(url)` opens whichever the URL names: a `SqliteDatabase` here, or a
+`PostgresDatabase` (storage/postgres.py). Both offer the same two ways in,
+`read()` and `write(name)`, and run the same Alembic migrations.
 
 SQLite allows one writer at a time. Write transactions therefore start with
 `BEGIN IMMEDIATE`, which takes the write lock up front (waiting up to the busy
@@ -6,9 +10,6 @@ timeout) instead of failing half-way when a read turns into a write. Reads use
 a separate pool with plain deferred transactions, which in WAL mode never wait
 for the writer. Statements run on the event loop (see `LoopConnection`); the
 async engine is used by migrations only.
-
-PostgreSQL will come with its own engine set-up and tests; until then a URL
-for any other database is refused here, before anything connects.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ class LoopConnection:
         self._sync = sync
 
     @property
+    def dialect(self) -> Any:
+        return self._sync.dialect
+
+    @property
     def driver(self) -> sqlite3.Connection:
         """The sqlite3 connection itself, inside this same transaction."""
         return _sqlite_driver(self._sync)
@@ -101,12 +106,45 @@ class LoopConnection:
             yield
 
 
-def is_sqlite_url(url: str) -> bool:
-    """Whether `url` is a SQLAlchemy URL of a SQLite database, the one kind `Database` opens."""
+def _backend(url: str) -> str | None:
     try:
-        return make_url(url).get_backend_name() == "sqlite"
+        return make_url(url).get_backend_name()
     except ArgumentError:  # not a URL at all
-        return False
+        return None
+
+
+def is_sqlite_url(url: str) -> bool:
+    """Whether `url` is a SQLAlchemy URL of a SQLite database."""
+    return _backend(url) == "sqlite"
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether `url` names a PostgreSQL database (`postgresql://` or `postgresql+asyncpg://`)."""
+    return _backend(url) == "postgresql"
+
+
+def is_database_url(url: str) -> bool:
+    """Whether `Database` can open this URL."""
+    return is_sqlite_url(url) or is_postgres_url(url)
+
+
+def database_arg(raw: str) -> str:
+    """`--database` of every command: a SQLite or PostgreSQL URL, or a clear refusal.
+
+    Raises:
+        ValueError: the URL names neither.
+    """
+    if not is_database_url(raw):
+        raise ValueError(
+            f"{raw!r} is neither a SQLite URL (sqlite+aiosqlite:///PATH)"
+            " nor a PostgreSQL one (postgresql://USER@HOST:PORT/DB)"
+        )
+    return raw
+
+
+def shown_url(url: str) -> str:
+    """The URL as logs and command lines show it: never with its password."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -124,12 +162,55 @@ def _make_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
 
 
 class Database:
-    """The two ways in: `read()` for snapshots, `write(name)` for transactions."""
+    """The two ways in: `read()` for snapshots, `write(name)` for transactions.
+
+    `Database(url)` gives the implementation the URL names; stores take any.
+    """
+
+    url: str
+    # Several processes may write (PostgreSQL): stream positions then come from
+    # a sequence and are read up to the persisted horizon (storage/stream.py).
+    shared: bool = False
+
+    def __new__(cls, url: str) -> Database:
+        """Raises ValueError for a URL that is neither SQLite's nor PostgreSQL's."""
+        if cls is Database:
+            if is_postgres_url(url):
+                from orderchat.storage.postgres import PostgresDatabase
+
+                return super().__new__(PostgresDatabase)
+            if is_sqlite_url(url):
+                return super().__new__(SqliteDatabase)
+            raise ValueError(f"not a SQLite or PostgreSQL database URL: {url!r}")
+        return super().__new__(cls)
+
+    def write(self, name: str) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction, committed on exit and rolled back on error."""
+        raise NotImplementedError
+
+    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A read transaction: every query inside sees one snapshot."""
+        raise NotImplementedError
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest migration."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def committed_after(self, after: int) -> tuple[int, list[tuple[int, str]]]:
+        """The persisted horizon and the (position, conversation) of each event in (after, it].
+
+        Only a shared database needs it: with one writer, delivery follows commit order.
+        """
+        raise NotImplementedError
+
+
+class SqliteDatabase(Database):
+    """One file, one writer connection driven from the loop, pooled readers."""
 
     def __init__(self, url: str) -> None:
-        """Raises ValueError for a URL that is not SQLite's."""
-        if not is_sqlite_url(url):
-            raise ValueError(f"only SQLite databases are supported for now, not {url!r}")
         self.url = url
         parsed = make_url(url)
         if parsed.database:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.edits import MessageEdit
@@ -127,6 +127,9 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
     """
     if not rows:
         return
+    if conn.dialect.name != "sqlite":
+        await conn.execute(table.insert(), list(rows))
+        return
     await prebuilt.execute(conn, _named_insert(table), list(rows))
 
 
@@ -143,6 +146,13 @@ def _sqlite_prior_acks(count: int) -> str:
     )
 
 
+_PG_PRIOR_ACKS = text(
+    "SELECT m.sender_id, m.ref, m.id, m.conv_id, m.seq, m.ts"
+    " FROM unnest(CAST(:senders AS varchar[]), CAST(:refs AS varchar[])) AS k(sender_id, ref)"
+    " JOIN messages AS m ON m.sender_id = k.sender_id AND m.ref = k.ref"
+)
+
+
 async def find_prior_acks(
     conn: AsyncConnection, keys: Sequence[tuple[UserId, str]]
 ) -> dict[tuple[UserId, str], PriorAck]:
@@ -154,6 +164,14 @@ async def find_prior_acks(
     the index once per key instead.
     """
     found: dict[tuple[UserId, str], PriorAck] = {}
+    if conn.dialect.name == "postgresql":
+        senders = [key[0] for key in keys]
+        refs = [key[1] for key in keys]
+        for sender, ref, id_, conv, seq, ts in await conn.execute(
+            _PG_PRIOR_ACKS, {"senders": senders, "refs": refs}
+        ):
+            found[(UserId(sender), ref)] = PriorAck(MessageId(id_), ConversationId(conv), seq, ts)
+        return found
     for start in range(0, len(keys), _PRIOR_ACK_CHUNK):
         chunk = keys[start : start + _PRIOR_ACK_CHUNK]
         params = tuple(value for key in chunk for value in key)
@@ -322,9 +340,14 @@ async def set_head_txn(conn: AsyncConnection, head: int) -> None:
 
 
 _READ_HEAD = select(counters.c.value).where(counters.c.name == _HEAD)
+# PostgreSQL: the persisted horizon, below which every position is final (storage/stream.py).
+_PG_READ_HEAD = text("SELECT orderchat_stream_horizon()")
 
 
 async def read_head(conn: AsyncConnection) -> int:
+    """The position up to which events may be handed out: none at or below it can still commit."""
+    if conn.dialect.name == "postgresql":
+        return int((await conn.execute(_PG_READ_HEAD)).scalar_one() or 0)
     return int((await conn.execute(_READ_HEAD)).scalar_one())
 
 

@@ -1,5 +1,8 @@
 """Hot statements of the group commit, run by the SQLite driver directly.
 
+On PostgreSQL the same statements go through SQLAlchemy as usual (asyncpg
+prepares and caches them itself); the SQLite text is never sent there.
+
 Executing a Core statement costs tens of microseconds of Python (building the
 expression, its cache key, parameter processing) around a SQLite call of a few
 microseconds; a one-message group commit runs ten of them. The writer's hot
@@ -15,6 +18,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
@@ -47,8 +51,12 @@ def _driver(conn: AsyncConnection) -> sqlite3.Connection | None:
     return driver if isinstance(driver, sqlite3.Connection) else None
 
 
+def _is_sqlite(conn: AsyncConnection) -> bool:
+    return bool(conn.dialect.name == "sqlite")
+
+
 async def execute(conn: AsyncConnection, sql: str, params: Params) -> None:
-    """SQLite text with `:name` (or `?`) parameters; a list of rows runs as executemany."""
+    """Text with `:name` parameters (or `?` on SQLite); a list of rows runs as executemany."""
     driver = _driver(conn)
     many = isinstance(params, list)
     if driver is not None:
@@ -57,7 +65,10 @@ async def execute(conn: AsyncConnection, sql: str, params: Params) -> None:
         else:
             driver.execute(sql, params)
         return
-    await conn.exec_driver_sql(sql, params)
+    if _is_sqlite(conn):
+        await conn.exec_driver_sql(sql, params)
+        return
+    await conn.execute(text(sql), params)
 
 
 async def fetch(conn: AsyncConnection, sql: str, params: Any) -> list[Sequence[Any]]:
@@ -73,11 +84,16 @@ async def run(conn: AsyncConnection, statement: Executable, params: Params) -> N
     """Execute a prebuilt statement by the driver."""
     assert isinstance(statement, ClauseElement)
     rows = list(params) if isinstance(params, Sequence) else params
+    if not _is_sqlite(conn):
+        await conn.execute(statement, rows)
+        return
     await execute(conn, sqlite_sql(statement), rows)
 
 
 async def scalar(conn: AsyncConnection, statement: Executable, params: Mapping[str, Any]) -> Any:
     """The one value a prebuilt query returns."""
     assert isinstance(statement, ClauseElement)
+    if not _is_sqlite(conn):
+        return (await conn.execute(statement, params)).scalar_one()
     [row] = await fetch(conn, sqlite_sql(statement), params)
     return row[0]

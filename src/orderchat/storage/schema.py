@@ -78,6 +78,8 @@ conversations = Table(
     Column("role_channel", String(32), nullable=True, unique=True),
     # A duplicate role channel merged into this one (migration 0005); its history stays.
     Column("merged_into", ID, nullable=True),
+    # Bumped with every change of members or their roles (migration 0009).
+    Column("members_version", BigInteger, nullable=False, server_default=text("0")),
 )
 
 members = Table(
@@ -171,6 +173,16 @@ counters = Table(
     metadata,
     Column("name", String(32), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+# Who runs a scheduled job now (migration 0009); see services/leases.py.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("fence", BigInteger, nullable=False),
 )
 
 

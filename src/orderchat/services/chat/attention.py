@@ -173,7 +173,7 @@ class MarkHandled:
         event = UrgentHandled(conv.id, self.seq, self.user.id, tx.now_ms)
         members = await tx.member_set(conv.id)
         audience = members.staff if message.internal else frozenset(members.roles)
-        tx.append_event(conv.id, event, audience, about=message.id)
+        await tx.append_event(conv.id, event, audience, about=message.id)
         return event
 
 

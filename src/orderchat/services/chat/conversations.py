@@ -118,11 +118,11 @@ async def open_conversation_txn(
     )
     await conv_store.insert_conversation_txn(tx.conn, conv, direct_key)
     tx.convs[conv.id] = conv
-    pos = tx.next_pos()
+    pos = await tx.next_pos()
     await conv_store.add_members_txn(tx.conn, conv.id, members, pos, tx.now_ms)
     tx.members_changed(conv.id)
     event = members_added(tx, conv, members, by, members)
-    tx.append_event(conv.id, event, frozenset(members), pos)
+    await tx.append_event(conv.id, event, frozenset(members), pos)
     return conv
 
 
@@ -178,11 +178,11 @@ class AddMembers:
             raise Conflict(say("conversations.already_members", users=", ".join(present[:5])))
         fresh = wanted
         after = [*current.roles, *fresh]
-        pos = tx.next_pos()
+        pos = await tx.next_pos()
         await conv_store.add_members_txn(tx.conn, conv.id, fresh, pos, tx.now_ms)
         tx.members_changed(conv.id)
         event = members_added(tx, conv, fresh, self.user.id, after)
-        tx.append_event(conv.id, event, frozenset(after), pos)
+        await tx.append_event(conv.id, event, frozenset(after), pos)
         await tx.member_set(conv.id)
         added = say("note.members_added")
         meta: dict[str, object] = {
@@ -192,7 +192,7 @@ class AddMembers:
             "say": added.to_json(),
         }
         text = added.render(DEFAULT_LANGUAGE)
-        tx.append_message(conv, self.user.id, MessageKind.SYSTEM, text, meta=meta)
+        await tx.append_message(conv, self.user.id, MessageKind.SYSTEM, text, meta=meta)
         return ConversationView(tx.convs[conv.id], after)
 
 
@@ -222,14 +222,14 @@ class RemoveMember:
             "by": self.user.id,
             "say": gone.to_json(),
         }
-        tx.append_message(
+        await tx.append_message(
             conv, self.user.id, MessageKind.SYSTEM, gone.render(DEFAULT_LANGUAGE), meta=meta
         )
-        pos = tx.next_pos()
+        pos = await tx.next_pos()
         await conv_store.remove_member_txn(tx.conn, conv.id, self.target, pos)
         tx.members_changed(conv.id)
         event = member_event(tx, tx.convs[conv.id], action, [self.target], self.user.id, after)
-        tx.append_event(conv.id, event, frozenset(before), pos)
+        await tx.append_event(conv.id, event, frozenset(before), pos)
         return ConversationView(tx.convs[conv.id], after)
 
 
@@ -255,11 +255,11 @@ class RenameConversation:
             "previous": conv.title,
             "by": self.user.id,
         }
-        tx.append_message(renamed, self.user.id, MessageKind.SYSTEM, "renamed", meta=meta)
+        await tx.append_message(renamed, self.user.id, MessageKind.SYSTEM, "renamed", meta=meta)
         after = tx.convs[conv.id]
-        pos = tx.next_pos()
+        pos = await tx.next_pos()
         event = member_event(tx, after, MemberAction.RENAMED, [], self.user.id, members)
-        tx.append_event(conv.id, event, frozenset(members), pos)
+        await tx.append_event(conv.id, event, frozenset(members), pos)
         return ConversationView(after, members)
 
 

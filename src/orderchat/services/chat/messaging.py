@@ -109,7 +109,7 @@ class SendMessage:
                 outcomes.append(acked[key])
                 continue
             try:
-                ack = op._append(tx, uploads, sources)
+                ack = await op._append(tx, uploads, sources)
             except DomainError as exc:
                 outcomes.append(exc)
                 continue
@@ -123,7 +123,7 @@ class SendMessage:
             await invocation.run(tx, CommandCall(op.user, tx.convs[ack.conv], ack.seq))
         return outcomes
 
-    def _append(
+    async def _append(
         self, tx: WriteTxn, uploads: dict[str, UploadRow], sources: dict[ForwardOf, _Source]
     ) -> Ack:
         frame = self.frame
@@ -136,14 +136,14 @@ class SendMessage:
         if frame.internal and self.user.id in members.customers:
             raise Forbidden(say("messaging.customers_cannot_write_staff_only"))
         if frame.forward is not None:
-            return self._forward(tx, conv, sources[frame.forward], bool(members.customers))
+            return await self._forward(tx, conv, sources[frame.forward], bool(members.customers))
         if frame.reply_to is not None and frame.reply_to > conv.last_seq:
             raise BadRequest(say("messaging.reply_names_no_message_in", reply_to=frame.reply_to))
         files = [
             self._sendable(tx, uploads.get(i), UploadId(i), conv.id) for i in frame.attachments
         ]
         mentions = resolve_mentions(frame.text, frame.mentions, members.roles, members.usernames)
-        message = tx.append_message(
+        message = await tx.append_message(
             conv,
             self.user.id,
             frame.kind,
@@ -159,7 +159,7 @@ class SendMessage:
             tx.attach(upload.id, message)
         return Ack(conv.id, message.seq, message.id, message.ts)
 
-    def _forward(
+    async def _forward(
         self, tx: WriteTxn, conv: Conversation, source: _Source, target_has_customers: bool
     ) -> Ack:
         """A copy of the source in `conv`: its files referenced, a link back to it."""
@@ -181,7 +181,7 @@ class SendMessage:
         # open (a supplier chat, a staff channel) is not theirs to learn.
         if not target_has_customers and source.title:
             link["title"] = source.title
-        message = tx.append_message(
+        message = await tx.append_message(
             conv,
             self.user.id,
             original.kind,
@@ -272,7 +272,7 @@ class MarkReadOp:
         tx.advance_read(conv.id, self.user.id, self.frame.seq)
         members = await tx.member_set(conv.id)
         event = ReadMarked(conv.id, self.user.id, self.frame.seq, tx.now_ms)
-        return tx.append_event(conv.id, event, frozenset(members.roles))
+        return await tx.append_event(conv.id, event, frozenset(members.roles))
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +294,7 @@ class RecallOp:
         await msg_store.mark_recalled_txn(tx.conn, message.id, self.user.id, tx.now_ms)
         event = MessageRecalled(conv.id, message.seq, self.user.id, tx.now_ms)
         audience = members.staff if message.internal else frozenset(members.roles)
-        tx.append_event(conv.id, event, audience, about=message.id)
+        await tx.append_event(conv.id, event, audience, about=message.id)
         return Ack(conv.id, message.seq, message.id, tx.now_ms)
 
 
@@ -338,7 +338,7 @@ class EditOp:
         tx.append_edit(conv, edit)
         event = MessageEdited(conv.id, message.seq, edit.text, edit.version, edit.by, edit.ts)
         audience = members.staff if message.internal else frozenset(members.roles)
-        tx.append_event(conv.id, event, audience, about=message.id)
+        await tx.append_event(conv.id, event, audience, about=message.id)
         return Ack(conv.id, message.seq, message.id, edit.ts)
 
     async def _answered(self, tx: WriteTxn) -> Ack | None:
@@ -466,26 +466,35 @@ class Messaging:
         async with self._db.read() as conn:
             return await msg_store.read_head(conn)
 
-    async def backlog(self, user: User, after: int, page: int) -> Backlog:
-        """The next page of durable events after `after` that the user may see.
+    async def backlog(self, user: User, after: int, page: int, upto: int | None = None) -> Backlog:
+        """The next page of durable events in (after, upto] that the user may see.
+
+        `upto` defaults to the head. The head is read before the snapshot the
+        events are read in, so every event at or below it is visible there:
+        with one writer, positions are handed out under a lock held until
+        commit; with several, the head is the persisted horizon (storage/stream.py).
 
         Raises:
             CursorExpired: `after` is past the head: the cursor is from another
                 database (or one restored from an older backup).
         """
+        head = await self.head()
+        if after > head:
+            raise CursorExpired(say("messaging.cursor_ahead_server_reload_reconnect"))
+        last_wanted = head if upto is None else min(upto, head)
         async with self._db.read() as conn:
-            # The head is read first: every event at or below it has committed,
-            # because positions are handed out under a lock held until commit.
-            head = await msg_store.read_head(conn)
-            if after > head:
-                raise CursorExpired(say("messaging.cursor_ahead_server_reload_reconnect"))
             rows = await msg_store.events_for_user(
-                conn, user.id, after, head, page, include_internal=user.kind is UserKind.STAFF
+                conn,
+                user.id,
+                after,
+                last_wanted,
+                page,
+                include_internal=user.kind is UserKind.STAFF,
             )
         customer = user.kind is UserKind.CUSTOMER
         frames = [(r.pos, encode_event(_stored_event(r, customer), r.pos)) for r in rows]
         complete = len(rows) < page
-        last = head if complete else rows[-1].pos
+        last = last_wanted if complete else rows[-1].pos
         return Backlog(frames, last, complete)
 
 

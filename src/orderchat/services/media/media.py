@@ -21,6 +21,8 @@ from pathlib import Path
 
 from orderchat.media.blobstore import BlobStore
 from orderchat.media.partials import PartialFiles
+from orderchat.services.leases import Leases
+from orderchat.services.limits import SharedBuckets
 from orderchat.services.media.library import Library
 from orderchat.services.media.limits import MediaLimits
 from orderchat.services.media.previews import Previews
@@ -44,15 +46,25 @@ class Media:
         limits: MediaLimits,
         *,
         rate_limits: bool,
+        leases: Leases | None = None,
+        shared_limits: SharedBuckets | None = None,
     ) -> None:
         self.limits = limits
         self.previews = Previews(db, writer, store, work_dir, limits.preview)
         self.uploads = Uploads(
-            db, clock, writer.ids, store, partials, self.previews, limits, rate_limits=rate_limits
+            db,
+            clock,
+            writer.ids,
+            store,
+            partials,
+            self.previews,
+            limits,
+            rate_limits=rate_limits,
+            shared_limits=shared_limits,
         )
         self.downloads = Downloads(db, store)
         self.library = Library(db)
-        self.sweeper = Sweeper(db, clock, store, partials, self.uploads)
+        self.sweeper = Sweeper(db, clock, store, partials, self.uploads, leases)
 
     async def start(self) -> None:
         """Finish what a crash interrupted, then make previews and sweep in the background."""

@@ -129,4 +129,4 @@ class PreviewDone:
                 ts=tx.now_ms,
             )
             audience = members.staff if sent.internal else frozenset(members.roles)
-            tx.append_event(upload.conv_id, event, audience, about=upload.message_id)
+            await tx.append_event(upload.conv_id, event, audience, about=upload.message_id)

@@ -14,6 +14,7 @@ import logging
 
 from orderchat.media.blobstore import BlobStore
 from orderchat.media.partials import PartialFiles
+from orderchat.services.leases import Leases
 from orderchat.services.media.uploads import Uploads
 from orderchat.services.ports import Clock
 from orderchat.storage import media as media_store
@@ -34,7 +35,9 @@ class Sweeper:
         store: BlobStore,
         partials: PartialFiles,
         uploads: Uploads,
+        leases: Leases | None = None,
     ) -> None:
+        self._leases = leases
         self._db = db
         self._clock = clock
         self._store = store
@@ -71,9 +74,13 @@ class Sweeper:
         return len(ids)
 
     async def _sweep_forever(self) -> None:
+        """Sweep now and then, on the one node of a cluster that holds the sweep's lease."""
         while True:
             try:
-                await self.sweep()
+                if self._leases is None or await self._leases.hold(
+                    "upload-expiry", SWEEP_EVERY_S * 3
+                ):
+                    await self.sweep()
             except asyncio.CancelledError:
                 raise
             except Exception:

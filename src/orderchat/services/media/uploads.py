@@ -41,11 +41,12 @@ from orderchat.core.media import (
     verified_type,
 )
 from orderchat.core.model import User
-from orderchat.core.ratelimit import Rate, RateLimiter
+from orderchat.core.ratelimit import Rate
 from orderchat.core.texts import say
 from orderchat.media.blobstore import BlobStore
 from orderchat.media.partials import PartialFiles
 from orderchat.media.sniff import SNIFF_BYTES, sniff_bytes, sniff_file
+from orderchat.services.limits import ClusterRateLimiter, SharedBuckets
 from orderchat.services.media.limits import MediaLimits
 from orderchat.services.media.previews import Previews
 from orderchat.services.media.receiving import write_body
@@ -82,6 +83,7 @@ class Uploads:
         limits: MediaLimits,
         *,
         rate_limits: bool,
+        shared_limits: SharedBuckets | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -90,7 +92,9 @@ class Uploads:
         self._partials = partials
         self._previews = previews
         self._limits = limits
-        self._create_limiter = RateLimiter(UPLOAD_RATE, enabled=rate_limits)
+        self._create_limiter = ClusterRateLimiter(
+            "uploads", UPLOAD_RATE, enabled=rate_limits, shared=shared_limits
+        )
         self._busy: set[str] = set()  # uploads with a PATCH running
         self._head_checked: set[str] = set()  # uploads whose first bytes were sniffed
         # The running SHA-256 of uploads received in this process: (bytes hashed, state).
@@ -112,7 +116,7 @@ class Uploads:
             raise BadRequest(say("uploads.upload_metadata_must_name_conversation"))
         name = clean_filename(metadata.get("filename") or metadata.get("name") or "")
         declared = normalize_type(metadata.get("filetype") or metadata.get("type"))
-        self._create_limiter.hit(user.id, self._clock.monotonic_s(), say("ratelimit.uploads"))
+        await self._create_limiter.hit(user.id, self._clock.monotonic_s(), say("ratelimit.uploads"))
         now = self._clock.now_ms()
         upload_id = self._ids.upload(now)
         expires = now + int(self._limits.upload_ttl_s * 1000)

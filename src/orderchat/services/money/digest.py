@@ -285,7 +285,7 @@ class PostDigest:
             "totals": fields["totals"],
             "text": fields["text"],
         }
-        return tx.append_message(
+        return await tx.append_message(
             channel,
             self.by,
             MessageKind.SYSTEM,

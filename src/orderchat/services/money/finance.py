@@ -41,6 +41,7 @@ from orderchat.core.payments import Invoice, InvoiceRequest, Money, Payment, Pay
 from orderchat.core.permissions import Action, check
 from orderchat.core.texts import say
 from orderchat.core.workflows import Workflow
+from orderchat.services.leases import Leases
 from orderchat.services.money.digest import (
     Digest,
     PostDigest,
@@ -403,7 +404,9 @@ class Finance:
         logger.info("digest for %s posted to #finance as %s", digest.day, message.id)
         return digest
 
-    async def run_daily_digest(self, at_hhmm: str, stop: asyncio.Event) -> None:
+    async def run_daily_digest(
+        self, at_hhmm: str, stop: asyncio.Event, leases: Leases | None = None
+    ) -> None:
         """Post yesterday's digest every day at local HH:MM until `stop` is set.
 
         Runs as one owned task for the server's lifetime. A failed post is
@@ -426,6 +429,10 @@ class Finance:
                 continue
             last_day = day
             try:
+                # Every node wakes at the same time; one posts (services/leases.py).
+                if leases is not None and not await leases.claim_once(f"daily-digest:{day}"):
+                    logger.info("the digest for %s is posted by another node", day)
+                    continue
                 async with asyncio.timeout(DIGEST_POST_TIMEOUT_S):
                     await self.post_digest(day)
             except Exception:

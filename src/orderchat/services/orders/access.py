@@ -44,7 +44,7 @@ async def save_order_txn(tx: WriteTxn, order: Order, workflow: Workflow) -> Orde
     """Store the order's new state and send it to every member's devices."""
     saved = await order_store.update_order_txn(tx.conn, replace(order, updated_at_ms=tx.now_ms))
     await tx.member_set(saved.conv_id)
-    emit_order_txn(tx, saved, workflow)
+    await emit_order_txn(tx, saved, workflow)
     return saved
 
 

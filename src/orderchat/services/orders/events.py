@@ -65,12 +65,14 @@ def order_fields(order: Order, workflow: Workflow) -> dict[str, Any]:
     }
 
 
-def emit_order_txn(tx: WriteTxn, order: Order, workflow: Workflow) -> None:
+async def emit_order_txn(tx: WriteTxn, order: Order, workflow: Workflow) -> None:
     """The durable `order` event: every member's devices get the order's new state."""
     members = tx.member_cache.get(order.conv_id)
     recipients = frozenset(members.roles) if members else frozenset()
     event = OrderChanged(order.conv_id, order_fields(order, workflow), tx.now_ms)
-    tx.append_event(order.conv_id, event, recipients, customers_see=customer_projection(event))
+    await tx.append_event(
+        order.conv_id, event, recipients, customers_see=customer_projection(event)
+    )
 
 
 def order_details(order: Order) -> dict[str, object]:
@@ -120,7 +122,7 @@ async def post_event_txn(
     await tx.member_set(conv.id)
     # Staff-only notes read in Chinese; what the customer sees is in their language.
     shown = filled.get(language if visible else "zh-CN") or filled.get("zh-CN") or event
-    tx.append_message(
+    await tx.append_message(
         conv,
         by,
         MessageKind.ORDER_EVENT,
@@ -132,7 +134,7 @@ async def post_event_txn(
     for role in sorted(notify):
         channel = await role_channel_txn(tx, role)
         await tx.member_set(channel.id)
-        tx.append_message(
+        await tx.append_message(
             channel,
             by,
             MessageKind.ORDER_EVENT,
@@ -169,10 +171,10 @@ async def role_channel_txn(tx: WriteTxn, role: Role) -> Conversation:
 async def _join_txn(tx: WriteTxn, conv_id: ConversationId, users: list[UserId]) -> None:
     if not users:
         return
-    pos = tx.next_pos()
+    pos = await tx.next_pos()
     await conv_store.add_members_txn(tx.conn, conv_id, users, pos, tx.now_ms, by_role=True)
     tx.members_changed(conv_id)
     members = await tx.member_set(conv_id)
     conv = await tx.conversation(conv_id)
     event = members_added(tx, conv, users, None, list(members.roles))
-    tx.append_event(conv_id, event, frozenset(members.roles), pos)
+    await tx.append_event(conv_id, event, frozenset(members.roles), pos)

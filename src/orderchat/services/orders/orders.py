@@ -137,7 +137,7 @@ class CreateOrder:
             customer=True,
             texts=texts,
         )
-        emit_order_txn(tx, order, workflow)
+        await emit_order_txn(tx, order, workflow)
         return order
 
     async def _open_conversation_txn(

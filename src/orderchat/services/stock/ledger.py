@@ -140,7 +140,7 @@ async def _alert_low_stock_txn(tx: WriteTxn, low: Sequence[tuple[Sku, int]], by:
                 "details": details,
                 "text": texts,
             }
-            _post(tx, await tx.conversation(channel.id), by, texts["zh-CN"], role, meta)
+            await _post(tx, await tx.conversation(channel.id), by, texts["zh-CN"], role, meta)
         rest = low[LOW_STOCK_ALERTS_PER_WRITE:]
         if rest:
             codes = [sku.sku for sku, _ in rest]
@@ -153,11 +153,11 @@ async def _alert_low_stock_txn(tx: WriteTxn, low: Sequence[tuple[Sku, int]], by:
                 "text": worded([more]),
             }
             text = more.render(DEFAULT_LANGUAGE)
-            _post(tx, await tx.conversation(channel.id), by, text, role, meta)
+            await _post(tx, await tx.conversation(channel.id), by, text, role, meta)
     logger.info("low stock alert for %d SKUs by %s", len(low), by)
 
 
-def _post(
+async def _post(
     tx: WriteTxn,
     channel: Conversation,
     by: UserId,
@@ -166,7 +166,9 @@ def _post(
     meta: dict[str, object],
 ) -> None:
     mentions = (f"@{role.value}",)
-    tx.append_message(channel, by, MessageKind.ORDER_EVENT, text, mentions=mentions, meta=meta)
+    await tx.append_message(
+        channel, by, MessageKind.ORDER_EVENT, text, mentions=mentions, meta=meta
+    )
 
 
 def sku_stock(sku: Sku, levels: Mapping[str, StockLevel]) -> SkuStock:

@@ -77,13 +77,13 @@ def _mark_role_memberships() -> None:
     bind = op.get_bind()
     bind.execute(
         sa.text(
-            "UPDATE members SET by_role = 1 WHERE conv_id IN "
+            "UPDATE members SET by_role = true WHERE conv_id IN "
             "(SELECT id FROM conversations WHERE role_channel IS NOT NULL)"
         )
     )
     bind.execute(
         sa.text(
-            "UPDATE members SET by_role = 1 WHERE EXISTS ("
+            "UPDATE members SET by_role = true WHERE EXISTS ("
             " SELECT 1 FROM conversations c JOIN users u ON u.id = members.user_id"
             " WHERE c.id = members.conv_id AND c.kind = 'order'"
             " AND u.kind = 'staff' AND (c.created_by IS NULL OR c.created_by != members.user_id)"
