@@ -300,6 +300,9 @@ class ServerProcess:
             "idempotency_keys",
             "webhook_deliveries",
         ]
+        if self.store == "postgres":  # one connection for all, not one per table
+            found = stores.pg_rows_many(self.db_url, [f"SELECT * FROM {t}" for t in tables])
+            return {t: sorted(rows, key=repr) for t, rows in zip(tables, found, strict=True)}
         return {t: sorted(self.db_rows(f"SELECT * FROM {t}"), key=repr) for t in tables}
 
     def db_execute(self, sql: str, *params: object) -> int:
