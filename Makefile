@@ -34,9 +34,11 @@ node-deps: node_modules/.package-lock.json
 
 ## Debian packages the tests need, installed only when missing: libmagic for
 ## upload type checks, Chromium for the browser tests (Playwright drives it)
-## a CJK font so that its screenshots show Chinese, and Node.js with npm for the
-## browser app's formatter and linter.
-SYSTEM_PACKAGES := libmagic1 chromium fonts-wqy-microhei nodejs npm
+## a CJK font so that its screenshots show Chinese, Node.js with npm for the
+## browser app's formatter and linter, and PostgreSQL, Redis and nginx, which the
+## suite, the benchmarks and the cluster start throwaway instances of (never the
+## system services).
+SYSTEM_PACKAGES := libmagic1 chromium fonts-wqy-microhei nodejs npm postgresql redis-server nginx
 # What installed packages provide: NodeSource's nodejs provides npm, and installing
 # Debian's npm beside it would conflict.
 PROVIDED := dpkg-query -W -f '$${Provides}\n' 2>/dev/null | tr ',' '\n' | sed 's/^ *//; s/ .*//' | sed '/^$$/d'
@@ -87,7 +89,10 @@ unit: install-test
 	$(BIN)/pytest tests/unit -q
 
 ## The suite on both cores: each test starts its own server processes on free
-## ports and data dirs, so the two workers share nothing.
+## ports and data dirs, so the two workers share nothing but the one PostgreSQL
+## and Redis the run starts (each server gets a database of its own). Storage
+## tests run on SQLite and on PostgreSQL; ORDERCHAT_TEST_STORES=sqlite leaves
+## PostgreSQL out.
 test: install-test lint
 	$(BIN)/pytest -q -n 2
 

@@ -154,6 +154,13 @@ def pg_execute(url: str, sql: str, params: tuple[object, ...]) -> int:
         return con.execute(_pg_sql(sql), params or None).rowcount
 
 
+def pg_rows_many(url: str, queries: list[str]) -> list[list[tuple[Any, ...]]]:
+    """The rows of each query, read over one connection in one read-only transaction."""
+    with psycopg.connect(url, connect_timeout=10) as con:
+        con.read_only = True
+        return [con.execute(_pg_sql(sql)).fetchall() for sql in queries]
+
+
 def pg_snapshot(url: str, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table but `exclude`, sorted, in one read-only transaction."""
     with psycopg.connect(url, connect_timeout=10) as con:

@@ -244,6 +244,7 @@ def _expect(error: Frame, code: str | frozenset[str], ref: str | None) -> None:
         assert error.get("ref") == ref, f"error does not echo ref {ref!r}: {error}"
 
 
+@pytest.mark.pg_sample(12)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_bad_frame_gets_error_keeps_connection_and_changes_nothing(
     server: ServerProcess, world: World, case: Case
@@ -783,6 +784,7 @@ def _token(world: World, server: ServerProcess, who: str) -> str | None:
     return account.token if account else None
 
 
+@pytest.mark.pg_sample(12)
 @pytest.mark.parametrize("case", HTTP_CASES, ids=[c.name for c in HTTP_CASES])
 def test_bad_http_request_gets_error_body_and_changes_nothing(
     server: ServerProcess, world: World, case: HttpCase

@@ -169,6 +169,7 @@ def test_user_add_creates_the_database_and_says_where(tmp_path: Path) -> None:
 # --- the password policy --------------------------------------------------------
 
 
+@pytest.mark.pg_sample(1)
 @pytest.mark.parametrize("password", WEAK)
 def test_user_add_refuses_a_weak_password_and_stores_nothing(
     server: ServerProcess, password: str
@@ -190,6 +191,7 @@ def test_user_add_refuses_the_username_as_password(server: ServerProcess) -> Non
     assert server.db_rows("SELECT id FROM users WHERE username = ?", username) == []
 
 
+@pytest.mark.pg_sample(1)
 @pytest.mark.parametrize("password", WEAK)
 def test_the_api_refuses_a_weak_password_and_stores_nothing(
     server: ServerProcess, password: str

@@ -546,7 +546,8 @@ def test_digest_command_prints_and_posts_to_finance(
 ) -> None:
     order = new_order(server, staff, quantity=1)
     day = _day_of(ok(pay(server, staff.finance, order["id"], 1_234, "CLI-1"), 201)["payment"])
-    where = ("--data-dir", str(server.data_dir), *server.database_args)
+    # The digest takes one or the other: a data dir (its SQLite file) or a database URL.
+    where = server.database_args or ("--data-dir", str(server.data_dir))
 
     printed = _digest_cli("--date", day, *where, "--lang", "en")
     assert printed.returncode == 0, printed.stderr

@@ -384,6 +384,7 @@ def test_bad_frames_get_an_error_and_change_nothing(fuzz: Fuzz) -> None:
 BAD_KINDS = bad_frame_kinds()
 
 
+@pytest.mark.pg_sample(10)
 @pytest.mark.parametrize("kind", list(BAD_KINDS))
 def test_each_way_of_breaking_a_frame_gets_its_error_and_changes_nothing(
     fuzz: Fuzz, kind: str

@@ -351,6 +351,7 @@ def _attachments(case: BadSend, r: Refusable) -> list[Any] | dict[str, Any]:
     return [{"id": getattr(r, a[1:-1]) if a.startswith("<") else a} for a in case.attachments]
 
 
+@pytest.mark.pg_sample(6)
 @pytest.mark.parametrize("case", SEND_CASES, ids=[c.name for c in SEND_CASES])
 async def test_a_refused_send_stores_nothing(
     server: ServerProcess, world: World, refusable: Refusable, case: BadSend

@@ -40,7 +40,7 @@ ADDRESS = {"name": "Zhou Li", "city": "Chengdu", "line1": "8 Renmin Road", "phon
 @pytest.fixture(scope="module")
 def shop(order_shop: Shop) -> Shop:
     seed_skus(order_shop.server, "RETIRED-SKU")
-    order_shop.server.db_execute("UPDATE skus SET active = 0 WHERE sku = 'RETIRED-SKU'")
+    order_shop.server.db_execute("UPDATE skus SET active = FALSE WHERE sku = 'RETIRED-SKU'")
     return order_shop
 
 

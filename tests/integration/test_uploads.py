@@ -538,6 +538,7 @@ CREATE_CASES = [
 ]
 
 
+@pytest.mark.pg_sample(6)
 @pytest.mark.parametrize("case", CREATE_CASES, ids=[c.name for c in CREATE_CASES])
 def test_a_bad_create_is_refused_and_creates_nothing(
     server: ServerProcess, world: World, alice_http: httpx.Client, case: Bad
@@ -668,6 +669,7 @@ PATCH_CASES = [
 ]
 
 
+@pytest.mark.pg_sample(8)
 @pytest.mark.parametrize("case", PATCH_CASES, ids=[c.name for c in PATCH_CASES])
 def test_a_bad_request_on_an_upload_changes_nothing(
     server: ServerProcess, half: Half, case: BadPatch
