@@ -209,6 +209,11 @@ class Database:
     async def release_job_lock(self, name: str) -> None:
         return None
 
+    async def horizon(self) -> int | None:
+        """The position below which events may be handed out, read on its own; None
+        where it is read inside the reader's snapshot instead (one writer: the head)."""
+        return None
+
     async def committed_after(self, after: int) -> tuple[int, list[tuple[int, str]]]:
         """The persisted horizon and the (position, conversation) of each event in (after, it].
 

@@ -36,6 +36,8 @@ from orderchat.storage.engine import Database, _upgrade
 logger = logging.getLogger(__name__)
 
 POOL_SIZE = 12
+WRITERS = 3
+RAW_POOL_SIZE = 4
 # A node frozen in the middle of a transaction holds back every node's
 # deliveries (its stream positions may still commit); the database ends such a
 # transaction after this long, which also fences the node: its commit fails.
@@ -102,17 +104,28 @@ class PostgresDatabase(Database):
         }
         self._settings = settings
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self._tick_conn: asyncpg.Connection | None = None
-        self._engine = create_async_engine(
+        # Plain asyncpg connections for the horizon, read on every delivery tick
+        # and every resume: a few cheap statements, called very often.
+        self._raw_pool: asyncpg.Pool | None = None
+        self._raw_pool_lock = asyncio.Lock()
+        # A connection the server closed (a restart) is found out on its first
+        # use, invalidated, and the request answered "retry"; the next request
+        # gets a new one. Writes are taken one at a time per node: a small pool.
+        common = {
+            "max_overflow": 0,
+            "pool_timeout": 30,
+            "pool_pre_ping": False,
+            "connect_args": {"server_settings": settings, "timeout": 10},
+        }
+        self._engine = create_async_engine(asyncpg_url(url), pool_size=WRITERS, **common)
+        # Reads: REPEATABLE READ, READ ONLY, set once for the pool's connections
+        # rather than on every checkout.
+        self._reader = create_async_engine(
             asyncpg_url(url),
             pool_size=POOL_SIZE,
-            max_overflow=0,
-            pool_timeout=30,
-            # A connection the server closed (a restart) is found out on its first
-            # use, invalidated, and the request answered "retry"; the next request
-            # gets a new one.
-            pool_pre_ping=False,
-            connect_args={"server_settings": settings, "timeout": 10},
+            isolation_level="REPEATABLE READ",
+            execution_options={"postgresql_readonly": True},
+            **common,
         )
         self._write_lock = asyncio.Lock()
         # One connection per node holds its jobs' advisory locks: when the node
@@ -128,35 +141,46 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with _transient_as_unavailable(), self._engine.connect() as conn:
-            await conn.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-            async with conn.begin():
-                yield conn
+        async with _transient_as_unavailable(), self._reader.begin() as conn:
+            yield conn
+
+    async def _raw(self) -> asyncpg.Pool:
+        if self._raw_pool is None:
+            async with self._raw_pool_lock:
+                if self._raw_pool is None:
+                    self._raw_pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=1,
+                        max_size=RAW_POOL_SIZE,
+                        timeout=10,
+                        server_settings=self._settings,
+                    )
+        return self._raw_pool
+
+    async def horizon(self) -> int:
+        """The persisted horizon (storage/stream.py), outside any transaction."""
+        try:
+            pool = await self._raw()
+            return int(await pool.fetchval(_HORIZON) or 0)
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise Unavailable(say("server.unavailable")) from exc
 
     async def committed_after(self, after: int) -> tuple[int, list[tuple[int, str]]]:
         """The persisted horizon, then the (position, conversation) of each event in (after, it].
 
         Two statements outside any transaction, so the second one's snapshot is
         taken after the horizon was read: every event at or below it is visible.
-        They run on a plain asyncpg connection of their own: every node reads
-        them on every delivery tick.
+        They run on a plain asyncpg connection: every node reads them on every
+        delivery tick.
         """
         try:
-            if self._tick_conn is None or self._tick_conn.is_closed():
-                self._tick_conn = await asyncpg.connect(
-                    self._dsn, timeout=10, server_settings=self._settings
-                )
-            conn = self._tick_conn
-            horizon = int(await conn.fetchval(_HORIZON) or 0)
-            if horizon <= after:
-                return horizon, []
-            rows = await conn.fetch(_COMMITTED, after, horizon)
-        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
-            if self._tick_conn is not None:
-                self._tick_conn.terminate()
-            self._tick_conn = None
+            pool = await self._raw()
+            async with pool.acquire() as conn:
+                horizon = int(await conn.fetchval(_HORIZON) or 0)
+                if horizon <= after:
+                    return horizon, []
+                rows = await conn.fetch(_COMMITTED, after, horizon)
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise Unavailable(say("server.unavailable")) from exc
         return horizon, [(int(r[0]), str(r[1])) for r in rows]
 
@@ -205,15 +229,16 @@ class PostgresDatabase(Database):
                 await conn.commit()
 
     async def close(self) -> None:
-        if self._tick_conn is not None:
+        if self._raw_pool is not None:
             with contextlib.suppress(Exception):
-                await self._tick_conn.close(timeout=2)
-            self._tick_conn = None
+                await asyncio.wait_for(self._raw_pool.close(), 2)
+            self._raw_pool = None
         if self._job_conn is not None:
             with contextlib.suppress(Exception):
                 await self._job_conn.close()
             self._job_conn = None
         await self._engine.dispose()
+        await self._reader.dispose()
 
 
 _HORIZON = "SELECT orderchat_stream_horizon()"

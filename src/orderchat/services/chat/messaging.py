@@ -463,6 +463,9 @@ class Messaging:
         self._publisher.publish([Delivery(0, frozenset(members), data, connection_id)])
 
     async def head(self) -> int:
+        horizon = await self._db.horizon()
+        if horizon is not None:
+            return horizon
         async with self._db.read() as conn:
             return await msg_store.read_head(conn)
 
