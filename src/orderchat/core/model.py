@@ -199,9 +199,18 @@ def _display_name(name: object, fallback: str) -> str:
     return name.strip()
 
 
+def refuse_nul(text: str) -> str:
+    """U+0000 is refused in every text a person writes: PostgreSQL cannot store it,
+    and no one types it; the same answer on both stores."""
+    if "\x00" in text:
+        raise BadRequest(say("model.text_has_nul"))
+    return text
+
+
 def validate_text(text: object) -> str:
     if not isinstance(text, str):
         raise BadRequest(say("model.text_must_string"))
+    refuse_nul(text)
     if len(text) > MAX_TEXT_CHARS:
         raise TooLarge(
             say("model.text_characters_limit", length=len(text), max_text_chars=MAX_TEXT_CHARS)
@@ -217,7 +226,7 @@ def text_field(raw: object, what: str, max_chars: int, *, required: bool = True)
         return ""
     if not isinstance(raw, str):
         raise BadRequest(say("model.must_string", what=what))
-    text = raw.strip()
+    text = refuse_nul(raw).strip()
     if required and not text:
         raise BadRequest(say("model.must_not_empty", what=what))
     if len(text) > max_chars:

@@ -203,6 +203,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "model.roles_must_list_role_names": ("roles 必须是角色名称列表", "roles must be a list of role names"),
     "model.staff_user_needs_at_least": ("员工账号至少需要一个角色", "a staff user needs at least one role"),
     "model.text_characters_limit": ("文本有 {length} 个字符，上限是 {max_text_chars} 个", "text is {length} characters; the limit is {max_text_chars}"),
+    "model.text_has_nul": ("文本不能包含 NUL 字符（U+0000）", "a text may not contain the NUL character (U+0000)"),
     "model.text_must_not_empty": ("文本不能为空", "text must not be empty"),
     "model.text_must_string": ("文本必须是字符串", "text must be a string"),
     "model.title_longer_than_characters": ("标题超过 {max_title_chars} 个字符", "title is longer than {max_title_chars} characters"),

@@ -19,6 +19,7 @@ from orderchat.core.model import (
     MAX_MENTIONS,
     MAX_TEXT_CHARS,
     MessageKind,
+    refuse_nul,
     validate_text,
 )
 from orderchat.core.texts import Text, normalize_language, say
@@ -207,6 +208,7 @@ def _caption(obj: JsonObject) -> str:
         return ""
     if not isinstance(text, str):
         raise BadRequest(say("model.text_must_string"))
+    refuse_nul(text)
     if len(text) > MAX_TEXT_CHARS:
         raise TooLarge(
             say("model.text_characters_limit", length=len(text), max_text_chars=MAX_TEXT_CHARS)
@@ -228,6 +230,7 @@ def _edit(obj: JsonObject) -> EditMessage:
     text = obj.get("text")
     if not isinstance(text, str):
         raise BadRequest(say("model.text_must_string"))
+    refuse_nul(text)
     if len(text) > MAX_TEXT_CHARS:
         raise TooLarge(
             say("model.text_characters_limit", length=len(text), max_text_chars=MAX_TEXT_CHARS)

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from orderchat.core.errors import Unavailable
+from orderchat.core.errors import BadRequest, Unavailable
 from orderchat.core.texts import say
 from orderchat.storage.engine import Database, _upgrade
 
@@ -51,6 +51,8 @@ MIGRATION_LOCK = (0x4F43, 1)
 # server shutting down or not yet accepting connections, too many clients.
 RETRYABLE_STATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300", "08006"})
 CONFLICT_STATES = frozenset({"40001", "40P01"})
+# Text PostgreSQL cannot store: character_not_in_repertoire, untranslatable_character.
+UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
 
 
 def asyncpg_url(url: str) -> URL:
@@ -270,6 +272,8 @@ async def _transient_as_unavailable() -> AsyncIterator[None]:
     except Exception as exc:
         if is_conflict(exc):
             raise Unavailable(say("server.unavailable"), conflict=True) from exc
+        if _sqlstate(exc) in UNSTORABLE_TEXT:  # U+0000 in a field no rule checked
+            raise BadRequest(say("model.text_has_nul")) from exc
         if is_transient(exc):
             logger.warning("database unavailable: %s", exc.__class__.__name__)
             raise Unavailable(say("server.unavailable")) from exc
