@@ -50,7 +50,10 @@ MIGRATION_LOCK = (0x4F43, 1)
 # SQLSTATEs that mean "try again": serialization failure, deadlock, the
 # server shutting down or not yet accepting connections, too many clients.
 RETRYABLE_STATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300", "08006"})
-CONFLICT_STATES = frozenset({"40001", "40P01"})
+# Lost a race with a concurrent transaction: serialization failure, deadlock, and a
+# unique key another node inserted first (the same `ref`, say): run again, the
+# winner's row is there to be found.
+CONFLICT_STATES = frozenset({"40001", "40P01", "23505"})
 # Text PostgreSQL cannot store: character_not_in_repertoire, untranslatable_character.
 UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
 
