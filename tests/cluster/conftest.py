@@ -75,23 +75,22 @@ def _cluster(tmp: Path, nodes: int, *extra: str) -> Cluster:
     return cluster
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    """Two nodes shared by a module's tests, which must leave them running."""
+def _running_cluster() -> Iterator[Cluster]:
     if reason := postgres_unavailable():
         pytest.skip(reason)
     tmp = Path(tempfile.mkdtemp(prefix="orderchat-cluster-", dir=os.environ.get("TMPDIR")))
     made = _cluster(tmp, 2)
     yield made
     made.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """Two nodes shared by a module's tests, which must leave them running."""
+    yield from _running_cluster()
 
 
 @pytest.fixture
 def own_cluster() -> Iterator[Cluster]:
     """Two nodes of the test's own, for tests that kill or freeze parts of it."""
-    if reason := postgres_unavailable():
-        pytest.skip(reason)
-    tmp = Path(tempfile.mkdtemp(prefix="orderchat-cluster-", dir=os.environ.get("TMPDIR")))
-    made = _cluster(tmp, 2)
-    yield made
-    made.stop()
+    yield from _running_cluster()
