@@ -9,7 +9,7 @@ import signal
 from collections import Counter
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.helpers import (
     SENT,
@@ -234,3 +234,42 @@ def test_a_conversation_list_that_failed_to_load_comes_back(pages: Pages, shop: 
     expect(conv_item(quinn, conv)).to_be_visible()
     expect(listing.get_by_test_id("load-retry")).to_have_count(0)
     open_conv(quinn, conv)
+
+
+def test_a_list_load_that_fails_after_the_connection_came_back_loads_again(
+    pages: Pages, shop: ShopApi
+) -> None:
+    """The connection's return can land while a retry is still on its way to failing."""
+    conv = shop.direct("quinn", "wes")
+    quinn = pages.page(locale="en")
+    held: list[Route] = []
+    mode = ["abort"]
+
+    def conversations(route: Route) -> None:
+        if mode[0] == "abort":
+            route.abort()
+        elif mode[0] == "hold":
+            held.append(route)
+        else:
+            route.continue_()
+
+    quinn.route("**/api/conversations", conversations)
+    sign_in(quinn, "quinn")
+    expect(quinn.get_by_test_id("load-retry")).to_be_visible()
+
+    mode[0] = "hold"
+    quinn.get_by_test_id("load-retry").click()
+    for _ in range(100):  # the retry on its way: held here until the connection is back
+        if held:
+            break
+        quinn.wait_for_timeout(50)
+    assert len(held) == 1
+    mode[0] = "pass"
+    state = quinn.get_by_test_id("connection")
+    go_offline(quinn)
+    expect(state).to_have_attribute("data-state", "offline")
+    go_online(quinn)
+    expect(state).to_have_attribute("data-state", "online")
+    held[0].abort()
+    expect(conv_item(quinn, conv)).to_be_visible()
+    expect(quinn.get_by_test_id("load-retry")).to_have_count(0)

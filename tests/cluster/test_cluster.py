@@ -242,10 +242,13 @@ def test_presence_refuses_bad_asks(cluster: Cluster) -> None:
     one = cluster.nodes[0]
     amy = one.user()
     with one.http(amy.token, language="en") as client:
-        for params in ({"users": ","}, {"users": f"{amy.id},{amy.id}"}, {}):
+        too_many = ",".join(f"u_{n}" for n in range(201))
+        for params in ({"users": ","}, {"users": f"{amy.id},"}, {"users": too_many}, {}):
             resp = client.get("/api/presence", params=params)
             assert resp.status_code == 400, resp.text
             assert resp.json()["error"]["code"] == "bad_request"
+        repeated = client.get("/api/presence", params={"users": f"{amy.id},{amy.id}"})
+        assert list(repeated.json()["presence"]) == [amy.id]
     with httpx.Client(base_url=one.base_url, timeout=10) as anonymous:
         assert anonymous.get("/api/presence", params={"users": amy.id}).status_code == 401
 

@@ -369,7 +369,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "uploads.upload_finished": ("该上传已完成", "this upload is finished"),
     "uploads.upload_metadata_must_name_conversation": ("Upload-Metadata 必须指明会话：'conv BASE64ID'", "Upload-Metadata must name the conversation: 'conv BASE64ID'"),
     "uploads.upload_s_body_must_sent": ("上传内容必须以 {offset_type} 类型发送", "an upload's body must be sent as {offset_type}"),
-    "users.presence_ids": ("请给出 1 到 {limit} 个不重复的用户 ID，用逗号分隔", "give 1 to {limit} different user ids, separated by commas"),
     "users.presence_is_for_staff": ("只有员工可以查看谁在线", "only staff can see who is online"),
     "webhooks.account_disabled": ("{actor_username} 账号已停用", "the {actor_username} account is disabled"),
     "webhooks.body_must_json_object": ("请求体必须是 JSON 对象", "the body must be a JSON object"),

@@ -175,6 +175,8 @@ async function boot(session) {
     orders: new Map(),
     customers: new Map(),
     ready: false,
+    loadFailed: false,
+    welcomedWhileLoading: false,
     queue: [],
     open: null,
     offs: [],
@@ -199,9 +201,11 @@ async function boot(session) {
   });
   on("welcome", () => {
     if (ws !== s) return;
+    // A load still in flight may have failed before this welcome: it tries again when done.
+    if (!s.ready) s.welcomedWhileLoading = true;
     // Whatever failed to load while the server was out of reach loads again now.
-    if (s.ready && s.loadFailed) reload(s);
-    else if (s.ready) {
+    else if (s.loadFailed) reload(s);
+    else {
       retryOpen(s);
       // Pin and mute changes are not replayed (docs/conversations.md): read them again.
       refreshFlags(s);
@@ -227,8 +231,10 @@ async function boot(session) {
  * @returns {Promise<boolean>} false when the session ended while loading
  */
 async function loadAndCatchUp(s) {
+  s.welcomedWhileLoading = false;
   await loadAll(s);
   if (ws !== s) return false;
+  if (s.loadFailed && s.welcomedWhileLoading) return loadAndCatchUp(s);
   s.ready = true;
   const queued = s.queue;
   s.queue = [];
