@@ -95,6 +95,18 @@ FORBIDDEN = {
         "fastapi",
         "uvicorn",
     },
+    # The channels' edges: given what to send, they speak to SMTP servers, push
+    # services and webhooks; the queue that decides when lives in services/notify/.
+    "notify": {
+        "sqlalchemy",
+        "starlette",
+        "fastapi",
+        "orderchat.storage",
+        "orderchat.services",
+        "orderchat.realtime",
+        "orderchat.api",
+        "orderchat.client",
+    },
     # Routes call the use cases and get core values back: never a row, never SQL.
     "api": {"sqlalchemy", "orderchat.storage"},
     # Seeded through the use cases like any other caller; it serves nothing itself.
