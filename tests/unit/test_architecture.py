@@ -84,6 +84,20 @@ FORBIDDEN = {
         "orderchat.api",
         "orderchat.client",
     },
+    # Edges that speak outwards (push services, SMTP servers, shops' endpoints):
+    # no database, no web framework, no use cases; the worker in services/ calls them.
+    "notify": {
+        "sqlalchemy",
+        "starlette",
+        "fastapi",
+        "uvicorn",
+        "orderchat.storage",
+        "orderchat.services",
+        "orderchat.realtime",
+        "orderchat.api",
+        "orderchat.client",
+        "orderchat.media",
+    },
     "client": {
         "orderchat.storage",
         "orderchat.services",
