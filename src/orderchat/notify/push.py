@@ -47,6 +47,7 @@ __all__ = [
     "VapidKeys",
     "check_subscription",
     "check_subscription_async",
+    "encrypt",
 ]
 
 # RFC 8291 section 4: push services need take no more than 4096 bytes of body,

@@ -63,7 +63,10 @@ class VapidKeys:
     @classmethod
     def _load(cls, path: Path) -> VapidKeys:
         _restrict(path)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except ValueError as exc:
+            raise ValueError(f"{path} does not hold a PEM private key: {exc}") from None
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError(f"{path} does not hold an EC private key")
         return cls(key)
