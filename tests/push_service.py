@@ -35,22 +35,30 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import datetime
+import ipaddress
 import itertools
 import json
 import re
 import secrets
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import http_ece
 import uvicorn
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -102,6 +110,7 @@ class Delivery:
     payload: bytes
     claims: dict[str, Any]  # the VAPID token's claims, checked
     vapid_key: str  # the `k` the request named
+    connection: int  # the sender's port: the same one for requests on one connection
 
 
 @dataclass(frozen=True)
@@ -137,11 +146,23 @@ class PushService:
     endpoints say and what it expects as the tokens' audience.
     """
 
-    def __init__(self, name: str = "127.0.0.1") -> None:
+    def __init__(
+        self, name: str = "127.0.0.1", *, tls: bool = False, certificate_name: str | None = None
+    ) -> None:
+        """`tls` serves https with a certificate for `certificate_name` (else `name`) from a
+        CA of its own, which `client_ssl_context()` trusts."""
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.port = int(self._socket.getsockname()[1])
-        self.origin = f"http://{name}:{self.port}"
+        self.origin = f"{'https' if tls else 'http'}://{name}:{self.port}"
+        self._files = tempfile.TemporaryDirectory(prefix="push-service-")
+        self._ca_path: Path | None = None
+        tls_files: dict[str, Any] = {}
+        if tls:
+            self._ca_path, cert, key = make_certificate(
+                certificate_name or name, Path(self._files.name)
+            )
+            tls_files = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._subscriptions: dict[str, Subscription] = {}
@@ -160,6 +181,7 @@ class PushService:
             http="h11",
             ws="none",
             timeout_graceful_shutdown=1,
+            **tls_files,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -190,6 +212,12 @@ class PushService:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._socket.close()
+        self._files.cleanup()
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts this service's CA, and nothing else."""
+        assert self._ca_path is not None, "the service was started without tls"
+        return ssl.create_default_context(cafile=str(self._ca_path))
 
     # What a test sets up.
 
@@ -333,6 +361,7 @@ def _accept(subscription: Subscription, request: Request, body: bytes, origin: s
         payload=_open(subscription, request.headers.get("content-encoding"), body),
         claims=claims,
         vapid_key=key,
+        connection=request.client.port if request.client else 0,
     )
 
 
@@ -435,3 +464,53 @@ def fake_dns(answers: dict[str, list[str]]) -> Callable[..., Any]:
         ]
 
     return getaddrinfo
+
+
+def make_certificate(name: str, directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for `name` signed by it: (CA, certificate, key) files."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def build(subject: str, issuer: str, public: Any, signer: Any, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
+                critical=False,
+            )
+        )
+        if ca:
+            usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
+            builder = builder.add_extension(usage, critical=True)
+        else:
+            san: x509.GeneralName = x509.DNSName(name)
+            with contextlib.suppress(ValueError):
+                san = x509.IPAddress(ipaddress.ip_address(name))
+            builder = builder.add_extension(x509.SubjectAlternativeName([san]), critical=False)
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca = build("push service test CA", "push service test CA", ca_key.public_key(), ca_key, True)
+    certificate = build(name, "push service test CA", key.public_key(), ca_key, False)
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server-key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths

@@ -147,6 +147,17 @@ async def test_many_pushes_at_once_share_one_sender(
     assert len({json.dumps(d.claims) for d in push_service.deliveries}) == 1
 
 
+async def test_pushes_one_after_another_go_over_one_connection(
+    push_service: PushService, sender: PushSender
+) -> None:
+    """A TLS handshake per push would be most of its cost against a real push service."""
+    subscription = push_service.subscribe()
+    for n in range(5):
+        result = await sender.send(target(subscription), f"{n}".encode(), ttl_s=60)
+        assert result.outcome is PushOutcome.DELIVERED
+    assert len({d.connection for d in await push_service.wait_for(5)}) == 1
+
+
 async def test_a_gone_subscription_says_gone(push_service: PushService, sender: PushSender) -> None:
     subscription = push_service.subscribe()
     push_service.make_gone(subscription)
@@ -347,3 +358,26 @@ async def test_a_name_is_connected_to_at_the_address_it_resolved_to(
         assert result.outcome is PushOutcome.DELIVERED, result.reason
         (delivery,) = await service.wait_for(1)
     assert delivery.claims["aud"] == service.origin
+
+
+async def test_tls_is_checked_against_the_name_while_the_address_is_pinned(
+    keys: VapidKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection goes to the address that was checked, and the certificate must still
+    be for the endpoint's name: one for another name is not trusted."""
+    monkeypatch.setattr(socket, "getaddrinfo", fake_dns({"push.example.test": ["127.0.0.1"]}))
+    for certificate_name, outcome in (
+        ("push.example.test", PushOutcome.DELIVERED),
+        ("other.example.test", PushOutcome.RETRY),
+    ):
+        with PushService("push.example.test", tls=True, certificate_name=certificate_name) as svc:
+            subscription = svc.subscribe()
+            pusher = PushSender(
+                keys, SUBJECT, allow_private=True, ssl_context=svc.client_ssl_context()
+            )
+            try:
+                result = await pusher.send(target(subscription), b"hello", ttl_s=60)
+            finally:
+                await pusher.aclose()
+            assert result.outcome is outcome, result.reason
+            assert len(svc.deliveries) == (outcome is PushOutcome.DELIVERED)

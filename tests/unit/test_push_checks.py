@@ -112,6 +112,7 @@ def test_an_endpoint_is_taken_apart_and_its_origin_is_the_audience() -> None:
         ("https://user:pw@push.example.com/x", "push.endpoint_not_url"),
         ("https://push.example.com/x#frag", "push.endpoint_not_url"),
         ("https://push.example.com:99999/x", "push.endpoint_not_url"),
+        ("https://push.example.com:0/x", "push.endpoint_not_url"),
         ("https://püsh.example.com/x", "push.endpoint_not_url"),
         ("https://push.example.com/a b", "push.endpoint_not_url"),
         ("https://push.example.com/\n", "push.endpoint_not_url"),

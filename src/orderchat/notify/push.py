@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import re
+import ssl
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -156,9 +157,11 @@ class PushSender:
         *,
         allow_private: bool = False,
         timeout_s: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`ssl_context` replaces the system's trusted certificates: for an egress that
+        intercepts TLS with a CA of its own, and for tests."""
         check_subject(subject)
-        self._keys = keys
         self._subject = subject
         self._allow_private = allow_private
         self._timeout_s = timeout_s
@@ -166,7 +169,7 @@ class PushSender:
         self._vapid = Vapid02(private_key=keys.private_key, conf={"no-strict": True})
         self._tokens: dict[str, tuple[str, float]] = {}
         self._client = httpx.AsyncClient(
-            transport=guarded_transport(allow_private),
+            transport=guarded_transport(allow_private, ssl_context),
             timeout=timeout_s,
             follow_redirects=False,
             trust_env=False,
@@ -205,7 +208,7 @@ class PushSender:
                 request = self._client.build_request("POST", url, headers=headers, content=body)
                 response = await self._client.send(request, stream=True)
                 try:
-                    text = await _some_text(response)
+                    text = await _start_of_body(response)
                 finally:
                     await response.aclose()
         except EndpointBlocked as exc:
@@ -235,13 +238,14 @@ class PushSender:
         await self._client.aclose()
 
 
-async def _some_text(response: httpx.Response) -> str:
-    """The start of an answer's body for the log: a push service says why it refused there.
+async def _start_of_body(response: httpx.Response) -> str:
+    """The start of an answer's body, for the log: a push service says there why it refused.
 
-    Read no further: the endpoint may be anyone's server and its body endless.
+    Read even when it is not wanted, because a connection is only used again
+    once its answer has been read to the end (push services' bodies are short
+    or empty); but no further than a few hundred bytes, because the endpoint
+    may be anyone's server and its body endless.
     """
-    if response.is_success:
-        return ""
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_raw():
@@ -257,7 +261,7 @@ def _result(response: httpx.Response, text: str) -> PushResult:
     status = response.status_code
     outcome = outcome_for(status)
     reason = f"{status} {response.reason_phrase}".strip()
-    if text:
+    if text and outcome is not PushOutcome.DELIVERED:
         reason = f"{reason}: {text}"
     retry_after = None
     if outcome is PushOutcome.RETRY:

@@ -16,6 +16,7 @@ import binascii
 import ipaddress
 import re
 import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, cast
@@ -101,6 +102,8 @@ def parse_endpoint(endpoint: str, *, allow_private: bool) -> Endpoint:
         port = parts.port
     except ValueError:
         raise not_url from None
+    if port == 0:
+        raise not_url
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
         raise not_url if not scheme else BadRequest(say("push.endpoint_not_encrypted"))
@@ -262,7 +265,9 @@ async def _resolve(host: str, port: int, timeout_s: float | None) -> list[str]:
     return _addresses(infos)
 
 
-def guarded_transport(allow_private: bool) -> httpx.AsyncHTTPTransport:
+def guarded_transport(
+    allow_private: bool, ssl_context: ssl.SSLContext | None = None
+) -> httpx.AsyncHTTPTransport:
     """httpx's transport on a pool that connects through `_PinnedBackend`.
 
     httpx takes no network backend, so its pool is replaced by one built the
@@ -271,7 +276,7 @@ def guarded_transport(allow_private: bool) -> httpx.AsyncHTTPTransport:
     """
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
+        ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
         max_connections=64,
         max_keepalive_connections=16,
         keepalive_expiry=30.0,
