@@ -84,20 +84,6 @@ FORBIDDEN = {
         "orderchat.api",
         "orderchat.client",
     },
-    # Edges that speak outwards (push services, SMTP servers, shops' endpoints):
-    # no database, no web framework, no use cases; the worker in services/ calls them.
-    "notify": {
-        "sqlalchemy",
-        "starlette",
-        "fastapi",
-        "uvicorn",
-        "orderchat.storage",
-        "orderchat.services",
-        "orderchat.realtime",
-        "orderchat.api",
-        "orderchat.client",
-        "orderchat.media",
-    },
     "client": {
         "orderchat.storage",
         "orderchat.services",
@@ -108,6 +94,18 @@ FORBIDDEN = {
         "starlette",
         "fastapi",
         "uvicorn",
+    },
+    # The channels' edges: given what to send, they speak to SMTP servers, push
+    # services and webhooks; the queue that decides when lives in services/notify/.
+    "notify": {
+        "sqlalchemy",
+        "starlette",
+        "fastapi",
+        "orderchat.storage",
+        "orderchat.services",
+        "orderchat.realtime",
+        "orderchat.api",
+        "orderchat.client",
     },
     # Routes call the use cases and get core values back: never a row, never SQL.
     "api": {"sqlalchemy", "orderchat.storage"},
