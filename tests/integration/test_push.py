@@ -4,6 +4,7 @@ our payloads itself (tests/push_service.py), and answers 410, 429 or 500 when to
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import json
 import socket
@@ -71,6 +72,13 @@ def test_the_key_is_made_once_kept_private_and_loaded_after(tmp_path: Path) -> N
     assert path.read_bytes() == written
     point = unb64url(first.public_key)
     assert len(point) == 65 and point[0] == 0x04 and "=" not in first.public_key
+
+
+def test_nodes_starting_together_on_one_data_dir_all_get_the_same_key(tmp_path: Path) -> None:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        keys = list(pool.map(lambda _: VapidKeys.load_or_create(tmp_path).public_key, range(8)))
+    assert len(set(keys)) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]  # no temporary file left
 
 
 def test_a_key_file_others_can_read_is_narrowed_to_its_owner(tmp_path: Path) -> None:
