@@ -78,6 +78,8 @@ class ServerProcess:
     # on the run's cluster (see tests/stores.py), made at the first start.
     store: str = "sqlite"
     pg_url: str | None = None
+    # Variables the server process gets besides the test run's own (ORDERCHAT_SMTP_*).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -136,7 +138,7 @@ class ServerProcess:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S

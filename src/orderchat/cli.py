@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from orderchat.notify.mail import SmtpSettings
 from orderchat.settings import Settings
 from orderchat.skus_cli import add_skus_commands, run_skus_command
 from orderchat.user_cli import DEFAULT_DATA_DIR, add_user_commands, run_user_command
@@ -94,6 +95,17 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         help="shared secret for signed order webhooks (default: $ORDERCHAT_WEBHOOK_SECRET); "
         "without one, /api/webhooks/orders answers 404",
     )
+    serve.add_argument(
+        "--public-url",
+        default=os.environ.get("ORDERCHAT_PUBLIC_URL"),
+        help="the https:// address people open OrderChat at, for links in pushes and mails",
+    )
+    serve.add_argument("--shop-name", default=os.environ.get("ORDERCHAT_SHOP_NAME", "OrderChat"))
+    serve.add_argument(
+        "--allow-private-targets",
+        action="store_true",
+        help="let webhooks and push endpoints be loopback or private addresses",
+    )
 
 
 def _database_url(raw: str) -> str:
@@ -120,6 +132,13 @@ def _positive(raw: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _smtp_from_env() -> SmtpSettings | None:
+    try:
+        return SmtpSettings.from_env(os.environ)
+    except ValueError as exc:
+        raise SystemExit(f"orderchat: ORDERCHAT_SMTP_*: {exc}") from None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -153,6 +172,10 @@ def _serve(args: argparse.Namespace) -> int:
         upload_quota_bytes=args.upload_quota_bytes,
         preview_timeout_s=args.preview_timeout_s,
         upload_ttl_s=args.upload_ttl_s,
+        public_url=args.public_url,
+        shop_name=args.shop_name,
+        smtp=_smtp_from_env(),
+        allow_private_targets=args.allow_private_targets,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from orderchat.notify.mail import SmtpSettings
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -41,6 +43,19 @@ class Settings:
     upload_ttl_s: float = 24 * 3600.0
     # Making the previews of one file may take this long before it is given up.
     preview_timeout_s: float = 120.0
+    # What people open OrderChat at (https://chat.shop.example): links in pushes and
+    # mails. Without it, the address the server listens on.
+    public_url: str | None = None
+    # The shop's name in mails and on lock screens.
+    shop_name: str = "OrderChat"
+    # The SMTP server mails go through; None: no mails (ORDERCHAT_SMTP_*).
+    smtp: SmtpSettings | None = None
+    # Webhooks and push endpoints on loopback or private addresses (an intranet, tests).
+    allow_private_targets: bool = False
+
+    @property
+    def link_base(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def workflows_dir(self) -> Path:

@@ -22,6 +22,7 @@ from orderchat.api.routes import (
     health,
     inventory,
     media,
+    notify,
     orders,
     rules,
     staff_admin,
@@ -53,6 +54,7 @@ from orderchat.services.leases import Leases
 from orderchat.services.media.limits import MediaLimits
 from orderchat.services.media.media import Media
 from orderchat.services.money.finance import Finance
+from orderchat.services.notify.system import NotifyConfig, NotifySystem
 from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
@@ -149,6 +151,19 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         staff=staff,
         leases=leases,
         presence=presence,
+        notify=NotifySystem(
+            db,
+            clock,
+            ids,
+            leases,
+            NotifyConfig(
+                public_url=settings.link_base,
+                shop_name=settings.shop_name,
+                policy_dir=settings.workflows_dir,
+                smtp=settings.smtp,
+                allow_private_targets=settings.allow_private_targets,
+            ),
+        ),
     )
 
 
@@ -232,6 +247,7 @@ async def _start(runtime: Runtime) -> None:
     await runtime.presence.start()
     runtime.writer.start()
     await runtime.media.start()
+    await runtime.notify.start()
     if runtime.settings.demo:
         await _seed_demo(runtime)
     await _offer_first_admin(runtime)
@@ -249,6 +265,16 @@ async def _offer_first_admin(runtime: Runtime) -> None:
             first.path,
             INVITE_TTL_S // 86400,
         )
+
+
+async def _stop(runtime: Runtime) -> None:
+    """The parts stopped in the reverse order of their start: the store closes last."""
+    await runtime.notify.stop()
+    await runtime.media.stop()
+    await runtime.writer.stop()
+    await runtime.presence.stop()
+    await runtime.bus.stop()
+    await runtime.db.close()
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -272,11 +298,7 @@ def create_app(settings: Settings) -> FastAPI:
             digest.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await digest
-            await runtime.media.stop()
-            await runtime.writer.stop()
-            await runtime.presence.stop()
-            await runtime.bus.stop()
-            await runtime.db.close()
+            await _stop(runtime)
 
     app = OrderChatApp(
         title="OrderChat",
@@ -304,9 +326,11 @@ def create_app(settings: Settings) -> FastAPI:
         webhooks,
         uploads,
         media,
+        notify,
         web,
     ):
         app.include_router(module.router)
+    app.include_router(notify.pages)
     app.mount("/assets", web.assets(), name="assets")
     openapi.install(app)
     return app

@@ -21,6 +21,8 @@ from orderchat.services.chat.messaging import Messaging
 from orderchat.services.leases import Leases
 from orderchat.services.media.media import Media
 from orderchat.services.money.finance import Finance
+from orderchat.services.notify.service import Notifications
+from orderchat.services.notify.system import NotifySystem
 from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
@@ -56,6 +58,11 @@ class Runtime:
     staff: Staff
     leases: Leases
     presence: LocalPresence
+    notify: NotifySystem
+
+    @property
+    def notifications(self) -> Notifications:
+        return self.notify.service
 
 
 def get_runtime(request: Request) -> Runtime:

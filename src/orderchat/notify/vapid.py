@@ -71,6 +71,17 @@ class VapidKeys:
             raise ValueError(f"{path} does not hold an EC private key")
         return cls(key)
 
+    @classmethod
+    def from_pem(cls, pem: str) -> VapidKeys:
+        """The key as `private_pem` wrote it (kept in the database, shared by every node)."""
+        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the stored VAPID key is not an EC private key")
+        return cls(key)
+
+    def private_pem(self) -> str:
+        return self._private_pem().decode("ascii")
+
     @property
     def public_key(self) -> str:
         """What browsers take as `applicationServerKey`: base64url of the uncompressed point."""

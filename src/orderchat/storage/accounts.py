@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,7 +13,7 @@ from orderchat.core.errors import Conflict, NotFound
 from orderchat.core.ids import SessionId, UserId
 from orderchat.core.model import Role, Session, User, UserKind
 from orderchat.core.texts import say
-from orderchat.storage.schema import members, sessions, users
+from orderchat.storage.schema import members, push_subscriptions, sessions, users
 
 
 def _user(row: Row[Any], user_id: str | None = None) -> User:
@@ -200,6 +200,10 @@ async def revoke_sessions_txn(
     if ids:
         await conn.execute(
             update(sessions).where(sessions.c.id.in_(ids)).values(revoked_at_ms=now_ms)
+        )
+        # A signed-out device hears nothing more, not even on its lock screen.
+        await conn.execute(
+            delete(push_subscriptions).where(push_subscriptions.c.session_id.in_(ids))
         )
     return ids
 

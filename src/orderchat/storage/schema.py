@@ -472,3 +472,91 @@ staff_links = Table(
     Column("used_at_ms", BigInteger, nullable=True),
     Column("revoked_at_ms", BigInteger, nullable=True),
 )
+
+
+# --- notifications (migration 0010) -----------------------------------------------------
+
+# A device's web push subscription, tied to the session that made it: signing
+# that device out removes it.
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=False, index=True),
+    Column("session_id", ID, ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("endpoint", String(2048), nullable=False, unique=True),
+    Column("p256dh", String(128), nullable=False),
+    Column("auth", String(64), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("last_ok_ms", BigInteger, nullable=True),
+)
+
+# A person's own choices: an e-mail address (staff; a customer's is on their
+# customer row), channels switched off per occasion, quiet hours.
+notify_preferences = Table(
+    "notify_preferences",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("email", String(200), nullable=True),
+    Column("language", String(8), nullable=True),  # of mails and pushes; zh-CN when unset
+    Column("off", Text, nullable=False),  # JSON {occasion: [channel, …]}
+    Column("quiet", Text, nullable=True),  # JSON {start, end, utc_offset_min}
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+# The shop's own tools that hear of orders, exceptions, urgent messages …
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("topics", Text, nullable=False),  # JSON list of Topic values
+    Column("format", String(16), nullable=False),  # orderchat | wecom | dingtalk
+    Column("language", String(8), nullable=False),  # a robot's message: zh-CN | en
+    Column("description", String(200), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_by", ID, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+# The outbox: one row per delivery to make, planned from the event stream in the
+# transaction that moves the planner's cursor past the event. `dedupe` makes a
+# re-planned event a no-op, and is the delivery id receivers deduplicate with.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("dedupe", String(200), nullable=False, unique=True),
+    Column("channel", String(16), nullable=False),
+    Column("occasion", String(32), nullable=False),  # an Occasion, or a Topic for webhooks
+    Column("recipient", ID, nullable=True),
+    Column("endpoint_id", ID, nullable=True),
+    Column("conv_id", ID, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("message_id", ID, nullable=False, index=True),
+    Column("event_pos", BigInteger, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("payload", Text, nullable=True),  # JSON, webhooks: fixed when planned
+    Column("state", String(12), nullable=False),  # pending | sent | cancelled | dead
+    Column("first_due_ms", BigInteger, nullable=False),
+    Column("next_try_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_until_ms", BigInteger, nullable=False),
+    Column("outcome", Text, nullable=True),  # what the last try said
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("done_at_ms", BigInteger, nullable=True),
+    Index(None, "state", "next_try_ms"),
+    Index(None, "endpoint_id", "created_at_ms"),
+    Index(None, "recipient", "state"),
+)
+
+# Keys every node must share: the VAPID key pair browsers subscribed with, and
+# the secret that signs unsubscribe links. Made by whichever node starts first.
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from orderchat.api.response_schemas import chat, commerce, orders, people, rules
+from orderchat.api.response_schemas import chat, commerce, notify, orders, people, rules
 
 
 class NoBody:
@@ -44,6 +44,19 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("get", "/api/users"): {200: people.UserList},
     ("get", "/api/presence"): {200: people.Presence},
     ("post", "/api/users"): {201: people.User},
+    # notifications (api/routes/notify.py)
+    ("get", "/api/push/key"): {200: notify.PushKey},
+    ("post", "/api/push/subscriptions"): {201: notify.PushSubscribed},
+    ("delete", "/api/push/subscriptions"): {204: NO_BODY},
+    ("get", "/api/me/devices"): {200: notify.Devices},
+    ("get", "/api/me/notifications"): {200: notify.Preferences},
+    ("put", "/api/me/notifications"): {200: notify.Preferences},
+    ("get", "/api/conversations/{conv_id}/messages/{seq}/reminders"): {200: notify.Reminders},
+    ("get", "/api/admin/webhooks"): {200: notify.WebhookList},
+    ("post", "/api/admin/webhooks"): {201: notify.Webhook},
+    ("put", "/api/admin/webhooks/{endpoint_id}"): {200: notify.Webhook},
+    ("delete", "/api/admin/webhooks/{endpoint_id}"): {204: NO_BODY},
+    ("get", "/api/admin/webhooks/{endpoint_id}/deliveries"): {200: notify.WebhookDeliveries},
     # the admin console (api/routes/staff_admin.py)
     ("get", "/api/admin/staff"): {200: people.StaffList},
     ("post", "/api/admin/staff"): {201: people.User},

@@ -18,6 +18,8 @@ from orderchat.core.workflows import Workflow, parse_workflow
 logger = logging.getLogger(__name__)
 
 BUILT_IN = ("retail", "oem")
+# Beside the workflows, and not one of them (services/notify/policy.py).
+NOTIFY_POLICY_FILE = "notify.toml"
 
 
 class Workflows:
@@ -38,6 +40,8 @@ class Workflows:
             sources[name] = str(resource)
         if custom_dir is not None and custom_dir.is_dir():
             for path in sorted(custom_dir.glob("*.toml")):
+                if path.name == NOTIFY_POLICY_FILE:
+                    continue  # the notification policy lives beside the workflows
                 try:
                     workflow = parse_workflow(path.read_text("utf-8"))
                 except BadRequest as exc:

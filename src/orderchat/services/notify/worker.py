@@ -1,0 +1,254 @@
+"""Draining the outbox: each due delivery is sent, put off, retried, cancelled or given up.
+
+Every node runs a worker; a delivery is claimed before it is tried (see
+storage/notify.py), so two nodes never try the same one at once, and a claim
+left by a dead node lapses after `CLAIM_MS`: at-least-once, with the delivery
+id to deduplicate. Before sending, a personal delivery is dropped if its
+message was read (on any device) or recalled meanwhile, so nobody is buzzed
+for what they have seen; quiet hours put it off (urgent ones excepted).
+A delivery that keeps failing is tried with growing pauses for a day, then
+kept as `dead` with the last reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.model import UserKind
+from orderchat.core.notify import (
+    NO_PREFERENCES,
+    Channel,
+    Occasion,
+    Policy,
+    Preferences,
+    next_try_ms,
+    when_to_send,
+)
+from orderchat.services.notify.channels import Sent, Verdict
+from orderchat.services.notify.mails import MailBuilder
+from orderchat.services.notify.planner import nap
+from orderchat.services.notify.wiring import Outlets
+from orderchat.services.ports import Clock
+from orderchat.storage import notify as store
+from orderchat.storage import notify_people as people
+from orderchat.storage.engine import Database
+from orderchat.storage.notify import Delivery
+
+logger = logging.getLogger(__name__)
+
+CLAIM_MS = 120_000
+BATCH = 50
+IDLE_WAIT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the worker read about one batch, in one snapshot."""
+
+    read: dict[tuple[str, str], int]
+    recalled: set[str]
+    messages: Mapping[MessageId, store.StreamMessage]
+    persons: dict[UserId, store.Person]
+    prefs: dict[UserId, Preferences]
+    orders: Mapping[ConversationId, dict[str, str]]
+    addresses: dict[UserId, str]
+
+
+# A customer hears of each step of their order in a mail of its own.
+ONE_MAIL_EACH = (Occasion.ORDER_STATUS.value, Occasion.CONFIRMATION.value)
+
+
+def _gathered(delivery: Delivery) -> bool:
+    """First-word mails about messages go out gathered, one mail per person."""
+    return (
+        delivery.channel is Channel.EMAIL
+        and delivery.step == 0
+        and delivery.occasion not in ONE_MAIL_EACH
+    )
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        policy: Policy,
+        outlets: Outlets,
+        mails: MailBuilder,
+        rng: random.Random,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._policy = policy
+        self._outlets = outlets
+        self._mails = mails
+        self._rng = rng
+        self.wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                worked = await self.step()
+            except Exception:
+                logger.warning("delivering notifications failed; trying again", exc_info=True)
+                worked = False
+            if not worked:
+                await nap(self.wake, IDLE_WAIT_S)
+
+    async def step(self) -> bool:
+        """Claim and handle one batch of due deliveries; False when none was due."""
+        now = self._clock.now_ms()
+        async with self._db.write("notify-claim") as conn:
+            batch = await store.claim_due_txn(conn, now, CLAIM_MS, BATCH)
+        if not batch:
+            return False
+        mails = [d for d in batch if _gathered(d)]
+        batch = [d for d in batch if d not in mails] + await self._gather_mail(mails, now)
+        facts = await self._facts(batch)
+        outcomes: list[tuple[Delivery, Sent | int]] = []
+        ready: list[Delivery] = []
+        for delivery in batch:
+            held = self._held_back(delivery, facts, now)
+            if held is None:
+                ready.append(delivery)
+            else:
+                outcomes.append((delivery, held))
+        outcomes.extend(await self._send_all(ready, facts, now))
+        await self._record(outcomes, now)
+        return True
+
+    async def _gather_mail(self, due: Sequence[Delivery], now: int) -> list[Delivery]:
+        """A person's first-word mails due soon join the one going now: one mail, not five."""
+        upto = now + self._policy.email_batch_s * 1000
+        gathered = list(due)
+        for recipient in sorted({d.recipient for d in due if d.recipient}):
+            async with self._db.write("notify-gather") as conn:
+                more = await store.claim_more_mail_txn(
+                    conn, recipient, upto, now, CLAIM_MS, ONE_MAIL_EACH
+                )
+            known = {d.id for d in gathered}
+            gathered.extend(d for d in more if d.id not in known)
+        return gathered
+
+    async def _facts(self, batch: Sequence[Delivery]) -> Facts:
+        personal = [d for d in batch if d.recipient]
+        recipients = {d.recipient for d in personal if d.recipient}
+        async with self._db.read() as conn:
+            read, recalled = await store.read_and_recalled(
+                conn, {(d.conv, d.recipient or "") for d in personal}, {d.message_id for d in batch}
+            )
+            messages = await store.stored_messages(conn, {d.message_id for d in personal})
+            senders = {m.sender for m in messages.values()}
+            persons = await store.persons(conn, recipients | senders)
+            prefs = await people.preferences(conn, recipients)
+            orders = await store.orders_of_conversations(conn, {d.conv for d in personal})
+            addresses = await store.email_addresses(conn, recipients)
+        return Facts(read, recalled, messages, persons, prefs, orders, addresses)
+
+    def _held_back(self, delivery: Delivery, facts: Facts, now: int) -> Sent | int | None:
+        """A cancellation (read, recalled), a later time (quiet hours), or None: send it."""
+        reason = None
+        if delivery.message_id in facts.recalled:
+            reason = "recalled before it went out"
+        elif delivery.recipient is not None:
+            reason = self._personal_reason(delivery, facts)
+        if reason is not None:
+            return Sent(Verdict.CANCEL, reason)
+        if delivery.recipient is None:
+            return None
+        prefs = facts.prefs.get(delivery.recipient, NO_PREFERENCES)
+        at = when_to_send(delivery.first_due_ms, now, Occasion(delivery.occasion), prefs)
+        return at if at > now else None
+
+    def _personal_reason(self, delivery: Delivery, facts: Facts) -> str | None:
+        recipient = delivery.recipient or UserId("")
+        message = facts.messages.get(delivery.message_id)
+        person = facts.persons.get(recipient)
+        if message is None or person is None:
+            return "the message or the person is gone"
+        if facts.read.get((delivery.conv, recipient), delivery.seq) >= delivery.seq:
+            return "read before it went out"
+        if person.kind is UserKind.CUSTOMER and message.internal:
+            return "staff only"  # never reached: the planner does not plan it
+        return None
+
+    async def _send_all(
+        self, ready: Sequence[Delivery], facts: Facts, now: int
+    ) -> list[tuple[Delivery, Sent | int]]:
+        outcomes: list[tuple[Delivery, Sent | int]] = []
+        mails: dict[UserId, list[Delivery]] = {}
+        for delivery in ready:
+            if _gathered(delivery) and delivery.recipient is not None:
+                mails.setdefault(delivery.recipient, []).append(delivery)
+                continue
+            if delivery.channel is Channel.EMAIL and delivery.recipient is not None:
+                sent = await self._send_mail(delivery.recipient, [delivery], facts, now)
+                outcomes.append((delivery, sent))
+                continue
+            outcomes.append((delivery, await self._send_one(delivery, facts, now)))
+        for recipient, theirs in mails.items():
+            sent = await self._send_mail(recipient, theirs, facts, now)
+            outcomes.extend((delivery, sent) for delivery in theirs)
+        return outcomes
+
+    async def _send_one(self, delivery: Delivery, facts: Facts, now: int) -> Sent:
+        if delivery.channel is Channel.WEBHOOK:
+            return await self._outlets.webhooks.send(delivery, now)
+        recipient = delivery.recipient or UserId("")
+        message = facts.messages[delivery.message_id]
+        told = self._mails.told(delivery, message, facts, recipient)
+        urgent = delivery.occasion == Occasion.URGENT.value
+        return await self._outlets.push.send(
+            recipient, told, urgent=urgent, ts_ms=message.ts, now_ms=now
+        )
+
+    async def _send_mail(
+        self, recipient: UserId, deliveries: Sequence[Delivery], facts: Facts, now: int
+    ) -> Sent:
+        if self._outlets.mail is None:
+            return Sent(Verdict.CANCEL, "e-mail is not set up")
+        address = facts.addresses.get(recipient)
+        if not address:
+            return Sent(Verdict.CANCEL, "no e-mail address")
+        message = await self._mails.compose(recipient, address, deliveries, facts, now)
+        return await self._outlets.mail.send(message)
+
+    async def _record(self, outcomes: Sequence[tuple[Delivery, Sent | int]], now: int) -> None:
+        """Every outcome of the batch in one transaction."""
+        if not outcomes:
+            return
+        async with self._db.write("notify-record") as conn:
+            for delivery, outcome in outcomes:
+                if isinstance(outcome, int):
+                    await store.postpone_txn(conn, delivery.id, outcome)
+                    continue
+                sent = self._settled(delivery, outcome, now)
+                if isinstance(sent, int):
+                    await store.retry_txn(
+                        conn, delivery.id, delivery.attempts + 1, sent, outcome.outcome
+                    )
+                else:
+                    tried = delivery.attempts + (0 if sent.verdict is Verdict.CANCEL else 1)
+                    await store.finish_txn(
+                        conn, delivery.id, sent.verdict.value, sent.outcome, tried, now
+                    )
+
+    def _settled(self, delivery: Delivery, sent: Sent, now: int) -> Sent | int:
+        """A retry's time, or the final word: a day of failures is given up."""
+        if sent.verdict is not Verdict.RETRY:
+            return sent
+        attempts = delivery.attempts + 1
+        at = next_try_ms(
+            attempts, delivery.first_due_ms, now, self._rng.random(), self._policy.retry
+        )
+        if at is None:
+            logger.warning("notification %s given up: %s", delivery.dedupe, sent.outcome)
+            return Sent(Verdict.GIVE_UP, f"gave up: {sent.outcome}")
+        if sent.retry_after_s is not None:
+            at = max(at, now + int(sent.retry_after_s * 1000))
+        return at

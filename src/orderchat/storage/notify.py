@@ -1,0 +1,482 @@
+"""The rows behind notifications: the planner's cursor, the outbox, subscriptions, endpoints.
+
+The outbox (`notifications`) is filled by the planner (services/notify/planner.py)
+from the event stream and drained by the delivery worker. A row is *claimed*
+by setting `claimed_until_ms`: the claiming UPDATE repeats the "free and due"
+test in its own WHERE, so of two nodes that picked the same row only one
+changes it (PostgreSQL re-checks the condition on the locked row; SQLite has
+one writer). A node that dies holding a claim lets it lapse, and the row is
+tried again: at-least-once, with `dedupe` as the delivery id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.model import ConversationKind, MessageKind, Role, UserKind
+from orderchat.core.notify import Channel, Member
+from orderchat.storage.schema import (
+    conversations,
+    counters,
+    customers,
+    events,
+    members,
+    messages,
+    notifications,
+    notify_preferences,
+    orders,
+    push_subscriptions,
+    users,
+)
+
+CURSOR = "notify"
+
+
+# --- the planner's cursor and what it reads ---------------------------------------------
+
+
+async def cursor(conn: AsyncConnection) -> int:
+    found = (await conn.execute(select(counters.c.value).where(counters.c.name == CURSOR))).scalar()
+    return int(found or 0)
+
+
+async def set_cursor_txn(conn: AsyncConnection, pos: int) -> None:
+    """Move the cursor forward only: two planners (a lease changing hands) never move it back."""
+    await conn.execute(
+        update(counters).where(counters.c.name == CURSOR, counters.c.value < pos).values(value=pos)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMessage:
+    pos: int
+    id: MessageId
+    conv: ConversationId
+    conv_kind: ConversationKind
+    conv_title: str | None
+    seq: int
+    sender: UserId
+    kind: MessageKind
+    text: str
+    mentions: tuple[str, ...]
+    internal: bool
+    urgent: bool
+    meta: Mapping[str, Any] | None
+    ts: int
+
+
+async def new_messages(
+    conn: AsyncConnection, after: int, upto: int | None, limit: int
+) -> tuple[int, list[StreamMessage]]:
+    """Messages written at positions in (after, upto], and the last position looked at.
+
+    `upto` None: up to the head this snapshot sees (one writer commits in order).
+    """
+    query = (
+        select(
+            events.c.pos,
+            events.c.kind.label("e_kind"),
+            messages,
+            conversations.c.kind.label("conv_kind"),
+            conversations.c.title.label("conv_title"),
+        )
+        .outerjoin(messages, messages.c.id == events.c.message_id)
+        .outerjoin(conversations, conversations.c.id == events.c.conv_id)
+        .where(events.c.pos > after)
+        .order_by(events.c.pos)
+        .limit(limit)
+    )
+    if upto is not None:
+        query = query.where(events.c.pos <= upto)
+    rows = (await conn.execute(query)).all()
+    last = rows[-1].pos if rows else after
+    found = [
+        _stream_message(row.pos, row)
+        for row in rows
+        if row.e_kind == "message" and row.id is not None and row.recalled_at_ms is None
+    ]
+    return last, found
+
+
+def _stream_message(pos: int, row: Any) -> StreamMessage:
+    return StreamMessage(
+        pos=pos,
+        id=MessageId(row.id),
+        conv=ConversationId(row.conv_id),
+        conv_kind=ConversationKind(row.conv_kind),
+        conv_title=row.conv_title,
+        seq=row.seq,
+        sender=UserId(row.sender_id),
+        kind=MessageKind(row.kind),
+        text=row.text,
+        mentions=tuple(orjson.loads(row.mentions)),
+        internal=bool(row.internal),
+        urgent=bool(row.urgent),
+        meta=None if row.meta is None else orjson.loads(row.meta),
+        ts=row.ts,
+    )
+
+
+async def stored_messages(
+    conn: AsyncConnection, message_ids: Iterable[str]
+) -> dict[MessageId, StreamMessage]:
+    """Messages by id, as the worker words them (their stream position is not needed: 0)."""
+    wanted = sorted(set(message_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(
+            messages,
+            conversations.c.kind.label("conv_kind"),
+            conversations.c.title.label("conv_title"),
+        )
+        .join(conversations, conversations.c.id == messages.c.conv_id)
+        .where(messages.c.id.in_(wanted))
+    )
+    return {MessageId(row.id): _stream_message(0, row) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: UserId
+    kind: UserKind
+    display_name: str
+    language: str | None  # a customer's, as the shop has it
+    email: str | None  # a customer's address on file
+
+
+async def persons(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[UserId, Person]:
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(
+            users.c.id,
+            users.c.kind,
+            users.c.display_name,
+            customers.c.language,
+            customers.c.email,
+        )
+        .outerjoin(customers, customers.c.user_id == users.c.id)
+        .where(users.c.id.in_(wanted))
+    )
+    return {
+        UserId(row.id): Person(
+            UserId(row.id), UserKind(row.kind), row.display_name, row.language, row.email
+        )
+        for row in rows
+    }
+
+
+async def orders_of_conversations(
+    conn: AsyncConnection, conv_ids: Iterable[str]
+) -> dict[ConversationId, dict[str, str]]:
+    wanted = sorted(set(conv_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(orders.c.id, orders.c.number, orders.c.conv_id).where(orders.c.conv_id.in_(wanted))
+    )
+    return {ConversationId(r.conv_id): {"id": r.id, "number": r.number} for r in rows}
+
+
+async def claim_more_mail_txn(
+    conn: AsyncConnection,
+    recipient: str,
+    upto_ms: int,
+    now_ms: int,
+    claim_ms: int,
+    apart: Sequence[str],
+) -> list[Delivery]:
+    """The person's other first-word e-mails due by `upto_ms`: they go in the same mail."""
+    rows = await conn.execute(
+        update(notifications)
+        .where(
+            notifications.c.recipient == recipient,
+            notifications.c.channel == Channel.EMAIL.value,
+            notifications.c.step == 0,
+            notifications.c.occasion.not_in(list(apart)),
+            notifications.c.state == "pending",
+            notifications.c.next_try_ms <= upto_ms,
+            notifications.c.claimed_until_ms <= now_ms,
+        )
+        .values(claimed_until_ms=now_ms + claim_ms)
+        .returning(*notifications.c)
+    )
+    return [_delivery(r) for r in rows]
+
+
+async def head(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.coalesce(func.max(events.c.pos), 0)))).scalar() or 0)
+
+
+async def current_members(
+    conn: AsyncConnection, conv_ids: Iterable[str]
+) -> dict[ConversationId, list[Member]]:
+    """Who is in each conversation now, with their kind and roles."""
+    wanted = sorted(set(conv_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(members.c.conv_id, users.c.id, users.c.kind, users.c.roles)
+        .join(users, users.c.id == members.c.user_id)
+        .where(members.c.conv_id.in_(wanted), members.c.left_pos.is_(None))
+        .where(users.c.disabled.is_(False))
+    )
+    found: dict[ConversationId, list[Member]] = {}
+    for row in rows:
+        roles = frozenset(Role(r) for r in row.roles.split(",") if r)
+        member = Member(UserId(row.id), UserKind(row.kind), roles)
+        found.setdefault(ConversationId(row.conv_id), []).append(member)
+    return found
+
+
+async def reachable(
+    conn: AsyncConnection, user_ids: Iterable[str]
+) -> dict[UserId, frozenset[Channel]]:
+    """The channels each person can be reached on at all: a push subscription, an address."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    found: dict[UserId, set[Channel]] = {}
+    pushed = await conn.execute(
+        select(push_subscriptions.c.user_id)
+        .where(push_subscriptions.c.user_id.in_(wanted))
+        .distinct()
+    )
+    for row in pushed:
+        found.setdefault(UserId(row.user_id), set()).add(Channel.PUSH)
+    for user in await email_addresses(conn, wanted):
+        found.setdefault(user, set()).add(Channel.EMAIL)
+    return {user: frozenset(channels) for user, channels in found.items()}
+
+
+async def email_addresses(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[UserId, str]:
+    """Each person's address: their own choice first, else a customer's address on file."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    found: dict[UserId, str] = {}
+    for row in await conn.execute(
+        select(customers.c.user_id, customers.c.email).where(
+            customers.c.user_id.in_(wanted), customers.c.email.is_not(None)
+        )
+    ):
+        if row.email:
+            found[UserId(row.user_id)] = row.email
+    for row in await conn.execute(
+        select(notify_preferences.c.user_id, notify_preferences.c.email).where(
+            notify_preferences.c.user_id.in_(wanted), notify_preferences.c.email.is_not(None)
+        )
+    ):
+        if row.email:
+            found[UserId(row.user_id)] = row.email
+    return found
+
+
+# --- the outbox -------------------------------------------------------------------------
+
+
+async def insert_deliveries_txn(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Add deliveries; one whose `dedupe` is already there (an event planned again) is skipped."""
+    if not rows:
+        return 0
+    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = maker(notifications).on_conflict_do_nothing(index_elements=["dedupe"])
+    result = await conn.execute(statement, list(rows))
+    return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    dedupe: str
+    channel: Channel
+    occasion: str
+    recipient: UserId | None
+    endpoint_id: str | None
+    conv: ConversationId
+    seq: int
+    message_id: MessageId
+    step: int
+    payload: Mapping[str, Any] | None
+    first_due_ms: int
+    attempts: int
+    created_at_ms: int
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        dedupe=row.dedupe,
+        channel=Channel(row.channel),
+        occasion=row.occasion,
+        recipient=None if row.recipient is None else UserId(row.recipient),
+        endpoint_id=row.endpoint_id,
+        conv=ConversationId(row.conv_id),
+        seq=row.seq,
+        message_id=MessageId(row.message_id),
+        step=row.step,
+        payload=None if row.payload is None else orjson.loads(row.payload),
+        first_due_ms=row.first_due_ms,
+        attempts=row.attempts,
+        created_at_ms=row.created_at_ms,
+    )
+
+
+def _free_and_due(now_ms: int) -> Any:
+    return and_(
+        notifications.c.state == "pending",
+        notifications.c.next_try_ms <= now_ms,
+        notifications.c.claimed_until_ms <= now_ms,
+    )
+
+
+async def claim_due_txn(
+    conn: AsyncConnection, now_ms: int, claim_ms: int, limit: int
+) -> list[Delivery]:
+    """Claim up to `limit` due deliveries until `now_ms + claim_ms`, oldest due first."""
+    picked = (
+        select(notifications.c.id)
+        .where(_free_and_due(now_ms))
+        .order_by(notifications.c.next_try_ms)
+        .limit(limit)
+    )
+    ids = [row.id for row in await conn.execute(picked)]
+    if not ids:
+        return []
+    rows = await conn.execute(
+        update(notifications)
+        .where(notifications.c.id.in_(ids), _free_and_due(now_ms))
+        .values(claimed_until_ms=now_ms + claim_ms)
+        .returning(*notifications.c)
+    )
+    return sorted((_delivery(r) for r in rows), key=lambda d: (d.first_due_ms, d.id))
+
+
+async def next_due_ms(conn: AsyncConnection) -> int | None:
+    found = (
+        await conn.execute(
+            select(func.min(notifications.c.next_try_ms)).where(notifications.c.state == "pending")
+        )
+    ).scalar()
+    return None if found is None else int(found)
+
+
+async def finish_txn(
+    conn: AsyncConnection, delivery_id: str, state: str, outcome: str, attempts: int, now_ms: int
+) -> None:
+    """Close a delivery for good: sent, cancelled (read, recalled, unreachable) or dead."""
+    await conn.execute(
+        update(notifications)
+        .where(notifications.c.id == delivery_id, notifications.c.state == "pending")
+        .values(
+            state=state,
+            outcome=outcome,
+            attempts=attempts,
+            done_at_ms=now_ms,
+            claimed_until_ms=0,
+        )
+    )
+
+
+async def retry_txn(
+    conn: AsyncConnection, delivery_id: str, attempts: int, next_try_ms: int, outcome: str
+) -> None:
+    await conn.execute(
+        update(notifications)
+        .where(notifications.c.id == delivery_id, notifications.c.state == "pending")
+        .values(attempts=attempts, next_try_ms=next_try_ms, outcome=outcome, claimed_until_ms=0)
+    )
+
+
+async def postpone_txn(conn: AsyncConnection, delivery_id: str, until_ms: int) -> None:
+    """Quiet hours: the delivery waits, and keeps its attempts."""
+    await conn.execute(
+        update(notifications)
+        .where(notifications.c.id == delivery_id, notifications.c.state == "pending")
+        .values(next_try_ms=until_ms, claimed_until_ms=0)
+    )
+
+
+async def read_and_recalled(
+    conn: AsyncConnection, pairs: Iterable[tuple[str, str]], message_ids: Iterable[str]
+) -> tuple[dict[tuple[str, str], int], set[str]]:
+    """How far each (conversation, person) has read, and which of these messages are recalled."""
+    wanted = set(pairs)
+    read: dict[tuple[str, str], int] = {}
+    convs = sorted({conv for conv, _ in wanted})
+    if convs:
+        rows = await conn.execute(
+            select(members.c.conv_id, members.c.user_id, members.c.read_seq).where(
+                members.c.conv_id.in_(convs)
+            )
+        )
+        for row in rows:
+            if (row.conv_id, row.user_id) in wanted:
+                read[(row.conv_id, row.user_id)] = row.read_seq
+    ids = sorted(set(message_ids))
+    recalled: set[str] = set()
+    if ids:
+        rows = await conn.execute(
+            select(messages.c.id).where(
+                messages.c.id.in_(ids), messages.c.recalled_at_ms.is_not(None)
+            )
+        )
+        recalled = {row.id for row in rows}
+    return read, recalled
+
+
+async def deliveries_of_message(conn: AsyncConnection, message_id: str) -> list[dict[str, Any]]:
+    """Every delivery planned for one message (the sender's view of the urgent ladder)."""
+    rows = await conn.execute(
+        select(notifications)
+        .where(notifications.c.message_id == message_id, notifications.c.recipient.is_not(None))
+        .order_by(notifications.c.recipient, notifications.c.step, notifications.c.channel)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def endpoint_deliveries(
+    conn: AsyncConnection, endpoint_id: str, before_ms: int | None, limit: int
+) -> list[dict[str, Any]]:
+    query = (
+        select(notifications)
+        .where(notifications.c.endpoint_id == endpoint_id)
+        .order_by(notifications.c.created_at_ms.desc(), notifications.c.id.desc())
+        .limit(limit)
+    )
+    if before_ms is not None:
+        query = query.where(notifications.c.created_at_ms < before_ms)
+    return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+async def counts_by_state(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        select(notifications.c.state, func.count()).group_by(notifications.c.state)
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def unread_filter(read_seq: Mapping[tuple[str, str], int], conv: str, user: str, seq: int) -> bool:
+    """Whether the person has not read message `seq` yet (no member row: treat as read)."""
+    return read_seq.get((conv, user), seq) < seq
+
+
+async def display_names(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[UserId, str]:
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(users.c.id, users.c.display_name).where(users.c.id.in_(wanted))
+    )
+    return {UserId(row.id): row.display_name for row in rows}
