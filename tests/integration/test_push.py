@@ -4,14 +4,11 @@ our payloads itself (tests/push_service.py), and answers 410, 429 or 500 when to
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import email.utils
 import json
 import socket
-import stat
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -28,7 +25,6 @@ from orderchat.notify.push import (
     check_subscription,
     encrypt,
 )
-from orderchat.notify.vapid import KEY_FILE
 from tests.push_service import PushService, Subscription, b64url, fake_dns, unb64url
 
 pytestmark = pytest.mark.timeout(30)
@@ -62,37 +58,14 @@ def target(subscription: Subscription) -> PushTarget:
     )
 
 
-def test_the_key_is_made_once_kept_private_and_loaded_after(tmp_path: Path) -> None:
-    first = VapidKeys.load_or_create(tmp_path / "data")
-    path = tmp_path / "data" / KEY_FILE
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    written = path.read_bytes()
-    again = VapidKeys.load_or_create(tmp_path / "data")
+def test_the_key_is_written_and_read_back_whole() -> None:
+    first = VapidKeys.generate()
+    again = VapidKeys.from_pem(first.private_pem())
     assert again.public_key == first.public_key
-    assert path.read_bytes() == written
     point = unb64url(first.public_key)
     assert len(point) == 65 and point[0] == 0x04 and "=" not in first.public_key
-
-
-def test_nodes_starting_together_on_one_data_dir_all_get_the_same_key(tmp_path: Path) -> None:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        keys = list(pool.map(lambda _: VapidKeys.load_or_create(tmp_path).public_key, range(8)))
-    assert len(set(keys)) == 1
-    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]  # no temporary file left
-
-
-def test_a_key_file_others_can_read_is_narrowed_to_its_owner(tmp_path: Path) -> None:
-    first = VapidKeys.load_or_create(tmp_path)
-    (tmp_path / KEY_FILE).chmod(0o644)
-    assert VapidKeys.load_or_create(tmp_path).public_key == first.public_key
-    assert stat.S_IMODE((tmp_path / KEY_FILE).stat().st_mode) == 0o600
-
-
-def test_a_key_file_that_is_not_a_key_stops_the_start_and_is_kept(tmp_path: Path) -> None:
-    (tmp_path / KEY_FILE).write_bytes(b"not a key")
-    with pytest.raises(ValueError, match=KEY_FILE):
-        VapidKeys.load_or_create(tmp_path)
-    assert (tmp_path / KEY_FILE).read_bytes() == b"not a key"
+    with pytest.raises(ValueError, match="not a PEM private key"):
+        VapidKeys.from_pem("not a key")
 
 
 async def test_a_push_arrives_with_the_exact_bytes_and_a_valid_token(
