@@ -100,6 +100,9 @@ NAMES_THAT_MUST_EXIST = (
     # Attachments are opaque JSON, and JSON parses what cannot be stored: a lone
     # surrogate, an integer past 64 bits. No schema keyword can exclude them.
     "POST /api/confirmations/{item_id}/versions",
+    # A push endpoint's host must resolve to a public address, and its key must be a
+    # point on P-256: a browser's subscription always is, a generated one seldom.
+    "POST /api/push/subscriptions",
     # A link's token is random: a made-up one is not valid (404), as it must be.
     "POST /api/staff-links/check",
     "POST /api/staff-links/accept",

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict
 
-from orderchat.api.openapi import errors, rule
+from orderchat.api.openapi import WholeNumber, errors, rule
 from orderchat.api.responses import Json
 from orderchat.api.routes.web import SECURITY_HEADERS
 from orderchat.api.runtime import AuthDep, RuntimeDep
@@ -25,13 +25,24 @@ from orderchat.core.notify import (
 )
 from orderchat.core.texts import LANGUAGES, say
 from orderchat.core.webhook_formats import Format
-from orderchat.services.notify.service import Endpoint, NewEndpoint
+from orderchat.services.notify.service import EMAIL_PATTERN, Endpoint, NewEndpoint
 
 router = APIRouter(prefix="/api", tags=["notifications"])
 pages = APIRouter(include_in_schema=False)
 
 Base64Url = Annotated[str, rule(minLength=1, maxLength=128, pattern=r"^[A-Za-z0-9_-]+=*$")]
 Url = Annotated[str, rule(minLength=1, maxLength=2048)]
+# An https URL on a named host: what every server takes (an address literal may be a
+# private one, refused unless --allow-private-targets; the schema cannot say which).
+HookUrl = Annotated[
+    str,
+    rule(
+        maxLength=2048,
+        pattern=r"^https://[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9.-]*(:[1-9][0-9]{0,3})?(/[!-~]*)?$",
+    ),
+]
+# An address, or "" (or null) for none.
+Email = Annotated[str | None, rule(maxLength=200, pattern=f"^$|{EMAIL_PATTERN}")]
 Hhmm = Annotated[str, rule(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 OccasionName = Annotated[str, rule(enum=[o.value for o in Occasion])]
 ChannelName = Annotated[str, rule(enum=[Channel.PUSH.value, Channel.EMAIL.value])]
@@ -100,12 +111,12 @@ class QuietBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
     start: Hhmm
     end: Hhmm
-    utc_offset_min: Annotated[int, rule(minimum=-840, maximum=840)]
+    utc_offset_min: Annotated[WholeNumber, rule(minimum=-840, maximum=840)]
 
 
 class PreferencesBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    email: Annotated[str | None, rule(maxLength=200)] = None
+    email: Email = None
     language: Annotated[str | None, rule(enum=[*LANGUAGES, None])] = None
     off: dict[OccasionName, list[ChannelName]] = {}
     quiet: QuietBody | None = None
@@ -185,7 +196,7 @@ TopicName = Annotated[str, rule(enum=[t.value for t in Topic])]
 
 class EndpointBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    url: Url
+    url: HookUrl
     topics: Annotated[list[TopicName], rule(minItems=1)]
     format: Annotated[str, rule(enum=[f.value for f in Format])] = Format.ORDERCHAT.value
     language: Annotated[str, rule(enum=list(LANGUAGES))] = "zh-CN"

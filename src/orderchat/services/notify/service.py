@@ -33,10 +33,14 @@ from orderchat.storage.engine import Database
 from orderchat.storage.messages import get_stored_message
 from orderchat.storage.notify_people import Endpoint
 
-__all__ = ["Endpoint", "NewEndpoint", "Notifications"]
+__all__ = ["EMAIL_PATTERN", "Endpoint", "NewEndpoint", "Notifications"]
 
 MAX_DESCRIPTION = 200
-_EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[^@\s<>\"]{1,190}\.[^@\s<>\"]{2,}")
+MAX_EMAIL = 200
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63}){0,4}\.[A-Za-z]{2,12}$"
+)
+_EMAIL = re.compile(EMAIL_PATTERN)
 _SECRET = re.compile(r"[\x21-\x7e]{16,128}")
 
 
@@ -113,7 +117,9 @@ class Notifications:
         return found, address
 
     async def set_preferences(self, user: User, prefs: Preferences) -> Preferences:
-        if prefs.email is not None and not _EMAIL.fullmatch(prefs.email):
+        if prefs.email is not None and not (
+            len(prefs.email) <= MAX_EMAIL and _EMAIL.fullmatch(prefs.email)
+        ):
             raise BadRequest(say("notify.email_shape"))
         if prefs.language is not None and prefs.language not in LANGUAGES:
             raise BadRequest(say("notify.email_shape"))
@@ -137,13 +143,16 @@ class Notifications:
     # --- the urgent ladder, as its sender sees it ---------------------------------------
 
     async def reminders(self, user: User, conv_id: str, seq: int) -> list[dict[str, Any]]:
+        """What went out for one message, per recipient: the urgent ladder's record.
+
+        Any message has one (a direct message's push, an order's mail); only urgent
+        ones climb.
+        """
         async with self._db.read() as conn:
             stored = await get_stored_message(conn, conv_id, seq)
             message = stored.message
             if message.sender != user.id and Role.ADMIN not in user.roles:
                 raise Forbidden(say("notify.only_sender_sees_ladder"))
-            if not message.urgent:
-                raise BadRequest(say("notify.message_not_urgent"))
             rows = await store.deliveries_of_message(conn, message.id)
             read, _ = await store.read_and_recalled(
                 conn, {(conv_id, r["recipient"]) for r in rows}, []
