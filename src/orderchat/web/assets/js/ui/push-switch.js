@@ -56,7 +56,6 @@ export class PushSwitch {
     const turnOn = this.input.checked;
     this.input.disabled = true;
     this.show("busy", turnOn ? "pwa.push.turningOn" : "pwa.push.turningOff");
-    this.input.checked = turnOn;
     try {
       if (turnOn) await enablePush(this.userId);
       else await disablePush(this.userId);
@@ -80,7 +79,8 @@ export class PushSwitch {
     this.message = { key, params };
     this.el.dataset.state = state;
     this.el.classList.toggle("push-failed", failed);
-    this.input.checked = state === "on" || (state === "busy" && this.input.checked);
+    // While busy it shows where it is going, as clicked.
+    if (state !== "busy") this.input.checked = state === "on";
     this.relabel();
   }
 }
