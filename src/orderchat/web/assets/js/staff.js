@@ -475,17 +475,21 @@ function setConnection(s, state) {
  */
 function renderOffline(s) {
   if (!s.offline || !s.realtime) return;
-  const realtime = s.realtime;
-  let reason = null;
-  if (realtime.state !== "online") reason = realtime.networkDown() ? "network" : s.loadFailed ? "server" : null;
-  const pending = realtime.pending();
+  const pending = s.realtime.pending();
   rememberTitles(s.me.id, pending, (id) => listedTitle(s, id));
   const kept = storedTitles(s.me.id);
   s.offline.update({
-    reason,
+    reason: offlineReason(s),
     pending,
     titleOf: (id) => listedTitle(s, id) || kept[id] || t("pwa.offline.unknownConv"),
   });
+}
+
+/** A connection that drops and comes back while the lists are loaded is only the header's news. */
+function offlineReason(s) {
+  if (s.realtime.state === "online") return null;
+  if (s.realtime.networkDown()) return "network";
+  return s.loadFailed ? "server" : null;
 }
 
 function listedTitle(s, id) {
