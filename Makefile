@@ -83,7 +83,7 @@ lint: install-test
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 	npx prettier --check $(WEB)
-	npx eslint $(WEB)/assets/js
+	npx eslint $(WEB)/assets/js $(WEB)/sw.js
 
 unit: install-test
 	$(BIN)/pytest tests/unit -q

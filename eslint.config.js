@@ -16,6 +16,15 @@ export default [
     },
   },
   {
+    // The service worker: a classic script in the worker's global scope, not a module.
+    files: ["src/orderchat/web/sw.js"],
+    languageOptions: {
+      ecmaVersion: "latest",
+      sourceType: "script",
+      globals: globals.serviceworker,
+    },
+  },
+  {
     files: ["eslint.config.js"],
     languageOptions: { sourceType: "module", globals: globals.node },
   },

@@ -4,10 +4,16 @@ There is no build step: the files under `orderchat/web` are what the browser
 runs. Every page and asset carries a Content-Security-Policy that allows
 scripts, styles and connections from this origin only and no inline code at
 all, so a message that smuggles markup past the app's escaping still cannot run.
+
+The service worker (docs/app-install.md) is served from the root so that its
+scope covers both pages, with the list of the app shell's files and a version
+made from their contents written into it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Final
@@ -62,6 +68,44 @@ async def staff_workspace() -> FileResponse:
 async def customer_page() -> FileResponse:
     """Where an invitation link lands; its token rides in the fragment, never sent here."""
     return _page("c.html")
+
+
+SERVICE_WORKER: Final = WEB_DIR / "sw.js"
+# The line of sw.js the served copy replaces with the real shell.
+SHELL_PLACEHOLDER: Final = 'const SHELL = { version: "unversioned", files: ["/", "/c"] };'
+PAGES: Final = {"/": "index.html", "/c": "c.html"}
+
+
+def shell_files() -> list[tuple[str, Path]]:
+    """What an installed app needs to open without a network: the pages and every asset."""
+    assets = sorted(p for p in (WEB_DIR / "assets").rglob("*") if p.is_file())
+    return [(url, WEB_DIR / name) for url, name in PAGES.items()] + [
+        ("/assets/" + p.relative_to(WEB_DIR / "assets").as_posix(), p) for p in assets
+    ]
+
+
+def service_worker_source() -> str:
+    """sw.js with the shell written in. The version changes with any file's content, so
+    an upgraded server gives browsers a new worker and a fresh cache."""
+    files = shell_files()
+    digest = hashlib.sha256()
+    for url, path in files:
+        digest.update(url.encode() + b"\0" + path.read_bytes() + b"\0")
+    shell = {"version": digest.hexdigest()[:16], "files": [url for url, _ in files]}
+    source = SERVICE_WORKER.read_text(encoding="utf-8")
+    if SHELL_PLACEHOLDER not in source:
+        raise RuntimeError("sw.js lost the line the server writes the shell into")
+    return source.replace(SHELL_PLACEHOLDER, f"const SHELL = {json.dumps(shell)};")
+
+
+@router.get("/sw.js")
+def service_worker() -> Response:
+    """Revalidated like every asset; browsers also check it for updates on their own."""
+    return Response(
+        service_worker_source(),
+        media_type="text/javascript",
+        headers={**SECURITY_HEADERS, "Service-Worker-Allowed": "/"},
+    )
 
 
 class WebAssets(StaticFiles):

@@ -21,6 +21,10 @@ import { orderProgress } from "./ui/progress.js";
 import { icon } from "./ui/icons.js";
 import "./ui/customer-strings.js";
 import "./ui/customer-strings-webfix.js";
+import { dropPush, onOpenRequest, registerServiceWorker } from "./pwa.js";
+import { PushSwitch } from "./ui/push-switch.js";
+import { pendingList, rememberTitles, storedTitles } from "./ui/offline.js";
+import { revealMessage } from "./ui/jump.js";
 
 const ORDER_KEY = "orderchat.customer.order";
 const root = document.getElementById("app");
@@ -28,6 +32,7 @@ const root = document.getElementById("app");
 /**
  * Everything the page holds; one per page load, passed along as `c`.
  * `generation` counts the orders opened, so an answer for an order no longer open is dropped.
+ * `jump` is the order and message a notification asked for, until it is shown.
  */
 function newPage() {
   return {
@@ -52,6 +57,7 @@ function newPage() {
     progressOpen: false,
     redraw: null,
     retry: null,
+    jump: null,
   };
 }
 
@@ -82,8 +88,57 @@ function takeFragmentToken() {
   }
 }
 
+/**
+ * The order and message a clicked notification opens: `/c?order=<id>&seq=<n>`. The
+ * fragment belongs to invitation tokens, so the query carries these.
+ * @param {URLSearchParams} params
+ * @returns {{order: string, seq: number|null}|null}
+ */
+function notificationTarget(params) {
+  const order = params.get("order");
+  if (!order) return null;
+  const seq = Number(params.get("seq"));
+  return { order, seq: Number.isInteger(seq) && seq > 0 ? seq : null };
+}
+
+function takeNotificationTarget() {
+  const target = notificationTarget(new URLSearchParams(location.search));
+  // Read once: a reload shows the order as it is then, not the notification again.
+  if (location.search) history.replaceState(null, "", `/c${location.hash}`);
+  return target;
+}
+
+/** A notification clicked while this page is open: show its order and message here. */
+function goToTarget(c, target, url) {
+  if (!c.ready || !c.order) {
+    c.jump = target;
+    return;
+  }
+  if (c.order.id === target.order) {
+    if (target.seq) revealInOrder(c, target.seq);
+  } else if (c.orders.some((o) => o.id === target.order)) {
+    c.jump = target;
+    showLoading(c);
+    openOrder(c, target.order);
+  } else {
+    // An order newer than this page's list: a fresh load reads the list again.
+    location.assign(url.href);
+  }
+}
+
+function revealInOrder(c, seq) {
+  const generation = c.generation;
+  return revealMessage({ timeline: () => c.timeline, active: () => c.generation === generation }, seq);
+}
+
 function main() {
   const c = newPage();
+  c.jump = takeNotificationTarget();
+  onOpenRequest((url) => {
+    const target = notificationTarget(url.searchParams);
+    if (target) goToTarget(c, target, url);
+  });
+  registerServiceWorker();
   window.addEventListener("langchange", () => {
     if (c.redraw) c.redraw();
     document.documentElement.lang = getLang();
@@ -180,8 +235,13 @@ function startRealtime(c) {
   realtime.addEventListener("reset", () => {
     stale = true;
   });
-  realtime.addEventListener("outbox", () => showPending(c));
+  realtime.addEventListener("outbox", () => {
+    showPending(c);
+    keepPendingTitles(c);
+  });
   realtime.addEventListener("signedout", () => {
+    // The session is over on the server, and its push subscription with it.
+    if (c.session) dropPush(c.session.user.id);
     clearSession();
     showExpired(c);
   });
@@ -212,7 +272,9 @@ async function loadOrders(c) {
   } catch {
     chosen = null;
   }
-  const order = orders.find((o) => o.id === chosen) || orders[0];
+  const wanted = c.jump && orders.find((o) => o.id === c.jump.order);
+  if (!wanted) c.jump = null;
+  const order = wanted || orders.find((o) => o.id === chosen) || orders[0];
   await openOrder(c, order.id);
 }
 
@@ -286,6 +348,10 @@ async function openOrder(c, orderId) {
   const buffered = c.buffered;
   c.buffered = [];
   for (const frame of buffered) applyFrame(c, frame);
+  keepPendingTitles(c);
+  const jump = c.jump;
+  c.jump = null;
+  if (jump && jump.order === order.id && jump.seq) revealInOrder(c, jump.seq);
 }
 
 /**
@@ -468,8 +534,9 @@ function showError(c, err, retry) {
     h(
       "section",
       { class: "c-notice", role: "alert", testid: "load-failed" },
-      h("h1", null, t("c.error.title")),
+      h("h1", null, t(c.realtime && c.realtime.networkDown() ? "pwa.offline.noNetwork" : "c.error.title")),
       h("p", null, errorText(err)),
+      waitingToSend(c),
       h("p", { class: "c-retry-hint" }, t("c.wf.retrying")),
       h(
         "button",
@@ -478,6 +545,29 @@ function showError(c, err, retry) {
       ),
     ),
   );
+}
+
+/** The sends still waiting, for a page that could not load its order (opened offline). */
+function waitingToSend(c) {
+  const pending = c.realtime ? c.realtime.pending() : [];
+  if (!pending.length || !c.session) return null;
+  const kept = storedTitles(c.session.user.id);
+  return h(
+    "div",
+    { class: "c-offline-pending", testid: "offline-notice" },
+    h("p", null, t("pwa.offline.text")),
+    pendingList(pending, (conv) => orderNumberOf(c, conv) || kept[conv] || t("pwa.offline.unknownConv")),
+  );
+}
+
+function orderNumberOf(c, conv) {
+  const order = c.orders.find((o) => o.conv === conv);
+  return order ? order.number : null;
+}
+
+function keepPendingTitles(c) {
+  if (c.session && c.realtime)
+    rememberTitles(c.session.user.id, c.realtime.pending(), (conv) => orderNumberOf(c, conv));
 }
 
 function showMessage(c, text) {
@@ -501,6 +591,7 @@ function buildView(c) {
     filesTitle: h("h2", null),
     files: h("ul", { class: "c-files" }),
     filesMore: h("div", { class: "c-files-more" }),
+    push: new PushSwitch({ userId: c.session.user.id }),
   };
   c.view = v;
   const header = h(
@@ -519,6 +610,8 @@ function buildView(c) {
       h("section", { class: "c-section c-progress-section" }, v.progressTitle, v.progress),
       v.confSection,
       h("section", { class: "c-section c-files-section", testid: "order-files" }, v.filesTitle, v.files, v.filesMore),
+      // A setting of this device, not part of the order: last.
+      h("section", { class: "c-section c-push" }, v.push.el),
     ),
     h("section", { class: "c-section c-chat" }, v.chatTitle, v.chat),
   );
@@ -532,6 +625,7 @@ function buildView(c) {
     renderFiles(c);
     renderConnection(c);
     v.chatTitle.textContent = t("c.chat");
+    v.push.relabel();
   };
   c.redraw();
 }

@@ -27,6 +27,10 @@ import { loadUrgent } from "./ui/urgent.js";
 import "./ui/strings-convs.js";
 import "./ui/strings-webfix.js";
 import { AdminConsole, joinToken, showJoinPage } from "./ui/admin.js";
+import { dropPush, onOpenRequest, registerServiceWorker } from "./pwa.js";
+import { PushSwitch } from "./ui/push-switch.js";
+import { OfflineNotice, forgetTitles, rememberTitles, storedTitles } from "./ui/offline.js";
+import { revealMessage } from "./ui/jump.js";
 
 const root = document.getElementById("app");
 const phone = window.matchMedia("(max-width: 899px)");
@@ -198,6 +202,7 @@ async function boot(session) {
   });
   on("outbox", (e) => {
     if (s.open && s.open.timeline) s.open.timeline.showPending(e.detail || []);
+    renderOffline(s);
   });
   on("welcome", () => {
     if (ws !== s) return;
@@ -216,6 +221,8 @@ async function boot(session) {
   });
   on("signedout", () => {
     if (ws !== s) return;
+    // The session is over on the server, and its push subscription with it.
+    dropPush(me.id);
     clearSession();
     showLogin(t("login.expired"));
   });
@@ -275,6 +282,7 @@ async function loadAll(s) {
   if (!s.loadFailed && convs.value) s.list.setConversations(convs.value.conversations || []);
   else s.list.setError(convs.reason ? errorText(convs.reason) : "");
   setTitle();
+  renderOffline(s);
 }
 
 async function reload(s) {
@@ -380,7 +388,8 @@ function buildShell(s) {
   s.main = h("main", { class: "conv-pane" });
   s.side = h("div", { class: "side-pane" });
   s.workspace = h("div", { class: "workspace" }, s.list.el, s.main, s.side);
-  s.shell = h("div", { class: "shell" }, header, s.workspace);
+  s.offline = new OfflineNotice();
+  s.shell = h("div", { class: "shell" }, header, s.offline.el, s.workspace);
   root.append(s.shell);
   showEmpty(s);
   const onHash = () => ws === s && s.ready && route(s);
@@ -391,9 +400,13 @@ function buildShell(s) {
   s.offs.push(() => phone.removeEventListener("change", onPhone));
 }
 
-/** The signed-in person, opening a menu of the staff pages (#/catalogue, #/rules). */
+/**
+ * The signed-in person, opening a menu of the staff pages (#/catalogue, #/rules) and
+ * the switch for notifications on this device.
+ */
 function accountMenu(s) {
-  s.menuList = h("nav", { class: "account-menu-list", "aria-label": t("shell.menu") }, pageLinks());
+  s.menuList = h("nav", { class: "account-menu-nav", "aria-label": t("shell.menu") }, pageLinks());
+  s.push = new PushSwitch({ userId: s.me.id });
   const menu = h(
     "details",
     { class: "account-menu", testid: "account-menu" },
@@ -404,7 +417,7 @@ function accountMenu(s) {
       h("span", { class: "me-text" }, s.meName, s.meRoles),
       h("span", { class: "account-menu-icon", "aria-hidden": "true" }, icon("more")),
     ),
-    s.menuList,
+    h("div", { class: "account-menu-list" }, s.menuList, h("div", { class: "account-menu-push" }, s.push.el)),
   );
   menu.addEventListener("click", (event) => {
     if (event.target.closest("a")) menu.open = false;
@@ -431,6 +444,7 @@ function relabel(s) {
   s.signoutAll.textContent = t("shell.signoutAll");
   s.meRoles.textContent = (s.me.roles || []).map(roleLabel).join(" · ");
   clear(s.menuList).append(...pageLinks());
+  s.push.relabel();
   if (s.adminLink) {
     s.adminLink.title = t("admin.menu");
     s.adminLink.setAttribute("aria-label", t("admin.menu"));
@@ -452,6 +466,35 @@ function setConnection(s, state) {
   s.connection.dataset.network = noNetwork ? "down" : "up";
   s.connection.querySelector(".conn-label").textContent = label;
   s.connection.title = label;
+  renderOffline(s);
+}
+
+/**
+ * The offline notice: shown while the network is down, or while the server could not
+ * be reached for the starting state (a page the service worker opened from its copy).
+ */
+function renderOffline(s) {
+  if (!s.offline || !s.realtime) return;
+  const pending = s.realtime.pending();
+  rememberTitles(s.me.id, pending, (id) => listedTitle(s, id));
+  const kept = storedTitles(s.me.id);
+  s.offline.update({
+    reason: offlineReason(s),
+    pending,
+    titleOf: (id) => listedTitle(s, id) || kept[id] || t("pwa.offline.unknownConv"),
+  });
+}
+
+/** A connection that drops and comes back while the lists are loaded is only the header's news. */
+function offlineReason(s) {
+  if (s.realtime.state === "online") return null;
+  if (s.realtime.networkDown()) return "network";
+  return s.loadFailed ? "server" : null;
+}
+
+function listedTitle(s, id) {
+  const conv = s.list && s.list.get(id);
+  return conv ? s.list.titleOf(conv) : null;
 }
 
 async function signOut(s, everywhere) {
@@ -462,6 +505,8 @@ async function signOut(s, everywhere) {
   signingOut = true;
   s.realtime.stop();
   s.realtime.forgetLocalState();
+  forgetTitles(s.me.id);
+  await dropPush(s.me.id);
   try {
     if (everywhere) await logoutEverywhere();
     else await logout();
@@ -603,9 +648,17 @@ function openFiles(s) {
 
 // ---- routing -------------------------------------------------------------------------
 
+// `#/c/<conv>`, or `#/c/<conv>/m/<seq>` for one message of it (a notification's link).
+const CONV_ROUTE = /^#\/c\/([A-Za-z0-9_-]+)(?:\/m\/([1-9][0-9]*))?$/;
+
 function routeConv() {
-  const m = location.hash.match(/^#\/c\/([A-Za-z0-9_-]+)$/);
+  const m = location.hash.match(CONV_ROUTE);
   return m ? m[1] : null;
+}
+
+function routeSeq() {
+  const m = location.hash.match(CONV_ROUTE);
+  return m && m[2] ? Number(m[2]) : null;
 }
 
 function openAdmin(s, rebuild) {
@@ -654,10 +707,17 @@ function route(s) {
     if (!routeConv()) showEmpty(s);
   }
   const id = routeConv();
+  const seq = routeSeq();
   if (id && (!s.open || s.open.id !== id)) openConversation(s, id, {});
   else if (!id && s.open) {
     closeConversation(s);
     showEmpty(s);
+  }
+  if (id && seq) {
+    // The address keeps the conversation only, so the same link followed again is a
+    // change the router hears.
+    history.replaceState(null, "", `#/c/${id}`);
+    revealInConversation(s, id, seq);
   }
 }
 
@@ -1006,14 +1066,18 @@ async function openOriginal(s, link) {
     return;
   }
   selectConversation(s, link.conv);
-  for (let tries = 0; tries < 50; tries += 1) {
-    if (ws !== s) return;
-    if (s.open && s.open.id === link.conv && s.open.timeline) {
-      s.open.timeline.reveal(link.seq);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await revealInConversation(s, link.conv, link.seq);
+}
+
+/** Show message `seq` of conversation `id`, which is open or opening. */
+function revealInConversation(s, id, seq) {
+  return revealMessage(
+    {
+      timeline: () => (s.open && s.open.id === id ? s.open.timeline : null),
+      active: () => ws === s && Boolean(s.open) && s.open.id === id,
+    },
+    seq,
+  );
 }
 
 // ---- live events -------------------------------------------------------------------
@@ -1120,6 +1184,14 @@ onSessionChange((session) => {
 window.addEventListener("popstate", () => {
   if (ws && ws.ready) route(ws);
 });
+
+// A clicked notification names a message: `/#/c/<conv>/m/<seq>`.
+onOpenRequest((url) => {
+  if (!url.hash) return;
+  if (location.hash !== url.hash) location.hash = url.hash;
+  else if (ws && ws.ready) route(ws);
+});
+registerServiceWorker();
 
 window.addEventListener("hashchange", () => {
   const token = joinToken();
