@@ -55,7 +55,7 @@ def parallel(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
 def workflow_names() -> list[str]:
     """Every workflow the server ships, by its TOML file."""
-    return sorted(p.stem for p in WORKFLOWS_DIR.glob("*.toml"))
+    return sorted(p.stem for p in WORKFLOWS_DIR.glob("*.toml") if p.name != "notify.toml")
 
 
 def load_workflow(name: str) -> Workflow:

@@ -115,10 +115,17 @@ def test_the_rules_view_lists_the_workflows_with_their_files_and_validity(pages:
     routing = amy.get_by_test_id("rules-routing-file")
     expect(routing.get_by_test_id("rules-path")).to_have_text(re.compile(r"routing\.py$"))
     expect(routing.get_by_test_id("rules-valid")).to_have_text("有效")
-    expect(amy.get_by_test_id("rules-none")).to_have_count(2)
+    notify = amy.get_by_test_id("rules-notify-file")
+    expect(notify.get_by_test_id("rules-path")).to_have_text(re.compile(r"/notify\.toml$"))
+    expect(notify.get_by_test_id("rules-valid")).to_have_text("有效")
+    status = notify.locator("[data-testid='rules-occasion'][data-occasion='order_status']")
+    expect(status).to_contain_text("立即")
+    expect(notify.get_by_test_id("rules-ladder")).to_be_visible()
+    expect(amy.get_by_test_id("rules-none")).to_have_count(1)  # consult rules
 
     amy.get_by_test_id("lang").select_option("en")
     expect(workflows.first.get_by_test_id("rules-valid")).to_have_text("Valid")
+    expect(status).to_contain_text("at once")
     expect(amy.get_by_test_id("rules-none").first).to_have_text("None configured yet.")
 
 

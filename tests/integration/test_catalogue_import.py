@@ -249,7 +249,12 @@ def test_rules_name_each_file_and_whether_it_is_valid_now(shop: Shop) -> None:
         assert (found["valid"], found["errors"], found["running"]) == (True, [], True)
     assert rules["routing"]["valid"] and rules["routing"]["source"]["path"].endswith("routing.py")
     assert {r["event"] for r in rules["routing"]["routes"]} >= {"out_of_stock", "low_stock"}
-    assert rules["notifications"] == {"configured": False, "files": []}
+    notify = rules["notifications"]
+    assert notify["source"]["origin"] == "built_in" and notify["valid"]
+    assert notify["source"]["path"].endswith("/workflows/notify.toml")
+    by_occasion = {o["occasion"]: o for o in notify["occasions"]}
+    assert by_occasion["order_status"]["push_after_s"] == 0
+    assert notify["ladder"]["reminders"] >= 1
     assert rules["consult"] == {"configured": False, "files": []}
 
     # A file the shop adds after start-up is read, not run, and its errors are named.

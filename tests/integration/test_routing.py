@@ -178,6 +178,11 @@ def test_out_of_stock_reported_by_the_warehouse(shop: Shop) -> None:
     assert (
         f"{SKU}" in message["text"] and "需要 5" in message["text"] and "可用 1" in message["text"]
     )
+    # Its route makes it urgent: it climbs the notification ladder until someone reads it.
+    rows = shop.server.db_rows(
+        "SELECT urgent FROM messages WHERE conv_id = ? AND seq = ?", order["conv"], message["seq"]
+    )
+    assert [bool(r[0]) for r in rows] == [True]
 
 
 def test_out_of_stock_names_the_item(shop: Shop) -> None:

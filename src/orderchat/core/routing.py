@@ -22,10 +22,12 @@ class Route:
     roles: frozenset[Role]
     customer: bool
     text: Mapping[str, str]  # placeholders are filled from the event's details
+    # Posted as an urgent message: it climbs the notification ladder until read.
+    urgent: bool = False
 
 
-def _route(roles: set[Role], customer: bool, zh: str, en: str) -> Route:
-    return Route(frozenset(roles), customer, {"zh-CN": zh, "en": en})
+def _route(roles: set[Role], customer: bool, zh: str, en: str, *, urgent: bool = False) -> Route:
+    return Route(frozenset(roles), customer, {"zh-CN": zh, "en": en}, urgent)
 
 
 ROUTES: Mapping[str, Route] = {
@@ -36,6 +38,7 @@ ROUTES: Mapping[str, Route] = {
         "缺货：{sku} {name} 需要 {needed}，可用 {available}。请采购补货，客服向客户推荐替代品。",
         "Out of stock: {sku} {name} needs {needed}, {available} available. Purchasing: "
         "restock; customer service: offer the customer an alternative.",
+        urgent=True,  # an order stands still until someone acts
     ),
     "address_change_requested": _route(
         {R.LOGISTICS},

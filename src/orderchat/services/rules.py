@@ -5,8 +5,9 @@ parse then stopped the start). A file edited since may no longer parse, so
 the report reads every file again and says, per file, whether it is valid, and
 whether the server is running it. Nothing here changes a rule.
 
-Routing rules are built in (`core/routing.py`); notification and consult rules
-have no files yet, and the report says so rather than leaving them out.
+Routing rules are built in (`core/routing.py`); the notification policy is
+`notify.toml`, the shop's beside its workflows or the built-in one; consult
+rules have no file yet, and the report says so rather than leaving them out.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from pathlib import Path
 
 from orderchat.core import routing
 from orderchat.core.errors import BadRequest
+from orderchat.core.notify import Policy, parse_policy
 from orderchat.core.routing import ROUTES, Route
 from orderchat.core.workflows import LANGUAGES, Workflow, parse_workflow
-from orderchat.services.orders.workflows import BUILT_IN, Workflows
+from orderchat.services.orders.workflows import BUILT_IN, NOTIFY_POLICY_FILE, Workflows
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +52,26 @@ class RoutingRules:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyRules:
+    path: str
+    origin: str
+    errors: tuple[str, ...]
+    policy: Policy | None  # the file as it parses now
+
+
+@dataclass(frozen=True, slots=True)
 class RulesReport:
     workflows: tuple[RuleFile, ...]
     routing: RoutingRules
     shop_dir: str
+    notifications: NotifyRules
 
 
 def describe_rules(running: Workflows, shop_dir: Path) -> RulesReport:
     """Every rule file read again now, next to what the server runs."""
     files = [_built_in(name) for name in BUILT_IN]
     shop = sorted(shop_dir.glob("*.toml")) if shop_dir.is_dir() else []
+    shop = [path for path in shop if path.name != NOTIFY_POLICY_FILE]
     files += [_read(path, "shop") for path in shop]
     by_name = running.sources()
     named = {f.workflow.name: f.path for f in files if f.workflow and f.origin == "shop"}
@@ -77,7 +89,23 @@ def describe_rules(running: Workflows, shop_dir: Path) -> RulesReport:
                 overridden_by=overridden,
             )
         )
-    return RulesReport(tuple(report), _routing(), str(shop_dir.resolve()))
+    return RulesReport(tuple(report), _routing(), str(shop_dir.resolve()), _notify(shop_dir))
+
+
+def _notify(shop_dir: Path) -> NotifyRules:
+    """The policy file the next start would load: the shop's if it has one."""
+    own = shop_dir / NOTIFY_POLICY_FILE
+    resource = resources.files("orderchat.workflows").joinpath(NOTIFY_POLICY_FILE)
+    shop = own.is_file()
+    path = str(own.resolve()) if shop else str(resource)
+    origin = "shop" if shop else "built_in"
+    try:
+        text = own.read_text("utf-8") if shop else resource.read_text("utf-8")
+        return NotifyRules(path, origin, (), parse_policy(text))
+    except (OSError, UnicodeDecodeError) as exc:
+        return NotifyRules(path, origin, (f"cannot read the file: {exc}",), None)
+    except BadRequest as exc:
+        return NotifyRules(path, origin, (exc.message,), None)
 
 
 def _built_in(name: str) -> RuleFile:

@@ -26,6 +26,7 @@ class Route(Body):
     event: str
     roles: list[str]
     customer: bool
+    urgent: bool  # posted urgent: it climbs the notification ladder until read
     text: Texts
 
 
@@ -34,6 +35,29 @@ class RoutingRules(Body):
     valid: bool
     errors: list[str]
     routes: list[Route]
+
+
+class OccasionDelays(Body):
+    occasion: str
+    push_after_s: int | None  # seconds unread before a push; null: never
+    email_after_s: int | None
+
+
+class LadderRules(Body):
+    escalate_after_s: int
+    every_s: int
+    reminders: int
+    channels: list[Literal["push", "email"]]
+
+
+class NotifyRules(Body):
+    """The notification policy the next start loads (docs/notifications.md)."""
+
+    source: RuleSource
+    valid: bool
+    errors: list[str]
+    occasions: list[OccasionDelays]
+    ladder: LadderRules | None
 
 
 class NotConfigured(Body):
@@ -45,5 +69,5 @@ class Rules(Body):
     shop_dir: str  # where a shop puts its own workflow files
     workflows: list[WorkflowFile]
     routing: RoutingRules
-    notifications: NotConfigured
+    notifications: NotifyRules
     consult: NotConfigured

@@ -11,8 +11,9 @@ from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.routes.orders import workflow_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.notify import Channel, Occasion
 from orderchat.core.permissions import require_staff
-from orderchat.services.rules import RuleFile, RulesReport, describe_rules
+from orderchat.services.rules import NotifyRules, RuleFile, RulesReport, describe_rules
 
 router = APIRouter(prefix="/api", tags=["rules"])
 
@@ -41,14 +42,42 @@ def rules_view(report: RulesReport) -> dict[str, Any]:
                     "event": event,
                     "roles": sorted(r.value for r in route.roles),
                     "customer": route.customer,
+                    "urgent": route.urgent,
                     "text": dict(route.text),
                 }
                 for event, route in routing.routes
             ],
         },
-        # Kinds of rules a shop will configure; none has a file yet.
-        "notifications": {"configured": False, "files": []},
+        "notifications": _notify_view(report.notifications),
+        # A kind of rules a shop will configure; it has no file yet.
         "consult": {"configured": False, "files": []},
+    }
+
+
+def _notify_view(found: NotifyRules) -> dict[str, Any]:
+    policy = found.policy
+    return {
+        "source": {"origin": found.origin, "path": found.path},
+        "valid": not found.errors,
+        "errors": list(found.errors),
+        "occasions": []
+        if policy is None
+        else [
+            {
+                "occasion": occasion.value,
+                "push_after_s": policy.delay(occasion, Channel.PUSH),
+                "email_after_s": policy.delay(occasion, Channel.EMAIL),
+            }
+            for occasion in Occasion
+        ],
+        "ladder": None
+        if policy is None
+        else {
+            "escalate_after_s": policy.ladder.escalate_after_s,
+            "every_s": policy.ladder.every_s,
+            "reminders": policy.ladder.reminders,
+            "channels": [c.value for c in policy.ladder.channels],
+        },
     }
 
 

@@ -29,6 +29,7 @@ from orderchat.core.ids import IdMinter, UserId
 from orderchat.core.model import MessageKind
 from orderchat.core.notify import (
     Channel,
+    Occasion,
     Planned,
     Policy,
     Said,
@@ -145,8 +146,10 @@ class Planner:
         names = await store.display_names(conn, {m.sender for m in found if heard.get(m.pos)})
         rows: list[dict[str, Any]] = []
         now = self._clock.now_ms()
+        told: set[tuple[object, UserId]] = set()
         for message in found:
-            planned = plan(concerned[message.pos], reachable, prefs, self.policy, message.ts)
+            once = _told_once(message, concerned[message.pos], told)
+            planned = plan(once, reachable, prefs, self.policy, message.ts)
             rows.extend(self._personal_row(message, p, now) for p in planned)
             for topic in heard.get(message.pos, []):
                 event = webhook_event(message, topic, names.get(message.sender), self._links)
@@ -239,6 +242,22 @@ def _said(message: store.StreamMessage) -> Said:
         urgent=message.urgent,
         event=event if isinstance(event, str) else None,
     )
+
+
+def _told_once(
+    message: store.StreamMessage,
+    concerned: Mapping[UserId, Occasion],
+    told: set[tuple[object, UserId]],
+) -> dict[UserId, Occasion]:
+    """An order event is posted in the order's thread and in each role's channel, in one
+    transaction: a person in both hears of it once, from the first (the order's)."""
+    meta = message.meta or {}
+    if "event" not in meta or "order" not in meta:
+        return dict(concerned)
+    event = (meta["order"], meta["event"], orjson.dumps(meta.get("details")))
+    fresh = {user: why for user, why in concerned.items() if (event, user) not in told}
+    told.update((event, user) for user in fresh)
+    return fresh
 
 
 def _topics_for(message: store.StreamMessage) -> list[Topic]:

@@ -122,6 +122,8 @@ async def post_event_txn(
     await tx.member_set(conv.id)
     # Staff-only notes read in Chinese; what the customer sees is in their language.
     shown = filled.get(language if visible else "zh-CN") or filled.get("zh-CN") or event
+    # Urgent by its route (staff-side: the customer's copy of an event is never urgent).
+    urgent = bool(route and route.urgent and roles is None and not visible)
     await tx.append_message(
         conv,
         by,
@@ -130,6 +132,7 @@ async def post_event_txn(
         mentions=mentions,
         meta=meta,
         internal=not visible,
+        urgent=urgent,
     )
     for role in sorted(notify):
         channel = await role_channel_txn(tx, role)
@@ -141,6 +144,7 @@ async def post_event_txn(
             f"[{order.number}] {filled.get('zh-CN', event)}",
             mentions=(f"@{role.value}",),
             meta={**meta, "order_conv": order.conv_id},
+            urgent=urgent,
         )
 
 

@@ -50,7 +50,7 @@ export class RulesView {
         h("p", { class: "page-note" }, t("rules.intro", { dir: d.shop_dir })),
         section(t("rules.workflows"), "rules-workflows", d.workflows.map(workflowCard)),
         section(t("rules.routing"), "rules-routing", [routingCard(d.routing)]),
-        section(t("rules.notifications"), "rules-notifications", [notConfigured()]),
+        section(t("rules.notifications"), "rules-notifications", [notifyCard(d.notifications)]),
         section(t("rules.consult"), "rules-consult", [notConfigured()]),
       );
     }
@@ -177,6 +177,52 @@ function routingCard(routing) {
         ),
       ),
     ),
+  );
+}
+
+/** Seconds as people read them: "at once", "30 s", "10 min", or "never". */
+function delay(seconds) {
+  if (seconds === null || seconds === undefined) return t("rules.never");
+  if (seconds === 0) return t("rules.atOnce");
+  if (seconds % 60 === 0) return t("rules.minutes", { n: seconds / 60 });
+  return t("rules.seconds", { n: seconds });
+}
+
+function notifyCard(notify) {
+  const ladder = notify.ladder;
+  return h(
+    "article",
+    { class: "rules-card", testid: "rules-notify-file", dataset: { path: notify.source.path } },
+    h(
+      "header",
+      { class: "rules-card-head" },
+      h("h4", { class: "rules-card-title" }, t("rules.notifications")),
+      ...validity(notify.valid, notify.errors),
+    ),
+    sourceLine(notify.source),
+    rulesTable(
+      ["rules.col.occasion", "rules.col.push", "rules.col.email"],
+      notify.occasions.map((o) =>
+        h(
+          "tr",
+          { testid: "rules-occasion", dataset: { occasion: o.occasion } },
+          h("td", t(`rules.occasion.${o.occasion}`)),
+          h("td", delay(o.push_after_s)),
+          h("td", delay(o.email_after_s)),
+        ),
+      ),
+    ),
+    ladder
+      ? h(
+          "p",
+          { class: "hint", testid: "rules-ladder" },
+          t("rules.ladder", {
+            after: delay(ladder.escalate_after_s),
+            every: delay(ladder.every_s),
+            times: ladder.reminders,
+          }),
+        )
+      : null,
   );
 }
 
