@@ -138,7 +138,7 @@ class Recorder:
 
 
 @contextmanager
-def smtp_server(recorder: Recorder, **smtp_options: Any) -> Iterator[int]:
+def smtp_server(recorder: Recorder, port: int | None = None, **smtp_options: Any) -> Iterator[int]:
     """An aiosmtpd server on 127.0.0.1 for the `with` block; yields its port.
 
     `smtp_options` go to aiosmtpd: `tls_context` (offers STARTTLS),
@@ -147,7 +147,7 @@ def smtp_server(recorder: Recorder, **smtp_options: Any) -> Iterator[int]:
     controller = Controller(
         recorder,
         hostname=HOST,
-        port=free_port(),
+        port=port or free_port(),
         server_hostname="localhost",  # skips a name lookup of this machine
         ready_timeout=5.0,
         authenticator=recorder.authenticator,

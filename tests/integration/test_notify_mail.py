@@ -17,7 +17,8 @@ import pytest
 
 from tests.mail_support import Received, Recorder, smtp_server
 from tests.order_support import Shop
-from tests.support import Peer, ServerProcess
+from tests.support import Peer, ServerProcess, free_port
+from tests.webhook_receiver import receiving
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -234,3 +235,48 @@ def test_received_mails_came_over_one_server(recorder: Recorder, tmp_path: Path)
     assert all(
         isinstance(r, Received) and r.mail_from == "orders@shop.example" for r in recorder.received
     )
+
+
+@pytest.mark.sqlite_only  # the worker's handling of a channel that is down, on any store
+def test_a_mail_server_that_is_down_holds_back_nothing_else_and_loses_nothing(
+    tmp_path: Path, store: str
+) -> None:
+    root = tmp_path / "down"
+    (root / "workflows").mkdir(parents=True)
+    (root / "workflows" / "notify.toml").write_text(
+        POLICY + "[retry]\nfirst_s = 1\nmax_s = 1\ngive_up_after_s = 600\n"
+    )
+    mail_port = free_port()  # nobody listens here yet
+    server = ServerProcess(
+        root,
+        ("--rate-limits", "off", "--allow-private-targets"),
+        store=store,
+        env={
+            "ORDERCHAT_SMTP_HOST": "127.0.0.1",
+            "ORDERCHAT_SMTP_PORT": str(mail_port),
+            "ORDERCHAT_SMTP_SECURITY": "none",
+            "ORDERCHAT_SMTP_FROM": "Shop <orders@shop.example>",
+        },
+    )
+    server.start()
+    server.create_admin()
+    shop = Shop.open(server)
+    try:
+        with receiving() as hooks:
+            resp = shop.call(
+                "admin",
+                "POST",
+                "/api/admin/webhooks",
+                {"url": hooks.url, "topics": ["order.status"]},
+            )
+            assert resp.status_code == 201, resp.text
+            order = customer_order(shop, "en", "later@example.com")
+            confirm(shop, order)
+            hooks.wait_for(1)  # the webhook went out while the mail server was away
+        late = Recorder()
+        with smtp_server(late, port=mail_port):
+            found = wait_mails(late, "later@example.com", 2, timeout_s=15)
+        assert all(order["number"] in m["Subject"] for m in found)
+    finally:
+        shop.close()
+        server.stop()

@@ -238,3 +238,35 @@ def test_a_subscription_with_a_bad_key_is_refused_and_changes_nothing(
         404,
     )
     assert shop.call("finance", "GET", "/api/me/devices").json() == before
+
+
+async def test_quiet_hours_hold_a_direct_message_but_not_an_urgent_one(
+    shop: Shop, push_service: PushService
+) -> None:
+    # An offset that makes it about noon where this person is, inside 06:00-18:00.
+    utc_minute = int(time.time() // 60) % 1440
+    offset = (720 - utc_minute + 720) % 1440 - 720
+    quiet = {"start": "06:00", "end": "18:00", "utc_offset_min": offset}
+    resp = shop.call("production", "PUT", "/api/me/notifications", {"quiet": quiet})
+    assert resp.status_code == 200, resp.text
+    sub = subscribe(shop, "production", push_service)
+    conv = shop.call(
+        "sales",
+        "POST",
+        "/api/conversations",
+        {"kind": "direct", "members": [shop.staff["production"].id]},
+    ).json()["id"]
+    peer = await Peer.open(shop.server, shop.staff["sales"].token)
+    try:
+        await peer.send_text(conv, "when is the sample ready?", ref=f"q-{time.monotonic_ns()}")
+        await asyncio.sleep(2.5)  # its push was due after 1 s: held by the quiet hours
+        assert not [d for d in push_service.deliveries if d.subscription_id == sub.id]
+        await peer.send_text(
+            conv, "the brand is waiting", ref=f"u-{time.monotonic_ns()}", urgent=True
+        )
+    finally:
+        await peer.close()
+    shown = await heard(push_service, sub, "the brand is waiting")
+    assert shown["tag"].startswith("urgent-")
+    bodies = [payload(d)["body"] for d in push_service.deliveries if d.subscription_id == sub.id]
+    assert not any("sample ready" in b for b in bodies)
