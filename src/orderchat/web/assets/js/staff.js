@@ -670,12 +670,21 @@ function routeSeq() {
   return m && m[2] ? Number(m[2]) : null;
 }
 
+// The console's sections: `#/admin` is the staff table.
+const ADMIN_ROUTE = /^#\/admin(?:\/(webhooks))?$/;
+
+function adminSection() {
+  const m = location.hash.match(ADMIN_ROUTE);
+  return m ? m[1] || "staff" : null;
+}
+
 function openAdmin(s, rebuild) {
-  if (s.admin && !rebuild) return;
+  const section = adminSection() || "staff";
+  if (s.admin && !rebuild && s.admin.section === section) return;
   closeAdmin(s);
   closePage(s);
   closeConversation(s, true);
-  s.admin = new AdminConsole({ me: s.me });
+  s.admin = new AdminConsole({ me: s.me, section });
   s.workspace.hidden = true;
   s.shell.append(s.admin.el);
   s.admin.load();
@@ -701,7 +710,7 @@ function route(s) {
     showJoinPage(root, token);
     return;
   }
-  if (location.hash === "#/admin" && isAdmin(s.me)) {
+  if (adminSection() && isAdmin(s.me)) {
     openAdmin(s);
     return;
   }
