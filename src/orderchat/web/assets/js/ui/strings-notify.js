@@ -1,5 +1,6 @@
 /**
- * Interface text of a person's notification choices, on both pages.
+ * Interface text of a person's notification choices (both pages) and of an urgent
+ * message's reminder record, seen by its sender.
  */
 
 import { addStrings } from "../i18n.js";
@@ -53,6 +54,27 @@ addStrings({
     "np.devices.current": "本设备",
     "np.devices.push": "接收推送",
     "np.devices.noPush": "不接收推送",
+    "rem.open": "已读与提醒",
+    "rem.title": "谁读了，提醒到哪一步",
+    "rem.loading": "正在加载…",
+    "rem.failed": "加载失败：{message}",
+    "rem.auto": "打开期间每 {seconds} 秒自动刷新。",
+    "rem.updated": "更新于 {time}",
+    "rem.none": "这条消息没有其他接收人。",
+    "rem.read": "已读",
+    "rem.unread": "未读",
+    "rem.noSteps": "没有可用的推送设备或邮箱，只在应用内提醒。",
+    "rem.first": "首次通知",
+    "rem.reminder": "第 {n} 次提醒",
+    "rem.channel.push": "推送",
+    "rem.channel.email": "邮件",
+    "rem.channel.webhook": "Webhook 推送",
+    "rem.state.pending": "等待中",
+    "rem.state.sent": "已发送",
+    "rem.state.cancelled": "已取消",
+    "rem.state.dead": "已放弃",
+    "rem.due": "预定 {time}",
+    "rem.attempts": "已尝试 {count} 次",
   },
   en: {
     "np.open": "Notification settings",
@@ -102,5 +124,26 @@ addStrings({
     "np.devices.current": "This device",
     "np.devices.push": "Takes push",
     "np.devices.noPush": "No push",
+    "rem.open": "Read & reminders",
+    "rem.title": "Who has read it, and the reminders",
+    "rem.loading": "Loading…",
+    "rem.failed": "Could not load: {message}",
+    "rem.auto": "Refreshes every {seconds} s while open.",
+    "rem.updated": "Updated {time}",
+    "rem.none": "Nobody else receives this message.",
+    "rem.read": "Read",
+    "rem.unread": "Unread",
+    "rem.noSteps": "No push device or e-mail address: reminded in the app only.",
+    "rem.first": "First word",
+    "rem.reminder": "Reminder {n}",
+    "rem.channel.push": "Push",
+    "rem.channel.email": "E-mail",
+    "rem.channel.webhook": "Webhook",
+    "rem.state.pending": "Waiting",
+    "rem.state.sent": "Sent",
+    "rem.state.cancelled": "Cancelled",
+    "rem.state.dead": "Given up",
+    "rem.due": "due {time}",
+    "rem.attempts": "{count} tries",
   },
 });
