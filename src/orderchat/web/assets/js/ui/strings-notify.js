@@ -144,6 +144,6 @@ addStrings({
     "rem.state.cancelled": "Cancelled",
     "rem.state.dead": "Given up",
     "rem.due": "due {time}",
-    "rem.attempts": "{count} tries",
+    "rem.attempts": "Tries: {count}",
   },
 });

@@ -161,7 +161,7 @@ addStrings({
     "hooks.state.sent": "Delivered",
     "hooks.state.cancelled": "Cancelled",
     "hooks.state.dead": "Given up",
-    "hooks.attempts": "{count} tries",
+    "hooks.attempts": "Tries: {count}",
     "hooks.created": "Raised {when}",
     "hooks.nextTry": "Next try {when}",
     "hooks.done": "Finished {when}",
