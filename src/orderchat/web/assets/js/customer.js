@@ -23,6 +23,7 @@ import "./ui/customer-strings.js";
 import "./ui/customer-strings-webfix.js";
 import { dropPush, onOpenRequest, registerServiceWorker } from "./pwa.js";
 import { PushSwitch } from "./ui/push-switch.js";
+import { notifyPrefsButton } from "./ui/notify-prefs.js";
 import { pendingList, rememberTitles, storedTitles } from "./ui/offline.js";
 import { revealMessage } from "./ui/jump.js";
 
@@ -592,6 +593,7 @@ function buildView(c) {
     files: h("ul", { class: "c-files" }),
     filesMore: h("div", { class: "c-files-more" }),
     push: new PushSwitch({ userId: c.session.user.id }),
+    notifyOpen: notifyPrefsButton({ me: c.session.user }),
   };
   c.view = v;
   const header = h(
@@ -611,7 +613,7 @@ function buildView(c) {
       v.confSection,
       h("section", { class: "c-section c-files-section", testid: "order-files" }, v.filesTitle, v.files, v.filesMore),
       // A setting of this device, not part of the order: last.
-      h("section", { class: "c-section c-push" }, v.push.el),
+      h("section", { class: "c-section c-push" }, v.push.el, v.notifyOpen),
     ),
     h("section", { class: "c-section c-chat" }, v.chatTitle, v.chat),
   );
@@ -626,6 +628,7 @@ function buildView(c) {
     renderConnection(c);
     v.chatTitle.textContent = t("c.chat");
     v.push.relabel();
+    v.notifyOpen.textContent = t("np.open");
   };
   c.redraw();
 }

@@ -29,6 +29,7 @@ import "./ui/strings-webfix.js";
 import { AdminConsole, joinToken, showJoinPage } from "./ui/admin.js";
 import { dropPush, onOpenRequest, registerServiceWorker } from "./pwa.js";
 import { PushSwitch } from "./ui/push-switch.js";
+import { notifyPrefsButton } from "./ui/notify-prefs.js";
 import { OfflineNotice, forgetTitles, rememberTitles, storedTitles } from "./ui/offline.js";
 import { revealMessage } from "./ui/jump.js";
 
@@ -407,6 +408,7 @@ function buildShell(s) {
 function accountMenu(s) {
   s.menuList = h("nav", { class: "account-menu-nav", "aria-label": t("shell.menu") }, pageLinks());
   s.push = new PushSwitch({ userId: s.me.id });
+  s.notifyOpen = notifyPrefsButton({ me: s.me });
   const menu = h(
     "details",
     { class: "account-menu", testid: "account-menu" },
@@ -417,10 +419,16 @@ function accountMenu(s) {
       h("span", { class: "me-text" }, s.meName, s.meRoles),
       h("span", { class: "account-menu-icon", "aria-hidden": "true" }, icon("more")),
     ),
-    h("div", { class: "account-menu-list" }, s.menuList, h("div", { class: "account-menu-push" }, s.push.el)),
+    h(
+      "div",
+      { class: "account-menu-list" },
+      s.menuList,
+      h("div", { class: "account-menu-push" }, s.push.el, s.notifyOpen),
+    ),
   );
   menu.addEventListener("click", (event) => {
-    if (event.target.closest("a")) menu.open = false;
+    // The settings open in a dialog of their own: the menu need not stay behind it.
+    if (event.target.closest("a, .notify-open")) menu.open = false;
   });
   const outside = (event) => {
     if (menu.open && !menu.contains(event.target)) menu.open = false;
@@ -445,6 +453,7 @@ function relabel(s) {
   s.meRoles.textContent = (s.me.roles || []).map(roleLabel).join(" · ");
   clear(s.menuList).append(...pageLinks());
   s.push.relabel();
+  s.notifyOpen.textContent = t("np.open");
   if (s.adminLink) {
     s.adminLink.title = t("admin.menu");
     s.adminLink.setAttribute("aria-label", t("admin.menu"));
@@ -661,12 +670,21 @@ function routeSeq() {
   return m && m[2] ? Number(m[2]) : null;
 }
 
+// The console's sections: `#/admin` is the staff table.
+const ADMIN_ROUTE = /^#\/admin(?:\/(webhooks))?$/;
+
+function adminSection() {
+  const m = location.hash.match(ADMIN_ROUTE);
+  return m ? m[1] || "staff" : null;
+}
+
 function openAdmin(s, rebuild) {
-  if (s.admin && !rebuild) return;
+  const section = adminSection() || "staff";
+  if (s.admin && !rebuild && s.admin.section === section) return;
   closeAdmin(s);
   closePage(s);
   closeConversation(s, true);
-  s.admin = new AdminConsole({ me: s.me });
+  s.admin = new AdminConsole({ me: s.me, section });
   s.workspace.hidden = true;
   s.shell.append(s.admin.el);
   s.admin.load();
@@ -692,7 +710,7 @@ function route(s) {
     showJoinPage(root, token);
     return;
   }
-  if (location.hash === "#/admin" && isAdmin(s.me)) {
+  if (adminSection() && isAdmin(s.me)) {
     openAdmin(s);
     return;
   }

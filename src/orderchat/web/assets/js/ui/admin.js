@@ -1,6 +1,7 @@
 /**
  * The admin console (`#/admin`): the staff table with adding, invitation links, roles,
- * disabling, password-reset links and signing people out; and the page a staff link
+ * disabling, password-reset links and signing people out; the outbound webhooks
+ * (`#/admin/webhooks`, ui/webhooks.js); and the page a staff link
  * (`#/join/TOKEN`) opens, where a new person or one whose password was reset sets it.
  * Every call goes to `/api/admin/...` (docs/http-api.md); the server refuses non-admins.
  */
@@ -13,11 +14,13 @@ import { confirmDialog, formDialog, infoDialog } from "./dialogs.js";
 import { icon } from "./icons.js";
 import { ROLES } from "./strings.js";
 import { avatar, roleLabel, toast } from "./util.js";
+import { WebhooksView } from "./webhooks.js";
 import "./strings-admin.js";
 
 /** Sections of the console; the catalogue and rules views live at their own hashes. */
 const TABS = [
-  { hash: "#/admin", key: "admin.tab.staff" },
+  { hash: "#/admin", key: "admin.tab.staff", section: "staff" },
+  { hash: "#/admin/webhooks", key: "admin.tab.webhooks", section: "webhooks" },
   { hash: "#/catalogue", key: "admin.tab.catalogue" },
   { hash: "#/rules", key: "admin.tab.rules" },
 ];
@@ -77,31 +80,41 @@ function showLink(issued, who) {
 
 export class AdminConsole {
   /**
-   * @param {{me: object}} options the signed-in admin
+   * @param {{me: object, section?: "staff"|"webhooks"}} options the signed-in admin, and
+   *   the section the address names
    */
-  constructor({ me }) {
+  constructor({ me, section = "staff" }) {
     this.me = me;
+    this.section = section;
     this.staff = [];
+    this.hooks = section === "webhooks" ? new WebhooksView() : null;
     this.status = h("p", { class: "admin-status", role: "status" }, t("admin.loading"));
     this.body = h("div", { class: "admin-body" });
     const tabs = h(
       "nav",
       { class: "admin-tabs", "aria-label": t("admin.tabs") },
-      TABS.map((tab) =>
-        h(
+      TABS.map((tab) => {
+        const here = tab.section === section;
+        return h(
           "a",
           {
             href: tab.hash,
-            class: tab.hash === "#/admin" ? "admin-tab active" : "admin-tab",
-            "aria-current": tab.hash === "#/admin" ? "page" : null,
+            class: here ? "admin-tab active" : "admin-tab",
+            "aria-current": here ? "page" : null,
             testid: `admin-tab-${tab.key.split(".").pop()}`,
           },
           t(tab.key),
-        ),
-      ),
+        );
+      }),
     );
     const button = (key, testid, fn, cls = "btn btn-small") =>
       h("button", { type: "button", class: cls, testid, on: { click: fn } }, t(key));
+    const actions = this.hooks
+      ? [button("hooks.add", "hooks-add", () => this.hooks.add(), "btn btn-small btn-primary")]
+      : [
+          button("admin.add", "admin-add", () => this.add(), "btn btn-small btn-primary"),
+          button("admin.invite", "admin-invite", () => this.invite()),
+        ];
     this.el = h(
       "section",
       { class: "admin", testid: "admin-console", "aria-labelledby": "admin-title" },
@@ -109,22 +122,24 @@ export class AdminConsole {
         "header",
         { class: "admin-head" },
         h("a", { href: "#/", class: "btn btn-small btn-quiet", testid: "admin-back" }, icon("back"), t("admin.back")),
-        h("h1", { id: "admin-title", class: "admin-title" }, t("admin.title")),
+        h("h1", { id: "admin-title", class: "admin-title" }, t(this.hooks ? "hooks.title" : "admin.title")),
         h(
           "div",
           { class: "admin-actions" },
-          button("admin.add", "admin-add", () => this.add(), "btn btn-small btn-primary"),
-          button("admin.invite", "admin-invite", () => this.invite()),
+          actions,
           button("admin.refresh", "admin-refresh", () => this.load()),
         ),
       ),
       tabs,
-      this.status,
-      this.body,
+      this.hooks ? this.hooks.el : [this.status, this.body],
     );
   }
 
   async load() {
+    if (this.hooks) {
+      await this.hooks.load();
+      return;
+    }
     try {
       const answer = await api("/api/admin/staff");
       this.staff = answer.staff || [];
@@ -137,6 +152,7 @@ export class AdminConsole {
   }
 
   destroy() {
+    if (this.hooks) this.hooks.destroy();
     this.el.remove();
   }
 

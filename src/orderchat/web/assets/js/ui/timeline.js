@@ -18,6 +18,7 @@ import { avatar, isAdmin, onLang, previewText, storedText, toast, userName } fro
 import { newRef } from "../ref.js";
 import { commandCard, editDialog, editedMark, forwardedLine, mayEdit, mayForward } from "./message-actions.js";
 import { urgentStatus } from "./urgent.js";
+import { remindersButton } from "./reminders.js";
 import "./strings-convs.js";
 import "./strings.js";
 import "./strings-webfix.js";
@@ -639,6 +640,7 @@ export class Timeline {
       m.urgent ? h("span", { class: "badge badge-urgent", testid: "msg-urgent" }, icon("alert"), t("tl.urgent")) : null,
       m.internal ? h("span", { class: "badge badge-internal" }, icon("lock"), t("tl.internal")) : null,
       m.urgent ? urgentStatus(m, this.urgentState.get(m.seq), { me: this.me, members: this.members }) : null,
+      m.urgent && mine ? this.remindersFor(m) : null,
     ];
     const bubble = h("div", { class: "bubble" }, forwardedLine(m, this.onOpenOriginal), this.quote(m), this.body(m));
     const status = mine ? this.statusEl(m) : null;
@@ -665,6 +667,18 @@ export class Timeline {
       this.refreshRecall(node, m);
     });
     return node;
+  }
+
+  /** The sender's way to watch an urgent message's reminders climb. */
+  remindersFor(m) {
+    return remindersButton(
+      { ...m, conv: this.conv.id },
+      {
+        nameOf: (id) => this.name(id),
+        audience: () => this.audience(m),
+        hasRead: (id) => (this.memberReads[id] || 0) >= m.seq,
+      },
+    );
   }
 
   body(m) {
