@@ -32,7 +32,7 @@ import psycopg
 from tusclient import client as tus
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 
-from tests.stores import pg_rows_many
+from tests.stores import BACKGROUND_TABLES, pg_rows_many, snapshot_query
 from tests.support import Peer, ServerProcess
 
 TUS_VERSION = "1.0.0"
@@ -442,21 +442,27 @@ def assert_blobs_whole(server: ServerProcess) -> None:
 
 # Tables whose rows a background preview rewrites; only their stable columns are compared.
 _VOLATILE = {"blobs": "sha256, size, type"}
-_SKIPPED = {"sessions", "alembic_version", "sqlite_sequence"}
+_SKIPPED = {"sessions", "alembic_version", "sqlite_sequence", *BACKGROUND_TABLES}
+
+
+def _snapshot_query(name: str) -> str:
+    return f"SELECT {_VOLATILE[name]} FROM {name}" if name in _VOLATILE else snapshot_query(name)
 
 
 def media_snapshot(server: ServerProcess) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table but sessions: `db_snapshot` plus the media tables."""
     names = [name for name in server.db_tables() if name not in _SKIPPED]
     if server.store == "postgres":  # the schema is the latest: one connection reads all
-        queries = [f"SELECT {_VOLATILE.get(name, '*')} FROM {name}" for name in names]
+        queries = [_snapshot_query(name) for name in names]
         found = pg_rows_many(server.db_url, queries)
         return {name: sorted(rows, key=repr) for name, rows in zip(names, found, strict=True)}
     snapshot: dict[str, list[tuple[Any, ...]]] = {}
     for name in sorted(names):
-        columns = _VOLATILE.get(name, "*")
+        query = (
+            f"SELECT {_VOLATILE[name]} FROM {name}" if name in _VOLATILE else snapshot_query(name)
+        )
         try:
-            rows = server.db_rows(f"SELECT {columns} FROM {name}")
+            rows = server.db_rows(query)
         except (sqlite3.OperationalError, psycopg.errors.UndefinedColumn):
             rows = server.db_rows(f"SELECT * FROM {name}")
         snapshot[name] = sorted(rows, key=repr)

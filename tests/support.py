@@ -17,6 +17,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,39 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=check,
     )
+
+
+def cli_in_process(*args: str) -> list[str]:
+    """The lines an `orderchat user …` command prints, run on a thread of this process.
+
+    A thread of its own because the command runs its own event loop, and the
+    caller may be inside one.
+    """
+    from orderchat.cli import _parser
+    from orderchat.settings import Settings
+    from orderchat.user_cli import _VERBS, _with_accounts
+
+    parsed = _parser().parse_args(list(args))
+    settings = Settings(
+        data_dir=parsed.data_dir, database_url=parsed.database, redis_url=parsed.redis
+    )
+    verb = _VERBS[parsed.user_command]
+    found: list[list[str]] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            found.append(asyncio.run(_with_accounts(settings, verb, parsed)))
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="orderchat-cli")
+    worker.start()
+    worker.join(60)
+    if failed:
+        raise failed[0]
+    assert found, "the command did not finish in 60 s"
+    return found[0]
 
 
 @dataclass
@@ -185,9 +219,14 @@ class ServerProcess:
         return body
 
     def create_admin(self) -> Account:
-        """The first admin comes from the CLI, as it does for a real shop."""
+        """The first admin comes from the CLI's `user add`, as it does for a real shop.
+
+        Run in this process (tests/integration/test_cli_users.py runs the command
+        itself): a new interpreter importing the whole app cost every server that
+        needs an admin a second or two.
+        """
         username = f"admin{next(_usernames)}"
-        out = run_cli(
+        user_id = cli_in_process(
             "user",
             "add",
             username,
@@ -198,8 +237,7 @@ class ServerProcess:
             "--data-dir",
             str(self.data_dir),
             *self.database_args,
-        )
-        user_id = out.stdout.strip().splitlines()[-1]
+        )[-1]
         token = self.login(username, ADMIN_PASSWORD)["token"]
         self.admin = Account(user_id, username, ADMIN_PASSWORD, token, ["admin"])
         return self.admin
@@ -277,7 +315,9 @@ class ServerProcess:
 
     def db_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table the messaging core and the order services write,
-        for 'changes nothing' checks. Sessions are left out: signing in writes one."""
+        for 'changes nothing' checks. Sessions are left out: signing in writes one.
+        So is the notification outbox and its planner's cursor: they follow the event
+        stream in the background, whatever the request did."""
         tables = [
             "users",
             "conversations",
@@ -301,11 +341,20 @@ class ServerProcess:
             "confirmation_versions",
             "idempotency_keys",
             "webhook_deliveries",
+            "push_subscriptions",
+            "notify_preferences",
+            "webhook_endpoints",
+        ]
+        queries = [
+            "SELECT * FROM counters WHERE name <> 'notify'"
+            if t == "counters"
+            else f"SELECT * FROM {t}"
+            for t in tables
         ]
         if self.store == "postgres":  # one connection for all, not one per table
-            found = stores.pg_rows_many(self.db_url, [f"SELECT * FROM {t}" for t in tables])
+            found = stores.pg_rows_many(self.db_url, queries)
             return {t: sorted(rows, key=repr) for t, rows in zip(tables, found, strict=True)}
-        return {t: sorted(self.db_rows(f"SELECT * FROM {t}"), key=repr) for t in tables}
+        return {t: sorted(self.db_rows(q), key=repr) for t, q in zip(tables, queries, strict=True)}
 
     def db_execute(self, sql: str, *params: object) -> int:
         """Write the real database behind the server's back; returns the rows changed.

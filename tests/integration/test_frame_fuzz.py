@@ -46,7 +46,7 @@ from tests.frame_strategies import (
     valid_frames,
 )
 from tests.media_support import raw_upload, started_upload
-from tests.stores import pg_snapshot
+from tests.stores import BACKGROUND_TABLES, pg_snapshot, snapshot_query
 from tests.support import Peer, PeerPool, Recorder, ServerProcess
 
 pytestmark = pytest.mark.timeout(300)
@@ -137,10 +137,10 @@ def db_snapshot(server: ServerProcess) -> dict[str, list[tuple[Any, ...]]]:
         names = [
             row[0]
             for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if row[0] not in ("sessions", "sqlite_sequence")
+            if row[0] not in ("sessions", "sqlite_sequence", *BACKGROUND_TABLES)
         ]
         return {
-            name: sorted(con.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+            name: sorted(con.execute(snapshot_query(name)).fetchall(), key=repr)
             for name in sorted(names)
         }
     finally:
