@@ -126,13 +126,18 @@ class Worker:
         """A person's first-word mails due soon join the one going now: one mail, not five."""
         upto = now + self._policy.email_batch_s * 1000
         gathered = list(due)
-        for recipient in sorted({d.recipient for d in due if d.recipient}):
-            async with self._db.write("notify-gather") as conn:
+        recipients = sorted({d.recipient for d in due if d.recipient})
+        if not recipients:
+            return gathered
+        # One transaction for the batch, not one per person: each costs the writer's
+        # lock and a sync, and sends wait behind every one of them.
+        async with self._db.write("notify-gather") as conn:
+            for recipient in recipients:
                 more = await store.claim_more_mail_txn(
                     conn, recipient, upto, now, CLAIM_MS, ONE_MAIL_EACH
                 )
-            known = {d.id for d in gathered}
-            gathered.extend(d for d in more if d.id not in known)
+                known = {d.id for d in gathered}
+                gathered.extend(d for d in more if d.id not in known)
         return gathered
 
     async def _facts(self, batch: Sequence[Delivery]) -> Facts:
