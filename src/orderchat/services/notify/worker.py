@@ -101,12 +101,19 @@ class Worker:
                 await nap(self.wake, IDLE_WAIT_S)
 
     async def step(self) -> bool:
-        """Claim and handle one batch of due deliveries; False when none was due."""
+        """Claim and handle one batch of due deliveries; True if it was full.
+
+        After a batch that was not full, every delivery due then was handled: the
+        worker waits for the planner's word (or its tick) rather than claiming
+        again at once, which under a steady flow of sends claims a few at a time,
+        in write transactions that the sends' commits queue behind.
+        """
         now = self._clock.now_ms()
         async with self._db.write("notify-claim") as conn:
             batch = await store.claim_due_txn(conn, now, CLAIM_MS, BATCH)
         if not batch:
             return False
+        full = len(batch) >= BATCH
         mails = [d for d in batch if _gathered(d)]
         batch = [d for d in batch if d not in mails] + await self._gather_mail(mails, now)
         facts = await self._facts(batch)
@@ -120,7 +127,7 @@ class Worker:
                 outcomes.append((delivery, held))
         outcomes.extend(await self._send_all(ready, facts, now))
         await self._record(outcomes, now)
-        return True
+        return full
 
     async def _gather_mail(self, due: Sequence[Delivery], now: int) -> list[Delivery]:
         """A person's first-word mails due soon join the one going now: one mail, not five."""
