@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 CLAIM_MS = 120_000
 BATCH = 50
 IDLE_WAIT_S = 1.0
+# People (and endpoints) sent to at once; each one's own deliveries go in order.
+SEND_LANES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,21 +194,43 @@ class Worker:
     async def _send_all(
         self, ready: Sequence[Delivery], facts: Facts, now: int
     ) -> list[tuple[Delivery, Sent | int]]:
-        outcomes: list[tuple[Delivery, Sent | int]] = []
+        """Each person's (and endpoint's) deliveries in order; different ones side by side.
+
+        A send mostly waits for the other side (a push service, the mail server, the
+        shop's endpoint) to answer; one after the other, a batch took the sum of those
+        waits. Within a lane the order stays, so a person's lock screen ends on their
+        latest message.
+        """
+        lanes: dict[tuple[str, str], list[list[Delivery]]] = {}
         mails: dict[UserId, list[Delivery]] = {}
         for delivery in ready:
             if _gathered(delivery) and delivery.recipient is not None:
                 mails.setdefault(delivery.recipient, []).append(delivery)
                 continue
-            if delivery.channel is Channel.EMAIL and delivery.recipient is not None:
-                sent = await self._send_mail(delivery.recipient, [delivery], facts, now)
-                outcomes.append((delivery, sent))
-                continue
-            outcomes.append((delivery, await self._send_one(delivery, facts, now)))
+            lane = (delivery.channel.value, delivery.recipient or delivery.endpoint_id or "")
+            lanes.setdefault(lane, []).append([delivery])
         for recipient, theirs in mails.items():
-            sent = await self._send_mail(recipient, theirs, facts, now)
-            outcomes.extend((delivery, sent) for delivery in theirs)
-        return outcomes
+            lanes.setdefault((Channel.EMAIL.value, recipient), []).append(theirs)
+        gate = asyncio.Semaphore(SEND_LANES)
+
+        async def run_lane(groups: list[list[Delivery]]) -> list[tuple[Delivery, Sent | int]]:
+            done: list[tuple[Delivery, Sent | int]] = []
+            async with gate:
+                for group in groups:
+                    sent = await self._send_group(group, facts, now)
+                    done.extend((delivery, sent) for delivery in group)
+            return done
+
+        async with asyncio.TaskGroup() as group:
+            running = [group.create_task(run_lane(groups)) for groups in lanes.values()]
+        return [outcome for task in running for outcome in task.result()]
+
+    async def _send_group(self, group: Sequence[Delivery], facts: Facts, now: int) -> Sent:
+        """One push or webhook, or one mail carrying the group's deliveries."""
+        first = group[0]
+        if first.channel is Channel.EMAIL and first.recipient is not None:
+            return await self._send_mail(first.recipient, group, facts, now)
+        return await self._send_one(first, facts, now)
 
     async def _send_one(self, delivery: Delivery, facts: Facts, now: int) -> Sent:
         if delivery.channel is Channel.WEBHOOK:
