@@ -198,7 +198,20 @@ async def claim_more_mail_txn(
     apart: Sequence[str],
 ) -> list[Delivery]:
     """The person's other first-word e-mails due by `upto_ms`: they go in the same mail."""
-    rows = await conn.execute(
+    rows = await conn.execute(more_mail_claim(recipient, upto_ms, now_ms, claim_ms, apart))
+    return [_delivery(r) for r in rows]
+
+
+def more_mail_claim(
+    recipient: str, upto_ms: int, now_ms: int, claim_ms: int, apart: Sequence[str]
+) -> Any:
+    """The statement of `claim_more_mail_txn`, searched through the person's index.
+
+    `next_try_ms + 0` keeps SQLite off the (state, next_try_ms) index, which it
+    would otherwise pick for the range: that reads every pending delivery due
+    by then, everyone's, once for each person whose mail goes out.
+    """
+    return (
         update(notifications)
         .where(
             notifications.c.recipient == recipient,
@@ -206,13 +219,12 @@ async def claim_more_mail_txn(
             notifications.c.step == 0,
             notifications.c.occasion.not_in(list(apart)),
             notifications.c.state == "pending",
-            notifications.c.next_try_ms <= upto_ms,
+            notifications.c.next_try_ms + 0 <= upto_ms,
             notifications.c.claimed_until_ms <= now_ms,
         )
         .values(claimed_until_ms=now_ms + claim_ms)
         .returning(*notifications.c)
     )
-    return [_delivery(r) for r in rows]
 
 
 async def head(conn: AsyncConnection) -> int:
