@@ -255,9 +255,10 @@ class Worker:
         return await self._outlets.mail.send(message)
 
     async def _record(self, outcomes: Sequence[tuple[Delivery, Sent | int]], now: int) -> None:
-        """Every outcome of the batch in one transaction."""
+        """Every outcome of the batch in one transaction; the final ones in one statement."""
         if not outcomes:
             return
+        finished: list[store.Finished] = []
         async with self._db.write("notify-record") as conn:
             for delivery, outcome in outcomes:
                 if isinstance(outcome, int):
@@ -270,9 +271,10 @@ class Worker:
                     )
                 else:
                     tried = delivery.attempts + (0 if sent.verdict is Verdict.CANCEL else 1)
-                    await store.finish_txn(
-                        conn, delivery.id, sent.verdict.value, sent.outcome, tried, now
+                    finished.append(
+                        store.Finished(delivery.id, sent.verdict.value, sent.outcome, tried, now)
                     )
+            await store.finish_many_txn(conn, finished)
 
     def _settled(self, delivery: Delivery, sent: Sent, now: int) -> Sent | int:
         """A retry's time, or the final word: a day of failures is given up."""
