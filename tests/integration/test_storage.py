@@ -94,11 +94,12 @@ async def test_the_resend_check_searches_the_index_not_the_table(tmp_path: Path)
 async def test_gathering_a_persons_mail_searches_their_deliveries_not_everyones(
     tmp_path: Path,
 ) -> None:
-    """The worker claims each person's other due mails; through the (state, next_try_ms)
-    index that read every pending delivery due, once per person, as a backlog grew."""
+    """The worker claims its people's other due mails; through the (state, next_try_ms)
+    index that read every pending delivery due, everyone's, as a backlog grew."""
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
     await db.migrate()
-    statement = more_mail_claim("u_1", 5_000, 1_000, 120_000, ["order_status", "confirmation"])
+    apart = ["order_status", "confirmation"]
+    statement = more_mail_claim(["u_1", "u_2"], 5_000, 1_000, 120_000, apart)
     sql = str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
     async with db.read() as conn:
         plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)).all()

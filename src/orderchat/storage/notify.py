@@ -191,30 +191,32 @@ async def orders_of_conversations(
 
 async def claim_more_mail_txn(
     conn: AsyncConnection,
-    recipient: str,
+    recipients: Sequence[str],
     upto_ms: int,
     now_ms: int,
     claim_ms: int,
     apart: Sequence[str],
 ) -> list[Delivery]:
-    """The person's other first-word e-mails due by `upto_ms`: they go in the same mail."""
-    rows = await conn.execute(more_mail_claim(recipient, upto_ms, now_ms, claim_ms, apart))
+    """These people's other first-word e-mails due by `upto_ms`: each goes in their mail."""
+    if not recipients:
+        return []
+    rows = await conn.execute(more_mail_claim(recipients, upto_ms, now_ms, claim_ms, apart))
     return [_delivery(r) for r in rows]
 
 
 def more_mail_claim(
-    recipient: str, upto_ms: int, now_ms: int, claim_ms: int, apart: Sequence[str]
+    recipients: Sequence[str], upto_ms: int, now_ms: int, claim_ms: int, apart: Sequence[str]
 ) -> Any:
-    """The statement of `claim_more_mail_txn`, searched through the person's index.
+    """The statement of `claim_more_mail_txn`, searched through the people's index.
 
     `next_try_ms + 0` keeps SQLite off the (state, next_try_ms) index, which it
     would otherwise pick for the range: that reads every pending delivery due
-    by then, everyone's, once for each person whose mail goes out.
+    by then, everyone's.
     """
     return (
         update(notifications)
         .where(
-            notifications.c.recipient == recipient,
+            notifications.c.recipient.in_(list(recipients)),
             notifications.c.channel == Channel.EMAIL.value,
             notifications.c.step == 0,
             notifications.c.occasion.not_in(list(apart)),

@@ -138,15 +138,14 @@ class Worker:
         recipients = sorted({d.recipient for d in due if d.recipient})
         if not recipients:
             return gathered
-        # One transaction for the batch, not one per person: each costs the writer's
-        # lock and a sync, and sends wait behind every one of them.
+        # One statement for the batch's people, not a transaction for each: each
+        # cost the writer's lock and a sync, and sends waited behind every one.
         async with self._db.write("notify-gather") as conn:
-            for recipient in recipients:
-                more = await store.claim_more_mail_txn(
-                    conn, recipient, upto, now, CLAIM_MS, ONE_MAIL_EACH
-                )
-                known = {d.id for d in gathered}
-                gathered.extend(d for d in more if d.id not in known)
+            more = await store.claim_more_mail_txn(
+                conn, recipients, upto, now, CLAIM_MS, ONE_MAIL_EACH
+            )
+        known = {d.id for d in gathered}
+        gathered.extend(d for d in more if d.id not in known)
         return gathered
 
     async def _facts(self, batch: Sequence[Delivery]) -> Facts:
