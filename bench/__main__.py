@@ -33,6 +33,7 @@ WORKLOADS: dict[str, str] = {
     "history": "bench.history",
     "idle": "bench.idle",
     "media": "bench.media",
+    "notify": "bench.notify",
 }
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

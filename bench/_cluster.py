@@ -187,12 +187,27 @@ def _postgres_and_redis(work: Path, cluster: Cluster) -> Iterator[None]:
         raise ClusterError(str(exc)) from exc
 
 
+@dataclass(frozen=True)
+class NodeOptions:
+    """What a workload adds to every node: flags, environment, and a step before they start.
+
+    `prepare` runs once the database exists and the users are seeded, before
+    the first node starts: to write a policy file into the data dir, or seed
+    an admin (`cluster.database_url` says where).
+    """
+
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    prepare: Callable[[Cluster], None] | None = None
+
+
 @contextlib.contextmanager
 def running_cluster(
-    store: Store, work: Path, users: int, prefix: str
+    store: Store, work: Path, users: int, prefix: str, options: NodeOptions | None = None
 ) -> Iterator[tuple[Cluster, list[SeededUser]]]:
     """The started set-up of `store` in `work`, and the users seeded into its database."""
     store.check()
+    options = options or NodeOptions()
     cluster = Cluster(store, work / "data")
     with contextlib.ExitStack() as stack:
         if store.kind == "postgres":
@@ -201,9 +216,12 @@ def running_cluster(
                 raise ClusterError(f"cannot run {store.label}: {missing}")
             stack.enter_context(_postgres_and_redis(work, cluster))
         seeded = seed_users(cluster.data_dir, users, prefix=prefix, database=cluster.database_url)
+        if options.prepare is not None:
+            options.prepare(cluster)
         try:
             for index in range(store.nodes):
-                node = BenchServer(cluster.data_dir, cluster.node_args(index))
+                args = (*cluster.node_args(index), *options.args)
+                node = BenchServer(cluster.data_dir, args, env=dict(options.env))
                 cluster.nodes.append(node)
                 try:
                     node.start()

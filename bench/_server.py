@@ -76,6 +76,8 @@ class BenchServer:
     # Another revision's `src/` to run instead of this one (a baseline measured in the
     # same run); its package is found first on PYTHONPATH.
     source: Path | None = None
+    # Variables added to the server's environment (ORDERCHAT_SMTP_*, say).
+    env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     token: str = ""
@@ -135,7 +137,7 @@ class BenchServer:
         raise ServerError(f"the server did not become healthy:\n{self.log_tail()}")
 
     def _environment(self) -> dict[str, str]:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         if self.source is not None:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(self.source), env.get("PYTHONPATH", "")) if p

@@ -26,13 +26,14 @@ ORDER = [
     "idle",
     "sqlite",
     "media",
+    "notify",
 ]
 PLOTS = {
     "steady": "steady-latency.png",
     "scaleout": "scaleout-latency.png",
     "idle": "idle-memory.png",
 }
-STEPPED = ("steady", "scaleout")  # a row per target, rate and figure
+STEPPED = ("steady", "scaleout", "notify")  # a row per target, rate and figure
 
 
 def _number(value: Any) -> str:

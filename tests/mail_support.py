@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ class Received:
     message: EmailMessage
     over_tls: bool
     signed_in: bool
+    received_at: float = 0.0  # time.time() once the whole mail was in (end of DATA)
 
 
 @dataclass
@@ -108,6 +110,7 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        received_at = time.time()
         assert isinstance(envelope.content, bytes) and envelope.mail_from is not None
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -121,6 +124,7 @@ class Recorder:
                 parsed,
                 over_tls,
                 bool(session.authenticated),
+                received_at,
             )
         )
         return "250 Message accepted for delivery"

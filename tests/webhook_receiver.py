@@ -25,6 +25,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    received_at: float = 0.0  # time.time() once the body was read
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -56,13 +57,13 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(min(length, 1 << 20))
+                received_at = time.time()
                 with receiver._lock:
                     failing = receiver.fail_next > 0
                     if failing:
                         receiver.fail_next -= 1
-                    receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    receiver.received.append(Received(self.path, headers, body, received_at))
                 status = receiver.fail_status if failing else 200
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.dialects import sqlite
 
 from orderchat.cli import main as cli_main
 from orderchat.core.chain import GENESIS, chain_hash
 from orderchat.storage.engine import Database
 from orderchat.storage.messages import _sqlite_prior_acks, history
+from orderchat.storage.notify import more_mail_claim
 from orderchat.storage.schema import metadata
 from tests.stores import new_database
 from tests.support import Peer, ServerProcess
@@ -87,6 +89,24 @@ async def test_the_resend_check_searches_the_index_not_the_table(tmp_path: Path)
     steps = [row[-1] for row in plan]
     assert any(s.startswith("SEARCH m USING INDEX") for s in steps), steps
     assert not any(s.startswith("SCAN m") for s in steps), steps
+
+
+async def test_gathering_a_persons_mail_searches_their_deliveries_not_everyones(
+    tmp_path: Path,
+) -> None:
+    """The worker claims its people's other due mails; through the (state, next_try_ms)
+    index that read every pending delivery due, everyone's, as a backlog grew."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
+    await db.migrate()
+    apart = ["order_status", "confirmation"]
+    statement = more_mail_claim(["u_1", "u_2"], 5_000, 1_000, 120_000, apart)
+    sql = str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    async with db.read() as conn:
+        plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)).all()
+    await db.close()
+    steps = [row[-1] for row in plan]
+    index = "ix_notifications_recipient_state (recipient=? AND state=?)"
+    assert steps == [f"SEARCH notifications USING INDEX {index}"], steps
 
 
 async def test_commits_reach_the_database_file_through_background_checkpoints(

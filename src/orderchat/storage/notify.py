@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -191,28 +191,42 @@ async def orders_of_conversations(
 
 async def claim_more_mail_txn(
     conn: AsyncConnection,
-    recipient: str,
+    recipients: Sequence[str],
     upto_ms: int,
     now_ms: int,
     claim_ms: int,
     apart: Sequence[str],
 ) -> list[Delivery]:
-    """The person's other first-word e-mails due by `upto_ms`: they go in the same mail."""
-    rows = await conn.execute(
+    """These people's other first-word e-mails due by `upto_ms`: each goes in their mail."""
+    if not recipients:
+        return []
+    rows = await conn.execute(more_mail_claim(recipients, upto_ms, now_ms, claim_ms, apart))
+    return [_delivery(r) for r in rows]
+
+
+def more_mail_claim(
+    recipients: Sequence[str], upto_ms: int, now_ms: int, claim_ms: int, apart: Sequence[str]
+) -> Any:
+    """The statement of `claim_more_mail_txn`, searched through the people's index.
+
+    `next_try_ms + 0` keeps SQLite off the (state, next_try_ms) index, which it
+    would otherwise pick for the range: that reads every pending delivery due
+    by then, everyone's.
+    """
+    return (
         update(notifications)
         .where(
-            notifications.c.recipient == recipient,
+            notifications.c.recipient.in_(list(recipients)),
             notifications.c.channel == Channel.EMAIL.value,
             notifications.c.step == 0,
             notifications.c.occasion.not_in(list(apart)),
             notifications.c.state == "pending",
-            notifications.c.next_try_ms <= upto_ms,
+            notifications.c.next_try_ms + 0 <= upto_ms,
             notifications.c.claimed_until_ms <= now_ms,
         )
         .values(claimed_until_ms=now_ms + claim_ms)
         .returning(*notifications.c)
     )
-    return [_delivery(r) for r in rows]
 
 
 async def head(conn: AsyncConnection) -> int:
@@ -372,21 +386,48 @@ async def next_due_ms(conn: AsyncConnection) -> int | None:
     return None if found is None else int(found)
 
 
-async def finish_txn(
-    conn: AsyncConnection, delivery_id: str, state: str, outcome: str, attempts: int, now_ms: int
-) -> None:
-    """Close a delivery for good: sent, cancelled (read, recalled, unreachable) or dead."""
-    await conn.execute(
-        update(notifications)
-        .where(notifications.c.id == delivery_id, notifications.c.state == "pending")
-        .values(
-            state=state,
-            outcome=outcome,
-            attempts=attempts,
-            done_at_ms=now_ms,
-            claimed_until_ms=0,
-        )
+async def finish_many_txn(conn: AsyncConnection, finished: Sequence[Finished]) -> None:
+    """Close deliveries for good: sent, cancelled (read, recalled, unreachable) or dead.
+
+    One statement, built once, runs for all of a batch inside the driver; a
+    statement of its own for each delivery cost more to build than SQLite took
+    to run it.
+    """
+    if not finished:
+        return
+    params = [
+        {
+            "b_id": f.id,
+            "b_state": f.state,
+            "b_outcome": f.outcome,
+            "b_attempts": f.attempts,
+            "b_done": f.done_at_ms,
+        }
+        for f in finished
+    ]
+    await conn.execute(_FINISH, params)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    id: str
+    state: str
+    outcome: str
+    attempts: int
+    done_at_ms: int
+
+
+_FINISH = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("b_id"), notifications.c.state == "pending")
+    .values(
+        state=bindparam("b_state"),
+        outcome=bindparam("b_outcome"),
+        attempts=bindparam("b_attempts"),
+        done_at_ms=bindparam("b_done"),
+        claimed_until_ms=0,
     )
+)
 
 
 async def retry_txn(

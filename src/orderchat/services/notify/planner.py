@@ -105,7 +105,13 @@ class Planner:
                 await nap(self._wake, IDLE_WAIT_S)
 
     async def step(self) -> bool:
-        """Plan one batch; True if there may be more right away."""
+        """Plan one batch; True if it was full, so that there may be more right away.
+
+        A batch that was not full caught up with the stream: the next one waits
+        for the next tick. Looking again at once, under a steady flow of sends,
+        plans a handful of events each time, each in a transaction of its own
+        that the sends' commits queue behind.
+        """
         upto = await self._db.horizon()
         async with self._db.read() as conn:
             if self._cursor is None:
@@ -123,7 +129,8 @@ class Planner:
             if added:
                 self.planned.set()
         self._cursor = last
-        return True
+        # Positions are distinct and rising: a full batch spans at least BATCH of them.
+        return last - after >= BATCH
 
     async def save_cursor(self) -> None:
         """Store the cursor kept in memory (a node stopping)."""

@@ -19,7 +19,12 @@ from orderchat.notify.mail import Mailer, SmtpSettings
 from orderchat.notify.push import PushSender
 from orderchat.notify.webhook_sender import WebhookSender
 from orderchat.services.leases import Leases
-from orderchat.services.notify.channels import MailChannel, PushChannel, WebhookChannel
+from orderchat.services.notify.channels import (
+    MailChannel,
+    PushChannel,
+    WebhookChannel,
+    spare_failed_sniffio_imports,
+)
 from orderchat.services.notify.events import Links
 from orderchat.services.notify.mails import MailBuilder
 from orderchat.services.notify.planner import Planner
@@ -68,6 +73,7 @@ class NotifySystem:
         return self._service
 
     async def start(self) -> None:
+        spare_failed_sniffio_imports()
         keys, secret = await shared_keys(self._db, self._clock)
         allow = self.config.allow_private_targets
         self._service = Notifications(

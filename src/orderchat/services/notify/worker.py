@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 CLAIM_MS = 120_000
 BATCH = 50
 IDLE_WAIT_S = 1.0
+# People (and endpoints) sent to at once; each one's own deliveries go in order.
+SEND_LANES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +103,19 @@ class Worker:
                 await nap(self.wake, IDLE_WAIT_S)
 
     async def step(self) -> bool:
-        """Claim and handle one batch of due deliveries; False when none was due."""
+        """Claim and handle one batch of due deliveries; True if it was full.
+
+        After a batch that was not full, every delivery due then was handled: the
+        worker waits for the planner's word (or its tick) rather than claiming
+        again at once, which under a steady flow of sends claims a few at a time,
+        in write transactions that the sends' commits queue behind.
+        """
         now = self._clock.now_ms()
         async with self._db.write("notify-claim") as conn:
             batch = await store.claim_due_txn(conn, now, CLAIM_MS, BATCH)
         if not batch:
             return False
+        full = len(batch) >= BATCH
         mails = [d for d in batch if _gathered(d)]
         batch = [d for d in batch if d not in mails] + await self._gather_mail(mails, now)
         facts = await self._facts(batch)
@@ -120,19 +129,23 @@ class Worker:
                 outcomes.append((delivery, held))
         outcomes.extend(await self._send_all(ready, facts, now))
         await self._record(outcomes, now)
-        return True
+        return full
 
     async def _gather_mail(self, due: Sequence[Delivery], now: int) -> list[Delivery]:
         """A person's first-word mails due soon join the one going now: one mail, not five."""
         upto = now + self._policy.email_batch_s * 1000
         gathered = list(due)
-        for recipient in sorted({d.recipient for d in due if d.recipient}):
-            async with self._db.write("notify-gather") as conn:
-                more = await store.claim_more_mail_txn(
-                    conn, recipient, upto, now, CLAIM_MS, ONE_MAIL_EACH
-                )
-            known = {d.id for d in gathered}
-            gathered.extend(d for d in more if d.id not in known)
+        recipients = sorted({d.recipient for d in due if d.recipient})
+        if not recipients:
+            return gathered
+        # One statement for the batch's people, not a transaction for each: each
+        # cost the writer's lock and a sync, and sends waited behind every one.
+        async with self._db.write("notify-gather") as conn:
+            more = await store.claim_more_mail_txn(
+                conn, recipients, upto, now, CLAIM_MS, ONE_MAIL_EACH
+            )
+        known = {d.id for d in gathered}
+        gathered.extend(d for d in more if d.id not in known)
         return gathered
 
     async def _facts(self, batch: Sequence[Delivery]) -> Facts:
@@ -180,21 +193,43 @@ class Worker:
     async def _send_all(
         self, ready: Sequence[Delivery], facts: Facts, now: int
     ) -> list[tuple[Delivery, Sent | int]]:
-        outcomes: list[tuple[Delivery, Sent | int]] = []
+        """Each person's (and endpoint's) deliveries in order; different ones side by side.
+
+        A send mostly waits for the other side (a push service, the mail server, the
+        shop's endpoint) to answer; one after the other, a batch took the sum of those
+        waits. Within a lane the order stays, so a person's lock screen ends on their
+        latest message.
+        """
+        lanes: dict[tuple[str, str], list[list[Delivery]]] = {}
         mails: dict[UserId, list[Delivery]] = {}
         for delivery in ready:
             if _gathered(delivery) and delivery.recipient is not None:
                 mails.setdefault(delivery.recipient, []).append(delivery)
                 continue
-            if delivery.channel is Channel.EMAIL and delivery.recipient is not None:
-                sent = await self._send_mail(delivery.recipient, [delivery], facts, now)
-                outcomes.append((delivery, sent))
-                continue
-            outcomes.append((delivery, await self._send_one(delivery, facts, now)))
+            lane = (delivery.channel.value, delivery.recipient or delivery.endpoint_id or "")
+            lanes.setdefault(lane, []).append([delivery])
         for recipient, theirs in mails.items():
-            sent = await self._send_mail(recipient, theirs, facts, now)
-            outcomes.extend((delivery, sent) for delivery in theirs)
-        return outcomes
+            lanes.setdefault((Channel.EMAIL.value, recipient), []).append(theirs)
+        gate = asyncio.Semaphore(SEND_LANES)
+
+        async def run_lane(groups: list[list[Delivery]]) -> list[tuple[Delivery, Sent | int]]:
+            done: list[tuple[Delivery, Sent | int]] = []
+            async with gate:
+                for group in groups:
+                    sent = await self._send_group(group, facts, now)
+                    done.extend((delivery, sent) for delivery in group)
+            return done
+
+        async with asyncio.TaskGroup() as group:
+            running = [group.create_task(run_lane(groups)) for groups in lanes.values()]
+        return [outcome for task in running for outcome in task.result()]
+
+    async def _send_group(self, group: Sequence[Delivery], facts: Facts, now: int) -> Sent:
+        """One push or webhook, or one mail carrying the group's deliveries."""
+        first = group[0]
+        if first.channel is Channel.EMAIL and first.recipient is not None:
+            return await self._send_mail(first.recipient, group, facts, now)
+        return await self._send_one(first, facts, now)
 
     async def _send_one(self, delivery: Delivery, facts: Facts, now: int) -> Sent:
         if delivery.channel is Channel.WEBHOOK:
@@ -219,9 +254,10 @@ class Worker:
         return await self._outlets.mail.send(message)
 
     async def _record(self, outcomes: Sequence[tuple[Delivery, Sent | int]], now: int) -> None:
-        """Every outcome of the batch in one transaction."""
+        """Every outcome of the batch in one transaction; the final ones in one statement."""
         if not outcomes:
             return
+        finished: list[store.Finished] = []
         async with self._db.write("notify-record") as conn:
             for delivery, outcome in outcomes:
                 if isinstance(outcome, int):
@@ -234,9 +270,10 @@ class Worker:
                     )
                 else:
                     tried = delivery.attempts + (0 if sent.verdict is Verdict.CANCEL else 1)
-                    await store.finish_txn(
-                        conn, delivery.id, sent.verdict.value, sent.outcome, tried, now
+                    finished.append(
+                        store.Finished(delivery.id, sent.verdict.value, sent.outcome, tried, now)
                     )
+            await store.finish_many_txn(conn, finished)
 
     def _settled(self, delivery: Delivery, sent: Sent, now: int) -> Sent | int:
         """A retry's time, or the final word: a day of failures is given up."""
