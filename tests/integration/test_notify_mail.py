@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.mail_support import Received, Recorder, smtp_server
-from tests.order_support import Shop
+from tests.order_support import Shop, load_workflow, path_to
 from tests.support import Peer, ServerProcess, free_port
 from tests.webhook_receiver import receiving
 
@@ -124,11 +124,15 @@ def test_a_customer_hears_of_their_order_by_mail_in_their_language(
     assert signed.status_code == 200, signed.text
     assert signed.json()["user"]["id"] == order["customer"]
 
-    zh = customer_order(shop, "zh-CN", "zhou@example.com")
-    confirm(shop, zh)
-    mail_zh = wait_mails(recorder, "zhou@example.com", 2)[1]
+    zh = shop.drive(customer_order(shop, "zh-CN", "zhou@example.com"), "packed")
+    before = len(wait_mails(recorder, "zhou@example.com", 4))  # created … packed
+    started = time.monotonic()
+    shipped = shop.advance(zh, path_to(load_workflow("retail"), "shipped")[-1])
+    mail_zh = wait_mails(recorder, "zhou@example.com", before + 1)[-1]
+    assert time.monotonic() - started < 2.5  # within 2 s of shipping, with polling slack
     assert re.search(r"[\u4e00-\u9fff]", str(mail_zh["Subject"]))
     assert mail_zh["Content-Language"] == "zh-CN"
+    assert shipped["tracking_no"] in text_of(mail_zh) and "已揽收您的包裹" in text_of(mail_zh)
 
 
 def test_one_click_unsubscribe_stops_that_kind_of_mail(shop: Shop, recorder: Recorder) -> None:
