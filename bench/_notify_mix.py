@@ -242,9 +242,13 @@ def _frame(message: Message, shop: Shop, mix: Mix) -> bytes:
 
 async def _open(ws_url: str, token: str) -> ClientConnection:
     ws = await connect(
-        ws_url, max_size=None, compression=None, ping_interval=None, proxy=None,
+        ws_url,
+        max_size=None,
+        compression=None,
+        ping_interval=None,
+        proxy=None,
         open_timeout=CONNECT_TIMEOUT_S,
-    )  # fmt: skip
+    )
     await ws.send(encode_client_frame(Hello(token, "notify-bench", None)), text=True)
     async with asyncio.timeout(CONNECT_TIMEOUT_S):
         welcome = orjson.loads(await ws.recv())

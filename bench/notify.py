@@ -43,6 +43,8 @@ from bench import steady
 from bench._cluster import Cluster, NodeOptions, Store, running_cluster, tree_cpu_seconds
 from bench._load import LoadUser, load_pool, raise_fd_limit
 from bench._notify_mix import (
+    ENDPOINTS,
+    WINDOW,
     Arrivals,
     Mix,
     Sent,
@@ -415,8 +417,8 @@ def settings_document(settings: Settings) -> dict[str, Any]:
         "readers": mix.readers,
         "senders": mix.senders,
         "channels": mix.channels,
-        "webhook_endpoints": 2,
-        "sends_in_flight_per_sender": 8,
+        "webhook_endpoints": list(ENDPOINTS),
+        "sends_in_flight_per_sender": WINDOW,
         "policy": POLICY,
         "lag": "from the message's commit (the ts of its ack, stamped by the server in the "
         "transaction that stores it) to its arrival at the receiver (time.time())",
