@@ -221,6 +221,12 @@ async def test_an_open_exception_is_flagged_and_needs_the_roles_it_is_routed_to(
         finally:
             await peer.close()
     flags = _flags(server, shop.token("customer_service"), conv)
+    assert flags["exception_open"] is False
+    # Out of stock is routed urgent: it needs someone to mark it handled as well.
+    assert flags["needs_me"] is True
+    (routed,) = [m for m in shop.order_events(conv) if m["meta"]["event"] == "out_of_stock"]
+    assert _handle(server, shop.staff["customer_service"], conv, routed["seq"]).status_code == 200
+    flags = _flags(server, shop.token("customer_service"), conv)
     assert flags == {"needs_me": False, "exception_open": False, "waiting_customer": False}
 
 

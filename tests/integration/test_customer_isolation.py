@@ -33,6 +33,16 @@ OWN = {
     ("GET", "/api/workflows"),
     ("GET", "/healthz"),
 }
+# A person's own notification choices, devices and this device's push subscription:
+# about nobody else (tests/integration/test_notify_*.py try them).
+SELF = {
+    ("GET", "/api/me/notifications"),
+    ("PUT", "/api/me/notifications"),
+    ("GET", "/api/me/devices"),
+    ("GET", "/api/push/key"),
+    ("POST", "/api/push/subscriptions"),
+    ("DELETE", "/api/push/subscriptions"),
+}
 # Routes with no customer in play: signing in and out, and the platforms' signed webhook.
 NOT_APPLICABLE = {
     ("POST", "/api/auth/cookie"),
@@ -45,13 +55,19 @@ NOT_APPLICABLE = {
     ("POST", "/api/staff-links/accept"),
     ("OPTIONS", "/api/uploads"),  # what the upload protocol supports: the same for all
 }
-# Plausible bodies, so that a refusal comes from who is asking, not only from the shape.
+# Plausible queries and bodies, so that a refusal comes from who is asking, not the shape.
+QUERIES: dict[tuple[str, str], str] = {("GET", "/api/presence"): "?users=u_someone"}
 BODIES: dict[tuple[str, str], object] = {
     ("POST", "/api/conversations"): {"kind": "channel", "title": "mine", "members": []},
     ("POST", "/api/conversations/{conv_id}/members"): {"members": []},
     ("PATCH", "/api/conversations/{conv_id}"): {"title": "mine now"},
     ("POST", "/api/conversations/{conv_id}/settings"): {"pinned": True},
     ("PATCH", "/api/orders/{order_id}"): {"note": "mine now"},
+    ("POST", "/api/admin/webhooks"): {"url": "https://hooks.example/x", "topics": ["order.status"]},
+    ("PUT", "/api/admin/webhooks/{endpoint_id}"): {
+        "url": "https://hooks.example/x",
+        "topics": ["order.status"],
+    },
     ("POST", "/api/orders/{order_id}/status"): {"to": "in_transit"},
     ("POST", "/api/orders/{order_id}/issues"): {"kind": "delay_notice", "reason": "x"},
     ("POST", "/api/orders/{order_id}/issues/{issue_id}/settle"): {"outcome": "refund"},
@@ -135,7 +151,15 @@ def _someone_elses(shop: Shop) -> tuple[Json, dict[str, str]]:
     )
     with shop.server.http(shop.staff["sales"].token) as http:
         upload_id = raw_upload(http, theirs["conv"], media_samples.png(), "theirs.png", "image/png")
+    hook = shop.call(
+        "admin",
+        "POST",
+        "/api/admin/webhooks",
+        {"url": "https://hooks.example/isolation", "topics": ["order.status"]},
+    )
+    assert hook.status_code == 201, hook.text
     ids = {
+        "endpoint_id": hook.json()["id"],
         "upload_id": upload_id,
         "media_id": upload_id,
         "made": "preview",
@@ -182,7 +206,7 @@ def test_every_route_refuses_a_customer_anything_of_someone_elses(shop: Shop) ->
     unknown = [
         r
         for r in routes
-        if r not in OWN | NOT_APPLICABLE
+        if r not in OWN | SELF | NOT_APPLICABLE
         and r[0] not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
     ]
     assert unknown == []
@@ -190,14 +214,15 @@ def test_every_route_refuses_a_customer_anything_of_someone_elses(shop: Shop) ->
     before = shop.server.db_snapshot()
     answered: dict[tuple[str, str], int] = {}
     for method, path in routes:
-        if (method, path) in OWN | NOT_APPLICABLE:
+        if (method, path) in OWN | SELF | NOT_APPLICABLE:
             continue
         if path.startswith("/api/uploads"):  # the upload protocol speaks in headers
             headers = _upload_headers(method, theirs["conv"])
             resp = shop.client(me).request(method, _fill(path, ids), headers=headers)
         else:
             body = BODIES.get((method, path), {} if method not in ("GET", "HEAD") else None)
-            resp = shop.call(me, method, _fill(path, ids), body)
+            target = _fill(path, ids) + QUERIES.get((method, path), "")
+            resp = shop.call(me, method, target, body)
         answered[(method, path)] = resp.status_code
         assert theirs["number"] not in resp.text, f"{method} {path} leaked: {resp.text[:200]}"
     assert_unchanged(before, shop.server.db_snapshot())
