@@ -27,6 +27,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from orderchat.core.errors import BadRequest
+from orderchat.core.targets import refused_addresses
 from orderchat.core.texts import say
 
 MAX_ENDPOINT_CHARS: Final = 2048
@@ -69,13 +70,7 @@ class Endpoint:
 
 def is_public_address(address: str) -> bool:
     """Whether an address is somewhere on the internet, not this machine or a private network."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    return not refused_addresses([address], allow_private=False)
 
 
 def _ip_literal(host: str) -> bool:

@@ -501,18 +501,6 @@ async def endpoint_deliveries(
     return [dict(row._mapping) for row in await conn.execute(query)]
 
 
-async def counts_by_state(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(
-        select(notifications.c.state, func.count()).group_by(notifications.c.state)
-    )
-    return {row[0]: int(row[1]) for row in rows}
-
-
-def unread_filter(read_seq: Mapping[tuple[str, str], int], conv: str, user: str, seq: int) -> bool:
-    """Whether the person has not read message `seq` yet (no member row: treat as read)."""
-    return read_seq.get((conv, user), seq) < seq
-
-
 async def display_names(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[UserId, str]:
     wanted = sorted(set(user_ids))
     if not wanted:

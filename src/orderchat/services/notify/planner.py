@@ -74,6 +74,7 @@ class Planner:
         links: Links,
         *,
         mail_on: bool,
+        planned: asyncio.Event,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -86,7 +87,8 @@ class Planner:
         self._cursor: int | None = None
         self._saved = 0
         self._saved_at = 0.0
-        self.planned = asyncio.Event()  # set when deliveries were added: the worker looks
+        # Set when deliveries were added: this node's worker looks at once.
+        self._planned = planned
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -127,7 +129,7 @@ class Planner:
                 await store.set_cursor_txn(conn, last)
             self._saved, self._saved_at = last, self._clock.monotonic_s()
             if added:
-                self.planned.set()
+                self._planned.set()
         self._cursor = last
         # Positions are distinct and rising: a full batch spans at least BATCH of them.
         return last - after >= BATCH

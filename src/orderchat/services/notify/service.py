@@ -26,6 +26,7 @@ from orderchat.core.targets import parse_target
 from orderchat.core.texts import LANGUAGES, say
 from orderchat.core.webhook_formats import Format
 from orderchat.notify.push import PushTarget, VapidKeys, check_subscription_async
+from orderchat.services.accounts import Accounts
 from orderchat.services.ports import Clock
 from orderchat.storage import notify as store
 from orderchat.storage import notify_people as people
@@ -42,11 +43,6 @@ EMAIL_PATTERN = (
 )
 _EMAIL = re.compile(EMAIL_PATTERN)
 _SECRET = re.compile(r"[\x21-\x7e]{16,128}")
-
-
-def require_admin(user: User) -> None:
-    if Role.ADMIN not in user.roles:
-        raise Forbidden(say("accounts.only_admin_may_do"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +178,7 @@ class Notifications:
         return new
 
     async def add_endpoint(self, admin: User, new: NewEndpoint) -> Endpoint:
-        require_admin(admin)
+        Accounts.require_admin(admin)
         checked = self._checked(new)
         endpoint = Endpoint(
             id=self._ids.new("wh"),
@@ -200,7 +196,7 @@ class Notifications:
             return await people.insert_endpoint_txn(conn, endpoint)
 
     async def change_endpoint(self, admin: User, endpoint_id: str, new: NewEndpoint) -> Endpoint:
-        require_admin(admin)
+        Accounts.require_admin(admin)
         checked = self._checked(new)
         async with self._db.write("webhook-change") as conn:
             found = await people.endpoint(conn, endpoint_id)
@@ -219,20 +215,20 @@ class Notifications:
             return await people.update_endpoint_txn(conn, changed)
 
     async def remove_endpoint(self, admin: User, endpoint_id: str) -> None:
-        require_admin(admin)
+        Accounts.require_admin(admin)
         async with self._db.write("webhook-remove") as conn:
             if not await people.delete_endpoint_txn(conn, endpoint_id):
                 raise NotFound(say("webhooks.unknown_endpoint"))
 
     async def endpoints(self, admin: User) -> list[Endpoint]:
-        require_admin(admin)
+        Accounts.require_admin(admin)
         async with self._db.read() as conn:
             return await people.endpoints(conn)
 
     async def deliveries(
         self, admin: User, endpoint_id: str, before_ms: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        require_admin(admin)
+        Accounts.require_admin(admin)
         async with self._db.read() as conn:
             if await people.endpoint(conn, endpoint_id) is None:
                 raise NotFound(say("webhooks.unknown_endpoint"))

@@ -95,6 +95,9 @@ class NotifySystem:
             smtp.sender if smtp is not None else "",
             secret,
         )
+        self.worker = Worker(
+            self._db, self._clock, self.policy, self._outlets, mails, random.Random()
+        )
         self.planner = Planner(
             self._db,
             self._clock,
@@ -103,23 +106,12 @@ class NotifySystem:
             self._leases,
             self.links,
             mail_on=smtp is not None,
-        )
-        self.worker = Worker(
-            self._db, self._clock, self.policy, self._outlets, mails, random.Random()
+            planned=self.worker.wake,
         )
         self._tasks = [
             asyncio.create_task(self.planner.run(self._stop), name="notify-planner"),
             asyncio.create_task(self.worker.run(self._stop), name="notify-worker"),
-            asyncio.create_task(self._hand_over(), name="notify-hand-over"),
         ]
-
-    async def _hand_over(self) -> None:
-        """Planned deliveries wake this node's worker at once, not at its next tick."""
-        assert self.planner is not None and self.worker is not None
-        while not self._stop.is_set():
-            await self.planner.planned.wait()
-            self.planner.planned.clear()
-            self.worker.wake.set()
 
     async def stop(self) -> None:
         self._stop.set()
