@@ -328,12 +328,14 @@ def conv_item(page: Page, conv_id: str) -> Locator:
 
 
 def open_conv(page: Page, conv_id: str) -> Locator:
-    """Click the conversation in the list; its view, once shown."""
+    """Click the conversation in the list; its view, once loaded (the view shows at
+    once, its timeline and composer only when the history has arrived)."""
     item = conv_item(page, conv_id)
     expect(item).to_be_visible()
     item.click()
     view = page.locator(f'[data-testid="conv-view"][data-conv-id="{conv_id}"]')
     expect(view).to_be_visible()
+    expect(view.locator(".conv-main > .op-loading")).to_have_count(0)
     return view
 
 
