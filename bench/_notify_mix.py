@@ -352,16 +352,55 @@ def expected_deliveries(mix: Mix) -> dict[str, set[tuple[str, str]]]:
     return expected
 
 
+def earlier_of(mix: Mix) -> dict[str, str]:
+    """Each message's tag to the tag before it in the same chain — one conversation, one
+    reader, one reason — which is what a merged push or mail line stands for too.
+
+    A sender's messages to one conversation go out in order on one connection, so
+    the plan's order is the conversation's. Urgent messages never merge.
+    """
+    last: dict[tuple[str, int, int], str] = {}
+    before: dict[str, str] = {}
+    for message in mix.plan():
+        if message.kind == "urgent":
+            continue
+        where = message.sender if message.kind == "direct" else message.reader % mix.channels
+        chain = (message.kind, where, message.reader)
+        if chain in last:
+            before[message.tag] = last[chain]
+        last[chain] = message.tag
+    return before
+
+
+def _told(tag: str, earlier: int, before: dict[str, str]) -> list[str]:
+    """The tagged message and the `earlier` ones before it in its chain."""
+    told = [tag]
+    while earlier > 0 and told[-1] in before:
+        told.append(before[told[-1]])
+        earlier -= 1
+    return told
+
+
 def check(taken: Taken, shop: Shop, mix: Mix, sent: Sent) -> dict[str, Arrivals]:
-    """Each channel's arrivals matched to the plan, with the lag of each from its commit."""
+    """Each channel's arrivals matched to the plan, with the lag of each from its commit.
+
+    A push or mail line that stands for several messages (a merged one) counts
+    for each of them, arriving when it did.
+    """
+    before = earlier_of(mix)
     seen: dict[str, list[tuple[tuple[str, str], float]]] = {"push": [], "mail": [], "webhook": []}
     for push in taken.pushes:
         who = str(shop.subscriptions.get(push.subscription_id, "?"))
-        seen["push"] += [((tag, who), push.received_at) for tag in push.tags or ("?",)]
+        for tag in push.tags or ("?",):
+            told = _told(tag, push.earlier, before)
+            seen["push"] += [((one, who), push.received_at) for one in told]
     for mail in taken.mails:
+        earlier = mail.earlier or (0,) * len(mail.tags)
         for address in mail.recipients:
             who = str(shop.addresses.get(address, "?"))
-            seen["mail"] += [((tag, who), mail.received_at) for tag in mail.tags or ("?",)]
+            for tag, count in zip(mail.tags or ("?",), earlier or (0,), strict=False):
+                told = _told(tag, count, before)
+                seen["mail"] += [((one, who), mail.received_at) for one in told]
     for hook in taken.hooks:
         who = hook.path.rsplit("/", 1)[-1]
         seen["webhook"] += [((tag, who), hook.received_at) for tag in hook.tags or ("?",)]

@@ -38,6 +38,10 @@ from bench._load import cpu_seconds
 
 # A message's tag: `nb` and six digits, written at the start of its text.
 TAG = re.compile(r"\bnb\d{6}\b")
+# A push that stands for several messages counts them in its title; a mail's line
+# for several says how many came before the one it quotes (core/text_table.py).
+PUSH_MERGED = re.compile(r"\((\d+) new messages\)|（(\d+) 条新消息）")
+MAIL_EARLIER = re.compile(r"(?:\((\d+) earlier\)|（此前还有 (\d+) 条）)\s*(nb\d{6})")
 REPLY_TIMEOUT_S = 60.0
 MAX_REFUSALS_KEPT = 20
 
@@ -51,6 +55,7 @@ class Push:
     subscription_id: str
     tags: tuple[str, ...]
     received_at: float
+    earlier: int = 0  # messages before the tagged one that this push stands for too
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,7 @@ class Mail:
     recipients: tuple[str, ...]
     tags: tuple[str, ...]
     received_at: float
+    earlier: tuple[int, ...] = ()  # for each tag, as Push.earlier
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,16 +217,33 @@ class _Seen:
         pushes = self._push.deliveries[self._marks["push"] :]
         self._marks["push"] += len(pushes)
         for delivery in pushes:
-            body = str(orjson.loads(delivery.payload).get("body", ""))
+            shown = orjson.loads(delivery.payload)
+            body = str(shown.get("body", ""))
+            merged = PUSH_MERGED.search(str(shown.get("title", "")))
+            earlier = int(merged.group(1) or merged.group(2)) - 1 if merged else 0
             self._taken.pushes.append(
-                Push(delivery.subscription_id, tuple(TAG.findall(body)), delivery.received_at)
+                Push(
+                    delivery.subscription_id,
+                    tuple(TAG.findall(body)),
+                    delivery.received_at,
+                    earlier,
+                )
             )
         mails = self._recorder.received[self._marks["mail"] :]
         self._marks["mail"] += len(mails)
         for mail in mails:
             text = mail.message.get_body(preferencelist=("plain",)).get_content()
+            tags = tuple(TAG.findall(text))
+            before = {
+                m.group(3): int(m.group(1) or m.group(2)) for m in MAIL_EARLIER.finditer(text)
+            }
             self._taken.mails.append(
-                Mail(tuple(mail.rcpt_tos), tuple(TAG.findall(text)), mail.received_at)
+                Mail(
+                    tuple(mail.rcpt_tos),
+                    tags,
+                    mail.received_at,
+                    tuple(before.get(tag, 0) for tag in tags),
+                )
             )
         hooks = self._hooks.received[self._marks["hook"] :]  # a slice is taken whole
         self._marks["hook"] += len(hooks)
@@ -239,9 +262,10 @@ class _Seen:
         self._catch_up()
         taken = self._taken
         return {
-            "push": len(taken.pushes),
+            "push": sum(1 + p.earlier for p in taken.pushes),
+            "push_requests": len(taken.pushes),
             "mail": len(taken.mails),
-            "mail_items": sum(len(m.tags) for m in taken.mails),
+            "mail_items": sum(len(m.tags) + sum(m.earlier) for m in taken.mails),
             "webhook": len(taken.hooks),
             "refused": taken.refused,
         }

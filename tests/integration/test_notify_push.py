@@ -273,3 +273,39 @@ async def test_quiet_hours_hold_a_direct_message_but_not_an_urgent_one(
     assert shown["tag"].startswith("urgent-")
     bodies = [payload(d)["body"] for d in push_service.deliveries if d.subscription_id == sub.id]
     assert not any("sample ready" in b for b in bodies)
+
+
+async def test_messages_to_someone_away_merge_into_one_push_and_a_read_cancels_it(
+    shop: Shop, push_service: PushService
+) -> None:
+    """Three messages within the push's delay make one push that counts them; the
+    outbox holds one row for them, and messages read before their push is due are
+    never pushed at all."""
+    sub = subscribe(shop, "logistics", push_service)
+    conv = shop.call(
+        "sales",
+        "POST",
+        "/api/conversations",
+        {"kind": "direct", "members": [shop.staff["logistics"].id]},
+    ).json()["id"]
+    sender = await Peer.open(shop.server, shop.staff["sales"].token)
+    reader = await Peer.open(shop.server, shop.staff["logistics"].token)
+    try:
+        for n, words in enumerate(("pallets at gate 3", "truck at 4 pm", "bring the forms")):
+            assert (await sender.send_text(conv, words, ref=f"m-{n}"))["op"] == "ack"
+        shown = await heard(push_service, sub, "bring the forms")
+        assert "3 new messages" in shown["title"] or "3 条新消息" in shown["title"]
+        await asyncio.sleep(1.5)  # anything else due would have come by now
+        mine = [d for d in push_service.deliveries if d.subscription_id == sub.id]
+        assert len(mine) == 1, [payload(d) for d in mine]
+
+        for n, words in enumerate(("seen this one", "and this one")):
+            last = await sender.send_text(conv, words, ref=f"r-{n}")
+        await reader.send({"op": "read", "conv": conv, "seq": last["seq"]})
+        await reader.recv_op("read")
+    finally:
+        await sender.close()
+        await reader.close()
+    await asyncio.sleep(2.0)  # their push was due 1 s after them
+    mine = [d for d in push_service.deliveries if d.subscription_id == sub.id]
+    assert len(mine) == 1, [payload(d) for d in mine]

@@ -349,6 +349,19 @@ def plan(
     return planned
 
 
+# Chat that waits for its person merges: a busy conversation makes one push (and
+# one line of a mail) saying how many messages came, not one for each message.
+# The order's own steps, exceptions, payments and urgent messages are each told.
+MERGING = frozenset({Occasion.DIRECT, Occasion.MENTION, Occasion.ROLE_MENTION})
+
+
+def merge_key(recipient: str, conv: str, channel: Channel, occasion: str, step: int) -> str | None:
+    """What a waiting delivery merges by, or None for one that is told on its own."""
+    if step or channel not in PERSONAL_CHANNELS or occasion not in MERGING:
+        return None
+    return f"{recipient}:{conv}:{channel.value}:{occasion}"
+
+
 def _ladder(
     user: UserId,
     channels: frozenset[Channel],

@@ -253,6 +253,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "notify.kind.text": ("消息", "a message"),
     "notify.kind.video": ("[视频]", "[video]"),
     "notify.kind.voice": ("[语音]", "[voice message]"),
+    "notify.merged_earlier": ("（此前还有 {count} 条）", "({count} earlier)"),
+    "notify.merged_title": ("{title}（{count} 条新消息）", "{title} ({count} new messages)"),
     "notify.no_subscription": ("这台设备没有这个推送订阅", "this device has no such push subscription"),
     "notify.only_sender_sees_ladder": ("只有发送者和管理员可以查看提醒记录", "only the sender and admins see the reminders"),
     "notify.policy_needs_seconds": ("通知策略中 {where} 必须是 0 到 604800 之间的整数秒", "in the notification policy, {where} must be whole seconds from 0 to 604800"),

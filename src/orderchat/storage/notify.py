@@ -145,6 +145,30 @@ async def stored_messages(
     return {MessageId(row.id): _stream_message(0, row) for row in rows}
 
 
+async def messages_between(
+    conn: AsyncConnection, conv: str, first_seq: int, last_seq: int, limit: int
+) -> list[StreamMessage]:
+    """The latest `limit` messages of a conversation from `first_seq` to `last_seq`, oldest
+    first, recalled ones left out: what a merged delivery stands for, to list in a mail."""
+    rows = await conn.execute(
+        select(
+            messages,
+            conversations.c.kind.label("conv_kind"),
+            conversations.c.title.label("conv_title"),
+        )
+        .join(conversations, conversations.c.id == messages.c.conv_id)
+        .where(
+            messages.c.conv_id == conv,
+            messages.c.seq >= first_seq,
+            messages.c.seq <= last_seq,
+            messages.c.recalled_at_ms.is_(None),
+        )
+        .order_by(messages.c.seq.desc())
+        .limit(limit)
+    )
+    return [_stream_message(0, row) for row in reversed(rows.all())]
+
+
 @dataclass(frozen=True, slots=True)
 class Person:
     id: UserId
@@ -300,14 +324,65 @@ async def email_addresses(conn: AsyncConnection, user_ids: Iterable[str]) -> dic
 # --- the outbox -------------------------------------------------------------------------
 
 
-async def insert_deliveries_txn(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
-    """Add deliveries; one whose `dedupe` is already there (an event planned again) is skipped."""
-    if not rows:
-        return 0
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = maker(notifications).on_conflict_do_nothing(index_elements=["dedupe"])
-    result = await conn.execute(statement, list(rows))
-    return int(result.rowcount or 0)
+async def insert_deliveries_txn(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]], merges: Sequence[Merge] = ()
+) -> int:
+    """Add deliveries, or merge chat into the waiting ones; the count of rows touched.
+
+    A merge moves a waiting delivery on to the latest message, in one statement
+    for the batch, before the insert: a row whose `merge_key` is taken (it was
+    just merged into) is skipped, as is one whose `dedupe` is there (an event
+    planned again); a merge of an event planned again finds its position
+    already passed and changes nothing.
+    """
+    touched = 0
+    if merges:
+        params = [
+            {
+                "m_key": m.key,
+                "m_first_pos": m.first_pos,
+                "m_seq": m.seq,
+                "m_message": m.message_id,
+                "m_pos": m.pos,
+                "m_count": m.count,
+            }
+            for m in merges
+        ]
+        result = await conn.execute(_MERGE, params)
+        touched += int(result.rowcount or 0)
+    if rows:
+        maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        # No conflict target: `dedupe` and `merge_key` are both kept unique.
+        result = await conn.execute(maker(notifications).on_conflict_do_nothing(), list(rows))
+        touched += int(result.rowcount or 0)
+    return touched
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """A batch's messages for one waiting delivery: from the first's position, up to the last."""
+
+    key: str
+    first_pos: int
+    seq: int
+    message_id: str
+    pos: int
+    count: int
+
+
+_MERGE = (
+    update(notifications)
+    .where(
+        notifications.c.merge_key == bindparam("m_key"),
+        notifications.c.event_pos < bindparam("m_first_pos"),
+    )
+    .values(
+        seq=bindparam("m_seq"),
+        message_id=bindparam("m_message"),
+        event_pos=bindparam("m_pos"),
+        merged=notifications.c.merged + bindparam("m_count"),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +401,8 @@ class Delivery:
     first_due_ms: int
     attempts: int
     created_at_ms: int
+    merged: int = 1  # messages it tells of: the latest is `message_id`
+    first_seq: int | None = None
 
 
 def _delivery(row: Any) -> Delivery:
@@ -344,6 +421,8 @@ def _delivery(row: Any) -> Delivery:
         first_due_ms=row.first_due_ms,
         attempts=row.attempts,
         created_at_ms=row.created_at_ms,
+        merged=row.merged,
+        first_seq=row.first_seq,
     )
 
 
@@ -358,7 +437,11 @@ def _free_and_due(now_ms: int) -> Any:
 async def claim_due_txn(
     conn: AsyncConnection, now_ms: int, claim_ms: int, limit: int
 ) -> list[Delivery]:
-    """Claim up to `limit` due deliveries until `now_ms + claim_ms`, oldest due first."""
+    """Claim up to `limit` due deliveries until `now_ms + claim_ms`, oldest due first.
+
+    A claimed delivery stops merging: what it says is fixed now, and a message
+    after this starts a delivery of its own.
+    """
     picked = (
         select(notifications.c.id)
         .where(_free_and_due(now_ms))
@@ -371,7 +454,7 @@ async def claim_due_txn(
     rows = await conn.execute(
         update(notifications)
         .where(notifications.c.id.in_(ids), _free_and_due(now_ms))
-        .values(claimed_until_ms=now_ms + claim_ms)
+        .values(claimed_until_ms=now_ms + claim_ms, merge_key=None)
         .returning(*notifications.c)
     )
     return sorted((_delivery(r) for r in rows), key=lambda d: (d.first_due_ms, d.id))
@@ -440,12 +523,27 @@ async def retry_txn(
     )
 
 
-async def postpone_txn(conn: AsyncConnection, delivery_id: str, until_ms: int) -> None:
-    """Quiet hours: the delivery waits, and keeps its attempts."""
+async def postpone_txn(
+    conn: AsyncConnection, delivery_id: str, until_ms: int, key: str | None
+) -> None:
+    """Quiet hours: the delivery waits, keeps its attempts, and merges again while it waits.
+
+    Its merge key comes back only if no newer delivery took it meanwhile: a
+    night of messages then wakes the person once, not once per claim.
+    """
     await conn.execute(
         update(notifications)
         .where(notifications.c.id == delivery_id, notifications.c.state == "pending")
         .values(next_try_ms=until_ms, claimed_until_ms=0)
+    )
+    if key is None:
+        return
+    other = notifications.alias("other")
+    taken = select(other.c.id).where(other.c.merge_key == key).exists()
+    await conn.execute(
+        update(notifications)
+        .where(notifications.c.id == delivery_id, notifications.c.state == "pending", ~taken)
+        .values(merge_key=key)
     )
 
 

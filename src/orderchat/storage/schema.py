@@ -546,6 +546,11 @@ notifications = Table(
     Column("outcome", Text, nullable=True),  # what the last try said
     Column("created_at_ms", BigInteger, nullable=False),
     Column("done_at_ms", BigInteger, nullable=True),
+    # Chat deliveries merge while they wait (services/notify/planner.py): the key
+    # is cleared when one is claimed, so a message after that starts a new one.
+    Column("merge_key", String(200), nullable=True, unique=True),
+    Column("merged", Integer, nullable=False, server_default=text("1")),  # messages it tells of
+    Column("first_seq", BigInteger, nullable=True),  # the earliest of them, when merged
     Index(None, "state", "next_try_ms"),
     Index(None, "endpoint_id", "created_at_ms"),
     Index(None, "recipient", "state"),

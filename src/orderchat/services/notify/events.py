@@ -114,10 +114,12 @@ def told(
     links: Links,
     step: int,
     order: Mapping[str, str] | None,
+    merged: int = 1,
 ) -> Told:
     """Title, body and link of a push (and the subject matter of a mail).
 
-    `order` is the order of the message's conversation, if it is an order's.
+    `order` is the order of the message's conversation, if it is an order's;
+    `merged` counts the messages the push stands for, the latest one shown.
     """
     words = preview(worded(message, language))
     if customer:
@@ -133,5 +135,7 @@ def told(
             title = say("notify.title.reminder", title=title, step=step).render(language)
         path = links.staff_path(message.conv, message.seq)
         body = f"{sender_name}: {words}"
+    if merged > 1:
+        title = say("notify.merged_title", title=title, count=merged).render(language)
     tag = f"urgent-{message.id}" if occasion is Occasion.URGENT else f"conv-{message.conv}"
     return Told(title=title, body=preview(body, 160), path=path, tag=tag)

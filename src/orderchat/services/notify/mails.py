@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from orderchat.core.ids import OrderId, UserId
 from orderchat.core.model import UserKind
 from orderchat.core.notify import NO_PREFERENCES, Occasion, mail_kind, unsubscribe_token
-from orderchat.core.texts import DEFAULT_LANGUAGE
+from orderchat.core.texts import DEFAULT_LANGUAGE, say
 from orderchat.notify.mail import (
     MissedItem,
     missed_messages_mail,
@@ -28,7 +28,7 @@ from orderchat.services.notify.events import Links, Told, told, worded
 from orderchat.services.ports import Clock
 from orderchat.storage import orders as order_store
 from orderchat.storage.engine import Database
-from orderchat.storage.notify import Delivery, Person
+from orderchat.storage.notify import Delivery, Person, StreamMessage
 
 if TYPE_CHECKING:
     from orderchat.services.notify.worker import Facts
@@ -75,6 +75,7 @@ class MailBuilder:
             links=self.links,
             step=delivery.step,
             order=facts.orders.get(delivery.conv),
+            merged=delivery.merged,
         )
 
     async def compose(
@@ -90,7 +91,7 @@ class MailBuilder:
         first = deliveries[0]
         kind = mail_kind(Occasion(first.occasion))
         unsubscribe = self.links.unsubscribe(unsubscribe_token(self._secret, recipient, kind))
-        items = [self._item(d, facts, language) for d in deliveries]
+        items = [item for d in deliveries for item in self._items(d, facts, language)]
         if person.kind is UserKind.CUSTOMER:
             order = facts.orders.get(first.conv)
             link = await self._sign_in_link(order["id"], recipient, now) if order else items[0].link
@@ -134,17 +135,33 @@ class MailBuilder:
             now_ms=now,
         )
 
-    def _item(self, delivery: Delivery, facts: Facts, language: str) -> MissedItem:
-        message = facts.messages[delivery.message_id]
+    def _items(self, delivery: Delivery, facts: Facts, language: str) -> list[MissedItem]:
+        """The delivery's message, after the earlier ones it stands for that the worker
+        read; those it could not list are counted on the first line."""
+        listed = list(facts.earlier.get(delivery.id, ()))
+        latest = facts.messages[delivery.message_id]
+        unlisted = delivery.merged - 1 - len(listed)
+        return [
+            self._item(message, facts, language, unlisted if n == 0 else 0)
+            for n, message in enumerate([*listed, latest])
+        ]
+
+    def _item(
+        self, message: StreamMessage, facts: Facts, language: str, unlisted: int
+    ) -> MissedItem:
         sender = facts.persons.get(message.sender)
         where = message.conv_title or (sender.display_name if sender else "")
-        order = facts.orders.get(delivery.conv)
+        order = facts.orders.get(message.conv)
         if order and not message.conv_title:
             where = order["number"]
+        text = worded(message, language)
+        if unlisted > 0:
+            earlier = say("notify.merged_earlier", count=unlisted).render(language)
+            text = f"{earlier} {text}"
         return MissedItem(
             conversation=where,
             sender=sender.display_name if sender else "",
-            text=worded(message, language),
+            text=text,
             ts_ms=message.ts,
             link=self.links.absolute(self.links.staff_path(message.conv, message.seq)),
             urgent=message.urgent,

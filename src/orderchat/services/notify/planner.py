@@ -34,6 +34,7 @@ from orderchat.core.notify import (
     Policy,
     Said,
     Topic,
+    merge_key,
     occasions,
     plan,
     topics,
@@ -123,9 +124,10 @@ class Planner:
             if last == after:
                 return False
             rows = await self._rows(conn, found) if found else []
+        rows, merges = _merged(rows)
         if rows or self._clock.monotonic_s() - self._saved_at > CURSOR_SAVE_EVERY_S:
             async with self._db.write("notify-plan") as conn:
-                added = await store.insert_deliveries_txn(conn, rows)
+                added = await store.insert_deliveries_txn(conn, rows, merges)
                 await store.set_cursor_txn(conn, last)
             self._saved, self._saved_at = last, self._clock.monotonic_s()
             if added:
@@ -143,7 +145,7 @@ class Planner:
 
     async def _rows(self, conn: Any, found: Sequence[store.StreamMessage]) -> list[dict[str, Any]]:
         members = await store.current_members(conn, {m.conv for m in found})
-        concerned = {m.pos: occasions(_said(m), members.get(m.conv, [])) for m in found}
+        concerned = {m.pos: occasions(said_of(m), members.get(m.conv, [])) for m in found}
         people_ids = {user for per in concerned.values() for user in per}
         reachable = {
             user: channels & self._channels
@@ -236,10 +238,48 @@ class Planner:
             "outcome": None,
             "created_at_ms": now,
             "done_at_ms": None,
+            "merge_key": merge_key(recipient or "", message.conv, channel, occasion, step),
+            "merged": 1,
+            "first_seq": None,
         }
 
 
-def _said(message: store.StreamMessage) -> Said:
+def _merged(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[store.Merge]]:
+    """A batch's chat for the same waiting delivery joined into one row, and the merges
+    into waiting rows that make for it (storage/notify.py: the merge runs first).
+
+    Under a flood of messages to someone away, the outbox grows by a row per
+    person and conversation, not per message, and the worker sends that many.
+    """
+    kept: list[dict[str, Any]] = []
+    first: dict[str, dict[str, Any]] = {}
+    first_pos: dict[str, int] = {}
+    for row in rows:
+        key = row["merge_key"]
+        if key is None:
+            kept.append(row)
+            continue
+        held = first.get(key)
+        if held is None:
+            first[key] = row
+            first_pos[key] = row["event_pos"]
+            row["first_seq"] = row["seq"]
+            kept.append(row)
+            continue
+        held.update(
+            seq=row["seq"],
+            message_id=row["message_id"],
+            event_pos=row["event_pos"],
+            merged=held["merged"] + 1,
+        )
+    merges = [
+        store.Merge(key, first_pos[key], r["seq"], r["message_id"], r["event_pos"], r["merged"])
+        for key, r in first.items()
+    ]
+    return kept, merges
+
+
+def said_of(message: store.StreamMessage) -> Said:
     meta: Mapping[str, Any] = message.meta or {}
     event = meta.get("event") if message.kind is MessageKind.ORDER_EVENT else None
     return Said(
@@ -273,4 +313,4 @@ def _topics_for(message: store.StreamMessage) -> list[Topic]:
     """The topics of a message; an order event is heard once, in its order's conversation."""
     if message.meta and "order_conv" in message.meta:
         return []  # the copy posted in a role's channel
-    return topics(_said(message))
+    return topics(said_of(message))

@@ -16,7 +16,9 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import UserKind
@@ -26,12 +28,14 @@ from orderchat.core.notify import (
     Occasion,
     Policy,
     Preferences,
+    merge_key,
     next_try_ms,
+    occasions,
     when_to_send,
 )
 from orderchat.services.notify.channels import Sent, Verdict
 from orderchat.services.notify.mails import MailBuilder
-from orderchat.services.notify.planner import nap
+from orderchat.services.notify.planner import nap, said_of
 from orderchat.services.notify.wiring import Outlets
 from orderchat.services.ports import Clock
 from orderchat.storage import notify as store
@@ -46,6 +50,8 @@ BATCH = 50
 IDLE_WAIT_S = 1.0
 # People (and endpoints) sent to at once; each one's own deliveries go in order.
 SEND_LANES = 8
+# A mail lists at most this many of a merged delivery's earlier messages, and counts the rest.
+EARLIER_LISTED = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,8 @@ class Facts:
     prefs: dict[UserId, Preferences]
     orders: Mapping[ConversationId, dict[str, str]]
     addresses: dict[UserId, str]
+    # A merged mail delivery's earlier messages (by delivery id), to list them too.
+    earlier: Mapping[str, Sequence[store.StreamMessage]] = field(default_factory=dict)
 
 
 # A customer hears of each step of their order in a mail of its own.
@@ -72,6 +80,42 @@ def _gathered(delivery: Delivery) -> bool:
         and delivery.step == 0
         and delivery.occasion not in ONE_MAIL_EACH
     )
+
+
+async def _earlier_messages(
+    conn: AsyncConnection, deliveries: Sequence[Delivery]
+) -> dict[str, list[store.StreamMessage]]:
+    """For each merged mail delivery, the messages before its latest that it stands for.
+
+    The conversation's messages in its range are read again and kept only where
+    the person's reason is the delivery's (core/notify.py decides, as when
+    planning): a mention merged in a busy channel lists the mentions, not the
+    chatter between them, and never a staff-only note to a customer.
+    """
+    merged = [
+        d
+        for d in deliveries
+        if d.channel is Channel.EMAIL and d.merged > 1 and d.first_seq is not None and d.recipient
+    ]
+    if not merged:
+        return {}
+    members = await store.current_members(conn, {d.conv for d in merged})
+    found: dict[str, list[store.StreamMessage]] = {}
+    for delivery in merged:
+        member = next(
+            (m for m in members.get(delivery.conv, []) if m.id == delivery.recipient), None
+        )
+        if member is None or delivery.first_seq is None:
+            continue
+        between = await store.messages_between(
+            conn, delivery.conv, delivery.first_seq, delivery.seq - 1, EARLIER_LISTED
+        )
+        found[delivery.id] = [
+            m
+            for m in between
+            if occasions(said_of(m), [member]).get(member.id) == delivery.occasion
+        ]
+    return found
 
 
 class Worker:
@@ -161,7 +205,8 @@ class Worker:
             prefs = await people.preferences(conn, recipients)
             orders = await store.orders_of_conversations(conn, {d.conv for d in personal})
             addresses = await store.email_addresses(conn, recipients)
-        return Facts(read, recalled, messages, persons, prefs, orders, addresses)
+            earlier = await _earlier_messages(conn, personal)
+        return Facts(read, recalled, messages, persons, prefs, orders, addresses, earlier)
 
     def _held_back(self, delivery: Delivery, facts: Facts, now: int) -> Sent | int | None:
         """A cancellation (read, recalled), a later time (quiet hours), or None: send it."""
@@ -261,7 +306,14 @@ class Worker:
         async with self._db.write("notify-record") as conn:
             for delivery, outcome in outcomes:
                 if isinstance(outcome, int):
-                    await store.postpone_txn(conn, delivery.id, outcome)
+                    key = merge_key(
+                        delivery.recipient or "",
+                        delivery.conv,
+                        delivery.channel,
+                        delivery.occasion,
+                        delivery.step,
+                    )
+                    await store.postpone_txn(conn, delivery.id, outcome, key)
                     continue
                 sent = self._settled(delivery, outcome, now)
                 if isinstance(sent, int):
