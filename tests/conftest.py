@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.stores import STORES, RunServices, postgres_unavailable
@@ -23,6 +25,11 @@ def _only_unit_tests(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     global _services
+    # The run's throwaway passwords are hashed at Argon2's cheapest setting, in every
+    # server and command it starts: thousands of sign-ins, each 0.2 s of CPU at the
+    # recommended cost. tests/integration/test_password_cost.py runs that cost.
+    os.environ.setdefault("ORDERCHAT_PASSWORD_TIME_COST", "1")
+    os.environ.setdefault("ORDERCHAT_PASSWORD_MEMORY_KIB", "1024")
     config.addinivalue_line(
         "markers",
         "sqlite_only: no PostgreSQL leg: about the SQLite file itself, or not about storage",

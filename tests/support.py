@@ -47,14 +47,17 @@ def free_port() -> int:
 ADMIN_PASSWORD = "admin-passphrase"
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the `orderchat` command as a user would, with this interpreter."""
+def run_cli(
+    *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the `orderchat` command as a user would, with this interpreter (and `env`)."""
     return subprocess.run(
         [sys.executable, "-m", "orderchat", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=check,
+        env=env,
     )
 
 
@@ -65,12 +68,16 @@ def cli_in_process(*args: str) -> list[str]:
     caller may be inside one.
     """
     from orderchat.cli import _parser
+    from orderchat.core.passwords import PasswordCost
     from orderchat.settings import Settings
     from orderchat.user_cli import _VERBS, _with_accounts
 
     parsed = _parser().parse_args(list(args))
     settings = Settings(
-        data_dir=parsed.data_dir, database_url=parsed.database, redis_url=parsed.redis
+        data_dir=parsed.data_dir,
+        database_url=parsed.database,
+        redis_url=parsed.redis,
+        password_cost=PasswordCost.from_env(os.environ),
     )
     verb = _VERBS[parsed.user_command]
     found: list[list[str]] = []

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from orderchat.core.passwords import PasswordCost
 from orderchat.notify.mail import SmtpSettings
 from orderchat.settings import Settings
 from orderchat.skus_cli import add_skus_commands, run_skus_command
@@ -141,6 +142,22 @@ def _smtp_from_env() -> SmtpSettings | None:
         raise SystemExit(f"orderchat: ORDERCHAT_SMTP_*: {exc}") from None
 
 
+def password_cost_from_env() -> PasswordCost:
+    try:
+        return PasswordCost.from_env(os.environ)
+    except ValueError as exc:
+        raise SystemExit(f"orderchat: {exc}") from None
+
+
+def _warn_of_a_cheap_password_cost(cost: PasswordCost) -> None:
+    if cost.below_default:
+        logging.getLogger("orderchat").warning(
+            "passwords are hashed below the recommended cost (time %d, %d KiB)",
+            cost.time_cost,
+            cost.memory_kib,
+        )
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -176,10 +193,12 @@ def _serve(args: argparse.Namespace) -> int:
         shop_name=args.shop_name,
         smtp=_smtp_from_env(),
         allow_private_targets=args.allow_private_targets,
+        password_cost=password_cost_from_env(),
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _warn_of_a_cheap_password_cost(settings.password_cost)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

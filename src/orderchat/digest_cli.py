@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -16,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from orderchat.core.errors import DomainError
+from orderchat.core.passwords import PasswordCost
 from orderchat.services.money.digest import Digest, digest_fields, parse_day
 from orderchat.services.money.finance import Finance
 from orderchat.services.orders.workflows import Workflows
@@ -61,7 +63,11 @@ def _database_url(raw: str) -> str:
 def main(argv: list[str]) -> int:
     """Run the command; returns the exit status (2 for bad input)."""
     args = _parser().parse_args(argv)
-    settings = Settings(data_dir=args.data_dir, database_url=args.database)
+    settings = Settings(
+        data_dir=args.data_dir,
+        database_url=args.database,
+        password_cost=PasswordCost.from_env(os.environ),
+    )
     if args.database is None and not (args.data_dir / "orderchat.db").is_file():
         # Migrating would create an empty store and print an empty digest.
         print(f"orderchat digest: no database in {args.data_dir}", file=sys.stderr)

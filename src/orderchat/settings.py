@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from orderchat.core.passwords import PasswordCost
 from orderchat.notify.mail import SmtpSettings
 
 
@@ -52,6 +53,8 @@ class Settings:
     smtp: SmtpSettings | None = None
     # Webhooks and push endpoints on loopback or private addresses (an intranet, tests).
     allow_private_targets: bool = False
+    # What hashing a password costs (ORDERCHAT_PASSWORD_*).
+    password_cost: PasswordCost = field(default_factory=PasswordCost)
 
     @property
     def link_base(self) -> str:

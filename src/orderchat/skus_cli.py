@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from orderchat.core.catalogue_import import (
 from orderchat.core.errors import DomainError, TooLarge
 from orderchat.core.ids import UserId
 from orderchat.core.model import Role, User
+from orderchat.core.passwords import PasswordCost
 from orderchat.core.texts import say
 from orderchat.settings import Settings
 from orderchat.storage.engine import is_sqlite_url, shown_url, sqlite_path
@@ -72,7 +74,11 @@ def add_skus_commands(
 
 def run_skus_command(args: argparse.Namespace) -> int:
     """Run one `orderchat skus` verb; returns the exit status."""
-    settings = Settings(data_dir=args.data_dir, database_url=args.database)
+    settings = Settings(
+        data_dir=args.data_dir,
+        database_url=args.database,
+        password_cost=PasswordCost.from_env(os.environ),
+    )
     url = settings.resolved_database_url
     path = sqlite_path(url) if is_sqlite_url(url) else None
     where = str(path) if path is not None else shown_url(url)
@@ -108,7 +114,7 @@ def _read_import(file: Path) -> str:
 
 
 async def _import(settings: Settings, text: str, *, apply: bool) -> int:
-    from orderchat.api.app import build_runtime
+    from orderchat.api.wiring import build_runtime
 
     runtime = build_runtime(settings)
     try:
@@ -137,7 +143,7 @@ async def _import(settings: Settings, text: str, *, apply: bool) -> int:
 
 
 async def _export(settings: Settings) -> str:
-    from orderchat.api.app import build_runtime
+    from orderchat.api.wiring import build_runtime
 
     runtime = build_runtime(settings)
     try:

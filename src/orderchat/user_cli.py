@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from orderchat.core.errors import DomainError
 from orderchat.core.model import User, parse_new_staff, parse_roles
+from orderchat.core.passwords import PasswordCost
 from orderchat.services.staff import Invite, Staff
 from orderchat.settings import Settings
 from orderchat.storage.engine import is_sqlite_url, shown_url, sqlite_path
@@ -73,7 +75,12 @@ def add_user_commands(
 
 def run_user_command(args: argparse.Namespace) -> int:
     """Run one `orderchat user` verb; returns the exit status."""
-    settings = Settings(data_dir=args.data_dir, database_url=args.database, redis_url=args.redis)
+    settings = Settings(
+        data_dir=args.data_dir,
+        database_url=args.database,
+        redis_url=args.redis,
+        password_cost=PasswordCost.from_env(os.environ),
+    )
     url = settings.resolved_database_url
     path = sqlite_path(url) if is_sqlite_url(url) else None
     where = str(path) if path is not None else shown_url(url)
@@ -103,7 +110,7 @@ async def _with_accounts(
     verb: Callable[[Staff, argparse.Namespace], Awaitable[list[str]]],
     args: argparse.Namespace,
 ) -> list[str]:
-    from orderchat.api.app import build_runtime
+    from orderchat.api.wiring import build_runtime
 
     runtime = build_runtime(settings)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orderchat.api.app import build_runtime
+from orderchat.api.wiring import build_runtime
 from orderchat.core.ids import ConversationId
 from orderchat.core.model import (
     ConversationKind,

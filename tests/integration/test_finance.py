@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from orderchat.api.app import build_runtime
+from orderchat.api.wiring import build_runtime
 from orderchat.core.errors import BadRequest
 from orderchat.settings import Settings
 from tests.order_support import call, ok, stock_sku

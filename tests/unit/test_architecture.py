@@ -127,6 +127,7 @@ UNRULED = {"web", "workflows"}
 WIRING = {
     "api/app.py": {"orderchat.storage.engine"},
     "api/runtime.py": {"orderchat.storage.engine"},
+    "api/wiring.py": {"orderchat.storage.engine"},
 }
 # Only the start-up wiring may import the demo: nothing else depends on it.
 DEMO_IMPORTERS = ("api/", "cli.py")

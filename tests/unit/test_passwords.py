@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from orderchat.core.errors import BadRequest
-from orderchat.core.passwords import MIN_PASSWORD_CHARS, check_password, common_passwords
+from orderchat.core.passwords import (
+    MIN_PASSWORD_CHARS,
+    PasswordCost,
+    check_password,
+    common_passwords,
+)
 
 
 @pytest.mark.parametrize(
@@ -35,3 +40,28 @@ def test_the_common_list_ships_with_the_package_lower_cased() -> None:
     assert len(common) > 300
     assert "password123" in common
     assert all(word == word.lower() and not word.startswith("#") for word in common)
+
+
+def test_the_cost_is_the_recommended_one_unless_the_environment_sets_it() -> None:
+    assert PasswordCost.from_env({}) == PasswordCost(time_cost=3, memory_kib=65536)
+    assert not PasswordCost.from_env({}).below_default
+    cheap = PasswordCost.from_env(
+        {"ORDERCHAT_PASSWORD_TIME_COST": "1", "ORDERCHAT_PASSWORD_MEMORY_KIB": " 2048 "}
+    )
+    assert (cheap.time_cost, cheap.memory_kib) == (1, 2048)
+    assert cheap.below_default
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("ORDERCHAT_PASSWORD_TIME_COST", "0", "at least 1"),
+        ("ORDERCHAT_PASSWORD_TIME_COST", "three", "whole number"),
+        ("ORDERCHAT_PASSWORD_MEMORY_KIB", "1023", "at least 1024"),
+        ("ORDERCHAT_PASSWORD_MEMORY_KIB", "1.5", "whole number"),
+    ],
+)
+def test_a_cost_out_of_bounds_is_refused_by_name(name: str, value: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says) as raised:
+        PasswordCost.from_env({name: value})
+    assert name in str(raised.value)

@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from orderchat.core.errors import BadRequest, Forbidden, Unauthorized
 from orderchat.core.ids import IdMinter, OrderId, SessionId
 from orderchat.core.model import MAX_PASSWORD_CHARS, NewStaff, Role, Session, User, UserKind
-from orderchat.core.passwords import check_password
+from orderchat.core.passwords import PasswordCost, check_password
 from orderchat.core.ratelimit import Rate
 from orderchat.core.texts import say
 from orderchat.services.limits import ClusterRateLimiter, SharedBuckets
@@ -67,13 +67,17 @@ class Accounts:
         session_ttl_s: float,
         rate_limits: bool,
         shared_limits: SharedBuckets | None = None,
+        password_cost: PasswordCost | None = None,
     ) -> None:
         self._db = db
         self._publisher = publisher
         self._clock = clock
         self._ids = ids
         self._ttl_ms = int(session_ttl_s * 1000)
-        self._hasher = PasswordHasher()
+        cost = password_cost or PasswordCost()
+        self._hasher = PasswordHasher(
+            time_cost=cost.time_cost, memory_cost=cost.memory_kib, parallelism=cost.parallelism
+        )
         # Verifying against this when the username is unknown keeps the answer's
         # timing from telling which usernames exist.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
@@ -119,7 +123,16 @@ class Accounts:
             # Said only after the right password, so it tells a stranger nothing.
             logger.info("sign-in refused: user=%s is disabled", user.id)
             raise Unauthorized(say("accounts.account_disabled_ask_admin_enable"))
+        if self._hasher.check_needs_rehash(stored_hash):
+            await self._rehash(user, password[:MAX_PASSWORD_CHARS])
         return await self._new_session(user, device or "web", self._clock.now_ms())
+
+    async def _rehash(self, user: User, password: str) -> None:
+        """The shop changed what a hash costs: this account's is made again at the new cost."""
+        hashed = await asyncio.to_thread(self._hasher.hash, password)
+        async with self._db.write("rehash_password") as conn:
+            await store.update_password_txn(conn, user.id, hashed)
+        logger.info("password hashed again at the current cost user=%s", user.id)
 
     async def sign_in_with_invitation(
         self, token: str, address: str, device: str | None = None

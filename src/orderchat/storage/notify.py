@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import ConversationKind, MessageKind, Role, UserKind
 from orderchat.core.notify import Channel, Member
+from orderchat.storage.notify_people import email_addresses
 from orderchat.storage.schema import (
     conversations,
     counters,
@@ -32,7 +33,6 @@ from orderchat.storage.schema import (
     members,
     messages,
     notifications,
-    notify_preferences,
     orders,
     push_subscriptions,
     users,
@@ -296,29 +296,6 @@ async def reachable(
     for user in await email_addresses(conn, wanted):
         found.setdefault(user, set()).add(Channel.EMAIL)
     return {user: frozenset(channels) for user, channels in found.items()}
-
-
-async def email_addresses(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[UserId, str]:
-    """Each person's address: their own choice first, else a customer's address on file."""
-    wanted = sorted(set(user_ids))
-    if not wanted:
-        return {}
-    found: dict[UserId, str] = {}
-    for row in await conn.execute(
-        select(customers.c.user_id, customers.c.email).where(
-            customers.c.user_id.in_(wanted), customers.c.email.is_not(None)
-        )
-    ):
-        if row.email:
-            found[UserId(row.user_id)] = row.email
-    for row in await conn.execute(
-        select(notify_preferences.c.user_id, notify_preferences.c.email).where(
-            notify_preferences.c.user_id.in_(wanted), notify_preferences.c.email.is_not(None)
-        )
-    ):
-        if row.email:
-            found[UserId(row.user_id)] = row.email
-    return found
 
 
 # --- the outbox -------------------------------------------------------------------------
@@ -597,13 +574,3 @@ async def endpoint_deliveries(
     if before_ms is not None:
         query = query.where(notifications.c.created_at_ms < before_ms)
     return [dict(row._mapping) for row in await conn.execute(query)]
-
-
-async def display_names(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[UserId, str]:
-    wanted = sorted(set(user_ids))
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        select(users.c.id, users.c.display_name).where(users.c.id.in_(wanted))
-    )
-    return {UserId(row.id): row.display_name for row in rows}

@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orderchat.core.ids import SessionId, UserId
 from orderchat.core.notify import Preferences, QuietHours, parse_off
 from orderchat.storage.schema import (
+    customers,
     notifications,
     notify_preferences,
     push_subscriptions,
     server_keys,
     sessions,
+    users,
     webhook_endpoints,
 )
 
@@ -286,3 +288,36 @@ async def offer_server_key_txn(conn: AsyncConnection, name: str, value: str, now
     except IntegrityError:
         return str(await server_key(conn, name))
     return value
+
+
+async def email_addresses(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[UserId, str]:
+    """Each person's address: their own choice first, else a customer's address on file."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    found: dict[UserId, str] = {}
+    for row in await conn.execute(
+        select(customers.c.user_id, customers.c.email).where(
+            customers.c.user_id.in_(wanted), customers.c.email.is_not(None)
+        )
+    ):
+        if row.email:
+            found[UserId(row.user_id)] = row.email
+    for row in await conn.execute(
+        select(notify_preferences.c.user_id, notify_preferences.c.email).where(
+            notify_preferences.c.user_id.in_(wanted), notify_preferences.c.email.is_not(None)
+        )
+    ):
+        if row.email:
+            found[UserId(row.user_id)] = row.email
+    return found
+
+
+async def display_names(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[UserId, str]:
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(users.c.id, users.c.display_name).where(users.c.id.in_(wanted))
+    )
+    return {UserId(row.id): row.display_name for row in rows}

@@ -154,7 +154,7 @@ class Planner:
         prefs = await people.preferences(conn, people_ids)
         hooks = await people.endpoints(conn, only_enabled=True)
         heard = {m.pos: _topics_for(m) for m in found} if hooks else {}
-        names = await store.display_names(conn, {m.sender for m in found if heard.get(m.pos)})
+        names = await people.display_names(conn, {m.sender for m in found if heard.get(m.pos)})
         rows: list[dict[str, Any]] = []
         now = self._clock.now_ms()
         told: set[tuple[object, UserId]] = set()

@@ -109,7 +109,7 @@ class Notifications:
         """Their choices, and the address mails go to (theirs, or the one the shop has)."""
         async with self._db.read() as conn:
             found = (await people.preferences(conn, [user.id])).get(user.id, Preferences())
-            address = (await store.email_addresses(conn, [user.id])).get(user.id)
+            address = (await people.email_addresses(conn, [user.id])).get(user.id)
         return found, address
 
     async def set_preferences(self, user: User, prefs: Preferences) -> Preferences:

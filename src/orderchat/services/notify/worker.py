@@ -17,8 +17,7 @@ import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import Any
 
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import UserKind
@@ -83,7 +82,7 @@ def _gathered(delivery: Delivery) -> bool:
 
 
 async def _earlier_messages(
-    conn: AsyncConnection, deliveries: Sequence[Delivery]
+    conn: Any, deliveries: Sequence[Delivery]
 ) -> dict[str, list[store.StreamMessage]]:
     """For each merged mail delivery, the messages before its latest that it stands for.
 
@@ -204,7 +203,7 @@ class Worker:
             persons = await store.persons(conn, recipients | senders)
             prefs = await people.preferences(conn, recipients)
             orders = await store.orders_of_conversations(conn, {d.conv for d in personal})
-            addresses = await store.email_addresses(conn, recipients)
+            addresses = await people.email_addresses(conn, recipients)
             earlier = await _earlier_messages(conn, personal)
         return Facts(read, recalled, messages, persons, prefs, orders, addresses, earlier)
 
