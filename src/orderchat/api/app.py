@@ -36,6 +36,7 @@ from orderchat.api.runtime import Runtime
 from orderchat.api.wiring import build_runtime
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.idempotency import IdempotencyKeys
+from orderchat.services.ports import Clock
 from orderchat.services.staff import INVITE_TTL_S
 from orderchat.settings import Settings
 
@@ -139,8 +140,9 @@ async def _stop(runtime: Runtime) -> None:
     await runtime.db.close()
 
 
-def create_app(settings: Settings) -> FastAPI:
-    runtime = build_runtime(settings)
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    """The app; `clock` is the time every part reads (a test's settable one, else the system's)."""
+    runtime = build_runtime(settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
