@@ -490,3 +490,43 @@ def test_the_switch_subscribes_unsubscribes_and_sign_out_drops_the_subscription(
     assert page.evaluate("window.__unsubscribed") == 2
     user = shop.user_id("fay")
     assert page.evaluate(f"localStorage.getItem('orderchat.push.{user}')") is None
+
+
+def test_a_subscription_the_browser_lost_is_made_again_and_given_to_the_server_on_open(
+    pages: Pages, shop: ShopApi
+) -> None:
+    """The push service renewed or dropped this browser's subscription while the app
+    was closed: the next start subscribes again (if it must) and tells the server."""
+    ctx = push_context(pages, locale="en")
+    ctx.add_init_script(FAKE_PUSH)  # a reload starts with no subscription in the browser
+    page = pages.tab(ctx)
+    sign_in(page, "pat")
+    controlled(page)
+    posted: list[str] = []
+
+    def subscriptions(route: Route, request: Request) -> None:
+        if request.method != "POST":
+            answer(route, 204, None)
+            return
+        posted.append(request.post_data_json["endpoint"])
+        answer(route, 201, {})
+
+    page.route("**/api/push/key", lambda route: answer(route, 200, {"public_key": PUBLIC_KEY}))
+    page.route("**/api/push/subscriptions", subscriptions)
+    open_switch(page)
+    page.get_by_test_id("push-switch").click()
+    expect(page.get_by_test_id("push-status")).to_have_text("On: new messages notify this device.")
+    assert len(posted) == 1
+
+    page.reload()
+    expect(page.get_by_test_id("conv-list")).to_be_visible()
+    for _ in range(100):  # bounded: the renewal runs as the workspace starts
+        if len(posted) == 2:
+            break
+        page.wait_for_timeout(50)
+    assert len(posted) == 2, posted
+    assert posted[1] != posted[0] and posted[1].startswith("https://push.example.test/send/")
+    user = shop.user_id("pat")
+    assert page.evaluate(f"localStorage.getItem('orderchat.push.{user}')") == posted[1]
+    open_switch(page)
+    expect(page.get_by_test_id("push-status")).to_have_text("On: new messages notify this device.")

@@ -172,6 +172,23 @@ function samePath(value) {
   }
 }
 
+/*
+ * The push service replaced or ended this browser's subscription (keys rotated, a
+ * long time unused). Subscribe again with the same key at once, so that pushes
+ * keep coming; the worker holds no session, so the page tells the server of the new
+ * subscription the next time it opens (pwa.js: renewPush).
+ */
+self.addEventListener("pushsubscriptionchange", (event) => {
+  const old = event.oldSubscription;
+  const key = old && old.options ? old.options.applicationServerKey : null;
+  if (!key || event.newSubscription) return;
+  event.waitUntil(
+    self.registration.pushManager
+      .subscribe({ userVisibleOnly: true, applicationServerKey: key })
+      .catch((err) => console.warn("the push subscription was not renewed", err)),
+  );
+});
+
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
   const data = event.notification.data || {};

@@ -132,6 +132,31 @@ export async function enablePush(userId) {
 }
 
 /**
+ * When this user had push on here and the browser now holds another subscription
+ * (the push service renewed it: sw.js) or none at all, give the server the current
+ * one, made again if it is gone. Quietly does nothing when push was never on here,
+ * the permission was taken back, or the server cannot be told now (the next start
+ * tries again).
+ * @param {string} userId
+ * @returns {Promise<boolean>} whether the server was given a new subscription
+ */
+export async function renewPush(userId) {
+  const known = storedEndpoint(userId);
+  if (!known || pushBlocker() || Notification.permission !== "granted") return false;
+  try {
+    let subscription = await currentSubscription();
+    if (subscription && subscription.endpoint === known) return false;
+    if (!subscription) subscription = await subscribe(await activeWorker(), await serverKey());
+    await api("/api/push/subscriptions", { method: "POST", body: subscription.toJSON() });
+    rememberEndpoint(userId, subscription.endpoint);
+    return true;
+  } catch (err) {
+    console.warn("the push subscription was not renewed", err);
+    return false;
+  }
+}
+
+/**
  * Unsubscribe this browser and tell the server to forget the subscription.
  * @param {string} userId
  * @throws {PushError} "offLocalFailed" when the browser kept it, "offFailed" when only

@@ -7,7 +7,7 @@
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { errorText } from "../api.js";
-import { PushError, disablePush, enablePush, pushBlocker, pushIsOn } from "../pwa.js";
+import { PushError, disablePush, enablePush, pushBlocker, pushIsOn, renewPush } from "../pwa.js";
 import "./strings-pwa.js";
 
 export class PushSwitch {
@@ -43,6 +43,8 @@ export class PushSwitch {
     }
     let on = false;
     try {
+      // A subscription the push service renewed while the app was closed reaches the server now.
+      await renewPush(this.userId);
       on = await pushIsOn(this.userId);
     } catch (err) {
       console.warn("the push state was not read", err);
