@@ -1,6 +1,7 @@
-"""The urgent ladder's own timings, on the shop's default policy, with the server's
-clock moved instead of waited for: the first word at once, a reminder after 5
-minutes and then every 10, three in all, each only to who has not read it.
+"""Notification timings of minutes and days, on the shop's default policy, with the
+server's clock moved instead of waited for. The urgent ladder: the first word at
+once, a reminder after 5 minutes and then every 10, three in all, each only to who
+has not read it. The outbox: done deliveries kept 30 days, then deleted.
 
 The server is the whole app on a thread of this process (tests/clocked_server.py),
 on a loopback port, with the push service of tests/push_service.py.
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from orderchat.core.notify import Ladder
+from orderchat.services.notify.pruner import LOOK_EVERY_S as PRUNE_LOOKS_EVERY_S
 from tests.clocked_server import ClockedServer
 from tests.push_service import Delivery, PushService, Subscription
 from tests.support import Account, Peer
@@ -130,3 +132,45 @@ async def test_the_ladder_climbs_on_the_minute_and_stops_for_each_reader(
         (2, "cancelled"),
         (3, "cancelled"),
     ]
+
+
+async def test_done_deliveries_are_deleted_after_the_days_the_policy_keeps_them(
+    server: ClockedServer, push_service: PushService
+) -> None:
+    """A direct message's push goes out 30 s after it, unread (the shop default); the
+    delivery stays in the outbox for 30 days, and is gone once they have passed."""
+    sender, reader = server.user("sales"), server.user("purchasing")
+    with server.http(sender.token) as client:
+        conv = client.post(
+            "/api/conversations", json={"kind": "direct", "members": [reader.id]}
+        ).json()["id"]
+    sub = _subscribe(server, reader, push_service)
+    peer = await Peer.open(server, sender.token)
+    try:
+        await peer.send_text(conv, "the samples left today", ref=f"d-{time.monotonic_ns()}")
+    finally:
+        await peer.close()
+    server.clock.advance(31)
+    await push_service.wait_for(1, subscription_id=sub.id, timeout_s=SHOWS_WITHIN_S)
+
+    def kept() -> list[tuple[object, ...]]:
+        return server.db_rows(
+            "SELECT state FROM notifications WHERE recipient = ? AND channel = 'push'", reader.id
+        )
+
+    assert await _becomes(kept, [("sent",)]), kept()
+    server.clock.advance(29 * 24 * 3600)  # still within the 30 days
+    await _settled(push_service)
+    await asyncio.sleep(PRUNE_LOOKS_EVERY_S)
+    assert kept() == [("sent",)]
+    server.clock.advance(2 * 24 * 3600)
+    assert await _becomes(kept, [], within_s=PRUNE_LOOKS_EVERY_S + SHOWS_WITHIN_S), kept()
+
+
+async def _becomes(read: Callable[[], object], wanted: object, within_s: float = 5.0) -> bool:
+    """Whether `read()` gives `wanted` within `within_s` (it is read every 0.1 s)."""
+    for _ in range(int(within_s * 10)):
+        if read() == wanted:
+            return True
+        await asyncio.sleep(0.1)
+    return read() == wanted

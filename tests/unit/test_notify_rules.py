@@ -215,3 +215,11 @@ def test_topics_of_messages() -> None:
 def test_a_lock_screen_shows_the_first_hundred_characters() -> None:
     assert preview("a" * 150) == "a" * 99 + "…"
     assert preview("two\n\nlines") == "two lines"
+
+
+def test_done_deliveries_are_kept_thirty_days_unless_the_policy_says() -> None:
+    assert parse_policy("").keep_days == 30
+    assert parse_policy("[history]\nkeep_days = 7\n").keep_days == 7
+    for bad in ("0", "3651", "true", '"30"', "1.5"):
+        with pytest.raises(BadRequest, match="history.keep_days"):
+            parse_policy(f"[history]\nkeep_days = {bad}\n")

@@ -114,6 +114,9 @@ class Retry:
     give_up_after_s: int = 24 * 3600
 
 
+MAX_KEEP_DAYS = 3650
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """Seconds unread before each channel is used, per occasion; absent means never."""
@@ -123,6 +126,9 @@ class Policy:
     # Staff missed-message mails gather what came in this long before going out.
     email_batch_s: int = 600
     retry: Retry = field(default_factory=Retry)
+    # Deliveries that are done (sent, cancelled, given up) are kept this long: the
+    # delivery log and the reminders panel show them, then they are deleted.
+    keep_days: int = 30
 
     def delay(self, occasion: Occasion, channel: Channel) -> int | None:
         return self.delays.get(occasion, {}).get(channel)
@@ -164,7 +170,10 @@ def parse_policy(text: str) -> Policy:
             retry_raw.get("give_up_after_s", 24 * 3600), "retry.give_up_after_s"
         ),
     )
-    return Policy(delays=delays, ladder=ladder, email_batch_s=batch, retry=retry)
+    keep = _table(raw, "history").get("keep_days", 30)
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MAX_KEEP_DAYS:
+        raise BadRequest(say("notify.policy_needs_days", where="history.keep_days"))
+    return Policy(delays=delays, ladder=ladder, email_batch_s=batch, retry=retry, keep_days=keep)
 
 
 def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:

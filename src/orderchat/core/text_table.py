@@ -257,6 +257,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "notify.merged_title": ("{title}（{count} 条新消息）", "{title} ({count} new messages)"),
     "notify.no_subscription": ("这台设备没有这个推送订阅", "this device has no such push subscription"),
     "notify.only_sender_sees_ladder": ("只有发送者和管理员可以查看提醒记录", "only the sender and admins see the reminders"),
+    "notify.policy_needs_days": ("通知策略中 {where} 必须是 1 到 3650 之间的整数天", "in the notification policy, {where} must be whole days from 1 to 3650"),
     "notify.policy_needs_seconds": ("通知策略中 {where} 必须是 0 到 604800 之间的整数秒", "in the notification policy, {where} must be whole seconds from 0 to 604800"),
     "notify.policy_needs_table": ("通知策略中 {where} 必须是表", "in the notification policy, {where} must be a table"),
     "notify.policy_not_valid_toml": ("通知策略不是有效的 TOML：{reason}", "the notification policy is not valid TOML: {reason}"),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -522,6 +522,22 @@ async def postpone_txn(
         .where(notifications.c.id == delivery_id, notifications.c.state == "pending", ~taken)
         .values(merge_key=key)
     )
+
+
+async def prune_done_txn(conn: AsyncConnection, before_ms: int, limit: int) -> int:
+    """Delete up to `limit` deliveries that were done before `before_ms`; how many went."""
+    old = (
+        select(notifications.c.id)
+        .where(
+            notifications.c.state.in_(("sent", "cancelled", "dead")),
+            notifications.c.done_at_ms < before_ms,
+        )
+        .limit(limit)
+    )
+    ids = [row.id for row in await conn.execute(old)]
+    if ids:
+        await conn.execute(delete(notifications).where(notifications.c.id.in_(ids)))
+    return len(ids)
 
 
 async def read_and_recalled(

@@ -28,6 +28,7 @@ from orderchat.services.notify.channels import (
 from orderchat.services.notify.events import Links
 from orderchat.services.notify.mails import MailBuilder
 from orderchat.services.notify.planner import Planner
+from orderchat.services.notify.pruner import Pruner
 from orderchat.services.notify.service import Notifications
 from orderchat.services.notify.wiring import Outlets, load_policy, shared_keys
 from orderchat.services.notify.worker import Worker
@@ -108,9 +109,11 @@ class NotifySystem:
             mail_on=smtp is not None,
             planned=self.worker.wake,
         )
+        pruner = Pruner(self._db, self._clock, self._leases, self.policy.keep_days)
         self._tasks = [
             asyncio.create_task(self.planner.run(self._stop), name="notify-planner"),
             asyncio.create_task(self.worker.run(self._stop), name="notify-worker"),
+            asyncio.create_task(pruner.run(self._stop), name="notify-prune"),
         ]
 
     async def stop(self) -> None:
