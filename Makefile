@@ -92,9 +92,10 @@ unit: install-test
 ## ports and data dirs, so the two workers share nothing but the one PostgreSQL
 ## and Redis the run starts (each server gets a database of its own). Storage
 ## tests run on SQLite and on PostgreSQL; ORDERCHAT_TEST_STORES=sqlite leaves
-## PostgreSQL out.
+## PostgreSQL out. Each file goes whole to one worker, the longest first
+## (tests/conftest.py): a module's servers start once.
 test: install-test lint
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 browser: install-test
 	$(BIN)/pytest tests/browser -q

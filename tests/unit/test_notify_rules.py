@@ -221,5 +221,5 @@ def test_done_deliveries_are_kept_thirty_days_unless_the_policy_says() -> None:
     assert parse_policy("").keep_days == 30
     assert parse_policy("[history]\nkeep_days = 7\n").keep_days == 7
     for bad in ("0", "3651", "true", '"30"', "1.5"):
-        with pytest.raises(BadRequest, match="history.keep_days"):
+        with pytest.raises(BadRequest, match=r"history\.keep_days"):
             parse_policy(f"[history]\nkeep_days = {bad}\n")
