@@ -180,14 +180,14 @@ def test_sign_in_limits_are_shared_by_the_nodes(cluster: Cluster) -> None:
 
 def test_each_job_has_one_holder_in_the_cluster(cluster: Cluster) -> None:
     # Each node asks for every job's advisory lock (the upload sweep, the notification
-    # planner) at start; of each, one node has it.
+    # planner, the outbox's pruning) at start; of each, one node has it.
     held = pg_rows(
         cluster.url,
         "SELECT objid, count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = ?"
         " AND objsubid = 2 AND granted GROUP BY objid",
         (0x4F44,),
     )
-    assert len(held) == 2 and all(count == 1 for _, count in held), held
+    assert len(held) == 3 and all(count == 1 for _, count in held), held
 
 
 def test_an_idempotency_key_holds_across_nodes(cluster: Cluster) -> None:

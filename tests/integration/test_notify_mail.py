@@ -36,7 +36,8 @@ batch_s = 4
 
 
 @pytest.fixture(scope="module")
-def recorder() -> Recorder:
+def recorder(store: str) -> Recorder:
+    """The mails of one store's leg: the legs of a file run one after the other."""
     return Recorder()
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import sqlite
 
 from orderchat.cli import main as cli_main
 from orderchat.core.chain import GENESIS, chain_hash
+from orderchat.storage import notify as notify_store
 from orderchat.storage.engine import Database
 from orderchat.storage.messages import _sqlite_prior_acks, history
 from orderchat.storage.notify import more_mail_claim
@@ -207,3 +208,69 @@ def test_the_command_line_uses_the_sqlite_database_it_is_given(
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT username FROM users").fetchall() == [("pat",)]
     assert not (tmp_path / "unused").exists()
+
+
+def _waiting_mail(dedupe: str, seq: int, pos: int) -> dict[str, object]:
+    return {
+        "id": f"nt_{dedupe}",
+        "dedupe": dedupe,
+        "channel": "email",
+        "occasion": "direct",
+        "recipient": "u_1",
+        "endpoint_id": None,
+        "conv_id": "c_1",
+        "seq": seq,
+        "message_id": f"m_{seq}",
+        "event_pos": pos,
+        "step": 0,
+        "payload": None,
+        "state": "pending",
+        "first_due_ms": 1_000,
+        "next_try_ms": 1_000,
+        "attempts": 0,
+        "claimed_until_ms": 0,
+        "outcome": None,
+        "created_at_ms": 1_000,
+        "done_at_ms": None,
+        "merge_key": "u_1:c_1:email:direct",
+        "merged": 1,
+        "first_seq": seq,
+    }
+
+
+@pytest.mark.parametrize("claim", ["due", "gathered"])
+async def test_a_claimed_delivery_stops_merging_and_the_next_message_starts_another(
+    tmp_path: Path, store: str, claim: str
+) -> None:
+    """Whichever way the worker claims a waiting mail, a message merged after that would
+    be marked sent with it and never told: it must start a delivery of its own."""
+    db = Database(
+        new_database() if store == "postgres" else f"sqlite+aiosqlite:///{tmp_path / 'n.db'}"
+    )
+    await db.migrate()
+    key = "u_1:c_1:email:direct"
+    try:
+        async with db.write("t") as conn:
+            await notify_store.insert_deliveries_txn(conn, [_waiting_mail("a", 1, 10)])
+            merge = notify_store.Merge(key, 11, 2, "m_2", 11, 1)
+            await notify_store.insert_deliveries_txn(conn, [_waiting_mail("b", 2, 11)], [merge])
+        async with db.write("t") as conn:
+            if claim == "due":
+                (claimed,) = await notify_store.claim_due_txn(conn, 2_000, 120_000, 10)
+            else:
+                (claimed,) = await notify_store.claim_more_mail_txn(
+                    conn, ["u_1"], 2_000, 2_000, 120_000, ["order_status"]
+                )
+        assert (claimed.seq, claimed.merged, claimed.first_seq) == (2, 2, 1)
+        async with db.write("t") as conn:
+            merge = notify_store.Merge(key, 12, 3, "m_3", 12, 1)
+            await notify_store.insert_deliveries_txn(conn, [_waiting_mail("c", 3, 12)], [merge])
+        async with db.read() as conn:
+            rows = (
+                await conn.exec_driver_sql(
+                    "SELECT seq, merged, merge_key FROM notifications ORDER BY seq"
+                )
+            ).all()
+    finally:
+        await db.close()
+    assert [tuple(r) for r in rows] == [(2, 2, None), (3, 1, key)]

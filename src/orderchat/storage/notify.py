@@ -248,7 +248,8 @@ def more_mail_claim(
             notifications.c.next_try_ms + 0 <= upto_ms,
             notifications.c.claimed_until_ms <= now_ms,
         )
-        .values(claimed_until_ms=now_ms + claim_ms)
+        # Claimed, it stops merging (see claim_due_txn): what it says is fixed now.
+        .values(claimed_until_ms=now_ms + claim_ms, merge_key=None)
         .returning(*notifications.c)
     )
 
