@@ -18,13 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import uvicorn
 
 from orderchat.api.app import create_app
 from orderchat.core.passwords import PasswordCost
 from orderchat.settings import Settings
-from tests.support import START_TIMEOUT_S, ServerProcess
+from tests.support import ServerProcess
 
 
 class SteppedClock:
@@ -75,17 +74,8 @@ class ClockedServer(ServerProcess):
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="clocked-server")
         self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if not self._thread.is_alive():
-                raise RuntimeError("the server stopped while starting")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the server did not become healthy")
+        thread = self._thread
+        self.wait_healthy(thread.is_alive)
 
     def kill(self, sig: int = 0) -> None:
         """Stop it (a thread cannot be killed: it is stopped as SIGTERM stops a server)."""

@@ -182,17 +182,24 @@ class ServerProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         log.close()
+        self.wait_healthy(lambda: self.proc is not None and self.proc.poll() is None)
+
+    def wait_healthy(self, running: Callable[[], bool]) -> None:
+        """Until /healthz answers 200; fails at once if `running()` turns false."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            if not running():
+                raise RuntimeError(f"server exited early:\n{self._log_text()}")
             try:
                 if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()}")
+        raise RuntimeError(f"server did not become healthy:\n{self._log_text()}")
+
+    def _log_text(self) -> str:
+        return self.log_path.read_text() if self.log_path is not None else "(no log)"
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc is not None and self.proc.poll() is None:

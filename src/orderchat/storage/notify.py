@@ -133,16 +133,17 @@ async def stored_messages(
     wanted = sorted(set(message_ids))
     if not wanted:
         return {}
-    rows = await conn.execute(
-        select(
-            messages,
-            conversations.c.kind.label("conv_kind"),
-            conversations.c.title.label("conv_title"),
-        )
-        .join(conversations, conversations.c.id == messages.c.conv_id)
-        .where(messages.c.id.in_(wanted))
-    )
+    rows = await conn.execute(_with_conversation().where(messages.c.id.in_(wanted)))
     return {MessageId(row.id): _stream_message(0, row) for row in rows}
+
+
+def _with_conversation() -> Any:
+    """Messages with what wording them needs of their conversation (kind, title)."""
+    return select(
+        messages,
+        conversations.c.kind.label("conv_kind"),
+        conversations.c.title.label("conv_title"),
+    ).join(conversations, conversations.c.id == messages.c.conv_id)
 
 
 async def messages_between(
@@ -151,12 +152,7 @@ async def messages_between(
     """The latest `limit` messages of a conversation from `first_seq` to `last_seq`, oldest
     first, recalled ones left out: what a merged delivery stands for, to list in a mail."""
     rows = await conn.execute(
-        select(
-            messages,
-            conversations.c.kind.label("conv_kind"),
-            conversations.c.title.label("conv_title"),
-        )
-        .join(conversations, conversations.c.id == messages.c.conv_id)
+        _with_conversation()
         .where(
             messages.c.conv_id == conv,
             messages.c.seq >= first_seq,
