@@ -197,7 +197,10 @@ async def test_a_frozen_node_holds_back_others_only_while_its_transaction_lives(
         started = time.monotonic()
         acked: dict[str, int] = {}
         await _send_all(sender, conv, "live", 5, acked)
-        await reader.wait_count(lambda f: f.get("conv") == conv, 5, timeout_s=15)
+        try:
+            await reader.wait_count(lambda f: f.get("conv") == conv, 5, timeout_s=15)
+        except TimeoutError:
+            raise AssertionError(f"held back: {_sessions(own_cluster)}") from None
         # At worst the database ends the frozen transaction (5 s) and the horizon moves.
         assert time.monotonic() - started < 12
     finally:
@@ -208,3 +211,17 @@ async def test_a_frozen_node_holds_back_others_only_while_its_transaction_lives(
     for peer in (sender, frozen_sender):
         with contextlib.suppress(Exception):
             await peer.close()
+
+
+def _sessions(cluster: Cluster) -> list[tuple[Any, ...]]:
+    """What each database session is doing, and the locks it waits for: why a
+    delivery is held back, when one is."""
+    return pg_rows(
+        cluster.url,
+        "SELECT a.pid, a.application_name, a.state, a.wait_event_type, a.wait_event,"
+        " now() - a.xact_start, left(a.query, 120),"
+        " (SELECT string_agg(l.locktype || ':' || coalesce(l.objid::text, '') || ':'"
+        "  || l.mode || ':' || l.granted::text, ' ') FROM pg_locks l WHERE l.pid = a.pid)"
+        " FROM pg_stat_activity a WHERE a.datname = current_database()",
+        (),
+    )

@@ -112,6 +112,7 @@ class PostgresDatabase(Database):
         # Plain asyncpg connections for the horizon, read on every delivery tick
         # and every resume: a few cheap statements, called very often.
         self._raw_pool: asyncpg.Pool | None = None
+        self._stuck_checked_at = 0.0
         self._raw_pool_lock = asyncio.Lock()
         # A connection the server closed (a restart) is found out on its first
         # use, invalidated, and the request answered "retry"; the next request
@@ -183,11 +184,41 @@ class PostgresDatabase(Database):
             async with pool.acquire() as conn:
                 horizon = int(await conn.fetchval(_HORIZON) or 0)
                 if horizon <= after:
+                    await self._end_stuck_writers(conn)
                     return horizon, []
                 rows = await conn.fetch(_COMMITTED, after, horizon)
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise Unavailable(say("server.unavailable")) from exc
         return horizon, [(int(r[0]), str(r[1])) for r in rows]
+
+    async def _end_stuck_writers(self, conn: asyncpg.Connection) -> None:
+        """End a write transaction whose client stopped in the middle of a statement.
+
+        The server ends a transaction whose client is frozen between statements
+        (`idle_in_transaction_session_timeout`), but not one frozen in the middle of
+        one: its backend waits for the rest of the statement, "active", for ever,
+        holding its floor lock, and no node's horizon moves past it. Such a backend
+        is terminated here, so its transaction can never commit and the horizon may
+        pass its positions (storage/stream.py). Looked for at most once a second,
+        and only while nothing new is visible.
+        """
+        now = asyncio.get_running_loop().time()
+        if now - self._stuck_checked_at < STUCK_CHECK_EVERY_S:
+            return
+        self._stuck_checked_at = now
+        try:
+            ended = await conn.fetch(_END_STUCK_WRITERS, IDLE_IN_TRANSACTION_MS / 1000)
+        except asyncpg.PostgresError as exc:  # another role's session: not ours to end
+            logger.warning("a stuck write transaction could not be ended: %s", exc)
+            return
+        for row in ended:
+            logger.warning(
+                "ended a write transaction stuck for %s in the middle of a statement"
+                " (session %s, %s): its node stopped answering",
+                row["held"],
+                row["pid"],
+                row["application_name"],
+            )
 
     async def hold_job_lock(self, name: str) -> bool:
         """Whether this node holds (or now takes) the lock of the scheduled job `name`."""
@@ -249,6 +280,22 @@ class PostgresDatabase(Database):
 _HORIZON = "SELECT orderchat_stream_horizon()"
 _COMMITTED = "SELECT pos, conv_id FROM events WHERE pos > $1 AND pos <= $2 ORDER BY pos"
 
+
+# A backend in the middle of a statement waits for its client's next message
+# ("active", ClientRead); a transaction holding a floor lock (one-key advisory
+# locks, objsubid 1) so for longer than the idle cut-off has a frozen client.
+_END_STUCK_WRITERS = """
+SELECT a.pid, a.application_name, now() - a.xact_start AS held,
+       pg_terminate_backend(a.pid) AS ended
+FROM pg_stat_activity a
+WHERE a.datname = current_database()
+  AND a.pid <> pg_backend_pid()
+  AND a.state = 'active' AND a.wait_event = 'ClientRead'
+  AND a.xact_start < now() - make_interval(secs => $1::float8)
+  AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory'
+              AND l.objsubid = 1 AND l.granted)
+"""
+STUCK_CHECK_EVERY_S = 1.0
 
 _JOB_LOCKS = 0x4F44
 _TRY_JOB_LOCK = text("SELECT pg_try_advisory_lock(:a, :b)")

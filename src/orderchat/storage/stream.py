@@ -29,9 +29,12 @@ at or below the horizon H is final (committed, or never to be):
   snapshot taken after the horizon sees p if p was committed.
 
 A node that dies mid-transaction loses its connection and its transaction
-with it; one that freezes mid-transaction is cut off by the server's
+with it; one that freezes between two statements is cut off by the server's
 `idle_in_transaction_session_timeout`, which releases its lock and fails
-its commit. Either way the horizon moves on. Gaps (positions allocated and
+its commit; one that freezes in the middle of a statement (its backend
+"active", waiting for the rest) is terminated by the other nodes after the
+same time (storage/postgres.py: `_end_stuck_writers`). Either way the
+horizon moves on. Gaps (positions allocated and
 never used, transactions rolled back) are harmless: cursors only compare.
 """
 
