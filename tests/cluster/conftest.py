@@ -7,6 +7,7 @@ may kill and restart PostgreSQL and Redis without touching any other test.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,10 +79,14 @@ def _cluster(tmp: Path, nodes: int, *extra: str) -> Cluster:
 def _running_cluster() -> Iterator[Cluster]:
     if reason := postgres_unavailable():
         pytest.skip(reason)
+    # A short path of its own, not pytest's: PostgreSQL's socket path has a length limit.
     tmp = Path(tempfile.mkdtemp(prefix="orderchat-cluster-", dir=os.environ.get("TMPDIR")))
-    made = _cluster(tmp, 2)
-    yield made
-    made.stop()
+    try:
+        made = _cluster(tmp, 2)
+        yield made
+        made.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # a database cluster each: ~50 MB
 
 
 @pytest.fixture(scope="module")
