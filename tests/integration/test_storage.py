@@ -274,3 +274,30 @@ async def test_a_claimed_delivery_stops_merging_and_the_next_message_starts_anot
     finally:
         await db.close()
     assert [tuple(r) for r in rows] == [(2, 2, None), (3, 1, key)]
+
+
+async def test_ranges_of_several_conversations_are_read_in_one_go_each_to_its_limit(
+    server: ServerProcess,
+) -> None:
+    """What merged mails list: each range's latest messages, oldest first, up to the limit."""
+    sender = server.user("sales")
+    convs = [server.conversation(sender, "channel", [], title=f"r{n}")["id"] for n in range(2)]
+    peer = await Peer.open(server, sender.token)
+    for conv, count in zip(convs, (5, 3), strict=True):
+        for i in range(count):
+            await peer.send_text(conv, f"{conv} {i}", f"{conv}-{i}")
+    await peer.close()
+    first, second = convs
+    db = Database(server.db_url)
+    async with db.read() as conn:
+        found = await notify_store.messages_in_ranges(
+            conn, [(first, 1, 5), (second, 2, 3), (first, 2, 4), (second, 9, 12)], 2
+        )
+    await db.close()
+    assert [[(m.conv, m.seq) for m in each] for each in found] == [
+        [(first, 4), (first, 5)],
+        [(second, 2), (second, 3)],
+        [(first, 3), (first, 4)],
+        [],
+    ]
+    assert found[0][1].text == f"{first} 4"

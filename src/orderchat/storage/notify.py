@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, literal, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -146,13 +146,17 @@ def _with_conversation() -> Any:
     ).join(conversations, conversations.c.id == messages.c.conv_id)
 
 
-async def messages_between(
-    conn: AsyncConnection, conv: str, first_seq: int, last_seq: int, limit: int
-) -> list[StreamMessage]:
-    """The latest `limit` messages of a conversation from `first_seq` to `last_seq`, oldest
-    first, recalled ones left out: what a merged delivery stands for, to list in a mail."""
-    rows = await conn.execute(
+async def messages_in_ranges(
+    conn: AsyncConnection, ranges: Sequence[tuple[str, int, int]], limit: int
+) -> list[list[StreamMessage]]:
+    """For each (conversation, first seq, last seq), its latest `limit` messages in that
+    range, oldest first, recalled ones left out: what merged deliveries stand for, to
+    list in their mails. One statement for all the ranges of a batch."""
+    if not ranges:
+        return []
+    parts = [
         _with_conversation()
+        .add_columns(literal(number).label("range_no"))
         .where(
             messages.c.conv_id == conv,
             messages.c.seq >= first_seq,
@@ -161,8 +165,14 @@ async def messages_between(
         )
         .order_by(messages.c.seq.desc())
         .limit(limit)
-    )
-    return [_stream_message(0, row) for row in reversed(rows.all())]
+        .subquery()
+        for number, (conv, first_seq, last_seq) in enumerate(ranges)
+    ]
+    rows = await conn.execute(union_all(*(select(part) for part in parts)))
+    found: list[list[StreamMessage]] = [[] for _ in ranges]
+    for row in rows:
+        found[row.range_no].append(_stream_message(0, row))
+    return [sorted(each, key=lambda m: m.seq) for each in found]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ import asyncio
 import logging
 
 from orderchat.services.leases import Leases
-from orderchat.services.notify.planner import nap
 from orderchat.services.ports import Clock
 from orderchat.storage import notify as store
 from orderchat.storage.engine import Database
@@ -34,7 +33,6 @@ class Pruner:
         self._leases = leases
         self._keep_ms = keep_days * DAY_MS
         self._last_ms: int | None = None
-        self._wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -46,7 +44,7 @@ class Pruner:
                     self._last_ms = now
                 except Exception:
                     logger.warning("pruning old notifications failed; trying again", exc_info=True)
-            await nap(self._wake, LOOK_EVERY_S)
+            await asyncio.sleep(LOOK_EVERY_S)
 
     async def prune(self, now_ms: int) -> int:
         """Delete what was done more than `keep_days` ago, a batch per transaction."""

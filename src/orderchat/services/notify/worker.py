@@ -99,16 +99,15 @@ async def _earlier_messages(
     if not merged:
         return {}
     members = await store.current_members(conn, {d.conv for d in merged})
+    ranges = [(d.conv, d.first_seq or d.seq, d.seq - 1) for d in merged]
+    listed = await store.messages_in_ranges(conn, ranges, EARLIER_LISTED)
     found: dict[str, list[store.StreamMessage]] = {}
-    for delivery in merged:
+    for delivery, between in zip(merged, listed, strict=True):
         member = next(
             (m for m in members.get(delivery.conv, []) if m.id == delivery.recipient), None
         )
-        if member is None or delivery.first_seq is None:
+        if member is None:
             continue
-        between = await store.messages_between(
-            conn, delivery.conv, delivery.first_seq, delivery.seq - 1, EARLIER_LISTED
-        )
         found[delivery.id] = [
             m
             for m in between
