@@ -12,7 +12,12 @@ from orderchat.core.passwords import PasswordCost
 from orderchat.notify.mail import SmtpSettings
 from orderchat.settings import Settings
 from orderchat.skus_cli import add_skus_commands, run_skus_command
-from orderchat.user_cli import DEFAULT_DATA_DIR, add_user_commands, run_user_command
+from orderchat.user_cli import (
+    DEFAULT_DATA_DIR,
+    add_user_commands,
+    password_cost_from_env,
+    run_user_command,
+)
 
 WS_MAX_FRAME_BYTES = 1024 * 1024
 
@@ -140,13 +145,6 @@ def _smtp_from_env() -> SmtpSettings | None:
         return SmtpSettings.from_env(os.environ)
     except ValueError as exc:
         raise SystemExit(f"orderchat: ORDERCHAT_SMTP_*: {exc}") from None
-
-
-def password_cost_from_env() -> PasswordCost:
-    try:
-        return PasswordCost.from_env(os.environ)
-    except ValueError as exc:
-        raise SystemExit(f"orderchat: {exc}") from None
 
 
 def _warn_of_a_cheap_password_cost(cost: PasswordCost) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -17,7 +16,6 @@ from pathlib import Path
 import orjson
 
 from orderchat.core.errors import DomainError
-from orderchat.core.passwords import PasswordCost
 from orderchat.services.money.digest import Digest, digest_fields, parse_day
 from orderchat.services.money.finance import Finance
 from orderchat.services.orders.workflows import Workflows
@@ -25,6 +23,7 @@ from orderchat.services.ports import Clock, Publication, SystemClock, system_ids
 from orderchat.services.writer import GroupCommitWriter
 from orderchat.settings import Settings
 from orderchat.storage.engine import Database
+from orderchat.user_cli import password_cost_from_env
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -66,7 +65,7 @@ def main(argv: list[str]) -> int:
     settings = Settings(
         data_dir=args.data_dir,
         database_url=args.database,
-        password_cost=PasswordCost.from_env(os.environ),
+        password_cost=password_cost_from_env(),
     )
     if args.database is None and not (args.data_dir / "orderchat.db").is_file():
         # Migrating would create an empty store and print an empty digest.

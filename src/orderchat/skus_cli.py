@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,11 +30,10 @@ from orderchat.core.catalogue_import import (
 from orderchat.core.errors import DomainError, TooLarge
 from orderchat.core.ids import UserId
 from orderchat.core.model import Role, User
-from orderchat.core.passwords import PasswordCost
 from orderchat.core.texts import say
 from orderchat.settings import Settings
 from orderchat.storage.engine import is_sqlite_url, shown_url, sqlite_path
-from orderchat.user_cli import DEFAULT_DATA_DIR, EXIT_REFUSED
+from orderchat.user_cli import DEFAULT_DATA_DIR, EXIT_REFUSED, password_cost_from_env
 
 # Error rows in the file: nothing was (or would be) written.
 EXIT_ROW_ERRORS = 1
@@ -77,7 +75,7 @@ def run_skus_command(args: argparse.Namespace) -> int:
     settings = Settings(
         data_dir=args.data_dir,
         database_url=args.database,
-        password_cost=PasswordCost.from_env(os.environ),
+        password_cost=password_cost_from_env(),
     )
     url = settings.resolved_database_url
     path = sqlite_path(url) if is_sqlite_url(url) else None

@@ -31,6 +31,15 @@ DEFAULT_DATA_DIR = Path("orderchat-data")
 EXIT_REFUSED = 2
 
 
+def password_cost_from_env() -> PasswordCost:
+    """The hashing cost the environment sets, for `serve` and every command alike; a
+    bad value stops the command with its name and why."""
+    try:
+        return PasswordCost.from_env(os.environ)
+    except ValueError as exc:
+        raise SystemExit(f"orderchat: {exc}") from None
+
+
 def add_user_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     database_url: Callable[[str], str],
@@ -79,7 +88,7 @@ def run_user_command(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         database_url=args.database,
         redis_url=args.redis,
-        password_cost=PasswordCost.from_env(os.environ),
+        password_cost=password_cost_from_env(),
     )
     url = settings.resolved_database_url
     path = sqlite_path(url) if is_sqlite_url(url) else None

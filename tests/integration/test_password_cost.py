@@ -59,8 +59,11 @@ def test_a_cost_that_is_not_a_number_or_too_low_stops_the_server_with_a_reason(
 ) -> None:
     for bad, says in (("lots", "whole number"), ("512", "at least 1024")):
         env = {"ORDERCHAT_PASSWORD_MEMORY_KIB": bad}
-        where = ("--port", "0", "--data-dir", str(tmp_path))
-        done = run_cli("serve", *where, check=False, env=os.environ | env)
-        assert done.returncode != 0
-        assert "ORDERCHAT_PASSWORD_MEMORY_KIB" in done.stderr and says in done.stderr
+        add = ("user", "add", "x", "--password", "lantern-harbour-91", "--role", "sales")
+        for command in (("serve", "--port", "0"), add):
+            where = ("--data-dir", str(tmp_path))
+            done = run_cli(*command, *where, check=False, env=os.environ | env)
+            assert done.returncode != 0
+            assert "ORDERCHAT_PASSWORD_MEMORY_KIB" in done.stderr and says in done.stderr
+            assert "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "orderchat.db").exists(), "nothing was started"
