@@ -44,8 +44,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Text without lone surrogates: JSON cannot carry them, and no client can type them.
-text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
-words = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=20)
+# Any character a person may write: not a lone surrogate, and not U+0000, which the
+# model refuses in every text (so a frame with one never gets to round-trip).
+written = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+text = st.text(written, max_size=40)
+words = st.text(written, min_size=1, max_size=20)
 ids = st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=24)
 ints = st.integers(min_value=0, max_value=2**53)
 json_values = st.recursive(
