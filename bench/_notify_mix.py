@@ -395,10 +395,12 @@ def check(taken: Taken, shop: Shop, mix: Mix, sent: Sent) -> dict[str, Arrivals]
             told = _told(tag, push.earlier, before)
             seen["push"] += [((one, who), push.received_at) for one in told]
     for mail in taken.mails:
-        earlier = mail.earlier or (0,) * len(mail.tags)
+        # The receivers give each tag its count of earlier messages; a mail without a
+        # tag counts as one stray delivery.
+        counted = list(zip(mail.tags, mail.earlier, strict=True)) or [("?", 0)]
         for address in mail.recipients:
             who = str(shop.addresses.get(address, "?"))
-            for tag, count in zip(mail.tags or ("?",), earlier or (0,), strict=False):
+            for tag, count in counted:
                 told = _told(tag, count, before)
                 seen["mail"] += [((one, who), mail.received_at) for one in told]
     for hook in taken.hooks:
