@@ -36,6 +36,9 @@ class Pruner:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Not at the instant of start: a server stopped as soon as it started would
+            # cut a prune off in the middle of its transaction.
+            await asyncio.sleep(LOOK_EVERY_S)
             now = self._clock.now_ms()
             if self._last_ms is None or now - self._last_ms >= EVERY_MS:
                 try:
@@ -44,7 +47,6 @@ class Pruner:
                     self._last_ms = now
                 except Exception:
                     logger.warning("pruning old notifications failed; trying again", exc_info=True)
-            await asyncio.sleep(LOOK_EVERY_S)
 
     async def prune(self, now_ms: int) -> int:
         """Delete what was done more than `keep_days` ago, a batch per transaction."""
