@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,37 @@ async def test_migrations_build_exactly_the_declared_schema(tmp_path: Path, stor
         )
     await db.close()
     assert diff == []
+
+
+async def _schema_diff(db: Database) -> list[object]:
+    async with db.read() as conn:
+        return await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+
+
+def test_stores_migrated_side_by_side_in_one_process_both_get_the_whole_schema(
+    tmp_path: Path,
+) -> None:
+    """Two threads, each with its own loop, and two stores on one loop, all at once.
+
+    Alembic keeps the running migration in module globals: without one
+    migration at a time per process, one thread's ending tore down the
+    other's and its start failed with KeyError.
+    """
+
+    async def several_on_one_loop(tag: str) -> list[list[object]]:
+        dbs = [Database(f"sqlite+aiosqlite:///{tmp_path / f'{tag}{n}.db'}") for n in range(3)]
+        await asyncio.gather(*(db.migrate() for db in dbs))
+        diffs = [await _schema_diff(db) for db in dbs]
+        for db in dbs:
+            await db.close()
+        return diffs
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        runs = [pool.submit(asyncio.run, several_on_one_loop(f"t{n}-")) for n in range(3)]
+        diffs = [diff for run in runs for diff in run.result(timeout=120)]
+    assert diffs == [[]] * 9
 
 
 async def _migrated(path: Path) -> Database:

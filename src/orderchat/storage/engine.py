@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -344,7 +345,7 @@ class SqliteDatabase(Database):
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration."""
-        async with self._writer.begin() as conn:
+        async with upgrade_turn(), self._writer.begin() as conn:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
@@ -400,6 +401,28 @@ def _sqlite_driver(sync: SyncConnection) -> sqlite3.Connection:
 def _passive_checkpoint(path: str) -> None:
     with contextlib.closing(sqlite3.connect(path, timeout=0)) as conn:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+
+# Alembic publishes the running migration through module globals
+# (`alembic.context`, `alembic.op`) and removes them when it ends, so two
+# upgrades at once in one process, on two threads, tear down each other's.
+_ONE_UPGRADE_AT_A_TIME = threading.Lock()
+
+
+@asynccontextmanager
+async def upgrade_turn() -> AsyncIterator[None]:
+    """This process's one migration slot, waited for without blocking the loop.
+
+    Polled rather than taken in a thread: the migration itself yields to the
+    loop at every statement, so a second one on the same loop blocking on
+    the lock would stop the first; and a cancelled wait leaves nothing held.
+    """
+    while not _ONE_UPGRADE_AT_A_TIME.acquire(blocking=False):  # noqa: ASYNC110 (a thread lock)
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        _ONE_UPGRADE_AT_A_TIME.release()
 
 
 def _upgrade(connection: SyncConnection) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from orderchat.core.errors import BadRequest, Unavailable
 from orderchat.core.texts import say
-from orderchat.storage.engine import Database, _upgrade
+from orderchat.storage.engine import Database, _upgrade, upgrade_turn
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ class PostgresDatabase(Database):
             await conn.execute(text("SELECT pg_advisory_lock(:a, :b)"), _lock_params())
             await conn.commit()
             try:
-                async with conn.begin():
+                async with upgrade_turn(), conn.begin():
                     await conn.run_sync(_upgrade)
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), _lock_params())
