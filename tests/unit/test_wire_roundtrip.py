@@ -19,6 +19,16 @@ from hypothesis import strategies as st
 
 from orderchat.core.model import CLIENT_KINDS, MessageKind
 from orderchat.protocol import events
+from orderchat.protocol.calls import (
+    CallAdd,
+    CallDecline,
+    CallInvite,
+    CallMedia,
+    CallMediaChange,
+    CallParty,
+    CallSignalOut,
+    SignalKind,
+)
 from orderchat.protocol.codec import client_frame_json, decode_client_frame, encode_client_frame
 from orderchat.protocol.events import OP_OF, DurableEvent, MessageReceived, ServerFrame
 from orderchat.protocol.frames import (
@@ -80,6 +90,9 @@ BY_TYPE: dict[str, st.SearchStrategy[Any]] = {
     "Mapping[str, object]": json_objects,
     "Mapping[str, object] | None": st.none() | json_objects,
     "tuple[Mapping[str, object], ...]": st.lists(json_objects, max_size=3).map(tuple),
+    "tuple[CallParty, ...]": st.lists(st.builds(CallParty), max_size=4).map(tuple),
+    "tuple[Mapping[str, object], ...] | None": st.none()
+    | st.lists(json_objects, max_size=3).map(tuple),
 }
 # Fields whose contract is narrower than their type.
 BY_FIELD: dict[tuple[str, str], st.SearchStrategy[Any]] = {
@@ -180,6 +193,40 @@ CLIENT_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     EditMessage: st.builds(
         EditMessage, ref=refs, conv=ascii_ids, seq=seqs, text=st.just("") | text
     ),
+    CallInvite: st.builds(
+        CallInvite,
+        ref=refs,
+        conv=ascii_ids,
+        media=st.sampled_from(CallMedia),
+        users=st.none() | st.lists(ascii_ids, min_size=1, max_size=5).map(tuple),
+        internal=st.booleans(),
+    ),
+    CallAdd: st.builds(
+        CallAdd, ref=refs, call=ascii_ids, users=st.lists(ascii_ids, min_size=1).map(tuple)
+    ),
+    CallDecline: st.builds(CallDecline, ref=refs, call=ascii_ids, busy=st.booleans()),
+    CallMediaChange: st.builds(CallMediaChange, call=ascii_ids),
+    CallSignalOut: st.builds(
+        CallSignalOut,
+        call=ascii_ids,
+        to=ascii_ids,
+        kind=st.sampled_from([SignalKind.OFFER, SignalKind.ANSWER]),
+        sdp=text.map(lambda extra: f"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\nm=audio 9 {extra}"),
+    )
+    | st.builds(
+        CallSignalOut,
+        call=ascii_ids,
+        to=ascii_ids,
+        kind=st.just(SignalKind.ICE),
+        candidate=st.fixed_dictionaries(
+            {
+                "candidate": st.just("") | text.map(lambda t: "candidate:" + t),
+                "sdpMid": st.none() | ids,
+                "sdpMLineIndex": st.none() | st.integers(0, 63),
+                "usernameFragment": st.none() | ids,
+            }
+        ),
+    ),
 }
 
 
@@ -187,7 +234,7 @@ def client_frame(cls: type) -> st.SearchStrategy[Any]:
     if cls in CLIENT_STRATEGIES:
         return CLIENT_STRATEGIES[cls]
     overrides = {
-        f.name: {"ref": refs, "conv": ascii_ids, "seq": seqs}[f.name]
+        f.name: {"ref": refs, "conv": ascii_ids, "seq": seqs, "call": ascii_ids}[f.name]
         for f in dataclasses.fields(cls)
     }
     return st.builds(cls, **overrides)

@@ -67,16 +67,10 @@ from orderchat.client._outbox import Outbox, Request
 from orderchat.client._recovery import Recovery
 from orderchat.client._verdicts import Reconnect, Stop, on_close, on_hello_refused
 from orderchat.core.ids import ConversationId
+from orderchat.protocol import events as wire
 from orderchat.protocol.codec import encode_client_frame
 from orderchat.protocol.events import ErrorReport, Pong, ServerFrame, Synced, UserTyping, Welcome
-from orderchat.protocol.frames import (
-    ClientFrame,
-    Hello,
-    MarkRead,
-    Ping,
-    RecallMessage,
-    Typing,
-)
+from orderchat.protocol.frames import ClientFrame, Hello, MarkRead, Ping, RecallMessage, Typing
 from orderchat.protocol.server_codec import MalformedFrame, decode_server_frame, frame_cursor
 
 logger = logging.getLogger(__name__)
@@ -542,7 +536,7 @@ class Client:
                 self._buffer.offer_typing(frame)
             case ErrorReport():
                 self._on_error(frame)
-            case Pong() | SettingsChanged():
+            case Pong() | SettingsChanged() | wire.CallState() | wire.CallSignal():  # no calls here
                 pass
             case UserTyping():
                 self._buffer.offer_typing(frame)

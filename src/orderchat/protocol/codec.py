@@ -23,7 +23,9 @@ from orderchat.core.model import (
     validate_text,
 )
 from orderchat.core.texts import Text, normalize_language, say
+from orderchat.protocol import calls
 from orderchat.protocol.frames import (
+    CLIENT_OP_OF,
     ClientFrame,
     ClientOp,
     EditMessage,
@@ -256,6 +258,14 @@ _DECODERS: dict[str, Callable[[JsonObject], ClientFrame]] = {
     ClientOp.EDIT: _edit,
     ClientOp.TYPING: _typing,
     ClientOp.PING: _ping,
+    ClientOp.CALL_INVITE: lambda obj: calls.decode_invite(obj, _ref(obj)),
+    ClientOp.CALL_ADD: lambda obj: calls.decode_add(obj, _ref(obj)),
+    ClientOp.CALL_ACCEPT: lambda obj: calls.decode_accept(obj, _ref(obj)),
+    ClientOp.CALL_DECLINE: lambda obj: calls.decode_decline(obj, _ref(obj)),
+    ClientOp.CALL_HANGUP: lambda obj: calls.decode_hang_up(obj, _ref(obj)),
+    ClientOp.CALL_REJOIN: lambda obj: calls.decode_rejoin(obj, _ref(obj)),
+    ClientOp.CALL_MEDIA: calls.decode_media,
+    ClientOp.CALL_SIGNAL: calls.decode_signal,
 }
 
 
@@ -344,6 +354,8 @@ def client_frame_json(frame: ClientFrame) -> JsonObject:
             return {"op": ClientOp.TYPING, "conv": conv}
         case Ping():
             return {"op": ClientOp.PING}
+        case _:
+            return calls.call_frame_json(frame, CLIENT_OP_OF[type(frame)])
 
 
 def encode_client_frame(frame: ClientFrame) -> bytes:

@@ -27,6 +27,9 @@ from enum import StrEnum
 
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.texts import Text
+from orderchat.protocol.calls import CallParty as CallParty
+from orderchat.protocol.calls import CallSignal as CallSignal
+from orderchat.protocol.calls import CallState as CallState
 
 
 class ServerOp(StrEnum):
@@ -51,6 +54,9 @@ class ServerOp(StrEnum):
     HANDLED = "handled"
     # Ephemeral, to one user's own connections only: not replayed.
     SETTINGS = "settings"
+    # Ephemeral, to the parties of a call (docs/calls.md).
+    CALL = "call"
+    CALL_SIGNAL = "call_signal"
 
 
 # --- values carried inside frames ------------------------------------------------
@@ -372,6 +378,8 @@ ServerFrame = (
     | UserTyping
     | CommandReply
     | SettingsChanged
+    | CallState
+    | CallSignal
     | DurableEvent
 )
 
@@ -393,4 +401,6 @@ OP_OF: dict[type[ServerFrame], ServerOp] = {
     CommandReply: ServerOp.COMMAND_REPLY,
     UrgentHandled: ServerOp.HANDLED,
     SettingsChanged: ServerOp.SETTINGS,
+    CallState: ServerOp.CALL,
+    CallSignal: ServerOp.CALL_SIGNAL,
 }

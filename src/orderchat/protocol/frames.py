@@ -7,6 +7,17 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 from orderchat.core.model import MessageKind
+from orderchat.protocol.calls import (
+    CallAccept,
+    CallAdd,
+    CallClientFrame,
+    CallDecline,
+    CallHangUp,
+    CallInvite,
+    CallMediaChange,
+    CallRejoin,
+    CallSignalOut,
+)
 
 
 class ClientOp(StrEnum):
@@ -19,6 +30,14 @@ class ClientOp(StrEnum):
     EDIT = "edit"
     TYPING = "typing"
     PING = "ping"
+    CALL_INVITE = "call_invite"
+    CALL_ADD = "call_add"
+    CALL_ACCEPT = "call_accept"
+    CALL_DECLINE = "call_decline"
+    CALL_HANGUP = "call_hangup"
+    CALL_REJOIN = "call_rejoin"
+    CALL_MEDIA = "call_media"
+    CALL_SIGNAL = "call_signal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +123,9 @@ class Ping:
     """Ask for a `pong`: the client's heartbeat."""
 
 
-ClientFrame = Hello | PostMessage | MarkRead | RecallMessage | EditMessage | Typing | Ping
+ClientFrame = (
+    Hello | PostMessage | MarkRead | RecallMessage | EditMessage | Typing | Ping | CallClientFrame
+)
 
 # The op of each frame class: one table, read by the encoder, the decoder and the docs.
 CLIENT_OP_OF: dict[type[ClientFrame], ClientOp] = {
@@ -115,6 +136,14 @@ CLIENT_OP_OF: dict[type[ClientFrame], ClientOp] = {
     EditMessage: ClientOp.EDIT,
     Typing: ClientOp.TYPING,
     Ping: ClientOp.PING,
+    CallInvite: ClientOp.CALL_INVITE,
+    CallAdd: ClientOp.CALL_ADD,
+    CallAccept: ClientOp.CALL_ACCEPT,
+    CallDecline: ClientOp.CALL_DECLINE,
+    CallHangUp: ClientOp.CALL_HANGUP,
+    CallRejoin: ClientOp.CALL_REJOIN,
+    CallMediaChange: ClientOp.CALL_MEDIA,
+    CallSignalOut: ClientOp.CALL_SIGNAL,
 }
 
 

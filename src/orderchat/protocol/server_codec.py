@@ -12,7 +12,7 @@ fields are ignored, and kinds stay strings.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import orjson
 
@@ -21,10 +21,9 @@ from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message as StoredMessage
 from orderchat.core.model import User as Account
 from orderchat.core.orders import customer_order_view
+from orderchat.protocol import calls
 from orderchat.protocol._fields import (
-    MalformedFrame as MalformedFrame,
-)
-from orderchat.protocol._fields import (
+    JsonObject,
     _bool,
     _field,
     _int,
@@ -35,6 +34,7 @@ from orderchat.protocol._fields import (
     _opt_str,
     _str,
 )
+from orderchat.protocol._fields import MalformedFrame as MalformedFrame
 from orderchat.protocol.events import (
     OP_OF,
     Ack,
@@ -60,9 +60,6 @@ from orderchat.protocol.events import (
     UserTyping,
     Welcome,
 )
-
-JsonObject = dict[str, Any]
-
 
 # --- values -> JSON ----------------------------------------------------------------
 
@@ -289,10 +286,13 @@ _WRITERS: dict[type[ServerFrame], _Writer] = {
     CommandReply: _command_reply,
     UrgentHandled: _handled,
     SettingsChanged: _settings,
+    calls.CallState: calls.write_state,
+    calls.CallSignal: calls.write_signal,
 }
 _OP_TEXT = {cls: op.value for cls, op in OP_OF.items()}
 # The ops a client may resume from: derived from the union, so a new durable event is one.
-DURABLE_OPS = frozenset(OP_OF[cls] for cls in get_args(DurableEvent))
+_DURABLE_CLASSES = get_args(DurableEvent)
+DURABLE_OPS = frozenset(OP_OF[cls] for cls in _DURABLE_CLASSES)
 
 
 def frame_json(frame: ServerFrame) -> JsonObject:
@@ -553,6 +553,8 @@ _READERS: dict[ServerOp, Callable[[JsonObject, str | None], ServerFrame]] = {
     ServerOp.COMMAND_REPLY: _decode_command_reply,
     ServerOp.HANDLED: _decode_handled,
     ServerOp.SETTINGS: _decode_settings,
+    ServerOp.CALL: calls.read_state,
+    ServerOp.CALL_SIGNAL: calls.read_signal,
 }
 
 
@@ -580,11 +582,8 @@ def decode_server_frame(data: str | bytes | JsonObject) -> ServerFrame | None:
 def decode_event(op: str, payload: Mapping[str, Any], cursor: str | None) -> DurableEvent:
     """A stored non-message event back as its value (the database keeps `event_payload`)."""
     event = _READERS[ServerOp(op)](dict(payload), cursor)
-    assert not isinstance(
-        event,
-        Welcome | Synced | Ack | ErrorReport | Pong | UserTyping | CommandReply | SettingsChanged,
-    )
-    return event
+    assert isinstance(event, _DURABLE_CLASSES)
+    return cast(DurableEvent, event)
 
 
 def frame_cursor(obj: Mapping[str, Any]) -> str | None:
