@@ -38,7 +38,7 @@ node-deps: node_modules/.package-lock.json
 ## browser app's formatter and linter, and PostgreSQL, Redis and nginx, which the
 ## suite, the benchmarks and the cluster start throwaway instances of (never the
 ## system services).
-SYSTEM_PACKAGES := libmagic1 chromium fonts-wqy-microhei nodejs npm postgresql redis-server nginx
+SYSTEM_PACKAGES := libmagic1 chromium fonts-wqy-microhei nodejs npm postgresql redis-server nginx coturn
 # What installed packages provide: NodeSource's nodejs provides npm, and installing
 # Debian's npm beside it would conflict.
 PROVIDED := dpkg-query -W -f '$${Provides}\n' 2>/dev/null | tr ',' '\n' | sed 's/^ *//; s/ .*//' | sed '/^$$/d'

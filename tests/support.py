@@ -358,6 +358,7 @@ class ServerProcess:
             "push_subscriptions",
             "notify_preferences",
             "webhook_endpoints",
+            "calls",
         ]
         queries = [
             "SELECT * FROM counters WHERE name <> 'notify'"

@@ -8,7 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from orderchat.core.calls import CallRules
 from orderchat.core.passwords import PasswordCost
+from orderchat.core.turn import IceConfig
 from orderchat.notify.mail import SmtpSettings
 from orderchat.settings import Settings
 from orderchat.skus_cli import add_skus_commands, run_skus_command
@@ -107,11 +109,69 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         help="the https:// address people open OrderChat at, for links in pushes and mails",
     )
     serve.add_argument("--shop-name", default=os.environ.get("ORDERCHAT_SHOP_NAME", "OrderChat"))
+    _add_call_options(serve)
     serve.add_argument(
         "--allow-private-targets",
         action="store_true",
         help="let webhooks and push endpoints be loopback or private addresses",
     )
+
+
+def _add_call_options(serve: argparse.ArgumentParser) -> None:
+    calls = serve.add_argument_group("calls")
+    calls.add_argument(
+        "--call-max-participants", type=_positive, default=4, help="people in one call (mesh)"
+    )
+    calls.add_argument("--call-ring-timeout-s", type=float, default=30.0)
+    calls.add_argument("--call-rejoin-grace-s", type=float, default=30.0)
+    calls.add_argument(
+        "--stun-url",
+        action="append",
+        default=_env_list("ORDERCHAT_STUN_URLS"),
+        help="stun:HOST:PORT, repeatable (default: $ORDERCHAT_STUN_URLS, comma-separated)",
+    )
+    calls.add_argument(
+        "--turn-url",
+        action="append",
+        default=_env_list("ORDERCHAT_TURN_URLS"),
+        help="turn:HOST:PORT?transport=udp, repeatable (default: $ORDERCHAT_TURN_URLS); "
+        "credentials are signed with $ORDERCHAT_TURN_SECRET, coturn's static-auth-secret",
+    )
+    calls.add_argument("--turn-ttl-s", type=_positive, default=4 * 3600)
+    calls.add_argument(
+        "--call-relay-only",
+        action="store_true",
+        help="media only through TURN, so no party learns another's IP addresses",
+    )
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def _call_rules(args: argparse.Namespace) -> CallRules:
+    if args.call_max_participants < 2:
+        raise SystemExit("orderchat: --call-max-participants must be at least 2")
+    return CallRules(
+        max_participants=args.call_max_participants,
+        ring_timeout_ms=int(args.call_ring_timeout_s * 1000),
+        rejoin_grace_ms=int(args.call_rejoin_grace_s * 1000),
+    )
+
+
+def _ice(args: argparse.Namespace) -> IceConfig:
+    ice = IceConfig(
+        stun_urls=tuple(args.stun_url),
+        turn_urls=tuple(args.turn_url),
+        turn_secret=os.environ.get("ORDERCHAT_TURN_SECRET") or None,
+        credential_ttl_s=args.turn_ttl_s,
+        relay_only=args.call_relay_only,
+    )
+    if ice.turn_urls and ice.turn_secret is None:
+        logging.getLogger("orderchat").warning(
+            "--turn-url without ORDERCHAT_TURN_SECRET: TURN is not offered to browsers"
+        )
+    return ice
 
 
 def _database_url(raw: str) -> str:
@@ -192,6 +252,8 @@ def _serve(args: argparse.Namespace) -> int:
         smtp=_smtp_from_env(),
         allow_private_targets=args.allow_private_targets,
         password_cost=password_cost_from_env(),
+        call_rules=_call_rules(args),
+        ice=_ice(args),
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

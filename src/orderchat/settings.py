@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orderchat.core.calls import CallRules
 from orderchat.core.passwords import PasswordCost
+from orderchat.core.turn import IceConfig
 from orderchat.notify.mail import SmtpSettings
 
 
@@ -55,6 +57,10 @@ class Settings:
     allow_private_targets: bool = False
     # What hashing a password costs (ORDERCHAT_PASSWORD_*).
     password_cost: PasswordCost = field(default_factory=PasswordCost)
+    # Calls: how many may join, how long a call rings and waits for a dropped party.
+    call_rules: CallRules = field(default_factory=CallRules)
+    # STUN/TURN servers handed to browsers (ORDERCHAT_TURN_SECRET signs TURN credentials).
+    ice: IceConfig = field(default_factory=IceConfig)
 
     @property
     def link_base(self) -> str:

@@ -202,7 +202,10 @@ CLIENT_STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         internal=st.booleans(),
     ),
     CallAdd: st.builds(
-        CallAdd, ref=refs, call=ascii_ids, users=st.lists(ascii_ids, min_size=1).map(tuple)
+        CallAdd,
+        ref=refs,
+        call=ascii_ids,
+        users=st.lists(ascii_ids, min_size=1, max_size=5).map(tuple),
     ),
     CallDecline: st.builds(CallDecline, ref=refs, call=ascii_ids, busy=st.booleans()),
     CallMediaChange: st.builds(CallMediaChange, call=ascii_ids),

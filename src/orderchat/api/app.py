@@ -16,6 +16,7 @@ from orderchat import __version__
 from orderchat.api import errors, idempotency, openapi
 from orderchat.api.routes import (
     auth,
+    calls,
     confirmations,
     conversations,
     finance,
@@ -153,6 +154,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             runtime.finance.run_daily_digest(settings.digest_time, stop_digest, runtime.leases),
             name="daily-digest",
         )
+        call_timers = asyncio.create_task(runtime.calls.run_timers(stop_digest), name="call-timers")
         _freeze_startup_objects()
         logger.info("serving on http://%s:%d", settings.host, settings.port)
         try:
@@ -162,6 +164,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             digest.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await digest
+            await call_timers
             await _stop(runtime)
 
     app = OrderChatApp(
@@ -191,6 +194,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         uploads,
         media,
         notify,
+        calls,
         web,
     ):
         app.include_router(module.router)

@@ -16,6 +16,7 @@ from orderchat.realtime.hub import Hub
 from orderchat.realtime.presence import LocalPresence
 from orderchat.realtime.redis_bus import OrderedBus
 from orderchat.services.accounts import Accounts, Authenticated
+from orderchat.services.calls import Calls
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
 from orderchat.services.leases import Leases
@@ -59,6 +60,7 @@ class Runtime:
     leases: Leases
     presence: LocalPresence
     notify: NotifySystem
+    calls: Calls
 
     @property
     def notifications(self) -> Notifications:

@@ -19,6 +19,7 @@ from orderchat.realtime.presence import LocalPresence, RedisPresence
 from orderchat.realtime.redis_bus import OrderedBus, RedisRelay, channel_for
 from orderchat.realtime.redis_limits import RedisBuckets
 from orderchat.services.accounts import Accounts
+from orderchat.services.calls import Calls
 from orderchat.services.chat.commands import Commands
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
@@ -135,6 +136,16 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                 smtp=settings.smtp,
                 allow_private_targets=settings.allow_private_targets,
             ),
+        ),
+        calls=Calls(
+            db,
+            writer,
+            bus,
+            clock,
+            leases,
+            settings.call_rules,
+            settings.ice,
+            rate_limits=settings.rate_limits,
         ),
     )
 

@@ -331,6 +331,39 @@ def _require_in_call(call: Call, user: UserId) -> None:
         raise Forbidden(say("calls.not_in_call"))
 
 
+def invitees(
+    caller: UserId,
+    members: Iterable[UserId],
+    customers: Iterable[UserId],
+    wanted: Iterable[str] | None,
+    internal: bool,
+) -> list[UserId]:
+    """Whom a call rings: members only; a customer rings the staff; nobody rings a
+    customer into a staff-only call.
+
+    Raises:
+        Forbidden: the caller is not a member, or a customer asked for a staff-only call.
+        BadRequest: someone named is not a member, or is a customer of a staff-only call.
+    """
+    everyone, buyers = set(members), set(customers)
+    if caller not in everyone:
+        raise Forbidden(say("conversations.you_are_not_member_conversation"))
+    if internal and caller in buyers:
+        raise Forbidden(say("calls.customer_not_in_internal"))
+    may_ring = everyone - {caller}
+    if caller in buyers or internal:
+        may_ring -= buyers
+    if wanted is None:
+        return sorted(may_ring)
+    named = [UserId(u) for u in dict.fromkeys(wanted) if u != caller]
+    for user in named:
+        if user not in everyone:
+            raise BadRequest(say("calls.invitee_not_member"))
+        if user not in may_ring:
+            raise BadRequest(say("calls.customer_not_in_internal"))
+    return named
+
+
 def missed_by(call: Call) -> list[UserId]:
     """Invitees who never joined and did not say no: the record mentions them."""
     return [p.user for p in call.parties if p.state is PartyState.MISSED and not p.ever_joined]

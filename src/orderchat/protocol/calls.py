@@ -84,6 +84,7 @@ class CallMediaChange:
     audio: bool
     video: bool
     screen: bool
+    ref: str | None = None  # names the error, if one comes back
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class CallSignalOut:
     kind: SignalKind
     sdp: str | None = None
     candidate: Mapping[str, object] | None = None
+    ref: str | None = None  # names the error, if one comes back
 
 
 CallClientFrame = (
@@ -167,25 +169,25 @@ def decode_rejoin(obj: JsonObject, ref: str) -> CallRejoin:
     return CallRejoin(ref, _id(obj, "call"))
 
 
-def decode_media(obj: JsonObject) -> CallMediaChange:
+def decode_media(obj: JsonObject, ref: str | None) -> CallMediaChange:
     return CallMediaChange(
         _id(obj, "call"),
         audio=_flag(obj, "audio", True),
         video=_flag(obj, "video", False),
         screen=_flag(obj, "screen", False),
+        ref=ref,
     )
 
 
-def decode_signal(obj: JsonObject) -> CallSignalOut:
+def decode_signal(obj: JsonObject, ref: str | None) -> CallSignalOut:
     kind = obj.get("kind")
     if kind not in ("offer", "answer", "ice"):
         raise BadRequest(say("calls.signal_kind"))
     call, to = _id(obj, "call"), _id(obj, "to")
     if kind == SignalKind.ICE:
-        return CallSignalOut(
-            call, to, SignalKind.ICE, candidate=check_candidate(obj.get("candidate"))
-        )
-    return CallSignalOut(call, to, SignalKind(kind), sdp=check_sdp(obj.get("sdp")))
+        candidate = check_candidate(obj.get("candidate"))
+        return CallSignalOut(call, to, SignalKind.ICE, candidate=candidate, ref=ref)
+    return CallSignalOut(call, to, SignalKind(kind), sdp=check_sdp(obj.get("sdp")), ref=ref)
 
 
 def check_sdp(value: object) -> str:
@@ -237,8 +239,12 @@ def call_frame_json(frame: CallClientFrame, op: str) -> JsonObject:
             out.update(ref=frame.ref, call=frame.call)
         case CallMediaChange():
             out.update(call=frame.call, audio=frame.audio, video=frame.video, screen=frame.screen)
+            if frame.ref is not None:
+                out["ref"] = frame.ref
         case CallSignalOut():
             out.update(call=frame.call, to=frame.to, kind=frame.kind.value)
+            if frame.ref is not None:
+                out["ref"] = frame.ref
             if frame.sdp is not None:
                 out["sdp"] = frame.sdp
             if frame.candidate is not None:
@@ -277,6 +283,7 @@ class CallState:
     outcome: str | None = None
     ref: str | None = None
     ice_servers: tuple[Mapping[str, object], ...] | None = None
+    ice_transport_policy: str | None = None  # "all" or "relay", with `ice_servers`
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +310,8 @@ def write_state(f: CallState, out: JsonObject) -> None:
         out["ref"] = f.ref
     if f.ice_servers is not None:
         out["ice_servers"] = [dict(server) for server in f.ice_servers]
+    if f.ice_transport_policy is not None:
+        out["ice_transport_policy"] = f.ice_transport_policy
 
 
 def write_signal(f: CallSignal, out: JsonObject) -> None:
@@ -342,6 +351,7 @@ def read_state(obj: JsonObject, cursor: str | None) -> CallState:
         outcome=_opt_str(obj, "outcome"),
         ref=_opt_str(obj, "ref"),
         ice_servers=None if not isinstance(servers, list) else tuple(servers),
+        ice_transport_policy=_opt_str(obj, "ice_transport_policy"),
     )
 
 

@@ -96,6 +96,10 @@ def _ref(obj: JsonObject) -> str:
     return value
 
 
+def _ref_if_any(obj: JsonObject) -> str | None:
+    return None if obj.get("ref") is None else _ref(obj)
+
+
 def _list(obj: JsonObject, name: str, max_items: int) -> tuple[object, ...]:
     value = obj.get(name, [])
     if value is None:
@@ -264,8 +268,8 @@ _DECODERS: dict[str, Callable[[JsonObject], ClientFrame]] = {
     ClientOp.CALL_DECLINE: lambda obj: calls.decode_decline(obj, _ref(obj)),
     ClientOp.CALL_HANGUP: lambda obj: calls.decode_hang_up(obj, _ref(obj)),
     ClientOp.CALL_REJOIN: lambda obj: calls.decode_rejoin(obj, _ref(obj)),
-    ClientOp.CALL_MEDIA: calls.decode_media,
-    ClientOp.CALL_SIGNAL: calls.decode_signal,
+    ClientOp.CALL_MEDIA: lambda obj: calls.decode_media(obj, _ref_if_any(obj)),
+    ClientOp.CALL_SIGNAL: lambda obj: calls.decode_signal(obj, _ref_if_any(obj)),
 }
 
 

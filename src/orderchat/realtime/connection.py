@@ -32,6 +32,7 @@ from orderchat.core.ids import IdMinter, SessionId, UserId
 from orderchat.core.model import User
 from orderchat.core.texts import say
 from orderchat.protocol import events as wire
+from orderchat.protocol.calls import CALL_REQUESTS, CallMediaChange, CallSignalOut
 from orderchat.protocol.frames import (
     ClientFrame,
     CloseCode,
@@ -54,6 +55,7 @@ from orderchat.protocol.session import (
 from orderchat.realtime.hub import Hub
 from orderchat.realtime.socket import AsgiSocket
 from orderchat.services.accounts import Accounts
+from orderchat.services.calls import Calls
 from orderchat.services.chat.messaging import Ack, Backlog, Messaging
 from orderchat.services.ports import Clock
 
@@ -89,6 +91,7 @@ class Connection:
 
     __slots__ = (
         "_accounts",
+        "_calls",
         "_catch_up_to",
         "_clock",
         "_config",
@@ -122,6 +125,7 @@ class Connection:
         clock: Clock,
         ids: IdMinter,
         config: ConnectionConfig,
+        calls: Calls,
     ) -> None:
         self.id = ids.connection()
         self.user_id = UserId("")
@@ -132,6 +136,7 @@ class Connection:
         self._hub = hub
         self._accounts = accounts
         self._messaging = messaging
+        self._calls = calls
         self._clock = clock
         self._config = config
         self._session = ServerSession()
@@ -248,6 +253,7 @@ class Connection:
 
     async def _finish(self) -> None:
         self._hub.detach(self)
+        self._calls.dropped(self.id)
         if self._expiry is not None:
             self._expiry.cancel()
         sender = self._sender
@@ -358,6 +364,13 @@ class Connection:
                 self._messaging.mark_read(user, frame).add_done_callback(self._read_done)
             case Typing():
                 await self._messaging.typing(user, frame.conv, self.id)
+            case CallSignalOut():
+                await self._calls.signal(user, self.id, frame)
+            case CallMediaChange():
+                await self._calls.media(user, self.id, frame)
+            case _ if isinstance(frame, CALL_REQUESTS):
+                # Awaited, not queued: a signal sent right after an accept finds it joined.
+                self._reply(await self._calls.request(user, self.id, frame))
 
     def _free_send_slot(self) -> None:
         self._sends_left += 1
@@ -472,6 +485,8 @@ class Connection:
         self._held = None
         self._session.synced()
         self._room = None
+        for call in await self._calls.live_for(self.user_id):
+            self._reply(call)  # a device that connects while its user is rung rings too
 
 
 def _error_report(exc: DomainError, language: str, ref: str | None = None) -> wire.ErrorReport:

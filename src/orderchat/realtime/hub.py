@@ -84,6 +84,12 @@ class Hub:
                 self._revoke(item)
 
     def _deliver(self, delivery: Delivery) -> None:
+        if delivery.only_connection is not None:
+            for user in delivery.recipients:
+                for sink in tuple(self._by_user.get(user, ())):
+                    if sink.id == delivery.only_connection:
+                        sink.offer(delivery.pos, delivery.data)
+            return
         # Walk whichever side is smaller: a 2,000-member channel with ten
         # people online should cost ten offers, not 2,000 look-ups.
         if len(delivery.recipients) <= len(self._by_user):

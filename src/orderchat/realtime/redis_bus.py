@@ -47,7 +47,8 @@ def encode(node: str, items: Sequence[Publication]) -> bytes:
     out: list[list[Any]] = []
     for item in items:
         if isinstance(item, Delivery):
-            out.append(["d", item.pos, sorted(item.recipients), item.data, item.skip_connection])
+            entry = ["d", item.pos, sorted(item.recipients), item.data, item.skip_connection]
+            out.append(entry if item.only_connection is None else [*entry, item.only_connection])
         elif isinstance(item, Revocation):
             out.append(["r", sorted(item.sessions)])
     return orjson.dumps({"n": node, "i": out})
@@ -61,13 +62,14 @@ def decode(data: bytes) -> tuple[str, list[Publication]]:
         items: list[Publication] = []
         for entry in body["i"]:
             if entry[0] == "d":
-                _, pos, recipients, frame, skip = entry
+                _, pos, recipients, frame, skip, *only = entry
                 items.append(
                     Delivery(
                         int(pos),
                         frozenset(UserId(str(u)) for u in recipients),
                         str(frame),
                         None if skip is None else ConnectionId(str(skip)),
+                        ConnectionId(str(only[0])) if only else None,
                     )
                 )
             elif entry[0] == "r":

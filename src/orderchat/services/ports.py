@@ -25,6 +25,8 @@ class Delivery:
     recipients: frozenset[UserId]
     data: str
     skip_connection: ConnectionId | None = None
+    # Only this one connection of the recipients (a call's signal to a joined device).
+    only_connection: ConnectionId | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -565,3 +565,28 @@ server_keys = Table(
     Column("value", Text, nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
 )
+
+
+# --- calls (migration 0012) ----------------------------------------------------------
+
+# A call's live state (core/calls.py). `parties` is JSON: a call has a handful,
+# always read and written whole under the conversation's lock. `next_check_ms`
+# is when its timers may change it (the sweeper's index); NULL once ended.
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("conv_id", ID, ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("caller", ID, nullable=False),
+    Column("media", String(8), nullable=False),
+    Column("internal", Boolean, nullable=False, server_default=false()),
+    Column("phase", String(12), nullable=False),
+    Column("outcome", String(12), nullable=True),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("ring_until_ms", BigInteger, nullable=False),
+    Column("answered_at_ms", BigInteger, nullable=True),
+    Column("ended_at_ms", BigInteger, nullable=True),
+    Column("next_check_ms", BigInteger, nullable=True),
+    Column("parties", Text, nullable=False),
+    Index(None, "phase", "next_check_ms"),
+)

@@ -95,3 +95,41 @@ class WebhookDelivery(Body):
 
 class WebhookDeliveries(Body):
     deliveries: list[WebhookDelivery]
+
+
+# --- calls (docs/calls.md) -----------------------------------------------------------
+
+
+class IceServer(Body):
+    urls: list[str]
+    username: str = omitted()  # TURN only: EXPIRY:USER[:CALL]
+    credential: str = omitted()
+
+
+class IceServers(Body):
+    ice_servers: list[IceServer]
+    ttl_s: int
+    ice_transport_policy: Literal["all", "relay"]
+
+
+class CallParty(Body):
+    user: str
+    state: Literal["ringing", "joined", "away", "left", "declined", "busy", "missed"]
+    conn: str | None
+    audio: bool
+    video: bool
+    screen: bool
+
+
+class Call(Body):
+    call: str
+    conv: str
+    media: Literal["audio", "video"]
+    internal: bool
+    state: Literal["ringing", "active", "ended"]
+    caller: str
+    started_ts: int
+    answered_ts: int = omitted()
+    ended_ts: int = omitted()
+    outcome: Literal["answered", "missed", "declined", "busy", "cancelled"] = omitted()
+    parties: list[CallParty]

@@ -18,5 +18,6 @@ async def serve_websocket(ws: AsgiSocket, runtime: Runtime) -> None:
         runtime.clock,
         runtime.ids,
         runtime.connection_config,
+        runtime.calls,
     )
     await connection.run()
