@@ -34,6 +34,7 @@ WORKLOADS: dict[str, str] = {
     "idle": "bench.idle",
     "media": "bench.media",
     "notify": "bench.notify",
+    "calls": "bench.calls",
 }
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
