@@ -1,4 +1,5 @@
-"""A throwaway coturn on loopback, checking credentials the TURN REST API way.
+"""A throwaway coturn on loopback, checking credentials the TURN REST API way
+(for the calls benchmark and the relay tests).
 
 Started the way docs/calls.md configures it for a shop (`use-auth-secret`
 with a shared secret), except that it listens and relays on 127.0.0.1 only
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import free_port
+from bench._server import free_port
 
 TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
 

@@ -22,11 +22,11 @@ from aiortc import (
 )
 from aiortc.mediastreams import AudioStreamTrack
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
+from bench._turn import TurnServer, turn_server
 
 from orderchat.core.turn import turn_password
 from tests.integration.test_calls import invite, is_call, pair, request
 from tests.support import PeerPool, ServerProcess
-from tests.turn_server import TurnServer, turn_server
 
 SECRET = "relay-test-secret"
 
