@@ -27,6 +27,7 @@ ORDER = [
     "sqlite",
     "media",
     "notify",
+    "calls",
 ]
 PLOTS = {
     "steady": "steady-latency.png",
