@@ -236,6 +236,10 @@ async def test_a_call_rings_every_device_connects_media_and_leaves_a_record(
     assert meta["joined"] == [p.caller.id, p.callee.id]
     assert meta["duration_ms"] == meta["ended_ts"] - meta["answered_ts"] >= 0
     assert record["mentions"] == []
+    # Evidence stays: the caller, its sender by name, cannot recall it.
+    await alice.send({"op": "recall", "ref": "take-back", "conv": p.conv, "seq": record["seq"]})
+    refused = await alice.wait_for(lambda f: f.get("ref") == "take-back")
+    assert refused["op"] == "error" and refused["code"] == "forbidden"
     # The record is a message like any other: it replays on resume.
     resumed = await pool.record(p.callee.token, "desk", alice.peer.welcome["cursor"])
     replayed = await resumed.wait_for(lambda f: f.get("op") == "message" and f["kind"] == "call")

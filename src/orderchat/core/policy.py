@@ -27,7 +27,7 @@ def check_recall(
         return
     if actor.id != sender:
         raise Forbidden(say("policy.only_sender_admin_may_recall"))
-    if kind in (MessageKind.SYSTEM, MessageKind.ORDER_EVENT):
+    if kind in (MessageKind.SYSTEM, MessageKind.ORDER_EVENT, MessageKind.CALL):
         raise Forbidden(say("policy.system_order_messages_cannot_recalled"))
     if now_ms - sent_at_ms > window_s * 1000:
         raise Forbidden(say("policy.messages_can_recalled_within_seconds", window_s=window_s))
