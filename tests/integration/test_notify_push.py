@@ -309,3 +309,35 @@ async def test_messages_to_someone_away_merge_into_one_push_and_a_read_cancels_i
     await asyncio.sleep(2.0)  # their push was due 1 s after them
     mine = [d for d in push_service.deliveries if d.subscription_id == sub.id]
     assert len(mine) == 1, [payload(d) for d in mine]
+
+
+async def test_a_call_rings_a_closed_page_by_push_and_the_ring_is_quieted_when_it_stops(
+    shop: Shop, push_service: PushService
+) -> None:
+    order = shop.create_order(language="en")
+    customer = customer_of(shop, order)
+    sub = subscribe(shop, customer, push_service)
+    seller = await Peer.open(shop.server, shop.staff["customer_service"].token)
+    buyer = await Peer.open(shop.server, customer.token)
+    try:
+        invite = {"op": "call_invite", "ref": "ring-1", "conv": order["conv"], "media": "video"}
+        await seller.send({**invite, "users": [customer.id]})
+        call = (await seller.recv_op("call"))["call"]
+        (ring,) = await push_service.wait_for(1, subscription_id=sub.id, timeout_s=6)
+        shown = payload(ring)
+        assert shown["ring"] is True and shown["tag"] == f"call-{call}"
+        assert "is calling you (video)" in shown["title"]  # the customer's language
+        assert order["number"] in shown["body"]
+        assert shown["url"] == f"/c?order={order['id']}"
+        assert ring.urgency == "high" and 0 < ring.ttl <= 30
+        await buyer.send({"op": "call_decline", "ref": "no-1", "call": call})
+        answer = await buyer.recv_op("call")
+        while answer.get("ref") != "no-1":
+            answer = await buyer.recv_op("call")
+        assert answer["state"] == "ended"
+        stopped = await push_service.wait_for(2, subscription_id=sub.id, timeout_s=6)
+        quiet = payload(stopped[1])
+        assert quiet["quiet"] is True and quiet["tag"] == f"call-{call}" and "ring" not in quiet
+    finally:
+        await seller.close()
+        await buyer.close()

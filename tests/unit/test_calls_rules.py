@@ -18,10 +18,14 @@ from orderchat.core.calls import (
     PartyState,
 )
 from orderchat.core.errors import BadRequest, Conflict, Forbidden
-from orderchat.core.ids import UserId
+from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.model import ConversationKind, MessageKind
+from orderchat.core.texts import say
 from orderchat.core.turn import IceConfig, ice_servers, turn_password
 from orderchat.realtime.redis_bus import decode, encode
+from orderchat.services.notify.events import worded
 from orderchat.services.ports import Delivery
+from orderchat.storage.notify import StreamMessage
 
 A, B, C, D = (UserId(f"u_{n}") for n in "abcd")
 RULES = CallRules(max_participants=3, ring_timeout_ms=30_000, rejoin_grace_ms=30_000)
@@ -154,3 +158,26 @@ def test_a_delivery_to_one_connection_crosses_nodes_as_it_was_and_old_frames_sti
     assert decode(encode("n1", [only, plain])) == ("n1", [only, plain])
     old = b'{"n":"n0","i":[["d",3,["u_a"],"{}",null]]}'
     assert decode(old) == ("n0", [Delivery(3, frozenset({A}), "{}")])
+
+
+def test_a_call_record_is_worded_in_the_readers_language_in_pushes_and_mails() -> None:
+    call = rules.tick(ring(B), 30_000)
+    said = say("calls.record_video_missed", duration="0:00")
+    record = StreamMessage(
+        pos=1,
+        id=MessageId("m_1"),
+        conv=ConversationId("c_1"),
+        conv_kind=ConversationKind.DIRECT,
+        conv_title=None,
+        seq=1,
+        sender=A,
+        kind=MessageKind.CALL,
+        text=said.render("zh-CN"),
+        mentions=tuple(rules.missed_by(call)),
+        internal=False,
+        urgent=False,
+        meta={**rules.record_meta(call), "say": said.to_json()},
+        ts=30_000,
+    )
+    assert worded(record, "en") == "Missed video call"
+    assert worded(record, "zh-CN") == "未接视频通话"

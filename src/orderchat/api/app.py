@@ -112,6 +112,7 @@ async def _start(runtime: Runtime) -> None:
     runtime.writer.start()
     await runtime.media.start()
     await runtime.notify.start()
+    runtime.calls.ringer = runtime.notify.ringer
     if runtime.settings.demo:
         await _seed_demo(runtime)
     await _offer_first_admin(runtime)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from orderchat.core import calls as rules
 from orderchat.core.calls import IN_CALL, Call, CallPhase, CallRules, Outcome
@@ -185,6 +186,14 @@ async def _after_change(tx: WriteTxn, call: Call, acting: ConnectionId | None) -
     )
 
 
+class Ringer(Protocol):
+    """Rings devices whose page is closed (services/notify/ringing.py)."""
+
+    async def ring(self, call: Call, users: Sequence[UserId], ring_s: int) -> None: ...
+
+    async def stop(self, call: Call, users: Sequence[UserId]) -> None: ...
+
+
 class Calls:
     def __init__(
         self,
@@ -208,6 +217,8 @@ class Calls:
         self._signal_limiter = RateLimiter(SIGNAL_RATE, enabled=rate_limits)
         # The calls each connection of this node is joined to: what a drop leaves.
         self._joined_here: dict[ConnectionId, set[str]] = {}
+        self.ringer: Ringer | None = None  # set once notifications have started
+        self._pushing: set[asyncio.Task[None]] = set()
 
     def ice_servers(self, user: UserId, call: str | None) -> list[dict[str, object]]:
         return ice_servers(self._ice, user, call, self._clock.now_ms() // 1000)
@@ -215,6 +226,7 @@ class Calls:
     async def request(self, user: User, conn: ConnectionId, frame: CallRequest) -> CallState:
         """Apply a call request from `conn`; the answer is the call's state with its ref."""
         call = await self._writer.submit(self._op(user, conn, frame))
+        self._push_rings(call, user.id, frame)
         mine = call.party(user.id)
         joined = mine is not None and mine.conn == conn and call.phase is not CallPhase.ENDED
         calls_here = self._joined_here.setdefault(conn, set())
@@ -231,6 +243,29 @@ class Calls:
         return replace(
             state_frame(call), ref=frame.ref, ice_servers=servers, ice_transport_policy=policy
         )
+
+    def _push_rings(self, call: Call, by: UserId, frame: CallRequest | None) -> None:
+        """Ring closed pages of those just invited; quiet the rings that have stopped."""
+        ringer = self.ringer
+        if ringer is None:
+            return
+        ringing = [p.user for p in call.in_state(rules.PartyState.RINGING)]
+        invited = frame.users if isinstance(frame, CallAdd) else None
+        if isinstance(frame, CallInvite | CallAdd):
+            fresh = [u for u in ringing if invited is None or u in invited]
+            self._in_background(ringer.ring(call, fresh, self.rules.ring_timeout_ms // 1000))
+        if call.phase is CallPhase.ENDED:
+            stopped = [p.user for p in call.parties if p.user != call.caller]
+        elif isinstance(frame, CallAccept | CallDecline):
+            stopped = [by]
+        else:
+            return
+        self._in_background(ringer.stop(call, stopped))
+
+    def _in_background(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(job)
+        self._pushing.add(task)
+        task.add_done_callback(self._pushing.discard)
 
     def _op(self, user: User, conn: ConnectionId, frame: CallRequest) -> StartCall | ChangeCall:
         limits = self.rules
@@ -356,7 +391,8 @@ class Calls:
             due = await store.due_calls(db, now_ms)
         for call_id, _conv in due:
             op = ChangeCall(call_id, None, None, lambda c, tx, busy: rules.tick(c, tx.now_ms))
-            await self._writer.submit(op)
+            call = await self._writer.submit(op)
+            self._push_rings(call, call.caller, None)
 
 
 def _members(tx: WriteTxn, call: Call, user: User, users: tuple[str, ...]) -> list[UserId]:

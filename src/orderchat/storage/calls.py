@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.calls import Call, CallMedia, CallPhase, Outcome, Party, PartyState
 from orderchat.core.ids import UserId
-from orderchat.storage.schema import calls
+from orderchat.storage.schema import calls, conversations
 
 _LIVE = (CallPhase.RINGING.value, CallPhase.ACTIVE.value)
 
@@ -124,4 +124,9 @@ async def due_calls(conn: AsyncConnection, now_ms: int) -> list[tuple[str, str]]
 
 async def conv_of_call(conn: AsyncConnection, call_id: str) -> str | None:
     found = await conn.execute(select(calls.c.conv_id).where(calls.c.id == call_id))
+    return found.scalar()
+
+
+async def conversation_title(conn: AsyncConnection, conv_id: str) -> str | None:
+    found = await conn.execute(select(conversations.c.title).where(conversations.c.id == conv_id))
     return found.scalar()

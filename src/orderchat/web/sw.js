@@ -114,12 +114,30 @@ async function keptCopy(key) {
 // --- push ----------------------------------------------------------------------------
 
 self.addEventListener("push", (event) => {
-  const { title, options } = notificationOf(readPush(event.data));
-  event.waitUntil(self.registration.showNotification(title, options));
+  const push = readPush(event.data);
+  const { title, options } = notificationOf(push);
+  event.waitUntil(
+    (async () => {
+      // A call's ring has stopped: a page on screen shows that already, so its ringing
+      // notification only needs to go; otherwise a quiet one takes its place.
+      if (push && push.quiet === true && options.tag && (await pageOnScreen())) {
+        const shown = await self.registration.getNotifications({ tag: options.tag });
+        shown.forEach((notification) => notification.close());
+        return;
+      }
+      await self.registration.showNotification(title, options);
+    })(),
+  );
 });
 
+async function pageOnScreen() {
+  const pages = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  return pages.some((page) => page.visibilityState === "visible");
+}
+
 /**
- * The push's JSON object (`{title, body, url, tag, ts}`), or null when it is not one.
+ * The push's JSON object (`{title, body, url, tag, ts}`, and `ring` for an incoming call
+ * or `quiet` for the end of one), or null when it is not one.
  * @param {PushMessageData|null} data
  * @returns {object|null}
  */
@@ -148,6 +166,15 @@ function notificationOf(push) {
     renotify: false,
   };
   if (push && text(push.tag)) options.tag = push.tag;
+  if (push && push.ring === true) {
+    // An incoming call stays until it is answered, declined or over, and rings again
+    // when the same call's notification is replaced.
+    options.requireInteraction = true;
+    options.renotify = Boolean(options.tag);
+    options.vibrate = [300, 200, 300, 200, 300];
+  } else if (push && push.quiet === true) {
+    options.silent = true; // replaces a call's ringing notification without a sound
+  }
   return { title: (push && text(push.title)) || "OrderChat", options };
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from enum import StrEnum
@@ -68,15 +69,24 @@ class PushChannel:
         self._sender = sender
 
     async def send(
-        self, recipient: str, told: Told, *, urgent: bool, ts_ms: int, now_ms: int
+        self,
+        recipient: str,
+        told: Told,
+        *,
+        urgent: bool,
+        ts_ms: int,
+        now_ms: int,
+        ttl_s: int | None = None,
+        flags: Mapping[str, bool] | None = None,
     ) -> Sent:
+        """Push `told` to every device of `recipient`; `flags` (`ring`, `quiet`) tell the
+        service worker how to show it, `ttl_s` how long it is worth delivering."""
         async with self._db.read() as conn:
             devices = await people.subscriptions_of(conn, recipient, now_ms)
         if not devices:
             return Sent(Verdict.CANCEL, "no device takes push")
-        payload = orjson.dumps(
-            {"title": told.title, "body": told.body, "url": told.path, "tag": told.tag, "ts": ts_ms}
-        )
+        shown = {"title": told.title, "body": told.body, "url": told.path, "tag": told.tag}
+        payload = orjson.dumps({**shown, "ts": ts_ms, **(flags or {})})
         outcomes: list[PushOutcome] = []
         reasons: list[str] = []
         retry_after: float | None = None
@@ -84,7 +94,7 @@ class PushChannel:
             result = await self._sender.send(
                 PushTarget(device.endpoint, device.p256dh, device.auth),
                 payload,
-                ttl_s=URGENT_PUSH_TTL_S if urgent else PUSH_TTL_S,
+                ttl_s=ttl_s or (URGENT_PUSH_TTL_S if urgent else PUSH_TTL_S),
                 urgency="high" if urgent else "normal",
             )
             outcomes.append(result.outcome)

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from orderchat.core.model import MessageKind
 from orderchat.core.notify import Occasion, Topic, preview
-from orderchat.core.texts import say
+from orderchat.core.texts import from_json, say
 from orderchat.storage.notify import StreamMessage
 
 
@@ -49,6 +49,9 @@ def order_of(meta: Mapping[str, Any] | None) -> dict[str, str] | None:
     return {"id": str(meta["order"]), "number": str(meta.get("number", ""))}
 
 
+SERVER_WORDED = frozenset({MessageKind.CALL, MessageKind.SYSTEM})
+
+
 def worded(message: StreamMessage, language: str) -> str:
     """The message's words in a language: an order event's text is stored in each."""
     meta = message.meta or {}
@@ -57,6 +60,10 @@ def worded(message: StreamMessage, language: str) -> str:
         chosen = texts.get(language) or texts.get("zh-CN")
         if isinstance(chosen, str):
             return chosen
+    # A server's own words (a call's record, a system note) in the reader's language.
+    said = from_json(meta.get("say")) if message.kind in SERVER_WORDED else None
+    if said is not None:
+        return said.render(language)
     if message.text:
         return message.text
     return say(f"notify.kind.{message.kind.value}").render(language)

@@ -29,6 +29,7 @@ from orderchat.services.notify.events import Links
 from orderchat.services.notify.mails import MailBuilder
 from orderchat.services.notify.planner import Planner
 from orderchat.services.notify.pruner import Pruner
+from orderchat.services.notify.ringing import CallRinger
 from orderchat.services.notify.service import Notifications
 from orderchat.services.notify.wiring import Outlets, load_policy, shared_keys
 from orderchat.services.notify.worker import Worker
@@ -64,6 +65,7 @@ class NotifySystem:
         self._outlets: Outlets | None = None
         self.planner: Planner | None = None
         self.worker: Worker | None = None
+        self.ringer: CallRinger | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -88,6 +90,7 @@ class NotifySystem:
             mail=MailChannel(Mailer(smtp)) if smtp is not None else None,
             webhooks=WebhookChannel(self._db, WebhookSender(allow_private=allow)),
         )
+        self.ringer = CallRinger(self._db, self._clock, self.links, self._outlets.push)
         mails = MailBuilder(
             self._db,
             self._clock,
