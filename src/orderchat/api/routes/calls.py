@@ -14,7 +14,7 @@ from orderchat.protocol.server_codec import frame_json
 router = APIRouter(prefix="/api/calls", tags=["calls"])
 
 
-@router.get("/ice-servers", responses=errors(401, 404))
+@router.get("/ice-servers", responses=errors(400, 401, 404))
 async def ice_servers(
     auth: AuthDep,
     runtime: RuntimeDep,
