@@ -26,6 +26,7 @@ import { PushSwitch } from "./ui/push-switch.js";
 import { notifyPrefsButton } from "./ui/notify-prefs.js";
 import { pendingList, rememberTitles, storedTitles } from "./ui/offline.js";
 import { revealMessage } from "./ui/jump.js";
+import { CallManager } from "./ui/call.js";
 
 const ORDER_KEY = "orderchat.customer.order";
 const root = document.getElementById("app");
@@ -59,6 +60,8 @@ function newPage() {
     redraw: null,
     retry: null,
     jump: null,
+    members: null,
+    calls: null,
   };
 }
 
@@ -214,6 +217,16 @@ function startRealtime(c) {
     device: deviceLabel(),
   });
   c.realtime = realtime;
+  c.calls = new CallManager({
+    realtime,
+    me: c.session.user,
+    nameOf: (id) => callName(c, id),
+    userOf: (id) => (c.members ? c.members.get(id) : null),
+    titleOf: (conv) => {
+      const order = c.orders.find((o) => o.conv === conv);
+      return order ? order.number : null;
+    },
+  });
   realtime.addEventListener("state", () => renderConnection(c));
   realtime.addEventListener("frame", (event) => {
     if (c.ready) applyFrame(c, event.detail);
@@ -250,7 +263,17 @@ function startRealtime(c) {
 }
 
 function stopRealtime(c) {
+  if (c.calls) c.calls.destroy();
+  c.calls = null;
   if (c.realtime) c.realtime.stop();
+}
+
+/** A name in a call: the customer's own, the shop's people's when known, else "the shop". */
+function callName(c, id) {
+  const me = c.session && c.session.user;
+  if (me && id === me.id) return me.display_name || t("c.shop");
+  const user = c.members ? c.members.get(id) : null;
+  return (user && user.display_name) || t("c.shop");
 }
 
 async function loadOrders(c) {
@@ -582,6 +605,7 @@ function buildView(c) {
     connection: h("span", { class: "c-connection", testid: "connection", role: "status" }),
     me: h("span", { class: "c-me", testid: "me" }),
     switcher: h("span", { class: "c-switcher" }),
+    calls: h("span", { class: "c-calls" }),
     summary: h("div", { class: "c-summary-body" }),
     summaryTitle: h("h2", null),
     progressTitle: h("h2", null),
@@ -600,7 +624,7 @@ function buildView(c) {
     "header",
     { class: "c-header" },
     h("div", { class: "c-header-main" }, v.number, v.status),
-    h("div", { class: "c-header-tools" }, v.connection, v.switcher, langSwitcher()),
+    h("div", { class: "c-header-tools" }, v.calls, v.connection, v.switcher, langSwitcher()),
   );
   const main = h(
     "main",
@@ -657,6 +681,8 @@ function renderHeader(c) {
   v.status.textContent = stateLabel(order, order.status);
   v.status.dataset.status = order.status;
   v.me.textContent = t("c.hello", { name: c.session.user.display_name });
+  clear(v.calls);
+  if (c.calls) v.calls.append(c.calls.buttons({ id: order.conv }));
   clear(v.switcher);
   if (c.orders.length > 1) {
     const change = (e) => {
@@ -804,6 +830,7 @@ async function mountChat(c, messages, generation) {
   if (generation !== c.generation) return;
   const me = c.session.user;
   const members = new ShopMembers([[me.id, me], ...contacts.map((u) => [u.id, u])]);
+  c.members = members;
   const timeline = new Timeline({
     me,
     members,

@@ -89,6 +89,7 @@ export class Realtime extends EventTarget {
     this._retrySends = new Map();
     this._queuedOps = [];
     this._inflightOps = new Map();
+    this._requests = new Map();
     this._probeTimer = null;
     this._pongDue = 0;
     this._onOnline = () => {
@@ -222,6 +223,48 @@ export class Realtime extends EventTarget {
   }
 
   /**
+   * A live operation (a call's invite, accept, hangup…): sent only while connected and
+   * never resent after a drop, because it means something only now. It is answered by
+   * whatever frame carries its `ref` first, an ack or an event (a call's state), or by
+   * an error.
+   * @param {object} frame an operation frame; a `ref` is added when missing
+   * @param {{timeoutMs?: number}} [options]
+   * @returns {Promise<object>} the answering frame; rejects with an error frame (`offline`
+   *   when not connected or the connection dropped, `timeout` when nothing answered)
+   */
+  request(frame, { timeoutMs = 10000 } = {}) {
+    const f = { ...frame };
+    if (!f.ref) f.ref = newRef();
+    const fail = (code, message) => ({ op: "error", code, message, ref: f.ref });
+    if (!this._welcomed || !this._raw(f)) return Promise.reject(fail("offline", "not connected"));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._requests.delete(f.ref);
+        reject(fail("timeout", "no answer"));
+      }, timeoutMs);
+      this._requests.set(f.ref, { resolve, reject, timer, fail });
+    });
+  }
+
+  /**
+   * Send a frame that is worth nothing later (a call's signalling, its media state):
+   * at once while connected, otherwise not at all.
+   * @param {object} frame
+   * @returns {boolean} whether it went out
+   */
+  live(frame) {
+    return this._welcomed ? this._raw(frame) : false;
+  }
+
+  /**
+   * Whether the connection is up and greeted, so operations go out at once.
+   * @returns {boolean}
+   */
+  connected() {
+    return this._welcomed;
+  }
+
+  /**
    * The sends not yet acknowledged, oldest first, for drawing pending bubbles.
    * @returns {object[]} copies of the `send` frames
    */
@@ -311,6 +354,7 @@ export class Realtime extends EventTarget {
     this._pingTimer = null;
     this._watchTimer = null;
     this._stopProbe();
+    this._dropRequests();
     if (code === 4001) {
       this._signedOut();
       return;
@@ -350,6 +394,7 @@ export class Realtime extends EventTarget {
       }
     }
     this._welcomed = false;
+    this._dropRequests();
     this._setState("offline");
     this._emit("signedout", null);
   }
@@ -457,6 +502,7 @@ export class Realtime extends EventTarget {
 
   _onAck(frame) {
     if (!frame.ref) return;
+    if (this._answerRequest(frame.ref, frame, null)) return;
     if (this._inflightOps.has(frame.ref)) {
       const entry = this._inflightOps.get(frame.ref);
       this._inflightOps.delete(frame.ref);
@@ -480,6 +526,7 @@ export class Realtime extends EventTarget {
       return;
     }
     const ref = frame.ref;
+    if (this._answerRequest(ref, null, frame)) return;
     if (ref && this._outbox.some((f) => f.ref === ref)) {
       if (RETRYABLE.has(frame.code)) {
         this._retryLater(ref);
@@ -499,6 +546,8 @@ export class Realtime extends EventTarget {
 
   _onEvent(frame) {
     this._emit("frame", frame);
+    // A live request answered by an event (a call's state carries the operation's ref).
+    if (frame.ref && frame.op !== "message") this._answerRequest(frame.ref, frame, null);
     // The sender's own message event may come before the ack; either one settles the send.
     if (frame.op === "message" && frame.ref && frame.sender === this._userId) {
       this._settle(
@@ -511,6 +560,26 @@ export class Realtime extends EventTarget {
     if (frame.op === "command_reply" && frame.ref) this._settle(frame.ref, frame, null);
     // Saved only after the listeners processed the event (§16.4).
     if (frame.cursor) this._saveCursor(frame.cursor);
+  }
+
+  /** Answer a live request (see `request`); false when no request has this ref. */
+  _answerRequest(ref, frame, error) {
+    const entry = ref ? this._requests.get(ref) : null;
+    if (!entry) return false;
+    this._requests.delete(ref);
+    clearTimeout(entry.timer);
+    if (error) entry.reject(error);
+    else entry.resolve(frame);
+    return true;
+  }
+
+  _dropRequests() {
+    const entries = [...this._requests.values()];
+    this._requests.clear();
+    for (const entry of entries) {
+      clearTimeout(entry.timer);
+      entry.reject(entry.fail("offline", "the connection dropped"));
+    }
   }
 
   _retryLater(ref) {

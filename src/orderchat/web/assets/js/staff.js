@@ -17,7 +17,7 @@ import { newRef } from "./ref.js";
 import { Composer } from "./ui/composer.js";
 import { OrderPanel } from "./ui/orderpanel.js";
 import { confirmDialog, formDialog, infoDialog } from "./ui/dialogs.js";
-import { avatar, isAdmin, onLang, roleLabel, toast } from "./ui/util.js";
+import { avatar, isAdmin, onLang, roleLabel, toast, userName } from "./ui/util.js";
 import { ROLES } from "./ui/strings.js";
 import { CatalogueView, pageLinks } from "./ui/catalogue.js";
 import { RulesView } from "./ui/rules.js";
@@ -32,6 +32,7 @@ import { PushSwitch } from "./ui/push-switch.js";
 import { notifyPrefsButton } from "./ui/notify-prefs.js";
 import { OfflineNotice, forgetTitles, rememberTitles, storedTitles } from "./ui/offline.js";
 import { revealMessage } from "./ui/jump.js";
+import { CallManager } from "./ui/call.js";
 
 const root = document.getElementById("app");
 const phone = window.matchMedia("(max-width: 899px)");
@@ -159,6 +160,7 @@ function teardown() {
   ws = null;
   closeConversation(s, true);
   closePage(s);
+  if (s.calls) s.calls.destroy();
   if (s.realtime) s.realtime.stop();
   for (const off of s.offs) off();
 }
@@ -189,6 +191,13 @@ async function boot(session) {
   ws = s;
   document.body.classList.add("in-app");
   buildShell(s);
+  s.calls = new CallManager({
+    realtime,
+    me,
+    nameOf: (id) => (id === me.id ? me.display_name || me.username : userName(s.members, id)),
+    userOf: (id) => s.members.get(id) || null,
+    titleOf: (convId) => listedTitle(s, convId),
+  });
   setMediaCookie().catch((err) => console.warn("media cookie not set", err));
 
   const on = (type, fn) => {
@@ -871,6 +880,7 @@ function renderHeader(s) {
     h(
       "div",
       { class: "conv-head-tools" },
+      s.calls ? s.calls.buttons(conv) : null,
       headBtn("conv-files", t("lib.open"), "file", () => openFiles(s)),
       conv.kind === "channel" ? headBtn("conv-members", t("grp.members"), "users", () => openMembers(s)) : null,
       headBtn(

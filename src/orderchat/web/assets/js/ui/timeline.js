@@ -19,6 +19,7 @@ import { newRef } from "../ref.js";
 import { commandCard, editDialog, editedMark, forwardedLine, mayEdit, mayForward } from "./message-actions.js";
 import { urgentStatus } from "./urgent.js";
 import { remindersButton } from "./reminders.js";
+import { callRecord } from "./call-record.js";
 import "./strings-convs.js";
 import "./strings.js";
 import "./strings-webfix.js";
@@ -580,12 +581,14 @@ export class Timeline {
   renderMessage(m, prev) {
     if (m.kind === "system") return this.renderSystem(m);
     if (m.kind === "order_event") return this.renderEvent(m);
+    if (m.kind === "call" && !m.recalled) return callRecord(m, (id) => this.name(id));
     const mine = m.sender === this.me.id;
     const cont =
       prev &&
       prev.sender === m.sender &&
       prev.kind !== "system" &&
       prev.kind !== "order_event" &&
+      prev.kind !== "call" &&
       !prev.recalled &&
       !m.recalled &&
       m.ts - prev.ts < GROUP_GAP_MS &&
@@ -902,7 +905,7 @@ export class Timeline {
 
   refreshStatuses() {
     for (const m of this.msgs) {
-      if (m.sender !== this.me.id || m.kind === "system" || m.kind === "order_event") continue;
+      if (m.sender !== this.me.id || m.kind === "system" || m.kind === "order_event" || m.kind === "call") continue;
       const node = this.nodes.get(m.seq);
       if (!node) continue;
       const s = this.stateOf(m);

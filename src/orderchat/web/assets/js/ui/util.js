@@ -6,6 +6,7 @@ import { h } from "../dom.js";
 import { pickText, t, tOr } from "../i18n.js";
 import { fmtDay, fmtTime } from "../format.js";
 import { sayText } from "../texts.js";
+import { callSummary } from "./call-record.js";
 import "./strings.js";
 
 /**
@@ -83,6 +84,8 @@ export function avatar(user, id, size = "md") {
 export function previewText(message) {
   if (!message) return "";
   if (message.recalled) return t("kind.recalled");
+  // A call's record is worded here from its meta, in the reader's language.
+  if (message.kind === "call" && message.meta) return `${t("kind.call")} ${callSummary(message)}`;
   const label = { image: "kind.image", voice: "kind.voice", video: "kind.video", file: "kind.file", call: "kind.call" }[
     message.kind
   ];
