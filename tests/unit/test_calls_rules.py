@@ -98,6 +98,16 @@ def test_a_group_call_goes_on_while_two_remain_and_rings_out_the_rest() -> None:
     assert meta["duration_ms"] == 89_000
 
 
+def test_a_caller_who_leaves_stops_the_ring_for_one_left_alone() -> None:
+    call = rules.accept(ring(B, C), B, "w_b", 1_000, RULES)
+    over = rules.hang_up(call, A, 2_000)
+    assert over.outcome is Outcome.ANSWERED and states(over)[C] is PartyState.MISSED
+    # With the caller still in, ringing goes on after another leaves.
+    call = rules.accept(ring(B, C, D), B, "w_b", 1_000, RULES)
+    going = rules.hang_up(call, B, 2_000)
+    assert going.phase is CallPhase.ACTIVE and states(going)[C] is PartyState.RINGING
+
+
 def test_one_who_drops_may_rejoin_within_the_grace_and_has_left_after_it() -> None:
     call = rules.accept(ring(B), B, "w_b", 0, RULES)
     away = rules.drop(call, "w_b", 1_000, RULES)

@@ -291,7 +291,10 @@ def _settle(call: Call, now_ms: int) -> Call:
         if said_no == {PartyState.BUSY}:
             return _end(call, now_ms, Outcome.BUSY)
         return _end(call, now_ms, Outcome.MISSED)
-    if not in_call or (len(in_call) == 1 and not ringing):
+    # Ringing goes on for whoever rang: once the caller has gone, one person left
+    # alone is not kept waiting for the others to pick up.
+    caller_in = any(p.user == call.caller for p in in_call)
+    if not in_call or (len(in_call) == 1 and (not ringing or not caller_in)):
         return _end(call, now_ms, Outcome.ANSWERED)
     return call
 
