@@ -125,6 +125,12 @@ def _add_call_options(serve: argparse.ArgumentParser) -> None:
     calls.add_argument("--call-ring-timeout-s", type=float, default=30.0)
     calls.add_argument("--call-rejoin-grace-s", type=float, default=30.0)
     calls.add_argument(
+        "--call-keepalive-s",
+        type=float,
+        default=10.0,
+        help="how often a node vouches for its joined callers; silent for 3x, they have left",
+    )
+    calls.add_argument(
         "--stun-url",
         action="append",
         default=_env_list("ORDERCHAT_STUN_URLS"),
@@ -156,6 +162,7 @@ def _call_rules(args: argparse.Namespace) -> CallRules:
         max_participants=args.call_max_participants,
         ring_timeout_ms=int(args.call_ring_timeout_s * 1000),
         rejoin_grace_ms=int(args.call_rejoin_grace_s * 1000),
+        keepalive_ms=max(100, int(args.call_keepalive_s * 1000)),
     )
 
 

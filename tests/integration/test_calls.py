@@ -534,3 +534,33 @@ async def test_a_peer_that_skips_the_protocol_gets_errors_not_a_closed_socket(
         await barrier(peer)
     finally:
         await peer.close()
+
+
+async def test_a_call_whose_server_died_ends_by_itself_after_the_restart(
+    tmp_path: Path, store: str
+) -> None:
+    """Nobody vouches for the parties of a SIGKILLed server: they have left, the call
+    ends with its record, and nobody stays busy."""
+    server = ServerProcess(
+        tmp_path, ("--rate-limits", "off", "--call-keepalive-s", "0.5"), store=store
+    )
+    server.start()
+    try:
+        server.create_admin()
+        p = pair(server)
+        async with PeerPool(server) as peers:
+            alice = await peers.record(p.caller.token)
+            bob = await peers.record(p.callee.token)
+            call_id = (await invite(alice, p.conv))["call"]
+            await bob.wait_for(is_call(call_id))
+            assert (await request(bob, {"op": "call_accept", "call": call_id}))["op"] == "call"
+        server.restart()  # SIGKILL: no connection is seen to close
+        record = await wait_record(server, p.caller.token, p.conv, call_id)
+        assert record["meta"]["outcome"] == "answered"
+        async with PeerPool(server) as peers:
+            alice = await peers.record(p.caller.token)
+            again = await invite(alice, p.conv)
+            assert again["state"] == "ringing", "the callee is not left busy"
+            await request(alice, {"op": "call_hangup", "call": again["call"]})
+    finally:
+        server.kill()

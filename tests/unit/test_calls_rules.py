@@ -29,6 +29,8 @@ from orderchat.storage.notify import StreamMessage
 
 A, B, C, D = (UserId(f"u_{n}") for n in "abcd")
 RULES = CallRules(max_participants=3, ring_timeout_ms=30_000, rejoin_grace_ms=30_000)
+# Where staleness is not the point, every node keeps vouching (no party goes stale).
+STALE = 10**12
 
 
 def ring(*invitees: UserId, busy: tuple[UserId, ...] = (), at: int = 0) -> Call:
@@ -42,7 +44,7 @@ def states(call: Call) -> dict[UserId, PartyState]:
 def test_an_invite_rings_everyone_but_the_busy_and_the_caller_is_in() -> None:
     call = ring(B, C, busy=(C,))
     assert states(call) == {A: PartyState.JOINED, B: PartyState.RINGING, C: PartyState.BUSY}
-    assert call.phase is CallPhase.RINGING and call.next_deadline_ms() == 30_000
+    assert call.phase is CallPhase.RINGING and call.next_deadline_ms(STALE) == 30_000
 
 
 def test_everyone_busy_ends_at_once_as_busy() -> None:
@@ -81,15 +83,15 @@ def test_a_declined_a_cancelled_and_an_unanswered_call_end_as_such() -> None:
     cancelled = rules.hang_up(ring(B, C), A, 5)
     assert cancelled.outcome is Outcome.CANCELLED and rules.missed_by(cancelled) == [B, C]
     unanswered = ring(B)
-    assert rules.tick(unanswered, 29_999) == unanswered
-    missed = rules.tick(unanswered, 30_000)
+    assert rules.tick(unanswered, 29_999, STALE) == unanswered
+    missed = rules.tick(unanswered, 30_000, STALE)
     assert missed.outcome is Outcome.MISSED and states(missed)[B] is PartyState.MISSED
-    assert missed.next_deadline_ms() is None
+    assert missed.next_deadline_ms(STALE) is None
 
 
 def test_a_group_call_goes_on_while_two_remain_and_rings_out_the_rest() -> None:
     call = rules.accept(ring(B, C), B, "w_b", 1_000, RULES)
-    call = rules.tick(call, 30_000)
+    call = rules.tick(call, 30_000, STALE)
     assert call.phase is CallPhase.ACTIVE and states(call)[C] is PartyState.MISSED
     call = rules.hang_up(call, B, 90_000)
     assert call.outcome is Outcome.ANSWERED
@@ -108,14 +110,27 @@ def test_a_caller_who_leaves_stops_the_ring_for_one_left_alone() -> None:
     assert going.phase is CallPhase.ACTIVE and states(going)[C] is PartyState.RINGING
 
 
+def test_a_joined_party_no_node_vouches_for_has_left_and_ends_the_call() -> None:
+    stale = RULES.stale_ms
+    call = rules.accept(ring(B), B, "w_b", 0, RULES)
+    assert call.next_deadline_ms(stale) == 30_000  # the ring's end, and B's staleness
+    kept = rules.keep_alive(call, {"w_a"}, 20_000)  # A's node is alive; B's died
+    assert kept.party(A).seen_ms == 20_000 and kept.party(B).seen_ms == 0  # type: ignore[union-attr]
+    assert kept.next_deadline_ms(stale) == stale
+    assert rules.tick(kept, stale - 1, stale) == kept
+    over = rules.tick(kept, stale, stale)
+    assert over.outcome is Outcome.ANSWERED and states(over)[B] is PartyState.LEFT
+
+
 def test_one_who_drops_may_rejoin_within_the_grace_and_has_left_after_it() -> None:
     call = rules.accept(ring(B), B, "w_b", 0, RULES)
     away = rules.drop(call, "w_b", 1_000, RULES)
-    assert away.next_deadline_ms() == 31_000
+    assert away.next_deadline_ms(STALE) == 31_000
     back = rules.rejoin(away, B, "w_b2", 2_000)
-    assert back.party(B).conn == "w_b2" and back.next_deadline_ms() is None  # type: ignore[union-attr]
+    assert back.party(B).conn == "w_b2"  # type: ignore[union-attr]
+    assert back.next_deadline_ms(STALE) == STALE, "no grace runs: only staleness, from A"
     assert rules.drop(back, "w_b", 3_000, RULES) == back, "the old connection no longer counts"
-    gone = rules.tick(rules.drop(back, "w_b2", 4_000, RULES), 34_000)
+    gone = rules.tick(rules.drop(back, "w_b2", 4_000, RULES), 34_000, STALE)
     assert gone.outcome is Outcome.ANSWERED and states(gone)[B] is PartyState.LEFT
     with pytest.raises(Conflict):
         rules.rejoin(gone, B, "w_b3", 35_000)
@@ -171,7 +186,7 @@ def test_a_delivery_to_one_connection_crosses_nodes_as_it_was_and_old_frames_sti
 
 
 def test_a_call_record_is_worded_in_the_readers_language_in_pushes_and_mails() -> None:
-    call = rules.tick(ring(B), 30_000)
+    call = rules.tick(ring(B), 30_000, STALE)
     said = say("calls.record_video_missed", duration="0:00")
     record = StreamMessage(
         pos=1,

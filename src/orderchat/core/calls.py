@@ -59,6 +59,14 @@ class CallRules:
     ring_timeout_ms: int = 30_000
     rejoin_grace_ms: int = 30_000
     max_invitees: int = 20
+    # Each node says this often that its joined connections are still there; a joined
+    # party nobody has vouched for in three times as long was on a node that died (or
+    # a server that restarted) and has left.
+    keepalive_ms: int = 10_000
+
+    @property
+    def stale_ms(self) -> int:
+        return 3 * self.keepalive_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,7 @@ class Party:
     joined_ms: int | None = None  # first joined
     away_until_ms: int | None = None
     ever_joined: bool = False
+    seen_ms: int | None = None  # when a node last vouched for a joined party's connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +113,13 @@ class Call:
     def in_state(self, *states: PartyState) -> list[Party]:
         return [p for p in self.parties if p.state in states]
 
-    def next_deadline_ms(self) -> int | None:
+    def next_deadline_ms(self, stale_ms: int) -> int | None:
         """When `tick` may next change something; None once the call is over."""
         if self.phase is CallPhase.ENDED:
             return None
         deadlines = [p.away_until_ms for p in self.parties if p.away_until_ms is not None]
+        joined = self.in_state(PartyState.JOINED)
+        deadlines += [p.seen_ms + stale_ms for p in joined if p.seen_ms is not None]
         if self.in_state(PartyState.RINGING):
             deadlines.append(self.ring_until_ms)
         return min(deadlines) if deadlines else None
@@ -135,7 +146,14 @@ def start(
     engaged = set(busy)
     if caller in engaged:
         raise Conflict(say("calls.you_are_in_a_call"))
-    me = Party(caller, PartyState.JOINED, conn, video=media is CallMedia.VIDEO, joined_ms=now_ms)
+    me = Party(
+        caller,
+        PartyState.JOINED,
+        conn,
+        video=media is CallMedia.VIDEO,
+        joined_ms=now_ms,
+        seen_ms=now_ms,
+    )
     others = [
         Party(u, PartyState.BUSY if u in engaged else PartyState.RINGING, video=False)
         for u in wanted
@@ -201,6 +219,7 @@ def accept(call: Call, user: UserId, conn: str, now_ms: int, rules: CallRules) -
         video=call.media is CallMedia.VIDEO,
         joined_ms=party.joined_ms or now_ms,
         ever_joined=True,
+        seen_ms=now_ms,
     )
     answered = call.answered_ms or now_ms
     call = replace(call, phase=CallPhase.ACTIVE, answered_ms=answered)
@@ -249,7 +268,8 @@ def rejoin(call: Call, user: UserId, conn: str, now_ms: int) -> Call:
     party = call.party(user)
     if party is None or party.state not in IN_CALL:
         raise Conflict(say("calls.cannot_rejoin"))
-    return _with(call, replace(party, state=PartyState.JOINED, conn=conn, away_until_ms=None))
+    back = replace(party, state=PartyState.JOINED, conn=conn, away_until_ms=None, seen_ms=now_ms)
+    return _with(call, back)
 
 
 def set_media(call: Call, user: UserId, conn: str, audio: bool, video: bool, screen: bool) -> Call:
@@ -260,15 +280,31 @@ def set_media(call: Call, user: UserId, conn: str, audio: bool, video: bool, scr
     return _with(call, replace(party, audio=audio, video=video, screen=screen))
 
 
-def tick(call: Call, now_ms: int) -> Call:
-    """What the clock changes: unanswered rings become missed, the long away have left."""
+def keep_alive(call: Call, conns: Iterable[str], now_ms: int) -> Call:
+    """A node vouches for its connections: the parties joined from them are still there."""
+    here = set(conns)
+    if call.phase is CallPhase.ENDED:
+        return call
+    parties = tuple(
+        replace(p, seen_ms=now_ms) if p.state is PartyState.JOINED and p.conn in here else p
+        for p in call.parties
+    )
+    return replace(call, parties=parties)
+
+
+def tick(call: Call, now_ms: int, stale_ms: int) -> Call:
+    """What the clock changes: unanswered rings become missed, the long away have left,
+    and so has a joined party no node has vouched for (its node died)."""
     if call.phase is CallPhase.ENDED:
         return call
     parties = []
     for party in call.parties:
+        stale = party.seen_ms is not None and now_ms >= party.seen_ms + stale_ms
         if party.state is PartyState.RINGING and now_ms >= call.ring_until_ms:
             party = replace(party, state=PartyState.MISSED)
-        elif party.state is PartyState.AWAY and now_ms >= (party.away_until_ms or 0):
+        elif (party.state is PartyState.AWAY and now_ms >= (party.away_until_ms or 0)) or (
+            party.state is PartyState.JOINED and stale
+        ):
             party = replace(party, state=PartyState.LEFT, conn=None, away_until_ms=None)
         parties.append(party)
     return _settle(replace(call, parties=tuple(parties)), now_ms)

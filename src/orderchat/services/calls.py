@@ -122,7 +122,7 @@ class StartCall:
             tx.now_ms,
             self.rules,
         )
-        await store.insert_call_txn(tx.conn, call)
+        await store.insert_call_txn(tx.conn, call, self.rules.stale_ms)
         await _after_change(tx, call, self.conn)
         return call
 
@@ -135,8 +135,10 @@ class ChangeCall:
     user: User | None
     conn: ConnectionId | None
     change: Callable[[Call, WriteTxn, set[UserId]], Call]
+    limits: CallRules
     needs_busy: Iterable[UserId] = field(default=())
     member_only: bool = False
+    announce: bool = True  # False for a keep-alive: nothing anyone sees has changed
 
     async def apply(self, tx: WriteTxn) -> Call:
         conv_id = await store.conv_of_call(tx.conn, self.call_id)
@@ -151,8 +153,9 @@ class ChangeCall:
         changed = self.change(call, tx, busy)
         if changed == call:
             return call
-        await store.save_call_txn(tx.conn, changed)
-        await _after_change(tx, changed, self.conn)
+        await store.save_call_txn(tx.conn, changed, self.limits.stale_ms)
+        if self.announce:
+            await _after_change(tx, changed, self.conn)
         return changed
 
 
@@ -169,6 +172,7 @@ async def _after_change(tx: WriteTxn, call: Call, acting: ConnectionId | None) -
     if call.phase is not CallPhase.ENDED:
         return
     conv = await tx.conversation(call.conv)
+    await tx.member_set(conv.id)  # who the record goes to
     meta = rules.record_meta(call)
     outcome = (call.outcome or Outcome.MISSED).value
     duration = meta["duration_ms"]
@@ -279,6 +283,7 @@ class Calls:
                     conn,
                     lambda c, tx, busy: rules.add(c, user.id, _members(tx, c, user, users),
                                                   busy, tx.now_ms, limits),
+                    limits=limits,
                     needs_busy=[UserId(u) for u in users],
                     member_only=True,
                 )  # fmt: skip
@@ -288,6 +293,7 @@ class Calls:
                     user,
                     conn,
                     lambda c, tx, busy: rules.accept(c, user.id, conn, tx.now_ms, limits),
+                    limits=limits,
                     member_only=True,
                 )
             case CallDecline(busy=said_busy):
@@ -296,10 +302,15 @@ class Calls:
                     user,
                     conn,
                     lambda c, tx, busy: rules.decline(c, user.id, said_busy, tx.now_ms),
+                    limits=limits,
                 )
             case CallHangUp():
                 return ChangeCall(
-                    frame.call, user, conn, lambda c, tx, busy: rules.hang_up(c, user.id, tx.now_ms)
+                    frame.call,
+                    user,
+                    conn,
+                    lambda c, tx, busy: rules.hang_up(c, user.id, tx.now_ms),
+                    limits=limits,
                 )
             case CallRejoin():
                 return ChangeCall(
@@ -307,6 +318,7 @@ class Calls:
                     user,
                     conn,
                     lambda c, tx, busy: rules.rejoin(c, user.id, conn, tx.now_ms),
+                    limits=limits,
                     member_only=True,
                 )
         raise AssertionError(f"not a call request: {frame!r}")
@@ -321,6 +333,7 @@ class Calls:
                 lambda c, tx, busy: rules.set_media(
                     c, user.id, conn, frame.audio, frame.video, frame.screen
                 ),
+                limits=self.rules,
             )
         )
 
@@ -364,13 +377,19 @@ class Calls:
         limits = self.rules
         for call_id in self._joined_here.pop(conn, ()):
             op = ChangeCall(
-                call_id, None, None, lambda c, tx, busy: rules.drop(c, conn, tx.now_ms, limits)
+                call_id,
+                None,
+                None,
+                lambda c, tx, busy: rules.drop(c, conn, tx.now_ms, limits),
+                limits=limits,
             )
             future = self._writer.submit_nowait(op)
             future.add_done_callback(_log_failure)
 
     async def run_timers(self, stop: asyncio.Event) -> None:
-        """Ring timeouts and rejoin graces, on the node holding the lease."""
+        """Ring timeouts and rejoin graces on the node holding the lease; on every node,
+        the keep-alive of the calls its connections are joined to."""
+        next_keep_alive = 0.0
         while not stop.is_set():
             try:
                 async with asyncio.timeout(LOOK_EVERY_S):
@@ -378,6 +397,9 @@ class Calls:
                 return
             except TimeoutError:
                 pass
+            if (now_s := self._clock.monotonic_s()) >= next_keep_alive:
+                next_keep_alive = now_s + self.rules.keepalive_ms / 1000
+                await self._keep_alive()
             try:
                 if await self._leases.hold(TIMERS_LEASE):
                     await self.tick(self._clock.now_ms())
@@ -386,13 +408,41 @@ class Calls:
             except Exception:
                 logger.warning("call timers failed; trying again", exc_info=True)
 
+    async def _keep_alive(self) -> None:
+        by_call: dict[str, set[str]] = {}
+        for conn, call_ids in self._joined_here.items():
+            for call_id in call_ids:
+                by_call.setdefault(call_id, set()).add(conn)
+        for call_id, conns in by_call.items():
+            op = ChangeCall(
+                call_id, None, None, _vouch_for(conns), limits=self.rules, announce=False
+            )
+            try:
+                await self._writer.submit(op)
+            except DomainError:
+                pass  # the call is gone
+            except Exception:
+                logger.warning("a call's keep-alive failed; trying again", exc_info=True)
+
     async def tick(self, now_ms: int) -> None:
         async with self._db.read() as db:
             due = await store.due_calls(db, now_ms)
+        stale_ms = self.rules.stale_ms
         for call_id, _conv in due:
-            op = ChangeCall(call_id, None, None, lambda c, tx, busy: rules.tick(c, tx.now_ms))
+            op = ChangeCall(
+                call_id,
+                None,
+                None,
+                lambda c, tx, busy: rules.tick(c, tx.now_ms, stale_ms),
+                limits=self.rules,
+            )
             call = await self._writer.submit(op)
             self._push_rings(call, call.caller, None)
+
+
+def _vouch_for(conns: Iterable[str]) -> Callable[[Call, WriteTxn, set[UserId]], Call]:
+    mine = frozenset(conns)
+    return lambda call, tx, busy: rules.keep_alive(call, mine, tx.now_ms)
 
 
 def _members(tx: WriteTxn, call: Call, user: User, users: tuple[str, ...]) -> list[UserId]:

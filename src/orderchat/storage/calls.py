@@ -34,6 +34,7 @@ def _parties_json(parties: Sequence[Party]) -> str:
                 "joined_ms": p.joined_ms,
                 "away_until_ms": p.away_until_ms,
                 "ever_joined": p.ever_joined,
+                "seen_ms": p.seen_ms,
             }
             for p in parties
         ]
@@ -51,17 +52,18 @@ def _party(item: dict[str, Any]) -> Party:
         joined_ms=item.get("joined_ms"),
         away_until_ms=item.get("away_until_ms"),
         ever_joined=bool(item.get("ever_joined", False)),
+        seen_ms=item.get("seen_ms"),
     )
 
 
-def _values(call: Call) -> dict[str, Any]:
+def _values(call: Call, stale_ms: int) -> dict[str, Any]:
     return {
         "phase": call.phase.value,
         "outcome": None if call.outcome is None else call.outcome.value,
         "ring_until_ms": call.ring_until_ms,
         "answered_at_ms": call.answered_ms,
         "ended_at_ms": call.ended_ms,
-        "next_check_ms": call.next_deadline_ms(),
+        "next_check_ms": call.next_deadline_ms(stale_ms),
         "parties": _parties_json(call.parties),
     }
 
@@ -83,7 +85,7 @@ def _call_of(row: Any) -> Call:
     )
 
 
-async def insert_call_txn(conn: AsyncConnection, call: Call) -> None:
+async def insert_call_txn(conn: AsyncConnection, call: Call, stale_ms: int) -> None:
     await conn.execute(
         insert(calls).values(
             id=call.id,
@@ -92,13 +94,14 @@ async def insert_call_txn(conn: AsyncConnection, call: Call) -> None:
             media=call.media.value,
             internal=call.internal,
             started_at_ms=call.started_ms,
-            **_values(call),
+            **_values(call, stale_ms),
         )
     )
 
 
-async def save_call_txn(conn: AsyncConnection, call: Call) -> None:
-    await conn.execute(update(calls).where(calls.c.id == call.id).values(**_values(call)))
+async def save_call_txn(conn: AsyncConnection, call: Call, stale_ms: int) -> None:
+    values = _values(call, stale_ms)
+    await conn.execute(update(calls).where(calls.c.id == call.id).values(**values))
 
 
 async def load_call(conn: AsyncConnection, call_id: str) -> Call | None:
