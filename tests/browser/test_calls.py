@@ -3,24 +3,30 @@ microphone on each side, the server carrying only the signalling.
 
 Each test calls between people no other test of this module calls, so a call left
 over by a failed test never makes the next one busy. One server serves the module,
-started with a short ring so that an unanswered call is missed within seconds.
+started with a short ring so that an unanswered call is missed within seconds; the
+relay-only test has a server of its own, beside a real coturn.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from bench._turn import turn_server
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.helpers import (
     Pages,
     ShopApi,
     conv_item,
+    message,
     open_conv,
+    send_text,
     sign_in,
+    unique,
     watched_pages,
 )
 from tests.support import ServerProcess
@@ -108,16 +114,20 @@ def call_shop(call_server: ServerProcess) -> ShopApi:
     return ShopApi(call_server)
 
 
-@pytest.fixture
-def call_pages(browser: Browser, call_server: ServerProcess) -> Iterator[Pages]:
-    """Pages on the module's server; a console error or a policy violation on any of
-    them fails the test, as an uncaught error does."""
-    for pages in watched_pages(browser, call_server):
+def strict_pages(browser: Browser, server: ServerProcess) -> Iterator[Pages]:
+    """Pages on `server`; a console error or a policy violation on any of them fails
+    the test, as an uncaught error does."""
+    for pages in watched_pages(browser, server):
         yield pages
         errors = [e for watch in pages.watches.values() for e in watch.console_errors]
         violations = [v for page in pages.watches for v in pages.watch(page).csp_violations(page)]
         assert not errors, "console errors:\n" + "\n".join(errors)
         assert not violations, "policy violations:\n" + "\n".join(violations)
+
+
+@pytest.fixture
+def call_pages(browser: Browser, call_server: ServerProcess) -> Iterator[Pages]:
+    yield from strict_pages(browser, call_server)
 
 
 def device(pages: Pages) -> Page:
@@ -205,6 +215,16 @@ def answer(page: Page) -> None:
 def hang_up(page: Page) -> None:
     view(page).locator('[data-action="hangup"]').click()
     expect(view(page)).to_have_count(0)
+
+
+def ringing_in_view(page: Page, user: str) -> Locator:
+    """`user` shown as being rung in the call view (while others talk)."""
+    return view(page).locator(f'[data-testid="call-ringing-person"][data-user="{user}"]')
+
+
+def call_notes(page: Page) -> Locator:
+    """The timeline's call records, as the message elements that hold them."""
+    return page.get_by_test_id("timeline").locator('[data-testid="msg"][data-kind="call"]')
 
 
 # --- two people ----------------------------------------------------------------------
@@ -404,6 +424,90 @@ def test_three_people_each_see_the_two_others(call_pages: Pages, call_shop: Shop
             )
 
 
+def test_a_third_person_is_added_to_a_running_call(call_pages: Pages, call_shop: ShopApi) -> None:
+    conv = call_shop.channel("pete", "加人通话 add people", ["quinn"])
+    names = ("pete", "quinn", "wes")
+    ids = {name: call_shop.user_id(name) for name in names}
+    pete = staff_in(call_pages, "pete", conv)
+    quinn = staff_in(call_pages, "quinn", conv)
+    # Not in the conversation yet: signed in, the call rings him wherever he is.
+    wes = device(call_pages)
+    sign_in(wes, "wes")
+
+    start_call(pete, "video")
+    answer(quinn)
+    wait_remote_video_plays(pete, ids["quinn"])
+    add = view(quinn).locator('[data-action="add"]')
+    expect(add).to_be_visible()
+
+    # Everyone in the conversation is in the call: nobody to add.
+    view(pete).locator('[data-action="add"]').click()
+    dialog = pete.get_by_test_id("call-add-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_test_id("call-add-person")).to_have_count(0)
+    expect(dialog.get_by_test_id("dialog-submit")).to_be_disabled()
+    dialog.get_by_test_id("dialog-cancel").click()
+    expect(dialog).to_have_count(0)
+
+    # Wes joins the conversation meanwhile: he is offered, with his name.
+    members = f"/api/conversations/{conv}/members"
+    call_shop.call("pete", "POST", members, {"members": [ids["wes"]]})
+    view(pete).locator('[data-action="add"]').click()
+    person = dialog.get_by_test_id("call-add-person")
+    expect(person).to_have_count(1)
+    expect(person).to_have_attribute("data-user", ids["wes"])
+    expect(person).to_contain_text(call_shop.display_name("wes"))
+    person.click()
+    expect(person.locator("input")).to_be_checked()
+    # Taken out again before the ring: the server's refusal shows in the dialog.
+    call_shop.call("pete", "DELETE", f"{members}/{ids['wes']}")
+    dialog.get_by_test_id("dialog-submit").click()
+    refusal = dialog.get_by_test_id("dialog-error")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_contain_text("未能邀请")
+    expect(refusal).to_contain_text(
+        "只能呼叫本会话的成员"
+    )  # the server's reason, in the page's language
+    expect(incoming(wes)).to_have_count(0)
+    # Back in the conversation: the ring goes out, and the dialog closes.
+    call_shop.call("pete", "POST", members, {"members": [ids["wes"]]})
+    dialog.get_by_test_id("dialog-submit").click()
+    expect(dialog).to_have_count(0)
+
+    # Both in the call see him being rung; he accepts, and all three see the two others.
+    ring = incoming(wes)
+    expect(ring).to_be_visible()
+    expect(ring).to_contain_text(call_shop.display_name("pete"))
+    for page in (pete, quinn):
+        expect(ringing_in_view(page, ids["wes"])).to_be_visible()
+        expect(ringing_in_view(page, ids["wes"])).to_contain_text(call_shop.display_name("wes"))
+    answer(wes)
+    pages = {"pete": pete, "quinn": quinn, "wes": wes}
+    for name, page in pages.items():
+        expect(view(page).get_by_test_id("call-ringing")).to_be_hidden()
+        expect(page.locator(".call-view .call-tile[data-remote]")).to_have_count(2)
+        for other in names:
+            if other != name:
+                wait_remote_video_plays(page, ids[other])
+
+    # Someone who left may be rung back in: offered again, marked as having left.
+    hang_up(quinn)
+    expect(pete.locator(".call-view .call-tile[data-remote]")).to_have_count(1)
+    view(pete).locator('[data-action="add"]').click()
+    expect(person).to_have_count(1)
+    expect(person).to_have_attribute("data-user", ids["quinn"])
+    expect(person).to_have_attribute("data-was", "left")
+    dialog.get_by_test_id("dialog-cancel").click()
+    expect(dialog).to_have_count(0)
+    hang_up(wes)
+    expect(view(pete)).to_have_count(0)
+    record = records(pete)
+    expect(record).to_have_count(1)
+    expect(record).to_have_attribute("data-outcome", "answered")
+    for name in names:
+        expect(record.get_by_test_id("call-joined")).to_contain_text(call_shop.display_name(name))
+
+
 # --- the customer's page --------------------------------------------------------------
 
 
@@ -434,6 +538,64 @@ def test_a_customer_calls_the_shop_from_the_order_page(
         expect(record).to_have_attribute("data-outcome", "answered")
         expect(record).to_have_attribute("data-media", "audio")
         expect(record.get_by_test_id("call-duration")).to_have_attribute("data-duration", DURATION)
+
+
+def test_a_staff_only_call_from_an_order_rings_no_customer(
+    call_pages: Pages, call_shop: ShopApi
+) -> None:
+    order = call_shop.retail_order("amy", customer="仅员工通话客户")
+    link = call_shop.invite(order["id"], by="amy")
+    customer = device(call_pages)
+    customer.goto(link)
+    expect(customer.get_by_test_id("customer-page")).to_be_visible()
+    expect(customer.get_by_test_id("connection")).to_have_attribute("data-state", "online")
+    amy = staff_in(call_pages, "amy", order["conv"])
+    lily = staff_in(call_pages, "lily", order["conv"])
+
+    # The customer's buttons just call the shop; the staff's ask whom to call.
+    customer_call = customer.locator('.c-header [data-action="call-audio"]')
+    expect(customer_call).to_be_visible()
+    expect(customer_call).not_to_have_attribute("aria-haspopup", "menu")
+    button = call_button(amy, "audio")
+    expect(button).to_have_attribute("aria-haspopup", "menu")
+    button.click()
+    menu = amy.get_by_test_id("call-audience-menu")
+    expect(menu).to_be_visible()
+    expect(menu.get_by_role("menuitem")).to_have_count(2)
+    expect(menu.get_by_test_id("call-audience-everyone")).to_be_focused()
+    amy.keyboard.press("Escape")
+    expect(menu).to_have_count(0)
+    expect(button).to_be_focused()
+    button.click()
+    menu.get_by_test_id("call-audience-staff").click()
+    expect(menu).to_have_count(0)
+    expect(view(amy)).to_be_visible()
+    expect(view(amy)).to_have_attribute("data-internal", "true")
+    expect(view(amy).get_by_test_id("call-internal")).to_be_visible()
+
+    # Staff ring, and are told it is staff only; the customer's page stays quiet.
+    ring = incoming(lily)
+    expect(ring).to_be_visible()
+    expect(ring).to_have_attribute("data-internal", "true")
+    expect(ring.get_by_test_id("call-internal")).to_be_visible()
+    expect(incoming(customer)).to_have_count(0)
+    hang_up(amy)  # before anyone answered: cancelled
+    expect(incoming(lily)).to_have_count(0)
+
+    # The record is a staff-only note for the staff.
+    for page in (amy, lily):
+        expect(records(page)).to_have_count(1)
+        expect(records(page)).to_have_attribute("data-outcome", "cancelled")
+        note = call_notes(page)
+        expect(note).to_have_class(re.compile(r"\bmsg-internal\b"))
+        expect(note.locator(".badge-internal")).to_be_visible()
+    # A message sent after the call reaches the customer; the record before it never did.
+    after = unique("通话之后")
+    send_text(amy, after)
+    expect(message(customer, after)).to_have_count(1)
+    expect(records(customer)).to_have_count(0)
+    expect(incoming(customer)).to_have_count(0)
+    expect(view(customer)).to_have_count(0)
 
 
 # --- devices --------------------------------------------------------------------------
@@ -540,3 +702,89 @@ def test_a_reloaded_page_is_offered_to_rejoin_the_call(
     wait_remote_video_plays(sam, leo_id)
     hang_up(sam)
     expect(view(leo)).to_have_count(0)
+
+
+# --- relay only, through a real coturn ---------------------------------------------------
+
+TURN_SECRET = "browser-relay-secret"
+
+# Each open peer connection: the ICE policy it was made with, and the types of the
+# candidates its selected pair uses.
+SELECTED_PATHS = """async () => {
+  const out = [];
+  for (const pc of window.__pcs || []) {
+    if (pc.connectionState === "closed") continue;
+    const report = await pc.getStats();
+    const byId = new Map();
+    let pairId = null;
+    report.forEach((s) => {
+      byId.set(s.id, s);
+      if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+    });
+    const pair = pairId ? byId.get(pairId) : null;
+    const local = pair ? byId.get(pair.localCandidateId) : null;
+    const remote = pair ? byId.get(pair.remoteCandidateId) : null;
+    const sdp = (pc.localDescription && pc.localDescription.sdp) || "";
+    out.push({
+      policy: pc.getConfiguration().iceTransportPolicy,
+      pair: pair ? pair.state : null,
+      local: local ? local.candidateType : null,
+      remote: remote ? remote.candidateType : null,
+      candidates: sdp.split(/\\r?\\n/).filter((l) => l.startsWith("a=candidate:")),
+    });
+  }
+  return out;
+}"""
+
+
+@pytest.fixture
+def relay_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server that hands out credentials for a coturn on loopback and allows only
+    relayed media (`--call-relay-only`)."""
+    with turn_server(tmp_path / "turn", TURN_SECRET) as turn:
+        proc = ServerProcess(
+            tmp_path / "server",
+            ("--demo", "--rate-limits", "off", "--turn-url", turn.url, "--call-relay-only"),
+            env={"ORDERCHAT_TURN_SECRET": TURN_SECRET},
+        )
+        proc.start()
+        try:
+            yield proc
+        finally:
+            proc.stop()
+
+
+@pytest.fixture
+def relay_pages(browser: Browser, relay_server: ServerProcess) -> Iterator[Pages]:
+    yield from strict_pages(browser, relay_server)
+
+
+def test_a_relay_only_call_goes_through_turn(
+    relay_pages: Pages, relay_server: ServerProcess
+) -> None:
+    shop = ShopApi(relay_server)
+    conv = shop.direct("amy", "sam")
+    amy_id, sam_id = shop.user_id("amy"), shop.user_id("sam")
+    amy = staff_in(relay_pages, "amy", conv)
+    sam = staff_in(relay_pages, "sam", conv)
+
+    start_call(amy, "video")
+    answer(sam)
+    wait_remote_video_plays(amy, sam_id)
+    wait_remote_video_plays(sam, amy_id)
+    for page in (amy, sam):
+        wait_media_flows(page)
+        paths: list[dict[str, Any]] = page.evaluate(SELECTED_PATHS)
+        assert len(paths) == 1, paths
+        path = paths[0]
+        # The page made its connection with the policy the server's answer gave …
+        assert path["policy"] == "relay", path
+        # … offered only relayed addresses, and talks through coturn.
+        assert path["candidates"], path
+        assert all(" typ relay " in c for c in path["candidates"]), path
+        assert (path["pair"], path["local"], path["remote"]) == ("succeeded", "relay", "relay"), (
+            path
+        )
+
+    hang_up(amy)
+    expect(view(sam)).to_have_count(0)

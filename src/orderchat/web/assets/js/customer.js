@@ -226,6 +226,9 @@ function startRealtime(c) {
       const order = c.orders.find((o) => o.conv === conv);
       return order ? order.number : null;
     },
+    membersOf: (conv) => (c.conv && c.conv.id === conv ? c.conv.members : null),
+    // A customer's calls always ring the shop: no staff-only choice, no other customer.
+    staff: false,
   });
   realtime.addEventListener("state", () => renderConnection(c));
   realtime.addEventListener("frame", (event) => {

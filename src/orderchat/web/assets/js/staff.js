@@ -197,6 +197,10 @@ async function boot(session) {
     nameOf: (id) => (id === me.id ? me.display_name || me.username : userName(s.members, id)),
     userOf: (id) => s.members.get(id) || null,
     titleOf: (convId) => listedTitle(s, convId),
+    membersOf: (convId) => {
+      const conv = s.open && s.open.id === convId ? s.open.conv : s.list.get(convId);
+      return conv && Array.isArray(conv.members) ? conv.members : null;
+    },
   });
   setMediaCookie().catch((err) => console.warn("media cookie not set", err));
 
@@ -880,7 +884,8 @@ function renderHeader(s) {
     h(
       "div",
       { class: "conv-head-tools" },
-      s.calls ? s.calls.buttons(conv) : null,
+      // With the customer in the conversation, a call may ring everyone or the staff only.
+      s.calls ? s.calls.buttons(conv, { choice: hasCustomer(s, conv) }) : null,
       headBtn("conv-files", t("lib.open"), "file", () => openFiles(s)),
       conv.kind === "channel" ? headBtn("conv-members", t("grp.members"), "users", () => openMembers(s)) : null,
       headBtn(
@@ -918,6 +923,15 @@ function renderHeader(s) {
       : null,
   ];
   o.header.append(...parts.filter(Boolean));
+}
+
+/** Whether a customer is among an order conversation's members (their devices could ring). */
+function hasCustomer(s, conv) {
+  if (conv.kind !== "order") return false;
+  return (conv.members || []).some((id) => {
+    const user = s.members.get(id);
+    return Boolean(user && user.kind === "customer");
+  });
 }
 
 function togglePanel(s, force) {

@@ -49,7 +49,12 @@ export function audienceMenu({ button, media, choose, onClose }) {
         },
       },
       icon(iconName),
-      h("span", { class: "call-menu-text" }, h("span", { class: "call-menu-label" }, label), h("span", { class: "call-menu-hint" }, hint)),
+      h(
+        "span",
+        { class: "call-menu-text" },
+        h("span", { class: "call-menu-label" }, label),
+        h("span", { class: "call-menu-hint" }, hint),
+      ),
     );
   const menu = h(
     "div",
@@ -86,6 +91,9 @@ export function audienceMenu({ button, media, choose, onClose }) {
   document.addEventListener("pointerdown", onOutside, true);
   button.setAttribute("aria-expanded", "true");
   button.parentNode.appendChild(menu);
+  // Right-aligned under the buttons; on a narrow screen, moved right until it fits.
+  const overflow = 8 - menu.getBoundingClientRect().left;
+  if (overflow > 0) menu.style.right = `${-overflow}px`;
   menu.querySelector("[role='menuitem']").focus();
   return { el: menu, media, close };
 }
@@ -117,11 +125,13 @@ export function addableMembers(call, members, { me, staff, isCustomer }) {
  * The dialog that rings more people into a running call: one box per person, and the
  * server's refusal (a full call, someone who may not be rung) shown in it.
  * @param {{candidates: Array<{user: string, was: string|null}>, nameOf: (id: string) => string,
- *          userOf: (id: string) => (object|null), ring: (users: string[]) => Promise<void>}} spec
- *   `ring` rejects with `{userMessage}` to keep the dialog open with that message
+ *          userOf: (id: string) => (object|null), ring: (users: string[]) => Promise<void>,
+ *          onClose?: () => void}} spec
+ *   `ring` rejects with `{userMessage}` to keep the dialog open with that message;
+ *   `onClose` is told when the dialog is gone, however it closed
  * @returns {{close: () => void}}
  */
-export function addPeopleDialog({ candidates, nameOf, userOf, ring }) {
+export function addPeopleDialog({ candidates, nameOf, userOf, ring, onClose = () => {} }) {
   const title = t("call.add.title");
   const errorBox = h("p", { class: "dlg-error", testid: "dialog-error", role: "alert", hidden: true });
   const submit = h(
@@ -164,6 +174,7 @@ export function addPeopleDialog({ candidates, nameOf, userOf, ring }) {
     closed = true;
     if (dialog.open) dialog.close();
     dialog.remove();
+    onClose();
   };
   const showError = (text) => {
     clear(errorBox).append(text);

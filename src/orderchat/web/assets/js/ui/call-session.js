@@ -1,7 +1,7 @@
 /**
  * The call this page is in (docs/calls.md): the local media, a full mesh of
- * RTCPeerConnections — one per other joined party — and the call view with its tiles
- * and controls.
+ * RTCPeerConnections — one per other joined party — and the call view with its tiles,
+ * its controls, the people still being rung and the dialog that rings more of them.
  *
  * Whoever joins offers to every party already joined; a rejoin after a reconnect does
  * the same with an ICE restart. Both ends follow the "perfect negotiation" pattern, so
@@ -17,6 +17,7 @@ import { uploadFile } from "../upload.js";
 import { icon } from "./icons.js";
 import { avatar, toast } from "./util.js";
 import { fmtCallDuration } from "./call-record.js";
+import { addableMembers, addPeopleDialog } from "./call-people.js";
 import { cameraConstraints, deviceProblem, judgeQuality, keepResolution, readStats, stopStream } from "./call-media.js";
 import "./strings-calls.js";
 import "./strings.js";
@@ -85,6 +86,9 @@ export class CallSession {
     this.full = false;
     this.mini = false;
     this.fallbackTimers = new Map();
+    /** Each other party's last state, to tell who declined, missed or was busy meanwhile. */
+    this.partyStates = null;
+    this.addDialog = null;
     this.statsTimer = setInterval(() => this.sampleAll(), STATS_MS);
     this.clockTimer = setInterval(() => this.renderClock(), 1000);
     this.buildView();
@@ -169,6 +173,7 @@ export class CallSession {
         return;
       }
     }
+    this.noteParties(call);
     for (const p of this.others(call)) {
       if (p.state === "joined" || p.state === "away") {
         this.ensureTile(p.user);
@@ -198,6 +203,23 @@ export class CallSession {
     this.renderTiles();
     for (const user of this.tiles.keys()) this.renderTile(user);
     this.renderStatus();
+  }
+
+  /**
+   * Who said no, did not answer or was busy since the last state: said once, in one
+   * line per outcome, so the one who rang them knows. The first state only sets the
+   * starting point.
+   */
+  noteParties(call) {
+    const before = this.partyStates;
+    this.partyStates = new Map(this.others(call).map((p) => [p.user, p.state]));
+    if (!before) return;
+    const news = { declined: [], missed: [], busy: [] };
+    for (const [user, state] of this.partyStates) {
+      if (news[state] && before.get(user) !== state) news[state].push(this.manager.nameOf(user));
+    }
+    for (const [state, names] of Object.entries(news))
+      if (names.length) toast(t(`call.gone.${state}`, { names: names.join(t("tl.listSep")) }));
   }
 
   sendMediaState() {
@@ -616,6 +638,49 @@ export class CallSession {
     }
   }
 
+  // ---- adding people ---------------------------------------------------------------------
+
+  /**
+   * Ring more of the conversation's members into this call (`call_add`): those not in
+   * it, and those who left, missed or declined it.
+   */
+  async addPeople() {
+    if (this.ended || this.addDialog) return;
+    const button = this.controls.querySelector("[data-action='add']");
+    if (button) button.disabled = true;
+    let members;
+    try {
+      members = await this.manager.conversationMembers(this.conv);
+    } finally {
+      if (button) button.disabled = false;
+    }
+    if (this.ended || this.addDialog) return;
+    const candidates = addableMembers(this.state, members, {
+      me: this.me.id,
+      staff: this.manager.staff,
+      isCustomer: (id) => {
+        const user = this.manager.userOf(id);
+        return Boolean(user && user.kind === "customer");
+      },
+    });
+    this.addDialog = addPeopleDialog({
+      candidates,
+      nameOf: (id) => this.manager.nameOf(id),
+      userOf: (id) => this.manager.userOf(id),
+      ring: async (users) => {
+        if (this.ended) throw { userMessage: t("call.ended") };
+        try {
+          await this.realtime.request({ op: "call_add", ref: newRef(), call: this.id, users });
+        } catch (err) {
+          throw { userMessage: t("call.add.failed", { message: refusalText(err) }) };
+        }
+      },
+      onClose: () => {
+        this.addDialog = null;
+      },
+    });
+  }
+
   // ---- quality ---------------------------------------------------------------------------
 
   sampleAll() {
@@ -673,6 +738,16 @@ export class CallSession {
     this.statusEl = h("p", { class: "call-status", testid: "call-status", role: "status" });
     this.clockEl = h("span", { class: "call-clock", testid: "call-clock" });
     this.titleEl = h("p", { class: "call-title" });
+    // Staff only: said on the view, so nobody takes the customer to be listening.
+    this.internalEl = this.internal
+      ? h("span", { class: "call-internal", testid: "call-internal" }, icon("lock"), h("span"))
+      : null;
+    this.ringingEl = h(
+      "div",
+      { class: "call-ringing", testid: "call-ringing", hidden: true },
+      h("span", { class: "call-ringing-label" }),
+      h("ul", { class: "call-ringing-list" }),
+    );
     this.expandBtn = h("button", {
       type: "button",
       class: "icon-btn call-expand",
@@ -691,17 +766,23 @@ export class CallSession {
       {
         class: "call-view",
         testid: "call-view",
-        dataset: { call: this.id, conv: this.conv, media: this.media },
+        dataset: { call: this.id, conv: this.conv, media: this.media, internal: this.internal ? "true" : null },
         "aria-label": t(`call.kind.${this.media}`),
       },
       h(
         "header",
         { class: "call-head" },
-        h("div", { class: "call-head-text" }, this.titleEl, this.statusEl),
+        h(
+          "div",
+          { class: "call-head-text" },
+          h("div", { class: "call-title-row" }, this.titleEl, this.internalEl),
+          this.statusEl,
+        ),
         this.clockEl,
         this.miniBtn,
         this.expandBtn,
       ),
+      this.ringingEl,
       this.tileBox,
       this.controls,
     );
@@ -901,19 +982,41 @@ export class CallSession {
     const call = this.state;
     const title = this.manager.titleOf(this.conv);
     this.titleEl.textContent = title ? `${t(`call.kind.${this.media}`)} · ${title}` : t(`call.kind.${this.media}`);
-    const ringing = this.others(call)
-      .filter((p) => p.state === "ringing")
-      .map((p) => this.manager.nameOf(p.user));
+    if (this.internalEl) {
+      this.internalEl.title = t("call.internalHint");
+      this.internalEl.lastChild.textContent = t("call.internal");
+    }
+    const ringing = this.others(call).filter((p) => p.state === "ringing");
     const joined = this.others(call).filter((p) => p.state === "joined" || p.state === "away");
+    const offline = this.rejoining || this.realtime.state !== "online";
     let text = "";
-    if (this.rejoining || this.realtime.state !== "online") text = t("call.reconnecting");
-    else if (!joined.length && ringing.length) text = t("call.calling", { names: ringing.join(t("tl.listSep")) });
+    if (offline) text = t("call.reconnecting");
+    else if (!joined.length && ringing.length)
+      text = t("call.calling", { names: ringing.map((p) => this.manager.nameOf(p.user)).join(t("tl.listSep")) });
     else if (!joined.length) text = t("call.waiting");
-    else if (ringing.length) text = t("call.ringingToo", { names: ringing.join(t("tl.listSep")) });
     this.statusEl.textContent = text;
     this.statusEl.hidden = !text;
+    // Once someone is talking, those still being rung (say, just added) show as a list.
+    this.renderRinging(joined.length ? ringing : []);
     this.el.dataset.state = call.state || "";
     this.renderClock();
+  }
+
+  renderRinging(parties) {
+    const box = this.ringingEl;
+    box.hidden = !parties.length;
+    box.dataset.count = String(parties.length);
+    box.querySelector(".call-ringing-label").textContent = t("call.ringingList");
+    clear(box.querySelector(".call-ringing-list")).append(
+      ...parties.map((p) =>
+        h(
+          "li",
+          { class: "call-ringing-person", testid: "call-ringing-person", dataset: { user: p.user } },
+          avatar(this.manager.userOf(p.user), p.user, "sm"),
+          h("span", { class: "call-ringing-name" }, this.manager.nameOf(p.user)),
+        ),
+      ),
+    );
   }
 
   renderClock() {
@@ -965,6 +1068,7 @@ export class CallSession {
         pressed: Boolean(this.screen),
         hidden: !canShare,
       }),
+      control("add", t("call.add"), "userPlus", () => this.addPeople()),
       control("snapshot", t("call.snapshot"), "camera", () => this.snapshot()),
       control("hangup", t("call.hangup"), "hangup", () => this.hangup(), { danger: true }),
     );
@@ -998,6 +1102,7 @@ export class CallSession {
     for (const tile of this.tiles.values()) tile.video.srcObject = null;
     if (navigator.mediaDevices && navigator.mediaDevices.removeEventListener)
       navigator.mediaDevices.removeEventListener("devicechange", this.onDeviceChange);
+    if (this.addDialog) this.addDialog.close();
     this.el.remove();
     document.body.classList.remove("in-call");
     if (noticeKey) toast(t(noticeKey));

@@ -14,11 +14,13 @@
 
 import { clear, h } from "../dom.js";
 import { t } from "../i18n.js";
+import { api } from "../api.js";
 import { newRef } from "../ref.js";
 import { icon } from "./icons.js";
 import { infoDialog } from "./dialogs.js";
 import { avatar, onLang, toast } from "./util.js";
 import { openLocalMedia, stopStream } from "./call-media.js";
+import { audienceMenu } from "./call-people.js";
 import { CallSession, GONE, endedNotice, partyOf, refusalText } from "./call-session.js";
 import "./strings-calls.js";
 import "./strings.js";
@@ -33,15 +35,20 @@ const EARLY_SIGNALS_MS = 10000;
 export class CallManager {
   /**
    * @param {{realtime: object, me: object, nameOf: (id: string) => string,
-   *          userOf?: (id: string) => (object|null), titleOf?: (convId: string) => (string|null)}} options
-   *   `nameOf` names a user as the page shows them; `titleOf` names a conversation.
+   *          userOf?: (id: string) => (object|null), titleOf?: (convId: string) => (string|null),
+   *          membersOf?: (convId: string) => (string[]|null), staff?: boolean}} options
+   *   `nameOf` names a user as the page shows them; `titleOf` names a conversation;
+   *   `membersOf` gives a conversation's member ids as the page knows them; `staff` is
+   *   false on the customer's page (no staff-only calls, nobody else's customer to add).
    */
-  constructor({ realtime, me, nameOf, userOf, titleOf }) {
+  constructor({ realtime, me, nameOf, userOf, titleOf, membersOf, staff = true }) {
     this.realtime = realtime;
     this.me = me;
     this.nameOf = nameOf;
     this.userOf = userOf || (() => null);
     this.titleOf = titleOf || (() => null);
+    this.membersOf = membersOf || (() => null);
+    this.staff = Boolean(staff);
     /** The latest state of every call this page heard of, by call id. */
     this.calls = new Map();
     /** The call this page is in (a CallSession), or null. */
@@ -53,6 +60,8 @@ export class CallManager {
     this.buttonGroups = new Set();
     this.prompt = null;
     this.ring = null;
+    /** The open "everyone or staff only" menu of a call button, or null. */
+    this.menu = null;
     this.onFrame = (event) => this.handleFrame(event.detail);
     this.onWelcome = () => {
       if (this.session) this.session.rejoin();
@@ -80,6 +89,7 @@ export class CallManager {
     this.realtime.removeEventListener("state", this.onState);
     this.realtime.removeEventListener("error", this.onError);
     this.offLang();
+    this.closeMenu();
     if (this.session) this.session.hangup();
     this.closePrompt();
     this.buttonGroups.clear();
@@ -90,12 +100,15 @@ export class CallManager {
   /**
    * The voice and video call buttons for a conversation's header.
    * @param {{id: string}} conv
-   * @param {{internal?: boolean}} [options] an internal call (staff only) on an order
+   * @param {{internal?: boolean, choice?: boolean}} [options] `internal`: the buttons
+   *   start a staff-only call; `choice`: each button asks first whether to call everyone
+   *   or the staff only (the staff's page, in an order conversation with a customer)
    * @returns {HTMLElement}
    */
-  buttons(conv, { internal = false } = {}) {
-    const button = (media) =>
-      h(
+  buttons(conv, { internal = false, choice = false } = {}) {
+    const asks = choice && this.staff && !internal;
+    const button = (media) => {
+      const b = h(
         "button",
         {
           type: "button",
@@ -104,16 +117,51 @@ export class CallManager {
           dataset: { action: `call-${media}`, media },
           title: t(media === "video" ? "call.startVideo" : "call.startAudio"),
           "aria-label": t(media === "video" ? "call.startVideo" : "call.startAudio"),
-          on: { click: () => this.start(conv, media, internal) },
+          "aria-haspopup": asks ? "menu" : null,
+          "aria-expanded": asks ? "false" : null,
+          on: { click: () => (asks ? this.toggleMenu(conv, media, b) : this.start(conv, media, internal)) },
         },
         icon(media === "video" ? "video" : "phone"),
       );
-    const group = h("span", { class: "call-start", dataset: { conv: conv.id } }, button("audio"), button("video"));
+      return b;
+    };
+    const group = h(
+      "span",
+      { class: "call-start", dataset: { conv: conv.id, choice: asks ? "true" : null } },
+      button("audio"),
+      button("video"),
+    );
     // Old groups (a header drawn again) are forgotten once they leave the page.
     for (const old of this.buttonGroups) if (!old.isConnected) this.buttonGroups.delete(old);
     this.buttonGroups.add(group);
     this.refreshGroup(group);
     return group;
+  }
+
+  /** Open (or close again) the choice of everyone or staff only under a call button. */
+  toggleMenu(conv, media, button) {
+    const open = this.menu;
+    this.closeMenu();
+    if (open && open.button === button) return;
+    if (this.session) {
+      this.start(conv, media);
+      return;
+    }
+    const menu = audienceMenu({
+      button,
+      media,
+      choose: (internal) => this.start(conv, media, internal),
+      onClose: () => {
+        if (this.menu && this.menu.menu === menu) this.menu = null;
+      },
+    });
+    this.menu = { button, menu };
+  }
+
+  closeMenu() {
+    const open = this.menu;
+    this.menu = null;
+    if (open) open.menu.close();
   }
 
   refreshButtons() {
@@ -146,6 +194,7 @@ export class CallManager {
    * @param {boolean} [internal]
    */
   async start(conv, media, internal = false) {
+    this.closeMenu();
     if (this.session) {
       this.session.show();
       if (this.session.conv !== conv.id) toast(t("call.inCall"));
@@ -304,6 +353,22 @@ export class CallManager {
     this.syncPrompt();
   }
 
+  /**
+   * A conversation's member ids, as the server has them now (who joined or left it
+   * since the page loaded counts), else as the page knows them.
+   * @param {string} convId
+   * @returns {Promise<string[]>}
+   */
+  async conversationMembers(convId) {
+    try {
+      const conv = await api(`/api/conversations/${encodeURIComponent(convId)}`);
+      if (conv && Array.isArray(conv.members)) return conv.members;
+    } catch (err) {
+      console.warn("the conversation's members were not loaded", err);
+    }
+    return this.membersOf(convId) || [];
+  }
+
   // ---- frames from the server ---------------------------------------------------------
 
   handleFrame(f) {
@@ -412,7 +477,13 @@ export class CallManager {
         testid: ringing ? "call-incoming" : "call-rejoin",
         role: "alertdialog",
         "aria-live": "assertive",
-        dataset: { call: call.call, media: call.media, conv: call.conv, caller },
+        dataset: {
+          call: call.call,
+          media: call.media,
+          conv: call.conv,
+          caller,
+          internal: call.internal ? "true" : null,
+        },
       },
       h("div", { class: "call-incoming-who" }, avatar(this.userOf(caller), caller, "lg")),
       h(
@@ -426,6 +497,14 @@ export class CallManager {
             : t("call.away.title", { title: title || t(`call.kind.${call.media === "video" ? "video" : "audio"}`) }),
         ),
         ringing && title ? h("p", { class: "call-incoming-where" }, t("call.incoming.where", { title })) : null,
+        call.internal
+          ? h(
+              "p",
+              { class: "call-incoming-where call-internal", testid: "call-internal" },
+              icon("lock"),
+              t("call.internal"),
+            )
+          : null,
         ringing ? null : h("p", { class: "call-incoming-where" }, t("call.away.text")),
         this.busy ? h("p", { class: "call-incoming-where", role: "status" }, t("call.joining")) : null,
       ),
@@ -498,6 +577,7 @@ export class CallManager {
   }
 
   relabel() {
+    this.closeMenu();
     this.refreshButtons();
     this.renderPrompt();
     if (this.session) this.session.relabel();
