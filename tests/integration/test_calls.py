@@ -352,9 +352,14 @@ async def test_three_join_a_mesh_and_a_fourth_is_refused_with_call_full(
     # Someone who leaves makes room; they can be rung back in.
     await request(recs[2], {"op": "call_hangup", "call": call_id})
     assert (await request(recs[3], {"op": "call_accept", "call": call_id}))["state"] == "active"
+    full_again = await request(
+        recs[0], {"op": "call_add", "call": call_id, "users": [people[2].id]}
+    )
+    assert full_again["op"] == "error" and full_again["reason"] == "calls.call_full"
+    await request(recs[3], {"op": "call_hangup", "call": call_id})
     again = await request(recs[0], {"op": "call_add", "call": call_id, "users": [people[2].id]})
     assert party(again, people[2].id)["state"] == "ringing"
-    for rec in recs[:2] + recs[3:]:
+    for rec in recs[:2]:
         await request(rec, {"op": "call_hangup", "call": call_id})
     record = await wait_record(calls_server, people[0].token, conv, call_id)
     assert set(record["meta"]["joined"]) == {p.id for p in people}

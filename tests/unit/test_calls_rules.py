@@ -75,6 +75,8 @@ def test_the_limit_refuses_one_more_and_counts_those_away() -> None:
     with pytest.raises(Conflict) as refused:
         rules.accept(call, D, "w_d", 40, RULES)
     assert refused.value.text.key == "calls.call_full"
+    with pytest.raises(Conflict):  # nor rung into it
+        rules.add(rules.hang_up(call, D, 50), A, [D], [], 60, RULES)
 
 
 def test_a_declined_a_cancelled_and_an_unanswered_call_end_as_such() -> None:

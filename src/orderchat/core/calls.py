@@ -180,8 +180,13 @@ def add(
     now_ms: int,
     rules: CallRules,
 ) -> Call:
-    """Ring more people into a call `by` is in; someone who left or missed it rings again."""
+    """Ring more people into a call `by` is in; someone who left or missed it rings again.
+
+    Not into a full call: they could only be refused when they answer.
+    """
     _require_in_call(call, by)
+    if len(call.in_state(*IN_CALL)) >= rules.max_participants:
+        raise Conflict(say("calls.call_full", max_participants=rules.max_participants))
     engaged = set(busy)
     parties = list(call.parties)
     rung = False
