@@ -81,6 +81,8 @@ def _sampled_out(items: list[pytest.Item]) -> set[int]:
 LONG_FIRST = (
     "tests/integration/test_api_fuzz.py",  # ~300 s
     "tests/integration/test_cli_users.py",  # ~170 s
+    "tests/browser/test_calls.py",  # ~90 s
+    "tests/integration/test_calls.py",  # ~60 s on both stores
     "tests/integration/test_cli_skus.py",
     "tests/integration/test_uploads.py",
     "tests/integration/test_group_chats.py",
