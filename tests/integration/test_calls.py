@@ -441,6 +441,10 @@ async def test_a_customer_calls_the_orders_staff_and_never_joins_a_staff_only_ca
     assert [m["meta"]["call"] for m in seen] == [rung["call"]], "the staff-only call is not shown"
     assert not [f for f in await buyer.barrier() if f.get("call") == huddle["call"]]
     assert not [f for f in buyer.frames if f.get("call") == huddle["call"]]
+    with server.http(customer.token) as client:
+        for path in (f"/api/calls/{huddle['call']}", "/api/calls/ice-servers"):
+            asked = client.get(path, params={"call": huddle["call"]})
+            assert asked.status_code == 404, (path, asked.text)
 
 
 # --- what the rules refuse, and that it changes nothing ----------------------------------

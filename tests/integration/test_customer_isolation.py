@@ -7,6 +7,7 @@ fails it until someone decides what a customer may do there.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from tests import media_samples
 from tests.media_support import metadata, raw_upload
 from tests.order_support import SKU, Customer, Shop, assert_unchanged
+from tests.support import Peer
 
 Json = dict[str, Any]
 
@@ -42,6 +44,9 @@ SELF = {
     ("GET", "/api/push/key"),
     ("POST", "/api/push/subscriptions"),
     ("DELETE", "/api/push/subscriptions"),
+    # ICE servers with this person's own TURN credential; with `?call=` only for a call
+    # they are in (tests/integration/test_calls.py asks for a staff-only one).
+    ("GET", "/api/calls/ice-servers"),
 }
 # Routes with no customer in play: signing in and out, and the platforms' signed webhook.
 NOT_APPLICABLE = {
@@ -159,6 +164,7 @@ def _someone_elses(shop: Shop) -> tuple[Json, dict[str, str]]:
     )
     assert hook.status_code == 201, hook.text
     ids = {
+        "call_id": _a_call_in(shop, theirs["conv"]),
         "endpoint_id": hook.json()["id"],
         "upload_id": upload_id,
         "media_id": upload_id,
@@ -175,6 +181,23 @@ def _someone_elses(shop: Shop) -> tuple[Json, dict[str, str]]:
         "username": shop.staff["sales"].username,
     }
     return theirs, ids
+
+
+def _a_call_in(shop: Shop, conv: str) -> str:
+    """A call in their order: started by its staff over the WebSocket, then cancelled."""
+
+    async def call() -> str:
+        staff = await Peer.open(shop.server, shop.staff["sales"].token)
+        try:
+            await staff.send({"op": "call_invite", "ref": "i1", "conv": conv, "media": "audio"})
+            started = await staff.recv_op("call")
+            await staff.send({"op": "call_hangup", "ref": "h1", "call": started["call"]})
+            await staff.recv_op("call")
+            return str(started["call"])
+        finally:
+            await staff.close()
+
+    return asyncio.run(call())
 
 
 def _fill(path: str, ids: dict[str, str]) -> str:
