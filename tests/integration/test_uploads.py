@@ -369,7 +369,7 @@ def test_a_second_patch_while_one_is_running_is_a_conflict(
             assert data_files(server, "uploads") == before
         finally:
             stalled.join(10)
-        assert cut.done.is_set()
+        assert cut.done.wait(10), "the stalled PATCH was not let go"
     assert wait_offset(alice_http, upload_id, 1000) == 1000, "the stalled PATCH's bytes"
     resp = tus_patch(alice_http, upload_id, 1000, data[1000:])
     assert resp.status_code == 204, resp.text
