@@ -291,6 +291,7 @@ async def test_unanswered_declined_busy_and_cancelled_calls_are_recorded_as_such
     await request(carol_rec, {"op": "call_hangup", "call": talk["call"]})
 
 
+@pytest.mark.sqlite_only  # not about storage: the same code on both
 async def test_a_device_that_connects_while_ringing_rings_too(
     calls_server: ServerProcess, pool: PeerPool
 ) -> None:
@@ -368,6 +369,7 @@ async def test_three_join_a_mesh_and_a_fourth_is_refused_with_call_full(
 # --- TURN credentials -----------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # not about storage: the same code on both
 def test_turn_credentials_are_short_lived_per_user_and_call_and_the_secret_stays_home(
     calls_server: ServerProcess,
 ) -> None:
@@ -396,6 +398,7 @@ def shop(calls_server: ServerProcess) -> Iterator[Shop]:
     opened.close()
 
 
+@pytest.mark.sqlite_only  # not about storage: the same code on both
 async def test_a_customer_calls_the_orders_staff_and_never_joins_a_staff_only_call(
     shop: Shop, pool: PeerPool
 ) -> None:
@@ -531,6 +534,7 @@ async def test_signalling_is_rate_limited_per_connection(tmp_path: Path) -> None
         server.kill()
 
 
+@pytest.mark.sqlite_only  # not about storage: the same code on both
 async def test_a_peer_that_skips_the_protocol_gets_errors_not_a_closed_socket(
     calls_server: ServerProcess,
 ) -> None:
