@@ -11,10 +11,8 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +21,9 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 
+from tests.call_support import invite, is_call, pair, party, request, rings, wait_record
 from tests.order_support import Shop
 from tests.support import (
-    Account,
     Frame,
     Peer,
     PeerPool,
@@ -38,7 +36,6 @@ from tests.support import (
 TURN_SECRET = "turn-shared-secret-for-tests"
 RING_S = 1.5
 GRACE_S = 1.5
-_refs = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -69,64 +66,6 @@ async def pool(calls_server: ServerProcess) -> AsyncIterator[PeerPool]:
         yield peers
 
 
-def ref() -> str:
-    return f"call-ref-{next(_refs)}"
-
-
-def is_call(call_id: str | None = None, **wanted: Any) -> Callable[[Frame], bool]:
-    def match(frame: Frame) -> bool:
-        if frame.get("op") != "call" or (call_id is not None and frame["call"] != call_id):
-            return False
-        return all(frame.get(k) == v for k, v in wanted.items())
-
-    return match
-
-
-def party(frame: Frame, user: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(p for p in frame["parties"] if p["user"] == user)
-    return found
-
-
-def rings(user: str) -> Callable[[Frame], bool]:
-    return lambda f: f.get("op") == "call" and party(f, user)["state"] == "ringing"
-
-
-async def request(rec: Recorder, frame: Frame) -> Frame:
-    """Send a call request and return its answer (the call's state, or an error)."""
-    frame = {**frame, "ref": frame.get("ref") or ref()}
-    start = len(rec.frames)
-    await rec.send(frame)
-    return await rec.wait_for(
-        lambda f: f.get("ref") == frame["ref"] and f["op"] in ("call", "error"), 10, start
-    )
-
-
-async def invite(rec: Recorder, conv: str, media: str = "video", **extra: Any) -> Frame:
-    answer = await request(rec, {"op": "call_invite", "conv": conv, "media": media, **extra})
-    assert answer["op"] == "call", answer
-    return answer
-
-
-def record_of(server: ServerProcess, token: str, conv: str, call_id: str) -> Frame:
-    found = [
-        m for m in messages(server, token, conv) if (m.get("meta") or {}).get("call") == call_id
-    ]
-    assert len(found) == 1, found
-    return found[0]
-
-
-async def wait_record(server: ServerProcess, token: str, conv: str, call_id: str) -> Frame:
-    for _ in range(100):
-        found = [
-            m for m in messages(server, token, conv) if (m.get("meta") or {}).get("call") == call_id
-        ]
-        if found:
-            assert len(found) == 1, found
-            return found[0]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no record of {call_id}")
-
-
 def loopback_peer() -> RTCPeerConnection:
     """A WebRTC peer with no STUN server (aiortc's default is a public one)."""
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -136,19 +75,6 @@ def loopback_peer() -> RTCPeerConnection:
 def loopback_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
     """ICE on 127.0.0.1 only: aioice leaves loopback out and offers every other address."""
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-
-
-@dataclass
-class Pair:
-    caller: Account
-    callee: Account
-    conv: str
-
-
-def pair(server: ServerProcess) -> Pair:
-    caller, callee = server.user("sales"), server.user("warehouse")
-    conv = server.conversation(caller, "direct", [callee])["id"]
-    return Pair(caller, callee, conv)
 
 
 # --- ringing, answering, and media through the signalling ----------------------------

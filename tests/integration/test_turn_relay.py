@@ -25,7 +25,7 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from bench._turn import TurnServer, turn_server
 
 from orderchat.core.turn import turn_password
-from tests.integration.test_calls import invite, is_call, pair, request
+from tests.call_support import invite, is_call, pair, request
 from tests.support import PeerPool, ServerProcess
 
 SECRET = "relay-test-secret"

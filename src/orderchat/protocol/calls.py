@@ -110,7 +110,7 @@ CallClientFrame = (
     | CallSignalOut
 )
 # The frames that change the call and are answered with its state (or an error), by ref.
-CALL_REQUESTS = (CallInvite, CallAdd, CallAccept, CallDecline, CallHangUp, CallRejoin)
+CallRequest = CallInvite | CallAdd | CallAccept | CallDecline | CallHangUp | CallRejoin
 
 
 def _id(obj: JsonObject, name: str) -> str:

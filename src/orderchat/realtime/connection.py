@@ -32,7 +32,7 @@ from orderchat.core.ids import IdMinter, SessionId, UserId
 from orderchat.core.model import User
 from orderchat.core.texts import say
 from orderchat.protocol import events as wire
-from orderchat.protocol.calls import CALL_REQUESTS, CallMediaChange, CallSignalOut
+from orderchat.protocol.calls import CallMediaChange, CallRequest, CallSignalOut
 from orderchat.protocol.frames import (
     ClientFrame,
     CloseCode,
@@ -368,7 +368,7 @@ class Connection:
                 await self._calls.signal(user, self.id, frame)
             case CallMediaChange():
                 await self._calls.media(user, self.id, frame)
-            case _ if isinstance(frame, CALL_REQUESTS):
+            case _ if isinstance(frame, CallRequest):
                 # Awaited, not queued: a signal sent right after an accept finds it joined.
                 self._reply(await self._calls.request(user, self.id, frame))
 

@@ -40,6 +40,7 @@ from orderchat.protocol.calls import (
     CallMediaChange,
     CallParty,
     CallRejoin,
+    CallRequest,
     CallSignal,
     CallSignalOut,
     CallState,
@@ -57,8 +58,6 @@ TIMERS_LEASE = "call-timers"
 LOOK_EVERY_S = 1.0
 # ICE trickles a few dozen candidates per peer; renegotiations are rare.
 SIGNAL_RATE = Rate(per_s=50.0, burst=200.0)
-
-CallRequest = CallInvite | CallAdd | CallAccept | CallDecline | CallHangUp | CallRejoin
 
 
 def state_frame(call: Call) -> CallState:
@@ -413,31 +412,39 @@ class Calls:
         for conn, call_ids in self._joined_here.items():
             for call_id in call_ids:
                 by_call.setdefault(call_id, set()).add(conn)
-        for call_id, conns in by_call.items():
-            op = ChangeCall(
-                call_id, None, None, _vouch_for(conns), limits=self.rules, announce=False
-            )
-            try:
-                await self._writer.submit(op)
-            except DomainError:
-                pass  # the call is gone
-            except Exception:
-                logger.warning("a call's keep-alive failed; trying again", exc_info=True)
+        ops = [
+            ChangeCall(call_id, None, None, _vouch_for(conns), limits=self.rules, announce=False)
+            for call_id, conns in by_call.items()
+        ]
+        await self._apply_together(ops, "a call's keep-alive")
 
     async def tick(self, now_ms: int) -> None:
         async with self._db.read() as db:
             due = await store.due_calls(db, now_ms)
         stale_ms = self.rules.stale_ms
-        for call_id, _conv in due:
-            op = ChangeCall(
+        ops = [
+            ChangeCall(
                 call_id,
                 None,
                 None,
                 lambda c, tx, busy: rules.tick(c, tx.now_ms, stale_ms),
                 limits=self.rules,
             )
-            call = await self._writer.submit(op)
+            for call_id in due
+        ]
+        for call in await self._apply_together(ops, "a call's timers"):
             self._push_rings(call, call.caller, None)
+
+    async def _apply_together(self, ops: Sequence[ChangeCall], what: str) -> list[Call]:
+        """Queued at once, so one group commit applies them all; the calls that changed."""
+        futures = [self._writer.submit_nowait(op) for op in ops]
+        done: list[Call] = []
+        for outcome in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(outcome, Call):
+                done.append(outcome)
+            elif not isinstance(outcome, DomainError):  # a DomainError: the call is gone
+                logger.warning("%s failed; trying again", what, exc_info=outcome)
+        return done
 
 
 def _vouch_for(conns: Iterable[str]) -> Callable[[Call, WriteTxn, set[UserId]], Call]:

@@ -115,14 +115,12 @@ async def live_calls(conn: AsyncConnection) -> list[Call]:
     return [_call_of(row) for row in rows]
 
 
-async def due_calls(conn: AsyncConnection, now_ms: int) -> list[tuple[str, str]]:
-    """(call, conversation) of the live calls whose timers may have run out."""
+async def due_calls(conn: AsyncConnection, now_ms: int) -> list[str]:
+    """The live calls whose timers may have run out."""
     rows = await conn.execute(
-        select(calls.c.id, calls.c.conv_id).where(
-            calls.c.phase.in_(_LIVE), calls.c.next_check_ms <= now_ms
-        )
+        select(calls.c.id).where(calls.c.phase.in_(_LIVE), calls.c.next_check_ms <= now_ms)
     )
-    return [(row.id, row.conv_id) for row in rows]
+    return [row.id for row in rows]
 
 
 async def conv_of_call(conn: AsyncConnection, call_id: str) -> str | None:
