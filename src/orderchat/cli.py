@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     add_skus_commands(commands, _database_url)
 
     commands.add_parser("chat", help="a terminal chat client", add_help=False)
+    commands.add_parser("search", help="search messages as a staff member", add_help=False)
     commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
     return parser
 
@@ -292,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         from orderchat.digest_cli import main as digest_main
 
         return digest_main(argv[1:])
+    if argv[:1] == ["search"]:
+        from orderchat.search_cli import main as search_main
+
+        return search_main(argv[1:])
     if argv[:1] == ["chat"]:
         from orderchat.client.terminal import main as chat_main
 

@@ -19,7 +19,7 @@ from orderchat.storage import notify as notify_store
 from orderchat.storage.engine import Database
 from orderchat.storage.messages import _sqlite_prior_acks, history
 from orderchat.storage.notify import more_mail_claim
-from orderchat.storage.schema import metadata
+from orderchat.storage.schema import declared, metadata
 from tests.stores import new_database
 from tests.support import Peer, ServerProcess
 
@@ -33,7 +33,9 @@ async def test_migrations_build_exactly_the_declared_schema(tmp_path: Path, stor
     await db.migrate()  # a second start migrates nothing and fails nothing
     async with db.read() as conn:
         diff = await conn.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"include_name": declared}), metadata
+            )
         )
     await db.close()
     assert diff == []
@@ -42,7 +44,9 @@ async def test_migrations_build_exactly_the_declared_schema(tmp_path: Path, stor
 async def _schema_diff(db: Database) -> list[object]:
     async with db.read() as conn:
         return await conn.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"include_name": declared}), metadata
+            )
         )
 
 

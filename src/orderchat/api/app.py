@@ -26,6 +26,7 @@ from orderchat.api.routes import (
     notify,
     orders,
     rules,
+    search,
     staff_admin,
     uploads,
     users,
@@ -197,6 +198,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         notify,
         calls,
         web,
+        search,
     ):
         app.include_router(module.router)
     app.include_router(notify.pages)

@@ -28,6 +28,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
+from orderchat.services.search import Search
 from orderchat.services.staff import Staff
 from orderchat.services.stock.inventory import Inventory
 from orderchat.services.webhooks import Webhooks
@@ -61,6 +62,7 @@ class Runtime:
     presence: LocalPresence
     notify: NotifySystem
     calls: Calls
+    search: Search
 
     @property
     def notifications(self) -> Notifications:

@@ -33,6 +33,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, SystemClock, system_ids
+from orderchat.services.search import Search
 from orderchat.services.staff import Staff
 from orderchat.services.stock.command import STOCK_COMMAND
 from orderchat.services.stock.inventory import Inventory
@@ -147,6 +148,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             settings.ice,
             rate_limits=settings.rate_limits,
         ),
+        search=Search(db),
     )
 
 

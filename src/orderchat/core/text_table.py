@@ -386,6 +386,12 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "server.message_not_stored": ("消息未能保存", "the message could not be stored"),
     "server.read_mark_not_stored": ("已读位置未能保存", "the read mark could not be stored"),
     "server.unavailable": (
+    "search.bad_cursor": ("这个翻页标记无效，请从第一页重新搜索", "this page cursor is not valid; search again from the first page"),
+    "search.only_admin_may_audit": ("只有管理员可以进行审计搜索", "only an admin may run an audit search"),
+    "search.query_empty": ("请输入要搜索的文字、单号或编码", "type words, an order number or a code to search for"),
+    "search.query_too_long": ("搜索内容最多 {limit} 个字符", "a search is at most {limit} characters"),
+    "search.query_too_many_terms": ("搜索内容最多 {limit} 个词", "a search has at most {limit} terms"),
+    "search.unknown_kind": ("没有这种消息类型：{kind}", "there is no message kind {kind}"),
         "服务暂时不可用，请稍后重试；内容没有保存",
         "the service is briefly unavailable; nothing was stored, please try again",
     ),

@@ -39,6 +39,7 @@ from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store
 from orderchat.storage import messages as msg_store
+from orderchat.storage import search as search_store
 from orderchat.storage.conversations import MemberSet
 from orderchat.storage.engine import Connection, Database
 from orderchat.storage.stream import CounterPositions, SequencePositions, TxnPositions
@@ -85,6 +86,9 @@ class WriteTxn:
     convs: dict[ConversationId, Conversation] = field(default_factory=dict)
     message_rows: list[dict[str, Any]] = field(default_factory=list)
     edit_rows: list[dict[str, Any]] = field(default_factory=list)
+    # The search index's rows, one per message row; its re-indexings, one per edit row.
+    search_rows: list[dict[str, Any]] = field(default_factory=list)
+    reindexings: list[tuple[Message, str]] = field(default_factory=list)
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     reads: dict[tuple[ConversationId, UserId], int] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
@@ -185,6 +189,8 @@ class WriteTxn:
         self._chain(conv, message.seq, hash_)
         pos = await self.next_pos()
         self.message_rows.append(msg_store.message_row(message, hash_))
+        postgres = self.conn.dialect.name == "postgresql"
+        self.search_rows.append(search_store.doc_row(message, pos, postgres=postgres))
         self.event_rows.append(
             msg_store.event_row(pos, conv.id, "message", self.now_ms, message_id=message.id)
         )
@@ -207,7 +213,7 @@ class WriteTxn:
             last_hash=hash_,
         )
 
-    def append_edit(self, conv: Conversation, edit: MessageEdit) -> None:
+    def append_edit(self, conv: Conversation, edit: MessageEdit, message: Message) -> None:
         """Store an edit as the conversation's next link of the hash chain.
 
         Its event is the caller's to append (it knows the audience).
@@ -215,6 +221,7 @@ class WriteTxn:
         hash_ = edit_hash(conv.last_hash, edit)
         self._chain(conv, conv.last_seq, hash_)
         self.edit_rows.append(msg_store.edit_row(edit, hash_))
+        self.reindexings.append((message, edit.text))
 
     def attach(self, upload_id: UploadId, message: Message) -> None:
         self.attachment_links.append((upload_id, message.id, message.seq))
@@ -278,7 +285,9 @@ class WriteTxn:
     def rollback_to(self, mark: _Checkpoint) -> None:
         self.positions.rollback_to(mark.positions)
         del self.message_rows[mark.messages :]
+        del self.search_rows[mark.messages :]
         del self.edit_rows[mark.edits :]
+        del self.reindexings[mark.edits :]
         del self.event_rows[mark.events :]
         del self.deliveries[mark.deliveries :]
         del self.attachment_links[mark.links :]
@@ -288,8 +297,11 @@ class WriteTxn:
 
     async def flush(self, touched: set[ConversationId]) -> None:
         await msg_store.insert_messages_txn(self.conn, self.message_rows)
+        await search_store.insert_docs_txn(self.conn, self.search_rows)
         if self.edit_rows:
             await msg_store.insert_edits_txn(self.conn, self.edit_rows)
+        for message, edited in self.reindexings:
+            await search_store.reindex_txn(self.conn, message, edited)
         await msg_store.insert_events_txn(self.conn, self.event_rows)
         await media_store.attach_txn(self.conn, self.attachment_links)
         if self.forward_links:

@@ -24,6 +24,7 @@ from orderchat.storage.schema import (
     members,
     message_edits,
     messages,
+    search_docs,
 )
 
 _HEAD = "events"
@@ -219,6 +220,10 @@ async def mark_recalled_txn(
 async def history(
     conn: AsyncConnection,
     conv_id: str,
+    # Members stop finding it at once; an audit search still does.
+    await conn.execute(
+        update(search_docs).where(search_docs.c.message_id == message_id).values(recalled=True)
+    )
     *,
     after: int | None,
     before: int | None,

@@ -590,3 +590,38 @@ calls = Table(
     Column("parties", Text, nullable=False),
     Index(None, "phase", "next_check_ms"),
 )
+
+
+# --- search (migration 0013) ---------------------------------------------------------
+
+# One row per message that can be found (core/search.py). `doc_id` is the
+# message's stream position, so newest-first is the index's own order. `terms`
+# are the tokenizer's output: space-separated for SQLite, whose FTS5 table
+# `search_fts` indexes this column through triggers; a tsvector literal on
+# PostgreSQL, whose generated `tsv` column carries a GIN index. Neither store
+# parses text itself, so both find the same messages.
+search_docs = Table(
+    "search_docs",
+    metadata,
+    Column("doc_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", ID, nullable=False, unique=True),
+    Column("conv_id", ID, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", ID, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("has_file", Boolean, nullable=False),
+    Column("internal", Boolean, nullable=False),
+    Column("recalled", Boolean, nullable=False),
+    Column("order_id", ID, nullable=True, index=True),
+    Column("terms", Text, nullable=False),
+)
+
+# What the search index keeps beside the declared tables, per store: the FTS5
+# table and its shadow tables, the tsvector column and its index.
+_UNDECLARED = ("search_fts", "tsv", "ix_search_docs_tsv")
+
+
+def declared(name: str | None, type_: str, parent_names: object) -> bool:
+    """For schema comparisons: leave out what only one store has, by design."""
+    return name is None or not name.startswith(_UNDECLARED)

@@ -203,3 +203,35 @@ class UploadState(MediaDescriptor):
     state: Literal["receiving", "finished"]
     conv: str
     message: str | None
+
+
+class SearchSnippet(Body):
+    text: str
+    marks: list[list[int]]  # [start, end) into `text`, to highlight
+
+
+class SearchConversation(Body):
+    id: str
+    kind: Literal["channel", "direct", "order"]
+    title: str | None
+
+
+class SearchOrder(Body):
+    id: str
+    number: str
+
+
+class SearchResult(Body):
+    message: Message
+    snippet: SearchSnippet
+    conversation: SearchConversation
+    sender_name: str | None
+    order: SearchOrder | None
+    recalled: bool
+
+
+class SearchPage(Body):
+    """A page of results; `next` asks for the following one (null on the last)."""
+
+    results: list[SearchResult]
+    next: str | None

@@ -335,7 +335,7 @@ class EditOp:
             tx.now_ms,
             frame.ref,
         )
-        tx.append_edit(conv, edit)
+        tx.append_edit(conv, edit, message)
         event = MessageEdited(conv.id, message.seq, edit.text, edit.version, edit.by, edit.ts)
         audience = members.staff if message.internal else frozenset(members.roles)
         await tx.append_event(conv.id, event, audience, about=message.id)

@@ -1,0 +1,181 @@
+"""The message index: written in the message's own transaction, read per viewer.
+
+SQLite finds terms with FTS5 (an external-content table over `search_docs`,
+kept in step by triggers); PostgreSQL with a GIN index over a tsvector. Both
+are fed the same terms by `core.search`, and both apply the same visibility
+rules here, in SQL, so a page never holds a result its reader may not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orderchat.core.model import Message
+from orderchat.core.search import (
+    PageAt,
+    SearchFilters,
+    SearchQuery,
+    SortBy,
+    Viewer,
+    fts5_match,
+    has_file,
+    index_terms,
+    search_parts,
+    tsquery,
+    tsvector,
+)
+from orderchat.storage.messages import _message, insert_rows
+from orderchat.storage.schema import search_docs
+
+
+def _terms(message: Message, edited: str | None, postgres: bool) -> str:
+    terms = index_terms(search_parts(message, edited))
+    return tsvector(terms) if postgres else " ".join(terms)
+
+
+def doc_row(
+    message: Message, pos: int, *, postgres: bool, edited: str | None = None
+) -> dict[str, Any]:
+    """The index row of a message at its stream position (`edited`: its latest text)."""
+    order = (message.meta or {}).get("order")
+    return {
+        "doc_id": pos,
+        "message_id": message.id,
+        "conv_id": message.conv,
+        "seq": message.seq,
+        "sender_id": message.sender,
+        "kind": message.kind.value,
+        "ts": message.ts,
+        "has_file": has_file(message),
+        "internal": message.internal,
+        "recalled": message.recalled,
+        "order_id": order if isinstance(order, str) else None,
+        "terms": _terms(message, edited, postgres),
+    }
+
+
+async def insert_docs_txn(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await insert_rows(conn, search_docs, rows)
+
+
+async def reindex_txn(conn: AsyncConnection, message: Message, edited: str) -> None:
+    """An edit changes what the message is found by: its latest text, not its first."""
+    postgres = conn.dialect.name == "postgresql"
+    await conn.execute(
+        update(search_docs)
+        .where(search_docs.c.message_id == message.id)
+        .values(terms=_terms(message, edited, postgres))
+    )
+
+
+async def mark_recalled_txn(conn: AsyncConnection, message_id: str) -> None:
+    await conn.execute(
+        update(search_docs).where(search_docs.c.message_id == message_id).values(recalled=True)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    doc_id: int
+    message: Message
+    conv_kind: str
+    conv_title: str | None
+    sender_name: str | None
+    order_id: str | None
+    order_number: str | None
+
+
+_COLUMNS = (
+    "d.doc_id AS d_doc, c.kind AS c_kind, c.title AS c_title, u.display_name AS u_name, "
+    "o.id AS o_id, o.number AS o_number, m.*"
+)
+_JOINS = (
+    "JOIN messages m ON m.id = d.message_id "
+    "JOIN conversations c ON c.id = d.conv_id "
+    "LEFT JOIN users u ON u.id = d.sender_id "
+    "LEFT JOIN orders o ON o.id = COALESCE(d.order_id, "
+    "(SELECT oc.id FROM orders oc WHERE oc.conv_id = d.conv_id))"
+)
+
+
+def _where(
+    viewer: Viewer, filters: SearchFilters, page: PageAt
+) -> tuple[list[str], dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if not viewer.audit:
+        where.append(
+            "EXISTS (SELECT 1 FROM members mb WHERE mb.conv_id = d.conv_id "
+            "AND mb.user_id = :me AND mb.left_pos IS NULL)"
+        )
+        where.append("d.recalled = false")
+        params["me"] = viewer.user_id
+    if not viewer.staff:
+        where.append("d.internal = false")
+    simple = (
+        ("conv", "d.conv_id = :conv"),
+        ("sender", "d.sender_id = :sender"),
+        ("since_ms", "d.ts >= :since_ms"),
+        ("until_ms", "d.ts < :until_ms"),
+        ("has_file", "d.has_file = :has_file"),
+    )
+    for name, clause in simple:
+        if (value := getattr(filters, name)) is not None:
+            where.append(clause)
+            params[name] = value
+    if filters.order is not None:
+        where.append("(d.order_id = :order OR d.conv_id = :order_conv)")
+        params["order"], params["order_conv"] = filters.order, filters.order_conv or ""
+    if filters.kinds:
+        names = sorted(k.value for k in filters.kinds)
+        where.append("d.kind IN (" + ", ".join(f":kind{i}" for i in range(len(names))) + ")")
+        params.update({f"kind{i}": k for i, k in enumerate(names)})
+    if page.before is not None:
+        where.append("d.doc_id < :before")
+        params["before"] = page.before
+    return where, params
+
+
+async def search(
+    conn: AsyncConnection,
+    query: SearchQuery,
+    viewer: Viewer,
+    filters: SearchFilters,
+    page: PageAt,
+    limit: int,
+) -> list[Found]:
+    where, params = _where(viewer, filters, page)
+    params.update(limit=limit, offset=page.offset)
+    if conn.dialect.name == "postgresql":
+        params["q"] = tsquery(query)
+        source = "search_docs d"
+        where.insert(0, "d.tsv @@ CAST(:q AS tsquery)")
+        rank = "ts_rank_cd(d.tsv, CAST(:q AS tsquery)) DESC"
+    else:
+        params["q"] = fts5_match(query)
+        source = "search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid"
+        where.insert(0, "search_fts MATCH :q")
+        rank = "bm25(search_fts)"
+    order = "d.doc_id DESC" if page.sort is SortBy.TIME else f"{rank}, d.doc_id DESC"
+    sql = (
+        f"SELECT {_COLUMNS} FROM {source} {_JOINS} WHERE {' AND '.join(where)} "
+        f"ORDER BY {order} LIMIT :limit OFFSET :offset"
+    )
+    rows = await conn.execute(text(sql), params)
+    return [
+        Found(
+            doc_id=row.d_doc,
+            message=_message(row),
+            conv_kind=row.c_kind,
+            conv_title=row.c_title,
+            sender_name=row.u_name,
+            order_id=row.o_id,
+            order_number=row.o_number,
+        )
+        for row in rows
+    ]
