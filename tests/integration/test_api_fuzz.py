@@ -106,6 +106,9 @@ NAMES_THAT_MUST_EXIST = (
     # A link's token is random: a made-up one is not valid (404), as it must be.
     "POST /api/staff-links/check",
     "POST /api/staff-links/accept",
+    # A query must hold a word to search for (punctuation alone does not), and a
+    # cursor belongs to the sort that made it: a schema can say neither.
+    "GET /api/search",
 )
 # Text over its limit is refused as too_large (413), as the wire contract says.
 REFUSALS = ["400", "401", "403", "404", "405", "409", "413", "415"]

@@ -61,7 +61,11 @@ NOT_APPLICABLE = {
     ("OPTIONS", "/api/uploads"),  # what the upload protocol supports: the same for all
 }
 # Plausible queries and bodies, so that a refusal comes from who is asking, not the shape.
-QUERIES: dict[tuple[str, str], str] = {("GET", "/api/presence"): "?users=u_someone"}
+QUERIES: dict[tuple[str, str], str] = {
+    ("GET", "/api/presence"): "?users=u_someone",
+    # Searching is everyone's own; narrowed to their order it is refused.
+    ("GET", "/api/search"): "?q=order&order={order_id}",
+}
 BODIES: dict[tuple[str, str], object] = {
     ("POST", "/api/conversations"): {"kind": "channel", "title": "mine", "members": []},
     ("POST", "/api/conversations/{conv_id}/members"): {"members": []},
@@ -244,7 +248,7 @@ def test_every_route_refuses_a_customer_anything_of_someone_elses(shop: Shop) ->
             resp = shop.client(me).request(method, _fill(path, ids), headers=headers)
         else:
             body = BODIES.get((method, path), {} if method not in ("GET", "HEAD") else None)
-            target = _fill(path, ids) + QUERIES.get((method, path), "")
+            target = _fill(path + QUERIES.get((method, path), ""), ids)
             resp = shop.call(me, method, target, body)
         answered[(method, path)] = resp.status_code
         assert theirs["number"] not in resp.text, f"{method} {path} leaked: {resp.text[:200]}"

@@ -69,7 +69,7 @@ async def search(
     until: Annotated[int | None, Query(ge=0, le=MAX_MS, description="ms, exclusive")] = None,
     has_file: bool | None = None,
     sort: SortBy = SortBy.TIME,
-    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[tr][0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     audit: bool = False,
 ) -> Json:
