@@ -75,6 +75,13 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--session-ttl-s", type=float, default=30 * 24 * 3600.0)
     serve.add_argument("--ws-queue-frames", type=int, default=4096)
     serve.add_argument(
+        "--search-index",
+        type=_on_off,
+        default=True,
+        metavar="on|off",
+        help="index messages for search as they are stored (off: what is sent is never found)",
+    )
+    serve.add_argument(
         "--digest-time",
         type=_hhmm,
         default="08:00",
@@ -249,6 +256,7 @@ def _serve(args: argparse.Namespace) -> int:
         recall_window_s=args.recall_window_s,
         session_ttl_s=args.session_ttl_s,
         ws_queue_frames=args.ws_queue_frames,
+        search_index=args.search_index,
         webhook_secret=args.webhook_secret or None,
         digest_time=args.digest_time,
         max_upload_bytes=args.max_upload_bytes,

@@ -31,6 +31,9 @@ class Settings:
     hello_timeout_s: float = 10.0
     # Group commit: at most this many operations in one transaction.
     max_batch: int = 1000
+    # Whether messages are written to the search index as they are stored. Off only
+    # measures what the index costs (bench/search.py): what is sent meanwhile is never found.
+    search_index: bool = True
     # Events the resume query fetches per page.
     resume_page: int = 1000
     # How long a customer's invitation link keeps working.

@@ -8,14 +8,21 @@ shared server's other traffic never changes an answer.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
 
+from orderchat.storage import engine as storage_engine
 from tests.order_support import Customer, Shop, assert_unchanged
-from tests.support import Account, Peer, PeerPool, run_cli
+from tests.support import Account, Peer, PeerPool, ServerProcess, run_cli, start_server
+
+MIGRATIONS = Path(storage_engine.__file__).parent / "migrations"
 
 _refs = itertools.count(1)
 Json = dict[str, Any]
@@ -280,3 +287,69 @@ async def test_the_command_line_finds_what_the_web_app_finds(
     assert refused.returncode == 2 and "orderchat search:" in refused.stderr
     nobody = run_cli("search", "皮料", "--as", "nobody-here", *where, check=False)
     assert nobody.returncode == 2, nobody.stderr
+
+
+@pytest.mark.sqlite_only  # about the migration's backfill, whose SQL is the same on both
+async def test_history_written_before_search_existed_is_found_after_the_upgrade(
+    own_server: ServerProcess,
+) -> None:
+    """Migration 0013 indexes the messages already stored: latest edits, recalls hidden."""
+    own_server.start()
+    admin = own_server.create_admin()
+    bob = own_server.user("warehouse")
+    conv = own_server.conversation(admin, "channel", [bob], title="老仓库")["id"]
+    async with PeerPool(own_server) as pool:
+        peer = await pool.open(admin.token)
+        kept = await _say(peer, conv, "旧皮料的色号是 A12")
+        edited = await _say(peer, conv, "黑色拉链")
+        await peer.send(
+            {"op": "edit", "ref": _ref("e"), "conv": conv, "seq": edited["seq"], "text": "白色拉链"}
+        )
+        await peer.recv_op("ack")
+        gone = await _say(peer, conv, "撤回的皮料报价")
+        await peer.send({"op": "recall", "ref": _ref("r"), "conv": conv, "seq": gone["seq"]})
+        await peer.recv_op("ack")
+    own_server.stop()
+    _migrate(own_server.db_path, "0012", down=True)  # as it was before search existed
+    assert "search_docs" not in own_server.db_tables()
+    own_server.start()  # migrates to the head, which indexes the history
+    with own_server.http(bob.token) as http:
+
+        def found(q: str) -> list[int]:
+            resp = http.get("/api/search", params={"q": q, "conv": conv})
+            assert resp.status_code == 200, resp.text
+            return [r["message"]["seq"] for r in resp.json()["results"]]
+
+        assert found("皮料") == [kept["seq"]]
+        assert found("白色") == [edited["seq"]]
+        assert found("黑色") == []
+
+
+def _migrate(path: Path, revision: str, *, down: bool = False) -> None:
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.sqlite_only  # not about storage
+async def test_with_the_index_off_new_messages_are_not_found(tmp_path: Path) -> None:
+    """`--search-index off` exists to measure the index's cost; it must really stop it."""
+    server = start_server(tmp_path, "--rate-limits", "off", "--search-index", "off")
+    try:
+        admin = server.admin
+        assert admin is not None
+        conv = server.conversation(admin, "channel", [], title="off")["id"]
+        async with PeerPool(server) as pool:
+            await _say(await pool.open(admin.token), conv, "没有索引的皮料")
+        with server.http(admin.token) as http:
+            resp = http.get("/api/search", params={"q": "皮料", "conv": conv})
+        assert resp.status_code == 200 and resp.json()["results"] == [], resp.text
+        assert server.db_rows("SELECT COUNT(*) FROM search_docs") == [(0,)]
+    finally:
+        server.stop()

@@ -52,7 +52,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     db = Database(settings.resolved_database_url)
     hub = Hub()
     bus = _bus(settings, db, hub)
-    writer = GroupCommitWriter(db, bus, clock, ids, settings.max_batch)
+    writer = GroupCommitWriter(
+        db, bus, clock, ids, settings.max_batch, index_search=settings.search_index
+    )
     workflows = Workflows.load(settings.workflows_dir)
     shared_limits = None
     if settings.redis_url:

@@ -89,6 +89,7 @@ class WriteTxn:
     # The search index's rows, one per message row; its re-indexings, one per edit row.
     search_rows: list[dict[str, Any]] = field(default_factory=list)
     reindexings: list[tuple[Message, str]] = field(default_factory=list)
+    index_search: bool = True
     event_rows: list[dict[str, Any]] = field(default_factory=list)
     reads: dict[tuple[ConversationId, UserId], int] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
@@ -189,8 +190,9 @@ class WriteTxn:
         self._chain(conv, message.seq, hash_)
         pos = await self.next_pos()
         self.message_rows.append(msg_store.message_row(message, hash_))
-        postgres = self.conn.dialect.name == "postgresql"
-        self.search_rows.append(search_store.doc_row(message, pos, postgres=postgres))
+        if self.index_search:
+            postgres = self.conn.dialect.name == "postgresql"
+            self.search_rows.append(search_store.doc_row(message, pos, postgres=postgres))
         self.event_rows.append(
             msg_store.event_row(pos, conv.id, "message", self.now_ms, message_id=message.id)
         )
@@ -221,7 +223,8 @@ class WriteTxn:
         hash_ = edit_hash(conv.last_hash, edit)
         self._chain(conv, conv.last_seq, hash_)
         self.edit_rows.append(msg_store.edit_row(edit, hash_))
-        self.reindexings.append((message, edit.text))
+        if self.index_search:
+            self.reindexings.append((message, edit.text))
 
     def attach(self, upload_id: UploadId, message: Message) -> None:
         self.attachment_links.append((upload_id, message.id, message.seq))
@@ -336,12 +339,15 @@ class GroupCommitWriter:
         clock: Clock,
         ids: IdMinter,
         max_batch: int = 1000,
+        *,
+        index_search: bool = True,
     ) -> None:
         self._db = db
         self._publisher = publisher
         self._clock = clock
         self.ids = ids
         self._max_batch = max_batch
+        self._index_search = index_search
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         # Members per conversation, kept across batches, with the version of
@@ -449,6 +455,7 @@ class GroupCommitWriter:
                 positions,
                 self._member_cache,
                 self._member_versions,
+                index_search=self._index_search,
             )
             try:
                 outcomes = await _apply_all(tx, [p.op for p in batch])
