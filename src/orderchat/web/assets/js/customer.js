@@ -26,6 +26,7 @@ import { PushSwitch } from "./ui/push-switch.js";
 import { notifyPrefsButton } from "./ui/notify-prefs.js";
 import { pendingList, rememberTitles, storedTitles } from "./ui/offline.js";
 import { revealMessage } from "./ui/jump.js";
+import { MessageSearch, searchIcon } from "./ui/search.js";
 import { CallManager } from "./ui/call.js";
 
 const ORDER_KEY = "orderchat.customer.order";
@@ -62,6 +63,9 @@ function newPage() {
     jump: null,
     members: null,
     calls: null,
+    search: null,
+    searchField: null,
+    searchInput: null,
   };
 }
 
@@ -342,6 +346,7 @@ async function openOrder(c, orderId) {
   }
   if (generation !== c.generation) return;
   c.order = order;
+  if (c.search) c.search.scopeChanged();
   c.events = new Map();
   c.settledIssues = new Set();
   c.confirmations = [];
@@ -642,7 +647,7 @@ function buildView(c) {
       // A setting of this device, not part of the order: last.
       h("section", { class: "c-section c-push" }, v.push.el, v.notifyOpen),
     ),
-    h("section", { class: "c-section c-chat" }, v.chatTitle, v.chat),
+    h("section", { class: "c-section c-chat" }, v.chatTitle, searchField(c), c.search.el, v.chat),
   );
   clear(root);
   root.append(header, main);
@@ -654,10 +659,61 @@ function buildView(c) {
     renderFiles(c);
     renderConnection(c);
     v.chatTitle.textContent = t("c.chat");
+    c.searchInput.placeholder = t("search.placeholderCustomer");
+    c.searchInput.setAttribute("aria-label", t("search.label"));
     v.push.relabel();
     v.notifyOpen.textContent = t("np.open");
   };
   c.redraw();
+}
+
+// --- search ---------------------------------------------------------------------------
+
+/**
+ * The search field over the conversation, made once per page so that a search
+ * outlives switching orders; the server finds only this customer's orders' messages
+ * that the customer may read.
+ */
+function searchField(c) {
+  if (!c.searchField) {
+    const input = h("input", {
+      type: "search",
+      class: "c-search-input",
+      testid: "search-input",
+      placeholder: t("search.placeholderCustomer"),
+      "aria-label": t("search.label"),
+      autocomplete: "off",
+      enterkeyhint: "search",
+    });
+    c.searchInput = input;
+    c.search = new MessageSearch({
+      input,
+      me: c.session.user,
+      scope: () =>
+        c.order && c.orders.length > 1
+          ? { order: c.order.id, label: t("search.hereOrder", { number: c.order.number }) }
+          : null,
+      titleOf: (result) => (result.order && result.order.number) || orderNumberOf(c, result.conversation.id) || "",
+      onOpen: (result) => openSearchResult(c, result),
+      collapseOnOpen: true,
+    });
+    c.searchField = h("div", { class: "c-search", role: "search" }, searchIcon(), input);
+  }
+  return c.searchField;
+}
+
+/** Show a result's message: in the open order's chat, or in its own order's. */
+function openSearchResult(c, result) {
+  const seq = result.message.seq;
+  const conv = result.conversation.id;
+  if (c.order && c.order.conv === conv) {
+    revealInOrder(c, seq);
+    return;
+  }
+  const order = c.orders.find((o) => o.conv === conv) || (result.order ? { id: result.order.id } : null);
+  if (!order) return;
+  const url = new URL(`/c?order=${encodeURIComponent(order.id)}&seq=${seq}`, location.origin);
+  goToTarget(c, { order: order.id, seq }, url);
 }
 
 function renderConnection(c) {

@@ -32,6 +32,7 @@ import { PushSwitch } from "./ui/push-switch.js";
 import { notifyPrefsButton } from "./ui/notify-prefs.js";
 import { OfflineNotice, forgetTitles, rememberTitles, storedTitles } from "./ui/offline.js";
 import { revealMessage } from "./ui/jump.js";
+import { MessageSearch } from "./ui/search.js";
 import { CallManager } from "./ui/call.js";
 
 const root = document.getElementById("app");
@@ -399,6 +400,18 @@ function buildShell(s) {
     onMenu: (c) => conversationMenu(s, c),
     onRetry: () => reload(s),
   });
+  s.search = new MessageSearch({
+    input: s.list.filter,
+    me: s.me,
+    scope: () =>
+      s.open
+        ? { conv: s.open.id, label: t("search.here", { title: listedTitle(s, s.open.id) || t("search.thisConv") }) }
+        : null,
+    titleOf: (result) => resultTitle(s, result),
+    onOpen: (result) => openSearchResult(s, result),
+  });
+  s.list.showBelow(s.search.el);
+  s.offs.push(() => s.search.destroy());
   s.main = h("main", { class: "conv-pane" });
   s.side = h("div", { class: "side-pane" });
   s.workspace = h("div", { class: "workspace" }, s.list.el, s.main, s.side);
@@ -815,6 +828,8 @@ function closeConversation(s, quiet) {
   if (o.composer) o.composer.destroy();
   if (o.panel) o.panel.destroy();
   if (!quiet && s.list) s.list.setActive(null);
+  // Quietly closed, another opens next (or the session ends): "only here" follows that.
+  if (!quiet && s.search) s.search.scopeChanged();
 }
 
 function renderHeader(s) {
@@ -981,6 +996,7 @@ async function openConversation(s, id, { keepRoute }) {
   s.workspace.classList.remove("panel-open");
   s.workspace.classList.toggle("has-panel", summary.kind === "order");
   s.list.setActive(id);
+  s.search.scopeChanged();
   renderHeader(s);
   if (!keepRoute && phone.matches) window.scrollTo(0, 0);
 
@@ -1109,6 +1125,24 @@ async function openOriginal(s, link) {
   }
   selectConversation(s, link.conv);
   await revealInConversation(s, link.conv, link.seq);
+}
+
+// ---- message search ------------------------------------------------------------------
+
+/** A search result's place as the list names it, with its order's number. */
+function resultTitle(s, result) {
+  const title = listedTitle(s, result.conversation.id) || result.conversation.title || "";
+  const number = result.order && result.order.number;
+  if (number && !title.includes(number)) return title ? `${number} · ${title}` : number;
+  return title || t("list.channels");
+}
+
+/** Open a search result's conversation at its message, loading older pages as needed. */
+async function openSearchResult(s, result) {
+  const id = result.conversation.id;
+  selectConversation(s, id);
+  const shown = await revealInConversation(s, id, result.message.seq);
+  if (!shown && ws === s && s.open && s.open.id === id && s.open.timeline) toast(t("err.not_found"), "error");
 }
 
 /** Show message `seq` of conversation `id`, which is open or opening. */

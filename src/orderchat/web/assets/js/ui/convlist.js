@@ -12,6 +12,7 @@ import { avatar, onLang, previewText, shortWhen, userName } from "./util.js";
 import "./strings.js";
 import "./strings-convs.js";
 import "./strings-webfix.js";
+import "./strings-search.js";
 
 // The server's per-conversation flags (docs/conversations.md) behind the filter chips.
 const FLAGS = [
@@ -55,6 +56,7 @@ export class ConvList {
     this.loaded = false;
     this.error = null;
     this.frame = 0;
+    this.filterLabel = "list.filter";
 
     this.filter = h("input", {
       type: "search",
@@ -73,6 +75,7 @@ export class ConvList {
     this.chips = h("div", { class: "conv-chips", testid: "conv-chips", role: "group", "aria-label": t("flt.label") });
     this.list = h("ul", { class: "conv-list", testid: "conv-list", role: "list" });
     this.empty = h("p", { class: "conv-empty", hidden: true });
+    this.scroll = h("div", { class: "conv-scroll" }, this.list, this.empty);
     this.newBtn = onNewDirect
       ? h(
           "button",
@@ -109,13 +112,13 @@ export class ConvList {
       h("div", { class: "conv-search" }, icon("search", "search-icon"), this.filter),
       this.tabs,
       this.chips,
-      h("div", { class: "conv-scroll" }, this.list, this.empty),
+      this.scroll,
     );
     this.renderTabs();
     this.render();
     this.offLang = onLang(() => {
-      this.filter.placeholder = t("list.filter");
-      this.filter.setAttribute("aria-label", t("list.filter"));
+      this.filter.placeholder = t(this.filterLabel);
+      this.filter.setAttribute("aria-label", t(this.filterLabel));
       this.heading.textContent = t("list.title");
       if (this.groupBtn) {
         this.groupBtn.title = t("grp.new");
@@ -129,6 +132,18 @@ export class ConvList {
       this.nodes.clear();
       this.render();
     });
+  }
+
+  /**
+   * Show `el` under the conversations the box matches (the message search's results),
+   * and say in the box that it searches messages too.
+   * @param {HTMLElement} el
+   */
+  showBelow(el) {
+    this.scroll.append(el);
+    this.filterLabel = "search.placeholder";
+    this.filter.placeholder = t(this.filterLabel);
+    this.filter.setAttribute("aria-label", t(this.filterLabel));
   }
 
   renderTabs() {
