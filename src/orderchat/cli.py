@@ -71,9 +71,6 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--node-name", help="this process's name in a cluster (default host-pid)")
     serve.add_argument("--demo", action="store_true", help="seed demo staff and chats")
     serve.add_argument("--rate-limits", type=_on_off, default=True, metavar="on|off")
-    serve.add_argument("--recall-window-s", type=float, default=120.0)
-    serve.add_argument("--session-ttl-s", type=float, default=30 * 24 * 3600.0)
-    serve.add_argument("--ws-queue-frames", type=int, default=4096)
     serve.add_argument(
         "--search-index",
         type=_on_off,
@@ -81,6 +78,9 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         metavar="on|off",
         help="index messages for search as they are stored (off: what is sent is never found)",
     )
+    serve.add_argument("--recall-window-s", type=float, default=120.0)
+    serve.add_argument("--session-ttl-s", type=float, default=30 * 24 * 3600.0)
+    serve.add_argument("--ws-queue-frames", type=int, default=4096)
     serve.add_argument(
         "--digest-time",
         type=_hhmm,
@@ -88,22 +88,7 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         metavar="HH:MM",
         help="local time the daily reconciliation digest is posted to #finance",
     )
-    serve.add_argument(
-        "--max-upload-bytes", type=_positive, default=2 * 1024**3, help="largest file (2 GiB)"
-    )
-    serve.add_argument(
-        "--upload-quota-bytes",
-        type=_positive,
-        default=20 * 1024**3,
-        help="all of one user's uploads together (20 GiB)",
-    )
-    serve.add_argument(
-        "--upload-ttl-s",
-        type=float,
-        default=24 * 3600.0,
-        help="an unfinished upload is deleted after this long (24 h)",
-    )
-    serve.add_argument("--preview-timeout-s", type=float, default=120.0)
+    _add_upload_options(serve)
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--webhook-secret",
@@ -157,6 +142,25 @@ def _add_call_options(serve: argparse.ArgumentParser) -> None:
         action="store_true",
         help="media only through TURN, so no party learns another's IP addresses",
     )
+
+
+def _add_upload_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--max-upload-bytes", type=_positive, default=2 * 1024**3, help="largest file (2 GiB)"
+    )
+    serve.add_argument(
+        "--upload-quota-bytes",
+        type=_positive,
+        default=20 * 1024**3,
+        help="all of one user's uploads together (20 GiB)",
+    )
+    serve.add_argument(
+        "--upload-ttl-s",
+        type=float,
+        default=24 * 3600.0,
+        help="an unfinished upload is deleted after this long (24 h)",
+    )
+    serve.add_argument("--preview-timeout-s", type=float, default=120.0)
 
 
 def _env_list(name: str) -> list[str]:
@@ -231,20 +235,8 @@ def _warn_of_a_cheap_password_cost(cost: PasswordCost) -> None:
         )
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from orderchat.api.app import create_app
-    from orderchat.storage.engine import is_postgres_url
-
-    if args.redis and not (args.database and is_postgres_url(args.database)):
-        print(
-            "orderchat: --redis connects several processes on one PostgreSQL database;"
-            " give --database postgresql://… too (SQLite serves one process)",
-            file=sys.stderr,
-        )
-        return 2
-    settings = Settings(
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
         data_dir=args.data_dir,
         database_url=args.database,
         redis_url=args.redis,
@@ -253,10 +245,10 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         demo=args.demo,
         rate_limits=args.rate_limits,
+        search_index=args.search_index,
         recall_window_s=args.recall_window_s,
         session_ttl_s=args.session_ttl_s,
         ws_queue_frames=args.ws_queue_frames,
-        search_index=args.search_index,
         webhook_secret=args.webhook_secret or None,
         digest_time=args.digest_time,
         max_upload_bytes=args.max_upload_bytes,
@@ -271,6 +263,22 @@ def _serve(args: argparse.Namespace) -> int:
         call_rules=_call_rules(args),
         ice=_ice(args),
     )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from orderchat.api.app import create_app
+    from orderchat.storage.engine import is_postgres_url
+
+    if args.redis and not (args.database and is_postgres_url(args.database)):
+        print(
+            "orderchat: --redis connects several processes on one PostgreSQL database;"
+            " give --database postgresql://… too (SQLite serves one process)",
+            file=sys.stderr,
+        )
+        return 2
+    settings = _settings(args)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

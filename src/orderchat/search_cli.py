@@ -19,6 +19,7 @@ import orjson
 from orderchat.core.errors import DomainError
 from orderchat.core.model import MessageKind
 from orderchat.core.search import MAX_PAGE, SEARCHABLE_KINDS, SearchFilters, SortBy
+from orderchat.services.ports import SystemClock
 from orderchat.services.search import Search, SearchHit, SearchPage, SearchRequest
 from orderchat.settings import Settings
 from orderchat.storage.engine import Database, database_arg
@@ -91,7 +92,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> SearchPage:
     db = Database(settings.resolved_database_url)
     try:
         await db.migrate()
-        search = Search(db)
+        search = Search(db, SystemClock())
         user, order_id, sender_id = await search.names(args.username, args.order, args.sender)
         filters = SearchFilters(
             conv=args.conv,

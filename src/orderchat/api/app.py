@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from orderchat import __version__
 from orderchat.api import errors, idempotency, openapi
 from orderchat.api.routes import (
+    audit,
     auth,
     calls,
     confirmations,
@@ -145,6 +146,7 @@ async def _stop(runtime: Runtime) -> None:
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     """The app; `clock` is the time every part reads (a test's settable one, else the system's)."""
+    # long because: it is the one place the app is put together, every router listed in order.
     runtime = build_runtime(settings, clock)
 
     @asynccontextmanager
@@ -197,8 +199,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         media,
         notify,
         calls,
-        web,
         search,
+        audit,
+        web,
     ):
         app.include_router(module.router)
     app.include_router(notify.pages)

@@ -16,6 +16,7 @@ from orderchat.realtime.hub import Hub
 from orderchat.realtime.presence import LocalPresence
 from orderchat.realtime.redis_bus import OrderedBus
 from orderchat.services.accounts import Accounts, Authenticated
+from orderchat.services.audit import AuditLog
 from orderchat.services.calls import Calls
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
@@ -63,6 +64,7 @@ class Runtime:
     notify: NotifySystem
     calls: Calls
     search: Search
+    audit: AuditLog
 
     @property
     def notifications(self) -> Notifications:

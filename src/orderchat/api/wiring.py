@@ -19,6 +19,7 @@ from orderchat.realtime.presence import LocalPresence, RedisPresence
 from orderchat.realtime.redis_bus import OrderedBus, RedisRelay, channel_for
 from orderchat.realtime.redis_limits import RedisBuckets
 from orderchat.services.accounts import Accounts
+from orderchat.services.audit import AuditLog
 from orderchat.services.calls import Calls
 from orderchat.services.chat.commands import Commands
 from orderchat.services.chat.conversations import Conversations
@@ -150,7 +151,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             settings.ice,
             rate_limits=settings.rate_limits,
         ),
-        search=Search(db),
+        search=Search(db, clock),
+        audit=AuditLog(db, clock),
     )
 
 

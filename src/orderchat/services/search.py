@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from orderchat.core.audit import AuditAction, AuditEntry
 from orderchat.core.errors import Forbidden, NotFound
 from orderchat.core.ids import OrderId
 from orderchat.core.model import Message, User, UserKind
@@ -26,7 +27,9 @@ from orderchat.core.search import (
     snippet,
 )
 from orderchat.core.texts import say
+from orderchat.services.ports import Clock
 from orderchat.storage import accounts as account_store
+from orderchat.storage import audit as audit_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import messages as msg_store
 from orderchat.storage import orders as order_store
@@ -62,8 +65,9 @@ class SearchRequest:
 
 
 class Search:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
+        self._clock = clock
 
     async def find(self, user: User, request: SearchRequest) -> SearchPage:
         query = parse_query(request.query)
@@ -88,9 +92,23 @@ class Search:
             )
             for f, message in zip(found, current, strict=False)
         ]
+        if request.audit:
+            await self._record_audit(user, request, len(hits))
         more = len(found) > limit
         next_cursor = page.cursor_after(found[limit - 1].doc_id, limit) if more else None
         return SearchPage(hits, next_cursor)
+
+    async def _record_audit(self, user: User, request: SearchRequest, count: int) -> None:
+        """An audit search reads what members cannot (recalled messages, every
+        conversation): who looked for what is itself on the record."""
+        filters = request.filters
+        details = {"query": request.query, "results": count, "conv": filters.conv}
+        now_ms = self._clock.now_ms()
+        entry = AuditEntry(
+            AuditAction.AUDIT_SEARCHED, user.id, user.id, now_ms, filters.conv, details
+        )
+        async with self._db.write("audit_search") as conn:
+            await audit_store.record_txn(conn, entry)
 
     @staticmethod
     async def _checked(

@@ -19,6 +19,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from orderchat.core.audit import AuditAction, AuditEntry
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.ids import IdMinter, UserId
 from orderchat.core.model import (
@@ -43,6 +44,7 @@ from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, Publisher, Revocation
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
+from orderchat.storage import audit as audit_store
 from orderchat.storage import staff as staff_store
 from orderchat.storage.engine import Database
 from orderchat.storage.staff import StaffLink
@@ -217,9 +219,13 @@ class Staff:
             used_at_ms=None,
             revoked_at_ms=None,
         )
+        action = AuditAction.STAFF_INVITED if kind == INVITE else AuditAction.PASSWORD_RESET_ISSUED
+        details: dict[str, object] = {"username": username, "roles": list(roles), "link": link.id}
+        entry = AuditEntry(action, link.created_by, user_id or username, now_ms, None, details)
         async with self._db.write("issue_staff_link") as conn:
             await staff_store.revoke_open_links_txn(conn, kind, username, now_ms)
             await staff_store.insert_link_txn(conn, link, token_hash(token))
+            await audit_store.record_txn(conn, entry)
         logger.info("staff link issued kind=%s id=%s", kind, link.id)
         return IssuedLink(token, link)
 
@@ -310,6 +316,12 @@ class Staff:
             revoked = (
                 await account_store.revoke_sessions_txn(conn, user.id, now_ms) if disabled else []
             )
+            action = AuditAction.STAFF_DISABLED if disabled else AuditAction.STAFF_ENABLED
+            details = {"username": user.username, "sessions_ended": len(revoked)}
+            by = None if actor is None else actor.id
+            await audit_store.record_txn(
+                conn, AuditEntry(action, by, user.id, now_ms, None, details)
+            )
         if revoked:
             self._publisher.publish([Revocation(frozenset(revoked))])
         logger.info("user=%s disabled=%s sessions ended=%d", user.id, disabled, len(revoked))
@@ -331,9 +343,14 @@ class Staff:
 
     async def sign_out_everywhere(self, actor: User | None, username: str) -> int:
         _require_admin(actor)
+        now_ms = self._clock.now_ms()
         async with self._db.write("sign_out_staff") as conn:
             user, _ = await account_store.get_staff_by_username(conn, username)
-            revoked = await account_store.revoke_sessions_txn(conn, user.id, self._clock.now_ms())
+            revoked = await account_store.revoke_sessions_txn(conn, user.id, now_ms)
+            details = {"username": user.username, "sessions_ended": len(revoked)}
+            by = None if actor is None else actor.id
+            entry = AuditEntry(AuditAction.STAFF_SIGNED_OUT, by, user.id, now_ms, None, details)
+            await audit_store.record_txn(conn, entry)
         if revoked:
             self._publisher.publish([Revocation(frozenset(revoked))])
         logger.info("signed out user=%s sessions=%d by an admin", user.id, len(revoked))
@@ -358,6 +375,11 @@ class _CreateStaff:
             raise Conflict(say("staff.link_used"))
         await account_store.insert_user_txn(tx.conn, self.user, self.password_hash, tx.now_ms)
         await join_roles_txn(tx, self.user.id, self.user.roles, self.workflows, self.by)
+        details = {"username": self.user.username, "roles": list(self.user.roles)}
+        if self.link is not None:
+            details["link"] = self.link.id
+        entry = AuditEntry(AuditAction.STAFF_ADDED, self.by, self.user.id, tx.now_ms, None, details)
+        await audit_store.record_txn(tx.conn, entry)
         return self.user
 
 
@@ -380,4 +402,7 @@ class _SetRoles:
         removed = [r for r in user.roles if r not in self.roles]
         await leave_roles_txn(tx, user.id, removed, self.roles, self.workflows, self.by)
         await join_roles_txn(tx, user.id, added, self.workflows, self.by)
+        details = {"username": user.username, "before": list(user.roles), "after": list(self.roles)}
+        entry = AuditEntry(AuditAction.ROLES_CHANGED, self.by, user.id, tx.now_ms, None, details)
+        await audit_store.record_txn(tx.conn, entry)
         return dataclasses.replace(user, roles=self.roles)

@@ -103,6 +103,7 @@ def message_row(message: Message, hash_: str) -> dict[str, Any]:
             if message.forwarded_from is None
             else orjson.dumps(message.forwarded_from).decode()
         ),
+        "purged_at_ms": None,
     }
 
 
@@ -215,15 +216,15 @@ async def mark_recalled_txn(
         .where(messages.c.id == message_id)
         .values(recalled_at_ms=now_ms, recalled_by=by)
     )
+    # Members stop finding it at once; an audit search still does.
+    await conn.execute(
+        update(search_docs).where(search_docs.c.message_id == message_id).values(recalled=True)
+    )
 
 
 async def history(
     conn: AsyncConnection,
     conv_id: str,
-    # Members stop finding it at once; an audit search still does.
-    await conn.execute(
-        update(search_docs).where(search_docs.c.message_id == message_id).values(recalled=True)
-    )
     *,
     after: int | None,
     before: int | None,

@@ -15,7 +15,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -24,16 +23,14 @@ from sqlalchemy import (
     text,
 )
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-ID = String(32)
+# Re-exported: every table is imported from here, wherever it is declared.
+from orderchat.storage.schema_base import ID as ID
+from orderchat.storage.schema_base import metadata as metadata
+from orderchat.storage.schema_evidence import audit_log as audit_log
+from orderchat.storage.schema_evidence import declared as declared
+from orderchat.storage.schema_evidence import purges as purges
+from orderchat.storage.schema_evidence import retention_rules as retention_rules
+from orderchat.storage.schema_evidence import search_docs as search_docs
 
 users = Table(
     "users",
@@ -122,6 +119,9 @@ messages = Table(
     Column("urgent", Boolean, nullable=False, server_default=false()),
     # A forward's link to its original, JSON (migration 0007); NULL for the rest.
     Column("forwarded_from", Text, nullable=True),
+    # When retention removed the content (migration 0014); the hash stays, so the chain
+    # still links through the message though its content can no longer be checked.
+    Column("purged_at_ms", BigInteger, nullable=True),
     UniqueConstraint("conv_id", "seq"),
     # The idempotency key of sends (G2); system messages have no ref.
     UniqueConstraint("sender_id", "ref"),
@@ -239,6 +239,8 @@ orders = Table(
     Column("updated_at_ms", BigInteger, nullable=False),
     Column("shipped_at_ms", BigInteger, nullable=True),
     Column("version", BigInteger, nullable=False),
+    # Under legal hold, retention never purges the order's conversation (migration 0014).
+    Column("legal_hold", Boolean, nullable=False, server_default=false()),
 )
 
 order_items = Table(
@@ -590,38 +592,3 @@ calls = Table(
     Column("parties", Text, nullable=False),
     Index(None, "phase", "next_check_ms"),
 )
-
-
-# --- search (migration 0013) ---------------------------------------------------------
-
-# One row per message that can be found (core/search.py). `doc_id` is the
-# message's stream position, so newest-first is the index's own order. `terms`
-# are the tokenizer's output: space-separated for SQLite, whose FTS5 table
-# `search_fts` indexes this column through triggers; a tsvector literal on
-# PostgreSQL, whose generated `tsv` column carries a GIN index. Neither store
-# parses text itself, so both find the same messages.
-search_docs = Table(
-    "search_docs",
-    metadata,
-    Column("doc_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("message_id", ID, nullable=False, unique=True),
-    Column("conv_id", ID, nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("sender_id", ID, nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("ts", BigInteger, nullable=False),
-    Column("has_file", Boolean, nullable=False),
-    Column("internal", Boolean, nullable=False),
-    Column("recalled", Boolean, nullable=False),
-    Column("order_id", ID, nullable=True, index=True),
-    Column("terms", Text, nullable=False),
-)
-
-# What the search index keeps beside the declared tables, per store: the FTS5
-# table and its shadow tables, the tsvector column and its index.
-_UNDECLARED = ("search_fts", "tsv", "ix_search_docs_tsv")
-
-
-def declared(name: str | None, type_: str, parent_names: object) -> bool:
-    """For schema comparisons: leave out what only one store has, by design."""
-    return name is None or not name.startswith(_UNDECLARED)

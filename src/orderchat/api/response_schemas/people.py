@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from orderchat.api.response_schemas._base import Body, omitted
 from orderchat.core.model import Role, UserKind
@@ -111,3 +111,21 @@ class Stats(Body):
     commit_batches: int
     committed_ops: int
     ops_per_batch: float
+
+
+class AuditEntry(Body):
+    """One sensitive action (core/audit.py); `actor` null: the server itself."""
+
+    id: int
+    ts: int
+    action: str
+    actor: str | None
+    actor_name: str | None
+    target: str
+    conv: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(Body):
+    entries: list[AuditEntry]
+    next: int | None

@@ -49,6 +49,8 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("get", "/api/calls/ice-servers"): {200: notify.IceServers},
     ("get", "/api/calls/{call_id}"): {200: notify.Call},
     ("get", "/api/search"): {200: chat.SearchPage},
+    ("get", "/api/admin/audit"): {200: people.AuditPage},
+    ("get", "/api/admin/audit.csv"): {200: CSV},
     ("post", "/api/push/subscriptions"): {201: notify.PushSubscribed},
     ("delete", "/api/push/subscriptions"): {204: NO_BODY},
     ("get", "/api/me/devices"): {200: notify.Devices},

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from orderchat.core.audit import AuditAction, AuditEntry
 from orderchat.core.chain import GENESIS
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.ids import OrderId, UserId
@@ -34,6 +35,7 @@ from orderchat.services.chat.attention import (
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
+from orderchat.storage import audit as audit_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import member_settings as settings_store
 from orderchat.storage import messages as msg_store
@@ -193,6 +195,10 @@ class AddMembers:
         }
         text = added.render(DEFAULT_LANGUAGE)
         await tx.append_message(conv, self.user.id, MessageKind.SYSTEM, text, meta=meta)
+        entry = AuditEntry(
+            AuditAction.MEMBERS_ADDED, self.user.id, conv.id, tx.now_ms, conv.id, {"users": fresh}
+        )
+        await audit_store.record_txn(tx.conn, entry)
         return ConversationView(tx.convs[conv.id], after)
 
 
@@ -230,6 +236,12 @@ class RemoveMember:
         tx.members_changed(conv.id)
         event = member_event(tx, tx.convs[conv.id], action, [self.target], self.user.id, after)
         await tx.append_event(conv.id, event, frozenset(before), pos)
+        if not leaving:  # leaving is one's own business; removing someone is not
+            details = {"user": self.target}
+            entry = AuditEntry(
+                AuditAction.MEMBER_REMOVED, self.user.id, self.target, tx.now_ms, conv.id, details
+            )
+            await audit_store.record_txn(tx.conn, entry)
         return ConversationView(tx.convs[conv.id], after)
 
 

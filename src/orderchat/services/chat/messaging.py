@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from orderchat.core.audit import AuditAction, AuditEntry
 from orderchat.core.edits import MessageEdit, check_edit
 from orderchat.core.errors import (
     BadRequest,
@@ -51,6 +52,7 @@ from orderchat.services.media.views import upload_descriptor
 from orderchat.services.ports import Clock, Delivery, Publisher
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
+from orderchat.storage import audit as audit_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store
 from orderchat.storage import messages as msg_store
@@ -292,6 +294,13 @@ class RecallOp:
             return Ack(conv.id, message.seq, message.id, stored.recalled_at_ms)
         check_recall(self.user, message.sender, message.kind, message.ts, tx.now_ms, self.window_s)
         await msg_store.mark_recalled_txn(tx.conn, message.id, self.user.id, tx.now_ms)
+        details = {"seq": message.seq, "sender": message.sender, "kind": message.kind.value}
+        await audit_store.record_txn(
+            tx.conn,
+            AuditEntry(
+                AuditAction.MESSAGE_RECALLED, self.user.id, message.id, tx.now_ms, conv.id, details
+            ),
+        )
         event = MessageRecalled(conv.id, message.seq, self.user.id, tx.now_ms)
         audience = members.staff if message.internal else frozenset(members.roles)
         await tx.append_event(conv.id, event, audience, about=message.id)

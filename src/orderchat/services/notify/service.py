@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
+from orderchat.core.audit import AuditAction, AuditEntry
 from orderchat.core.errors import BadRequest, Forbidden, NotFound
 from orderchat.core.ids import IdMinter, SessionId, UserId
 from orderchat.core.model import Role, User
@@ -28,6 +29,7 @@ from orderchat.core.webhook_formats import Format
 from orderchat.notify.push import PushTarget, VapidKeys, check_subscription_async
 from orderchat.services.accounts import Accounts
 from orderchat.services.ports import Clock
+from orderchat.storage import audit as audit_store
 from orderchat.storage import notify as store
 from orderchat.storage import notify_people as people
 from orderchat.storage.engine import Database
@@ -193,7 +195,12 @@ class Notifications:
             created_at_ms=self._clock.now_ms(),
         )
         async with self._db.write("webhook-add") as conn:
-            return await people.insert_endpoint_txn(conn, endpoint)
+            added = await people.insert_endpoint_txn(conn, endpoint)
+            await audit_store.record_txn(
+                conn,
+                _endpoint_entry(AuditAction.WEBHOOK_CREATED, admin, added, self._clock.now_ms()),
+            )
+            return added
 
     async def change_endpoint(self, admin: User, endpoint_id: str, new: NewEndpoint) -> Endpoint:
         Accounts.require_admin(admin)
@@ -212,13 +219,23 @@ class Notifications:
                 enabled=checked.enabled,
                 secret=checked.secret or found.secret,
             )
-            return await people.update_endpoint_txn(conn, changed)
+            updated = await people.update_endpoint_txn(conn, changed)
+            now_ms = self._clock.now_ms()
+            new_secret = changed.secret != found.secret
+            entry = _endpoint_entry(AuditAction.WEBHOOK_CHANGED, admin, updated, now_ms, new_secret)
+            await audit_store.record_txn(conn, entry)
+            return updated
 
     async def remove_endpoint(self, admin: User, endpoint_id: str) -> None:
         Accounts.require_admin(admin)
         async with self._db.write("webhook-remove") as conn:
-            if not await people.delete_endpoint_txn(conn, endpoint_id):
+            found = await people.endpoint(conn, endpoint_id)
+            if found is None or not await people.delete_endpoint_txn(conn, endpoint_id):
                 raise NotFound(say("webhooks.unknown_endpoint"))
+            await audit_store.record_txn(
+                conn,
+                _endpoint_entry(AuditAction.WEBHOOK_DELETED, admin, found, self._clock.now_ms()),
+            )
 
     async def endpoints(self, admin: User) -> list[Endpoint]:
         Accounts.require_admin(admin)
@@ -233,3 +250,18 @@ class Notifications:
             if await people.endpoint(conn, endpoint_id) is None:
                 raise NotFound(say("webhooks.unknown_endpoint"))
             return await store.endpoint_deliveries(conn, endpoint_id, before_ms, limit)
+
+
+def _endpoint_entry(
+    action: AuditAction, admin: User, endpoint: Endpoint, now_ms: int, new_secret: bool = False
+) -> AuditEntry:
+    """An endpoint as the audit log keeps it: where it points and what it carries, no secret."""
+    details: dict[str, object] = {
+        "url": endpoint.url,
+        "topics": sorted(endpoint.topics),
+        "format": str(endpoint.format),
+        "enabled": endpoint.enabled,
+    }
+    if new_secret:
+        details["secret_changed"] = True
+    return AuditEntry(action, admin.id, endpoint.id, now_ms, None, details)

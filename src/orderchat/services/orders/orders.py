@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
+from orderchat.core.audit import AuditAction, AuditEntry
 from orderchat.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from orderchat.core.ids import ConversationId, IssueId, OrderId, UserId
 from orderchat.core.model import Conversation, ConversationKind, Role, User, UserKind
@@ -54,6 +55,7 @@ from orderchat.services.stock import fulfilment
 from orderchat.services.stock.fulfilment import Shortage
 from orderchat.services.writer import GroupCommitWriter, WriteTxn
 from orderchat.storage import accounts as account_store
+from orderchat.storage import audit as audit_store
 from orderchat.storage import confirmations as confirmation_store
 from orderchat.storage import inventory as inventory_store
 from orderchat.storage import orders as order_store
@@ -322,6 +324,11 @@ class InviteCustomer:
             tx.now_ms,
             expires,
         )
+        details = {"number": order.number, "customer": order.customer_id, "expires": expires}
+        entry = AuditEntry(
+            AuditAction.CUSTOMER_INVITED, self.user.id, order.id, tx.now_ms, order.conv_id, details
+        )
+        await audit_store.record_txn(tx.conn, entry)
         return Invitation(token, order.id, expires)
 
 

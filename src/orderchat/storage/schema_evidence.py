@@ -1,0 +1,88 @@
+"""The tables that make the history evidence: the search index, the audit log of
+sensitive actions, and retention's rules and records of what it purged.
+
+They belong to `orderchat.storage.schema.metadata` like every other table and
+are imported from there; they are kept here so each module stays one concept.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Integer, String, Table, Text
+
+from orderchat.storage.schema_base import ID, metadata
+
+# --- search (migration 0013) ---------------------------------------------------------
+
+# One row per message that can be found (core/search.py). `doc_id` is the
+# message's stream position, so newest-first is the index's own order. `terms`
+# are the tokenizer's output: space-separated for SQLite, whose FTS5 table
+# `search_fts` indexes this column through triggers; a tsvector literal on
+# PostgreSQL, whose generated `tsv` column carries a GIN index. Neither store
+# parses text itself, so both find the same messages.
+search_docs = Table(
+    "search_docs",
+    metadata,
+    Column("doc_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", ID, nullable=False, unique=True),
+    Column("conv_id", ID, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", ID, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("has_file", Boolean, nullable=False),
+    Column("internal", Boolean, nullable=False),
+    Column("recalled", Boolean, nullable=False),
+    Column("order_id", ID, nullable=True, index=True),
+    Column("terms", Text, nullable=False),
+)
+
+# What the search index keeps beside the declared tables, per store: the FTS5
+# table and its shadow tables, the tsvector column and its index.
+_UNDECLARED = ("search_fts", "tsv", "ix_search_docs_tsv")
+
+
+def declared(name: str | None, type_: str, parent_names: object) -> bool:
+    """For schema comparisons: leave out what only one store has, by design."""
+    return name is None or not name.startswith(_UNDECLARED)
+
+
+# --- audit log, retention (migration 0014) -------------------------------------------
+
+# Sensitive actions (core/audit.py), each written in its action's transaction.
+# `details` is JSON; the log is read newest first, filtered by action, actor,
+# target and time, and searched by text.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("ts", BigInteger, nullable=False, index=True),
+    Column("actor_id", ID, nullable=True, index=True),
+    Column("action", String(48), nullable=False, index=True),
+    Column("target", String(64), nullable=False, index=True),
+    Column("conv_id", ID, nullable=True),
+    Column("details", Text, nullable=False),
+)
+
+# How long each kind of conversation keeps its messages' content; no row: forever.
+retention_rules = Table(
+    "retention_rules",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("days", Integer, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Column("updated_by", ID, nullable=True),
+)
+
+# What each purge removed: a conversation's messages up to a seq, by the rule of its kind.
+purges = Table(
+    "purges",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("conv_id", ID, nullable=False, index=True),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("files", Integer, nullable=False),
+    Column("cutoff_ms", BigInteger, nullable=False),
+)
