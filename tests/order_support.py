@@ -28,6 +28,8 @@ import orderchat
 from orderchat.core.model import Role
 from orderchat.core.routing import render
 from orderchat.core.workflows import Transition, Workflow, parse_workflow
+from tests.media_samples import jpeg
+from tests.media_support import raw_upload, settle_previews
 from tests.support import Account, ServerProcess, seed_skus
 
 WORKFLOWS_DIR = Path(orderchat.__file__).parent / "workflows"
@@ -304,12 +306,31 @@ class Shop:
         if "has_tracking" in transition.guards and not (order["carrier"] and order["tracking_no"]):
             extra["carrier"] = "SF Express"
             extra["tracking_no"] = f"SF{next(_numbers):010d}"
-        if transition.photos:
-            extra["photos"] = [{"blob": "b_photo", "name": "step.jpg"}]
-        resp = self.move(order["id"], transition.target, role or first_role(transition), **extra)
+        who = role or first_role(transition)
+        if transition.photos_required:
+            extra["photos"] = [self.photo(order, who)]
+        resp = self.move(order["id"], transition.target, who, **extra)
         assert resp.status_code == 200, f"{order['status']} -> {transition.target}: {resp.text}"
         moved: Json = resp.json()
         return moved
+
+    def photo(
+        self,
+        order: Json,
+        who: str | Account | Customer,
+        data: bytes | None = None,
+        filetype: str = "image/jpeg",
+    ) -> str:
+        """A finished upload by `who` into the order's conversation: a step's photo to give.
+
+        Its preview is made before it goes out, so no preview event of it lands later,
+        in the middle of another test's "changes nothing" check.
+        """
+        body = jpeg() if data is None else data
+        with self.server.http(self.token(who)) as client:  # a fresh connection: uploads POST
+            upload_id = raw_upload(client, order["conv"], body, "step.jpg", filetype)
+        settle_previews(self.server)
+        return upload_id
 
     def drive(self, order: Json, state: str) -> Json:
         """Move a fresh order along the shortest path to `state`."""
@@ -489,6 +510,14 @@ def call(
         return client.request(
             method, path, content=orjson.dumps(body), headers={"Content-Type": "application/json"}
         )
+
+
+def step_photo(server: ServerProcess, token: str, conv: str) -> str:
+    """A finished JPEG upload into `conv` by the token's user, for a step that needs one."""
+    with server.http(token) as client:
+        upload_id = raw_upload(client, conv, jpeg(), "step.jpg", "image/jpeg")
+    settle_previews(server)  # see Shop.photo
+    return upload_id
 
 
 def ok(resp: httpx.Response, status: int = 200) -> dict[str, Any]:

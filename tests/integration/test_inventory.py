@@ -538,10 +538,7 @@ def _to_returned(shop: Shop, order: Json) -> Json:
         ("return_requested", "customer_service"),
         ("returned", "warehouse"),
     ):
-        extra: Json = (
-            {"photos": [{"blob": "b_photo", "name": "p.jpg"}]} if state == "delivered" else {}
-        )
-        resp = shop.move(order["id"], state, role, **extra)
+        resp = shop.move(order["id"], state, role)
         assert resp.status_code == 200, resp.text
         order = resp.json()
     return order

@@ -82,6 +82,16 @@ def _stored_public_seqs(shop: Shop, conv: str, after_seq: int) -> list[int]:
     return [m["seq"] for m in shop.messages_in(conv, after_seq) if not m["internal"]]
 
 
+# A step that takes photos: the mover uploads one when the step comes.
+PHOTO: Json = {"photos": "one of the mover's own"}
+
+
+def _with_photos(shop: Shop, order: Json, role: str, extra: Json) -> Json:
+    if extra.get("photos") != PHOTO["photos"]:
+        return extra
+    return {**extra, "photos": [shop.photo(order, role)]}
+
+
 async def _step(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """A blocking staff call, off the event loop so the customer's socket keeps reading."""
     return await asyncio.to_thread(fn, *args, **kwargs)
@@ -112,12 +122,12 @@ async def test_retail_order_reaches_the_customers_client_step_by_step(shop: Shop
     road: list[tuple[str, str, Json]] = [
         ("confirmed", "customer_service", {}),
         ("picking", "warehouse", {}),
-        ("packed", "warehouse", {"photos": [{"blob": "b_parcel", "name": "parcel.jpg"}]}),
+        ("packed", "warehouse", PHOTO),
         ("shipped", "logistics", {"carrier": "SF Express", "tracking_no": "SF1234567890"}),
         ("in_transit", "logistics", {"note": "arrived at the Shanghai hub"}),
         ("in_transit", "logistics", {"note": "left the Hangzhou hub"}),
         ("out_for_delivery", "logistics", {}),
-        ("delivered", "logistics", {"photos": [{"blob": "b_door", "name": "door.jpg"}]}),
+        ("delivered", "logistics", PHOTO),
     ]
 
     received: list[ClientEvent] = []
@@ -156,7 +166,8 @@ async def test_retail_order_reaches_the_customers_client_step_by_step(shop: Shop
                             {"kind": "delay_notice", "reason": "fog", "eta": "Friday"},
                         )
                         assert resp.status_code == 201, resp.text
-                    resp = await _step(shop.move, order["id"], target, role, **extra)
+                    body = await _step(_with_photos, shop, order, role, extra)
+                    resp = await _step(shop.move, order["id"], target, role, **body)
                     assert resp.status_code == 200, f"{target}: {resp.text}"
                     current = resp.json()
 
@@ -238,11 +249,11 @@ def _oem_road() -> list[tuple[str, str, Json]]:
         ("sample_approved", "sales", {}),
         ("material_arrived", "purchasing", {}),
         ("cutting", "production", {}),
-        ("sewing", "production", {"photos": [{"blob": "b_cut", "name": "cut.jpg"}]}),
+        ("sewing", "production", PHOTO),
         ("qc", "production", {}),
-        ("sewing", "qc", {"note": "uneven hems on 40 pieces"}),  # rework: staff only
+        ("sewing", "qc", {"note": "uneven hems on 40 pieces", **PHOTO}),  # rework: staff only
         ("qc", "production", {}),
-        ("packing", "qc", {"photos": [{"blob": "b_qc", "name": "qc.jpg"}]}),
+        ("packing", "qc", PHOTO),
         ("shipped", "warehouse", {"carrier": "COSCO", "tracking_no": "COSU7654321"}),
         ("delivered", "logistics", {}),
     ]
@@ -268,7 +279,8 @@ async def test_oem_order_through_sample_rounds_to_delivery_on_a_raw_socket(shop:
                 await _step(shop.approve_confirmation, item, customer)
             if target == "shipped":
                 await _step(shop.record_payment, order["id"])
-            resp = await _step(shop.move, order["id"], target, role, **extra)
+            body = await _step(_with_photos, shop, order, role, extra)
+            resp = await _step(shop.move, order["id"], target, role, **body)
             assert resp.status_code == 200, f"{current['status']} -> {target}: {resp.text}"
             current = resp.json()
 

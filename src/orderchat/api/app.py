@@ -85,6 +85,7 @@ async def _seed_demo(runtime: Runtime) -> None:
         runtime.inventory,
         runtime.finance,
         runtime.confirmations,
+        runtime.media,
     )
     await seed_demo(
         runtime.staff,

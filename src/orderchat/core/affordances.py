@@ -26,6 +26,7 @@ def order_affordances(user: User, workflow: Workflow, status: str) -> dict[str, 
             "to": move.target,
             "label": {lang: workflow.label(move.target, lang) for lang in ("zh-CN", "en")},
             "photos": move.photos,
+            "photos_required": move.photos_required,
             "action": dict(move.action),
         }
         for move in workflow.moves_for(status, user.roles)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orderchat.core.errors import BadRequest, NotFound
-from orderchat.core.ids import IssueId, UserId
+from orderchat.core.ids import IssueId, UploadId, UserId
 from orderchat.core.orders import (
     Order,
     OrderItem,
@@ -130,13 +130,32 @@ def parse_order_spec(raw: Mapping[str, Any], find_workflow: Callable[[str], obje
     )
 
 
+# As many as one message carries (protocol/codec.py MAX_ATTACHMENTS).
+MAX_STEP_PHOTOS = 20
+
+
+def parse_photos(raw: object) -> tuple[UploadId, ...]:
+    """The uploads a step or a report names as its photos, as the web sends them
+    (`{"id": …}`) or bare ids; one named twice counts once (a file goes with one
+    message once). Whether each may be sent is the service's to check."""
+    if not isinstance(raw, list) or len(raw) > MAX_STEP_PHOTOS:
+        raise BadRequest(say("order_requests.photos_must_list_at_most"))
+    ids: list[UploadId] = []
+    for index, item in enumerate(raw):
+        upload_id = item.get("id") if isinstance(item, dict) and set(item) == {"id"} else item
+        if not isinstance(upload_id, str) or not 1 <= len(upload_id) <= 64:
+            raise BadRequest(say("order_requests.photo_must_upload_id", index=index))
+        ids.append(UploadId(upload_id))
+    return tuple(dict.fromkeys(ids))
+
+
 @dataclass(frozen=True, slots=True)
 class StatusChange:
     """A move to the next status the workflow allows, with what the step records."""
 
     to: str
     note: str
-    photos: tuple[object, ...]
+    photos: tuple[UploadId, ...]
     carrier: str | None
     tracking_no: str | None
 
@@ -148,14 +167,12 @@ def parse_status_change(raw: Mapping[str, Any]) -> StatusChange:
     to = raw.get("to")
     if not isinstance(to, str) or not to:
         raise BadRequest(say("order_requests.must_name_next_status"))
-    photos = raw.get("photos", [])
-    if not isinstance(photos, list) or len(photos) > 20:
-        raise BadRequest(say("order_requests.photos_must_list_at_most"))
+    photos = parse_photos(raw.get("photos", []))
     carrier, tracking = raw.get("carrier"), raw.get("tracking_no")
     for name, value in (("carrier", carrier), ("tracking_no", tracking)):
         if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):
             raise BadRequest(say("order_requests.must_1_64_characters", name=name))
-    return StatusChange(to, parse_note(raw.get("note")), tuple(photos), carrier, tracking)
+    return StatusChange(to, parse_note(raw.get("note")), photos, carrier, tracking)
 
 
 ISSUE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -193,9 +210,7 @@ def issue_details(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
                 raise BadRequest(say("order_requests.must_whole_number_0", key=key))
             details[key] = value
         elif key == "photos":
-            if not isinstance(value, list) or len(value) > 20:
-                raise BadRequest(say("order_requests.photos_must_list_at_most"))
-            details[key] = value
+            details[key] = list(parse_photos(value))
         else:
             details[key] = parse_note(value)
     required = {

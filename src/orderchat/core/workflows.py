@@ -9,7 +9,8 @@ Per transition:
 - `roles`: staff roles that may perform it (`admin` always may);
 - `notify`: roles told (mentioned in the order conversation and posted to
   their channels); `customer`: whether the customer is told, with `text`
-  in each language; `photos`: whether the step takes photos;
+  in each language; `photos`: `true` when the step needs at least one photo,
+  `"optional"` when it takes photos but does without (docs/orders.md §1.5);
 - `guards`: named conditions checked against the order (see GUARDS);
 - `effects`: named side effects the services carry out (see EFFECTS);
 - `action`: optional, what the step's button says in each language, for a step
@@ -61,6 +62,8 @@ class Transition:
     guards: tuple[str, ...]
     effects: tuple[str, ...]
     action: Mapping[str, str] = field(default_factory=dict)
+    # Evidence steps (packed, QC passed, rework) are refused without a photo.
+    photos_required: bool = False
 
     def customer_text(self, language: str) -> str:
         return self.text.get(language) or self.text.get("zh-CN") or self.target
@@ -175,6 +178,15 @@ def _names(raw: object, known: frozenset[str], where: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def _photos(raw: object, where: str) -> tuple[bool, bool]:
+    """(takes photos, needs one) from a transition's `photos`: true, false or "optional"."""
+    if raw is True or raw is False:
+        return raw, raw
+    if raw == "optional":
+        return True, False
+    raise BadRequest(say("workflows.photos_must_true_false_optional", where=where))
+
+
 def _transition(raw: object, states: set[str], index: int) -> Transition:
     where = f"transitions[{index}]"
     if not isinstance(raw, dict):
@@ -188,6 +200,7 @@ def _transition(raw: object, states: set[str], index: int) -> Transition:
     for state in [*sources, target]:
         if state not in states:
             raise BadRequest(say("workflows.unknown_state", where=where, state=state))
+    photos, photos_required = _photos(raw.get("photos", False), f"{where}.photos")
     return Transition(
         sources=frozenset(sources),
         target=target,
@@ -195,10 +208,11 @@ def _transition(raw: object, states: set[str], index: int) -> Transition:
         notify=_roles(raw.get("notify", []), f"{where}.notify"),
         customer=bool(raw.get("customer", False)),
         text=_texts(raw.get("text"), f"{where}.text"),
-        photos=bool(raw.get("photos", False)),
+        photos=photos,
         guards=_names(raw.get("guards", []), GUARDS, f"{where}.guards"),
         effects=_names(raw.get("effects", []), EFFECTS, f"{where}.effects"),
         action=_texts(raw.get("action"), f"{where}.action"),
+        photos_required=photos_required,
     )
 
 

@@ -30,7 +30,7 @@ def sample_photo(colour: tuple[int, int, int], label: str) -> bytes:
     return out.getvalue()
 
 
-def parcel_photo() -> bytes:
+def parcel_photo(label: str = "OD-10024  SF") -> bytes:
     """A packed parcel with its label, the warehouse's proof of packing."""
     image = Image.new("RGB", (1000, 750), (190, 196, 204))
     draw = ImageDraw.Draw(image)
@@ -38,7 +38,7 @@ def parcel_photo() -> bytes:
     draw.polygon([(200, 300), (420, 410), (420, 660), (200, 540)], fill=(176, 132, 86))
     draw.polygon([(420, 410), (820, 320), (820, 560), (420, 660)], fill=(160, 118, 76))
     draw.rectangle((520, 430, 720, 520), fill=(250, 250, 250))
-    draw.text((535, 450), "OD-10024  SF", fill=(20, 20, 20))
+    draw.text((535, 450), label, fill=(20, 20, 20))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return out.getvalue()

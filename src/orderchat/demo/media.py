@@ -31,7 +31,7 @@ async def seed_media(
     if lune is not None:
         pete, lily = users["pete"], users["lily"]
         photos = [
-            await _upload(
+            await upload_file(
                 media,
                 pete,
                 lune.conv_id,
@@ -39,7 +39,7 @@ async def seed_media(
                 "image/jpeg",
                 demo_files.sample_photo((176, 110, 60), "Sample round 1 - caramel"),
             ),
-            await _upload(
+            await upload_file(
                 media,
                 pete,
                 lune.conv_id,
@@ -57,7 +57,7 @@ async def seed_media(
             photos,
             "Round 2 samples: the first caramel on the left, the darker one on the right",
         )
-        drawing = await _upload(
+        drawing = await upload_file(
             media,
             lily,
             lune.conv_id,
@@ -82,13 +82,15 @@ async def seed_media(
 async def _seed_parcel(
     media: Media, messaging: Messaging, ids: IdMinter, wes: User, warehouse: str
 ) -> None:
-    parcel = await _upload(
+    parcel = await upload_file(
         media, wes, warehouse, "OD-10024-打包.jpg", "image/jpeg", demo_files.parcel_photo()
     )
     await _send(messaging, ids, wes, warehouse, MessageKind.IMAGE, [parcel], "OD-10024 已打包")
 
 
-async def _upload(media: Media, user: User, conv: str, name: str, mime: str, data: bytes) -> str:
+async def upload_file(
+    media: Media, user: User, conv: str, name: str, mime: str, data: bytes
+) -> str:
     started = await media.uploads.create(
         user, len(data), {"conv": conv, "filename": name, "filetype": mime}
     )

@@ -23,7 +23,10 @@ from orderchat.core.model import User
 from orderchat.core.order_requests import parse_issue_report, parse_order_spec, parse_status_change
 from orderchat.core.orders import Issue, Order
 from orderchat.core.payments import PaymentKind, parse_money
+from orderchat.demo import files as demo_files
 from orderchat.demo.catalogue import DemoSku, demo_catalogue
+from orderchat.demo.media import upload_file
+from orderchat.services.media.media import Media
 from orderchat.services.money.finance import Finance
 from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
@@ -140,6 +143,7 @@ class DemoServices:
     inventory: Inventory
     finance: Finance
     confirmations: Confirmations
+    media: Media
 
     # The demo writes its orders as a client would send them, parsed the same way.
 
@@ -148,6 +152,12 @@ class DemoServices:
 
     async def advance(self, user: User, order_id: OrderId, raw: dict[str, Any]) -> Order:
         return await self.orders.advance(user, order_id, parse_status_change(raw))
+
+    async def packing_photo(self, user: User, order: Order) -> list[str]:
+        """The parcel's photo, uploaded as the warehouse's phone would: packing needs one."""
+        name = f"{order.number}-打包.jpg"
+        data = demo_files.parcel_photo(f"{order.number}  SF")
+        return [await upload_file(self.media, user, order.conv_id, name, "image/jpeg", data)]
 
     async def raise_issue(self, user: User, order_id: OrderId, raw: dict[str, Any]) -> Issue:
         return await self.orders.raise_issue(user, order_id, parse_issue_report(raw))
@@ -245,6 +255,8 @@ async def _seed_retail(
             change: dict[str, Any] = {"to": state}
             if state == "shipped":
                 change.update(carrier="顺丰速运", tracking_no=f"SF{1400000000 + n}")
+            if state == "packed":
+                change["photos"] = await services.packing_photo(staff["wes"], order)
             if state == "in_transit":
                 change["note"] = "已到达成都转运中心"
             if state == "refunded":

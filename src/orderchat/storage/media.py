@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, and_, delete, func, insert, select, update
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from orderchat.core.ids import ConversationId, MessageId, UploadId, UserId
 from orderchat.core.media import PreviewStatus
@@ -250,7 +251,14 @@ async def conversation_files(
 ) -> list[SentFile]:
     where = [uploads.c.conv_id == conv_id, uploads.c.message_id.is_not(None)]
     if kinds:
-        where.append(messages.c.kind.in_([k.value for k in kinds]))
+        wanted: ColumnElement[bool] = messages.c.kind.in_([k.value for k in kinds])
+        if MessageKind.IMAGE in kinds:
+            # An order step's photos ride on its event message: they are pictures too.
+            step_photo = and_(
+                messages.c.kind == MessageKind.ORDER_EVENT.value, uploads.c.type.like("image/%")
+            )
+            wanted = or_(wanted, step_photo)
+        where.append(wanted)
     if before is not None:
         where.append(uploads.c.seq < before)
     if not include_internal:

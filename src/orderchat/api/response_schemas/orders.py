@@ -96,6 +96,7 @@ class WorkflowTransition(Body):
     notify: list[Role]
     customer: bool
     photos: bool
+    photos_required: bool
     guards: list[str]
     text: Texts
     action: Texts
@@ -117,6 +118,7 @@ class AllowedMove(Body):
     to: str
     label: Texts
     photos: bool
+    photos_required: bool
     action: Texts
 
 

@@ -109,6 +109,18 @@ _ORDER_CHANGES = {
         "note": _NOTE,
     },
 }
+_UPLOAD_ID = {"type": "string", "minLength": 1, "maxLength": 64}
+_PHOTO = {
+    "anyOf": [
+        _UPLOAD_ID,
+        {
+            "type": "object",
+            "required": ["id"],
+            "additionalProperties": False,
+            "properties": {"id": _UPLOAD_ID},
+        },
+    ]
+}
 _STATUS_CHANGE = {
     "type": "object",
     "additionalProperties": False,
@@ -116,7 +128,13 @@ _STATUS_CHANGE = {
     "properties": {
         "to": {**_TEXT_64, "description": "the next status, one the workflow allows"},
         "note": _NOTE,
-        "photos": {"type": "array", "maxItems": 20},
+        "photos": {
+            "type": "array",
+            "maxItems": 20,
+            "items": _PHOTO,
+            "description": "the step's photos: the caller's finished picture uploads "
+            "for the order's conversation; a step marked `photos = true` needs one",
+        },
         "carrier": _TEXT_64,
         "tracking_no": _TEXT_64,
     },
@@ -195,6 +213,7 @@ def workflow_view(workflow: Workflow) -> dict[str, Any]:
                 "notify": sorted(r.value for r in t.notify),
                 "customer": t.customer,
                 "photos": t.photos,
+                "photos_required": t.photos_required,
                 "guards": list(t.guards),
                 "text": dict(t.text),
                 "action": dict(t.action),

@@ -13,7 +13,7 @@ from typing import Any
 
 from orderchat.core.chain import GENESIS
 from orderchat.core.ids import ConversationId, UserId
-from orderchat.core.model import Conversation, ConversationKind, MessageKind, Role
+from orderchat.core.model import Conversation, ConversationKind, Message, MessageKind, Role
 from orderchat.core.orders import Order, format_address
 from orderchat.core.routing import ROLE_CHANNEL_TITLES, ROUTES, in_language, render_texts
 from orderchat.core.texts import DEFAULT_LANGUAGE
@@ -21,6 +21,7 @@ from orderchat.core.workflows import Workflow
 from orderchat.protocol.events import OrderChanged
 from orderchat.protocol.server_codec import customer_projection
 from orderchat.services.chat.conversations import members_added
+from orderchat.services.orders.photos import StepPhotos
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import accounts as account_store
 from orderchat.storage import conversations as conv_store
@@ -97,11 +98,13 @@ async def post_event_txn(
     roles: Iterable[Role] | None = None,
     customer: bool | None = None,
     texts: Mapping[str, str] | None = None,
+    photos: StepPhotos | None = None,
 ) -> None:
     """Post one order event where it must be seen.
 
     By default the event routes by `core.routing.ROUTES[event]`; a status change
-    passes its transition's roles, customer flag and texts instead.
+    passes its transition's roles, customer flag and texts instead. `photos` go
+    as the order message's attachments, so whoever sees the message sees them.
     """
     route = ROUTES.get(event)
     notify = frozenset(roles if roles is not None else (route.roles if route else ()))
@@ -124,28 +127,43 @@ async def post_event_txn(
     shown = filled.get(language if visible else "zh-CN") or filled.get("zh-CN") or event
     # Urgent by its route (staff-side: the customer's copy of an event is never urgent).
     urgent = bool(route and route.urgent and roles is None and not visible)
-    await tx.append_message(
+    photos = photos or StepPhotos()
+    message = await tx.append_message(
         conv,
         by,
         MessageKind.ORDER_EVENT,
         shown,
+        attachments=photos.attachments(),
         mentions=mentions,
         meta=meta,
         internal=not visible,
         urgent=urgent,
     )
-    for role in sorted(notify):
+    photos.attach(tx, message)
+    channel_meta = {**meta, "order_conv": order.conv_id}
+    text = f"[{order.number}] {filled.get('zh-CN', event)}"
+    await _copy_to_channels_txn(tx, notify, message, text, channel_meta)
+
+
+async def _copy_to_channels_txn(
+    tx: WriteTxn, roles: frozenset[Role], message: Message, text: str, meta: dict[str, object]
+) -> None:
+    """The event in each told role's channel, with the same photos."""
+    for role in sorted(roles):
         channel = await role_channel_txn(tx, role)
         await tx.member_set(channel.id)
-        await tx.append_message(
+        copy = await tx.append_message(
             channel,
-            by,
+            message.sender,
             MessageKind.ORDER_EVENT,
-            f"[{order.number}] {filled.get('zh-CN', event)}",
+            text,
+            attachments=message.attachments,
             mentions=(f"@{role.value}",),
-            meta={**meta, "order_conv": order.conv_id},
-            urgent=urgent,
+            meta=meta,
+            urgent=message.urgent,
         )
+        # The role can open the photos where it was told, as readers of a forward can.
+        tx.forward_files(message.attachments, copy)
 
 
 async def role_channel_txn(tx: WriteTxn, role: Role) -> Conversation:

@@ -24,6 +24,7 @@ from orderchat.core.routing import ISSUE_SETTLERS, may_report
 from orderchat.core.texts import Text, say
 from orderchat.services.orders.access import customer_language_txn, load_order_txn, save_order_txn
 from orderchat.services.orders.events import post_event_txn
+from orderchat.services.orders.photos import step_photos_txn
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.writer import WriteTxn
 from orderchat.storage import inventory as inventory_store
@@ -51,6 +52,9 @@ class RaiseIssue:
             status = workflow.state_words(order.status)
             raise Conflict(say("issues.order_nothing_more_can_reported", status=status))
         language = await customer_language_txn(tx, order)
+        photos = await step_photos_txn(
+            tx, self.user, order.conv_id, details.get("photos", []), details.get("description", "")
+        )
         shown = dict(details)
         if self.kind == "out_of_stock":
             shown["name"] = await _item_name_txn(tx, order, details["sku"])
@@ -73,7 +77,9 @@ class RaiseIssue:
         )
         await order_store.insert_issue_txn(tx.conn, issue)
         shown["issue"] = issue.id
-        await post_event_txn(tx, order, self.kind, shown, self.user.id, language=language)
+        await post_event_txn(
+            tx, order, self.kind, shown, self.user.id, language=language, photos=photos
+        )
         return issue
 
 

@@ -49,6 +49,7 @@ from orderchat.services.orders.access import (
 )
 from orderchat.services.orders.events import emit_order_txn, post_event_txn
 from orderchat.services.orders.issues import ChangeAddress, RaiseIssue, SettleIssue
+from orderchat.services.orders.photos import check_required, step_photos_txn
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
 from orderchat.services.stock import fulfilment
@@ -210,6 +211,10 @@ class AdvanceOrder:
             has_tracking=bool(updated.carrier and updated.tracking_no),
         )
         check_guards(transition, facts)
+        check_required(workflow, transition, self.change.photos)
+        photos = await step_photos_txn(
+            tx, self.user, order.conv_id, self.change.photos, self.change.note
+        )
         if "next_sample_round" in transition.effects:
             updated = replace(updated, sample_round=order.sample_round + 1)
         if "record_shipped" in transition.effects and order.shipped_at_ms is None:
@@ -233,6 +238,7 @@ class AdvanceOrder:
             roles=transition.notify,
             customer=transition.customer,
             texts=transition.text,
+            photos=photos,
         )
         await _post_shortages_txn(tx, saved, shortages, self.user.id, language)
         if transition.target == "picking" and saved.note:

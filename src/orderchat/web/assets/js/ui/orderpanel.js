@@ -19,6 +19,7 @@ import { orderProgress } from "./progress.js";
 import { isAdmin, onLang, toast, userName } from "./util.js";
 import "./strings.js";
 import "./strings-webfix.js";
+import "./strings-photos.js";
 
 const ADDRESS_FIELDS = ["name", "phone", "country", "region", "city", "district", "line1", "postcode"];
 const CONFIRMATION_KINDS = [
@@ -809,10 +810,33 @@ export class OrderPanel {
     });
   }
 
-  /** Photos taken for a step are also posted in the conversation so everyone sees them. */
-  sharePhotos(ids, caption) {
-    if (!ids.length || !this.realtime) return;
-    this.sendFiles("image", ids, caption).catch((err) => toast(errorText(err), "error"));
+  /**
+   * The photos a dialog picked, uploaded once: a retry after a refused step sends the
+   * same uploads again (the server attaches them only when the step goes through).
+   */
+  async uploadOnce(cache, files) {
+    const list = files || [];
+    const same = cache.files && cache.files.length === list.length && cache.files.every((f, i) => f === list[i]);
+    if (!same) {
+      cache.ids = await this.uploadAll(list);
+      cache.files = list;
+    }
+    return cache.ids;
+  }
+
+  /** The photo picker of a step: needed or optional, and who will see the photos. */
+  photoField(tr, def) {
+    const required = Boolean(tr.photos_required || (def && def.photos_required));
+    const audience = def && def.customer ? t("ph.customerSees") : t("ph.staffOnly");
+    return {
+      name: "photos",
+      label: t("f.photos"),
+      type: "file",
+      accept: "image/*",
+      multiple: true,
+      required,
+      hint: `${t(required ? "ph.required" : "ph.optional")} ${audience}`,
+    };
   }
 
   /** After a change to the confirmations: show them fresh and say it is done. */
@@ -830,21 +854,12 @@ export class OrderPanel {
 
   async doTransition(tr) {
     const o = this.order;
-    const label = pickText(tr.label, this.stateLabel(tr.to));
     const def = transitionOf(workflowOf(o), o.status, tr.to);
     const tracking = Boolean(def && (def.guards || []).includes("has_tracking"));
     const key = newRef();
     const fields = [];
-    if (tr.photos)
-      fields.push({
-        name: "photos",
-        label: t("f.photos"),
-        type: "file",
-        accept: "image/*",
-        multiple: true,
-        required: true,
-        hint: t("f.photosRequired"),
-      });
+    const uploaded = {};
+    if (tr.photos) fields.push(this.photoField(tr, def));
     if (tracking) {
       fields.push({ name: "carrier", label: t("f.carrier"), value: o.carrier || "", required: true });
       fields.push({ name: "tracking_no", label: t("f.tracking_no"), value: o.tracking_no || "", required: true });
@@ -855,7 +870,7 @@ export class OrderPanel {
       fields,
       danger: leavesPath(workflowOf(o), o.status, tr.to),
       onSubmit: async (v) => {
-        const ids = tr.photos ? await this.uploadAll(v.photos) : [];
+        const ids = tr.photos ? await this.uploadOnce(uploaded, v.photos) : [];
         const body = { to: tr.to };
         if (v.note) body.note = v.note;
         if (ids.length) body.photos = ids.map((id) => ({ id }));
@@ -864,7 +879,6 @@ export class OrderPanel {
           body.tracking_no = v.tracking_no;
         }
         const order = await this.post(`/api/orders/${encodeURIComponent(o.id)}/status`, body, key);
-        this.sharePhotos(ids, `${o.number} · ${label}`);
         await this.afterChange(order);
       },
     });
@@ -929,6 +943,7 @@ export class OrderPanel {
         accept: "image/*",
         multiple: true,
         showIf: is("defect_found"),
+        hint: `${t("ph.optional")} ${t("ph.customerSees")}`,
       },
       {
         name: "note",
@@ -938,6 +953,7 @@ export class OrderPanel {
         showIf: is("out_of_stock", "address_change_requested"),
       },
     ];
+    const uploaded = {};
     await formDialog({
       title: t("act.issue"),
       fields,
@@ -958,13 +974,11 @@ export class OrderPanel {
         } else if (v.kind === "defect_found") {
           body.description = v.description;
         }
-        let ids = [];
         if (v.kind === "defect_found" && v.photos && v.photos.length) {
-          ids = await this.uploadAll(v.photos);
+          const ids = await this.uploadOnce(uploaded, v.photos);
           body.photos = ids.map((id) => ({ id }));
         }
         await this.post(`/api/orders/${encodeURIComponent(o.id)}/issues`, body, key);
-        this.sharePhotos(ids, `${o.number} · ${t(`issue.${v.kind}`)}`);
         await this.afterChange(null);
       },
     });

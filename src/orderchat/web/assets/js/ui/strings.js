@@ -228,7 +228,6 @@ addStrings({
 
     "f.note": "备注",
     "f.photos": "照片",
-    "f.photosRequired": "此步骤需要上传照片。",
     "f.carrier": "承运商",
     "f.tracking_no": "运单号",
     "f.kind": "类型",
@@ -508,7 +507,6 @@ addStrings({
 
     "f.note": "Note",
     "f.photos": "Photos",
-    "f.photosRequired": "This step needs photos.",
     "f.carrier": "Carrier",
     "f.tracking_no": "Tracking number",
     "f.kind": "Kind",

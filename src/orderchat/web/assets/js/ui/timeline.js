@@ -23,6 +23,7 @@ import { callRecord } from "./call-record.js";
 import "./strings-convs.js";
 import "./strings.js";
 import "./strings-webfix.js";
+import "./strings-photos.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -947,9 +948,9 @@ export class Timeline {
         h("span", { class: "recalled-text" }, t("tl.recalledBy", { name: this.name(m.sender) })),
       );
     }
-    const photos = (details.photos || [])
-      .map((p) => (typeof p === "string" ? p : p && p.id))
-      .filter((id) => typeof id === "string" && /^[A-Za-z0-9_-]+$/.test(id));
+    const atts = (m.attachments || []).filter((a) => a && typeof a.id === "string");
+    // Steps recorded before their photos became attachments only name them.
+    const named = (details.photos || []).filter((p) => p && (typeof p === "string" || p.id)).length;
     const node = h(
       "div",
       {
@@ -974,8 +975,20 @@ export class Timeline {
         ),
         h("div", { class: "msg-text event-text", testid: "msg-text" }, pickText(meta.text, m.text)),
         details.note ? h("div", { class: "event-note" }, details.note) : null,
-        photos.length
-          ? h("div", { class: "event-photos" }, icon("image"), t("tl.photos", { count: photos.length }))
+        atts.length
+          ? h(
+              "div",
+              {
+                class: "atts atts-grid event-atts",
+                testid: "event-photos",
+                role: "group",
+                "aria-label": t("ph.stepPhotos"),
+              },
+              atts.map((a) => renderAttachment(a, "image")),
+            )
+          : null,
+        !atts.length && named
+          ? h("div", { class: "event-photos" }, icon("image"), t("tl.photos", { count: named }))
           : null,
         h(
           "div",
