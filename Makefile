@@ -34,11 +34,12 @@ node-deps: node_modules/.package-lock.json
 
 ## Debian packages the tests need, installed only when missing: libmagic for
 ## upload type checks, Chromium for the browser tests (Playwright drives it)
-## a CJK font so that its screenshots show Chinese, Node.js with npm for the
+## a CJK font so that its screenshots and the dossier's PDF show Chinese (poppler-utils
+## reads that PDF back in the tests), Node.js with npm for the
 ## browser app's formatter and linter, and PostgreSQL, Redis and nginx, which the
 ## suite, the benchmarks and the cluster start throwaway instances of (never the
 ## system services).
-SYSTEM_PACKAGES := libmagic1 chromium fonts-wqy-microhei nodejs npm postgresql redis-server nginx coturn
+SYSTEM_PACKAGES := libmagic1 chromium fonts-wqy-microhei nodejs npm postgresql redis-server nginx coturn poppler-utils
 # What installed packages provide: NodeSource's nodejs provides npm, and installing
 # Debian's npm beside it would conflict.
 PROVIDED := dpkg-query -W -f '$${Provides}\n' 2>/dev/null | tr ',' '\n' | sed 's/^ *//; s/ .*//' | sed '/^$$/d'

@@ -1,4 +1,5 @@
-"""The `orderchat` command: serve, user (see user_cli.py), skus (skus_cli.py), chat, digest."""
+"""The `orderchat` command: serve, user (see user_cli.py), skus (skus_cli.py), chat, digest,
+verify (proof_cli.py) and export (dossier_cli.py)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("chat", help="a terminal chat client", add_help=False)
     commands.add_parser("search", help="search messages as a staff member", add_help=False)
     commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
+    commands.add_parser("verify", help="check the hash chains, or a dossier ZIP", add_help=False)
+    commands.add_parser("export", help="write one order's dossier ZIP", add_help=False)
     return parser
 
 
@@ -309,6 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         from orderchat.digest_cli import main as digest_main
 
         return digest_main(argv[1:])
+    if argv[:1] == ["verify"]:
+        from orderchat.proof_cli import main as verify_main
+
+        return verify_main(argv[1:])
+    if argv[:1] == ["export"]:
+        from orderchat.dossier_cli import main as export_main
+
+        return export_main(argv[1:])
     if argv[:1] == ["search"]:
         from orderchat.search_cli import main as search_main
 

@@ -65,6 +65,8 @@ QUERIES: dict[tuple[str, str], str] = {
     ("GET", "/api/presence"): "?users=u_someone",
     # Searching is everyone's own; narrowed to their order it is refused.
     ("GET", "/api/search"): "?q=order&order={order_id}",
+    # An admin's check of their order's hash chain: the route is for admins alone.
+    ("GET", "/api/admin/verify"): "?conv={conv_id}",
 }
 BODIES: dict[tuple[str, str], object] = {
     ("POST", "/api/conversations"): {"kind": "channel", "title": "mine", "members": []},

@@ -26,6 +26,7 @@ from orderchat.api.routes import (
     media,
     notify,
     orders,
+    proof,
     rules,
     search,
     staff_admin,
@@ -202,6 +203,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         calls,
         search,
         audit,
+        proof,
         web,
     ):
         app.include_router(module.router)

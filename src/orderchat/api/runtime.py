@@ -20,6 +20,7 @@ from orderchat.services.audit import AuditLog
 from orderchat.services.calls import Calls
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
+from orderchat.services.dossier.service import Dossiers
 from orderchat.services.leases import Leases
 from orderchat.services.media.media import Media
 from orderchat.services.money.finance import Finance
@@ -29,6 +30,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
+from orderchat.services.proof import ChainProofs
 from orderchat.services.search import Search
 from orderchat.services.staff import Staff
 from orderchat.services.stock.inventory import Inventory
@@ -65,6 +67,8 @@ class Runtime:
     calls: Calls
     search: Search
     audit: AuditLog
+    proofs: ChainProofs
+    dossiers: Dossiers
 
     @property
     def notifications(self) -> Notifications:

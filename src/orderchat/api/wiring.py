@@ -25,6 +25,7 @@ from orderchat.services.chat.commands import Commands
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
 from orderchat.services.cluster import DatabaseStream, node_name
+from orderchat.services.dossier.service import Dossiers
 from orderchat.services.leases import Leases
 from orderchat.services.media.limits import MediaLimits
 from orderchat.services.media.media import Media
@@ -34,6 +35,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, SystemClock, system_ids
+from orderchat.services.proof import ChainProofs
 from orderchat.services.search import Search
 from orderchat.services.staff import Staff
 from orderchat.services.stock.command import STOCK_COMMAND
@@ -153,6 +155,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         ),
         search=Search(db, clock),
         audit=AuditLog(db, clock),
+        proofs=ChainProofs(db),
+        dossiers=Dossiers(
+            db, clock, workflows, LocalBlobStore(settings.data_dir), settings.data_dir / "work"
+        ),
     )
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from orderchat.core.text_table_proof import PROOF_TEXTS
+
 # fmt: off
 TEXTS: Mapping[str, tuple[str, str]] = {
     "access.not_your_order": ("这不是你的订单", "this is not your order"),
@@ -533,3 +535,5 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "workflows.workflow_not_valid_toml": ("流程不是有效的 TOML：{reason}", "workflow is not valid TOML: {reason}"),
 }
 # fmt: on
+# The dossier's and the hash chain proofs' sentences (core/text_table_proof.py).
+TEXTS = {**TEXTS, **PROOF_TEXTS}

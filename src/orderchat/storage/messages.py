@@ -200,6 +200,11 @@ async def get_stored_message(conn: AsyncConnection, conv_id: str, seq: int) -> S
     ).first()
     if row is None:
         raise NotFound(say("messages.no_message_in_conversation", seq=seq))
+    return stored_message(row)
+
+
+def stored_message(row: Row[Any]) -> StoredMessage:
+    """A whole message row: the audit and the chain's proofs need what members never see."""
     return StoredMessage(
         message=_message(row),
         recalled_at_ms=row.recalled_at_ms,
@@ -482,6 +487,10 @@ def edit_row(edit: MessageEdit, hash_: str) -> dict[str, Any]:
 
 async def insert_edits_txn(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     await insert_rows(conn, message_edits, rows)
+
+
+def stored_edit(row: Row[Any]) -> StoredEdit:
+    return _edit(row)
 
 
 def _edit(row: Row[Any]) -> StoredEdit:

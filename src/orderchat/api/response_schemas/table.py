@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from orderchat.api.response_schemas import chat, commerce, notify, orders, people, rules
+from orderchat.api.response_schemas import chat, commerce, notify, orders, people, proof, rules
 
 
 class NoBody:
@@ -26,6 +26,9 @@ BINARY: Final[dict[str, dict[str, Any]]] = {
     "*/*": {"schema": {"type": "string", "format": "binary"}}
 }
 CSV: Final[dict[str, dict[str, Any]]] = {"text/csv": {"schema": {"type": "string"}}}
+ZIP: Final[dict[str, dict[str, Any]]] = {
+    "application/zip": {"schema": {"type": "string", "format": "binary"}}
+}
 
 Answer = type[BaseModel] | NoBody | dict[str, dict[str, Any]]
 
@@ -140,6 +143,9 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("get", "/api/media/{media_id}/{made}"): _MEDIA,
     ("get", "/api/conversations/{conv_id}/files"): {200: chat.FilePage},
     ("get", "/api/orders/{order_id}/files"): {200: chat.FilePage},
+    # proofs (api/routes/proof.py)
+    ("get", "/api/admin/verify"): {200: proof.ChainProof},
+    ("get", "/api/orders/{order_id}/dossier"): {200: ZIP},
 }
 
 

@@ -16,6 +16,7 @@ import { leavesPath, stateLabel, transitionOf, workflowOf } from "../workflow.js
 import { icon } from "./icons.js";
 import { formDialog, infoDialog } from "./dialogs.js";
 import { orderProgress } from "./progress.js";
+import { dossierView } from "./dossier.js";
 import { isAdmin, onLang, toast, userName } from "./util.js";
 import "./strings.js";
 import "./strings-webfix.js";
@@ -338,6 +339,7 @@ export class OrderPanel {
         this.shippingView(o),
         this.issuesView(o),
         this.confirmationsView(o),
+        dossierView(o),
       ].filter(Boolean),
     );
   }

@@ -1,0 +1,98 @@
+# ruff: noqa: E501  (one sentence per line reads and diffs best)
+"""The sentences of the dossier and of the hash chain proofs: key -> (zh-CN, en).
+
+Kept apart from core/text_table.py, which merges them into `TEXTS`, because a
+dossier's PDF is a document of its own, labelled line by line, and one table
+of every sentence had outgrown a module. The same rules hold: one line per
+key, sorted, the zh-CN template in Chinese and the en one in English, both
+naming the same placeholders (tests/unit/test_language_scan.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# fmt: off
+PROOF_TEXTS: Mapping[str, tuple[str, str]] = {
+    "dossier.document_malformed": ("dossier.json 不是证据包的文档，无法核对链条", "dossier.json is not a dossier document; the chain cannot be checked"),
+    "dossier.file_changed": ("文件 {path} 与清单中的 SHA-256 不符（已被改动）", "{path} does not match its SHA-256 in the manifest (changed)"),
+    "dossier.file_missing": ("清单列出的文件 {path} 不在压缩包中", "{path} is listed in the manifest but not in the ZIP"),
+    "dossier.file_not_as_sent": ("文件 {path} 不是第 {seq} 条消息发送的那个文件：SHA-256 不同（已被改动）", "{path} is not the file message seq {seq} sent: its SHA-256 differs (changed)"),
+    "dossier.file_not_sent": ("文件 {path} 不是第 {seq} 条消息发送的文件", "{path} is not a file that message seq {seq} sent"),
+    "dossier.file_unlisted": ("文件 {path} 在压缩包中，但不在清单里", "{path} is in the ZIP but not in the manifest"),
+    "dossier.font_missing": ("找不到中文字体 {path}，请安装 fonts-wqy-microhei", "the CJK font {path} is missing; install fonts-wqy-microhei"),
+    "dossier.heads_differ": ("dossier.json 与 manifest.json 记录的链条终点不同", "dossier.json and manifest.json name different chain heads"),
+    "dossier.holds": ("证据包完好：{links} 个链节（其中 {withheld} 个未附内容），{files} 个文件，链条终点 {head}", "the dossier holds: {links} links ({withheld} of them withheld), {files} files, chain head {head}"),
+    "dossier.link_absent": ("{link}在链条中，但 dossier.json 里没有（已被删除）", "{link} is in the chain but not in dossier.json (removed)"),
+    "dossier.link_malformed": ("dossier.json 中{link}的字段格式不对", "the fields of {link} in dossier.json are malformed"),
+    "dossier.link_unchained": ("dossier.json 中的{link}不在链条中", "{link} in dossier.json is not in the chain"),
+    "dossier.manifest_malformed": ("manifest.json 不是证据包的清单，无法核对", "manifest.json is not a dossier manifest; nothing can be checked"),
+    "dossier.no_manifest": ("{path} 中没有 manifest.json", "{path} has no manifest.json"),
+    "dossier.no_order_number": ("没有编号为 {number} 的订单", "no order numbered {number}"),
+    "dossier.not_a_zip": ("{path} 不是可读的 ZIP 文件", "{path} is not a readable ZIP file"),
+    "dossier.operator": ("服务器管理员", "the server's operator"),
+    "dossier.out_of_order": ("dossier.json 中第 {seq} 条消息排在了第 {due} 条的位置（顺序被改动）", "message seq {seq} stands where seq {due} belongs in dossier.json (reordered)"),
+    "dossier.pdf_address": ("地址：{address}", "Address: {address}"),
+    "dossier.pdf_call": ("#{seq} · {time} · {caller} · {text}", "#{seq} · {time} · {caller} · {text}"),
+    "dossier.pdf_calls": ("通话记录", "Call records"),
+    "dossier.pdf_chain": ("哈希链", "Hash chain"),
+    "dossier.pdf_chain_broken": ("导出时链条已断：第 {seq} 条消息（编辑 {version}），原因 {reason}", "The chain was already broken at export: message seq {seq} (edit {version}), {reason}"),
+    "dossier.pdf_chain_how": ("用 orderchat verify 命令可离线核验本证据包的 ZIP；链条终点应与服务器上该会话的终点一致。", "Check this dossier's ZIP offline with orderchat verify; its chain head must match the conversation's head on the server."),
+    "dossier.pdf_chain_summary": ("共 {links} 个链节，其中 {withheld} 个未附内容（仅员工可见或已撤回，只列出哈希）。链条终点：{head}", "{links} links, {withheld} of them withheld (staff-only or recalled: their hash only). Chain head: {head}"),
+    "dossier.pdf_confirmations": ("确认事项", "Confirmations"),
+    "dossier.pdf_conversation": ("对话", "Conversation"),
+    "dossier.pdf_created": ("创建于 {time}", "Created {time}"),
+    "dossier.pdf_created_step": ("订单创建", "order created"),
+    "dossier.pdf_decision": ("{decision} · {by} · {time} · {comment}", "{decision} · {by} · {time} · {comment}"),
+    "dossier.pdf_edited": ("第 {version} 次编辑 · {time}：{text}", "Edit {version} · {time}: {text}"),
+    "dossier.pdf_exported_by": ("导出人：{who}（{view}）", "Exported by {who} ({view})"),
+    "dossier.pdf_file": ("原文件：{path}", "Original: {path}"),
+    "dossier.pdf_footer_head": ("链条终点 {head}", "chain head {head}"),
+    "dossier.pdf_footer_page": ("第 {page}/{pages} 页 · 导出于 {exported}", "page {page}/{pages} · exported {exported}"),
+    "dossier.pdf_internal": ("仅员工可见", "staff only"),
+    "dossier.pdf_invoice": ("发票 {status} · 抬头 {title} · 税号 {tax_id} · 号码 {number} · {time}", "Invoice {status} · title {title} · tax id {tax_id} · number {number} · {time}"),
+    "dossier.pdf_issue": ("{time} {kind}（{by}）：{detail}", "{time} {kind} ({by}): {detail}"),
+    "dossier.pdf_issue_open": ("尚未处理", "not settled yet"),
+    "dossier.pdf_issues": ("异常及处理", "Exceptions and how they were settled"),
+    "dossier.pdf_item": ("{sku} {name} × {quantity}，单价 {price}", "{sku} {name} × {quantity} at {price}"),
+    "dossier.pdf_item_head": ("{title}（{kind}）：{status}", "{title} ({kind}): {status}"),
+    "dossier.pdf_message_head": ("#{seq} {sender} · {time}", "#{seq} {sender} · {time}"),
+    "dossier.pdf_money": ("付款、退款与发票", "Payments, refunds and invoice"),
+    "dossier.pdf_none": ("无", "none"),
+    "dossier.pdf_note": ("备注：{note}", "Note: {note}"),
+    "dossier.pdf_order": ("订单", "Order"),
+    "dossier.pdf_order_line": ("订单号 {number} · 客户 {customer} · 状态 {status}", "Order {number} · customer {customer} · status {status}"),
+    "dossier.pdf_payment": ("{time} 收款 {amount} · {method} · {reference} · {by}", "{time} payment {amount} · {method} · {reference} · {by}"),
+    "dossier.pdf_read_by": ("已读：{names}", "read by: {names}"),
+    "dossier.pdf_recalled": ("已于 {time} 撤回（原内容保留备查）", "recalled {time} (the original is kept for the record)"),
+    "dossier.pdf_refund": ("{time} 退款 {amount} · {method} · {reference} · {by}", "{time} refund {amount} · {method} · {reference} · {by}"),
+    "dossier.pdf_reply": ("回复第 {seq} 条", "reply to #{seq}"),
+    "dossier.pdf_settled": ("{time} 处理结果：{outcome}（{by}）{detail}", "{time} settled: {outcome} ({by}) {detail}"),
+    "dossier.pdf_shipping": ("承运：{carrier} {tracking}", "Carrier: {carrier} {tracking}"),
+    "dossier.pdf_step": ("{time} {label}（{by}，第 {seq} 条）", "{time} {label} ({by}, #{seq})"),
+    "dossier.pdf_timeline": ("状态时间线", "Status timeline"),
+    "dossier.pdf_title": ("订单 {number} 证据档案", "Dossier of order {number}"),
+    "dossier.pdf_total": ("金额 {total}，已付 {paid}（{payment}）", "Total {total}, paid {paid} ({payment})"),
+    "dossier.pdf_undecided": ("尚未决定（{state}）", "not decided ({state})"),
+    "dossier.pdf_unread_by": ("未读：{names}", "not read by: {names}"),
+    "dossier.pdf_urgent": ("紧急", "urgent"),
+    "dossier.pdf_version": ("第 {number} 版 · {by} · {time}：{text}", "Version {number} · {by} · {time}: {text}"),
+    "dossier.problems": ("证据包有 {count} 处问题：", "the dossier has {count} problems:"),
+    "dossier.progress_packing": ("打包文件", "packing files"),
+    "dossier.progress_reading": ("读取链节", "reading links"),
+    "dossier.view_customer": ("客户版，不含仅员工可见的内容", "the customer's, without staff-only content"),
+    "dossier.view_staff": ("员工完整版", "staff, complete"),
+    "dossier.written": ("已写入 {path}：{links} 个链节（其中 {withheld} 个未附内容），{files} 个文件，链条终点 {head}", "wrote {path}: {links} links ({withheld} of them withheld), {files} files, chain head {head}"),
+    "proof.all_hold": ("{conversations} 个会话的 {links} 个链节全部完好", "all {links} links of {conversations} conversations hold"),
+    "proof.conversation_broken": ("会话 {conv}（{title}）：{problem}", "conversation {conv} ({title}): {problem}"),
+    "proof.head_differs": ("链节到{link}为止都完好，但终点 {head} 与记录的终点 {stored} 不符", "the links hold up to {link}, but end at {head}, not at the head kept, {stored}"),
+    "proof.link_changed": ("{link}：内容与其哈希不符（已被改动）", "{link}: its content does not give its hash (changed)"),
+    "proof.link_edit": ("第 {seq} 条消息的第 {version} 次编辑", "edit {version} of message seq {seq}"),
+    "proof.link_message": ("第 {seq} 条消息", "message seq {seq}"),
+    "proof.link_missing": ("{link}：缺失", "{link}: missing"),
+    "proof.link_reordered": ("{link}：不在原来的位置（顺序被改动）", "{link}: not in its place (reordered)"),
+    "proof.no_database": ("{path} 中没有数据库", "no database in {path}"),
+    "proof.progress": ("校验哈希链", "verifying hash chains"),
+    "proof.some_broken": ("{conversations} 个会话中有 {broken} 个的链条断了", "the chain is broken in {broken} of {conversations} conversations"),
+}
+# fmt: on
