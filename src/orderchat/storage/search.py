@@ -136,9 +136,14 @@ def _where(
         where.append("d.kind IN (" + ", ".join(f":kind{i}" for i in range(len(names))) + ")")
         params.update({f"kind{i}": k for i, k in enumerate(names)})
     if page.before is not None:
-        where.append("d.doc_id < :before")
+        where.append("d.doc_id < :before")  # (FTS5 reads it as its rowid bound too)
         params["before"] = page.before
     return where, params
+
+
+# Best-first ranks the newest this many visible matches: a common word matches a
+# good part of a shop's history, and ranking all of it would cost seconds.
+RELEVANCE_WINDOW = 2_000
 
 
 async def search(
@@ -149,21 +154,34 @@ async def search(
     page: PageAt,
     limit: int,
 ) -> list[Found]:
+    """A page of results. The inner query walks the index newest first and stops
+    after enough visible matches, so a common word costs what a rare one does."""
     where, params = _where(viewer, filters, page)
-    params.update(limit=limit, offset=page.offset)
     if conn.dialect.name == "postgresql":
         params["q"] = tsquery(query)
+        rid, score = "d.doc_id", "ts_rank_cd(d.tsv, CAST(:q AS tsquery))"
         source = "search_docs d"
         where.insert(0, "d.tsv @@ CAST(:q AS tsquery)")
-        rank = "ts_rank_cd(d.tsv, CAST(:q AS tsquery)) DESC"
+        best = "f.score DESC"
     else:
         params["q"] = fts5_match(query)
+        rid, score = "search_fts.rowid", "bm25(search_fts)"
         source = "search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid"
         where.insert(0, "search_fts MATCH :q")
-        rank = "bm25(search_fts)"
-    order = "d.doc_id DESC" if page.sort is SortBy.TIME else f"{rank}, d.doc_id DESC"
+        best = "f.score"
+    by_time = page.sort is SortBy.TIME
+    inner = (
+        f"SELECT {rid} AS rid, {'0' if by_time else score} AS score FROM {source} "
+        f"WHERE {' AND '.join(where)} ORDER BY {rid} DESC LIMIT :window"
+    )
+    params.update(
+        window=limit if by_time else RELEVANCE_WINDOW,
+        limit=limit,
+        offset=0 if by_time else page.offset,
+    )
+    order = "f.rid DESC" if by_time else f"{best}, f.rid DESC"
     sql = (
-        f"SELECT {_COLUMNS} FROM {source} {_JOINS} WHERE {' AND '.join(where)} "
+        f"SELECT {_COLUMNS} FROM ({inner}) f JOIN search_docs d ON d.doc_id = f.rid {_JOINS} "
         f"ORDER BY {order} LIMIT :limit OFFSET :offset"
     )
     rows = await conn.execute(text(sql), params)

@@ -6,10 +6,14 @@ Revises: 0012
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 import sqlalchemy as sa
 from alembic import op
 
-from orderchat.storage.messages import _message
+from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.model import Message, MessageKind
 from orderchat.storage.search import doc_row
 
 revision = "0013"
@@ -94,7 +98,7 @@ def _index_history(postgres: bool) -> None:
         if not rows:
             return
         docs = [
-            doc_row(_message(row), row.pos, postgres=postgres, edited=edits.get(row.id))
+            doc_row(_message_at_0012(row), row.pos, postgres=postgres, edited=edits.get(row.id))
             for row in rows
         ]
         bind.execute(
@@ -107,6 +111,26 @@ def _index_history(postgres: bool) -> None:
             docs,
         )
         after = rows[-1].pos
+
+
+def _message_at_0012(row: Any) -> Message:
+    """A message row as this revision knows it (later revisions add columns)."""
+    return Message(
+        id=MessageId(row.id),
+        conv=ConversationId(row.conv_id),
+        seq=row.seq,
+        ref=row.ref,
+        sender=UserId(row.sender_id),
+        kind=MessageKind(row.kind),
+        text=row.text,
+        attachments=tuple(orjson.loads(row.attachments)),
+        mentions=(),
+        reply_to=None,
+        ts=row.ts,
+        recalled=row.recalled_at_ms is not None,
+        meta=None if row.meta is None else orjson.loads(row.meta),
+        internal=bool(row.internal),
+    )
 
 
 def downgrade() -> None:
