@@ -80,6 +80,8 @@ BODIES: dict[tuple[str, str], object] = {
         "topics": ["order.status"],
     },
     ("POST", "/api/orders/{order_id}/status"): {"to": "in_transit"},
+    ("POST", "/api/orders/{order_id}/legal-hold"): {"hold": False},
+    ("PUT", "/api/admin/retention"): {"kind": "order", "days": 1},
     ("POST", "/api/orders/{order_id}/issues"): {"kind": "delay_notice", "reason": "x"},
     ("POST", "/api/orders/{order_id}/issues/{issue_id}/settle"): {"outcome": "refund"},
     ("POST", "/api/orders/{order_id}/address"): {"address": {"city": "Nowhere", "line1": "1"}},

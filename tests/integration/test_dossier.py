@@ -366,6 +366,17 @@ def test_the_dossier_is_for_the_orders_people_only(shop: Shop, case: Case) -> No
 
 
 @pytest.mark.sqlite_only
+def test_the_dossier_names_the_key_that_signs_the_daily_anchors(shop: Shop, case: Case) -> None:
+    made = shop.call("admin", "POST", "/api/admin/anchors")
+    assert made.status_code == 201, made.text
+    key = shop.call("admin", "GET", "/api/admin/anchors").json()
+    entries = _entries(_download(shop, "admin", case.order))
+    manifest = orjson.loads(entries["manifest.json"])
+    assert manifest["anchor_key"] == {"public_key": key["public_key"], "key_id": key["key_id"]}
+    assert orjson.loads(entries["dossier.json"])["anchor_key"] == manifest["anchor_key"]
+
+
+@pytest.mark.sqlite_only
 def test_orderchat_export_writes_what_the_route_gives(
     shop: Shop, case: Case, tmp_path: Path
 ) -> None:

@@ -72,10 +72,15 @@ def _stored_order_events(shop: Shop, conv: str, after_pos: int) -> list[Json]:
     return [json.loads(r[0])["order"] for r in rows]
 
 
+# What the staff's view of an order has and the customer's has not: finance's
+# decision to let it ship unpaid, and whether it is under legal hold.
+STAFF_ORDER_FIELDS = {"ship_approved", "legal_hold"}
+
+
 def _as_customer_sees(stored: list[Json]) -> list[Json]:
-    """Stored order events are the staff view; the customer gets it without finance's decision."""
-    assert all("ship_approved" in o for o in stored)
-    return [{k: v for k, v in o.items() if k != "ship_approved"} for o in stored]
+    """Stored order events are the staff view; the customer gets it without the staff's fields."""
+    assert all(o.keys() >= STAFF_ORDER_FIELDS for o in stored)
+    return [{k: v for k, v in o.items() if k not in STAFF_ORDER_FIELDS} for o in stored]
 
 
 def _stored_public_seqs(shop: Shop, conv: str, after_seq: int) -> list[int]:

@@ -50,6 +50,7 @@ MIXED_ALLOWED = {
     "财务 #finance",
     "生产 #production",
     "质检 #qc",
+    "审计 #audit",  # the channel of the daily chain anchors, titled like the role channels
     # The webhook account's display name: a name, shown as it is to everyone.
     "订单平台 Order platform",
 }

@@ -20,6 +20,7 @@ from orderchat.api.routes import (
     calls,
     confirmations,
     conversations,
+    evidence,
     finance,
     health,
     inventory,
@@ -39,6 +40,7 @@ from orderchat.api.routes import (
 from orderchat.api.runtime import Runtime
 from orderchat.api.wiring import build_runtime
 from orderchat.realtime.socket import AsgiSocket
+from orderchat.services.anchors import run_daily as run_evidence_jobs
 from orderchat.services.idempotency import IdempotencyKeys
 from orderchat.services.ports import Clock
 from orderchat.services.staff import INVITE_TTL_S
@@ -161,6 +163,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             name="daily-digest",
         )
         call_timers = asyncio.create_task(runtime.calls.run_timers(stop_digest), name="call-timers")
+        evidence = asyncio.create_task(
+            run_evidence_jobs(
+                stop_digest, runtime.clock, runtime.leases, runtime.anchors, runtime.retention
+            ),
+            name="evidence-jobs",
+        )
         _freeze_startup_objects()
         logger.info("serving on http://%s:%d", settings.host, settings.port)
         try:
@@ -171,6 +179,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await digest
             await call_timers
+            await evidence
             await _stop(runtime)
 
     app = OrderChatApp(
@@ -203,6 +212,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         calls,
         search,
         audit,
+        evidence,
         proof,
         web,
     ):

@@ -16,6 +16,7 @@ from orderchat.realtime.hub import Hub
 from orderchat.realtime.presence import LocalPresence
 from orderchat.realtime.redis_bus import OrderedBus
 from orderchat.services.accounts import Accounts, Authenticated
+from orderchat.services.anchors import Anchors
 from orderchat.services.audit import AuditLog
 from orderchat.services.calls import Calls
 from orderchat.services.chat.conversations import Conversations
@@ -31,6 +32,7 @@ from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
 from orderchat.services.proof import ChainProofs
+from orderchat.services.retention import Retention
 from orderchat.services.search import Search
 from orderchat.services.staff import Staff
 from orderchat.services.stock.inventory import Inventory
@@ -67,6 +69,8 @@ class Runtime:
     calls: Calls
     search: Search
     audit: AuditLog
+    retention: Retention
+    anchors: Anchors
     proofs: ChainProofs
     dossiers: Dossiers
 

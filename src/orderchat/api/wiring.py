@@ -19,6 +19,7 @@ from orderchat.realtime.presence import LocalPresence, RedisPresence
 from orderchat.realtime.redis_bus import OrderedBus, RedisRelay, channel_for
 from orderchat.realtime.redis_limits import RedisBuckets
 from orderchat.services.accounts import Accounts
+from orderchat.services.anchors import Anchors
 from orderchat.services.audit import AuditLog
 from orderchat.services.calls import Calls
 from orderchat.services.chat.commands import Commands
@@ -36,6 +37,7 @@ from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, SystemClock, system_ids
 from orderchat.services.proof import ChainProofs
+from orderchat.services.retention import Retention
 from orderchat.services.search import Search
 from orderchat.services.staff import Staff
 from orderchat.services.stock.command import STOCK_COMMAND
@@ -58,6 +60,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     writer = GroupCommitWriter(
         db, bus, clock, ids, settings.max_batch, index_search=settings.search_index
     )
+    blobs = LocalBlobStore(settings.data_dir)
     workflows = Workflows.load(settings.workflows_dir)
     shared_limits = None
     if settings.redis_url:
@@ -114,7 +117,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             db,
             writer,
             clock,
-            LocalBlobStore(settings.data_dir),
+            blobs,
             PartialFiles(settings.data_dir),
             settings.data_dir / "work",
             MediaLimits(
@@ -155,10 +158,10 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         ),
         search=Search(db, clock),
         audit=AuditLog(db, clock),
+        retention=Retention(db, clock, blobs),
+        anchors=Anchors(db, writer, clock),
         proofs=ChainProofs(db),
-        dossiers=Dossiers(
-            db, clock, workflows, LocalBlobStore(settings.data_dir), settings.data_dir / "work"
-        ),
+        dossiers=Dossiers(db, clock, workflows, blobs, settings.data_dir / "work"),
     )
 
 

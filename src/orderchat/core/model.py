@@ -103,6 +103,8 @@ class Message:
     forwarded_from: dict[str, object] | None = None
     # When the text was last edited; the stored text stays the original (see core.edits).
     edited_ts: int | None = None
+    # Retention removed the content; the hash stays, so the chain links through it.
+    purged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ class Topic(StrEnum):
     CONFIRMATION = "confirmation"
     MESSAGE_URGENT = "message.urgent"
     CONSULT_NEW = "consult.new"
+    AUDIT_ANCHOR = "audit.anchor"  # the day's signed chain heads (core/anchor.py)
 
 
 # Order events (`meta.event` of an order_event message) that are exceptions.
@@ -89,6 +90,7 @@ _TOPIC_OF_EVENT: Mapping[str, Topic] = {
     "confirmation_proposed": Topic.CONFIRMATION,
     "confirmation_decided": Topic.CONFIRMATION,
     **{event: Topic.ORDER_EXCEPTION for event in EXCEPTION_EVENTS},
+    "chain_anchor": Topic.AUDIT_ANCHOR,
 }
 
 

@@ -88,6 +88,7 @@ class Order:
     shipped_at_ms: int | None
     version: int
     items: tuple[OrderItem, ...] = ()
+    legal_hold: bool = False  # never purged by retention (core/retention.py)
 
 
 @dataclass(frozen=True, slots=True)

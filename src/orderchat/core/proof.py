@@ -81,26 +81,39 @@ class LinkRef:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """One link as stored: its hash, and its content unless it was withheld."""
+    """One link as stored: its hash, and its content unless it was withheld.
+
+    A purged link (retention removed its content) has no body but may keep `prev`,
+    the hash of the link before it, recorded when it was purged: its place is then
+    still proved, only not its content.
+    """
 
     ref: LinkRef
     hash: str
     body: Message | MessageEdit | None = None
+    prev: str | None = None
 
     @property
     def withheld(self) -> bool:
         return self.body is None
 
+    @property
+    def checkable(self) -> bool:
+        """Whether anything proves where this link goes: its content, or its `prev`."""
+        return self.body is not None or self.prev is not None
+
     def hashed_after(self, previous: str) -> str | None:
-        """The hash this link's content gives after `previous` (None when withheld)."""
+        """The hash this link gives after `previous` (None when that cannot be known)."""
         if isinstance(self.body, Message):
             return chain_hash(previous, self.body)
         if isinstance(self.body, MessageEdit):
             return edit_hash(previous, self.body)
+        if self.prev is not None:
+            return self.hash if previous == self.prev else ""
         return None
 
     def holds_after(self, previous: str) -> bool:
-        return self.body is None or self.hashed_after(previous) == self.hash
+        return not self.checkable or self.hashed_after(previous) == self.hash
 
 
 def message_link(message: Message, hash_: str) -> Link:
@@ -314,8 +327,8 @@ class ChainWalk:
         must follow it then holds, else first come.
         """
         due = [u for u in self._unplaced if u.links[0].ref.version == u.due]
-        checked = [u for u in due if not u.links[0].withheld]
-        blind = [u for u in due if u.links[0].withheld]
+        checked = [u for u in due if u.links[0].checkable]
+        blind = [u for u in due if not u.links[0].checkable]
         found = next((u for u in checked if u.links[0].holds_after(self.previous)), None)
         if found is None and following is not None:
             found = next((u for u in blind if following.holds_after(u.links[0].hash)), None)
@@ -330,7 +343,7 @@ class ChainWalk:
         return True
 
     def _accept(self, link: Link) -> None:
-        self._blind = [*self._blind, link] if link.withheld else []
+        self._blind = [*self._blind, link] if not link.checkable else []
         self.previous = link.hash
         self.held += 1
         self._last = link.ref

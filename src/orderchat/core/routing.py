@@ -180,6 +180,18 @@ ROLE_CHANNEL_TITLES: Mapping[Role, str] = {
     R.QC: "质检 #qc",
 }
 
+# The channel where the server publishes each day's signed chain heads (core/anchor.py):
+# kept like a role's channel, for the administrators.
+AUDIT_CHANNEL = "audit"
+AUDIT_CHANNEL_TITLE = "审计 #audit"
+
+
+def channel_role(key: str) -> Role | None:
+    """The role whose holders a kept channel is for."""
+    if key == AUDIT_CHANNEL:
+        return R.ADMIN
+    return Role(key) if key in {r.value for r in Role} else None
+
 
 class _Blank(dict[str, object]):
     def __missing__(self, key: str) -> str:

@@ -33,6 +33,7 @@ PROOF_TEXTS: Mapping[str, tuple[str, str]] = {
     "dossier.operator": ("服务器管理员", "the server's operator"),
     "dossier.out_of_order": ("dossier.json 中第 {seq} 条消息排在了第 {due} 条的位置（顺序被改动）", "message seq {seq} stands where seq {due} belongs in dossier.json (reordered)"),
     "dossier.pdf_address": ("地址：{address}", "Address: {address}"),
+    "dossier.pdf_anchor_key": ("每日链头签名公钥（Ed25519，{key_id}）：{key}", "Daily chain anchor key (Ed25519, {key_id}): {key}"),
     "dossier.pdf_call": ("#{seq} · {time} · {caller} · {text}", "#{seq} · {time} · {caller} · {text}"),
     "dossier.pdf_calls": ("通话记录", "Call records"),
     "dossier.pdf_chain": ("哈希链", "Hash chain"),

@@ -83,7 +83,8 @@ class Message:
     with it first. `forwarded_from` links a forwarded message to its original
     (`conv`, `seq`, `sender`, `sender_name`, `sent_at`, and `title` where the
     forward's readers may see it); `edited_ts` is set once the text was edited,
-    and `text` is then the newest version.
+    and `text` is then the newest version. `purged`: retention removed the
+    content (text, files, details); the message keeps its place and its hash.
     """
 
     id: MessageId
@@ -103,6 +104,7 @@ class Message:
     urgent: bool = False
     forwarded_from: Mapping[str, object] | None = None
     edited_ts: int | None = None
+    purged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,17 +89,13 @@ def message_json(message: Message, into: JsonObject | None = None) -> JsonObject
     fields["reply_to"] = message.reply_to
     fields["ts"] = message.ts
     fields["recalled"] = message.recalled
-    if message.meta is not None:
-        fields["meta"] = message.meta
-    if message.internal:
-        fields["internal"] = True
-    if message.urgent:
-        fields["urgent"] = True
-    if message.forwarded_from is not None:
-        fields["forwarded_from"] = message.forwarded_from
-    if message.edited_ts is not None:
-        fields["edited_ts"] = message.edited_ts
+    for name in _WHEN_SET:  # flags and details a message carries only when set
+        if (value := getattr(message, name)) is not None and value is not False:
+            fields[name] = value
     return fields
+
+
+_WHEN_SET = ("meta", "internal", "urgent", "forwarded_from", "edited_ts", "purged")
 
 
 # A conversation's fields that only some answers carry: written when set.
@@ -152,6 +148,7 @@ def wire_message(message: StoredMessage) -> Message:
         urgent=message.urgent,
         forwarded_from=None if recalled else message.forwarded_from,
         edited_ts=None if recalled else message.edited_ts,
+        purged=message.purged,
     )
 
 
@@ -367,6 +364,7 @@ def decode_message(value: object) -> Message:
         urgent=_bool(obj, "urgent"),
         forwarded_from=_opt_object(obj, "forwarded_from"),
         edited_ts=_opt_int(obj, "edited_ts"),
+        purged=_bool(obj, "purged"),
     )
 
 

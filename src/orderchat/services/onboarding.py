@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import MemberAction, Role
+from orderchat.core.routing import channel_role
 from orderchat.core.workflows import Workflow
 from orderchat.services.chat.conversations import member_event
 from orderchat.services.orders.events import role_channel_txn
@@ -80,7 +81,7 @@ async def leave_roles_txn(
     left: list[ConversationId] = []
     for joined in await staff_store.current_memberships(tx.conn, user_id):
         if joined.role_channel is not None:
-            if Role(joined.role_channel) in gone:
+            if channel_role(joined.role_channel) in gone:
                 await _remove_txn(tx, joined.conv_id, user_id, by)
                 left.append(joined.conv_id)
             continue

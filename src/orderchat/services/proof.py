@@ -63,7 +63,8 @@ def _links(row: ChainRow) -> tuple[Link, list[Link]]:
     message = message_link(stored.message, stored.hash)
     edits = [edit_link(e.edit, e.hash) for e in row.edits]
     if row.purged:
-        return Link(message.ref, message.hash), [Link(e.ref, e.hash) for e in edits]
+        purged_edits = [Link(e.ref, e.hash, prev=row.edit_prevs.get(e.ref.version)) for e in edits]
+        return Link(message.ref, message.hash, prev=row.prev), purged_edits
     return message, edits
 
 

@@ -76,6 +76,7 @@ def _message(row: Row[Any]) -> Message:
         internal=bool(row.internal),
         urgent=bool(row.urgent),
         forwarded_from=None if row.forwarded_from is None else orjson.loads(row.forwarded_from),
+        purged=row.purged_at_ms is not None,
     )
 
 
@@ -104,6 +105,7 @@ def message_row(message: Message, hash_: str) -> dict[str, Any]:
             else orjson.dumps(message.forwarded_from).decode()
         ),
         "purged_at_ms": None,
+        "purged_prev": None,
     }
 
 
@@ -482,6 +484,7 @@ def edit_row(edit: MessageEdit, hash_: str) -> dict[str, Any]:
         "text": edit.text,
         "ts": edit.ts,
         "hash": hash_,
+        "purged_prev": None,
     }
 
 

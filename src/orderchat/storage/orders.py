@@ -44,6 +44,7 @@ def _order(row: Row[Any], items: tuple[OrderItem, ...]) -> Order:
         shipped_at_ms=row.shipped_at_ms,
         version=row.version,
         items=items,
+        legal_hold=bool(row.legal_hold),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +42,9 @@ class ChainRow:
     message: StoredMessage
     edits: list[StoredEdit]
     purged: bool = False
+    # Of a purged message and its edits (by version): the hash of the link before each.
+    prev: str | None = None
+    edit_prevs: dict[int, str | None] = field(default_factory=dict)
 
 
 _HEAD_COLUMNS = (
@@ -115,9 +118,21 @@ async def chain_rows(
             messages.c.seq <= found[-1].message.seq,
         )
     )
+    edit_prevs: dict[str, dict[int, str | None]] = defaultdict(dict)
     for row in await conn.execute(edited):
         edits[row.message_id].append(stored_edit(row))
-    return [ChainRow(m, edits.get(m.message.id, []), m.message.id in purged) for m in found]
+        edit_prevs[row.message_id][row.version] = getattr(row, "purged_prev", None)
+    prevs = {row.id: getattr(row, "purged_prev", None) for row in rows}
+    return [
+        ChainRow(
+            m,
+            edits.get(m.message.id, []),
+            m.message.id in purged,
+            prevs.get(m.message.id),
+            edit_prevs.get(m.message.id, {}),
+        )
+        for m in found
+    ]
 
 
 async def member_reads(conn: AsyncConnection, conv_id: str) -> list[tuple[UserId, int, bool]]:

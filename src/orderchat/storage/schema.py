@@ -26,6 +26,7 @@ from sqlalchemy import (
 # Re-exported: every table is imported from here, wherever it is declared.
 from orderchat.storage.schema_base import ID as ID
 from orderchat.storage.schema_base import metadata as metadata
+from orderchat.storage.schema_evidence import anchors as anchors
 from orderchat.storage.schema_evidence import audit_log as audit_log
 from orderchat.storage.schema_evidence import declared as declared
 from orderchat.storage.schema_evidence import purges as purges
@@ -122,6 +123,8 @@ messages = Table(
     # When retention removed the content (migration 0014); the hash stays, so the chain
     # still links through the message though its content can no longer be checked.
     Column("purged_at_ms", BigInteger, nullable=True),
+    # The hash of the link before it, kept when it was purged (migration 0015).
+    Column("purged_prev", String(64), nullable=True),
     UniqueConstraint("conv_id", "seq"),
     # The idempotency key of sends (G2); system messages have no ref.
     UniqueConstraint("sender_id", "ref"),
@@ -142,6 +145,7 @@ message_edits = Table(
     Column("text", Text, nullable=False),
     Column("ts", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("purged_prev", String(64), nullable=True),  # as messages.purged_prev
     # The idempotency key of edits: the same ref again answers like the first time.
     UniqueConstraint("by_id", "ref"),
 )

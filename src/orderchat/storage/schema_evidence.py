@@ -7,7 +7,7 @@ are imported from there; they are kept here so each module stays one concept.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, Text
 
 from orderchat.storage.schema_base import ID, metadata
 
@@ -34,6 +34,9 @@ search_docs = Table(
     Column("recalled", Boolean, nullable=False),
     Column("order_id", ID, nullable=True, index=True),
     Column("terms", Text, nullable=False),
+    # A conversation's rows newest first; a date's (migration 0015).
+    Index(None, "conv_id", "doc_id"),
+    Index(None, "ts"),
 )
 
 # What the search index keeps beside the declared tables, per store: the FTS5
@@ -85,4 +88,19 @@ purges = Table(
     Column("messages", Integer, nullable=False),
     Column("files", Integer, nullable=False),
     Column("cutoff_ms", BigInteger, nullable=False),
+)
+
+# Each day's signed digest of every conversation's chain head (core/anchor.py).
+# `heads` is the JSON list that was signed, so any later database can be checked
+# against what was published that day.
+anchors = Table(
+    "anchors",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("conversations", Integer, nullable=False),
+    Column("heads", Text, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("signature", String(128), nullable=False),
 )

@@ -141,6 +141,30 @@ def _where(
     return where, params
 
 
+# On SQLite one writer gives positions in time order; a clock stepped back by NTP
+# can put a message this many positions out of it, so a date range is widened by it.
+CLOCK_SLACK = 1_000
+
+
+def _rowid_bounds(filters: SearchFilters, page: PageAt) -> list[str]:
+    """Bounds FTS5 applies as it walks its index (a date range as positions), so a
+    narrow range does not read every match outside it."""
+    bounds = []
+    if page.before is not None:
+        bounds.append("search_fts.rowid < :before")
+    if filters.since_ms is not None:
+        bounds.append(
+            "search_fts.rowid >= COALESCE((SELECT s.doc_id FROM search_docs s "
+            f"WHERE s.ts >= :since_ms ORDER BY s.ts LIMIT 1), 0) - {CLOCK_SLACK}"
+        )
+    if filters.until_ms is not None:
+        bounds.append(
+            "search_fts.rowid <= COALESCE((SELECT s.doc_id FROM search_docs s "
+            f"WHERE s.ts < :until_ms ORDER BY s.ts DESC LIMIT 1), 0) + {CLOCK_SLACK}"
+        )
+    return bounds
+
+
 # Best-first ranks the newest this many visible matches: a common word matches a
 # good part of a shop's history, and ranking all of it would cost seconds.
 RELEVANCE_WINDOW = 2_000
@@ -163,11 +187,20 @@ async def search(
         source = "search_docs d"
         where.insert(0, "d.tsv @@ CAST(:q AS tsquery)")
         best = "f.score DESC"
+    elif filters.conv is not None or filters.order is not None:
+        # One conversation or order: walk its own rows newest first, each matched by
+        # a rowid seek into the index, rather than the whole shop's matches.
+        params["q"] = fts5_match(query)
+        one = "FROM search_fts WHERE search_fts MATCH :q AND search_fts.rowid = d.doc_id"
+        rid, score = "d.doc_id", f"(SELECT bm25(search_fts) {one})"
+        source = "search_docs d"
+        where.insert(0, f"EXISTS (SELECT 1 {one})")
+        best = "f.score"
     else:
         params["q"] = fts5_match(query)
         rid, score = "search_fts.rowid", "bm25(search_fts)"
         source = "search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid"
-        where.insert(0, "search_fts MATCH :q")
+        where[:0] = ["search_fts MATCH :q", *_rowid_bounds(filters, page)]
         best = "f.score"
     by_time = page.sort is SortBy.TIME
     inner = (

@@ -71,6 +71,8 @@ class Message(Body):
     forwarded_from: ForwardLink = omitted()
     # Set once the text was edited: `text` is then the newest version.
     edited_ts: int = omitted()
+    # Retention removed the content; the message keeps its place in the chain.
+    purged: Literal[True] = omitted()
 
 
 class MessagePage(Body):

@@ -62,6 +62,8 @@ class Order(Body):
     updated_ts: int
     shipped_ts: int | None
     version: int
+    # Staff only: retention never purges the order's conversation.
+    legal_hold: bool = omitted()
 
 
 class OrderList(Body):

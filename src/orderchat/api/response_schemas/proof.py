@@ -23,3 +23,54 @@ class ChainProof(Body):
     head: str
     stored_head: str
     broken: BrokenLink | None
+
+
+class RetentionRules(Body):
+    """Days each kind keeps its content; null: forever."""
+
+    channel: int | None
+    direct: int | None
+    order: int | None
+
+
+class HeldOrder(Body):
+    id: str
+    number: str
+
+
+class Purge(Body):
+    ts: int
+    conv: str
+    first_seq: int
+    last_seq: int
+    messages: int
+    files: int
+
+
+class Retention(Body):
+    rules: RetentionRules
+    held: list[HeldOrder]
+    purges: list[Purge]
+
+
+class PurgeReport(Body):
+    conversations: int
+    messages: int
+    files: int
+
+
+class Anchor(Body):
+    """A day's signed digest of every conversation's chain head (core/anchor.py)."""
+
+    id: int
+    ts: int
+    digest: str
+    conversations: int
+    key_id: str
+    signature: str
+
+
+class Anchors(Body):
+    public_key: str  # Ed25519, raw 32 bytes, base64
+    key_id: str
+    anchors: list[Anchor]

@@ -145,6 +145,12 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("get", "/api/orders/{order_id}/files"): {200: chat.FilePage},
     # proofs (api/routes/proof.py)
     ("get", "/api/admin/verify"): {200: proof.ChainProof},
+    ("get", "/api/admin/retention"): {200: proof.Retention},
+    ("put", "/api/admin/retention"): {200: proof.Retention},
+    ("post", "/api/admin/retention/run"): {200: proof.PurgeReport},
+    ("post", "/api/orders/{order_id}/legal-hold"): {200: orders.Order},
+    ("get", "/api/admin/anchors"): {200: proof.Anchors},
+    ("post", "/api/admin/anchors"): {201: proof.Anchor},
     ("get", "/api/orders/{order_id}/dossier"): {200: ZIP},
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orderchat.core import anchor as anchor_rules
 from orderchat.core.dossier import (
     DOCUMENT,
     FORMAT,
@@ -84,6 +85,7 @@ def document(found: Gathered, packed: list[PackedFile], unavailable: list[Json])
         "version": VERSION,
         "exported_at": found.exported_at_ms,
         "exported_by": viewer.name,
+        "anchor_key": _anchor_key(found),
         "view": "staff" if viewer.staff_only else "customer",
         "language": viewer.language,
         "order": order if viewer.staff_only else customer_order_view(order),
@@ -226,6 +228,12 @@ def _file(file: PackedFile) -> Json:
     }
 
 
+def _anchor_key(found: Gathered) -> Json | None:
+    if found.anchor_key is None:
+        return None
+    return {"public_key": found.anchor_key, "key_id": anchor_rules.key_id(found.anchor_key)}
+
+
 def manifest(found: Gathered, digests: list[tuple[str, str, int]]) -> Json:
     """manifest.json: every other file's SHA-256 and size, and the chain link by link."""
     return {
@@ -235,6 +243,7 @@ def manifest(found: Gathered, digests: list[tuple[str, str, int]]) -> Json:
         "conv": found.head.conv_id,
         "exported_at": found.exported_at_ms,
         "view": "staff" if found.viewer.staff_only else "customer",
+        "anchor_key": _anchor_key(found),
         "head": found.head.last_hash,
         "links": len(found.links),
         "withheld": found.withheld,

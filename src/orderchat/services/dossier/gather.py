@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from orderchat.core import anchor as anchor_rules
 from orderchat.core.confirmations import ConfirmationItem
 from orderchat.core.dossier import is_withheld
 from orderchat.core.ids import OrderId, UserId
@@ -22,6 +23,7 @@ from orderchat.services.orders.workflows import Workflows
 from orderchat.services.proof import Progress, feed_txn
 from orderchat.storage import confirmations as confirmation_store
 from orderchat.storage import media as media_store
+from orderchat.storage import notify_people as keys_store
 from orderchat.storage import orders as order_store
 from orderchat.storage import payments as payment_store
 from orderchat.storage import proof as proof_store
@@ -59,6 +61,9 @@ class Gathered:
     invoice: Invoice | None
     issues: list[Issue]
     uploads: dict[str, UploadRow] = field(default_factory=dict)
+    # The server's anchor key (core/anchor.py), whose signed daily digests cover this
+    # chain's head: base64 public key; None before the first anchor made one.
+    anchor_key: str | None = None
 
     @property
     def withheld(self) -> int:
@@ -112,6 +117,8 @@ async def gather_txn(
     )
     found.uploads = await media_store.get_uploads(conn, sorted(_media_ids(found.shown())))
     found.people = await proof_store.people(conn, sorted(_people_named(found)))
+    private = await keys_store.server_key(conn, anchor_rules.KEY_NAME)
+    found.anchor_key = None if private is None else anchor_rules.public_key(private)
     return found
 
 

@@ -135,6 +135,12 @@ class DossierPdf:
         self.heading(self.t("dossier.pdf_title", number=order["number"]), size=16)
         view = self.t("dossier.view_staff" if doc["view"] == "staff" else "dossier.view_customer")
         self.line(self.t("dossier.pdf_exported_by", who=doc["exported_by"], view=view), grey=True)
+        key = doc.get("anchor_key")
+        if key:
+            self.line(
+                self.t("dossier.pdf_anchor_key", key_id=key["key_id"], key=key["public_key"]),
+                grey=True,
+            )
         self.heading(self.t("dossier.pdf_order"))
         status = order["status_label"].get(self.lang) or order["status"]
         who = " ".join(p for p in (customer["name"], customer["company"] or "") if p)

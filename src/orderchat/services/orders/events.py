@@ -63,6 +63,7 @@ def order_fields(order: Order, workflow: Workflow) -> dict[str, Any]:
         "updated_ts": order.updated_at_ms,
         "shipped_ts": order.shipped_at_ms,
         "version": order.version,
+        "legal_hold": order.legal_hold,
     }
 
 
@@ -168,20 +169,26 @@ async def _copy_to_channels_txn(
 
 async def role_channel_txn(tx: WriteTxn, role: Role) -> Conversation:
     """The role's channel, made on first use; everyone holding the role is in it."""
+    return await kept_channel_txn(tx, role.value, ROLE_CHANNEL_TITLES[role], role)
+
+
+async def kept_channel_txn(tx: WriteTxn, key: str, title: str, role: Role) -> Conversation:
+    """A channel the server keeps under `key` (a role's, #audit), made on first use;
+    everyone holding `role` is in it."""
     holders = await account_store.staff_with_roles(tx.conn, [role])
-    conv_id = await conv_store.find_role_channel(tx.conn, role.value)
+    conv_id = await conv_store.find_role_channel(tx.conn, key)
     if conv_id is None:
         conv = Conversation(
             id=tx.ids.conversation(),
             kind=ConversationKind.CHANNEL,
-            title=ROLE_CHANNEL_TITLES[role],
+            title=title,
             created_by=None,
             created_at_ms=tx.now_ms,
             last_seq=0,
             last_activity_ms=tx.now_ms,
             last_hash=GENESIS,
         )
-        await conv_store.insert_conversation_txn(tx.conn, conv, None, role_channel=role.value)
+        await conv_store.insert_conversation_txn(tx.conn, conv, None, role_channel=key)
         tx.convs[conv.id] = conv
         await _join_txn(tx, conv.id, holders)
         return conv

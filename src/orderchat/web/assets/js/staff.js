@@ -33,6 +33,7 @@ import { notifyPrefsButton } from "./ui/notify-prefs.js";
 import { OfflineNotice, forgetTitles, rememberTitles, storedTitles } from "./ui/offline.js";
 import { revealMessage } from "./ui/jump.js";
 import { MessageSearch } from "./ui/search.js";
+import { showMessageAudit } from "./ui/message-audit.js";
 import { CallManager } from "./ui/call.js";
 
 const root = document.getElementById("app");
@@ -697,7 +698,7 @@ function routeSeq() {
 }
 
 // The console's sections: `#/admin` is the staff table.
-const ADMIN_ROUTE = /^#\/admin(?:\/(webhooks))?$/;
+const ADMIN_ROUTE = /^#\/admin(?:\/(webhooks|audit|retention|proof))?$/;
 
 function adminSection() {
   const m = location.hash.match(ADMIN_ROUTE);
@@ -1140,6 +1141,12 @@ function resultTitle(s, result) {
 /** Open a search result's conversation at its message, loading older pages as needed. */
 async function openSearchResult(s, result) {
   const id = result.conversation.id;
+  // An audit search finds what the admin cannot open in place: a recalled message, or
+  // one in a conversation they are not in. Its audit record shows instead.
+  if (result.audit && (result.recalled || !(s.list && s.list.get(id)))) {
+    showMessageAudit(result, resultTitle(s, result), (uid) => userName(s.members, uid));
+    return;
+  }
   selectConversation(s, id);
   const shown = await revealInConversation(s, id, result.message.seq);
   if (!shown && ws === s && s.open && s.open.id === id && s.open.timeline) toast(t("err.not_found"), "error");

@@ -1,7 +1,9 @@
 /**
  * The admin console (`#/admin`): the staff table with adding, invitation links, roles,
  * disabling, password-reset links and signing people out; the outbound webhooks
- * (`#/admin/webhooks`, ui/webhooks.js); and the page a staff link
+ * (`#/admin/webhooks`, ui/webhooks.js); the audit log (`#/admin/audit`,
+ * ui/audit-log.js), retention and proof (`#/admin/retention`, `#/admin/proof`,
+ * ui/evidence.js); and the page a staff link
  * (`#/join/TOKEN`) opens, where a new person or one whose password was reset sets it.
  * Every call goes to `/api/admin/...` (docs/http-api.md); the server refuses non-admins.
  */
@@ -15,12 +17,26 @@ import { icon } from "./icons.js";
 import { ROLES } from "./strings.js";
 import { avatar, roleLabel, toast } from "./util.js";
 import { WebhooksView } from "./webhooks.js";
+import { AuditView } from "./audit-log.js";
+import { ProofView, RetentionView } from "./evidence.js";
 import "./strings-admin.js";
+import "./strings-evidence.js";
+
+/** The sections besides the staff table: each a view with `el`, `load()` and `destroy()`, and its title. */
+const VIEWS = {
+  webhooks: { make: () => new WebhooksView(), title: "hooks.title" },
+  audit: { make: () => new AuditView(), title: "audit.title" },
+  retention: { make: () => new RetentionView(), title: "ret.title" },
+  proof: { make: () => new ProofView(), title: "proof.title" },
+};
 
 /** Sections of the console; the catalogue and rules views live at their own hashes. */
 const TABS = [
   { hash: "#/admin", key: "admin.tab.staff", section: "staff" },
   { hash: "#/admin/webhooks", key: "admin.tab.webhooks", section: "webhooks" },
+  { hash: "#/admin/audit", key: "admin.tab.audit", section: "audit" },
+  { hash: "#/admin/retention", key: "admin.tab.retention", section: "retention" },
+  { hash: "#/admin/proof", key: "admin.tab.proof", section: "proof" },
   { hash: "#/catalogue", key: "admin.tab.catalogue" },
   { hash: "#/rules", key: "admin.tab.rules" },
 ];
@@ -80,14 +96,15 @@ function showLink(issued, who) {
 
 export class AdminConsole {
   /**
-   * @param {{me: object, section?: "staff"|"webhooks"}} options the signed-in admin, and
-   *   the section the address names
+   * @param {{me: object, section?: "staff"|"webhooks"|"audit"|"retention"|"proof"}} options
+   *   the signed-in admin, and the section the address names
    */
   constructor({ me, section = "staff" }) {
     this.me = me;
-    this.section = section;
+    this.section = VIEWS[section] ? section : "staff";
     this.staff = [];
-    this.hooks = section === "webhooks" ? new WebhooksView() : null;
+    this.view = VIEWS[section] ? VIEWS[section].make() : null;
+    this.hooks = section === "webhooks" ? this.view : null;
     this.status = h("p", { class: "admin-status", role: "status" }, t("admin.loading"));
     this.body = h("div", { class: "admin-body" });
     const tabs = h(
@@ -111,10 +128,12 @@ export class AdminConsole {
       h("button", { type: "button", class: cls, testid, on: { click: fn } }, t(key));
     const actions = this.hooks
       ? [button("hooks.add", "hooks-add", () => this.hooks.add(), "btn btn-small btn-primary")]
-      : [
-          button("admin.add", "admin-add", () => this.add(), "btn btn-small btn-primary"),
-          button("admin.invite", "admin-invite", () => this.invite()),
-        ];
+      : this.view
+        ? []
+        : [
+            button("admin.add", "admin-add", () => this.add(), "btn btn-small btn-primary"),
+            button("admin.invite", "admin-invite", () => this.invite()),
+          ];
     this.el = h(
       "section",
       { class: "admin", testid: "admin-console", "aria-labelledby": "admin-title" },
@@ -122,7 +141,7 @@ export class AdminConsole {
         "header",
         { class: "admin-head" },
         h("a", { href: "#/", class: "btn btn-small btn-quiet", testid: "admin-back" }, icon("back"), t("admin.back")),
-        h("h1", { id: "admin-title", class: "admin-title" }, t(this.hooks ? "hooks.title" : "admin.title")),
+        h("h1", { id: "admin-title", class: "admin-title" }, t(this.view ? VIEWS[section].title : "admin.title")),
         h(
           "div",
           { class: "admin-actions" },
@@ -131,13 +150,16 @@ export class AdminConsole {
         ),
       ),
       tabs,
-      this.hooks ? this.hooks.el : [this.status, this.body],
+      this.view ? this.view.el : [this.status, this.body],
     );
   }
 
   async load() {
-    if (this.hooks) {
-      await this.hooks.load();
+    // On a phone the tabs scroll sideways: keep the one shown in sight.
+    const here = this.el.querySelector(".admin-tab.active");
+    if (here && this.el.isConnected) here.scrollIntoView({ block: "nearest", inline: "nearest" });
+    if (this.view) {
+      await this.view.load();
       return;
     }
     try {
@@ -152,7 +174,7 @@ export class AdminConsole {
   }
 
   destroy() {
-    if (this.hooks) this.hooks.destroy();
+    if (this.view) this.view.destroy();
     this.el.remove();
   }
 

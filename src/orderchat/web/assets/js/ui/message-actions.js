@@ -38,7 +38,7 @@ export function mayEdit(m, me) {
  * @returns {boolean}
  */
 export function mayForward(m) {
-  return Boolean(m && m.seq && !m.recalled && FORWARDABLE_KINDS.has(m.kind));
+  return Boolean(m && m.seq && !m.recalled && !m.purged && FORWARDABLE_KINDS.has(m.kind));
 }
 
 /**

@@ -17,6 +17,7 @@ import { icon } from "./icons.js";
 import { formDialog, infoDialog } from "./dialogs.js";
 import { orderProgress } from "./progress.js";
 import { dossierView } from "./dossier.js";
+import { legalHoldBadge, legalHoldView } from "./legal-hold.js";
 import { isAdmin, onLang, toast, userName } from "./util.js";
 import "./strings.js";
 import "./strings-webfix.js";
@@ -340,6 +341,7 @@ export class OrderPanel {
         this.issuesView(o),
         this.confirmationsView(o),
         dossierView(o),
+        legalHoldView(o, this.me, (changed) => this.applyOrder({ ...changed, id: o.id })),
       ].filter(Boolean),
     );
   }
@@ -359,6 +361,7 @@ export class OrderPanel {
           this.stateLabel(o.status),
         ),
         o.sample_round ? h("span", { class: "op-muted" }, t("order.sampleRound", { round: o.sample_round })) : null,
+        legalHoldBadge(o),
       ),
       dl([
         [t("order.customer"), customerName],

@@ -14,8 +14,9 @@ import { api, errorText } from "../api.js";
 import { t, tOr } from "../i18n.js";
 import { fmtDateTime } from "../format.js";
 import { icon } from "./icons.js";
-import { onLang } from "./util.js";
+import { isAdmin, onLang } from "./util.js";
 import "./strings-search.js";
+import "./strings-evidence.js";
 
 export const SEARCH_KINDS = ["text", "image", "file", "voice", "video", "order_event", "call"];
 const DEBOUNCE_MS = 250;
@@ -87,7 +88,7 @@ export class MessageSearch {
     this.collapsed = false;
     this.filtersOpen = false;
     this.shown = 0;
-    this.filters = { kinds: new Set(), hasFile: false, from: "", to: "", sort: "time", here: false };
+    this.filters = { kinds: new Set(), hasFile: false, from: "", to: "", sort: "time", here: false, audit: false };
 
     input.maxLength = MAX_QUERY_CHARS;
     input.setAttribute("aria-controls", "search-results");
@@ -237,6 +238,7 @@ export class MessageSearch {
     const here = f.here ? this.scope() : null;
     if (here && here.conv) params.set("conv", here.conv);
     else if (here && here.order) params.set("order", here.order);
+    if (f.audit && isAdmin(this.me)) params.set("audit", "true");
     if (more && this.next) params.set("cursor", this.next);
     return params;
   }
@@ -291,9 +293,11 @@ export class MessageSearch {
       return;
     }
     if (generation !== this.generation) return;
-    const page = (found && Array.isArray(found.results) ? found.results : []).filter(
-      (r) => r && r.message && r.conversation,
-    );
+    // An audit search's results say so: opening one may need the audit record instead.
+    const audit = this.filters.audit && isAdmin(this.me);
+    const page = (found && Array.isArray(found.results) ? found.results : [])
+      .filter((r) => r && r.message && r.conversation)
+      .map((r) => (audit ? { ...r, audit: true } : r));
     if (!more) this.shown = 0;
     this.results = more ? this.results.concat(page) : page;
     this.next = (found && found.next) || null;
@@ -306,7 +310,13 @@ export class MessageSearch {
 
   activeFilters() {
     const f = this.filters;
-    return (f.kinds.size ? 1 : 0) + (f.hasFile ? 1 : 0) + (f.from || f.to ? 1 : 0) + (f.here && this.scope() ? 1 : 0);
+    return (
+      (f.kinds.size ? 1 : 0) +
+      (f.hasFile ? 1 : 0) +
+      (f.from || f.to ? 1 : 0) +
+      (f.here && this.scope() ? 1 : 0) +
+      (f.audit && isAdmin(this.me) ? 1 : 0)
+    );
   }
 
   relabel() {
@@ -405,6 +415,18 @@ export class MessageSearch {
     );
     sort.value = f.sort;
     const here = this.scope();
+    // An admin's audit search reads every conversation, recalled messages included,
+    // and is itself on the audit log.
+    const audit = isAdmin(this.me)
+      ? h(
+          "div",
+          { class: "sr-row sr-audit" },
+          check("search-audit", t("search.audit"), f.audit, (v) => {
+            f.audit = v;
+          }),
+          h("span", { class: "sr-audit-hint" }, t("search.auditHint")),
+        )
+      : null;
     clear(this.filtersBox).append(
       kinds,
       h(
@@ -425,6 +447,7 @@ export class MessageSearch {
         date("search-from", t("search.from"), "from"),
         date("search-to", t("search.to"), "to"),
       ),
+      audit,
       h(
         "div",
         { class: "sr-row" },
@@ -438,7 +461,15 @@ export class MessageSearch {
                 testid: "search-reset",
                 on: {
                   click: () => {
-                    this.filters = { kinds: new Set(), hasFile: false, from: "", to: "", sort: "time", here: false };
+                    this.filters = {
+                      kinds: new Set(),
+                      hasFile: false,
+                      from: "",
+                      to: "",
+                      sort: "time",
+                      here: false,
+                      audit: false,
+                    };
                     this.changed();
                   },
                 },
@@ -511,7 +542,9 @@ export class MessageSearch {
         { class: "sr-line sr-text" },
         who ? h("span", { class: "sr-who", testid: "search-result-sender" }, who) : null,
         kind ? h("span", { class: "sr-kind" }, kind) : null,
-        result.recalled ? h("span", { class: "sr-kind sr-recalled" }, t("search.recalled")) : null,
+        result.recalled
+          ? h("span", { class: "sr-kind sr-recalled", testid: "search-recalled" }, t("search.recalled"))
+          : null,
         m.internal
           ? h("span", { class: "sr-kind sr-internal", testid: "search-internal" }, t("search.internal"))
           : null,

@@ -24,6 +24,7 @@ import "./strings-convs.js";
 import "./strings.js";
 import "./strings-webfix.js";
 import "./strings-photos.js";
+import "./strings-evidence.js";
 
 const RECALL_WINDOW_MS = 120 * 1000;
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -221,7 +222,7 @@ export class Timeline {
     if (existed) {
       const old = this.bySeq.get(message.seq);
       if (old.recalled && !message.recalled) return;
-      const same = ["recalled", "text", "attachments", "meta", "edited_ts", "forwarded_from"].every(
+      const same = ["recalled", "purged", "text", "attachments", "meta", "edited_ts", "forwarded_from"].every(
         (k) => JSON.stringify(old[k]) === JSON.stringify(message[k]),
       );
       this.store(message);
@@ -580,6 +581,7 @@ export class Timeline {
   }
 
   renderMessage(m, prev) {
+    if (m.purged && !m.recalled) return this.renderPurged(m);
     if (m.kind === "system") return this.renderSystem(m);
     if (m.kind === "order_event") return this.renderEvent(m);
     if (m.kind === "call" && !m.recalled) return callRecord(m, (id) => this.name(id));
@@ -671,6 +673,30 @@ export class Timeline {
       this.refreshRecall(node, m);
     });
     return node;
+  }
+
+  /**
+   * A message whose content the retention policy removed: its place, sender and time
+   * stay (its hash still links the chain), its content is a muted line.
+   */
+  renderPurged(m) {
+    const mine = m.sender === this.me.id;
+    const person = m.kind !== "system" && m.kind !== "order_event" && m.sender;
+    return h(
+      "div",
+      {
+        class: ["msg", "msg-purged", mine ? "mine" : "theirs"],
+        testid: "msg",
+        dataset: { seq: m.seq, id: m.id, kind: m.kind, sender: m.sender, purged: "true" },
+      },
+      person ? h("span", { class: "purged-sender", testid: "msg-sender" }, this.name(m.sender)) : null,
+      h("span", { class: "purged-text", testid: "msg-purged" }, t("msg.purged")),
+      h(
+        "time",
+        { class: "msg-time", testid: "msg-time", datetime: new Date(m.ts).toISOString(), title: fmtDay(m.ts) },
+        fmtTime(m.ts),
+      ),
+    );
   }
 
   /** The sender's way to watch an urgent message's reminders climb. */

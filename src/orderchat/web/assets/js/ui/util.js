@@ -8,6 +8,7 @@ import { fmtDay, fmtTime } from "../format.js";
 import { sayText } from "../texts.js";
 import { callSummary } from "./call-record.js";
 import "./strings.js";
+import "./strings-evidence.js";
 
 /**
  * The name to show for a user id, falling back to something readable when the
@@ -84,6 +85,7 @@ export function avatar(user, id, size = "md") {
 export function previewText(message) {
   if (!message) return "";
   if (message.recalled) return t("kind.recalled");
+  if (message.purged) return t("kind.purged");
   // A call's record is worded here from its meta, in the reader's language.
   if (message.kind === "call" && message.meta) return `${t("kind.call")} ${callSummary(message)}`;
   const label = { image: "kind.image", voice: "kind.voice", video: "kind.video", file: "kind.file", call: "kind.call" }[
