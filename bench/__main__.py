@@ -35,6 +35,7 @@ WORKLOADS: dict[str, str] = {
     "media": "bench.media",
     "notify": "bench.notify",
     "calls": "bench.calls",
+    "search": "bench.search",
 }
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

@@ -28,13 +28,14 @@ ORDER = [
     "media",
     "notify",
     "calls",
+    "search",
 ]
 PLOTS = {
     "steady": "steady-latency.png",
     "scaleout": "scaleout-latency.png",
     "idle": "idle-memory.png",
 }
-STEPPED = ("steady", "scaleout", "notify")  # a row per target, rate and figure
+STEPPED = ("steady", "scaleout", "notify", "search")  # a row per target, rate and figure
 
 
 def _number(value: Any) -> str:

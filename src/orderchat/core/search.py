@@ -49,6 +49,8 @@ def normalize(text: str) -> str:
     Length is kept per character (`fold_char`), so offsets in the folded text
     are offsets in the original too: highlights depend on it.
     """
+    if text.isascii():  # most of what a shop types in codes and English: nothing to fold
+        return text.lower()
     return "".join(fold_char(c) for c in text)
 
 
