@@ -370,12 +370,12 @@ def w1_rows(
         rows.append(
             {
                 "metric": ON + p99 + " vs off",
-                "value": _at(records, ON, steady.REFERENCE_RATE, "p99_ms"),
+                "value": steady.value_at(records, ON, steady.REFERENCE_RATE, "p99_ms"),
                 "unit": "ms",
                 "reference": OFF + p99,
             }
         )
-    rows += _cpu_rows(records)
+    rows += steady.cpu_rows(records, OFF, ON)
     rows += steady.build_rows(records, w1)
     checks = {
         "w1_on_vs_off": {
@@ -386,33 +386,6 @@ def w1_rows(
         }
     }
     return rows, checks
-
-
-def _at(records: dict[str, list[dict[str, Any]]], name: str, rate: int, key: str) -> Any:
-    return next(r[key] for r in records[name] if r["rate"] == rate)
-
-
-def _cpu_rows(records: dict[str, list[dict[str, Any]]]) -> list[Row]:
-    """Server CPU per 1,000 messages, on against off, at the highest rate both held."""
-    held = [{r["rate"] for r in records.get(name, []) if steady.holds(r)} for name in (OFF, ON)]
-    common = held[0] & held[1]
-    if not common:
-        return []
-    rate = max(common)
-    label = f"server CPU per 1,000 msgs at {rate} msg/s"
-    return [
-        {
-            "metric": f"{ON} {label}",
-            "value": _at(records, ON, rate, "cpu_s_per_1k_msgs")[ON],
-            "unit": "CPU s",
-            "reference": f"{OFF} {label}",
-        },
-        {
-            "metric": f"{OFF} {label}",
-            "value": _at(records, OFF, rate, "cpu_s_per_1k_msgs")[OFF],
-            "unit": "CPU s",
-        },
-    ]
 
 
 def write_path_rows(rates: dict[str, float], count: int) -> list[Row]:

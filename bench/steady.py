@@ -559,3 +559,31 @@ def settings_document(settings: Settings, measured: Measured) -> dict[str, Any]:
         "with every lower rate held too",
         "duration_s": measured.duration_s,
     }
+
+
+def value_at(records: dict[str, list[dict[str, Any]]], name: str, rate: int, key: str) -> Any:
+    """A target's figure at one rate step."""
+    return next(r[key] for r in records[name] if r["rate"] == rate)
+
+
+def cpu_rows(records: dict[str, list[dict[str, Any]]], off: str, on: str) -> list[Row]:
+    """Server CPU per 1,000 messages, `on` against `off`, at the highest rate both held."""
+    held = [{r["rate"] for r in records.get(name, []) if holds(r)} for name in (off, on)]
+    common = held[0] & held[1]
+    if not common:
+        return []
+    rate = max(common)
+    label = f"server CPU per 1,000 msgs at {rate} msg/s"
+    return [
+        {
+            "metric": f"{on} {label}",
+            "value": value_at(records, on, rate, "cpu_s_per_1k_msgs")[on],
+            "unit": "CPU s",
+            "reference": f"{off} {label}",
+        },
+        {
+            "metric": f"{off} {label}",
+            "value": value_at(records, off, rate, "cpu_s_per_1k_msgs")[off],
+            "unit": "CPU s",
+        },
+    ]

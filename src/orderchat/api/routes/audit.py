@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from orderchat.api.openapi import errors
@@ -19,14 +19,21 @@ MAX_MS = 2**53
 MAX_ID = 2**62
 
 
-def _query(
-    q: str | None,
-    action: list[str] | None,
-    actor: str | None,
-    target: str | None,
-    since: int | None,
-    until: int | None,
+Text = Annotated[str | None, Query(max_length=MAX_AUDIT_TEXT)]
+Actions = Annotated[list[str] | None, Query(max_length=400)]
+Id = Annotated[str | None, Query(max_length=64)]
+Ms = Annotated[int | None, Query(ge=0, le=MAX_MS, description="ms since the epoch")]
+
+
+def _filters(
+    q: Text = None,
+    action: Actions = None,
+    actor: Id = None,
+    target: Id = None,
+    since: Ms = None,
+    until: Ms = None,
 ) -> AuditQuery:
+    """The filters both the page and the CSV take, read once."""
     return AuditQuery(
         text=q or None,
         actions=parse_actions(action or []),
@@ -37,29 +44,20 @@ def _query(
     )
 
 
-Text = Annotated[str | None, Query(max_length=MAX_AUDIT_TEXT)]
-Actions = Annotated[list[str] | None, Query(max_length=400)]
-Id = Annotated[str | None, Query(max_length=64)]
-Ms = Annotated[int | None, Query(ge=0, le=MAX_MS, description="ms since the epoch")]
+Filters = Annotated[AuditQuery, Depends(_filters)]
 
 
 @router.get("", responses=errors(400, 401, 403))
 async def audit_log(
     auth: AuthDep,
     runtime: RuntimeDep,
-    q: Text = None,
-    action: Actions = None,
-    actor: Id = None,
-    target: Id = None,
-    since: Ms = None,
-    until: Ms = None,
+    query: Filters,
     cursor: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Json:
     """Sensitive actions, newest first: recalls, exports, roles, members, invitations,
     webhooks, sign-outs of others, audit searches, retention. `action` may be a
     family (`staff.*`); `q` searches targets, details and actors' names."""
-    query = _query(q, action, actor, target, since, until)
     page = await runtime.audit.page(auth.user, query, cursor, limit)
     return Json({"entries": [entry_json(e) for e in page.entries], "next": page.next_cursor})
 
@@ -72,18 +70,8 @@ async def audit_log(
     },
     response_class=Response,
 )
-async def audit_csv(
-    auth: AuthDep,
-    runtime: RuntimeDep,
-    q: Text = None,
-    action: Actions = None,
-    actor: Id = None,
-    target: Id = None,
-    since: Ms = None,
-    until: Ms = None,
-) -> Response:
+async def audit_csv(auth: AuthDep, runtime: RuntimeDep, query: Filters) -> Response:
     """The same entries, all of them (up to 100,000), as CSV for a spreadsheet."""
-    query = _query(q, action, actor, target, since, until)
     body = await runtime.audit.export_csv(auth.user, query)
     return Response(
         body.encode("utf-8-sig"),  # the BOM makes Excel read the Chinese right
