@@ -83,6 +83,11 @@ LONG_FIRST = (
     "tests/integration/test_cli_users.py",  # ~170 s
     "tests/browser/test_calls.py",  # ~90 s
     "tests/integration/test_calls.py",  # ~60 s on both stores
+    "tests/integration/test_dossier.py",  # ~80 s
+    "tests/integration/test_search.py",  # ~60 s on both stores
+    "tests/integration/test_bench_search.py",  # ~35 s
+    "tests/browser/test_evidence_admin.py",
+    "tests/browser/test_search.py",
     "tests/integration/test_cli_skus.py",
     "tests/integration/test_uploads.py",
     "tests/integration/test_group_chats.py",

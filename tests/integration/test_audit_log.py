@@ -173,6 +173,7 @@ BAD = (
 )
 
 
+@pytest.mark.pg_sample(2)
 @pytest.mark.parametrize(("who", "query", "status"), BAD, ids=[f"{b[0]}{b[1]}" for b in BAD])
 def test_bad_audit_reads_get_a_clear_error_and_change_nothing(
     shop: Shop, who: str, query: str, status: int

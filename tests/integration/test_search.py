@@ -95,6 +95,7 @@ async def talk(shop: Shop) -> tuple[str, list[Json]]:
     return conv, acks
 
 
+@pytest.mark.pg_sample(6)  # the tokenizer is the same; the store's matching is sampled
 @pytest.mark.parametrize(("query", "expected"), FINDS, ids=[q for q, _ in FINDS])
 async def test_what_a_shop_types_finds_what_it_wrote(
     shop: Shop, talk: tuple[str, list[Json]], query: str, expected: list[int]
@@ -255,6 +256,7 @@ BAD = (
 )
 
 
+@pytest.mark.pg_sample(3)
 @pytest.mark.parametrize(("query", "status"), BAD, ids=[b[0][:24] for b in BAD])
 async def test_bad_searches_get_a_clear_error_and_change_nothing(
     shop: Shop, query: str, status: int

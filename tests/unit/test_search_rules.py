@@ -11,6 +11,7 @@ from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
 from orderchat.core.search import (
     MAX_QUERY_TERMS,
+    MAX_TERM_CHARS,
     SortBy,
     fts5_match,
     index_terms,
@@ -153,3 +154,11 @@ def test_a_cursor_belongs_to_its_sort() -> None:
     ):
         with pytest.raises(BadRequest):
             page_at(sort, bad)
+
+
+def test_a_term_is_cut_to_its_limit_in_the_index_and_the_query_alike() -> None:
+    long_code = "0" * 10_000
+    terms = index_terms([f"{long_code} a-{long_code}"])
+    assert max(len(t) for t in terms) == MAX_TERM_CHARS
+    assert _finds(long_code, "0" * 150)  # a query, at most 200 characters, cut the same way
+    assert _finds(f"a-{long_code}", f"a-{'0' * 150}")

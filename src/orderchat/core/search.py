@@ -32,6 +32,9 @@ from orderchat.core.texts import LANGUAGES, from_json, say
 
 MAX_QUERY_CHARS = 200
 MAX_QUERY_TERMS = 12
+# A term longer than this is cut to it, in the index and in a query alike: nobody
+# types more of a code, and PostgreSQL refuses a lexeme over 2,047 bytes.
+MAX_TERM_CHARS = 64
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _CJK_RUN = f"[{_CJK}]+"
@@ -86,10 +89,10 @@ def _run_terms(run: str) -> list[str]:
 
 
 def _code_terms(code: str) -> list[str]:
-    parts = [p for p in _JOINERS.split(code) if p]
+    parts = [p[:MAX_TERM_CHARS] for p in _JOINERS.split(code) if p]
     terms = [_stem(p) for p in parts]
     if len(parts) > 1:
-        terms.append("".join(parts))
+        terms.append("".join(parts)[:MAX_TERM_CHARS])
     return terms
 
 
@@ -156,8 +159,9 @@ def parse_query(raw: str) -> SearchQuery:
         if run:
             terms.append(Term((run,), prefix=True) if len(run) == 1 else Term(tuple(_pairs(run))))
             continue
-        parts = [p for p in _JOINERS.split(code) if p]
-        terms.append(Term(("".join(parts),) if len(parts) > 1 else (_stem(parts[0]),)))
+        parts = [p[:MAX_TERM_CHARS] for p in _JOINERS.split(code) if p]
+        whole = "".join(parts)[:MAX_TERM_CHARS]
+        terms.append(Term((whole,) if len(parts) > 1 else (_stem(parts[0]),)))
     unique = tuple(dict.fromkeys(terms))
     if not unique:
         raise BadRequest(say("search.query_empty"))
