@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, not_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.chain import GENESIS, chain_hash, edit_hash
@@ -90,15 +90,13 @@ async def due(
         .order_by(messages.c.conv_id, messages.c.seq)
         .limit(limit)
     )
-    by_conv: dict[str, Due] = {}
+    by_conv: dict[str, list[Any]] = {}
     for row in rows:
-        found = by_conv.get(row.conv_id)
-        if found is None:
-            by_conv[row.conv_id] = Due(row.conv_id, [row.id], row.seq, row.seq)
-        else:
-            found.message_ids.append(row.id)
-            by_conv[row.conv_id] = Due(row.conv_id, found.message_ids, found.first_seq, row.seq)
-    return list(by_conv.values())
+        by_conv.setdefault(row.conv_id, []).append(row)
+    return [
+        Due(conv_id, [r.id for r in found], found[0].seq, found[-1].seq)
+        for conv_id, found in by_conv.items()
+    ]
 
 
 async def purge_txn(
@@ -107,18 +105,30 @@ async def purge_txn(
     """Blank the batch's content and record it; the uploads only it carried, to let go."""
     ids = batch.message_ids
     message_prevs, edit_prevs = await _predecessors(conn, batch)
-    blank = {"text": "", "attachments": "[]", "mentions": "[]", "meta": None}
-    for message_id, prev in message_prevs.items():
-        await conn.execute(
-            update(messages)
-            .where(messages.c.id == message_id)
-            .values(**blank, forwarded_from=None, purged_at_ms=now_ms, purged_prev=prev)
-        )
-    for (message_id, version), prev in edit_prevs.items():
+    # One statement each, run for every row at once: only the predecessor differs.
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == bindparam("b_id"))
+        .values(
+            text="",
+            attachments="[]",
+            mentions="[]",
+            meta=None,
+            forwarded_from=None,
+            purged_at_ms=now_ms,
+            purged_prev=bindparam("b_prev"),
+        ),
+        [{"b_id": m, "b_prev": p} for m, p in message_prevs.items()],
+    )
+    if edit_prevs:
         await conn.execute(
             update(message_edits)
-            .where(message_edits.c.message_id == message_id, message_edits.c.version == version)
-            .values(text="", purged_prev=prev)
+            .where(
+                message_edits.c.message_id == bindparam("b_id"),
+                message_edits.c.version == bindparam("edit_version"),
+            )
+            .values(text="", purged_prev=bindparam("b_prev")),
+            [{"b_id": m, "edit_version": v, "b_prev": p} for (m, v), p in edit_prevs.items()],
         )
     await conn.execute(delete(search_docs).where(search_docs.c.message_id.in_(ids)))
     await conn.execute(delete(forwarded_uploads).where(forwarded_uploads.c.message_id.in_(ids)))
