@@ -149,27 +149,7 @@ def w1_rows(
     w1: steady.Settings, records: dict[str, list[dict[str, Any]]], seen: dict[str, Any]
 ) -> tuple[list[Row], dict[str, Any]]:
     """Part 3: the best rates and their ratio, p99 and CPU side by side, what went out when on."""
-    best = {name: steady.best_rate(records.get(name, [])) for name in (OFF, ON)}
-    ratio = best[ON] / best[OFF] if best[OFF] else None
-    rows: list[Row] = [
-        {
-            "metric": f"W1 on / off best R (target >= {W1_TARGET:g})",
-            "value": best[ON],
-            "unit": "msg/s",
-            "reference": steady.best_label(OFF),
-        }
-    ]
-    p99 = f" p99 at {steady.REFERENCE_RATE} msg/s"
-    if any(r["rate"] == steady.REFERENCE_RATE for r in records.get(ON, [])):
-        rows.append(
-            {
-                "metric": ON + p99 + " vs off",
-                "value": steady.value_at(records, ON, steady.REFERENCE_RATE, "p99_ms"),
-                "unit": "ms",
-                "reference": OFF + p99,
-            }
-        )
-    rows += steady.cpu_rows(records, OFF, ON)
+    best, ratio, rows = steady.on_off_rows(records, OFF, ON, W1_TARGET)
     for channel, states in sorted(seen.get(ON, {}).get("outbox", {}).items()):
         for state, count in sorted(states.items()):
             rows.append(

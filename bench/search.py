@@ -355,27 +355,7 @@ def measure_w1(
 def w1_rows(
     w1: steady.Settings, records: dict[str, list[dict[str, Any]]]
 ) -> tuple[list[Row], dict[str, Any]]:
-    best = {name: steady.best_rate(records.get(name, [])) for name in (OFF, ON)}
-    ratio = best[ON] / best[OFF] if best[OFF] else None
-    rows: list[Row] = [
-        {
-            "metric": f"W1 on / off best R (target >= {W1_TARGET:g})",
-            "value": best[ON],
-            "unit": "msg/s",
-            "reference": steady.best_label(OFF),
-        }
-    ]
-    p99 = f" p99 at {steady.REFERENCE_RATE} msg/s"
-    if all(any(r["rate"] == steady.REFERENCE_RATE for r in records.get(n, [])) for n in (OFF, ON)):
-        rows.append(
-            {
-                "metric": ON + p99 + " vs off",
-                "value": steady.value_at(records, ON, steady.REFERENCE_RATE, "p99_ms"),
-                "unit": "ms",
-                "reference": OFF + p99,
-            }
-        )
-    rows += steady.cpu_rows(records, OFF, ON)
+    best, ratio, rows = steady.on_off_rows(records, OFF, ON, W1_TARGET)
     rows += steady.build_rows(records, w1)
     checks = {
         "w1_on_vs_off": {

@@ -587,3 +587,31 @@ def cpu_rows(records: dict[str, list[dict[str, Any]]], off: str, on: str) -> lis
             "unit": "CPU s",
         },
     ]
+
+
+def on_off_rows(
+    records: dict[str, list[dict[str, Any]]], off: str, on: str, target: float
+) -> tuple[dict[str, int], float | None, list[Row]]:
+    """Two targets' best rates, their ratio against `target`, `on`'s p99 at the
+    reference rate, and CPU per message side by side: the head of an on/off report."""
+    best = {name: best_rate(records.get(name, [])) for name in (off, on)}
+    ratio = best[on] / best[off] if best[off] else None
+    rows: list[Row] = [
+        {
+            "metric": f"W1 on / off best R (target >= {target:g})",
+            "value": best[on],
+            "unit": "msg/s",
+            "reference": best_label(off),
+        }
+    ]
+    p99 = f" p99 at {REFERENCE_RATE} msg/s"
+    if any(r["rate"] == REFERENCE_RATE for r in records.get(on, [])):
+        rows.append(
+            {
+                "metric": on + p99 + " vs off",
+                "value": value_at(records, on, REFERENCE_RATE, "p99_ms"),
+                "unit": "ms",
+                "reference": off + p99,
+            }
+        )
+    return best, ratio, rows + cpu_rows(records, off, on)
