@@ -109,9 +109,8 @@ async def test_what_a_shop_types_finds_what_it_wrote(
     ]
     assert marked, page
     folded = query.replace("-", "").replace(" ", "").casefold()
-    assert all(
-        m.replace("-", "").casefold() in folded or folded in m.casefold() or m for m in marked
-    )
+    # Each mark is a word of the query, or a form of it (tents for tent: the same stem).
+    assert all(m.replace("-", "").replace(" ", "").casefold()[:3] in folded for m in marked), marked
 
 
 async def test_what_was_not_written_is_not_found(shop: Shop, talk: tuple[str, list[Json]]) -> None:
