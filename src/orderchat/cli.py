@@ -111,6 +111,23 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let webhooks and push endpoints be loopback or private addresses",
     )
+    _add_consult_options(serve)
+
+
+def _add_consult_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--widget-origin",
+        action="append",
+        default=_env_list("ORDERCHAT_WIDGET_ORIGINS"),
+        help="https://shop.example, repeatable: a site whose pages may embed the chat widget "
+        "(default: $ORDERCHAT_WIDGET_ORIGINS; none given, any site may)",
+    )
+    serve.add_argument(
+        "--visitor-max-upload-mb",
+        type=_positive,
+        default=10,
+        help="largest picture or voice note a visitor without an order may send (10)",
+    )
 
 
 def _add_call_options(serve: argparse.ArgumentParser) -> None:
@@ -265,6 +282,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         password_cost=password_cost_from_env(),
         call_rules=_call_rules(args),
         ice=_ice(args),
+        widget_origins=tuple(args.widget_origin),
+        visitor_max_upload_bytes=args.visitor_max_upload_mb * 1024**2,
     )
 
 

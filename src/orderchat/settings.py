@@ -64,6 +64,10 @@ class Settings:
     call_rules: CallRules = field(default_factory=CallRules)
     # STUN/TURN servers handed to browsers (ORDERCHAT_TURN_SECRET signs TURN credentials).
     ice: IceConfig = field(default_factory=IceConfig)
+    # Sites whose pages may frame /chat (the widget); empty: any site (docs/consults.md).
+    widget_origins: tuple[str, ...] = ()
+    # The largest picture or voice note a visitor without an order may send.
+    visitor_max_upload_bytes: int = 10 * 1024**2
 
     @property
     def link_base(self) -> str:

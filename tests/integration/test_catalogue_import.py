@@ -255,7 +255,10 @@ def test_rules_name_each_file_and_whether_it_is_valid_now(shop: Shop) -> None:
     by_occasion = {o["occasion"]: o for o in notify["occasions"]}
     assert by_occasion["order_status"]["push_after_s"] == 0
     assert notify["ladder"]["reminders"] >= 1
-    assert rules["consult"] == {"configured": False, "files": []}
+    consult = rules["consult"]
+    assert consult["configured"] and consult["valid"] and consult["source"]["origin"] == "built_in"
+    assert consult["source"]["path"].endswith("/workflows/consults.toml")
+    assert [q["name"] for q in consult["queues"]] == ["english", "shop"]
 
     # A file the shop adds after start-up is read, not run, and its errors are named.
     shop_dir = Path(rules["shop_dir"])

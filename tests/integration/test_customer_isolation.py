@@ -47,6 +47,14 @@ SELF = {
     # ICE servers with this person's own TURN credential; with `?call=` only for a call
     # they are in (tests/integration/test_calls.py asks for a staff-only one).
     ("GET", "/api/calls/ice-servers"),
+    # Their own consults and orders, a consult of their own, a link to their own device
+    # (tests/integration/test_consults.py tries each against other visitors').
+    ("GET", "/api/me/consults"),
+    ("POST", "/api/consults"),
+    ("POST", "/api/consults/email-link"),
+    # The shop's catalogue cards and product photos: the same for everyone.
+    ("GET", "/api/products/{sku}"),
+    ("GET", "/api/products/{sku}/picture"),
 }
 # Routes with no customer in play: signing in and out, and the platforms' signed webhook.
 NOT_APPLICABLE = {
@@ -59,6 +67,8 @@ NOT_APPLICABLE = {
     ("POST", "/api/staff-links/check"),  # opened by a person with no session yet
     ("POST", "/api/staff-links/accept"),
     ("OPTIONS", "/api/uploads"),  # what the upload protocol supports: the same for all
+    ("POST", "/api/consults/start"),  # a new visitor, with no session yet
+    ("POST", "/api/auth/visitor-link"),
 }
 # Plausible queries and bodies, so that a refusal comes from who is asking, not the shape.
 QUERIES: dict[tuple[str, str], str] = {
@@ -126,6 +136,13 @@ BODIES: dict[tuple[str, str], object] = {
     },
     ("POST", "/api/admin/invitations"): {"username": "sneaky", "roles": ["admin"]},
     ("PUT", "/api/admin/staff/{username}/roles"): {"roles": ["qc"]},
+    ("POST", "/api/consults/{consult_id}/transfer"): {"to_role": "sales"},
+    ("POST", "/api/consults/{consult_id}/order"): {
+        "number": "MINE-2",
+        "items": [{"sku": SKU, "quantity": 1, "unit_price_cents": 1}],
+    },
+    ("POST", "/api/conversations/{conv_id}/products"): {"sku": SKU},
+    ("PUT", "/api/products/{sku}/options"): {"options": []},
     ("POST", "/api/orders"): {
         "number": "MINE-1",
         "customer": {"name": "me"},
@@ -171,7 +188,11 @@ def _someone_elses(shop: Shop) -> tuple[Json, dict[str, str]]:
         {"url": "https://hooks.example/isolation", "topics": ["order.status"]},
     )
     assert hook.status_code == 201, hook.text
+    started = shop.call(None, "POST", "/api/consults/start", {"name": "别人", "text": "在吗"})
+    assert started.status_code == 201, started.text
     ids = {
+        "consult_id": started.json()["consult"]["id"],
+        "visitor_id": started.json()["user"]["id"],
         "call_id": _a_call_in(shop, theirs["conv"]),
         "endpoint_id": hook.json()["id"],
         "upload_id": upload_id,

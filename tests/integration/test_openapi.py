@@ -170,6 +170,8 @@ def test_every_signed_in_operation_documents_401(schema: dict[str, Any]) -> None
     public |= {("post", "/api/webhooks/orders"), ("options", "/api/uploads")}
     # A staff link is opened by someone who has no session yet.
     public |= {("post", "/api/staff-links/check"), ("post", "/api/staff-links/accept")}
+    # A visitor starts a consult before they have a session; product photos are public.
+    public |= {("post", "/api/consults/start"), ("get", "/api/products/{sku}/picture")}
     missing = [
         f"{method} {path}"
         for method, path, operation in _operations(schema)

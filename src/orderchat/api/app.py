@@ -19,6 +19,7 @@ from orderchat.api.routes import (
     auth,
     calls,
     confirmations,
+    consults,
     conversations,
     evidence,
     finance,
@@ -27,6 +28,7 @@ from orderchat.api.routes import (
     media,
     notify,
     orders,
+    products,
     proof,
     rules,
     search,
@@ -79,6 +81,7 @@ def _freeze_startup_objects() -> None:
 
 async def _seed_demo(runtime: Runtime) -> None:
     """Seed the demo shop into an empty store, and log its customers' pages."""
+    from orderchat.demo.consults import DemoConsultServices
     from orderchat.demo.orders import DemoServices
     from orderchat.demo.seed import demo_invitations, seed_demo
 
@@ -98,8 +101,10 @@ async def _seed_demo(runtime: Runtime) -> None:
         runtime.ids,
         business,
         runtime.media,
+        DemoConsultServices(runtime.consults, runtime.products, runtime.messaging, runtime.ids),
     )
     settings = runtime.settings
+    logger.info("pre-sales chat for visitors: http://%s:%d/chat", settings.host, settings.port)
     for number, token in await demo_invitations(runtime.db, runtime.orders):
         logger.info(
             "customer page of %s: http://%s:%d/c#%s",
@@ -163,6 +168,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             name="daily-digest",
         )
         call_timers = asyncio.create_task(runtime.calls.run_timers(stop_digest), name="call-timers")
+        consult_timers = asyncio.create_task(
+            runtime.consults.run_timers(stop_digest), name="consult-timers"
+        )
         evidence = asyncio.create_task(
             run_evidence_jobs(
                 stop_digest, runtime.clock, runtime.leases, runtime.anchors, runtime.retention
@@ -179,6 +187,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await digest
             await call_timers
+            await consult_timers
             await evidence
             await _stop(runtime)
 
@@ -214,6 +223,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         audit,
         evidence,
         proof,
+        consults,
+        products,
         web,
     ):
         app.include_router(module.router)

@@ -21,6 +21,8 @@ from orderchat.services.audit import AuditLog
 from orderchat.services.calls import Calls
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
+from orderchat.services.consults.service import Consults
+from orderchat.services.consults.visitors import Visitors
 from orderchat.services.dossier.service import Dossiers
 from orderchat.services.leases import Leases
 from orderchat.services.media.media import Media
@@ -31,6 +33,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
+from orderchat.services.products import Products
 from orderchat.services.proof import ChainProofs
 from orderchat.services.retention import Retention
 from orderchat.services.search import Search
@@ -73,6 +76,9 @@ class Runtime:
     anchors: Anchors
     proofs: ChainProofs
     dossiers: Dossiers
+    consults: Consults
+    visitors: Visitors
+    products: Products
 
     @property
     def notifications(self) -> Notifications:

@@ -26,6 +26,9 @@ from orderchat.services.chat.commands import Commands
 from orderchat.services.chat.conversations import Conversations
 from orderchat.services.chat.messaging import Messaging
 from orderchat.services.cluster import DatabaseStream, node_name
+from orderchat.services.consults.rules_file import load_rules
+from orderchat.services.consults.service import Consults, ConsultSettings
+from orderchat.services.consults.visitors import Visitors
 from orderchat.services.dossier.service import Dossiers
 from orderchat.services.leases import Leases
 from orderchat.services.media.limits import MediaLimits
@@ -36,6 +39,7 @@ from orderchat.services.orders.confirmations import Confirmations
 from orderchat.services.orders.orders import Orders
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock, SystemClock, system_ids
+from orderchat.services.products import Products
 from orderchat.services.proof import ChainProofs
 from orderchat.services.retention import Retention
 from orderchat.services.search import Search
@@ -78,6 +82,20 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     staff = Staff(db, writer, accounts, bus, clock, ids, workflows)
     node = settings.node_name or node_name()
     leases = Leases(db, clock, node)
+    consults = Consults(
+        db,
+        writer,
+        clock,
+        accounts,
+        leases,
+        workflows,
+        ConsultSettings(
+            load_rules(settings.workflows_dir),
+            visitor_max_upload_bytes=settings.visitor_max_upload_bytes,
+            rate_limits=settings.rate_limits,
+        ),
+        shared_limits,
+    )
     presence = LocalPresence(hub, node)
     if settings.redis_url and db.shared:
         prefix = channel_for(shown_url(db.url))
@@ -101,6 +119,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             commands=Commands([STOCK_COMMAND]),
             recall_window_s=settings.recall_window_s,
             rate_limits=settings.rate_limits,
+            consults=consults.hooks,
         ),
         connection_config=ConnectionConfig(
             queue_frames=settings.ws_queue_frames,
@@ -162,6 +181,11 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         anchors=Anchors(db, writer, clock),
         proofs=ChainProofs(db),
         dossiers=Dossiers(db, clock, workflows, blobs, settings.data_dir / "work"),
+        consults=consults,
+        products=Products(db, blobs, settings.data_dir / "work"),
+        visitors=Visitors(
+            db, clock, accounts, blobs, settings.smtp, settings.link_base, settings.shop_name
+        ),
     )
 
 

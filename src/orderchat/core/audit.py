@@ -39,6 +39,10 @@ class AuditAction(StrEnum):
     RETENTION_CHANGED = "retention.changed"
     LEGAL_HOLD_CHANGED = "order.legal_hold_changed"
     HISTORY_PURGED = "retention.purged"
+    VISITOR_BLOCKED = "visitor.blocked"
+    VISITOR_UNBLOCKED = "visitor.unblocked"
+    VISITOR_EXPORTED = "visitor.exported"
+    VISITOR_ERASED = "visitor.erased"
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ class ConversationKind(StrEnum):
     CHANNEL = "channel"
     DIRECT = "direct"
     ORDER = "order"
+    CONSULT = "consult"  # a visitor's pre-sales chat (docs/consults.md)
 
 
 class MessageKind(StrEnum):
@@ -52,6 +53,7 @@ class MessageKind(StrEnum):
     SYSTEM = "system"
     ORDER_EVENT = "order_event"
     CALL = "call"
+    PRODUCT = "product"  # a catalogue product shared as a card (docs/consults.md §4)
 
 
 # Kinds a client may send itself; the others are written by the server.
@@ -80,6 +82,10 @@ class User:
     @property
     def is_admin(self) -> bool:
         return Role.ADMIN in self.roles
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind is UserKind.STAFF
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,7 @@ _TOPIC_OF_EVENT: Mapping[str, Topic] = {
     "confirmation_decided": Topic.CONFIRMATION,
     **{event: Topic.ORDER_EXCEPTION for event in EXCEPTION_EVENTS},
     "chain_anchor": Topic.AUDIT_ANCHOR,
+    "consult_opened": Topic.CONSULT_NEW,
 }
 
 
@@ -301,7 +302,7 @@ def _reasons(said: Said, member: Member) -> list[Occasion]:
         reasons.append(Occasion.DIRECT)
     if (
         member.kind is UserKind.CUSTOMER
-        and said.conv_kind is ConversationKind.ORDER
+        and said.conv_kind in (ConversationKind.ORDER, ConversationKind.CONSULT)
         and said.kind not in (MessageKind.SYSTEM, MessageKind.ORDER_EVENT)
     ):
         reasons.append(Occasion.DIRECT)

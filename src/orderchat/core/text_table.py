@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from orderchat.core.text_table_consults import CONSULT_TEXTS
 from orderchat.core.text_table_proof import PROOF_TEXTS
 
 # fmt: off
@@ -540,5 +541,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "workflows.workflow_not_valid_toml": ("流程不是有效的 TOML：{reason}", "workflow is not valid TOML: {reason}"),
 }
 # fmt: on
-# The dossier's and the hash chain proofs' sentences (core/text_table_proof.py).
-TEXTS = {**TEXTS, **PROOF_TEXTS}
+# The dossier's and the hash chain proofs' sentences (core/text_table_proof.py), and
+# pre-sales consults' (core/text_table_consults.py).
+TEXTS = {**TEXTS, **PROOF_TEXTS, **CONSULT_TEXTS}

@@ -10,6 +10,7 @@ import logging
 from orderchat.core.ids import IdMinter
 from orderchat.core.model import MessageKind, Role, User, parse_new_conversation, parse_new_staff
 from orderchat.core.routing import ROLE_CHANNEL_TITLES
+from orderchat.demo.consults import DemoConsultServices, seed_consults
 from orderchat.demo.media import seed_media
 from orderchat.demo.orders import DemoServices, seed_orders
 from orderchat.protocol.frames import PostMessage
@@ -76,6 +77,7 @@ async def seed_demo(
     ids: IdMinter,
     business: DemoServices | None = None,
     media: Media | None = None,
+    consults: DemoConsultServices | None = None,
 ) -> None:
     async with db.read() as conn:
         if await account_store.list_users(conn):
@@ -111,6 +113,8 @@ async def seed_demo(
         await seed_orders(business, users)
     if media is not None:
         await seed_media(media, messaging, db, ids, users, channels)
+    if consults is not None:
+        await seed_consults(consults, users)
     logger.info(
         "demo data seeded: sign in as %s with password %s",
         ", ".join(u for u, _, _ in STAFF),

@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from orderchat.core.errors import BadRequest, Forbidden, Unauthorized
-from orderchat.core.ids import IdMinter, OrderId, SessionId
+from orderchat.core.ids import IdMinter, OrderId, SessionId, UserId
 from orderchat.core.model import MAX_PASSWORD_CHARS, NewStaff, Role, Session, User, UserKind
 from orderchat.core.passwords import PasswordCost, check_password
 from orderchat.core.ratelimit import Rate
@@ -50,6 +50,17 @@ class SignedIn:
     session_id: SessionId
     expires_at_ms: int
     order_id: OrderId | None = None  # the order an invitation link was for
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    token: str
+    session_id: SessionId
+    device: str
+    expires_at_ms: int
+
+    def signed_in(self, user: User) -> SignedIn:
+        return SignedIn(self.token, user, self.session_id, self.expires_at_ms)
 
 
 def token_hash(token: str) -> str:
@@ -166,6 +177,13 @@ class Accounts:
         """A session for someone who just proved who they are another way (a staff link)."""
         return await self._new_session(user, device or "web", self._clock.now_ms())
 
+    def session_to_open(self, device: str) -> NewSession:
+        """A session made inside another write (a visitor's first consult), saving a commit."""
+        now_ms = self._clock.now_ms()
+        return NewSession(
+            secrets.token_urlsafe(32), self._ids.session(), device, now_ms + self._ttl_ms
+        )
+
     async def hash_password(self, password: str) -> str:
         """Off the event loop: argon2 is made to be slow."""
         return await asyncio.to_thread(self._hasher.hash, password)
@@ -218,6 +236,14 @@ class Accounts:
         if revoked:
             self._publisher.publish([Revocation(frozenset(revoked))])
         logger.info("signed out user=%s sessions=%d", auth.user.id, len(revoked))
+        return len(revoked)
+
+    async def revoke_all(self, user_id: UserId) -> int:
+        """Sign a person out on every device now (their data was erased)."""
+        async with self._db.write("revoke_sessions") as conn:
+            revoked = await store.revoke_sessions_txn(conn, user_id, self._clock.now_ms())
+        if revoked:
+            self._publisher.publish([Revocation(frozenset(revoked))])
         return len(revoked)
 
     async def list_staff_accounts(self) -> list[tuple[User, bool]]:

@@ -6,8 +6,8 @@ the report reads every file again and says, per file, whether it is valid, and
 whether the server is running it. Nothing here changes a rule.
 
 Routing rules are built in (`core/routing.py`); the notification policy is
-`notify.toml`, the shop's beside its workflows or the built-in one; consult
-rules have no file yet, and the report says so rather than leaving them out.
+`notify.toml`, the shop's beside its workflows or the built-in one; and so are
+the consult rules, `consults.toml`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,18 @@ from importlib import resources
 from pathlib import Path
 
 from orderchat.core import routing
+from orderchat.core.consults import ConsultRules, parse_rules
 from orderchat.core.errors import BadRequest
 from orderchat.core.notify import Policy, parse_policy
 from orderchat.core.routing import ROUTES, Route
 from orderchat.core.workflows import LANGUAGES, Workflow, parse_workflow
-from orderchat.services.orders.workflows import BUILT_IN, NOTIFY_POLICY_FILE, Workflows
+from orderchat.services.consults.rules_file import read_rules_text, rules_path
+from orderchat.services.orders.workflows import (
+    BUILT_IN,
+    NOT_WORKFLOWS,
+    NOTIFY_POLICY_FILE,
+    Workflows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,18 +67,27 @@ class NotifyRules:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsultRulesFile:
+    path: str
+    origin: str
+    errors: tuple[str, ...]
+    rules: ConsultRules | None  # the file as it parses now
+
+
+@dataclass(frozen=True, slots=True)
 class RulesReport:
     workflows: tuple[RuleFile, ...]
     routing: RoutingRules
     shop_dir: str
     notifications: NotifyRules
+    consults: ConsultRulesFile
 
 
 def describe_rules(running: Workflows, shop_dir: Path) -> RulesReport:
     """Every rule file read again now, next to what the server runs."""
     files = [_built_in(name) for name in BUILT_IN]
     shop = sorted(shop_dir.glob("*.toml")) if shop_dir.is_dir() else []
-    shop = [path for path in shop if path.name != NOTIFY_POLICY_FILE]
+    shop = [path for path in shop if path.name not in NOT_WORKFLOWS]
     files += [_read(path, "shop") for path in shop]
     by_name = running.sources()
     named = {f.workflow.name: f.path for f in files if f.workflow and f.origin == "shop"}
@@ -89,7 +105,20 @@ def describe_rules(running: Workflows, shop_dir: Path) -> RulesReport:
                 overridden_by=overridden,
             )
         )
-    return RulesReport(tuple(report), _routing(), str(shop_dir.resolve()), _notify(shop_dir))
+    return RulesReport(
+        tuple(report), _routing(), str(shop_dir.resolve()), _notify(shop_dir), _consults(shop_dir)
+    )
+
+
+def _consults(shop_dir: Path) -> ConsultRulesFile:
+    """The consult rules the next start would load: the shop's if it has one."""
+    path, origin = rules_path(shop_dir)
+    try:
+        return ConsultRulesFile(path, origin, (), parse_rules(read_rules_text(shop_dir)))
+    except (OSError, UnicodeDecodeError) as exc:
+        return ConsultRulesFile(path, origin, (f"cannot read the file: {exc}",), None)
+    except BadRequest as exc:
+        return ConsultRulesFile(path, origin, (exc.message,), None)
 
 
 def _notify(shop_dir: Path) -> NotifyRules:

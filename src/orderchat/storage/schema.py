@@ -32,6 +32,11 @@ from orderchat.storage.schema_evidence import declared as declared
 from orderchat.storage.schema_evidence import purges as purges
 from orderchat.storage.schema_evidence import retention_rules as retention_rules
 from orderchat.storage.schema_evidence import search_docs as search_docs
+from orderchat.storage.schema_people import consult_queues as consult_queues
+from orderchat.storage.schema_people import consults as consults
+from orderchat.storage.schema_people import customers as customers
+from orderchat.storage.schema_people import invitations as invitations
+from orderchat.storage.schema_people import visitor_links as visitor_links
 
 users = Table(
     "users",
@@ -192,31 +197,6 @@ leases = Table(
 
 # --- orders (migration 0002) ----------------------------------------------------
 
-customers = Table(
-    "customers",
-    metadata,
-    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
-    Column("name", String(100), nullable=False),
-    Column("phone", String(40), nullable=True),
-    Column("email", String(200), nullable=True),
-    Column("company", String(200), nullable=True),
-    Column("segment", String(16), nullable=False),  # retail | wholesale | brand
-    Column("language", String(8), nullable=False),  # zh-CN | en
-    Column("created_at_ms", BigInteger, nullable=False),
-)
-
-invitations = Table(
-    "invitations",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("order_id", ID, ForeignKey("orders.id"), nullable=False, index=True),
-    Column("customer_id", ID, ForeignKey("users.id"), nullable=False),
-    Column("created_by", ID, nullable=False),
-    Column("created_at_ms", BigInteger, nullable=False),
-    Column("expires_at_ms", BigInteger, nullable=False),
-    Column("revoked_at_ms", BigInteger, nullable=True),
-)
-
 orders = Table(
     "orders",
     metadata,
@@ -284,6 +264,9 @@ skus = Table(
     Column("unit_price_cents", BigInteger, nullable=False),
     Column("low_stock_threshold", BigInteger, nullable=False),
     Column("active", Boolean, nullable=False),
+    # A product card's picture (a blob's SHA-256) and its options as JSON (migration 0017).
+    Column("picture_sha256", String(64), nullable=True),
+    Column("options", Text, nullable=True),
 )
 
 stock_levels = Table(

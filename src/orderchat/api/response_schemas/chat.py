@@ -214,7 +214,7 @@ class SearchSnippet(Body):
 
 class SearchConversation(Body):
     id: str
-    kind: Literal["channel", "direct", "order"]
+    kind: Literal["channel", "direct", "order", "consult"]
     title: str | None
 
 

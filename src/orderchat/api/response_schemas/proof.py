@@ -31,6 +31,7 @@ class RetentionRules(Body):
     channel: int | None
     direct: int | None
     order: int | None
+    consult: int | None
 
 
 class HeldOrder(Body):

@@ -60,9 +60,30 @@ class NotifyRules(Body):
     ladder: LadderRules | None
 
 
-class NotConfigured(Body):
-    configured: Literal[False]
-    files: list[str]
+class ConsultQueue(Body):
+    name: str
+    roles: list[str]
+    strategy: str
+    languages: list[str] | None
+
+
+class ConsultHours(Body):
+    days: list[str]
+    open: str
+    close: str
+    away: dict[str, str] | None
+
+
+class ConsultRules(Body):
+    configured: Literal[True]
+    source: RuleSource
+    valid: bool
+    errors: list[str]
+    first_response_s: int | None
+    max_open_per_agent: int | None
+    timezone: str | None
+    hours: ConsultHours | None
+    queues: list[ConsultQueue]
 
 
 class Rules(Body):
@@ -70,4 +91,4 @@ class Rules(Body):
     workflows: list[WorkflowFile]
     routing: RoutingRules
     notifications: NotifyRules
-    consult: NotConfigured
+    consult: ConsultRules

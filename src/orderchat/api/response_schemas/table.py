@@ -12,7 +12,16 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from orderchat.api.response_schemas import chat, commerce, notify, orders, people, proof, rules
+from orderchat.api.response_schemas import (
+    chat,
+    commerce,
+    consults,
+    notify,
+    orders,
+    people,
+    proof,
+    rules,
+)
 
 
 class NoBody:
@@ -28,6 +37,14 @@ BINARY: Final[dict[str, dict[str, Any]]] = {
 CSV: Final[dict[str, dict[str, Any]]] = {"text/csv": {"schema": {"type": "string"}}}
 ZIP: Final[dict[str, dict[str, Any]]] = {
     "application/zip": {"schema": {"type": "string", "format": "binary"}}
+}
+
+JPEG: Final[dict[str, dict[str, Any]]] = {
+    "image/jpeg": {"schema": {"type": "string", "format": "binary"}}
+}
+QR: Final[dict[str, dict[str, Any]]] = {
+    "image/svg+xml": {"schema": {"type": "string"}},
+    "image/png": {"schema": {"type": "string", "format": "binary"}},
 }
 
 Answer = type[BaseModel] | NoBody | dict[str, dict[str, Any]]
@@ -152,6 +169,29 @@ SUCCESSES: Final[dict[tuple[str, str], dict[int, Answer]]] = {
     ("get", "/api/admin/anchors"): {200: proof.Anchors},
     ("post", "/api/admin/anchors"): {201: proof.Anchor},
     ("get", "/api/orders/{order_id}/dossier"): {200: ZIP},
+    # consults and product cards (api/routes/consults.py, products.py)
+    ("post", "/api/consults/start"): {201: consults.ConsultStarted},
+    ("post", "/api/consults"): {200: consults.Consult, 201: consults.Consult},
+    ("get", "/api/me/consults"): {200: consults.MyConsults},
+    ("get", "/api/consults"): {200: consults.ConsultInbox},
+    ("get", "/api/consults/{consult_id}"): {200: consults.Consult},
+    ("post", "/api/consults/{consult_id}/take"): {200: consults.Consult},
+    ("post", "/api/consults/{consult_id}/transfer"): {200: consults.Consult},
+    ("post", "/api/consults/{consult_id}/close"): {200: consults.Consult},
+    ("post", "/api/consults/{consult_id}/order"): {201: orders.Order},
+    ("get", "/api/customers/{customer_id}/history"): {200: consults.CustomerHistory},
+    ("post", "/api/visitors/{visitor_id}/block"): {204: NO_BODY},
+    ("delete", "/api/visitors/{visitor_id}/block"): {204: NO_BODY},
+    ("get", "/api/visitors/{visitor_id}/export"): {200: consults.VisitorExport},
+    ("post", "/api/visitors/{visitor_id}/erase"): {200: consults.VisitorErased},
+    ("post", "/api/consults/email-link"): {200: consults.LinkSent},
+    ("post", "/api/auth/visitor-link"): {200: people.Session},
+    ("post", "/api/conversations/{conv_id}/products"): {201: consults.SharedProduct},
+    ("get", "/api/products/{sku}"): {200: consults.ProductCard},
+    ("get", "/api/products/{sku}/picture"): {200: JPEG, 304: NO_BODY},
+    ("put", "/api/products/{sku}/picture"): {200: consults.ProductCard},
+    ("put", "/api/products/{sku}/options"): {200: consults.ProductCard},
+    ("get", "/api/admin/qr"): {200: QR},
 }
 
 

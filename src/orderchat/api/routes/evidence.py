@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api", tags=["evidence"])
 
 class RuleBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
-    kind: Literal["channel", "direct", "order"]
+    kind: Literal["channel", "direct", "order", "consult"]
     days: Annotated[int, Field(ge=MIN_DAYS, le=MAX_DAYS)] | None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Query
 
@@ -177,6 +177,14 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
 
 
+def consult_order_body() -> dict[str, Any]:
+    """An order from a consult: a new order's body without its customer (the visitor)."""
+    schema = {k: v for k, v in _NEW_ORDER.items() if k != "oneOf"}
+    every = cast(dict[str, Any], _NEW_ORDER["properties"])
+    properties = {k: v for k, v in every.items() if k not in ("customer", "customer_id")}
+    return _body({**schema, "properties": properties})
+
+
 def issue_view(issue: Issue) -> dict[str, Any]:
     return {
         "id": issue.id,
@@ -281,8 +289,11 @@ async def get_order(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Js
 
 def _order_answer(viewer: User, runtime: Runtime, order: Order, status_code: int = 200) -> Json:
     """An order as its viewer may see it, under its own workflow."""
-    view = order_view(viewer, order, runtime.workflows.get(order.workflow))
-    return Json(view, status_code=status_code)
+    return Json(order_view_for(viewer, runtime, order), status_code=status_code)
+
+
+def order_view_for(viewer: User, runtime: Runtime, order: Order) -> dict[str, Any]:
+    return order_view(viewer, order, runtime.workflows.get(order.workflow))
 
 
 @router.patch(

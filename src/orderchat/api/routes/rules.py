@@ -11,9 +11,16 @@ from orderchat.api.openapi import errors
 from orderchat.api.responses import Json
 from orderchat.api.routes.orders import workflow_view
 from orderchat.api.runtime import AuthDep, RuntimeDep
+from orderchat.core.consults import DAYS
 from orderchat.core.notify import Channel, Occasion
 from orderchat.core.permissions import require_staff
-from orderchat.services.rules import NotifyRules, RuleFile, RulesReport, describe_rules
+from orderchat.services.rules import (
+    ConsultRulesFile,
+    NotifyRules,
+    RuleFile,
+    RulesReport,
+    describe_rules,
+)
 
 router = APIRouter(prefix="/api", tags=["rules"])
 
@@ -49,9 +56,43 @@ def rules_view(report: RulesReport) -> dict[str, Any]:
             ],
         },
         "notifications": _notify_view(report.notifications),
-        # A kind of rules a shop will configure; it has no file yet.
-        "consult": {"configured": False, "files": []},
+        "consult": _consult_view(report.consults),
     }
+
+
+def _consult_view(found: ConsultRulesFile) -> dict[str, Any]:
+    rules = found.rules
+    hours = rules.hours if rules else None
+    return {
+        "configured": True,
+        "source": {"origin": found.origin, "path": found.path},
+        "valid": not found.errors,
+        "errors": list(found.errors),
+        "first_response_s": rules.first_response_s if rules else None,
+        "max_open_per_agent": rules.max_open_per_agent if rules else None,
+        "timezone": rules.timezone if rules else None,
+        "hours": None
+        if hours is None
+        else {
+            "days": [DAYS[d] for d in sorted(hours.days)],
+            "open": _hhmm(hours.open_minute),
+            "close": _hhmm(hours.close_minute),
+            "away": dict(hours.away) if hours.away else None,
+        },
+        "queues": [
+            {
+                "name": q.name,
+                "roles": [r.value for r in q.roles],
+                "strategy": q.strategy.value,
+                "languages": sorted(q.languages) if q.languages is not None else None,
+            }
+            for q in (rules.queues if rules else ())
+        ],
+    }
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def _notify_view(found: NotifyRules) -> dict[str, Any]:

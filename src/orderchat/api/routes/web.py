@@ -24,6 +24,8 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from orderchat.api.runtime import RuntimeDep
+
 WEB_DIR: Final = Path(__file__).resolve().parents[2] / "web"
 
 CONTENT_SECURITY_POLICY: Final = "; ".join(
@@ -70,10 +72,42 @@ async def customer_page() -> FileResponse:
     return _page("c.html")
 
 
+def framed_by(origins: tuple[str, ...]) -> dict[str, str]:
+    """The app's headers for a page that other sites may show in a frame (the widget):
+    the listed origins, or any when none are listed; nothing else is loosened."""
+    ancestors = " ".join(origins) if origins else "*"
+    policy = CONTENT_SECURITY_POLICY.replace(
+        "frame-ancestors 'none'", f"frame-ancestors 'self' {ancestors}"
+    )
+    headers = {k: v for k, v in SECURITY_HEADERS.items() if k != "X-Frame-Options"}
+    return {**headers, "Content-Security-Policy": policy}
+
+
+@router.get("/chat")
+async def visitor_page(runtime: RuntimeDep) -> FileResponse:
+    """Pre-sales chat for visitors without an order: the page, the widget's frame, the QR
+    code's target (docs/consults.md)."""
+    headers = framed_by(runtime.settings.widget_origins)
+    return FileResponse(WEB_DIR / "chat.html", media_type="text/html", headers=headers)
+
+
+@router.get("/widget.js")
+def widget_script() -> FileResponse:
+    """The script a shop's own site includes; it runs there, so it is served to any
+    origin and cached briefly."""
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "public, max-age=300",
+        "Access-Control-Allow-Origin": "*",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    return FileResponse(WEB_DIR / "widget.js", media_type="text/javascript", headers=headers)
+
+
 SERVICE_WORKER: Final = WEB_DIR / "sw.js"
 # The line of sw.js the served copy replaces with the real shell.
 SHELL_PLACEHOLDER: Final = 'const SHELL = { version: "unversioned", files: ["/", "/c"] };'
-PAGES: Final = {"/": "index.html", "/c": "c.html"}
+PAGES: Final = {"/": "index.html", "/c": "c.html", "/chat": "chat.html"}
 
 
 def shell_files() -> list[tuple[str, Path]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from orderchat.core.audit import AuditAction, AuditEntry
 from orderchat.core.edits import MessageEdit, check_edit
@@ -27,7 +28,14 @@ from orderchat.core.forwarding import check_forward
 from orderchat.core.ids import ConnectionId, ConversationId, MessageId, UploadId, UserId
 from orderchat.core.media import check_attachment_kind
 from orderchat.core.mentions import resolve_mentions
-from orderchat.core.model import Conversation, Message, MessageKind, User, UserKind
+from orderchat.core.model import (
+    Conversation,
+    ConversationKind,
+    Message,
+    MessageKind,
+    User,
+    UserKind,
+)
 from orderchat.core.policy import check_recall
 from orderchat.core.ratelimit import Rate, RateLimiter
 from orderchat.core.texts import say
@@ -59,6 +67,9 @@ from orderchat.storage import messages as msg_store
 from orderchat.storage.engine import Database
 from orderchat.storage.media import UploadRow
 
+if TYPE_CHECKING:
+    from orderchat.services.consults.hooks import ConsultHooks
+
 
 @dataclass(frozen=True, slots=True)
 class Ack:
@@ -73,6 +84,7 @@ class SendMessage:
     user: User
     frame: PostMessage
     commands: Commands
+    consults: ConsultHooks | None = None
 
     async def apply(self, tx: WriteTxn) -> Ack | DomainError:
         return (await SendMessage.apply_many(tx, [self]))[0]
@@ -137,7 +149,10 @@ class SendMessage:
             raise Forbidden(say("conversations.you_are_not_member_conversation"))
         if frame.internal and self.user.id in members.customers:
             raise Forbidden(say("messaging.customers_cannot_write_staff_only"))
+        consult = self.consults if conv.kind is ConversationKind.CONSULT else None
         if frame.forward is not None:
+            if consult is not None:
+                await consult.before_send(tx, conv, self.user, ())
             return await self._forward(tx, conv, sources[frame.forward], bool(members.customers))
         if frame.reply_to is not None and frame.reply_to > conv.last_seq:
             raise BadRequest(say("messaging.reply_names_no_message_in", reply_to=frame.reply_to))
@@ -145,6 +160,9 @@ class SendMessage:
             self._sendable(tx, uploads.get(i), UploadId(i), conv.id) for i in frame.attachments
         ]
         mentions = resolve_mentions(frame.text, frame.mentions, members.roles, members.usernames)
+        if consult is not None:
+            named = await consult.before_send(tx, conv, self.user, files)
+            mentions = tuple(dict.fromkeys([*mentions, *named]))
         message = await tx.append_message(
             conv,
             self.user.id,
@@ -159,6 +177,8 @@ class SendMessage:
         )
         for upload in files:
             tx.attach(upload.id, message)
+        if consult is not None:
+            await consult.after_send(tx, conv, self.user, message)
         return Ack(conv.id, message.seq, message.id, message.ts)
 
     async def _forward(
@@ -395,8 +415,10 @@ class Messaging:
         commands: Commands,
         recall_window_s: float,
         rate_limits: bool,
+        consults: ConsultHooks | None = None,
     ) -> None:
         self._db = db
+        self._consults = consults
         self._commands = commands
         self._writer = writer
         self._publisher = publisher
@@ -412,7 +434,7 @@ class Messaging:
             RateLimited: the user is sending too fast; nothing was queued.
         """
         self._send_limiter.hit(user.id, self._clock.monotonic_s(), say("ratelimit.messages"))
-        return self._writer.submit_nowait(SendMessage(user, frame, self._commands))
+        return self._writer.submit_nowait(SendMessage(user, frame, self._commands, self._consults))
 
     def mark_read(self, user: User, frame: MarkRead) -> asyncio.Future[int | None]:
         return self._writer.submit_nowait(MarkReadOp(user, frame))

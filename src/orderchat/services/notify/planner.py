@@ -279,12 +279,16 @@ def _merged(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
     return kept, merges
 
 
+# The server's own notes that webhooks hear of: the day's anchor, a new consult.
+SYSTEM_TOPICS = frozenset({"chain_anchor", "consult_opened"})
+
+
 def said_of(message: store.StreamMessage) -> Said:
     meta: Mapping[str, Any] = message.meta or {}
     # An order event's name; of the server's own notes only the anchor's, which webhooks carry.
     event = meta.get("event") if message.kind is MessageKind.ORDER_EVENT else None
-    if message.kind is MessageKind.SYSTEM and meta.get("event") == "chain_anchor":
-        event = "chain_anchor"
+    if message.kind is MessageKind.SYSTEM and meta.get("event") in SYSTEM_TOPICS:
+        event = meta.get("event")
     return Said(
         conv_kind=message.conv_kind,
         sender=message.sender,

@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 BUILT_IN = ("retail", "oem")
 # Beside the workflows, and not one of them (services/notify/policy.py).
 NOTIFY_POLICY_FILE = "notify.toml"
+# The consult rules sit there too (services/consults/rules_file.py).
+NOT_WORKFLOWS = frozenset({NOTIFY_POLICY_FILE, "consults.toml"})
 
 
 class Workflows:
@@ -40,8 +42,8 @@ class Workflows:
             sources[name] = str(resource)
         if custom_dir is not None and custom_dir.is_dir():
             for path in sorted(custom_dir.glob("*.toml")):
-                if path.name == NOTIFY_POLICY_FILE:
-                    continue  # the notification policy lives beside the workflows
+                if path.name in NOT_WORKFLOWS:
+                    continue  # the notification policy and consult rules live beside them
                 try:
                     workflow = parse_workflow(path.read_text("utf-8"))
                 except BadRequest as exc:

@@ -3,6 +3,54 @@
 // for rendering `meta.say` (docs/texts.md).
 
 export const TEXTS = {
+  "note.consult_assigned": {
+    "zh-CN": "{agent} 为您服务",
+    en: "{agent} is here to help you",
+  },
+  "note.consult_away": {
+    "zh-CN": "我们现在下班了，{next_open} 上班后会第一时间回复您",
+    en: "We are away now and will answer you first thing at {next_open}",
+  },
+  "note.consult_away_own": {
+    "zh-CN": "{text}",
+    en: "{text}",
+  },
+  "note.consult_closed": {
+    "zh-CN": "本次咨询已结束。还有问题可以随时留言。",
+    en: "This consult is closed. Write again any time.",
+  },
+  "note.consult_escalated": {
+    "zh-CN": "{name} 已等待 {minutes} 分钟，还没有同事回复",
+    en: "{name} has waited {minutes} minutes without an answer",
+  },
+  "note.consult_opened": {
+    "zh-CN": "{name} 发起了咨询",
+    en: "{name} started a consult",
+  },
+  "note.consult_ordered": {
+    "zh-CN": "已为您创建订单 {number}",
+    en: "Order {number} was created for you",
+  },
+  "note.consult_queued": {
+    "zh-CN": "同事们都在忙，您排在第 {position} 位，请稍候",
+    en: "Everyone is busy; you are number {position} in the queue",
+  },
+  "note.consult_reopened": {
+    "zh-CN": "{name} 又发来消息，咨询已重新打开",
+    en: "{name} wrote again: the consult is open again",
+  },
+  "note.consult_transfer_note": {
+    "zh-CN": "{by} 转交时备注：{note}",
+    en: "{by} noted on the transfer: {note}",
+  },
+  "note.consult_transferred": {
+    "zh-CN": "已转给 {agent} 继续为您服务",
+    en: "{agent} will help you from here",
+  },
+  "note.consult_transferred_colleague": {
+    "zh-CN": "已转给其他同事继续为您服务",
+    en: "A colleague will help you from here",
+  },
   "note.intercepted": {
     "zh-CN": "已拦截",
     en: "intercepted",
