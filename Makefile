@@ -84,7 +84,7 @@ lint: install-test
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 	npx prettier --check $(WEB)
-	npx eslint $(WEB)/assets/js $(WEB)/sw.js
+	npx eslint $(WEB)/assets/js $(WEB)/sw.js $(WEB)/widget.js
 
 unit: install-test
 	$(BIN)/pytest tests/unit -q

@@ -25,6 +25,15 @@ export default [
     },
   },
   {
+    // The embeddable widget: a classic script run on other sites' pages (docs/consults.md §1).
+    files: ["src/orderchat/web/widget.js"],
+    languageOptions: {
+      ecmaVersion: "latest",
+      sourceType: "script",
+      globals: globals.browser,
+    },
+  },
+  {
     files: ["eslint.config.js"],
     languageOptions: { sourceType: "module", globals: globals.node },
   },

@@ -121,12 +121,20 @@ def test_the_rules_view_lists_the_workflows_with_their_files_and_validity(pages:
     status = notify.locator("[data-testid='rules-occasion'][data-occasion='order_status']")
     expect(status).to_contain_text("立即")
     expect(notify.get_by_test_id("rules-ladder")).to_be_visible()
-    expect(amy.get_by_test_id("rules-none")).to_have_count(1)  # consult rules
+    consult = amy.get_by_test_id("rules-consult-file")
+    expect(consult.get_by_test_id("rules-path")).to_have_text(re.compile(r"/consults\.toml$"))
+    expect(consult.get_by_test_id("rules-valid")).to_have_text("有效")
+    shop_queue = consult.locator("[data-testid='rules-queue'][data-queue='shop']")
+    expect(shop_queue).to_contain_text("客服")
+    expect(shop_queue).to_contain_text("轮流分配")
+    expect(amy.get_by_test_id("rules-none")).to_have_count(0)
 
     amy.get_by_test_id("lang").select_option("en")
     expect(workflows.first.get_by_test_id("rules-valid")).to_have_text("Valid")
     expect(status).to_contain_text("at once")
-    expect(amy.get_by_test_id("rules-none").first).to_have_text("None configured yet.")
+    expect(shop_queue).to_contain_text("Round robin")
+    english = consult.locator("[data-testid='rules-queue'][data-queue='english']")
+    expect(english).to_contain_text("English")
 
 
 def test_roles_that_may_not_edit_see_the_catalogue_read_only_and_may_export_it(

@@ -2,7 +2,7 @@
  * The service worker of both pages, served at /sw.js so its scope is the whole origin
  * (docs/app-install.md).
  *
- * It keeps a copy of the app shell (the two pages, styles, modules, icons) so that an
+ * It keeps a copy of the app shell (the pages, styles, modules, icons) so that an
  * installed app opens without a network, and shows the server's push messages as
  * notifications. It never answers for live data: /api, /ws and /media go straight to
  * the network, uncached and unseen, and so does anything of another origin.
@@ -19,7 +19,7 @@ const SHELL = { version: "unversioned", files: ["/", "/c"] };
 
 const CACHE_PREFIX = "orderchat-shell-";
 const CACHE = CACHE_PREFIX + SHELL.version;
-const PAGES = new Set(["/", "/c"]);
+const PAGES = new Set(["/", "/c", "/chat"]);
 const NEVER = ["/api", "/ws", "/media"];
 // Gateway errors mean the server is out of reach behind its proxy: the kept page is better.
 const UNREACHABLE = new Set([502, 503, 504]);

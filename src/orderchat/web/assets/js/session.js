@@ -5,13 +5,16 @@
 
 const KEY = "orderchat.session";
 const listeners = new Set();
+// Where the session lives when the browser denies this page its storage (the chat in
+// another site's frame, with third-party storage blocked): this page only, until it closes.
+let inMemory = null;
 
 function read() {
   let raw;
   try {
     raw = localStorage.getItem(KEY);
   } catch {
-    return null;
+    raw = inMemory;
   }
   if (!raw) return null;
   try {
@@ -54,8 +57,10 @@ export function setSession(s) {
   const value = { token: s.token, user: s.user, expires_ts: s.expires_ts };
   try {
     localStorage.setItem(KEY, JSON.stringify(value));
+    inMemory = null;
   } catch (err) {
-    console.warn("could not store the session", err);
+    console.warn("could not store the session; it is kept for this page only", err);
+    inMemory = JSON.stringify(value);
   }
   notify(value);
 }
@@ -65,9 +70,10 @@ export function setSession(s) {
  * Listeners are told only when there was something to forget.
  */
 export function clearSession() {
-  let had = false;
+  let had = inMemory !== null;
+  inMemory = null;
   try {
-    had = localStorage.getItem(KEY) !== null;
+    had = localStorage.getItem(KEY) !== null || had;
     localStorage.removeItem(KEY);
   } catch {
     // Nothing stored that we could remove.

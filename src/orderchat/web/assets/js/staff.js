@@ -35,6 +35,10 @@ import { revealMessage } from "./ui/jump.js";
 import { MessageSearch } from "./ui/search.js";
 import { showMessageAudit } from "./ui/message-audit.js";
 import { CallManager } from "./ui/call.js";
+import { ConsultInbox, convOf } from "./ui/consults.js";
+import { ConsultPanel } from "./ui/consult-panel.js";
+import { shareProductButton } from "./ui/share-product.js";
+import "./ui/strings-consults.js";
 
 const root = document.getElementById("app");
 const phone = window.matchMedia("(max-width: 899px)");
@@ -163,6 +167,7 @@ function teardown() {
   closeConversation(s, true);
   closePage(s);
   if (s.calls) s.calls.destroy();
+  if (s.inbox) s.inbox.destroy();
   if (s.realtime) s.realtime.stop();
   for (const off of s.offs) off();
 }
@@ -230,6 +235,8 @@ async function boot(session) {
       retryOpen(s);
       // Pin and mute changes are not replayed (docs/conversations.md): read them again.
       refreshFlags(s);
+      // Nor is how long each visitor has waited: the inbox reads its views again.
+      s.inbox.load();
     }
   });
   on("reset", () => {
@@ -270,6 +277,7 @@ async function loadAll(s) {
     api("/api/users"),
     api("/api/conversations"),
     api("/api/orders?limit=500"),
+    s.inbox.load(),
   ]);
   if (ws !== s) return;
   if (users.status === "fulfilled" && users.value) {
@@ -392,7 +400,13 @@ function buildShell(s) {
     s.signoutAll,
     s.signout,
   );
+  s.inbox = new ConsultInbox({
+    me: s.me,
+    onOpen: (convId) => selectConversation(s, convId),
+    onChange: () => inboxChanged(s),
+  });
   s.list = new ConvList({
+    inbox: s.inbox,
     me: s.me,
     members: s.members,
     onSelect: (id) => selectConversation(s, id),
@@ -698,7 +712,7 @@ function routeSeq() {
 }
 
 // The console's sections: `#/admin` is the staff table.
-const ADMIN_ROUTE = /^#\/admin(?:\/(webhooks|audit|retention|proof))?$/;
+const ADMIN_ROUTE = /^#\/admin(?:\/(webhooks|audit|retention|proof|consults))?$/;
 
 function adminSection() {
   const m = location.hash.match(ADMIN_ROUTE);
@@ -829,6 +843,7 @@ function closeConversation(s, quiet) {
   if (o.composer) o.composer.destroy();
   if (o.panel) o.panel.destroy();
   if (!quiet && s.list) s.list.setActive(null);
+  if (!quiet && s.inbox) s.inbox.setActive(null);
   // Quietly closed, another opens next (or the session ends): "only here" follows that.
   if (!quiet && s.search) s.search.scopeChanged();
 }
@@ -937,6 +952,23 @@ function renderHeader(s) {
           h("span", { class: "conv-panel-toggle-short" }, t("wf.orderToggle")),
         )
       : null,
+    conv.kind === "consult"
+      ? h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-small conv-panel-toggle",
+            testid: "consult-panel-toggle",
+            "aria-label": t("cs.panel"),
+            title: t("cs.panel"),
+            "aria-expanded": s.workspace.classList.contains("panel-open") ? "true" : "false",
+            on: { click: () => togglePanel(s) },
+          },
+          icon("user"),
+          h("span", { class: "conv-panel-toggle-full" }, t("cs.panel")),
+          h("span", { class: "conv-panel-toggle-short" }, t("cs.panelToggle")),
+        )
+      : null,
   ];
   o.header.append(...parts.filter(Boolean));
 }
@@ -953,7 +985,7 @@ function hasCustomer(s, conv) {
 function togglePanel(s, force) {
   const open = force === undefined ? !s.workspace.classList.contains("panel-open") : force;
   s.workspace.classList.toggle("panel-open", open);
-  const btn = s.open && s.open.header ? s.open.header.querySelector("[data-testid='order-panel-toggle']") : null;
+  const btn = s.open && s.open.header ? s.open.header.querySelector(".conv-panel-toggle") : null;
   if (btn) btn.setAttribute("aria-expanded", open ? "true" : "false");
   if (open && s.open && s.open.panel) s.open.panel.el.focus({ preventScroll: true });
 }
@@ -995,8 +1027,9 @@ async function openConversation(s, id, { keepRoute }) {
   clear(s.side);
   s.workspace.classList.add("show-conv");
   s.workspace.classList.remove("panel-open");
-  s.workspace.classList.toggle("has-panel", summary.kind === "order");
+  s.workspace.classList.toggle("has-panel", hasSidePanel(summary));
   s.list.setActive(id);
+  s.inbox.setActive(id);
   s.search.scopeChanged();
   renderHeader(s);
   if (!keepRoute && phone.matches) window.scrollTo(0, 0);
@@ -1030,7 +1063,7 @@ async function openConversation(s, id, { keepRoute }) {
   s.open.conv = conv;
   s.list.upsert({ ...conv, member_reads: undefined });
   view.dataset.kind = conv.kind;
-  s.workspace.classList.toggle("has-panel", conv.kind === "order");
+  s.workspace.classList.toggle("has-panel", hasSidePanel(conv));
   renderHeader(s);
 
   let composer = null;
@@ -1043,7 +1076,14 @@ async function openConversation(s, id, { keepRoute }) {
     onForward: (m) => forwardMessage(s, m),
     onOpenOriginal: (link) => openOriginal(s, link),
   });
-  composer = new Composer({ conv, realtime: s.realtime, members: s.members, roles: s.roles, me: s.me });
+  composer = new Composer({
+    conv,
+    realtime: s.realtime,
+    members: s.members,
+    roles: s.roles,
+    me: s.me,
+    tools: [shareProductButton(() => (s.open ? s.open.id : null))],
+  });
   composer.attachDropTarget(view);
   s.open.timeline = timeline;
   s.open.composer = composer;
@@ -1059,6 +1099,7 @@ async function openConversation(s, id, { keepRoute }) {
     })
     .catch((err) => console.warn("urgent state not loaded", err));
 
+  if (conv.kind === "consult") openConsultPanel(s, conv);
   if (conv.kind === "order") {
     const order = s.orders.get(id);
     const linked = typeof conv.order === "string" ? conv.order : conv.order_id || null;
@@ -1096,6 +1137,75 @@ async function openConversation(s, id, { keepRoute }) {
     s.open.loadPanel = loadPanel;
     panel.onRetry = loadPanel;
     loadPanel();
+  }
+}
+
+// ---- consults ---------------------------------------------------------------------------
+
+/** Whether a conversation shows a side panel beside it (an order's, a consult's). */
+function hasSidePanel(conv) {
+  return conv.kind === "order" || conv.kind === "consult";
+}
+
+/** The consult's panel beside its conversation: the visitor, the way in, history, actions. */
+function openConsultPanel(s, conv) {
+  const panel = new ConsultPanel({
+    me: s.me,
+    convId: conv.id,
+    consult: s.inbox.byConv(conv.id),
+    staff: () => Array.from(s.members.values()),
+    roles: s.roles,
+    onOpenConv: (id) => selectConversation(s, id),
+    onOrder: (order) => openOrder(s, order),
+    onConsult: (consult) => s.inbox.upsert(consult),
+    onClose: () => togglePanel(s, false),
+    knownOrder: (convId) => (convId ? s.orders.get(convId) : undefined),
+  });
+  panel.el.tabIndex = -1;
+  s.open.panel = panel;
+  clear(s.side).append(panel.el);
+  s.open.loadPanel = () => panel.load();
+  panel.onRetry = s.open.loadPanel;
+  panel.load();
+}
+
+/** The order just made from a consult: into the list, and open its conversation. */
+async function openOrder(s, order) {
+  if (!order || !order.conv) return;
+  s.orders.set(order.conv, order);
+  s.list.setOrder(order);
+  if (!s.list.get(order.conv)) await fetchSummary(s, order.conv);
+  if (ws === s) selectConversation(s, order.conv);
+}
+
+/**
+ * The inbox changed: its visitors become names the timeline knows, the list marks each
+ * consult conversation's status, the tab counts, and the open consult's panel follows.
+ */
+function inboxChanged(s) {
+  let named = false;
+  for (const c of s.inbox.consults.values()) {
+    const v = c.visitor;
+    const known = v && v.id ? s.members.get(v.id) : null;
+    if (v && v.id && (!known || known.placeholder || (known.visitor && known.display_name !== v.display_name))) {
+      named = true;
+      s.members.set(v.id, {
+        id: v.id,
+        display_name: v.display_name || t("cs.visitorFallback"),
+        kind: "customer",
+        roles: [],
+        visitor: true,
+      });
+    }
+    s.list.setConsult(c, convOf(c));
+  }
+  s.list.refreshTabs();
+  const o = s.open;
+  // A visitor named only now: the open conversation shows their name on what they wrote.
+  if (named && o && o.timeline && o.conv && o.conv.kind === "consult") o.timeline.relabel();
+  if (o && o.panel && o.panel instanceof ConsultPanel) {
+    const c = s.inbox.byConv(o.id);
+    if (c) o.panel.applyConsult(c);
   }
 }
 
@@ -1184,6 +1294,7 @@ function onFrame(s, f) {
     case "message":
     case "read":
     case "recalled":
+      if (f.op === "message") s.inbox.applyFrame(f);
       if (!s.list.applyFrame(f) && f.op === "message") fetchSummary(s, f.conv);
       if (open && open.timeline) open.timeline.applyFrame(f);
       if (open && open.panel && f.op === "message") open.panel.applyMessage(f);

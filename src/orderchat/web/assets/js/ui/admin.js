@@ -3,7 +3,8 @@
  * disabling, password-reset links and signing people out; the outbound webhooks
  * (`#/admin/webhooks`, ui/webhooks.js); the audit log (`#/admin/audit`,
  * ui/audit-log.js), retention and proof (`#/admin/retention`, `#/admin/proof`,
- * ui/evidence.js); and the page a staff link
+ * ui/evidence.js), the ways into consults (`#/admin/consults`, ui/consult-admin.js);
+ * and the page a staff link
  * (`#/join/TOKEN`) opens, where a new person or one whose password was reset sets it.
  * Every call goes to `/api/admin/...` (docs/http-api.md); the server refuses non-admins.
  */
@@ -19,6 +20,7 @@ import { avatar, roleLabel, toast } from "./util.js";
 import { WebhooksView } from "./webhooks.js";
 import { AuditView } from "./audit-log.js";
 import { ProofView, RetentionView } from "./evidence.js";
+import { ConsultsAdminView } from "./consult-admin.js";
 import "./strings-admin.js";
 import "./strings-evidence.js";
 
@@ -28,6 +30,7 @@ const VIEWS = {
   audit: { make: () => new AuditView(), title: "audit.title" },
   retention: { make: () => new RetentionView(), title: "ret.title" },
   proof: { make: () => new ProofView(), title: "proof.title" },
+  consults: { make: () => new ConsultsAdminView(), title: "cs.admin.title" },
 };
 
 /** Sections of the console; the catalogue and rules views live at their own hashes. */
@@ -37,6 +40,7 @@ const TABS = [
   { hash: "#/admin/audit", key: "admin.tab.audit", section: "audit" },
   { hash: "#/admin/retention", key: "admin.tab.retention", section: "retention" },
   { hash: "#/admin/proof", key: "admin.tab.proof", section: "proof" },
+  { hash: "#/admin/consults", key: "admin.tab.consults", section: "consults" },
   { hash: "#/catalogue", key: "admin.tab.catalogue" },
   { hash: "#/rules", key: "admin.tab.rules" },
 ];
@@ -96,7 +100,7 @@ function showLink(issued, who) {
 
 export class AdminConsole {
   /**
-   * @param {{me: object, section?: "staff"|"webhooks"|"audit"|"retention"|"proof"}} options
+   * @param {{me: object, section?: "staff"|"webhooks"|"audit"|"retention"|"proof"|"consults"}} options
    *   the signed-in admin, and the section the address names
    */
   constructor({ me, section = "staff" }) {

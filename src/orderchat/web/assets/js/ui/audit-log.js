@@ -15,7 +15,17 @@ import { icon } from "./icons.js";
 import { roleLabel, toast } from "./util.js";
 import "./strings-evidence.js";
 
-export const AUDIT_FAMILIES = ["staff", "conversation", "order", "message", "webhook", "search", "retention", "audit"];
+export const AUDIT_FAMILIES = [
+  "staff",
+  "conversation",
+  "order",
+  "message",
+  "webhook",
+  "search",
+  "retention",
+  "visitor",
+  "audit",
+];
 const PAGE = 50;
 const TYPE_PAUSE_MS = 300;
 
@@ -139,6 +149,10 @@ export function summarise(entry, nameOf) {
       if (isNum(d.conversations)) parts.push(t("audit.d.convs", { count: take("conversations") }));
       if (isNum(d.first_seq) && isNum(d.last_seq))
         parts.push(t("audit.d.seqs", { first: take("first_seq"), last: take("last_seq") }));
+      if (isNum(d.messages) || isNum(d.files))
+        parts.push(t("audit.d.purged", { messages: take("messages") ?? 0, files: take("files") ?? 0 }));
+      break;
+    case "visitor.erased":
       if (isNum(d.messages) || isNum(d.files))
         parts.push(t("audit.d.purged", { messages: take("messages") ?? 0, files: take("files") ?? 0 }));
       break;

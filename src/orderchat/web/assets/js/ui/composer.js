@@ -43,13 +43,25 @@ function writeEnterSends(on) {
   }
 }
 
+/**
+ * Whether a conversation may hold someone from outside the shop (a customer, a
+ * visitor): where a staff-only note means something.
+ */
+function hasOutsiders(conv) {
+  return conv.kind === "order" || conv.kind === "consult";
+}
+
 export class Composer {
   /**
    * @param {{conv: object, realtime: object, members: Map<string, object>, roles?: string[],
-   *          onSent?: (frame: object, ack: Promise<object>) => void, me?: object}} options
-   *   `roles` are the role names offered as @mentions (staff only).
+   *          onSent?: (frame: object, ack: Promise<object>) => void, me?: object,
+   *          onError?: (err: object) => void, accept?: string, tools?: HTMLElement[]}} options
+   *   `roles` are the role names offered as @mentions (staff only). `onError` hears every
+   *   refused send or upload (after its toast); `accept` narrows the files offered.
+   *   `tools` are more buttons beside the attach button; one with `data-label-key` is
+   *   relabelled from that key when the language changes.
    */
-  constructor({ conv, realtime, members, roles, onSent, me }) {
+  constructor({ conv, realtime, members, roles, onSent, me, onError, accept, tools }) {
     const session = getSession();
     this.me = me || (session && session.user) || { id: "", roles: [] };
     this.staff = isStaff(this.me);
@@ -58,6 +70,7 @@ export class Composer {
     this.members = members instanceof Map ? members : new Map();
     this.roles = Array.isArray(roles) ? roles : [];
     this.onSent = onSent || null;
+    this.onError = onError || null;
     this.reply = null;
     this.lastTyping = 0;
     this.recorder = null;
@@ -84,6 +97,7 @@ export class Composer {
       testid: "composer-file",
       tabindex: "-1",
       "aria-hidden": "true",
+      accept: accept || null,
     });
     this.attachBtn = h(
       "button",
@@ -132,7 +146,8 @@ export class Composer {
       icon("lock"),
       h("span", t("comp.internal")),
     );
-    const showInternal = this.staff && conv.kind === "order";
+    this.tools = Array.isArray(tools) ? tools : [];
+    const showInternal = this.staff && hasOutsiders(conv);
     if (!this.staff) this.urgentLabel.hidden = true;
     if (!showInternal) this.internalLabel.hidden = true;
     // Who will read the next message: in an order chat the customer does, unless the
@@ -200,7 +215,7 @@ export class Composer {
       h(
         "div",
         { class: "comp-row" },
-        h("div", { class: "comp-tools" }, this.attachBtn, this.voiceBtn, this.fileInput),
+        h("div", { class: "comp-tools" }, this.attachBtn, this.voiceBtn, this.tools, this.fileInput),
         h("div", { class: "comp-field" }, this.input),
         this.sendBtn,
       ),
@@ -252,6 +267,11 @@ export class Composer {
     this.attachBtn.setAttribute("aria-label", t("comp.attach"));
     this.voiceBtn.title = this.recorder ? t("comp.voiceStop") : t("comp.voice");
     this.voiceBtn.setAttribute("aria-label", this.voiceBtn.title);
+    for (const tool of this.tools)
+      if (tool.dataset.labelKey) {
+        tool.title = t(tool.dataset.labelKey);
+        tool.setAttribute("aria-label", tool.title);
+      }
     this.sendBtn.setAttribute("aria-label", t("comp.send"));
     this.sendBtn.querySelector(".comp-send-label").textContent = t("comp.send");
     this.urgentLabel.title = t("comp.urgentHint");
@@ -459,7 +479,7 @@ export class Composer {
 
   flagsFor(frame) {
     if (this.staff && this.urgent.checked) frame.urgent = true;
-    if (this.staff && this.conv.kind === "order" && this.internal.checked) frame.internal = true;
+    if (this.staff && hasOutsiders(this.conv) && this.internal.checked) frame.internal = true;
     return frame;
   }
 
@@ -477,6 +497,7 @@ export class Composer {
       const message = errorText(err);
       if (err && err.code === "cancelled") return;
       toast(t("comp.sendFailed", { message }), "error");
+      if (this.onError) this.onError(err);
     });
     if (this.onSent) this.onSent(frame, ack);
     return ack;
@@ -757,6 +778,7 @@ export class Composer {
       row.remove();
       if (err && err.name === "AbortError") return null;
       toast(t("upload.failed", { message: errorText(err) }), "error");
+      if (this.onError) this.onError(err);
       return null;
     }
   }

@@ -5,7 +5,7 @@
  */
 
 import { h, clear } from "../dom.js";
-import { pickText, t } from "../i18n.js";
+import { pickText, t, tOr } from "../i18n.js";
 import { icon } from "./icons.js";
 import { mentionsMe } from "./mentions.js";
 import { avatar, onLang, previewText, shortWhen, userName } from "./util.js";
@@ -13,6 +13,7 @@ import "./strings.js";
 import "./strings-convs.js";
 import "./strings-webfix.js";
 import "./strings-search.js";
+import "./strings-consults.js";
 
 // The server's per-conversation flags (docs/conversations.md) behind the filter chips.
 const FLAGS = [
@@ -23,6 +24,7 @@ const FLAGS = [
 
 const TABS = [
   ["all", "list.all"],
+  ["consult", "cs.tab"],
   ["order", "list.orders"],
   ["channel", "list.channels"],
   ["direct", "list.direct"],
@@ -38,10 +40,15 @@ export class ConvList {
   /**
    * @param {{me: object, members: Map<string, object>, onSelect: (id: string) => void,
    *          onNewDirect?: () => void, onNewGroup?: () => void,
-   *          onMenu?: (c: object) => void, onRetry?: () => void}} options
+   *          onMenu?: (c: object) => void, onRetry?: () => void,
+   *          inbox?: {el: HTMLElement, badge: () => number, setQuery: (q: string) => void}}} options
+   *   `inbox` (the consults inbox, ui/consults.js) shows under its own tab instead of the list.
    */
-  constructor({ me, members, onSelect, onNewDirect, onNewGroup, onMenu, onRetry }) {
+  constructor({ me, members, onSelect, onNewDirect, onNewGroup, onMenu, onRetry, inbox }) {
     this.me = me;
+    this.inbox = inbox || null;
+    // Each consult conversation's consult (status for its row), by conversation id.
+    this.consults = new Map();
     this.onRetry = onRetry || null;
     this.members = members;
     this.onSelect = onSelect;
@@ -69,6 +76,7 @@ export class ConvList {
     });
     this.filter.addEventListener("input", () => {
       this.query = this.filter.value.trim().toLowerCase();
+      if (this.inbox) this.inbox.setQuery(this.query);
       this.render();
     });
     this.tabs = h("div", { class: "conv-tabs", role: "tablist" });
@@ -114,6 +122,7 @@ export class ConvList {
       this.chips,
       this.scroll,
     );
+    if (this.inbox) this.scroll.prepend(this.inbox.el);
     this.renderTabs();
     this.render();
     this.offLang = onLang(() => {
@@ -149,6 +158,8 @@ export class ConvList {
   renderTabs() {
     clear(this.tabs);
     for (const [key, label] of TABS) {
+      if (key === "consult" && !this.inbox) continue;
+      const count = key === "consult" ? this.inbox.badge() : 0;
       this.tabs.appendChild(
         h(
           "button",
@@ -167,9 +178,38 @@ export class ConvList {
             },
           },
           t(label),
+          key === "consult"
+            ? h(
+                "span",
+                { class: "tab-count", testid: "conv-tab-count", hidden: count === 0, dataset: { count } },
+                String(count),
+              )
+            : null,
         ),
       );
     }
+  }
+
+  /**
+   * Note a consult conversation's consult (its status shows on the row), and redraw
+   * the consults tab's count.
+   * @param {object} consult
+   * @param {string} convId
+   */
+  setConsult(consult, convId) {
+    const prev = this.consults.get(convId);
+    this.consults.set(convId, consult);
+    if (!prev || prev.status !== consult.status || prev.visitor?.display_name !== consult.visitor?.display_name)
+      this.nodes.delete(convId);
+    this.render();
+  }
+
+  /** Redraw the tabs' counts (the consults inbox changed). */
+  refreshTabs() {
+    const shown = this.tabs.querySelector("[data-testid='conv-tab-count']");
+    const count = this.inbox ? this.inbox.badge() : 0;
+    if (shown && shown.dataset.count === String(count)) return;
+    this.renderTabs();
   }
 
   /**
@@ -365,6 +405,11 @@ export class ConvList {
       const other = (c.members || []).find((id) => id !== this.me.id);
       return c.title || (other ? userName(this.members, other) : t("list.direct"));
     }
+    if (c.kind === "consult") {
+      const consult = this.consults.get(c.id);
+      const name = consult && consult.visitor && consult.visitor.display_name;
+      return c.title || name || t("cs.visitorFallback");
+    }
     return c.title || t("list.channels");
   }
 
@@ -376,6 +421,7 @@ export class ConvList {
   matches(c) {
     if (this.flag && !(c.flags && c.flags[this.flag])) return false;
     if (this.tab === "unread" && !(c.unread > 0)) return false;
+    if (this.tab === "consult") return false;
     if (this.tab !== "all" && this.tab !== "unread" && c.kind !== this.tab) return false;
     if (!this.query) return true;
     const order = this.orders.get(c.id);
@@ -391,6 +437,9 @@ export class ConvList {
   }
 
   draw() {
+    const inboxShown = this.tab === "consult" && Boolean(this.inbox);
+    if (this.inbox) this.inbox.el.hidden = !inboxShown;
+    this.list.hidden = inboxShown;
     const items = Array.from(this.convs.values())
       .filter((c) => this.matches(c))
       .sort(
@@ -400,6 +449,7 @@ export class ConvList {
           (b.last_activity_ts || b.created_ts || 0) - (a.last_activity_ts || a.created_ts || 0),
       );
     this.drawChips();
+    if (inboxShown) this.chips.hidden = true;
     const keep = new Set(items.map((c) => c.id));
     for (const id of Array.from(this.nodes.keys())) if (!keep.has(id)) this.nodes.delete(id);
     for (const li of Array.from(this.list.children)) if (this.nodes.get(li.dataset.conv) !== li) li.remove();
@@ -414,7 +464,7 @@ export class ConvList {
       else this.list.insertBefore(node, cursor);
     }
     const total = this.convs.size;
-    this.empty.hidden = items.length > 0;
+    this.empty.hidden = items.length > 0 || inboxShown;
     this.empty.textContent = this.error
       ? t("list.loadFailed", { message: this.error })
       : !this.loaded
@@ -483,8 +533,11 @@ export class ConvList {
     const muted = Boolean(c.muted);
     const quiet = muted && !mentioned;
     let badge;
+    const consult = c.kind === "consult" ? this.consults.get(c.id) : null;
     if (c.kind === "order")
       badge = h("span", { class: "conv-avatar conv-avatar-order", "aria-hidden": "true" }, icon("order"));
+    else if (c.kind === "consult")
+      badge = h("span", { class: "conv-avatar conv-avatar-consult", "aria-hidden": "true" }, icon("chat"));
     else if (c.kind === "channel")
       badge = h("span", { class: "conv-avatar conv-avatar-channel", "aria-hidden": "true" }, icon("hash"));
     else {
@@ -541,6 +594,13 @@ export class ConvList {
                 "span",
                 { class: "status-chip", dataset: { status: order.status } },
                 pickText(order.status_label, order.status),
+              )
+            : null,
+          consult
+            ? h(
+                "span",
+                { class: "status-chip cs-status", dataset: { status: `consult-${consult.status}` } },
+                tOr(`cs.status.${consult.status}`, consult.status),
               )
             : null,
           h("span", { class: "conv-preview" }, preview),

@@ -7,6 +7,7 @@ import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { errorText } from "../api.js";
 import { icon } from "./icons.js";
+import { mediaLink, setMediaUrl } from "./media-src.js";
 import "./strings.js";
 
 function fieldId() {
@@ -258,17 +259,23 @@ export function infoDialog(title, content) {
  * @param {{url: string, name?: string}} media
  */
 export function lightbox(media) {
-  const img = h("img", { src: media.url, alt: media.name || "", class: "lightbox-img", testid: "lightbox-image" });
+  const img = setMediaUrl(
+    h("img", { alt: media.name || "", class: "lightbox-img", testid: "lightbox-image" }),
+    "src",
+    media.url,
+  );
   const close = h(
     "button",
     { type: "button", class: "icon-btn lightbox-close", "aria-label": t("dlg.close"), testid: "dialog-cancel" },
     icon("close"),
   );
-  const download = h(
-    "a",
-    { href: media.url, download: media.name || "", class: "btn btn-ghost-light" },
-    icon("download"),
-    h("span", t("tl.downloadOriginal")),
+  const download = mediaLink(
+    h(
+      "a",
+      { href: media.url, download: media.name || "", class: "btn btn-ghost-light" },
+      icon("download"),
+      h("span", t("tl.downloadOriginal")),
+    ),
   );
   const dialog = h(
     "dialog",

@@ -17,7 +17,7 @@ import { confirmDialog } from "./dialogs.js";
 import { toast } from "./util.js";
 import "./strings-evidence.js";
 
-export const RETENTION_KINDS = ["channel", "direct", "order"];
+export const RETENTION_KINDS = ["channel", "direct", "order", "consult"];
 const MIN_DAYS = 1;
 const MAX_DAYS = 36500;
 const DIGEST_SHOWN = 12;

@@ -1,7 +1,8 @@
 /**
  * How each kind of attachment looks inside a message: picture thumbnails that open the
  * original, a video player, a voice player, and a file card with a download link.
- * Media URLs are the server's (docs/media.md §4); the media cookie authorises them.
+ * Media URLs are the server's (docs/media.md §4); the media cookie authorises them, or,
+ * where a page says so, the bearer token (media-src.js: the visitor's page in the widget).
  */
 
 import { h } from "../dom.js";
@@ -9,6 +10,7 @@ import { t } from "../i18n.js";
 import { fmtBytes, fmtDuration } from "../format.js";
 import { icon } from "./icons.js";
 import { lightbox } from "./dialogs.js";
+import { mediaLink, setMediaUrl } from "./media-src.js";
 import "./strings.js";
 
 function ready(att) {
@@ -30,13 +32,13 @@ function ratio(att) {
 export function imageThumb(att) {
   const src = ready(att) && att.preview.url ? att.preview.url : att.url;
   const img = h("img", {
-    src,
     alt: att.name || "",
     loading: "lazy",
     decoding: "async",
     testid: "msg-image",
     dataset: { media: att.id },
   });
+  setMediaUrl(img, "src", src);
   const style = {};
   const r = ratio(att);
   if (r) style.aspectRatio = r;
@@ -65,25 +67,27 @@ export function videoPlayer(att) {
   const r = ratio(att);
   if (r) style.aspectRatio = r;
   const video = h("video", {
-    src: att.url,
     controls: true,
     preload: "metadata",
     playsinline: true,
-    poster: ready(att) && att.preview.url ? att.preview.url : null,
     testid: "msg-video",
     class: "media-video",
     style,
     dataset: { media: att.id },
   });
+  setMediaUrl(video, "poster", ready(att) && att.preview.url ? att.preview.url : null);
+  setMediaUrl(video, "src", att.url);
   return h(
     "div",
     { class: "media-video-wrap" },
     video,
-    h(
-      "a",
-      { class: "media-dl", href: att.url, download: att.name || "" },
-      icon("download"),
-      h("span", t("common.download")),
+    mediaLink(
+      h(
+        "a",
+        { class: "media-dl", href: att.url, download: att.name || "" },
+        icon("download"),
+        h("span", t("common.download")),
+      ),
     ),
   );
 }
@@ -109,13 +113,13 @@ export function voicePlayer(att) {
   const p = att.preview || {};
   const src = p.playback || att.url;
   const audio = h("audio", {
-    src,
     controls: true,
     preload: "metadata",
     testid: "msg-voice",
     class: "media-audio",
     dataset: { media: att.id },
   });
+  setMediaUrl(audio, "src", src);
   return h(
     "div",
     { class: "voice" },
@@ -140,13 +144,13 @@ export function fileCard(att) {
   const p = att.preview || {};
   const thumb =
     ready(att) && p.url
-      ? h("img", { class: "file-thumb", src: p.url, alt: "", loading: "lazy" })
+      ? setMediaUrl(h("img", { class: "file-thumb", alt: "", loading: "lazy" }), "src", p.url)
       : h("span", { class: "file-icon" }, icon("file"));
   const ext = (att.name || "").includes(".") ? att.name.split(".").pop().toUpperCase().slice(0, 5) : "";
   const meta = [fmtBytes(att.size || 0)];
   if (p.pages) meta.push(t("tl.pages", { count: p.pages }));
   if (ext) meta.push(ext);
-  return h(
+  const card = h(
     "a",
     {
       class: "file-card",
@@ -165,6 +169,7 @@ export function fileCard(att) {
     ),
     h("span", { class: "file-dl" }, icon("download")),
   );
+  return mediaLink(card);
 }
 
 /**

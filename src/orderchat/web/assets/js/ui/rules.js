@@ -1,15 +1,17 @@
 /**
- * The rules view (#/rules), read-only: the order workflows, event routing, and the
- * kinds of rules not configured yet, each with the file it comes from and whether
- * that file is valid now (GET /api/rules reads every file again).
+ * The rules view (#/rules), read-only: the order workflows, event routing, the
+ * notification policy and the consult rules (`consults.toml`, docs/consults.md §2),
+ * each with the file it comes from and whether that file is valid now (GET /api/rules
+ * reads every file again).
  */
 
 import { h, clear } from "../dom.js";
-import { pickText, t } from "../i18n.js";
+import { pickText, t, tOr } from "../i18n.js";
 import { api, errorText } from "../api.js";
 import { onLang, roleLabel } from "./util.js";
 import { pageHeader } from "./catalogue.js";
 import "./strings-catalogue.js";
+import "./strings-consults.js";
 
 export class RulesView {
   constructor() {
@@ -51,7 +53,9 @@ export class RulesView {
         section(t("rules.workflows"), "rules-workflows", d.workflows.map(workflowCard)),
         section(t("rules.routing"), "rules-routing", [routingCard(d.routing)]),
         section(t("rules.notifications"), "rules-notifications", [notifyCard(d.notifications)]),
-        section(t("rules.consult"), "rules-consult", [notConfigured()]),
+        section(t("rules.consult"), "rules-consult", [
+          d.consult && d.consult.configured ? consultCard(d.consult) : notConfigured(),
+        ]),
       );
     }
     clear(this.el).append(pageHeader(t("rules.title")), h("div", { class: "page-body" }, body));
@@ -221,6 +225,72 @@ function notifyCard(notify) {
             every: delay(ladder.every_s),
             times: ladder.reminders,
           }),
+        )
+      : null,
+  );
+}
+
+/** A length of time in whole minutes when it is one, else in seconds. */
+function seconds(n) {
+  return n % 60 === 0 ? t("cs.dur.minutes", { n: n / 60 }) : t("cs.dur.seconds", { n });
+}
+
+/** The consult rules: the queues in order, who serves each and how, the clocks and the hours. */
+function consultCard(consult) {
+  const facts = [];
+  if (typeof consult.first_response_s === "number")
+    facts.push(t("cs.rules.firstResponse", { time: seconds(consult.first_response_s) }));
+  if (typeof consult.max_open_per_agent === "number")
+    facts.push(t("cs.rules.capacity", { n: consult.max_open_per_agent }));
+  if (consult.timezone) facts.push(t("cs.rules.timezone", { tz: consult.timezone }));
+  const hours = consult.hours;
+  if (consult.valid)
+    facts.push(
+      hours
+        ? t("cs.rules.hours", {
+            days: (hours.days || []).map((d) => t(`cs.rules.day.${d}`)).join(t("tl.listSep")),
+            open: hours.open,
+            close: hours.close,
+          })
+        : t("cs.rules.alwaysOpen"),
+    );
+  const queues = consult.queues || [];
+  return h(
+    "article",
+    { class: "rules-card", testid: "rules-consult-file", dataset: { path: consult.source.path } },
+    h(
+      "header",
+      { class: "rules-card-head" },
+      h("h4", { class: "rules-card-title" }, t("rules.consult")),
+      ...validity(consult.valid, consult.errors || []),
+    ),
+    sourceLine(consult.source),
+    facts.length
+      ? h(
+          "ul",
+          { class: "rules-facts", testid: "rules-consult-facts" },
+          facts.map((f) => h("li", f)),
+        )
+      : null,
+    hours && hours.away ? h("p", { class: "hint", testid: "rules-consult-away" }, pickText(hours.away, "")) : null,
+    queues.length
+      ? rulesTable(
+          ["cs.rules.col.queue", "cs.rules.col.languages", "cs.rules.col.roles", "cs.rules.col.strategy"],
+          queues.map((q) =>
+            h(
+              "tr",
+              { testid: "rules-queue", dataset: { queue: q.name } },
+              h("td", h("code", q.name)),
+              h(
+                "td",
+                q.languages && q.languages.length
+                  ? q.languages.map((l) => tOr(`cs.lang.${l}`, l)).join(t("tl.listSep"))
+                  : t("cs.rules.anyLanguage"),
+              ),
+              h("td", roles(q.roles || [])),
+              h("td", tOr(`cs.rules.strategy.${q.strategy}`, q.strategy)),
+            ),
+          ),
         )
       : null,
   );

@@ -13,6 +13,7 @@ import { fmtDay, fmtTime } from "../format.js";
 import { icon } from "./icons.js";
 import { infoDialog } from "./dialogs.js";
 import { renderAttachment } from "./players.js";
+import { setMediaUrl } from "./media-src.js";
 import { richText } from "./mentions.js";
 import { avatar, isAdmin, onLang, previewText, storedText, toast, userName } from "./util.js";
 import { newRef } from "../ref.js";
@@ -20,6 +21,7 @@ import { commandCard, editDialog, editedMark, forwardedLine, mayEdit, mayForward
 import { urgentStatus } from "./urgent.js";
 import { remindersButton } from "./reminders.js";
 import { callRecord } from "./call-record.js";
+import { productCard } from "./product-card.js";
 import "./strings-convs.js";
 import "./strings.js";
 import "./strings-webfix.js";
@@ -555,12 +557,12 @@ export class Timeline {
     const el = Array.from(node.querySelectorAll("[data-media]")).find((x) => x.dataset.media === frame.id);
     const p = frame.preview || {};
     if (el && el.tagName === "IMG") {
-      if (p.status === "ready" && p.url) el.src = p.url;
+      if (p.status === "ready" && p.url) setMediaUrl(el, "src", p.url);
       if (p.width && p.height && el.parentElement) el.parentElement.style.aspectRatio = `${p.width} / ${p.height}`;
       return;
     }
     if (el && el.tagName === "VIDEO") {
-      if (p.status === "ready" && p.url) el.poster = p.url;
+      if (p.status === "ready" && p.url) setMediaUrl(el, "poster", p.url);
       return;
     }
     if (el && el.tagName === "AUDIO" && (!el.paused || el.currentTime > 0)) return;
@@ -713,6 +715,8 @@ export class Timeline {
 
   body(m) {
     const parts = [];
+    // A shared product is its card; the message's text only stands in for it elsewhere.
+    if (m.kind === "product" && m.meta && m.meta.product) return [productCard(m.meta.product)];
     const atts = m.attachments || [];
     if (atts.length) {
       const cls = m.kind === "image" && atts.length > 1 ? "atts atts-grid" : "atts";
@@ -955,10 +959,18 @@ export class Timeline {
     return h(
       "div",
       {
-        class: "msg msg-system",
+        class: ["msg", "msg-system", m.internal ? "msg-internal" : null],
         testid: "msg",
-        dataset: { seq: m.seq, id: m.id, kind: m.kind, recalled: m.recalled ? "true" : null },
+        dataset: {
+          seq: m.seq,
+          id: m.id,
+          kind: m.kind,
+          event: meta.event || null,
+          recalled: m.recalled ? "true" : null,
+        },
       },
+      // A staff-only note (a consult's transfer note) says so, like a staff-only message.
+      m.internal ? h("span", { class: "badge badge-internal" }, icon("lock"), t("tl.internal")) : null,
       h("span", { class: "msg-text", testid: "msg-text" }, text),
       h("time", { class: "msg-time", testid: "msg-time" }, fmtTime(m.ts)),
     );

@@ -7,6 +7,7 @@ import { pickText, t, tOr } from "../i18n.js";
 import { fmtDay, fmtTime } from "../format.js";
 import { sayText } from "../texts.js";
 import { callSummary } from "./call-record.js";
+import { productFacts, productName } from "./product-card.js";
 import "./strings.js";
 import "./strings-evidence.js";
 
@@ -38,7 +39,7 @@ export function roleLabel(role) {
  * @returns {boolean}
  */
 export function isStaff(user) {
-  return Boolean(user) && user.kind !== "customer";
+  return Boolean(user) && user.kind !== "customer" && user.kind !== "visitor";
 }
 
 /**
@@ -88,6 +89,10 @@ export function previewText(message) {
   if (message.purged) return t("kind.purged");
   // A call's record is worded here from its meta, in the reader's language.
   if (message.kind === "call" && message.meta) return `${t("kind.call")} ${callSummary(message)}`;
+  if (message.kind === "product" && message.meta && message.meta.product) {
+    const facts = productFacts(message.meta.product);
+    return `${t("kind.product")} ${productName(facts.name, facts.sku)}`;
+  }
   const label = { image: "kind.image", voice: "kind.voice", video: "kind.video", file: "kind.file", call: "kind.call" }[
     message.kind
   ];
