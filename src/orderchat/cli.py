@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("digest", help="print (or post) the daily reconciliation", add_help=False)
     commands.add_parser("verify", help="check the hash chains, or a dossier ZIP", add_help=False)
     commands.add_parser("export", help="write one order's dossier ZIP", add_help=False)
+    commands.add_parser("qr", help="write the QR code of the pre-sales chat", add_help=False)
     return parser
 
 
@@ -343,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         from orderchat.search_cli import main as search_main
 
         return search_main(argv[1:])
+    if argv[:1] == ["qr"]:
+        from orderchat.qr_cli import main as qr_main
+
+        return qr_main(argv[1:])
     if argv[:1] == ["chat"]:
         from orderchat.client.terminal import main as chat_main
 

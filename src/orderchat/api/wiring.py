@@ -144,6 +144,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                 quota_bytes=settings.upload_quota_bytes,
                 upload_ttl_s=settings.upload_ttl_s,
                 preview=PreviewLimits(timeout_s=settings.preview_timeout_s),
+                visitor_max_upload_bytes=settings.visitor_max_upload_bytes,
             ),
             rate_limits=settings.rate_limits,
             leases=leases,

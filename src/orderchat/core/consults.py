@@ -17,8 +17,9 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from orderchat.core.errors import BadRequest
+from orderchat.core.errors import BadRequest, Forbidden
 from orderchat.core.ids import UserId
+from orderchat.core.media import MediaKind, family
 from orderchat.core.model import Role
 from orderchat.core.texts import LANGUAGES, say
 
@@ -168,6 +169,18 @@ def _after(free: list[AgentLoad], last_given: UserId | None) -> list[AgentLoad]:
         return free
     split = next((i for i, a in enumerate(free) if a.user_id > last_given), 0)
     return free[split:] + free[:split]
+
+
+# Before an order vouches for them, a visitor sends pictures and voice only.
+VISITOR_FILE_FAMILIES = frozenset({MediaKind.IMAGE, MediaKind.VOICE})
+
+
+def check_visitor_file(mime: str, length: int, max_bytes: int) -> None:
+    """Raises Forbidden for a file an unverified visitor may not send."""
+    if family(mime) not in VISITOR_FILE_FAMILIES:
+        raise Forbidden(say("consults.unverified_files"))
+    if length > max_bytes:
+        raise Forbidden(say("consults.visitor_file_too_large", mb=max_bytes // (1024 * 1024)))
 
 
 # --- the file -----------------------------------------------------------------------

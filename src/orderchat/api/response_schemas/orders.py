@@ -132,6 +132,12 @@ class Allowed(Body):
     actions: list[str]
 
 
+class ConsultLink(Body):
+    id: str  # the consult's conversation
+    created_ts: int
+    source: str
+
+
 class OrderDetail(Order):
     """One order with its open issues (when it has any), the caller's moves and its workflow."""
 
@@ -140,6 +146,8 @@ class OrderDetail(Order):
     workflow_detail: Workflow
     # The catalogue's names of the order's SKUs, by SKU, in each language.
     item_names: dict[str, Texts]
+    # The pre-sales consults the order came from (docs/consults.md §5).
+    consults: list[ConsultLink]
 
 
 class Customer(Body):

@@ -107,6 +107,19 @@ async def inbox(
     return Json(await runtime.consults.inbox(auth.user, view, chosen, limit, offset))
 
 
+class LinkBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    email: Email = None
+
+
+# Before the routes of one consult: a method this path does not take is told POST, not
+# taken for a consult named "email-link".
+@router.post("/consults/email-link", responses=errors(400, 401, 403, 409))
+async def email_link(body: LinkBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
+    """Mail the visitor a link that signs another device in as them."""
+    return Json({"sent_to": await runtime.visitors.mail_link(auth.user, body.email)})
+
+
 @router.get("/consults/{consult_id}", responses=errors(401, 404))
 async def get_consult(consult_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(await runtime.consults.get(auth.user, consult_id))
@@ -199,17 +212,6 @@ async def export_visitor(visitor_id: str, auth: AuthDep, runtime: RuntimeDep) ->
 @router.post("/visitors/{visitor_id}/erase", responses=errors(401, 403, 404))
 async def erase_visitor(visitor_id: str, auth: AuthDep, runtime: RuntimeDep) -> Json:
     return Json(await runtime.visitors.erase(auth.user, UserId(visitor_id)))
-
-
-class LinkBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-    email: Email = None
-
-
-@router.post("/consults/email-link", responses=errors(400, 401, 403, 409))
-async def email_link(body: LinkBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
-    """Mail the visitor a link that signs another device in as them."""
-    return Json({"sent_to": await runtime.visitors.mail_link(auth.user, body.email)})
 
 
 class VisitorLinkBody(BaseModel):

@@ -284,7 +284,10 @@ async def get_order(order_id: OrderId, auth: AuthDep, runtime: RuntimeDep) -> Js
     view["workflow_detail"] = workflow_view(detail.workflow)
     # Both names of each product, so an English page can say it in English.
     view["item_names"] = await runtime.inventory.catalogue_names(i.sku for i in detail.order.items)
-    return Json(for_viewer(auth.user, view))
+    shown = for_viewer(auth.user, view)
+    # The consults the order came from: what was said before it (docs/consults.md §5).
+    shown["consults"] = await runtime.consults.of_order(detail.order.id)
+    return Json(shown)
 
 
 def _order_answer(viewer: User, runtime: Runtime, order: Order, status_code: int = 200) -> Json:

@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from orderchat.core.consults import ConsultRules, ConsultStatus
+from orderchat.core.consults import ConsultRules, ConsultStatus, check_visitor_file
 from orderchat.core.errors import Forbidden
-from orderchat.core.media import MediaKind, family
 from orderchat.core.model import Conversation, Message, MessageKind, User, UserKind
 from orderchat.core.texts import say
 from orderchat.services.consults.notes import post_note_txn, who_to_tell
@@ -28,8 +27,6 @@ from orderchat.services.writer import WriteTxn
 from orderchat.storage import consults as consult_store
 from orderchat.storage.consults import ConsultRow
 from orderchat.storage.media import UploadRow
-
-VISITOR_FILE_FAMILIES = frozenset({MediaKind.IMAGE, MediaKind.VOICE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +50,7 @@ class ConsultHooks:
         return () if row is None else who_to_tell(row)
 
     def check_visitor_file(self, mime: str, length: int) -> None:
-        """Before an order vouches for them, a visitor sends pictures and voice only."""
-        if family(mime) not in VISITOR_FILE_FAMILIES:
-            raise Forbidden(say("consults.unverified_files"))
-        if length > self.visitor_max_upload_bytes:
-            mb = self.visitor_max_upload_bytes // (1024 * 1024)
-            raise Forbidden(say("consults.visitor_file_too_large", mb=mb))
+        check_visitor_file(mime, length, self.visitor_max_upload_bytes)
 
     async def after_send(
         self, tx: WriteTxn, conv: Conversation, sender: User, message: Message

@@ -231,6 +231,12 @@ class Consults:
             "orders": [_order_brief(o, self._workflows) for o in orders],
         }
 
+    async def of_order(self, order_id: str) -> list[dict[str, Any]]:
+        """The consults an order came from, for whoever may see the order."""
+        async with self._db.read() as conn:
+            rows = await consult_store.consults_of_order(conn, order_id)
+        return [{"id": r.conv_id, "created_ts": r.created_at_ms, "source": r.source} for r in rows]
+
     # --- views ---------------------------------------------------------------------
 
     async def view_of(self, user: User, row: ConsultRow) -> dict[str, Any]:

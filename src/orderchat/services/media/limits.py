@@ -13,3 +13,5 @@ class MediaLimits:
     quota_bytes: int
     upload_ttl_s: float
     preview: PreviewLimits
+    # What a visitor no order vouched for may upload (docs/consults.md §6).
+    visitor_max_upload_bytes: int = 10 * 1024**2

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from orderchat.core.consults import check_visitor_file
 from orderchat.core.errors import (
     BadRequest,
     Conflict,
@@ -40,7 +41,7 @@ from orderchat.core.media import (
     previewable,
     verified_type,
 )
-from orderchat.core.model import User
+from orderchat.core.model import User, UserKind
 from orderchat.core.ratelimit import Rate
 from orderchat.core.texts import say
 from orderchat.media.blobstore import BlobStore
@@ -52,6 +53,7 @@ from orderchat.services.media.previews import Previews
 from orderchat.services.media.receiving import write_body
 from orderchat.services.media.views import upload_descriptor
 from orderchat.services.ports import Clock
+from orderchat.storage import consults as consult_store
 from orderchat.storage import conversations as conv_store
 from orderchat.storage import media as media_store
 from orderchat.storage.engine import Database
@@ -126,6 +128,11 @@ class Uploads:
                 await conv_store.get_conversation(conn, conv_id)
                 if not await media_store.is_current_member(conn, conv_id, user.id):
                     raise Forbidden(say("conversations.you_are_not_member_conversation"))
+                if user.kind is UserKind.CUSTOMER:
+                    flags = await consult_store.visitor_flags(conn, user.id)
+                    if flags is not None and not flags.verified:
+                        limit = self._limits.visitor_max_upload_bytes
+                        check_visitor_file(declared, length, limit)
                 used = await media_store.bytes_held(conn, user.id)
                 check_quota(used, length, self._limits.quota_bytes)
                 await media_store.insert_upload_txn(
