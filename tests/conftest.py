@@ -84,8 +84,12 @@ LONG_FIRST = (
     "tests/browser/test_calls.py",  # ~90 s
     "tests/integration/test_calls.py",  # ~60 s on both stores
     "tests/integration/test_dossier.py",  # ~80 s
+    "tests/integration/test_consults.py",  # ~90 s on both stores
+    "tests/browser/test_consults_staff.py",
+    "tests/browser/test_consult_visitor.py",
     "tests/integration/test_search.py",  # ~60 s on both stores
     "tests/integration/test_bench_search.py",  # ~35 s
+    "tests/integration/test_bench_consults.py",
     "tests/browser/test_evidence_admin.py",
     "tests/browser/test_search.py",
     "tests/integration/test_cli_skus.py",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,18 @@ NAMES_THAT_MUST_EXIST = (
     # A push endpoint's host must resolve to a public address, and its key must be a
     # point on P-256: a browser's subscription always is, a generated one seldom.
     "POST /api/push/subscriptions",
+    # A consult's order is a new order's body: its workflow and SKUs must exist, its
+    # quantities be whole (JSON Schema's integer takes 3.0).
+    "POST /api/consults/{consult_id}/order",
+    # A transfer names a colleague or a role: one of the two, which JSON Schema's oneOf
+    # with two optional keys cannot make a generator keep to.
+    "POST /api/consults/{consult_id}/transfer",
+    # A product picture must be a picture, and its options a list of names and values.
+    "PUT /api/products/{sku}/picture",
+    "PUT /api/products/{sku}/options",
+    # A visitor's name must say something once trimmed (a pattern says "not blank", which
+    # a generator meets with a lone control character).
+    "POST /api/consults/start",
     # A link's token is random: a made-up one is not valid (404), as it must be.
     "POST /api/staff-links/check",
     "POST /api/staff-links/accept",
@@ -223,9 +236,26 @@ def _sample(recorder: Any, case_id: str, info: Any) -> str:
     return f"{info.code_sample[:600]}{answer}"
 
 
+@pytest.fixture(scope="module")
+def seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory the demo was seeded into once, by a server stopped since: each
+    SQLite identity starts from a copy of it rather than seeding the demo again."""
+    seeded = tmp_path_factory.mktemp("seeded-demo")
+    proc = ServerProcess(seeded, ("--demo", "--rate-limits", "off"))
+    proc.start()
+    proc.stop()
+    return seeded
+
+
 @pytest.fixture
-def demo_server(tmp_path: Path, store: str) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path, ("--demo", "--rate-limits", "off"), store=store)
+def demo_server(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
+    data_dir = tmp_path / "data"
+    if store == "sqlite":
+        template: Path = request.getfixturevalue("seeded_demo")
+        shutil.copytree(template, data_dir, ignore=shutil.ignore_patterns("server-*.log"))
+    proc = ServerProcess(data_dir, ("--demo", "--rate-limits", "off"), store=store)
     proc.start()
     yield proc
     proc.stop()

@@ -89,10 +89,11 @@ def test_scaleout_quick_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("via", ["direct", "nginx"])
-def test_failover_quick_run(tmp_path: Path, via: str) -> None:
-    if via == "nginx" and shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
-        pytest.skip("nginx is not installed")
+def test_failover_quick_run(tmp_path: Path) -> None:
+    # Through nginx, as `make cluster` runs it; straight to the nodes where nginx is missing
+    # (the clients then pick the other node themselves: the same code after the kill).
+    have_nginx = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
+    via = "nginx" if have_nginx else "direct"
     stdout = run_bench(tmp_path, "failover", "--quick", "--failover-via", via, timeout_s=210)
     assert "all synced after the kill" in stdout
 

@@ -26,8 +26,8 @@ OFF, ON = "W1 search index off", "W1 search index on"
 @pytest.mark.timeout(150)
 def test_search_quick_run(tmp_path: Path) -> None:
     stdout = run_bench(
-        tmp_path, "search", "--quick", "--steady-rates", "50", "--steady-step-s", "1",
-        timeout_s=120,
+        tmp_path, "search", "--quick", "--search-messages", "5000",
+        "--steady-rates", "50", "--steady-step-s", "1", timeout_s=120,
     )  # fmt: skip
     assert "query p99, all 100" in stdout  # the table
 
@@ -35,7 +35,7 @@ def test_search_quick_run(tmp_path: Path) -> None:
     assert document["workload"] == "search"
     assert document["quick"] is True
     assert document["errors"] == [], document["errors"]
-    assert document["settings"]["messages"] == 20_000
+    assert document["settings"]["messages"] == 5_000
     rows = {row["metric"]: row for row in document["rows"]}
 
     queries = document["checks"]["queries"]
