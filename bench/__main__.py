@@ -36,6 +36,7 @@ WORKLOADS: dict[str, str] = {
     "notify": "bench.notify",
     "calls": "bench.calls",
     "search": "bench.search",
+    "consults": "bench.consults",
 }
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

@@ -29,6 +29,7 @@ ORDER = [
     "notify",
     "calls",
     "search",
+    "consults",
 ]
 PLOTS = {
     "steady": "steady-latency.png",
