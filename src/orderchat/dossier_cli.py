@@ -97,4 +97,13 @@ async def _export(args: argparse.Namespace) -> int:
         head=written.head,
     )
     print(done.render(language))
+    for consult in written.consults:
+        line = say(
+            "dossier.holds_consult",
+            consult=consult.consult,
+            links=consult.links,
+            withheld=consult.withheld,
+            head=consult.head,
+        )
+        print("  " + line.render(language))
     return 0

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from orderchat.core.dossier import DOCUMENT, MANIFEST
-from orderchat.core.proof import DossierCheck, check_dossier
+from orderchat.core.dossier import DOCUMENT, MANIFEST, DossierCheck, check_dossier
 from orderchat.core.texts import DEFAULT_LANGUAGE, LANGUAGES, say
 from orderchat.progress import ProgressBar
 from orderchat.user_cli import DEFAULT_DATA_DIR
@@ -120,6 +119,15 @@ def verify_dossier(path: Path, language: str) -> int:
                 head=chain.head,
             ).render(language)
         )
+        for consult in found.consults:
+            line = say(
+                "dossier.holds_consult",
+                consult=consult.consult,
+                links=consult.report.links,
+                withheld=consult.report.withheld,
+                head=consult.report.head,
+            )
+            print("  " + line.render(language))
         return 0
     print(say("dossier.problems", count=len(found.problems)).render(language))
     for problem in found.problems:

@@ -5,7 +5,9 @@ picture, a staff-only note, an edit, a payment, a confirmation decided, an
 exception settled, a call) and exported once per reader; each test then
 checks or tampers with its own copy of the ZIP. The database-side proofs
 (`orderchat verify`, `/api/admin/verify`) run on both stores; the rest is
-about the ZIP and runs on SQLite alone.
+about the ZIP and runs on SQLite alone. Another order comes from a visitor's
+consult (docs/consults.md), whose history its dossier carries: that one is
+read from the store and runs on both.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import re
 import subprocess
 import uuid
 import zipfile
@@ -26,8 +29,8 @@ import pytest
 from PIL import Image
 
 from tests import media_samples
-from tests.media_support import raw_upload, wait_preview
-from tests.order_support import Customer, Shop, expect_error
+from tests.media_support import raw_upload, send_media, wait_preview
+from tests.order_support import SKU, Customer, Shop, expect_error
 from tests.support import Peer, ServerProcess, run_cli
 
 Json = dict[str, Any]
@@ -477,3 +480,262 @@ def test_the_admin_route_is_for_admins_and_known_conversations(shop: Shop, case:
     expect_error(shop.call("admin", "GET", "/api/admin/verify"), 400, "bad_request")
     answer = shop.call("admin", "GET", f"/api/admin/verify?conv={conv}").json()
     assert answer["holds"] and answer["links"] >= answer["last_seq"] + 1  # the edit is a link
+
+
+# --- the consult an order came from ----------------------------------------------------------
+
+CONSULT_ASKS = "这款帐篷防水吗？去西藏徒步用得上吗"
+CONSULT_ANSWERS = "防水，涂层三千毫米，高原上也没问题"
+CONSULT_PICTURE_SAYS = "我想要这个颜色"
+CONSULT_AGREES = "好的，那我订两顶"
+ORDER_SAYS = "订单已确认，明天发货"
+
+
+@dataclass
+class Consulted:
+    order: Json
+    consult: str  # the consult's id: its conversation's
+    visitor: Customer  # the visitor, now the order's customer, with their own session
+    notes: tuple[str, str]  # a transfer note and a staff-only message: staff's eyes only
+    staff_zip: bytes
+    customer_zip: bytes
+
+
+async def _consult_talk(shop: Shop, consult: str, visitor: str, picture: str, note: str) -> None:
+    """A staff answer, a picture and a yes from the visitor, a staff-only message."""
+    staff = await Peer.open(shop.server, shop.staff["customer_service"].token)
+    guest = await Peer.open(shop.server, visitor, "phone")
+    try:
+        ack = await staff.send_text(consult, CONSULT_ANSWERS, _ref("ca"))
+        assert ack["op"] == "ack", ack
+        ref = _ref("cp")
+        ack = await send_media(guest, consult, "image", [picture], ref, CONSULT_PICTURE_SAYS)
+        assert ack["op"] == "ack", ack
+        ack = await guest.send_text(consult, CONSULT_AGREES, _ref("cy"))
+        assert ack["op"] == "ack", ack
+        ack = await staff.send_text(consult, note, _ref("cn"), internal=True)
+        assert ack["op"] == "ack", ack
+    finally:
+        await staff.close()
+        await guest.close()
+
+
+async def _order_talk(shop: Shop, conv: str) -> None:
+    staff = await Peer.open(shop.server, shop.staff["customer_service"].token)
+    try:
+        ack = await staff.send_text(conv, ORDER_SAYS, _ref("os"))
+        assert ack["op"] == "ack", ack
+    finally:
+        await staff.close()
+
+
+def _start_consult(shop: Shop) -> tuple[str, str, str]:
+    """A visitor's consult from the widget, asking in Chinese: (consult, visitor, token)."""
+    started = shop.call(
+        None,
+        "POST",
+        "/api/consults/start",
+        {
+            "name": "王先生",
+            "text": CONSULT_ASKS,
+            "source": "widget",
+            "page_url": "https://shop.example/tents/tnt-2p",
+            "sku": SKU,
+        },
+    )
+    assert started.status_code == 201, started.text
+    answer = started.json()
+    return str(answer["consult"]["id"]), str(answer["user"]["id"]), str(answer["token"])
+
+
+@pytest.fixture(scope="module")
+def consulted(shop: Shop) -> Consulted:
+    consult, visitor, token = _start_consult(shop)
+    with shop.server.http(token) as http:
+        picture = raw_upload(http, consult, media_samples.png(64, 48), "帐篷.png", "image/png")
+    assert wait_preview(shop.server, token, picture)["preview"]["status"] == "ready"
+    note = f"仅员工：先别报折扣 {uuid.uuid4().hex}"
+    asyncio.run(_consult_talk(shop, consult, token, picture, note))
+    transfer_note = f"仅员工：转给销售跟进 {uuid.uuid4().hex}"
+    moved = shop.call(
+        "admin",
+        "POST",
+        f"/api/consults/{consult}/transfer",
+        {"to_user": shop.staff["sales"].id, "note": transfer_note},
+    )
+    assert moved.status_code == 200, moved.text
+    body = shop.order_body()
+    del body["customer"]
+    made = shop.call("customer_service", "POST", f"/api/consults/{consult}/order", body)
+    assert made.status_code == 201, made.text
+    order = made.json()
+    assert order["customer"] == visitor
+    asyncio.run(_order_talk(shop, order["conv"]))
+    customer = Customer(visitor, token, order["id"])
+    return Consulted(
+        order,
+        consult,
+        customer,
+        (note, transfer_note),
+        _download(shop, "sales", order),
+        _download(shop, customer, order),
+    )
+
+
+def _squeezed(pdf: bytes, tmp_path: Path) -> str:
+    """The PDF's text without any white space, so a line the page wrapped reads whole."""
+    return re.sub(r"\s+", "", _pdf_text(pdf, tmp_path))
+
+
+def test_the_dossier_tells_what_was_said_in_the_consult_before_the_order(
+    consulted: Consulted, tmp_path: Path
+) -> None:
+    entries = _entries(consulted.staff_zip)
+    document, manifest = _document(entries), orjson.loads(entries["manifest.json"])
+    (consult,) = document["consults"]
+    assert consult["id"] == consulted.consult and consult["source"] == "widget"
+    assert consult["sku"] == SKU and consult["page_url"].endswith("/tnt-2p")
+    said = [m["fields"]["text"] for m in consult["messages"]]
+    assert said.index(CONSULT_ASKS) < said.index(CONSULT_ANSWERS) < said.index(CONSULT_AGREES)
+    assert consulted.notes[0] in said  # staff see their own notes
+    (listed,) = manifest["consults"]
+    assert listed["conv"] == consulted.consult and listed["head"] == consult["conversation"]["head"]
+    assert [e["seq"] for e in listed["chain"]] == [m["seq"] for m in consult["messages"]]
+    # The visitor's picture is packed like the order's files, in the consult's folder.
+    (picture,) = consult["files"]
+    assert picture["path"].startswith(f"files/{consulted.consult}/")
+    assert picture["path"] in {f["path"] for f in manifest["files"]}
+    assert entries[picture["path"]] == media_samples.png(64, 48)
+    text = _squeezed(entries["dossier.pdf"], tmp_path)
+    places = [
+        text.find(s)
+        for s in ("下单前的咨询", CONSULT_ASKS, CONSULT_ANSWERS, CONSULT_AGREES, ORDER_SAYS)
+    ]
+    assert all(p >= 0 for p in places) and places == sorted(places), (places, text[:3000])
+    assert f"原文件：{picture['path']}".replace(" ", "") in text
+    done = _verify(None, str(_write(tmp_path / "s.zip", consulted.staff_zip)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"consult {consulted.consult} before the order: {len(listed['chain'])} links" in (
+        done.stdout
+    )
+
+
+def test_a_customers_dossier_withholds_the_consults_staff_only_notes_and_counts_them(
+    shop: Shop, consulted: Consulted, tmp_path: Path
+) -> None:
+    staff = b"".join(_entries(consulted.staff_zip).values())
+    entries = _entries(consulted.customer_zip)
+    for note in consulted.notes:
+        assert note.encode() in staff  # the staff's dossier has it
+        assert note.encode() not in consulted.customer_zip
+        for name, body in entries.items():
+            assert note.encode() not in body, name
+    internal = shop.server.db_rows(
+        "SELECT count(*) FROM messages WHERE conv_id = ? AND internal = ?", consulted.consult, True
+    )[0][0]
+    assert internal >= 2  # the transfer's note and the staff-only message at least
+    (listed,) = orjson.loads(entries["manifest.json"])["consults"]
+    assert listed["withheld"] == internal == sum(e["withheld"] for e in listed["chain"])
+    (consult,) = _document(entries)["consults"]
+    assert consult["conversation"]["withheld"] == internal
+    assert CONSULT_ASKS in [m["fields"]["text"] for m in consult["messages"]]
+    links = len(listed["chain"])
+    text = _squeezed(entries["dossier.pdf"], tmp_path)
+    assert f"下单前的咨询{consulted.consult}：共{links}个链节，其中{internal}个未附内容" in text
+    assert not any(note.replace(" ", "") in text for note in consulted.notes)
+    done = _verify(None, str(_write(tmp_path / "c.zip", consulted.customer_zip)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"consult {consulted.consult} before the order: {links} links ({internal} of them withheld)"
+        in done.stdout
+    )
+
+
+def _consult_text_edited(entries: dict[str, bytes]) -> None:
+    document = _document(entries)
+    (consult,) = document["consults"]
+    asked = next(m for m in consult["messages"] if m["fields"]["text"] == CONSULT_ASKS)
+    asked["fields"]["text"] = "这款帐篷不防水吧？"
+    entries["dossier.json"] = orjson.dumps(document)
+
+
+def _consult_message_removed(entries: dict[str, bytes]) -> None:
+    document = _document(entries)
+    (consult,) = document["consults"]
+    consult["messages"] = [m for m in consult["messages"] if m["fields"]["text"] != CONSULT_AGREES]
+    entries["dossier.json"] = orjson.dumps(document)
+
+
+def _consult_swapped(entries: dict[str, bytes]) -> None:
+    document = _document(entries)
+    (consult,) = document["consults"]
+    messages = consult["messages"]
+    asked = next(i for i, m in enumerate(messages) if m["fields"]["text"] == CONSULT_ASKS)
+    messages[asked], messages[asked + 1] = messages[asked + 1], messages[asked]
+    entries["dossier.json"] = orjson.dumps(document)
+
+
+def _consult_file_byte(entries: dict[str, bytes]) -> None:
+    (consult,) = _document(entries)["consults"]
+    name = consult["files"][0]["path"]
+    body = bytearray(entries[name])
+    body[len(body) // 2] ^= 0x01
+    entries[name] = bytes(body)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (_consult_text_edited, "message seq {asks}: its content does not give its hash (changed)"),
+        (_consult_message_removed, "message seq {agrees} is in the chain but not in dossier.json"),
+        (_consult_swapped, "message seq {after} stands where seq {asks} belongs in dossier.json"),
+        (_consult_file_byte, "{path} is not the file message seq {picture} sent"),
+    ],
+    ids=["text-edited", "removed", "swapped", "file-byte"],
+)
+@pytest.mark.parametrize("reader", ["staff", "customer"])
+def test_a_tampered_consult_fails_verify_naming_the_consult(
+    consulted: Consulted,
+    tmp_path: Path,
+    reader: str,
+    change: Callable[[dict[str, bytes]], None],
+    named: str,
+) -> None:
+    data = consulted.staff_zip if reader == "staff" else consulted.customer_zip
+    (consult,) = _document(_entries(data))["consults"]
+    seqs = {m["fields"]["text"]: m["seq"] for m in consult["messages"]}
+    order = [m["seq"] for m in consult["messages"]]
+    expected = named.format(
+        asks=seqs[CONSULT_ASKS],
+        after=order[order.index(seqs[CONSULT_ASKS]) + 1],
+        agrees=seqs[CONSULT_AGREES],
+        picture=seqs[CONSULT_PICTURE_SAYS],
+        path=consult["files"][0]["path"],
+    )
+    done = _verify(None, str(_write(tmp_path / "t.zip", _rewritten(data, change))))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"consult {consulted.consult}: {expected}" in done.stdout, done.stdout
+
+
+@pytest.mark.sqlite_only
+def test_orderchat_export_names_the_consults_it_wrote(
+    shop: Shop, consulted: Consulted, tmp_path: Path
+) -> None:
+    out = tmp_path / "consulted.zip"
+    done = run_cli(
+        "export",
+        "--order",
+        consulted.order["number"],
+        "--out",
+        str(out),
+        "--customer",
+        "--data-dir",
+        str(shop.server.data_dir),
+        "--lang",
+        "en",
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"\n  consult {consulted.consult} before the order: " in done.stdout, done.stdout
+    assert not any(n.encode() in out.read_bytes() for n in consulted.notes)
+    assert _verify(None, str(out)).returncode == 0

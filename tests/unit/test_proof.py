@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from orderchat.core.chain import GENESIS, chain_hash, edit_hash
-from orderchat.core.dossier import FORMAT, edit_fields, file_path, message_fields
+from orderchat.core.dossier import FORMAT, check_dossier, edit_fields, file_path, message_fields
 from orderchat.core.edits import MessageEdit
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
@@ -21,7 +21,6 @@ from orderchat.core.proof import (
     ChainWalk,
     Link,
     LinkRef,
-    check_dossier,
     check_links,
     edit_link,
     message_link,
@@ -296,6 +295,108 @@ def test_a_message_removed_from_the_document_and_the_manifest_leaves_a_gap() -> 
     manifest["chain"] = [e for e in manifest["chain"] if (e["seq"], e["version"]) != (1, 0)]
     problems = _problems(manifest, document, digests)
     assert "message seq 1: missing" in problems, problems
+
+
+CONSULT = "c_consult"
+
+
+def _consult_message(seq: int, text: str | None = None, **extra: Any) -> Message:
+    return replace(_message(seq, text, **extra), id=MessageId(f"m_c{seq}"), conv=CONSULT)
+
+
+def _with_a_consult() -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The small dossier with one consult the order came from: a question with a photo,
+    a staff-only note (withheld, as in a customer's dossier) and an answer."""
+    manifest, document, digests = _dossier()
+    attachment = {"id": "up_c", "name": "tent.png", "sha256": PHOTO_SHA, "size": len(PHOTO)}
+    links = _chain(
+        _consult_message(1, "这款帐篷防水吗？", attachments=(attachment,)),
+        _consult_message(2, "转给同事", internal=True),
+        _consult_message(3, "防水，涂层 3000mm"),
+    )
+    photo = file_path(1, 1, "tent.png", CONSULT)
+    document["consults"] = [
+        {
+            "id": CONSULT,
+            "conversation": {"head": links[-1].hash},
+            "messages": [
+                {"seq": lk.ref.seq, "hash": lk.hash, "fields": message_fields(lk.body)}
+                for lk in links
+                if isinstance(lk.body, Message) and lk.ref.seq != 2
+            ],
+            "edits": [],
+            "files": [{"path": photo, "seq": 1, "media": "up_c"}],
+        }
+    ]
+    digests[photo] = PHOTO_SHA
+    manifest["files"] = [{"path": p, "sha256": sha} for p, sha in digests.items()]
+    manifest["consults"] = [
+        {
+            "conv": CONSULT,
+            "head": links[-1].hash,
+            "chain": [
+                {"seq": lk.ref.seq, "version": 0, "hash": lk.hash, "withheld": lk.ref.seq == 2}
+                for lk in links
+            ],
+        }
+    ]
+    return manifest, document, digests
+
+
+def test_a_consults_chain_holds_with_its_withheld_note_counted() -> None:
+    manifest, document, digests = _with_a_consult()
+    found = check_dossier(manifest, document, digests)
+    assert found.holds, [str(p) for p in found.problems]
+    assert [(c.consult, c.report.links, c.report.withheld) for c in found.consults] == [
+        (CONSULT, 3, 1)
+    ]
+    assert found.chain is not None and found.chain.links == 5 and found.files == 3
+
+
+def test_a_consults_message_edited_swapped_or_removed_is_named_with_the_consult() -> None:
+    manifest, document, digests = _with_a_consult()
+    edited = copy.deepcopy(document)
+    edited["consults"][0]["messages"][1]["fields"]["text"] = "不防水"
+    assert _problems(manifest, edited, digests) == [
+        f"consult {CONSULT}: message seq 3: its content does not give its hash (changed)"
+    ]
+    swapped = copy.deepcopy(document)
+    messages = swapped["consults"][0]["messages"]
+    messages[0], messages[1] = messages[1], messages[0]
+    assert _problems(manifest, swapped, digests) == [
+        f"consult {CONSULT}: message seq 3 stands where seq 1 belongs in dossier.json (reordered)"
+    ]
+    removed = copy.deepcopy(document)
+    del removed["consults"][0]["messages"][1]
+    assert _problems(manifest, removed, digests) == [
+        f"consult {CONSULT}: message seq 3 is in the chain but not in dossier.json (removed)"
+    ]
+
+
+def test_a_consults_file_changed_is_named_against_its_message() -> None:
+    manifest, document, digests = _with_a_consult()
+    photo = document["consults"][0]["files"][0]["path"]
+    assert photo == f"files/{CONSULT}/000001-1-tent.png"
+    digests[photo] = "b" * 64
+    manifest["files"] = [{"path": p, "sha256": sha} for p, sha in digests.items()]
+    assert _problems(manifest, document, digests) == [
+        f"consult {CONSULT}: {photo} is not the file message seq 1 sent: "
+        "its SHA-256 differs (changed)"
+    ]
+
+
+def test_a_consult_dropped_from_either_file_is_named() -> None:
+    manifest, document, digests = _with_a_consult()
+    gone = copy.deepcopy(document)
+    gone["consults"] = []
+    assert f"consult {CONSULT} is in the manifest but not in dossier.json (removed)" in (
+        _problems(manifest, gone, digests)
+    )
+    unlisted = copy.deepcopy(manifest)
+    unlisted["consults"] = []
+    assert _problems(unlisted, document, digests) == [
+        f"consult {CONSULT} in dossier.json is not in the manifest"
+    ]
 
 
 def test_what_is_not_a_dossier_says_so() -> None:

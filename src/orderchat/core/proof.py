@@ -8,9 +8,10 @@ link after a break fails too and says nothing more.
 
 Two ways in, one rule:
 - `check_links` walks links in an order someone states (a dossier's
-  manifest lists them). A withheld link (a staff-only note in a customer's
-  dossier) carries its hash but no content: it cannot be recomputed, so the
-  walk takes its hash as given and the next link proves it was there.
+  manifest lists them; core/dossier.py `check_dossier` checks the whole
+  ZIP). A withheld link (a staff-only note in a customer's dossier) carries
+  its hash but no content: it cannot be recomputed, so the walk takes its
+  hash as given and the next link proves it was there.
 - `ChainWalk` is fed a database's messages in seq order, each with its
   edits. Edits are links of their own, but the stored row does not say
   after which message they were chained, so the walk places each one where
@@ -33,13 +34,11 @@ No I/O here: storage streams the rows in, services and commands report.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from orderchat.core.chain import GENESIS, chain_hash, edit_hash
-from orderchat.core.dossier import FORMAT, attachment_digests, edit_of, message_of
 from orderchat.core.edits import MessageEdit
 from orderchat.core.model import Message
 from orderchat.core.texts import Text, say
@@ -360,192 +359,3 @@ class ChainWalk:
             self._keep(*unplaced.links)
         self._unplaced.clear()
         self._keep(*links)
-
-
-# --- a dossier, checked offline ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DossierCheck:
-    """What `check_dossier` found: every problem, and the chain's report if it could walk."""
-
-    problems: list[Text]
-    chain: ChainReport | None
-    files: int
-
-    @property
-    def holds(self) -> bool:
-        return not self.problems
-
-
-def check_dossier(manifest: object, document: object, digests: Mapping[str, str]) -> DossierCheck:
-    """Whether an exported dossier is as it was written, naming each thing that is not.
-
-    `digests` is the SHA-256 of every file in the ZIP but the manifest itself,
-    by path. Three independent proofs, so that rewriting one does not hide a
-    change from the others:
-    - the manifest's list of files and their SHA-256;
-    - the hash chain, recomputed from dossier.json's fields in the manifest's
-      order, ending at the manifest's head;
-    - every file against the SHA-256 its message was sent with (in the chain).
-    """
-    try:
-        entries = _chain_entries(manifest)
-        listed = _listed_files(manifest)
-        head = _typed_str(_field(manifest, "head"))
-    except ValueError:
-        return DossierCheck([say("dossier.manifest_malformed")], None, 0)
-    problems = _file_problems(listed, digests)
-    content = _DocumentLinks.read(document)
-    if content is None:
-        return DossierCheck([*problems, say("dossier.document_malformed")], None, len(listed))
-    links = []
-    for ref, hash_, withheld in entries:
-        body = None if withheld else content.bodies.get(ref)
-        if not withheld and ref in content.malformed:
-            problems.append(say("dossier.link_malformed", link=ref.text()))
-        elif not withheld and body is None:
-            problems.append(say("dossier.link_absent", link=ref.text()))
-        links.append(Link(ref, hash_, body))
-    report = check_links(links, head)
-    broken = report.problem()
-    if broken is not None:
-        problems.append(broken)
-    if content.head != head:
-        problems.append(say("dossier.heads_differ"))
-    shown = [ref for ref, _, withheld in entries if not withheld]
-    problems += _order_problems(shown, content.order)
-    problems += _file_digest_problems(content, digests)
-    return DossierCheck(problems, report, len(listed))
-
-
-def _field(data: object, name: str) -> object:
-    if not isinstance(data, Mapping) or name not in data:
-        raise ValueError(name)
-    return data[name]
-
-
-def _typed_str(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(value)
-    return value
-
-
-def _chain_entries(manifest: object) -> list[tuple[LinkRef, str, bool]]:
-    """The manifest's links in chain order: which link, its hash, whether withheld."""
-    if _field(manifest, "format") != FORMAT:
-        raise ValueError("format")
-    chain = _field(manifest, "chain")
-    if not isinstance(chain, list):
-        raise ValueError("chain")
-    found = []
-    for entry in chain:
-        seq, version = _field(entry, "seq"), _field(entry, "version")
-        if not isinstance(seq, int) or not isinstance(version, int):
-            raise ValueError("seq")
-        withheld = _field(entry, "withheld")
-        found.append((LinkRef(seq, version), _typed_str(_field(entry, "hash")), withheld is True))
-    return found
-
-
-def _listed_files(manifest: object) -> dict[str, str]:
-    files = _field(manifest, "files")
-    if not isinstance(files, list):
-        raise ValueError("files")
-    return {
-        _typed_str(_field(entry, "path")): _typed_str(_field(entry, "sha256")) for entry in files
-    }
-
-
-def _file_problems(listed: Mapping[str, str], digests: Mapping[str, str]) -> list[Text]:
-    problems = []
-    for path, sha in sorted(listed.items()):
-        if path not in digests:
-            problems.append(say("dossier.file_missing", path=path))
-        elif digests[path] != sha:
-            problems.append(say("dossier.file_changed", path=path))
-    for path in sorted(set(digests) - set(listed)):
-        problems.append(say("dossier.file_unlisted", path=path))
-    return problems
-
-
-@dataclass(frozen=True, slots=True)
-class _DocumentLinks:
-    """What dossier.json says of the links: their content, and in which order it lists them."""
-
-    bodies: dict[LinkRef, Message | MessageEdit]
-    malformed: set[LinkRef]
-    order: list[LinkRef]
-    head: object
-    files: list[tuple[str, int, str]]  # (path in the ZIP, message seq, media id)
-
-    @classmethod
-    def read(cls, document: object) -> _DocumentLinks | None:
-        try:
-            messages = _field(document, "messages")
-            edits = _field(document, "edits")
-            head = _field(_field(document, "conversation"), "head")
-            files = _field(document, "files")
-            if not all(isinstance(x, list) for x in (messages, edits, files)):
-                return None
-            assert isinstance(messages, list) and isinstance(edits, list)
-            assert isinstance(files, list)
-            found = cls({}, set(), [], head, [])
-            for entry in messages:
-                found._add(entry, 0, message_of)
-            for entry in edits:
-                found._add(entry, _field(entry, "version"), edit_of)
-            for entry in files:
-                seq = _field(entry, "seq")
-                path, media = _typed_str(_field(entry, "path")), _field(entry, "media")
-                if isinstance(seq, int) and isinstance(media, str):
-                    found.files.append((path, seq, media))
-        except ValueError:
-            return None
-        return found
-
-    def _add(self, entry: object, version: object, parse: Callable[[Any], Any]) -> None:
-        seq = _field(entry, "seq")
-        if not isinstance(seq, int) or not isinstance(version, int):
-            raise ValueError("seq")
-        ref = LinkRef(seq, version)
-        if ref.version == 0:
-            self.order.append(ref)
-        try:
-            body = parse(_field(entry, "fields"))
-        except ValueError:
-            self.malformed.add(ref)
-            return
-        if (body.seq, getattr(body, "version", 0)) != (ref.seq, ref.version):
-            self.malformed.add(ref)  # the label says one link, the hashed fields another
-            return
-        self.bodies[ref] = body
-
-
-def _order_problems(chain: Sequence[LinkRef], listed: Sequence[LinkRef]) -> list[Text]:
-    """dossier.json lists its messages in chain order; name the first that is not, and
-    any message it has that the chain does not."""
-    in_chain = {ref for ref in chain if ref.version == 0}
-    problems = [
-        say("dossier.link_unchained", link=ref.text()) for ref in listed if ref not in in_chain
-    ]
-    expected = [ref for ref in chain if ref.version == 0 and ref in set(listed)]
-    actual = [ref for ref in listed if ref in in_chain]
-    for there, due in zip(actual, expected, strict=False):
-        if there != due:
-            problems.append(say("dossier.out_of_order", seq=there.seq, due=due.seq))
-            break
-    return problems
-
-
-def _file_digest_problems(content: _DocumentLinks, digests: Mapping[str, str]) -> list[Text]:
-    """Each file is the one its message was sent with: the message's hashed attachment says so."""
-    problems = []
-    for path, seq, media in content.files:
-        body = content.bodies.get(LinkRef(seq))
-        sent = attachment_digests(body).get(media) if isinstance(body, Message) else None
-        if sent is None:
-            problems.append(say("dossier.file_not_sent", path=path, seq=seq))
-        elif path in digests and digests[path] != sent:
-            problems.append(say("dossier.file_not_as_sent", path=path, seq=seq))
-    return problems

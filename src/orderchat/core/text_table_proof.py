@@ -14,6 +14,9 @@ from collections.abc import Mapping
 
 # fmt: off
 PROOF_TEXTS: Mapping[str, tuple[str, str]] = {
+    "dossier.consult_absent": ("咨询 {consult} 在清单中，但 dossier.json 里没有（已被删除）", "consult {consult} is in the manifest but not in dossier.json (removed)"),
+    "dossier.consult_malformed": ("dossier.json 中咨询 {consult} 的格式不对，无法核对它的链条", "consult {consult} in dossier.json is malformed; its chain cannot be checked"),
+    "dossier.consult_unlisted": ("dossier.json 中的咨询 {consult} 不在清单里", "consult {consult} in dossier.json is not in the manifest"),
     "dossier.document_malformed": ("dossier.json 不是证据包的文档，无法核对链条", "dossier.json is not a dossier document; the chain cannot be checked"),
     "dossier.file_changed": ("文件 {path} 与清单中的 SHA-256 不符（已被改动）", "{path} does not match its SHA-256 in the manifest (changed)"),
     "dossier.file_missing": ("清单列出的文件 {path} 不在压缩包中", "{path} is listed in the manifest but not in the ZIP"),
@@ -23,6 +26,8 @@ PROOF_TEXTS: Mapping[str, tuple[str, str]] = {
     "dossier.font_missing": ("找不到中文字体 {path}，请安装 fonts-wqy-microhei", "the CJK font {path} is missing; install fonts-wqy-microhei"),
     "dossier.heads_differ": ("dossier.json 与 manifest.json 记录的链条终点不同", "dossier.json and manifest.json name different chain heads"),
     "dossier.holds": ("证据包完好：{links} 个链节（其中 {withheld} 个未附内容），{files} 个文件，链条终点 {head}", "the dossier holds: {links} links ({withheld} of them withheld), {files} files, chain head {head}"),
+    "dossier.holds_consult": ("下单前的咨询 {consult}：{links} 个链节（其中 {withheld} 个未附内容），链条终点 {head}", "consult {consult} before the order: {links} links ({withheld} of them withheld), chain head {head}"),
+    "dossier.in_consult": ("咨询 {consult}：{problem}", "consult {consult}: {problem}"),
     "dossier.link_absent": ("{link}在链条中，但 dossier.json 里没有（已被删除）", "{link} is in the chain but not in dossier.json (removed)"),
     "dossier.link_malformed": ("dossier.json 中{link}的字段格式不对", "the fields of {link} in dossier.json are malformed"),
     "dossier.link_unchained": ("dossier.json 中的{link}不在链条中", "{link} in dossier.json is not in the chain"),
@@ -38,9 +43,13 @@ PROOF_TEXTS: Mapping[str, tuple[str, str]] = {
     "dossier.pdf_calls": ("通话记录", "Call records"),
     "dossier.pdf_chain": ("哈希链", "Hash chain"),
     "dossier.pdf_chain_broken": ("导出时链条已断：第 {seq} 条消息（编辑 {version}），原因 {reason}", "The chain was already broken at export: message seq {seq} (edit {version}), {reason}"),
+    "dossier.pdf_chain_consult": ("下单前的咨询 {consult}：共 {links} 个链节，其中 {withheld} 个未附内容。链条终点：{head}", "Consult {consult} before the order: {links} links, {withheld} of them withheld. Chain head: {head}"),
     "dossier.pdf_chain_how": ("用 orderchat verify 命令可离线核验本证据包的 ZIP；链条终点应与服务器上该会话的终点一致。", "Check this dossier's ZIP offline with orderchat verify; its chain head must match the conversation's head on the server."),
     "dossier.pdf_chain_summary": ("共 {links} 个链节，其中 {withheld} 个未附内容（仅员工可见或已撤回，只列出哈希）。链条终点：{head}", "{links} links, {withheld} of them withheld (staff-only or recalled: their hash only). Chain head: {head}"),
     "dossier.pdf_confirmations": ("确认事项", "Confirmations"),
+    "dossier.pdf_consult": ("咨询 {consult} · 开始于 {time}", "Consult {consult} · started {time}"),
+    "dossier.pdf_consult_from": ("来源 {source} · 页面 {page} · 商品 {sku}", "From {source} · page {page} · SKU {sku}"),
+    "dossier.pdf_consults": ("下单前的咨询", "Before the order"),
     "dossier.pdf_conversation": ("对话", "Conversation"),
     "dossier.pdf_created": ("创建于 {time}", "Created {time}"),
     "dossier.pdf_created_step": ("订单创建", "order created"),

@@ -5,6 +5,10 @@ link's hashed fields verbatim (core/dossier.py names them), so anyone can
 recompute the chain. The PDF is drawn from this same document, never from the
 store, so the two cannot say different things. The manifest lists every
 file's SHA-256 and every link of the chain, withheld ones by their hash.
+
+Each consult the order came from is given the way the order's conversation
+is (its messages, edits, files and members, its chain in the manifest), under
+`consults`, so what was said before the order is evidence too.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from orderchat.core.dossier import (
 from orderchat.core.model import Message, MessageKind
 from orderchat.core.orders import Issue, customer_order_view
 from orderchat.core.proof import Link
-from orderchat.services.dossier.gather import Gathered
+from orderchat.services.dossier.gather import ConsultHistory, Gathered, History
 from orderchat.services.money.digest import payment_fields
 from orderchat.services.money.finance import invoice_fields
 from orderchat.services.orders.confirmations import item_fields
@@ -39,6 +43,7 @@ class PackedFile:
     """An original file to copy into the ZIP: which blob, under which path."""
 
     path: str
+    conv: str  # the conversation whose message sent it: the order's, or a consult's
     media: str
     seq: int
     name: str
@@ -51,25 +56,27 @@ def plan_files(found: Gathered) -> tuple[list[PackedFile], list[Json]]:
     """Where each shown message's files go in the ZIP, and those whose bytes are gone."""
     packed: list[PackedFile] = []
     unavailable: list[Json] = []
-    for message in found.shown():
-        for index, item in enumerate(message.attachments, start=1):
-            media = item.get("id") if isinstance(item, dict) else None
-            upload = found.uploads.get(media) if isinstance(media, str) else None
-            if upload is None or upload.sha256 is None or upload.blob is None:
-                unavailable.append({"media": media, "seq": message.seq})
-                continue
-            path = file_path(message.seq, index, upload.filename)
-            packed.append(
-                PackedFile(
-                    path,
-                    upload.id,
-                    message.seq,
-                    upload.filename,
-                    upload.type,
-                    upload.blob.size,
-                    upload.sha256,
+    for history in found.histories():
+        consult = history.conv if found.is_consult(history) else None
+        for message in history.shown():
+            for index, item in enumerate(message.attachments, start=1):
+                media = item.get("id") if isinstance(item, dict) else None
+                upload = found.uploads.get(media) if isinstance(media, str) else None
+                if upload is None or upload.sha256 is None or upload.blob is None:
+                    unavailable.append({"conv": history.conv, "media": media, "seq": message.seq})
+                    continue
+                packed.append(
+                    PackedFile(
+                        file_path(message.seq, index, upload.filename, consult),
+                        history.conv,
+                        upload.id,
+                        message.seq,
+                        upload.filename,
+                        upload.type,
+                        upload.blob.size,
+                        upload.sha256,
+                    )
                 )
-            )
     return packed, unavailable
 
 
@@ -77,9 +84,7 @@ def document(found: Gathered, packed: list[PackedFile], unavailable: list[Json])
     """dossier.json."""
     order = order_fields(found.order, found.workflow)
     viewer = found.viewer
-    paths: dict[int, list[str]] = {}
-    for file in packed:
-        paths.setdefault(file.seq, []).append(file.path)
+    shown = found.history.shown()
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -95,22 +100,53 @@ def document(found: Gathered, packed: list[PackedFile], unavailable: list[Json])
             "labels": {s: dict(found.workflow.labels.get(s, {})) for s in found.workflow.states},
         },
         "customer": _customer(found),
-        "conversation": _conversation(found),
         "people": {uid: person.name for uid, person in sorted(found.people.items())},
-        "members": [
-            {"user": user, "read_seq": read_seq, "current": current}
-            for user, read_seq, current in found.reads
-        ],
-        "timeline": _timeline(found.shown()),
-        "messages": [_message(found, m, paths.get(m.seq, [])) for m in found.shown()],
-        "edits": [_edit(link) for link in found.links if link.ref.version and link.body],
-        "calls": [_call(m) for m in found.shown() if m.kind is MessageKind.CALL],
+        **_history(found, found.history, packed, unavailable),
+        "timeline": _timeline(shown),
+        "calls": [_call(m) for m in shown if m.kind is MessageKind.CALL],
         "confirmations": [item_fields(item) for item in found.confirmations],
         "payments": [payment_fields(p, found.order.currency) for p in found.payments],
         "invoice": None if found.invoice is None else invoice_fields(found.invoice),
         "issues": [_issue(issue) for issue in found.issues],
-        "files": [_file(file) for file in packed],
-        "unavailable": unavailable,
+        "consults": [_consult(found, c, packed, unavailable) for c in found.consults],
+    }
+
+
+def _history(
+    found: Gathered, history: History, packed: list[PackedFile], unavailable: list[Json]
+) -> Json:
+    """One conversation as the document gives it: the order's, or a consult's."""
+    files = [file for file in packed if file.conv == history.conv]
+    paths: dict[int, list[str]] = {}
+    for file in files:
+        paths.setdefault(file.seq, []).append(file.path)
+    return {
+        "conversation": _conversation(history),
+        "members": [
+            {"user": user, "read_seq": read_seq, "current": current}
+            for user, read_seq, current in history.reads
+        ],
+        "messages": [_message(found, history, m, paths.get(m.seq, [])) for m in history.shown()],
+        "edits": [_edit(link) for link in history.links if link.ref.version and link.body],
+        "files": [_file(file) for file in files],
+        "unavailable": [u for u in unavailable if u["conv"] == history.conv],
+    }
+
+
+def _consult(
+    found: Gathered, item: ConsultHistory, packed: list[PackedFile], unavailable: list[Json]
+) -> Json:
+    """A consult the order came from: where it began, and its whole conversation."""
+    consult = item.consult
+    return {
+        "id": consult.conv_id,
+        "visitor": consult.visitor_id,
+        "source": consult.source,
+        "tag": consult.tag,
+        "page_url": consult.page_url,
+        "sku": consult.sku,
+        "created_ts": consult.created_at_ms,
+        **_history(found, item.history, packed, unavailable),
     }
 
 
@@ -127,16 +163,16 @@ def _customer(found: Gathered) -> Json:
     }
 
 
-def _conversation(found: Gathered) -> Json:
-    report = found.report
+def _conversation(history: History) -> Json:
+    report = history.report
     broken = report.broken
     return {
-        "id": found.head.conv_id,
-        "title": found.head.title,
-        "last_seq": found.head.last_seq,
-        "head": found.head.last_hash,
-        "links": len(found.links),
-        "withheld": found.withheld,
+        "id": history.conv,
+        "title": history.head.title,
+        "last_seq": history.head.last_seq,
+        "head": history.head.last_hash,
+        "links": len(history.links),
+        "withheld": history.withheld,
         "holds": report.holds,
         "broken": None
         if broken is None
@@ -144,11 +180,11 @@ def _conversation(found: Gathered) -> Json:
     }
 
 
-def _read_by(found: Gathered, message: Message) -> list[str]:
+def _read_by(found: Gathered, history: History, message: Message) -> list[str]:
     """Who has read it: members whose read mark is at or past it, who could see it, but
     its sender."""
     readers: list[str] = []
-    for user, read_seq, _ in found.reads:
+    for user, read_seq, _ in history.reads:
         person = found.people.get(user)
         could_see = not message.internal or (person is not None and person.staff)
         if user != message.sender and read_seq >= message.seq and could_see:
@@ -156,8 +192,8 @@ def _read_by(found: Gathered, message: Message) -> list[str]:
     return readers
 
 
-def _message(found: Gathered, message: Message, files: list[str]) -> Json:
-    stored = found.stored[message.seq]
+def _message(found: Gathered, history: History, message: Message, files: list[str]) -> Json:
+    stored = history.stored[message.seq]
     return {
         "seq": message.seq,
         "hash": stored.hash,
@@ -166,7 +202,7 @@ def _message(found: Gathered, message: Message, files: list[str]) -> Json:
         "recalled": message.recalled,
         "recalled_ts": stored.recalled_at_ms,
         "recalled_by": stored.recalled_by,
-        "read_by": _read_by(found, message),
+        "read_by": _read_by(found, history, message),
         "files": files,
     }
 
@@ -236,29 +272,44 @@ def _anchor_key(found: Gathered) -> Json | None:
 
 def manifest(found: Gathered, digests: list[tuple[str, str, int]]) -> Json:
     """manifest.json: every other file's SHA-256 and size, and the chain link by link."""
+    history = found.history
     return {
         "format": FORMAT,
         "version": VERSION,
         "order": found.order.number,
-        "conv": found.head.conv_id,
+        "conv": history.conv,
         "exported_at": found.exported_at_ms,
         "view": "staff" if found.viewer.staff_only else "customer",
         "anchor_key": _anchor_key(found),
-        "head": found.head.last_hash,
-        "links": len(found.links),
-        "withheld": found.withheld,
+        "head": history.head.last_hash,
+        "links": len(history.links),
+        "withheld": history.withheld,
         "files": [{"path": p, "sha256": sha, "size": size} for p, sha, size in digests],
-        "chain": [
+        "chain": _chain(history),
+        "consults": [
             {
-                "link": link.ref.kind.value,
-                "seq": link.ref.seq,
-                "version": link.ref.version,
-                "hash": link.hash,
-                "withheld": link.withheld,
+                "conv": c.history.conv,
+                "head": c.history.head.last_hash,
+                "links": len(c.history.links),
+                "withheld": c.history.withheld,
+                "chain": _chain(c.history),
             }
-            for link in found.links
+            for c in found.consults
         ],
     }
+
+
+def _chain(history: History) -> list[Json]:
+    return [
+        {
+            "link": link.ref.kind.value,
+            "seq": link.ref.seq,
+            "version": link.ref.version,
+            "hash": link.hash,
+            "withheld": link.withheld,
+        }
+        for link in history.links
+    ]
 
 
 # The files every dossier has besides the originals, in the order they are written.

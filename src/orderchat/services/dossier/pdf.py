@@ -2,10 +2,12 @@
 
 Every page carries its number, the conversation's chain head and the export
 time, so a single printed page still says which record it belongs to and how
-to check it. Pictures are shown from their previews (small enough to print),
-each with the name of its original in the ZIP. All text is set in WenQuanYi
-Micro Hei, which covers Chinese and Latin alike, and is embedded (subset) so
-the PDF reads the same on any machine.
+to check it. What was said before the order, in the consults it came from,
+comes before the order's own conversation, drawn the same way. Pictures are
+shown from their previews (small enough to print), each with the name of its
+original in the ZIP. All text is set in WenQuanYi Micro Hei, which covers
+Chinese and Latin alike, and is embedded (subset) so the PDF reads the same
+on any machine.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class DossierPdf:
         self.pdf.add_page()
         self._order()
         self._timeline()
+        self._consults()
         self._conversation()
         self._confirmations()
         self._money()
@@ -202,15 +205,40 @@ class DossierPdf:
             if step.get("note"):
                 self.line(self.t("dossier.pdf_note", note=step["note"]), grey=True)
 
+    def _consults(self) -> None:
+        """Before the order: each consult it came from, where it began, every message."""
+        consults = self.doc.get("consults") or []
+        if not consults:
+            return
+        self.heading(self.t("dossier.pdf_consults"))
+        for consult in consults:
+            self.pdf.ln(1)
+            started = _when(consult["created_ts"])
+            self.line(self.t("dossier.pdf_consult", consult=consult["id"], time=started), size=11)
+            self.line(
+                self.t(
+                    "dossier.pdf_consult_from",
+                    source=consult["source"] or "-",
+                    page=consult["page_url"] or "-",
+                    sku=consult["sku"] or "-",
+                ),
+                size=9,
+                grey=True,
+            )
+            self._messages(consult)
+
     def _conversation(self) -> None:
-        doc = self.doc
         self.heading(self.t("dossier.pdf_conversation"))
-        media_of = {f["path"]: f["media"] for f in doc["files"]}
+        self._messages(self.doc)
+
+    def _messages(self, part: Json) -> None:
+        """The messages of one conversation: the order's (the document), or a consult's."""
+        media_of = {f["path"]: f["media"] for f in part["files"]}
         edits: dict[int, list[Json]] = {}
-        for edit in doc["edits"]:
+        for edit in part["edits"]:
             edits.setdefault(edit["seq"], []).append(edit)
-        members = [m["user"] for m in doc["members"] if m["current"]]
-        for message in doc["messages"]:
+        members = [m["user"] for m in part["members"] if m["current"]]
+        for message in part["messages"]:
             self._message(message, edits.get(message["seq"], []), media_of, members)
 
     def _message(
@@ -405,14 +433,31 @@ class DossierPdf:
                 head=conv["head"],
             )
         )
-        if not conv["holds"]:
-            broken = conv["broken"]
+        self._broken(conv)
+        for consult in self.doc.get("consults") or []:
+            held = consult["conversation"]
             self.line(
                 self.t(
-                    "dossier.pdf_chain_broken",
-                    seq=broken["seq"],
-                    version=broken["version"],
-                    reason=broken["reason"],
+                    "dossier.pdf_chain_consult",
+                    consult=consult["id"],
+                    links=held["links"],
+                    withheld=held["withheld"],
+                    head=held["head"],
                 )
             )
+            self._broken(held)
         self.line(self.t("dossier.pdf_chain_how"), size=9, grey=True)
+
+    def _broken(self, conv: Json) -> None:
+        """Where a chain was already broken when it was exported, if it was."""
+        if conv["holds"]:
+            return
+        broken = conv["broken"]
+        self.line(
+            self.t(
+                "dossier.pdf_chain_broken",
+                seq=broken["seq"],
+                version=broken["version"],
+                reason=broken["reason"],
+            )
+        )

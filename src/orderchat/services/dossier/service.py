@@ -6,6 +6,8 @@ Who gets what:
   only their audit reads;
 - the order's customer gets their own order without anything staff-only:
   staff-only notes and calls, exceptions, staff-only order fields;
+- either way the consults the order came from come with it, under the same
+  rules: a transfer's staff-only note is withheld from the customer's;
 - anyone else is told there is no such order (404), as for every other
   order route a customer may not reach;
 - `orderchat export` on the server's machine is the operator: everything.
@@ -33,7 +35,7 @@ from orderchat.core.texts import say
 from orderchat.media.blobstore import BlobStore
 from orderchat.services.dossier.archive import Original, write_zip
 from orderchat.services.dossier.document import document, manifest, plan_files
-from orderchat.services.dossier.gather import Gathered, Viewer, gather_txn
+from orderchat.services.dossier.gather import Gathered, History, Viewer, gather_txn
 from orderchat.services.dossier.pdf import DossierPdf
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
@@ -53,8 +55,18 @@ def _quiet(stage: str, done: int, total: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsultWritten:
+    """The chain of a consult the order came from, as the dossier holds it."""
+
+    consult: str
+    links: int
+    withheld: int
+    head: str
+
+
+@dataclass(frozen=True, slots=True)
 class Written:
-    """A dossier written to `path`, and what it holds."""
+    """A dossier written to `path`, and what it holds: the order's chain, and its consults'."""
 
     path: Path
     number: str
@@ -63,6 +75,7 @@ class Written:
     files: int
     head: str
     holds: bool
+    consults: tuple[ConsultWritten, ...] = ()
 
 
 class Dossiers:
@@ -100,6 +113,8 @@ class Dossiers:
             "files": written.files,
             "head": written.head,
         }
+        if written.consults:
+            details["consults"] = len(written.consults)
         entry = AuditEntry(
             AuditAction.ORDER_EXPORTED, actor, order_id, self._clock.now_ms(), None, details
         )
@@ -167,7 +182,7 @@ class Dossiers:
         for file in packed:
             source = self._store.local_path(file.sha256)
             if source is None or not source.is_file():
-                unavailable.append({"media": file.media, "seq": file.seq})
+                unavailable.append({"conv": file.conv, "media": file.media, "seq": file.seq})
             else:
                 originals.append(Original(file, source))
         kept = [o.packed for o in originals]
@@ -181,14 +196,16 @@ class Dossiers:
             found.exported_at_ms,
             lambda done, total: progress(PACKING, done, total),
         )
+        history = found.history
         return Written(
             target,
             found.order.number,
-            len(found.links),
-            found.withheld,
+            len(history.links),
+            history.withheld,
             len(originals),
-            found.head.last_hash,
-            found.report.holds,
+            history.head.last_hash,
+            all(h.report.holds for h in found.histories()),
+            tuple(_consult_written(c.history) for c in found.consults),
         )
 
     def _previews(self, found: Gathered) -> dict[str, Path]:
@@ -203,6 +220,12 @@ class Dossiers:
             if path is not None and path.is_file():
                 found_previews[media] = path
         return found_previews
+
+
+def _consult_written(history: History) -> ConsultWritten:
+    return ConsultWritten(
+        history.conv, len(history.links), history.withheld, history.head.last_hash
+    )
 
 
 def remove_quietly(path: Path) -> None:
