@@ -162,6 +162,7 @@ def _bad_order_bodies(shop: Shop) -> list[tuple[str, object, int]]:
         ("no number", {k: v for k, v in body().items() if k != "number"}, 400),
         ("unknown address field", body(address={"planet": "Mars"}), 400),
         ("negative eta", body(eta_ts=-1), 400),
+        ("an eta past any date", body(eta_ts=2**64), 400),
         ("a list, not an object", [body()], 400),
         ("a string, not an object", "order", 400),
     ]
@@ -589,6 +590,7 @@ def test_update_order_facts(shop: Shop) -> None:
         {"status": "shipped"},
         {"eta_ts": -5},
         {"eta_ts": "tomorrow"},
+        {"eta_ts": 102341266537191604224},  # past every store's BIGINT
         {"carrier": ""},
         {"carrier": "x" * 65},
         {"tracking_no": 12},

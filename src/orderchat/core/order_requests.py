@@ -40,6 +40,15 @@ class NewCustomer:
 
 
 SEGMENTS = frozenset({"retail", "wholesale", "brand"})
+# A moment as milliseconds since the epoch: JavaScript's safe integers, which every
+# store's BIGINT holds (a bigger one overflowed SQLite's and failed the write).
+MAX_MS = 2**53
+
+
+def _is_ms(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_MS
+
+
 LANGUAGES = frozenset({"zh-CN", "en"})
 
 
@@ -115,7 +124,7 @@ def parse_order_spec(raw: Mapping[str, Any], find_workflow: Callable[[str], obje
     if customer_id is not None and not isinstance(customer_id, str):
         raise BadRequest(say("order_requests.customer_id_must_string"))
     eta = raw.get("eta_ts")
-    if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
+    if eta is not None and not _is_ms(eta):
         raise BadRequest(say("order_requests.eta_ts_must_milliseconds_since"))
     return OrderSpec(
         number=order_number(raw.get("number")),
@@ -263,7 +272,7 @@ def parse_order_changes(raw: Mapping[str, Any]) -> OrderChanges:
             changes[key] = value
     if "eta_ts" in raw:
         eta = raw["eta_ts"]
-        if eta is not None and (not isinstance(eta, int) or isinstance(eta, bool) or eta < 0):
+        if eta is not None and not _is_ms(eta):
             raise BadRequest(say("order_requests.eta_ts_must_milliseconds_or_null"))
         changes["eta_ms"] = eta
     if "note" in raw:

@@ -15,6 +15,7 @@ from orderchat.core.ids import IssueId, OrderId
 from orderchat.core.model import User
 from orderchat.core.order_requests import (
     LANGUAGES,
+    MAX_MS,
     SEGMENTS,
     IssueReport,
     issue_details,
@@ -51,7 +52,12 @@ JsonBody = Annotated[dict[str, Any], Body()]
 
 _TEXT_64 = {"type": "string", "minLength": 1, "maxLength": 64}
 _NOTE = {"type": "string", "maxLength": MAX_NOTE_CHARS}
-_ETA = {"type": ["integer", "null"], "minimum": 0, "description": "ms since the epoch"}
+_ETA = {
+    "type": ["integer", "null"],
+    "minimum": 0,
+    "maximum": MAX_MS,
+    "description": "ms since the epoch",
+}
 _ADDRESS: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
