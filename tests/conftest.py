@@ -74,37 +74,71 @@ def _sampled_out(items: list[pytest.Item]) -> set[int]:
     return out
 
 
-# The files that take longest, longest first (measured: seconds of both legs together).
-# `make test` hands each file whole to one of two workers (--dist loadfile: a
-# module's servers start once, not once per worker); the long ones go first, so
-# the run does not end with one worker busy on a long file and the other idle.
+# The files that take longest, longest first: as a loaded run measured them, both
+# store legs together, the consult files placed by their own runs. `make test` hands
+# each file whole to one of two workers (--dist loadfile: a module's servers start
+# once, not once per worker); handing out the longest first keeps the run from ending
+# with one worker busy on a long file and the other idle. The rest follow in name
+# order, then the unit tests, the quickest.
 LONG_FIRST = (
-    "tests/integration/test_api_fuzz.py",  # ~300 s
-    "tests/integration/test_cli_users.py",  # ~170 s
-    "tests/browser/test_calls.py",  # ~90 s
-    "tests/integration/test_calls.py",  # ~60 s on both stores
-    "tests/integration/test_dossier.py",  # ~80 s
-    "tests/integration/test_consults.py",  # ~90 s on both stores
+    "tests/integration/test_api_fuzz.py",
+    "tests/integration/test_cli_skus.py",
+    "tests/integration/test_bench_scaleout.py",
+    "tests/integration/test_cli_users.py",
+    "tests/integration/test_outbound_webhooks.py",
+    "tests/browser/test_calls.py",
+    "tests/integration/test_consults.py",
+    "tests/integration/test_order_extras.py",
+    "tests/integration/test_password_cost.py",
     "tests/browser/test_consults_staff.py",
+    "tests/adversity/test_kill_and_stall.py",
+    "tests/cluster/test_faults.py",
     "tests/browser/test_consult_visitor.py",
-    "tests/integration/test_search.py",  # ~60 s on both stores
-    "tests/integration/test_bench_search.py",  # ~35 s
+    "tests/integration/test_bench_search.py",
+    "tests/browser/test_connection_state.py",
+    "tests/integration/test_dossier.py",
+    "tests/integration/test_chat_cli.py",
+    "tests/integration/test_bench_notify.py",
+    "tests/integration/test_upload_expiry.py",
+    "tests/integration/test_uploads.py",
+    "tests/cluster/test_cluster.py",
+    "tests/integration/test_auth.py",
+    "tests/browser/test_orders.py",
+    "tests/integration/test_bench_load.py",
+    "tests/integration/test_finance.py",
+    "tests/browser/test_conversations.py",
+    "tests/browser/test_dossier.py",
+    "tests/browser/test_one_app.py",
+    "tests/integration/test_staff_admin.py",
+    "tests/integration/test_media_messages.py",
+    "tests/integration/test_first_admin.py",
     "tests/integration/test_bench_consults.py",
+    "tests/integration/test_step_photos.py",
+    "tests/integration/test_notify_mail.py",
+    "tests/integration/test_client_sdk.py",
+    "tests/browser/test_language_and_phone.py",
+    "tests/integration/test_urgent.py",
+    "tests/integration/test_ladder_clock.py",
+    "tests/browser/test_pwa.py",
+    "tests/integration/test_calls.py",
+    "tests/integration/test_notify_push.py",
+    "tests/browser/test_composing.py",
+    "tests/browser/test_catalogue.py",
+    "tests/integration/test_search.py",
+    "tests/integration/test_conversation_attention.py",
+    "tests/browser/test_resilience.py",
+    "tests/browser/test_notify_ui.py",
+    "tests/integration/test_frame_fuzz.py",
+    "tests/browser/test_message_actions.py",
+    "tests/browser/test_composer_basics.py",
+    "tests/integration/test_inventory.py",
+    "tests/integration/test_cluster.py",
+    "tests/integration/test_bench_workloads.py",
+    "tests/integration/test_group_chats.py",
     "tests/browser/test_evidence_admin.py",
     "tests/browser/test_search.py",
-    "tests/integration/test_cli_skus.py",
-    "tests/integration/test_uploads.py",
-    "tests/integration/test_group_chats.py",
-    "tests/integration/test_outbound_webhooks.py",
-    "tests/integration/test_auth.py",
-    "tests/integration/test_client_sdk.py",
-    "tests/integration/test_routing.py",
-    "tests/integration/test_staff_admin.py",
-    "tests/integration/test_bench_scaleout.py",
-    "tests/adversity/test_kill_and_stall.py",
-    "tests/integration/test_media_messages.py",
-    "tests/cluster/test_faults.py",
-    "tests/browser/test_connection_state.py",
+    "tests/integration/test_retention.py",
+    "tests/integration/test_demo_role_channels.py",
 )
 
 

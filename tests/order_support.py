@@ -28,6 +28,7 @@ import orderchat
 from orderchat.core.model import Role
 from orderchat.core.routing import render
 from orderchat.core.workflows import Transition, Workflow, parse_workflow
+from orderchat.services.orders.workflows import NOT_WORKFLOWS
 from tests.media_samples import jpeg
 from tests.media_support import raw_upload, settle_previews
 from tests.support import Account, ServerProcess, seed_skus
@@ -57,7 +58,7 @@ def parallel(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
 def workflow_names() -> list[str]:
     """Every workflow the server ships, by its TOML file."""
-    return sorted(p.stem for p in WORKFLOWS_DIR.glob("*.toml") if p.name != "notify.toml")
+    return sorted(p.stem for p in WORKFLOWS_DIR.glob("*.toml") if p.name not in NOT_WORKFLOWS)
 
 
 def load_workflow(name: str) -> Workflow:

@@ -134,7 +134,7 @@ async def test_a_purge_removes_content_keeps_the_chain_and_spares_a_held_order(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
     overview = _ok(_call(server, admin, "GET", "/api/admin/retention"))
-    assert overview["rules"] == {"channel": 30, "direct": None, "order": 30}
+    assert overview["rules"] == {"channel": 30, "direct": None, "order": 30, "consult": None}
     assert overview["held"] == [{"id": held["id"], "number": held["number"]}]
     assert any(p["conv"] == chat for p in overview["purges"])
     logged = _ok(_call(server, admin, "GET", "/api/admin/audit?action=retention.*"))["entries"]

@@ -36,7 +36,6 @@ from orderchat.media.blobstore import BlobStore
 from orderchat.services.dossier.archive import Original, write_zip
 from orderchat.services.dossier.document import document, manifest, plan_files
 from orderchat.services.dossier.gather import Gathered, History, Viewer, gather_txn
-from orderchat.services.dossier.pdf import DossierPdf
 from orderchat.services.orders.workflows import Workflows
 from orderchat.services.ports import Clock
 from orderchat.storage import audit as audit_store
@@ -187,6 +186,10 @@ class Dossiers:
                 originals.append(Original(file, source))
         kept = [o.packed for o in originals]
         doc = document(found, kept, unavailable)
+        # fpdf (and fontTools under it) costs half a second to import: a server that
+        # never exports a dossier should not pay it at every start.
+        from orderchat.services.dossier.pdf import DossierPdf
+
         pdf = DossierPdf(doc, self._previews(found)).render()
         write_zip(
             target,
