@@ -142,11 +142,21 @@ LONG_FIRST = (
 )
 
 
-def _run_order(item: pytest.Item) -> tuple[int, int]:
+# The browser tests share a browser and a demo server per package: a worker that left
+# the package for another file would start both again when it came back. So the
+# package's files go out together, where its longest file would go.
+TOGETHER = "tests/browser/"
+_TOGETHER_AT = min(i for i, path in enumerate(LONG_FIRST) if path.startswith(TOGETHER))
+
+
+def _run_order(item: pytest.Item) -> tuple[int, int, int]:
     path = item.nodeid.split("::")[0]
+    rank = LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+    if path.startswith(TOGETHER):
+        return (0, _TOGETHER_AT, rank)
     if path in LONG_FIRST:
-        return (0, LONG_FIRST.index(path))
-    return (2, 0) if path.startswith("tests/unit/") else (1, 0)
+        return (0, rank, 0)
+    return (2, 0, 0) if path.startswith("tests/unit/") else (1, 0, 0)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
