@@ -208,6 +208,15 @@ async def revoke_sessions_txn(
     return ids
 
 
+async def is_active_staff(conn: AsyncConnection, user_id: UserId) -> bool:
+    query = select(users.c.id).where(
+        users.c.id == user_id,
+        users.c.kind == UserKind.STAFF.value,
+        users.c.disabled.is_(False),
+    )
+    return (await conn.execute(query)).first() is not None
+
+
 async def staff_with_roles(conn: AsyncConnection, roles: Iterable[Role]) -> list[UserId]:
     """Active staff holding any of these roles (admins only when asked for)."""
     wanted = {r.value for r in roles}

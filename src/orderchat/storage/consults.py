@@ -85,27 +85,34 @@ def _row(row: Row[Any]) -> ConsultRow:
     )
 
 
+def _changing(row: ConsultRow) -> dict[str, object]:
+    """The columns a consult's life changes."""
+    return {
+        "status": row.status.value,
+        "queue": row.queue,
+        "roles": ",".join(r.value for r in row.roles),
+        "assignee_id": row.assignee_id,
+        "opened_at_ms": row.opened_at_ms,
+        "waiting_since_ms": row.waiting_since_ms,
+        "first_response_at_ms": row.first_response_at_ms,
+        "escalated_at_ms": row.escalated_at_ms,
+        "closed_at_ms": row.closed_at_ms,
+        "order_id": row.order_id,
+    }
+
+
 async def insert_consult_txn(conn: AsyncConnection, row: ConsultRow) -> None:
     await conn.execute(
         consults.insert().values(
             conv_id=row.conv_id,
             visitor_id=row.visitor_id,
-            status=row.status.value,
-            queue=row.queue,
-            roles=",".join(r.value for r in row.roles),
-            assignee_id=row.assignee_id,
             language=row.language,
             source=row.source,
             tag=row.tag,
             page_url=row.page_url,
             sku=row.sku,
             created_at_ms=row.created_at_ms,
-            opened_at_ms=row.opened_at_ms,
-            waiting_since_ms=row.waiting_since_ms,
-            first_response_at_ms=row.first_response_at_ms,
-            escalated_at_ms=row.escalated_at_ms,
-            closed_at_ms=row.closed_at_ms,
-            order_id=row.order_id,
+            **_changing(row),
         )
     )
 
@@ -113,20 +120,7 @@ async def insert_consult_txn(conn: AsyncConnection, row: ConsultRow) -> None:
 async def save_consult_txn(conn: AsyncConnection, row: ConsultRow) -> None:
     """Write back every field a consult's life changes."""
     await conn.execute(
-        update(consults)
-        .where(consults.c.conv_id == row.conv_id)
-        .values(
-            status=row.status.value,
-            queue=row.queue,
-            roles=",".join(r.value for r in row.roles),
-            assignee_id=row.assignee_id,
-            opened_at_ms=row.opened_at_ms,
-            waiting_since_ms=row.waiting_since_ms,
-            first_response_at_ms=row.first_response_at_ms,
-            escalated_at_ms=row.escalated_at_ms,
-            closed_at_ms=row.closed_at_ms,
-            order_id=row.order_id,
-        )
+        update(consults).where(consults.c.conv_id == row.conv_id).values(**_changing(row))
     )
 
 

@@ -152,8 +152,6 @@ class TransferBody(BaseModel):
 @router.post("/consults/{consult_id}/transfer", responses=errors(400, 401, 403, 404, 409))
 async def transfer(consult_id: str, body: TransferBody, auth: AuthDep, runtime: RuntimeDep) -> Json:
     """To a colleague or a role's queue; the note is for staff only."""
-    if (body.to_user is None) == (body.to_role is None):
-        raise BadRequest(say("consults.transfer_one_target"))
     to_user = UserId(body.to_user) if body.to_user else None
     to_role = Role(body.to_role) if body.to_role else None
     note = (body.note or "").strip() or None

@@ -160,8 +160,9 @@ class SendMessage:
             self._sendable(tx, uploads.get(i), UploadId(i), conv.id) for i in frame.attachments
         ]
         mentions = resolve_mentions(frame.text, frame.mentions, members.roles, members.usernames)
+        consult_row = None
         if consult is not None:
-            named = await consult.before_send(tx, conv, self.user, files)
+            consult_row, named = await consult.before_send(tx, conv, self.user, files)
             mentions = tuple(dict.fromkeys([*mentions, *named]))
         message = await tx.append_message(
             conv,
@@ -178,7 +179,7 @@ class SendMessage:
         for upload in files:
             tx.attach(upload.id, message)
         if consult is not None:
-            await consult.after_send(tx, conv, self.user, message)
+            await consult.after_send(tx, conv, self.user, message, consult_row)
         return Ack(conv.id, message.seq, message.id, message.ts)
 
     async def _forward(

@@ -36,26 +36,32 @@ class ConsultHooks:
 
     async def before_send(
         self, tx: WriteTxn, conv: Conversation, sender: User, files: Sequence[UploadRow]
-    ) -> tuple[str, ...]:
-        """Refuse what a visitor may not send; the mentions a visitor's message gets."""
+    ) -> tuple[ConsultRow | None, tuple[str, ...]]:
+        """Refuse what a visitor may not send. The consult as the send finds it (for
+        `after_send`, read once), and the mentions a visitor's message gets."""
+        row = await consult_store.find_consult(tx.conn, conv.id)
         if sender.kind is not UserKind.CUSTOMER:
-            return ()
+            return row, ()
         flags = await consult_store.visitor_flags(tx.conn, sender.id)
         if flags is not None and (flags.blocked or flags.erased):
             raise Forbidden(say("consults.blocked"))
         if flags is not None and not flags.verified:
             for upload in files:
                 self.check_visitor_file(upload.type, upload.length)
-        row = await consult_store.find_consult(tx.conn, conv.id)
-        return () if row is None else who_to_tell(row)
+        return row, () if row is None else who_to_tell(row)
 
     def check_visitor_file(self, mime: str, length: int) -> None:
         check_visitor_file(mime, length, self.visitor_max_upload_bytes)
 
     async def after_send(
-        self, tx: WriteTxn, conv: Conversation, sender: User, message: Message
+        self,
+        tx: WriteTxn,
+        conv: Conversation,
+        sender: User,
+        message: Message,
+        row: ConsultRow | None,
     ) -> None:
-        row = await consult_store.find_consult(tx.conn, conv.id)
+        """`row` is the consult as it was just before `message` (`before_send`'s)."""
         if row is None:
             return
         if sender.id == row.visitor_id:

@@ -303,7 +303,7 @@ class TransferConsult:
 
 
 async def _active(tx: WriteTxn, user_id: UserId) -> bool:
-    return user_id in await account_store.staff_with_roles(tx.conn, list(Role))
+    return await account_store.is_active_staff(tx.conn, user_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,8 @@ class ShareProduct:
         if self.actor.id not in members.roles:
             raise Forbidden(say("conversations.you_are_not_member_conversation"))
         product = await product_store.get_product(tx.conn, self.sku)
+        in_consult = self.hooks is not None and conv.kind is ConversationKind.CONSULT
+        consult = await consult_store.find_consult(tx.conn, conv.id) if in_consult else None
         card = product_card(product)
         text = f"{product.sku.name_zh} / {product.sku.name_en} ({product.sku.sku})"
         message = await tx.append_message(
@@ -107,6 +109,6 @@ class ShareProduct:
             ref=self.ref,
             meta={"product": card},
         )
-        if self.hooks is not None and conv.kind is ConversationKind.CONSULT:
-            await self.hooks.after_send(tx, conv, self.actor, message)
+        if self.hooks is not None and in_consult:
+            await self.hooks.after_send(tx, conv, self.actor, message, consult)
         return message.seq, message.id

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from orderchat.core.consults import AgentLoad, ConsultRules, ConsultStatus, Queue, choose_agent
+from orderchat.core.consults import (
+    AgentLoad,
+    ConsultRules,
+    ConsultStatus,
+    Queue,
+    Strategy,
+    choose_agent,
+)
 from orderchat.core.ids import ConversationId, UserId
 from orderchat.core.model import Role
 from orderchat.core.texts import say
@@ -43,7 +50,9 @@ async def pick_agent_txn(
     counts = await consult_store.open_counts(tx.conn, agents)
     loads = [AgentLoad(a, counts[a]) for a in agents]
     last = await consult_store.last_given(tx.conn, queue.name)
-    previous = await consult_store.last_agent_of(tx.conn, visitor)
+    previous = None
+    if queue.strategy is Strategy.LAST_AGENT:
+        previous = await consult_store.last_agent_of(tx.conn, visitor)
     return choose_agent(queue, loads, rules.max_open_per_agent, last, previous)
 
 
