@@ -219,3 +219,19 @@ export async function logoutEverywhere() {
 export async function setMediaCookie() {
   await api("/api/auth/cookie", { method: "POST" });
 }
+
+/**
+ * A stored session coming back on a page load: set its media cookie, and tell whether
+ * the server still knows the session (false: it answered 401). Any other failure only
+ * costs the pictures for now, and is logged.
+ * @returns {Promise<boolean>}
+ */
+export async function storedSessionLives() {
+  try {
+    await setMediaCookie();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return false;
+    console.warn("media cookie not set", err);
+  }
+  return true;
+}

@@ -18,7 +18,7 @@
 import { clear, h } from "./dom.js";
 import { LANGS, getLang, langSwitcher, setLang, t } from "./i18n.js";
 import { clearSession, deviceLabel, getSession, onSessionChange, setSession } from "./session.js";
-import { ApiError, api, errorText, setMediaCookie } from "./api.js";
+import { ApiError, api, errorText, setMediaCookie, storedSessionLives } from "./api.js";
 import { Realtime } from "./socket.js";
 import { dropPush, registerServiceWorker } from "./pwa.js";
 import { icon } from "./ui/icons.js";
@@ -169,14 +169,9 @@ async function begin(c) {
     showStart(c);
     return;
   }
-  try {
-    await setMediaCookie();
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) {
-      showStart(c);
-      return;
-    }
-    console.warn("media cookie not set", err);
+  if (!(await storedSessionLives())) {
+    showStart(c);
+    return;
   }
   enter(c, session);
   await loadHome(c, true);

@@ -11,7 +11,7 @@ import { clear, h } from "./dom.js";
 import { getLang, langSwitcher, t, tOr } from "./i18n.js";
 import { fmtAddress, fmtBytes, fmtDateTime, fmtMoney } from "./format.js";
 import { clearSession, deviceLabel, getSession, onSessionChange } from "./session.js";
-import { ApiError, api, errorText, setMediaCookie, signInWithInvitation } from "./api.js";
+import { ApiError, api, errorText, signInWithInvitation, storedSessionLives } from "./api.js";
 import { newRef } from "./ref.js";
 import { Realtime } from "./socket.js";
 import { stateLabel } from "./workflow.js";
@@ -182,14 +182,9 @@ async function begin(c, token) {
       showExpired(c);
       return;
     }
-    try {
-      await setMediaCookie();
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
-        showExpired(c);
-        return;
-      }
-      console.warn("media cookie not set", err);
+    if (!(await storedSessionLives())) {
+      showExpired(c);
+      return;
     }
   }
   c.session = session;

@@ -15,6 +15,7 @@ import { icon } from "./icons.js";
 import { confirmDialog, formDialog } from "./dialogs.js";
 import { convOf, durationText, safeUrl, sourceText, statusChip, visitorName } from "./consults.js";
 import { createOrderDialog } from "./consult-order.js";
+import { sidePanel } from "./orderpanel.js";
 import { isAdmin, onLang, roleLabel, toast } from "./util.js";
 import "./strings-consults.js";
 
@@ -66,24 +67,16 @@ export class ConsultPanel {
     this.error = null;
     this.busy = false;
     this.destroyed = false;
-    this.body = h("div", { class: "op-body" }, h("p", { class: "op-loading" }, t("cs.loading")));
-    this.closeBtn = h(
-      "button",
-      {
-        type: "button",
-        class: "icon-btn op-close",
-        testid: "consult-panel-close",
-        "aria-label": t("cs.panelClose"),
-        title: t("cs.panelClose"),
-        on: { click: () => this.onClose && this.onClose() },
-      },
-      icon("close"),
-    );
-    this.el = h(
-      "aside",
-      { class: "order-panel consult-panel", testid: "consult-panel", "aria-label": t("cs.panel") },
-      this.closeBtn,
-      this.body,
+    Object.assign(
+      this,
+      sidePanel({
+        className: "order-panel consult-panel",
+        testid: "consult-panel",
+        label: t("cs.panel"),
+        closeLabel: t("cs.panelClose"),
+        loading: t("cs.loading"),
+        onClose: () => this.onClose && this.onClose(),
+      }),
     );
     this.offLang = onLang(() => this.render());
     if (this.consult) this.render();

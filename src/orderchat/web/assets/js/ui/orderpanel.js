@@ -83,6 +83,31 @@ function dl(rows) {
   );
 }
 
+/**
+ * The shell every side panel beside a conversation shares: an aside with a close
+ * button and a body that says it is loading until the panel renders.
+ * @param {{className: string, testid: string, label: string, closeLabel: string,
+ *   loading: string, onClose: () => void}} spec
+ * @returns {{el: HTMLElement, body: HTMLElement, closeBtn: HTMLElement}}
+ */
+export function sidePanel({ className, testid, label, closeLabel, loading, onClose }) {
+  const body = h("div", { class: "op-body" }, h("p", { class: "op-loading" }, loading));
+  const closeBtn = h(
+    "button",
+    {
+      type: "button",
+      class: "icon-btn op-close",
+      testid: `${testid}-close`,
+      "aria-label": closeLabel,
+      title: closeLabel,
+      on: { click: onClose },
+    },
+    icon("close"),
+  );
+  const el = h("aside", { class: className, testid, "aria-label": label }, closeBtn, body);
+  return { el, body, closeBtn };
+}
+
 export class OrderPanel {
   /**
    * @param {{me: object, orderId: string|null, conv: object, members: Map<string, object>,
@@ -103,24 +128,16 @@ export class OrderPanel {
     this.error = null;
     this.destroyed = false;
     this.refetchTimer = null;
-    this.body = h("div", { class: "op-body" }, h("p", { class: "op-loading" }, t("order.loading")));
-    this.closeBtn = h(
-      "button",
-      {
-        type: "button",
-        class: "icon-btn op-close",
-        testid: "order-panel-close",
-        "aria-label": t("order.close"),
-        title: t("order.close"),
-        on: { click: () => this.onClose && this.onClose() },
-      },
-      icon("close"),
-    );
-    this.el = h(
-      "aside",
-      { class: "order-panel", testid: "order-panel", "aria-label": t("order.panel") },
-      this.closeBtn,
-      this.body,
+    Object.assign(
+      this,
+      sidePanel({
+        className: "order-panel",
+        testid: "order-panel",
+        label: t("order.panel"),
+        closeLabel: t("order.close"),
+        loading: t("order.loading"),
+        onClose: () => this.onClose && this.onClose(),
+      }),
     );
     this.offLang = onLang(() => this.render());
   }
