@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
 
+from orderchat.core import search as search_module
 from orderchat.core.errors import BadRequest
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
@@ -80,6 +82,21 @@ def test_what_is_not_written_is_not_found(text: str, query: str) -> None:
 def test_a_cjk_run_becomes_its_pairs_then_its_last_character() -> None:
     assert index_terms(["帐篷到了"]) == ["帐篷", "篷到", "到了", "了"]
     assert index_terms(["包"]) == ["包"]
+
+
+def test_every_letter_and_digit_is_indexed_and_nothing_else_for_every_code_point() -> None:
+    """A script whose letters went missing here would make its messages unfindable.
+    (The Basic Multilingual Plane: every script a shop writes in.)"""
+    cjk = re.compile(f"[{search_module._CJK}]")
+    for point in range(0x10000):
+        char = chr(point)
+        folded = normalize(char)
+        if cjk.match(folded):
+            assert index_terms([char]) == [folded], hex(point)
+        elif re.fullmatch(r"[^\W_]", folded):
+            assert index_terms([f"x{char}9"]) == [f"x{folded}9"], hex(point)
+        else:
+            assert index_terms([char]) == [], hex(point)
 
 
 def test_normalizing_keeps_every_character_in_place() -> None:
