@@ -307,6 +307,17 @@ class ServerProcess:
         finally:
             con.close()
 
+    def check_search_index(self) -> None:
+        """On SQLite, FTS5's own check that its index holds exactly the terms of
+        `search_docs`: raises if an insert, edit or purge left the two apart."""
+        if self.store == "postgres":
+            return  # the tsvector is a generated column: it cannot drift
+        con = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            con.execute("INSERT INTO search_fts(search_fts, rank) VALUES ('integrity-check', 1)")
+        finally:
+            con.close()
+
     def db_tables(self) -> list[str]:
         """The names of the database's tables, whatever the store."""
         if self.store == "postgres":

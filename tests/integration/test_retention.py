@@ -125,6 +125,7 @@ async def test_a_purge_removes_content_keeps_the_chain_and_spares_a_held_order(
     assert {r["message"]["conv"] for r in found} == {chat, held["conv"]}
     assert [r["message"]["seq"] for r in found if r["message"]["conv"] == chat] == [fresh["seq"]]
     assert "争议中的订单 皮料" in [m["text"] for m in await _history(server, admin, held["conv"])]
+    server.check_search_index()
 
     # The chain still holds, checked by the server and by the command on the database.
     proof = _ok(_call(server, admin, "GET", f"/api/admin/verify?conv={chat}"))

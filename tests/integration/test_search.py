@@ -197,6 +197,7 @@ async def test_an_edit_is_found_by_its_new_words_and_a_recall_leaves_members_res
     assert [(r["message"]["text"], r["recalled"]) for r in audit] == [("内部价 180 元 背包", True)]
     resp = shop.call("sales", "GET", f"/api/search?q=背包&audit=true&conv={conv}")
     assert resp.status_code == 403, resp.text
+    shop.server.check_search_index()  # what the writer fed FTS5 is what search_docs holds
 
 
 async def test_customers_find_their_own_order_and_never_a_staff_note(shop: Shop) -> None:
@@ -324,6 +325,7 @@ async def test_history_written_before_search_existed_is_found_after_the_upgrade(
         assert found("皮料") == [kept["seq"]]
         assert found("白色") == [edited["seq"]]
         assert found("黑色") == []
+    own_server.check_search_index()
 
 
 def _migrate(path: Path, revision: str, *, down: bool = False) -> None:

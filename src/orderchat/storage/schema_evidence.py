@@ -7,7 +7,7 @@ are imported from there; they are kept here so each module stays one concept.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, Text, text
 
 from orderchat.storage.schema_base import ID, metadata
 
@@ -16,9 +16,11 @@ from orderchat.storage.schema_base import ID, metadata
 # One row per message that can be found (core/search.py). `doc_id` is the
 # message's stream position, so newest-first is the index's own order. `terms`
 # are the tokenizer's output: space-separated for SQLite, whose FTS5 table
-# `search_fts` indexes this column through triggers; a tsvector literal on
+# `search_fts` indexes this column (fed by the writer, kept in step on
+# edit and delete by triggers); a tsvector literal on
 # PostgreSQL, whose generated `tsv` column carries a GIN index. Neither store
 # parses text itself, so both find the same messages.
+_IN_ORDER = text("order_id IS NOT NULL")
 search_docs = Table(
     "search_docs",
     metadata,
@@ -32,11 +34,13 @@ search_docs = Table(
     Column("has_file", Boolean, nullable=False),
     Column("internal", Boolean, nullable=False),
     Column("recalled", Boolean, nullable=False),
-    Column("order_id", ID, nullable=True, index=True),
+    Column("order_id", ID, nullable=True),
     Column("terms", Text, nullable=False),
     # A conversation's rows newest first; a date's (migration 0015).
     Index(None, "conv_id", "doc_id"),
     Index(None, "ts"),
+    # Only the rows of an order's events: most messages have none (migration 0018).
+    Index(None, "order_id", sqlite_where=_IN_ORDER, postgresql_where=_IN_ORDER),
 )
 
 # What the search index keeps beside the declared tables, per store: the FTS5
