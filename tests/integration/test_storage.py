@@ -15,7 +15,10 @@ from sqlalchemy.dialects import sqlite
 
 from orderchat.cli import main as cli_main
 from orderchat.core.chain import GENESIS, chain_hash
+from orderchat.core.ids import ConversationId, MessageId, UserId
+from orderchat.core.model import Message, MessageKind
 from orderchat.storage import notify as notify_store
+from orderchat.storage import search as search_store
 from orderchat.storage.engine import Database
 from orderchat.storage.messages import _sqlite_prior_acks, history
 from orderchat.storage.notify import more_mail_claim
@@ -337,3 +340,61 @@ async def test_ranges_of_several_conversations_are_read_in_one_go_each_to_its_li
         [],
     ]
     assert found[0][1].text == f"{first} 4"
+
+
+def _message(pos: int) -> Message:
+    return Message(
+        id=MessageId(f"m_{pos:021d}"),
+        conv=ConversationId("c_feed"),
+        seq=pos,
+        ref=None,
+        sender=UserId("u_feed"),
+        kind=MessageKind.TEXT,
+        text="",
+        attachments=(),
+        mentions=(),
+        reply_to=None,
+        ts=pos,
+        recalled=False,
+    )
+
+
+def _doc(pos: int, text: str) -> dict[str, object]:
+    return search_store.doc_row(_message(pos), pos, postgres=False, edited=text)
+
+
+class _TakenBack(Exception):
+    pass
+
+
+async def test_the_writer_feeds_fts5_at_commit_and_an_edit_in_the_same_transaction_first(
+    tmp_path: Path,
+) -> None:
+    """FTS5 is fed from the rows at commit, on the commit's thread: an edit of a
+    message of the same transaction, and rows a savepoint took back, must still
+    leave FTS5 holding exactly what `search_docs` holds."""
+    db = await _migrated(tmp_path / "f.db")
+    async with db.write("feed") as conn:
+        await search_store.insert_docs_txn(conn, [_doc(1, "红色背包"), _doc(2, "防水帐篷")])
+        await search_store.reindex_txn(conn, _message(1), "蓝色背包")
+        try:
+            async with conn.begin_nested():
+                await search_store.insert_docs_txn(conn, [_doc(3, "退回的皮料")])
+                raise _TakenBack
+        except _TakenBack:
+            pass
+        await search_store.insert_docs_txn(conn, [_doc(4, "新的皮料")])
+    await db.close()
+    con = sqlite3.connect(tmp_path / "f.db")
+    try:
+        con.execute("INSERT INTO search_fts(search_fts, rank) VALUES ('integrity-check', 1)")
+        found = {
+            word: [r[0] for r in con.execute(_FTS_FIND, (f'"{word}"',))]
+            for word in ("蓝色", "红色", "帐篷", "皮料")
+        }
+    finally:
+        con.close()
+    assert found == {"蓝色": [1], "红色": [], "帐篷": [2], "皮料": [4]}
+
+
+_FTS_FIND = "SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid"

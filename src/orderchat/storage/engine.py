@@ -80,6 +80,24 @@ class LoopConnection:
 
     def __init__(self, sync: SyncConnection) -> None:
         self._sync = sync
+        # Statements the commit's thread runs just before COMMIT (see `at_commit`).
+        self._at_commit: list[tuple[str, tuple[Any, ...]]] = []
+
+    def at_commit(self, sql: str, parameters: tuple[Any, ...]) -> None:
+        """Run `sql` in this transaction, on the commit's thread just before COMMIT.
+
+        For one statement that does much work in C from few parameters (FTS5's
+        feed from rows already inserted): the thread holds no GIL while SQLite
+        works, so the loop goes on serving meanwhile. Every statement of this
+        transaction that must see its effect first calls `run_pending`.
+        """
+        self._at_commit.append((sql, parameters))
+
+    def run_pending(self) -> None:
+        """What `at_commit` holds, now, on the loop."""
+        pending, self._at_commit = self._at_commit, []
+        for sql, parameters in pending:
+            self.driver.execute(sql, parameters)
 
     @property
     def dialect(self) -> Any:
@@ -105,6 +123,21 @@ class LoopConnection:
     async def begin_nested(self) -> AsyncIterator[None]:
         with self._sync.begin_nested():
             yield
+
+
+def loop_connection(conn: object) -> LoopConnection | None:
+    """`conn` as the SQLite writer's loop connection, if it is that."""
+    return conn if isinstance(conn, LoopConnection) else None
+
+
+def _commit(conn: LoopConnection, transaction: Any) -> None:
+    """On the commit's thread: the statements held for it, then COMMIT."""
+    try:
+        conn.run_pending()
+    except BaseException:
+        transaction.rollback()
+        raise
+    transaction.commit()
 
 
 def _backend(url: str) -> str | None:
@@ -276,12 +309,13 @@ class SqliteDatabase(Database):
             transaction = _begin_at_once(sync)
             if transaction is None:
                 transaction = await asyncio.to_thread(_begin_waiting, sync)
+            conn = LoopConnection(sync)
             try:
-                yield cast(AsyncConnection, LoopConnection(sync))
+                yield cast(AsyncConnection, conn)
             except BaseException:
                 transaction.rollback()
                 raise
-            await asyncio.to_thread(transaction.commit)
+            await asyncio.to_thread(_commit, conn, transaction)
         self._maybe_checkpoint()
 
     def _maybe_checkpoint(self) -> None:

@@ -30,7 +30,7 @@ from orderchat.core.search import (
     tsquery,
     tsvector,
 )
-from orderchat.storage import prebuilt
+from orderchat.storage.engine import loop_connection
 from orderchat.storage.messages import _message, insert_rows
 from orderchat.storage.schema import search_docs
 
@@ -61,22 +61,39 @@ def doc_row(
     }
 
 
-_FTS_INSERT = "INSERT INTO search_fts(rowid, terms) VALUES (:doc_id, :terms)"
+# FTS5 reads the terms of the rows just inserted: one statement, whatever their number.
+_FTS_FEED = (
+    "INSERT INTO search_fts(rowid, terms) "
+    "SELECT doc_id, terms FROM search_docs WHERE doc_id BETWEEN ? AND ?"
+)
 
 
 async def insert_docs_txn(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """The rows, and on SQLite their terms into FTS5 in one executemany (a row
-    trigger cost FTS5 a statement per message: migration 0018)."""
+    """The rows, and on SQLite their terms into FTS5.
+
+    FTS5 is fed by one statement over the rows' positions rather than a row
+    trigger (a statement per message: migration 0018), and that statement runs
+    on the commit's thread, off the loop (`LoopConnection.at_commit`). Rows a
+    savepoint took back are simply not there for it to read.
+    """
     if not rows:
         return
     await insert_rows(conn, search_docs, rows)
-    if conn.dialect.name == "sqlite":
-        await prebuilt.execute(conn, _FTS_INSERT, list(rows))
+    if conn.dialect.name != "sqlite":
+        return
+    positions = [row["doc_id"] for row in rows]
+    span = (min(positions), max(positions))
+    if (writer := loop_connection(conn)) is not None:
+        writer.at_commit(_FTS_FEED, span)
+    else:
+        await conn.exec_driver_sql(_FTS_FEED, span)
 
 
 async def reindex_txn(conn: AsyncConnection, message: Message, edited: str) -> None:
     """An edit changes what the message is found by: its latest text, not its first."""
     postgres = conn.dialect.name == "postgresql"
+    if (writer := loop_connection(conn)) is not None:
+        writer.run_pending()  # the edited message may be one this transaction inserted
     await conn.execute(
         update(search_docs)
         .where(search_docs.c.message_id == message.id)
