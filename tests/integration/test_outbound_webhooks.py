@@ -113,6 +113,29 @@ def test_a_status_change_reaches_the_endpoint_signed_and_once(shop: Shop) -> Non
             remove(shop, endpoint)
 
 
+def test_a_new_consult_reaches_an_endpoint_that_asked_for_new_consults(shop: Shop) -> None:
+    """A visitor's first words go to the shop's robot at once, signed; the endpoint
+    that asked only for order statuses hears nothing of it."""
+    with receiving() as receiver, receiving() as bystander:
+        endpoint = register(shop, receiver.url, ["consult.new"])
+        other = register(shop, bystander.url, ["order.status"])
+        try:
+            started = shop.call(
+                None, "POST", "/api/consults/start", {"name": "Ms Webhook", "text": "有防水帐篷吗"}
+            )
+            assert started.status_code == 201, started.text
+            (got,) = receiver.wait_for(1)
+            assert signature_ok(endpoint["secret"], got, time.time())
+            body = got.json()
+            assert body["topic"] == "consult.new" and body["id"] == got.delivery
+            assert body["conversation"]["id"] == started.json()["consult"]["id"]
+            time.sleep(1)
+            assert bystander.received == []
+        finally:
+            remove(shop, endpoint)
+            remove(shop, other)
+
+
 def test_a_failing_endpoint_gets_the_same_delivery_again_until_it_takes_it(shop: Shop) -> None:
     with receiving() as receiver:
         receiver.fail_next = 2
