@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= ./orderchat-data
 PORT ?= 8000
+# Test workers: one per core by default.
+TEST_WORKERS ?= 2
 WEB := src/orderchat/web
 
 .PHONY: run cluster test lint unit browser fuzz screenshots bench install install-test system-deps cluster-deps node-deps clean
@@ -96,7 +98,7 @@ unit: install-test
 ## PostgreSQL out. Each file goes whole to one worker, the longest first
 ## (tests/conftest.py): a module's servers start once.
 test: install-test lint
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 browser: install-test
 	$(BIN)/pytest tests/browser -q
