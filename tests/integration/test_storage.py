@@ -19,7 +19,7 @@ from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
 from orderchat.storage import notify as notify_store
 from orderchat.storage import search as search_store
-from orderchat.storage.engine import Database
+from orderchat.storage.engine import Database, loop_connection
 from orderchat.storage.messages import _sqlite_prior_acks, history
 from orderchat.storage.notify import more_mail_claim
 from orderchat.storage.schema import declared, metadata
@@ -398,3 +398,37 @@ async def test_the_writer_feeds_fts5_at_commit_and_an_edit_in_the_same_transacti
 
 
 _FTS_FIND = "SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid"
+
+
+_SLOW = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+    "SELECT count(*) FROM n"
+)
+
+
+async def test_a_write_cancelled_while_its_commit_runs_lets_close_wait_for_the_thread(
+    tmp_path: Path,
+) -> None:
+    """A cancelled caller must not let go of the writer's connection while a thread
+    still uses it: `close()` would close it under that thread (a segfault)."""
+    db = await _migrated(tmp_path / "c.db")
+
+    async def write() -> None:
+        async with db.write("slow") as conn:
+            await conn.exec_driver_sql("CREATE TABLE kept (x INTEGER)")
+            writer = loop_connection(conn)
+            assert writer is not None
+            writer.at_commit(_SLOW, ())
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.05)  # the commit's thread is in the slow statement
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await db.close()  # after the thread: the table it committed is there
+    con = sqlite3.connect(tmp_path / "c.db")
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert con.execute("SELECT count(*) FROM kept").fetchone() == (0,)
+    finally:
+        con.close()

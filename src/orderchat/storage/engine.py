@@ -23,12 +23,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection as SyncConnection
-from sqlalchemy import Engine, RootTransaction, create_engine, event, make_url
+from sqlalchemy import Engine, RootTransaction, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -123,6 +121,29 @@ class LoopConnection:
     async def begin_nested(self) -> AsyncIterator[None]:
         with self._sync.begin_nested():
             yield
+
+
+_T = TypeVar("_T")
+
+
+async def _to_the_end(work: Callable[[], _T]) -> _T:
+    """`work` on a thread, awaited to its end even if the caller is cancelled meanwhile.
+
+    A cancelled `to_thread` leaves its thread running. On the writer's connection
+    that let the write lock go while the thread still used the connection, and
+    `close()` then closed it under that thread: a segfault in the checkpoint's
+    PRAGMA, seen on a server stopped the moment it started.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({future})
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what the caller hears
+        raise
 
 
 def loop_connection(conn: object) -> LoopConnection | None:
@@ -302,20 +323,20 @@ class SqliteDatabase(Database):
         logger.debug("txn %s", name)
         async with self._write_lock:
             if self._loop_conn is None:
-                self._loop_conn = await asyncio.to_thread(self._loop_writer.connect)
+                self._loop_conn = await _to_the_end(self._loop_writer.connect)
             sync = self._loop_conn
             if self._finish_checkpoint:
                 await self._finish_checkpoint_on(sync)
             transaction = _begin_at_once(sync)
             if transaction is None:
-                transaction = await asyncio.to_thread(_begin_waiting, sync)
+                transaction = await _to_the_end(lambda: _begin_waiting(sync))
             conn = LoopConnection(sync)
             try:
                 yield cast(AsyncConnection, conn)
             except BaseException:
                 transaction.rollback()
                 raise
-            await asyncio.to_thread(_commit, conn, transaction)
+            await _to_the_end(lambda: _commit(conn, transaction))
         self._maybe_checkpoint()
 
     def _maybe_checkpoint(self) -> None:
@@ -356,9 +377,7 @@ class SqliteDatabase(Database):
         self._finish_checkpoint = False
         driver = _sqlite_driver(sync)
         try:
-            await asyncio.to_thread(
-                lambda: driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            )
+            await _to_the_end(lambda: driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
         except Exception:
             logger.warning("checkpoint between commits failed", exc_info=True)
 
@@ -459,7 +478,28 @@ async def upgrade_turn() -> AsyncIterator[None]:
         _ONE_UPGRADE_AT_A_TIME.release()
 
 
+def newest_revision() -> str:
+    """The head of the migrations, read from their file names (0001_…, 0002_…):
+    each revises the one numbered before it (tests/unit/test_migration_chain.py)."""
+    names = (path.name for path in (_MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return max(name[:4] for name in names)
+
+
+def _at_head(connection: SyncConnection) -> bool:
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    stored = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return stored == [newest_revision()]
+
+
 def _upgrade(connection: SyncConnection) -> None:
+    """Migrate to the head; a database already there is told apart without Alembic,
+    whose import (with Mako's) was a good part of every start and every command."""
+    if _at_head(connection):
+        return
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
