@@ -160,6 +160,9 @@ class ServerProcess:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        fresh = self.store == "sqlite" and not self.db_path.exists()
+        if fresh and "--database" not in self.extra_args:
+            stores.copy_sqlite_template(self.db_path)
         self.log_path = self.data_dir / f"server-{time.monotonic_ns()}.log"
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
