@@ -23,8 +23,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from scripts.services import Postgres, Redis
@@ -35,6 +36,7 @@ REDIS_ENV = "ORDERCHAT_TEST_REDIS"
 PG_UNAVAILABLE_ENV = "ORDERCHAT_TEST_PG_UNAVAILABLE"
 STORES_ENV = "ORDERCHAT_TEST_STORES"
 TEMPLATE = "orderchat_template"
+T = TypeVar("T")
 _databases = itertools.count(1)
 
 
@@ -83,18 +85,8 @@ def _make_template(pg: Postgres) -> None:
     Raises:
         ValueError: the server's store does not take PostgreSQL URLs (yet).
     """
-    from orderchat.storage.engine import Database
-
     url = pg.create_database(TEMPLATE)
-    database = Database(url)  # refuses a URL it cannot serve, before connecting
-
-    async def migrate() -> None:
-        try:
-            await database.migrate()
-        finally:
-            await database.close()
-
-    asyncio.run(migrate())
+    asyncio.run(migrate(url))  # a URL the store cannot serve is refused before connecting
     # Nobody may stay connected to a template while it is copied.
     pg.admin_sql(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -193,40 +185,51 @@ def pg_snapshot(url: str, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple
         }
 
 
+async def migrate(url: str) -> None:
+    """Bring the database at `url` to the newest migration, as a server's start does."""
+    from orderchat.storage.engine import Database
+
+    database = Database(url)
+    try:
+        await database.migrate()
+    finally:
+        await database.close()
+
+
+def run_on_own_thread(
+    work: Callable[[], Coroutine[Any, Any, T]], timeout_s: float | None = None
+) -> T:
+    """`work()` run to its end in an event loop of its own, on a thread of its own:
+    the caller may be inside an event loop. Its exception is raised here."""
+    found: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            found.append(asyncio.run(work()))
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="orderchat-own-loop")
+    worker.start()
+    worker.join(timeout_s)
+    if failed:
+        raise failed[0]
+    assert found, f"did not finish in {timeout_s} s"
+    return found[0]
+
+
 _sqlite_template: Path | None = None
 
 
 def copy_sqlite_template(to: Path) -> None:
     """Give a server's fresh data dir a database already migrated, as PostgreSQL's
     template does: a file copy instead of a migration run at every start. The
-    template is migrated once per test process, on a thread of its own (the
-    caller may be inside an event loop)."""
+    template is migrated once per test process."""
     global _sqlite_template
     if _sqlite_template is None:
-        from orderchat.storage.engine import Database
-
         made = Path(tempfile.mkdtemp(prefix="orderchat-sqlite-template-")) / "orderchat.db"
-
-        async def migrate() -> None:
-            database = Database(f"sqlite+aiosqlite:///{made}")
-            try:
-                await database.migrate()
-            finally:
-                await database.close()
-
-        failed: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                asyncio.run(migrate())
-            except BaseException as exc:  # handed to the caller's thread
-                failed.append(exc)
-
-        worker = threading.Thread(target=run)
-        worker.start()
-        worker.join()
-        if failed:
-            raise failed[0]
+        run_on_own_thread(lambda: migrate(f"sqlite+aiosqlite:///{made}"))
         assert not made.with_name("orderchat.db-wal").exists(), "the template kept a WAL"
         _sqlite_template = made
     to.parent.mkdir(parents=True, exist_ok=True)

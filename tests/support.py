@@ -17,7 +17,6 @@ import sqlite3
 import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,22 +79,7 @@ def cli_in_process(*args: str) -> list[str]:
         password_cost=PasswordCost.from_env(os.environ),
     )
     verb = _VERBS[parsed.user_command]
-    found: list[list[str]] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            found.append(asyncio.run(_with_accounts(settings, verb, parsed)))
-        except BaseException as exc:  # handed to the caller's thread
-            failed.append(exc)
-
-    worker = threading.Thread(target=run, name="orderchat-cli")
-    worker.start()
-    worker.join(60)
-    if failed:
-        raise failed[0]
-    assert found, "the command did not finish in 60 s"
-    return found[0]
+    return stores.run_on_own_thread(lambda: _with_accounts(settings, verb, parsed), timeout_s=60)
 
 
 @dataclass
