@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -400,8 +401,9 @@ async def test_the_writer_feeds_fts5_at_commit_and_an_edit_in_the_same_transacti
 _FTS_FIND = "SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid"
 
 
+# Slow on the commit's thread, and it says when it has begun (`began()`, below).
 _SLOW = (
-    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+    "WITH RECURSIVE n(i) AS (SELECT began() UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
     "SELECT count(*) FROM n"
 )
 
@@ -412,20 +414,26 @@ async def test_a_write_cancelled_while_its_commit_runs_lets_close_wait_for_the_t
     """A cancelled caller must not let go of the writer's connection while a thread
     still uses it: `close()` would close it under that thread (a segfault)."""
     db = await _migrated(tmp_path / "c.db")
+    in_commit = threading.Event()
+
+    def began() -> int:
+        in_commit.set()
+        return 1
 
     async def write() -> None:
         async with db.write("slow") as conn:
             await conn.exec_driver_sql("CREATE TABLE kept (x INTEGER)")
             writer = loop_connection(conn)
             assert writer is not None
+            writer.driver.create_function("began", 0, began)
             writer.at_commit(_SLOW, ())
 
     task = asyncio.create_task(write())
-    await asyncio.sleep(0.05)  # the commit's thread is in the slow statement
+    assert await asyncio.to_thread(in_commit.wait, 30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await db.close()  # after the thread: the table it committed is there
+    await db.close()  # only after the thread committed: the table is there
     con = sqlite3.connect(tmp_path / "c.db")
     try:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
