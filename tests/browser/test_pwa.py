@@ -15,6 +15,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from typing import Any
@@ -101,14 +102,32 @@ NOTIFICATIONS = """async () => {
 }"""
 
 
-def notifications(page: Page, count: int) -> list[dict[str, Any]]:
-    """The notifications shown, once there are `count` of them."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
+def notifications(page: Page) -> list[dict[str, Any]]:
+    """The notifications the page's service worker shows now."""
     shown: list[dict[str, Any]] = page.evaluate(NOTIFICATIONS)
-    while len(shown) < count and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-        shown = page.evaluate(NOTIFICATIONS)
     return shown
+
+
+# DevTools acknowledges a push before the browser hands it to the worker and drops the
+# outcome, so a push the browser failed to hand over (on a loaded machine the worker
+# can be starting or stopping) is sent again; a notification's arrival is the receipt.
+REDELIVER_AFTER_S = 4.0
+
+
+def push_until(
+    page: Page, base_url: str, data: str, arrived: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """Deliver a push, again while nothing `arrived` says is shown; what is shown then."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        deliver_push(page, base_url, data)
+        again = min(deadline, time.monotonic() + REDELIVER_AFTER_S)
+        shown = notifications(page)
+        while not arrived(shown) and time.monotonic() < again:
+            page.wait_for_timeout(100)
+            shown = notifications(page)
+        if arrived(shown) or time.monotonic() >= deadline:
+            return shown
 
 
 # Inside the worker: the notification as the browser keeps it, clicked.
@@ -291,9 +310,10 @@ def test_a_push_is_a_notification_whose_click_opens_the_conversation_at_the_mess
     controlled(page)
 
     # A push that cannot be read still shows something.
-    deliver_push(page, demo.base_url, "not json")
-    shown = notifications(page, 1)
-    assert shown == [{"title": "OrderChat", "body": "有新消息", "tag": "", "url": None}]
+    generic = {"title": "OrderChat", "body": "有新消息", "tag": "", "url": None}
+    shown = push_until(page, demo.base_url, "not json", lambda shown: bool(shown))
+    # A push sent again may have shown a second one just like it, and nothing else.
+    assert shown and all(n == generic for n in shown), shown
 
     tag = f"conv-{conv}"
     payload = {
@@ -303,10 +323,9 @@ def test_a_push_is_a_notification_whose_click_opens_the_conversation_at_the_mess
         "tag": tag,
         "ts": int(time.time() * 1000),
     }
-    deliver_push(page, demo.base_url, json.dumps(payload))
-    shown = notifications(page, 2)
     wanted = {"title": "Sam", "body": payload["body"], "tag": tag, "url": payload["url"]}
-    assert wanted in shown, shown
+    shown = push_until(page, demo.base_url, json.dumps(payload), lambda shown: wanted in shown)
+    assert wanted in shown and generic in shown, shown
 
     click_notification(ctx, tag)
     expect(page.locator(f'[data-testid="conv-view"][data-conv-id="{conv}"]')).to_be_visible()
@@ -315,7 +334,7 @@ def test_a_push_is_a_notification_whose_click_opens_the_conversation_at_the_mess
     expect(msg).to_be_in_viewport()
     # The address names the conversation, so the same link clicked again is heard.
     expect(page).to_have_url(re.compile(rf"/#/c/{conv}$"))
-    assert wanted not in notifications(page, 0), "the clicked notification stays"
+    assert wanted not in notifications(page), "the clicked notification stays"
 
 
 def test_a_customer_notification_opens_its_order_at_the_message(
@@ -351,14 +370,9 @@ def test_a_customer_notification_opens_its_order_at_the_message(
         "tag": tag,
         "ts": int(time.time() * 1000),
     }
-    deliver_push(page, demo.base_url, json.dumps(payload))
-    shown = notifications(page, 1)
-    assert {
-        "title": second["number"],
-        "body": "The shop wrote",
-        "tag": tag,
-        "url": payload["url"],
-    } in shown
+    wanted = {"title": payload["title"], "body": payload["body"], "tag": tag, "url": payload["url"]}
+    shown = push_until(page, demo.base_url, json.dumps(payload), lambda shown: wanted in shown)
+    assert wanted in shown, shown
 
     click_notification(ctx, tag)
     expect(page.get_by_test_id("order-number")).to_have_text(second["number"])
