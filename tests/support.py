@@ -17,6 +17,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests import stores
+from tests import forked_commands, stores
 
 # A bound, not a speed check: `--demo` seeds a whole shop before answering, which takes
 # tens of seconds on PostgreSQL when both workers of a loaded machine start servers.
@@ -50,14 +51,13 @@ def run_cli(
     *args: str, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the `orderchat` command as a user would, with this interpreter (and `env`)."""
-    return subprocess.run(
-        [sys.executable, "-m", "orderchat", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=check,
-        env=env,
-    )
+    with tempfile.TemporaryDirectory(prefix="orderchat-cli-") as scratch:
+        done = forked_commands.run(
+            list(args), dict(os.environ if env is None else env), Path(scratch), timeout_s=60
+        )
+    if check:
+        done.check_returncode()
+    return done
 
 
 def cli_in_process(*args: str) -> list[str]:
@@ -96,7 +96,7 @@ class ServerProcess:
     data_dir: Path
     extra_args: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    proc: forked_commands.ForkedCommand | subprocess.Popen[bytes] | None = None
     admin: Account | None = None
     log_path: Path | None = None
     # "sqlite": orderchat.db under data_dir; "postgres": a fresh database of its own
@@ -148,12 +148,8 @@ class ServerProcess:
         if fresh and "--database" not in self.extra_args:
             stores.copy_sqlite_template(self.db_path)
         self.log_path = self.data_dir / f"server-{time.monotonic_ns()}.log"
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
+        self.proc = forked_commands.start(
             [
-                sys.executable,
-                "-m",
-                "orderchat",
                 "serve",
                 "--host",
                 "127.0.0.1",
@@ -164,11 +160,9 @@ class ServerProcess:
                 *self.database_args,
                 *self.extra_args,
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+            {**os.environ, **self.env},
+            self.log_path,
         )
-        log.close()
         self.wait_healthy(lambda: self.proc is not None and self.proc.poll() is None)
 
     def wait_healthy(self, running: Callable[[], bool]) -> None:
