@@ -27,7 +27,8 @@ OFF, ON = "W1 search index off", "W1 search index on"
 def test_search_quick_run(tmp_path: Path) -> None:
     stdout = run_bench(
         tmp_path, "search", "--quick", "--search-messages", "5000",
-        "--steady-rates", "50", "--steady-step-s", "1", timeout_s=120,
+        "--steady-rates", "50", "--steady-step-s", "1", "--search-w1-rounds", "2",
+        timeout_s=120,
     )  # fmt: skip
     assert "query p99, all 100" in stdout  # the table
 
@@ -61,9 +62,19 @@ def test_search_quick_run(tmp_path: Path) -> None:
         and export["cli_s"] > 0
     ), export
 
+    # Each leg ran twice, the order alternating, and the head compares the best rounds.
     w1 = document["checks"]["w1_on_vs_off"]
     assert w1["best_rate"][OFF] > 0 and w1["best_rate"][ON] > 0
-    assert isinstance(w1["met"], bool)
+    assert isinstance(w1["met"], bool) and w1["rounds"] == 2
+    rounds = [f"{leg}, round {n}" for n in (1, 2) for leg in (OFF, ON)]
+    assert set(w1["best_rate_of_each_round"]) == set(rounds)
+    for leg in (OFF, ON):
+        assert w1["best_rate"][leg] == max(
+            w1["best_rate_of_each_round"][f"{leg}, round {n}"] for n in (1, 2)
+        )
     steps = document["samples"]["steps"]
-    assert {s["target"] for s in steps} == {OFF, ON}
+    assert {s["target"] for s in steps} == set(rounds)
+    started = [s["target"] for s in steps]
+    assert started.index(rounds[0]) < started.index(rounds[1])  # round 1: off, then on
+    assert started.index(rounds[3]) < started.index(rounds[2])  # round 2: on, then off
     assert all(s["losses"] == 0 and s["duplicates"] == 0 for s in steps)
