@@ -165,6 +165,10 @@ def test_a_consult_is_taken_shared_transferred_and_ordered_while_the_visitor_wat
     expect(panel.get_by_test_id("consult-sku")).to_have_text(sku)
     expect(panel.get_by_test_id("consult-page")).to_contain_text(PAGE_URL)
 
+    # The panel has drawn the visitor's history too: no redraw is still coming that could
+    # replace the button between the press and the release of a click.
+    expect(panel.get_by_test_id("consult-history-empty")).to_be_visible()
+
     # She takes it; the visitor sees who answers.
     panel.get_by_test_id("consult-take").click()
     expect(panel).to_have_attribute("data-status", "open")
