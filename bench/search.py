@@ -361,19 +361,20 @@ def measure_w1(
     errors: list[str] = []
     raise_fd_limit()
     legs = ((OFF, False), (ON, True))
-    with load_pool(w1.workers) as pool:
-        for number in range(1, rounds + 1):
-            for name, index in legs if number % 2 else legs[::-1]:
-                settings = w1
-                offs = [steady.best_rate(r) for k, r in records.items() if k.startswith(OFF)]
-                if index and (best_off := max(offs, default=0)):
-                    rates = sorted({*w1.rates, math.ceil(best_off * W1_TARGET)})
-                    settings = dataclasses.replace(w1, rates=tuple(rates))
-                label = round_label(name, number, rounds)
-                with w1_target(label, index) as target:
-                    steps, step_errors = steady.measure_target(target, pool, settings, progress)
-                records[label] = steps
-                errors += step_errors
+    for number in range(1, rounds + 1):
+        for name, index in legs if number % 2 else legs[::-1]:
+            settings = w1
+            offs = [steady.best_rate(r) for k, r in records.items() if k.startswith(OFF)]
+            if index and (best_off := max(offs, default=0)):
+                rates = sorted({*w1.rates, math.ceil(best_off * W1_TARGET)})
+                settings = dataclasses.replace(w1, rates=tuple(rates))
+            label = round_label(name, number, rounds)
+            # Each leg starts as the first did: a fresh server, and load generator
+            # processes that carry nothing over from the leg before.
+            with load_pool(w1.workers) as pool, w1_target(label, index) as target:
+                steps, step_errors = steady.measure_target(target, pool, settings, progress)
+            records[label] = steps
+            errors += step_errors
     return records, errors
 
 
