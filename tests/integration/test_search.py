@@ -240,6 +240,33 @@ async def test_order_events_are_found_by_order_and_in_either_language(shop: Shop
     )
 
 
+async def test_a_conversation_filter_holds_its_own_messages_ranked_as_without_it(
+    shop: Shop,
+) -> None:
+    """SQLite finds a conversation's messages by its id as an FTS5 term: a message
+    elsewhere that quotes the id must stay out, the typed words must never match
+    an id, and the filter must not change how the results rank."""
+    ann, bob = shop.staff["sales"], shop.staff["warehouse"]
+    word = _ref("样品").replace("-", "")
+    here = shop.server.conversation(ann, "channel", [bob], title=_ref("甲"))["id"]
+    there = shop.server.conversation(ann, "channel", [bob], title=_ref("乙"))["id"]
+    async with PeerPool(shop.server) as pool:
+        peer = await pool.open(ann.token)
+        await _say(peer, here, f"{word} 到了")
+        await _say(peer, here, f"{word} {word} 皮料的样品寄出了，客户收到后会确认颜色和手感")
+        await _say(peer, here, f"{word} 也到了")
+        await _say(peer, there, f"{word} 见 {here}")
+    scoped = _search(shop, "sales", word, conv=here, sort="relevance")["results"]
+    assert {r["message"]["conv"] for r in scoped} == {here} and len(scoped) == 3
+    everywhere = _search(shop, "sales", word, sort="relevance")["results"]
+    assert len(everywhere) == 4
+    in_here = [r["message"]["id"] for r in everywhere if r["message"]["conv"] == here]
+    assert [r["message"]["id"] for r in scoped] == in_here
+    # Typed, the id is only words: it finds the message that quotes it, nothing in `here`.
+    assert _texts(_search(shop, "sales", here)) == [f"{word} 见 {here}"]
+    assert _search(shop, "sales", word, conv=there)["results"][0]["message"]["conv"] == there
+
+
 BAD = (
     ("q=", 400),
     ("q=" + "字" * 201, 400),

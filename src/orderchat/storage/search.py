@@ -1,9 +1,11 @@
 """The message index: written in the message's own transaction, read per viewer.
 
 SQLite finds terms with FTS5 (an external-content table over `search_docs`,
-fed here on insert and kept in step by triggers on edit and delete);
-PostgreSQL with a GIN index over a tsvector. Both are fed the same terms by
-`core.search`, and both apply the same visibility rules here, in SQL, so a page
+fed here on insert and kept in step by triggers on edit and delete), and a
+conversation's or an order's matches there too, by their ids in a second,
+unranked column; PostgreSQL with a GIN index over a tsvector, and the
+conversation's with a B-tree. Both are fed the same terms by `core.search`,
+and both apply the same visibility rules here, in SQL, so a page
 never holds a result its reader may not see.
 """
 
@@ -62,9 +64,11 @@ def doc_row(
 
 
 # FTS5 reads the terms of the rows just inserted: one statement, whatever their number.
+# `scope` is their conversation's and order's ids, a column SQLite computes on read
+# (migration 0019).
 _FTS_FEED = (
-    "INSERT INTO search_fts(rowid, terms) "
-    "SELECT doc_id, terms FROM search_docs WHERE doc_id BETWEEN ? AND ?"
+    "INSERT INTO search_fts(rowid, terms, scope) "
+    "SELECT doc_id, terms, scope FROM search_docs WHERE doc_id BETWEEN ? AND ?"
 )
 
 
@@ -193,6 +197,25 @@ def _rowid_bounds(filters: SearchFilters, page: PageAt) -> list[str]:
     return bounds
 
 
+def _scoped(match: str, filters: SearchFilters) -> str:
+    """The query, within a conversation or an order, by their ids in FTS5's `scope`.
+
+    FTS5 then seeks straight to the matches in scope, however many the shop has
+    elsewhere; the rows' own columns are still compared in SQL. No word has a
+    `_` (the tokenizer cuts there) and every id has one, so the words typed
+    never match an id, nor an id a word.
+    """
+    scopes = []
+    if filters.conv is not None:
+        scopes.append([filters.conv])
+    if filters.order is not None:
+        scopes.append([filters.order, *([filters.order_conv] if filters.order_conv else [])])
+    for ids in scopes:
+        quoted = ['"' + value.replace('"', '""') + '"' for value in ids]
+        match += " AND (" + " OR ".join(quoted) + ")"
+    return match
+
+
 # Best-first ranks the newest this many visible matches: a common word matches a
 # good part of a shop's history, and ranking all of it would cost seconds.
 RELEVANCE_WINDOW = 2_000
@@ -215,18 +238,9 @@ async def search(
         source = "search_docs d"
         where.insert(0, "d.tsv @@ CAST(:q AS tsquery)")
         best = "f.score DESC"
-    elif filters.conv is not None or filters.order is not None:
-        # One conversation or order: walk its own rows newest first, each matched by
-        # a rowid seek into the index, rather than the whole shop's matches.
-        params["q"] = fts5_match(query)
-        one = "FROM search_fts WHERE search_fts MATCH :q AND search_fts.rowid = d.doc_id"
-        rid, score = "d.doc_id", f"(SELECT bm25(search_fts) {one})"
-        source = "search_docs d"
-        where.insert(0, f"EXISTS (SELECT 1 {one})")
-        best = "f.score"
     else:
-        params["q"] = fts5_match(query)
-        rid, score = "search_fts.rowid", "bm25(search_fts)"
+        params["q"] = _scoped(fts5_match(query), filters)
+        rid, score = "search_fts.rowid", "bm25(search_fts, 1.0, 0.0)"  # scope: unranked
         source = "search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid"
         where[:0] = ["search_fts MATCH :q", *_rowid_bounds(filters, page)]
         best = "f.score"
