@@ -6,6 +6,8 @@ import re
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orderchat.core import search as search_module
 from orderchat.core.errors import BadRequest
@@ -97,6 +99,16 @@ def test_every_letter_and_digit_is_indexed_and_nothing_else_for_every_code_point
             assert index_terms([f"x{char}9"]) == [f"x{folded}9"], hex(point)
         else:
             assert index_terms([char]) == [], hex(point)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60))
+def test_ascii_text_gives_the_terms_of_the_general_path(text: str) -> None:
+    """ASCII text takes a faster pattern; it must cut exactly where the general one does."""
+    general: list[str] = []
+    for match in search_module._PIECE.finditer(normalize(text)):
+        general.extend(search_module._code_terms(match.group(2)))
+    assert index_terms([text]) == general
 
 
 def test_normalizing_keeps_every_character_in_place() -> None:

@@ -44,6 +44,9 @@ _WORD = f"[^\\W_{_CJK}]+"
 # A code: words joined by - _ . / without spaces (TNT-2P, PO-2026-031, 12.5).
 _CODE = f"{_WORD}(?:[-_./]{_WORD})*"
 _PIECE = re.compile(f"({_CJK_RUN})|({_CODE})")
+# `_CODE` for text already ASCII and lower case, where a letter or digit is [0-9a-z]:
+# the same pieces, found four times faster (a class of ranges, no Unicode lookups).
+_ASCII_CODE = re.compile(r"[0-9a-z]+(?:[-_./][0-9a-z]+)*")
 _JOINERS = re.compile(r"[-_./]")
 _STEMMER = snowballstemmer.stemmer("english")
 
@@ -91,6 +94,8 @@ def _run_terms(run: str) -> list[str]:
 
 
 def _code_terms(code: str) -> list[str]:
+    if code.isalnum():  # one word, no joiners: most of them
+        return [_stem(code[:MAX_TERM_CHARS])]
     parts = [p[:MAX_TERM_CHARS] for p in _JOINERS.split(code) if p]
     terms = [_stem(p) for p in parts]
     if len(parts) > 1:
@@ -102,6 +107,10 @@ def index_terms(parts: Iterable[str]) -> list[str]:
     """Every term of a message's searchable text, in order (phrases need the order)."""
     terms: list[str] = []
     for part in parts:
+        if part.isascii():
+            for code in _ASCII_CODE.findall(part.lower()):
+                terms.extend(_code_terms(code))
+            continue
         for match in _PIECE.finditer(normalize(part)):
             run, code = match.groups()
             terms.extend(_run_terms(run) if run else _code_terms(code))
