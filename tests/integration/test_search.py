@@ -19,6 +19,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine
 
 from orderchat.storage import engine as storage_engine
+from tests.media_support import send_media, tus_upload
 from tests.order_support import Customer, Shop, assert_unchanged
 from tests.support import Account, Peer, PeerPool, ServerProcess, run_cli, start_server
 
@@ -256,15 +257,32 @@ async def test_a_conversation_filter_holds_its_own_messages_ranked_as_without_it
         await _say(peer, here, f"{word} {word} 皮料的样品寄出了，客户收到后会确认颜色和手感")
         await _say(peer, here, f"{word} 也到了")
         await _say(peer, there, f"{word} 见 {here}")
-    scoped = _search(shop, "sales", word, conv=here, sort="relevance")["results"]
-    assert {r["message"]["conv"] for r in scoped} == {here} and len(scoped) == 3
+    within = _search(shop, "sales", word, conv=here, sort="relevance")["results"]
+    assert {r["message"]["conv"] for r in within} == {here} and len(within) == 3
     everywhere = _search(shop, "sales", word, sort="relevance")["results"]
     assert len(everywhere) == 4
     in_here = [r["message"]["id"] for r in everywhere if r["message"]["conv"] == here]
-    assert [r["message"]["id"] for r in scoped] == in_here
+    assert [r["message"]["id"] for r in within] == in_here
     # Typed, the id is only words: it finds the message that quotes it, nothing in `here`.
     assert _texts(_search(shop, "sales", here)) == [f"{word} 见 {here}"]
     assert _search(shop, "sales", word, conv=there)["results"][0]["message"]["conv"] == there
+
+
+async def test_has_file_finds_the_messages_with_files_by_text_or_file_name(shop: Shop) -> None:
+    ann, bob = shop.staff["sales"], shop.staff["warehouse"]
+    word = _ref("色卡").replace("-", "")
+    conv = shop.server.conversation(ann, "channel", [bob], title=_ref("文件"))["id"]
+    upload = tus_upload(shop.server, ann.token, conv, b"%PDF-1.4 swatches", f"{word}.pdf")
+    async with PeerPool(shop.server) as pool:
+        peer = await pool.open(ann.token)
+        await _say(peer, conv, f"{word} 下周寄出")
+        sent = await send_media(peer, conv, "file", [upload], _ref("f"), text="色卡的电子版")
+        assert sent["op"] == "ack", sent
+    with_file = _search(shop, "sales", word, conv=conv, has_file="true")["results"]
+    assert [r["message"]["seq"] for r in with_file] == [sent["seq"]]
+    without = _texts(_search(shop, "sales", word, conv=conv, has_file="false"))
+    assert without == [f"{word} 下周寄出"]
+    assert len(_search(shop, "sales", word, has_file="true")["results"]) == 1
 
 
 BAD = (

@@ -37,17 +37,17 @@ search_docs = Table(
     Column("order_id", ID, nullable=True),
     Column("terms", Text, nullable=False),
     # A date's rows (migration 0015). A conversation's are found on PostgreSQL by
-    # an index of (conv_id, doc_id), on SQLite by FTS5's column of ids (0019).
+    # an index of (conv_id, doc_id), on SQLite by FTS5's column of facets (0019).
     Index(None, "ts"),
     # Only the rows of an order's events: most messages have none (migration 0018).
     Index(None, "order_id", sqlite_where=_IN_ORDER, postgresql_where=_IN_ORDER),
 )
 
 # What the search index keeps beside the declared tables, per store: the FTS5
-# table and its shadow tables and the ids column it reads (SQLite); the tsvector
+# table and its shadow tables and the facets column it reads (SQLite); the tsvector
 # column and its index, and the conversation's index (PostgreSQL).
 _UNDECLARED = ("search_fts", "tsv", "ix_search_docs_tsv")
-_ONE_STORE = {("column", "scope"), ("index", "ix_search_docs_conv_id_doc_id")}
+_ONE_STORE = {("column", "facets"), ("index", "ix_search_docs_conv_id_doc_id")}
 
 
 def declared(name: str | None, type_: str, parent_names: object) -> bool:

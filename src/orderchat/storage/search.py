@@ -2,8 +2,8 @@
 
 SQLite finds terms with FTS5 (an external-content table over `search_docs`,
 fed here on insert and kept in step by triggers on edit and delete), and a
-conversation's or an order's matches there too, by their ids in a second,
-unranked column; PostgreSQL with a GIN index over a tsvector, and the
+conversation's, an order's or a file's matches there too, by a second,
+unranked column of facets; PostgreSQL with a GIN index over a tsvector, and the
 conversation's with a B-tree. Both are fed the same terms by `core.search`,
 and both apply the same visibility rules here, in SQL, so a page
 never holds a result its reader may not see.
@@ -64,11 +64,11 @@ def doc_row(
 
 
 # FTS5 reads the terms of the rows just inserted: one statement, whatever their number.
-# `scope` is their conversation's and order's ids, a column SQLite computes on read
-# (migration 0019).
+# `facets` is their conversation's and order's ids and whether they carry files, a
+# column SQLite computes on read (migration 0019).
 _FTS_FEED = (
-    "INSERT INTO search_fts(rowid, terms, scope) "
-    "SELECT doc_id, terms, scope FROM search_docs WHERE doc_id BETWEEN ? AND ?"
+    "INSERT INTO search_fts(rowid, terms, facets) "
+    "SELECT doc_id, terms, facets FROM search_docs WHERE doc_id BETWEEN ? AND ?"
 )
 
 
@@ -197,21 +197,26 @@ def _rowid_bounds(filters: SearchFilters, page: PageAt) -> list[str]:
     return bounds
 
 
-def _scoped(match: str, filters: SearchFilters) -> str:
-    """The query, within a conversation or an order, by their ids in FTS5's `scope`.
+# A message with files has this facet (migration 0019).
+HAS_FILE = "has_file"
 
-    FTS5 then seeks straight to the matches in scope, however many the shop has
-    elsewhere; the rows' own columns are still compared in SQL. No word has a
-    `_` (the tokenizer cuts there) and every id has one, so the words typed
-    never match an id, nor an id a word.
+
+def _faceted(match: str, filters: SearchFilters) -> str:
+    """The query within a conversation, an order, or messages with files: by their
+    facets in FTS5, which then seeks straight to the matches that have them,
+    however many the words have elsewhere. (The rows' own columns are still
+    compared in SQL.) No word has a `_` (the tokenizer cuts there) and every
+    facet has one, so the words typed never match a facet, nor a facet a word.
     """
-    scopes = []
+    facets = []
     if filters.conv is not None:
-        scopes.append([filters.conv])
+        facets.append([filters.conv])
     if filters.order is not None:
-        scopes.append([filters.order, *([filters.order_conv] if filters.order_conv else [])])
-    for ids in scopes:
-        quoted = ['"' + value.replace('"', '""') + '"' for value in ids]
+        facets.append([filters.order, *([filters.order_conv] if filters.order_conv else [])])
+    if filters.has_file:  # without files is most messages: nothing to gain
+        facets.append([HAS_FILE])
+    for either in facets:
+        quoted = ['"' + value.replace('"', '""') + '"' for value in either]
         match += " AND (" + " OR ".join(quoted) + ")"
     return match
 
@@ -239,8 +244,8 @@ async def search(
         where.insert(0, "d.tsv @@ CAST(:q AS tsquery)")
         best = "f.score DESC"
     else:
-        params["q"] = _scoped(fts5_match(query), filters)
-        rid, score = "search_fts.rowid", "bm25(search_fts, 1.0, 0.0)"  # scope: unranked
+        params["q"] = _faceted(fts5_match(query), filters)
+        rid, score = "search_fts.rowid", "bm25(search_fts, 1.0, 0.0)"  # facets: unranked
         source = "search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid"
         where[:0] = ["search_fts MATCH :q", *_rowid_bounds(filters, page)]
         best = "f.score"

@@ -1,4 +1,4 @@
-"""Search: on SQLite, a message's conversation and order are found by FTS5 too
+"""Search: on SQLite, a message's conversation, order and files are found by FTS5 too
 
 Revision ID: 0019
 Revises: 0018
@@ -16,20 +16,21 @@ depends_on = None
 # The B-tree of (conversation, position) took a leaf page of its own per
 # conversation written in a commit: with a shop's hundred busy conversations,
 # twenty page writes a commit, two thirds of the search index's whole cost. As
-# a second FTS5 column (`scope`: the ids, never ranked) the same filter rides
-# the posting lists FTS5 writes anyway, and finds one conversation's matches
-# in a seek instead of a walk. `search_docs.scope` is computed on read, not
-# stored: FTS5 reads it when it is fed and when it rebuilds. PostgreSQL keeps
-# its B-tree.
+# a second FTS5 column (`facets`: the ids, and `has_file` for a message with
+# files; never ranked) the same filters ride the posting lists FTS5 writes
+# anyway, and find their matches in a seek instead of checking every match of
+# the words. `search_docs.facets` is computed on read, not stored: FTS5 reads
+# it when it is fed and when it rebuilds. PostgreSQL keeps its B-tree.
 _INDEX = "ix_search_docs_conv_id_doc_id"
-_SCOPE = (
-    "ALTER TABLE search_docs ADD COLUMN scope TEXT "
-    "GENERATED ALWAYS AS (conv_id || COALESCE(' ' || order_id, '')) VIRTUAL"
+_FACETS = (
+    "ALTER TABLE search_docs ADD COLUMN facets TEXT GENERATED ALWAYS AS "
+    "(conv_id || COALESCE(' ' || order_id, '') "
+    "|| CASE WHEN has_file THEN ' has_file' ELSE '' END) VIRTUAL"
 )
-# Ids are the only terms with `_`: the tokenizer cuts words there (core/search.py).
+# Facets are the only terms with `_`: the tokenizer cuts words there (core/search.py).
 _FTS = {
     "upgrade": (
-        "CREATE VIRTUAL TABLE search_fts USING fts5(terms, scope, content='search_docs', "
+        "CREATE VIRTUAL TABLE search_fts USING fts5(terms, facets, content='search_docs', "
         "content_rowid='doc_id', tokenize='unicode61 remove_diacritics 0 tokenchars ''_''', "
         "columnsize=0)"
     ),
@@ -41,13 +42,13 @@ _FTS = {
 _TRIGGERS = {
     "upgrade": (
         """CREATE TRIGGER search_docs_ad AFTER DELETE ON search_docs BEGIN
-         INSERT INTO search_fts(search_fts, rowid, terms, scope)
-           VALUES ('delete', old.doc_id, old.terms, old.scope);
+         INSERT INTO search_fts(search_fts, rowid, terms, facets)
+           VALUES ('delete', old.doc_id, old.terms, old.facets);
        END""",
         """CREATE TRIGGER search_docs_au AFTER UPDATE OF terms ON search_docs BEGIN
-         INSERT INTO search_fts(search_fts, rowid, terms, scope)
-           VALUES ('delete', old.doc_id, old.terms, old.scope);
-         INSERT INTO search_fts(rowid, terms, scope) VALUES (new.doc_id, new.terms, new.scope);
+         INSERT INTO search_fts(search_fts, rowid, terms, facets)
+           VALUES ('delete', old.doc_id, old.terms, old.facets);
+         INSERT INTO search_fts(rowid, terms, facets) VALUES (new.doc_id, new.terms, new.facets);
        END""",
     ),
     "downgrade": (
@@ -80,7 +81,7 @@ def upgrade() -> None:
         return
     _drop_index_and_triggers()
     op.drop_index(_INDEX, table_name="search_docs")
-    op.execute(_SCOPE)
+    op.execute(_FACETS)
     _build_index_and_triggers("upgrade")
 
 
@@ -88,6 +89,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
     _drop_index_and_triggers()
-    op.execute("ALTER TABLE search_docs DROP COLUMN scope")
+    op.execute("ALTER TABLE search_docs DROP COLUMN facets")
     op.create_index(_INDEX, "search_docs", ["conv_id", "doc_id"])
     _build_index_and_triggers("downgrade")
