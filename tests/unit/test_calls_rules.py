@@ -22,7 +22,7 @@ from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import ConversationKind, MessageKind
 from orderchat.core.texts import say
 from orderchat.core.turn import IceConfig, ice_servers, turn_password
-from orderchat.realtime.redis_bus import decode, encode
+from orderchat.realtime.redis_bus import decode, encode, sent_by
 from orderchat.services.notify.events import worded
 from orderchat.services.ports import Delivery
 from orderchat.storage.notify import StreamMessage
@@ -185,6 +185,10 @@ def test_a_delivery_to_one_connection_crosses_nodes_as_it_was_and_old_frames_sti
     assert decode(encode("n1", [only, plain])) == ("n1", [only, plain])
     old = b'{"n":"n0","i":[["d",3,["u_a"],"{}",null]]}'
     assert decode(old) == ("n0", [Delivery(3, frozenset({A}), "{}")])
+    # A node skips its own unread, and only its own: not a node whose id its id begins.
+    assert encode("n1", [plain]).startswith(sent_by("n1"))
+    assert not encode("n10", [plain]).startswith(sent_by("n1"))
+    assert not encode('n1"', [plain]).startswith(sent_by("n1"))
 
 
 def test_a_call_record_is_worded_in_the_readers_language_in_pushes_and_mails() -> None:
