@@ -205,11 +205,9 @@ class RedisRelay:
             if data.startswith(self._own):
                 continue  # half of what a node of two hears: not worth a parse
             try:
-                node, items = decode(data)
+                _, items = decode(data)
             except ValueError:
                 logger.warning("ignored a malformed publication on %s", self._channel)
-                continue
-            if node == self._node:
                 continue
             self.received += 1
             self._ordering.offer(items)
