@@ -57,6 +57,13 @@ IMAGE_SHOWN_BY_TOKEN = """([id, url]) => {
     && (img.dataset.mediaUrl || "").includes(url);
 }"""
 
+# Until the element with this test id covers the whole viewport.
+FILLS_THE_SCREEN = """(testId) => {
+  const box = document.querySelector(`[data-testid="${testId}"]`).getBoundingClientRect();
+  return box.x === 0 && box.y === 0
+    && box.width === window.innerWidth && box.height === window.innerHeight;
+}"""
+
 # What Chromium does to a cross-site frame when third-party storage is blocked: no
 # localStorage, no sessionStorage (the chat's own origin, framed, only).
 DENY_FRAME_STORAGE = """(() => {
@@ -398,6 +405,8 @@ def test_the_widget_on_a_strict_site_opens_the_chat_and_the_consult_knows_the_pa
 
         # On a phone the chat takes the whole screen.
         host.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
+        # The media query's change event reaches the widget at the next frame, not at once.
+        host.wait_for_function(FILLS_THE_SCREEN, arg="orderchat-widget-panel", polling=50)
         box = panel.bounding_box()
         assert box is not None
         assert (box["x"], box["y"], box["width"], box["height"]) == (
