@@ -19,7 +19,9 @@ from orderchat.cli import main as cli_main
 from orderchat.core.chain import GENESIS, chain_hash
 from orderchat.core.ids import ConversationId, MessageId, UserId
 from orderchat.core.model import Message, MessageKind
+from orderchat.core.notify import Channel
 from orderchat.storage import notify as notify_store
+from orderchat.storage import notify_reads
 from orderchat.storage import search as search_store
 from orderchat.storage.engine import Database, loop_connection
 from orderchat.storage.messages import _sqlite_prior_acks, history
@@ -337,7 +339,7 @@ async def test_ranges_of_several_conversations_are_read_in_one_go_each_to_its_li
     first, second = convs
     db = Database(server.db_url)
     async with db.read() as conn:
-        found = await notify_store.messages_in_ranges(
+        found = await notify_reads.messages_in_ranges(
             conn, [(first, 1, 5), (second, 2, 3), (first, 2, 4), (second, 9, 12)], 2
         )
     await db.close()
@@ -348,6 +350,73 @@ async def test_ranges_of_several_conversations_are_read_in_one_go_each_to_its_li
         [],
     ]
     assert found[0][1].text == f"{first} 4"
+
+
+async def test_the_planner_loads_only_who_can_be_told_and_reads_only_the_messages_it_needs(
+    server: ServerProcess,
+) -> None:
+    """Reachable: a push subscription, or an address of one's own. Not reachable: an
+    empty address, someone who left, someone disabled. A conversation where nobody can
+    be told is left out, and the planner then never reads its messages whole."""
+    sender = server.user("sales")
+    pushed, mailed, blank, gone, disabled, nobody = (server.user("warehouse") for _ in range(6))
+    everyone = [pushed, mailed, blank, gone, disabled, nobody]
+    conv = server.conversation(sender, "channel", everyone, title="reachable")["id"]
+    quiet = server.conversation(sender, "channel", [nobody], title="nobody to tell")["id"]
+    for n, who in enumerate((pushed, gone)):
+        ((session,),) = server.db_rows("SELECT id FROM sessions WHERE user_id = ?", who.id)
+        server.db_execute(
+            "INSERT INTO push_subscriptions (id, user_id, session_id, endpoint, p256dh, auth,"
+            " created_at_ms) VALUES (?, ?, ?, ?, 'k', 'a', 1)",
+            f"ps_{n}",
+            who.id,
+            session,
+            f"https://127.0.0.1/push/{n}",
+        )
+    # Disabling signs every device out, which ends its subscriptions: an address stays.
+    for who in (mailed, blank, disabled):
+        with server.http(who.token) as client:
+            resp = client.put("/api/me/notifications", json={"email": f"{who.username}@shop.test"})
+            assert resp.status_code == 200, resp.text
+    server.db_execute("UPDATE notify_preferences SET email = '' WHERE user_id = ?", blank.id)
+    assert server.admin is not None
+    with server.http(server.admin.token) as admin:
+        resp = admin.delete(f"/api/conversations/{conv}/members/{gone.id}")
+        assert resp.status_code in (200, 204), resp.text
+        resp = admin.post(f"/api/admin/staff/{disabled.username}/disable")
+        assert resp.status_code == 200, resp.text
+    peer = await Peer.open(server, sender.token)
+    ids = {}
+    for where, text in ((conv, "one"), (quiet, "two"), (conv, "three"), (conv, "gone")):
+        sent = await peer.send_text(where, text, f"{where}-{text}")
+        ids[sent["id"]] = text
+    await peer.send({"op": "recall", "ref": "r-gone", "conv": conv, "seq": sent["seq"]})
+    assert (await peer.recv_op("ack"))["ref"] == "r-gone"
+    await peer.close()
+
+    db = Database(server.db_url)
+    async with db.read() as conn:
+        last, said = await notify_reads.new_events(conn, 0, None, 1000)
+        ((head,),) = (await conn.exec_driver_sql("SELECT max(pos) FROM events")).all()
+        both = frozenset(Channel)
+        can_tell = await notify_reads.reachable_members(conn, {conv, quiet}, both)
+        push = frozenset({Channel.PUSH})
+        push_only = await notify_reads.reachable_members(conn, {conv, quiet}, push)
+        wanted = [e for e in said if e.message in ids and e.conv in can_tell]
+        read = await notify_reads.stream_messages(conn, wanted)
+        first_two, _ = await notify_reads.new_events(conn, 0, None, 2)
+        second = (await conn.exec_driver_sql("SELECT pos FROM events ORDER BY pos LIMIT 2")).all()
+    await db.close()
+    assert last == head
+    assert [ids[e.message] for e in said if e.message in ids] == ["one", "two", "three", "gone"]
+    assert all(e.conv == quiet for e in said if ids.get(e.message) == "two")
+    assert {c: {(r.member.id, r.channels) for r in rs} for c, rs in can_tell.items()} == {
+        conv: {(pushed.id, frozenset({Channel.PUSH})), (mailed.id, frozenset({Channel.EMAIL}))}
+    }
+    assert {c: [r.member.id for r in rs] for c, rs in push_only.items()} == {conv: [pushed.id]}
+    # The recalled one left out; each keeps its event's position.
+    assert [(m.text, m.pos) for m in read] == [(ids[e.message], e.pos) for e in wanted[:2]]
+    assert first_two == second[-1][0]  # a full batch ends at its last row, of any kind
 
 
 def _message(pos: int) -> Message:

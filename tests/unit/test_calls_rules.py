@@ -25,7 +25,7 @@ from orderchat.core.turn import IceConfig, ice_servers, turn_password
 from orderchat.realtime.redis_bus import decode, encode, sent_by
 from orderchat.services.notify.events import worded
 from orderchat.services.ports import Delivery
-from orderchat.storage.notify import StreamMessage
+from orderchat.storage.notify_reads import StreamMessage
 
 A, B, C, D = (UserId(f"u_{n}") for n in "abcd")
 RULES = CallRules(max_participants=3, ring_timeout_ms=30_000, rejoin_grace_ms=30_000)

@@ -16,17 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, func, literal, select, union_all, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderchat.core.ids import ConversationId, MessageId, UserId
-from orderchat.core.model import ConversationKind, MessageKind, Role, UserKind
-from orderchat.core.notify import Channel, Member
-from orderchat.storage.notify_people import email_addresses
+from orderchat.core.model import UserKind
+from orderchat.core.notify import Channel
 from orderchat.storage.schema import (
-    conversations,
     counters,
     customers,
     events,
@@ -34,7 +32,6 @@ from orderchat.storage.schema import (
     messages,
     notifications,
     orders,
-    push_subscriptions,
     users,
 )
 
@@ -54,125 +51,6 @@ async def set_cursor_txn(conn: AsyncConnection, pos: int) -> None:
     await conn.execute(
         update(counters).where(counters.c.name == CURSOR, counters.c.value < pos).values(value=pos)
     )
-
-
-@dataclass(frozen=True, slots=True)
-class StreamMessage:
-    pos: int
-    id: MessageId
-    conv: ConversationId
-    conv_kind: ConversationKind
-    conv_title: str | None
-    seq: int
-    sender: UserId
-    kind: MessageKind
-    text: str
-    mentions: tuple[str, ...]
-    internal: bool
-    urgent: bool
-    meta: Mapping[str, Any] | None
-    ts: int
-
-
-async def new_messages(
-    conn: AsyncConnection, after: int, upto: int | None, limit: int
-) -> tuple[int, list[StreamMessage]]:
-    """Messages written at positions in (after, upto], and the last position looked at.
-
-    `upto` None: up to the head this snapshot sees (one writer commits in order).
-    """
-    query = (
-        select(
-            events.c.pos,
-            events.c.kind.label("e_kind"),
-            messages,
-            conversations.c.kind.label("conv_kind"),
-            conversations.c.title.label("conv_title"),
-        )
-        .outerjoin(messages, messages.c.id == events.c.message_id)
-        .outerjoin(conversations, conversations.c.id == events.c.conv_id)
-        .where(events.c.pos > after)
-        .order_by(events.c.pos)
-        .limit(limit)
-    )
-    if upto is not None:
-        query = query.where(events.c.pos <= upto)
-    rows = (await conn.execute(query)).all()
-    last = rows[-1].pos if rows else after
-    found = [
-        _stream_message(row.pos, row)
-        for row in rows
-        if row.e_kind == "message" and row.id is not None and row.recalled_at_ms is None
-    ]
-    return last, found
-
-
-def _stream_message(pos: int, row: Any) -> StreamMessage:
-    return StreamMessage(
-        pos=pos,
-        id=MessageId(row.id),
-        conv=ConversationId(row.conv_id),
-        conv_kind=ConversationKind(row.conv_kind),
-        conv_title=row.conv_title,
-        seq=row.seq,
-        sender=UserId(row.sender_id),
-        kind=MessageKind(row.kind),
-        text=row.text,
-        mentions=tuple(orjson.loads(row.mentions)),
-        internal=bool(row.internal),
-        urgent=bool(row.urgent),
-        meta=None if row.meta is None else orjson.loads(row.meta),
-        ts=row.ts,
-    )
-
-
-async def stored_messages(
-    conn: AsyncConnection, message_ids: Iterable[str]
-) -> dict[MessageId, StreamMessage]:
-    """Messages by id, as the worker words them (their stream position is not needed: 0)."""
-    wanted = sorted(set(message_ids))
-    if not wanted:
-        return {}
-    rows = await conn.execute(_with_conversation().where(messages.c.id.in_(wanted)))
-    return {MessageId(row.id): _stream_message(0, row) for row in rows}
-
-
-def _with_conversation() -> Any:
-    """Messages with what wording them needs of their conversation (kind, title)."""
-    return select(
-        messages,
-        conversations.c.kind.label("conv_kind"),
-        conversations.c.title.label("conv_title"),
-    ).join(conversations, conversations.c.id == messages.c.conv_id)
-
-
-async def messages_in_ranges(
-    conn: AsyncConnection, ranges: Sequence[tuple[str, int, int]], limit: int
-) -> list[list[StreamMessage]]:
-    """For each (conversation, first seq, last seq), its latest `limit` messages in that
-    range, oldest first, recalled ones left out: what merged deliveries stand for, to
-    list in their mails. One statement for all the ranges of a batch."""
-    if not ranges:
-        return []
-    parts = [
-        _with_conversation()
-        .add_columns(literal(number).label("range_no"))
-        .where(
-            messages.c.conv_id == conv,
-            messages.c.seq >= first_seq,
-            messages.c.seq <= last_seq,
-            messages.c.recalled_at_ms.is_(None),
-        )
-        .order_by(messages.c.seq.desc())
-        .limit(limit)
-        .subquery()
-        for number, (conv, first_seq, last_seq) in enumerate(ranges)
-    ]
-    rows = await conn.execute(union_all(*(select(part) for part in parts)))
-    found: list[list[StreamMessage]] = [[] for _ in ranges]
-    for row in rows:
-        found[row.range_no].append(_stream_message(0, row))
-    return [sorted(each, key=lambda m: m.seq) for each in found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,47 +140,6 @@ def more_mail_claim(
 
 async def head(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.coalesce(func.max(events.c.pos), 0)))).scalar() or 0)
-
-
-async def current_members(
-    conn: AsyncConnection, conv_ids: Iterable[str]
-) -> dict[ConversationId, list[Member]]:
-    """Who is in each conversation now, with their kind and roles."""
-    wanted = sorted(set(conv_ids))
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        select(members.c.conv_id, users.c.id, users.c.kind, users.c.roles)
-        .join(users, users.c.id == members.c.user_id)
-        .where(members.c.conv_id.in_(wanted), members.c.left_pos.is_(None))
-        .where(users.c.disabled.is_(False))
-    )
-    found: dict[ConversationId, list[Member]] = {}
-    for row in rows:
-        roles = frozenset(Role(r) for r in row.roles.split(",") if r)
-        member = Member(UserId(row.id), UserKind(row.kind), roles)
-        found.setdefault(ConversationId(row.conv_id), []).append(member)
-    return found
-
-
-async def reachable(
-    conn: AsyncConnection, user_ids: Iterable[str]
-) -> dict[UserId, frozenset[Channel]]:
-    """The channels each person can be reached on at all: a push subscription, an address."""
-    wanted = sorted(set(user_ids))
-    if not wanted:
-        return {}
-    found: dict[UserId, set[Channel]] = {}
-    pushed = await conn.execute(
-        select(push_subscriptions.c.user_id)
-        .where(push_subscriptions.c.user_id.in_(wanted))
-        .distinct()
-    )
-    for row in pushed:
-        found.setdefault(UserId(row.user_id), set()).add(Channel.PUSH)
-    for user in await email_addresses(conn, wanted):
-        found.setdefault(user, set()).add(Channel.EMAIL)
-    return {user: frozenset(channels) for user, channels in found.items()}
 
 
 # --- the outbox -------------------------------------------------------------------------

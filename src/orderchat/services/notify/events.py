@@ -17,7 +17,7 @@ from urllib.parse import quote
 from orderchat.core.model import MessageKind
 from orderchat.core.notify import Occasion, Topic, preview
 from orderchat.core.texts import from_json, say
-from orderchat.storage.notify import StreamMessage
+from orderchat.storage.notify_reads import StreamMessage
 
 
 @dataclass(frozen=True, slots=True)

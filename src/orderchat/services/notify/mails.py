@@ -28,7 +28,8 @@ from orderchat.services.notify.events import Links, Told, told, worded
 from orderchat.services.ports import Clock
 from orderchat.storage import orders as order_store
 from orderchat.storage.engine import Database
-from orderchat.storage.notify import Delivery, Person, StreamMessage
+from orderchat.storage.notify import Delivery, Person
+from orderchat.storage.notify_reads import StreamMessage
 
 if TYPE_CHECKING:
     from orderchat.services.notify.worker import Facts

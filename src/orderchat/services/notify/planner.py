@@ -44,6 +44,7 @@ from orderchat.services.notify.events import Links, webhook_event
 from orderchat.services.ports import Clock
 from orderchat.storage import notify as store
 from orderchat.storage import notify_people as people
+from orderchat.storage import notify_reads as reads
 from orderchat.storage.engine import Database
 
 logger = logging.getLogger(__name__)
@@ -120,10 +121,10 @@ class Planner:
             if self._cursor is None:
                 self._cursor = self._saved = await store.cursor(conn)
             after = self._cursor
-            last, found = await store.new_messages(conn, after, upto, BATCH)
+            last, said = await reads.new_events(conn, after, upto, BATCH)
             if last == after:
                 return False
-            rows = await self._rows(conn, found) if found else []
+            rows = await self._rows(conn, said) if said else []
         rows, merges = _merged(rows)
         if rows or self._clock.monotonic_s() - self._saved_at > CURSOR_SAVE_EVERY_S:
             async with self._db.write("notify-plan") as conn:
@@ -143,23 +144,29 @@ class Planner:
                 await store.set_cursor_txn(conn, self._cursor)
             self._saved = self._cursor
 
-    async def _rows(self, conn: Any, found: Sequence[store.StreamMessage]) -> list[dict[str, Any]]:
-        members = await store.current_members(conn, {m.conv for m in found})
-        concerned = {m.pos: occasions(said_of(m), members.get(m.conv, [])) for m in found}
-        people_ids = {user for per in concerned.values() for user in per}
-        reachable = {
-            user: channels & self._channels
-            for user, channels in (await store.reachable(conn, people_ids)).items()
-        }
-        prefs = await people.preferences(conn, people_ids)
+    async def _rows(self, conn: Any, said: Sequence[reads.StreamEvent]) -> list[dict[str, Any]]:
+        # Only who can be told at all is weighed: `plan` gives nobody else anything.
+        # A message is read whole only if someone in its conversation can be told,
+        # or an endpoint may hear of it.
+        can_tell = await reads.reachable_members(conn, {e.conv for e in said}, self._channels)
         hooks = await people.endpoints(conn, only_enabled=True)
+        wanted = said if hooks else [e for e in said if e.conv in can_tell]
+        found = await reads.stream_messages(conn, wanted)
+        concerned = {
+            m.pos: occasions(said_of(m), [r.member for r in can_tell[m.conv]])
+            for m in found
+            if m.conv in can_tell
+        }
+        reachable = {r.member.id: r.channels for each in can_tell.values() for r in each}
+        people_ids = {user for per in concerned.values() for user in per}
+        prefs = await people.preferences(conn, people_ids)
         heard = {m.pos: _topics_for(m) for m in found} if hooks else {}
         names = await people.display_names(conn, {m.sender for m in found if heard.get(m.pos)})
         rows: list[dict[str, Any]] = []
         now = self._clock.now_ms()
         told: set[tuple[object, UserId]] = set()
         for message in found:
-            once = _told_once(message, concerned[message.pos], told)
+            once = _told_once(message, concerned.get(message.pos, {}), told)
             planned = plan(once, reachable, prefs, self.policy, message.ts)
             rows.extend(self._personal_row(message, p, now) for p in planned)
             for topic in heard.get(message.pos, []):
@@ -169,7 +176,7 @@ class Planner:
                         rows.append(self._webhook_row(message, hook.id, topic, event, now))
         return rows
 
-    def _personal_row(self, message: store.StreamMessage, p: Planned, now: int) -> dict[str, Any]:
+    def _personal_row(self, message: reads.StreamMessage, p: Planned, now: int) -> dict[str, Any]:
         return self._row(
             message,
             dedupe=f"{message.pos}:{p.recipient}:{p.channel.value}:{p.step}",
@@ -183,7 +190,7 @@ class Planner:
 
     def _webhook_row(
         self,
-        message: store.StreamMessage,
+        message: reads.StreamMessage,
         endpoint_id: str,
         topic: Topic,
         event: dict[str, Any],
@@ -207,7 +214,7 @@ class Planner:
 
     def _row(
         self,
-        message: store.StreamMessage,
+        message: reads.StreamMessage,
         *,
         dedupe: str,
         channel: Channel,
@@ -283,7 +290,7 @@ def _merged(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[
 SYSTEM_TOPICS = frozenset({"chain_anchor", "consult_opened"})
 
 
-def said_of(message: store.StreamMessage) -> Said:
+def said_of(message: reads.StreamMessage) -> Said:
     meta: Mapping[str, Any] = message.meta or {}
     # An order event's name; of the server's own notes only the anchor's, which webhooks carry.
     event = meta.get("event") if message.kind is MessageKind.ORDER_EVENT else None
@@ -301,7 +308,7 @@ def said_of(message: store.StreamMessage) -> Said:
 
 
 def _told_once(
-    message: store.StreamMessage,
+    message: reads.StreamMessage,
     concerned: Mapping[UserId, Occasion],
     told: set[tuple[object, UserId]],
 ) -> dict[UserId, Occasion]:
@@ -316,7 +323,7 @@ def _told_once(
     return fresh
 
 
-def _topics_for(message: store.StreamMessage) -> list[Topic]:
+def _topics_for(message: reads.StreamMessage) -> list[Topic]:
     """The topics of a message; an order event is heard once, in its order's conversation."""
     if message.meta and "order_conv" in message.meta:
         return []  # the copy posted in a role's channel

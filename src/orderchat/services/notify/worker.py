@@ -39,6 +39,7 @@ from orderchat.services.notify.wiring import Outlets
 from orderchat.services.ports import Clock
 from orderchat.storage import notify as store
 from orderchat.storage import notify_people as people
+from orderchat.storage import notify_reads as reads
 from orderchat.storage.engine import Database
 from orderchat.storage.notify import Delivery
 
@@ -59,13 +60,13 @@ class Facts:
 
     read: dict[tuple[str, str], int]
     recalled: set[str]
-    messages: Mapping[MessageId, store.StreamMessage]
+    messages: Mapping[MessageId, reads.StreamMessage]
     persons: dict[UserId, store.Person]
     prefs: dict[UserId, Preferences]
     orders: Mapping[ConversationId, dict[str, str]]
     addresses: dict[UserId, str]
     # A merged mail delivery's earlier messages (by delivery id), to list them too.
-    earlier: Mapping[str, Sequence[store.StreamMessage]] = field(default_factory=dict)
+    earlier: Mapping[str, Sequence[reads.StreamMessage]] = field(default_factory=dict)
 
 
 # A customer hears of each step of their order in a mail of its own.
@@ -83,7 +84,7 @@ def _gathered(delivery: Delivery) -> bool:
 
 async def _earlier_messages(
     conn: Any, deliveries: Sequence[Delivery]
-) -> dict[str, list[store.StreamMessage]]:
+) -> dict[str, list[reads.StreamMessage]]:
     """For each merged mail delivery, the messages before its latest that it stands for.
 
     The conversation's messages in its range are read again and kept only where
@@ -98,10 +99,10 @@ async def _earlier_messages(
     ]
     if not merged:
         return {}
-    members = await store.current_members(conn, {d.conv for d in merged})
+    members = await reads.current_members(conn, {d.conv for d in merged})
     ranges = [(d.conv, d.first_seq or d.seq, d.seq - 1) for d in merged]
-    listed = await store.messages_in_ranges(conn, ranges, EARLIER_LISTED)
-    found: dict[str, list[store.StreamMessage]] = {}
+    listed = await reads.messages_in_ranges(conn, ranges, EARLIER_LISTED)
+    found: dict[str, list[reads.StreamMessage]] = {}
     for delivery, between in zip(merged, listed, strict=True):
         member = next(
             (m for m in members.get(delivery.conv, []) if m.id == delivery.recipient), None
@@ -197,7 +198,7 @@ class Worker:
             read, recalled = await store.read_and_recalled(
                 conn, {(d.conv, d.recipient or "") for d in personal}, {d.message_id for d in batch}
             )
-            messages = await store.stored_messages(conn, {d.message_id for d in personal})
+            messages = await reads.stored_messages(conn, {d.message_id for d in personal})
             senders = {m.sender for m in messages.values()}
             persons = await store.persons(conn, recipients | senders)
             prefs = await people.preferences(conn, recipients)
