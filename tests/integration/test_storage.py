@@ -402,6 +402,8 @@ async def test_the_planner_loads_only_who_can_be_told_and_reads_only_the_message
         can_tell = await notify_reads.reachable_members(conn, {conv, quiet}, both)
         push = frozenset({Channel.PUSH})
         push_only = await notify_reads.reachable_members(conn, {conv, quiet}, push)
+        mail = frozenset({Channel.EMAIL})
+        mail_only = await notify_reads.reachable_members(conn, {conv, quiet}, mail)
         wanted = [e for e in said if e.message in ids and e.conv in can_tell]
         read = await notify_reads.stream_messages(conn, wanted)
         first_two, _ = await notify_reads.new_events(conn, 0, None, 2)
@@ -414,6 +416,7 @@ async def test_the_planner_loads_only_who_can_be_told_and_reads_only_the_message
         conv: {(pushed.id, frozenset({Channel.PUSH})), (mailed.id, frozenset({Channel.EMAIL}))}
     }
     assert {c: [r.member.id for r in rs] for c, rs in push_only.items()} == {conv: [pushed.id]}
+    assert {c: [r.member.id for r in rs] for c, rs in mail_only.items()} == {conv: [mailed.id]}
     # The recalled one left out; each keeps its event's position.
     assert [(m.text, m.pos) for m in read] == [(ids[e.message], e.pos) for e in wanted[:2]]
     assert first_two == second[-1][0]  # a full batch ends at its last row, of any kind

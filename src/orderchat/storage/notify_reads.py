@@ -174,18 +174,25 @@ async def current_members(
     wanted = sorted(set(conv_ids))
     if not wanted:
         return {}
-    rows = await conn.execute(
-        select(members.c.conv_id, users.c.id, users.c.kind, users.c.roles)
-        .join(users, users.c.id == members.c.user_id)
-        .where(members.c.conv_id.in_(wanted), members.c.left_pos.is_(None))
-        .where(users.c.disabled.is_(False))
-    )
+    rows = await conn.execute(_present_members().where(members.c.conv_id.in_(wanted)))
     found: dict[ConversationId, list[Member]] = {}
     for row in rows:
-        roles = frozenset(Role(r) for r in row.roles.split(",") if r)
-        member = Member(UserId(row.id), UserKind(row.kind), roles)
-        found.setdefault(ConversationId(row.conv_id), []).append(member)
+        found.setdefault(ConversationId(row.conv_id), []).append(_member(row))
     return found
+
+
+def _present_members(*columns: Any) -> Any:
+    """Members still in their conversations and not disabled, with what `_member` needs."""
+    return (
+        select(members.c.conv_id, users.c.id, users.c.kind, users.c.roles, *columns)
+        .join(users, users.c.id == members.c.user_id)
+        .where(members.c.left_pos.is_(None), users.c.disabled.is_(False))
+    )
+
+
+def _member(row: Any) -> Member:
+    roles = frozenset(Role(r) for r in row.roles.split(",") if r)
+    return Member(UserId(row.id), UserKind(row.kind), roles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,28 +219,24 @@ _HAS_ADDRESS_ON_FILE = (
 _HAS_ADDRESS = or_(_HAS_OWN_ADDRESS, _HAS_ADDRESS_ON_FILE)
 
 
-def _reachable_query(mail: bool) -> Any:
-    query = (
-        select(
-            members.c.conv_id,
-            users.c.id,
-            users.c.kind,
-            users.c.roles,
-            _HAS_PUSH.label("push"),
-            (_HAS_ADDRESS if mail else literal(False)).label("mail"),
-        )
-        .join(users, users.c.id == members.c.user_id)
-        .where(
-            members.c.conv_id.in_(bindparam("convs", expanding=True)),
-            members.c.left_pos.is_(None),
-            users.c.disabled.is_(False),
-        )
+def _reachable_query(push: bool, mail: bool) -> Any:
+    """Members reachable on push and/or mail: only the channels asked about are tested."""
+    has_push = _HAS_PUSH if push else literal(False)
+    has_mail = _HAS_ADDRESS if mail else literal(False)
+    return (
+        _present_members(has_push.label("push"), has_mail.label("mail"))
+        .where(members.c.conv_id.in_(bindparam("convs", expanding=True)))
+        .where(or_(has_push, has_mail))
     )
-    return query.where(or_(_HAS_PUSH, _HAS_ADDRESS) if mail else _HAS_PUSH)
 
 
 # Built once: the planner asks for every batch of the stream.
-_REACHABLE = {mail: _reachable_query(mail) for mail in (False, True)}
+_REACHABLE = {
+    (push, mail): _reachable_query(push, mail)
+    for push in (False, True)
+    for mail in (False, True)
+    if push or mail
+}
 
 
 async def reachable_members(
@@ -246,18 +249,14 @@ async def reachable_members(
     have push or e-mail the planner reads, for most messages, nothing at all.
     """
     wanted = sorted(set(conv_ids))
-    mail = Channel.EMAIL in channels
-    if not wanted or not (mail or Channel.PUSH in channels):
+    asked = (Channel.PUSH in channels, Channel.EMAIL in channels)
+    if not wanted or asked not in _REACHABLE:
         return {}
-    rows = await conn.execute(_REACHABLE[mail], {"convs": wanted})
+    rows = await conn.execute(_REACHABLE[asked], {"convs": wanted})
     found: dict[ConversationId, list[Reachable]] = {}
     for row in rows:
-        on = {Channel.PUSH} if row.push else set()
-        if row.mail:
-            on.add(Channel.EMAIL)
-        roles = frozenset(Role(r) for r in row.roles.split(",") if r)
-        member = Member(UserId(row.id), UserKind(row.kind), roles)
-        found.setdefault(ConversationId(row.conv_id), []).append(
-            Reachable(member, frozenset(on) & channels)
+        on = frozenset(
+            channel for channel, yes in ((Channel.PUSH, row.push), (Channel.EMAIL, row.mail)) if yes
         )
+        found.setdefault(ConversationId(row.conv_id), []).append(Reachable(_member(row), on))
     return found
