@@ -602,6 +602,9 @@ def on_off_rows(
             "value": best[on],
             "unit": "msg/s",
             "reference": best_label(off),
+            # Given, not looked up: a report of several rounds names its rows by
+            # round, so no row carries the reference's name.
+            "ratio": ratio,
         }
     ]
     p99 = f" p99 at {REFERENCE_RATE} msg/s"

@@ -66,6 +66,9 @@ def test_search_quick_run(tmp_path: Path) -> None:
     w1 = document["checks"]["w1_on_vs_off"]
     assert w1["best_rate"][OFF] > 0 and w1["best_rate"][ON] > 0
     assert isinstance(w1["met"], bool) and w1["rounds"] == 2
+    # The head row prints the ratio the check holds, although its reference is a leg
+    # rather than a row of its own.
+    assert rows["W1 on / off best R (target >= 0.85)"]["ratio"] == w1["ratio"]
     rounds = [f"{leg}, round {n}" for n in (1, 2) for leg in (OFF, ON)]
     assert set(w1["best_rate_of_each_round"]) == set(rounds)
     for leg in (OFF, ON):
