@@ -108,12 +108,19 @@ def wait_until(ready: Any, timeout_s: float, proc: subprocess.Popen[bytes] | Non
 _PR_SET_PDEATHSIG = 1
 
 
+# Looked up here, in the parent, and only called in the forked child. `CDLL(None)`
+# takes the dynamic loader's lock: a child forked while another thread of the parent
+# held it (resolving a host name loads libraries) would wait for it for ever, and the
+# parent with it. A PostgreSQL restart in the fault tests once hung in such a child.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def _die_with_parent() -> None:
     """In the child before exec: end the service when the process that started it dies,
     so that a killed test run or benchmark leaves no cluster behind. It runs after the
     switch to `nobody`, which would otherwise clear it. SIGINT is a fast shutdown for
     all three services."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 def _is_root() -> bool:
