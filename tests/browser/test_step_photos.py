@@ -63,9 +63,16 @@ def test_a_packing_photo_reaches_the_customer_in_the_steps_message(
     expect(image).to_have_count(1)
     media = image.get_attribute("data-media")
     assert media and re.fullmatch(r"[A-Za-z0-9_-]+", media), media
-    # The customer's browser loaded the picture: the server let them have it.
-    expect(image).to_have_js_property("complete", True)
-    assert image.evaluate("img => img.naturalWidth") > 0
+    # The customer's browser loaded the picture: the server let them have it. Looked
+    # up afresh each time: the message is drawn again when the preview is ready, and
+    # the new picture loads in its own time.
+    customer.wait_for_function(
+        "media => { const i = document.querySelector("
+        '`[data-testid=timeline] img[data-testid=msg-image][data-media="${media}"]`);'
+        " return !!i && i.complete && i.naturalWidth > 0; }",
+        arg=media,
+        polling=100,
+    )
     # Staff see the same photo in that step's message in their own timeline.
     staff_step = wes.get_by_test_id("timeline").get_by_test_id("msg").filter(has_text=note)
     expect(staff_step.locator(f'[data-media="{media}"]')).to_have_count(1)
