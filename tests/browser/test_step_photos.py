@@ -63,9 +63,8 @@ def test_a_packing_photo_reaches_the_customer_in_the_steps_message(
     expect(image).to_have_count(1)
     media = image.get_attribute("data-media")
     assert media and re.fullmatch(r"[A-Za-z0-9_-]+", media), media
-    # The customer's browser loaded the picture: the server let them have it. Looked
-    # up afresh each time: the message is drawn again when the preview is ready, and
-    # the new picture loads in its own time.
+    # The customer's browser loaded the picture: the server let them have it. Waited
+    # for: the picture switches to its preview when that is ready, and loads again.
     customer.wait_for_function(
         "media => { const i = document.querySelector("
         '`[data-testid=timeline] img[data-testid=msg-image][data-media="${media}"]`);'
