@@ -13,7 +13,6 @@ directory must be reachable by `nobody` (use a directory under /tmp, not under /
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import glob
 import os
 import pwd
@@ -105,22 +104,18 @@ def wait_until(ready: Any, timeout_s: float, proc: subprocess.Popen[bytes] | Non
     return False
 
 
-_PR_SET_PDEATHSIG = 1
+def _dying_with_parent(argv: list[str]) -> list[str]:
+    """`argv`, run so that the service ends when the process that started it dies, and a
+    killed test run or benchmark leaves no cluster behind. SIGINT is a fast shutdown
+    for all three services.
 
-
-# Looked up here, in the parent, and only called in the forked child. `CDLL(None)`
-# takes the dynamic loader's lock: a child forked while another thread of the parent
-# held it (resolving a host name loads libraries) would wait for it for ever, and the
-# parent with it. A PostgreSQL restart in the fault tests once hung in such a child.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: end the service when the process that started it dies,
-    so that a killed test run or benchmark leaves no cluster behind. It runs after the
-    switch to `nobody`, which would otherwise clear it. SIGINT is a fast shutdown for
-    all three services."""
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    `setpriv` sets the signal after the switch to `nobody` (which would clear it) and
+    then execs the service. It was a `preexec_fn`, but a child that runs Python code
+    before exec hung: after the fork it dropped objects of threads it does not have,
+    among them a video scaler of an earlier test, whose free waited on worker threads
+    that exist only in the parent.
+    """
+    return ["setpriv", "--pdeathsig", "INT", "--", *argv]
 
 
 def _is_root() -> bool:
@@ -294,11 +289,12 @@ class Postgres(_Service):
     def _launch(self) -> None:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [postgres_bin("postgres"), "-D", str(self.data_dir), *self._settings()],
+                _dying_with_parent(
+                    [postgres_bin("postgres"), "-D", str(self.data_dir), *self._settings()]
+                ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
                 **self._run_as(),
             )
         if not wait_until(self._answers, READY_TIMEOUT_S, self.proc):
@@ -437,11 +433,10 @@ class Redis(_Service):
         ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                args,
+                _dying_with_parent(args),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         if not wait_until(self._answers, READY_TIMEOUT_S, self.proc):
             _stop_process(self.proc, signal.SIGKILL)
@@ -558,19 +553,20 @@ class Nginx(_Service):
         self.conf_path.write_text(self.render())
         with (self.base_dir / "nginx.out").open("ab") as out:
             self.proc = subprocess.Popen(
-                [
-                    nginx,
-                    "-c",
-                    str(self.conf_path),
-                    "-p",
-                    str(self.base_dir),
-                    "-e",
-                    str(self.log_path),
-                ],
+                _dying_with_parent(
+                    [
+                        nginx,
+                        "-c",
+                        str(self.conf_path),
+                        "-p",
+                        str(self.base_dir),
+                        "-e",
+                        str(self.log_path),
+                    ]
+                ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         if not wait_until(lambda: port_open(self.listen_port), READY_TIMEOUT_S, self.proc):
             _stop_process(self.proc, signal.SIGKILL)
