@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from orderchat.media.preview import PreviewError, PreviewResult, make_previews
+from orderchat.media.processor import PreviewLimits, run_preview
 from tests import media_samples
 
 CLI_TIMEOUT_S = 60
@@ -345,3 +346,35 @@ def test_cli_bad_arguments_exit_2(tmp_path: Path) -> None:
     missing = _run_cli(str(tmp_path / "missing"), "image/png", str(tmp_path), cwd=tmp_path)
     assert missing.returncode == 2
     assert missing.stdout == b""
+
+
+def _noisy_jpeg() -> bytes:
+    """A picture whose preview cannot compress below a few kilobytes."""
+    picture = Image.effect_noise((1200, 900), 80).convert("RGB")
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_cli_keeps_to_its_output_limit(tmp_path: Path) -> None:
+    source = tmp_path / "source.jpg"
+    source.write_bytes(_noisy_jpeg())
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    done = _run_cli(str(source), "image/jpeg", str(out_dir), "--max-output-bytes=512", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    reply = orjson.loads(done.stdout.splitlines()[-1])
+    assert reply["ok"] is False
+    assert _files(out_dir) == []
+
+
+async def test_the_server_s_limits_reach_the_preview_maker(tmp_path: Path) -> None:
+    source = tmp_path / "source.jpg"
+    source.write_bytes(_noisy_jpeg())
+    roomy_dir, cramped_dir = tmp_path / "roomy", tmp_path / "cramped"
+    roomy_dir.mkdir()
+    cramped_dir.mkdir()
+    roomy = await run_preview(source, "image/jpeg", roomy_dir, PreviewLimits())
+    assert roomy.ok, roomy.error
+    cramped = await run_preview(source, "image/jpeg", cramped_dir, PreviewLimits(output_bytes=512))
+    assert not cramped.ok and cramped.error

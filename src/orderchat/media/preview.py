@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
 import os
+import resource
 import sys
 import tempfile
 import traceback
@@ -91,6 +93,19 @@ def _atomic(out_dir: Path, name: str) -> Iterator[Path]:
         raise
 
 
+def _save_picture(picture: Image.Image, out_dir: Path, name: str, kind: str) -> None:
+    """Encode in memory, then write: Pillow writes to a file's descriptor itself and
+    does not notice a short write, so a preview cut off by the output limit would
+    be announced as made."""
+    encoded = io.BytesIO()
+    if kind == "PNG":
+        picture.save(encoded, "PNG", optimize=True)
+    else:
+        picture.save(encoded, "JPEG", quality=85, optimize=True)
+    with _atomic(out_dir, name) as tmp:
+        tmp.write_bytes(encoded.getvalue())
+
+
 def _fit(width: int, height: int, box: int) -> tuple[int, int]:
     scale = min(1.0, box / width, box / height)
     return max(1, round(width * scale)), max(1, round(height * scale))
@@ -129,11 +144,7 @@ def _image(source: Path, mime: str, out_dir: Path) -> PreviewResult:
     except Exception as exc:
         raise PreviewError(f"not a picture Pillow can read: {exc}") from exc
     name, kind = ("preview.png", "image/png") if alpha else ("preview.jpg", "image/jpeg")
-    with _atomic(out_dir, name) as tmp:
-        if alpha:
-            pic.save(tmp, "PNG", optimize=True)
-        else:
-            pic.save(tmp, "JPEG", quality=85, optimize=True)
+    _save_picture(pic, out_dir, name, "PNG" if alpha else "JPEG")
     return PreviewResult(width=width, height=height, preview_file=name, preview_type=kind)
 
 
@@ -159,8 +170,7 @@ def _pdf(source: Path, out_dir: Path) -> PreviewResult:
         raise PreviewError(f"the PDF's first page cannot be rendered: {exc}") from exc
     finally:
         doc.close()
-    with _atomic(out_dir, "page.png") as tmp:
-        img.save(tmp, "PNG", optimize=True)
+    _save_picture(img, out_dir, "page.png", "PNG")
     return PreviewResult(pages=pages, preview_file="page.png", preview_type="image/png")
 
 
@@ -328,8 +338,7 @@ def _video(container: InputContainer, out_dir: Path) -> PreviewResult:
     if duration_s is None:
         duration_s = float((end - start) * time_base)
     img, width, height = _poster(chosen, stream)
-    with _atomic(out_dir, "poster.jpg") as tmp:
-        img.convert("RGB").save(tmp, "JPEG", quality=85, optimize=True)
+    _save_picture(img.convert("RGB"), out_dir, "poster.jpg", "JPEG")
     return PreviewResult(
         width=width,
         height=height,
@@ -386,6 +395,19 @@ def _make_previews(source: Path, mime: str, out_dir: Path) -> PreviewResult:
             raise PreviewError(f"the {family} cannot be decoded: {exc.strerror or exc}") from exc
 
 
+def _limit_self(memory_bytes: int | None, cpu_s: int | None, output_bytes: int | None) -> None:
+    """The limits are set here, before any file is opened, rather than by the server
+    between fork and exec: Python code run in a forked child of a threaded server can
+    hang on locks or on objects whose threads stayed in the parent."""
+    for which, value in (
+        (resource.RLIMIT_AS, memory_bytes),
+        (resource.RLIMIT_CPU, cpu_s),
+        (resource.RLIMIT_FSIZE, output_bytes),
+    ):
+        if value is not None:
+            resource.setrlimit(which, (value, value))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m orderchat.media.preview",
@@ -394,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", type=Path)
     parser.add_argument("mime")
     parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--max-memory-bytes", type=int, help="address space limit")
+    parser.add_argument("--max-cpu-s", type=int, help="CPU time limit")
+    parser.add_argument("--max-output-bytes", type=int, help="largest file it may write")
     args = parser.parse_args(argv)
+    _limit_self(args.max_memory_bytes, args.max_cpu_s, args.max_output_bytes)
     if not args.source.is_file():
         parser.error(f"no such file: {args.source}")
     if not args.out_dir.is_dir():

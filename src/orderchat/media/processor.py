@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import resource
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +40,6 @@ async def run_preview(
 ) -> PreviewOutcome:
     """Make the previews of `source` into `out_dir`; never raises for a bad file."""
 
-    def limit_child() -> None:  # runs in the child, before the preview maker starts
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        cpu = int(limits.timeout_s) + 5
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
-
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -54,10 +47,12 @@ async def run_preview(
         str(source),
         mime,
         str(out_dir),
+        f"--max-memory-bytes={limits.memory_bytes}",
+        f"--max-cpu-s={int(limits.timeout_s) + 5}",
+        f"--max-output-bytes={limits.output_bytes}",
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        preexec_fn=limit_child,
     )
     try:
         # Not asyncio.wait_for: on Python 3.11 it loses a cancellation that arrives as
