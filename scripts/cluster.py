@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import shutil
@@ -43,13 +42,21 @@ import httpx
 from orderchat.demo.seed import DEMO_PASSWORD, STAFF
 
 try:
-    from scripts.services import Nginx, Postgres, Redis, ServiceError, free_port
+    from scripts.services import (
+        Nginx,
+        Postgres,
+        Redis,
+        ServiceError,
+        dying_with_parent,
+        free_port,
+    )
 except ModuleNotFoundError:  # run as a file, `python scripts/cluster.py`: scripts/ is on the path
     from services import (  # type: ignore[import-not-found,no-redef]
         Nginx,
         Postgres,
         Redis,
         ServiceError,
+        dying_with_parent,
         free_port,
     )
 
@@ -61,7 +68,6 @@ NODE_STOP_TIMEOUT_S = 20.0
 # Restarting a node that keeps dying at once would only fill the screen.
 MAX_QUICK_DEATHS = 3
 QUICK_DEATH_S = 10.0
-_PR_SET_PDEATHSIG = 1
 # The file that marks a directory as this script's, so `--fresh` never deletes
 # a directory it did not make.
 MARKER = ".orderchat-cluster"
@@ -144,11 +150,6 @@ def prepare(data_dir: Path, fresh: bool) -> None:
     (data_dir / "cluster.json").unlink(missing_ok=True)
 
 
-def _end_with_this_script() -> None:
-    """In a node, before it runs: SIGTERM it when this script dies, even by SIGKILL."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def start_node(node: Node, database_url: str, redis_url: str, output: Output) -> None:
     """Start one node and wait until it answers /healthz."""
     command = [
@@ -172,14 +173,14 @@ def start_node(node: Node, database_url: str, redis_url: str, output: Output) ->
     if node.demo:
         command.append("--demo")
     node.proc = subprocess.Popen(
-        command,
+        # SIGTERM, a graceful stop, when this script dies, even by SIGKILL.
+        dying_with_parent(command, "TERM"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         # Its own session: Ctrl-C reaches this script alone, which then stops
         # the nodes in order instead of all at once.
         start_new_session=True,
-        preexec_fn=_end_with_this_script,
     )
     node.started_at = time.monotonic()
     assert node.proc.stdout is not None

@@ -104,10 +104,10 @@ def wait_until(ready: Any, timeout_s: float, proc: subprocess.Popen[bytes] | Non
     return False
 
 
-def _dying_with_parent(argv: list[str]) -> list[str]:
-    """`argv`, run so that the service ends when the process that started it dies, and a
-    killed test run or benchmark leaves no cluster behind. SIGINT is a fast shutdown
-    for all three services.
+def dying_with_parent(argv: list[str], signal_name: str = "INT") -> list[str]:
+    """`argv`, run so that it gets `signal_name` when the process that started it dies,
+    and a killed test run or benchmark leaves no cluster behind. SIGINT is a fast
+    shutdown for all three services.
 
     `setpriv` sets the signal after the switch to `nobody` (which would clear it) and
     then execs the service. It was a `preexec_fn`, but a child that runs Python code
@@ -115,7 +115,7 @@ def _dying_with_parent(argv: list[str]) -> list[str]:
     among them a video scaler of an earlier test, whose free waited on worker threads
     that exist only in the parent.
     """
-    return ["setpriv", "--pdeathsig", "INT", "--", *argv]
+    return ["setpriv", "--pdeathsig", signal_name, "--", *argv]
 
 
 def _is_root() -> bool:
@@ -289,7 +289,7 @@ class Postgres(_Service):
     def _launch(self) -> None:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                _dying_with_parent(
+                dying_with_parent(
                     [postgres_bin("postgres"), "-D", str(self.data_dir), *self._settings()]
                 ),
                 stdout=log,
@@ -433,7 +433,7 @@ class Redis(_Service):
         ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                _dying_with_parent(args),
+                dying_with_parent(args),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -553,7 +553,7 @@ class Nginx(_Service):
         self.conf_path.write_text(self.render())
         with (self.base_dir / "nginx.out").open("ab") as out:
             self.proc = subprocess.Popen(
-                _dying_with_parent(
+                dying_with_parent(
                     [
                         nginx,
                         "-c",

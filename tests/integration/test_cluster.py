@@ -272,6 +272,26 @@ def test_killed_node_loses_no_acked_message_and_repeats_none(cluster: Cluster) -
     assert not (cluster.data_dir / "cluster.json").exists()
 
 
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie that only its new parent has yet to reap."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def test_a_killed_script_takes_its_nodes_with_it(cluster: Cluster) -> None:
+    pids = [n["pid"] for n in cluster.nodes().values()]
+    assert pids and all(not _ended(pid) for pid in pids)
+    cluster.proc.kill()
+    cluster.proc.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while not all(_ended(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_ended(pid) for pid in pids), "a node outlived the script that started it"
+
+
 @dataclass(frozen=True)
 class Users:
     amy: str
