@@ -17,6 +17,7 @@ from orderchat.core.search import (
     MAX_QUERY_TERMS,
     MAX_TERM_CHARS,
     SortBy,
+    _stem_word,
     fts5_match,
     index_terms,
     normalize,
@@ -191,3 +192,11 @@ def test_a_term_is_cut_to_its_limit_in_the_index_and_the_query_alike() -> None:
     assert max(len(t) for t in terms) == MAX_TERM_CHARS
     assert _finds(long_code, "0" * 150)  # a query, at most 200 characters, cut the same way
     assert _finds(f"a-{long_code}", f"a-{'0' * 150}")
+
+
+def test_numbers_and_codes_leave_the_stem_cache_to_words() -> None:
+    index_terms(["waterproofing"])
+    before = _stem_word.cache_info().currsize
+    index_terms([f"{n} 20261207 PO-{n}-031 3.{n} x{n}" for n in range(5000, 5100)])
+    assert _stem_word.cache_info().currsize - before <= 1  # "po" alone
+    assert index_terms(["waterproofing 2026 PO-9"]) == ["waterproof", "2026", "po", "9", "po9"]

@@ -71,10 +71,20 @@ def fold_char(char: str) -> str:
     return plain[:1] if plain else " "
 
 
-@functools.lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    if not word.isascii() or not word.isalpha():
-        return word
+    """A word's stem; numbers, codes' digits and non-Latin words are their own.
+
+    Only words that can have a stem reach the cache: the numbers of a shop's
+    messages (times, quantities, order numbers) are mostly new each time, and
+    would push the words that repeat out of it.
+    """
+    if word.isalpha() and word.isascii():
+        return _stem_word(word)
+    return word
+
+
+@functools.lru_cache(maxsize=65536)
+def _stem_word(word: str) -> str:
     stemmed: str = _STEMMER.stemWord(word)
     return stemmed
 
@@ -125,8 +135,12 @@ _WRITTEN_DETAILS = ("title", "text", "comment", "note", "reason", "caption")
 def search_parts(message: Message, text: str | None = None) -> list[str]:
     """What a message can be found by: its text (`text` once edited), every language's
     rendering of a server-worded message, its files' names and captions."""
-    parts = [message.text if text is None else text]
-    meta = message.meta or {}
+    main = message.text if text is None else text
+    meta = message.meta
+    if not meta and not message.attachments:  # a plain message, most of them
+        return [main] if main else []
+    parts = [main]
+    meta = meta or {}
     worded = meta.get("text")
     if message.kind is MessageKind.ORDER_EVENT and isinstance(worded, dict):
         parts.extend(v for v in worded.values() if isinstance(v, str))
