@@ -589,6 +589,19 @@ def cpu_rows(records: dict[str, list[dict[str, Any]]], off: str, on: str) -> lis
     ]
 
 
+def off_held_highest(off: str, best_off: int, rates: Sequence[int]) -> list[Row]:
+    """A row when the off leg held the highest rate asked of it, else none.
+
+    Its true best is then higher than any step shows, and on / off at most what
+    the head row says: such a ratio proves nothing about a target.
+    """
+    highest = max(rates, default=0)
+    if not highest or best_off < highest:
+        return []
+    metric = f"{off} held the highest step: on / off is at most the ratio"
+    return [{"metric": metric, "value": highest, "unit": "msg/s"}]
+
+
 def on_off_rows(
     records: dict[str, list[dict[str, Any]]], off: str, on: str, target: float
 ) -> tuple[dict[str, int], float | None, list[Row]]:
