@@ -42,23 +42,9 @@ import httpx
 from orderchat.demo.seed import DEMO_PASSWORD, STAFF
 
 try:
-    from scripts.services import (
-        Nginx,
-        Postgres,
-        Redis,
-        ServiceError,
-        dying_with_parent,
-        free_port,
-    )
+    from scripts import services
 except ModuleNotFoundError:  # run as a file, `python scripts/cluster.py`: scripts/ is on the path
-    from services import (  # type: ignore[import-not-found,no-redef]
-        Nginx,
-        Postgres,
-        Redis,
-        ServiceError,
-        dying_with_parent,
-        free_port,
-    )
+    import services  # type: ignore[import-not-found,no-redef]
 
 DATABASE = "orderchat"
 # A node seeding the demo shop into an empty PostgreSQL takes several seconds
@@ -174,7 +160,7 @@ def start_node(node: Node, database_url: str, redis_url: str, output: Output) ->
         command.append("--demo")
     node.proc = subprocess.Popen(
         # SIGTERM, a graceful stop, when this script dies, even by SIGKILL.
-        dying_with_parent(command, "TERM"),
+        services.dying_with_parent(command, "TERM"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -297,20 +283,20 @@ class Cluster:
     def start(self, node_count: int, port: int, stack: contextlib.ExitStack) -> None:
         """Start every part, each registered in `stack` to be stopped in reverse order."""
         # Durable, as production runs it: fsync, synchronous commits, full pages.
-        postgres = Postgres(self.data_dir / "postgres", fast=False)
+        postgres = services.Postgres(self.data_dir / "postgres", fast=False)
         stack.callback(postgres.stop)
         postgres.start()
         if not postgres.admin_sql("SELECT 1 FROM pg_database WHERE datname = %s", DATABASE):
             postgres.create_database(DATABASE)
         self.database_url = postgres.url(DATABASE)
-        redis = Redis(self.data_dir / "redis")
+        redis = services.Redis(self.data_dir / "redis")
         stack.callback(redis.stop)
         redis.start()
         self.redis_url = redis.url
         for number in range(1, node_count + 1):
             node = Node(
                 name=f"node-{number}",
-                port=free_port(),
+                port=services.free_port(),
                 demo=number == 1,
                 data_dir=self.data_dir / "data",
                 log_path=self.data_dir / "logs" / f"node-{number}.log",
@@ -319,7 +305,7 @@ class Cluster:
             stack.callback(stop_node, node)
             self.output.say(f"cluster: starting {node.name} on {node.url}")
             start_node(node, self.database_url, self.redis_url, self.output)
-        nginx = Nginx(self.data_dir / "nginx", port, [n.port for n in self.nodes])
+        nginx = services.Nginx(self.data_dir / "nginx", port, [n.port for n in self.nodes])
         stack.callback(nginx.stop)
         nginx.start()
         self.nginx_port = port
@@ -388,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                 cluster.supervise()
         except Stopped:
             return 0
-        except (ClusterError, ServiceError) as exc:
+        except (ClusterError, services.ServiceError) as exc:
             print(f"cluster: {exc}", file=sys.stderr)
             return 1
         finally:
