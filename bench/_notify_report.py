@@ -159,17 +159,11 @@ def w1_rows(
                     "unit": "deliveries",
                 }
             )
-    capped = steady.off_held_highest(OFF, best[OFF], w1.rates)
-    rows += capped
+    verdict_rows, verdict = steady.on_off_verdict(best, ratio, OFF, W1_TARGET, w1.rates)
+    rows += verdict_rows
     rows += steady.build_rows(records, w1)
     checks = {
-        "w1_on_vs_off": {
-            "ratio": ratio,
-            "target": W1_TARGET,
-            "met": ratio is not None and ratio >= W1_TARGET and not capped,
-            "off_held_the_highest_step": bool(capped),
-            "best_rate": best,
-        },
+        "w1_on_vs_off": verdict,
         "w1_outbox": {name: seen.get(name, {}).get("outbox") for name in (OFF, ON)},
     }
     return rows, checks

@@ -391,16 +391,12 @@ def w1_rows(
     }
     chosen = {leg: _as_leg(leg, label, records.get(label, [])) for leg, label in best_round.items()}
     best, ratio, rows = steady.on_off_rows(chosen, OFF, ON, W1_TARGET)
-    capped = steady.off_held_highest(OFF, best[OFF], w1.rates)
-    rows += capped
+    verdict_rows, verdict = steady.on_off_verdict(best, ratio, OFF, W1_TARGET, w1.rates)
+    rows += verdict_rows
     rows += steady.build_rows(records, dataclasses.replace(w1, targets=tuple(records)))
     checks = {
         "w1_on_vs_off": {
-            "ratio": ratio,
-            "target": W1_TARGET,
-            "met": ratio is not None and ratio >= W1_TARGET and not capped,
-            "off_held_the_highest_step": bool(capped),
-            "best_rate": best,
+            **verdict,
             "rounds": rounds,
             "best_rate_of_each_round": {k: steady.best_rate(v) for k, v in records.items()},
         }

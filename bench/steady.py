@@ -589,17 +589,29 @@ def cpu_rows(records: dict[str, list[dict[str, Any]]], off: str, on: str) -> lis
     ]
 
 
-def off_held_highest(off: str, best_off: int, rates: Sequence[int]) -> list[Row]:
-    """A row when the off leg held the highest rate asked of it, else none.
+def on_off_verdict(
+    best: dict[str, int], ratio: float | None, off: str, target: float, rates: Sequence[int]
+) -> tuple[list[Row], dict[str, Any]]:
+    """Whether on / off meets `target`, and a row when it cannot be known.
 
-    Its true best is then higher than any step shows, and on / off at most what
-    the head row says: such a ratio proves nothing about a target.
+    When the off leg held the highest rate asked of it, its true best is higher than
+    any step shows and on / off at most what the head row says: such a ratio proves
+    nothing, and the target is not met whatever it is.
     """
     highest = max(rates, default=0)
-    if not highest or best_off < highest:
-        return []
-    metric = f"{off} held the highest step: on / off is at most the ratio"
-    return [{"metric": metric, "value": highest, "unit": "msg/s"}]
+    held_highest = bool(highest) and best[off] >= highest
+    rows: list[Row] = []
+    if held_highest:
+        metric = f"{off} held the highest step: on / off is at most the ratio"
+        rows.append({"metric": metric, "value": highest, "unit": "msg/s"})
+    check = {
+        "ratio": ratio,
+        "target": target,
+        "met": ratio is not None and ratio >= target and not held_highest,
+        "off_held_the_highest_step": held_highest,
+        "best_rate": best,
+    }
+    return rows, check
 
 
 def on_off_rows(
