@@ -136,11 +136,10 @@ def search_parts(message: Message, text: str | None = None) -> list[str]:
     """What a message can be found by: its text (`text` once edited), every language's
     rendering of a server-worded message, its files' names and captions."""
     main = message.text if text is None else text
-    meta = message.meta
-    if not meta and not message.attachments:  # a plain message, most of them
+    if not message.meta and not message.attachments:  # a plain message, most of them
         return [main] if main else []
     parts = [main]
-    meta = meta or {}
+    meta = message.meta or {}
     worded = meta.get("text")
     if message.kind is MessageKind.ORDER_EVENT and isinstance(worded, dict):
         parts.extend(v for v in worded.values() if isinstance(v, str))
