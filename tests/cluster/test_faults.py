@@ -225,3 +225,33 @@ def _sessions(cluster: Cluster) -> list[tuple[Any, ...]]:
         " FROM pg_stat_activity a WHERE a.datname = current_database()",
         (),
     )
+
+
+async def test_catching_up_from_the_database_never_overflows_a_reader_that_keeps_up(
+    own_cluster: Cluster,
+) -> None:
+    """With Redis down, a node learns of the other's events only from the database,
+    a poll's worth at a time: hundreds of events for one reader at once. A reader
+    that reads everything must get them all, however small its queue."""
+    one = own_cluster.nodes[0]
+    small = own_cluster.add_node("--ws-queue-frames", "64")
+    amy, bo = one.user(), one.user()
+    conv = one.conversation(amy, "channel", [bo], title="catch-up")["id"]
+    reader = Recorder(await Peer.open(small, bo.token))
+    sender = Recorder(await Peer.open(one, amy.token))
+    own_cluster.redis.kill()
+    count, window = 600, 48
+    for i in range(count):
+        if i >= window:
+            await sender.wait_count(lambda f: f.get("op") == "ack", i - window + 1, 30)
+        await sender.send({"op": "send", "ref": f"c-{i}", "conv": conv, "kind": "text",
+                           "text": f"line {i} " + "x" * 200})  # fmt: skip
+    await sender.wait_count(lambda f: f.get("op") == "ack", count, 30)
+    try:
+        await reader.wait_count(lambda f: f.get("conv") == conv, count, timeout_s=30)
+    except AssertionError:
+        raise AssertionError(f"the reader was dropped: {reader.close_code}") from None
+    assert [f["seq"] for f in _messages(reader, conv)] == list(range(1, count + 1))
+    assert small.log_path is not None and "too slow" not in small.log_path.read_text()
+    await reader.stop()
+    await sender.stop()

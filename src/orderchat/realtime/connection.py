@@ -166,13 +166,15 @@ class Connection:
     def offer(self, pos: int, data: str) -> None:
         state = self._session.state
         if state is SessionState.LIVE:
+            if 0 < pos <= self._offered_pos:
+                return  # already queued, from the database (see catch_up)
             self._enqueue(_Out(pos, data))
         elif state is SessionState.SYNCING:
             held = self._held
             if held is None:
                 held = self._held = deque()
             if len(held) >= self._config.queue_frames:
-                self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
+                self._too_slow()
             else:
                 held.append(_Out(pos, data))
 
@@ -191,16 +193,27 @@ class Connection:
             await self._read_missed()
 
     async def _read_missed(self) -> None:
+        """Read pages no bigger than the room left in the queue.
+
+        A node may learn of a poll's worth of events at once, far more than a
+        small queue holds. Between two pages the sender writes what the socket
+        takes, so only a reader whose socket has not taken the last page is too slow.
+        """
         user = self._session.user
         while user is not None and self._offered_pos < self._catch_up_to:
+            room = self._config.queue_frames - (len(self._out) if self._out else 0)
+            if room <= 0:
+                self._too_slow()
+                return
             backlog = await self._messaging.backlog(
-                user, self._offered_pos, self._config.resume_page, upto=self._catch_up_to
+                user, self._offered_pos, min(room, self._config.resume_page), upto=self._catch_up_to
             )
             for pos, data in backlog.events:
                 self._enqueue(_Out(pos, data))
             self._offered_pos = max(self._offered_pos, backlog.last_pos)
             if backlog.complete:
                 break
+            await asyncio.sleep(0)  # the sender's turn: it writes what the socket takes
 
     def _enqueue(self, item: _Out) -> None:
         if self._session.state is SessionState.CLOSING:
@@ -209,8 +222,7 @@ class Connection:
         if out is None:
             out = self._out = deque()
         if len(out) >= self._config.queue_frames:
-            logger.warning("connection %s of user %s too slow; dropping", self.id, self.user_id)
-            self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
+            self._too_slow()
             return
         out.append(item)
         if item.pos > self._offered_pos:
@@ -219,6 +231,10 @@ class Connection:
             self._offered_pos = item.floor
         if self._sender is None:
             self._sender = asyncio.get_running_loop().create_task(self._drain(out))
+
+    def _too_slow(self) -> None:
+        logger.warning("connection %s of user %s too slow; dropping", self.id, self.user_id)
+        self._drop(CloseCode.TOO_SLOW, "too far behind; reconnect with your cursor")
 
     def _drop(self, code: CloseCode, reason: str) -> None:
         if self._session.close(code, reason) is not None:
