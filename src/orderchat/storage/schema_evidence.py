@@ -24,7 +24,13 @@ _IN_ORDER = text("order_id IS NOT NULL")
 search_docs = Table(
     "search_docs",
     metadata,
-    Column("doc_id", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite: the table's own key, not a second B-tree (migration 0020).
+    Column(
+        "doc_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     Column("message_id", ID, nullable=False, unique=True),
     Column("conv_id", ID, nullable=False),
     Column("seq", BigInteger, nullable=False),
