@@ -134,3 +134,34 @@ async def test_a_job_lease_moves_to_another_node_the_moment_its_holder_is_gone()
         assert not await Leases(second_db, SystemClock(), "node-c").claim_once("digest:2026-12-05")
     finally:
         await second_db.close()
+
+
+async def test_jobs_asking_for_their_leases_at_once_share_one_lock_connection() -> None:
+    """A node starts its scheduled jobs together, and each asks for its lease: the
+    locks must all be held by the one connection the node keeps for them, none on a
+    connection that was opened meanwhile and dropped (which frees its locks)."""
+    if reason := postgres_unavailable():
+        pytest.skip(reason)
+    url = new_database()
+    db = Database(url)
+    names = [f"job-{i}" for i in range(6)]
+    try:
+        held = await asyncio.gather(*(db.hold_job_lock(name) for name in names))
+        assert held == [True] * len(names)
+        holders = pg_rows(
+            url,
+            "SELECT count(DISTINCT pid), count(*) FROM pg_locks"
+            " WHERE locktype = 'advisory' AND objsubid = 2",
+            (),
+        )
+        assert holders == [(1, len(names))]
+        sessions = pg_rows(
+            url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()",
+            (),
+        )
+        assert sessions == [(1,)], "a lock connection was opened and left behind"
+        assert await asyncio.gather(*(db.hold_job_lock(name) for name in names)) == held
+    finally:
+        await db.close()

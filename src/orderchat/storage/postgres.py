@@ -138,6 +138,10 @@ class PostgresDatabase(Database):
         # dies, the connection goes and the database frees them at once.
         self._job_conn: AsyncConnection | None = None
         self._jobs_held: set[str] = set()
+        # Jobs ask for their locks at once when the node starts: one at a time,
+        # or each would open the lock connection, and all but the last be dropped
+        # with whatever locks were taken on them, each holding a writer's slot.
+        self._job_lock_turn = asyncio.Lock()
 
     @asynccontextmanager
     async def write(self, name: str) -> AsyncIterator[AsyncConnection]:
@@ -222,6 +226,10 @@ class PostgresDatabase(Database):
 
     async def hold_job_lock(self, name: str) -> bool:
         """Whether this node holds (or now takes) the lock of the scheduled job `name`."""
+        async with self._job_lock_turn:
+            return await self._hold_job_lock(name)
+
+    async def _hold_job_lock(self, name: str) -> bool:
         try:
             if self._job_conn is None:
                 self._job_conn = await self._engine.connect()
@@ -247,10 +255,11 @@ class PostgresDatabase(Database):
         return bool(taken)
 
     async def release_job_lock(self, name: str) -> None:
-        if self._job_conn is not None and name in self._jobs_held:
-            with contextlib.suppress(Exception):
-                await self._job_conn.execute(_UNLOCK_JOB, _job_key(name))
-            self._jobs_held.discard(name)
+        async with self._job_lock_turn:
+            if self._job_conn is not None and name in self._jobs_held:
+                with contextlib.suppress(Exception):
+                    await self._job_conn.execute(_UNLOCK_JOB, _job_key(name))
+                self._jobs_held.discard(name)
 
     async def migrate(self) -> None:
         """Migrate under an advisory lock: nodes starting together migrate one after another."""
