@@ -232,7 +232,8 @@ async def test_catching_up_from_the_database_never_overflows_a_reader_that_keeps
 ) -> None:
     """With Redis down, a node learns of the other's events only from the database,
     a poll's worth at a time: hundreds of events for one reader at once. A reader
-    that reads everything must get them all, however small its queue."""
+    that reads everything must get them all, however small its queue, and so must
+    one that resumes from far back while that goes on."""
     one = own_cluster.nodes[0]
     small = own_cluster.add_node("--ws-queue-frames", "64")
     amy, bo = one.user(), one.user()
@@ -241,9 +242,13 @@ async def test_catching_up_from_the_database_never_overflows_a_reader_that_keeps
     sender = Recorder(await Peer.open(one, amy.token))
     own_cluster.redis.kill()
     count, window = 600, 48
+    late: Recorder | None = None
     for i in range(count):
         if i >= window:
             await sender.wait_count(lambda f: f.get("op") == "ack", i - window + 1, 30)
+        if i == count // 2:  # resumes from the first message: a backlog, then catch-ups
+            first = await reader.wait_for(lambda f: f.get("conv") == conv, timeout_s=15)
+            late = Recorder(await Peer.open(small, bo.token, "late", first["cursor"]))
         await sender.send({"op": "send", "ref": f"c-{i}", "conv": conv, "kind": "text",
                            "text": f"line {i} " + "x" * 200})  # fmt: skip
     await sender.wait_count(lambda f: f.get("op") == "ack", count, 30)
@@ -252,6 +257,12 @@ async def test_catching_up_from_the_database_never_overflows_a_reader_that_keeps
     except AssertionError:
         raise AssertionError(f"the reader was dropped: {reader.close_code}") from None
     assert [f["seq"] for f in _messages(reader, conv)] == list(range(1, count + 1))
+    assert late is not None
+    try:
+        await late.wait_count(lambda f: f.get("conv") == conv, count - 1, timeout_s=30)
+    except AssertionError:
+        raise AssertionError(f"the resuming reader was dropped: {late.close_code}") from None
+    assert [f["seq"] for f in _messages(late, conv)] == list(range(2, count + 1))
     assert small.log_path is not None and "too slow" not in small.log_path.read_text()
-    await reader.stop()
-    await sender.stop()
+    for recorder in (reader, late, sender):
+        await recorder.stop()

@@ -192,19 +192,24 @@ class Connection:
         if self._session.state is SessionState.LIVE:
             await self._read_missed()
 
-    async def _read_missed(self) -> None:
+    async def _read_missed(self, *, patient: bool = False) -> None:
         """Read pages no bigger than the room left in the queue.
 
         A node may learn of a poll's worth of events at once, far more than a
         small queue holds. Between two pages the sender writes what the socket
-        takes, so only a reader whose socket has not taken the last page is too slow.
+        takes, so only a reader whose socket has not taken the last page is too
+        slow. A connection still syncing (`patient`) waits for room instead, as
+        it does for its backlog: it is its own task that reads, not the node's.
         """
         user = self._session.user
         while user is not None and self._offered_pos < self._catch_up_to:
             room = self._config.queue_frames - (len(self._out) if self._out else 0)
             if room <= 0:
-                self._too_slow()
-                return
+                if not patient:
+                    self._too_slow()
+                    return
+                await self._wait_for_room()
+                continue
             backlog = await self._messaging.backlog(
                 user, self._offered_pos, min(room, self._config.resume_page), upto=self._catch_up_to
             )
@@ -484,16 +489,19 @@ class Connection:
     async def _put(self, item: _Out) -> None:
         """Queue a frame, waiting for room: used for our own backlog, never for the hub."""
         while self._out is not None and len(self._out) >= self._config.queue_frames:
-            if self._room is None:
-                self._room = asyncio.Event()
-            self._room.clear()
-            await self._room.wait()
+            await self._wait_for_room()
         self._enqueue(item)
+
+    async def _wait_for_room(self) -> None:
+        if self._room is None:
+            self._room = asyncio.Event()
+        self._room.clear()
+        await self._room.wait()
 
     async def _release_held(self) -> None:
         while True:
             if self._catch_up_to > self._offered_pos:
-                await self._read_missed()
+                await self._read_missed(patient=True)
             if not self._held:
                 break
             await self._put(self._held.popleft())
